@@ -1,0 +1,106 @@
+import { createActor, type Actor, type AnyActorRef, type InspectionEvent, type SimulatedClock } from 'xstate';
+import { serializeError } from '../protocol/errors.js';
+import type { FromWorker, ToWorker } from '../protocol/messages.js';
+import { workspaceMachine } from '../machines/workspace-machine.js';
+import { machineIdOf, toActorSnapshot, toInspectionRecord } from './inspection-records.js';
+
+type WorkspaceActor = Actor<typeof workspaceMachine>;
+
+/**
+ * Runs machine actors inside one worker thread and speaks the protocol for them: events
+ * in, host requests, snapshots and inspection records out. One actor's error is reported
+ * and contained: its neighbours in the same thread go on.
+ */
+export class ActorHost {
+  private readonly workspaces = new Map<string, WorkspaceActor>();
+  private inspecting = false;
+
+  constructor(
+    private readonly send: (message: FromWorker) => void,
+    private readonly clock: SimulatedClock | undefined,
+    private readonly now: () => number,
+  ) {}
+
+  get size(): number {
+    return this.workspaces.size;
+  }
+
+  receive(message: ToWorker): void {
+    switch (message.type) {
+      case 'createWorkspace':
+        this.createWorkspace(message.wsId, message.label, message.ttlMs, message.at);
+        return;
+      case 'workspaceEvent':
+        this.workspaces.get(message.wsId)?.send(message.event);
+        return;
+      case 'commandEvent': {
+        const children = this.workspaces.get(message.wsId)?.getSnapshot().children as
+          | Record<string, AnyActorRef | undefined>
+          | undefined;
+        const child = children?.[message.key];
+        child?.send(message.event);
+        return;
+      }
+      case 'release':
+        this.workspaces.get(message.wsId)?.stop();
+        this.workspaces.delete(message.wsId);
+        return;
+      case 'inspect':
+        this.inspecting = message.enabled;
+        return;
+      case 'clock':
+        // Only a simulated clock is ever moved by hand.
+        this.clock?.set(message.now);
+        this.send({ type: 'clockAck', seq: message.seq });
+        return;
+    }
+  }
+
+  private createWorkspace(wsId: string, label: string, ttlMs: number | null, at: number): void {
+    const actor = createActor(workspaceMachine, {
+      id: wsId,
+      input: { id: wsId, label, ttlMs },
+      ...(this.clock ? { clock: this.clock } : {}),
+      inspect: (event) => this.onInspection(wsId, event),
+    });
+    this.workspaces.set(wsId, actor);
+    actor.on('*', (request) => this.send({ type: 'hostRequest', request }));
+    let last: unknown;
+    actor.subscribe({
+      // XState notifies on every event; an event that changed nothing keeps the same object.
+      next: (snapshot) => {
+        if (snapshot === last) return;
+        last = snapshot;
+        this.send({ type: 'snapshot', wsId, snapshot: toActorSnapshot(snapshot) });
+      },
+      // Without an error observer XState rethrows, and the whole worker would go down.
+      error: (error) => {
+        this.send({ type: 'actorError', wsId, error: serializeError(error) });
+        this.send({ type: 'snapshot', wsId, snapshot: toActorSnapshot(actor.getSnapshot()) });
+      },
+    });
+    actor.start();
+    actor.send({ type: 'START', at });
+  }
+
+  private onInspection(wsId: string, event: InspectionEvent): void {
+    const ref = event.actorRef as AnyActorRef;
+    if (event.type === '@xstate.actor' && machineIdOf(ref) === 'command') {
+      this.watchCommand(wsId, ref);
+    }
+    if (this.inspecting) this.send({ type: 'inspection', record: toInspectionRecord(wsId, event, this.now()) });
+  }
+
+  private watchCommand(wsId: string, ref: AnyActorRef): void {
+    const key = ref.id;
+    let last: unknown;
+    ref.subscribe({
+      next: (snapshot) => {
+        if (snapshot === last) return;
+        last = snapshot;
+        this.send({ type: 'commandSnapshot', wsId, key, snapshot: toActorSnapshot(snapshot) });
+      },
+      error: (error) => this.send({ type: 'actorError', wsId, error: serializeError(error) }),
+    });
+  }
+}

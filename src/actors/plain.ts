@@ -1,0 +1,36 @@
+import type { PlainValue } from '../protocol/messages.js';
+
+const MAX_DEPTH = 8;
+
+/**
+ * A copy that survives msgpack and means the same on the other side: functions and actor
+ * refs dropped (refs become their id), errors as { name, message }, depth bounded.
+ */
+export function toPlain(value: unknown, depth = 0): PlainValue {
+  if (value === null || value === undefined) return null;
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value;
+    case 'number':
+      return Number.isFinite(value) ? value : null;
+    case 'bigint':
+      return value.toString();
+    case 'function':
+    case 'symbol':
+      return null;
+  }
+  if (depth >= MAX_DEPTH) return '[…]';
+  if (Array.isArray(value)) return value.map((item) => toPlain(item, depth + 1));
+  if (value instanceof Error) return { name: value.name, message: value.message };
+  const record = value as Record<string, unknown>;
+  if (typeof record.send === 'function' && typeof record.sessionId === 'string') {
+    return { actorRef: typeof record.id === 'string' ? record.id : null };
+  }
+  const out: { [key: string]: PlainValue } = {};
+  for (const [key, item] of Object.entries(record)) {
+    if (typeof item === 'function' || item === undefined) continue;
+    out[key] = toPlain(item, depth + 1);
+  }
+  return out;
+}

@@ -1,0 +1,66 @@
+import type { ActorSnapshot } from '../protocol/messages.js';
+import type { ExitInfo } from './exit-info.js';
+import type { RunEntry } from './process-table.js';
+import type { CommandEntry } from './registry.js';
+
+export interface CommandInfo {
+  id: string;
+  label: string;
+  pid: number;
+  alive: boolean;
+  exitStatus: number | null;
+  exitSignal: NodeJS.Signals | null;
+  /** Bytes written to stdout and stderr in all, including what the ring buffers let go. */
+  logBytes: number;
+  pipelineId?: string;
+  /** Relaunches of this command before this run. */
+  restarts: number;
+  /** The supervised command this run belongs to: every relaunch shares it. */
+  commandKey: string;
+  startedAt: number;
+}
+
+/** One run of a command: a process. A relaunch is a new Command with a new id. */
+export interface Command {
+  readonly id: string;
+  readonly label: string;
+  readonly pid: number;
+  /** The id of the supervised command: the same for every relaunch. */
+  readonly commandKey: string;
+  /** This run's exit, once its output has been read. */
+  readonly exited: Promise<ExitInfo>;
+  /** The command actor (`starting`, `running`, `backoff`, `restarting`, `exited`…). */
+  getSnapshot(): ActorSnapshot | null;
+  subscribe(observer: (snapshot: ActorSnapshot) => void): () => void;
+}
+
+export function commandHandle(run: RunEntry, command: CommandEntry): Command {
+  return {
+    id: run.id,
+    label: run.label,
+    pid: run.pid,
+    commandKey: run.key,
+    exited: run.exited.promise,
+    getSnapshot: () => command.snapshot,
+    subscribe: (observer) => {
+      command.observers.add(observer);
+      return () => command.observers.delete(observer);
+    },
+  };
+}
+
+export function commandInfo(run: RunEntry): CommandInfo {
+  return {
+    id: run.id,
+    label: run.label,
+    pid: run.pid,
+    alive: run.alive,
+    exitStatus: run.exit?.status ?? null,
+    exitSignal: run.exit?.signal ?? null,
+    logBytes: run.stdout.total + run.stderr.total,
+    ...(run.pipelineId ? { pipelineId: run.pipelineId } : {}),
+    restarts: run.restarts,
+    commandKey: run.key,
+    startedAt: run.startedAt,
+  };
+}

@@ -1,0 +1,16 @@
+import { constants } from 'node:os';
+
+export interface ExitInfo {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** The exit code, or 128 + the signal number when a signal ended the process (as a shell says). */
+  status: number;
+}
+
+export function toExitInfo(code: number | null, signal: NodeJS.Signals | null): ExitInfo {
+  if (signal !== null) {
+    const number = constants.signals[signal] ?? 0;
+    return { code: null, signal, status: 128 + number };
+  }
+  return { code, signal: null, status: code ?? 0 };
+}

@@ -1,0 +1,68 @@
+/**
+ * The last `capacity` bytes of a stream, and how many were written in all. Storage grows
+ * by doubling up to the capacity, so a silent command costs nothing and a flood costs
+ * exactly `capacity`.
+ */
+export class LogRing {
+  private buffer: Buffer = Buffer.alloc(0);
+  /** Bytes kept; below the capacity they sit in order from 0, at it they wrap around `head`. */
+  private kept = 0;
+  /** Where the next byte goes once full: the oldest byte kept. */
+  private head = 0;
+  total = 0;
+
+  constructor(readonly capacity: number) {}
+
+  get keptBytes(): number {
+    return this.kept;
+  }
+
+  write(chunk: Buffer): void {
+    this.total += chunk.length;
+    const cap = this.capacity;
+    if (cap === 0 || chunk.length === 0) return;
+    if (chunk.length >= cap) {
+      this.grow(cap);
+      chunk.copy(this.buffer, 0, chunk.length - cap);
+      this.kept = cap;
+      this.head = 0;
+      return;
+    }
+    if (this.kept + chunk.length <= cap) {
+      this.grow(Math.min(cap, Math.max(this.kept + chunk.length, this.buffer.length * 2, 4096)));
+      chunk.copy(this.buffer, this.kept);
+      this.kept += chunk.length;
+      this.head = this.kept % cap;
+      return;
+    }
+    this.grow(cap);
+    if (this.kept < cap) this.head = this.kept;
+    const first = Math.min(chunk.length, cap - this.head);
+    chunk.copy(this.buffer, this.head, 0, first);
+    chunk.copy(this.buffer, 0, first);
+    this.head = (this.head + chunk.length) % cap;
+    this.kept = cap;
+  }
+
+  /** The last `tailBytes` bytes kept (all of them when 0 or omitted), oldest first. */
+  tail(tailBytes = 0): Buffer {
+    const want = tailBytes > 0 ? Math.min(tailBytes, this.kept) : this.kept;
+    if (want === 0) return Buffer.alloc(0);
+    if (this.kept < this.capacity) return Buffer.from(this.buffer.subarray(this.kept - want, this.kept));
+    const cap = this.capacity;
+    const start = (this.head - want + cap) % cap;
+    const out = Buffer.allocUnsafe(want);
+    const first = Math.min(want, cap - start);
+    this.buffer.copy(out, 0, start, start + first);
+    if (first < want) this.buffer.copy(out, first, 0, want - first);
+    return out;
+  }
+
+  private grow(size: number): void {
+    if (this.buffer.length >= size) return;
+    const grown = Buffer.alloc(size);
+    // Growing happens only while bytes still sit in order from 0.
+    this.buffer.copy(grown, 0, 0, this.kept);
+    this.buffer = grown;
+  }
+}

@@ -1,0 +1,52 @@
+import { spawn } from 'node:child_process';
+import { ShumaError } from '../protocol/errors.js';
+import type { SpawnedProcess, SpawnOrder, Spawner } from './spawner.js';
+
+/** The spawner built on `child_process.spawn` (a fork(), whose cost grows with our RSS). */
+export class NodeSpawner implements Spawner {
+  readonly name = 'node';
+
+  spawn(order: SpawnOrder): Promise<SpawnedProcess> {
+    return new Promise((resolve, reject) => {
+      let child;
+      try {
+        child = spawn(order.file, order.args, {
+          argv0: order.argv0,
+          cwd: order.cwd,
+          env: order.env,
+          detached: true,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+      } catch (error) {
+        // E2BIG and friends are thrown synchronously.
+        reject(spawnError(order, error));
+        return;
+      }
+      const spawned = child;
+      spawned.once('error', (error) => reject(spawnError(order, error)));
+      spawned.once('spawn', () => {
+        resolve({
+          pid: spawned.pid!,
+          stdout: spawned.stdout!,
+          stderr: spawned.stderr!,
+          onExit: (listener) => spawned.once('exit', listener),
+          onOutputEnd: (listener) => spawned.once('close', () => listener()),
+        });
+      });
+    });
+  }
+}
+
+function spawnError(order: SpawnOrder, error: unknown): ShumaError {
+  const code = (error as { code?: unknown }).code;
+  const cause = typeof code === 'string' ? code : 'EUNKNOWN';
+  const hint =
+    cause === 'E2BIG'
+      ? 'the arguments and environment are too large for the kernel: pass data through a file or stdin'
+      : cause === 'ENOENT'
+        ? 'the program or its interpreter (#! line) was not found'
+        : cause === 'EACCES'
+          ? 'permission denied: check the mode of the program and its directories'
+          : (error as Error).message;
+  return new ShumaError('SPAWN_FAILED', `could not start '${order.argv0}' (${cause}): ${hint}`, { cause });
+}

@@ -1,0 +1,95 @@
+import { deferred, type Deferred } from './deferred.js';
+import type { ExitInfo } from './exit-info.js';
+import { LogRing } from './log-ring.js';
+
+/** One process the host started: a run of a supervised command. */
+export interface RunEntry {
+  readonly id: string;
+  readonly key: string;
+  readonly wsId: string;
+  readonly label: string;
+  readonly pid: number;
+  /** Relaunches of its command before this run. */
+  readonly restarts: number;
+  readonly startedAt: number;
+  readonly stdout: LogRing;
+  readonly stderr: LogRing;
+  readonly pipelineId: string | undefined;
+  alive: boolean;
+  exit: ExitInfo | null;
+  outputEnded: boolean;
+  /** Settles once the run exited and its output was read to the end. */
+  readonly exited: Deferred<ExitInfo>;
+}
+
+/**
+ * Every process the host started, by run id and by workspace, plus the process groups that
+ * may still hold members. The host and the reaper write it; the runtime reads it.
+ */
+export class ProcessTable {
+  private readonly runs = new Map<string, RunEntry>();
+  private readonly runsByWorkspace = new Map<string, RunEntry[]>();
+  private readonly groupsByWorkspace = new Map<string, Set<number>>();
+
+  add(run: Omit<RunEntry, 'alive' | 'exit' | 'outputEnded' | 'exited' | 'stdout' | 'stderr'>, logBufferBytes: number): RunEntry {
+    const entry: RunEntry = {
+      ...run,
+      stdout: new LogRing(logBufferBytes),
+      stderr: new LogRing(logBufferBytes),
+      alive: true,
+      exit: null,
+      outputEnded: false,
+      exited: deferred<ExitInfo>(),
+    };
+    this.runs.set(entry.id, entry);
+    let list = this.runsByWorkspace.get(entry.wsId);
+    if (!list) this.runsByWorkspace.set(entry.wsId, (list = []));
+    list.push(entry);
+    let groups = this.groupsByWorkspace.get(entry.wsId);
+    if (!groups) this.groupsByWorkspace.set(entry.wsId, (groups = new Set()));
+    // Spawned with setsid: the pid is also the process group id.
+    groups.add(entry.pid);
+    return entry;
+  }
+
+  get(runId: string): RunEntry | undefined {
+    return this.runs.get(runId);
+  }
+
+  /** In creation order, which is id order (monotonic ULIDs). */
+  ofWorkspace(wsId: string): readonly RunEntry[] {
+    return this.runsByWorkspace.get(wsId) ?? [];
+  }
+
+  aliveIn(wsId: string): RunEntry[] {
+    return this.ofWorkspace(wsId).filter((run) => run.alive);
+  }
+
+  /** Process groups of the workspace not yet seen empty. */
+  groupsOf(wsId: string): Set<number> {
+    return this.groupsByWorkspace.get(wsId) ?? new Set();
+  }
+
+  forgetGroup(wsId: string, pgid: number): void {
+    this.groupsByWorkspace.get(wsId)?.delete(pgid);
+  }
+
+  get aliveCount(): number {
+    let count = 0;
+    for (const run of this.runs.values()) if (run.alive) count++;
+    return count;
+  }
+
+  /** Every group of every workspace: what must die if the runtime's process exits. */
+  allGroups(): number[] {
+    const out: number[] = [];
+    for (const groups of this.groupsByWorkspace.values()) out.push(...groups);
+    return out;
+  }
+
+  removeWorkspace(wsId: string): void {
+    for (const run of this.runsByWorkspace.get(wsId) ?? []) this.runs.delete(run.id);
+    this.runsByWorkspace.delete(wsId);
+    this.groupsByWorkspace.delete(wsId);
+  }
+}

@@ -1,0 +1,83 @@
+import type { InspectionRecord } from '../protocol/messages.js';
+import type { WorkspaceSpec } from '../protocol/specs.js';
+import { RuntimeCore, type HealthCounts, type RuntimeOptions } from './runtime-core.js';
+import { WorkspaceHandle, type Workspace } from './workspace-handle.js';
+
+export interface WorkspaceInfo {
+  id: string;
+  label: string;
+  /** The workspace machine's state: `running`, `reaping`… */
+  state: string;
+  /** Runs started in it (each relaunch counts). */
+  commands: number;
+  uptimeMs: number;
+}
+
+export interface Runtime {
+  createWorkspace(spec: WorkspaceSpec): Promise<Workspace>;
+  workspace(id: string): Workspace | undefined;
+  listWorkspaces(): Promise<WorkspaceInfo[]>;
+  health(): Promise<HealthCounts>;
+  inspect(observer: (record: InspectionRecord) => void): () => void;
+  /** Stops every workspace (SIGTERM, grace, SIGKILL); no process it started is left. */
+  shutdown(options?: { graceMs?: number }): Promise<void>;
+}
+
+class RuntimeFacade implements Runtime {
+  private readonly handles = new Map<string, WorkspaceHandle>();
+
+  constructor(readonly core: RuntimeCore) {}
+
+  async createWorkspace(spec: WorkspaceSpec): Promise<Workspace> {
+    const entry = await this.core.createWorkspace(spec);
+    const handle = new WorkspaceHandle(this.core, entry);
+    this.handles.set(entry.id, handle);
+    void entry.stopped.promise.finally(() => this.handles.delete(entry.id)).catch(() => undefined);
+    return handle;
+  }
+
+  workspace(id: string): Workspace | undefined {
+    return this.handles.get(id);
+  }
+
+  async listWorkspaces(): Promise<WorkspaceInfo[]> {
+    this.core.ensureOpen();
+    const now = this.core.clock.now();
+    return [...this.core.registry.all()].map((ws) => ({
+      id: ws.id,
+      label: ws.label,
+      state: this.core.stateOf(ws),
+      commands: this.core.table.ofWorkspace(ws.id).length,
+      uptimeMs: now - ws.createdAt,
+    }));
+  }
+
+  async health(): Promise<HealthCounts> {
+    this.core.ensureOpen();
+    return this.core.health();
+  }
+
+  inspect(observer: (record: InspectionRecord) => void): () => void {
+    this.core.ensureOpen();
+    return this.core.addInspector(observer);
+  }
+
+  shutdown(options: { graceMs?: number } = {}): Promise<void> {
+    return this.core.shutdown(options.graceMs);
+  }
+}
+
+/** Starts a runtime: its worker threads, host, reaper. Shut it down with `shutdown()`. */
+export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
+  const core = new RuntimeCore(options);
+  const runtime = new RuntimeFacade(core);
+  // The pool comes up lazily; one admin round trip proves every thread is serving.
+  await core.workerStats();
+  return runtime;
+}
+
+/** The internals behind a runtime, for shuma's own tests and benchmarks. */
+export function coreOf(runtime: Runtime): RuntimeCore {
+  if (!(runtime instanceof RuntimeFacade)) throw new TypeError('not a shuma runtime');
+  return runtime.core;
+}

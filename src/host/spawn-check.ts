@@ -1,0 +1,103 @@
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { ShumaError } from '../protocol/errors.js';
+
+// Facts about the machine that must hold before a spawn. Node reports a missing cwd as a
+// missing executable and some failures only asynchronously; checking first lets every
+// failure say exactly what is wrong.
+
+function osCode(error: unknown): string {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' ? code : 'EUNKNOWN';
+}
+
+/** The directory a command runs in, as an absolute path that exists. */
+export async function checkCwd(
+  cwd: string,
+  field: string,
+  code: 'SPAWN_FAILED' | 'INVALID_SPEC' = 'SPAWN_FAILED',
+): Promise<string> {
+  const absolute = path.resolve(cwd);
+  let info;
+  try {
+    info = await stat(absolute);
+  } catch (error) {
+    throw new ShumaError(
+      code,
+      `${field} '${cwd}' does not exist (${osCode(error)}): create it or pick another working directory`,
+      { cause: osCode(error), field },
+    );
+  }
+  if (!info.isDirectory()) {
+    throw new ShumaError(code, `${field} '${cwd}' is not a directory: give a directory as the working directory`, {
+      cause: 'ENOTDIR',
+      field,
+    });
+  }
+  return absolute;
+}
+
+async function executableAt(file: string): Promise<'ok' | 'missing' | 'directory' | 'not-executable'> {
+  let info;
+  try {
+    info = await stat(file);
+  } catch {
+    return 'missing';
+  }
+  if (info.isDirectory()) return 'directory';
+  try {
+    await access(file, constants.X_OK);
+  } catch {
+    return 'not-executable';
+  }
+  return 'ok';
+}
+
+/**
+ * The absolute path that `exec` names, as the kernel will run it: relative to `cwd` when it
+ * has a slash, else the first match on `PATH` (as execvp does).
+ */
+export async function resolveExecutable(exec: string, cwd: string, pathVar: string | undefined): Promise<string> {
+  if (exec.includes('/')) {
+    const file = path.resolve(cwd, exec);
+    const verdict = await executableAt(file);
+    if (verdict === 'ok') return file;
+    throw explain(exec, file, verdict);
+  }
+  let firstProblem: { file: string; verdict: 'directory' | 'not-executable' } | null = null;
+  for (const dir of (pathVar ?? '').split(':')) {
+    if (dir === '') continue;
+    const file = path.resolve(cwd, dir, exec);
+    const verdict = await executableAt(file);
+    if (verdict === 'ok') return file;
+    if (verdict !== 'missing' && !firstProblem) firstProblem = { file, verdict };
+  }
+  if (firstProblem) throw explain(exec, firstProblem.file, firstProblem.verdict);
+  throw new ShumaError(
+    'SPAWN_FAILED',
+    `exec '${exec}' was not found on PATH (${pathVar ?? 'unset'}): give its full path or add its directory to PATH`,
+    { cause: 'ENOENT', field: 'exec' },
+  );
+}
+
+function explain(exec: string, file: string, verdict: 'missing' | 'directory' | 'not-executable'): ShumaError {
+  switch (verdict) {
+    case 'missing':
+      return new ShumaError('SPAWN_FAILED', `exec '${exec}' does not exist (looked at ${file}): check the path`, {
+        cause: 'ENOENT',
+        field: 'exec',
+      });
+    case 'directory':
+      return new ShumaError('SPAWN_FAILED', `exec '${exec}' is a directory (${file}): name a program inside it`, {
+        cause: 'EISDIR',
+        field: 'exec',
+      });
+    case 'not-executable':
+      return new ShumaError(
+        'SPAWN_FAILED',
+        `exec '${exec}' is not executable (${file}): run 'chmod +x ${file}' or start it through its interpreter`,
+        { cause: 'EACCES', field: 'exec' },
+      );
+  }
+}

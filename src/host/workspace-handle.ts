@@ -1,0 +1,90 @@
+import { ShumaError } from '../protocol/errors.js';
+import type { ActorSnapshot } from '../protocol/messages.js';
+import type { CommandSpec, WorkspaceSpec } from '../protocol/specs.js';
+import { commandHandle, commandInfo, type Command, type CommandInfo } from './command-handle.js';
+import type { StopResult, WorkspaceEntry } from './registry.js';
+import type { RuntimeCore } from './runtime-core.js';
+
+export interface LogOptions {
+  stream?: 'stdout' | 'stderr' | 'both';
+  /** The last this many bytes (of each stream, with 'both'); 0 or omitted: all that is kept. */
+  tailBytes?: number;
+}
+
+export interface StopOptions {
+  /** How long after SIGTERM before SIGKILL (default 1000 ms; 0 = SIGKILL at once). */
+  graceMs?: number;
+}
+
+/** An actor handle on one workspace. */
+export interface Workspace {
+  readonly id: string;
+  readonly label: string;
+  readonly spec: Readonly<WorkspaceSpec>;
+  /** What the spec asked that could not be applied, and why. */
+  readonly warnings: readonly string[];
+  getSnapshot(): ActorSnapshot;
+  subscribe(observer: (snapshot: ActorSnapshot) => void): () => void;
+  run(spec: CommandSpec): Promise<Command>;
+  commands(): Promise<CommandInfo[]>;
+  logs(commandId: string, options?: LogOptions): Promise<Buffer>;
+  stop(options?: StopOptions): Promise<StopResult>;
+}
+
+export class WorkspaceHandle implements Workspace {
+  readonly id: string;
+  readonly label: string;
+  readonly spec: Readonly<WorkspaceSpec>;
+  readonly warnings: readonly string[];
+
+  constructor(
+    private readonly core: RuntimeCore,
+    private readonly entry: WorkspaceEntry,
+  ) {
+    this.id = entry.id;
+    this.label = entry.label;
+    this.spec = entry.spec;
+    this.warnings = Object.freeze([...entry.warnings]);
+  }
+
+  getSnapshot(): ActorSnapshot {
+    return this.entry.snapshot;
+  }
+
+  subscribe(observer: (snapshot: ActorSnapshot) => void): () => void {
+    if (typeof observer !== 'function') {
+      throw new ShumaError('INVALID_ARGUMENT', 'subscribe(observer) needs a function that takes a snapshot');
+    }
+    this.entry.observers.add(observer);
+    return () => this.entry.observers.delete(observer);
+  }
+
+  async run(spec: CommandSpec): Promise<Command> {
+    const run = await this.core.run(this.id, spec);
+    return commandHandle(run, this.entry.commands.get(run.key)!);
+  }
+
+  async commands(): Promise<CommandInfo[]> {
+    this.core.ensureOpen();
+    this.core.workspaceEntry(this.id);
+    return this.core.table.ofWorkspace(this.id).map(commandInfo);
+  }
+
+  async logs(commandId: string, options: LogOptions = {}): Promise<Buffer> {
+    this.core.ensureOpen();
+    const stream = options.stream ?? 'stdout';
+    if (stream !== 'stdout' && stream !== 'stderr' && stream !== 'both') {
+      throw new ShumaError('INVALID_ARGUMENT', `stream must be 'stdout', 'stderr' or 'both' (got ${JSON.stringify(stream)})`);
+    }
+    const tailBytes = options.tailBytes ?? 0;
+    if (!Number.isSafeInteger(tailBytes) || tailBytes < 0) {
+      throw new ShumaError('INVALID_ARGUMENT', `tailBytes must be a whole number >= 0 (got ${String(tailBytes)})`);
+    }
+    return this.core.logs(this.id, commandId, stream, tailBytes);
+  }
+
+  async stop(options: StopOptions = {}): Promise<StopResult> {
+    this.core.ensureOpen();
+    return this.core.stopWorkspace(this.id, options.graceMs, 'requested');
+  }
+}

@@ -1,0 +1,16 @@
+export { createRuntime, type Runtime, type WorkspaceInfo } from './host/runtime.js';
+export type { RuntimeOptions, HealthCounts } from './host/runtime-core.js';
+export type { Workspace, LogOptions, StopOptions } from './host/workspace-handle.js';
+export type { Command, CommandInfo } from './host/command-handle.js';
+export type { ExitInfo } from './host/exit-info.js';
+export type { StopResult } from './host/registry.js';
+export type { RuntimeClock } from './host/clock.js';
+export { ShumaError, isShumaError, ERROR_CODES, type ErrorCode } from './protocol/errors.js';
+export type {
+  WorkspaceSpec,
+  CommandSpec,
+  RestartPolicy,
+  QuotaAction,
+  ResourceLimits,
+} from './protocol/specs.js';
+export type { ActorSnapshot, InspectionRecord, InspectionKind, StateValue } from './protocol/messages.js';

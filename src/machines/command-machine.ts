@@ -1,0 +1,174 @@
+import { and, assign, sendParent, setup } from 'xstate';
+import type { SerializedError } from '../protocol/errors.js';
+import type { CommandEvent, HostRequest, LogRequest } from '../protocol/messages.js';
+import type { ResolvedRestartPolicy } from '../protocol/specs.js';
+import { mayRestart, nextBackoff } from './backoff.js';
+
+// One supervised command: every relaunch is a new run (a new process with a new id), the
+// restart count and the pending backoff carry over from run to run. The machine decides;
+// the host spawns and reports, through the parent workspace actor.
+
+export interface CommandInput {
+  key: string;
+  wsId: string;
+  label: string;
+  policy: ResolvedRestartPolicy;
+  at: number;
+}
+
+export interface CommandContext {
+  key: string;
+  wsId: string;
+  label: string;
+  policy: ResolvedRestartPolicy;
+  restarts: number;
+  /** The delay the next relaunch will wait, before any reset for a stable run. */
+  pendingBackoffMs: number;
+  /** Absolute (epoch ms) time of the pending relaunch; null outside `backoff`. */
+  backoffDeadline: number | null;
+  /** Host clock time of the event that led into the current state; delays count from it. */
+  stampedAt: number;
+  runId: string | null;
+  pid: number | null;
+  runStartedAt: number | null;
+  lastExit: { code: number | null; signal: string | null; status: number } | null;
+  spawnError: SerializedError | null;
+}
+
+/** What the command asks of the host travels through its parent, the workspace actor. */
+export interface HostRequestEvent { type: 'HOST_REQUEST'; request: HostRequest }
+
+function log(level: LogRequest['level'], msg: string, fields: LogRequest['fields']): HostRequestEvent {
+  return { type: 'HOST_REQUEST', request: { type: 'log', level, msg, fields } };
+}
+
+export const commandMachine = setup({
+  types: {
+    context: {} as CommandContext,
+    events: {} as CommandEvent,
+    input: {} as CommandInput,
+  },
+  delays: {
+    backoff: ({ context }) => Math.max(0, (context.backoffDeadline ?? context.stampedAt) - context.stampedAt),
+  },
+  guards: {
+    supervised: ({ context }) => context.policy.onFailure,
+    failed: ({ event }) => event.type === 'SPAWN_FAILED' || (event.type === 'EXITED' && event.status !== 0),
+    mayRestart: ({ context }) => mayRestart(context.policy, context.restarts),
+  },
+  actions: {
+    requestSpawn: sendParent(({ context }): HostRequestEvent => ({
+      type: 'HOST_REQUEST',
+      request: { type: 'spawn', wsId: context.wsId, key: context.key, restarts: context.restarts },
+    })),
+    recordRun: assign(({ event }) => {
+      if (event.type !== 'SPAWNED') return {};
+      return { runId: event.runId, pid: event.pid, runStartedAt: event.at, stampedAt: event.at, spawnError: null };
+    }),
+    recordExit: assign(({ event }) => {
+      if (event.type === 'EXITED') {
+        return { lastExit: { code: event.code, signal: event.signal, status: event.status }, stampedAt: event.at };
+      }
+      if (event.type === 'SPAWN_FAILED') return { spawnError: event.error, stampedAt: event.at, runStartedAt: null };
+      return {};
+    }),
+    scheduleBackoff: assign(({ context }) => {
+      const ranFor = context.runStartedAt === null ? 0 : context.stampedAt - context.runStartedAt;
+      const { delayMs, followingMs } = nextBackoff(context.policy, context.pendingBackoffMs, ranFor);
+      return { backoffDeadline: context.stampedAt + delayMs, pendingBackoffMs: followingMs };
+    }),
+    logBackoff: sendParent(({ context }) =>
+      log('warn', 'command failed; restarting after backoff', {
+        ws: context.wsId,
+        command: context.key,
+        label: context.label,
+        run: context.runId,
+        status: context.lastExit?.status ?? null,
+        restarts: context.restarts,
+        backoffMs: (context.backoffDeadline ?? context.stampedAt) - context.stampedAt,
+      }),
+    ),
+    countRestart: assign(({ context }) => ({ restarts: context.restarts + 1, backoffDeadline: null })),
+    clearBackoff: assign({ backoffDeadline: null }),
+    logGiveUp: sendParent(({ context }) =>
+      log('error', 'command failed too often; giving up', {
+        ws: context.wsId,
+        command: context.key,
+        label: context.label,
+        restarts: context.restarts,
+        maxRestarts: context.policy.maxRestarts,
+        status: context.lastExit?.status ?? null,
+      }),
+    ),
+    throwFault: ({ event }) => {
+      throw new Error(event.type === 'FAULT' ? event.message : 'fault');
+    },
+  },
+}).createMachine({
+  id: 'command',
+  context: ({ input }) => ({
+    key: input.key,
+    wsId: input.wsId,
+    label: input.label,
+    policy: input.policy,
+    restarts: 0,
+    pendingBackoffMs: input.policy.backoffMs,
+    backoffDeadline: null,
+    stampedAt: input.at,
+    runId: null,
+    pid: null,
+    runStartedAt: null,
+    lastExit: null,
+    spawnError: null,
+  }),
+  initial: 'starting',
+  on: { FAULT: { actions: 'throwFault' } },
+  states: {
+    starting: {
+      entry: 'requestSpawn',
+      on: {
+        SPAWNED: { target: 'running', actions: 'recordRun' },
+        // The first spawn failing is reported to the caller of run(); nothing to supervise.
+        SPAWN_FAILED: { target: 'failed', actions: 'recordExit' },
+        STOP: 'stopping',
+      },
+    },
+    running: {
+      on: {
+        EXITED: [
+          { guard: and(['failed', 'mayRestart']), target: 'backoff', actions: ['recordExit', 'scheduleBackoff', 'logBackoff'] },
+          { guard: and(['failed', 'supervised']), target: 'gaveUp', actions: 'recordExit' },
+          { target: 'exited', actions: 'recordExit' },
+        ],
+        STOP: 'stopping',
+      },
+    },
+    backoff: {
+      after: { backoff: { target: 'restarting', actions: 'countRestart' } },
+      // A stop during backoff cancels the relaunch: nothing respawns.
+      on: { STOP: { target: 'stopped', actions: 'clearBackoff' } },
+    },
+    restarting: {
+      entry: 'requestSpawn',
+      on: {
+        SPAWNED: { target: 'running', actions: 'recordRun' },
+        SPAWN_FAILED: [
+          { guard: 'mayRestart', target: 'backoff', actions: ['recordExit', 'scheduleBackoff', 'logBackoff'] },
+          { target: 'gaveUp', actions: 'recordExit' },
+        ],
+        STOP: 'stopping',
+      },
+    },
+    stopping: {
+      on: {
+        SPAWNED: { actions: 'recordRun' },
+        EXITED: { target: 'stopped', actions: 'recordExit' },
+        SPAWN_FAILED: { target: 'stopped', actions: 'recordExit' },
+      },
+    },
+    exited: { type: 'final' },
+    gaveUp: { type: 'final', entry: 'logGiveUp' },
+    failed: { type: 'final' },
+    stopped: { type: 'final' },
+  },
+});

@@ -1,0 +1,160 @@
+import { assign, emit, enqueueActions, setup } from 'xstate';
+import type { HostRequest, StopReason, WorkspaceEvent } from '../protocol/messages.js';
+import { DEFAULT_GRACE_MS } from '../protocol/specs.js';
+import { MAX_TIMER_MS } from './backoff.js';
+import { commandMachine, type HostRequestEvent } from './command-machine.js';
+
+// A workspace: a group of supervised commands with a lifetime. It decides when to stop
+// (asked to, or its TTL ran out), how (SIGTERM, then SIGKILL once the grace is over) and
+// when it is done (the host reports that no process of its groups is left).
+
+export interface WorkspaceInput {
+  id: string;
+  label: string;
+  ttlMs: number | null;
+}
+
+export interface WorkspaceContext {
+  id: string;
+  label: string;
+  ttlMs: number | null;
+  createdAt: number | null;
+  /** Absolute (epoch ms) times: they survive a snapshot, relative timers do not. */
+  ttlDeadline: number | null;
+  graceDeadline: number | null;
+  graceMs: number | null;
+  stampedAt: number;
+  stopReason: StopReason | null;
+  commandsStarted: number;
+  reaped: number | null;
+  stoppedAt: number | null;
+}
+
+type MachineEvent = WorkspaceEvent | HostRequestEvent;
+
+export const workspaceMachine = setup({
+  types: {
+    context: {} as WorkspaceContext,
+    events: {} as MachineEvent,
+    input: {} as WorkspaceInput,
+    emitted: {} as HostRequest,
+  },
+  actors: { command: commandMachine },
+  delays: {
+    ttl: ({ context }) =>
+      context.ttlDeadline === null ? MAX_TIMER_MS : Math.max(0, context.ttlDeadline - context.stampedAt),
+    grace: ({ context }) => Math.max(0, (context.graceDeadline ?? context.stampedAt) - context.stampedAt),
+  },
+  guards: {
+    hasTtl: ({ context }) => context.ttlDeadline !== null,
+    graceOver: ({ context }) => context.graceMs === 0,
+  },
+  actions: {
+    start: assign(({ context, event }) => {
+      if (event.type !== 'START') return {};
+      return {
+        createdAt: event.at,
+        stampedAt: event.at,
+        ttlDeadline: context.ttlMs === null ? null : event.at + context.ttlMs,
+      };
+    }),
+    spawnCommand: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'RUN') return;
+      enqueue.spawnChild('command', {
+        id: event.key,
+        input: { key: event.key, wsId: context.id, label: event.label, policy: event.policy, at: event.at },
+      });
+      enqueue.assign({ commandsStarted: context.commandsStarted + 1 });
+    }),
+    relay: emit(({ event }) => (event as HostRequestEvent).request),
+    noteStop: assign(({ event }) => {
+      if (event.type !== 'STOP') return {};
+      return {
+        stopReason: event.reason,
+        graceMs: event.graceMs,
+        stampedAt: event.at,
+        graceDeadline: event.at + event.graceMs,
+      };
+    }),
+    noteTtlExpiry: assign(({ context }) => {
+      const at = context.ttlDeadline ?? context.stampedAt;
+      return { stopReason: 'ttl' as const, graceMs: DEFAULT_GRACE_MS, stampedAt: at, graceDeadline: at + DEFAULT_GRACE_MS };
+    }),
+    stopCommands: enqueueActions(({ context, enqueue, self }) => {
+      for (const child of Object.values(self.getSnapshot().children)) {
+        if (child && child.getSnapshot().status === 'active') {
+          enqueue.sendTo(child, { type: 'STOP', at: context.stampedAt });
+        }
+      }
+    }),
+    // With no grace, `killing` sends SIGKILL at once and SIGTERM would only race it.
+    terminateGroups: enqueueActions(({ context, enqueue }) => {
+      if (context.graceMs !== 0) enqueue.emit({ type: 'signal', wsId: context.id, signal: 'SIGTERM' });
+    }),
+    killGroups: emit(({ context }): HostRequest => ({ type: 'signal', wsId: context.id, signal: 'SIGKILL' })),
+    noteStopped: assign(({ event }) => {
+      if (event.type !== 'GROUPS_EMPTY') return {};
+      return { reaped: event.reaped, stoppedAt: event.at, graceDeadline: null, ttlDeadline: null };
+    }),
+    throwFault: ({ event }) => {
+      throw new Error(event.type === 'FAULT' ? event.message : 'fault');
+    },
+  },
+}).createMachine({
+  id: 'workspace',
+  context: ({ input }) => ({
+    id: input.id,
+    label: input.label,
+    ttlMs: input.ttlMs,
+    createdAt: null,
+    ttlDeadline: null,
+    graceDeadline: null,
+    graceMs: null,
+    stampedAt: 0,
+    stopReason: null,
+    commandsStarted: 0,
+    reaped: null,
+    stoppedAt: null,
+  }),
+  initial: 'created',
+  on: {
+    // Command children speak to the host through their workspace.
+    HOST_REQUEST: { actions: 'relay' },
+    FAULT: { actions: 'throwFault' },
+  },
+  states: {
+    created: {
+      on: { START: { target: 'running', actions: 'start' } },
+    },
+    running: {
+      after: { ttl: { guard: 'hasTtl', target: 'reaping', actions: 'noteTtlExpiry' } },
+      on: {
+        RUN: { actions: 'spawnCommand' },
+        STOP: { target: 'reaping', actions: 'noteStop' },
+      },
+    },
+    reaping: {
+      entry: 'stopCommands',
+      initial: 'terminating',
+      states: {
+        terminating: {
+          entry: 'terminateGroups',
+          always: { guard: 'graceOver', target: 'killing' },
+          after: { grace: 'killing' },
+        },
+        killing: { entry: 'killGroups' },
+      },
+      on: {
+        GROUPS_EMPTY: { target: 'stopped', actions: 'noteStopped' },
+        // A second stop may shorten the grace, never lengthen it.
+        STOP: {
+          guard: ({ context, event }) => event.at + event.graceMs < (context.graceDeadline ?? Infinity),
+          target: '.terminating',
+          reenter: true,
+          actions: 'noteStop',
+        },
+      },
+    },
+    stopped: { type: 'final' },
+  },
+});

