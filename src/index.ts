@@ -1,5 +1,5 @@
 export { createRuntime, type Runtime, type WorkspaceInfo } from './host/runtime.js';
-export type { RuntimeOptions, HealthCounts } from './host/runtime-core.js';
+export type { RuntimeOptions, HealthCounts, CreateWorkspaceOptions } from './host/runtime-core.js';
 export type { Workspace, LogOptions, StopOptions } from './host/workspace-handle.js';
 export type { Command, CommandInfo } from './host/command-handle.js';
 export type { ExitInfo } from './host/exit-info.js';

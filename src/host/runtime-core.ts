@@ -52,7 +52,13 @@ export interface HealthCounts {
   activeFlows: number;
 }
 
+export interface CreateWorkspaceOptions {
+  /** Recreate a workspace under the ULID it had before (as the original's `create_with_id`). */
+  id?: string;
+}
+
 const DEFAULT_LOG_BUFFER_BYTES = 1024 * 1024;
+const ULID_PATTERN = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/;
 const RUNTIME_OPTION_FIELDS = ['workers', 'stateDir', 'logger', 'logBufferBytes', 'inspect', 'clock'];
 
 function checkOptions(options: RuntimeOptions): void {
@@ -261,13 +267,15 @@ export class RuntimeCore {
     return ws;
   }
 
-  async createWorkspace(input: WorkspaceSpec): Promise<WorkspaceEntry> {
+  async createWorkspace(input: WorkspaceSpec, options: CreateWorkspaceOptions = {}): Promise<WorkspaceEntry> {
     this.ensureOpen();
     const spec = validateWorkspaceSpec(structuredCloneSpec(input));
+    const id = options.id === undefined ? this.newId() : this.checkGivenId(options.id);
     const cwd = await checkCwd(spec.cwd ?? process.cwd(), 'cwd', 'INVALID_SPEC');
     this.ensureOpen();
+    if (options.id !== undefined) this.checkGivenId(options.id);
     const ws: WorkspaceEntry = {
-      id: this.newId(),
+      id,
       label: spec.label,
       spec,
       cwd,
@@ -299,6 +307,17 @@ export class RuntimeCore {
     this.logger.info({ ws: ws.id, label: ws.label, ttlMs: spec.ttlMs ?? null, warnings: ws.warnings }, 'workspace created');
     for (const warning of ws.warnings) this.logger.warn({ ws: ws.id, label: ws.label }, warning);
     return ws;
+  }
+
+  /** A caller-given id (to keep ids across restarts) must be a ULID nobody uses. */
+  private checkGivenId(id: unknown): string {
+    if (typeof id !== 'string' || !ULID_PATTERN.test(id)) {
+      throw new ShumaError('INVALID_ARGUMENT', `id must be a ULID (26 Crockford base-32 characters, got ${JSON.stringify(id)})`);
+    }
+    if (this.registry.get(id)) {
+      throw new ShumaError('INVALID_ARGUMENT', `id ${id} is already the id of a live workspace: ids are unique`);
+    }
+    return id;
   }
 
   async run(wsId: string, input: CommandSpec): Promise<RunEntry> {
@@ -437,6 +456,11 @@ export class RuntimeCore {
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /** Chaos hook: makes the workspace's actor throw inside its worker, as a bug would. */
+  injectFault(wsId: string, message: string): void {
+    this.toWorkspace(this.workspaceEntry(wsId), { type: 'FAULT', message });
   }
 
   /** Test and benchmark hook: the threads hosting the actors. */

@@ -1,6 +1,6 @@
 import type { InspectionRecord } from '../protocol/messages.js';
 import type { WorkspaceSpec } from '../protocol/specs.js';
-import { RuntimeCore, type HealthCounts, type RuntimeOptions } from './runtime-core.js';
+import { RuntimeCore, type CreateWorkspaceOptions, type HealthCounts, type RuntimeOptions } from './runtime-core.js';
 import { WorkspaceHandle, type Workspace } from './workspace-handle.js';
 
 export interface WorkspaceInfo {
@@ -14,7 +14,7 @@ export interface WorkspaceInfo {
 }
 
 export interface Runtime {
-  createWorkspace(spec: WorkspaceSpec): Promise<Workspace>;
+  createWorkspace(spec: WorkspaceSpec, options?: CreateWorkspaceOptions): Promise<Workspace>;
   workspace(id: string): Workspace | undefined;
   listWorkspaces(): Promise<WorkspaceInfo[]>;
   health(): Promise<HealthCounts>;
@@ -28,8 +28,8 @@ class RuntimeFacade implements Runtime {
 
   constructor(readonly core: RuntimeCore) {}
 
-  async createWorkspace(spec: WorkspaceSpec): Promise<Workspace> {
-    const entry = await this.core.createWorkspace(spec);
+  async createWorkspace(spec: WorkspaceSpec, options?: CreateWorkspaceOptions): Promise<Workspace> {
+    const entry = await this.core.createWorkspace(spec, options);
     const handle = new WorkspaceHandle(this.core, entry);
     this.handles.set(entry.id, handle);
     void entry.stopped.promise.finally(() => this.handles.delete(entry.id)).catch(() => undefined);
@@ -37,7 +37,8 @@ class RuntimeFacade implements Runtime {
   }
 
   workspace(id: string): Workspace | undefined {
-    return this.handles.get(id);
+    // The registry forgets a workspace as its actor stops; the handle map catches up a tick later.
+    return this.core.registry.get(id) ? this.handles.get(id) : undefined;
   }
 
   async listWorkspaces(): Promise<WorkspaceInfo[]> {

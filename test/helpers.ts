@@ -1,0 +1,86 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after } from 'node:test';
+import { createRuntime, type Runtime, type RuntimeOptions, type Workspace, type ActorSnapshot } from '../src/index.js';
+
+/** test/fixtures, from the build output (dist/test) back to the sources. */
+export const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures');
+
+export function fixture(name: string): string {
+  return path.join(FIXTURES, name);
+}
+
+const runtimes = new Set<Runtime>();
+
+/** A runtime that is shut down when the test file ends, whatever happened. */
+export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
+  const rt = await createRuntime({ workers: 1, ...options });
+  runtimes.add(rt);
+  return rt;
+}
+
+after(async () => {
+  await Promise.all([...runtimes].map((rt) => rt.shutdown({ graceMs: 0 })));
+  runtimes.clear();
+});
+
+/** Whether a pid names a live (non-zombie) process. */
+export function isAlive(pid: number): boolean {
+  if (!existsSync(`/proc/${pid}/stat`)) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false; // exited between the two reads
+  }
+}
+
+/** Resolves with the first value of `next` for which `predicate` holds; rejects after `timeoutMs`. */
+export function waitFor<T>(
+  subscribe: (observer: (value: T) => void) => () => void,
+  predicate: (value: T) => boolean,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<T> {
+  return new Promise((resolve, reject) => {
+    let unsubscribe: () => void = () => undefined;
+    const timer = setTimeout(() => {
+      unsubscribe();
+      reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+    }, timeoutMs);
+    unsubscribe = subscribe((value) => {
+      if (!predicate(value)) return;
+      clearTimeout(timer);
+      unsubscribe();
+      resolve(value);
+    });
+  });
+}
+
+export function stateOf(snapshot: ActorSnapshot | null): string {
+  if (!snapshot) return '';
+  return typeof snapshot.value === 'string' ? snapshot.value : Object.keys(snapshot.value)[0]!;
+}
+
+/** Resolves once the workspace's log for `commandId` contains `text`. */
+export async function waitForOutput(ws: Workspace, commandId: string, text: string, timeoutMs = 10_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  // Output arrives as pipe reads with no event of its own on the public API: poll the ring.
+  for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
+    const out = (await ws.logs(commandId, { stream: 'both' })).toString();
+    if (out.includes(text)) return out;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${JSON.stringify(text)} in output: ${JSON.stringify(out)}`);
+    await new Promise((r) => setTimeout(r, delay));
+  }
+}
+
+/** Polls /proc until `pid` is gone; for processes that are not our children. */
+export async function waitGone(pid: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 1; isAlive(pid); delay = Math.min(delay * 2, 50)) {
+    if (Date.now() > deadline) throw new Error(`process ${pid} still alive after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, delay));
+  }
+}

@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, test } from 'node:test';
+import { createRuntime } from '../src/index.js';
+import { fixture, isAlive, startRuntime, waitForOutput, waitGone } from './helpers.js';
+
+function pidFrom(output: string, word: string): number {
+  const match = new RegExp(`${word} (\\d+)`).exec(output);
+  assert.ok(match, `no "${word} <pid>" in ${JSON.stringify(output)}`);
+  return Number(match[1]);
+}
+
+/** Live processes whose command line mentions `marker`: what a leak would look like. */
+function processesMentioning(marker: string): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (readFileSync(`/proc/${name}/cmdline`, 'latin1').includes(marker) && isAlive(Number(name))) out.push(Number(name));
+    } catch {
+      continue; // the process exited while we looked
+    }
+  }
+  return out;
+}
+
+describe('stopping', () => {
+  test('grace, then SIGKILL for a command that ignores SIGTERM (seed 6)', async () => {
+    const rt = await startRuntime();
+    const ws = await rt.createWorkspace({ label: 'stubborn' });
+    const cmd = await ws.run({ exec: fixture('ignore-term.sh') });
+    await waitForOutput(ws, cmd.id, 'ready');
+    const states: unknown[] = [];
+    ws.subscribe((s) => states.push(s.value));
+    const result = await ws.stop({ graceMs: 200 });
+    assert.equal(result.reaped, 1);
+    assert.deepEqual(await cmd.exited, { code: null, signal: 'SIGKILL', status: 137 });
+    assert.deepEqual(states, [{ reaping: 'terminating' }, { reaping: 'killing' }, 'stopped']);
+    assert.equal(isAlive(cmd.pid), false);
+  });
+
+  test('graceMs 0 kills at once', async () => {
+    const rt = await startRuntime();
+    const ws = await rt.createWorkspace({ label: 'now' });
+    const cmd = await ws.run({ exec: fixture('forever.sh') });
+    await waitForOutput(ws, cmd.id, 'ready');
+    await ws.stop({ graceMs: 0 });
+    assert.equal((await cmd.exited).signal, 'SIGKILL');
+  });
+
+  test('a grandchild in the process group that ignores SIGTERM is killed too', async () => {
+    const rt = await startRuntime();
+    const ws = await rt.createWorkspace({ label: 'family' });
+    const cmd = await ws.run({ exec: fixture('grandchild.sh') });
+    const grandchild = pidFrom(await waitForOutput(ws, cmd.id, 'grandchild'), 'grandchild');
+    assert.equal(isAlive(grandchild), true);
+    // The leader dies of SIGTERM at once; the stop waits for the grandchild until SIGKILL.
+    const result = await ws.stop({ graceMs: 100 });
+    assert.equal(result.reaped, 1);
+    assert.equal(isAlive(grandchild), false);
+  });
+
+  test('a descendant that left the process group (setsid) is found, killed and reported', async () => {
+    const rt = await startRuntime();
+    const ws = await rt.createWorkspace({ label: 'daemon' });
+    const cmd = await ws.run({ exec: fixture('escape-group.sh') });
+    const escaped = pidFrom(await waitForOutput(ws, cmd.id, 'escaped'), 'escaped');
+    const result = await ws.stop({ graceMs: 100 });
+    assert.deepEqual(result.escaped, [escaped]);
+    await waitGone(escaped);
+  });
+
+  test('shutdown() leaves no process behind (/proc)', async () => {
+    const marker = `shuma-shutdown-${process.pid}`;
+    const rt = await createRuntime({ workers: 2 });
+    const ws1 = await rt.createWorkspace({ label: 'a' });
+    const ws2 = await rt.createWorkspace({ label: 'b' });
+    const started = [
+      await ws1.run({ exec: fixture('ignore-term.sh'), argv: [marker] }),
+      await ws1.run({ exec: fixture('grandchild.sh'), argv: [marker] }),
+      await ws2.run({ exec: '/bin/sh', argv: ['-c', `sleep 1000; : ${marker}`] }),
+      await ws2.run({ exec: '/bin/false', argv: [marker], restart: { onFailure: true, backoffMs: 5 } }),
+    ];
+    await waitForOutput(ws1, started[0]!.id, 'ready');
+    await waitForOutput(ws1, started[1]!.id, 'grandchild');
+    assert.ok(processesMentioning(marker).length >= 3);
+    await rt.shutdown({ graceMs: 100 });
+    assert.deepEqual(processesMentioning(marker), []);
+    assert.equal((await rt.health().catch((e: { code: string }) => e.code)), 'RUNTIME_CLOSED');
+  });
+});
