@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { pino } from 'pino';
+import { startRuntime, stateOf, waitFor } from './helpers.js';
+
+interface LogRecord {
+  level: number;
+  msg: string;
+  [field: string]: unknown;
+}
+
+function capturingLogger() {
+  const records: LogRecord[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => records.push(JSON.parse(line) as LogRecord) });
+  return { logger, records };
+}
+
+describe('structured lifecycle logs (seed 24)', () => {
+  test('created, spawned, exited, restart with backoff, give-up, stopped with counts', async () => {
+    const { logger, records } = capturingLogger();
+    const rt = await startRuntime({ logger });
+    const ws = await rt.createWorkspace({ label: 'logged' });
+    const cmd = await ws.run({
+      exec: '/bin/false',
+      label: 'loser',
+      restart: { onFailure: true, backoffMs: 1, maxRestarts: 2 },
+    });
+    await waitFor(cmd.subscribe.bind(cmd), (s) => stateOf(s) === 'gaveUp', 'the give-up');
+    await ws.stop();
+    const byMsg = (msg: string) => records.filter((r) => r.msg === msg);
+
+    const [created] = byMsg('workspace created');
+    assert.equal(created?.ws, ws.id);
+    assert.equal(created?.label, 'logged');
+
+    const spawned = byMsg('command spawned');
+    assert.equal(spawned.length, 3);
+    assert.deepEqual(spawned.map((r) => r.restarts), [0, 1, 2]);
+    assert.ok(spawned.every((r) => typeof r.pid === 'number' && r.label === 'loser'));
+
+    const exited = byMsg('command exited');
+    assert.equal(exited.length, 3);
+    assert.ok(exited.every((r) => r.status === 1 && r.code === 1));
+
+    const restarts = byMsg('command failed; restarting after backoff');
+    assert.deepEqual(restarts.map((r) => [r.restarts, r.backoffMs]), [[0, 1], [1, 2]]);
+    assert.ok(restarts.every((r) => r.level === 40));
+
+    const [gaveUp] = byMsg('command failed too often; giving up');
+    assert.equal(gaveUp?.restarts, 2);
+    assert.equal(gaveUp?.maxRestarts, 2);
+    assert.equal(gaveUp?.level, 50);
+
+    const [stopped] = byMsg('workspace stopped');
+    assert.equal(stopped?.ws, ws.id);
+    assert.equal(stopped?.reaped, 0);
+    assert.equal(stopped?.reason, 'requested');
+  });
+});

@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { LogRing } from '../src/host/log-ring.js';
+import { startRuntime } from './helpers.js';
+
+describe('LogRing', () => {
+  test('keeps everything below capacity, in order', () => {
+    const ring = new LogRing(16);
+    ring.write(Buffer.from('abc'));
+    ring.write(Buffer.from('def'));
+    assert.equal(ring.tail().toString(), 'abcdef');
+    assert.equal(ring.tail(2).toString(), 'ef');
+    assert.equal(ring.total, 6);
+  });
+
+  test('keeps the last `capacity` bytes across wraps, whatever the chunk sizes', () => {
+    const capacity = 10;
+    const ring = new LogRing(capacity);
+    let all = '';
+    for (let i = 0; i < 200; i++) {
+      const chunk = String.fromCharCode(97 + (i % 26)).repeat((i * 7) % 13);
+      all += chunk;
+      ring.write(Buffer.from(chunk));
+      assert.equal(ring.tail().toString(), all.slice(-capacity));
+      assert.equal(ring.tail(3).toString(), all.slice(-capacity).slice(-3));
+    }
+    assert.equal(ring.total, all.length);
+  });
+
+  test('a chunk larger than the capacity keeps its end', () => {
+    const ring = new LogRing(4);
+    ring.write(Buffer.from('xy'));
+    ring.write(Buffer.from('0123456789'));
+    assert.equal(ring.tail().toString(), '6789');
+  });
+
+  test('capacity 0 keeps nothing but still counts', () => {
+    const ring = new LogRing(0);
+    ring.write(Buffer.from('abc'));
+    assert.equal(ring.tail().length, 0);
+    assert.equal(ring.total, 3);
+  });
+});
+
+describe('log capture under a flood', () => {
+  test('200 MB of output keeps memory bounded and the last bytes exact (seed 7)', async () => {
+    const rt = await startRuntime({ logBufferBytes: 1024 * 1024 });
+    const ws = await rt.createWorkspace({ label: 'flood' });
+    global.gc?.();
+    const rssBefore = process.memoryUsage().rss;
+    const cmd = await ws.run({
+      exec: '/bin/sh',
+      argv: ['-c', 'head -c 200000000 /dev/zero | tr "\\0" x; printf END'],
+    });
+    assert.equal((await cmd.exited).status, 0);
+    const rssGrowth = process.memoryUsage().rss - rssBefore;
+    const [info] = await ws.commands();
+    assert.equal(info?.logBytes, 200_000_003);
+    const kept = await ws.logs(cmd.id);
+    assert.equal(kept.length, 1024 * 1024);
+    assert.equal(kept.subarray(-4).toString(), 'xEND');
+    // 1 MiB kept; allow for the allocator's slack, never for 200 MB.
+    assert.ok(rssGrowth < 64 * 1024 * 1024, `RSS grew by ${(rssGrowth / 1048576).toFixed(1)} MiB`);
+  });
+});
