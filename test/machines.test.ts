@@ -1,0 +1,180 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { createActor, SimulatedClock, type AnyActorRef } from 'xstate';
+import { commandMachine } from '../src/machines/command-machine.js';
+import { nextBackoff } from '../src/machines/backoff.js';
+import { workspaceMachine } from '../src/machines/workspace-machine.js';
+import type { HostRequest } from '../src/protocol/messages.js';
+import { resolveRestartPolicy } from '../src/protocol/validate-spec.js';
+
+// The machines alone, with no worker and no process: the host is played by the test.
+
+function workspaceUnderTest(ttlMs: number | null = null) {
+  const clock = new SimulatedClock();
+  clock.set(1_000);
+  const requests: HostRequest[] = [];
+  const actor = createActor(workspaceMachine, { input: { id: 'W', label: 'w', ttlMs }, clock });
+  actor.on('*', (request) => requests.push(request));
+  actor.start();
+  actor.send({ type: 'START', at: clock.now() });
+  const child = (key: string) => (actor.getSnapshot().children as Record<string, AnyActorRef | undefined>)[key];
+  return { actor, clock, requests, child };
+}
+
+describe('nextBackoff', () => {
+  const policy = resolveRestartPolicy({ onFailure: true, backoffMs: 200, maxBackoffMs: 30_000 });
+
+  test('doubles up to the ceiling', () => {
+    const delays: number[] = [];
+    let pending = policy.backoffMs;
+    for (let i = 0; i < 10; i++) {
+      const { delayMs, followingMs } = nextBackoff(policy, pending, 0);
+      delays.push(delayMs);
+      pending = followingMs;
+    }
+    assert.deepEqual(delays, [200, 400, 800, 1600, 3200, 6400, 12800, 25600, 30000, 30000]);
+  });
+
+  test('a stable run resets it; backoffMs 0 stays 0', () => {
+    assert.equal(nextBackoff(policy, 12_800, 30_000).delayMs, 200);
+    assert.equal(nextBackoff(policy, 12_800, 29_999).delayMs, 12_800);
+    const zero = resolveRestartPolicy({ onFailure: true, backoffMs: 0 });
+    assert.deepEqual(nextBackoff(zero, 0, 0), { delayMs: 0, followingMs: 0 });
+  });
+});
+
+describe('workspace machine', () => {
+  test('created → running on START; the TTL deadline is absolute', () => {
+    const { actor } = workspaceUnderTest(5_000);
+    assert.equal(actor.getSnapshot().value, 'running');
+    assert.equal(actor.getSnapshot().context.ttlDeadline, 6_000);
+  });
+
+  test('TTL expiry → reaping with SIGTERM, SIGKILL after the grace, stopped when the host says empty', () => {
+    const { actor, clock, requests } = workspaceUnderTest(5_000);
+    clock.increment(4_999);
+    assert.equal(actor.getSnapshot().value, 'running');
+    clock.increment(1);
+    assert.deepEqual(actor.getSnapshot().value, { reaping: 'terminating' });
+    assert.equal(actor.getSnapshot().context.stopReason, 'ttl');
+    assert.deepEqual(requests, [{ type: 'signal', wsId: 'W', signal: 'SIGTERM' }]);
+    clock.increment(1_000);
+    assert.deepEqual(actor.getSnapshot().value, { reaping: 'killing' });
+    assert.deepEqual(requests.at(-1), { type: 'signal', wsId: 'W', signal: 'SIGKILL' });
+    actor.send({ type: 'GROUPS_EMPTY', at: clock.now(), reaped: 2 });
+    assert.equal(actor.getSnapshot().value, 'stopped');
+    assert.equal(actor.getSnapshot().status, 'done');
+    assert.equal(actor.getSnapshot().context.reaped, 2);
+  });
+
+  test('STOP with grace 0 sends only SIGKILL', () => {
+    const { actor, clock, requests } = workspaceUnderTest();
+    actor.send({ type: 'STOP', at: clock.now(), graceMs: 0, reason: 'requested' });
+    assert.deepEqual(actor.getSnapshot().value, { reaping: 'killing' });
+    assert.deepEqual(requests, [{ type: 'signal', wsId: 'W', signal: 'SIGKILL' }]);
+  });
+
+  test('a second STOP may shorten the grace, not lengthen it', () => {
+    const { actor, clock } = workspaceUnderTest();
+    actor.send({ type: 'STOP', at: clock.now(), graceMs: 10_000, reason: 'requested' });
+    actor.send({ type: 'STOP', at: clock.now(), graceMs: 60_000, reason: 'requested' });
+    assert.equal(actor.getSnapshot().context.graceDeadline, clock.now() + 10_000);
+    actor.send({ type: 'STOP', at: clock.now(), graceMs: 100, reason: 'requested' });
+    assert.equal(actor.getSnapshot().context.graceDeadline, clock.now() + 100);
+    clock.increment(100);
+    assert.deepEqual(actor.getSnapshot().value, { reaping: 'killing' });
+  });
+
+  test('RUN spawns a command actor whose spawn request the workspace relays', () => {
+    const { actor, clock, requests, child } = workspaceUnderTest();
+    const policy = resolveRestartPolicy(undefined);
+    actor.send({ type: 'RUN', at: clock.now(), key: 'C1', label: 'c', policy });
+    assert.deepEqual(requests, [{ type: 'spawn', wsId: 'W', key: 'C1', restarts: 0 }]);
+    assert.equal(child('C1')?.getSnapshot().value, 'starting');
+    assert.equal(actor.getSnapshot().context.commandsStarted, 1);
+  });
+
+  test('FAULT makes the actor fail (the chaos hook)', () => {
+    const { actor } = workspaceUnderTest();
+    const errors: unknown[] = [];
+    actor.subscribe({ error: (e) => errors.push(e) });
+    actor.send({ type: 'FAULT', message: 'boom' });
+    assert.equal(actor.getSnapshot().status, 'error');
+    assert.equal((errors[0] as Error).message, 'boom');
+  });
+});
+
+describe('command machine', () => {
+  function commandUnderTest(restart: Parameters<typeof resolveRestartPolicy>[0]) {
+    const { actor, clock, requests, child } = workspaceUnderTest();
+    actor.send({ type: 'RUN', at: clock.now(), key: 'C', label: 'c', policy: resolveRestartPolicy(restart) });
+    const cmd = child('C')!;
+    let run = 0;
+    const spawned = () => cmd.send({ type: 'SPAWNED', at: clock.now(), runId: `R${++run}`, pid: 100 + run });
+    const exit = (status: number) =>
+      cmd.send({ type: 'EXITED', at: clock.now(), runId: `R${run}`, code: status, signal: null, status });
+    return { actor, clock, requests, cmd, spawned, exit };
+  }
+
+  test('running → exited on success; a failure without policy is final too', () => {
+    const { cmd, spawned, exit } = commandUnderTest(undefined);
+    spawned();
+    assert.equal(cmd.getSnapshot().value, 'running');
+    exit(1);
+    assert.equal(cmd.getSnapshot().value, 'exited');
+    assert.equal(cmd.getSnapshot().status, 'done');
+  });
+
+  test('failure → backoff → restarting → running; gives up past maxRestarts', () => {
+    const { cmd, clock, requests, spawned, exit } = commandUnderTest({ onFailure: true, backoffMs: 100, maxRestarts: 2 });
+    spawned();
+    exit(1);
+    assert.equal(cmd.getSnapshot().value, 'backoff');
+    assert.equal(cmd.getSnapshot().context.backoffDeadline, clock.now() + 100);
+    clock.increment(100);
+    assert.equal(cmd.getSnapshot().value, 'restarting');
+    assert.deepEqual(requests.filter((r) => r.type === 'spawn').at(-1), { type: 'spawn', wsId: 'W', key: 'C', restarts: 1 });
+    spawned();
+    exit(1);
+    assert.equal(cmd.getSnapshot().context.backoffDeadline, clock.now() + 200);
+    clock.increment(200);
+    spawned();
+    exit(2);
+    assert.equal(cmd.getSnapshot().value, 'gaveUp');
+    assert.equal(cmd.getSnapshot().context.restarts, 2);
+    assert.ok(requests.some((r) => r.type === 'log' && r.msg.includes('giving up')));
+  });
+
+  test('STOP during backoff cancels the relaunch', () => {
+    const { actor, cmd, clock, requests, spawned, exit } = commandUnderTest({ onFailure: true, backoffMs: 100 });
+    spawned();
+    exit(1);
+    actor.send({ type: 'STOP', at: clock.now(), graceMs: 1000, reason: 'requested' });
+    assert.equal(cmd.getSnapshot().value, 'stopped');
+    const spawnsBefore = requests.filter((r) => r.type === 'spawn').length;
+    clock.increment(10_000);
+    assert.equal(requests.filter((r) => r.type === 'spawn').length, spawnsBefore);
+  });
+
+  test('a failed relaunch spawn counts as a failure; the first spawn failing is final', () => {
+    const { cmd, clock, spawned, exit } = commandUnderTest({ onFailure: true, backoffMs: 10, maxRestarts: 1 });
+    spawned();
+    exit(1);
+    clock.increment(10);
+    cmd.send({ type: 'SPAWN_FAILED', at: clock.now(), error: { name: 'ShumaError', message: 'gone' } });
+    assert.equal(cmd.getSnapshot().value, 'gaveUp');
+
+    const first = commandUnderTest({ onFailure: true });
+    first.cmd.send({ type: 'SPAWN_FAILED', at: first.clock.now(), error: { name: 'ShumaError', message: 'nope' } });
+    assert.equal(first.cmd.getSnapshot().value, 'failed');
+  });
+
+  test('STOP while running waits for the exit', () => {
+    const { actor, cmd, clock, spawned, exit } = commandUnderTest({ onFailure: true });
+    spawned();
+    actor.send({ type: 'STOP', at: clock.now(), graceMs: 1000, reason: 'requested' });
+    assert.equal(cmd.getSnapshot().value, 'stopping');
+    exit(143);
+    assert.equal(cmd.getSnapshot().value, 'stopped');
+  });
+});
