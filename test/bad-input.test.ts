@@ -1,6 +1,6 @@
 // Every bad input gets a typed ShumaError whose message names the offending field and says
 // how to fix it, and a bad call leaves nothing behind: no workspace, no process.
-import { test, describe, before } from 'node:test';
+import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,7 @@ import {
   type Workspace,
   type WorkspaceSpec,
 } from '../src/index.js';
+import { ManualClock } from '../src/testing/index.js';
 import { fixture, isAlive, startRuntime, stateOf, waitFor, waitForOutput } from './helpers.js';
 
 // ── helpers ──────────────────────────────────────────────────────────────────────────
@@ -27,7 +28,7 @@ function bad<T>(value: unknown): T {
 
 /** Words that tell the user what to do about it. */
 const FIX_HINT =
-  /must|did you mean|create|give|check|chmod|add |remove|raise|lower|pick|leave|name a|listWorkspaces\(\)|commands\(\)|nothing left|known fields|interpreter|new workspace|createRuntime/i;
+  /must|did you mean|create|give|check|chmod|add |remove|rename|raise|lower|pick|leave|name a|listWorkspaces\(\)|commands\(\)|nothing left|known fields|interpreter|new workspace|createRuntime/i;
 
 interface Expect {
   /** The offending field, as the message must name it. */
@@ -166,6 +167,7 @@ describe('unknown ids', () => {
   before(async () => {
     rt = await startRuntime();
   });
+  after(() => rt.shutdown({ graceMs: 0 }));
 
   test('rt.workspace() of an unknown id is undefined', () => {
     assert.equal(rt.workspace('nope'), undefined);
@@ -241,6 +243,7 @@ describe('bad exec', () => {
     rt = await startRuntime();
     ws = await rt.createWorkspace({ label: 'exec' });
   });
+  after(() => rt.shutdown({ graceMs: 0 }));
 
   async function expectRunError(spec: CommandSpec, code: ErrorCode, expect: Expect): Promise<ShumaError> {
     const before = await baseline(rt);
@@ -346,6 +349,7 @@ describe('missing cwd', () => {
   before(async () => {
     rt = await startRuntime();
   });
+  after(() => rt.shutdown({ graceMs: 0 }));
 
   test('workspace-level missing cwd → INVALID_SPEC naming the cwd; no workspace made', async () => {
     const before = await baseline(rt);
@@ -441,6 +445,7 @@ describe('argv and env', () => {
     rt = await startRuntime();
     ws = await rt.createWorkspace({ label: 'argv-env' });
   });
+  after(() => rt.shutdown({ graceMs: 0 }));
 
   async function runRejects(spec: unknown, expect: Expect): Promise<void> {
     const before = await baseline(rt);
@@ -515,6 +520,7 @@ describe('durations, counts and types', () => {
     rt = await startRuntime();
     ws = await rt.createWorkspace({ label: 'numbers' });
   });
+  after(() => rt.shutdown({ graceMs: 0 }));
 
   const badDurations: unknown[] = [-1, -0.5, NaN, Infinity, -Infinity, '100', null, true, [100], { ms: 100 }];
 
@@ -557,14 +563,17 @@ describe('durations, counts and types', () => {
 
   test('graceMs in rt.shutdown: negative / NaN / Infinity / not a number → INVALID_SPEC; the runtime stays open', async () => {
     const own = await startRuntime();
-    const w = await own.createWorkspace({ label: 'shutdown-grace' });
-    for (const graceMs of badDurations) {
-      await rejectsWith(() => own.shutdown({ graceMs: bad(graceMs) }), 'INVALID_SPEC', { field: 'graceMs' });
+    try {
+      const w = await own.createWorkspace({ label: 'shutdown-grace' });
+      for (const graceMs of badDurations) {
+        await rejectsWith(() => own.shutdown({ graceMs: bad(graceMs) }), 'INVALID_SPEC', { field: 'graceMs' });
+      }
+      // Nothing was closed by the bad calls.
+      assert.equal((await own.health()).aliveWorkspaces, 1);
+      assert.equal(stateOf(w.getSnapshot()), 'running');
+    } finally {
+      await own.shutdown({ graceMs: 0 });
     }
-    // Nothing was closed by the bad calls.
-    assert.equal((await own.health()).aliveWorkspaces, 1);
-    assert.equal(stateOf(w.getSnapshot()), 'running');
-    await own.shutdown({ graceMs: 0 });
   });
 
   test('stop / shutdown options of the wrong type → a ShumaError, not a TypeError', async () => {
@@ -735,6 +744,7 @@ describe('ws.stop() twice', () => {
   before(async () => {
     rt = await startRuntime();
   });
+  after(() => rt.shutdown({ graceMs: 0 }));
 
   test('concurrent stops both resolve with the same result', async () => {
     const ws = await rt.createWorkspace({ label: 'stop-twice' });
@@ -764,7 +774,9 @@ describe('ws.stop() racing a restart backoff', () => {
   test('nothing respawns and the command ends in stopped', async () => {
     const logLines: Array<{ msg?: string; command?: string; pid?: number }> = [];
     const logger = pino({ level: 'info' }, { write: (line: string) => void logLines.push(JSON.parse(line)) });
-    const rt = await startRuntime({ logger });
+    // A manual clock: the backoff runs out only when the test says so, with no sleeping.
+    const clock = new ManualClock();
+    const rt = await startRuntime({ logger, clock });
     const ws = await rt.createWorkspace({ label: 'backoff-race' });
     const childrenBefore = childPids();
     const cmd = await ws.run({ exec: '/bin/false', restart: { onFailure: true, backoffMs: 300 } });
@@ -778,6 +790,8 @@ describe('ws.stop() racing a restart backoff', () => {
     assert.equal(runsBefore, spawnsBefore);
     assert.equal(runsBefore, 1, 'the backoff (300 ms) has not run out yet');
 
+    await clock.advance((deadline as number) - clock.now() - 1);
+    assert.equal(stateOf(cmd.getSnapshot()), 'backoff', 'one ms before the relaunch');
     const statesAfterStop: string[] = [];
     const unsubscribe = cmd.subscribe((s) => statesAfterStop.push(stateOf(s)));
     const result = await ws.stop();
@@ -786,9 +800,8 @@ describe('ws.stop() racing a restart backoff', () => {
     assert.deepEqual(statesAfterStop, ['stopped'], 'straight from backoff to stopped');
     await rejectsWith(() => ws.commands(), 'WORKSPACE_NOT_FOUND');
 
-    // Nothing has an event for "nothing happened": look again once the cancelled relaunch
-    // would have run.
-    await new Promise((r) => setTimeout(r, Math.max(0, (deadline as number) - Date.now()) + 150));
+    // Move well past the cancelled relaunch: advance() resolves once every due timer fired.
+    await clock.advance(10_000);
     unsubscribe();
     assert.equal(spawns().length, spawnsBefore, 'no respawn after the stop');
     assert.deepEqual(statesAfterStop, ['stopped']);
@@ -796,6 +809,7 @@ describe('ws.stop() racing a restart backoff', () => {
     for (const line of spawns()) assert.equal(isAlive(line.pid!), false);
     assert.equal((await rt.health()).aliveCommands, 0);
     assert.deepEqual(await rt.listWorkspaces(), []);
+    await rt.shutdown();
   });
 });
 
@@ -806,6 +820,7 @@ describe('run() on a stopping workspace', () => {
   before(async () => {
     rt = await startRuntime();
   });
+  after(() => rt.shutdown({ graceMs: 0 }));
 
   test('→ WORKSPACE_STOPPED, nothing started', async () => {
     const ws = await rt.createWorkspace({ label: 'stopping' });

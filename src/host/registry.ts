@@ -52,6 +52,8 @@ export interface WorkspaceEntry {
   readonly commands: Map<string, CommandEntry>;
   readonly started: Deferred<void>;
   readonly stopped: Deferred<StopResult>;
+  /** A stop was asked (by the user, the TTL, a shutdown): nothing new may start. */
+  stopRequested: boolean;
   hostStop: HostStop | null;
   /** Set by the reaper when nothing of the workspace is left; reported once the actor stopped. */
   stopResult: StopResult | null;

@@ -227,6 +227,8 @@ export class RuntimeCore {
   private finish(ws: WorkspaceEntry): void {
     if (this.registry.get(ws.id) !== ws) return;
     const result = ws.stopResult ?? { reaped: 0, escaped: [] };
+    const gone = new ShumaError('WORKSPACE_STOPPED', `workspace ${ws.id} (${ws.label}) stopped before the command started`);
+    for (const command of ws.commands.values()) command.firstRun.reject(gone);
     this.registry.delete(ws.id);
     this.table.removeWorkspace(ws.id);
     this.pool.send(ws.worker, { type: 'release', wsId: ws.id });
@@ -288,6 +290,7 @@ export class RuntimeCore {
       commands: new Map(),
       started: deferred(),
       stopped: deferred(),
+      stopRequested: false,
       hostStop: null,
       stopResult: null,
       pendingSpawns: 0,
@@ -360,7 +363,7 @@ export class RuntimeCore {
   }
 
   private ensureRunning(ws: WorkspaceEntry): void {
-    if (ws.hostStop || ws.failure || stateName(ws.snapshot.value) !== 'running') {
+    if (ws.stopRequested || ws.hostStop || ws.failure || stateName(ws.snapshot.value) !== 'running') {
       throw new ShumaError(
         'WORKSPACE_STOPPED',
         `workspace ${ws.id} (${ws.label}) is ${ws.failure ? 'failed' : 'stopping'}: create a new workspace to run more commands`,
@@ -377,6 +380,7 @@ export class RuntimeCore {
         `workspace ${JSON.stringify(wsId)} is already stopped (or never existed): there is nothing left to stop`,
       );
     }
+    ws.stopRequested = true;
     if (!ws.failure) this.toWorkspace(ws, { type: 'STOP', at: this.clock.now(), graceMs: grace, reason });
     return ws.stopped.promise;
   }
@@ -426,7 +430,7 @@ export class RuntimeCore {
     });
   }
 
-  shutdown(graceMs: number | undefined): Promise<void> {
+  async shutdown(graceMs: number | undefined): Promise<void> {
     const grace = validateGraceMs(graceMs) ?? DEFAULT_GRACE_MS;
     this.shutdownPromise ??= this.closeAll(grace);
     return this.shutdownPromise;

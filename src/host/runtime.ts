@@ -1,5 +1,6 @@
 import type { InspectionRecord } from '../protocol/messages.js';
 import type { WorkspaceSpec } from '../protocol/specs.js';
+import { checkCallOptions } from '../protocol/validate-spec.js';
 import { RuntimeCore, type CreateWorkspaceOptions, type HealthCounts, type RuntimeOptions } from './runtime-core.js';
 import { WorkspaceHandle, type Workspace } from './workspace-handle.js';
 
@@ -28,7 +29,8 @@ class RuntimeFacade implements Runtime {
 
   constructor(readonly core: RuntimeCore) {}
 
-  async createWorkspace(spec: WorkspaceSpec, options?: CreateWorkspaceOptions): Promise<Workspace> {
+  async createWorkspace(spec: WorkspaceSpec, input?: CreateWorkspaceOptions): Promise<Workspace> {
+    const options = checkCallOptions(input, 'options', ['id']);
     const entry = await this.core.createWorkspace(spec, options);
     const handle = new WorkspaceHandle(this.core, entry);
     this.handles.set(entry.id, handle);
@@ -63,7 +65,8 @@ class RuntimeFacade implements Runtime {
     return this.core.addInspector(observer);
   }
 
-  shutdown(options: { graceMs?: number } = {}): Promise<void> {
+  async shutdown(input?: { graceMs?: number }): Promise<void> {
+    const options = checkCallOptions(input, 'options', ['graceMs']);
     return this.core.shutdown(options.graceMs);
   }
 }

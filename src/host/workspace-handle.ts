@@ -1,6 +1,7 @@
 import { ShumaError } from '../protocol/errors.js';
 import type { ActorSnapshot } from '../protocol/messages.js';
 import type { CommandSpec, WorkspaceSpec } from '../protocol/specs.js';
+import { checkCallOptions } from '../protocol/validate-spec.js';
 import { commandHandle, commandInfo, type Command, type CommandInfo } from './command-handle.js';
 import type { StopResult, WorkspaceEntry } from './registry.js';
 import type { RuntimeCore } from './runtime-core.js';
@@ -70,21 +71,27 @@ export class WorkspaceHandle implements Workspace {
     return this.core.table.ofWorkspace(this.id).map(commandInfo);
   }
 
-  async logs(commandId: string, options: LogOptions = {}): Promise<Buffer> {
+  async logs(commandId: string, input?: LogOptions): Promise<Buffer> {
     this.core.ensureOpen();
+    const options = checkCallOptions(input, 'options', ['stream', 'tailBytes']);
     const stream = options.stream ?? 'stdout';
     if (stream !== 'stdout' && stream !== 'stderr' && stream !== 'both') {
-      throw new ShumaError('INVALID_ARGUMENT', `stream must be 'stdout', 'stderr' or 'both' (got ${JSON.stringify(stream)})`);
+      throw new ShumaError('INVALID_ARGUMENT', `stream must be 'stdout', 'stderr' or 'both' (got ${JSON.stringify(stream)})`, {
+        field: 'stream',
+      });
     }
     const tailBytes = options.tailBytes ?? 0;
     if (!Number.isSafeInteger(tailBytes) || tailBytes < 0) {
-      throw new ShumaError('INVALID_ARGUMENT', `tailBytes must be a whole number >= 0 (got ${String(tailBytes)})`);
+      throw new ShumaError('INVALID_ARGUMENT', `tailBytes must be a whole number >= 0 (got ${String(tailBytes)})`, {
+        field: 'tailBytes',
+      });
     }
     return this.core.logs(this.id, commandId, stream, tailBytes);
   }
 
-  async stop(options: StopOptions = {}): Promise<StopResult> {
+  async stop(input?: StopOptions): Promise<StopResult> {
     this.core.ensureOpen();
+    const options = checkCallOptions(input, 'options', ['graceMs']);
     return this.core.stopWorkspace(this.id, options.graceMs, 'requested');
   }
 }

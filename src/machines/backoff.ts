@@ -19,6 +19,3 @@ export function nextBackoff(
 export function mayRestart(policy: ResolvedRestartPolicy, restarts: number): boolean {
   return policy.onFailure && (policy.maxRestarts === 0 || restarts < policy.maxRestarts);
 }
-
-/** Node's timers overflow past 2^31-1 ms (they fire at once); every duration stays below. */
-export const MAX_TIMER_MS = 2 ** 31 - 1;

@@ -1,7 +1,6 @@
 import { assign, emit, enqueueActions, setup } from 'xstate';
 import type { HostRequest, StopReason, WorkspaceEvent } from '../protocol/messages.js';
-import { DEFAULT_GRACE_MS } from '../protocol/specs.js';
-import { MAX_TIMER_MS } from './backoff.js';
+import { DEFAULT_GRACE_MS, MAX_TIMER_MS } from '../protocol/specs.js';
 import { commandMachine, type HostRequestEvent } from './command-machine.js';
 
 // A workspace: a group of supervised commands with a lifetime. It decides when to stop

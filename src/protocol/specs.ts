@@ -64,3 +64,6 @@ export const RESTART_DEFAULTS: ResolvedRestartPolicy = {
 };
 
 export const DEFAULT_GRACE_MS = 1000;
+
+/** Node's timers overflow past 2^31-1 ms (they fire at once): every duration stays below. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
