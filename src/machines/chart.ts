@@ -78,7 +78,7 @@ export function describeMachine(machine: AnyStateMachine): Chart {
     id: machine.id,
     root: describeState(root),
     states: nodes.slice(1).map(describeState),
-    transitions: nodes.flatMap(describeTransitions),
+    transitions: nodes.flatMap((node) => describeTransitions(node, machine.id)),
   };
 }
 
@@ -106,9 +106,9 @@ function describeState(node: NodeLike): ChartState {
   };
 }
 
-function describeTransitions(node: NodeLike): ChartTransition[] {
+function describeTransitions(node: NodeLike, machineId: string): ChartTransition[] {
   const fromEvents = [...node.transitions].flatMap(([descriptor, list]) =>
-    list.map((t) => describeTransition(node, t, eventLabel(node, descriptor), kindOf(descriptor))),
+    list.map((t) => describeTransition(node, t, eventLabel(node, machineId, descriptor), kindOf(descriptor))),
   );
   // Eventless transitions live on `stateNode.always`, not in `transitions`.
   const fromAlways = (node.always ?? []).map((t) => describeTransition(node, t, 'always', 'always'));
@@ -136,14 +136,18 @@ function kindOf(descriptor: string): TransitionKind {
  * `command.backoff` into the event `xstate.after.backoff.command.backoff`: the delay's name
  * is what is left once the prefix and the state's id are taken off.
  */
-function eventLabel(node: NodeLike, descriptor: string): string {
+function eventLabel(node: NodeLike, machineId: string, descriptor: string): string {
   const suffix = `.${node.id}`;
   if (descriptor.startsWith(AFTER_PREFIX) && descriptor.endsWith(suffix)) {
     const delay = descriptor.slice(AFTER_PREFIX.length, -suffix.length);
     return `after(${/^\d+$/.test(delay) ? `${delay}ms` : delay})`;
   }
+  // `onDone` listens to `xstate.done.state.<state id>`; ids start with the machine's.
   const done = 'xstate.done.state.';
-  if (descriptor.startsWith(done)) return `done(${descriptor.slice(done.length)})`;
+  if (descriptor.startsWith(done)) {
+    const stateId = descriptor.slice(done.length);
+    return `done(${stateId.startsWith(`${machineId}.`) ? stateId.slice(machineId.length + 1) : stateId})`;
+  }
   return descriptor;
 }
 
@@ -231,7 +235,8 @@ export function endsMachine(state: ChartState): boolean {
  * delays, then `always`, then the handlers of the machine root, which apply everywhere.
  */
 export function eventColumns(chart: Chart): string[] {
-  const rank = (t: ChartTransition): number => (t.source === '' ? 3 : t.kind === 'event' ? 0 : t.kind === 'after' ? 1 : 2);
+  const group: Record<TransitionKind, number> = { event: 0, after: 1, always: 2 };
+  const rank = (t: ChartTransition): number => (t.source === '' ? 3 : group[t.kind]);
   const ordered = [...chart.transitions].map((t, index) => ({ t, index }));
   ordered.sort((x, y) => rank(x.t) - rank(y.t) || x.index - y.index);
   return [...new Set(ordered.map(({ t }) => t.event))];
@@ -279,7 +284,11 @@ function mermaidScope(chart: Chart, scope: ChartState, depth: number): string[] 
   const pad = '  '.repeat(depth);
   const lines: string[] = [];
   if (scope.initial !== null) lines.push(`${pad}[*] --> ${mermaidId(scope.initial)}`);
-  for (const childPath of scope.children) lines.push(...mermaidState(chart, stateByPath(chart, childPath), depth));
+  scope.children.forEach((childPath, i) => {
+    // Mermaid separates the regions of a parallel state with `--`.
+    if (scope.type === 'parallel' && i > 0) lines.push(`${pad}--`);
+    lines.push(...mermaidState(chart, stateByPath(chart, childPath), depth));
+  });
   for (const t of chart.transitions) {
     for (const target of t.targets) {
       if (t.source === '' || mermaidScopeOf(chart, t.source, target) !== scope.path) continue;

@@ -53,6 +53,8 @@ export const commandMachine = setup({
   },
   guards: {
     supervised: ({ context }) => context.policy.onFailure,
+    // Each run exits once; an exit of another run (a late or repeated report) is not this run's.
+    isCurrentRun: ({ context, event }) => event.type === 'EXITED' && event.runId === context.runId,
     failed: ({ event }) => event.type === 'SPAWN_FAILED' || (event.type === 'EXITED' && event.status !== 0),
     mayRestart: ({ context }) => mayRestart(context.policy, context.restarts),
   },
@@ -136,9 +138,13 @@ export const commandMachine = setup({
     running: {
       on: {
         EXITED: [
-          { guard: and(['failed', 'mayRestart']), target: 'backoff', actions: ['recordExit', 'scheduleBackoff', 'logBackoff'] },
-          { guard: and(['failed', 'supervised']), target: 'gaveUp', actions: 'recordExit' },
-          { target: 'exited', actions: 'recordExit' },
+          {
+            guard: and(['isCurrentRun', 'failed', 'mayRestart']),
+            target: 'backoff',
+            actions: ['recordExit', 'scheduleBackoff', 'logBackoff'],
+          },
+          { guard: and(['isCurrentRun', 'failed', 'supervised']), target: 'gaveUp', actions: 'recordExit' },
+          { guard: 'isCurrentRun', target: 'exited', actions: 'recordExit' },
         ],
         STOP: 'stopping',
       },
@@ -162,7 +168,7 @@ export const commandMachine = setup({
     stopping: {
       on: {
         SPAWNED: { actions: 'recordRun' },
-        EXITED: { target: 'stopped', actions: 'recordExit' },
+        EXITED: { guard: 'isCurrentRun', target: 'stopped', actions: 'recordExit' },
         SPAWN_FAILED: { target: 'stopped', actions: 'recordExit' },
       },
     },

@@ -1,4 +1,4 @@
-import { assign, emit, enqueueActions, setup } from 'xstate';
+import { assign, emit, enqueueActions, setup, stopChild } from 'xstate';
 import type { HostRequest, StopReason, WorkspaceEvent } from '../protocol/messages.js';
 import { DEFAULT_GRACE_MS, MAX_TIMER_MS } from '../protocol/specs.js';
 import { commandMachine, type HostRequestEvent } from './command-machine.js';
@@ -46,7 +46,9 @@ export const workspaceMachine = setup({
   },
   guards: {
     hasTtl: ({ context }) => context.ttlDeadline !== null,
-    graceOver: ({ context }) => context.graceMs === 0,
+    noGrace: ({ context }) => context.graceMs === 0,
+    shortensGrace: ({ context, event }) =>
+      event.type === 'STOP' && event.at + event.graceMs < (context.graceDeadline ?? Number.POSITIVE_INFINITY),
   },
   actions: {
     start: assign(({ context, event }) => {
@@ -95,6 +97,8 @@ export const workspaceMachine = setup({
       if (event.type !== 'GROUPS_EMPTY') return {};
       return { reaped: event.reaped, stoppedAt: event.at, graceDeadline: null, ttlDeadline: null };
     }),
+    // A finished command's actor would otherwise stay among the children for the workspace's life.
+    forgetCommand: stopChild(({ event }) => (event as unknown as { actorId: string }).actorId),
     throwFault: ({ event }) => {
       throw new Error(event.type === 'FAULT' ? event.message : 'fault');
     },
@@ -119,6 +123,7 @@ export const workspaceMachine = setup({
   on: {
     // Command children speak to the host through their workspace.
     HOST_REQUEST: { actions: 'relay' },
+    'xstate.done.actor.*': { actions: 'forgetCommand' },
     FAULT: { actions: 'throwFault' },
   },
   states: {
@@ -138,20 +143,17 @@ export const workspaceMachine = setup({
       states: {
         terminating: {
           entry: 'terminateGroups',
-          always: { guard: 'graceOver', target: 'killing' },
+          always: { guard: 'noGrace', target: 'killing' },
           after: { grace: 'killing' },
+          on: {
+            // A second stop may shorten the grace, never lengthen it; once killing, it changes nothing.
+            STOP: { guard: 'shortensGrace', target: 'terminating', reenter: true, actions: 'noteStop' },
+          },
         },
         killing: { entry: 'killGroups' },
       },
       on: {
         GROUPS_EMPTY: { target: 'stopped', actions: 'noteStopped' },
-        // A second stop may shorten the grace, never lengthen it.
-        STOP: {
-          guard: ({ context, event }) => event.at + event.graceMs < (context.graceDeadline ?? Infinity),
-          target: '.terminating',
-          reenter: true,
-          actions: 'noteStop',
-        },
       },
     },
     stopped: { type: 'final' },
