@@ -65,11 +65,10 @@ export class ActorHost {
     });
     this.workspaces.set(wsId, actor);
     actor.on('*', (request) => this.send({ type: 'hostRequest', request }));
-    let last: unknown;
+    let last: SnapshotParts | undefined;
     actor.subscribe({
-      // XState notifies on every event; an event that changed nothing keeps the same object.
       next: (snapshot) => {
-        if (snapshot === last) return;
+        if (!changedForObservers(last, snapshot)) return;
         last = snapshot;
         this.send({ type: 'snapshot', wsId, snapshot: toActorSnapshot(snapshot) });
       },
@@ -93,14 +92,31 @@ export class ActorHost {
 
   private watchCommand(wsId: string, ref: AnyActorRef): void {
     const key = ref.id;
-    let last: unknown;
+    let last: SnapshotParts | undefined;
     ref.subscribe({
-      next: (snapshot) => {
-        if (snapshot === last) return;
+      next: (snapshot: SnapshotParts) => {
+        if (!changedForObservers(last, snapshot)) return;
         last = snapshot;
         this.send({ type: 'commandSnapshot', wsId, key, snapshot: toActorSnapshot(snapshot) });
       },
       error: (error) => this.send({ type: 'actorError', wsId, error: serializeError(error) }),
     });
   }
+}
+
+interface SnapshotParts {
+  value: unknown;
+  status: string;
+  context: unknown;
+}
+
+/**
+ * What observers see is value, status and context. XState notifies on every event, also on
+ * those that changed only its children (a finished command forgotten) or nothing at all.
+ */
+function changedForObservers(previous: SnapshotParts | undefined, next: SnapshotParts): boolean {
+  if (!previous) return true;
+  if (previous.status !== next.status || previous.context !== next.context) return true;
+  if (previous.value === next.value) return false;
+  return JSON.stringify(previous.value) !== JSON.stringify(next.value);
 }
