@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { AnyStateMachine } from 'xstate';
 import { describeMachine, toMermaid, toStateTable } from '../src/machines/chart.js';
 import { commandMachine } from '../src/machines/command-machine.js';
+import { pipelineMachine } from '../src/machines/pipeline-machine.js';
 import { workspaceMachine } from '../src/machines/workspace-machine.js';
 import { chartToSvg } from './svg-chart.js';
 
@@ -33,6 +34,12 @@ export const MACHINES: readonly DiagrammedMachine[] = [
     machine: commandMachine,
     source: 'src/machines/command-machine.ts',
     summary: 'one supervised command: spawn, exit, restart with backoff, give up, stop',
+  },
+  {
+    name: 'pipeline',
+    machine: pipelineMachine,
+    source: 'src/machines/pipeline-machine.ts',
+    summary: 'a graph of commands over real pipes, supervised as a unit: ends when all nodes ended, restarts whole after a backoff',
   },
 ];
 

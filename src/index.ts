@@ -2,6 +2,10 @@ export { createRuntime, type Runtime, type WorkspaceInfo } from './host/runtime.
 export type { RuntimeOptions, HealthCounts, CreateWorkspaceOptions } from './host/runtime-core.js';
 export type { Workspace, LogOptions, StopOptions } from './host/workspace-handle.js';
 export type { Command, CommandInfo } from './host/command-handle.js';
+export type { Pipeline, PipelineNodeInfo } from './host/pipeline-handle.js';
+export type { FlowInfo } from './host/flow-hub.js';
+export type { PipelineResult, PipelineExit } from './host/registry.js';
+export type { PipelineSpec, PipelineEdge, PipelineNode, PipelineStream } from './protocol/pipeline-spec.js';
 export type { ExitInfo } from './host/exit-info.js';
 export type { StopResult } from './host/registry.js';
 export type { RuntimeClock } from './host/clock.js';

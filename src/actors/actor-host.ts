@@ -33,7 +33,7 @@ export class ActorHost {
       case 'workspaceEvent':
         this.workspaces.get(message.wsId)?.send(message.event);
         return;
-      case 'commandEvent': {
+      case 'childEvent': {
         const children = this.workspaces.get(message.wsId)?.getSnapshot().children as
           | Record<string, AnyActorRef | undefined>
           | undefined;
@@ -84,20 +84,21 @@ export class ActorHost {
 
   private onInspection(wsId: string, event: InspectionEvent): void {
     const ref = event.actorRef as AnyActorRef;
-    if (event.type === '@xstate.actor' && machineIdOf(ref) === 'command') {
-      this.watchCommand(wsId, ref);
+    if (event.type === '@xstate.actor') {
+      const machine = machineIdOf(ref);
+      if (machine === 'command' || machine === 'pipeline') this.watchChild(wsId, ref, machine);
     }
     if (this.inspecting) this.send({ type: 'inspection', record: toInspectionRecord(wsId, event, this.now()) });
   }
 
-  private watchCommand(wsId: string, ref: AnyActorRef): void {
+  private watchChild(wsId: string, ref: AnyActorRef, machine: 'command' | 'pipeline'): void {
     const key = ref.id;
     let last: SnapshotParts | undefined;
     ref.subscribe({
       next: (snapshot: SnapshotParts) => {
         if (!changedForObservers(last, snapshot)) return;
         last = snapshot;
-        this.send({ type: 'commandSnapshot', wsId, key, snapshot: toActorSnapshot(snapshot) });
+        this.send({ type: 'childSnapshot', wsId, key, machine, snapshot: toActorSnapshot(snapshot) });
       },
       error: (error) => this.send({ type: 'actorError', wsId, error: serializeError(error) }),
     });

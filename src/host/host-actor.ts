@@ -1,11 +1,19 @@
 import type { Logger } from 'pino';
 import { ShumaError, serializeError } from '../protocol/errors.js';
-import type { CommandEvent, HostRequest, LogRequest, Signal, SpawnRequest } from '../protocol/messages.js';
+import type {
+  ChildEvent,
+  HostRequest,
+  LogRequest,
+  Signal,
+  SpawnPipelineRequest,
+  SpawnRequest,
+} from '../protocol/messages.js';
 import type { Reaper } from '../actors/reaper.js';
+import { closePipes, openPipes, type KernelPipe } from './kernel-pipes.js';
 import { descendantsOf, listProcesses } from './proc.js';
-import type { ProcessTable } from './process-table.js';
-import type { CommandEntry, HostStop, Registry, WorkspaceEntry } from './registry.js';
-import type { Spawner } from './spawner.js';
+import type { ProcessTable, RunEntry } from './process-table.js';
+import type { HostStop, LaunchPlan, PipelineEntry, Registry, StopScope, WorkspaceEntry } from './registry.js';
+import type { SpawnedProcess, Spawner, SpawnOrder } from './spawner.js';
 
 export interface HostActorDeps {
   registry: Registry;
@@ -16,7 +24,9 @@ export interface HostActorDeps {
   now: () => number;
   newId: () => string;
   logBufferBytes: number;
-  toCommand: (ws: WorkspaceEntry, key: string, event: CommandEvent) => void;
+  toChild: (ws: WorkspaceEntry, key: string, event: ChildEvent) => void;
+  /** A tapped pipeline's runs were spawned with captured streams: the runtime wires them. */
+  wireTap: (pipeline: PipelineEntry, runs: RunEntry[], spawned: SpawnedProcess[]) => void;
 }
 
 /**
@@ -29,11 +39,19 @@ export class HostActor {
   receive(request: HostRequest): void {
     switch (request.type) {
       case 'spawn':
-        void this.spawn(request);
+        void this.spawnCommand(request);
+        return;
+      case 'spawnPipeline':
+        void this.spawnPipeline(request);
         return;
       case 'signal': {
         const ws = this.deps.registry.get(request.wsId);
-        if (ws) this.signalWorkspace(ws, request.signal);
+        if (ws) this.signalScope(ws, request.signal);
+        return;
+      }
+      case 'signalPipeline': {
+        const pipeline = this.deps.registry.get(request.wsId)?.pipelines.get(request.pipelineId);
+        if (pipeline) this.signalScope(pipeline, request.signal);
         return;
       }
       case 'log':
@@ -42,96 +60,187 @@ export class HostActor {
     }
   }
 
-  private async spawn(request: SpawnRequest): Promise<void> {
-    const { registry, table, spawner, logger, now } = this.deps;
+  private async spawnCommand(request: SpawnRequest): Promise<void> {
+    const { registry, now } = this.deps;
     const ws = registry.get(request.wsId);
     const command = ws?.commands.get(request.key);
     if (!ws || !command) return;
     const refuse = (error: ShumaError) => {
       command.firstRun.reject(error);
-      this.deps.toCommand(ws, command.key, { type: 'SPAWN_FAILED', at: now(), error: serializeError(error) });
+      this.deps.toChild(ws, command.key, { type: 'SPAWN_FAILED', at: now(), error: serializeError(error) });
     };
     if (ws.hostStop) {
-      refuse(new ShumaError('WORKSPACE_STOPPED', `workspace ${ws.id} (${ws.label}) is stopping: nothing new starts in it`));
+      refuse(stoppingError(ws));
       return;
     }
-    ws.pendingSpawns++;
-    let spawned;
+    const spawned = await this.spawnTracked([ws], orderFor(command));
+    if (spawned instanceof ShumaError) {
+      refuse(spawned);
+      this.deps.logger.warn({ ws: ws.id, command: command.key, err: serializeError(spawned) }, 'command spawn failed');
+      return;
+    }
+    const run = this.register(ws, spawned, { key: command.key, label: command.label, restarts: request.restarts });
+    this.deps.toChild(ws, command.key, { type: 'SPAWNED', at: run.startedAt, runId: run.id, pid: run.pid });
+    command.firstRun.resolve(run);
+    this.catchUpWithStop([ws], run);
+  }
+
+  /**
+   * Starts every node of a pipeline, wired through kernel pipes (or through the runtime when
+   * tapped), or none: if one fails, the others are killed before anything is reported.
+   */
+  private async spawnPipeline(request: SpawnPipelineRequest): Promise<void> {
+    const { registry, now, logger } = this.deps;
+    const ws = registry.get(request.wsId);
+    const pipeline = ws?.pipelines.get(request.pipelineId);
+    if (!ws || !pipeline) return;
+    const fail = (error: ShumaError) => {
+      pipeline.started.reject(error);
+      this.deps.toChild(ws, pipeline.id, { type: 'PIPELINE_SPAWN_FAILED', at: now(), error: serializeError(error) });
+    };
+    if (ws.hostStop || pipeline.hostStop) {
+      fail(stoppingError(ws));
+      return;
+    }
+    const scopes = [ws, pipeline];
+    for (const scope of scopes) scope.pendingSpawns++;
+    const edges = pipeline.spec.tap ? [] : pipeline.spec.edges;
+    let pipes: KernelPipe[] = [];
+    const spawned: SpawnedProcess[] = [];
+    let failure: ShumaError | null = null;
     try {
-      spawned = await spawner.spawn({
-        file: command.file,
-        argv0: command.spec.exec,
-        args: command.spec.argv ?? [],
-        env: command.env,
-        cwd: command.cwd,
-      });
+      pipes = await openPipes(edges.length);
+      for (const node of pipeline.nodes) {
+        // Tapped: every stdin is the runtime's to feed (or to close, for a node with no writer).
+        const stdio: NonNullable<SpawnOrder['stdio']> = pipeline.spec.tap ? { stdin: 'pipe' } : {};
+        edges.forEach((edge, i) => {
+          if (edge.to === node.label) stdio.stdin = pipes[i]!.readFd;
+          if (edge.from === node.label) stdio[edge.stream ?? 'stdout'] = pipes[i]!.writeFd;
+        });
+        const result = await this.spawnTracked([], { ...orderFor(node), stdio });
+        if (result instanceof ShumaError) {
+          failure = result;
+          break;
+        }
+        spawned.push(result);
+      }
     } catch (error) {
-      ws.pendingSpawns--;
-      refuse(error instanceof ShumaError ? error : new ShumaError('SPAWN_FAILED', String(error)));
-      logger.warn({ ws: ws.id, command: command.key, err: serializeError(error) }, 'command spawn failed');
-      this.deps.reaper.check(ws);
+      failure = error instanceof ShumaError ? error : new ShumaError('SPAWN_FAILED', String(error));
+    } finally {
+      closePipes(pipes);
+      for (const scope of scopes) scope.pendingSpawns--;
+    }
+    if (failure) {
+      // All or nothing: what did start is killed (Node reaps it), nothing is reported but the cause.
+      for (const child of spawned) signalGroup(child.pid, 'SIGKILL', logger);
+      logger.warn({ ws: ws.id, pipeline: pipeline.id, err: serializeError(failure) }, 'pipeline spawn failed');
+      fail(failure);
+      for (const scope of scopes) if (scope.hostStop) this.deps.reaper.check(scope);
       return;
     }
-    ws.pendingSpawns--;
-    const run = table.add(
+    const runs = spawned.map((child, i) =>
+      this.register(ws, child, {
+        key: pipeline.id,
+        label: pipeline.nodes[i]!.label,
+        restarts: request.attempt,
+        pipeline,
+      }),
+    );
+    pipeline.currentRuns = runs;
+    if (pipeline.spec.tap) this.deps.wireTap(pipeline, runs, spawned);
+    logger.info(
+      { ws: ws.id, pipeline: pipeline.id, label: pipeline.label, attempt: request.attempt, pids: runs.map((r) => r.pid) },
+      'pipeline spawned',
+    );
+    this.deps.toChild(ws, pipeline.id, {
+      type: 'PIPELINE_SPAWNED',
+      at: now(),
+      attempt: request.attempt,
+      runs: runs.map((run) => ({ label: run.label, runId: run.id, pid: run.pid })),
+    });
+    pipeline.started.resolve();
+    for (const run of runs) this.catchUpWithStop(scopes, run);
+  }
+
+  /** Spawns with the scopes' pending count raised, so that a stop waits for the outcome. */
+  private async spawnTracked(scopes: StopScope[], order: SpawnOrder): Promise<SpawnedProcess | ShumaError> {
+    for (const scope of scopes) scope.pendingSpawns++;
+    try {
+      return await this.deps.spawner.spawn(order);
+    } catch (error) {
+      return error instanceof ShumaError ? error : new ShumaError('SPAWN_FAILED', String(error));
+    } finally {
+      for (const scope of scopes) scope.pendingSpawns--;
+      for (const scope of scopes) if (scope.hostStop) this.deps.reaper.check(scope);
+    }
+  }
+
+  private register(
+    ws: WorkspaceEntry,
+    spawned: SpawnedProcess,
+    run: { key: string; label: string; restarts: number; pipeline?: PipelineEntry },
+  ): RunEntry {
+    const entry = this.deps.table.add(
       {
         id: this.deps.newId(),
-        key: command.key,
+        key: run.key,
         wsId: ws.id,
-        label: command.label,
+        label: run.label,
         pid: spawned.pid,
-        restarts: request.restarts,
-        startedAt: now(),
-        pipelineId: undefined,
+        restarts: run.restarts,
+        startedAt: this.deps.now(),
+        pipelineId: run.pipeline?.id,
       },
       this.deps.logBufferBytes,
     );
-    spawned.stdout.on('data', (chunk: Buffer) => run.stdout.write(chunk));
-    spawned.stderr.on('data', (chunk: Buffer) => run.stderr.write(chunk));
-    this.deps.reaper.watch(run, spawned);
-    logger.info(
-      { ws: ws.id, command: command.key, run: run.id, pid: run.pid, label: run.label, restarts: run.restarts },
+    // Spawned with setsid: the pid is also the process group id.
+    ws.groups.add(entry.pid);
+    run.pipeline?.groups.add(entry.pid);
+    if (!run.pipeline?.spec.tap) {
+      spawned.stdout?.on('data', (chunk: Buffer) => entry.stdout.write(chunk));
+      spawned.stderr?.on('data', (chunk: Buffer) => entry.stderr.write(chunk));
+    }
+    this.deps.reaper.watch(entry, spawned);
+    this.deps.logger.info(
+      {
+        ws: ws.id,
+        command: entry.key,
+        run: entry.id,
+        pid: entry.pid,
+        label: entry.label,
+        restarts: entry.restarts,
+        ...(entry.pipelineId ? { pipeline: entry.pipelineId } : {}),
+      },
       'command spawned',
     );
-    this.deps.toCommand(ws, command.key, { type: 'SPAWNED', at: run.startedAt, runId: run.id, pid: run.pid });
-    command.firstRun.resolve(run);
-    // A stop that began while the spawn was under way did not reach this process yet.
-    const stopDuringSpawn = ws.hostStop as HostStop | null;
-    if (stopDuringSpawn) this.signalGroup(run.pid, stopDuringSpawn.lastSignal);
+    return entry;
   }
 
-  /** Signals every process group of the workspace, and any descendant that left them. */
-  signalWorkspace(ws: WorkspaceEntry, signal: Signal): void {
+  /** A stop that began while the spawn was under way did not reach this process yet. */
+  private catchUpWithStop(scopes: StopScope[], run: RunEntry): void {
+    const stop = scopes.map((scope) => scope.hostStop as HostStop | null).find((s) => s !== null);
+    if (stop) signalGroup(run.pid, stop.lastSignal, this.deps.logger);
+  }
+
+  /** Signals every process group of a workspace or pipeline, and any descendant that left them. */
+  signalScope(scope: StopScope, signal: Signal): void {
     const { table } = this.deps;
-    const groups = table.groupsOf(ws.id);
-    if (!ws.hostStop) {
+    if (!scope.hostStop) {
       const processes = listProcesses();
-      const roots = new Set(table.aliveIn(ws.id).map((run) => run.pid));
-      for (const pgid of groups) roots.add(pgid);
-      ws.hostStop = {
+      const alive = table.aliveIn(scope);
+      const roots = new Set([...alive.map((run) => run.pid), ...scope.groups]);
+      scope.hostStop = {
         lastSignal: signal,
-        aliveAtStop: table.aliveIn(ws.id).length,
-        descendants: descendantsOf(roots, processes).filter((p) => !groups.has(p.pgrp)),
+        aliveAtStop: alive.length,
+        descendants: descendantsOf(roots, processes).filter((p) => !scope.groups.has(p.pgrp)),
       };
     }
-    ws.hostStop.lastSignal = signal;
-    for (const pgid of [...groups]) {
-      if (!this.signalGroup(pgid, signal)) table.forgetGroup(ws.id, pgid);
+    scope.hostStop.lastSignal = signal;
+    for (const pgid of [...scope.groups]) {
+      if (!signalGroup(pgid, signal, this.deps.logger)) scope.groups.delete(pgid);
     }
-    for (const escaped of ws.hostStop.descendants) this.deps.reaper.signalIfSame(escaped, signal);
-    this.deps.reaper.check(ws);
-  }
-
-  /** False when no process is left in the group. */
-  private signalGroup(pgid: number, signal: Signal): boolean {
-    try {
-      process.kill(-pgid, signal);
-      return true;
-    } catch (error) {
-      if ((error as { code?: string }).code === 'ESRCH') return false;
-      this.deps.logger.error({ pgid, signal, err: serializeError(error) }, 'could not signal a process group');
-      return true;
-    }
+    for (const escaped of scope.hostStop.descendants) this.deps.reaper.signalIfSame(escaped, signal);
+    this.deps.reaper.check(scope);
   }
 
   private log(request: LogRequest): void {
@@ -139,4 +248,22 @@ export class HostActor {
   }
 }
 
-export type { CommandEntry };
+function orderFor(plan: LaunchPlan): SpawnOrder {
+  return { file: plan.file, argv0: plan.spec.exec, args: plan.spec.argv ?? [], env: plan.env, cwd: plan.cwd };
+}
+
+function stoppingError(ws: WorkspaceEntry): ShumaError {
+  return new ShumaError('WORKSPACE_STOPPED', `workspace ${ws.id} (${ws.label}) is stopping: nothing new starts in it`);
+}
+
+/** False when no process is left in the group. */
+export function signalGroup(pgid: number, signal: Signal, logger: Logger): boolean {
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ESRCH') return false;
+    logger.error({ pgid, signal, err: serializeError(error) }, 'could not signal a process group');
+    return true;
+  }
+}

@@ -15,7 +15,7 @@ export class NodeSpawner implements Spawner {
           cwd: order.cwd,
           env: order.env,
           detached: true,
-          stdio: ['ignore', 'pipe', 'pipe'],
+          stdio: [order.stdio?.stdin ?? 'ignore', order.stdio?.stdout ?? 'pipe', order.stdio?.stderr ?? 'pipe'],
         });
       } catch (error) {
         // E2BIG and friends are thrown synchronously.
@@ -27,8 +27,9 @@ export class NodeSpawner implements Spawner {
       spawned.once('spawn', () => {
         resolve({
           pid: spawned.pid!,
-          stdout: spawned.stdout!,
-          stderr: spawned.stderr!,
+          stdin: spawned.stdin,
+          stdout: spawned.stdout,
+          stderr: spawned.stderr,
           onExit: (listener) => spawned.once('exit', listener),
           onOutputEnd: (listener) => spawned.once('close', () => listener()),
         });

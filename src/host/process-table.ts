@@ -23,13 +23,12 @@ export interface RunEntry {
 }
 
 /**
- * Every process the host started, by run id and by workspace, plus the process groups that
- * may still hold members. The host and the reaper write it; the runtime reads it.
+ * Every process the host started, by run id and by workspace. The host and the reaper write
+ * it; the runtime reads it.
  */
 export class ProcessTable {
   private readonly runs = new Map<string, RunEntry>();
   private readonly runsByWorkspace = new Map<string, RunEntry[]>();
-  private readonly groupsByWorkspace = new Map<string, Set<number>>();
 
   add(run: Omit<RunEntry, 'alive' | 'exit' | 'outputEnded' | 'exited' | 'stdout' | 'stderr'>, logBufferBytes: number): RunEntry {
     const entry: RunEntry = {
@@ -45,10 +44,6 @@ export class ProcessTable {
     let list = this.runsByWorkspace.get(entry.wsId);
     if (!list) this.runsByWorkspace.set(entry.wsId, (list = []));
     list.push(entry);
-    let groups = this.groupsByWorkspace.get(entry.wsId);
-    if (!groups) this.groupsByWorkspace.set(entry.wsId, (groups = new Set()));
-    // Spawned with setsid: the pid is also the process group id.
-    groups.add(entry.pid);
     return entry;
   }
 
@@ -61,17 +56,14 @@ export class ProcessTable {
     return this.runsByWorkspace.get(wsId) ?? [];
   }
 
-  aliveIn(wsId: string): RunEntry[] {
-    return this.ofWorkspace(wsId).filter((run) => run.alive);
+  /** The runs of a workspace, or of one pipeline in it. */
+  ofScope(scope: { kind: 'workspace' | 'pipeline'; id: string; wsId: string }): readonly RunEntry[] {
+    const all = this.ofWorkspace(scope.wsId);
+    return scope.kind === 'workspace' ? all : all.filter((run) => run.pipelineId === scope.id);
   }
 
-  /** Process groups of the workspace not yet seen empty. */
-  groupsOf(wsId: string): Set<number> {
-    return this.groupsByWorkspace.get(wsId) ?? new Set();
-  }
-
-  forgetGroup(wsId: string, pgid: number): void {
-    this.groupsByWorkspace.get(wsId)?.delete(pgid);
+  aliveIn(scope: { kind: 'workspace' | 'pipeline'; id: string; wsId: string }): RunEntry[] {
+    return this.ofScope(scope).filter((run) => run.alive);
   }
 
   get aliveCount(): number {
@@ -80,16 +72,8 @@ export class ProcessTable {
     return count;
   }
 
-  /** Every group of every workspace: what must die if the runtime's process exits. */
-  allGroups(): number[] {
-    const out: number[] = [];
-    for (const groups of this.groupsByWorkspace.values()) out.push(...groups);
-    return out;
-  }
-
   removeWorkspace(wsId: string): void {
     for (const run of this.runsByWorkspace.get(wsId) ?? []) this.runs.delete(run.id);
     this.runsByWorkspace.delete(wsId);
-    this.groupsByWorkspace.delete(wsId);
   }
 }

@@ -1,5 +1,6 @@
 import type { SerializedError } from '../protocol/errors.js';
 import type { ActorSnapshot, Signal } from '../protocol/messages.js';
+import type { PipelineSpec } from '../protocol/pipeline-spec.js';
 import type { CommandSpec, ResolvedRestartPolicy, WorkspaceSpec } from '../protocol/specs.js';
 import type { Deferred } from './deferred.js';
 import type { ProcStat } from './proc.js';
@@ -22,6 +23,58 @@ export interface HostStop {
   descendants: ProcStat[];
 }
 
+/** What a stop acts on: a whole workspace, or one pipeline in it. */
+export interface StopScope {
+  readonly kind: 'workspace' | 'pipeline';
+  readonly id: string;
+  readonly wsId: string;
+  /** Process groups started in it and not yet seen empty (each run leads its own group). */
+  readonly groups: Set<number>;
+  hostStop: HostStop | null;
+  /** Spawns under way: a stop is not over while one may still produce a process. */
+  pendingSpawns: number;
+}
+
+/** A command as it will be started: spec checked, program and cwd resolved. */
+export interface LaunchPlan {
+  readonly label: string;
+  readonly spec: CommandSpec;
+  readonly file: string;
+  readonly cwd: string;
+  readonly env: Readonly<Record<string, string>>;
+}
+
+export interface PipelineExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  status: number;
+}
+
+export interface PipelineResult {
+  /** Whether the pipeline succeeded by its `discern` rule (false once stopped or given up). */
+  ok: boolean;
+  /** The last attempt's exit of every node that ran, by label. */
+  exits: Record<string, PipelineExit>;
+  restarts: number;
+  /** The pipeline machine's final state: succeeded, failed, gaveUp or stopped. */
+  state: string;
+}
+
+export interface PipelineEntry extends StopScope {
+  readonly kind: 'pipeline';
+  readonly label: string;
+  readonly spec: PipelineSpec;
+  readonly nodes: readonly LaunchPlan[];
+  snapshot: ActorSnapshot | null;
+  readonly observers: Set<(snapshot: ActorSnapshot) => void>;
+  /** The runs of the current attempt, in node order. */
+  currentRuns: RunEntry[];
+  /** Set by the reaper when a stop of this pipeline left nothing running. */
+  stopResult: StopResult | null;
+  readonly started: Deferred<void>;
+  readonly done: Deferred<PipelineResult>;
+}
+
 export interface CommandEntry {
   readonly key: string;
   readonly wsId: string;
@@ -37,8 +90,8 @@ export interface CommandEntry {
   readonly firstRun: Deferred<RunEntry>;
 }
 
-export interface WorkspaceEntry {
-  readonly id: string;
+export interface WorkspaceEntry extends StopScope {
+  readonly kind: 'workspace';
   readonly label: string;
   readonly spec: WorkspaceSpec;
   readonly cwd: string;
@@ -50,14 +103,13 @@ export interface WorkspaceEntry {
   snapshot: ActorSnapshot;
   readonly observers: Set<(snapshot: ActorSnapshot) => void>;
   readonly commands: Map<string, CommandEntry>;
+  readonly pipelines: Map<string, PipelineEntry>;
   readonly started: Deferred<void>;
   readonly stopped: Deferred<StopResult>;
   /** A stop was asked (by the user, the TTL, a shutdown): nothing new may start. */
   stopRequested: boolean;
-  hostStop: HostStop | null;
   /** Set by the reaper when nothing of the workspace is left; reported once the actor stopped. */
   stopResult: StopResult | null;
-  pendingSpawns: number;
   failure: SerializedError | null;
 }
 

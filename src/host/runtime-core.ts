@@ -7,12 +7,13 @@ import { WorkerPool } from '../actors/worker-pool.js';
 import { ShumaError, serializeError } from '../protocol/errors.js';
 import type {
   ActorSnapshot,
-  CommandEvent,
+  ChildEvent,
   FromWorker,
   InspectionRecord,
   StopReason,
   WorkspaceEvent,
 } from '../protocol/messages.js';
+import { validatePipelineSpec, type PipelineSpec } from '../protocol/pipeline-spec.js';
 import { DEFAULT_GRACE_MS, type CommandSpec, type WorkspaceSpec } from '../protocol/specs.js';
 import {
   resolveRestartPolicy,
@@ -22,10 +23,20 @@ import {
 } from '../protocol/validate-spec.js';
 import { systemClock, type RuntimeClock } from './clock.js';
 import { deferred } from './deferred.js';
+import { FlowHub } from './flow-hub.js';
 import { HostActor } from './host-actor.js';
 import { NodeSpawner } from './node-spawner.js';
 import { ProcessTable, type RunEntry } from './process-table.js';
-import { Registry, type CommandEntry, type StopResult, type WorkspaceEntry } from './registry.js';
+import {
+  Registry,
+  type CommandEntry,
+  type LaunchPlan,
+  type PipelineEntry,
+  type PipelineExit,
+  type StopResult,
+  type StopScope,
+  type WorkspaceEntry,
+} from './registry.js';
 import { checkCwd, resolveExecutable } from './spawn-check.js';
 import type { Spawner } from './spawner.js';
 import { unsupportedWarnings } from './workspace-warnings.js';
@@ -93,9 +104,14 @@ export class RuntimeCore {
   readonly clock: RuntimeClock;
   readonly registry = new Registry();
   readonly table = new ProcessTable();
+  /** Every pipeline of a live workspace, finished or not, by id. */
+  readonly pipelines = new Map<string, PipelineEntry>();
+  /** Named pipeline specs, to run again later. */
+  readonly savedPipelines = new Map<string, PipelineSpec>();
   private readonly pool: WorkerPool;
   private readonly host: HostActor;
   private readonly reaper: Reaper;
+  readonly flows: FlowHub;
   private readonly newId = monotonicFactory();
   private readonly inspectors = new Set<(record: InspectionRecord) => void>();
   private readonly clockAcks = new Map<number, { left: number; done: () => void }>();
@@ -118,15 +134,16 @@ export class RuntimeCore {
       this.logger.warn({ stateDir: options.stateDir }, 'stateDir is accepted but snapshots are not written by this version');
     }
     const now = () => this.clock.now();
-    const toCommand = (ws: WorkspaceEntry, key: string, event: CommandEvent) =>
-      this.pool.send(ws.worker, { type: 'commandEvent', wsId: ws.id, key, event });
+    this.flows = new FlowHub(this.logger, now);
+    const toChild = (ws: WorkspaceEntry, key: string, event: ChildEvent) =>
+      this.pool.send(ws.worker, { type: 'childEvent', wsId: ws.id, key, event });
     this.reaper = new Reaper({
       registry: this.registry,
       table: this.table,
       logger: this.logger,
       now,
-      toCommand,
-      onGroupsEmpty: (ws, result) => this.onGroupsEmpty(ws, result),
+      toChild,
+      onScopeEmpty: (scope, result) => this.onScopeEmpty(scope, result),
     });
     this.host = new HostActor({
       registry: this.registry,
@@ -137,7 +154,8 @@ export class RuntimeCore {
       now,
       newId: () => this.newId(),
       logBufferBytes: this.logBufferBytes,
-      toCommand,
+      toChild,
+      wireTap: (pipeline, runs, spawned) => this.flows.wire(pipeline, runs, spawned),
     });
     this.pool = new WorkerPool({
       size: options.workers ?? Math.min(2, availableParallelism()),
@@ -164,8 +182,15 @@ export class RuntimeCore {
         if (ws) this.onWorkspaceSnapshot(ws, message.snapshot);
         return;
       }
-      case 'commandSnapshot': {
-        const command = this.registry.get(message.wsId)?.commands.get(message.key);
+      case 'childSnapshot': {
+        const ws = this.registry.get(message.wsId);
+        if (!ws) return;
+        if (message.machine === 'pipeline') {
+          const pipeline = ws.pipelines.get(message.key);
+          if (pipeline) this.onPipelineSnapshot(pipeline, message.snapshot);
+          return;
+        }
+        const command = ws.commands.get(message.key);
         if (!command) return;
         command.snapshot = message.snapshot;
         for (const observer of command.observers) this.notify(observer, message.snapshot);
@@ -214,13 +239,44 @@ export class RuntimeCore {
     ws.started.reject(failure);
     for (const command of ws.commands.values()) command.firstRun.reject(failure);
     // Nothing supervises these processes any more: none may outlive the actor.
-    this.host.signalWorkspace(ws, 'SIGKILL');
+    this.host.signalScope(ws, 'SIGKILL');
   }
 
-  private onGroupsEmpty(ws: WorkspaceEntry, result: StopResult): void {
+  private onScopeEmpty(scope: StopScope, result: StopResult): void {
+    const ws = this.registry.get(scope.wsId);
+    if (!ws) return;
+    if (scope.kind === 'pipeline') {
+      const pipeline = ws.pipelines.get(scope.id);
+      if (!pipeline) return;
+      pipeline.stopResult = result;
+      this.toChild(ws, pipeline.id, { type: 'PIPELINE_EMPTY', at: this.clock.now() });
+      return;
+    }
     ws.stopResult = result;
     if (ws.failure) this.finish(ws);
     else this.toWorkspace(ws, { type: 'GROUPS_EMPTY', at: this.clock.now(), reaped: result.reaped });
+  }
+
+  private onPipelineSnapshot(pipeline: PipelineEntry, snapshot: ActorSnapshot): void {
+    pipeline.snapshot = snapshot;
+    for (const observer of pipeline.observers) this.notify(observer, snapshot);
+    if (snapshot.status !== 'active') this.settlePipeline(pipeline);
+  }
+
+  /** The pipeline actor ended (or its workspace did): its result is known. */
+  private settlePipeline(pipeline: PipelineEntry): void {
+    const state = pipeline.snapshot ? stateName(pipeline.snapshot.value) : 'stopped';
+    const context = (pipeline.snapshot?.context ?? {}) as { exits?: Record<string, PipelineExit>; restarts?: number };
+    this.flows.drop(pipeline);
+    pipeline.started.reject(
+      new ShumaError('SPAWN_FAILED', `pipeline ${pipeline.label} ended before it started`),
+    );
+    pipeline.done.resolve({
+      ok: state === 'succeeded',
+      exits: context.exits ?? {},
+      restarts: context.restarts ?? 0,
+      state,
+    });
   }
 
   /** The workspace actor reached `stopped` (or failed and was reaped): forget it. */
@@ -229,7 +285,9 @@ export class RuntimeCore {
     const result = ws.stopResult ?? { reaped: 0, escaped: [] };
     const gone = new ShumaError('WORKSPACE_STOPPED', `workspace ${ws.id} (${ws.label}) stopped before the command started`);
     for (const command of ws.commands.values()) command.firstRun.reject(gone);
+    for (const pipeline of ws.pipelines.values()) this.settlePipeline(pipeline);
     this.registry.delete(ws.id);
+    for (const pipelineId of ws.pipelines.keys()) this.pipelines.delete(pipelineId);
     this.table.removeWorkspace(ws.id);
     this.pool.send(ws.worker, { type: 'release', wsId: ws.id });
     this.pool.unplace(ws.worker);
@@ -248,6 +306,10 @@ export class RuntimeCore {
 
   private toWorkspace(ws: WorkspaceEntry, event: WorkspaceEvent): void {
     this.pool.send(ws.worker, { type: 'workspaceEvent', wsId: ws.id, event });
+  }
+
+  private toChild(ws: WorkspaceEntry, key: string, event: ChildEvent): void {
+    this.pool.send(ws.worker, { type: 'childEvent', wsId: ws.id, key, event });
   }
 
   // ── the public operations ───────────────────────────────────────────────────────
@@ -277,7 +339,10 @@ export class RuntimeCore {
     this.ensureOpen();
     if (options.id !== undefined) this.checkGivenId(options.id);
     const ws: WorkspaceEntry = {
+      kind: 'workspace',
       id,
+      wsId: id,
+      groups: new Set(),
       label: spec.label,
       spec,
       cwd,
@@ -288,6 +353,7 @@ export class RuntimeCore {
       snapshot: { value: 'created', status: 'active', context: {} },
       observers: new Set(),
       commands: new Map(),
+      pipelines: new Map(),
       started: deferred(),
       stopped: deferred(),
       stopRequested: false,
@@ -328,20 +394,14 @@ export class RuntimeCore {
     const ws = this.workspaceEntry(wsId);
     this.ensureRunning(ws);
     const spec = validateCommandSpec(structuredCloneSpec(input));
-    const cwd = await checkCwd(spec.cwd === undefined ? ws.cwd : path.resolve(ws.cwd, spec.cwd), 'cwd');
-    const env = { ...ws.env, ...spec.env };
-    const file = await resolveExecutable(spec.exec, cwd, env.PATH);
+    const plan = await launchPlan(ws, spec);
     this.ensureOpen();
     this.ensureRunning(ws);
     const command: CommandEntry = {
+      ...plan,
       key: this.newId(),
       wsId: ws.id,
-      label: spec.label ?? path.basename(spec.exec),
-      spec,
       policy: resolveRestartPolicy(spec.restart),
-      file,
-      cwd,
-      env,
       snapshot: null,
       observers: new Set(),
       firstRun: deferred(),
@@ -360,6 +420,86 @@ export class RuntimeCore {
       ws.commands.delete(command.key);
       throw error;
     }
+  }
+
+  async runPipeline(input: PipelineSpec): Promise<PipelineEntry> {
+    this.ensureOpen();
+    const spec = validatePipelineSpec(structuredCloneSpec(input));
+    const ws = this.workspaceEntry(spec.workspace);
+    this.ensureRunning(ws);
+    const nodes: LaunchPlan[] = [];
+    for (const [i, node] of spec.nodes.entries()) {
+      try {
+        nodes.push(await launchPlan(ws, node));
+      } catch (error) {
+        // Say which node: the same program may appear in several.
+        if (error instanceof ShumaError) {
+          throw new ShumaError(error.code, `nodes[${i}] (${node.label}): ${error.detail}`, {
+            field: `nodes[${i}].${error.field ?? 'exec'}`,
+            ...(error.osCode ? { cause: error.osCode } : {}),
+          });
+        }
+        throw error;
+      }
+    }
+    this.ensureOpen();
+    this.ensureRunning(ws);
+    const pipeline: PipelineEntry = {
+      kind: 'pipeline',
+      id: this.newId(),
+      wsId: ws.id,
+      label: spec.label,
+      spec,
+      nodes,
+      groups: new Set(),
+      hostStop: null,
+      pendingSpawns: 0,
+      snapshot: null,
+      observers: new Set(),
+      currentRuns: [],
+      stopResult: null,
+      started: deferred(),
+      done: deferred(),
+    };
+    pipeline.started.promise.catch(() => undefined);
+    ws.pipelines.set(pipeline.id, pipeline);
+    this.pipelines.set(pipeline.id, pipeline);
+    this.toWorkspace(ws, {
+      type: 'RUN_PIPELINE',
+      at: this.clock.now(),
+      key: pipeline.id,
+      label: spec.label,
+      nodeLabels: spec.nodes.map((node) => node.label),
+      upstreamLabels: [...new Set(spec.edges.map((edge) => edge.from))],
+      discern: spec.discern ?? 'any',
+      policy: resolveRestartPolicy(spec.restart),
+    });
+    try {
+      await pipeline.started.promise;
+    } catch (error) {
+      ws.pipelines.delete(pipeline.id);
+      this.pipelines.delete(pipeline.id);
+      throw error;
+    }
+    return pipeline;
+  }
+
+  pipelineEntry(id: string): PipelineEntry {
+    const pipeline = typeof id === 'string' ? this.pipelines.get(id) : undefined;
+    if (!pipeline) {
+      throw new ShumaError('PIPELINE_NOT_FOUND', `no pipeline has id ${JSON.stringify(id)}: it never existed or its workspace was stopped`);
+    }
+    return pipeline;
+  }
+
+  /** Stops one pipeline's processes only; its workspace and other commands go on. */
+  async stopPipeline(id: string, graceMs: number | undefined): Promise<StopResult> {
+    const grace = validateGraceMs(graceMs) ?? DEFAULT_GRACE_MS;
+    const pipeline = this.pipelineEntry(id);
+    const ws = this.registry.get(pipeline.wsId);
+    if (ws && !pipeline.done.settled) this.toChild(ws, pipeline.id, { type: 'STOP', at: this.clock.now(), graceMs: grace });
+    await pipeline.done.promise;
+    return pipeline.stopResult ?? { reaped: 0, escaped: [] };
   }
 
   private ensureRunning(ws: WorkspaceEntry): void {
@@ -401,7 +541,14 @@ export class RuntimeCore {
   }
 
   health(): HealthCounts {
-    return { aliveWorkspaces: this.registry.size, aliveCommands: this.table.aliveCount, alivePipelines: 0, activeFlows: 0 };
+    let alivePipelines = 0;
+    for (const pipeline of this.pipelines.values()) if (!pipeline.done.settled) alivePipelines++;
+    return {
+      aliveWorkspaces: this.registry.size,
+      aliveCommands: this.table.aliveCount,
+      alivePipelines,
+      activeFlows: this.flows.activeCount,
+    };
   }
 
   stateOf(ws: WorkspaceEntry): string {
@@ -449,7 +596,7 @@ export class RuntimeCore {
 
   /** The process is exiting without a shutdown: no child may outlive it. */
   private killEverythingNow(): void {
-    for (const pgid of this.table.allGroups()) {
+    for (const pgid of [...this.registry.all()].flatMap((ws) => [...ws.groups])) {
       try {
         process.kill(-pgid, 'SIGKILL');
       } catch {
@@ -475,6 +622,14 @@ export class RuntimeCore {
   workerStats() {
     return this.pool.stats();
   }
+}
+
+/** A command as it will start in `ws`: cwd checked, program found, environment merged. */
+async function launchPlan(ws: WorkspaceEntry, spec: CommandSpec): Promise<LaunchPlan> {
+  const cwd = await checkCwd(spec.cwd === undefined ? ws.cwd : path.resolve(ws.cwd, spec.cwd), 'cwd');
+  const env = { ...ws.env, ...spec.env };
+  const file = await resolveExecutable(spec.exec, cwd, env.PATH);
+  return { label: spec.label ?? path.basename(spec.exec), spec, file, cwd, env };
 }
 
 /** A private copy of a user's spec: later changes to their object must not reach us. */

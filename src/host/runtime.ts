@@ -1,6 +1,9 @@
 import type { InspectionRecord } from '../protocol/messages.js';
+import { ShumaError } from '../protocol/errors.js';
+import { checkSavedName, validatePipelineSpec, type PipelineSpec } from '../protocol/pipeline-spec.js';
 import type { WorkspaceSpec } from '../protocol/specs.js';
-import { checkCallOptions } from '../protocol/validate-spec.js';
+import { PipelineHandle, type Pipeline } from './pipeline-handle.js';
+import { checkCallOptions } from '../protocol/checks.js';
 import { RuntimeCore, type CreateWorkspaceOptions, type HealthCounts, type RuntimeOptions } from './runtime-core.js';
 import { WorkspaceHandle, type Workspace } from './workspace-handle.js';
 
@@ -18,6 +21,15 @@ export interface Runtime {
   createWorkspace(spec: WorkspaceSpec, options?: CreateWorkspaceOptions): Promise<Workspace>;
   workspace(id: string): Workspace | undefined;
   listWorkspaces(): Promise<WorkspaceInfo[]>;
+  runPipeline(spec: PipelineSpec): Promise<Pipeline>;
+  pipeline(id: string): Pipeline | undefined;
+  /** Saves (or replaces) a named pipeline spec, checked first. */
+  savePipeline(name: string, spec: PipelineSpec): Promise<void>;
+  /** Names of the saved pipelines, sorted. */
+  listSavedPipelines(): Promise<string[]>;
+  getSavedPipeline(name: string): Promise<PipelineSpec | undefined>;
+  dropSavedPipeline(name: string): Promise<boolean>;
+  runSavedPipeline(name: string, overrides?: { workspace?: string }): Promise<Pipeline>;
   health(): Promise<HealthCounts>;
   inspect(observer: (record: InspectionRecord) => void): () => void;
   /** Stops every workspace (SIGTERM, grace, SIGKILL); no process it started is left. */
@@ -26,6 +38,7 @@ export interface Runtime {
 
 class RuntimeFacade implements Runtime {
   private readonly handles = new Map<string, WorkspaceHandle>();
+  private readonly pipelineHandles = new Map<string, PipelineHandle>();
 
   constructor(readonly core: RuntimeCore) {}
 
@@ -41,6 +54,57 @@ class RuntimeFacade implements Runtime {
   workspace(id: string): Workspace | undefined {
     // The registry forgets a workspace as its actor stops; the handle map catches up a tick later.
     return this.core.registry.get(id) ? this.handles.get(id) : undefined;
+  }
+
+  async runPipeline(spec: PipelineSpec): Promise<Pipeline> {
+    const entry = await this.core.runPipeline(spec);
+    const handle = new PipelineHandle(this.core, entry);
+    this.pipelineHandles.set(entry.id, handle);
+    return handle;
+  }
+
+  pipeline(id: string): Pipeline | undefined {
+    // Pipelines stay visible, finished or not, as long as their workspace lives.
+    if (!this.core.pipelines.has(id)) {
+      this.pipelineHandles.delete(id);
+      return undefined;
+    }
+    return this.pipelineHandles.get(id);
+  }
+
+  async savePipeline(name: string, spec: PipelineSpec): Promise<void> {
+    this.core.ensureOpen();
+    checkSavedName(name);
+    this.core.savedPipelines.set(name, validatePipelineSpec(structuredClone(spec)));
+  }
+
+  async listSavedPipelines(): Promise<string[]> {
+    this.core.ensureOpen();
+    return [...this.core.savedPipelines.keys()].sort();
+  }
+
+  async getSavedPipeline(name: string): Promise<PipelineSpec | undefined> {
+    this.core.ensureOpen();
+    const spec = this.core.savedPipelines.get(checkSavedName(name));
+    return spec === undefined ? undefined : structuredClone(spec);
+  }
+
+  async dropSavedPipeline(name: string): Promise<boolean> {
+    this.core.ensureOpen();
+    return this.core.savedPipelines.delete(checkSavedName(name));
+  }
+
+  async runSavedPipeline(name: string, input?: { workspace?: string }): Promise<Pipeline> {
+    this.core.ensureOpen();
+    const overrides = checkCallOptions(input, 'overrides', ['workspace']);
+    const spec = this.core.savedPipelines.get(checkSavedName(name));
+    if (!spec) {
+      throw new ShumaError(
+        'SAVED_PIPELINE_NOT_FOUND',
+        `no saved pipeline is named '${name}': listSavedPipelines() shows the saved ones`,
+      );
+    }
+    return this.runPipeline({ ...structuredClone(spec), workspace: overrides.workspace ?? spec.workspace });
   }
 
   async listWorkspaces(): Promise<WorkspaceInfo[]> {

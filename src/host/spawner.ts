@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 
 // The one door through which the host starts processes. A faster spawner (posix_spawn in an
 // addon, or a small spawner process) replaces the Node one behind this interface.
@@ -11,12 +11,20 @@ export interface SpawnOrder {
   args: readonly string[];
   env: Readonly<Record<string, string>>;
   cwd: string;
+  /**
+   * File descriptors to hand to the child as its stdin, stdout or stderr (a pipe end). Absent:
+   * stdin is /dev/null, stdout and stderr are captured through pipes of the runtime's own.
+   */
+  stdio?: { stdin?: number | 'pipe'; stdout?: number; stderr?: number };
 }
 
 export interface SpawnedProcess {
   readonly pid: number;
-  readonly stdout: Readable;
-  readonly stderr: Readable;
+  /** Present when the order asked for stdin 'pipe' (a tapped pipeline feeds it). */
+  readonly stdin: Writable | null;
+  /** Null when the order handed the child a descriptor of its own for that stream. */
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
   /** The leader's exit: the run's state. Output may still be arriving. */
   onExit(listener: (code: number | null, signal: NodeJS.Signals | null) => void): void;
   /** Every holder of the output pipes has closed them: no more output will come. */

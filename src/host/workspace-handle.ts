@@ -1,7 +1,7 @@
 import { ShumaError } from '../protocol/errors.js';
 import type { ActorSnapshot } from '../protocol/messages.js';
 import type { CommandSpec, WorkspaceSpec } from '../protocol/specs.js';
-import { checkCallOptions } from '../protocol/validate-spec.js';
+import { checkCallOptions } from '../protocol/checks.js';
 import { commandHandle, commandInfo, type Command, type CommandInfo } from './command-handle.js';
 import type { StopResult, WorkspaceEntry } from './registry.js';
 import type { RuntimeCore } from './runtime-core.js';

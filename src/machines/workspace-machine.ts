@@ -2,6 +2,7 @@ import { assign, emit, enqueueActions, setup, stopChild } from 'xstate';
 import type { HostRequest, StopReason, WorkspaceEvent } from '../protocol/messages.js';
 import { DEFAULT_GRACE_MS, MAX_TIMER_MS } from '../protocol/specs.js';
 import { commandMachine, type HostRequestEvent } from './command-machine.js';
+import { pipelineMachine } from './pipeline-machine.js';
 
 // A workspace: a group of supervised commands with a lifetime. It decides when to stop
 // (asked to, or its TTL ran out), how (SIGTERM, then SIGKILL once the grace is over) and
@@ -38,7 +39,7 @@ export const workspaceMachine = setup({
     input: {} as WorkspaceInput,
     emitted: {} as HostRequest,
   },
-  actors: { command: commandMachine },
+  actors: { command: commandMachine, pipeline: pipelineMachine },
   delays: {
     ttl: ({ context }) =>
       context.ttlDeadline === null ? MAX_TIMER_MS : Math.max(0, context.ttlDeadline - context.stampedAt),
@@ -67,6 +68,22 @@ export const workspaceMachine = setup({
       });
       enqueue.assign({ commandsStarted: context.commandsStarted + 1 });
     }),
+    spawnPipeline: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'RUN_PIPELINE') return;
+      enqueue.spawnChild('pipeline', {
+        id: event.key,
+        input: {
+          id: event.key,
+          wsId: context.id,
+          label: event.label,
+          nodeLabels: event.nodeLabels,
+          upstreamLabels: event.upstreamLabels,
+          discern: event.discern,
+          policy: event.policy,
+          at: event.at,
+        },
+      });
+    }),
     relay: emit(({ event }) => (event as HostRequestEvent).request),
     noteStop: assign(({ event }) => {
       if (event.type !== 'STOP') return {};
@@ -84,7 +101,7 @@ export const workspaceMachine = setup({
     stopCommands: enqueueActions(({ context, enqueue, self }) => {
       for (const child of Object.values(self.getSnapshot().children)) {
         if (child && child.getSnapshot().status === 'active') {
-          enqueue.sendTo(child, { type: 'STOP', at: context.stampedAt });
+          enqueue.sendTo(child, { type: 'STOP', at: context.stampedAt, graceMs: context.graceMs ?? DEFAULT_GRACE_MS });
         }
       }
     }),
@@ -134,6 +151,7 @@ export const workspaceMachine = setup({
       after: { ttl: { guard: 'hasTtl', target: 'reaping', actions: 'noteTtlExpiry' } },
       on: {
         RUN: { actions: 'spawnCommand' },
+        RUN_PIPELINE: { actions: 'spawnPipeline' },
         STOP: { target: 'reaping', actions: 'noteStop' },
       },
     },

@@ -2,7 +2,7 @@
 // machine actors: one string-tagged union per direction. Everything here is plain data
 // that survives msgpack; nothing is told apart by probing for a key.
 import type { SerializedError } from './errors.js';
-import type { CommandSpec, ResolvedRestartPolicy } from './specs.js';
+import type { ResolvedRestartPolicy } from './specs.js';
 
 export type Signal = 'SIGTERM' | 'SIGKILL' | 'SIGINT' | 'SIGHUP' | 'SIGQUIT' | 'SIGUSR1' | 'SIGUSR2';
 
@@ -24,7 +24,19 @@ export interface GroupsEmptyEvent { type: 'GROUPS_EMPTY'; at: number; reaped: nu
 /** Makes the receiving actor throw: chaos drills and the isolation tests use it. */
 export interface FaultEvent { type: 'FAULT'; message: string }
 
-export type WorkspaceEvent = StartEvent | RunEvent | StopEvent | GroupsEmptyEvent | FaultEvent;
+export interface RunPipelineEvent {
+  type: 'RUN_PIPELINE';
+  at: number;
+  key: string;
+  label: string;
+  nodeLabels: string[];
+  /** Nodes whose output feeds another node: their SIGPIPE is the end of a reader, not a failure. */
+  upstreamLabels: string[];
+  discern: 'any' | 'last';
+  policy: ResolvedRestartPolicy;
+}
+
+export type WorkspaceEvent = StartEvent | RunEvent | RunPipelineEvent | StopEvent | GroupsEmptyEvent | FaultEvent;
 
 export interface SpawnedEvent { type: 'SPAWNED'; at: number; runId: string; pid: number }
 export interface SpawnFailedEvent { type: 'SPAWN_FAILED'; at: number; error: SerializedError }
@@ -40,17 +52,56 @@ export interface CommandStopEvent { type: 'STOP'; at: number }
 
 export type CommandEvent = SpawnedEvent | SpawnFailedEvent | ExitedEvent | CommandStopEvent | FaultEvent;
 
+export interface PipelineSpawnedEvent {
+  type: 'PIPELINE_SPAWNED';
+  at: number;
+  attempt: number;
+  runs: Array<{ label: string; runId: string; pid: number }>;
+}
+export interface PipelineSpawnFailedEvent { type: 'PIPELINE_SPAWN_FAILED'; at: number; error: SerializedError }
+export interface NodeExitedEvent {
+  type: 'NODE_EXITED';
+  at: number;
+  label: string;
+  runId: string;
+  code: number | null;
+  signal: string | null;
+  status: number;
+}
+export interface PipelineStopEvent { type: 'STOP'; at: number; graceMs?: number }
+/** No process of the pipeline's current attempt is left. */
+export interface PipelineEmptyEvent { type: 'PIPELINE_EMPTY'; at: number }
+
+export type PipelineEvent =
+  | PipelineSpawnedEvent
+  | PipelineSpawnFailedEvent
+  | NodeExitedEvent
+  | PipelineStopEvent
+  | PipelineEmptyEvent
+  | FaultEvent;
+
+/** What the host sends to a child actor of a workspace (a command or a pipeline). */
+export type ChildEvent = CommandEvent | PipelineEvent;
+
 // ── what the machines ask of the host (emitted by the machines, relayed by the worker) ──
 
 export interface SpawnRequest { type: 'spawn'; wsId: string; key: string; restarts: number }
 export interface SignalRequest { type: 'signal'; wsId: string; signal: Signal }
+export interface SpawnPipelineRequest { type: 'spawnPipeline'; wsId: string; pipelineId: string; attempt: number }
+/** Signals the processes of one pipeline only; the reaper reports PIPELINE_EMPTY when none is left. */
+export interface SignalPipelineRequest { type: 'signalPipeline'; wsId: string; pipelineId: string; signal: Signal }
 export interface LogRequest {
   type: 'log';
   level: 'debug' | 'info' | 'warn' | 'error';
   msg: string;
   fields: Record<string, string | number | boolean | null>;
 }
-export type HostRequest = SpawnRequest | SignalRequest | LogRequest;
+export type HostRequest =
+  | SpawnRequest
+  | SignalRequest
+  | SpawnPipelineRequest
+  | SignalPipelineRequest
+  | LogRequest;
 
 // ── snapshots and inspection as plain records ───────────────────────────────────────
 
@@ -93,7 +144,8 @@ export interface CreateWorkspaceMessage {
   at: number;
 }
 export interface WorkspaceEventMessage { type: 'workspaceEvent'; wsId: string; event: WorkspaceEvent }
-export interface CommandEventMessage { type: 'commandEvent'; wsId: string; key: string; event: CommandEvent }
+/** An event for a child actor of the workspace: a command or a pipeline, by its key. */
+export interface ChildEventMessage { type: 'childEvent'; wsId: string; key: string; event: ChildEvent }
 /** Drop a stopped workspace actor from the worker's memory. */
 export interface ReleaseMessage { type: 'release'; wsId: string }
 /** The manual clock moved: the worker's simulated clock follows. */
@@ -103,7 +155,7 @@ export interface InspectMessage { type: 'inspect'; enabled: boolean }
 export type ToWorker =
   | CreateWorkspaceMessage
   | WorkspaceEventMessage
-  | CommandEventMessage
+  | ChildEventMessage
   | ReleaseMessage
   | ClockMessage
   | InspectMessage;
@@ -112,7 +164,13 @@ export type ToWorker =
 
 export interface HostRequestMessage { type: 'hostRequest'; request: HostRequest }
 export interface SnapshotMessage { type: 'snapshot'; wsId: string; snapshot: ActorSnapshot }
-export interface CommandSnapshotMessage { type: 'commandSnapshot'; wsId: string; key: string; snapshot: ActorSnapshot }
+export interface ChildSnapshotMessage {
+  type: 'childSnapshot';
+  wsId: string;
+  key: string;
+  machine: 'command' | 'pipeline';
+  snapshot: ActorSnapshot;
+}
 export interface ActorErrorMessage { type: 'actorError'; wsId: string; error: SerializedError }
 export interface InspectionMessage { type: 'inspection'; record: InspectionRecord }
 export interface ClockAckMessage { type: 'clockAck'; seq: number }
@@ -120,7 +178,7 @@ export interface ClockAckMessage { type: 'clockAck'; seq: number }
 export type FromWorker =
   | HostRequestMessage
   | SnapshotMessage
-  | CommandSnapshotMessage
+  | ChildSnapshotMessage
   | ActorErrorMessage | InspectionMessage | ClockAckMessage;
 
 /** What a worker receives as its task: its end of the message channel and of the admin channel. */

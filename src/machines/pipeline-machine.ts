@@ -1,0 +1,249 @@
+import { and, assign, enqueueActions, sendParent, setup } from 'xstate';
+import type { SerializedError } from '../protocol/errors.js';
+import type { LogRequest, PipelineEvent, Signal } from '../protocol/messages.js';
+import type { ResolvedRestartPolicy } from '../protocol/specs.js';
+import { mayRestart, nextBackoff } from './backoff.js';
+import type { HostRequestEvent } from './command-machine.js';
+
+// A pipeline: a graph of commands started together over real pipes and supervised as a
+// unit. It ends when all its nodes have ended; if it failed (by its `discern` rule) and its
+// policy allows, all of it starts again after a backoff. Never while a node still runs.
+
+export interface PipelineInput {
+  id: string;
+  wsId: string;
+  label: string;
+  nodeLabels: string[];
+  upstreamLabels: string[];
+  discern: 'any' | 'last';
+  policy: ResolvedRestartPolicy;
+  at: number;
+}
+
+export interface NodeExit {
+  code: number | null;
+  signal: string | null;
+  status: number;
+}
+
+export interface PipelineContext extends Omit<PipelineInput, 'at'> {
+  attempt: number;
+  /** Run id of each node in the current attempt. */
+  runs: Record<string, string>;
+  exits: Record<string, NodeExit>;
+  restarts: number;
+  pendingBackoffMs: number;
+  backoffDeadline: number | null;
+  attemptStartedAt: number | null;
+  stampedAt: number;
+  graceMs: number;
+  graceDeadline: number | null;
+  spawnError: SerializedError | null;
+}
+
+/** Whether the exits so far say the pipeline failed, by its discern rule. */
+export function pipelineFailed(context: Pick<PipelineContext, 'exits' | 'nodeLabels' | 'upstreamLabels' | 'discern'>): boolean {
+  const failedNode = (label: string) => {
+    const exit = context.exits[label];
+    if (!exit || exit.status === 0) return false;
+    // An upstream node killed by SIGPIPE: its reader had finished, as `yes | head -1` in bash.
+    return !(exit.signal === 'SIGPIPE' && context.upstreamLabels.includes(label));
+  };
+  if (context.discern === 'last') return failedNode(context.nodeLabels[context.nodeLabels.length - 1]!);
+  return context.nodeLabels.some(failedNode);
+}
+
+const DEFAULT_PIPELINE_GRACE_MS = 1000;
+
+function log(level: LogRequest['level'], msg: string, fields: LogRequest['fields']): HostRequestEvent {
+  return { type: 'HOST_REQUEST', request: { type: 'log', level, msg, fields } };
+}
+
+function signal(context: PipelineContext, which: Signal): HostRequestEvent {
+  return { type: 'HOST_REQUEST', request: { type: 'signalPipeline', wsId: context.wsId, pipelineId: context.id, signal: which } };
+}
+
+export const pipelineMachine = setup({
+  types: {
+    context: {} as PipelineContext,
+    events: {} as PipelineEvent,
+    input: {} as PipelineInput,
+  },
+  delays: {
+    backoff: ({ context }) => Math.max(0, (context.backoffDeadline ?? context.stampedAt) - context.stampedAt),
+    grace: ({ context }) => Math.max(0, (context.graceDeadline ?? context.stampedAt) - context.stampedAt),
+  },
+  guards: {
+    ofThisAttempt: ({ context, event }) => event.type === 'NODE_EXITED' && context.runs[event.label] === event.runId,
+    allEnded: ({ context }) => context.nodeLabels.every((label) => context.exits[label] !== undefined),
+    failed: ({ context }) => pipelineFailed(context),
+    mayRestart: ({ context }) => mayRestart(context.policy, context.restarts),
+    supervised: ({ context }) => context.policy.onFailure,
+    noGrace: ({ context }) => context.graceMs === 0,
+  },
+  actions: {
+    requestSpawn: sendParent(({ context }): HostRequestEvent => ({
+      type: 'HOST_REQUEST',
+      request: { type: 'spawnPipeline', wsId: context.wsId, pipelineId: context.id, attempt: context.attempt },
+    })),
+    recordAttempt: assign(({ event }) => {
+      if (event.type !== 'PIPELINE_SPAWNED') return {};
+      return {
+        runs: Object.fromEntries(event.runs.map((run) => [run.label, run.runId])),
+        exits: {},
+        attemptStartedAt: event.at,
+        stampedAt: event.at,
+        spawnError: null,
+      };
+    }),
+    recordExit: assign(({ context, event }) => {
+      if (event.type !== 'NODE_EXITED') return {};
+      return {
+        exits: { ...context.exits, [event.label]: { code: event.code, signal: event.signal, status: event.status } },
+        stampedAt: event.at,
+      };
+    }),
+    recordSpawnFailure: assign(({ event }) => {
+      if (event.type !== 'PIPELINE_SPAWN_FAILED') return {};
+      return { spawnError: event.error, stampedAt: event.at, attemptStartedAt: null };
+    }),
+    scheduleBackoff: assign(({ context }) => {
+      const ranFor = context.attemptStartedAt === null ? 0 : context.stampedAt - context.attemptStartedAt;
+      const { delayMs, followingMs } = nextBackoff(context.policy, context.pendingBackoffMs, ranFor);
+      return { backoffDeadline: context.stampedAt + delayMs, pendingBackoffMs: followingMs };
+    }),
+    logBackoff: sendParent(({ context }) =>
+      log('warn', 'pipeline failed; restarting after backoff', {
+        ws: context.wsId,
+        pipeline: context.id,
+        label: context.label,
+        restarts: context.restarts,
+        backoffMs: (context.backoffDeadline ?? context.stampedAt) - context.stampedAt,
+      }),
+    ),
+    countRestart: assign(({ context }) => ({ restarts: context.restarts + 1, attempt: context.attempt + 1, backoffDeadline: null })),
+    logGiveUp: sendParent(({ context }) =>
+      log('error', 'pipeline failed too often; giving up', {
+        ws: context.wsId,
+        pipeline: context.id,
+        label: context.label,
+        restarts: context.restarts,
+        maxRestarts: context.policy.maxRestarts,
+      }),
+    ),
+    noteStop: assign(({ event }) => {
+      if (event.type !== 'STOP') return {};
+      const graceMs = event.graceMs ?? DEFAULT_PIPELINE_GRACE_MS;
+      return { graceMs, stampedAt: event.at, graceDeadline: event.at + graceMs, backoffDeadline: null };
+    }),
+    // With no grace, `killing` sends SIGKILL at once and SIGTERM would only race it.
+    terminate: enqueueActions(({ context, enqueue }) => {
+      if (context.graceMs !== 0) enqueue.sendParent(signal(context, 'SIGTERM'));
+    }),
+    kill: sendParent(({ context }) => signal(context, 'SIGKILL')),
+    throwFault: ({ event }) => {
+      throw new Error(event.type === 'FAULT' ? event.message : 'fault');
+    },
+  },
+}).createMachine({
+  id: 'pipeline',
+  context: ({ input }) => ({
+    id: input.id,
+    wsId: input.wsId,
+    label: input.label,
+    nodeLabels: input.nodeLabels,
+    upstreamLabels: input.upstreamLabels,
+    discern: input.discern,
+    policy: input.policy,
+    attempt: 0,
+    runs: {},
+    exits: {},
+    restarts: 0,
+    pendingBackoffMs: input.policy.backoffMs,
+    backoffDeadline: null,
+    attemptStartedAt: null,
+    stampedAt: input.at,
+    graceMs: DEFAULT_PIPELINE_GRACE_MS,
+    graceDeadline: null,
+    spawnError: null,
+  }),
+  initial: 'created',
+  on: { FAULT: { actions: 'throwFault' } },
+  states: {
+    created: {
+      entry: 'requestSpawn',
+      on: {
+        PIPELINE_SPAWNED: { target: 'running', actions: 'recordAttempt' },
+        // Nothing started (the host starts all nodes or none): run() reports the cause.
+        PIPELINE_SPAWN_FAILED: { target: 'failed', actions: 'recordSpawnFailure' },
+        STOP: { target: 'stopping', actions: 'noteStop' },
+      },
+    },
+    running: {
+      always: [
+        { guard: and(['allEnded', 'failed', 'mayRestart']), target: 'backoff', actions: ['scheduleBackoff', 'logBackoff'] },
+        { guard: and(['allEnded', 'failed', 'supervised']), target: 'gaveUp' },
+        { guard: and(['allEnded', 'failed']), target: 'failed' },
+        { guard: 'allEnded', target: 'succeeded' },
+        // A node failed while others still run: wait for them, never restart over them.
+        { guard: 'failed', target: 'reaping' },
+      ],
+      on: {
+        NODE_EXITED: { guard: 'ofThisAttempt', actions: 'recordExit' },
+        STOP: { target: 'stopping', actions: 'noteStop' },
+      },
+    },
+    reaping: {
+      always: [
+        { guard: and(['allEnded', 'mayRestart']), target: 'backoff', actions: ['scheduleBackoff', 'logBackoff'] },
+        { guard: and(['allEnded', 'supervised']), target: 'gaveUp' },
+        { guard: 'allEnded', target: 'failed' },
+      ],
+      on: {
+        NODE_EXITED: { guard: 'ofThisAttempt', actions: 'recordExit' },
+        STOP: { target: 'stopping', actions: 'noteStop' },
+      },
+    },
+    backoff: {
+      after: { backoff: { target: 'restarting', actions: 'countRestart' } },
+      // A stop during backoff cancels the restart: nothing respawns.
+      on: { STOP: { target: 'stopped', actions: 'noteStop' } },
+    },
+    restarting: {
+      entry: 'requestSpawn',
+      on: {
+        PIPELINE_SPAWNED: { target: 'running', actions: 'recordAttempt' },
+        PIPELINE_SPAWN_FAILED: [
+          {
+            guard: 'mayRestart',
+            target: 'backoff',
+            actions: ['recordSpawnFailure', 'scheduleBackoff', 'logBackoff'],
+          },
+          { target: 'gaveUp', actions: 'recordSpawnFailure' },
+        ],
+        STOP: { target: 'stopping', actions: 'noteStop' },
+      },
+    },
+    stopping: {
+      entry: 'terminate',
+      initial: 'terminating',
+      states: {
+        terminating: {
+          always: { guard: 'noGrace', target: 'killing' },
+          after: { grace: 'killing' },
+        },
+        killing: { entry: 'kill' },
+      },
+      on: {
+        PIPELINE_SPAWNED: { actions: 'recordAttempt' },
+        NODE_EXITED: { guard: 'ofThisAttempt', actions: 'recordExit' },
+        PIPELINE_SPAWN_FAILED: { actions: 'recordSpawnFailure' },
+        PIPELINE_EMPTY: 'stopped',
+      },
+    },
+    succeeded: { type: 'final' },
+    failed: { type: 'final' },
+    gaveUp: { type: 'final', entry: 'logGiveUp' },
+    stopped: { type: 'final' },
+  },
+});
