@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createActor, SimulatedClock, type AnyActorRef } from 'xstate';
 import { commandMachine } from '../src/machines/command-machine.js';
+import { pipelineFailed } from '../src/machines/pipeline-machine.js';
 import { nextBackoff } from '../src/machines/backoff.js';
 import { workspaceMachine } from '../src/machines/workspace-machine.js';
 import type { HostRequest } from '../src/protocol/messages.js';
@@ -176,5 +177,44 @@ describe('command machine', () => {
     assert.equal(cmd.getSnapshot().value, 'stopping');
     exit(143);
     assert.equal(cmd.getSnapshot().value, 'stopped');
+  });
+});
+
+describe('pipeline machine', () => {
+  test("pipelineFailed: 'any' excuses an upstream SIGPIPE, 'last' counts only the last node", () => {
+    const sigpipe = { code: null, signal: 'SIGPIPE', status: 141 };
+    const ok = { code: 0, signal: null, status: 0 };
+    const base = { nodeLabels: ['yes', 'head'], upstreamLabels: ['yes'], discern: 'any' as const };
+    assert.equal(pipelineFailed({ ...base, exits: { yes: sigpipe, head: ok } }), false);
+    assert.equal(pipelineFailed({ ...base, exits: { yes: ok, head: sigpipe } }), true, 'the last node has no reader to lose');
+    assert.equal(pipelineFailed({ ...base, exits: { yes: { code: 1, signal: null, status: 1 }, head: ok } }), true);
+    assert.equal(pipelineFailed({ ...base, discern: 'last', exits: { yes: { code: 1, signal: null, status: 1 }, head: ok } }), false);
+  });
+
+  test('a stable attempt resets the backoff; a quick failure doubles it', () => {
+    const { actor, clock } = workspaceUnderTest();
+    actor.send({
+      type: 'RUN_PIPELINE',
+      at: clock.now(),
+      key: 'P',
+      label: 'p',
+      nodeLabels: ['a'],
+      upstreamLabels: [],
+      discern: 'any',
+      policy: resolveRestartPolicy({ onFailure: true, backoffMs: 100, resetAfterMs: 1_000 }),
+    });
+    const child = (actor.getSnapshot().children as Record<string, AnyActorRef>).P!;
+    let attempt = 0;
+    const runAndFail = (after: number) => {
+      child.send({ type: 'PIPELINE_SPAWNED', at: clock.now(), attempt, runs: [{ label: 'a', runId: `R${attempt}`, pid: 1 }] });
+      clock.increment(after);
+      child.send({ type: 'NODE_EXITED', at: clock.now(), label: 'a', runId: `R${attempt}`, code: 1, signal: null, status: 1 });
+      const { backoffDeadline, stampedAt } = child.getSnapshot().context as { backoffDeadline: number; stampedAt: number };
+      const delay = backoffDeadline - stampedAt;
+      clock.increment(delay);
+      attempt++;
+      return delay;
+    };
+    assert.deepEqual([runAndFail(0), runAndFail(0), runAndFail(0), runAndFail(1_000), runAndFail(0)], [100, 200, 400, 100, 200]);
   });
 });
