@@ -1,0 +1,122 @@
+// (b) Restart latency: /bin/false relaunched at once, N times, by shuma's restart policy,
+// against a bare Node loop that spawns /bin/false again on every exit.
+import { spawn } from 'node:child_process';
+import type { ActorSnapshot, Runtime } from '../src/index.js';
+import { now, progress, quantile, type Line } from './measure.js';
+
+/** When each run was seen running, and when its exit was seen, by run number (0 = first). */
+interface Timeline {
+  startedAt: number[];
+  exitedAt: number[];
+}
+
+interface RestartFigures {
+  /** Exit of run k-1 seen → run k seen running. */
+  gaps: number[];
+  /** Run k-1 seen running → run k seen running. */
+  cycles: number[];
+  totalMs: number;
+}
+
+function figures(timeline: Timeline, restarts: number): RestartFigures {
+  const gaps: number[] = [];
+  const cycles: number[] = [];
+  for (let k = 1; k <= restarts; k++) {
+    gaps.push(timeline.startedAt[k]! - timeline.exitedAt[k - 1]!);
+    cycles.push(timeline.startedAt[k]! - timeline.startedAt[k - 1]!);
+  }
+  return { gaps, cycles, totalMs: timeline.startedAt[restarts]! - timeline.startedAt[0]! };
+}
+
+function stateOf(snapshot: ActorSnapshot): string {
+  return typeof snapshot.value === 'string' ? snapshot.value : (Object.keys(snapshot.value)[0] ?? '');
+}
+
+/**
+ * shuma: the command actor's snapshots say when a run is `running` and when its exit was
+ * handled (`backoff`, or `gaveUp` after the last one). Both are seen on the main thread,
+ * after the hop from the worker, so the gap covers the whole way round: exit → worker →
+ * backoff timer → spawn request → spawn → worker → snapshot.
+ */
+async function shumaTimeline(rt: Runtime, restarts: number): Promise<Timeline> {
+  const ws = await rt.createWorkspace({ label: 'restart-bench' });
+  try {
+    const timeline: Timeline = { startedAt: [], exitedAt: [] };
+    const cmd = await ws.run({
+      exec: '/bin/false',
+      restart: { onFailure: true, backoffMs: 0, maxBackoffMs: 0, maxRestarts: restarts },
+    });
+    // run() resolves as the first run is spawned, before its `running` snapshot can arrive:
+    // subscribing now misses nothing.
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no gaveUp after 60 s (${timeline.startedAt.length} runs seen)`)), 60_000);
+      const unsubscribe = cmd.subscribe((snapshot) => {
+        const at = now();
+        const run = snapshot.context.restarts;
+        if (typeof run !== 'number') return;
+        const state = stateOf(snapshot);
+        if (state === 'running') timeline.startedAt[run] ??= at;
+        if (state === 'backoff' || state === 'gaveUp') timeline.exitedAt[run] ??= at;
+        if (state === 'gaveUp') {
+          clearTimeout(timer);
+          unsubscribe();
+          resolve();
+        }
+      });
+    });
+    return timeline;
+  } finally {
+    await ws.stop({ graceMs: 0 });
+  }
+}
+
+/** Bare Node: spawn /bin/false (as shuma's spawner does) and, on its exit, spawn it again. */
+function bareTimeline(restarts: number): Promise<Timeline> {
+  const timeline: Timeline = { startedAt: [], exitedAt: [] };
+  return new Promise((resolve, reject) => {
+    const launch = (run: number) => {
+      const child = spawn('/bin/false', [], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+      child.once('error', reject);
+      child.once('spawn', () => (timeline.startedAt[run] = now()));
+      child.once('exit', () => {
+        timeline.exitedAt[run] = now();
+        if (run < restarts) launch(run + 1);
+        else resolve(timeline);
+      });
+    };
+    launch(0);
+  });
+}
+
+/** The round whose median gap is lowest: other work on the machine only ever adds to it. */
+function bestRound(rounds: readonly RestartFigures[]): RestartFigures {
+  return rounds.reduce((a, b) => (quantile(b.gaps, 0.5) < quantile(a.gaps, 0.5) ? b : a));
+}
+
+export async function restartSection(rt: Runtime, restarts: number): Promise<Line[]> {
+  progress(`restart /bin/false ${restarts} times`);
+  // Warm-up of both paths, not counted.
+  await bareTimeline(20);
+  await shumaTimeline(rt, 20);
+  const bareRounds: RestartFigures[] = [];
+  const shumaRounds: RestartFigures[] = [];
+  for (let round = 0; round < 2; round++) {
+    bareRounds.push(figures(await bareTimeline(restarts), restarts));
+    shumaRounds.push(figures(await shumaTimeline(rt, restarts), restarts));
+  }
+  const bare = bestRound(bareRounds);
+  const shuma = bestRound(shumaRounds);
+  return [
+    { heading: `(b) restart latency: /bin/false, restart {onFailure, backoffMs: 0, maxRestarts: ${restarts}}  vs  respawn on 'exit'` },
+    { what: 'exit seen → next run running, median', unit: 'ms', shuma: quantile(shuma.gaps, 0.5), baseline: quantile(bare.gaps, 0.5) },
+    { what: 'exit seen → next run running, p95', unit: 'ms', shuma: quantile(shuma.gaps, 0.95), baseline: quantile(bare.gaps, 0.95) },
+    { what: 'run started → next run started, median', unit: 'ms', shuma: quantile(shuma.cycles, 0.5), baseline: quantile(bare.cycles, 0.5) },
+    { what: 'run started → next run started, p95', unit: 'ms', shuma: quantile(shuma.cycles, 0.95), baseline: quantile(bare.cycles, 0.95) },
+    {
+      what: `sustained restarts (${restarts} / total time)`,
+      unit: 'restarts/s',
+      shuma: (restarts * 1000) / shuma.totalMs,
+      baseline: (restarts * 1000) / bare.totalMs,
+    },
+  ];
+}

@@ -1,0 +1,48 @@
+// shuma's benchmark: `npm run bench`. Every figure is measured in this one run, shuma and its
+// baseline side by side, on this machine as it is (other work may share its cores).
+// Sections: (a) spawn rate, (b) restart latency, (c) host ↔ worker messages, (d) idle workspaces.
+import { availableParallelism, loadavg } from 'node:os';
+import { createRuntime, type Runtime } from '../src/index.js';
+import { channelSection } from './channel.js';
+import { assertGcExposed, liveChildren, printTable, progress, type Line } from './measure.js';
+import { restartSection } from './restart.js';
+import { spawnSection } from './spawn.js';
+import { workspacesSection } from './workspaces.js';
+
+const RESTARTS = 300;
+const IDLE_WORKSPACES = 10_000;
+const CREATE_BATCH = 100;
+
+/** (a) and (b) share one runtime, created once: its threads are part of the RSS that fork() copies. */
+async function processSections(): Promise<Line[]> {
+  const rt: Runtime = await createRuntime();
+  try {
+    return [...(await spawnSection(rt)), ...(await restartSection(rt, RESTARTS))];
+  } finally {
+    await rt.shutdown({ graceMs: 0 });
+  }
+}
+
+async function main(): Promise<void> {
+  assertGcExposed();
+  const started = Date.now();
+  const lines: Line[] = [
+    ...(await processSections()),
+    ...(await channelSection()),
+    ...(await workspacesSection(IDLE_WORKSPACES, CREATE_BATCH)),
+  ];
+  const leftovers = liveChildren();
+  console.log(
+    `shuma benchmark — node ${process.version}, ${availableParallelism()} cores, ` +
+      `load average ${loadavg().map((load) => load.toFixed(2)).join(' ')}, ` +
+      `${((Date.now() - started) / 1000).toFixed(0)} s; ratio = shuma / baseline\n`,
+  );
+  printTable(lines);
+  console.log(`\nchild processes left behind: ${leftovers.length === 0 ? 'none' : leftovers.join(', ')}`);
+  if (leftovers.length > 0) process.exitCode = 1;
+}
+
+main().catch((error: unknown) => {
+  progress(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,88 @@
+// (a) Spawn rate of /bin/true through the public API against child_process.spawn in the same
+// process, one at a time and 16 in flight, first as the process is, then holding 1 GiB.
+import { spawn } from 'node:child_process';
+import type { Runtime } from '../src/index.js';
+import { best, progress, rateOf, rssMiB, settledHeap, type Line, type Rate, type RateOptions } from './measure.js';
+
+const CONCURRENT = 16;
+const BALLAST_BYTES = 2 ** 30;
+
+/**
+ * The bare baseline spawns the way shuma's NodeSpawner does (own process group, stdout and
+ * stderr captured, stdin ignored) and waits for `close`, as `cmd.exited` does: the ratio is
+ * then the cost of shuma itself, not of different spawn options.
+ */
+function bareTrue(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('/bin/true', [], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.once('error', reject);
+    child.once('close', () => resolve());
+  });
+}
+
+/**
+ * Rate through shuma, in a workspace of its own: a workspace keeps every finished command
+ * (and the worker keeps its command actor) until it stops, so a long-lived one grows.
+ */
+async function shumaRate(rt: Runtime, label: string, options: RateOptions): Promise<Rate> {
+  const ws = await rt.createWorkspace({ label });
+  try {
+    return await rateOf(async () => {
+      const cmd = await ws.run({ exec: '/bin/true' });
+      await cmd.exited;
+    }, options);
+  } finally {
+    await ws.stop({ graceMs: 0 });
+  }
+}
+
+interface Pair {
+  shuma: Rate;
+  bare: Rate;
+}
+
+/** Bare and shuma alternate, twice each; the better of each pair of runs counts. */
+async function measurePair(rt: Runtime, name: string, options: RateOptions): Promise<Pair> {
+  const bare: Rate[] = [];
+  const shuma: Rate[] = [];
+  for (let round = 0; round < 2; round++) {
+    bare.push(await rateOf(bareTrue, options));
+    shuma.push(await shumaRate(rt, `${name}-${round}`, options));
+  }
+  return { shuma: best(shuma), bare: best(bare) };
+}
+
+async function measureAtCurrentSize(rt: Runtime, tag: string, budgetMs: number): Promise<Line[]> {
+  const rss = rssMiB();
+  progress(`spawn /bin/true at RSS ${rss.toFixed(0)} MiB (${tag})`);
+  // Warm both paths up: module code, the worker's machine code, the fs checks.
+  await rateOf(bareTrue, { concurrency: 1, budgetMs: 0, minOps: 20, maxOps: 20 });
+  await shumaRate(rt, 'warmup', { concurrency: 1, budgetMs: 0, minOps: 20, maxOps: 20 });
+  const seq = await measurePair(rt, `seq-${tag}`, { concurrency: 1, budgetMs, minOps: 20, maxOps: 5000 });
+  const par = await measurePair(rt, `par-${tag}`, { concurrency: CONCURRENT, budgetMs, minOps: 40, maxOps: 5000 });
+  const where = `RSS ${rss.toFixed(0)} MiB`;
+  return [
+    { what: `spawn /bin/true, 1 at a time, ${where}`, unit: 'spawns/s', shuma: seq.shuma.perSecond, baseline: seq.bare.perSecond },
+    { what: `spawn /bin/true, ${CONCURRENT} in flight, ${where}`, unit: 'spawns/s', shuma: par.shuma.perSecond, baseline: par.bare.perSecond },
+  ];
+}
+
+/** A 1 GiB buffer with every page written, so that it is resident and fork() must copy its page tables. */
+function allocateBallast(): Buffer {
+  return Buffer.alloc(BALLAST_BYTES, 0x5a);
+}
+
+export async function spawnSection(rt: Runtime): Promise<Line[]> {
+  const lines: Line[] = [{ heading: '(a) spawn rate: ws.run({exec: "/bin/true"}) + exited  vs  child_process.spawn + close' }];
+  lines.push(...(await measureAtCurrentSize(rt, 'small', 1500)));
+  let ballast: Buffer | null = allocateBallast();
+  try {
+    lines.push(...(await measureAtCurrentSize(rt, '1GiB', 1500)));
+  } finally {
+    // Keep the buffer referenced until here, then let it go before the next section.
+    progress(`ballast of ${ballast.length / 2 ** 20} MiB released`);
+    ballast = null;
+    settledHeap();
+  }
+  return lines;
+}

@@ -1,0 +1,128 @@
+// (d) 10,000 idle workspaces: how long they take to create and what each one costs in heap
+// (main thread and worker threads), against bare XState actors in this very process.
+import { Worker } from 'node:worker_threads';
+import { createActor, createMachine, type AnyActor } from 'xstate';
+import { createRuntime, type Runtime, type Workspace } from '../src/index.js';
+import { coreOf } from '../src/host/runtime.js';
+import { workspaceMachine } from '../src/machines/workspace-machine.js';
+import { now, progress, settledHeap, type Line } from './measure.js';
+
+interface Cost {
+  /** Creation time per item, µs. */
+  createUs: number;
+  /** Heap per item, bytes, after a full collection. */
+  heapBytes: number;
+  /** Time to stop them all, ms. */
+  stopMs: number;
+}
+
+const tinyMachine = createMachine({
+  id: 'tiny',
+  initial: 'idle',
+  states: { idle: { on: { GO: 'done' } }, done: { type: 'final' } },
+});
+
+/** Creates `count` actors with `make`, keeps them all alive, and measures time and heap. */
+function actorCost(count: number, make: (index: number) => AnyActor): Cost {
+  const heapBefore = settledHeap();
+  const actors: AnyActor[] = [];
+  const start = now();
+  for (let i = 0; i < count; i++) actors.push(make(i));
+  const createUs = ((now() - start) * 1000) / count;
+  const heapBytes = (settledHeap() - heapBefore) / count;
+  const stopStart = now();
+  for (const actor of actors) actor.stop();
+  return { createUs, heapBytes, stopMs: now() - stopStart };
+}
+
+function tinyActor(): AnyActor {
+  return createActor(tinyMachine).start();
+}
+
+/** What a worker does for each workspace, minus the protocol: the same machine, started. */
+function bareWorkspaceActor(index: number): AnyActor {
+  const id = `ws-${index}`;
+  const actor = createActor(workspaceMachine, { id, input: { id, label: `idle-${index}`, ttlMs: null } });
+  // As in the worker: an actor error nobody observes would be thrown.
+  actor.subscribe({ error: () => undefined });
+  actor.start();
+  actor.send({ type: 'START', at: Date.now() });
+  return actor;
+}
+
+/**
+ * A worker's heap after a full collection. There is no way to ask a pool thread to collect,
+ * but V8 collects all garbage before it writes a heap snapshot: take one and throw it away.
+ */
+async function settledWorkerHeap(rt: Runtime): Promise<number> {
+  for (const thread of coreOf(rt).workerThreads) {
+    if (!(thread instanceof Worker)) continue;
+    const snapshot = await thread.getHeapSnapshot();
+    for await (const chunk of snapshot) void chunk; // read to the end, thrown away
+  }
+  const stats = await coreOf(rt).workerStats();
+  return stats.reduce((sum, worker) => sum + worker.heapUsed, 0);
+}
+
+interface ShumaCost {
+  createUs: number;
+  mainHeapBytes: number;
+  workerHeapBytes: number;
+  shutdownMs: number;
+  actors: number;
+}
+
+async function shumaCost(count: number, batch: number): Promise<ShumaCost> {
+  const rt = await createRuntime();
+  try {
+    // Warm the path up (and stop what it made) before the first reading.
+    const warm = await Promise.all(Array.from({ length: batch }, (_, i) => rt.createWorkspace({ label: `warm-${i}` })));
+    await Promise.all(warm.map((ws) => ws.stop({ graceMs: 0 })));
+    const workerBefore = await settledWorkerHeap(rt);
+    const mainBefore = settledHeap();
+    // Held, as a user holds the handles of the workspaces they made.
+    const workspaces: Workspace[] = [];
+    const start = now();
+    for (let created = 0; created < count; created += batch) {
+      const next = Array.from({ length: Math.min(batch, count - created) }, (_, i) =>
+        rt.createWorkspace({ label: `idle-${created + i}` }),
+      );
+      workspaces.push(...(await Promise.all(next)));
+    }
+    const createUs = ((now() - start) * 1000) / count;
+    progress(`${workspaces.length} workspaces created; measuring heap`);
+    const mainHeapBytes = (settledHeap() - mainBefore) / count;
+    const workerHeapBytes = ((await settledWorkerHeap(rt)) - workerBefore) / count;
+    const actors = (await coreOf(rt).workerStats()).reduce((sum, worker) => sum + worker.actors, 0);
+    progress('shutting the runtime down');
+    const stopStart = now();
+    await rt.shutdown({ graceMs: 0 });
+    const shutdownMs = now() - stopStart;
+    return { createUs, mainHeapBytes, workerHeapBytes, shutdownMs, actors };
+  } finally {
+    await rt.shutdown({ graceMs: 0 }); // at once if it is already down; whatever failed above
+  }
+}
+
+export async function workspacesSection(count: number, batch: number): Promise<Line[]> {
+  progress(`${count} bare actors (baselines)`);
+  actorCost(1000, tinyActor); // warm-up
+  const tiny = actorCost(count, tinyActor);
+  actorCost(1000, bareWorkspaceActor);
+  const bareWs = actorCost(count, bareWorkspaceActor);
+  progress(`${count} idle workspaces, ${batch} at a time`);
+  const shuma = await shumaCost(count, batch);
+  const shumaHeap = shuma.mainHeapBytes + shuma.workerHeapBytes;
+  const kib = (bytes: number) => bytes / 1024;
+  return [
+    { heading: `(d) ${count.toLocaleString("en-US")} idle workspaces (rt.createWorkspace, ${batch} at a time)  vs  bare XState actors in one thread` },
+    { what: 'create, per workspace  vs  tiny actor', unit: 'µs', shuma: shuma.createUs, baseline: tiny.createUs },
+    { what: 'create, per workspace  vs  bare workspace-machine actor', unit: 'µs', shuma: shuma.createUs, baseline: bareWs.createUs },
+    { what: 'heap per workspace, main + workers  vs  tiny actor', unit: 'KiB', shuma: kib(shumaHeap), baseline: kib(tiny.heapBytes) },
+    { what: 'heap per workspace, main + workers  vs  bare workspace-machine actor', unit: 'KiB', shuma: kib(shumaHeap), baseline: kib(bareWs.heapBytes) },
+    { what: '  of which main thread (registry entry, handle, snapshot mirror)', unit: 'KiB', shuma: kib(shuma.mainHeapBytes), baseline: Number.NaN },
+    { what: '  of which worker threads (actor + its subscriptions)', unit: 'KiB', shuma: kib(shuma.workerHeapBytes), baseline: kib(bareWs.heapBytes) },
+    { what: `actors alive in the workers (expect ${count})`, unit: 'actors', shuma: shuma.actors, baseline: Number.NaN },
+    { what: `stop all: rt.shutdown({graceMs: 0})  vs  actor.stop() of each bare workspace actor`, unit: 'ms', shuma: shuma.shutdownMs, baseline: bareWs.stopMs },
+  ];
+}
