@@ -7,6 +7,7 @@ export type { FlowInfo } from './host/flow-hub.js';
 export type { PipelineResult, PipelineExit } from './host/registry.js';
 export type { PipelineSpec, PipelineEdge, PipelineNode, PipelineStream } from './protocol/pipeline-spec.js';
 export type { ExitInfo } from './host/exit-info.js';
+export type { WorkspaceStats, QuotaReport } from './host/stats.js';
 export type { StopResult } from './host/registry.js';
 export type { RuntimeClock } from './host/clock.js';
 export { ShumaError, isShumaError, ERROR_CODES, type ErrorCode } from './protocol/errors.js';

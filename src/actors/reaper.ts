@@ -46,13 +46,14 @@ export class Reaper {
       const exit = toExitInfo(code, signal);
       run.alive = false;
       run.exit = exit;
+      const ws = this.deps.registry.get(run.wsId);
+      if (ws && signal === 'SIGKILL') this.attributeOomKill(ws, run);
       this.deps.logger.info(
-        { ws: run.wsId, command: run.key, run: run.id, pid: run.pid, label: run.label, ...exit },
+        { ws: run.wsId, command: run.key, run: run.id, pid: run.pid, label: run.label, ...exit, reason: run.reason },
         'command exited',
       );
       if (run.outputEnded) run.exited.resolve(exit);
       else drainTimer = setTimeout(() => run.exited.resolve(exit), OUTPUT_DRAIN_CAP_MS);
-      const ws = this.deps.registry.get(run.wsId);
       if (!ws) return;
       const at = this.deps.now();
       this.deps.toChild(
@@ -68,19 +69,36 @@ export class Reaper {
     });
   }
 
+  /** A SIGKILL that the kernel's OOM killer counted in the workspace's cgroup is the run's cause of death. */
+  private attributeOomKill(ws: WorkspaceEntry, run: RunEntry): void {
+    const kills = ws.cgroup?.oomKills() ?? 0;
+    if (kills <= ws.oomKillsSeen) return;
+    ws.oomKillsSeen = kills;
+    run.reason = 'oom';
+    this.deps.logger.warn(
+      { ws: ws.id, command: run.key, run: run.id, pid: run.pid, label: run.label, oomKills: kills },
+      'command killed by the kernel OOM killer (cgroup memory limit)',
+    );
+  }
+
   /** While a scope stops: finish when nothing of it is left, else look again soon. */
   check(scope: StopScope): void {
     const stop = scope.hostStop;
     if (!stop || !this.isLive(scope)) return;
     // Exits are reported by the kernel; only stragglers beyond the leaders need /proc.
     if (scope.pendingSpawns > 0 || this.deps.table.aliveIn(scope).length > 0) return;
-    const processes = listProcesses();
-    const members = groupMembers(scope.groups, processes);
+    const members = scope.groups.size === 0 ? [] : groupMembers(scope.groups, listProcesses());
     const memberGroups = new Set(members.map((p) => p.pgrp));
     for (const pgid of [...scope.groups]) if (!memberGroups.has(pgid)) scope.groups.delete(pgid);
     const escaped = stop.descendants.filter(isSameProcess);
-    if (members.length > 0 || escaped.length > 0) {
-      if (members.length === 0) for (const p of escaped) this.signalIfSame(p, 'SIGKILL');
+    const cgroup = scope.kind === 'workspace' ? (scope as WorkspaceEntry).cgroup : null;
+    const inCgroup = cgroup?.pids() ?? [];
+    if (members.length > 0 || escaped.length > 0 || inCgroup.length > 0) {
+      if (members.length === 0) {
+        // The groups are gone; what is left escaped them: it dies without more grace.
+        for (const p of escaped) this.signalIfSame(p, 'SIGKILL');
+        if (inCgroup.length > 0) void cgroup!.killAll().then(() => this.check(scope));
+      }
       this.recheckLater(scope);
       return;
     }

@@ -43,7 +43,25 @@ export class WorkerPool {
       idleTimeout: Number.POSITIVE_INFINITY,
       maxQueue: 0,
     });
+    // A thread that cannot even load (a broken install) is reported, not an unhandled 'error'.
+    this.piscina.on('error', (error: unknown) => {
+      if (!this.closing) this.options.onWorkerLost(-1, error);
+    });
     for (let index = 0; index < options.size; index++) this.members.push(this.startMember(index));
+  }
+
+  /** Resolves once every thread serves; rejects if one dies first. */
+  async ready(): Promise<void> {
+    await Promise.all(
+      this.members.map((member) =>
+        Promise.race([
+          member.admin.stats(),
+          member.task.then(() => {
+            throw new Error(`actor thread ${member.index} ended before it served`);
+          }),
+        ]),
+      ),
+    );
   }
 
   private startMember(index: number): PoolMember {
@@ -105,8 +123,13 @@ export class WorkerPool {
     for (const member of this.members) member.channel.flush();
     await Promise.allSettled(
       this.members.map(async (member) => {
-        await member.admin.shutdown();
-        await member.task;
+        // A dead thread never answers: its task's end is answer enough.
+        const ended = member.task.then(
+          () => undefined,
+          () => undefined,
+        );
+        await Promise.race([member.admin.shutdown(), ended]);
+        await ended;
       }),
     );
     for (const member of this.members) {

@@ -10,6 +10,8 @@ export interface CommandInfo {
   alive: boolean;
   exitStatus: number | null;
   exitSignal: NodeJS.Signals | null;
+  /** 'oom' when the kernel's OOM killer ended it (status 137). */
+  reason: 'oom' | null;
   /** Bytes written to stdout and stderr in all, including what the ring buffers let go. */
   logBytes: number;
   pipelineId?: string;
@@ -57,6 +59,7 @@ export function commandInfo(run: RunEntry): CommandInfo {
     alive: run.alive,
     exitStatus: run.exit?.status ?? null,
     exitSignal: run.exit?.signal ?? null,
+    reason: run.reason,
     logBytes: run.stdout.total + run.stderr.total,
     ...(run.pipelineId ? { pipelineId: run.pipelineId } : {}),
     restarts: run.restarts,

@@ -10,6 +10,7 @@ import type {
 } from '../protocol/messages.js';
 import type { Reaper } from '../actors/reaper.js';
 import { closePipes, openPipes, type KernelPipe } from './kernel-pipes.js';
+import { wrapOrder } from './launcher.js';
 import { descendantsOf, listProcesses } from './proc.js';
 import type { ProcessTable, RunEntry } from './process-table.js';
 import type { HostStop, LaunchPlan, PipelineEntry, Registry, StopScope, WorkspaceEntry } from './registry.js';
@@ -25,6 +26,8 @@ export interface HostActorDeps {
   newId: () => string;
   logBufferBytes: number;
   toChild: (ws: WorkspaceEntry, key: string, event: ChildEvent) => void;
+  /** util-linux's prlimit, null when missing (the workspace's warnings say so). */
+  prlimit: () => string | null;
   /** A tapped pipeline's runs were spawned with captured streams: the runtime wires them. */
   wireTap: (pipeline: PipelineEntry, runs: RunEntry[], spawned: SpawnedProcess[]) => void;
 }
@@ -73,7 +76,7 @@ export class HostActor {
       refuse(stoppingError(ws));
       return;
     }
-    const spawned = await this.spawnTracked([ws], orderFor(command));
+    const spawned = await this.spawnTracked([ws], this.orderFor(ws, command));
     if (spawned instanceof ShumaError) {
       refuse(spawned);
       this.deps.logger.warn({ ws: ws.id, command: command.key, err: serializeError(spawned) }, 'command spawn failed');
@@ -117,7 +120,7 @@ export class HostActor {
           if (edge.to === node.label) stdio.stdin = pipes[i]!.readFd;
           if (edge.from === node.label) stdio[edge.stream ?? 'stdout'] = pipes[i]!.writeFd;
         });
-        const result = await this.spawnTracked([], { ...orderFor(node), stdio });
+        const result = await this.spawnTracked([], { ...this.orderFor(ws, node), stdio });
         if (result instanceof ShumaError) {
           failure = result;
           break;
@@ -226,13 +229,13 @@ export class HostActor {
   signalScope(scope: StopScope, signal: Signal): void {
     const { table } = this.deps;
     if (!scope.hostStop) {
-      const processes = listProcesses();
       const alive = table.aliveIn(scope);
       const roots = new Set([...alive.map((run) => run.pid), ...scope.groups]);
       scope.hostStop = {
         lastSignal: signal,
         aliveAtStop: alive.length,
-        descendants: descendantsOf(roots, processes).filter((p) => !scope.groups.has(p.pgrp)),
+        // A /proc scan costs milliseconds: only when there is someone to look for.
+        descendants: roots.size === 0 ? [] : descendantsOf(roots, listProcesses()).filter((p) => !scope.groups.has(p.pgrp)),
       };
     }
     scope.hostStop.lastSignal = signal;
@@ -240,7 +243,22 @@ export class HostActor {
       if (!signalGroup(pgid, signal, this.deps.logger)) scope.groups.delete(pgid);
     }
     for (const escaped of scope.hostStop.descendants) this.deps.reaper.signalIfSame(escaped, signal);
+    // A workspace's cgroup holds even what left every group and parent link (a double-forked daemon).
+    if (scope.kind === 'workspace') {
+      const cgroup = (scope as WorkspaceEntry).cgroup;
+      for (const pid of cgroup?.pids() ?? []) signalPid(pid, signal);
+    }
     this.deps.reaper.check(scope);
+  }
+
+  /** The spawn order of a command: its limits and its cgroup applied before the program runs. */
+  private orderFor(ws: WorkspaceEntry, plan: LaunchPlan): SpawnOrder {
+    const order = { file: plan.file, argv0: plan.spec.exec, args: plan.spec.argv ?? [], env: plan.env, cwd: plan.cwd };
+    return wrapOrder(order, {
+      prlimit: this.deps.prlimit(),
+      limits: ws.spec.limits,
+      cgroupProcsFiles: ws.cgroup?.procsFiles ?? [],
+    });
   }
 
   private log(request: LogRequest): void {
@@ -248,12 +266,17 @@ export class HostActor {
   }
 }
 
-function orderFor(plan: LaunchPlan): SpawnOrder {
-  return { file: plan.file, argv0: plan.spec.exec, args: plan.spec.argv ?? [], env: plan.env, cwd: plan.cwd };
-}
 
 function stoppingError(ws: WorkspaceEntry): ShumaError {
   return new ShumaError('WORKSPACE_STOPPED', `workspace ${ws.id} (${ws.label}) is stopping: nothing new starts in it`);
+}
+
+function signalPid(pid: number, signal: Signal): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // Exited since cgroup.procs was read: nothing left to signal.
+  }
 }
 
 /** False when no process is left in the group. */

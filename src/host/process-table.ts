@@ -17,6 +17,8 @@ export interface RunEntry {
   readonly pipelineId: string | undefined;
   alive: boolean;
   exit: ExitInfo | null;
+  /** Why it ended, when more is known than the status: 'oom' for the kernel's OOM killer. */
+  reason: 'oom' | null;
   outputEnded: boolean;
   /** Settles once the run exited and its output was read to the end. */
   readonly exited: Deferred<ExitInfo>;
@@ -30,13 +32,17 @@ export class ProcessTable {
   private readonly runs = new Map<string, RunEntry>();
   private readonly runsByWorkspace = new Map<string, RunEntry[]>();
 
-  add(run: Omit<RunEntry, 'alive' | 'exit' | 'outputEnded' | 'exited' | 'stdout' | 'stderr'>, logBufferBytes: number): RunEntry {
+  add(
+    run: Omit<RunEntry, 'alive' | 'exit' | 'reason' | 'outputEnded' | 'exited' | 'stdout' | 'stderr'>,
+    logBufferBytes: number,
+  ): RunEntry {
     const entry: RunEntry = {
       ...run,
       stdout: new LogRing(logBufferBytes),
       stderr: new LogRing(logBufferBytes),
       alive: true,
       exit: null,
+      reason: null,
       outputEnded: false,
       exited: deferred<ExitInfo>(),
     };

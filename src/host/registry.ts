@@ -23,6 +23,16 @@ export interface HostStop {
   descendants: ProcStat[];
 }
 
+/** What the runtime uses of a workspace's cgroup (src/host/cgroups.ts makes them). */
+export interface CgroupHandle {
+  readonly procsFiles: readonly string[];
+  sample(): { memoryBytes: number | null; cpuUsec: number | null; pids: number | null };
+  oomKills(): number;
+  pids(): number[];
+  killAll(): Promise<void>;
+  remove(): Promise<void>;
+}
+
 /** What a stop acts on: a whole workspace, or one pipeline in it. */
 export interface StopScope {
   readonly kind: 'workspace' | 'pipeline';
@@ -98,6 +108,10 @@ export interface WorkspaceEntry extends StopScope {
   /** The environment every command starts from: the runtime's, then the workspace's. */
   readonly env: Readonly<Record<string, string>>;
   readonly warnings: string[];
+  /** The workspace's own cgroup, when one was asked and could be made. */
+  readonly cgroup: CgroupHandle | null;
+  /** Kernel OOM kills already attributed to a run. */
+  oomKillsSeen: number;
   readonly worker: number;
   readonly createdAt: number;
   snapshot: ActorSnapshot;

@@ -23,12 +23,15 @@ import {
 } from '../protocol/validate-spec.js';
 import { systemClock, type RuntimeClock } from './clock.js';
 import { deferred } from './deferred.js';
+import { QuotaActor } from '../actors/quota-actor.js';
+import { createWorkspaceCgroup, detectCgroups, removeCgroupParent, type CgroupSupport } from './cgroups.js';
 import { FlowHub } from './flow-hub.js';
 import { HostActor } from './host-actor.js';
 import { NodeSpawner } from './node-spawner.js';
 import { ProcessTable, type RunEntry } from './process-table.js';
 import {
   Registry,
+  type CgroupHandle,
   type CommandEntry,
   type LaunchPlan,
   type PipelineEntry,
@@ -54,6 +57,8 @@ export interface RuntimeOptions {
   inspect?: (record: InspectionRecord) => void;
   /** Where time comes from; tests pass a ManualClock from 'shuma/testing'. */
   clock?: RuntimeClock;
+  /** How often the quota actor samples every workspace (default 1000 ms; 0: only when asked). */
+  statsIntervalMs?: number;
 }
 
 export interface HealthCounts {
@@ -70,7 +75,8 @@ export interface CreateWorkspaceOptions {
 
 const DEFAULT_LOG_BUFFER_BYTES = 1024 * 1024;
 const ULID_PATTERN = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/;
-const RUNTIME_OPTION_FIELDS = ['workers', 'stateDir', 'logger', 'logBufferBytes', 'inspect', 'clock'];
+const RUNTIME_OPTION_FIELDS = ['workers', 'stateDir', 'logger', 'logBufferBytes', 'inspect', 'clock', 'statsIntervalMs'];
+const DEFAULT_STATS_INTERVAL_MS = 1000;
 
 function checkOptions(options: RuntimeOptions): void {
   for (const key of Object.keys(options)) {
@@ -84,6 +90,10 @@ function checkOptions(options: RuntimeOptions): void {
   }
   if (logBufferBytes !== undefined && (!Number.isSafeInteger(logBufferBytes) || logBufferBytes < 0)) {
     throw new ShumaError('INVALID_ARGUMENT', `options.logBufferBytes must be a whole number >= 0 (got ${String(logBufferBytes)})`);
+  }
+  const interval = options.statsIntervalMs;
+  if (interval !== undefined && (!Number.isSafeInteger(interval) || interval < 0 || interval > 2 ** 31 - 1)) {
+    throw new ShumaError('INVALID_ARGUMENT', `options.statsIntervalMs must be a whole number of ms >= 0 (got ${String(interval)})`);
   }
   if (options.inspect !== undefined && typeof options.inspect !== 'function') {
     throw new ShumaError('INVALID_ARGUMENT', 'options.inspect must be a function that takes an inspection record');
@@ -111,8 +121,14 @@ export class RuntimeCore {
   private readonly pool: WorkerPool;
   private readonly host: HostActor;
   private readonly reaper: Reaper;
+  readonly quota: QuotaActor;
   readonly flows: FlowHub;
+  /** util-linux's prlimit, found once: rlimits are applied through it. */
+  private prlimit: string | null | undefined;
   private readonly newId = monotonicFactory();
+  /** Names this runtime's cgroup parent: two runtimes on one machine never share one. */
+  private readonly runtimeId = this.newId();
+  private cgroupSupport: CgroupSupport | undefined;
   private readonly inspectors = new Set<(record: InspectionRecord) => void>();
   private readonly clockAcks = new Map<number, { left: number; done: () => void }>();
   private clockSeq = 0;
@@ -145,6 +161,14 @@ export class RuntimeCore {
       toChild,
       onScopeEmpty: (scope, result) => this.onScopeEmpty(scope, result),
     });
+    this.quota = new QuotaActor({
+      registry: this.registry,
+      table: this.table,
+      logger: this.logger,
+      now,
+      intervalMs: options.statsIntervalMs ?? DEFAULT_STATS_INTERVAL_MS,
+      onBreach: (ws, breach) => this.toWorkspace(ws, breach),
+    });
     this.host = new HostActor({
       registry: this.registry,
       table: this.table,
@@ -155,6 +179,7 @@ export class RuntimeCore {
       newId: () => this.newId(),
       logBufferBytes: this.logBufferBytes,
       toChild,
+      prlimit: () => this.prlimit ?? null,
       wireTap: (pipeline, runs, spawned) => this.flows.wire(pipeline, runs, spawned),
     });
     this.pool = new WorkerPool({
@@ -253,8 +278,15 @@ export class RuntimeCore {
       return;
     }
     ws.stopResult = result;
-    if (ws.failure) this.finish(ws);
-    else this.toWorkspace(ws, { type: 'GROUPS_EMPTY', at: this.clock.now(), reaped: result.reaped });
+    // The cgroup goes before the stop is reported: nothing of the workspace outlives stop().
+    void (ws.cgroup?.remove() ?? Promise.resolve())
+      .catch((error: unknown) =>
+        this.logger.warn({ ws: ws.id, err: serializeError(error) }, 'the workspace cgroup could not be removed'),
+      )
+      .then(() => {
+        if (ws.failure) this.finish(ws);
+        else this.toWorkspace(ws, { type: 'GROUPS_EMPTY', at: this.clock.now(), reaped: result.reaped });
+      });
   }
 
   private onPipelineSnapshot(pipeline: PipelineEntry, snapshot: ActorSnapshot): void {
@@ -287,6 +319,7 @@ export class RuntimeCore {
     for (const command of ws.commands.values()) command.firstRun.reject(gone);
     for (const pipeline of ws.pipelines.values()) this.settlePipeline(pipeline);
     this.registry.delete(ws.id);
+    this.quota.forget(ws.id);
     for (const pipelineId of ws.pipelines.keys()) this.pipelines.delete(pipelineId);
     this.table.removeWorkspace(ws.id);
     this.pool.send(ws.worker, { type: 'release', wsId: ws.id });
@@ -336,6 +369,9 @@ export class RuntimeCore {
     const spec = validateWorkspaceSpec(structuredCloneSpec(input));
     const id = options.id === undefined ? this.newId() : this.checkGivenId(options.id);
     const cwd = await checkCwd(spec.cwd ?? process.cwd(), 'cwd', 'INVALID_SPEC');
+    this.prlimit ??= await findPrlimit();
+    const { cgroup, warnings: cgroupWarnings } = await this.makeCgroup(spec, id);
+    if (this.closed) await cgroup?.remove();
     this.ensureOpen();
     if (options.id !== undefined) this.checkGivenId(options.id);
     const ws: WorkspaceEntry = {
@@ -347,7 +383,12 @@ export class RuntimeCore {
       spec,
       cwd,
       env: { ...this.baseEnv, ...spec.env },
-      warnings: unsupportedWarnings(spec),
+      warnings: [
+        ...cgroupWarnings,
+        ...unsupportedWarnings(spec, { prlimit: this.prlimit, isRoot: process.getuid?.() === 0, cgroupMade: cgroup !== null }),
+      ],
+      cgroup,
+      oomKillsSeen: 0,
       worker: this.pool.place(),
       createdAt: this.clock.now(),
       snapshot: { value: 'created', status: 'active', context: {} },
@@ -376,6 +417,18 @@ export class RuntimeCore {
     this.logger.info({ ws: ws.id, label: ws.label, ttlMs: spec.ttlMs ?? null, warnings: ws.warnings }, 'workspace created');
     for (const warning of ws.warnings) this.logger.warn({ ws: ws.id, label: ws.label }, warning);
     return ws;
+  }
+
+  /** The workspace's own cgroup, when its spec asks for one and the machine allows it. */
+  private async makeCgroup(spec: WorkspaceSpec, id: string): Promise<{ cgroup: CgroupHandle | null; warnings: string[] }> {
+    if (spec.cgroup === undefined || spec.cgroup === false) return { cgroup: null, warnings: [] };
+    this.cgroupSupport ??= detectCgroups();
+    return createWorkspaceCgroup(this.cgroupSupport, {
+      parent: `shuma-${this.runtimeId}`,
+      name: typeof spec.cgroup === 'string' ? spec.cgroup : id,
+      ...(spec.limits?.memoryBytes !== undefined ? { memoryBytes: spec.limits.memoryBytes } : {}),
+      ...(spec.limits?.nproc !== undefined ? { nproc: spec.limits.nproc } : {}),
+    });
   }
 
   /** A caller-given id (to keep ids across restarts) must be a ULID nobody uses. */
@@ -587,6 +640,12 @@ export class RuntimeCore {
     this.closed = true;
     await Promise.allSettled([...this.registry.all()].map((ws) => this.stopWorkspace(ws.id, graceMs, 'shutdown')));
     this.reaper.close();
+    this.quota.close();
+    if (this.cgroupSupport?.version) {
+      await removeCgroupParent(this.cgroupSupport, `shuma-${this.runtimeId}`).catch((error: unknown) =>
+        this.logger.warn({ err: serializeError(error) }, 'the runtime cgroup parent could not be removed'),
+      );
+    }
     this.detachClock?.();
     for (const pending of this.clockAcks.values()) pending.done();
     this.clockAcks.clear();
@@ -621,6 +680,24 @@ export class RuntimeCore {
 
   workerStats() {
     return this.pool.stats();
+  }
+
+  /** Resolves once every actor thread serves; rejects (and cleans up) if one cannot start. */
+  async ready(): Promise<void> {
+    try {
+      await this.pool.ready();
+    } catch (error) {
+      await this.shutdown(0).catch(() => undefined);
+      throw new ShumaError('INTERNAL', `the actor threads could not start: ${(error as Error).message}`);
+    }
+  }
+}
+
+async function findPrlimit(): Promise<string | null> {
+  try {
+    return await resolveExecutable('prlimit', '/', process.env.PATH ?? '/usr/bin:/bin');
+  } catch {
+    return null; // the workspace's warnings say that limits cannot be applied
   }
 }
 

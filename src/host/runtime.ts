@@ -139,8 +139,8 @@ class RuntimeFacade implements Runtime {
 export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
   const core = new RuntimeCore(options);
   const runtime = new RuntimeFacade(core);
-  // The pool comes up lazily; one admin round trip proves every thread is serving.
-  await core.workerStats();
+  // One admin round trip proves every thread is serving.
+  await core.ready();
   return runtime;
 }
 

@@ -4,6 +4,7 @@ import type { CommandSpec, WorkspaceSpec } from '../protocol/specs.js';
 import { checkCallOptions } from '../protocol/checks.js';
 import { commandHandle, commandInfo, type Command, type CommandInfo } from './command-handle.js';
 import type { StopResult, WorkspaceEntry } from './registry.js';
+import type { QuotaReport, WorkspaceStats } from './stats.js';
 import type { RuntimeCore } from './runtime-core.js';
 
 export interface LogOptions {
@@ -29,6 +30,12 @@ export interface Workspace {
   run(spec: CommandSpec): Promise<Command>;
   commands(): Promise<CommandInfo[]>;
   logs(commandId: string, options?: LogOptions): Promise<Buffer>;
+  /** A fresh sample of the workspace's memory, CPU and processes (appended to the history). */
+  stats(): Promise<WorkspaceStats>;
+  /** The last `tail` samples, oldest first (all 64 kept when omitted or 0). */
+  statsHistory(tail?: number): Promise<WorkspaceStats[]>;
+  /** Limits against use now, with human-readable breaches. */
+  quota(): Promise<QuotaReport>;
   stop(options?: StopOptions): Promise<StopResult>;
 }
 
@@ -87,6 +94,24 @@ export class WorkspaceHandle implements Workspace {
       });
     }
     return this.core.logs(this.id, commandId, stream, tailBytes);
+  }
+
+  async stats(): Promise<WorkspaceStats> {
+    this.core.ensureOpen();
+    return this.core.quota.sample(this.core.workspaceEntry(this.id));
+  }
+
+  async statsHistory(tail = 0): Promise<WorkspaceStats[]> {
+    this.core.ensureOpen();
+    if (!Number.isSafeInteger(tail) || tail < 0) {
+      throw new ShumaError('INVALID_ARGUMENT', `tail must be a whole number >= 0 (got ${String(tail)})`, { field: 'tail' });
+    }
+    return this.core.quota.history(this.core.workspaceEntry(this.id), tail);
+  }
+
+  async quota(): Promise<QuotaReport> {
+    this.core.ensureOpen();
+    return this.core.quota.quota(this.core.workspaceEntry(this.id));
   }
 
   async stop(input?: StopOptions): Promise<StopResult> {

@@ -1,18 +1,37 @@
 import type { WorkspaceSpec } from '../protocol/specs.js';
 
-/** What a spec asks that this version cannot apply yet: said plainly, never silently dropped. */
-export function unsupportedWarnings(spec: WorkspaceSpec): string[] {
+export interface LimitFacts {
+  /** Absolute path of util-linux's prlimit, null when the machine lacks it. */
+  prlimit: string | null;
+  /** RLIMIT_NPROC does not bind root. */
+  isRoot: boolean;
+  /** The workspace got a cgroup of its own: memory and nproc are kernel limits there. */
+  cgroupMade: boolean;
+}
+
+/** What a spec asks that cannot be applied here, and why: said plainly, never silently dropped. */
+export function unsupportedWarnings(spec: WorkspaceSpec, facts: LimitFacts): string[] {
   const warnings: string[] = [];
-  for (const [key, value] of Object.entries(spec.limits ?? {})) {
-    if (value !== undefined) warnings.push(`limits.${key} (${value}) was not applied: resource limits are not implemented yet`);
-  }
-  for (const [key, value] of Object.entries(spec.quota ?? {})) {
-    if (value !== undefined && value !== 'none') {
-      warnings.push(`quota.${key} ('${value}') was not applied: quota enforcement is not implemented yet`);
+  const limits = spec.limits ?? {};
+  if (!facts.prlimit) {
+    for (const [key, value] of Object.entries(limits)) {
+      if (value !== undefined) {
+        warnings.push(`limits.${key} (${value}) was not applied as an rlimit: prlimit (util-linux) was not found on PATH; install util-linux`);
+      }
     }
   }
-  if (spec.cgroup !== undefined && spec.cgroup !== false) {
-    warnings.push(`cgroup (${JSON.stringify(spec.cgroup)}) was not created: cgroups are not implemented yet`);
+  if (limits.nproc !== undefined && facts.isRoot && !facts.cgroupMade) {
+    warnings.push(
+      `limits.nproc (${limits.nproc}) does not bind: the kernel does not apply RLIMIT_NPROC to root; ask for cgroup: true to have pids.max enforce it`,
+    );
+  }
+  const limitOf = { memory: limits.memoryBytes, nproc: limits.nproc };
+  const limitName = { memory: 'limits.memoryBytes', nproc: 'limits.nproc' };
+  for (const resource of ['memory', 'nproc'] as const) {
+    const action = spec.quota?.[resource];
+    if (action !== undefined && action !== 'none' && limitOf[resource] === undefined) {
+      warnings.push(`quota.${resource} ('${action}') has nothing to compare with: set ${limitName[resource]}`);
+    }
   }
   if (spec.flowDir !== undefined) warnings.push('flowDir was not used: flow channels are not implemented yet');
   return warnings;

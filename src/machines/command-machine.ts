@@ -57,6 +57,7 @@ export const commandMachine = setup({
     isCurrentRun: ({ context, event }) => event.type === 'EXITED' && event.runId === context.runId,
     failed: ({ event }) => event.type === 'SPAWN_FAILED' || (event.type === 'EXITED' && event.status !== 0),
     mayRestart: ({ context }) => mayRestart(context.policy, context.restarts),
+    noBackoff: ({ context }) => context.backoffDeadline !== null && context.backoffDeadline <= context.stampedAt,
   },
   actions: {
     requestSpawn: sendParent(({ context }): HostRequestEvent => ({
@@ -150,6 +151,8 @@ export const commandMachine = setup({
       },
     },
     backoff: {
+      // A zero backoff relaunches in the same step: a 0 ms timer would still cost a turn (~1 ms).
+      always: { guard: 'noBackoff', target: 'restarting', actions: 'countRestart' },
       after: { backoff: { target: 'restarting', actions: 'countRestart' } },
       // A stop during backoff cancels the relaunch: nothing respawns.
       on: { STOP: { target: 'stopped', actions: 'clearBackoff' } },

@@ -78,6 +78,7 @@ export const pipelineMachine = setup({
     allEnded: ({ context }) => context.nodeLabels.every((label) => context.exits[label] !== undefined),
     failed: ({ context }) => pipelineFailed(context),
     mayRestart: ({ context }) => mayRestart(context.policy, context.restarts),
+    noBackoff: ({ context }) => context.backoffDeadline !== null && context.backoffDeadline <= context.stampedAt,
     supervised: ({ context }) => context.policy.onFailure,
     noGrace: ({ context }) => context.graceMs === 0,
   },
@@ -205,6 +206,8 @@ export const pipelineMachine = setup({
       },
     },
     backoff: {
+      // A zero backoff relaunches in the same step: a 0 ms timer would still cost a turn (~1 ms).
+      always: { guard: 'noBackoff', target: 'restarting', actions: 'countRestart' },
       after: { backoff: { target: 'restarting', actions: 'countRestart' } },
       // A stop during backoff cancels the restart: nothing respawns.
       on: { STOP: { target: 'stopped', actions: 'noteStop' } },

@@ -25,6 +25,8 @@ export interface WorkspaceContext {
   graceMs: number | null;
   stampedAt: number;
   stopReason: StopReason | null;
+  /** Why a quota stopped the workspace, e.g. `nproc: 3 alive > 2 limit`. */
+  quotaBreach: string | null;
   commandsStarted: number;
   reaped: number | null;
   stoppedAt: number | null;
@@ -48,6 +50,7 @@ export const workspaceMachine = setup({
   guards: {
     hasTtl: ({ context }) => context.ttlDeadline !== null,
     noGrace: ({ context }) => context.graceMs === 0,
+    quotaKills: ({ event }) => event.type === 'QUOTA_BREACH' && event.action === 'kill',
     shortensGrace: ({ context, event }) =>
       event.type === 'STOP' && event.at + event.graceMs < (context.graceDeadline ?? Number.POSITIVE_INFINITY),
   },
@@ -94,6 +97,20 @@ export const workspaceMachine = setup({
         graceDeadline: event.at + event.graceMs,
       };
     }),
+    noteQuotaStop: assign(({ event }) => {
+      if (event.type !== 'QUOTA_BREACH') return {};
+      // A quota kill does not wait: grace 0, as the original's Kill.
+      return { stopReason: 'quota' as const, quotaBreach: event.message, graceMs: 0, stampedAt: event.at, graceDeadline: event.at };
+    }),
+    logBreach: emit(({ context, event }): HostRequest => {
+      const breach = event as Extract<WorkspaceEvent, { type: 'QUOTA_BREACH' }>;
+      return {
+        type: 'log',
+        level: 'warn',
+        msg: `quota breach: ${breach.message}`,
+        fields: { ws: context.id, label: context.label, resource: breach.resource, used: breach.used, limit: breach.limit },
+      };
+    }),
     noteTtlExpiry: assign(({ context }) => {
       const at = context.ttlDeadline ?? context.stampedAt;
       return { stopReason: 'ttl' as const, graceMs: DEFAULT_GRACE_MS, stampedAt: at, graceDeadline: at + DEFAULT_GRACE_MS };
@@ -132,6 +149,7 @@ export const workspaceMachine = setup({
     graceMs: null,
     stampedAt: 0,
     stopReason: null,
+    quotaBreach: null,
     commandsStarted: 0,
     reaped: null,
     stoppedAt: null,
@@ -152,6 +170,10 @@ export const workspaceMachine = setup({
       on: {
         RUN: { actions: 'spawnCommand' },
         RUN_PIPELINE: { actions: 'spawnPipeline' },
+        QUOTA_BREACH: [
+          { guard: 'quotaKills', target: 'reaping', actions: 'noteQuotaStop' },
+          { actions: 'logBreach' },
+        ],
         STOP: { target: 'reaping', actions: 'noteStop' },
       },
     },

@@ -36,7 +36,26 @@ export interface RunPipelineEvent {
   policy: ResolvedRestartPolicy;
 }
 
-export type WorkspaceEvent = StartEvent | RunEvent | RunPipelineEvent | StopEvent | GroupsEmptyEvent | FaultEvent;
+/** The quota actor saw a limit crossed (once per episode); the workspace applies its policy. */
+export interface QuotaBreachEvent {
+  type: 'QUOTA_BREACH';
+  at: number;
+  resource: 'memory' | 'nproc';
+  used: number;
+  limit: number;
+  action: 'log' | 'kill';
+  /** e.g. `memory: 12.50 MiB > 10.00 MiB limit` */
+  message: string;
+}
+
+export type WorkspaceEvent =
+  | StartEvent
+  | RunEvent
+  | RunPipelineEvent
+  | StopEvent
+  | GroupsEmptyEvent
+  | QuotaBreachEvent
+  | FaultEvent;
 
 export interface SpawnedEvent { type: 'SPAWNED'; at: number; runId: string; pid: number }
 export interface SpawnFailedEvent { type: 'SPAWN_FAILED'; at: number; error: SerializedError }

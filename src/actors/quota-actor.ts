@@ -1,0 +1,179 @@
+import type { Logger } from 'pino';
+import type { QuotaBreachEvent } from '../protocol/messages.js';
+import type { QuotaAction } from '../protocol/specs.js';
+import { ProcSampler } from '../host/proc-sampler.js';
+import type { ProcessTable } from '../host/process-table.js';
+import type { Registry, WorkspaceEntry } from '../host/registry.js';
+import { breachText, type QuotaReport, type QuotaResource, type WorkspaceStats } from '../host/stats.js';
+
+export const STATS_HISTORY = 64;
+
+export interface QuotaActorDeps {
+  registry: Registry;
+  table: ProcessTable;
+  logger: Logger;
+  now: () => number;
+  /** Background sampling period; 0: sample only when asked (stats(), quota()). */
+  intervalMs: number;
+  /** A limit was crossed, once per episode, for a resource whose action is not 'none'. */
+  onBreach: (ws: WorkspaceEntry, breach: QuotaBreachEvent) => void;
+}
+
+interface Usage {
+  at: number;
+  rssBytes: number | null;
+  cpuUsec: number | null;
+  cpuByPid: Map<number, number> | null;
+  processes: number;
+}
+
+interface WorkspaceQuotaState {
+  sampler: ProcSampler | null;
+  history: WorkspaceStats[];
+  previous: Usage | null;
+  /** Resources in breach at the last sample: a breach is reported when it starts, not every sample. */
+  breached: Set<QuotaResource>;
+}
+
+/**
+ * The quota actor: samples every workspace's memory, CPU and processes (from its cgroup when
+ * it has one, from /proc otherwise), keeps each one's history, and reports limits crossed to
+ * the workspace actor, which applies its policy.
+ */
+export class QuotaActor {
+  private readonly states = new Map<string, WorkspaceQuotaState>();
+  private readonly timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly deps: QuotaActorDeps) {
+    if (deps.intervalMs > 0) {
+      this.timer = setInterval(() => this.sampleAll(), deps.intervalMs);
+      // Sampling alone must not keep a process alive.
+      this.timer.unref();
+    }
+  }
+
+  sampleAll(): void {
+    for (const ws of this.deps.registry.all()) {
+      if (!ws.hostStop && !ws.failure) this.sample(ws);
+    }
+  }
+
+  /** Takes a sample now, appends it to the history and checks the limits. */
+  sample(ws: WorkspaceEntry): WorkspaceStats {
+    const state = this.stateOf(ws);
+    const usage = this.measure(ws, state);
+    const stats: WorkspaceStats = {
+      at: usage.at,
+      source: ws.cgroup ? 'cgroup' : 'proc',
+      rssBytes: usage.rssBytes,
+      cpuUsec: usage.cpuUsec,
+      cpuPercent: cpuPercent(state.previous, usage),
+      processes: usage.processes,
+      commandsAlive: this.deps.table.aliveIn(ws).length,
+      commandsTotal: this.deps.table.ofWorkspace(ws.id).length,
+    };
+    state.previous = usage;
+    state.history.push(stats);
+    if (state.history.length > STATS_HISTORY) state.history.shift();
+    this.checkLimits(ws, state, usage);
+    return stats;
+  }
+
+  history(ws: WorkspaceEntry, tail: number): WorkspaceStats[] {
+    const history = this.stateOf(ws).history;
+    return tail > 0 ? history.slice(-tail) : [...history];
+  }
+
+  quota(ws: WorkspaceEntry): QuotaReport {
+    const stats = this.sample(ws);
+    const limits = ws.spec.limits ?? {};
+    const breaches: string[] = [];
+    if (limits.memoryBytes !== undefined && stats.rssBytes !== null && stats.rssBytes > limits.memoryBytes) {
+      breaches.push(breachText('memory', stats.rssBytes, limits.memoryBytes));
+    }
+    if (limits.nproc !== undefined && stats.processes > limits.nproc) {
+      breaches.push(breachText('nproc', stats.processes, limits.nproc));
+    }
+    return {
+      memLimit: limits.memoryBytes ?? null,
+      nprocLimit: limits.nproc ?? null,
+      breaches,
+      oomKills: ws.oomKillsSeen,
+    };
+  }
+
+  forget(wsId: string): void {
+    this.states.get(wsId)?.sampler?.close();
+    this.states.delete(wsId);
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    for (const wsId of [...this.states.keys()]) this.forget(wsId);
+  }
+
+  private stateOf(ws: WorkspaceEntry): WorkspaceQuotaState {
+    let state = this.states.get(ws.id);
+    if (!state) {
+      state = { sampler: ws.cgroup ? null : new ProcSampler(), history: [], previous: null, breached: new Set() };
+      this.states.set(ws.id, state);
+    }
+    return state;
+  }
+
+  private measure(ws: WorkspaceEntry, state: WorkspaceQuotaState): Usage {
+    const at = this.deps.now();
+    if (ws.cgroup) {
+      const sample = ws.cgroup.sample();
+      return { at, rssBytes: sample.memoryBytes, cpuUsec: sample.cpuUsec, cpuByPid: null, processes: sample.pids ?? 0 };
+    }
+    const roots = this.deps.table.aliveIn(ws).map((run) => run.pid);
+    const usage = state.sampler!.sample(roots, ws.groups);
+    return { at, rssBytes: usage.rssBytes, cpuUsec: usage.cpuUsec, cpuByPid: usage.cpuByPid, processes: usage.processes };
+  }
+
+  private checkLimits(ws: WorkspaceEntry, state: WorkspaceQuotaState, usage: Usage): void {
+    const limits = ws.spec.limits ?? {};
+    const check = (resource: QuotaResource, used: number | null, limit: number | undefined) => {
+      const action: QuotaAction = ws.spec.quota?.[resource] ?? 'none';
+      const inBreach = limit !== undefined && used !== null && used > limit;
+      if (!inBreach) {
+        state.breached.delete(resource);
+        return;
+      }
+      if (state.breached.has(resource)) return;
+      state.breached.add(resource);
+      if (action === 'none') return;
+      this.deps.onBreach(ws, {
+        type: 'QUOTA_BREACH',
+        at: usage.at,
+        resource,
+        used: used!,
+        limit: limit!,
+        action,
+        message: breachText(resource, used!, limit!),
+      });
+    };
+    check('memory', usage.rssBytes, limits.memoryBytes);
+    check('nproc', usage.processes, limits.nproc);
+  }
+}
+
+/** CPU use since the previous sample, 100 = one core busy the whole time. */
+function cpuPercent(previous: Usage | null, current: Usage): number | null {
+  if (!previous || current.at <= previous.at) return null;
+  const wallUsec = (current.at - previous.at) * 1000;
+  let used: number;
+  if (current.cpuByPid && previous.cpuByPid) {
+    // Only the processes present in both samples: one that exited took its time with it.
+    used = 0;
+    for (const [pid, cpu] of current.cpuByPid) {
+      const before = previous.cpuByPid.get(pid);
+      if (before !== undefined) used += Math.max(0, cpu - before);
+    }
+  } else {
+    if (current.cpuUsec === null || previous.cpuUsec === null) return null;
+    used = Math.max(0, current.cpuUsec - previous.cpuUsec);
+  }
+  return (used / wallUsec) * 100;
+}
