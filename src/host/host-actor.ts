@@ -254,9 +254,12 @@ export class HostActor {
   /** The spawn order of a command: its limits and its cgroup applied before the program runs. */
   private orderFor(ws: WorkspaceEntry, plan: LaunchPlan): SpawnOrder {
     const order = { file: plan.file, argv0: plan.spec.exec, args: plan.spec.argv ?? [], env: plan.env, cwd: plan.cwd };
+    // With a cgroup, memory is the kernel's to bound (an OOM kill of the workspace's processes),
+    // not RLIMIT_AS's (an address-space cap that breaks programs reserving large mappings).
+    const limits = ws.cgroup && ws.spec.limits ? { ...ws.spec.limits, memoryBytes: undefined } : ws.spec.limits;
     return wrapOrder(order, {
       prlimit: this.deps.prlimit(),
-      limits: ws.spec.limits,
+      limits,
       cgroupProcsFiles: ws.cgroup?.procsFiles ?? [],
     });
   }

@@ -424,7 +424,8 @@ export class RuntimeCore {
     if (spec.cgroup === undefined || spec.cgroup === false) return { cgroup: null, warnings: [] };
     this.cgroupSupport ??= detectCgroups();
     return createWorkspaceCgroup(this.cgroupSupport, {
-      parent: `shuma-${this.runtimeId}`,
+      // A path the user names is theirs, from each hierarchy's root; `true` is ours, under our parent.
+      parent: typeof spec.cgroup === 'string' ? '' : `shuma-${this.runtimeId}`,
       name: typeof spec.cgroup === 'string' ? spec.cgroup : id,
       ...(spec.limits?.memoryBytes !== undefined ? { memoryBytes: spec.limits.memoryBytes } : {}),
       ...(spec.limits?.nproc !== undefined ? { nproc: spec.limits.nproc } : {}),
