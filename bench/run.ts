@@ -1,11 +1,14 @@
 // shuma's benchmark: `npm run bench`. Every figure is measured in this one run, shuma and its
 // baseline side by side, on this machine as it is (other work may share its cores).
-// Sections: (a) spawn rate, (b) restart latency, (c) host ↔ worker messages, (d) idle workspaces.
+// Sections: (a) spawn rate, (b) restart latency, (c) host ↔ worker messages, (d) idle workspaces,
+// (e) the actor threads' pool, (f) quota sampling.
 import { availableParallelism, loadavg } from 'node:os';
 import { createRuntime, type Runtime } from '../src/index.js';
 import { channelSection } from './channel.js';
 import { assertGcExposed, liveChildren, printTable, progress, type Line } from './measure.js';
+import { poolChoiceSection } from './pool-choice.js';
 import { restartSection } from './restart.js';
+import { samplingSection } from './sampling.js';
 import { spawnSection } from './spawn.js';
 import { workspacesSection } from './workspaces.js';
 
@@ -17,7 +20,7 @@ const CREATE_BATCH = 100;
 async function processSections(): Promise<Line[]> {
   const rt: Runtime = await createRuntime();
   try {
-    return [...(await spawnSection(rt)), ...(await restartSection(rt, RESTARTS))];
+    return [...(await spawnSection(rt)), ...(await restartSection(rt, RESTARTS)), ...(await samplingSection(rt))];
   } finally {
     await rt.shutdown({ graceMs: 0 });
   }
@@ -30,6 +33,7 @@ async function main(): Promise<void> {
     ...(await processSections()),
     ...(await channelSection()),
     ...(await workspacesSection(IDLE_WORKSPACES, CREATE_BATCH)),
+    ...(await poolChoiceSection()),
   ];
   const leftovers = liveChildren();
   console.log(

@@ -55,3 +55,8 @@ export function closePipes(pipes: readonly KernelPipe[]): void {
     closeSync(pipe.writeFd);
   }
 }
+
+/** Closes pipe ends one by one (a tapped pipeline hands some to children, keeps others). */
+export function closeEnds(fds: readonly number[]): void {
+  for (const fd of fds) closeSync(fd);
+}

@@ -53,25 +53,18 @@ function parseStat(text: string): StatFields {
   };
 }
 
-function readChildren(pid: number): number[] {
-  let fd: number;
-  try {
-    fd = openSync(`/proc/${pid}/task/${pid}/children`, 'r');
-  } catch {
-    return []; // exited, or a kernel without CONFIG_PROC_CHILDREN: the full scan covers it
-  }
-  try {
-    const text = readAt(fd) ?? '';
-    return text.split(' ').filter((s) => s.length > 0).map(Number);
-  } finally {
-    closeSync(fd);
-  }
+function parseChildren(text: string): number[] {
+  const out: number[] = [];
+  for (const part of text.split(' ')) if (part.length > 0) out.push(Number(part));
+  return out;
 }
 
 /** The processes of one workspace, tracked from sample to sample. */
 export class ProcSampler {
   /** An open /proc/<pid>/stat per process: reads on it fail once the process is gone. */
   private readonly tracked = new Map<number, number>();
+  /** An open /proc/<pid>/task/<pid>/children per process, re-read in place like the stat. */
+  private readonly childrenFiles = new Map<number, number>();
   private samples = 0;
 
   /**
@@ -82,7 +75,7 @@ export class ProcSampler {
     const wanted = new Set<number>(roots);
     const queue = [...roots];
     while (queue.length > 0) {
-      for (const child of readChildren(queue.pop()!)) {
+      for (const child of this.children(queue.pop()!)) {
         if (!wanted.has(child)) {
           wanted.add(child);
           queue.push(child);
@@ -124,13 +117,28 @@ export class ProcSampler {
     return text === null ? null : parseStat(text);
   }
 
+  private children(pid: number): number[] {
+    let fd = this.childrenFiles.get(pid);
+    if (fd === undefined) {
+      try {
+        fd = openSync(`/proc/${pid}/task/${pid}/children`, 'r');
+      } catch {
+        return []; // exited, or a kernel without CONFIG_PROC_CHILDREN: the full scan covers it
+      }
+      this.childrenFiles.set(pid, fd);
+    }
+    return parseChildren(readAt(fd) ?? '');
+  }
+
   private forget(pid: number): void {
-    const fd = this.tracked.get(pid);
-    if (fd !== undefined) closeSync(fd);
-    this.tracked.delete(pid);
+    for (const files of [this.tracked, this.childrenFiles]) {
+      const fd = files.get(pid);
+      if (fd !== undefined) closeSync(fd);
+      files.delete(pid);
+    }
   }
 
   close(): void {
-    for (const pid of [...this.tracked.keys()]) this.forget(pid);
+    for (const pid of new Set([...this.tracked.keys(), ...this.childrenFiles.keys()])) this.forget(pid);
   }
 }
