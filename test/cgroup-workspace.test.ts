@@ -21,6 +21,18 @@ describe('workspaces with a cgroup of their own', { skip }, () => {
     assert.equal(stats.source, 'cgroup');
   });
 
+  test('every command is in the cgroup, with its limits, before its program runs', async () => {
+    const rt = await startRuntime({ statsIntervalMs: 0 });
+    const ws = await rt.createWorkspace({ label: 'placed', cgroup: true, limits: { nofile: 100 } });
+    // The program's first act is to read where it is: nothing may have moved it since.
+    const cmd = await ws.run({ exec: '/bin/cat', argv: ['/proc/self/cgroup', '/proc/self/limits'] });
+    await cmd.exited;
+    const out = (await ws.logs(cmd.id)).toString();
+    const memoryLine = out.split('\n').find((l) => /:memory:|^0::/.test(l)) ?? '';
+    assert.ok(memoryLine.endsWith(`/${ws.id}`), memoryLine);
+    assert.match(out, /Max open files\s+100\s+100/);
+  });
+
   test('a fork bomb under nproc 32 stays contained; the runtime stays responsive; stop empties the cgroup', async () => {
     const rt = await startRuntime({ statsIntervalMs: 0 });
     const ws = await rt.createWorkspace({ label: 'bomb', cgroup: true, limits: { nproc: 32 } });
