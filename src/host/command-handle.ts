@@ -1,4 +1,5 @@
 import type { ActorSnapshot } from '../protocol/messages.js';
+import { observe } from './observers.js';
 import type { ExitInfo } from './exit-info.js';
 import type { RunEntry } from './process-table.js';
 import type { CommandEntry } from './registry.js';
@@ -44,10 +45,7 @@ export function commandHandle(run: RunEntry, command: CommandEntry): Command {
     commandKey: run.key,
     exited: run.exited.promise,
     getSnapshot: () => command.snapshot,
-    subscribe: (observer) => {
-      command.observers.add(observer);
-      return () => command.observers.delete(observer);
-    },
+    subscribe: (observer) => observe(command.observers, observer),
   };
 }
 

@@ -1,5 +1,5 @@
-import { ShumaError } from '../protocol/errors.js';
 import type { ActorSnapshot } from '../protocol/messages.js';
+import { observe } from './observers.js';
 import { checkCallOptions } from '../protocol/checks.js';
 import type { FlowInfo } from './flow-hub.js';
 import type { PipelineEntry, PipelineResult, StopResult } from './registry.js';
@@ -53,11 +53,7 @@ export class PipelineHandle implements Pipeline {
   }
 
   subscribe(observer: (snapshot: ActorSnapshot) => void): () => void {
-    if (typeof observer !== 'function') {
-      throw new ShumaError('INVALID_ARGUMENT', 'subscribe(observer) needs a function that takes a snapshot');
-    }
-    this.entry.observers.add(observer);
-    return () => this.entry.observers.delete(observer);
+    return observe(this.entry.observers, observer);
   }
 
   async flows(): Promise<FlowInfo[]> {

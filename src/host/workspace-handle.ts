@@ -1,5 +1,6 @@
 import { ShumaError } from '../protocol/errors.js';
 import type { ActorSnapshot } from '../protocol/messages.js';
+import { observe } from './observers.js';
 import type { CommandSpec, WorkspaceSpec } from '../protocol/specs.js';
 import { checkCallOptions } from '../protocol/checks.js';
 import { commandHandle, commandInfo, type Command, type CommandInfo } from './command-handle.js';
@@ -60,11 +61,7 @@ export class WorkspaceHandle implements Workspace {
   }
 
   subscribe(observer: (snapshot: ActorSnapshot) => void): () => void {
-    if (typeof observer !== 'function') {
-      throw new ShumaError('INVALID_ARGUMENT', 'subscribe(observer) needs a function that takes a snapshot');
-    }
-    this.entry.observers.add(observer);
-    return () => this.entry.observers.delete(observer);
+    return observe(this.entry.observers, observer);
   }
 
   async run(spec: CommandSpec): Promise<Command> {
