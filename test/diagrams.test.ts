@@ -119,7 +119,7 @@ describe('workspace chart', () => {
 
 describe('tables and SVG', () => {
   for (const [name, chart, states] of [
-    ['command', command, ['starting', 'running', 'backoff', 'restarting', 'stopping', 'exited', 'gaveUp', 'failed', 'stopped']],
+    ['command', command, ['starting', 'running', 'lost', 'backoff', 'restarting', 'stopping', 'exited', 'gaveUp', 'failed', 'stopped']],
     ['workspace', workspace, ['created', 'running', 'reaping', 'reaping.terminating', 'reaping.killing', 'stopped']],
   ] as const) {
     test(`the ${name} table has one row per state and one cell per event`, () => {

@@ -93,6 +93,8 @@ export const commandMachine = setup({
     ),
     countRestart: assign(({ context }) => ({ restarts: context.restarts + 1, backoffDeadline: null })),
     clearBackoff: assign({ backoffDeadline: null }),
+    stamp: assign(({ event }) => ('at' in event ? { stampedAt: event.at } : {})),
+    forgetRun: assign(({ event }) => ({ runId: null, pid: null, runStartedAt: null, ...('at' in event ? { stampedAt: event.at } : {}) })),
     logGiveUp: sendParent(({ context }) =>
       log('error', 'command failed too often; giving up', {
         ws: context.wsId,
@@ -134,6 +136,7 @@ export const commandMachine = setup({
         // The first spawn failing is reported to the caller of run(); nothing to supervise.
         SPAWN_FAILED: { target: 'failed', actions: 'recordExit' },
         STOP: 'stopping',
+        RUN_LOST: 'lost',
       },
     },
     running: {
@@ -148,14 +151,25 @@ export const commandMachine = setup({
           { guard: 'isCurrentRun', target: 'exited', actions: 'recordExit' },
         ],
         STOP: 'stopping',
+        RUN_LOST: 'lost',
       },
+    },
+    // Restored without its process: a supervised command starts again (not counted as a
+    // restart: it did not fail), a one-shot one is over.
+    lost: {
+      entry: 'forgetRun',
+      always: [{ guard: 'supervised', target: 'restarting' }, { target: 'stopped' }],
     },
     backoff: {
       // A zero backoff relaunches in the same step: a 0 ms timer would still cost a turn (~1 ms).
       always: { guard: 'noBackoff', target: 'restarting', actions: 'countRestart' },
       after: { backoff: { target: 'restarting', actions: 'countRestart' } },
-      // A stop during backoff cancels the relaunch: nothing respawns.
-      on: { STOP: { target: 'stopped', actions: 'clearBackoff' } },
+      on: {
+        // A stop during backoff cancels the relaunch: nothing respawns.
+        STOP: { target: 'stopped', actions: 'clearBackoff' },
+        // Restored: the timer is armed again for what is left until the deadline.
+        RESUME: { target: 'backoff', reenter: true, actions: 'stamp' },
+      },
     },
     restarting: {
       entry: 'requestSpawn',
@@ -166,6 +180,7 @@ export const commandMachine = setup({
           { target: 'gaveUp', actions: 'recordExit' },
         ],
         STOP: 'stopping',
+        RUN_LOST: 'lost',
       },
     },
     stopping: {
@@ -173,6 +188,7 @@ export const commandMachine = setup({
         SPAWNED: { actions: 'recordRun' },
         EXITED: { guard: 'isCurrentRun', target: 'stopped', actions: 'recordExit' },
         SPAWN_FAILED: { target: 'stopped', actions: 'recordExit' },
+        RUN_LOST: { target: 'stopped', actions: 'forgetRun' },
       },
     },
     exited: { type: 'final' },

@@ -132,6 +132,8 @@ export const pipelineMachine = setup({
         maxRestarts: context.policy.maxRestarts,
       }),
     ),
+    stamp: assign(({ event }) => ('at' in event ? { stampedAt: event.at } : {})),
+    forgetAttempt: assign(({ event }) => ({ runs: {}, exits: {}, attemptStartedAt: null, ...('at' in event ? { stampedAt: event.at } : {}) })),
     noteStop: assign(({ event }) => {
       if (event.type !== 'STOP') return {};
       const graceMs = event.graceMs ?? DEFAULT_PIPELINE_GRACE_MS;
@@ -178,6 +180,7 @@ export const pipelineMachine = setup({
         // Nothing started (the host starts all nodes or none): run() reports the cause.
         PIPELINE_SPAWN_FAILED: { target: 'failed', actions: 'recordSpawnFailure' },
         STOP: { target: 'stopping', actions: 'noteStop' },
+        RUN_LOST: 'lost',
       },
     },
     running: {
@@ -192,7 +195,14 @@ export const pipelineMachine = setup({
       on: {
         NODE_EXITED: { guard: 'ofThisAttempt', actions: 'recordExit' },
         STOP: { target: 'stopping', actions: 'noteStop' },
+        RUN_LOST: 'lost',
       },
+    },
+    // Restored without its processes: a supervised pipeline starts again (not counted as a
+    // restart: it did not fail), another is over.
+    lost: {
+      entry: 'forgetAttempt',
+      always: [{ guard: 'supervised', target: 'restarting' }, { target: 'stopped' }],
     },
     reaping: {
       always: [
@@ -203,14 +213,19 @@ export const pipelineMachine = setup({
       on: {
         NODE_EXITED: { guard: 'ofThisAttempt', actions: 'recordExit' },
         STOP: { target: 'stopping', actions: 'noteStop' },
+        RUN_LOST: 'lost',
       },
     },
     backoff: {
       // A zero backoff relaunches in the same step: a 0 ms timer would still cost a turn (~1 ms).
       always: { guard: 'noBackoff', target: 'restarting', actions: 'countRestart' },
       after: { backoff: { target: 'restarting', actions: 'countRestart' } },
-      // A stop during backoff cancels the restart: nothing respawns.
-      on: { STOP: { target: 'stopped', actions: 'noteStop' } },
+      on: {
+        // A stop during backoff cancels the restart: nothing respawns.
+        STOP: { target: 'stopped', actions: 'noteStop' },
+        // Restored: the timer is armed again for what is left until the deadline.
+        RESUME: { target: 'backoff', reenter: true, actions: 'stamp' },
+      },
     },
     restarting: {
       entry: 'requestSpawn',
@@ -225,6 +240,7 @@ export const pipelineMachine = setup({
           { target: 'gaveUp', actions: 'recordSpawnFailure' },
         ],
         STOP: { target: 'stopping', actions: 'noteStop' },
+        RUN_LOST: 'lost',
       },
     },
     stopping: {
@@ -242,6 +258,7 @@ export const pipelineMachine = setup({
         NODE_EXITED: { guard: 'ofThisAttempt', actions: 'recordExit' },
         PIPELINE_SPAWN_FAILED: { actions: 'recordSpawnFailure' },
         PIPELINE_EMPTY: 'stopped',
+        RUN_LOST: 'stopped',
       },
     },
     succeeded: { type: 'final' },

@@ -133,6 +133,14 @@ export const workspaceMachine = setup({
     }),
     // A finished command's actor would otherwise stay among the children for the workspace's life.
     forgetCommand: stopChild(({ event }) => (event as unknown as { actorId: string }).actorId),
+    stamp: assign(({ event }) => ('at' in event ? { stampedAt: event.at } : {})),
+    /** Restored children re-arm their own timers, from the same instant. */
+    resumeChildren: enqueueActions(({ event, enqueue, self }) => {
+      if (event.type !== 'RESUME') return;
+      for (const child of Object.values(self.getSnapshot().children)) {
+        if (child && child.getSnapshot().status === 'active') enqueue.sendTo(child, { type: 'RESUME', at: event.at });
+      }
+    }),
     throwFault: ({ event }) => {
       throw new Error(event.type === 'FAULT' ? event.message : 'fault');
     },
@@ -174,6 +182,8 @@ export const workspaceMachine = setup({
           { guard: 'quotaKills', target: 'reaping', actions: 'noteQuotaStop' },
           { actions: 'logBreach' },
         ],
+        // Restored from a snapshot: the TTL is armed again for what is left of it.
+        RESUME: { target: 'running', reenter: true, actions: ['stamp', 'resumeChildren'] },
         STOP: { target: 'reaping', actions: 'noteStop' },
       },
     },
@@ -188,6 +198,7 @@ export const workspaceMachine = setup({
           on: {
             // A second stop may shorten the grace, never lengthen it; once killing, it changes nothing.
             STOP: { guard: 'shortensGrace', target: 'terminating', reenter: true, actions: 'noteStop' },
+            RESUME: { target: 'terminating', reenter: true, actions: 'stamp' },
           },
         },
         killing: { entry: 'killGroups' },

@@ -55,6 +55,7 @@ export type WorkspaceEvent =
   | StopEvent
   | GroupsEmptyEvent
   | QuotaBreachEvent
+  | ResumeEvent
   | FaultEvent;
 
 export interface SpawnedEvent { type: 'SPAWNED'; at: number; runId: string; pid: number }
@@ -68,8 +69,22 @@ export interface ExitedEvent {
   status: number;
 }
 export interface CommandStopEvent { type: 'STOP'; at: number }
+/** The actor was restored from a snapshot: timers are re-armed from their deadlines, counted from `at`. */
+export interface ResumeEvent { type: 'RESUME'; at: number }
+/**
+ * The actor was restored and its process did not survive the runtime's restart (stopped by a
+ * clean shutdown, or killed by the orphan policy after a crash): no exit will be reported.
+ */
+export interface RunLostEvent { type: 'RUN_LOST'; at: number }
 
-export type CommandEvent = SpawnedEvent | SpawnFailedEvent | ExitedEvent | CommandStopEvent | FaultEvent;
+export type CommandEvent =
+  | SpawnedEvent
+  | SpawnFailedEvent
+  | ExitedEvent
+  | CommandStopEvent
+  | ResumeEvent
+  | RunLostEvent
+  | FaultEvent;
 
 export interface PipelineSpawnedEvent {
   type: 'PIPELINE_SPAWNED';
@@ -97,6 +112,8 @@ export type PipelineEvent =
   | NodeExitedEvent
   | PipelineStopEvent
   | PipelineEmptyEvent
+  | ResumeEvent
+  | RunLostEvent
   | FaultEvent;
 
 /** What the host sends to a child actor of a workspace (a command or a pipeline). */
