@@ -91,14 +91,17 @@ describe('command chart', () => {
 });
 
 describe('workspace chart', () => {
-  test('has the eventless transition from terminating to killing, guarded by noGrace', () => {
+  test('has the eventless transitions of deadlines already passed: TTL in running, grace in terminating', () => {
     const always = workspace.transitions.filter((t) => t.kind === 'always');
     assert.deepEqual(
       always.map((t) => [t.source, t.targets, t.guard]),
-      [['reaping.terminating', ['reaping.killing'], 'noGrace']],
+      [
+        ['running', ['reaping'], 'ttlOver'],
+        ['reaping.terminating', ['reaping.killing'], 'graceOver'],
+      ],
     );
-    assert.match(toMermaid(workspace), /^ {4}reaping_terminating --> reaping_killing : always \[noGrace\]$/m);
-    assert.equal(row(workspace, 'reaping.terminating').get('always'), '[noGrace] → reaping.killing');
+    assert.match(toMermaid(workspace), /^ {4}reaping_terminating --> reaping_killing : always \[graceOver\]$/m);
+    assert.equal(row(workspace, 'reaping.terminating').get('always'), '[graceOver] → reaping.killing');
   });
 
   test('nests terminating and killing inside reaping', () => {

@@ -1,8 +1,9 @@
-import { createActor, type Actor, type AnyActorRef, type InspectionEvent, type SimulatedClock } from 'xstate';
+import { createActor, type Actor, type AnyActorRef, type InspectionEvent, type SimulatedClock, type Snapshot } from 'xstate';
 import { serializeError } from '../protocol/errors.js';
 import type { FromWorker, ToWorker } from '../protocol/messages.js';
 import { workspaceMachine } from '../machines/workspace-machine.js';
 import { machineIdOf, toActorSnapshot, toInspectionRecord } from './inspection-records.js';
+import { toPersistable } from './plain.js';
 
 type WorkspaceActor = Actor<typeof workspaceMachine>;
 
@@ -14,11 +15,15 @@ type WorkspaceActor = Actor<typeof workspaceMachine>;
 export class ActorHost {
   private readonly workspaces = new Map<string, WorkspaceActor>();
   private inspecting = false;
+  /** Workspaces whose persisted snapshot changed this turn: sent once, at the end of it. */
+  private readonly unpersisted = new Set<string>();
 
   constructor(
     private readonly send: (message: FromWorker) => void,
     private readonly clock: SimulatedClock | undefined,
     private readonly now: () => number,
+    /** Asks for a flush at the end of the turn; the flush calls `sendPersisted` first. */
+    private readonly requestFlush: () => void,
   ) {}
 
   get size(): number {
@@ -28,7 +33,11 @@ export class ActorHost {
   receive(message: ToWorker): void {
     switch (message.type) {
       case 'createWorkspace':
-        this.createWorkspace(message.wsId, message.label, message.ttlMs, message.at);
+        this.createWorkspace(message.wsId, message.label, message.ttlMs, message.at, null);
+        return;
+      case 'restoreWorkspace':
+        this.createWorkspace(message.wsId, message.label, message.ttlMs, message.at, message.snapshot);
+        this.afterRestore(message.wsId, message.at, message.lostKeys);
         return;
       case 'workspaceEvent':
         this.workspaces.get(message.wsId)?.send(message.event);
@@ -56,10 +65,11 @@ export class ActorHost {
     }
   }
 
-  private createWorkspace(wsId: string, label: string, ttlMs: number | null, at: number): void {
+  private createWorkspace(wsId: string, label: string, ttlMs: number | null, at: number, restored: unknown): void {
     const actor = createActor(workspaceMachine, {
       id: wsId,
       input: { id: wsId, label, ttlMs },
+      ...(restored ? { snapshot: restored as Snapshot<unknown> } : {}),
       ...(this.clock ? { clock: this.clock } : {}),
       inspect: (event) => this.onInspection(wsId, event),
     });
@@ -68,6 +78,7 @@ export class ActorHost {
     let last: SnapshotParts | undefined;
     actor.subscribe({
       next: (snapshot) => {
+        this.markUnpersisted(wsId);
         if (!changedForObservers(last, snapshot)) return;
         last = snapshot;
         this.send({ type: 'snapshot', wsId, snapshot: toActorSnapshot(snapshot) });
@@ -79,7 +90,39 @@ export class ActorHost {
       },
     });
     actor.start();
-    actor.send({ type: 'START', at });
+    if (!restored) actor.send({ type: 'START', at });
+  }
+
+  /** Timers are re-armed; children whose processes are gone are told so. */
+  private afterRestore(wsId: string, at: number, lostKeys: readonly string[]): void {
+    const actor = this.workspaces.get(wsId);
+    if (!actor) return;
+    const children = actor.getSnapshot().children as Record<string, AnyActorRef | undefined>;
+    // Children restored from the snapshot may predate our inspection hook: watch them here.
+    for (const child of Object.values(children)) {
+      const machine = child ? machineIdOf(child) : null;
+      if (child && (machine === 'command' || machine === 'pipeline')) this.watchChild(wsId, child, machine);
+    }
+    actor.send({ type: 'RESUME', at });
+    for (const key of lostKeys) children[key]?.send({ type: 'RUN_LOST', at });
+  }
+
+  private markUnpersisted(wsId: string): void {
+    this.unpersisted.add(wsId);
+    this.requestFlush();
+  }
+
+  /**
+   * Called by the channel as it flushes, so a persisted snapshot always travels in the same
+   * batch as the snapshot messages of the same change, never after them.
+   */
+  sendPersisted(): void {
+    for (const wsId of this.unpersisted) {
+      const actor = this.workspaces.get(wsId);
+      if (!actor || actor.getSnapshot().status !== 'active') continue;
+      this.send({ type: 'persisted', wsId, snapshot: toPersistable(actor.getPersistedSnapshot()) });
+    }
+    this.unpersisted.clear();
   }
 
   private onInspection(wsId: string, event: InspectionEvent): void {
@@ -91,11 +134,16 @@ export class ActorHost {
     if (this.inspecting) this.send({ type: 'inspection', record: toInspectionRecord(wsId, event, this.now()) });
   }
 
+  private readonly watched = new WeakSet<AnyActorRef>();
+
   private watchChild(wsId: string, ref: AnyActorRef, machine: 'command' | 'pipeline'): void {
+    if (this.watched.has(ref)) return;
+    this.watched.add(ref);
     const key = ref.id;
     let last: SnapshotParts | undefined;
     ref.subscribe({
       next: (snapshot: SnapshotParts) => {
+        this.markUnpersisted(wsId);
         if (!changedForObservers(last, snapshot)) return;
         last = snapshot;
         this.send({ type: 'childSnapshot', wsId, key, machine, snapshot: toActorSnapshot(snapshot) });

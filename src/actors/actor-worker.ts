@@ -33,7 +33,13 @@ export default function hostActors(task: ActorWorkerTask): Promise<{ workerIndex
   const channel: BatchedChannel<FromWorker, ToWorker> = new BatchedChannel(task.port, (message) =>
     host.receive(message),
   );
-  const host = new ActorHost((message) => channel.send(message), clock, now);
+  const host = new ActorHost(
+    (message) => channel.send(message),
+    clock,
+    now,
+    () => channel.requestFlush(),
+  );
+  channel.beforeFlush = () => host.sendPersisted();
 
   return new Promise((resolve) => {
     const admin: WorkerAdmin = {

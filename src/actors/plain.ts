@@ -34,3 +34,23 @@ export function toPlain(value: unknown, depth = 0): PlainValue {
   }
   return out;
 }
+
+/**
+ * A persisted XState snapshot as plain data for msgpack and the snapshot file. Unlike
+ * toPlain, nothing is cut short by depth: a restore needs all of it. XState's own persisted
+ * form holds no functions or refs; undefined fields are dropped, as JSON would.
+ */
+export function toPersistable(value: unknown): PlainValue {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'number') return Number.isFinite(value) ? value : null;
+  if (typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value !== 'object') return null;
+  if (Array.isArray(value)) return value.map(toPersistable);
+  if (value instanceof Error) return { name: value.name, message: value.message };
+  const out: { [key: string]: PlainValue } = {};
+  for (const [key, item] of Object.entries(value)) {
+    if (item === undefined || typeof item === 'function') continue;
+    out[key] = toPersistable(item);
+  }
+  return out;
+}

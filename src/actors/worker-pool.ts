@@ -108,6 +108,21 @@ export class WorkerPool {
     for (const member of this.members) member.channel.send(message);
   }
 
+  /**
+   * A thread died: its task is started again (piscina brings up a new thread for it), with a
+   * fresh channel. Its actors are gone; the caller hosts them again from their snapshots.
+   */
+  restartMember(index: number): void {
+    const old = this.members[index];
+    if (!old || this.closing) return;
+    old.channel.close();
+    old.admin[releaseProxy]();
+    old.adminPort.close();
+    const member = this.startMember(index);
+    member.load = old.load;
+    this.members[index] = member;
+  }
+
   async stats(): Promise<Array<{ workerIndex: number; actors: number; heapUsed: number }>> {
     return Promise.all(this.members.map((member) => member.admin.stats()));
   }

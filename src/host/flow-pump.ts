@@ -4,9 +4,10 @@ import type { FlowChannel } from './flow-socket.js';
 
 /**
  * A pipe read returns at most the pipe's capacity, 64 KiB by default (F_SETPIPE_SZ, which
- * could raise it, is not reachable from Node): a larger buffer would never fill.
+ * could raise it, is not reachable from Node). The buffer is twice that: libuv reads again
+ * after a read that filled its buffer, and that second read would mostly be a wasted EAGAIN.
  */
-const CHUNK_BYTES = 64 * 1024;
+const CHUNK_BYTES = 128 * 1024;
 
 /** One edge leaving a source: the write end of the reader's stdin pipe, and its channel. */
 export interface PumpSink {
@@ -51,12 +52,15 @@ export class FlowPump {
     this.sinks = sinks.map((target) => this.openSink(target));
     this.live = this.sinks.length;
     const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
-    this.source = new net.Socket({
+    // `onread` (documented for connect(), honoured by the constructor; missing from its types)
+    // reads into our buffer and pauses the socket when the callback returns false.
+    const options: net.SocketConstructorOpts & { onread: net.OnReadOpts } = {
       fd: sourceFd,
       readable: true,
       writable: false,
       onread: { buffer, callback: (bytes: number, into: Uint8Array) => this.onChunk(bytes, into as Buffer) },
-    });
+    };
+    this.source = new net.Socket(options);
     this.source.on('error', (error: NodeJS.ErrnoException) => {
       this.logger.warn({ err: error.message, code: error.code }, 'flow source read error');
     });
@@ -74,7 +78,13 @@ export class FlowPump {
   private openSink(target: PumpSink): Sink {
     // highWaterMark 1: write() returns false as soon as any byte is queued, and 'drain'
     // follows when the queue is empty — exactly when the reading buffer may be reused.
-    const socket = new net.Socket({ fd: target.fd, readable: false, writable: true, writableHighWaterMark: 1 });
+    const options: net.SocketConstructorOpts & { writableHighWaterMark: number } = {
+      fd: target.fd,
+      readable: false,
+      writable: true,
+      writableHighWaterMark: 1,
+    };
+    const socket = new net.Socket(options);
     const sink: Sink = { socket, channel: target.channel, alive: true, blocked: false };
     socket.on('drain', () => {
       if (!sink.blocked) return;

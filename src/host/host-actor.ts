@@ -9,6 +9,7 @@ import type {
   SpawnRequest,
 } from '../protocol/messages.js';
 import type { Reaper } from '../actors/reaper.js';
+import type { TapAttempt, TapPlane } from './flow-hub.js';
 import { closePipes, openPipes, type KernelPipe } from './kernel-pipes.js';
 import { wrapOrder } from './launcher.js';
 import { descendantsOf, listProcesses } from './proc.js';
@@ -28,8 +29,8 @@ export interface HostActorDeps {
   toChild: (ws: WorkspaceEntry, key: string, event: ChildEvent) => void;
   /** util-linux's prlimit, null when missing (the workspace's warnings say so). */
   prlimit: () => string | null;
-  /** A tapped pipeline's runs were spawned with captured streams: the runtime wires them. */
-  wireTap: (pipeline: PipelineEntry, runs: RunEntry[], spawned: SpawnedProcess[]) => void;
+  /** A tapped pipeline's nodes are wired to the runtime through kernel pipes, and pumped by it. */
+  taps: TapPlane;
 }
 
 /**
@@ -109,13 +110,15 @@ export class HostActor {
     for (const scope of scopes) scope.pendingSpawns++;
     const edges = pipeline.spec.tap ? [] : pipeline.spec.edges;
     let pipes: KernelPipe[] = [];
+    let tap: TapAttempt | null = null;
     const spawned: SpawnedProcess[] = [];
     let failure: ShumaError | null = null;
     try {
+      // Tapped: each node's edge ends are kernel pipes to the runtime, which pumps them.
+      if (pipeline.spec.tap) tap = await this.deps.taps.prepare(ws, pipeline);
       pipes = await openPipes(edges.length);
       for (const node of pipeline.nodes) {
-        // Tapped: every stdin is the runtime's to feed (or to close, for a node with no writer).
-        const stdio: NonNullable<SpawnOrder['stdio']> = pipeline.spec.tap ? { stdin: 'pipe' } : {};
+        const stdio: NonNullable<SpawnOrder['stdio']> = tap ? tap.stdioOf(node.label) : {};
         edges.forEach((edge, i) => {
           if (edge.to === node.label) stdio.stdin = pipes[i]!.readFd;
           if (edge.from === node.label) stdio[edge.stream ?? 'stdout'] = pipes[i]!.writeFd;
@@ -131,9 +134,11 @@ export class HostActor {
       failure = error instanceof ShumaError ? error : new ShumaError('SPAWN_FAILED', String(error));
     } finally {
       closePipes(pipes);
+      tap?.closeChildEnds();
       for (const scope of scopes) scope.pendingSpawns--;
     }
     if (failure) {
+      tap?.abort();
       // All or nothing: what did start is killed (Node reaps it), nothing is reported but the cause.
       for (const child of spawned) signalGroup(child.pid, 'SIGKILL', logger);
       logger.warn({ ws: ws.id, pipeline: pipeline.id, err: serializeError(failure) }, 'pipeline spawn failed');
@@ -150,7 +155,7 @@ export class HostActor {
       }),
     );
     pipeline.currentRuns = runs;
-    if (pipeline.spec.tap) this.deps.wireTap(pipeline, runs, spawned);
+    tap?.start();
     logger.info(
       { ws: ws.id, pipeline: pipeline.id, label: pipeline.label, attempt: request.attempt, pids: runs.map((r) => r.pid) },
       'pipeline spawned',
@@ -199,10 +204,9 @@ export class HostActor {
     // Spawned with setsid: the pid is also the process group id.
     ws.groups.add(entry.pid);
     run.pipeline?.groups.add(entry.pid);
-    if (!run.pipeline?.spec.tap) {
-      spawned.stdout?.on('data', (chunk: Buffer) => entry.stdout.write(chunk));
-      spawned.stderr?.on('data', (chunk: Buffer) => entry.stderr.write(chunk));
-    }
+    // Null when the stream feeds a pipe (an edge, tapped or not); captured otherwise.
+    spawned.stdout?.on('data', (chunk: Buffer) => entry.stdout.write(chunk));
+    spawned.stderr?.on('data', (chunk: Buffer) => entry.stderr.write(chunk));
     this.deps.reaper.watch(entry, spawned);
     this.deps.logger.info(
       {

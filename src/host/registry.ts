@@ -1,5 +1,5 @@
 import type { SerializedError } from '../protocol/errors.js';
-import type { ActorSnapshot, Signal } from '../protocol/messages.js';
+import type { ActorSnapshot, PlainValue, Signal } from '../protocol/messages.js';
 import type { PipelineSpec } from '../protocol/pipeline-spec.js';
 import type { CommandSpec, ResolvedRestartPolicy, WorkspaceSpec } from '../protocol/specs.js';
 import type { Deferred } from './deferred.js';
@@ -115,6 +115,8 @@ export interface WorkspaceEntry extends StopScope {
   readonly worker: number;
   readonly createdAt: number;
   snapshot: ActorSnapshot;
+  /** The actor's latest persisted snapshot, children included: what a restore or a re-hosting starts from. */
+  persisted: PlainValue | null;
   readonly observers: Set<(snapshot: ActorSnapshot) => void>;
   readonly commands: Map<string, CommandEntry>;
   readonly pipelines: Map<string, PipelineEntry>;

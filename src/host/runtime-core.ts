@@ -8,6 +8,7 @@ import { ShumaError, serializeError } from '../protocol/errors.js';
 import type {
   ActorSnapshot,
   ChildEvent,
+  ToWorker,
   FromWorker,
   InspectionRecord,
   StopReason,
@@ -26,6 +27,13 @@ import { deferred } from './deferred.js';
 import { QuotaActor } from '../actors/quota-actor.js';
 import { createWorkspaceCgroup, detectCgroups, removeCgroupParent, type CgroupSupport } from './cgroups.js';
 import { FlowHub } from './flow-hub.js';
+import { collectSnapshot } from './persistence/collect.js';
+import { findMarkedProcesses, killProcesses, STATE_MARK_VARIABLE, stateMark } from './persistence/orphans.js';
+import { restoreSnapshot } from './persistence/restore.js';
+import { checkSnapshotData, type PersistedWorkspace, type SnapshotData } from './persistence/snapshot-data.js';
+import { keepSnapshotAside, readSnapshotFile } from './persistence/snapshot-file.js';
+import { acquireStateLock, type StateLock } from './persistence/state-lock.js';
+import { StateStore } from './persistence/state-store.js';
 import { HostActor } from './host-actor.js';
 import { NodeSpawner } from './node-spawner.js';
 import { ProcessTable, type RunEntry } from './process-table.js';
@@ -66,6 +74,8 @@ export interface HealthCounts {
   aliveCommands: number;
   alivePipelines: number;
   activeFlows: number;
+  /** Actor worker threads that died and were replaced, their actors re-hosted. */
+  workerRestarts: number;
 }
 
 export interface CreateWorkspaceOptions {
@@ -129,12 +139,19 @@ export class RuntimeCore {
   /** Names this runtime's cgroup parent: two runtimes on one machine never share one. */
   private readonly runtimeId = this.newId();
   private cgroupSupport: CgroupSupport | undefined;
+  /** The snapshot writer, when the runtime has a stateDir. */
+  state: StateStore | null = null;
+  private stateLock: StateLock | null = null;
+  /** What the runtime noticed at start and could not do as asked (e.g. a snapshot it could not read). */
+  readonly warnings: string[] = [];
   private readonly inspectors = new Set<(record: InspectionRecord) => void>();
   private readonly clockAcks = new Map<number, { left: number; done: () => void }>();
   private clockSeq = 0;
   private readonly detachClock: (() => void) | undefined;
-  private readonly baseEnv: Readonly<Record<string, string>>;
+  private baseEnv: Readonly<Record<string, string>>;
   private closed = false;
+  /** Worker threads that died and were replaced. */
+  workerRestarts = 0;
   private shutdownPromise: Promise<void> | null = null;
   private readonly killOnExit = () => this.killEverythingNow();
 
@@ -146,9 +163,6 @@ export class RuntimeCore {
     this.baseEnv = Object.fromEntries(
       Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined),
     );
-    if (options.stateDir !== undefined) {
-      this.logger.warn({ stateDir: options.stateDir }, 'stateDir is accepted but snapshots are not written by this version');
-    }
     const now = () => this.clock.now();
     this.flows = new FlowHub(this.logger, now);
     const toChild = (ws: WorkspaceEntry, key: string, event: ChildEvent) =>
@@ -180,14 +194,13 @@ export class RuntimeCore {
       logBufferBytes: this.logBufferBytes,
       toChild,
       prlimit: () => this.prlimit ?? null,
-      wireTap: (pipeline, runs, spawned) => this.flows.wire(pipeline, runs, spawned),
+      taps: this.flows,
     });
     this.pool = new WorkerPool({
       size: options.workers ?? Math.min(2, availableParallelism()),
       manualClockStart: this.clock.manual ? this.clock.now() : null,
       onMessage: (_index, message) => this.receive(message),
-      onWorkerLost: (index, error) =>
-        this.logger.error({ worker: index, err: serializeError(error) }, 'an actor worker thread died'),
+      onWorkerLost: (index, error) => this.onWorkerLost(index, error),
     });
     if (options.inspect) this.inspectors.add(options.inspect);
     if (this.inspectors.size > 0) this.pool.broadcast({ type: 'inspect', enabled: true });
@@ -221,6 +234,13 @@ export class RuntimeCore {
         for (const observer of command.observers) this.notify(observer, message.snapshot);
         return;
       }
+      case 'persisted': {
+        const ws = this.registry.get(message.wsId);
+        if (!ws) return;
+        ws.persisted = message.snapshot;
+        this.state?.markDirty();
+        return;
+      }
       case 'actorError': {
         const ws = this.registry.get(message.wsId);
         if (ws) this.onActorError(ws, message.error);
@@ -252,8 +272,81 @@ export class RuntimeCore {
   private onWorkspaceSnapshot(ws: WorkspaceEntry, snapshot: ActorSnapshot): void {
     ws.snapshot = snapshot;
     for (const observer of ws.observers) this.notify(observer, snapshot);
-    if (!ws.started.settled && stateName(snapshot.value) === 'running') ws.started.resolve();
+    // A restored workspace may come back mid-stop: any first snapshot of a live actor will do.
+    if (!ws.started.settled && (stateName(snapshot.value) === 'running' || (ws.persisted !== null && snapshot.status === 'active'))) {
+      ws.started.resolve();
+    }
     if (snapshot.status === 'done') this.finish(ws);
+  }
+
+  /**
+   * A worker thread died (a bug, out of memory, terminated from outside): its actors come back
+   * on a new thread from their last persisted snapshots. The processes never noticed: they are
+   * the host's. What the dead thread may have missed (exits) is told again; the machines ignore
+   * what they already knew.
+   */
+  private onWorkerLost(index: number, error: unknown): void {
+    this.workerRestarts++;
+    this.logger.error({ worker: index, restarts: this.workerRestarts, err: serializeError(error) }, 'an actor worker thread died; re-hosting its actors');
+    if (index < 0 || this.closed) return;
+    this.pool.restartMember(index);
+    // The new thread starts knowing nothing: what the old one was told about inspection, it is told again.
+    if (this.inspectors.size > 0) this.pool.send(index, { type: 'inspect', enabled: true });
+    for (const ws of this.registry.all()) {
+      if (ws.worker !== index || ws.failure) continue;
+      if (ws.persisted === null) {
+        this.onActorError(ws, { name: 'Error', message: 'its worker thread died before its first snapshot' });
+        continue;
+      }
+      this.pool.send(index, {
+        type: 'restoreWorkspace',
+        wsId: ws.id,
+        label: ws.label,
+        ttlMs: ws.spec.ttlMs ?? null,
+        at: this.clock.now(),
+        snapshot: ws.persisted,
+        lostKeys: [],
+      });
+      this.retell(ws);
+      if (ws.hostStop) this.reaper.check(ws);
+    }
+  }
+
+  /**
+   * What a re-hosted workspace's children may have missed while their thread was dying: the
+   * spawn they asked for (done, or never received) and the exits since. Told again from the
+   * process table; a machine ignores what it already knew (runs are matched by id).
+   */
+  private retell(ws: WorkspaceEntry): void {
+    const at = this.clock.now();
+    const children = (ws.persisted as { children?: Record<string, { src?: string; snapshot?: { value?: unknown; context?: Record<string, unknown> } }> } | null)?.children ?? {};
+    for (const [key, child] of Object.entries(children)) {
+      const state = stateName((child.snapshot?.value ?? '') as ActorSnapshot['value']);
+      const context = child.snapshot?.context ?? {};
+      const runs = this.table.ofWorkspace(ws.id).filter((run) => run.key === key);
+      if (child.src === 'command') {
+        const restarts = Number(context.restarts ?? 0);
+        const latest = runs.filter((run) => run.restarts === restarts).at(-1);
+        if (latest) {
+          this.toChild(ws, key, { type: 'SPAWNED', at, runId: latest.id, pid: latest.pid });
+          if (latest.exit) this.toChild(ws, key, { type: 'EXITED', at, runId: latest.id, ...plainExit(latest.exit) });
+        } else if (state === 'starting' || state === 'restarting') {
+          this.host.receive({ type: 'spawn', wsId: ws.id, key, restarts });
+        }
+      } else if (child.src === 'pipeline') {
+        const pipeline = ws.pipelines.get(key);
+        const attempt = Number(context.attempt ?? 0);
+        const current = runs.filter((run) => run.restarts === attempt);
+        if (pipeline && current.length === pipeline.nodes.length) {
+          this.toChild(ws, key, { type: 'PIPELINE_SPAWNED', at, attempt, runs: current.map((r) => ({ label: r.label, runId: r.id, pid: r.pid })) });
+          for (const run of current) {
+            if (run.exit) this.toChild(ws, key, { type: 'NODE_EXITED', at, label: run.label, runId: run.id, ...plainExit(run.exit) });
+          }
+        } else if (state === 'created' || state === 'restarting') {
+          this.host.receive({ type: 'spawnPipeline', wsId: ws.id, pipelineId: key, attempt });
+        }
+      }
+    }
   }
 
   private onActorError(ws: WorkspaceEntry, error: ReturnType<typeof serializeError>): void {
@@ -319,6 +412,7 @@ export class RuntimeCore {
     for (const command of ws.commands.values()) command.firstRun.reject(gone);
     for (const pipeline of ws.pipelines.values()) this.settlePipeline(pipeline);
     this.registry.delete(ws.id);
+    this.state?.markDirty();
     this.quota.forget(ws.id);
     for (const pipelineId of ws.pipelines.keys()) this.pipelines.delete(pipelineId);
     this.table.removeWorkspace(ws.id);
@@ -368,13 +462,25 @@ export class RuntimeCore {
     this.ensureOpen();
     const spec = validateWorkspaceSpec(structuredCloneSpec(input));
     const id = options.id === undefined ? this.newId() : this.checkGivenId(options.id);
+    const ws = await this.prepareWorkspace(spec, id, this.clock.now());
+    if (options.id !== undefined) this.checkGivenId(options.id);
+    return this.hostWorkspace(ws, {
+      type: 'createWorkspace',
+      wsId: ws.id,
+      label: ws.label,
+      ttlMs: spec.ttlMs ?? null,
+      at: ws.createdAt,
+    });
+  }
+
+  /** Everything a workspace needs before its actor exists: cwd checked, cgroup made, warnings. */
+  private async prepareWorkspace(spec: WorkspaceSpec, id: string, createdAt: number): Promise<WorkspaceEntry> {
     const cwd = await checkCwd(spec.cwd ?? process.cwd(), 'cwd', 'INVALID_SPEC');
     this.prlimit ??= await findPrlimit();
     const { cgroup, warnings: cgroupWarnings } = await this.makeCgroup(spec, id);
     if (this.closed) await cgroup?.remove();
     this.ensureOpen();
-    if (options.id !== undefined) this.checkGivenId(options.id);
-    const ws: WorkspaceEntry = {
+    return {
       kind: 'workspace',
       id,
       wsId: id,
@@ -390,8 +496,9 @@ export class RuntimeCore {
       cgroup,
       oomKillsSeen: 0,
       worker: this.pool.place(),
-      createdAt: this.clock.now(),
+      createdAt,
       snapshot: { value: 'created', status: 'active', context: {} },
+      persisted: null,
       observers: new Set(),
       commands: new Map(),
       pipelines: new Map(),
@@ -403,20 +510,114 @@ export class RuntimeCore {
       pendingSpawns: 0,
       failure: null,
     };
+  }
+
+  /** Registers the workspace and hosts its actor (new, or restored); resolves once it runs. */
+  private async hostWorkspace(
+    ws: WorkspaceEntry,
+    message: Extract<ToWorker, { type: 'createWorkspace' | 'restoreWorkspace' }>,
+  ): Promise<WorkspaceEntry> {
     // A failure before `running` is reported through `started`; nobody awaits `stopped` yet.
     ws.stopped.promise.catch(() => undefined);
     this.registry.add(ws);
-    this.pool.send(ws.worker, {
-      type: 'createWorkspace',
+    this.pool.send(ws.worker, message);
+    await ws.started.promise;
+    this.state?.markDirty();
+    this.logger.info(
+      { ws: ws.id, label: ws.label, ttlMs: ws.spec.ttlMs ?? null, warnings: ws.warnings, restored: message.type === 'restoreWorkspace' },
+      message.type === 'restoreWorkspace' ? 'workspace restored' : 'workspace created',
+    );
+    for (const warning of ws.warnings) this.logger.warn({ ws: ws.id, label: ws.label }, warning);
+    return ws;
+  }
+
+  /** Takes stateDir's lock, reads its snapshot and brings back what it holds. */
+  async openState(stateDir: string): Promise<void> {
+    if (typeof stateDir !== 'string' || stateDir.length === 0) {
+      throw new ShumaError('INVALID_ARGUMENT', 'options.stateDir must be a directory path');
+    }
+    this.stateLock = await acquireStateLock(stateDir);
+    // Every process started from now on carries the mark; any that carries it now is an orphan
+    // of a runtime on this stateDir that died without a shutdown.
+    const mark = stateMark(stateDir);
+    this.baseEnv = { ...this.baseEnv, [STATE_MARK_VARIABLE]: mark };
+    const orphans = findMarkedProcesses(mark);
+    if (orphans.length > 0) {
+      await killProcesses(orphans);
+      this.warn(`${orphans.length} process(es) left running by a runtime that died on ${stateDir} were killed (pids ${orphans.map((p) => p.pid).join(', ')}); supervised commands start again`);
+    }
+    const read = await readSnapshotFile(stateDir);
+    this.state = new StateStore(
+      stateDir,
+      () => collectSnapshot(this.runtimeId, this.registry, this.table, this.savedPipelines),
+      this.logger,
+    );
+    if (read.status === 'missing') return;
+    if (read.status === 'corrupt') {
+      this.warn(`the snapshot in ${stateDir} could not be read (${read.reason}): it was kept as ${read.keptAs} and the runtime starts empty`);
+      return;
+    }
+    const problem = checkSnapshotData(read.data);
+    if (problem) {
+      const keptAs = await keepSnapshotAside(stateDir, 'invalid');
+      this.warn(`the snapshot in ${stateDir} is not a shuma state (${problem}): it was kept as ${keptAs} and the runtime starts empty`);
+      return;
+    }
+    const restored = await restoreSnapshot(
+      { savedPipelines: this.savedPipelines, warn: (message) => this.warn(message), restoreWorkspace: (r, lost) => this.restoreWorkspace(r, lost) },
+      read.data as SnapshotData,
+    );
+    this.logger.info({ stateDir, ...restored, savedPipelines: this.savedPipelines.size }, 'state restored');
+  }
+
+  private warn(message: string): void {
+    this.warnings.push(message);
+    this.logger.warn(message);
+  }
+
+  /** A workspace back under its own id, its actor from its persisted snapshot, its timers re-armed. */
+  private async restoreWorkspace(record: PersistedWorkspace, lostKeys: string[]): Promise<void> {
+    const spec = validateWorkspaceSpec(record.spec);
+    const ws = await this.prepareWorkspace(spec, record.id, record.createdAt);
+    // A crashed runtime's cgroup may still hold what escaped every group: it goes too.
+    await ws.cgroup?.killAll();
+    ws.persisted = record.actor;
+    for (const command of record.commands) {
+      const plan = await launchPlan(ws, command.spec).catch(() => unresolvedPlan(ws, command.spec));
+      const firstRun = deferred<RunEntry>();
+      // Nobody awaits a restored command's first run: it ran before the restart.
+      firstRun.promise.catch(() => undefined);
+      ws.commands.set(command.key, {
+        ...plan,
+        label: command.label,
+        key: command.key,
+        wsId: ws.id,
+        policy: command.policy,
+        snapshot: null,
+        observers: new Set(),
+        firstRun,
+      });
+    }
+    for (const { id, spec: pipelineSpec } of record.pipelines) {
+      const nodes = await Promise.all(
+        pipelineSpec.nodes.map((node) => launchPlan(ws, node).catch(() => unresolvedPlan(ws, node))),
+      );
+      const pipeline = this.newPipelineEntry(id, ws, pipelineSpec, nodes);
+      pipeline.started.resolve();
+      ws.pipelines.set(id, pipeline);
+      this.pipelines.set(id, pipeline);
+    }
+    await this.hostWorkspace(ws, {
+      type: 'restoreWorkspace',
       wsId: ws.id,
       label: ws.label,
       ttlMs: spec.ttlMs ?? null,
-      at: ws.createdAt,
+      at: this.clock.now(),
+      snapshot: record.actor,
+      lostKeys,
     });
-    await ws.started.promise;
-    this.logger.info({ ws: ws.id, label: ws.label, ttlMs: spec.ttlMs ?? null, warnings: ws.warnings }, 'workspace created');
-    for (const warning of ws.warnings) this.logger.warn({ ws: ws.id, label: ws.label }, warning);
-    return ws;
+    // Saved mid-stop: its processes are gone; the stop completes now.
+    if (stateName(ws.snapshot.value) === 'reaping') this.host.signalScope(ws, 'SIGKILL');
   }
 
   /** The workspace's own cgroup, when its spec asks for one and the machine allows it. */
@@ -498,24 +699,7 @@ export class RuntimeCore {
     }
     this.ensureOpen();
     this.ensureRunning(ws);
-    const pipeline: PipelineEntry = {
-      kind: 'pipeline',
-      id: this.newId(),
-      wsId: ws.id,
-      label: spec.label,
-      spec,
-      nodes,
-      groups: new Set(),
-      hostStop: null,
-      pendingSpawns: 0,
-      snapshot: null,
-      observers: new Set(),
-      currentRuns: [],
-      stopResult: null,
-      started: deferred(),
-      done: deferred(),
-    };
-    pipeline.started.promise.catch(() => undefined);
+    const pipeline = this.newPipelineEntry(this.newId(), ws, spec, nodes);
     ws.pipelines.set(pipeline.id, pipeline);
     this.pipelines.set(pipeline.id, pipeline);
     this.toWorkspace(ws, {
@@ -535,6 +719,28 @@ export class RuntimeCore {
       this.pipelines.delete(pipeline.id);
       throw error;
     }
+    return pipeline;
+  }
+
+  private newPipelineEntry(id: string, ws: WorkspaceEntry, spec: PipelineSpec, nodes: LaunchPlan[]): PipelineEntry {
+    const pipeline: PipelineEntry = {
+      kind: 'pipeline',
+      id,
+      wsId: ws.id,
+      label: spec.label,
+      spec,
+      nodes,
+      groups: new Set(),
+      hostStop: null,
+      pendingSpawns: 0,
+      snapshot: null,
+      observers: new Set(),
+      currentRuns: [],
+      stopResult: null,
+      started: deferred(),
+      done: deferred(),
+    };
+    pipeline.started.promise.catch(() => undefined);
     return pipeline;
   }
 
@@ -602,6 +808,7 @@ export class RuntimeCore {
       aliveCommands: this.table.aliveCount,
       alivePipelines,
       activeFlows: this.flows.activeCount,
+      workerRestarts: this.workerRestarts,
     };
   }
 
@@ -639,6 +846,8 @@ export class RuntimeCore {
 
   private async closeAll(graceMs: number): Promise<void> {
     this.closed = true;
+    // Saved as it is before everything stops: the next runtime on this stateDir brings it back.
+    await this.state?.freeze();
     await Promise.allSettled([...this.registry.all()].map((ws) => this.stopWorkspace(ws.id, graceMs, 'shutdown')));
     this.reaper.close();
     this.quota.close();
@@ -651,6 +860,7 @@ export class RuntimeCore {
     for (const pending of this.clockAcks.values()) pending.done();
     this.clockAcks.clear();
     await this.pool.close();
+    await this.stateLock?.release();
     process.off('exit', this.killOnExit);
   }
 
@@ -708,6 +918,16 @@ async function launchPlan(ws: WorkspaceEntry, spec: CommandSpec): Promise<Launch
   const env = { ...ws.env, ...spec.env };
   const file = await resolveExecutable(spec.exec, cwd, env.PATH);
   return { label: spec.label ?? path.basename(spec.exec), spec, file, cwd, env };
+}
+
+function plainExit(exit: { code: number | null; signal: string | null; status: number }) {
+  return { code: exit.code, signal: exit.signal, status: exit.status };
+}
+
+/** A plan whose program could not be found now: its spawn will fail and say why. */
+function unresolvedPlan(ws: WorkspaceEntry, spec: CommandSpec): LaunchPlan {
+  const cwd = spec.cwd === undefined ? ws.cwd : path.resolve(ws.cwd, spec.cwd);
+  return { label: spec.label ?? path.basename(spec.exec), spec, file: path.resolve(cwd, spec.exec), cwd, env: { ...ws.env, ...spec.env } };
 }
 
 /** A private copy of a user's spec: later changes to their object must not reach us. */

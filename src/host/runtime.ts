@@ -4,6 +4,7 @@ import { checkSavedName, validatePipelineSpec, type PipelineSpec } from '../prot
 import type { WorkspaceSpec } from '../protocol/specs.js';
 import { PipelineHandle, type Pipeline } from './pipeline-handle.js';
 import { checkCallOptions } from '../protocol/checks.js';
+import type { WorkspaceEntry } from './registry.js';
 import { RuntimeCore, type CreateWorkspaceOptions, type HealthCounts, type RuntimeOptions } from './runtime-core.js';
 import { WorkspaceHandle, type Workspace } from './workspace-handle.js';
 
@@ -18,6 +19,8 @@ export interface WorkspaceInfo {
 }
 
 export interface Runtime {
+  /** What the runtime noticed at start and could not do as asked (e.g. a snapshot it could not read). */
+  readonly warnings: readonly string[];
   createWorkspace(spec: WorkspaceSpec, options?: CreateWorkspaceOptions): Promise<Workspace>;
   workspace(id: string): Workspace | undefined;
   listWorkspaces(): Promise<WorkspaceInfo[]>;
@@ -42,18 +45,28 @@ class RuntimeFacade implements Runtime {
 
   constructor(readonly core: RuntimeCore) {}
 
+  get warnings(): readonly string[] {
+    return this.core.warnings;
+  }
+
   async createWorkspace(spec: WorkspaceSpec, input?: CreateWorkspaceOptions): Promise<Workspace> {
     const options = checkCallOptions(input, 'options', ['id']);
-    const entry = await this.core.createWorkspace(spec, options);
-    const handle = new WorkspaceHandle(this.core, entry);
-    this.handles.set(entry.id, handle);
-    void entry.stopped.promise.finally(() => this.handles.delete(entry.id)).catch(() => undefined);
-    return handle;
+    return this.adopt(await this.core.createWorkspace(spec, options));
   }
 
   workspace(id: string): Workspace | undefined {
     // The registry forgets a workspace as its actor stops; the handle map catches up a tick later.
-    return this.core.registry.get(id) ? this.handles.get(id) : undefined;
+    const entry = this.core.registry.get(id);
+    if (!entry) return undefined;
+    return this.handles.get(id) ?? this.adopt(entry);
+  }
+
+  /** A handle for a workspace this facade did not create: one restored from a snapshot. */
+  private adopt(entry: WorkspaceEntry): WorkspaceHandle {
+    const handle = new WorkspaceHandle(this.core, entry);
+    this.handles.set(entry.id, handle);
+    void entry.stopped.promise.finally(() => this.handles.delete(entry.id)).catch(() => undefined);
+    return handle;
   }
 
   async runPipeline(spec: PipelineSpec): Promise<Pipeline> {
@@ -65,11 +78,17 @@ class RuntimeFacade implements Runtime {
 
   pipeline(id: string): Pipeline | undefined {
     // Pipelines stay visible, finished or not, as long as their workspace lives.
-    if (!this.core.pipelines.has(id)) {
+    const entry = this.core.pipelines.get(id);
+    if (!entry) {
       this.pipelineHandles.delete(id);
       return undefined;
     }
-    return this.pipelineHandles.get(id);
+    let handle = this.pipelineHandles.get(id);
+    if (!handle) {
+      handle = new PipelineHandle(this.core, entry);
+      this.pipelineHandles.set(id, handle);
+    }
+    return handle;
   }
 
   async savePipeline(name: string, spec: PipelineSpec): Promise<void> {
@@ -141,6 +160,15 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   const runtime = new RuntimeFacade(core);
   // One admin round trip proves every thread is serving.
   await core.ready();
+  if (options.stateDir !== undefined) {
+    try {
+      await core.openState(options.stateDir);
+    } catch (error) {
+      // Nothing of a runtime that could not open its state is left running.
+      await core.shutdown(0).catch(() => undefined);
+      throw error;
+    }
+  }
   return runtime;
 }
 

@@ -1,4 +1,5 @@
 import type { WorkspaceSpec } from '../protocol/specs.js';
+import { flowDirWarnings } from './flow-hub.js';
 
 export interface LimitFacts {
   /** Absolute path of util-linux's prlimit, null when the machine lacks it. */
@@ -33,6 +34,6 @@ export function unsupportedWarnings(spec: WorkspaceSpec, facts: LimitFacts): str
       warnings.push(`quota.${resource} ('${action}') has nothing to compare with: set ${limitName[resource]}`);
     }
   }
-  if (spec.flowDir !== undefined) warnings.push('flowDir was not used: flow channels are not implemented yet');
+  warnings.push(...flowDirWarnings(spec));
   return warnings;
 }

@@ -49,7 +49,10 @@ export const workspaceMachine = setup({
   },
   guards: {
     hasTtl: ({ context }) => context.ttlDeadline !== null,
-    noGrace: ({ context }) => context.graceMs === 0,
+    // Deadlines already passed (no grace, or a restore after they ran out) act in the same step:
+    // a 0 ms timer would wait a turn, or forever on a simulated clock nobody moves.
+    graceOver: ({ context }) => context.graceDeadline !== null && context.graceDeadline <= context.stampedAt,
+    ttlOver: ({ context }) => context.ttlDeadline !== null && context.ttlDeadline <= context.stampedAt,
     quotaKills: ({ event }) => event.type === 'QUOTA_BREACH' && event.action === 'kill',
     shortensGrace: ({ context, event }) =>
       event.type === 'STOP' && event.at + event.graceMs < (context.graceDeadline ?? Number.POSITIVE_INFINITY),
@@ -112,7 +115,8 @@ export const workspaceMachine = setup({
       };
     }),
     noteTtlExpiry: assign(({ context }) => {
-      const at = context.ttlDeadline ?? context.stampedAt;
+      // When it ran out while the runtime was down, the stop starts now, not in the past.
+      const at = Math.max(context.ttlDeadline ?? context.stampedAt, context.stampedAt);
       return { stopReason: 'ttl' as const, graceMs: DEFAULT_GRACE_MS, stampedAt: at, graceDeadline: at + DEFAULT_GRACE_MS };
     }),
     stopCommands: enqueueActions(({ context, enqueue, self }) => {
@@ -174,6 +178,7 @@ export const workspaceMachine = setup({
       on: { START: { target: 'running', actions: 'start' } },
     },
     running: {
+      always: { guard: 'ttlOver', target: 'reaping', actions: 'noteTtlExpiry' },
       after: { ttl: { guard: 'hasTtl', target: 'reaping', actions: 'noteTtlExpiry' } },
       on: {
         RUN: { actions: 'spawnCommand' },
@@ -193,7 +198,7 @@ export const workspaceMachine = setup({
       states: {
         terminating: {
           entry: 'terminateGroups',
-          always: { guard: 'noGrace', target: 'killing' },
+          always: { guard: 'graceOver', target: 'killing' },
           after: { grace: 'killing' },
           on: {
             // A second stop may shorten the grace, never lengthen it; once killing, it changes nothing.

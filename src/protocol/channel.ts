@@ -18,6 +18,9 @@ export class BatchedChannel<Out, In> {
   private closed = false;
   private readonly onMessage: (value: unknown) => void;
 
+  /** Runs first at every flush: last-moment messages (the latest state of what changed) join the batch. */
+  beforeFlush: (() => void) | undefined;
+
   constructor(
     private readonly port: PortEndpoint,
     receive: (message: In) => void,
@@ -33,16 +36,22 @@ export class BatchedChannel<Out, In> {
   send(message: Out): void {
     if (this.closed) return;
     this.queue.push(message);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      queueMicrotask(() => this.flush());
-    }
+    this.requestFlush();
+  }
+
+  /** A flush at the end of this turn, even with nothing queued yet (beforeFlush may add). */
+  requestFlush(): void {
+    if (this.flushScheduled || this.closed) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => this.flush());
   }
 
   /** Sends what is queued now instead of at the end of the turn. */
   flush(): void {
     this.flushScheduled = false;
-    if (this.queue.length === 0 || this.closed) return;
+    if (this.closed) return;
+    this.beforeFlush?.();
+    if (this.queue.length === 0) return;
     const batch = this.queue;
     this.queue = [];
     const bytes = encode(batch);

@@ -10,6 +10,11 @@ export const ERROR_CODES = [
   'WORKSPACE_STOPPED',
   'RUNTIME_CLOSED',
   'ACTOR_FAILED',
+  // The state directory: held by another runtime, unusable (a file, a symlink, writable by
+  // others, unreadable), or a snapshot that could not be written.
+  'STATE_DIR_LOCKED',
+  'STATE_DIR_INVALID',
+  'SNAPSHOT_WRITE_FAILED',
   'INTERNAL',
 ] as const;
 

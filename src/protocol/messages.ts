@@ -182,6 +182,20 @@ export interface CreateWorkspaceMessage {
 export interface WorkspaceEventMessage { type: 'workspaceEvent'; wsId: string; event: WorkspaceEvent }
 /** An event for a child actor of the workspace: a command or a pipeline, by its key. */
 export interface ChildEventMessage { type: 'childEvent'; wsId: string; key: string; event: ChildEvent }
+/**
+ * Host a workspace actor again from its persisted snapshot (after a restart of the runtime, or
+ * of a worker thread that died). Its timers are re-armed from their deadlines counted from `at`;
+ * the children named in `lostKeys` lost their processes and hear RUN_LOST.
+ */
+export interface RestoreWorkspaceMessage {
+  type: 'restoreWorkspace';
+  wsId: string;
+  label: string;
+  ttlMs: number | null;
+  at: number;
+  snapshot: PlainValue;
+  lostKeys: string[];
+}
 /** Drop a stopped workspace actor from the worker's memory. */
 export interface ReleaseMessage { type: 'release'; wsId: string }
 /** The manual clock moved: the worker's simulated clock follows. */
@@ -190,6 +204,7 @@ export interface InspectMessage { type: 'inspect'; enabled: boolean }
 
 export type ToWorker =
   | CreateWorkspaceMessage
+  | RestoreWorkspaceMessage
   | WorkspaceEventMessage
   | ChildEventMessage
   | ReleaseMessage
@@ -207,6 +222,8 @@ export interface ChildSnapshotMessage {
   machine: 'command' | 'pipeline';
   snapshot: ActorSnapshot;
 }
+/** The workspace actor's persisted snapshot (children included), sent after each change. */
+export interface PersistedMessage { type: 'persisted'; wsId: string; snapshot: PlainValue }
 export interface ActorErrorMessage { type: 'actorError'; wsId: string; error: SerializedError }
 export interface InspectionMessage { type: 'inspection'; record: InspectionRecord }
 export interface ClockAckMessage { type: 'clockAck'; seq: number }
@@ -215,6 +232,7 @@ export type FromWorker =
   | HostRequestMessage
   | SnapshotMessage
   | ChildSnapshotMessage
+  | PersistedMessage
   | ActorErrorMessage | InspectionMessage | ClockAckMessage;
 
 /** What a worker receives as its task: its end of the message channel and of the admin channel. */

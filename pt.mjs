@@ -1,0 +1,13 @@
+import { createRuntime } from './dist/src/index.js';
+import { coreOf } from './dist/src/host/runtime.js';
+const rt = await createRuntime({ workers: 1, statsIntervalMs: 0 });
+const ws = await rt.createWorkspace({ label: 'survivor', ttlMs: 3_600_000 });
+const service = await ws.run({ exec: 'sh', argv: ['-c', 'echo up; sleep 1000'], restart: { onFailure: true, backoffMs: 1 } });
+while (!(await ws.logs(service.id)).toString().includes('up')) await new Promise(r => setTimeout(r, 5));
+const c = await ws.run({ exec: '/bin/false', restart: { onFailure: true, backoffMs: 1, maxBackoffMs: 5, maxRestarts: 1000000 } });
+while (!(c.getSnapshot()?.context.restarts >= 2)) await new Promise(r => setTimeout(r, 5));
+console.error('before', c.getSnapshot().value, c.getSnapshot().context.restarts);
+await coreOf(rt).workerThreads[0].terminate();
+await new Promise(r => setTimeout(r, 1000));
+console.error('after', c.getSnapshot().value, c.getSnapshot().context.restarts, ws.getSnapshot().value, (await ws.commands()).length, await coreOf(rt).workerStats());
+await rt.shutdown();

@@ -1,0 +1,61 @@
+import { readProcStat } from '../proc.js';
+import type { ProcessTable } from '../process-table.js';
+import type { Registry, WorkspaceEntry } from '../registry.js';
+import type { PipelineSpec } from '../../protocol/pipeline-spec.js';
+import type { PersistedProcess, PersistedWorkspace, SnapshotData } from './snapshot-data.js';
+
+/** The keys of the children a persisted workspace snapshot still holds (finished ones are gone). */
+export function childKeysOf(persisted: unknown): Set<string> {
+  const children = (persisted as { children?: Record<string, unknown> } | null)?.children;
+  return new Set(children ? Object.keys(children) : []);
+}
+
+function processesOf(ws: WorkspaceEntry, table: ProcessTable): PersistedProcess[] {
+  const out: PersistedProcess[] = [];
+  for (const run of table.aliveIn(ws)) {
+    // Our own unreaped child: its pid cannot have been reused, so this reads the right process.
+    const stat = readProcStat(run.pid);
+    if (!stat) continue;
+    out.push({
+      runId: run.id,
+      key: run.key,
+      pipelineId: run.pipelineId ?? null,
+      label: run.label,
+      pid: run.pid,
+      startTime: stat.startTime,
+      restarts: run.restarts,
+      startedAt: run.startedAt,
+    });
+  }
+  return out;
+}
+
+function workspaceRecord(ws: WorkspaceEntry, table: ProcessTable): PersistedWorkspace {
+  const live = childKeysOf(ws.persisted);
+  return {
+    id: ws.id,
+    spec: ws.spec,
+    createdAt: ws.createdAt,
+    actor: ws.persisted,
+    commands: [...ws.commands.values()]
+      .filter((command) => live.has(command.key))
+      .map((command) => ({ key: command.key, label: command.label, spec: command.spec, policy: command.policy })),
+    pipelines: [...ws.pipelines.values()].filter((p) => live.has(p.id)).map((p) => ({ id: p.id, spec: p.spec })),
+    processes: processesOf(ws, table),
+  };
+}
+
+/** Everything the snapshot file keeps, read from the runtime as it is now. */
+export function collectSnapshot(
+  runtimeId: string,
+  registry: Registry,
+  table: ProcessTable,
+  savedPipelines: ReadonlyMap<string, PipelineSpec>,
+): SnapshotData {
+  return {
+    runtimeId,
+    savedPipelines: Object.fromEntries(savedPipelines),
+    // A failed actor has nothing to restore from; one not yet mirrored is in its first instant.
+    workspaces: [...registry.all()].filter((ws) => !ws.failure && ws.persisted !== null).map((ws) => workspaceRecord(ws, table)),
+  };
+}

@@ -1,0 +1,460 @@
+// The snapshot file: one msgpack envelope `{ format, writtenAt, data }` in the state directory.
+//
+// Writing is atomic: a temp file of our own (O_EXCL, 0600) is written and fsynced, renamed over
+// `shuma.snapshot`, and the directory fsynced, so a crash at any moment leaves the old file or
+// the new one, complete. Calls for one directory run one at a time in this module; other
+// processes are kept out by the state lock (state-lock.ts), which the runtime takes first.
+//
+// Reading treats the file as untrusted input. msgpackr's Unpackr decodes its record and
+// structured-clone extensions (and Set, RegExp, Error, typed arrays…) whatever its options, and
+// recurses on nesting, so every byte is checked first by a small non-recursive walk over the
+// msgpack structure: lengths within the file, nothing after the value, nesting at most
+// SNAPSHOT_MAX_DEPTH, and no extension but the two our encoder writes (undefined and Date).
+// Only then does msgpackr decode it, and the envelope is validated. A file that fails any of
+// this is renamed aside and reported, never thrown about and never lost.
+import { randomUUID } from 'node:crypto';
+import { constants, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { FileHandle } from 'node:fs/promises';
+import { Packr, Unpackr } from 'msgpackr';
+import { ShumaError, isShumaError } from '../../protocol/errors.js';
+
+export const SNAPSHOT_FILE = 'shuma.snapshot';
+/** The envelope's format number; bump it when `data`'s layout changes incompatibly. */
+export const SNAPSHOT_FORMAT = 1;
+export const SNAPSHOT_DEFAULT_MAX_BYTES = 256 * 2 ** 20;
+/** Deepest nesting of maps and arrays a snapshot may hold (msgpackr overflows the stack past ~1,000). */
+export const SNAPSHOT_MAX_DEPTH = 512;
+
+const TEMP_PREFIX = `${SNAPSHOT_FILE}.tmp-`;
+
+export interface SnapshotWrite {
+  bytes: number;
+  ms: number;
+}
+
+export type SnapshotRead =
+  | { status: 'missing' }
+  | { status: 'ok'; data: unknown; writtenAt: number }
+  | { status: 'corrupt'; reason: string; keptAs: string };
+
+export interface ReadSnapshotOptions {
+  /** Larger files are reported corrupt without being read. Default 256 MiB. */
+  maxBytes?: number;
+}
+
+// Configured like the wire codec (src/protocol/codec.ts), with instances of its own.
+const CODEC_OPTIONS = {
+  useRecords: false,
+  structuredClone: false,
+  moreTypes: false,
+  mapsAsObjects: true,
+  bundleStrings: false,
+  int64AsType: 'number',
+} as const;
+const packr = new Packr({ ...CODEC_OPTIONS });
+const unpackr = new Unpackr({ ...CODEC_OPTIONS });
+
+/**
+ * Replaces the snapshot with `value`, atomically and durably. Rejects with
+ * SNAPSHOT_WRITE_FAILED (the old file left as it was) if the value cannot be encoded or read
+ * back, or the write fails.
+ */
+export function writeSnapshotFile(stateDir: string, value: unknown): Promise<SnapshotWrite> {
+  const dir = path.resolve(stateDir);
+  return serialized(dir, () => writeNow(dir, value));
+}
+
+/** Reads the snapshot. Bad content is reported as 'corrupt' (and kept aside), never thrown. */
+export function readSnapshotFile(stateDir: string, options: ReadSnapshotOptions = {}): Promise<SnapshotRead> {
+  const maxBytes = options.maxBytes ?? SNAPSHOT_DEFAULT_MAX_BYTES;
+  if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) {
+    return Promise.reject(new ShumaError('INVALID_ARGUMENT', `maxBytes must be a positive integer, not ${maxBytes}`, { field: 'maxBytes' }));
+  }
+  const dir = path.resolve(stateDir);
+  return serialized(dir, () => readNow(dir, maxBytes));
+}
+
+/**
+ * Renames the snapshot aside as `shuma.snapshot.<label>-<time>` and returns the new path: for a
+ * file that decodes but that the runtime cannot use (its data fails the runtime's checks).
+ */
+export function keepSnapshotAside(stateDir: string, label = 'corrupt'): Promise<string> {
+  if (!/^[a-z][a-z0-9-]{0,31}$/.test(label)) {
+    // It becomes part of a file name: nothing that could climb out of the directory.
+    return Promise.reject(new ShumaError('INVALID_ARGUMENT', `label must be a short lowercase word, not ${JSON.stringify(label)}`, { field: 'label' }));
+  }
+  const dir = path.resolve(stateDir);
+  return serialized(dir, () => keepAside(path.join(dir, SNAPSHOT_FILE), label));
+}
+
+// ── one call at a time per directory ─────────────────────────────────────────────────
+
+const queues = new Map<string, Promise<void>>();
+
+function serialized<T>(dir: string, task: () => Promise<T>): Promise<T> {
+  const result = (queues.get(dir) ?? Promise.resolve()).then(task);
+  // The caller sees a failure through `result`; the queue only waits for the task to end.
+  const done = result.then(
+    () => undefined,
+    () => undefined,
+  );
+  queues.set(dir, done);
+  void done.then(() => {
+    if (queues.get(dir) === done) queues.delete(dir);
+  });
+  return result;
+}
+
+// ── writing ──────────────────────────────────────────────────────────────────────────
+
+async function writeNow(dir: string, value: unknown): Promise<SnapshotWrite> {
+  const start = performance.now();
+  const bytes = encodeEnvelope(value);
+  const file = path.join(dir, SNAPSHOT_FILE);
+  const temp = path.join(dir, `${TEMP_PREFIX}${process.pid}-${randomUUID()}`);
+  try {
+    await removeTempFiles(dir);
+    await writeDurably(temp, bytes);
+    await fs.rename(temp, file);
+    await syncDirectory(dir);
+  } catch (error) {
+    await removeIfPresent(temp);
+    throw new ShumaError('SNAPSHOT_WRITE_FAILED', `writing ${file} failed: ${String(error)}`, causeOf(error));
+  }
+  return { bytes: bytes.length, ms: performance.now() - start };
+}
+
+function encodeEnvelope(value: unknown): Uint8Array {
+  let bytes: Uint8Array;
+  try {
+    // pack() returns a view into msgpackr's scratch buffer, which the next pack() anywhere in
+    // this thread may overwrite while the write awaits: copy it.
+    bytes = Buffer.from(packr.pack({ format: SNAPSHOT_FORMAT, writtenAt: Date.now(), data: value }));
+  } catch (error) {
+    throw new ShumaError('SNAPSHOT_WRITE_FAILED', `the snapshot value cannot be encoded (${String(error)})`);
+  }
+  // Never write what readSnapshotFile would refuse: that would lose the state at the next start.
+  const refused = checkStructure(bytes, SNAPSHOT_MAX_DEPTH);
+  if (refused !== null) {
+    throw new ShumaError('SNAPSHOT_WRITE_FAILED', `the snapshot value would not read back: ${refused}`);
+  }
+  return bytes;
+}
+
+/** Temp files are ours alone (one writer per directory): any found are left by a crash. */
+async function removeTempFiles(dir: string): Promise<void> {
+  for (const name of await fs.readdir(dir)) {
+    if (name.startsWith(TEMP_PREFIX)) await removeIfPresent(path.join(dir, name));
+  }
+}
+
+async function writeDurably(file: string, bytes: Uint8Array): Promise<void> {
+  const handle = await fs.open(file, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600);
+  try {
+    await handle.writeFile(bytes);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Makes the rename itself durable: until then a power cut may bring the old name back. */
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await fs.open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+// ── reading ──────────────────────────────────────────────────────────────────────────
+
+type Loaded = { kind: 'missing' } | { kind: 'bytes'; bytes: Uint8Array } | { kind: 'refused'; reason: string };
+type Verdict = { ok: true; data: unknown; writtenAt: number } | { ok: false; reason: string };
+
+async function readNow(dir: string, maxBytes: number): Promise<SnapshotRead> {
+  const file = path.join(dir, SNAPSHOT_FILE);
+  const loaded = await load(file, maxBytes);
+  if (loaded.kind === 'missing') return { status: 'missing' };
+  const verdict: Verdict = loaded.kind === 'bytes' ? decodeEnvelope(loaded.bytes) : { ok: false, reason: loaded.reason };
+  if (verdict.ok) return { status: 'ok', data: verdict.data, writtenAt: verdict.writtenAt };
+  return { status: 'corrupt', reason: verdict.reason, keptAs: await keepAside(file, 'corrupt') };
+}
+
+async function load(file: string, maxBytes: number): Promise<Loaded> {
+  let handle: FileHandle;
+  try {
+    // O_NONBLOCK: a FIFO in the file's place must not block the open; it is refused below.
+    handle = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error) {
+    if (errnoOf(error) === 'ENOENT') return { kind: 'missing' };
+    if (errnoOf(error) === 'ELOOP') return { kind: 'refused', reason: 'it is a symbolic link' };
+    throw unreadable(file, error);
+  }
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile()) return { kind: 'refused', reason: 'it is not a regular file' };
+    // Checked before reading, so that a huge file costs no memory.
+    if (stat.size > maxBytes) return { kind: 'refused', reason: `it is ${stat.size} bytes, over the ${maxBytes}-byte cap` };
+    const bytes = await handle.readFile();
+    if (bytes.length > maxBytes) return { kind: 'refused', reason: `it grew past the ${maxBytes}-byte cap while read` };
+    return { kind: 'bytes', bytes };
+  } catch (error) {
+    throw unreadable(file, error);
+  } finally {
+    await handle.close();
+  }
+}
+
+function decodeEnvelope(bytes: Uint8Array): Verdict {
+  if (bytes.length === 0) return { ok: false, reason: 'the file is empty' };
+  const refused = checkStructure(bytes, SNAPSHOT_MAX_DEPTH);
+  if (refused !== null) return { ok: false, reason: refused };
+  let envelope: unknown;
+  try {
+    envelope = unpackr.unpack(bytes);
+  } catch (error) {
+    // Checked bytes should decode; if msgpackr still refuses them (or runs out of stack), that
+    // is bad content all the same, and reported as such.
+    return { ok: false, reason: `it does not decode: ${String(error)}` };
+  }
+  return validateEnvelope(envelope);
+}
+
+function validateEnvelope(envelope: unknown): Verdict {
+  if (typeof envelope !== 'object' || envelope === null || Array.isArray(envelope)) {
+    return { ok: false, reason: 'it is not a snapshot envelope (a map of format, writtenAt and data)' };
+  }
+  const { format, writtenAt } = envelope as Record<string, unknown>;
+  if (typeof format !== 'number' || !Number.isInteger(format) || format < 1) {
+    return { ok: false, reason: `its format field (${describe(format)}) is not a snapshot format number` };
+  }
+  if (format > SNAPSHOT_FORMAT) {
+    return {
+      ok: false,
+      reason: `it was written by a newer shuma, in snapshot format ${format}; this version reads format ${SNAPSHOT_FORMAT}`,
+    };
+  }
+  if (typeof writtenAt !== 'number' || !Number.isFinite(writtenAt)) {
+    return { ok: false, reason: `its writtenAt field (${describe(writtenAt)}) is not a time` };
+  }
+  if (!Object.hasOwn(envelope, 'data')) return { ok: false, reason: 'it has no data field' };
+  return { ok: true, data: (envelope as { data: unknown }).data, writtenAt };
+}
+
+/**
+ * Renames a bad file to `shuma.snapshot.<label>-<time>[-n]`, never over an earlier one:
+ * link(2) refuses an existing name, where rename(2) would replace it.
+ */
+async function keepAside(file: string, label: string): Promise<string> {
+  const stamp = new Date().toISOString().replace(/:/g, '-'); // no ':' in file names: scp, Windows shares
+  try {
+    for (let n = 0; ; n++) {
+      const aside = `${file}.${label}-${stamp}${n === 0 ? '' : `-${n}`}`;
+      if (await moveToFreeName(file, aside)) return aside;
+    }
+  } catch (error) {
+    throw new ShumaError('STATE_DIR_INVALID', `the corrupt snapshot ${file} could not be set aside: ${String(error)}`, causeOf(error));
+  }
+}
+
+async function moveToFreeName(from: string, to: string): Promise<boolean> {
+  try {
+    await fs.link(from, to);
+  } catch (error) {
+    if (errnoOf(error) === 'EEXIST') return false; // an earlier corrupt file has that name
+    if (errnoOf(error) !== 'EPERM') throw error;
+    // A directory in the file's place cannot be hard-linked. Checking then renaming is safe
+    // here: calls are serialized, and the state lock keeps other runtimes out.
+    if (await exists(to)) return false;
+    await fs.rename(from, to);
+    return true;
+  }
+  await fs.unlink(from);
+  return true;
+}
+
+// ── the msgpack structure check ──────────────────────────────────────────────────────
+
+/** Extension types our encoder writes: 0 (msgpackr's `undefined`) and -1 (timestamp → Date). */
+const ALLOWED_EXTENSIONS = new Set([0x00, 0xff]);
+const EXTENSION_NAMES = new Map([
+  [0x72, "msgpackr's record extension"],
+  [0x69, "msgpackr's structured-clone reference"],
+  [0x70, "msgpackr's structured-clone pointer"],
+  [0x73, 'a Set'],
+  [0x74, 'a typed array'],
+  [0x78, 'a RegExp'],
+  [0x65, 'an Error'],
+  [0x42, 'a BigInt'],
+  [0x62, "msgpackr's bundled strings"],
+]);
+
+/** The head of one item: how many bytes it spans (its children excluded), how many children. */
+interface Head {
+  size: number;
+  children: number;
+}
+
+/**
+ * Walks the msgpack items of `bytes` without recursion. Returns why they are refused, or null:
+ * an item running past the end, bytes after the value, nesting deeper than `maxDepth`, the
+ * unused byte 0xc1, an extension type other than undefined and Date.
+ */
+export function checkStructure(bytes: Uint8Array, maxDepth: number): string | null {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const head: Head = { size: 0, children: 0 };
+  const enclosing: number[] = []; // items still to read in each enclosing container
+  let left = 1; // items still to read at this level
+  let pos = 0;
+  for (;;) {
+    while (left === 0) {
+      if (enclosing.length === 0) {
+        return pos === bytes.length ? null : `${bytes.length - pos} bytes of garbage follow the value`;
+      }
+      left = enclosing.pop()!;
+    }
+    left--;
+    const refused = pos < bytes.length ? readHead(bytes, view, pos, head) : truncated(pos);
+    if (refused !== null) return refused;
+    if (pos + head.size > bytes.length) return truncated(pos);
+    pos += head.size;
+    if (head.children > 0) {
+      if (enclosing.length >= maxDepth) return `maps and arrays nest deeper than ${maxDepth} levels`;
+      enclosing.push(left);
+      left = head.children;
+    }
+  }
+}
+
+function truncated(pos: number): string {
+  return `it ends in the middle of an item (at byte ${pos}): truncated`;
+}
+
+/** Fills `head` for the item at `pos`; returns why it is refused, or null. */
+function readHead(bytes: Uint8Array, view: DataView, pos: number, head: Head): string | null {
+  const lead = bytes[pos]!;
+  head.children = 0;
+  head.size = 1;
+  if (lead <= 0x7f || lead >= 0xe0) return null; // fixint
+  if (lead <= 0x8f) return container(head, 1, 2 * (lead & 0x0f)); // fixmap
+  if (lead <= 0x9f) return container(head, 1, lead & 0x0f); // fixarray
+  if (lead <= 0xbf) return scalar(head, 1 + (lead & 0x1f)); // fixstr
+  switch (lead) {
+    case 0xc0: case 0xc2: case 0xc3: return null; // nil, false, true
+    case 0xc1: return `byte 0xc1 at ${pos}, which msgpack never uses`;
+    case 0xc4: case 0xd9: return sized(view, pos, 1, head); // bin 8, str 8
+    case 0xc5: case 0xda: return sized(view, pos, 2, head);
+    case 0xc6: case 0xdb: return sized(view, pos, 4, head);
+    case 0xc7: return extension(view, pos, 1, head); // ext 8
+    case 0xc8: return extension(view, pos, 2, head);
+    case 0xc9: return extension(view, pos, 4, head);
+    case 0xca: return scalar(head, 5); // float 32
+    case 0xcb: return scalar(head, 9);
+    case 0xcc: case 0xd0: return scalar(head, 2); // (u)int 8
+    case 0xcd: case 0xd1: return scalar(head, 3);
+    case 0xce: case 0xd2: return scalar(head, 5);
+    case 0xcf: case 0xd3: return scalar(head, 9);
+    case 0xd4: return fixedExtension(view, pos, 1, head);
+    case 0xd5: return fixedExtension(view, pos, 2, head);
+    case 0xd6: return fixedExtension(view, pos, 4, head);
+    case 0xd7: return fixedExtension(view, pos, 8, head);
+    case 0xd8: return fixedExtension(view, pos, 16, head);
+    case 0xdc: return counted(view, pos, 2, 1, head); // array 16
+    case 0xdd: return counted(view, pos, 4, 1, head);
+    case 0xde: return counted(view, pos, 2, 2, head); // map 16
+    default: return counted(view, pos, 4, 2, head); // 0xdf, map 32
+  }
+}
+
+function scalar(head: Head, size: number): null {
+  head.size = size;
+  return null;
+}
+
+function container(head: Head, size: number, children: number): null {
+  head.size = size;
+  head.children = children;
+  return null;
+}
+
+/** Big-endian length field of `width` bytes at `at`, or null when it runs past the end. */
+function lengthAt(view: DataView, at: number, width: 1 | 2 | 4): number | null {
+  if (at + width > view.byteLength) return null;
+  return width === 1 ? view.getUint8(at) : width === 2 ? view.getUint16(at) : view.getUint32(at);
+}
+
+/** str/bin: a length, then that many bytes. */
+function sized(view: DataView, pos: number, width: 1 | 2 | 4, head: Head): string | null {
+  const length = lengthAt(view, pos + 1, width);
+  if (length === null) return truncated(pos);
+  return scalar(head, 1 + width + length);
+}
+
+/** array/map 16/32: a count of items (pairs, for a map) that follow. */
+function counted(view: DataView, pos: number, width: 2 | 4, perEntry: 1 | 2, head: Head): string | null {
+  const count = lengthAt(view, pos + 1, width);
+  if (count === null) return truncated(pos);
+  return container(head, 1 + width, perEntry * count);
+}
+
+/** ext 8/16/32: a length, a type byte, that many bytes. */
+function extension(view: DataView, pos: number, width: 1 | 2 | 4, head: Head): string | null {
+  const length = lengthAt(view, pos + 1, width);
+  if (length === null || pos + 1 + width >= view.byteLength) return truncated(pos);
+  return allowedExtension(view.getUint8(pos + 1 + width), pos) ?? scalar(head, 2 + width + length);
+}
+
+/** fixext 1/2/4/8/16: a type byte, then `length` bytes. */
+function fixedExtension(view: DataView, pos: number, length: number, head: Head): string | null {
+  if (pos + 1 >= view.byteLength) return truncated(pos);
+  return allowedExtension(view.getUint8(pos + 1), pos) ?? scalar(head, 2 + length);
+}
+
+function allowedExtension(type: number, pos: number): string | null {
+  if (ALLOWED_EXTENSIONS.has(type)) return null;
+  const name = EXTENSION_NAMES.get(type) ?? 'an extension this reader does not decode';
+  return `msgpack extension type ${type} at byte ${pos} (${name}), which a snapshot never holds`;
+}
+
+// ── small helpers ────────────────────────────────────────────────────────────────────
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await fs.lstat(file);
+    return true;
+  } catch (error) {
+    if (errnoOf(error) === 'ENOENT') return false; // the answer, not a failure
+    throw error;
+  }
+}
+
+async function removeIfPresent(file: string): Promise<void> {
+  try {
+    await fs.unlink(file);
+  } catch (error) {
+    if (errnoOf(error) !== 'ENOENT') throw error; // already gone is what we wanted
+  }
+}
+
+function unreadable(file: string, error: unknown): ShumaError {
+  if (isShumaError(error)) return error;
+  return new ShumaError('STATE_DIR_INVALID', `the snapshot ${file} cannot be read: ${String(error)}`, causeOf(error));
+}
+
+function causeOf(error: unknown): { cause: string } | Record<string, never> {
+  const code = errnoOf(error);
+  return code ? { cause: code } : {};
+}
+
+function errnoOf(error: unknown): string | undefined {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function describe(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value.slice(0, 40)) : String(value).slice(0, 40);
+}

@@ -1,0 +1,310 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, describe, test } from 'node:test';
+import { coreOf } from '../src/host/runtime.js';
+import { createRuntime, type Runtime } from '../src/index.js';
+import { ManualClock } from '../src/testing/index.js';
+import { isAlive, startRuntime, stateOf, waitFor, waitForOutput } from './helpers.js';
+
+const dirs: string[] = [];
+after(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+function stateDir(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'shuma-state-'));
+  dirs.push(dir);
+  return path.join(dir, 'state');
+}
+
+function snapshotFile(dir: string): string {
+  return path.join(dir, 'shuma.snapshot');
+}
+
+/** Live processes whose command line mentions `marker`. */
+function processesMentioning(marker: string): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (readFileSync(`/proc/${name}/cmdline`, 'latin1').includes(marker) && isAlive(Number(name))) out.push(Number(name));
+    } catch {
+      continue; // exited while we looked
+    }
+  }
+  return out;
+}
+
+describe('snapshot round trip (seed 2, 18, 22)', () => {
+  test('workspaces, supervisors, pipelines and saved pipelines come back with the same ids', async () => {
+    const dir = stateDir();
+    const marker = `shuma-roundtrip-${process.pid}`;
+    const rt1 = await createRuntime({ stateDir: dir, workers: 1 });
+    const a = await rt1.createWorkspace({ label: 'a', ttlMs: 3_600_000, env: { K: 'v' } });
+    const b = await rt1.createWorkspace({ label: 'b' });
+    const service = await a.run({ exec: 'sh', argv: ['-c', `echo up; sleep 1000; : ${marker}`], label: 'service', restart: { onFailure: true, backoffMs: 10 } });
+    await waitForOutput(a, service.id, 'up');
+    const once = await a.run({ exec: 'sh', argv: ['-c', `sleep 1000; : ${marker}`], label: 'once' });
+    const pipeline = await rt1.runPipeline({
+      label: 'flaky-pipe',
+      workspace: b.id,
+      nodes: [
+        { label: 'fail', exec: 'sh', argv: ['-c', 'exit 1'] },
+        { label: 'cat', exec: 'cat' },
+      ],
+      edges: [{ from: 'fail', to: 'cat' }],
+      restart: { onFailure: true, backoffMs: 1, maxBackoffMs: 1, maxRestarts: 1_000_000 },
+    });
+    await waitFor(pipeline.subscribe.bind(pipeline), (s) => Number(s.context.restarts) >= 2, 'two pipeline restarts');
+    await rt1.savePipeline('zeta', { label: 'z', workspace: b.id, nodes: [{ label: 'x', exec: 'true' }], edges: [] });
+    await rt1.savePipeline('alpha', { label: 'a', workspace: b.id, nodes: [{ label: 'x', exec: 'true' }], edges: [] });
+    const ttlDeadline = a.getSnapshot().context.ttlDeadline;
+    await rt1.shutdown({ graceMs: 0 });
+    assert.deepEqual(processesMentioning(marker), [], 'shutdown stops everything');
+    assert.equal(statSync(snapshotFile(dir)).mode & 0o777, 0o600);
+
+    const rt2 = await createRuntime({ stateDir: dir, workers: 1 });
+    try {
+      assert.deepEqual(rt2.warnings, []);
+      const listed = await rt2.listWorkspaces();
+      assert.deepEqual(listed.map((w) => [w.id, w.label]).sort(), [[a.id, 'a'], [b.id, 'b']].sort());
+      const a2 = rt2.workspace(a.id)!;
+      assert.deepEqual(a2.spec, a.spec);
+      assert.equal(a2.getSnapshot().context.ttlDeadline, ttlDeadline, 'the TTL deadline is absolute and kept');
+      assert.deepEqual(await rt2.listSavedPipelines(), ['alpha', 'zeta']);
+      // The supervised command starts again (not counted as a restart); the one-shot one does not.
+      const runs = await waitFor<Awaited<ReturnType<typeof a2.commands>>>(
+        (observer) => {
+          const timer = setInterval(() => void a2.commands().then(observer), 10);
+          return () => clearInterval(timer);
+        },
+        (list) => list.some((c) => c.label === 'service' && c.alive),
+        'the service back',
+      );
+      assert.equal(runs.filter((c) => c.alive).map((c) => c.label).join(), 'service');
+      assert.equal(runs.find((c) => c.label === 'service')?.restarts, 0);
+      assert.equal(runs.find((c) => c.label === 'service')?.commandKey, service.commandKey);
+      await waitForOutput(a2, runs.find((c) => c.label === 'service')!.id, 'up');
+      // The pipeline supervisor keeps its count and goes on.
+      const p2 = rt2.pipeline(pipeline.id)!;
+      assert.ok(p2, 'the pipeline is back under its id');
+      const restartsBefore = Number(pipeline.getSnapshot()!.context.restarts);
+      const s = await waitFor(p2.subscribe.bind(p2), (snap) => Number(snap.context.restarts) > restartsBefore, 'the count going on from where it was');
+      assert.ok(Number(s.context.restarts) > restartsBefore);
+      assert.equal(isAlive(once.pid), false);
+    } finally {
+      await rt2.shutdown({ graceMs: 0 });
+    }
+    assert.deepEqual(processesMentioning(marker), []);
+  });
+
+  test('nothing is written when nothing changed (mtime)', async () => {
+    const dir = stateDir();
+    const rt = await startRuntime({ stateDir: dir });
+    const ws = await rt.createWorkspace({ label: 'still' });
+    const core = coreOf(rt);
+    await core.state!.flush();
+    const before = statSync(snapshotFile(dir)).mtimeMs;
+    const writes = core.state!.writes;
+    await rt.health();
+    await rt.listWorkspaces();
+    await core.state!.flush();
+    assert.equal(core.state!.writes, writes);
+    assert.equal(statSync(snapshotFile(dir)).mtimeMs, before);
+    await ws.run({ exec: '/bin/true' });
+    await core.state!.flush();
+    assert.ok(core.state!.writes > writes);
+  });
+});
+
+describe('timers across a restart', () => {
+  test('a TTL that ran out while the runtime was down stops that workspace at once', async () => {
+    const dir = stateDir();
+    const clock = new ManualClock(1_800_000_000_000);
+    const rt1 = await createRuntime({ stateDir: dir, workers: 1, clock });
+    const ws = await rt1.createWorkspace({ label: 'short-lived', ttlMs: 5_000 });
+    const keep = await rt1.createWorkspace({ label: 'long-lived', ttlMs: 60_000 });
+    await rt1.shutdown();
+    const later = new ManualClock(1_800_000_000_000 + 10_000);
+    const rt2 = await createRuntime({ stateDir: dir, workers: 1, clock: later });
+    try {
+      const restored = await waitFor<string[]>(
+        (observer) => {
+          const timer = setInterval(() => void rt2.listWorkspaces().then((l) => observer(l.map((w) => w.id))), 5);
+          return () => clearInterval(timer);
+        },
+        (ids) => !ids.includes(ws.id),
+        'the expired workspace gone',
+      );
+      assert.deepEqual(restored, [keep.id]);
+      assert.equal(rt2.workspace(keep.id)!.getSnapshot().context.ttlDeadline, 1_800_000_000_000 + 60_000);
+    } finally {
+      await rt2.shutdown();
+    }
+  });
+
+  test('a backoff that ran out while the runtime was down relaunches at once; one still pending waits', async () => {
+    const dir = stateDir();
+    const clock = new ManualClock(1_800_000_000_000);
+    const rt1 = await createRuntime({ stateDir: dir, workers: 1, clock });
+    const ws = await rt1.createWorkspace({ label: 'crashy' });
+    const cmd = await ws.run({ exec: '/bin/false', restart: { onFailure: true, backoffMs: 5_000 } });
+    await waitFor(cmd.subscribe.bind(cmd), (s) => stateOf(s) === 'backoff', 'the backoff');
+    await rt1.shutdown();
+    // 3 s later: 2 s of the backoff are left.
+    const later = new ManualClock(1_800_000_000_000 + 3_000);
+    const rt2 = await createRuntime({ stateDir: dir, workers: 1, clock: later });
+    try {
+      const ws2 = rt2.workspace(ws.id)!;
+      assert.equal((await ws2.commands()).length, 0, 'still waiting');
+      await later.advance(1_999);
+      assert.equal((await ws2.commands()).length, 0, 'one ms short');
+      await later.advance(1);
+      await waitFor<number>(
+        (observer) => {
+          const timer = setInterval(() => void ws2.commands().then((l) => observer(l.length)), 5);
+          return () => clearInterval(timer);
+        },
+        (n) => n >= 1,
+        'the relaunch',
+      );
+    } finally {
+      await rt2.shutdown();
+    }
+  });
+});
+
+describe('a snapshot that cannot be read', () => {
+  for (const [what, bytes] of [
+    ['a garbage file', Buffer.from('this is not msgpack at all \u0000\u00ff')],
+    ['a truncated file', null],
+  ] as const) {
+    test(`${what}: kept aside, reported, the runtime starts empty`, async () => {
+      const dir = stateDir();
+      if (bytes === null) {
+        const rt1 = await createRuntime({ stateDir: dir, workers: 1 });
+        await rt1.createWorkspace({ label: 'x' });
+        await rt1.shutdown();
+        const whole = readFileSync(snapshotFile(dir));
+        writeFileSync(snapshotFile(dir), whole.subarray(0, Math.floor(whole.length / 2)));
+      } else {
+        const rt0 = await createRuntime({ stateDir: dir, workers: 1 });
+        await rt0.shutdown();
+        writeFileSync(snapshotFile(dir), bytes);
+      }
+      const rt = await createRuntime({ stateDir: dir, workers: 1 });
+      try {
+        assert.equal(rt.warnings.length, 1);
+        assert.match(rt.warnings[0]!, /could not be read .* kept as .*shuma\.snapshot\.corrupt-/);
+        assert.deepEqual(await rt.listWorkspaces(), []);
+        assert.ok(readdirSync(dir).some((name) => name.startsWith('shuma.snapshot.corrupt-')));
+      } finally {
+        await rt.shutdown();
+      }
+    });
+  }
+});
+
+describe('one runtime per stateDir', () => {
+  test('a second runtime on the same directory fails with a clear error; after shutdown it opens', async () => {
+    const dir = stateDir();
+    const first = await createRuntime({ stateDir: dir, workers: 1 });
+    await assert.rejects(createRuntime({ stateDir: dir, workers: 1 }), (error: Error & { code?: string }) => {
+      assert.match(error.message, new RegExp(`${path.basename(dir)}.*${process.pid}|${process.pid}.*${path.basename(dir)}`));
+      return true;
+    });
+    await first.shutdown();
+    const second = await createRuntime({ stateDir: dir, workers: 1 });
+    await second.shutdown();
+  });
+});
+
+describe('after a crash (the runtime SIGKILLed)', () => {
+  const rounds = process.env.SHUMA_SLOW ? 50 : 4;
+  const crashChild = path.join(path.dirname(fileURLToPath(import.meta.url)), 'crash-child.js');
+
+  test(`killed at random moments ${rounds} times: the snapshot decodes, the next runtime starts, no process is left`, async () => {
+    const dir = stateDir();
+    const marker = `shuma-crash-${process.pid}`;
+    for (let round = 0; round < rounds; round++) {
+      const child = spawn(process.execPath, [crashChild, dir, marker], { stdio: ['ignore', 'pipe', 'inherit'] });
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.once('data', () => resolve());
+        child.once('exit', (code) => reject(new Error(`crash child exited early (${code})`)));
+      });
+      // Let it work for a random while, then kill it without warning.
+      await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 300));
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+      const rt: Runtime = await createRuntime({ stateDir: dir, workers: 1, statsIntervalMs: 0 });
+      try {
+        assert.ok(
+          rt.warnings.every((w) => !/could not be read|not a shuma state/.test(w)),
+          `round ${round}: ${rt.warnings.join('; ')}`,
+        );
+        // Every process of the crashed run is accounted for: killed, or started again by a restored supervisor.
+        const ours = new Set<number>();
+        for (const info of await rt.listWorkspaces()) {
+          for (const c of await rt.workspace(info.id)!.commands()) if (c.alive) ours.add(c.pid);
+        }
+        const strays = processesMentioning(marker).filter((pid) => !ours.has(pid) && !isDescendantOf(pid, ours));
+        assert.deepEqual(strays, [], `round ${round}: processes left unaccounted`);
+      } finally {
+        await rt.shutdown({ graceMs: 0 });
+      }
+      assert.deepEqual(processesMentioning(marker), [], `round ${round}: shutdown leaves none`);
+    }
+  });
+});
+
+function isDescendantOf(pid: number, roots: ReadonlySet<number>): boolean {
+  for (let current = pid, hops = 0; current > 1 && hops < 64; hops++) {
+    if (roots.has(current)) return true;
+    try {
+      const stat = readFileSync(`/proc/${current}/stat`, 'latin1');
+      current = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    } catch {
+      return false; // exited while we looked
+    }
+  }
+  return false;
+}
+
+describe('a worker thread that dies', () => {
+  test('its actors come back on a new thread from their last state; the event is counted', async () => {
+    const rt = await startRuntime({ workers: 1, statsIntervalMs: 0 });
+    const ws = await rt.createWorkspace({ label: 'survivor', ttlMs: 3_600_000 });
+    const service = await ws.run({ exec: 'sh', argv: ['-c', 'echo up; sleep 1000'], restart: { onFailure: true, backoffMs: 1 } });
+    await waitForOutput(ws, service.id, 'up');
+    const crashloop = await ws.run({ exec: '/bin/false', restart: { onFailure: true, backoffMs: 1, maxBackoffMs: 5, maxRestarts: 1_000_000 } });
+    await waitFor(crashloop.subscribe.bind(crashloop), (s) => Number(s.context.restarts) >= 2, 'a few restarts');
+    const ttlDeadline = ws.getSnapshot().context.ttlDeadline;
+    const thread = coreOf(rt).workerThreads[0] as { terminate(): Promise<number> };
+    await thread.terminate();
+    await waitFor<number>(
+      (observer) => {
+        const timer = setInterval(() => void rt.health().then((h) => observer(h.workerRestarts)), 5);
+        return () => clearInterval(timer);
+      },
+      (n) => n === 1,
+      'the worker restart counted',
+    );
+    // The crash loop goes on from its count, on the new thread.
+    const count = Number(crashloop.getSnapshot()!.context.restarts);
+    await waitFor(crashloop.subscribe.bind(crashloop), (s) => Number(s.context.restarts) >= count + 2, 'restarts after re-hosting');
+    assert.equal(ws.getSnapshot().context.ttlDeadline, ttlDeadline);
+    assert.equal(isAlive(service.pid), true, 'the processes never noticed');
+    // The re-hosted workspace still answers: new commands, a clean stop.
+    const echo = await ws.run({ exec: 'echo', argv: ['after'] });
+    await echo.exited;
+    assert.equal((await ws.logs(echo.id)).toString(), 'after\n');
+    const result = await ws.stop({ graceMs: 100 });
+    assert.ok(result.reaped >= 1);
+    assert.equal(isAlive(service.pid), false);
+  });
+});
