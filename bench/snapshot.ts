@@ -114,7 +114,7 @@ async function measure(dir: string, count: number): Promise<Line[]> {
 
 export async function snapshotSection(): Promise<Line[]> {
   const lines: Line[] = [
-    { heading: 'snapshot file: msgpack, checked, atomic and durable  vs  JSON.stringify + writeFileSync / readFileSync + JSON.parse' },
+    { heading: '(g) snapshot file: msgpack, checked, atomic and durable  vs  JSON.stringify + writeFileSync / readFileSync + JSON.parse' },
   ];
   const dir = mkdtempSync(path.join(tmpdir(), 'shuma-bench-snapshot-'));
   try {

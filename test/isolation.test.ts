@@ -17,7 +17,15 @@ describe('one actor failing', () => {
     assert.equal(snapshot.error?.message, 'injected by the isolation test');
     // Nothing supervises the failed workspace's processes any more: they are killed.
     assert.equal((await doomed.exited).signal, 'SIGKILL');
-    assert.equal(rt.workspace(faulty.id), undefined);
+    // Forgotten once nothing of it is left (its removal follows the last exit by a turn or two).
+    await waitFor<boolean>(
+      (observer) => {
+        const timer = setInterval(() => observer(rt.workspace(faulty.id) === undefined), 2);
+        return () => clearInterval(timer);
+      },
+      (gone) => gone,
+      'the failed workspace forgotten',
+    );
     // The neighbour, hosted by the same thread, goes on: its command runs, new ones start, it stops cleanly.
     assert.equal(isAlive(survivor.pid), true);
     const more = await healthy.run({ exec: '/bin/sh', argv: ['-c', 'echo still here'] });

@@ -218,3 +218,47 @@ describe('pipeline machine', () => {
     assert.deepEqual([runAndFail(0), runAndFail(0), runAndFail(0), runAndFail(1_000), runAndFail(0)], [100, 200, 400, 100, 200]);
   });
 });
+
+describe('restored actors', () => {
+  test('RESUME re-arms a backoff for what is left of it; RUN_LOST restarts a supervised command without counting', () => {
+    const { actor, clock } = workspaceUnderTest();
+    actor.send({ type: 'RUN', at: clock.now(), key: 'C', label: 'c', policy: resolveRestartPolicy({ onFailure: true, backoffMs: 1_000 }) });
+    const cmd = (actor.getSnapshot().children as Record<string, AnyActorRef>).C!;
+    cmd.send({ type: 'SPAWNED', at: clock.now(), runId: 'R1', pid: 1 });
+    cmd.send({ type: 'EXITED', at: clock.now(), runId: 'R1', code: 1, signal: null, status: 1 });
+    const persisted = JSON.parse(JSON.stringify(actor.getPersistedSnapshot())) as object;
+    actor.stop();
+
+    // 600 ms later, a new actor from the snapshot: 400 ms of the backoff are left.
+    const later = new SimulatedClock();
+    later.set(clock.now() + 600);
+    const requests: HostRequest[] = [];
+    const restored = createActor(workspaceMachine, { input: { id: 'W', label: 'w', ttlMs: null }, clock: later, snapshot: persisted as never });
+    restored.on('*', (r) => requests.push(r));
+    restored.start();
+    restored.send({ type: 'RESUME', at: later.now() });
+    const child = (restored.getSnapshot().children as Record<string, AnyActorRef>).C!;
+    later.increment(399);
+    assert.equal(child.getSnapshot().value, 'backoff');
+    later.increment(1);
+    assert.equal(child.getSnapshot().value, 'restarting');
+    assert.deepEqual(requests.filter((r) => r.type === 'spawn'), [{ type: 'spawn', wsId: 'W', key: 'C', restarts: 1 }]);
+
+    child.send({ type: 'SPAWNED', at: later.now(), runId: 'R2', pid: 2 });
+    child.send({ type: 'RUN_LOST', at: later.now() });
+    assert.equal(child.getSnapshot().value, 'restarting');
+    assert.equal(child.getSnapshot().context.restarts, 1, 'a lost run is no failure: not counted');
+  });
+
+  test('RUN_LOST ends a one-shot command as stopped; a TTL past its deadline stops at RESUME', () => {
+    const { actor, clock } = workspaceUnderTest(1_000);
+    actor.send({ type: 'RUN', at: clock.now(), key: 'C', label: 'c', policy: resolveRestartPolicy(undefined) });
+    const cmd = (actor.getSnapshot().children as Record<string, AnyActorRef>).C!;
+    cmd.send({ type: 'SPAWNED', at: clock.now(), runId: 'R1', pid: 1 });
+    cmd.send({ type: 'RUN_LOST', at: clock.now() });
+    assert.equal(cmd.getSnapshot().value, 'stopped');
+    actor.send({ type: 'RESUME', at: clock.now() + 5_000 });
+    assert.deepEqual(actor.getSnapshot().value, { reaping: 'terminating' });
+    assert.equal(actor.getSnapshot().context.stopReason, 'ttl');
+  });
+});

@@ -262,6 +262,49 @@ describe('after a crash (the runtime SIGKILLed)', () => {
   });
 });
 
+describe("the 'adopt' policy", () => {
+  const crashChild = path.join(path.dirname(fileURLToPath(import.meta.url)), 'crash-child.js');
+
+  test('processes of the crashed runtime are watched until they exit; a supervised one then starts again', async () => {
+    const dir = stateDir();
+    const marker = `shuma-adopt-${process.pid}`;
+    const child = spawn(process.execPath, [crashChild, dir, marker], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    // Long enough for a snapshot holding running commands (written 50 ms after a change).
+    while (processesMentioning(marker).length < 4) await new Promise((resolve) => setTimeout(resolve, 20));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+    const before = Date.now();
+    const rt = await createRuntime({ stateDir: dir, workers: 1, statsIntervalMs: 0, orphans: 'adopt' });
+    try {
+      assert.ok(rt.warnings.some((w) => /were adopted/.test(w)), rt.warnings.join('; '));
+      const adopted = [];
+      for (const info of await rt.listWorkspaces()) {
+        const ws = rt.workspace(info.id)!;
+        for (const c of await ws.commands()) if (c.alive && c.startedAt < before) adopted.push({ ws, c });
+      }
+      assert.ok(adopted.length > 0, 'some runs were adopted');
+      const { ws, c } = adopted.find((a) => a.c.label === 'sh' && a.c.pipelineId === undefined)!;
+      process.kill(c.pid, 'SIGKILL');
+      const relaunched = await waitFor<Awaited<ReturnType<typeof ws.commands>>>(
+        (observer) => {
+          const timer = setInterval(() => void ws.commands().then(observer), 20);
+          return () => clearInterval(timer);
+        },
+        (list) => list.some((r) => r.commandKey === c.commandKey && r.id !== c.id && r.alive),
+        'the adopted command relaunched',
+      );
+      const gone = relaunched.find((r) => r.id === c.id)!;
+      assert.deepEqual([gone.alive, gone.exitStatus, gone.reason], [false, -1, 'exit-unknown']);
+    } finally {
+      await rt.shutdown({ graceMs: 0 });
+    }
+    assert.deepEqual(processesMentioning(marker), []);
+  });
+});
+
 function isDescendantOf(pid: number, roots: ReadonlySet<number>): boolean {
   for (let current = pid, hops = 0; current > 1 && hops < 64; hops++) {
     if (roots.has(current)) return true;

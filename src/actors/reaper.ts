@@ -13,6 +13,8 @@ const OUTPUT_DRAIN_CAP_MS = 100;
 /** Re-check of a stopping scope's groups: quick at first, then no more than 10 times a second. */
 const FIRST_RECHECK_MS = 2;
 const MAX_RECHECK_MS = 100;
+/** How often an adopted process (not our child: no exit event) is looked for in /proc. */
+const ADOPTED_POLL_MS = 100;
 
 export interface ReaperDeps {
   registry: Registry;
@@ -67,6 +69,36 @@ export class Reaper {
       if (pipeline?.hostStop) this.check(pipeline);
       if (ws.hostStop) this.check(ws);
     });
+  }
+
+  /**
+   * A process a crashed runtime had started, still running: not our child, so no exit event;
+   * /proc is polled until it is gone. Its exit status cannot be known: -1, reason 'exit-unknown'.
+   */
+  adopt(run: RunEntry, startTime: number): void {
+    run.outputEnded = true;
+    const timer = setInterval(() => {
+      if (isSameProcess({ pid: run.pid, startTime })) return;
+      clearInterval(timer);
+      const exit = { code: null, signal: null, status: -1 };
+      run.alive = false;
+      run.exit = exit;
+      run.reason = 'exit-unknown';
+      run.exited.resolve(exit);
+      this.deps.logger.info({ ws: run.wsId, command: run.key, run: run.id, pid: run.pid, label: run.label }, 'adopted process exited');
+      const ws = this.deps.registry.get(run.wsId);
+      if (!ws) return;
+      const at = this.deps.now();
+      this.deps.toChild(
+        ws,
+        run.key,
+        run.pipelineId ? { type: 'NODE_EXITED', at, label: run.label, ...exit, runId: run.id } : { type: 'EXITED', at, runId: run.id, ...exit },
+      );
+      const pipeline = run.pipelineId ? ws.pipelines.get(run.pipelineId) : undefined;
+      if (pipeline?.hostStop) this.check(pipeline);
+      if (ws.hostStop) this.check(ws);
+    }, ADOPTED_POLL_MS);
+    timer.unref();
   }
 
   /** A SIGKILL that the kernel's OOM killer counted in the workspace's cgroup is the run's cause of death. */

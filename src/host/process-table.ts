@@ -17,8 +17,11 @@ export interface RunEntry {
   readonly pipelineId: string | undefined;
   alive: boolean;
   exit: ExitInfo | null;
-  /** Why it ended, when more is known than the status: 'oom' for the kernel's OOM killer. */
-  reason: 'oom' | null;
+  /**
+   * Why it ended, when more is known than the status: 'oom' for the kernel's OOM killer;
+   * 'exit-unknown' for a process adopted after a crash, whose status nobody could collect.
+   */
+  reason: 'oom' | 'exit-unknown' | null;
   outputEnded: boolean;
   /** Settles once the run exited and its output was read to the end. */
   readonly exited: Deferred<ExitInfo>;

@@ -30,7 +30,8 @@ import { FlowHub } from './flow-hub.js';
 import { collectSnapshot } from './persistence/collect.js';
 import { findMarkedProcesses, killProcesses, STATE_MARK_VARIABLE, stateMark } from './persistence/orphans.js';
 import { restoreSnapshot } from './persistence/restore.js';
-import { checkSnapshotData, type PersistedWorkspace, type SnapshotData } from './persistence/snapshot-data.js';
+import { checkSnapshotData, type PersistedProcess, type PersistedWorkspace, type SnapshotData } from './persistence/snapshot-data.js';
+import { isSameProcess, type ProcStat } from './proc.js';
 import { keepSnapshotAside, readSnapshotFile } from './persistence/snapshot-file.js';
 import { acquireStateLock, type StateLock } from './persistence/state-lock.js';
 import { StateStore } from './persistence/state-store.js';
@@ -67,6 +68,13 @@ export interface RuntimeOptions {
   clock?: RuntimeClock;
   /** How often the quota actor samples every workspace (default 1000 ms; 0: only when asked). */
   statsIntervalMs?: number;
+  /**
+   * What becomes of the processes a runtime killed without a shutdown left running, found at the
+   * next start on the same stateDir: 'kill' (default; supervised commands start again) or
+   * 'adopt' (the runs the snapshot knows are watched until they exit; their exit status is
+   * unknown, reported as -1 with reason 'exit-unknown'; anything else is killed).
+   */
+  orphans?: 'kill' | 'adopt';
 }
 
 export interface HealthCounts {
@@ -85,7 +93,7 @@ export interface CreateWorkspaceOptions {
 
 const DEFAULT_LOG_BUFFER_BYTES = 1024 * 1024;
 const ULID_PATTERN = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/;
-const RUNTIME_OPTION_FIELDS = ['workers', 'stateDir', 'logger', 'logBufferBytes', 'inspect', 'clock', 'statsIntervalMs'];
+const RUNTIME_OPTION_FIELDS = ['workers', 'stateDir', 'logger', 'logBufferBytes', 'inspect', 'clock', 'statsIntervalMs', 'orphans'];
 const DEFAULT_STATS_INTERVAL_MS = 1000;
 
 function checkOptions(options: RuntimeOptions): void {
@@ -100,6 +108,9 @@ function checkOptions(options: RuntimeOptions): void {
   }
   if (logBufferBytes !== undefined && (!Number.isSafeInteger(logBufferBytes) || logBufferBytes < 0)) {
     throw new ShumaError('INVALID_ARGUMENT', `options.logBufferBytes must be a whole number >= 0 (got ${String(logBufferBytes)})`);
+  }
+  if (options.orphans !== undefined && options.orphans !== 'kill' && options.orphans !== 'adopt') {
+    throw new ShumaError('INVALID_ARGUMENT', `options.orphans must be 'kill' or 'adopt' (got ${JSON.stringify(options.orphans)})`);
   }
   const interval = options.statsIntervalMs;
   if (interval !== undefined && (!Number.isSafeInteger(interval) || interval < 0 || interval > 2 ** 31 - 1)) {
@@ -144,6 +155,7 @@ export class RuntimeCore {
   private stateLock: StateLock | null = null;
   /** What the runtime noticed at start and could not do as asked (e.g. a snapshot it could not read). */
   readonly warnings: string[] = [];
+  private readonly orphanPolicy: 'kill' | 'adopt';
   private readonly inspectors = new Set<(record: InspectionRecord) => void>();
   private readonly clockAcks = new Map<number, { left: number; done: () => void }>();
   private clockSeq = 0;
@@ -160,6 +172,7 @@ export class RuntimeCore {
     this.logger = options.logger ?? pino({ name: 'shuma', level: process.env.SHUMA_LOG_LEVEL ?? 'silent' });
     this.logBufferBytes = options.logBufferBytes ?? DEFAULT_LOG_BUFFER_BYTES;
     this.clock = options.clock ?? systemClock;
+    this.orphanPolicy = options.orphans ?? 'kill';
     this.baseEnv = Object.fromEntries(
       Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined),
     );
@@ -533,6 +546,9 @@ export class RuntimeCore {
 
   /** Takes stateDir's lock, reads its snapshot and brings back what it holds. */
   async openState(stateDir: string): Promise<void> {
+    if (this.orphanPolicy !== 'kill' && this.orphanPolicy !== 'adopt') {
+      throw new ShumaError('INVALID_ARGUMENT', `options.orphans must be 'kill' or 'adopt' (got ${JSON.stringify(this.orphanPolicy)})`);
+    }
     if (typeof stateDir !== 'string' || stateDir.length === 0) {
       throw new ShumaError('INVALID_ARGUMENT', 'options.stateDir must be a directory path');
     }
@@ -542,11 +558,22 @@ export class RuntimeCore {
     const mark = stateMark(stateDir);
     this.baseEnv = { ...this.baseEnv, [STATE_MARK_VARIABLE]: mark };
     const orphans = findMarkedProcesses(mark);
-    if (orphans.length > 0) {
-      await killProcesses(orphans);
-      this.warn(`${orphans.length} process(es) left running by a runtime that died on ${stateDir} were killed (pids ${orphans.map((p) => p.pid).join(', ')}); supervised commands start again`);
-    }
     const read = await readSnapshotFile(stateDir);
+    const data = read.status === 'ok' && checkSnapshotData(read.data) === null ? (read.data as SnapshotData) : null;
+    // 'adopt' keeps what the snapshot knows (a run of a restored actor); anything else is killed.
+    const adoptable = new Set<string>();
+    if (this.orphanPolicy === 'adopt' && data) {
+      for (const record of data.workspaces) for (const p of record.processes) if (isSameProcess(p)) adoptable.add(p.runId);
+    }
+    const adoptedPids = new Set(data?.workspaces.flatMap((r) => r.processes.filter((p) => adoptable.has(p.runId)).map((p) => p.pid)) ?? []);
+    const doomed = orphans.filter((p) => !adoptedPids.has(p.pid) && !isDescendantOfAny(p, adoptedPids, orphans));
+    if (doomed.length > 0) {
+      await killProcesses(doomed);
+      this.warn(`${doomed.length} process(es) left running by a runtime that died on ${stateDir} were killed (pids ${doomed.map((p) => p.pid).join(', ')}); supervised commands start again`);
+    }
+    if (adoptedPids.size > 0) {
+      this.warn(`${adoptedPids.size} process(es) left running by a runtime that died on ${stateDir} were adopted (pids ${[...adoptedPids].join(', ')}): watched until they exit; their output before the restart is lost`);
+    }
     this.state = new StateStore(
       stateDir,
       () => collectSnapshot(this.runtimeId, this.registry, this.table, this.savedPipelines),
@@ -564,8 +591,13 @@ export class RuntimeCore {
       return;
     }
     const restored = await restoreSnapshot(
-      { savedPipelines: this.savedPipelines, warn: (message) => this.warn(message), restoreWorkspace: (r, lost) => this.restoreWorkspace(r, lost) },
+      {
+        savedPipelines: this.savedPipelines,
+        warn: (message) => this.warn(message),
+        restoreWorkspace: (r, lost, adopted) => this.restoreWorkspace(r, lost, adopted),
+      },
       read.data as SnapshotData,
+      adoptable,
     );
     this.logger.info({ stateDir, ...restored, savedPipelines: this.savedPipelines.size }, 'state restored');
   }
@@ -576,11 +608,11 @@ export class RuntimeCore {
   }
 
   /** A workspace back under its own id, its actor from its persisted snapshot, its timers re-armed. */
-  private async restoreWorkspace(record: PersistedWorkspace, lostKeys: string[]): Promise<void> {
+  private async restoreWorkspace(record: PersistedWorkspace, lostKeys: string[], adopted: PersistedProcess[]): Promise<void> {
     const spec = validateWorkspaceSpec(record.spec);
     const ws = await this.prepareWorkspace(spec, record.id, record.createdAt);
-    // A crashed runtime's cgroup may still hold what escaped every group: it goes too.
-    await ws.cgroup?.killAll();
+    // A crashed runtime's cgroup may still hold what escaped every group: it goes too (unless adopted).
+    if (adopted.length === 0) await ws.cgroup?.killAll();
     ws.persisted = record.actor;
     for (const command of record.commands) {
       const plan = await launchPlan(ws, command.spec).catch(() => unresolvedPlan(ws, command.spec));
@@ -606,6 +638,28 @@ export class RuntimeCore {
       pipeline.started.resolve();
       ws.pipelines.set(id, pipeline);
       this.pipelines.set(id, pipeline);
+    }
+    for (const orphan of adopted) {
+      const run = this.table.add(
+        {
+          id: orphan.runId,
+          key: orphan.key,
+          wsId: ws.id,
+          label: orphan.label,
+          pid: orphan.pid,
+          restarts: orphan.restarts,
+          startedAt: orphan.startedAt,
+          pipelineId: orphan.pipelineId ?? undefined,
+        },
+        this.logBufferBytes,
+      );
+      ws.groups.add(orphan.pid);
+      if (orphan.pipelineId) {
+        const pipeline = ws.pipelines.get(orphan.pipelineId);
+        pipeline?.groups.add(orphan.pid);
+        pipeline?.currentRuns.push(run);
+      }
+      this.reaper.adopt(run, orphan.startTime);
     }
     await this.hostWorkspace(ws, {
       type: 'restoreWorkspace',
@@ -922,6 +976,16 @@ async function launchPlan(ws: WorkspaceEntry, spec: CommandSpec): Promise<Launch
 
 function plainExit(exit: { code: number | null; signal: string | null; status: number }) {
   return { code: exit.code, signal: exit.signal, status: exit.status };
+}
+
+/** Whether `p` descends (by parent links among `processes`) from one of `roots`. */
+function isDescendantOfAny(p: ProcStat, roots: ReadonlySet<number>, processes: readonly ProcStat[]): boolean {
+  const parentOf = new Map(processes.map((q) => [q.pid, q.ppid]));
+  for (let pid = p.ppid, hops = 0; pid > 1 && hops < 64; hops++) {
+    if (roots.has(pid)) return true;
+    pid = parentOf.get(pid) ?? 1;
+  }
+  return false;
 }
 
 /** A plan whose program could not be found now: its spawn will fail and say why. */

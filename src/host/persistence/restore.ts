@@ -1,12 +1,14 @@
 import { validatePipelineSpec, type PipelineSpec } from '../../protocol/pipeline-spec.js';
-import type { PersistedWorkspace, SnapshotData } from './snapshot-data.js';
+import type { PersistedProcess, PersistedWorkspace, SnapshotData } from './snapshot-data.js';
 
 /** What a restore needs of the runtime. */
 export interface RestoreTarget {
   readonly savedPipelines: Map<string, PipelineSpec>;
   warn(message: string): void;
-  restoreWorkspace(record: PersistedWorkspace, lostKeys: string[]): Promise<void>;
+  restoreWorkspace(record: PersistedWorkspace, lostKeys: string[], adopted: PersistedProcess[]): Promise<void>;
 }
+
+const RESTORE_BATCH = 100;
 
 /** Machine states in which an actor has (or is getting) a process of its own. */
 const HOLDS_PROCESS: Record<string, readonly string[]> = {
@@ -25,18 +27,39 @@ function stateName(value: unknown): string {
   return '';
 }
 
-/** Children whose processes did not come through the restart: they hear RUN_LOST. */
-export function lostChildren(actor: unknown): string[] {
+/** The run ids a child's process(es) had when the snapshot was taken. */
+function runIdsOf(child: PersistedChild): string[] {
+  const context = (child.snapshot as { context?: { runId?: unknown; runs?: unknown } } | undefined)?.context;
+  if (typeof context?.runId === 'string') return [context.runId];
+  if (context?.runs && typeof context.runs === 'object') return Object.values(context.runs as Record<string, unknown>).filter((id): id is string => typeof id === 'string');
+  return [];
+}
+
+/**
+ * Children whose processes did not come through the restart (none adopted, or not all of a
+ * pipeline's): they hear RUN_LOST.
+ */
+export function lostChildren(actor: unknown, adoptedRunIds: ReadonlySet<string> = new Set()): string[] {
   const children = (actor as { children?: Record<string, PersistedChild> } | null)?.children ?? {};
   return Object.entries(children)
     .filter(([, child]) => {
       const machine = typeof child.src === 'string' ? child.src : '';
-      return child.snapshot?.status === 'active' && (HOLDS_PROCESS[machine] ?? []).includes(stateName(child.snapshot.value));
+      if (child.snapshot?.status !== 'active' || !(HOLDS_PROCESS[machine] ?? []).includes(stateName(child.snapshot.value))) return false;
+      const ids = runIdsOf(child);
+      return ids.length === 0 || !ids.every((id) => adoptedRunIds.has(id));
     })
     .map(([key]) => key);
 }
 
-export async function restoreSnapshot(target: RestoreTarget, data: SnapshotData): Promise<{ workspaces: number }> {
+/**
+ * Brings a snapshot back. `adoptable` are the processes of the crashed runtime that are still
+ * running and that the 'adopt' policy keeps: their actors go on watching them.
+ */
+export async function restoreSnapshot(
+  target: RestoreTarget,
+  data: SnapshotData,
+  adoptable: ReadonlySet<string> = new Set(),
+): Promise<{ workspaces: number }> {
   for (const [name, spec] of Object.entries(data.savedPipelines)) {
     try {
       target.savedPipelines.set(name, validatePipelineSpec(spec));
@@ -45,13 +68,18 @@ export async function restoreSnapshot(target: RestoreTarget, data: SnapshotData)
     }
   }
   let workspaces = 0;
-  for (const record of data.workspaces) {
+  const restoreOne = async (record: PersistedWorkspace) => {
     try {
-      await target.restoreWorkspace(record, lostChildren(record.actor));
+      const adopted = record.processes.filter((p) => adoptable.has(p.runId));
+      await target.restoreWorkspace(record, lostChildren(record.actor, new Set(adopted.map((p) => p.runId))), adopted);
       workspaces++;
     } catch (error) {
       target.warn(`workspace ${record.id} (${String(record.spec.label)}) was not restored: ${(error as Error).message}`);
     }
+  };
+  // Each restore waits for a round trip to its worker: many at once fill the batches.
+  for (let i = 0; i < data.workspaces.length; i += RESTORE_BATCH) {
+    await Promise.all(data.workspaces.slice(i, i + RESTORE_BATCH).map(restoreOne));
   }
   return { workspaces };
 }
