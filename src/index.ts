@@ -8,6 +8,7 @@ export type { PipelineResult, PipelineExit } from './host/registry.js';
 export type { PipelineSpec, PipelineEdge, PipelineNode, PipelineStream } from './protocol/pipeline-spec.js';
 export type { ExitInfo } from './host/exit-info.js';
 export type { WorkspaceStats, QuotaReport } from './host/stats.js';
+export type { WhyEntry } from './host/why-trail.js';
 export type { StopResult } from './host/registry.js';
 export type { RuntimeClock } from './host/clock.js';
 export { ShumaError, isShumaError, ERROR_CODES, type ErrorCode } from './protocol/errors.js';

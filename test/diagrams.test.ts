@@ -86,7 +86,7 @@ describe('command chart', () => {
   });
 
   test('a stop during backoff goes straight to stopped', () => {
-    assert.equal(row(command, 'backoff').get('STOP'), '→ stopped / clearBackoff');
+    assert.equal(row(command, 'backoff').get('STOP'), '→ stopped / clearBackoff, noteStop');
   });
 });
 

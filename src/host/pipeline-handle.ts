@@ -4,6 +4,7 @@ import { checkCallOptions } from '../protocol/checks.js';
 import type { FlowInfo } from './flow-hub.js';
 import type { PipelineEntry, PipelineResult, StopResult } from './registry.js';
 import type { RuntimeCore } from './runtime-core.js';
+import type { WhyEntry } from './why-trail.js';
 import type { StopOptions } from './workspace-handle.js';
 
 export interface PipelineNodeInfo {
@@ -23,6 +24,8 @@ export interface Pipeline {
   getSnapshot(): ActorSnapshot | null;
   subscribe(observer: (snapshot: ActorSnapshot) => void): () => void;
   flows(): Promise<FlowInfo[]>;
+  /** The pipeline's causal trail: attempts, failures, backoffs, stops. */
+  why(): Promise<WhyEntry[]>;
   stop(options?: StopOptions): Promise<StopResult>;
   /** Settles when the pipeline ends for good: succeeded, failed, gave up or stopped. */
   readonly done: Promise<PipelineResult>;
@@ -54,6 +57,11 @@ export class PipelineHandle implements Pipeline {
 
   subscribe(observer: (snapshot: ActorSnapshot) => void): () => void {
     return observe(this.entry.observers, observer);
+  }
+
+  async why(): Promise<WhyEntry[]> {
+    this.core.ensureOpen();
+    return this.core.why.get(this.id);
   }
 
   async flows(): Promise<FlowInfo[]> {

@@ -27,6 +27,7 @@ import { deferred } from './deferred.js';
 import { QuotaActor } from '../actors/quota-actor.js';
 import { createWorkspaceCgroup, detectCgroups, removeCgroupParent, type CgroupSupport } from './cgroups.js';
 import { FlowHub } from './flow-hub.js';
+import { WhyTrails } from './why-trail.js';
 import { collectSnapshot } from './persistence/collect.js';
 import { findMarkedProcesses, killProcesses, STATE_MARK_VARIABLE, stateMark } from './persistence/orphans.js';
 import { restoreSnapshot } from './persistence/restore.js';
@@ -144,6 +145,8 @@ export class RuntimeCore {
   private readonly reaper: Reaper;
   readonly quota: QuotaActor;
   readonly flows: FlowHub;
+  /** Why each command and pipeline is as it is: their causal trails. */
+  readonly why = new WhyTrails();
   /** util-linux's prlimit, found once: rlimits are applied through it. */
   private prlimit: string | null | undefined;
   private readonly newId = monotonicFactory();
@@ -238,11 +241,16 @@ export class RuntimeCore {
         if (!ws) return;
         if (message.machine === 'pipeline') {
           const pipeline = ws.pipelines.get(message.key);
-          if (pipeline) this.onPipelineSnapshot(pipeline, message.snapshot);
+          if (!pipeline) return;
+          this.why.record('pipeline', pipeline.id, pipeline.snapshot, message.snapshot, this.clock.now());
+          this.onPipelineSnapshot(pipeline, message.snapshot);
           return;
         }
         const command = ws.commands.get(message.key);
         if (!command) return;
+        const runId = (message.snapshot.context as { runId?: unknown }).runId;
+        if (typeof runId === 'string') this.why.alias(runId, command.key);
+        this.why.record('command', command.key, command.snapshot, message.snapshot, this.clock.now());
         command.snapshot = message.snapshot;
         for (const observer of command.observers) this.notify(observer, message.snapshot);
         return;

@@ -6,6 +6,7 @@ import { checkCallOptions } from '../protocol/checks.js';
 import { commandHandle, commandInfo, type Command, type CommandInfo } from './command-handle.js';
 import type { StopResult, WorkspaceEntry } from './registry.js';
 import type { QuotaReport, WorkspaceStats } from './stats.js';
+import type { WhyEntry } from './why-trail.js';
 import type { RuntimeCore } from './runtime-core.js';
 
 export interface LogOptions {
@@ -31,6 +32,8 @@ export interface Workspace {
   run(spec: CommandSpec): Promise<Command>;
   commands(): Promise<CommandInfo[]>;
   logs(commandId: string, options?: LogOptions): Promise<Buffer>;
+  /** The causal trail of a command (by any of its run ids, or its commandKey): why it is as it is. */
+  why(commandId: string): Promise<WhyEntry[]>;
   /** A fresh sample of the workspace's memory, CPU and processes (appended to the history). */
   stats(): Promise<WorkspaceStats>;
   /** The last `tail` samples, oldest first (all 64 kept when omitted or 0). */
@@ -91,6 +94,19 @@ export class WorkspaceHandle implements Workspace {
       });
     }
     return this.core.logs(this.id, commandId, stream, tailBytes);
+  }
+
+  /** Answers after the workspace stopped too: the trail says why it did. */
+  async why(commandId: string): Promise<WhyEntry[]> {
+    this.core.ensureOpen();
+    const key = typeof commandId === 'string' ? this.core.why.resolve(commandId) : '';
+    if (!this.entry.commands.has(key)) {
+      throw new ShumaError(
+        'COMMAND_NOT_FOUND',
+        `workspace ${this.id} (${this.label}) has no command ${JSON.stringify(commandId)}: commands() lists its commands`,
+      );
+    }
+    return this.core.why.get(key);
   }
 
   async stats(): Promise<WorkspaceStats> {

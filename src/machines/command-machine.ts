@@ -33,6 +33,9 @@ export interface CommandContext {
   runStartedAt: number | null;
   lastExit: { code: number | null; signal: string | null; status: number } | null;
   spawnError: SerializedError | null;
+  /** Why it was told to stop: its workspace's reason (and the quota breach, if that was it). */
+  stopReason: string | null;
+  stopDetail: string | null;
 }
 
 /** What the command asks of the host travels through its parent, the workspace actor. */
@@ -93,6 +96,9 @@ export const commandMachine = setup({
     ),
     countRestart: assign(({ context }) => ({ restarts: context.restarts + 1, backoffDeadline: null })),
     clearBackoff: assign({ backoffDeadline: null }),
+    noteStop: assign(({ event }) =>
+      event.type === 'STOP' ? { stopReason: event.reason ?? 'requested', stopDetail: event.detail ?? null } : {},
+    ),
     stamp: assign(({ event }) => ('at' in event ? { stampedAt: event.at } : {})),
     forgetRun: assign(({ event }) => ({ runId: null, pid: null, runStartedAt: null, ...('at' in event ? { stampedAt: event.at } : {}) })),
     logGiveUp: sendParent(({ context }) =>
@@ -125,6 +131,8 @@ export const commandMachine = setup({
     runStartedAt: null,
     lastExit: null,
     spawnError: null,
+    stopReason: null,
+    stopDetail: null,
   }),
   initial: 'starting',
   on: { FAULT: { actions: 'throwFault' } },
@@ -135,7 +143,7 @@ export const commandMachine = setup({
         SPAWNED: { target: 'running', actions: 'recordRun' },
         // The first spawn failing is reported to the caller of run(); nothing to supervise.
         SPAWN_FAILED: { target: 'failed', actions: 'recordExit' },
-        STOP: 'stopping',
+        STOP: { target: 'stopping', actions: 'noteStop' },
         RUN_LOST: 'lost',
       },
     },
@@ -150,7 +158,7 @@ export const commandMachine = setup({
           { guard: and(['isCurrentRun', 'failed', 'supervised']), target: 'gaveUp', actions: 'recordExit' },
           { guard: 'isCurrentRun', target: 'exited', actions: 'recordExit' },
         ],
-        STOP: 'stopping',
+        STOP: { target: 'stopping', actions: 'noteStop' },
         RUN_LOST: 'lost',
       },
     },
@@ -166,7 +174,7 @@ export const commandMachine = setup({
       after: { backoff: { target: 'restarting', actions: 'countRestart' } },
       on: {
         // A stop during backoff cancels the relaunch: nothing respawns.
-        STOP: { target: 'stopped', actions: 'clearBackoff' },
+        STOP: { target: 'stopped', actions: ['clearBackoff', 'noteStop'] },
         // Restored: the timer is armed again for what is left until the deadline.
         RESUME: { target: 'backoff', reenter: true, actions: 'stamp' },
       },
@@ -179,7 +187,7 @@ export const commandMachine = setup({
           { guard: 'mayRestart', target: 'backoff', actions: ['recordExit', 'scheduleBackoff', 'logBackoff'] },
           { target: 'gaveUp', actions: 'recordExit' },
         ],
-        STOP: 'stopping',
+        STOP: { target: 'stopping', actions: 'noteStop' },
         RUN_LOST: 'lost',
       },
     },

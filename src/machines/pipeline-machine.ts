@@ -39,6 +39,9 @@ export interface PipelineContext extends Omit<PipelineInput, 'at'> {
   graceMs: number;
   graceDeadline: number | null;
   spawnError: SerializedError | null;
+  /** Why it was told to stop: its own stop(), or its workspace's reason. */
+  stopReason: string | null;
+  stopDetail: string | null;
 }
 
 /** Whether the exits so far say the pipeline failed, by its discern rule. */
@@ -137,7 +140,14 @@ export const pipelineMachine = setup({
     noteStop: assign(({ event }) => {
       if (event.type !== 'STOP') return {};
       const graceMs = event.graceMs ?? DEFAULT_PIPELINE_GRACE_MS;
-      return { graceMs, stampedAt: event.at, graceDeadline: event.at + graceMs, backoffDeadline: null };
+      return {
+        graceMs,
+        stampedAt: event.at,
+        graceDeadline: event.at + graceMs,
+        backoffDeadline: null,
+        stopReason: event.reason ?? 'requested',
+        stopDetail: event.detail ?? null,
+      };
     }),
     // With no grace, `killing` sends SIGKILL at once and SIGTERM would only race it.
     terminate: enqueueActions(({ context, enqueue }) => {
@@ -169,6 +179,8 @@ export const pipelineMachine = setup({
     graceMs: DEFAULT_PIPELINE_GRACE_MS,
     graceDeadline: null,
     spawnError: null,
+    stopReason: null,
+    stopDetail: null,
   }),
   initial: 'created',
   on: { FAULT: { actions: 'throwFault' } },

@@ -122,7 +122,13 @@ export const workspaceMachine = setup({
     stopCommands: enqueueActions(({ context, enqueue, self }) => {
       for (const child of Object.values(self.getSnapshot().children)) {
         if (child && child.getSnapshot().status === 'active') {
-          enqueue.sendTo(child, { type: 'STOP', at: context.stampedAt, graceMs: context.graceMs ?? DEFAULT_GRACE_MS });
+          enqueue.sendTo(child, {
+            type: 'STOP',
+            at: context.stampedAt,
+            graceMs: context.graceMs ?? DEFAULT_GRACE_MS,
+            reason: context.stopReason,
+            detail: context.quotaBreach,
+          });
         }
       }
     }),

@@ -68,7 +68,13 @@ export interface ExitedEvent {
   signal: string | null;
   status: number;
 }
-export interface CommandStopEvent { type: 'STOP'; at: number }
+/** Why a command or pipeline is told to stop: its workspace's reason, e.g. a quota breach. */
+export interface StopCause {
+  reason?: StopReason | null;
+  /** e.g. the quota breach `nproc: 3 alive > 2 limit` */
+  detail?: string | null;
+}
+export interface CommandStopEvent extends StopCause { type: 'STOP'; at: number }
 /** The actor was restored from a snapshot: timers are re-armed from their deadlines, counted from `at`. */
 export interface ResumeEvent { type: 'RESUME'; at: number }
 /**
@@ -102,7 +108,7 @@ export interface NodeExitedEvent {
   signal: string | null;
   status: number;
 }
-export interface PipelineStopEvent { type: 'STOP'; at: number; graceMs?: number }
+export interface PipelineStopEvent extends StopCause { type: 'STOP'; at: number; graceMs?: number }
 /** No process of the pipeline's current attempt is left. */
 export interface PipelineEmptyEvent { type: 'PIPELINE_EMPTY'; at: number }
 
