@@ -40,6 +40,9 @@ describe('inspection records', () => {
       ['created', 'running', 'reaping', 'stopped'],
     );
     assert.ok(records.every((r) => r.rootId === ws.id));
+    // A snapshot in backoff carries its timer as an absolute deadline.
+    const inBackoff = records.find((r) => r.kind === 'snapshot' && r.actorId === cmd.commandKey && stateOf(r.snapshot!) === 'backoff')!;
+    assert.deepEqual(inBackoff.timers, [{ name: 'backoff', deadline: inBackoff.snapshot!.context.backoffDeadline }]);
     const events = records.filter((r) => r.kind === 'event').map((r) => r.event?.type);
     for (const type of ['START', 'RUN', 'SPAWNED', 'EXITED', 'STOP', 'GROUPS_EMPTY']) assert.ok(events.includes(type), type);
   });

@@ -1,5 +1,5 @@
 import type { AnyActorRef, InspectionEvent } from 'xstate';
-import type { ActorSnapshot, InspectionRecord, PlainValue, StateValue } from '../protocol/messages.js';
+import type { ActorSnapshot, InspectionRecord, PendingTimer, PlainValue, StateValue } from '../protocol/messages.js';
 import { serializeError } from '../protocol/errors.js';
 import { toPlain } from './plain.js';
 
@@ -29,6 +29,24 @@ export function toActorSnapshot(snapshot: SnapshotLike): ActorSnapshot {
   return plain;
 }
 
+/** Which deadline field of a context is armed in which state: what the inspector counts down. */
+const TIMER_FIELDS: Array<{ name: string; field: string; states: string[] }> = [
+  { name: 'ttl', field: 'ttlDeadline', states: ['running'] },
+  { name: 'grace', field: 'graceDeadline', states: ['reaping', 'stopping'] },
+  { name: 'backoff', field: 'backoffDeadline', states: ['backoff'] },
+];
+
+export function pendingTimers(snapshot: ActorSnapshot): PendingTimer[] {
+  if (snapshot.status !== 'active') return [];
+  const state = typeof snapshot.value === 'string' ? snapshot.value : (Object.keys(snapshot.value)[0] ?? '');
+  const timers: PendingTimer[] = [];
+  for (const { name, field, states } of TIMER_FIELDS) {
+    const deadline = snapshot.context[field];
+    if (typeof deadline === 'number' && states.includes(state)) timers.push({ name, deadline });
+  }
+  return timers;
+}
+
 function stateNodePath(node: { id?: unknown }): string {
   return typeof node.id === 'string' ? node.id : '?';
 }
@@ -46,13 +64,16 @@ export function toInspectionRecord(rootId: string, event: InspectionEvent, at: n
         sourceId: (event.sourceRef as AnyActorRef | undefined)?.id ?? null,
         event: toPlain(event.event) as { [key: string]: PlainValue },
       };
-    case '@xstate.snapshot':
+    case '@xstate.snapshot': {
+      const snapshot = toActorSnapshot(event.snapshot as SnapshotLike);
       return {
         kind: 'snapshot',
         ...base,
         event: toPlain(event.event) as { [key: string]: PlainValue },
-        snapshot: toActorSnapshot(event.snapshot as SnapshotLike),
+        snapshot,
+        timers: pendingTimers(snapshot),
       };
+    }
     case '@xstate.microstep':
       return {
         kind: 'microstep',

@@ -159,16 +159,24 @@ export interface ActorSnapshot {
 
 export type InspectionKind = 'actor' | 'event' | 'snapshot' | 'microstep' | 'action';
 
+export interface PendingTimer {
+  /** The delay's name in the machine: 'ttl', 'backoff' or 'grace'. */
+  name: string;
+  deadline: number;
+}
+
 export interface InspectionRecord {
   kind: InspectionKind;
   /** Epoch ms on the worker's clock when the record was made. */
   at: number;
-  /** The workspace (or later pipeline) actor tree this record belongs to. */
+  /** The workspace whose actor tree this record belongs to. */
   rootId: string;
-  /** The actor's own id: the workspace id, or the command key for a command actor. */
+  /** The actor's own id: the workspace id, or the key of a command or pipeline actor. */
   actorId: string;
-  /** Which machine runs in that actor: 'workspace' | 'command'. */
+  /** Which machine runs in that actor: 'workspace' | 'command' | 'pipeline'. */
   machine: string | null;
+  /** On snapshot records: the actor's pending timers, as absolute deadlines (epoch ms). */
+  timers?: PendingTimer[];
   sourceId?: string | null;
   event?: { [key: string]: PlainValue };
   snapshot?: ActorSnapshot;
