@@ -57,6 +57,8 @@ async function shumaTimeline(rt: Runtime, restarts: number): Promise<Timeline> {
         const state = stateOf(snapshot);
         if (state === 'running') timeline.startedAt[run] ??= at;
         if (state === 'backoff' || state === 'gaveUp') timeline.exitedAt[run] ??= at;
+        // With no backoff the exit leads straight to `restarting`, already counting the next run.
+        if (state === 'restarting') timeline.exitedAt[run - 1] ??= at;
         if (state === 'gaveUp') {
           clearTimeout(timer);
           unsubscribe();
