@@ -1,4 +1,4 @@
-// (e) Pipeline throughput: 2 GiB through `head -c 2G /dev/zero | cat | cat`, side by side in one
+// (j) Pipeline throughput: 2 GiB through `head -c 2G /dev/zero | cat | cat`, side by side in one
 // run: bash, shuma untapped (kernel pipes between the nodes, bytes never in JavaScript) and
 // shuma tapped (every edge pumped through the runtime, metered, published on a flow socket).
 //
@@ -99,7 +99,7 @@ const gibPerSec = (ms: number): number => BYTES / GIB / (ms / 1000);
  * lot from run to run on a shared machine; the CPU time per GiB is the steadier figure, and
  * says what the throughput is bound by when the cores are few.
  */
-export async function pipelineThroughputSection(rounds = 5): Promise<Line[]> {
+export async function pipelineThroughputSection(rounds = 3): Promise<Line[]> {
   const rt = await createRuntime();
   const variants: Array<{ what: string; tap: boolean; ending: Ending }> = [
     { what: 'untapped, last cat captured in its ring', tap: false, ending: 'captured' },
@@ -131,7 +131,7 @@ export async function pipelineThroughputSection(rounds = 5): Promise<Line[]> {
   const bash = best.get('bash')!;
   const cpuPerGib = (cost: Cost) => cost.cpuS / (BYTES / GIB);
   return [
-    { heading: "(e) pipeline throughput: 2 GiB through head -c 2G /dev/zero | cat | cat  vs  bash (… | cat > /dev/null)" },
+    { heading: "(j) pipeline throughput: 2 GiB through head -c 2G /dev/zero | cat | cat  vs  bash (… | cat > /dev/null)" },
     {
       what: '2 GiB, bash with each stage in a session of its own (setsid), as shuma starts nodes',
       unit: 'GiB/s',

@@ -1,7 +1,8 @@
 // shuma's benchmark: `npm run bench`. Every figure is measured in this one run, shuma and its
 // baseline side by side, on this machine as it is (other work may share its cores).
 // Sections: (a) spawn rate, (b) restart latency, (c) host ↔ worker messages, (d) idle workspaces,
-// (e) the actor threads' pool, (f) quota sampling, (g) the snapshot file, (h) restore, (i) inspection overhead.
+// (e) the actor threads' pool, (f) quota sampling, (g) the snapshot file, (h) restore, (i) inspection overhead,
+// (j) pipeline throughput against bash.
 import { availableParallelism, loadavg } from 'node:os';
 import { createRuntime, type Runtime } from '../src/index.js';
 import { channelSection } from './channel.js';
@@ -10,6 +11,7 @@ import { poolChoiceSection } from './pool-choice.js';
 import { restartSection } from './restart.js';
 import { samplingSection } from './sampling.js';
 import { inspectionSection } from './inspection.js';
+import { pipelineThroughputSection } from './pipeline-throughput.js';
 import { restoreSection } from './restore.js';
 import { snapshotSection } from './snapshot.js';
 import { spawnSection } from './spawn.js';
@@ -40,6 +42,7 @@ async function main(): Promise<void> {
     ...(await snapshotSection()),
     ...(await restoreSection()),
     ...(await inspectionSection()),
+    ...(await pipelineThroughputSection()),
   ];
   const leftovers = liveChildren();
   console.log(

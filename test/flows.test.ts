@@ -452,6 +452,7 @@ describe('tapped pipelines', () => {
     );
     assert.deepEqual(counts(await rt.health()), { aliveWorkspaces: 1, aliveCommands: 0, alivePipelines: 0, activeFlows: 0 });
     assert.deepEqual(await ws.commands(), []);
+    assert.equal(existsSync(flowDir), false, 'a refused flowDir is not even made');
     // Untapped pipelines need no socket: they still run there.
     const plain = await rt.runPipeline({
       label: 'plain',

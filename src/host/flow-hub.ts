@@ -3,7 +3,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { ShumaError } from '../protocol/errors.js';
+import { ShumaError, serializeError } from '../protocol/errors.js';
 import { closeEnds, openPipes, type KernelPipe } from './kernel-pipes.js';
 import { FlowMeter } from './flow-meter.js';
 import { FlowPump } from './flow-pump.js';
@@ -154,7 +154,12 @@ export class FlowHub implements TapPlane {
         }
         for (const [key, indexes] of outputs) {
           const sinks = indexes.map((i) => ({ fd: stdinOf.get(edges[i]!.to)!.writeFd, channel: flows.channels[i]! }));
-          flows.pumps.push(new FlowPump(outputOf.get(key)!.readFd, sinks, this.logger));
+          try {
+            flows.pumps.push(new FlowPump(outputOf.get(key)!.readFd, sinks, this.logger));
+          } catch (error) {
+            // Not expected (the descriptors are fresh pipe ends); never an uncaught error in the host.
+            this.logger.error({ pipeline: pipeline.id, output: key, err: serializeError(error) }, 'could not pump a tapped output');
+          }
         }
       },
     };
@@ -195,15 +200,22 @@ export class FlowHub implements TapPlane {
     const existing = this.byPipeline.get(pipeline.id);
     if (existing) return existing;
     const { edges } = pipeline.spec;
-    const own = ws.spec.flowDir === undefined;
-    const dir = own ? this.acquirePrivateDir() : await userFlowDir(path.resolve(ws.cwd, ws.spec.flowDir!));
-    const flows: PipelineFlows = { channels: [], pumps: [], inPrivateDir: own, closed: false };
-    const paths = edges.map((_, i) => path.join(dir, `${pipeline.id}.${i}.sock`));
-    const longest = paths.reduce((a, b) => (Buffer.byteLength(b) > Buffer.byteLength(a) ? b : a), '');
-    if (Buffer.byteLength(longest) > MAX_SOCKET_PATH_BYTES) {
-      if (own) this.releasePrivateDir();
-      throw tooLong(longest, own);
+    if (edges.length === 0) {
+      // Nothing to pump or publish (a tapped pipeline of unconnected nodes).
+      const none: PipelineFlows = { channels: [], pumps: [], inPrivateDir: false, closed: false };
+      this.byPipeline.set(pipeline.id, none);
+      this.updateExitHook();
+      return none;
     }
+    const own = ws.spec.flowDir === undefined;
+    // The lengths are checked before anything is made: a refused spec leaves nothing behind.
+    // (mkdtemp's name has the length of its template.)
+    const planned = own ? (this.privateDir ?? path.join(tmpdir(), 'shuma-flows-XXXXXX')) : path.resolve(ws.cwd, ws.spec.flowDir!);
+    const longest = path.join(planned, `${pipeline.id}.${edges.length - 1}.sock`);
+    if (Buffer.byteLength(longest) > MAX_SOCKET_PATH_BYTES) throw tooLong(longest, own);
+    const dir = own ? this.acquirePrivateDir() : await userFlowDir(planned);
+    const paths = edges.map((_, i) => path.join(dir, `${pipeline.id}.${i}.sock`));
+    const flows: PipelineFlows = { channels: [], pumps: [], inPrivateDir: own, closed: false };
     this.byPipeline.set(pipeline.id, flows);
     this.updateExitHook();
     try {
