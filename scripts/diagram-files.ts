@@ -5,7 +5,7 @@ import { describeMachine, toMermaid, toStateTable } from '../src/machines/chart.
 import { commandMachine } from '../src/machines/command-machine.js';
 import { pipelineMachine } from '../src/machines/pipeline-machine.js';
 import { workspaceMachine } from '../src/machines/workspace-machine.js';
-import { chartToSvg } from './svg-chart.js';
+import { chartToSvg } from '../src/inspector/svg-chart.js';
 
 // The generated state-chart documentation: what `npm run diagrams` writes, and the check
 // that the committed files still match the machines (used by `--check` and by the tests).

@@ -76,6 +76,11 @@ export interface RuntimeOptions {
    * unknown, reported as -1 with reason 'exit-unknown'; anything else is killed).
    */
   orphans?: 'kill' | 'adopt';
+  /**
+   * Serves the live inspector page (actors, state charts, timers, event log) on a loopback
+   * address only; port 0 picks a free port. The runtime's `inspectorUrl` says where.
+   */
+  inspector?: { port: number; host?: string };
 }
 
 export interface HealthCounts {
@@ -94,7 +99,7 @@ export interface CreateWorkspaceOptions {
 
 const DEFAULT_LOG_BUFFER_BYTES = 1024 * 1024;
 const ULID_PATTERN = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/;
-const RUNTIME_OPTION_FIELDS = ['workers', 'stateDir', 'logger', 'logBufferBytes', 'inspect', 'clock', 'statsIntervalMs', 'orphans'];
+const RUNTIME_OPTION_FIELDS = ['workers', 'stateDir', 'logger', 'logBufferBytes', 'inspect', 'clock', 'statsIntervalMs', 'orphans', 'inspector'];
 const DEFAULT_STATS_INTERVAL_MS = 1000;
 
 function checkOptions(options: RuntimeOptions): void {

@@ -5,6 +5,7 @@ import type { WorkspaceSpec } from '../protocol/specs.js';
 import { PipelineHandle, type Pipeline } from './pipeline-handle.js';
 import { checkCallOptions } from '../protocol/checks.js';
 import type { WorkspaceEntry } from './registry.js';
+import { checkInspectorOptions, startInspector, type InspectorServer } from '../inspector/server.js';
 import { RuntimeCore, type CreateWorkspaceOptions, type HealthCounts, type RuntimeOptions } from './runtime-core.js';
 import { WorkspaceHandle, type Workspace } from './workspace-handle.js';
 
@@ -35,6 +36,8 @@ export interface Runtime {
   runSavedPipeline(name: string, overrides?: { workspace?: string }): Promise<Pipeline>;
   health(): Promise<HealthCounts>;
   inspect(observer: (record: InspectionRecord) => void): () => void;
+  /** The inspector page's address (`createRuntime({ inspector: { port } })`), e.g. `http://127.0.0.1:43117/`; null without one. */
+  readonly inspectorUrl: string | null;
   /** Stops every workspace (SIGTERM, grace, SIGKILL); no process it started is left. */
   shutdown(options?: { graceMs?: number }): Promise<void>;
 }
@@ -42,8 +45,13 @@ export interface Runtime {
 class RuntimeFacade implements Runtime {
   private readonly handles = new Map<string, WorkspaceHandle>();
   private readonly pipelineHandles = new Map<string, PipelineHandle>();
+  inspector: InspectorServer | null = null;
 
   constructor(readonly core: RuntimeCore) {}
+
+  get inspectorUrl(): string | null {
+    return this.inspector?.url ?? null;
+  }
 
   get warnings(): readonly string[] {
     return this.core.warnings;
@@ -150,22 +158,37 @@ class RuntimeFacade implements Runtime {
 
   async shutdown(input?: { graceMs?: number }): Promise<void> {
     const options = checkCallOptions(input, 'options', ['graceMs']);
-    return this.core.shutdown(options.graceMs);
+    try {
+      await this.core.shutdown(options.graceMs);
+    } finally {
+      await this.inspector?.close();
+    }
   }
 }
 
 /** Starts a runtime: its worker threads, host, reaper. Shut it down with `shutdown()`. */
 export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
+  // A bad inspector address fails before any thread starts.
+  const inspector = options.inspector === undefined ? null : checkInspectorOptions(options.inspector);
   const core = new RuntimeCore(options);
   const runtime = new RuntimeFacade(core);
   // One admin round trip proves every thread is serving.
   await core.ready();
+  if (inspector) {
+    try {
+      // Before a snapshot is restored: the inspector sees every actor from its first record.
+      runtime.inspector = await startInspector(core, inspector);
+    } catch (error) {
+      await core.shutdown(0).catch(() => undefined);
+      throw error;
+    }
+  }
   if (options.stateDir !== undefined) {
     try {
       await core.openState(options.stateDir);
     } catch (error) {
       // Nothing of a runtime that could not open its state is left running.
-      await core.shutdown(0).catch(() => undefined);
+      await runtime.shutdown({ graceMs: 0 }).catch(() => undefined);
       throw error;
     }
   }
