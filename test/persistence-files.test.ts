@@ -535,6 +535,11 @@ describe('snapshot file', () => {
     assert.deepEqual(readdirSync(stateDir), [SNAPSHOT_FILE]);
   });
 
+  /** Polls until the snapshot file exists: the writer is another process, with no event to wait on. */
+  async function snapshotWritten(stateDir: string): Promise<void> {
+    while (!existsSync(snapshotPath(stateDir))) await delay(5);
+  }
+
   test('a writer SIGKILLed at random moments always leaves a complete snapshot', { timeout: 120_000 }, async (t) => {
     const WRITER = `
       const { writeSnapshotFile } = await import(process.argv[1]);
@@ -552,8 +557,10 @@ describe('snapshot file', () => {
     for (let kill = 0; kill < 20; kill++) {
       const writer = new Child(WRITER, [SNAPSHOT_MODULE, stateDir]);
       assert.equal(await writer.nextLine(), 'ready');
-      // Half the kills at a random moment, half the moment a temp file appears: mid-write.
-      if (kill % 2 === 0) await delay(Math.random() * 80);
+      // The first kill waits for a complete snapshot (a loaded machine may take long over one);
+      // then half the kills at a random moment, half the moment a temp file appears: mid-write.
+      if (kill === 0) await snapshotWritten(stateDir);
+      else if (kill % 2 === 0) await delay(Math.random() * 80);
       else await tempFileCreated(stateDir);
       await writer.kill();
       if (readdirSync(stateDir).some((name) => name.startsWith(`${SNAPSHOT_FILE}.tmp-`))) midWrite++;
