@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after } from 'node:test';
@@ -83,4 +83,38 @@ export async function waitGone(pid: number, timeoutMs = 10_000): Promise<void> {
     if (Date.now() > deadline) throw new Error(`process ${pid} still alive after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, delay));
   }
+}
+
+/**
+ * Resolves with the first value of `read()` for which `predicate` holds, reading it every
+ * `everyMs`: for what has no event of its own on the public API (a list, a count, a log line).
+ */
+export function pollUntil<T>(
+  read: () => T | Promise<T>,
+  predicate: (value: T) => boolean,
+  what: string,
+  everyMs = 5,
+): Promise<T> {
+  return waitFor<T>(
+    (observer) => {
+      const timer = setInterval(() => void Promise.resolve(read()).then(observer), everyMs);
+      return () => clearInterval(timer);
+    },
+    predicate,
+    what,
+  );
+}
+
+/** Live processes whose command line mentions `marker`: what a leak would look like. */
+export function processesMentioning(marker: string): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (readFileSync(`/proc/${name}/cmdline`, 'latin1').includes(marker) && isAlive(Number(name))) out.push(Number(name));
+    } catch {
+      continue; // the process exited while we looked
+    }
+  }
+  return out;
 }

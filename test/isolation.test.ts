@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { coreOf } from '../src/host/runtime.js';
-import { fixture, isAlive, startRuntime, waitFor, waitForOutput } from './helpers.js';
+import { fixture, isAlive, pollUntil, startRuntime, waitFor, waitForOutput } from './helpers.js';
 
 describe('one actor failing', () => {
   test('a throwing workspace actor does not affect its neighbours in the same worker', async () => {
@@ -18,11 +18,8 @@ describe('one actor failing', () => {
     // Nothing supervises the failed workspace's processes any more: they are killed.
     assert.equal((await doomed.exited).signal, 'SIGKILL');
     // Forgotten once nothing of it is left (its removal follows the last exit by a turn or two).
-    await waitFor<boolean>(
-      (observer) => {
-        const timer = setInterval(() => observer(rt.workspace(faulty.id) === undefined), 2);
-        return () => clearInterval(timer);
-      },
+    await pollUntil<boolean>(
+      () => rt.workspace(faulty.id) === undefined,
       (gone) => gone,
       'the failed workspace forgotten',
     );

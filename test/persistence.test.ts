@@ -8,7 +8,7 @@ import { after, describe, test } from 'node:test';
 import { coreOf } from '../src/host/runtime.js';
 import { createRuntime, type Runtime } from '../src/index.js';
 import { ManualClock } from '../src/testing/index.js';
-import { isAlive, startRuntime, stateOf, waitFor, waitForOutput } from './helpers.js';
+import { isAlive, pollUntil, processesMentioning, startRuntime, stateOf, waitFor, waitForOutput } from './helpers.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -23,20 +23,6 @@ function stateDir(): string {
 
 function snapshotFile(dir: string): string {
   return path.join(dir, 'shuma.snapshot');
-}
-
-/** Live processes whose command line mentions `marker`. */
-function processesMentioning(marker: string): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      if (readFileSync(`/proc/${name}/cmdline`, 'latin1').includes(marker) && isAlive(Number(name))) out.push(Number(name));
-    } catch {
-      continue; // exited while we looked
-    }
-  }
-  return out;
 }
 
 describe('snapshot round trip (seed 2, 18, 22)', () => {
@@ -77,11 +63,8 @@ describe('snapshot round trip (seed 2, 18, 22)', () => {
       assert.equal(a2.getSnapshot().context.ttlDeadline, ttlDeadline, 'the TTL deadline is absolute and kept');
       assert.deepEqual(await rt2.listSavedPipelines(), ['alpha', 'zeta']);
       // The supervised command starts again (not counted as a restart); the one-shot one does not.
-      const runs = await waitFor<Awaited<ReturnType<typeof a2.commands>>>(
-        (observer) => {
-          const timer = setInterval(() => void a2.commands().then(observer), 10);
-          return () => clearInterval(timer);
-        },
+      const runs = await pollUntil(
+        () => a2.commands(),
         (list) => list.some((c) => c.label === 'service' && c.alive),
         'the service back',
       );
@@ -132,12 +115,9 @@ describe('timers across a restart', () => {
     const later = new ManualClock(1_800_000_000_000 + 10_000);
     const rt2 = await createRuntime({ stateDir: dir, workers: 1, clock: later });
     try {
-      const restored = await waitFor<string[]>(
-        (observer) => {
-          const timer = setInterval(() => void rt2.listWorkspaces().then((l) => observer(l.map((w) => w.id))), 5);
-          return () => clearInterval(timer);
-        },
-        (ids) => !ids.includes(ws.id),
+      const restored = await pollUntil<string[]>(
+      async () => (await rt2.listWorkspaces()).map((w) => w.id),
+      (ids) => !ids.includes(ws.id),
         'the expired workspace gone',
       );
       assert.deepEqual(restored, [keep.id]);
@@ -164,12 +144,9 @@ describe('timers across a restart', () => {
       await later.advance(1_999);
       assert.equal((await ws2.commands()).length, 0, 'one ms short');
       await later.advance(1);
-      await waitFor<number>(
-        (observer) => {
-          const timer = setInterval(() => void ws2.commands().then((l) => observer(l.length)), 5);
-          return () => clearInterval(timer);
-        },
-        (n) => n >= 1,
+      await pollUntil<number>(
+      async () => (await ws2.commands()).length,
+      (n) => n >= 1,
         'the relaunch',
       );
     } finally {
@@ -288,11 +265,8 @@ describe("the 'adopt' policy", () => {
       assert.ok(adopted.length > 0, 'some runs were adopted');
       const { ws, c } = adopted.find((a) => a.c.label === 'sh' && a.c.pipelineId === undefined)!;
       process.kill(c.pid, 'SIGKILL');
-      const relaunched = await waitFor<Awaited<ReturnType<typeof ws.commands>>>(
-        (observer) => {
-          const timer = setInterval(() => void ws.commands().then(observer), 20);
-          return () => clearInterval(timer);
-        },
+      const relaunched = await pollUntil(
+        () => ws.commands(),
         (list) => list.some((r) => r.commandKey === c.commandKey && r.id !== c.id && r.alive),
         'the adopted command relaunched',
       );
@@ -329,11 +303,8 @@ describe('a worker thread that dies', () => {
     const ttlDeadline = ws.getSnapshot().context.ttlDeadline;
     const thread = coreOf(rt).workerThreads[0] as { terminate(): Promise<number> };
     await thread.terminate();
-    await waitFor<number>(
-      (observer) => {
-        const timer = setInterval(() => void rt.health().then((h) => observer(h.workerRestarts)), 5);
-        return () => clearInterval(timer);
-      },
+    await pollUntil<number>(
+      async () => (await rt.health()).workerRestarts,
       (n) => n === 1,
       'the worker restart counted',
     );

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
-import { fixture, startRuntime, stateOf, waitFor, waitForOutput } from './helpers.js';
+import { fixture, pollUntil, startRuntime, stateOf, waitFor, waitForOutput } from './helpers.js';
 
 const PYTHON = '/usr/bin/python3';
 
@@ -118,11 +118,8 @@ describe('quotas (seed 20, 21)', () => {
     await ws.stats();
     await ws.stats();
     const warned = () => records.filter((r) => r.msg === 'quota breach: nproc: 3 alive > 2 limit');
-    await waitFor<number>(
-      (observer) => {
-        const timer = setInterval(() => observer(warned().length), 5);
-        return () => clearInterval(timer);
-      },
+    await pollUntil<number>(
+      () => warned().length,
       (n) => n >= 1,
       'the breach warning',
     );
@@ -137,11 +134,8 @@ describe('quotas (seed 20, 21)', () => {
     const fourth = await ws.run({ exec: fixture('forever.sh') });
     await waitForOutput(ws, fourth.id, 'ready');
     await ws.stats();
-    await waitFor<number>(
-      (observer) => {
-        const timer = setInterval(() => observer(warned().length), 5);
-        return () => clearInterval(timer);
-      },
+    await pollUntil<number>(
+      () => warned().length,
       (n) => n >= 2,
       'the second episode',
     );

@@ -1,27 +1,12 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { createRuntime } from '../src/index.js';
-import { fixture, isAlive, startRuntime, waitForOutput, waitGone } from './helpers.js';
+import { fixture, isAlive, processesMentioning, startRuntime, waitForOutput, waitGone } from './helpers.js';
 
 function pidFrom(output: string, word: string): number {
   const match = new RegExp(`${word} (\\d+)`).exec(output);
   assert.ok(match, `no "${word} <pid>" in ${JSON.stringify(output)}`);
   return Number(match[1]);
-}
-
-/** Live processes whose command line mentions `marker`: what a leak would look like. */
-function processesMentioning(marker: string): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      if (readFileSync(`/proc/${name}/cmdline`, 'latin1').includes(marker) && isAlive(Number(name))) out.push(Number(name));
-    } catch {
-      continue; // the process exited while we looked
-    }
-  }
-  return out;
 }
 
 describe('stopping', () => {

@@ -19,6 +19,7 @@ import { performance } from 'node:perf_hooks';
 import type { FileHandle } from 'node:fs/promises';
 import { Packr, Unpackr } from 'msgpackr';
 import { ShumaError, isShumaError } from '../../protocol/errors.js';
+import { CODEC_OPTIONS } from '../../protocol/codec.js';
 
 export const SNAPSHOT_FILE = 'shuma.snapshot';
 /** The envelope's format number; bump it when `data`'s layout changes incompatibly. */
@@ -44,15 +45,7 @@ export interface ReadSnapshotOptions {
   maxBytes?: number;
 }
 
-// Configured like the wire codec (src/protocol/codec.ts), with instances of its own.
-const CODEC_OPTIONS = {
-  useRecords: false,
-  structuredClone: false,
-  moreTypes: false,
-  mapsAsObjects: true,
-  bundleStrings: false,
-  int64AsType: 'number',
-} as const;
+// Configured like the wire codec, with instances of its own (a file is not a thread's stream).
 const packr = new Packr({ ...CODEC_OPTIONS });
 const unpackr = new Unpackr({ ...CODEC_OPTIONS });
 
