@@ -1,5 +1,4 @@
 import { availableParallelism } from 'node:os';
-import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import { monotonicFactory } from 'ulid';
 import { Reaper } from '../actors/reaper.js';
@@ -27,6 +26,18 @@ import { deferred } from './deferred.js';
 import { QuotaActor } from '../actors/quota-actor.js';
 import { createWorkspaceCgroup, detectCgroups, removeCgroupParent, type CgroupSupport } from './cgroups.js';
 import { FlowHub } from './flow-hub.js';
+import { findPrlimit, launchPlan, structuredCloneSpec, unresolvedPlan } from './launch-plan.js';
+import {
+  checkOptions,
+  DEFAULT_LOG_BUFFER_BYTES,
+  DEFAULT_STATS_INTERVAL_MS,
+  ULID_PATTERN,
+  type CreateWorkspaceOptions,
+  type HealthCounts,
+  type RuntimeOptions,
+} from './runtime-options.js';
+
+export type { CreateWorkspaceOptions, HealthCounts, RuntimeOptions };
 import { WhyTrails } from './why-trail.js';
 import { collectSnapshot } from './persistence/collect.js';
 import { findMarkedProcesses, killProcesses, STATE_MARK_VARIABLE, stateMark } from './persistence/orphans.js';
@@ -50,82 +61,9 @@ import {
   type StopScope,
   type WorkspaceEntry,
 } from './registry.js';
-import { checkCwd, resolveExecutable } from './spawn-check.js';
+import { checkCwd } from './spawn-check.js';
 import type { Spawner } from './spawner.js';
 import { unsupportedWarnings } from './workspace-warnings.js';
-
-export interface RuntimeOptions {
-  /** Worker threads hosting the actors (default: 2, or 1 on a single core). */
-  workers?: number;
-  /** Snapshot and saved pipelines live here; omitted = memory only. */
-  stateDir?: string;
-  /** Default: a pino logger that stays silent unless SHUMA_LOG_LEVEL is set. */
-  logger?: Logger;
-  /** Ring buffer size per captured stream (default 1 MiB). */
-  logBufferBytes?: number;
-  /** Every actor's inspection events, as plain records. */
-  inspect?: (record: InspectionRecord) => void;
-  /** Where time comes from; tests pass a ManualClock from 'shuma/testing'. */
-  clock?: RuntimeClock;
-  /** How often the quota actor samples every workspace (default 1000 ms; 0: only when asked). */
-  statsIntervalMs?: number;
-  /**
-   * What becomes of the processes a runtime killed without a shutdown left running, found at the
-   * next start on the same stateDir: 'kill' (default; supervised commands start again) or
-   * 'adopt' (the runs the snapshot knows are watched until they exit; their exit status is
-   * unknown, reported as -1 with reason 'exit-unknown'; anything else is killed).
-   */
-  orphans?: 'kill' | 'adopt';
-  /**
-   * Serves the live inspector page (actors, state charts, timers, event log) on a loopback
-   * address only; port 0 picks a free port. The runtime's `inspectorUrl` says where.
-   */
-  inspector?: { port: number; host?: string };
-}
-
-export interface HealthCounts {
-  aliveWorkspaces: number;
-  aliveCommands: number;
-  alivePipelines: number;
-  activeFlows: number;
-  /** Actor worker threads that died and were replaced, their actors re-hosted. */
-  workerRestarts: number;
-}
-
-export interface CreateWorkspaceOptions {
-  /** Recreate a workspace under the ULID it had before (as the original's `create_with_id`). */
-  id?: string;
-}
-
-const DEFAULT_LOG_BUFFER_BYTES = 1024 * 1024;
-const ULID_PATTERN = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/;
-const RUNTIME_OPTION_FIELDS = ['workers', 'stateDir', 'logger', 'logBufferBytes', 'inspect', 'clock', 'statsIntervalMs', 'orphans', 'inspector'];
-const DEFAULT_STATS_INTERVAL_MS = 1000;
-
-function checkOptions(options: RuntimeOptions): void {
-  for (const key of Object.keys(options)) {
-    if (!RUNTIME_OPTION_FIELDS.includes(key)) {
-      throw new ShumaError('INVALID_ARGUMENT', `options.${key} is not a runtime option; known: ${RUNTIME_OPTION_FIELDS.join(', ')}`);
-    }
-  }
-  const { workers, logBufferBytes } = options;
-  if (workers !== undefined && (!Number.isSafeInteger(workers) || workers < 1 || workers > 64)) {
-    throw new ShumaError('INVALID_ARGUMENT', `options.workers must be a whole number from 1 to 64 (got ${String(workers)})`);
-  }
-  if (logBufferBytes !== undefined && (!Number.isSafeInteger(logBufferBytes) || logBufferBytes < 0)) {
-    throw new ShumaError('INVALID_ARGUMENT', `options.logBufferBytes must be a whole number >= 0 (got ${String(logBufferBytes)})`);
-  }
-  if (options.orphans !== undefined && options.orphans !== 'kill' && options.orphans !== 'adopt') {
-    throw new ShumaError('INVALID_ARGUMENT', `options.orphans must be 'kill' or 'adopt' (got ${JSON.stringify(options.orphans)})`);
-  }
-  const interval = options.statsIntervalMs;
-  if (interval !== undefined && (!Number.isSafeInteger(interval) || interval < 0 || interval > 2 ** 31 - 1)) {
-    throw new ShumaError('INVALID_ARGUMENT', `options.statsIntervalMs must be a whole number of ms >= 0 (got ${String(interval)})`);
-  }
-  if (options.inspect !== undefined && typeof options.inspect !== 'function') {
-    throw new ShumaError('INVALID_ARGUMENT', 'options.inspect must be a function that takes an inspection record');
-  }
-}
 
 function stateName(value: ActorSnapshot['value']): string {
   return typeof value === 'string' ? value : (Object.keys(value)[0] ?? '');
@@ -971,22 +909,6 @@ export class RuntimeCore {
   }
 }
 
-async function findPrlimit(): Promise<string | null> {
-  try {
-    return await resolveExecutable('prlimit', '/', process.env.PATH ?? '/usr/bin:/bin');
-  } catch {
-    return null; // the workspace's warnings say that limits cannot be applied
-  }
-}
-
-/** A command as it will start in `ws`: cwd checked, program found, environment merged. */
-async function launchPlan(ws: WorkspaceEntry, spec: CommandSpec): Promise<LaunchPlan> {
-  const cwd = await checkCwd(spec.cwd === undefined ? ws.cwd : path.resolve(ws.cwd, spec.cwd), 'cwd');
-  const env = { ...ws.env, ...spec.env };
-  const file = await resolveExecutable(spec.exec, cwd, env.PATH);
-  return { label: spec.label ?? path.basename(spec.exec), spec, file, cwd, env };
-}
-
 function plainExit(exit: { code: number | null; signal: string | null; status: number }) {
   return { code: exit.code, signal: exit.signal, status: exit.status };
 }
@@ -999,20 +921,4 @@ function isDescendantOfAny(p: ProcStat, roots: ReadonlySet<number>, processes: r
     pid = parentOf.get(pid) ?? 1;
   }
   return false;
-}
-
-/** A plan whose program could not be found now: its spawn will fail and say why. */
-function unresolvedPlan(ws: WorkspaceEntry, spec: CommandSpec): LaunchPlan {
-  const cwd = spec.cwd === undefined ? ws.cwd : path.resolve(ws.cwd, spec.cwd);
-  return { label: spec.label ?? path.basename(spec.exec), spec, file: path.resolve(cwd, spec.exec), cwd, env: { ...ws.env, ...spec.env } };
-}
-
-/** A private copy of a user's spec: later changes to their object must not reach us. */
-function structuredCloneSpec<T>(spec: T): T {
-  if (typeof spec !== 'object' || spec === null) return spec;
-  try {
-    return structuredClone(spec);
-  } catch {
-    throw new ShumaError('INVALID_SPEC', 'spec must be plain data (strings, numbers, booleans, arrays, objects): it held a function or a class instance');
-  }
 }
