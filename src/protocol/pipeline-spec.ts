@@ -28,8 +28,8 @@ export interface PipelineSpec {
   restart?: RestartPolicy;
 }
 
-const PIPELINE_FIELDS = ['label', 'workspace', 'nodes', 'edges', 'tap', 'discern', 'restart'] as const;
-const EDGE_FIELDS = ['from', 'to', 'stream'] as const;
+export const PIPELINE_FIELDS = ['label', 'workspace', 'nodes', 'edges', 'tap', 'discern', 'restart'] as const;
+export const EDGE_FIELDS = ['from', 'to', 'stream'] as const;
 
 /**
  * Checks a pipeline spec's shape and graph: unique labels, edges between existing nodes, no

@@ -16,7 +16,7 @@ import {
   type WorkspaceSpec,
 } from './specs.js';
 
-const RESTART_FIELDS = ['onFailure', 'backoffMs', 'maxBackoffMs', 'maxRestarts', 'resetAfterMs'] as const;
+export const RESTART_FIELDS = ['onFailure', 'backoffMs', 'maxBackoffMs', 'maxRestarts', 'resetAfterMs'] as const;
 
 export function validateRestartPolicy(value: unknown, field: Path = 'restart'): RestartPolicy {
   const o = checkObject(value, field, RESTART_FIELDS);
@@ -45,7 +45,7 @@ export function resolveRestartPolicy(policy: RestartPolicy | undefined): Resolve
   };
 }
 
-const COMMAND_FIELDS = ['exec', 'argv', 'env', 'cwd', 'label', 'restart'] as const;
+export const COMMAND_FIELDS = ['exec', 'argv', 'env', 'cwd', 'label', 'restart'] as const;
 
 /** Checks a command spec's shape; `prefix` names it in messages (e.g. `nodes[1]`). */
 export function validateCommandSpec(value: unknown, prefix = ''): CommandSpec {
@@ -63,9 +63,9 @@ export function validateCommandSpec(value: unknown, prefix = ''): CommandSpec {
   return o as unknown as CommandSpec;
 }
 
-const WORKSPACE_FIELDS = ['label', 'ttlMs', 'limits', 'quota', 'cgroup', 'cwd', 'env', 'flowDir'] as const;
-const LIMIT_FIELDS = ['memoryBytes', 'nproc', 'nofile', 'cpuSeconds'] as const;
-const QUOTA_ACTIONS = ['none', 'log', 'kill'];
+export const WORKSPACE_FIELDS = ['label', 'ttlMs', 'limits', 'quota', 'cgroup', 'cwd', 'env', 'flowDir'] as const;
+export const LIMIT_FIELDS = ['memoryBytes', 'nproc', 'nofile', 'cpuSeconds'] as const;
+export const QUOTA_ACTIONS = ['none', 'log', 'kill'];
 
 export function validateWorkspaceSpec(value: unknown): WorkspaceSpec {
   const o = checkObject(value, 'spec', WORKSPACE_FIELDS);
