@@ -118,3 +118,20 @@ export function processesMentioning(marker: string): number[] {
   }
   return out;
 }
+
+/**
+ * A workspace stopped by its nproc quota: two sleepers under `limits.nproc: 1` with
+ * `quota.nproc: 'kill'`, and one sample to find the breach. Resolves once it has stopped.
+ */
+export async function quotaKilledWorkspace(label: string) {
+  const rt = await startRuntime({ statsIntervalMs: 0 });
+  const ws = await rt.createWorkspace({ label, limits: { nproc: 1 }, quota: { nproc: 'kill' } });
+  const a = await ws.run({ exec: fixture('forever.sh') });
+  const b = await ws.run({ exec: fixture('forever.sh') });
+  await waitForOutput(ws, a.id, 'ready');
+  await waitForOutput(ws, b.id, 'ready');
+  const stopped = waitFor(ws.subscribe.bind(ws), (s) => stateOf(s) === 'stopped', 'the quota stop');
+  await ws.stats();
+  const final = await stopped;
+  return { rt, ws, a, b, final };
+}

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
-import { fixture, pollUntil, startRuntime, stateOf, waitFor, waitForOutput } from './helpers.js';
+import { fixture, pollUntil, quotaKilledWorkspace, startRuntime, stateOf, waitFor, waitForOutput } from './helpers.js';
 
 const PYTHON = '/usr/bin/python3';
 
@@ -142,15 +142,7 @@ describe('quotas (seed 20, 21)', () => {
   });
 
   test("'kill' stops the workspace at once and its snapshot says why", async () => {
-    const rt = await startRuntime({ statsIntervalMs: 0 });
-    const ws = await rt.createWorkspace({ label: 'strict', limits: { nproc: 1 }, quota: { nproc: 'kill' } });
-    const a = await ws.run({ exec: fixture('forever.sh') });
-    const b = await ws.run({ exec: fixture('forever.sh') });
-    await waitForOutput(ws, a.id, 'ready');
-    await waitForOutput(ws, b.id, 'ready');
-    const stopped = waitFor(ws.subscribe.bind(ws), (s) => stateOf(s) === 'stopped', 'the quota stop');
-    await ws.stats();
-    const final = await stopped;
+    const { rt, ws, a, b, final } = await quotaKilledWorkspace('strict');
     assert.equal(final.context.stopReason, 'quota');
     assert.equal(final.context.quotaBreach, 'nproc: 2 alive > 1 limit');
     assert.equal(final.context.graceMs, 0);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { fixture, startRuntime, stateOf, waitFor, waitForOutput } from './helpers.js';
+import { quotaKilledWorkspace, startRuntime, stateOf, waitFor } from './helpers.js';
 
 const texts = (entries: Array<{ text: string }>) => entries.map((e) => e.text.replace(/\(pid \d+, run \w+\)/, '(pid …)'));
 
@@ -27,15 +27,7 @@ describe('why(): the causal trail of commands and pipelines', () => {
   });
 
   test('after a quota kill it names the breach', async () => {
-    const rt = await startRuntime({ statsIntervalMs: 0 });
-    const ws = await rt.createWorkspace({ label: 'why-quota', limits: { nproc: 1 }, quota: { nproc: 'kill' } });
-    const a = await ws.run({ exec: fixture('forever.sh') });
-    const b = await ws.run({ exec: fixture('forever.sh') });
-    await waitForOutput(ws, a.id, 'ready');
-    await waitForOutput(ws, b.id, 'ready');
-    const stopped = waitFor(ws.subscribe.bind(ws), (s) => stateOf(s) === 'stopped', 'the quota stop');
-    await ws.stats();
-    await stopped;
+    const { ws, a } = await quotaKilledWorkspace('why-quota');
     // The workspace is gone; its commands' trails say why.
     assert.deepEqual(texts(await ws.why(a.id)), [
       'spawned (pid …)',
