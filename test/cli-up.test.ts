@@ -14,6 +14,7 @@ const scratch = mkdtempSync(path.join(tmpdir(), 'shuma-cli-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
 interface Run {
+  pid: number;
   lines: string[];
   stderr: () => string;
   /** Resolves with the first stdout line that matches. */
@@ -39,6 +40,7 @@ function shuma(args: string[]): Run {
   child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   return {
+    pid: child.pid!,
     lines,
     stderr: () => stderr,
     exited,
@@ -73,11 +75,11 @@ function processesWith(marker: string): number[] {
   return found;
 }
 
-test('up examples/demo.yaml: states line by line, the crash loop gives up, exit code 1', async () => {
+test('up examples/demo.yaml (npm start): the crasher backs off 200, 400, 800 ms then recovers, exit code 0', async () => {
   const run = shuma(['up', 'examples/demo.yaml']);
   const code = await run.exited;
   const { lines } = run;
-  assert.equal(code, 1, `${lines.join('\n')}\n${run.stderr()}`);
+  assert.equal(code, 0, `${lines.join('\n')}\n${run.stderr()}`);
   assert.ok(has(lines, 'workspace', 'demo', 'running'));
   assert.ok(has(lines, 'workspace', 'bounded', 'running'));
   assert.ok(lines.some((l) => /command\s+demo\/hello\s+exited\s+status 0/.test(l)));
@@ -85,9 +87,24 @@ test('up examples/demo.yaml: states line by line, the crash loop gives up, exit 
   assert.ok(lines.some((l) => /pipeline\s+demo\/sevens\s+succeeded\s+ok; exits gen=0 pick=0 count=0; restarts 0/.test(l)));
   const backoffs = lines.filter((l) => /command\s+demo\/crasher\s+backoff\s+status 3; relaunch in \d+ ms/.test(l));
   assert.deepEqual(backoffs.map((l) => /relaunch in (\d+) ms/.exec(l)![1]), ['200', '400', '800']);
-  assert.ok(lines.some((l) => /command\s+demo\/crasher\s+gaveUp\s+gave up after 3 restarts/.test(l)));
+  assert.ok(lines.some((l) => /command\s+demo\/crasher\s+exited\s+status 0/.test(l)));
   assert.ok(has(lines, 'command', 'bounded/work', 'exited'));
-  assert.match(lines.at(-1)!, /done: 3 of 4 succeeded; not succeeded: demo\/crasher/);
+  assert.match(lines.at(-1)!, /done: 4 of 4 succeeded/);
+  assert.equal(run.stderr(), '');
+  // The crasher's attempt counter is removed when it succeeds.
+  assert.deepEqual(readdirSync(tmpdir()).filter((f) => f === `shuma-demo-crasher.${run.pid}`), []);
+});
+
+test('up examples/crash-loop.yaml: the crash loop gives up after 3 restarts, exit code 1', async () => {
+  const run = shuma(['up', 'examples/crash-loop.yaml']);
+  const code = await run.exited;
+  const { lines } = run;
+  assert.equal(code, 1, `${lines.join('\n')}\n${run.stderr()}`);
+  const backoffs = lines.filter((l) => /command\s+loop\/crasher\s+backoff\s+status 3; relaunch in \d+ ms/.test(l));
+  assert.deepEqual(backoffs.map((l) => /relaunch in (\d+) ms/.exec(l)![1]), ['200', '400', '800']);
+  assert.ok(lines.some((l) => /command\s+loop\/crasher\s+gaveUp\s+gave up after 3 restarts/.test(l)));
+  assert.ok(lines.some((l) => /command\s+loop\/steady\s+exited\s+status 0/.test(l)));
+  assert.match(lines.at(-1)!, /done: 1 of 2 succeeded; not succeeded: loop\/crasher/);
   assert.equal(run.stderr(), '');
 });
 
