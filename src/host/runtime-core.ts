@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { pino, type Logger } from 'pino';
 import { monotonicFactory } from 'ulid';
+import { pooledRandom } from './pooled-random.js';
 import { Reaper } from '../actors/reaper.js';
 import { WorkerPool } from '../actors/worker-pool.js';
 import { ShumaError, serializeError } from '../protocol/errors.js';
@@ -92,7 +93,7 @@ export class RuntimeCore {
   readonly why = new WhyTrails();
   /** util-linux's prlimit, found once: rlimits are applied through it. */
   private prlimit: string | null | undefined;
-  private readonly newId = monotonicFactory();
+  private readonly newId = monotonicFactory(pooledRandom());
   /** Names this runtime's cgroup parent: two runtimes on one machine never share one. */
   private readonly runtimeId = this.newId();
   private cgroupSupport: CgroupSupport | undefined;

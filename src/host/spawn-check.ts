@@ -1,11 +1,12 @@
-import { constants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
+import { accessSync, constants, statSync } from 'node:fs';
 import path from 'node:path';
 import { ShumaError } from '../protocol/errors.js';
 
 // Facts about the machine that must hold before a spawn. Node reports a missing cwd as a
 // missing executable and some failures only asynchronously; checking first lets every
-// failure say exactly what is wrong.
+// failure say exactly what is wrong. The checks are synchronous on purpose: a stat of a local
+// path takes a few microseconds, while each trip through libuv's thread pool costs tens (and
+// more on a loaded machine) — three of them per run were a visible part of a spawn.
 
 function osCode(error: unknown): string {
   const code = (error as { code?: unknown }).code;
@@ -21,7 +22,7 @@ export async function checkCwd(
   const absolute = path.resolve(cwd);
   let info;
   try {
-    info = await stat(absolute);
+    info = statSync(absolute);
   } catch (error) {
     throw new ShumaError(
       code,
@@ -38,16 +39,16 @@ export async function checkCwd(
   return absolute;
 }
 
-async function executableAt(file: string): Promise<'ok' | 'missing' | 'directory' | 'not-executable'> {
+function executableAt(file: string): 'ok' | 'missing' | 'directory' | 'not-executable' {
   let info;
   try {
-    info = await stat(file);
+    info = statSync(file);
   } catch {
     return 'missing';
   }
   if (info.isDirectory()) return 'directory';
   try {
-    await access(file, constants.X_OK);
+    accessSync(file, constants.X_OK);
   } catch {
     return 'not-executable';
   }
@@ -61,7 +62,7 @@ async function executableAt(file: string): Promise<'ok' | 'missing' | 'directory
 export async function resolveExecutable(exec: string, cwd: string, pathVar: string | undefined): Promise<string> {
   if (exec.includes('/')) {
     const file = path.resolve(cwd, exec);
-    const verdict = await executableAt(file);
+    const verdict = executableAt(file);
     if (verdict === 'ok') return file;
     throw explain(exec, file, verdict);
   }
@@ -69,7 +70,7 @@ export async function resolveExecutable(exec: string, cwd: string, pathVar: stri
   for (const dir of (pathVar ?? '').split(':')) {
     if (dir === '') continue;
     const file = path.resolve(cwd, dir, exec);
-    const verdict = await executableAt(file);
+    const verdict = executableAt(file);
     if (verdict === 'ok') return file;
     if (verdict !== 'missing' && !firstProblem) firstProblem = { file, verdict };
   }
