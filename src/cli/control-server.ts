@@ -32,6 +32,7 @@ import {
 import { isPlainObject } from '../protocol/checks.js';
 import { ShumaError, isShumaError } from '../protocol/errors.js';
 import { validatePipelineSpec, type PipelineSpec } from '../protocol/pipeline-spec.js';
+import { validateCommandSpec } from '../protocol/validate-spec.js';
 import { ULID_PATTERN } from '../host/runtime-options.js';
 import { checkSpecFile } from './spec-file.js';
 import { commandsOfWorkspace, findCommand, findPipeline, findWorkspace, resolveCommand, resolveWorkspace, runsOf, type CommandRef } from './names.js';
@@ -136,6 +137,8 @@ export class ControlServer {
       case 'ps':
         return { result: this.ps() };
       case 'run': {
+        // Checked before a workspace is made for it: a bad spec makes nothing.
+        validateCommandSpec(request.spec);
         const { ws, created } = await this.workspaceFor(request.workspace);
         try {
           const command = await ws.run(request.spec);

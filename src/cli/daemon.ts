@@ -118,20 +118,39 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
 /** The command: runs until SIGINT/SIGTERM, then exits 0 once everything stopped. */
 export async function daemon(options: DaemonOptions): Promise<number> {
   const out = options.out ?? process.stdout;
-  const running = await startDaemon(options);
-  const { paths, runtime } = running;
-  for (const warning of runtime.warnings) process.stderr.write(`shuma daemon: warning: ${warning}\n`);
-  const restored = (await runtime.listWorkspaces()).length;
-  out.write(
-    `shuma daemon: pid ${process.pid}, serving ${paths.socket}, state in ${paths.stateDir}` +
-      `${restored ? `, ${restored} workspace${restored === 1 ? '' : 's'} restored` : ''}\n`,
-  );
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-  });
-  out.write(`shuma daemon: ${signal}: stopping every process, saving the state\n`);
-  await running.close();
-  out.write('shuma daemon: stopped\n');
-  return 0;
+  // Listening before anything starts: a signal that comes while the runtime starts (or just as
+  // the "serving" line is read) must stop the daemon gracefully, not kill it by default action.
+  // Kept through the shutdown: a second signal (a second Ctrl-C, systemd and a user both asking)
+  // must not kill the daemon half-way and leave its processes without a supervisor.
+  let received: (signal: NodeJS.Signals) => void = () => undefined;
+  const signalled = new Promise<NodeJS.Signals>((resolve) => (received = resolve));
+  let first: NodeJS.Signals | null = null;
+  const onSignal = (name: NodeJS.Signals) => {
+    if (first) {
+      out.write(`shuma daemon: ${name}: already stopping\n`);
+      return;
+    }
+    first = name;
+    received(name);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const running = await startDaemon(options);
+    const { paths, runtime } = running;
+    for (const warning of runtime.warnings) process.stderr.write(`shuma daemon: warning: ${warning}\n`);
+    const restored = (await runtime.listWorkspaces()).length;
+    out.write(
+      `shuma daemon: pid ${process.pid}, serving ${paths.socket}, state in ${paths.stateDir}` +
+        `${restored ? `, ${restored} workspace${restored === 1 ? '' : 's'} restored` : ''}\n`,
+    );
+    const signal = await signalled;
+    out.write(`shuma daemon: ${signal}: stopping every process, saving the state\n`);
+    await running.close();
+    out.write('shuma daemon: stopped\n');
+    return 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }
