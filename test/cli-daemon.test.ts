@@ -183,3 +183,14 @@ test('a label that names commands in two workspaces is an error listing them; us
   await cli(['stop', 'twin-a', '--grace', '0'], daemon.env);
   await cli(['stop', 'twin-b', '--grace', '0'], daemon.env);
 });
+
+test('concurrent runs into one new workspace label make one workspace, not several', async () => {
+  const results = await Promise.all(Array.from({ length: 4 }, () => cliJson<RunResult>(['run', '-w', 'race', '--', fixture('forever.sh')], daemon.env)));
+  assert.equal(new Set(results.map((r) => r.workspace.id)).size, 1);
+  assert.equal(results.filter((r) => r.workspace.created).length, 1);
+  const race = (await ps()).workspaces.filter((w) => w.label === 'race');
+  assert.equal(race.length, 1);
+  assert.equal(race[0]!.commands.length, 4);
+  await cli(['stop', 'race', '--grace', '0'], daemon.env);
+  await waitAllGone(results.map((r) => r.command.pid));
+});

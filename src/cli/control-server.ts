@@ -54,6 +54,8 @@ type Streamed = { result: unknown } | { stream: (emit: (event: unknown) => void,
 export class ControlServer {
   private readonly core: RuntimeCore;
   private readonly connections = new Set<net.Socket>();
+  /** Workspaces being made for a new label: concurrent `run -w new` share one, never make two. */
+  private readonly creating = new Map<string, Promise<Workspace>>();
 
   constructor(
     private readonly rt: Runtime,
@@ -215,7 +217,6 @@ export class ControlServer {
         id: run?.id ?? null,
         commandKey: key,
         label,
-        workspace: { id: ws.id, label: ws.label },
         state: snapshot ? stateText(snapshot.value) : run?.alive ? 'running' : 'exited',
         pid: run?.pid ?? null,
         alive: run?.alive ?? false,
@@ -376,7 +377,15 @@ export class ControlServer {
     const found = findWorkspace(this.core, name);
     if (found) return { ws: this.rt.workspace(found.id)!, created: false };
     if (ULID_PATTERN.test(name)) resolveWorkspace(this.core, name);
-    return { ws: await this.rt.createWorkspace({ label: name }), created: true };
+    const pending = this.creating.get(name);
+    if (pending) return { ws: await pending, created: false };
+    const making = this.rt.createWorkspace({ label: name });
+    this.creating.set(name, making);
+    try {
+      return { ws: await making, created: true };
+    } finally {
+      this.creating.delete(name);
+    }
   }
 
   private started(id: string, created: boolean): PipelineStarted {
@@ -426,18 +435,22 @@ export class ControlServer {
     for (const [i, label] of labels.entries()) {
       if (labels.indexOf(label) !== i) throw new ShumaError('INVALID_SPEC', `workspaces[${i}].label ${JSON.stringify(label)} is used twice in the file: labels name workspaces`, { field: `workspaces[${i}].label` });
       const live = findWorkspace(this.core, label);
-      if (live) {
+      if (live || this.creating.has(label)) {
         throw new ShumaError(
           'INVALID_ARGUMENT',
-          `a workspace labelled ${JSON.stringify(label)} is already running (${live.id}): stop it first (\`shuma stop ${label}\`) or change the label`,
+          `a workspace labelled ${JSON.stringify(label)} is already running (${live?.id ?? 'being made'}): stop it first (\`shuma stop ${label}\`) or change the label`,
         );
       }
     }
     const made: Workspace[] = [];
     const result: ApplyResult = { workspaces: [] };
+    // Claimed before the first await: a concurrent apply or run of the same label waits or is refused.
+    const claimed = new Map(file.workspaces.map((w) => [w.spec.label, deferredWorkspace()] as const));
+    for (const [label, claim] of claimed) this.creating.set(label, claim.promise);
     try {
       for (const w of file.workspaces) {
         const ws = await this.rt.createWorkspace(w.spec);
+        claimed.get(w.spec.label)!.resolve(ws);
         made.push(ws);
         const row: ApplyResult['workspaces'][number] = { id: ws.id, label: ws.label, commands: [], pipelines: [] };
         for (const c of w.commands) {
@@ -452,7 +465,10 @@ export class ControlServer {
       }
     } catch (error) {
       await Promise.all(made.map((ws) => ws.stop({ graceMs: 0 }).catch(() => undefined)));
+      for (const claim of claimed.values()) claim.reject(error);
       throw error;
+    } finally {
+      for (const label of claimed.keys()) this.creating.delete(label);
     }
     return result;
   }
@@ -469,6 +485,14 @@ export class ControlServer {
     if (ref.pipeline) return { kind: 'pipeline', id: ref.pipeline.id, label: ref.pipeline.label, entries: await this.rt.pipeline(ref.pipeline.id)!.why() };
     return { kind: 'command', id: ref.key, label: `${ref.ws.label}/${ref.label}`, entries: await this.rt.workspace(ref.ws.id)!.why(ref.key) };
   }
+}
+
+function deferredWorkspace(): { promise: Promise<Workspace>; resolve: (ws: Workspace) => void; reject: (error: unknown) => void } {
+  let resolve!: (ws: Workspace) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<Workspace>((yes, no) => ((resolve = yes), (reject = no)));
+  promise.catch(() => undefined); // nobody may be waiting on it
+  return { promise, resolve, reject };
 }
 
 /** A pipeline spec whose workspace is a name: checked by the API's validator (with the name in place). */

@@ -187,13 +187,12 @@ export function parseResponse(value: unknown): ControlResponse {
 
 // ── what the ops answer ──────────────────────────────────────────────────────────────
 
-/** The latest run of one supervised command (a relaunch is a new run of the same command). */
+/** The latest run of one supervised command (a relaunch is a new run of the same command), in its workspace's row. */
 export interface CommandRow {
   /** The latest run's id; null when the command has no run in this daemon (restored as stopped). */
   id: string | null;
   commandKey: string;
   label: string;
-  workspace: { id: string; label: string };
   /** The command actor's state: running, backoff, exited, gaveUp, stopped… */
   state: string;
   pid: number | null;
