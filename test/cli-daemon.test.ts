@@ -194,3 +194,12 @@ test('concurrent runs into one new workspace label make one workspace, not sever
   await cli(['stop', 'race', '--grace', '0'], daemon.env);
   await waitAllGone(results.map((r) => r.command.pid));
 });
+
+test('stats -w of one workspace ends when that workspace stops', async () => {
+  const started = await cliJson<RunResult>(['run', '-w', 'brief', '--', fixture('forever.sh')], daemon.env);
+  const watcher = cliStream(['stats', '-w', '--every', '100', 'brief'], daemon.env);
+  await watcher.waitFor(/^brief\s+[0-9A-Z]{26}\s+running/);
+  await cli(['stop', 'brief', '--grace', '0'], daemon.env);
+  assert.equal(await watcher.exited, 0, watcher.stderr());
+  await waitAllGone([started.command.pid]);
+});

@@ -106,16 +106,19 @@ export class ControlServer {
               return;
             }
             let over = false;
+            // A stream may end while it starts (its first look finds the command gone): its
+            // teardown is then run as soon as it exists.
+            let teardown: (() => void) | null = null;
             const end = (result: unknown) => {
               if (over) return;
               over = true;
-              stop();
+              teardown?.();
               streams.delete(request.id);
               send({ kind: 'result', id: request.id, ok: true, result });
             };
-            const stop = answer.stream((event) => !over && send({ kind: 'event', id: request.id, ok: true, event }), end);
-            if (over) return;
-            streams.set(request.id, () => end({ cancelled: true }));
+            teardown = answer.stream((event) => !over && send({ kind: 'event', id: request.id, ok: true, event }), end);
+            if (over) teardown();
+            else streams.set(request.id, () => end({ cancelled: true }));
           },
           (error: unknown) => fail(request.id, error),
         );
