@@ -2,10 +2,11 @@
 // baseline side by side, on this machine as it is (other work may share its cores).
 // Sections: (a) spawn rate, (b) restart latency, (c) host ↔ worker messages, (d) idle workspaces,
 // (e) the actor threads' pool, (f) quota sampling, (g) the snapshot file, (h) restore, (i) inspection overhead,
-// (j) pipeline throughput against bash.
+// (j) pipeline throughput against bash, (k) the CLI's `shuma ps` against `pm2 jlist`.
 import { availableParallelism, loadavg } from 'node:os';
 import { createRuntime, type Runtime } from '../src/index.js';
 import { channelSection } from './channel.js';
+import { cliPsSection } from './cli-ps.js';
 import { assertGcExposed, liveChildren, printTable, progress, type Line } from './measure.js';
 import { poolChoiceSection } from './pool-choice.js';
 import { restartSection } from './restart.js';
@@ -43,6 +44,7 @@ async function main(): Promise<void> {
     ...(await restoreSection()),
     ...(await inspectionSection()),
     ...(await pipelineThroughputSection()),
+    ...(await cliPsSection()),
   ];
   const leftovers = liveChildren();
   console.log(

@@ -10,10 +10,10 @@ import { monotonicFactory } from 'ulid';
 import {
   SNAPSHOT_FILE,
   SNAPSHOT_MAX_DEPTH,
-  checkStructure,
   readSnapshotFile,
   writeSnapshotFile,
 } from '../src/host/persistence/snapshot-file.js';
+import { checkStructure } from '../src/protocol/msgpack-check.js';
 import { now, progress, quantile, type Line } from './measure.js';
 
 const RUNS = 7;

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// The `shuma` command line.
-import { SpecFileError, loadSpecFile } from './spec-file.js';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, up } from './up.js';
+// The `shuma` command line. Each command's module is loaded only when it runs: a client command
+// (`ps`, `logs`…) then starts without loading the runtime, which is most of its latency.
+import { HelpRequest, UsageError } from './cli-args.js';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 
 export const HELP = `shuma — supervise operating-system processes as actors
 
@@ -9,17 +10,64 @@ Usage:
   shuma up [--inspect] <file>   run the workspaces, commands and pipelines of a spec file
                                 (YAML or JSON) in the foreground, until all of them have
                                 ended or Ctrl-C / SIGTERM stops everything gracefully
+  shuma daemon [--state-dir DIR] [--socket PATH] [--grace MS]
+                                run the runtime in the foreground with its state saved, serving
+                                the commands below on a unix socket; SIGINT/SIGTERM stop it
+  shuma ps                      workspaces, their commands (state, pid, restarts) and pipelines
+  shuma run -w <ws> [--label L] [--restart on-failure] [--backoff-ms N] [--max-restarts N]
+            [--env K=V]… [--cwd DIR] -- <program> [args…]
+                                start a command (a new workspace label makes the workspace)
+  shuma logs [-f] [--stderr|--both] [--tail BYTES] <command>
+                                what a command wrote; -f: and what it writes next
+  shuma stop [--grace MS] <ws|pipeline>
+                                SIGTERM its processes, SIGKILL after the grace (default 1000 ms)
+  shuma stats [-w] [--every MS] [ws]
+                                memory, CPU and processes per workspace; -w: again every MS
+  shuma top [--every MS]        a live screen of workspaces and commands
+  shuma pipeline run -w <ws> (--file F | -- prog args '|' prog args…)
+  shuma pipeline save <name> -w <ws> (--file F | -- …) | ls | run-saved <name> [-w ws] | rm <name>
+  shuma pipeline stop <pipeline> [--grace MS]
+  shuma health                  the daemon's counts, pid, socket and state directory
+  shuma apply <file>            create what a spec file describes in the running daemon
+  shuma why <command|pipeline>  the causal trail: what happened to it and why
   shuma --help                  this help
+
+Names: a workspace is named by its id or its label; a command or pipeline by its id, its label,
+or ws/label. A label that names more than one is an error listing the ids.
+
+Every client command takes --json (one JSON document; JSON lines for -f, -w and top) and
+--socket PATH. The daemon lives in $SHUMA_HOME (default ~/.shuma, mode 0700): the socket
+shuma.sock (mode 0600) and the state in state/.
 
 On a terminal, 'up' shows a live view (one line per actor: state, pid, restarts, CPU%,
 RSS, a pending backoff or TTL counting down); otherwise it prints one line per event.
   --inspect    serve the inspector page on 127.0.0.1 (a free port) and print its URL
 
 Exit codes:
-  0  every command and pipeline succeeded (exit status 0)
-  1  some command or pipeline failed, gave up, or was stopped (SIGINT/SIGTERM before it ended)
-  2  usage error, or a spec file that cannot be read or is not valid (file:line:column: field …)
+  0  every command and pipeline succeeded (up); the operation was done (client commands)
+  1  some command or pipeline failed, gave up, or was stopped (up); the operation failed or
+     its target was not found (client commands)
+  2  usage error, or a spec file that cannot be read or is not valid (file:line:column: field …),
+     or a directory or socket path the daemon refuses
+  3  no daemon answers at the socket (start one with \`shuma daemon\`)
 `;
+
+type Command = (args: readonly string[]) => Promise<number>;
+
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  up: async () => (await import('./up-command.js')).upCommand,
+  daemon: async () => (await import('./daemon-command.js')).daemonCommand,
+  ps: async () => (await import('./ps.js')).ps,
+  run: async () => (await import('./run.js')).run,
+  logs: async () => (await import('./logs.js')).logs,
+  stop: async () => (await import('./stop.js')).stop,
+  stats: async () => (await import('./stats.js')).stats,
+  top: async () => (await import('./stats.js')).top,
+  pipeline: async () => (await import('./pipeline.js')).pipeline,
+  health: async () => (await import('./health.js')).health,
+  apply: async () => (await import('./apply.js')).apply,
+  why: async () => (await import('./why.js')).why,
+};
 
 export async function main(args: readonly string[]): Promise<number> {
   if (args.length === 0 || args[0] === '--help' || args[0] === '-h' || args[0] === 'help') {
@@ -27,28 +75,35 @@ export async function main(args: readonly string[]): Promise<number> {
     return args.length === 0 ? EXIT_USAGE : EXIT_OK;
   }
   const [command, ...rest] = args;
-  if (command !== 'up') {
+  const load = Object.hasOwn(COMMANDS, command!) ? COMMANDS[command!] : undefined;
+  if (!load) {
     process.stderr.write(`shuma: unknown command '${command}'; see shuma --help\n`);
     return EXIT_USAGE;
   }
-  const inspect = rest.includes('--inspect');
-  const unknown = rest.filter((a) => a.startsWith('-') && a !== '--inspect');
-  const files = rest.filter((a) => !a.startsWith('-'));
-  if (unknown.length > 0 || files.length !== 1) {
-    process.stderr.write(`shuma up: ${unknown.length ? `unknown option ${unknown[0]}` : 'needs exactly one spec file'}; usage: shuma up [--inspect] <file>\n`);
-    return EXIT_USAGE;
+  if (command !== 'up' && command !== 'daemon') {
+    // msgpackr looks for its optional native addon at load (a directory search that fails when it
+    // is not built): ~30 ms of a client's ~200 ms, for a speed-up that only large string-heavy
+    // decodes see. A client decodes one small answer.
+    process.env.MSGPACKR_NATIVE_ACCELERATION_DISABLED ??= 'true';
   }
-  let spec;
   try {
-    spec = loadSpecFile(files[0]!);
+    return await (await load())(rest);
   } catch (error) {
-    if (error instanceof SpecFileError) {
-      process.stderr.write(`shuma: ${error.message}\n`);
+    if (error instanceof HelpRequest) {
+      process.stdout.write(`usage: ${error.usage}\n`);
+      return EXIT_OK;
+    }
+    if (error instanceof UsageError) {
+      process.stderr.write(`shuma ${command}: ${error.message}\nusage: ${error.usage}\n`);
+      return EXIT_USAGE;
+    }
+    // A spec file that cannot be read or is not valid: file:line:column and the field.
+    if ((error as Error).name === 'SpecFileError') {
+      process.stderr.write(`shuma: ${(error as Error).message}\n`);
       return EXIT_USAGE;
     }
     throw error;
   }
-  return up(spec, { inspect });
 }
 
 const code = await main(process.argv.slice(2)).catch((error: unknown) => {

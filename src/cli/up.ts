@@ -8,10 +8,9 @@ import { liveView, type StatsSource } from './live-view.js';
 import { plainView, type View } from './plain-view.js';
 import type { SpecFile } from './spec-file.js';
 import { stateText, type Tracked } from './tracked.js';
+import { EXIT_FAILED, EXIT_OK } from './exit-codes.js';
 
-export const EXIT_OK = 0;
-export const EXIT_FAILED = 1;
-export const EXIT_USAGE = 2;
+export { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 
 export interface UpOptions {
   inspect?: boolean;

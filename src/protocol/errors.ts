@@ -15,6 +15,15 @@ export const ERROR_CODES = [
   'STATE_DIR_LOCKED',
   'STATE_DIR_INVALID',
   'SNAPSHOT_WRITE_FAILED',
+  // The daemon and its control socket (`shuma daemon`, the client commands): a directory or
+  // socket path that cannot be used safely, another daemon already serving, none serving, a
+  // frame that is not a request, a label that names more than one actor.
+  'CONTROL_DIR_INVALID',
+  'SOCKET_PATH_TOO_LONG',
+  'DAEMON_RUNNING',
+  'NO_DAEMON',
+  'BAD_REQUEST',
+  'AMBIGUOUS_NAME',
   'INTERNAL',
 ] as const;
 

@@ -5,12 +5,9 @@
 // the new one, complete. Calls for one directory run one at a time in this module; other
 // processes are kept out by the state lock (state-lock.ts), which the runtime takes first.
 //
-// Reading treats the file as untrusted input. msgpackr's Unpackr decodes its record and
-// structured-clone extensions (and Set, RegExp, Error, typed arrays…) whatever its options, and
-// recurses on nesting, so every byte is checked first by a small non-recursive walk over the
-// msgpack structure: lengths within the file, nothing after the value, nesting at most
-// SNAPSHOT_MAX_DEPTH, and no extension but the two our encoder writes (undefined and Date).
-// Only then does msgpackr decode it, and the envelope is validated. A file that fails any of
+// Reading treats the file as untrusted input: every byte is checked first by the non-recursive
+// walk of protocol/msgpack-check.ts (nesting at most SNAPSHOT_MAX_DEPTH, no extension but
+// undefined and Date). Only then does msgpackr decode it, and the envelope is validated. A file that fails any of
 // this is renamed aside and reported, never thrown about and never lost.
 import { randomUUID } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
@@ -20,6 +17,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { Packr, Unpackr } from 'msgpackr';
 import { ShumaError, isShumaError } from '../../protocol/errors.js';
 import { CODEC_OPTIONS } from '../../protocol/codec.js';
+import { checkStructure } from '../../protocol/msgpack-check.js';
 
 export const SNAPSHOT_FILE = 'shuma.snapshot';
 /** The envelope's format number; bump it when `data`'s layout changes incompatibly. */
@@ -268,149 +266,6 @@ async function moveToFreeName(from: string, to: string): Promise<boolean> {
   }
   await fs.unlink(from);
   return true;
-}
-
-// ── the msgpack structure check ──────────────────────────────────────────────────────
-
-/** Extension types our encoder writes: 0 (msgpackr's `undefined`) and -1 (timestamp → Date). */
-const ALLOWED_EXTENSIONS = new Set([0x00, 0xff]);
-const EXTENSION_NAMES = new Map([
-  [0x72, "msgpackr's record extension"],
-  [0x69, "msgpackr's structured-clone reference"],
-  [0x70, "msgpackr's structured-clone pointer"],
-  [0x73, 'a Set'],
-  [0x74, 'a typed array'],
-  [0x78, 'a RegExp'],
-  [0x65, 'an Error'],
-  [0x42, 'a BigInt'],
-  [0x62, "msgpackr's bundled strings"],
-]);
-
-/** The head of one item: how many bytes it spans (its children excluded), how many children. */
-interface Head {
-  size: number;
-  children: number;
-}
-
-/**
- * Walks the msgpack items of `bytes` without recursion. Returns why they are refused, or null:
- * an item running past the end, bytes after the value, nesting deeper than `maxDepth`, the
- * unused byte 0xc1, an extension type other than undefined and Date.
- */
-export function checkStructure(bytes: Uint8Array, maxDepth: number): string | null {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const head: Head = { size: 0, children: 0 };
-  const enclosing: number[] = []; // items still to read in each enclosing container
-  let left = 1; // items still to read at this level
-  let pos = 0;
-  for (;;) {
-    while (left === 0) {
-      if (enclosing.length === 0) {
-        return pos === bytes.length ? null : `${bytes.length - pos} bytes of garbage follow the value`;
-      }
-      left = enclosing.pop()!;
-    }
-    left--;
-    const refused = pos < bytes.length ? readHead(bytes, view, pos, head) : truncated(pos);
-    if (refused !== null) return refused;
-    if (pos + head.size > bytes.length) return truncated(pos);
-    pos += head.size;
-    if (head.children > 0) {
-      if (enclosing.length >= maxDepth) return `maps and arrays nest deeper than ${maxDepth} levels`;
-      enclosing.push(left);
-      left = head.children;
-    }
-  }
-}
-
-function truncated(pos: number): string {
-  return `it ends in the middle of an item (at byte ${pos}): truncated`;
-}
-
-/** Fills `head` for the item at `pos`; returns why it is refused, or null. */
-function readHead(bytes: Uint8Array, view: DataView, pos: number, head: Head): string | null {
-  const lead = bytes[pos]!;
-  head.children = 0;
-  head.size = 1;
-  if (lead <= 0x7f || lead >= 0xe0) return null; // fixint
-  if (lead <= 0x8f) return container(head, 1, 2 * (lead & 0x0f)); // fixmap
-  if (lead <= 0x9f) return container(head, 1, lead & 0x0f); // fixarray
-  if (lead <= 0xbf) return scalar(head, 1 + (lead & 0x1f)); // fixstr
-  switch (lead) {
-    case 0xc0: case 0xc2: case 0xc3: return null; // nil, false, true
-    case 0xc1: return `byte 0xc1 at ${pos}, which msgpack never uses`;
-    case 0xc4: case 0xd9: return sized(view, pos, 1, head); // bin 8, str 8
-    case 0xc5: case 0xda: return sized(view, pos, 2, head);
-    case 0xc6: case 0xdb: return sized(view, pos, 4, head);
-    case 0xc7: return extension(view, pos, 1, head); // ext 8
-    case 0xc8: return extension(view, pos, 2, head);
-    case 0xc9: return extension(view, pos, 4, head);
-    case 0xca: return scalar(head, 5); // float 32
-    case 0xcb: return scalar(head, 9);
-    case 0xcc: case 0xd0: return scalar(head, 2); // (u)int 8
-    case 0xcd: case 0xd1: return scalar(head, 3);
-    case 0xce: case 0xd2: return scalar(head, 5);
-    case 0xcf: case 0xd3: return scalar(head, 9);
-    case 0xd4: return fixedExtension(view, pos, 1, head);
-    case 0xd5: return fixedExtension(view, pos, 2, head);
-    case 0xd6: return fixedExtension(view, pos, 4, head);
-    case 0xd7: return fixedExtension(view, pos, 8, head);
-    case 0xd8: return fixedExtension(view, pos, 16, head);
-    case 0xdc: return counted(view, pos, 2, 1, head); // array 16
-    case 0xdd: return counted(view, pos, 4, 1, head);
-    case 0xde: return counted(view, pos, 2, 2, head); // map 16
-    default: return counted(view, pos, 4, 2, head); // 0xdf, map 32
-  }
-}
-
-function scalar(head: Head, size: number): null {
-  head.size = size;
-  return null;
-}
-
-function container(head: Head, size: number, children: number): null {
-  head.size = size;
-  head.children = children;
-  return null;
-}
-
-/** Big-endian length field of `width` bytes at `at`, or null when it runs past the end. */
-function lengthAt(view: DataView, at: number, width: 1 | 2 | 4): number | null {
-  if (at + width > view.byteLength) return null;
-  return width === 1 ? view.getUint8(at) : width === 2 ? view.getUint16(at) : view.getUint32(at);
-}
-
-/** str/bin: a length, then that many bytes. */
-function sized(view: DataView, pos: number, width: 1 | 2 | 4, head: Head): string | null {
-  const length = lengthAt(view, pos + 1, width);
-  if (length === null) return truncated(pos);
-  return scalar(head, 1 + width + length);
-}
-
-/** array/map 16/32: a count of items (pairs, for a map) that follow. */
-function counted(view: DataView, pos: number, width: 2 | 4, perEntry: 1 | 2, head: Head): string | null {
-  const count = lengthAt(view, pos + 1, width);
-  if (count === null) return truncated(pos);
-  return container(head, 1 + width, perEntry * count);
-}
-
-/** ext 8/16/32: a length, a type byte, that many bytes. */
-function extension(view: DataView, pos: number, width: 1 | 2 | 4, head: Head): string | null {
-  const length = lengthAt(view, pos + 1, width);
-  if (length === null || pos + 1 + width >= view.byteLength) return truncated(pos);
-  return allowedExtension(view.getUint8(pos + 1 + width), pos) ?? scalar(head, 2 + width + length);
-}
-
-/** fixext 1/2/4/8/16: a type byte, then `length` bytes. */
-function fixedExtension(view: DataView, pos: number, length: number, head: Head): string | null {
-  if (pos + 1 >= view.byteLength) return truncated(pos);
-  return allowedExtension(view.getUint8(pos + 1), pos) ?? scalar(head, 2 + length);
-}
-
-function allowedExtension(type: number, pos: number): string | null {
-  if (ALLOWED_EXTENSIONS.has(type)) return null;
-  const name = EXTENSION_NAMES.get(type) ?? 'an extension this reader does not decode';
-  return `msgpack extension type ${type} at byte ${pos} (${name}), which a snapshot never holds`;
 }
 
 // ── small helpers ────────────────────────────────────────────────────────────────────

@@ -1,0 +1,26 @@
+// `shuma daemon [--state-dir DIR] [--socket PATH] [--grace MS]`: its command line. A directory
+// or socket it refuses is a usage error (exit 2) with the fix in the message.
+import { isShumaError } from '../protocol/errors.js';
+import { numberOption, parseCommand, stringOption, UsageError } from './cli-args.js';
+import { daemon } from './daemon.js';
+import { EXIT_FAILED, EXIT_USAGE } from './exit-codes.js';
+
+export const DAEMON_USAGE = 'shuma daemon [--state-dir DIR] [--socket PATH] [--grace MS]';
+
+const REFUSALS = new Set(['CONTROL_DIR_INVALID', 'SOCKET_PATH_TOO_LONG', 'DAEMON_RUNNING', 'STATE_DIR_LOCKED', 'STATE_DIR_INVALID', 'INVALID_ARGUMENT']);
+
+export async function daemonCommand(args: readonly string[]): Promise<number> {
+  const parsed = parseCommand(args, { 'state-dir': { type: 'string' }, grace: { type: 'string' } }, DAEMON_USAGE);
+  if (parsed.positionals.length > 0) throw new UsageError(`unexpected ${JSON.stringify(parsed.positionals[0])}`, DAEMON_USAGE);
+  try {
+    return await daemon({
+      socket: stringOption(parsed, 'socket'),
+      stateDir: stringOption(parsed, 'state-dir'),
+      graceMs: numberOption(parsed, 'grace', DAEMON_USAGE),
+    });
+  } catch (error) {
+    if (!isShumaError(error)) throw error;
+    process.stderr.write(`shuma daemon: ${error.message}\n`);
+    return REFUSALS.has(error.code) ? EXIT_USAGE : EXIT_FAILED;
+  }
+}

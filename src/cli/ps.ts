@@ -1,0 +1,33 @@
+// `shuma ps`: every workspace, its commands (the latest run of each) and the pipelines.
+import type { PsResult } from '../protocol/control.js';
+import { parseCommand } from './cli-args.js';
+import { duration, printJson, stdio, table, withDaemon, type Output } from './client-command.js';
+import { EXIT_OK } from './exit-codes.js';
+
+export const PS_USAGE = 'shuma ps [--json]';
+
+export function psText(result: PsResult, now = Date.now()): string {
+  if (result.workspaces.length === 0) return 'no workspaces: `shuma run -w <name> -- <program>` or `shuma apply <file>` starts some\n';
+  const rows: string[][] = [['KIND', 'NAME', 'ID', 'STATE', 'PID', 'RESTARTS', 'UPTIME', 'EXIT']];
+  for (const ws of result.workspaces) {
+    rows.push(['workspace', ws.label, ws.id, ws.state, '', '', duration(ws.uptimeMs), '']);
+    for (const c of ws.commands) {
+      const exit = c.exitSignal ?? (c.exitStatus === null ? '' : String(c.exitStatus));
+      rows.push(['command', `${ws.label}/${c.label}`, c.id ?? c.commandKey, c.state, c.pid === null ? '-' : String(c.pid), String(c.restarts), c.alive && c.startedAt !== null ? duration(now - c.startedAt) : '-', exit]);
+    }
+    for (const p of result.pipelines.filter((p) => p.workspace.id === ws.id)) {
+      rows.push(['pipeline', `${ws.label}/${p.label}`, p.id, p.state, p.nodes.map((n) => n.pid).join(','), '', '', '']);
+    }
+  }
+  return table(rows);
+}
+
+export async function ps(args: readonly string[], io: Output = stdio): Promise<number> {
+  const parsed = parseCommand(args, {}, PS_USAGE);
+  return withDaemon(parsed, async (client) => {
+    const result = await client.call('ps', {});
+    if (parsed.values.json) printJson(result, io);
+    else io.out.write(psText(result));
+    return EXIT_OK;
+  });
+}

@@ -1,0 +1,76 @@
+// `shuma run -w <ws> -- program args…`: starts a command in a workspace (made if the label is new).
+import type { CommandSpec, RestartPolicy } from '../protocol/specs.js';
+import { numberOption, parseCommand, stringOption, UsageError } from './cli-args.js';
+import { printJson, stdio, withDaemon, type Output } from './client-command.js';
+import { EXIT_OK } from './exit-codes.js';
+
+export const RUN_USAGE =
+  'shuma run -w <workspace> [--label L] [--restart on-failure|never] [--backoff-ms N] [--max-backoff-ms N] ' +
+  '[--max-restarts N] [--env K=V]… [--cwd DIR] [--json] -- <program> [args…]';
+
+export function commandSpecFrom(args: readonly string[]): { workspace: string; spec: CommandSpec; parsed: ReturnType<typeof parseCommand> } {
+  const parsed = parseCommand(
+    args,
+    {
+      workspace: { type: 'string', short: 'w' },
+      label: { type: 'string', short: 'l' },
+      restart: { type: 'string' },
+      'backoff-ms': { type: 'string' },
+      'max-backoff-ms': { type: 'string' },
+      'max-restarts': { type: 'string' },
+      env: { type: 'string', short: 'e', multiple: true },
+      cwd: { type: 'string' },
+    },
+    RUN_USAGE,
+  );
+  const workspace = stringOption(parsed, 'workspace');
+  if (!workspace) throw new UsageError('-w <workspace> is needed: a workspace id, or a label (a new label makes a workspace)', RUN_USAGE);
+  const program = parsed.rest ?? parsed.positionals;
+  if (parsed.rest !== null && parsed.positionals.length > 0) throw new UsageError(`unexpected ${JSON.stringify(parsed.positionals[0])} before --`, RUN_USAGE);
+  if (program.length === 0) throw new UsageError('no program given: put it after --', RUN_USAGE);
+  const restartMode = stringOption(parsed, 'restart');
+  if (restartMode !== undefined && restartMode !== 'on-failure' && restartMode !== 'never') {
+    throw new UsageError(`--restart must be on-failure or never (got ${JSON.stringify(restartMode)})`, RUN_USAGE);
+  }
+  const env: Record<string, string> = {};
+  for (const pair of (parsed.values.env as string[] | undefined) ?? []) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--env takes NAME=value (got ${JSON.stringify(pair)})`, RUN_USAGE);
+    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  const restart: RestartPolicy | undefined = restartMode === undefined ? undefined : { onFailure: restartMode === 'on-failure' };
+  const tuning = { backoffMs: 'backoff-ms', maxBackoffMs: 'max-backoff-ms', maxRestarts: 'max-restarts' } as const;
+  for (const [field, option] of Object.entries(tuning)) {
+    const value = numberOption(parsed, option, RUN_USAGE);
+    if (value === undefined) continue;
+    if (!restart) throw new UsageError(`--${option} needs --restart on-failure`, RUN_USAGE);
+    restart[field as keyof typeof tuning] = value;
+  }
+  const label = stringOption(parsed, 'label');
+  const spec: CommandSpec = {
+    exec: program[0]!,
+    argv: program.slice(1),
+    // The daemon's cwd means nothing to the user: a relative path is theirs.
+    cwd: stringOption(parsed, 'cwd') ?? process.cwd(),
+    ...(label !== undefined ? { label } : {}),
+    ...(Object.keys(env).length ? { env } : {}),
+    ...(restart ? { restart } : {}),
+  };
+  return { workspace, spec, parsed };
+}
+
+export async function run(args: readonly string[], io: Output = stdio): Promise<number> {
+  const { workspace, spec, parsed } = commandSpecFrom(args);
+  return withDaemon(parsed, async (client) => {
+    const result = await client.call('run', { workspace, spec });
+    if (parsed.values.json) printJson(result, io);
+    else {
+      const ws = result.workspace;
+      io.out.write(
+        `${ws.created ? `created workspace ${ws.label} (${ws.id})\n` : ''}` +
+          `started ${ws.label}/${result.command.label}: pid ${result.command.pid}, command ${result.command.id}\n`,
+      );
+    }
+    return EXIT_OK;
+  });
+}
