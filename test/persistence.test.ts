@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
+import type { SnapshotData } from '../src/host/persistence/snapshot-data.js';
+import { readSnapshotFile } from '../src/host/persistence/snapshot-file.js';
 import { coreOf } from '../src/host/runtime.js';
 import { createRuntime, type Runtime } from '../src/index.js';
 import { ManualClock } from '../src/testing/index.js';
@@ -247,9 +249,17 @@ describe("the 'adopt' policy", () => {
     const marker = `shuma-adopt-${process.pid}`;
     const child = spawn(process.execPath, [crashChild, dir, marker], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
-    // Long enough for a snapshot holding running commands (written 50 ms after a change).
-    while (processesMentioning(marker).length < 4) await new Promise((resolve) => setTimeout(resolve, 20));
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Until the snapshot on disk holds a live command of its own (not a pipeline node) to adopt.
+    await pollUntil(
+      () => readSnapshotFile(dir),
+      (read) =>
+        read.status === 'ok' &&
+        (read.data as SnapshotData).workspaces.some((w) =>
+          w.processes.some((p) => p.label === 'sh' && p.pipelineId === null && processesMentioning(marker).includes(p.pid)),
+        ),
+      'a snapshot holding a running command',
+      20,
+    );
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGKILL');
     await exited;

@@ -12,7 +12,7 @@ import type { Reaper } from '../actors/reaper.js';
 import type { TapAttempt, TapPlane } from './flow-hub.js';
 import { closePipes, openPipes, type KernelPipe } from './kernel-pipes.js';
 import { wrapOrder } from './launcher.js';
-import { descendantsOf, listProcesses } from './proc.js';
+import { descendantsOf, listProcesses, type ProcStat } from './proc.js';
 import type { ProcessTable, RunEntry } from './process-table.js';
 import type { HostStop, LaunchPlan, PipelineEntry, Registry, StopScope, WorkspaceEntry } from './registry.js';
 import type { SpawnedProcess, Spawner, SpawnOrder } from './spawner.js';
@@ -234,13 +234,18 @@ export class HostActor {
     const { table } = this.deps;
     if (!scope.hostStop) {
       const alive = table.aliveIn(scope);
-      const roots = new Set([...alive.map((run) => run.pid), ...scope.groups]);
-      scope.hostStop = {
-        lastSignal: signal,
-        aliveAtStop: alive.length,
-        // A /proc scan costs milliseconds: only when there is someone to look for.
-        descendants: roots.size === 0 ? [] : descendantsOf(roots, listProcesses()).filter((p) => !scope.groups.has(p.pgrp)),
-      };
+      let descendants: ProcStat[] = [];
+      // A /proc scan costs milliseconds: only when there is someone to look for.
+      if (alive.length > 0 || scope.groups.size > 0) {
+        const processes = listProcesses();
+        // Search under our unreaped runs and the live members of our groups — never under a
+        // group id alone: its leader may be gone and its number reused by a stranger, whose
+        // children are not ours. (A number cannot be reused while a group of that id lives.)
+        const roots = new Set(alive.map((run) => run.pid));
+        for (const p of processes) if (scope.groups.has(p.pgrp)) roots.add(p.pid);
+        descendants = descendantsOf(roots, processes).filter((p) => !scope.groups.has(p.pgrp));
+      }
+      scope.hostStop = { lastSignal: signal, aliveAtStop: alive.length, descendants };
     }
     scope.hostStop.lastSignal = signal;
     for (const pgid of [...scope.groups]) {
