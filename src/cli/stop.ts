@@ -14,7 +14,7 @@ export async function stop(args: readonly string[], io: Output = stdio): Promise
     if (parsed.values.json) printJson(result, io);
     else {
       const escaped = result.escaped.length ? `; ${result.escaped.length} escaped descendants killed` : '';
-      io.out.write(`stopped ${result.kind} ${result.label} (${result.id}): ${result.reaped} processes reaped${escaped}\n`);
+      io.out.write(`stopped ${result.kind} ${result.label} (${result.id}): ${result.reaped} ${result.reaped === 1 ? 'process' : 'processes'} reaped${escaped}\n`);
     }
     return EXIT_OK;
   });
