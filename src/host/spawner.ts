@@ -1,7 +1,8 @@
 import type { Readable, Writable } from 'node:stream';
+import type { ResourceLimits } from '../protocol/specs.js';
 
-// The one door through which the host starts processes. A faster spawner (posix_spawn in an
-// addon, or a small spawner process) replaces the Node one behind this interface.
+// The one door through which the host starts processes: the native spawner (clone+exec in an
+// addon, see docs/architecture.md § Spawning) or, where it cannot load, child_process.
 
 export interface SpawnOrder {
   /** Absolute path of the program, already resolved and checked. */
@@ -16,6 +17,10 @@ export interface SpawnOrder {
    * stdin is /dev/null, stdout and stderr are captured through pipes of the runtime's own.
    */
   stdio?: { stdin?: number | 'pipe'; stdout?: number; stderr?: number };
+  /** Set soft and hard before the program runs. Only a spawner that `appliesLimits` is given them. */
+  limits?: ResourceLimits;
+  /** cgroup.procs files the child writes its pid to before the program runs (same condition). */
+  cgroupProcsFiles?: readonly string[];
 }
 
 export interface SpawnedProcess {
@@ -33,6 +38,11 @@ export interface SpawnedProcess {
 
 export interface Spawner {
   readonly name: string;
+  /**
+   * Sets `order.limits` and joins `order.cgroupProcsFiles` in the child itself. When false,
+   * the launcher wraps the order in a shell prologue and prlimit instead (launcher.ts).
+   */
+  readonly appliesLimits: boolean;
   /**
    * Starts the program as the leader of a new session and process group, so a signal to
    * the group reaches its descendants. Rejects with a ShumaError('SPAWN_FAILED').
