@@ -12,7 +12,7 @@ export interface SpawnerChoice {
   warning: string | null;
 }
 
-export function createSpawner(asked: string | undefined = process.env.SHUMA_SPAWNER): SpawnerChoice {
+export function createSpawner(asked: string | undefined): SpawnerChoice {
   if (asked === 'node') return { spawner: new NodeSpawner(), warning: null };
   if (asked !== undefined && asked !== '' && asked !== 'native') {
     throw new ShumaError('INVALID_ARGUMENT', `SHUMA_SPAWNER must be 'native' or 'node' (got '${asked}')`);

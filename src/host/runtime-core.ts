@@ -118,7 +118,7 @@ export class RuntimeCore {
     checkOptions(options);
     this.logger = options.logger ?? pino({ name: 'shuma', level: process.env.SHUMA_LOG_LEVEL ?? 'silent' });
     if (!spawner) {
-      const choice = createSpawner();
+      const choice = createSpawner(process.env.SHUMA_SPAWNER);
       spawner = choice.spawner;
       if (choice.warning) this.warn(choice.warning);
     }
