@@ -96,7 +96,8 @@ function bestRound(rounds: readonly RestartFigures[]): RestartFigures {
 }
 
 export async function restartSection(rt: Runtime, restarts: number): Promise<Line[]> {
-  progress(`restart /bin/false ${restarts} times`);
+  const spawner = (await rt.health()).spawner;
+  progress(`restart /bin/false ${restarts} times (${spawner} spawner)`);
   // Warm-up of both paths, not counted.
   await bareTimeline(20);
   await shumaTimeline(rt, 20);
@@ -109,7 +110,7 @@ export async function restartSection(rt: Runtime, restarts: number): Promise<Lin
   const bare = bestRound(bareRounds);
   const shuma = bestRound(shumaRounds);
   return [
-    { heading: `(b) restart latency: /bin/false, restart {onFailure, backoffMs: 0, maxRestarts: ${restarts}}  vs  respawn on 'exit'` },
+    { heading: `(b) restart latency, ${spawner} spawner: /bin/false, restart {onFailure, backoffMs: 0, maxRestarts: ${restarts}}  vs  respawn on 'exit'` },
     { what: 'exit seen → next run running, median', unit: 'ms', shuma: quantile(shuma.gaps, 0.5), baseline: quantile(bare.gaps, 0.5) },
     { what: 'exit seen → next run running, p95', unit: 'ms', shuma: quantile(shuma.gaps, 0.95), baseline: quantile(bare.gaps, 0.95) },
     { what: 'run started → next run started, median', unit: 'ms', shuma: quantile(shuma.cycles, 0.5), baseline: quantile(bare.cycles, 0.5) },
