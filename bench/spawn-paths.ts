@@ -33,9 +33,13 @@ async function timedLoop(start: (done: () => void) => void): Promise<Timed> {
   return { perSecond: rate.perSecond, blocked };
 }
 
-function addonTrue(addon: SpawnerAddon, envp: string[]): Promise<Timed> {
+/** The addon alone: `spawnAsync` (what NativeSpawner uses: the clone on a pool thread) or `spawn` (on this thread). */
+function addonTrue(addon: SpawnerAddon, envp: string[], mode: 'spawn' | 'spawnAsync'): Promise<Timed> {
   const nul = addon.STDIO_NULL;
-  return timedLoop((done) => addon.spawn('/bin/true', ['true'], envp, '/', [nul, nul, nul], [-1, -1, -1, -1], [], () => done()));
+  return timedLoop((done) => {
+    const started = addon[mode]('/bin/true', ['true'], envp, '/', [nul, nul, nul], [-1, -1, -1, -1], [], () => done());
+    if (started instanceof Promise) started.catch((error: unknown) => progress(`spawnAsync failed: ${String(error)}`));
+  });
 }
 
 function childProcessTrue(): Promise<Timed> {
@@ -74,19 +78,23 @@ async function atSize(rts: { native: Runtime; node: Runtime }, addon: SpawnerAdd
   await runTrue(rts.native, `warm-native-${tag}`);
   await runTrue(rts.node, `warm-node-${tag}`);
   const c = cLoop.rate(C_LOOP_SPAWNS);
-  const native = await addonTrue(addon, envp);
+  const native = await addonTrue(addon, envp, 'spawnAsync');
+  const nativeSync = await addonTrue(addon, envp, 'spawn');
   const node = await childProcessTrue();
   const wsNative = await runTrue(rts.native, `native-${tag}`);
   const wsNode = await runTrue(rts.node, `node-${tag}`);
   return [
     { heading: `(k) spawn paths at ${where}: spawn /bin/true + exit, one at a time; baseline = C posix_spawn loop (${c.toFixed(0)}/s) unless said` },
-    { what: `native addon spawn+exit, ${where}`, unit: 'spawns/s', shuma: native.perSecond, baseline: c },
+    { what: `native addon spawnAsync+exit, ${where}`, unit: 'spawns/s', shuma: native.perSecond, baseline: c },
+    { what: `native addon spawn (sync)+exit, ${where}`, unit: 'spawns/s', shuma: nativeSync.perSecond, baseline: c },
     { what: `child_process spawn+exit, ${where}`, unit: 'spawns/s', shuma: node.perSecond, baseline: c },
     { what: `ws.run → exited, native spawner, ${where}`, unit: 'runs/s', shuma: wsNative.perSecond, baseline: c },
     { what: `ws.run → exited, node spawner, ${where}`, unit: 'runs/s', shuma: wsNode.perSecond, baseline: c },
-    { what: `loop blocked by one spawn call, native, max (vs child_process), ${where}`, unit: 'ms', shuma: Math.max(...native.blocked), baseline: Math.max(...node.blocked) },
-    { what: `loop blocked by one spawn call, native, p99 (vs child_process), ${where}`, unit: 'ms', shuma: quantile(native.blocked, 0.99), baseline: quantile(node.blocked, 0.99) },
-    { what: `loop blocked by one spawn call, native, median (vs child_process), ${where}`, unit: 'ms', shuma: quantile(native.blocked, 0.5), baseline: quantile(node.blocked, 0.5) },
+    { what: `loop blocked by one spawnAsync call, max (vs child_process), ${where}`, unit: 'ms', shuma: Math.max(...native.blocked), baseline: Math.max(...node.blocked) },
+    { what: `loop blocked by one spawnAsync call, p99 (vs child_process), ${where}`, unit: 'ms', shuma: quantile(native.blocked, 0.99), baseline: quantile(node.blocked, 0.99) },
+    { what: `loop blocked by one spawnAsync call, median (vs child_process), ${where}`, unit: 'ms', shuma: quantile(native.blocked, 0.5), baseline: quantile(node.blocked, 0.5) },
+    { what: `loop blocked by one sync spawn call, max (vs spawnAsync), ${where}`, unit: 'ms', shuma: Math.max(...nativeSync.blocked), baseline: Math.max(...native.blocked) },
+    { what: `loop blocked by one sync spawn call, p99 (vs spawnAsync), ${where}`, unit: 'ms', shuma: quantile(nativeSync.blocked, 0.99), baseline: quantile(native.blocked, 0.99) },
     { what: `event-loop delay during ws.run, native, max (vs node spawner), ${where}`, unit: 'ms', shuma: wsNative.maxDelayMs, baseline: wsNode.maxDelayMs },
     { what: `event-loop delay during ws.run, native, p99 (vs node spawner), ${where}`, unit: 'ms', shuma: wsNative.p99DelayMs, baseline: wsNode.p99DelayMs },
   ];

@@ -17,11 +17,12 @@
 #include "launch.h"
 
 /* spawn(file, argv, envp, cwd, stdio, limits, cgroupProcs, onExit) → { pid, stdin, stdout, stderr }
+ * spawnAsync(same) → a promise of it
  *
  * clone(CLONE_VM|CLONE_VFORK) as glibc's posix_spawn does — the child borrows our memory
  * instead of copying its page tables, so the cost does not grow with the runtime — but with
  * a child function of our own, because posix_spawn can neither set rlimits nor join a cgroup.
- * The calling thread waits only until the child has exec'd (or failed).
+ * The cloning thread waits only until the child has exec'd (or failed).
  *
  * stdio: per stream, a descriptor to hand over (>= 0), STDIO_NULL for /dev/null, or
  * STDIO_PIPE for a new pipe whose parent end is returned (-1 where there is none).
@@ -97,32 +98,77 @@ static void throw_spawn_error(napi_env env, int err, const char *step, int index
   napi_throw(env, error);
 }
 
-static napi_value spawn(napi_env env, napi_callback_info info) {
+/* One spawn from its arguments to its outcome; heap-allocated so that the clone may run on
+ * a thread of libuv's pool (spawnAsync) while the loop goes on. */
+struct job {
+  struct addon_state *state;
+  struct launch l;
+  char *file, *cwd;
+  char **argv, **envp, **cgroups;
+  int child_end[3], parent_end[3];
+  int devnull;
+  napi_ref on_exit;
+  /* The outcome: a pid and its pidfd, or an errno and the step that failed. */
+  pid_t pid;
+  int pidfd;
+  int err;
+  const char *step;
+  int index;
+  napi_deferred deferred;
+  napi_async_work work;
+};
+
+static void free_job(napi_env env, struct job *job) {
+  for (int i = 0; i < 3; i++) {
+    close_if_open(job->child_end[i]);
+    close_if_open(job->parent_end[i]);
+  }
+  close_if_open(job->devnull);
+  free(job->file);
+  free(job->cwd);
+  free_strings(job->argv);
+  free_strings(job->envp);
+  free_strings(job->cgroups);
+  if (job->on_exit) napi_delete_reference(env, job->on_exit);
+  free(job);
+}
+
+/* Converts the JS arguments and opens the pipes; NULL with an exception pending on failure. */
+static struct job *prepare(napi_env env, napi_callback_info info) {
   struct addon_state *state;
   size_t argc = 8;
-  napi_value args[8], result = NULL;
-  struct launch l;
-  memset(&l, 0, sizeof l);
-  char *file = NULL, *cwd = NULL;
-  char **argv = NULL, **envp = NULL, **cgroups = NULL;
-  int child_end[3] = {-1, -1, -1}, parent_end[3] = {-1, -1, -1};
-  int devnull = -1;
-
-  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, (void **)&state));
+  napi_value args[8];
+  if (napi_get_cb_info(env, info, &argc, args, NULL, (void **)&state) != napi_ok) return NULL;
   if (argc < 8) {
     napi_throw_type_error(env, "EINVAL", "spawn needs 8 arguments");
-    goto out;
+    return NULL;
   }
+  struct job *job = calloc(1, sizeof *job);
+  if (!job) {
+    napi_throw_error(env, "ENOMEM", "spawn: out of memory");
+    return NULL;
+  }
+  job->state = state;
+  job->devnull = job->pidfd = -1;
+  for (int i = 0; i < 3; i++) job->child_end[i] = job->parent_end[i] = -1;
+  struct launch *l = &job->l;
+
   uint32_t ncgroups = 0;
-  file = string_of(env, args[0]);
-  argv = strings_of(env, args[1], NULL);
-  envp = strings_of(env, args[2], NULL);
-  cwd = string_of(env, args[3]);
-  cgroups = strings_of(env, args[6], &ncgroups);
-  if (!file || !argv || !envp || !cwd || !cgroups) {
+  job->file = string_of(env, args[0]);
+  job->argv = strings_of(env, args[1], NULL);
+  job->envp = strings_of(env, args[2], NULL);
+  job->cwd = string_of(env, args[3]);
+  job->cgroups = strings_of(env, args[6], &ncgroups);
+  if (!job->file || !job->argv || !job->envp || !job->cwd || !job->cgroups) {
     napi_throw_type_error(env, "EINVAL", "spawn: file, argv, envp, cwd and cgroupProcs must be strings");
-    goto out;
+    goto fail;
   }
+  napi_valuetype type;
+  if (napi_typeof(env, args[7], &type) != napi_ok || type != napi_function) {
+    napi_throw_type_error(env, "EINVAL", "spawn: onExit must be a function");
+    goto fail;
+  }
+  CHECK(napi_create_reference(env, args[7], 1, &job->on_exit));
 
   for (uint32_t i = 0; i < 3; i++) {
     napi_value item;
@@ -130,23 +176,23 @@ static napi_value spawn(napi_env env, napi_callback_info info) {
     CHECK(napi_get_element(env, args[4], i, &item));
     CHECK(napi_get_value_int32(env, item, &mode));
     if (mode >= 0) {
-      l.stdio[i] = mode;
+      l->stdio[i] = mode;
     } else if (mode == STDIO_NULL) {
-      if (devnull < 0 && (devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
+      if (job->devnull < 0 && (job->devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
         throw_spawn_error(env, errno, "open /dev/null", (int)i);
-        goto out;
+        goto fail;
       }
-      l.stdio[i] = devnull;
+      l->stdio[i] = job->devnull;
     } else {
       /* O_CLOEXEC: a fork by anyone else in this process (child_process) must not inherit an end. */
       int p[2];
       if (pipe2(p, O_CLOEXEC) < 0) {
         throw_spawn_error(env, errno, "pipe", (int)i);
-        goto out;
+        goto fail;
       }
-      child_end[i] = i == 0 ? p[0] : p[1];
-      parent_end[i] = i == 0 ? p[1] : p[0];
-      l.stdio[i] = child_end[i];
+      job->child_end[i] = i == 0 ? p[0] : p[1];
+      job->parent_end[i] = i == 0 ? p[1] : p[0];
+      l->stdio[i] = job->child_end[i];
     }
   }
 
@@ -156,22 +202,32 @@ static napi_value spawn(napi_env env, napi_callback_info info) {
     CHECK(napi_get_element(env, args[5], i, &item));
     CHECK(napi_get_value_int64(env, item, &value));
     if (value < 0) continue;
-    l.limit_resource[l.nlimits] = LIMIT_RESOURCES[i];
-    l.limit_value[l.nlimits] = (rlim_t)value;
-    l.nlimits++;
+    l->limit_resource[l->nlimits] = LIMIT_RESOURCES[i];
+    l->limit_value[l->nlimits] = (rlim_t)value;
+    l->nlimits++;
   }
 
-  l.file = file;
-  l.argv = argv;
-  l.envp = envp;
-  l.cwd = cwd;
-  l.ncgroups = (int)ncgroups;
-  l.cgroup_procs = cgroups;
+  l->file = job->file;
+  l->argv = job->argv;
+  l->envp = job->envp;
+  l->cwd = job->cwd;
+  l->ncgroups = (int)ncgroups;
+  l->cgroup_procs = job->cgroups;
+  return job;
 
+out:
+fail:
+  free_job(env, job);
+  return NULL;
+}
+
+/* clone + wait for the exec: no N-API here, it may run off the loop's thread. */
+static void launch(struct job *job) {
   void *stack = mmap(NULL, CHILD_STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (stack == MAP_FAILED) {
-    throw_spawn_error(env, errno, "mmap", 0);
-    goto out;
+    job->err = errno;
+    job->step = "mmap";
+    return;
   }
   /* Every signal blocked across clone: a handler of ours must never run in the child, on our
    * memory, before the child has reset the dispositions. */
@@ -179,57 +235,102 @@ static napi_value spawn(napi_env env, napi_callback_info info) {
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   int pidfd = -1;
-  pid_t pid = clone(launch_child, (char *)stack + CHILD_STACK_BYTES, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &l,
-                    &pidfd);
+  pid_t pid = clone(launch_child, (char *)stack + CHILD_STACK_BYTES, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD,
+                    &job->l, &pidfd);
   int clone_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   munmap(stack, CHILD_STACK_BYTES);
-
   if (pid < 0) {
-    throw_spawn_error(env, clone_errno, "clone", 0);
-    goto out;
+    job->err = clone_errno;
+    job->step = "clone";
+    return;
   }
-  if (l.step != STEP_NONE) {
+  if (job->l.step != STEP_NONE) {
     /* The child has _exit'ed (CLONE_VFORK resumed us): reap it now, no zombie is left. */
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
     }
     close(pidfd);
-    throw_spawn_error(env, l.err, launch_step_name(l.step), l.index);
+    job->err = job->l.err;
+    job->step = launch_step_name(job->l.step);
+    job->index = job->l.index;
+    return;
+  }
+  job->pid = pid;
+  job->pidfd = pidfd;
+}
+
+/* The outcome as JS: { pid, stdin, stdout, stderr }, or NULL with an exception pending. */
+static napi_value finish(napi_env env, struct job *job) {
+  napi_value result = NULL, callback, value;
+  if (job->step) {
+    throw_spawn_error(env, job->err, job->step, job->index);
     goto out;
   }
-
-  if (exit_watch_start(env, state, pidfd, args[7]) != napi_ok) {
+  CHECK(napi_get_reference_value(env, job->on_exit, &callback));
+  if (exit_watch_start(env, job->state, job->pidfd, callback) != napi_ok) {
     /* Without a watch nobody would ever reap it: end it here. */
-    kill(pid, SIGKILL);
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+    kill(job->pid, SIGKILL);
+    while (waitpid(job->pid, NULL, 0) < 0 && errno == EINTR) {
     }
     throw_spawn_error(env, EIO, "watch exit", 0);
     goto out;
   }
-
-  napi_value value;
   CHECK(napi_create_object(env, &result));
-  CHECK(napi_create_int32(env, pid, &value));
+  CHECK(napi_create_int32(env, job->pid, &value));
   CHECK(napi_set_named_property(env, result, "pid", value));
   const char *names[3] = {"stdin", "stdout", "stderr"};
   for (int i = 0; i < 3; i++) {
-    CHECK(napi_create_int32(env, parent_end[i], &value));
+    CHECK(napi_create_int32(env, job->parent_end[i], &value));
     CHECK(napi_set_named_property(env, result, names[i], value));
-    parent_end[i] = -1; /* the caller's now */
+    job->parent_end[i] = -1; /* the caller's now */
   }
-
 out:
-  for (int i = 0; i < 3; i++) {
-    close_if_open(child_end[i]);
-    close_if_open(parent_end[i]);
-  }
-  close_if_open(devnull);
-  free(file);
-  free(cwd);
-  free_strings(argv);
-  free_strings(envp);
-  free_strings(cgroups);
   return result;
+}
+
+/* The calling thread waits for the exec (typically ~0.2 ms, whatever the runtime's size). */
+static napi_value spawn(napi_env env, napi_callback_info info) {
+  struct job *job = prepare(env, info);
+  if (!job) return NULL;
+  launch(job);
+  napi_value result = finish(env, job);
+  free_job(env, job);
+  return result;
+}
+
+static void execute_job(napi_env env, void *data) {
+  (void)env;
+  launch(data);
+}
+
+static void complete_job(napi_env env, napi_status status, void *data) {
+  struct job *job = data;
+  napi_value result = finish(env, job), error;
+  if (result) {
+    napi_resolve_deferred(env, job->deferred, result);
+  } else {
+    napi_get_and_clear_last_exception(env, &error);
+    napi_reject_deferred(env, job->deferred, error);
+  }
+  napi_delete_async_work(env, job->work);
+  free_job(env, job);
+}
+
+/* The same, with the clone on a thread of libuv's pool: the loop is not held even while the
+ * child execs; a promise of the outcome. */
+static napi_value spawn_async(napi_env env, napi_callback_info info) {
+  struct job *job = prepare(env, info);
+  if (!job) return NULL;
+  napi_value promise = NULL, name;
+  if (napi_create_promise(env, &job->deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, "shuma:spawn", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, execute_job, complete_job, job, &job->work) != napi_ok ||
+      napi_queue_async_work(env, job->work) != napi_ok) {
+    napi_throw_error(env, "EIO", "spawnAsync: could not queue the spawn");
+    free_job(env, job);
+    return NULL;
+  }
+  return promise;
 }
 
 /* Refuses to load where a spawn could not be watched or its descriptors not closed: the
@@ -258,6 +359,8 @@ NAPI_MODULE_INIT() {
   napi_value fn, value;
   napi_create_function(env, "spawn", NAPI_AUTO_LENGTH, spawn, state, &fn);
   napi_set_named_property(env, exports, "spawn", fn);
+  napi_create_function(env, "spawnAsync", NAPI_AUTO_LENGTH, spawn_async, state, &fn);
+  napi_set_named_property(env, exports, "spawnAsync", fn);
   napi_create_int32(env, STDIO_NULL, &value);
   napi_set_named_property(env, exports, "STDIO_NULL", value);
   napi_create_int32(env, STDIO_PIPE, &value);
