@@ -49,11 +49,6 @@ export class NativeSpawner implements Spawner {
     const stderr = child.stderr >= 0 ? readableEnd(child.stderr) : null;
     const stdinStream = child.stdin >= 0 ? writableEnd(child.stdin) : null;
     const outputEnd = closedAll([stdout, stderr]);
-    // As child_process does: output nobody reads is drained once the child is gone, or its
-    // pipe would hold the run's end open forever.
-    exit.listen(() => {
-      for (const stream of [stdout, stderr]) if (stream && stream.readableFlowing === null) stream.resume();
-    });
     return {
       pid: child.pid,
       stdin: stdinStream,
@@ -65,7 +60,12 @@ export class NativeSpawner implements Spawner {
   }
 }
 
-/** The exit, remembered: a listener added after it still hears it, once. */
+/**
+ * The exit, remembered: a listener added after it still hears it, once — but never during
+ * the call that adds it. The host registers a run and then reports it SPAWNED in one go; an
+ * exit told in between would reach the actor before the spawn (a pipeline's first node can
+ * exit while the next one starts).
+ */
 class ExitLatch {
   private result: [number | null, NodeJS.Signals | null] | null = null;
   private readonly listeners: ((code: number | null, signal: NodeJS.Signals | null) => void)[] = [];
@@ -76,7 +76,8 @@ class ExitLatch {
   }
 
   listen(listener: (code: number | null, signal: NodeJS.Signals | null) => void): void {
-    if (this.result) listener(...this.result);
+    const result = this.result;
+    if (result) queueMicrotask(() => listener(...result));
     else this.listeners.push(listener);
   }
 }

@@ -27,7 +27,10 @@ export interface SpawnedProcess {
   readonly pid: number;
   /** Present when the order asked for stdin 'pipe' (a tapped pipeline feeds it). */
   readonly stdin: Writable | null;
-  /** Null when the order handed the child a descriptor of its own for that stream. */
+  /**
+   * Null when the order handed the child a descriptor of its own for that stream. The caller
+   * reads them (the host always does): until both have been read to their end, onOutputEnd waits.
+   */
   readonly stdout: Readable | null;
   readonly stderr: Readable | null;
   /** The leader's exit: the run's state. Output may still be arriving. */
