@@ -33,7 +33,7 @@ async function timedLoop(start: (done: () => void) => void): Promise<Timed> {
   return { perSecond: rate.perSecond, blocked };
 }
 
-/** The addon alone: `spawnAsync` (what NativeSpawner uses: the clone on a pool thread) or `spawn` (on this thread). */
+/** The addon alone: `spawnAsync` (what NativeSpawner uses: the clone on the addon's thread) or `spawn` (on this thread). */
 function addonTrue(addon: SpawnerAddon, envp: string[], mode: 'spawn' | 'spawnAsync'): Promise<Timed> {
   const nul = addon.STDIO_NULL;
   return timedLoop((done) => {

@@ -15,9 +15,10 @@
 
 #include "exit-watch.h"
 #include "launch.h"
+#include "spawn-thread.h"
 
 /* spawn(file, argv, envp, cwd, stdio, limits, cgroupProcs, onExit) → { pid, stdin, stdout, stderr }
- * spawnAsync(same) → a promise of it
+ * spawnAsync(same) → a promise of it, the clone done on a thread of ours (spawn-thread.c)
  *
  * clone(CLONE_VM|CLONE_VFORK) as glibc's posix_spawn does — the child borrows our memory
  * instead of copying its page tables, so the cost does not grow with the runtime — but with
@@ -101,6 +102,7 @@ static void throw_spawn_error(napi_env env, int err, const char *step, int index
 /* One spawn from its arguments to its outcome; heap-allocated so that the clone may run on
  * a thread of libuv's pool (spawnAsync) while the loop goes on. */
 struct job {
+  struct spawn_task task; /* first: a task is its job */
   struct addon_state *state;
   struct launch l;
   char *file, *cwd;
@@ -115,7 +117,6 @@ struct job {
   const char *step;
   int index;
   napi_deferred deferred;
-  napi_async_work work;
 };
 
 static void free_job(napi_env env, struct job *job) {
@@ -298,13 +299,12 @@ static napi_value spawn(napi_env env, napi_callback_info info) {
   return result;
 }
 
-static void execute_job(napi_env env, void *data) {
-  (void)env;
-  launch(data);
+static void run_task(struct spawn_task *task) {
+  launch((struct job *)task);
 }
 
-static void complete_job(napi_env env, napi_status status, void *data) {
-  struct job *job = data;
+static void settle_task(napi_env env, struct spawn_task *task) {
+  struct job *job = (struct job *)task;
   napi_value result = finish(env, job), error;
   if (result) {
     napi_resolve_deferred(env, job->deferred, result);
@@ -312,25 +312,37 @@ static void complete_job(napi_env env, napi_status status, void *data) {
     napi_get_and_clear_last_exception(env, &error);
     napi_reject_deferred(env, job->deferred, error);
   }
-  napi_delete_async_work(env, job->work);
   free_job(env, job);
 }
 
-/* The same, with the clone on a thread of libuv's pool: the loop is not held even while the
- * child execs; a promise of the outcome. */
+/* The same, with the clone on the addon's spawner thread: the loop is not held even while
+ * the child execs; a promise of the outcome. */
 static napi_value spawn_async(napi_env env, napi_callback_info info) {
   struct job *job = prepare(env, info);
   if (!job) return NULL;
-  napi_value promise = NULL, name;
-  if (napi_create_promise(env, &job->deferred, &promise) != napi_ok ||
-      napi_create_string_utf8(env, "shuma:spawn", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_create_async_work(env, NULL, name, execute_job, complete_job, job, &job->work) != napi_ok ||
-      napi_queue_async_work(env, job->work) != napi_ok) {
-    napi_throw_error(env, "EIO", "spawnAsync: could not queue the spawn");
+  struct addon_state *state = job->state;
+  if (!state->thread && !(state->thread = spawn_thread_start(env))) {
+    throw_spawn_error(env, errno ? errno : EAGAIN, "start the spawner thread", 0);
     free_job(env, job);
     return NULL;
   }
+  napi_value promise;
+  if (napi_create_promise(env, &job->deferred, &promise) != napi_ok) {
+    free_job(env, job);
+    return NULL;
+  }
+  job->task.run = run_task;
+  job->task.done = settle_task;
+  spawn_thread_submit(state->thread, &job->task);
   return promise;
+}
+
+/* The environment is going away: no more spawns, no more watches. */
+static void teardown(void *arg) {
+  struct addon_state *state = arg;
+  if (state->thread) spawn_thread_stop(state->thread);
+  exit_watch_close_all(state);
+  free(state);
 }
 
 /* Refuses to load where a spawn could not be watched or its descriptors not closed: the
@@ -355,7 +367,7 @@ NAPI_MODULE_INIT() {
    * watches live on that environment's loop and are closed with it. */
   struct addon_state *state = calloc(1, sizeof *state);
   if (!state) return NULL;
-  napi_add_env_cleanup_hook(env, exit_watch_close_all, state);
+  napi_add_env_cleanup_hook(env, teardown, state);
   napi_value fn, value;
   napi_create_function(env, "spawn", NAPI_AUTO_LENGTH, spawn, state, &fn);
   napi_set_named_property(env, exports, "spawn", fn);

@@ -127,5 +127,4 @@ void exit_watch_close_all(void *arg) {
     detach(w);
     uv_close((uv_handle_t *)&w->poll, free_watch);
   }
-  free(state);
 }

@@ -26,7 +26,7 @@ type SpawnArguments = [
 
 export interface SpawnerAddon {
   /**
-   * Starts `file` (clone + exec) on a thread of libuv's pool, so the event loop is not held
+   * Starts `file` (clone + exec) on the addon's spawner thread, so the event loop is not held
    * while the child execs, and calls `onExit(code, signo)` once it has exited and been reaped.
    * Rejects with an Error whose `code` is the errno name and `step` the stage that failed
    * (`exec`, `chdir`, `cgroup` with `index` the file, `rlimit`, `stdio`, `clone`…).
