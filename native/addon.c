@@ -100,7 +100,7 @@ static void throw_spawn_error(napi_env env, int err, const char *step, int index
 }
 
 /* One spawn from its arguments to its outcome; heap-allocated so that the clone may run on
- * a thread of libuv's pool (spawnAsync) while the loop goes on. */
+ * the addon's spawner thread (spawnAsync) while the loop goes on. */
 struct job {
   struct spawn_task task; /* first: a task is its job */
   struct addon_state *state;
