@@ -20,13 +20,19 @@ const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
 export class NativeSpawner implements Spawner {
   readonly name = 'native';
   readonly appliesLimits = true;
+  /** A command's environment is one object for all its runs: its `K=V` strings are made once. */
+  private readonly envpOf = new WeakMap<Readonly<Record<string, string>>, string[]>();
 
   constructor(private readonly addon: SpawnerAddon = loadSpawnerAddon()) {}
 
   async spawn(order: SpawnOrder): Promise<SpawnedProcess> {
     const { addon } = this;
     const exit = new ExitLatch();
-    const envp = Object.entries(order.env).map(([key, value]) => `${key}=${value}`);
+    let envp = this.envpOf.get(order.env);
+    if (!envp) {
+      envp = Object.entries(order.env).map(([key, value]) => `${key}=${value}`);
+      this.envpOf.set(order.env, envp);
+    }
     refuseNulBytes(order, envp);
     const stdio = order.stdio;
     const stdin = stdio?.stdin === 'pipe' ? addon.STDIO_PIPE : (stdio?.stdin ?? addon.STDIO_NULL);
