@@ -12,8 +12,8 @@
  * thread waits, so only async-signal-safe system calls are made here — no malloc, no stdio,
  * no locks — and every failure is written into the shared `struct launch` before _exit. */
 
-static int fail(struct launch *l, int step, int index) {
-  l->err = errno;
+__attribute__((noreturn)) static void fail(struct launch *l, int step, int index) {
+  l->err = errno ? errno : EIO;
   l->step = step;
   l->index = index;
   _exit(127);
@@ -73,6 +73,7 @@ int launch_child(void *arg) {
     for (int i = 0; i < l->ncgroups; i++) {
       int fd = open(l->cgroup_procs[i], O_WRONLY | O_CLOEXEC);
       if (fd < 0) fail(l, STEP_CGROUP, i);
+      errno = 0; /* a short write sets none: EIO then */
       if (write(fd, pid, (size_t)len) != len) fail(l, STEP_CGROUP, i);
       close(fd);
     }
@@ -85,7 +86,6 @@ int launch_child(void *arg) {
 
   execve(l->file, l->argv, l->envp);
   fail(l, STEP_EXEC, 0);
-  return 127;
 }
 
 const char *launch_step_name(int step) {
