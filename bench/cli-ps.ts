@@ -137,7 +137,7 @@ async function pm2Side(dir: string): Promise<number | null> {
 
 export async function cliPsSection(): Promise<Line[]> {
   const dir = mkdtempSync(path.join(tmpdir(), 'shuma-bench-cli-'));
-  const lines: Line[] = [{ heading: '(k) the CLI: `shuma ps` (a CLI process per call, through the daemon\'s socket)  vs  `pm2 jlist`' }];
+  const lines: Line[] = [{ heading: '(l) the CLI: `shuma ps` (a CLI process per call, through the daemon\'s socket)  vs  `pm2 jlist`' }];
   try {
     const details: Line[] = [];
     const ps20 = await shumaSide(details, dir);

@@ -2,7 +2,9 @@
 // baseline side by side, on this machine as it is (other work may share its cores).
 // Sections: (a) spawn rate, (b) restart latency, (c) host ↔ worker messages, (d) idle workspaces,
 // (e) the actor threads' pool, (f) quota sampling, (g) the snapshot file, (h) restore, (i) inspection overhead,
-// (j) pipeline throughput against bash, (k) the CLI's `shuma ps` against `pm2 jlist`.
+// (j) pipeline throughput against bash, (k) spawn paths (C loop, native addon, child_process),
+// (l) the CLI's `shuma ps` against `pm2 jlist`.
+// `npm run bench -- spawn restart` runs only the sections named (by the words below).
 import { availableParallelism, loadavg } from 'node:os';
 import { createRuntime, type Runtime } from '../src/index.js';
 import { channelSection } from './channel.js';
@@ -16,19 +18,42 @@ import { pipelineThroughputSection } from './pipeline-throughput.js';
 import { restoreSection } from './restore.js';
 import { snapshotSection } from './snapshot.js';
 import { spawnSection } from './spawn.js';
+import { spawnPathsSection } from './spawn-paths.js';
 import { workspacesSection } from './workspaces.js';
 
 const RESTARTS = 300;
 const IDLE_WORKSPACES = 10_000;
 const CREATE_BATCH = 100;
 
-/** (a) and (b) share one runtime, created once: its threads are part of the RSS that fork() copies. */
+const only = new Set(process.argv.slice(2));
+const wanted = (name: string) => only.size === 0 || only.has(name);
+
+/** A runtime on child_process, whatever the addon: the spawner is chosen at construction. */
+async function nodeSpawnerRuntime(): Promise<Runtime> {
+  const before = process.env.SHUMA_SPAWNER;
+  process.env.SHUMA_SPAWNER = 'node';
+  try {
+    return await createRuntime();
+  } finally {
+    if (before === undefined) delete process.env.SHUMA_SPAWNER;
+    else process.env.SHUMA_SPAWNER = before;
+  }
+}
+
+/** (a), (b), (f) and (k) share the runtimes, created once: their threads are part of the RSS that fork() copies. */
 async function processSections(): Promise<Line[]> {
   const rt: Runtime = await createRuntime();
+  const rtNode = await nodeSpawnerRuntime();
   try {
-    return [...(await spawnSection(rt)), ...(await restartSection(rt, RESTARTS)), ...(await samplingSection(rt))];
+    return [
+      ...(wanted('spawn') ? await spawnSection(rt) : []),
+      ...(wanted('restart') ? [...(await restartSection(rt, RESTARTS)), ...(await restartSection(rtNode, RESTARTS))] : []),
+      ...(wanted('sampling') ? await samplingSection(rt) : []),
+      ...(wanted('spawn-paths') ? await spawnPathsSection({ native: rt, node: rtNode }) : []),
+    ];
   } finally {
     await rt.shutdown({ graceMs: 0 });
+    await rtNode.shutdown({ graceMs: 0 });
   }
 }
 
@@ -37,14 +62,14 @@ async function main(): Promise<void> {
   const started = Date.now();
   const lines: Line[] = [
     ...(await processSections()),
-    ...(await channelSection()),
-    ...(await workspacesSection(IDLE_WORKSPACES, CREATE_BATCH)),
-    ...(await poolChoiceSection()),
-    ...(await snapshotSection()),
-    ...(await restoreSection()),
-    ...(await inspectionSection()),
-    ...(await pipelineThroughputSection()),
-    ...(await cliPsSection()),
+    ...(wanted('channel') ? await channelSection() : []),
+    ...(wanted('workspaces') ? await workspacesSection(IDLE_WORKSPACES, CREATE_BATCH) : []),
+    ...(wanted('pool') ? await poolChoiceSection() : []),
+    ...(wanted('snapshot') ? await snapshotSection() : []),
+    ...(wanted('restore') ? await restoreSection() : []),
+    ...(wanted('inspection') ? await inspectionSection() : []),
+    ...(wanted('pipeline') ? await pipelineThroughputSection() : []),
+    ...(wanted('cli') ? await cliPsSection() : []),
   ];
   const leftovers = liveChildren();
   console.log(

@@ -73,7 +73,8 @@ function allocateBallast(): Buffer {
 }
 
 export async function spawnSection(rt: Runtime): Promise<Line[]> {
-  const lines: Line[] = [{ heading: '(a) spawn rate: ws.run({exec: "/bin/true"}) + exited  vs  child_process.spawn + close' }];
+  const spawner = (await rt.health()).spawner;
+  const lines: Line[] = [{ heading: `(a) spawn rate, ${spawner} spawner: ws.run({exec: "/bin/true"}) + exited  vs  child_process.spawn + close` }];
   lines.push(...(await measureAtCurrentSize(rt, 'small', 1500)));
   let ballast: Buffer | null = allocateBallast();
   try {

@@ -11,7 +11,7 @@ import type {
 import type { Reaper } from '../actors/reaper.js';
 import type { TapAttempt, TapPlane } from './flow-hub.js';
 import { closePipes, openPipes, type KernelPipe } from './kernel-pipes.js';
-import { wrapOrder } from './launcher.js';
+import { launchOrder } from './launcher.js';
 import { descendantsOf, listProcesses, type ProcStat } from './proc.js';
 import type { ProcessTable, RunEntry } from './process-table.js';
 import type { HostStop, LaunchPlan, PipelineEntry, Registry, StopScope, WorkspaceEntry } from './registry.js';
@@ -266,11 +266,8 @@ export class HostActor {
     // With a cgroup, memory is the kernel's to bound (an OOM kill of the workspace's processes),
     // not RLIMIT_AS's (an address-space cap that breaks programs reserving large mappings).
     const limits = ws.cgroup && ws.spec.limits ? { ...ws.spec.limits, memoryBytes: undefined } : ws.spec.limits;
-    return wrapOrder(order, {
-      prlimit: this.deps.prlimit(),
-      limits,
-      cgroupProcsFiles: ws.cgroup?.procsFiles ?? [],
-    });
+    const wrapping = { prlimit: this.deps.prlimit(), limits, cgroupProcsFiles: ws.cgroup?.procsFiles ?? [] };
+    return launchOrder(order, wrapping, this.deps.spawner.appliesLimits);
   }
 
   private log(request: LogRequest): void {

@@ -2,9 +2,9 @@ import type { ResourceLimits } from '../protocol/specs.js';
 import type { SpawnOrder } from './spawner.js';
 
 // What must hold before the user's program runs — resource limits, membership of the
-// workspace's cgroup — is done in the child, between fork and exec, by a two-line shell
-// prologue and util-linux's prlimit. Node's spawn offers no hook there; a native spawner
-// (posix_spawn/clone in an addon) can do the same without the extra execs.
+// workspace's cgroup — is done in the child, between fork and exec. The native spawner does
+// it itself; for child_process, which offers no hook there, a two-line shell prologue and
+// util-linux's prlimit do it, at the price of two more execs.
 
 /**
  * Joins each cgroup (its own pid into each cgroup.procs), then execs the rest. A failure to
@@ -30,6 +30,20 @@ export function prlimitArgs(limits: ResourceLimits | undefined): string[] {
   // RLIMIT_NPROC counts the user's processes, and the kernel does not apply it to root.
   if (limits.nproc !== undefined) args.push(`--nproc=${limits.nproc}`);
   return args;
+}
+
+/**
+ * The rlimits asked, in the native spawner's order (RLIMIT_AS, NOFILE, CPU, NPROC), -1 for
+ * "leave as is": the same fields, with the same meaning, as prlimitArgs.
+ */
+export function rlimitValues(limits: ResourceLimits | undefined): [number, number, number, number] {
+  return [limits?.memoryBytes ?? -1, limits?.nofile ?? -1, limits?.cpuSeconds ?? -1, limits?.nproc ?? -1];
+}
+
+/** The order a spawner gets: limits and cgroups as fields for one that applies them, else wrapped. */
+export function launchOrder(order: SpawnOrder, wrapping: LaunchWrapping, appliesLimits: boolean): SpawnOrder {
+  if (!appliesLimits) return wrapOrder(order, wrapping);
+  return { ...order, limits: wrapping.limits, cgroupProcsFiles: wrapping.cgroupProcsFiles };
 }
 
 /** The order that runs `order` with its limits and in its cgroup; unchanged when neither applies. */

@@ -5,6 +5,7 @@ import type { SpawnedProcess, SpawnOrder, Spawner } from './spawner.js';
 /** The spawner built on `child_process.spawn` (a fork(), whose cost grows with our RSS). */
 export class NodeSpawner implements Spawner {
   readonly name = 'node';
+  readonly appliesLimits = false;
 
   spawn(order: SpawnOrder): Promise<SpawnedProcess> {
     return new Promise((resolve, reject) => {
@@ -38,7 +39,8 @@ export class NodeSpawner implements Spawner {
   }
 }
 
-function spawnError(order: SpawnOrder, error: unknown): ShumaError {
+/** A failed spawn as the user sees it: the OS code and how to fix it. */
+export function spawnError(order: Pick<SpawnOrder, 'argv0'>, error: unknown): ShumaError {
   const code = (error as { code?: unknown }).code;
   const cause = typeof code === 'string' ? code : 'EUNKNOWN';
   const hint =

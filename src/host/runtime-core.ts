@@ -49,7 +49,7 @@ import { keepSnapshotAside, readSnapshotFile } from './persistence/snapshot-file
 import { acquireStateLock, type StateLock } from './persistence/state-lock.js';
 import { StateStore } from './persistence/state-store.js';
 import { HostActor } from './host-actor.js';
-import { NodeSpawner } from './node-spawner.js';
+import { createSpawner } from './choose-spawner.js';
 import { ProcessTable, type RunEntry } from './process-table.js';
 import {
   Registry,
@@ -91,7 +91,8 @@ export class RuntimeCore {
   readonly flows: FlowHub;
   /** Why each command and pipeline is as it is: their causal trails. */
   readonly why = new WhyTrails();
-  /** util-linux's prlimit, found once: rlimits are applied through it. */
+  private readonly spawner: Spawner;
+  /** util-linux's prlimit, found once: rlimits are applied through it (unless the spawner does). */
   private prlimit: string | null | undefined;
   private readonly newId = monotonicFactory(pooledRandom());
   /** Names this runtime's cgroup parent: two runtimes on one machine never share one. */
@@ -114,9 +115,15 @@ export class RuntimeCore {
   private shutdownPromise: Promise<void> | null = null;
   private readonly killOnExit = () => this.killEverythingNow();
 
-  constructor(options: RuntimeOptions, spawner: Spawner = new NodeSpawner()) {
+  constructor(options: RuntimeOptions, spawner?: Spawner) {
     checkOptions(options);
     this.logger = options.logger ?? pino({ name: 'shuma', level: process.env.SHUMA_LOG_LEVEL ?? 'silent' });
+    if (!spawner) {
+      const choice = createSpawner(process.env.SHUMA_SPAWNER);
+      spawner = choice.spawner;
+      if (choice.warning) this.warn(choice.warning);
+    }
+    this.spawner = spawner;
     this.logBufferBytes = options.logBufferBytes ?? DEFAULT_LOG_BUFFER_BYTES;
     this.clock = options.clock ?? systemClock;
     this.orphanPolicy = options.orphans ?? 'kill';
@@ -441,7 +448,7 @@ export class RuntimeCore {
   /** Everything a workspace needs before its actor exists: cwd checked, cgroup made, warnings. */
   private async prepareWorkspace(spec: WorkspaceSpec, id: string, createdAt: number): Promise<WorkspaceEntry> {
     const cwd = await checkCwd(spec.cwd ?? process.cwd(), 'cwd', 'INVALID_SPEC');
-    this.prlimit ??= await findPrlimit();
+    if (!this.spawner.appliesLimits) this.prlimit ??= await findPrlimit();
     const { cgroup, warnings: cgroupWarnings } = await this.makeCgroup(spec, id);
     if (this.closed) await cgroup?.remove();
     this.ensureOpen();
@@ -456,7 +463,7 @@ export class RuntimeCore {
       env: { ...this.baseEnv, ...spec.env },
       warnings: [
         ...cgroupWarnings,
-        ...unsupportedWarnings(spec, { prlimit: this.prlimit, isRoot: process.getuid?.() === 0, cgroupMade: cgroup !== null }),
+        ...unsupportedWarnings(spec, { appliesRlimits: this.spawner.appliesLimits || this.prlimit !== null, isRoot: process.getuid?.() === 0, cgroupMade: cgroup !== null }),
       ],
       cgroup,
       oomKillsSeen: 0,
@@ -815,6 +822,7 @@ export class RuntimeCore {
       alivePipelines,
       activeFlows: this.flows.activeCount,
       workerRestarts: this.workerRestarts,
+      spawner: this.spawner.name,
     };
   }
 

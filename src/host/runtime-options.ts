@@ -41,6 +41,8 @@ export interface HealthCounts {
   activeFlows: number;
   /** Actor worker threads that died and were replaced, their actors re-hosted. */
   workerRestarts: number;
+  /** How processes are started: 'native' (the addon) or 'node' (child_process). */
+  spawner: string;
 }
 
 export interface CreateWorkspaceOptions {

@@ -1,7 +1,8 @@
 import type { Readable, Writable } from 'node:stream';
+import type { ResourceLimits } from '../protocol/specs.js';
 
-// The one door through which the host starts processes. A faster spawner (posix_spawn in an
-// addon, or a small spawner process) replaces the Node one behind this interface.
+// The one door through which the host starts processes: the native spawner (clone+exec in an
+// addon, see docs/architecture.md § Spawning) or, where it cannot load, child_process.
 
 export interface SpawnOrder {
   /** Absolute path of the program, already resolved and checked. */
@@ -16,13 +17,20 @@ export interface SpawnOrder {
    * stdin is /dev/null, stdout and stderr are captured through pipes of the runtime's own.
    */
   stdio?: { stdin?: number | 'pipe'; stdout?: number; stderr?: number };
+  /** Set soft and hard before the program runs. Only a spawner that `appliesLimits` is given them. */
+  limits?: ResourceLimits;
+  /** cgroup.procs files the child writes its pid to before the program runs (same condition). */
+  cgroupProcsFiles?: readonly string[];
 }
 
 export interface SpawnedProcess {
   readonly pid: number;
   /** Present when the order asked for stdin 'pipe' (a tapped pipeline feeds it). */
   readonly stdin: Writable | null;
-  /** Null when the order handed the child a descriptor of its own for that stream. */
+  /**
+   * Null when the order handed the child a descriptor of its own for that stream. The caller
+   * reads them (the host always does): until both have been read to their end, onOutputEnd waits.
+   */
   readonly stdout: Readable | null;
   readonly stderr: Readable | null;
   /** The leader's exit: the run's state. Output may still be arriving. */
@@ -33,6 +41,11 @@ export interface SpawnedProcess {
 
 export interface Spawner {
   readonly name: string;
+  /**
+   * Sets `order.limits` and joins `order.cgroupProcsFiles` in the child itself. When false,
+   * the launcher wraps the order in a shell prologue and prlimit instead (launcher.ts).
+   */
+  readonly appliesLimits: boolean;
   /**
    * Starts the program as the leader of a new session and process group, so a signal to
    * the group reaches its descendants. Rejects with a ShumaError('SPAWN_FAILED').

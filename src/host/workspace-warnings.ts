@@ -2,8 +2,8 @@ import type { WorkspaceSpec } from '../protocol/specs.js';
 import { flowDirWarnings } from './flow-hub.js';
 
 export interface LimitFacts {
-  /** Absolute path of util-linux's prlimit, null when the machine lacks it. */
-  prlimit: string | null;
+  /** The spawner sets rlimits itself, or util-linux's prlimit was found to set them. */
+  appliesRlimits: boolean;
   /** RLIMIT_NPROC does not bind root. */
   isRoot: boolean;
   /** The workspace got a cgroup of its own: memory and nproc are kernel limits there. */
@@ -14,7 +14,7 @@ export interface LimitFacts {
 export function unsupportedWarnings(spec: WorkspaceSpec, facts: LimitFacts): string[] {
   const warnings: string[] = [];
   const limits = spec.limits ?? {};
-  if (!facts.prlimit) {
+  if (!facts.appliesRlimits) {
     for (const [key, value] of Object.entries(limits)) {
       if (value !== undefined) {
         warnings.push(`limits.${key} (${value}) was not applied as an rlimit: prlimit (util-linux) was not found on PATH; install util-linux`);

@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "shuma_spawner",
+      "sources": ["native/addon.c", "native/exit-watch.c", "native/launch-child.c", "native/spawn-thread.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"],
+      "conditions": [["OS!='linux'", {"type": "none"}]]
+    }
+  ]
+}

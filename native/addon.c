@@ -1,0 +1,381 @@
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <node_api.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "exit-watch.h"
+#include "launch.h"
+#include "spawn-thread.h"
+
+/* spawn(file, argv, envp, cwd, stdio, limits, cgroupProcs, onExit) → { pid, stdin, stdout, stderr }
+ * spawnAsync(same) → a promise of it, the clone done on a thread of ours (spawn-thread.c)
+ *
+ * clone(CLONE_VM|CLONE_VFORK) as glibc's posix_spawn does — the child borrows our memory
+ * instead of copying its page tables, so the cost does not grow with the runtime — but with
+ * a child function of our own, because posix_spawn can neither set rlimits nor join a cgroup.
+ * The cloning thread waits only until the child has exec'd (or failed).
+ *
+ * stdio: per stream, a descriptor to hand over (>= 0), STDIO_NULL for /dev/null, or
+ * STDIO_PIPE for a new pipe whose parent end is returned (-1 where there is none).
+ * limits: [RLIMIT_AS, RLIMIT_NOFILE, RLIMIT_CPU, RLIMIT_NPROC] values, -1 for "unchanged". */
+
+#define STDIO_NULL (-1)
+#define STDIO_PIPE (-2)
+#define CHILD_STACK_BYTES (64 * 1024)
+
+static const int LIMIT_RESOURCES[LAUNCH_MAX_LIMITS] = {RLIMIT_AS, RLIMIT_NOFILE, RLIMIT_CPU, RLIMIT_NPROC};
+
+#define CHECK(call)                                            \
+  do {                                                         \
+    if ((call) != napi_ok) {                                   \
+      napi_throw_error(env, "EINVAL", "spawn: " #call " failed"); \
+      goto out;                                                \
+    }                                                          \
+  } while (0)
+
+static char *string_of(napi_env env, napi_value value) {
+  size_t len;
+  if (napi_get_value_string_utf8(env, value, NULL, 0, &len) != napi_ok) return NULL;
+  char *s = malloc(len + 1);
+  if (s && napi_get_value_string_utf8(env, value, s, len + 1, &len) != napi_ok) {
+    free(s);
+    return NULL;
+  }
+  return s;
+}
+
+/* A NULL-terminated copy of a JS array of strings; NULL on a bad element. */
+static char **strings_of(napi_env env, napi_value array, uint32_t *count) {
+  uint32_t n;
+  if (napi_get_array_length(env, array, &n) != napi_ok) return NULL;
+  char **out = calloc(n + 1, sizeof *out);
+  if (!out) return NULL;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value item;
+    if (napi_get_element(env, array, i, &item) != napi_ok || !(out[i] = string_of(env, item))) {
+      for (uint32_t j = 0; j < i; j++) free(out[j]);
+      free(out);
+      return NULL;
+    }
+  }
+  if (count) *count = n;
+  return out;
+}
+
+static void free_strings(char **strings) {
+  if (!strings) return;
+  for (char **s = strings; *s; s++) free(*s);
+  free(strings);
+}
+
+static void close_if_open(int fd) {
+  if (fd >= 0) close(fd);
+}
+
+/* An Error whose `code` is the errno's name (ENOENT…), with the step that failed. */
+static void throw_spawn_error(napi_env env, int err, const char *step, int index) {
+  char message[256];
+  snprintf(message, sizeof message, "%s failed: %s", step, strerror(err));
+  napi_value code, msg, error, value;
+  napi_create_string_utf8(env, uv_err_name(-err), NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
+  napi_create_error(env, code, msg, &error);
+  napi_create_string_utf8(env, step, NAPI_AUTO_LENGTH, &value);
+  napi_set_named_property(env, error, "step", value);
+  napi_create_int32(env, err, &value);
+  napi_set_named_property(env, error, "errno", value);
+  napi_create_int32(env, index, &value);
+  napi_set_named_property(env, error, "index", value);
+  napi_throw(env, error);
+}
+
+/* One spawn from its arguments to its outcome; heap-allocated so that the clone may run on
+ * the addon's spawner thread (spawnAsync) while the loop goes on. */
+struct job {
+  struct spawn_task task; /* first: a task is its job */
+  struct addon_state *state;
+  struct launch l;
+  char *file, *cwd;
+  char **argv, **envp, **cgroups;
+  int child_end[3], parent_end[3];
+  int devnull;
+  napi_ref on_exit;
+  /* The outcome: a pid and its pidfd, or an errno and the step that failed. */
+  pid_t pid;
+  int pidfd;
+  int err;
+  const char *step;
+  int index;
+  napi_deferred deferred;
+};
+
+static void free_job(napi_env env, struct job *job) {
+  for (int i = 0; i < 3; i++) {
+    close_if_open(job->child_end[i]);
+    close_if_open(job->parent_end[i]);
+  }
+  close_if_open(job->devnull);
+  free(job->file);
+  free(job->cwd);
+  free_strings(job->argv);
+  free_strings(job->envp);
+  free_strings(job->cgroups);
+  if (job->on_exit) napi_delete_reference(env, job->on_exit);
+  free(job);
+}
+
+/* Converts the JS arguments and opens the pipes; NULL with an exception pending on failure. */
+static struct job *prepare(napi_env env, napi_callback_info info) {
+  struct addon_state *state;
+  size_t argc = 8;
+  napi_value args[8];
+  if (napi_get_cb_info(env, info, &argc, args, NULL, (void **)&state) != napi_ok) return NULL;
+  if (argc < 8) {
+    napi_throw_type_error(env, "EINVAL", "spawn needs 8 arguments");
+    return NULL;
+  }
+  struct job *job = calloc(1, sizeof *job);
+  if (!job) {
+    napi_throw_error(env, "ENOMEM", "spawn: out of memory");
+    return NULL;
+  }
+  job->state = state;
+  job->devnull = job->pidfd = -1;
+  for (int i = 0; i < 3; i++) job->child_end[i] = job->parent_end[i] = -1;
+  struct launch *l = &job->l;
+
+  uint32_t ncgroups = 0;
+  job->file = string_of(env, args[0]);
+  job->argv = strings_of(env, args[1], NULL);
+  job->envp = strings_of(env, args[2], NULL);
+  job->cwd = string_of(env, args[3]);
+  job->cgroups = strings_of(env, args[6], &ncgroups);
+  if (!job->file || !job->argv || !job->envp || !job->cwd || !job->cgroups) {
+    napi_throw_type_error(env, "EINVAL", "spawn: file, argv, envp, cwd and cgroupProcs must be strings");
+    goto fail;
+  }
+  napi_valuetype type;
+  if (napi_typeof(env, args[7], &type) != napi_ok || type != napi_function) {
+    napi_throw_type_error(env, "EINVAL", "spawn: onExit must be a function");
+    goto fail;
+  }
+  CHECK(napi_create_reference(env, args[7], 1, &job->on_exit));
+
+  for (uint32_t i = 0; i < 3; i++) {
+    napi_value item;
+    int32_t mode;
+    CHECK(napi_get_element(env, args[4], i, &item));
+    CHECK(napi_get_value_int32(env, item, &mode));
+    if (mode >= 0) {
+      l->stdio[i] = mode;
+    } else if (mode == STDIO_NULL) {
+      if (job->devnull < 0 && (job->devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
+        throw_spawn_error(env, errno, "open /dev/null", (int)i);
+        goto fail;
+      }
+      l->stdio[i] = job->devnull;
+    } else {
+      /* O_CLOEXEC: a fork by anyone else in this process (child_process) must not inherit an end. */
+      int p[2];
+      if (pipe2(p, O_CLOEXEC) < 0) {
+        throw_spawn_error(env, errno, "pipe", (int)i);
+        goto fail;
+      }
+      job->child_end[i] = i == 0 ? p[0] : p[1];
+      job->parent_end[i] = i == 0 ? p[1] : p[0];
+      l->stdio[i] = job->child_end[i];
+    }
+  }
+
+  for (uint32_t i = 0; i < LAUNCH_MAX_LIMITS; i++) {
+    napi_value item;
+    int64_t value;
+    CHECK(napi_get_element(env, args[5], i, &item));
+    CHECK(napi_get_value_int64(env, item, &value));
+    if (value < 0) continue;
+    l->limit_resource[l->nlimits] = LIMIT_RESOURCES[i];
+    l->limit_value[l->nlimits] = (rlim_t)value;
+    l->nlimits++;
+  }
+
+  l->file = job->file;
+  l->argv = job->argv;
+  l->envp = job->envp;
+  l->cwd = job->cwd;
+  l->ncgroups = (int)ncgroups;
+  l->cgroup_procs = job->cgroups;
+  return job;
+
+out:
+fail:
+  free_job(env, job);
+  return NULL;
+}
+
+/* clone + wait for the exec: no N-API here, it may run off the loop's thread. */
+static void launch(struct job *job) {
+  void *stack = mmap(NULL, CHILD_STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) {
+    job->err = errno;
+    job->step = "mmap";
+    return;
+  }
+  /* Every signal blocked across clone: a handler of ours must never run in the child, on our
+   * memory, before the child has reset the dispositions. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int pidfd = -1;
+  pid_t pid = clone(launch_child, (char *)stack + CHILD_STACK_BYTES, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD,
+                    &job->l, &pidfd);
+  int clone_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  munmap(stack, CHILD_STACK_BYTES);
+  if (pid < 0) {
+    job->err = clone_errno;
+    job->step = "clone";
+    return;
+  }
+  if (job->l.step != STEP_NONE) {
+    /* The child has _exit'ed (CLONE_VFORK resumed us): reap it now, no zombie is left. */
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    close(pidfd);
+    job->err = job->l.err;
+    job->step = launch_step_name(job->l.step);
+    job->index = job->l.index;
+    return;
+  }
+  job->pid = pid;
+  job->pidfd = pidfd;
+}
+
+/* The outcome as JS: { pid, stdin, stdout, stderr }, or NULL with an exception pending. */
+static napi_value finish(napi_env env, struct job *job) {
+  napi_value result = NULL, callback, value;
+  if (job->step) {
+    throw_spawn_error(env, job->err, job->step, job->index);
+    goto out;
+  }
+  CHECK(napi_get_reference_value(env, job->on_exit, &callback));
+  if (exit_watch_start(env, job->state, job->pidfd, callback) != napi_ok) {
+    /* Without a watch nobody would ever reap it: end it here. */
+    kill(job->pid, SIGKILL);
+    while (waitpid(job->pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    throw_spawn_error(env, EIO, "watch exit", 0);
+    goto out;
+  }
+  CHECK(napi_create_object(env, &result));
+  CHECK(napi_create_int32(env, job->pid, &value));
+  CHECK(napi_set_named_property(env, result, "pid", value));
+  const char *names[3] = {"stdin", "stdout", "stderr"};
+  for (int i = 0; i < 3; i++) {
+    CHECK(napi_create_int32(env, job->parent_end[i], &value));
+    CHECK(napi_set_named_property(env, result, names[i], value));
+    job->parent_end[i] = -1; /* the caller's now */
+  }
+out:
+  return result;
+}
+
+/* The calling thread waits for the exec (typically ~0.2 ms, whatever the runtime's size). */
+static napi_value spawn(napi_env env, napi_callback_info info) {
+  struct job *job = prepare(env, info);
+  if (!job) return NULL;
+  launch(job);
+  napi_value result = finish(env, job);
+  free_job(env, job);
+  return result;
+}
+
+static void run_task(struct spawn_task *task) {
+  launch((struct job *)task);
+}
+
+static void settle_task(napi_env env, struct spawn_task *task) {
+  struct job *job = (struct job *)task;
+  napi_value result = finish(env, job), error;
+  if (result) {
+    napi_resolve_deferred(env, job->deferred, result);
+  } else {
+    napi_get_and_clear_last_exception(env, &error);
+    napi_reject_deferred(env, job->deferred, error);
+  }
+  free_job(env, job);
+}
+
+/* The same, with the clone on the addon's spawner thread: the loop is not held even while
+ * the child execs; a promise of the outcome. */
+static napi_value spawn_async(napi_env env, napi_callback_info info) {
+  struct job *job = prepare(env, info);
+  if (!job) return NULL;
+  struct addon_state *state = job->state;
+  if (!state->thread && !(state->thread = spawn_thread_start(env))) {
+    throw_spawn_error(env, errno ? errno : EAGAIN, "start the spawner thread", 0);
+    free_job(env, job);
+    return NULL;
+  }
+  napi_value promise;
+  if (napi_create_promise(env, &job->deferred, &promise) != napi_ok) {
+    free_job(env, job);
+    return NULL;
+  }
+  job->task.run = run_task;
+  job->task.done = settle_task;
+  spawn_thread_submit(state->thread, &job->task);
+  return promise;
+}
+
+/* The environment is going away: no more spawns, no more watches. */
+static void teardown(void *arg) {
+  struct addon_state *state = arg;
+  if (state->thread) spawn_thread_stop(state->thread);
+  exit_watch_close_all(state);
+  free(state);
+}
+
+/* Refuses to load where a spawn could not be watched or its descriptors not closed: the
+ * runtime then falls back to child_process, saying why. */
+static int kernel_supported(napi_env env) {
+  int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+  if (fd < 0) {
+    throw_spawn_error(env, errno, "pidfd_open (Linux 5.4 or later needed)", 0);
+    return 0;
+  }
+  close(fd);
+  if (syscall(SYS_close_range, ~0U - 1, ~0U, 0U) < 0) {
+    throw_spawn_error(env, errno, "close_range (Linux 5.9 or later needed)", 0);
+    return 0;
+  }
+  return 1;
+}
+
+NAPI_MODULE_INIT() {
+  if (!kernel_supported(env)) return NULL;
+  /* One state per environment (main thread, or a worker that loads us): the children it
+   * watches live on that environment's loop and are closed with it. */
+  struct addon_state *state = calloc(1, sizeof *state);
+  if (!state) return NULL;
+  napi_add_env_cleanup_hook(env, teardown, state);
+  napi_value fn, value;
+  napi_create_function(env, "spawn", NAPI_AUTO_LENGTH, spawn, state, &fn);
+  napi_set_named_property(env, exports, "spawn", fn);
+  napi_create_function(env, "spawnAsync", NAPI_AUTO_LENGTH, spawn_async, state, &fn);
+  napi_set_named_property(env, exports, "spawnAsync", fn);
+  napi_create_int32(env, STDIO_NULL, &value);
+  napi_set_named_property(env, exports, "STDIO_NULL", value);
+  napi_create_int32(env, STDIO_PIPE, &value);
+  napi_set_named_property(env, exports, "STDIO_PIPE", value);
+  return exports;
+}

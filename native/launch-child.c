@@ -1,0 +1,102 @@
+#define _GNU_SOURCE
+#include "launch.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* The child of clone(CLONE_VM|CLONE_VFORK): it runs on the parent's memory while the parent
+ * thread waits, so only async-signal-safe system calls are made here — no malloc, no stdio,
+ * no locks — and every failure is written into the shared `struct launch` before _exit. */
+
+__attribute__((noreturn)) static void fail(struct launch *l, int step, int index) {
+  l->err = errno ? errno : EIO;
+  l->step = step;
+  l->index = index;
+  _exit(127);
+}
+
+/* Decimal digits of `n` into `buf`, for cgroup.procs; returns the length. */
+static int format_pid(char *buf, long n) {
+  char tmp[24];
+  int len = 0;
+  do {
+    tmp[len++] = (char)('0' + n % 10);
+    n /= 10;
+  } while (n > 0);
+  for (int i = 0; i < len; i++) buf[i] = tmp[len - 1 - i];
+  buf[len] = '\n';
+  return len + 1;
+}
+
+int launch_child(void *arg) {
+  struct launch *l = arg;
+
+  /* Node ignores SIGPIPE and installs handlers; an exec'd program must start with the
+   * defaults (`yes | head -1` ends by SIGPIPE). Handlers reset before the mask opens, so
+   * none of the parent's handlers can run here on the shared memory. */
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < _NSIG; sig++) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    (void)sigaction(sig, &dfl, NULL); /* glibc's internal signals refuse: EINVAL is fine */
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  (void)sigprocmask(SIG_SETMASK, &none, NULL);
+
+  if (setsid() < 0) fail(l, STEP_SETSID, 0);
+
+  /* A source descriptor may itself be 0, 1 or 2: lift all three above 2 first, so that no
+   * dup2 overwrites a source another one still needs. dup2 clears FD_CLOEXEC on 0-2. */
+  int lifted[3];
+  for (int i = 0; i < 3; i++) {
+    lifted[i] = fcntl(l->stdio[i], F_DUPFD_CLOEXEC, 3);
+    if (lifted[i] < 0) fail(l, STEP_STDIO, i);
+  }
+  for (int i = 0; i < 3; i++) {
+    if (dup2(lifted[i], i) < 0) fail(l, STEP_STDIO, i);
+  }
+  /* Nothing but 0, 1 and 2 reaches the program, whatever the runtime had open. */
+  if (syscall(SYS_close_range, 3U, ~0U, 0U) < 0) fail(l, STEP_CLOSE_FDS, 0);
+
+  if (chdir(l->cwd) < 0) fail(l, STEP_CHDIR, 0);
+
+  /* The cgroup before the limits: joining needs a descriptor, which RLIMIT_NOFILE may forbid. */
+  if (l->ncgroups > 0) {
+    char pid[24];
+    int len = format_pid(pid, (long)syscall(SYS_getpid));
+    for (int i = 0; i < l->ncgroups; i++) {
+      int fd = open(l->cgroup_procs[i], O_WRONLY | O_CLOEXEC);
+      if (fd < 0) fail(l, STEP_CGROUP, i);
+      errno = 0; /* a short write sets none: EIO then */
+      if (write(fd, pid, (size_t)len) != len) fail(l, STEP_CGROUP, i);
+      close(fd);
+    }
+  }
+
+  for (int i = 0; i < l->nlimits; i++) {
+    struct rlimit lim = {l->limit_value[i], l->limit_value[i]};
+    if (setrlimit(l->limit_resource[i], &lim) < 0) fail(l, STEP_RLIMIT, i);
+  }
+
+  execve(l->file, l->argv, l->envp);
+  fail(l, STEP_EXEC, 0);
+}
+
+const char *launch_step_name(int step) {
+  switch (step) {
+    case STEP_SETSID: return "setsid";
+    case STEP_STDIO: return "stdio";
+    case STEP_CLOSE_FDS: return "close_range";
+    case STEP_CHDIR: return "chdir";
+    case STEP_CGROUP: return "cgroup";
+    case STEP_RLIMIT: return "rlimit";
+    case STEP_EXEC: return "exec";
+    default: return "clone";
+  }
+}

@@ -1,0 +1,46 @@
+#ifndef SHUMA_LAUNCH_H
+#define SHUMA_LAUNCH_H
+
+#include <sys/resource.h>
+
+/* Everything the child needs between clone and exec, built by the parent beforehand: the
+ * child shares the parent's memory (CLONE_VM) and must not allocate, so it only reads this
+ * and, on failure, writes `err`/`step`/`index` back for the parent to report. */
+
+enum launch_step {
+  STEP_NONE = 0,
+  STEP_SETSID,
+  STEP_STDIO,
+  STEP_CLOSE_FDS,
+  STEP_CHDIR,
+  STEP_CGROUP,
+  STEP_RLIMIT,
+  STEP_EXEC,
+};
+
+#define LAUNCH_MAX_LIMITS 4
+
+struct launch {
+  const char *file;
+  char **argv;
+  char **envp;
+  const char *cwd;
+  /* The descriptors that become the child's 0, 1 and 2. */
+  int stdio[3];
+  int nlimits;
+  int limit_resource[LAUNCH_MAX_LIMITS];
+  rlim_t limit_value[LAUNCH_MAX_LIMITS];
+  int ncgroups;
+  char **cgroup_procs;
+  /* Written by the child on failure. */
+  int err;
+  int step;
+  int index;
+};
+
+/* The child's entry point for clone(): returns only by _exit. */
+int launch_child(void *arg);
+
+const char *launch_step_name(int step);
+
+#endif

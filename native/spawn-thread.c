@@ -1,0 +1,145 @@
+#define _GNU_SOURCE
+#include "spawn-thread.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <uv.h>
+
+/* One thread of our own does the clones, so that the loop never waits for a child's exec.
+ * Not libuv's pool: that pool is shared with fs, dns and crypto work, and a spawn queued
+ * behind a slow getaddrinfo would hold up a restart for as long.
+ *
+ * The loop is told of finished tasks by a uv_async_t, referenced only while tasks are out:
+ * an idle spawner thread does not keep the process alive. */
+
+struct task_list {
+  struct spawn_task *head, *tail;
+};
+
+struct spawn_thread {
+  napi_env env;
+  pthread_t thread;
+  pthread_mutex_t lock;
+  pthread_cond_t wake;
+  struct task_list todo, done;
+  int stopping;
+  /* Tasks submitted and not yet done: the async handle is referenced while > 0. Loop thread only. */
+  int outstanding;
+  uv_async_t async;
+  napi_async_context context;
+};
+
+static void push(struct task_list *list, struct spawn_task *task) {
+  task->next = NULL;
+  if (list->tail) list->tail->next = task;
+  else list->head = task;
+  list->tail = task;
+}
+
+static struct spawn_task *take_all(struct task_list *list) {
+  struct spawn_task *all = list->head;
+  list->head = list->tail = NULL;
+  return all;
+}
+
+static void *main_loop(void *arg) {
+  struct spawn_thread *t = arg;
+  pthread_mutex_lock(&t->lock);
+  for (;;) {
+    while (!t->todo.head && !t->stopping) pthread_cond_wait(&t->wake, &t->lock);
+    if (t->stopping) break;
+    struct spawn_task *task = t->todo.head;
+    t->todo.head = task->next;
+    if (!t->todo.head) t->todo.tail = NULL;
+    pthread_mutex_unlock(&t->lock);
+    task->run(task);
+    pthread_mutex_lock(&t->lock);
+    push(&t->done, task);
+    uv_async_send(&t->async);
+  }
+  pthread_mutex_unlock(&t->lock);
+  return NULL;
+}
+
+/* On the loop's thread: every finished task's `done`, in one callback scope, so that the
+ * promises they settle run their reactions as after any I/O callback. */
+static void on_done(uv_async_t *handle) {
+  struct spawn_thread *t = handle->data;
+  pthread_mutex_lock(&t->lock);
+  struct spawn_task *task = take_all(&t->done);
+  pthread_mutex_unlock(&t->lock);
+  if (!task) return;
+  napi_env env = t->env;
+  napi_handle_scope handles;
+  napi_callback_scope scope;
+  napi_value resource;
+  napi_open_handle_scope(env, &handles);
+  napi_create_object(env, &resource);
+  napi_open_callback_scope(env, resource, t->context, &scope);
+  while (task) {
+    struct spawn_task *next = task->next;
+    t->outstanding--;
+    task->done(env, task);
+    task = next;
+  }
+  if (t->outstanding == 0) uv_unref((uv_handle_t *)&t->async);
+  napi_close_callback_scope(env, scope);
+  napi_close_handle_scope(env, handles);
+}
+
+struct spawn_thread *spawn_thread_start(napi_env env) {
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return NULL;
+  struct spawn_thread *t = calloc(1, sizeof *t);
+  if (!t) return NULL;
+  t->env = env;
+  pthread_mutex_init(&t->lock, NULL);
+  pthread_cond_init(&t->wake, NULL);
+  if (uv_async_init(loop, &t->async, on_done) != 0) {
+    free(t);
+    return NULL;
+  }
+  t->async.data = t;
+  uv_unref((uv_handle_t *)&t->async);
+  napi_value name;
+  napi_create_string_utf8(env, "shuma:spawn", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &t->context);
+  /* Process-directed signals are for the loop's thread (Node's handlers), never this one. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int rc = pthread_create(&t->thread, NULL, main_loop, t);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (rc != 0) {
+    errno = rc;
+    uv_close((uv_handle_t *)&t->async, NULL); /* t leaks: a failure to start a thread is rare and final */
+    return NULL;
+  }
+  return t;
+}
+
+void spawn_thread_submit(struct spawn_thread *t, struct spawn_task *task) {
+  if (t->outstanding++ == 0) uv_ref((uv_handle_t *)&t->async);
+  pthread_mutex_lock(&t->lock);
+  push(&t->todo, task);
+  pthread_cond_signal(&t->wake);
+  pthread_mutex_unlock(&t->lock);
+}
+
+static void free_thread(uv_handle_t *handle) {
+  free(handle->data);
+}
+
+void spawn_thread_stop(struct spawn_thread *t) {
+  pthread_mutex_lock(&t->lock);
+  t->stopping = 1;
+  pthread_cond_signal(&t->wake);
+  pthread_mutex_unlock(&t->lock);
+  /* At most one clone in progress: it returns once that child has exec'd. */
+  pthread_join(t->thread, NULL);
+  pthread_mutex_destroy(&t->lock);
+  pthread_cond_destroy(&t->wake);
+  uv_close((uv_handle_t *)&t->async, free_thread);
+}

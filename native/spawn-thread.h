@@ -1,0 +1,23 @@
+#ifndef SHUMA_SPAWN_THREAD_H
+#define SHUMA_SPAWN_THREAD_H
+
+#include <node_api.h>
+
+/* A unit of work: `run` on the spawner thread, then `done` back on the loop's thread. */
+struct spawn_task {
+  struct spawn_task *next;
+  void (*run)(struct spawn_task *task);
+  void (*done)(napi_env env, struct spawn_task *task);
+};
+
+struct spawn_thread;
+
+/* Starts the thread for `env`'s loop; NULL (errno set) when it cannot. */
+struct spawn_thread *spawn_thread_start(napi_env env);
+
+void spawn_thread_submit(struct spawn_thread *thread, struct spawn_task *task);
+
+/* The environment is going away: the thread ends, tasks not yet done are dropped. */
+void spawn_thread_stop(struct spawn_thread *thread);
+
+#endif
