@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, test } from 'node:test';
 import type { HealthResult, PsResult, RunResult, StatsEvent, WhyResult } from '../src/protocol/control.js';
+import { ControlClient } from '../src/cli/control-client.js';
 import { fixture, isAlive } from './helpers.js';
 import { cli, cliJson, cliStream, pollCli, startDaemon, tempDir, waitAllGone, type Daemon } from './daemon-helpers.js';
 
@@ -193,6 +194,23 @@ test('concurrent runs into one new workspace label make one workspace, not sever
   assert.equal(race[0]!.commands.length, 4);
   await cli(['stop', 'race', '--grace', '0'], daemon.env);
   await waitAllGone(results.map((r) => r.command.pid));
+});
+
+test('fifty runs at once into a new label, on one connection: every one runs, in one workspace', async () => {
+  // Arriving together, most find the workspace while it is still being made: they must wait
+  // for it to run, not be refused.
+  const client = await ControlClient.connect(daemon.socket);
+  try {
+    const results = (await Promise.all(
+      Array.from({ length: 50 }, () => client.call('run', { workspace: 'crowd', spec: { exec: fixture('forever.sh') } })),
+    )) as RunResult[];
+    assert.equal(new Set(results.map((r) => r.workspace.id)).size, 1);
+    assert.equal(results.filter((r) => r.workspace.created).length, 1);
+    await cli(['stop', 'crowd', '--grace', '0'], daemon.env);
+    await waitAllGone(results.map((r) => r.command.pid));
+  } finally {
+    client.close();
+  }
 });
 
 test('stats -w of one workspace ends when that workspace stops', async () => {

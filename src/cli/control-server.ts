@@ -377,11 +377,13 @@ export class ControlServer {
    */
   private async workspaceFor(name: string): Promise<{ ws: Workspace; created: boolean }> {
     this.core.ensureOpen();
+    // A workspace being made is in the registry before it runs: wait for it to run, rather
+    // than find it there and be refused (its actor is still 'created').
+    const pending = this.creating.get(name);
+    if (pending) return { ws: await pending, created: false };
     const found = findWorkspace(this.core, name);
     if (found) return { ws: this.rt.workspace(found.id)!, created: false };
     if (ULID_PATTERN.test(name)) resolveWorkspace(this.core, name);
-    const pending = this.creating.get(name);
-    if (pending) return { ws: await pending, created: false };
     const making = this.rt.createWorkspace({ label: name });
     this.creating.set(name, making);
     try {

@@ -776,6 +776,12 @@ export class RuntimeCore {
   }
 
   private ensureRunning(ws: WorkspaceEntry): void {
+    if (!ws.started.settled && !ws.stopRequested && !ws.hostStop && !ws.failure) {
+      throw new ShumaError(
+        'WORKSPACE_STOPPED',
+        `workspace ${ws.id} (${ws.label}) is still starting: wait for createWorkspace() to resolve before running commands in it`,
+      );
+    }
     if (ws.stopRequested || ws.hostStop || ws.failure || stateName(ws.snapshot.value) !== 'running') {
       throw new ShumaError(
         'WORKSPACE_STOPPED',
