@@ -16,6 +16,7 @@ import { checkCount, checkObject, checkText, describe, isPlainObject } from './c
 import { CODEC_OPTIONS } from './codec.js';
 import { ShumaError } from './errors.js';
 import { checkStructure } from './msgpack-check.js';
+import type { WorkspaceStats } from '../host/stats.js';
 import type { CommandSpec } from './specs.js';
 
 /** A request frame larger than this is refused and the connection closed. */
@@ -239,16 +240,7 @@ export interface StatsRow {
   id: string;
   label: string;
   state: string;
-  stats: {
-    at: number;
-    source: string;
-    rssBytes: number | null;
-    cpuUsec: number | null;
-    cpuPercent: number | null;
-    processes: number;
-    commandsAlive: number;
-    commandsTotal: number;
-  } | null;
+  stats: WorkspaceStats | null;
   commands: CommandRow[];
 }
 export interface StatsEvent { at: number; workspaces: StatsRow[] }
