@@ -48,6 +48,7 @@ export class Reaper {
       const exit = toExitInfo(code, signal);
       run.alive = false;
       run.exit = exit;
+      if (exit.status === -1) run.reason = 'exit-unknown';
       const ws = this.deps.registry.get(run.wsId);
       if (ws && signal === 'SIGKILL') this.attributeOomKill(ws, run);
       this.deps.logger.info(

@@ -12,5 +12,8 @@ export function toExitInfo(code: number | null, signal: NodeJS.Signals | null): 
     const number = constants.signals[signal] ?? 0;
     return { code: null, signal, status: 128 + number };
   }
-  return { code, signal: null, status: code ?? 0 };
+  // Neither: the status was lost (something else reaped the child); -1, as for an adopted
+  // process, never a made-up success.
+  if (code === null) return { code: null, signal: null, status: -1 };
+  return { code, signal: null, status: code };
 }
