@@ -339,4 +339,41 @@ describe('a worker thread that dies', () => {
     assert.ok(result.reaped >= 1);
     assert.equal(isAlive(service.pid), false);
   });
+
+  test('a child that changed alone (its own persisted snapshot sent, not the tree) comes back as it last was', async () => {
+    const rt = await startRuntime({ workers: 1, statsIntervalMs: 0 });
+    const scratch = mkdtempSync(path.join(tmpdir(), 'shuma-alone-'));
+    try {
+      const ws = await rt.createWorkspace({ label: 'siblings', cwd: scratch });
+      for (let i = 0; i < 3; i++) await ws.run({ exec: 'sleep', argv: ['1000'] });
+      // Fails three times, then stays up: its restarts change only itself, never the workspace.
+      const flaky = await ws.run({
+        exec: '/bin/sh',
+        argv: ['-c', 'n=$(( $(cat n 2>/dev/null || echo 0) + 1 )); echo $n > n; [ $n -gt 3 ] && exec sleep 1000; exit 1'],
+        restart: { onFailure: true, backoffMs: 1 },
+      });
+      const up = await waitFor(
+        flaky.subscribe.bind(flaky),
+        (s) => stateOf(s) === 'running' && s.context.restarts === 3,
+        'running after 3 restarts',
+      );
+      const entry = coreOf(rt).registry.get(ws.id)!;
+      const persistedChild = () =>
+        (entry.persisted as { children: Record<string, { snapshot: { value: unknown; context: { restarts: number } } }> }).children[flaky.commandKey]!.snapshot;
+      await pollUntil(persistedChild, (p) => p.value === 'running' && p.context.restarts === 3, 'the persisted tree up to date');
+      const runsBefore = (await ws.commands()).length;
+      const thread = coreOf(rt).workerThreads[0] as { terminate(): Promise<number> };
+      await thread.terminate();
+      await pollUntil<number>(async () => (await rt.health()).workerRestarts, (n) => n === 1, 'the worker restart counted');
+      const echo = await ws.run({ exec: 'echo', argv: ['still here'] });
+      await echo.exited;
+      // Re-hosted from a tree that held its last state: still the same run, nothing relaunched.
+      assert.equal(isAlive(up.context.pid as number), true);
+      assert.equal((await ws.commands()).length, runsBefore + 1);
+      assert.deepEqual([stateOf(flaky.getSnapshot()), flaky.getSnapshot()!.context.restarts], ['running', 3]);
+      await ws.stop({ graceMs: 0 });
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+  });
 });

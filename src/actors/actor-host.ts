@@ -15,8 +15,14 @@ type WorkspaceActor = Actor<typeof workspaceMachine>;
 export class ActorHost {
   private readonly workspaces = new Map<string, WorkspaceActor>();
   private inspecting = false;
-  /** Workspaces whose persisted snapshot changed this turn: sent once, at the end of it. */
+  /** Workspaces whose own persisted snapshot changed this turn: sent whole, at the end of it. */
   private readonly unpersisted = new Set<string>();
+  /**
+   * Children whose persisted snapshot changed while their workspace's own did not (a restart
+   * cycle, say): only theirs is sent. Walking the whole tree on each change cost O(children)
+   * per event and a measured 0.2–0.4 ms of every restart.
+   */
+  private readonly unpersistedChildren = new Map<string, Set<string>>();
 
   constructor(
     private readonly send: (message: FromWorker) => void,
@@ -76,9 +82,15 @@ export class ActorHost {
     this.workspaces.set(wsId, actor);
     actor.on('*', (request) => this.send({ type: 'hostRequest', request }));
     let last: SnapshotParts | undefined;
+    let lastPersisted: SnapshotParts & { children: unknown } | undefined;
     actor.subscribe({
       next: (snapshot) => {
-        this.markUnpersisted(wsId);
+        // Relaying a child's request to the host is an event of the workspace that changes
+        // nothing of its own: its children then say what changed, each for itself.
+        if (!lastPersisted || lastPersisted.children !== snapshot.children || changedForObservers(lastPersisted, snapshot)) {
+          lastPersisted = snapshot;
+          this.markUnpersisted(wsId);
+        }
         if (!changedForObservers(last, snapshot)) return;
         last = snapshot;
         this.send({ type: 'snapshot', wsId, snapshot: toActorSnapshot(snapshot) });
@@ -112,11 +124,34 @@ export class ActorHost {
     this.requestFlush();
   }
 
+  private markChildUnpersisted(wsId: string, key: string): void {
+    let keys = this.unpersistedChildren.get(wsId);
+    if (!keys) this.unpersistedChildren.set(wsId, (keys = new Set()));
+    keys.add(key);
+    this.requestFlush();
+  }
+
   /**
    * Called by the channel as it flushes, so a persisted snapshot always travels in the same
    * batch as the snapshot messages of the same change, never after them.
    */
   sendPersisted(): void {
+    for (const [wsId, keys] of this.unpersistedChildren) {
+      if (this.unpersisted.has(wsId)) continue; // the whole snapshot carries them
+      const actor = this.workspaces.get(wsId);
+      if (!actor || actor.getSnapshot().status !== 'active') continue;
+      const children = actor.getSnapshot().children as Record<string, AnyActorRef | undefined>;
+      for (const key of keys) {
+        const child = children[key];
+        if (!child) {
+          // Gone from the tree: only a whole snapshot says so.
+          this.unpersisted.add(wsId);
+          break;
+        }
+        this.send({ type: 'persistedChild', wsId, key, snapshot: toPersistable(child.getPersistedSnapshot()) });
+      }
+    }
+    this.unpersistedChildren.clear();
     for (const wsId of this.unpersisted) {
       const actor = this.workspaces.get(wsId);
       if (!actor || actor.getSnapshot().status !== 'active') continue;
@@ -143,7 +178,7 @@ export class ActorHost {
     let last: SnapshotParts | undefined;
     ref.subscribe({
       next: (snapshot: SnapshotParts) => {
-        this.markUnpersisted(wsId);
+        this.markChildUnpersisted(wsId, key);
         if (!changedForObservers(last, snapshot)) return;
         last = snapshot;
         this.send({ type: 'childSnapshot', wsId, key, machine, snapshot: toActorSnapshot(snapshot) });

@@ -11,6 +11,7 @@ import type {
   ToWorker,
   FromWorker,
   InspectionRecord,
+  PlainValue,
   StopReason,
   WorkspaceEvent,
 } from '../protocol/messages.js';
@@ -210,6 +211,16 @@ export class RuntimeCore {
         const ws = this.registry.get(message.wsId);
         if (!ws) return;
         ws.persisted = message.snapshot;
+        this.state?.markDirty();
+        return;
+      }
+      case 'persistedChild': {
+        const ws = this.registry.get(message.wsId);
+        const children = (ws?.persisted as { children?: Record<string, { snapshot: PlainValue } | undefined> } | null)?.children;
+        const entry = children?.[message.key];
+        // A child is always in a whole snapshot before any of its own is sent.
+        if (!entry) return;
+        entry.snapshot = message.snapshot;
         this.state?.markDirty();
         return;
       }

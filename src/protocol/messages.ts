@@ -238,6 +238,11 @@ export interface ChildSnapshotMessage {
 }
 /** The workspace actor's persisted snapshot (children included), sent after each change. */
 export interface PersistedMessage { type: 'persisted'; wsId: string; snapshot: PlainValue }
+/**
+ * One child's persisted snapshot, sent when only it changed: it replaces
+ * `children[key].snapshot` in the workspace's last whole one (XState's own layout).
+ */
+export interface PersistedChildMessage { type: 'persistedChild'; wsId: string; key: string; snapshot: PlainValue }
 export interface ActorErrorMessage { type: 'actorError'; wsId: string; error: SerializedError }
 export interface InspectionMessage { type: 'inspection'; record: InspectionRecord }
 export interface ClockAckMessage { type: 'clockAck'; seq: number }
@@ -247,6 +252,7 @@ export type FromWorker =
   | SnapshotMessage
   | ChildSnapshotMessage
   | PersistedMessage
+  | PersistedChildMessage
   | ActorErrorMessage | InspectionMessage | ClockAckMessage;
 
 /** What a worker receives as its task: its end of the message channel and of the admin channel. */
