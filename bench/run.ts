@@ -3,7 +3,7 @@
 // Sections: (a) spawn rate, (b) restart latency, (c) host ↔ worker messages, (d) idle workspaces,
 // (e) the actor threads' pool, (f) quota sampling, (g) the snapshot file, (h) restore, (i) inspection overhead,
 // (j) pipeline throughput against bash, (k) spawn paths (C loop, native addon, child_process),
-// (l) the CLI's `shuma ps` against `pm2 jlist`.
+// (l) the CLI's `shuma ps` against `pm2 jlist`, (m) a restart beside 200 live commands against one alone.
 // `npm run bench -- spawn restart` runs only the sections named (by the words below).
 import { availableParallelism, loadavg } from 'node:os';
 import { createRuntime, type Runtime } from '../src/index.js';
@@ -12,6 +12,7 @@ import { cliPsSection } from './cli-ps.js';
 import { assertGcExposed, liveChildren, printTable, progress, type Line } from './measure.js';
 import { poolChoiceSection } from './pool-choice.js';
 import { restartSection } from './restart.js';
+import { crowdedRestartSection } from './crowded-restart.js';
 import { samplingSection } from './sampling.js';
 import { inspectionSection } from './inspection.js';
 import { pipelineThroughputSection } from './pipeline-throughput.js';
@@ -48,6 +49,7 @@ async function processSections(): Promise<Line[]> {
     return [
       ...(wanted('spawn') ? await spawnSection(rt) : []),
       ...(wanted('restart') ? [...(await restartSection(rt, RESTARTS)), ...(await restartSection(rtNode, RESTARTS))] : []),
+      ...(wanted('crowded') ? await crowdedRestartSection(rt) : []),
       ...(wanted('sampling') ? await samplingSection(rt) : []),
       ...(wanted('spawn-paths') ? await spawnPathsSection({ native: rt, node: rtNode }) : []),
     ];
