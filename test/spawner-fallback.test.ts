@@ -39,10 +39,10 @@ const PROBE = `
   console.log(JSON.stringify({ spawner, warnings: rt.warnings, exit, out }));
 `;
 
-async function probe(env: Record<string, string>): Promise<Record<string, unknown>> {
-  const entry = path.join(unbuilt, 'dist/src/index.js');
+/** The probe run against the package at `root`, with `env` over ours (SHUMA_SPAWNER dropped). */
+async function probe(env: Record<string, string>, root = unbuilt): Promise<Record<string, unknown>> {
   const { SHUMA_SPAWNER: _ignored, ...inherited } = process.env;
-  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', PROBE, entry], {
+  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', PROBE, path.join(root, 'dist/src/index.js')], {
     env: { ...inherited, ...env },
   });
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
@@ -76,12 +76,7 @@ test('SHUMA_SPAWNER=node without the built addon: child_process, and no warning 
 const unbuiltHere =
   !existsSync(path.join(ROOT, 'build/Release/shuma_spawner.node')) && !process.env.CI ? 'the addon is not built in this checkout' : false;
 test('with the built addon the same probe runs on the native spawner, without a warning', { skip: unbuiltHere }, async () => {
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    ['--input-type=module', '-e', PROBE, path.join(ROOT, 'dist/src/index.js')],
-    { env: { ...process.env, SHUMA_SPAWNER: '' } },
-  );
-  const report = JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+  const report = await probe({}, ROOT);
   assert.equal(report.spawner, 'native');
   assert.ok(!(report.warnings as string[]).some((w) => /native spawner/.test(w)));
 });
