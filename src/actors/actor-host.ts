@@ -1,6 +1,8 @@
 import { createActor, type Actor, type AnyActorRef, type InspectionEvent, type SimulatedClock, type Snapshot } from 'xstate';
 import { serializeError } from '../protocol/errors.js';
 import type { FromWorker, ToWorker } from '../protocol/messages.js';
+import type { SupervisionSpec } from '../protocol/supervision-spec.js';
+import { newGroup } from '../machines/group.js';
 import { workspaceMachine } from '../machines/workspace-machine.js';
 import { machineIdOf, toActorSnapshot, toInspectionRecord } from './inspection-records.js';
 import { toPersistable } from './plain.js';
@@ -39,7 +41,7 @@ export class ActorHost {
   receive(message: ToWorker): void {
     switch (message.type) {
       case 'createWorkspace':
-        this.createWorkspace(message.wsId, message.label, message.ttlMs, message.at, null);
+        this.createWorkspace(message.wsId, message.label, message.ttlMs, message.at, null, message.supervision ?? null);
         return;
       case 'restoreWorkspace':
         this.createWorkspace(message.wsId, message.label, message.ttlMs, message.at, message.snapshot);
@@ -71,11 +73,18 @@ export class ActorHost {
     }
   }
 
-  private createWorkspace(wsId: string, label: string, ttlMs: number | null, at: number, restored: unknown): void {
+  private createWorkspace(
+    wsId: string,
+    label: string,
+    ttlMs: number | null,
+    at: number,
+    restored: unknown,
+    supervision: SupervisionSpec | null = null,
+  ): void {
     const actor = createActor(workspaceMachine, {
       id: wsId,
-      input: { id: wsId, label, ttlMs },
-      ...(restored ? { snapshot: restored as Snapshot<unknown> } : {}),
+      input: { id: wsId, label, ttlMs, supervision },
+      ...(restored ? { snapshot: withGroup(restored) as Snapshot<unknown> } : {}),
       ...(this.clock ? { clock: this.clock } : {}),
       inspect: (event) => this.onInspection(wsId, event),
     });
@@ -186,6 +195,13 @@ export class ActorHost {
       error: (error) => this.send({ type: 'actorError', wsId, error: serializeError(error) }),
     });
   }
+}
+
+/** A snapshot saved before workspaces had a group context gets an empty one (one_for_one, no intensity). */
+function withGroup(restored: unknown): unknown {
+  const snapshot = restored as { context?: { group?: unknown } };
+  if (!snapshot.context || snapshot.context.group !== undefined) return restored;
+  return { ...snapshot, context: { ...snapshot.context, group: newGroup(null) } };
 }
 
 interface SnapshotParts {

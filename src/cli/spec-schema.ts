@@ -4,6 +4,15 @@
 import { EDGE_FIELDS } from '../protocol/pipeline-spec.js';
 import { MAX_TIMER_MS } from '../protocol/specs.js';
 import { COMMAND_FIELDS, LIMIT_FIELDS, QUOTA_ACTIONS, RESTART_FIELDS } from '../protocol/validate-spec.js';
+import {
+  DEPENDENCY_CONDITIONS,
+  DEPENDENCY_FIELDS,
+  INTENSITY_FIELDS,
+  PROBE_FIELDS,
+  PROBE_KINDS,
+  STRATEGIES,
+  SUPERVISION_FIELDS,
+} from '../protocol/supervision-spec.js';
 import { FILE_PIPELINE_FIELDS, FILE_WORKSPACE_FIELDS, TOP_FIELDS } from './spec-file.js';
 
 type Schema = { [key: string]: unknown };
@@ -34,6 +43,8 @@ export function specSchema(): Schema {
     cwd: text,
     label: text,
     restart: ref('restart'),
+    ready: ref('ready'),
+    dependsOn: { type: 'array', items: ref('dependency') },
   }, ['exec']);
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
@@ -49,6 +60,7 @@ export function specSchema(): Schema {
         cwd: text,
         env,
         flowDir: text,
+        supervision: ref('supervision'),
         commands: { type: 'array', items: ref('command') },
         pipelines: { type: 'array', items: ref('pipeline') },
       }, ['label']),
@@ -61,6 +73,26 @@ export function specSchema(): Schema {
         resetAfterMs: duration,
       }, ['onFailure']),
       quotaAction: { enum: [...QUOTA_ACTIONS] },
+      ready: {
+        ...object('ready', PROBE_FIELDS, {
+          exec: { type: 'array', minItems: 1, items: { type: 'string' } },
+          tcp: { type: 'integer', minimum: 1, maximum: 65535 },
+          http: { type: 'string', pattern: '^https?://' },
+          line: text,
+          notify: { const: true },
+          intervalMs: { type: 'number', exclusiveMinimum: 0, maximum: MAX_TIMER_MS },
+          timeoutMs: { type: 'number', exclusiveMinimum: 0, maximum: MAX_TIMER_MS },
+          failureThreshold: { type: 'integer', minimum: 1 },
+        }),
+        // Exactly one way to tell readiness.
+        oneOf: PROBE_KINDS.map((kind) => ({ required: [kind] })),
+      },
+      dependency: object('dependency', DEPENDENCY_FIELDS, { label: text, condition: { enum: [...DEPENDENCY_CONDITIONS] } }, ['label']),
+      supervision: object('supervision', SUPERVISION_FIELDS, {
+        strategy: { enum: [...STRATEGIES] },
+        intensity: object('intensity', INTENSITY_FIELDS, { maxRestarts: count, withinMs: { type: 'number', exclusiveMinimum: 0, maximum: MAX_TIMER_MS } }, ['maxRestarts', 'withinMs']),
+        escalate: { type: 'boolean' },
+      }, ['strategy']),
       pipeline: object('pipeline', FILE_PIPELINE_FIELDS, {
         label: text,
         nodes: { type: 'array', minItems: 1, items: { allOf: [ref('command'), { required: ['label'] }] } },

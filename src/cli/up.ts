@@ -28,8 +28,16 @@ function commandDetail(state: string, c: Ctx): string {
   const exit = c.lastExit as { status: number; signal: string | null } | null;
   const status = exit ? (exit.signal ? `${exit.signal} (status ${exit.status})` : `status ${exit.status}`) : '';
   switch (state) {
+    case 'up':
+      return `pid ${String(c.pid)}; not ready until ${String((c.probe as { text?: string } | null)?.text ?? 'its probe')} says so`;
     case 'running':
-      return `pid ${String(c.pid)}`;
+      return c.probe ? `pid ${String(c.pid)}; ready: ${String(c.probeDetail ?? '')}` : `pid ${String(c.pid)}`;
+    case 'ending':
+      return c.ending === 'unhealthy' ? `unhealthy: ${String(c.probeDetail ?? '')}` : `restarted with its group: ${String(c.stopDetail ?? '')}`;
+    case 'waiting':
+      return 'waiting for its dependencies';
+    case 'unmet':
+      return `never started: ${String(c.dependencyDetail ?? '')}`;
     case 'backoff':
       return `${status}; relaunch in ${(num(c.backoffDeadline) ?? 0) - (num(c.stampedAt) ?? 0)} ms (restart ${(num(c.restarts) ?? 0) + 1})`;
     case 'exited':

@@ -11,8 +11,8 @@ export interface CommandInfo {
   alive: boolean;
   exitStatus: number | null;
   exitSignal: NodeJS.Signals | null;
-  /** 'oom' when the kernel's OOM killer ended it (status 137); 'exit-unknown' for an adopted orphan. */
-  reason: 'oom' | 'exit-unknown' | null;
+  /** 'oom' when the kernel's OOM killer ended it (status 137); 'exit-unknown' for an adopted orphan; 'unhealthy' when its liveness probe failed and shuma ended it. */
+  reason: 'oom' | 'exit-unknown' | 'unhealthy' | null;
   /** Bytes written to stdout and stderr in all, including what the ring buffers let go. */
   logBytes: number;
   pipelineId?: string;

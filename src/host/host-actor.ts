@@ -16,6 +16,8 @@ import { descendantsOf, listProcesses, type ProcStat } from './proc.js';
 import type { ProcessTable, RunEntry } from './process-table.js';
 import type { HostStop, LaunchPlan, PipelineEntry, Registry, StopScope, WorkspaceEntry } from './registry.js';
 import type { SpawnedProcess, Spawner, SpawnOrder } from './spawner.js';
+import type { ProbeRunner } from './probes/probe-runner.js';
+import { stopInWaves } from './ordered-stop.js';
 
 export interface HostActorDeps {
   registry: Registry;
@@ -31,6 +33,8 @@ export interface HostActorDeps {
   prlimit: () => string | null;
   /** A tapped pipeline's nodes are wired to the runtime through kernel pipes, and pumped by it. */
   taps: TapPlane;
+  /** Readiness probes: run when a command machine asks, or armed at the spawn (line, notify). */
+  probes: ProbeRunner;
 }
 
 /**
@@ -50,9 +54,20 @@ export class HostActor {
         return;
       case 'signal': {
         const ws = this.deps.registry.get(request.wsId);
-        if (ws) this.signalScope(ws, request.signal);
+        if (ws && request.waves && request.signal === 'SIGTERM') void stopInWaves(ws, request.waves, this.deps.table, (only) => this.signalScope(ws, 'SIGTERM', only));
+        else if (ws) this.signalScope(ws, request.signal);
         return;
       }
+      case 'signalRun': {
+        const run = this.deps.table.get(request.runId);
+        if (!run || !run.alive || run.key !== request.key || run.wsId !== request.wsId) return;
+        if (request.reason === 'unhealthy') run.reason = 'unhealthy';
+        signalGroup(run.pid, request.signal, this.deps.logger);
+        return;
+      }
+      case 'probe':
+        this.deps.probes.probe(request);
+        return;
       case 'signalPipeline': {
         const pipeline = this.deps.registry.get(request.wsId)?.pipelines.get(request.pipelineId);
         if (pipeline) this.signalScope(pipeline, request.signal);
@@ -77,14 +92,26 @@ export class HostActor {
       refuse(stoppingError(ws));
       return;
     }
-    const spawned = await this.spawnTracked([ws], this.orderFor(ws, command));
+    // A run told to notify its readiness gets its socket before it exists (systemd's NOTIFY_SOCKET).
+    const token = this.deps.newId();
+    let order = this.orderFor(ws, command);
+    try {
+      const notifySocket = this.deps.probes.prepare(command, token);
+      if (notifySocket) order = { ...order, env: { ...order.env, NOTIFY_SOCKET: notifySocket } };
+    } catch (error) {
+      refuse(error instanceof ShumaError ? error : new ShumaError('SPAWN_FAILED', String(error)));
+      return;
+    }
+    const spawned = await this.spawnTracked([ws], order);
     if (spawned instanceof ShumaError) {
+      this.deps.probes.forget(token);
       refuse(spawned);
       this.deps.logger.warn({ ws: ws.id, command: command.key, err: serializeError(spawned) }, 'command spawn failed');
       return;
     }
     const run = this.register(ws, spawned, { key: command.key, label: command.label, restarts: request.restarts });
     this.deps.toChild(ws, command.key, { type: 'SPAWNED', at: run.startedAt, runId: run.id, pid: run.pid });
+    this.deps.probes.attach(ws, command, run, spawned, token);
     command.firstRun.resolve(run);
     this.catchUpWithStop([ws], run);
   }
@@ -230,7 +257,7 @@ export class HostActor {
   }
 
   /** Signals every process group of a workspace or pipeline, and any descendant that left them. */
-  signalScope(scope: StopScope, signal: Signal): void {
+  signalScope(scope: StopScope, signal: Signal, only?: ReadonlySet<number>): void {
     const { table } = this.deps;
     if (!scope.hostStop) {
       const alive = table.aliveIn(scope);
@@ -249,7 +276,13 @@ export class HostActor {
     }
     scope.hostStop.lastSignal = signal;
     for (const pgid of [...scope.groups]) {
+      if (only && !only.has(pgid)) continue;
       if (!signalGroup(pgid, signal, this.deps.logger)) scope.groups.delete(pgid);
+    }
+    // A stop in waves reaches the escaped and the cgroup with its last wave.
+    if (only) {
+      this.deps.reaper.check(scope);
+      return;
     }
     for (const escaped of scope.hostStop.descendants) this.deps.reaper.signalIfSame(escaped, signal);
     // A workspace's cgroup holds even what left every group and parent link (a double-forked daemon).

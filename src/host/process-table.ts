@@ -21,7 +21,7 @@ export interface RunEntry {
    * Why it ended, when more is known than the status: 'oom' for the kernel's OOM killer;
    * 'exit-unknown' for a process adopted after a crash, whose status nobody could collect.
    */
-  reason: 'oom' | 'exit-unknown' | null;
+  reason: 'oom' | 'exit-unknown' | 'unhealthy' | null;
   outputEnded: boolean;
   /** Settles once the run exited and its output was read to the end. */
   readonly exited: Deferred<ExitInfo>;

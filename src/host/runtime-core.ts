@@ -66,6 +66,11 @@ import {
 import { checkCwd } from './spawn-check.js';
 import type { Spawner } from './spawner.js';
 import { unsupportedWarnings } from './workspace-warnings.js';
+import { resolveDependencies } from './dependencies.js';
+import { settleFirstRun } from './first-run.js';
+import { NotifySockets } from './probes/notify-socket.js';
+import { ProbeRunner } from './probes/probe-runner.js';
+import { resolveProbe } from '../protocol/supervision-spec.js';
 
 function stateName(value: ActorSnapshot['value']): string {
   return typeof value === 'string' ? value : (Object.keys(value)[0] ?? '');
@@ -87,6 +92,7 @@ export class RuntimeCore {
   readonly savedPipelines = new Map<string, PipelineSpec>();
   private readonly pool: WorkerPool;
   private readonly host: HostActor;
+  private readonly probes: ProbeRunner;
   private readonly reaper: Reaper;
   readonly quota: QuotaActor;
   readonly flows: FlowHub;
@@ -151,7 +157,9 @@ export class RuntimeCore {
       intervalMs: options.statsIntervalMs ?? DEFAULT_STATS_INTERVAL_MS,
       onBreach: (ws, breach) => this.toWorkspace(ws, breach),
     });
+    this.probes = new ProbeRunner({ registry: this.registry, runs: this.table, now, logger: this.logger, toChild, notify: new NotifySockets() });
     this.host = new HostActor({
+      probes: this.probes,
       registry: this.registry,
       table: this.table,
       spawner,
@@ -204,6 +212,7 @@ export class RuntimeCore {
         if (typeof runId === 'string') this.why.alias(runId, command.key);
         this.why.record('command', command.key, command.snapshot, message.snapshot, this.clock.now());
         command.snapshot = message.snapshot;
+        settleFirstRun(ws, command, message.snapshot);
         for (const observer of command.observers) this.notify(observer, message.snapshot);
         return;
       }
@@ -453,6 +462,7 @@ export class RuntimeCore {
       label: ws.label,
       ttlMs: spec.ttlMs ?? null,
       at: ws.createdAt,
+      supervision: spec.supervision ?? null,
     });
   }
 
@@ -676,9 +686,11 @@ export class RuntimeCore {
     const plan = await launchPlan(ws, spec);
     this.ensureOpen();
     this.ensureRunning(ws);
+    const key = this.newId();
+    const [deps] = resolveDependencies(ws, [{ key, label: plan.label, spec }]);
     const command: CommandEntry = {
       ...plan,
-      key: this.newId(),
+      key,
       wsId: ws.id,
       policy: resolveRestartPolicy(spec.restart),
       snapshot: null,
@@ -692,6 +704,8 @@ export class RuntimeCore {
       key: command.key,
       label: command.label,
       policy: command.policy,
+      probe: resolveProbe(spec.ready),
+      deps: deps ?? [],
     });
     try {
       return await command.firstRun.promise;
@@ -882,6 +896,7 @@ export class RuntimeCore {
     await Promise.allSettled([...this.registry.all()].map((ws) => this.stopWorkspace(ws.id, graceMs, 'shutdown')));
     this.reaper.close();
     this.quota.close();
+    this.probes.close();
     if (this.cgroupSupport?.version) {
       await removeCgroupParent(this.cgroupSupport, `shuma-${this.runtimeId}`).catch((error: unknown) =>
         this.logger.warn({ err: serializeError(error) }, 'the runtime cgroup parent could not be removed'),

@@ -12,15 +12,30 @@ const MAX_TRAILS = 4096;
 
 type Context = Record<string, unknown>;
 
+/** 'backoff', 'stopping.terminating'…: the whole path of a state. */
 function stateName(snapshot: ActorSnapshot | null): string {
   if (!snapshot) return '';
-  return typeof snapshot.value === 'string' ? snapshot.value : (Object.keys(snapshot.value)[0] ?? '');
+  let value: unknown = snapshot.value;
+  const parts: string[] = [];
+  while (typeof value === 'object' && value !== null) {
+    const [key, inner] = Object.entries(value)[0] ?? [];
+    if (key === undefined) break;
+    parts.push(key);
+    value = inner;
+  }
+  if (typeof value === 'string') parts.push(value);
+  return parts.join('.');
+}
+
+function topState(snapshot: ActorSnapshot | null): string {
+  return stateName(snapshot).split('.')[0]!;
 }
 
 function exitText(exit: unknown): string {
-  const e = exit as { status?: number; signal?: string | null } | null;
+  const e = exit as { status?: number; signal?: string | null; reason?: string | null } | null;
   if (!e) return 'exited';
-  return e.signal ? `killed by ${e.signal} (status ${e.status})` : `exited ${e.status}`;
+  const how = e.signal ? `killed by ${e.signal} (status ${e.status})` : `exited ${e.status}`;
+  return e.reason === 'unhealthy' ? `${how}: ended as unhealthy` : e.reason === 'group' ? `${how}: restarted with its group` : how;
 }
 
 function deadlineIn(context: Context, field: string): number {
@@ -32,6 +47,8 @@ export function stopCause(context: Context): string {
   switch (context.stopReason) {
     case 'quota':
       return `quota breach: ${String(context.stopDetail)} → kill`;
+    case 'supervision':
+      return `its group gave up: ${String(context.stopDetail)}`;
     case 'ttl':
       return 'TTL expired';
     case 'shutdown':
@@ -46,9 +63,20 @@ export function stopCause(context: Context): string {
 /** The words for a command actor's move from one state to the next. */
 function commandLines(previous: ActorSnapshot | null, next: ActorSnapshot): string[] {
   const c = next.context as Context;
+  const spawned = `spawned (pid ${String(c.pid)}, run ${String(c.runId)})`;
   switch (stateName(next)) {
+    case 'waiting':
+      return [stateName(previous) === 'ending' ? exitText(c.lastExit) : 'waiting for its dependencies'];
+    case 'up':
+      return [`${spawned}; up, not ready until ${String((c.probe as { text?: string } | null)?.text ?? 'its probe')} says so`];
     case 'running':
-      return [`spawned (pid ${String(c.pid)}, run ${String(c.runId)})`];
+      return stateName(previous) === 'up' ? [`ready: ${String(c.probeDetail ?? '')}`] : [spawned];
+    case 'ending':
+      return c.ending === 'unhealthy'
+        ? [`unhealthy: ${String(c.probeFailures)} failed probes in a row (${String(c.probeDetail ?? '')}) → SIGTERM`]
+        : [`restarted by its group: ${String(c.stopDetail ?? '')} → SIGTERM`];
+    case 'unmet':
+      return [`never started: ${String(c.dependencyDetail ?? 'a dependency failed')}`];
     case 'backoff':
       return stateName(previous) === 'restarting'
         ? [`spawn failed: ${String((c.spawnError as { message?: string } | null)?.message ?? '')}`, `backoff ${deadlineIn(c, 'backoffDeadline')} ms`]
@@ -81,7 +109,7 @@ function pipelineExits(c: Context): string {
 
 function pipelineLines(previous: ActorSnapshot | null, next: ActorSnapshot): string[] {
   const c = next.context as Context;
-  switch (stateName(next)) {
+  switch (topState(next)) {
     case 'running':
       return [`attempt ${String(c.attempt)} spawned (${Object.keys((c.runs ?? {}) as object).join(', ')})`];
     case 'reaping':
@@ -99,7 +127,7 @@ function pipelineLines(previous: ActorSnapshot | null, next: ActorSnapshot): str
     case 'stopping':
       return [stopCause(c)];
     case 'stopped':
-      return stateName(previous) === 'stopping' ? ['stopped'] : [stopCause(c), 'stopped'];
+      return topState(previous) === 'stopping' ? ['stopped'] : [stopCause(c), 'stopped'];
     case 'lost':
       return ['processes lost across a runtime restart'];
     default:

@@ -1,8 +1,10 @@
-import { and, assign, sendParent, setup } from 'xstate';
+import { and, assign, enqueueActions, not, sendParent, setup } from 'xstate';
 import type { SerializedError } from '../protocol/errors.js';
-import type { CommandEvent, HostRequest, LogRequest } from '../protocol/messages.js';
-import type { ResolvedRestartPolicy } from '../protocol/specs.js';
+import type { CommandEvent, HostRequest, LogRequest, Signal } from '../protocol/messages.js';
+import { DEFAULT_GRACE_MS, type ResolvedRestartPolicy } from '../protocol/specs.js';
+import type { ResolvedProbe } from '../protocol/supervision-spec.js';
 import { mayRestart, nextBackoff } from './backoff.js';
+import type { GroupEvent, MemberEvent, MemberPhase } from './group-events.js';
 
 // One supervised command: every relaunch is a new run (a new process with a new id), the
 // restart count and the pending backoff carry over from run to run. The machine decides;
@@ -14,6 +16,10 @@ export interface CommandInput {
   label: string;
   policy: ResolvedRestartPolicy;
   at: number;
+  /** How to tell it is ready; null or absent: ready once spawned. */
+  probe?: ResolvedProbe | null;
+  /** It has dependencies: it waits for its workspace's word before its first spawn. */
+  waits?: boolean;
 }
 
 export interface CommandContext {
@@ -21,6 +27,17 @@ export interface CommandContext {
   wsId: string;
   label: string;
   policy: ResolvedRestartPolicy;
+  probe: ResolvedProbe | null;
+  waits: boolean;
+  /** Runs spawned so far: after a group restart, the next is a relaunch, not a first start. */
+  runs: number;
+  /** Failed probes in a row of the current run, and what the last one said. */
+  probeFailures: number;
+  probeDetail: string | null;
+  /** The current run was found unhealthy (liveness) or is being restarted by its group. */
+  ending: 'unhealthy' | 'group' | null;
+  /** Why it waits, or why it never started: the dependency's story. */
+  dependencyDetail: string | null;
   restarts: number;
   /** The delay the next relaunch will wait, before any reset for a stable run. */
   pendingBackoffMs: number;
@@ -31,7 +48,7 @@ export interface CommandContext {
   runId: string | null;
   pid: number | null;
   runStartedAt: number | null;
-  lastExit: { code: number | null; signal: string | null; status: number } | null;
+  lastExit: { code: number | null; signal: string | null; status: number; reason?: 'unhealthy' | 'group' | null } | null;
   spawnError: SerializedError | null;
   /** Why it was told to stop: its workspace's reason (and the quota breach, if that was it). */
   stopReason: string | null;
@@ -45,20 +62,68 @@ function log(level: LogRequest['level'], msg: string, fields: LogRequest['fields
   return { type: 'HOST_REQUEST', request: { type: 'log', level, msg, fields } };
 }
 
+function report(context: CommandContext, phase: MemberPhase, at: number): MemberEvent {
+  return { type: 'MEMBER', key: context.key, phase, at };
+}
+
+function signalRun(context: CommandContext, signal: Signal): HostRequestEvent {
+  const reason = context.ending ?? 'stop';
+  return { type: 'HOST_REQUEST', request: { type: 'signalRun', wsId: context.wsId, key: context.key, runId: context.runId ?? '', signal, reason } };
+}
+
+/** What a live run hears in every state it can be in (up, running, ending). */
+const whileEnding = {
+  EXITED: [
+    {
+      guard: and(['isCurrentRun', 'endedByGroup']),
+      target: 'waiting',
+      actions: ['recordExit', 'forgetRun', { type: 'report', params: { phase: 'down' } }],
+    },
+    {
+      guard: and(['isCurrentRun', 'failed', 'mayRestart']),
+      target: 'backoff',
+      actions: ['recordExit', 'scheduleBackoff', 'logBackoff', { type: 'report', params: { phase: 'failing' } }],
+    },
+    { guard: and(['isCurrentRun', 'failed', 'supervised']), target: 'gaveUp', actions: 'recordExit' },
+    { guard: 'isCurrentRun', target: 'exited', actions: 'recordExit' },
+  ],
+  STOP: { target: 'stopping', actions: ['noteStop', 'terminateIfGroupStop'] },
+  RUN_LOST: 'lost',
+} as const;
+/** Ending already (unhealthy, say), a group restart changes nothing: that failure is what the group hears. */
+const whileRunning = { ...whileEnding, GROUP_RESTART: { target: 'ending', actions: 'markGroupRestart' } } as const;
+
 export const commandMachine = setup({
   types: {
     context: {} as CommandContext,
-    events: {} as CommandEvent,
+    events: {} as CommandEvent | GroupEvent,
     input: {} as CommandInput,
   },
   delays: {
     backoff: ({ context }) => Math.max(0, (context.backoffDeadline ?? context.stampedAt) - context.stampedAt),
+    probeInterval: ({ context }) => context.probe?.intervalMs ?? DEFAULT_GRACE_MS,
+    // A run ended by its supervisor (unhealthy, or its group restarts) has a stop's grace.
+    killGrace: DEFAULT_GRACE_MS,
   },
   guards: {
     supervised: ({ context }) => context.policy.onFailure,
     // Each run exits once; an exit of another run (a late or repeated report) is not this run's.
     isCurrentRun: ({ context, event }) => event.type === 'EXITED' && event.runId === context.runId,
-    failed: ({ event }) => event.type === 'SPAWN_FAILED' || (event.type === 'EXITED' && event.status !== 0),
+    // A run ended for being unhealthy failed, whatever its status.
+    failed: ({ context, event }) =>
+      event.type === 'SPAWN_FAILED' || (event.type === 'EXITED' && (event.status !== 0 || context.ending === 'unhealthy')),
+    endedByGroup: ({ context }) => context.ending === 'group',
+    groupStop: ({ context }) => context.stopReason === 'supervision',
+    // Snapshots saved before readiness existed lack these fields: absent means none.
+    waits: ({ context }) => context.waits === true,
+    hasRun: ({ context }) => (context.runs ?? 0) > 0,
+    noProbe: ({ context }) => !context.probe,
+    polled: ({ context }) => context.probe?.polled === true,
+    probeOk: ({ context, event }) => event.type === 'PROBE_RESULT' && event.runId === context.runId && event.ok,
+    probeOfThisRun: ({ context, event }) => event.type === 'PROBE_RESULT' && event.runId === context.runId,
+    unhealthyNow: ({ context, event }) =>
+      event.type === 'PROBE_RESULT' && event.runId === context.runId && !event.ok &&
+      context.probeFailures + 1 >= (context.probe?.failureThreshold ?? 1),
     mayRestart: ({ context }) => mayRestart(context.policy, context.restarts),
     noBackoff: ({ context }) => context.backoffDeadline !== null && context.backoffDeadline <= context.stampedAt,
   },
@@ -67,13 +132,23 @@ export const commandMachine = setup({
       type: 'HOST_REQUEST',
       request: { type: 'spawn', wsId: context.wsId, key: context.key, restarts: context.restarts },
     })),
-    recordRun: assign(({ event }) => {
+    recordRun: assign(({ context, event }) => {
       if (event.type !== 'SPAWNED') return {};
-      return { runId: event.runId, pid: event.pid, runStartedAt: event.at, stampedAt: event.at, spawnError: null };
+      return {
+        runId: event.runId,
+        pid: event.pid,
+        runStartedAt: event.at,
+        stampedAt: event.at,
+        spawnError: null,
+        runs: (context.runs ?? 0) + 1,
+        probeFailures: 0,
+        probeDetail: null,
+        ending: null,
+      };
     }),
-    recordExit: assign(({ event }) => {
+    recordExit: assign(({ context, event }) => {
       if (event.type === 'EXITED') {
-        return { lastExit: { code: event.code, signal: event.signal, status: event.status }, stampedAt: event.at };
+        return { lastExit: { code: event.code, signal: event.signal, status: event.status, reason: context.ending }, stampedAt: event.at };
       }
       if (event.type === 'SPAWN_FAILED') return { spawnError: event.error, stampedAt: event.at, runStartedAt: null };
       return {};
@@ -111,6 +186,39 @@ export const commandMachine = setup({
         status: context.lastExit?.status ?? null,
       }),
     ),
+    report: sendParent(({ context, event }, params: { phase: MemberPhase }) =>
+      report(context, params.phase, 'at' in event ? event.at : context.stampedAt),
+    ),
+    // Its dependants care whether a one-shot command succeeded.
+    reportExit: sendParent(({ context }) => report(context, context.lastExit?.status === 0 ? 'succeeded' : 'exited', context.stampedAt)),
+    requestProbe: sendParent(({ context }): HostRequestEvent => ({
+      type: 'HOST_REQUEST',
+      request: { type: 'probe', wsId: context.wsId, key: context.key, runId: context.runId ?? '' },
+    })),
+    noteProbe: assign(({ context, event }) => {
+      if (event.type !== 'PROBE_RESULT') return {};
+      return { probeFailures: event.ok ? 0 : context.probeFailures + 1, probeDetail: event.detail, stampedAt: event.at };
+    }),
+    markUnhealthy: assign({ ending: 'unhealthy' as const }),
+    markGroupRestart: assign(({ event }) => ({ ending: 'group' as const, stopDetail: event.type === 'GROUP_RESTART' ? event.cause : null })),
+    terminateRun: sendParent(({ context }) => signalRun(context, 'SIGTERM')),
+    // The workspace signals its groups when it stops; a group that gave up stops its members itself.
+    terminateIfGroupStop: enqueueActions(({ context, enqueue }) => {
+      if (context.stopReason === 'supervision') enqueue.sendParent(signalRun(context, 'SIGTERM'));
+    }),
+    killRun: sendParent(({ context }) => signalRun(context, 'SIGKILL')),
+    noteUnmet: assign(({ event }) => (event.type === 'DEPENDENCY_FAILED' ? { dependencyDetail: event.detail, stampedAt: event.at } : {})),
+    logUnhealthy: sendParent(({ context }) =>
+      log('warn', 'command unhealthy: its readiness probe failed while ready; ending the run', {
+        ws: context.wsId,
+        command: context.key,
+        label: context.label,
+        run: context.runId,
+        probe: context.probe?.text ?? null,
+        failures: context.probeFailures,
+        detail: context.probeDetail,
+      }),
+    ),
     throwFault: ({ event }) => {
       throw new Error(event.type === 'FAULT' ? event.message : 'fault');
     },
@@ -122,6 +230,13 @@ export const commandMachine = setup({
     wsId: input.wsId,
     label: input.label,
     policy: input.policy,
+    probe: input.probe ?? null,
+    waits: input.waits ?? false,
+    runs: 0,
+    probeFailures: 0,
+    probeDetail: null,
+    ending: null,
+    dependencyDetail: null,
     restarts: 0,
     pendingBackoffMs: input.policy.backoffMs,
     backoffDeadline: null,
@@ -134,33 +249,67 @@ export const commandMachine = setup({
     stopReason: null,
     stopDetail: null,
   }),
-  initial: 'starting',
+  initial: 'waiting',
   on: { FAULT: { actions: 'throwFault' } },
   states: {
+    // Its dependencies do not all hold yet (its workspace says when they do); without any, it
+    // starts at once. A group restart comes back here too: dependants wait for their dependencies.
+    waiting: {
+      always: [
+        { guard: and(['hasRun', not('waits')]), target: 'restarting', actions: 'countRestart' },
+        { guard: not('waits'), target: 'starting' },
+      ],
+      entry: { type: 'report', params: { phase: 'waiting' } },
+      on: {
+        DEPENDENCIES_MET: [{ guard: 'hasRun', target: 'restarting', actions: 'countRestart' }, { target: 'starting' }],
+        DEPENDENCY_FAILED: { target: 'unmet', actions: 'noteUnmet' },
+        STOP: { target: 'stopped', actions: 'noteStop' },
+        // Restored while waiting: the workspace hears it again and says whether to go on.
+        RESUME: { target: 'waiting', reenter: true, actions: 'stamp' },
+      },
+    },
     starting: {
       entry: 'requestSpawn',
       on: {
-        SPAWNED: { target: 'running', actions: 'recordRun' },
+        SPAWNED: { target: 'up', actions: ['recordRun', { type: 'report', params: { phase: 'up' } }] },
         // The first spawn failing is reported to the caller of run(); nothing to supervise.
         SPAWN_FAILED: { target: 'failed', actions: 'recordExit' },
         STOP: { target: 'stopping', actions: 'noteStop' },
         RUN_LOST: 'lost',
       },
     },
-    running: {
+    // Spawned ("up", s6's u), not ready until its probe says so; `running` is ready (s6's U).
+    // Without a probe it is ready once spawned: it passes through `up` in the same step.
+    up: {
+      always: { guard: 'noProbe', target: 'running', actions: { type: 'report', params: { phase: 'ready' } } },
+      after: { probeInterval: { guard: 'polled', target: 'up', reenter: true, actions: 'requestProbe' } },
       on: {
-        EXITED: [
-          {
-            guard: and(['isCurrentRun', 'failed', 'mayRestart']),
-            target: 'backoff',
-            actions: ['recordExit', 'scheduleBackoff', 'logBackoff'],
-          },
-          { guard: and(['isCurrentRun', 'failed', 'supervised']), target: 'gaveUp', actions: 'recordExit' },
-          { guard: 'isCurrentRun', target: 'exited', actions: 'recordExit' },
+        // Not ready yet: failures are counted and shown, never acted on (it may start slowly).
+        PROBE_RESULT: [
+          { guard: 'probeOk', target: 'running', actions: ['noteProbe', { type: 'report', params: { phase: 'ready' } }] },
+          { guard: 'probeOfThisRun', actions: 'noteProbe' },
         ],
-        STOP: { target: 'stopping', actions: 'noteStop' },
-        RUN_LOST: 'lost',
+        RESUME: { target: 'up', reenter: true, actions: 'stamp' },
+        ...whileRunning,
       },
+    },
+    // Ready. Polled probes go on as liveness checks: failureThreshold failures in a row end the run.
+    running: {
+      after: { probeInterval: { guard: 'polled', target: 'running', reenter: true, actions: 'requestProbe' } },
+      on: {
+        PROBE_RESULT: [
+          { guard: 'unhealthyNow', target: 'ending', actions: ['noteProbe', 'markUnhealthy', 'logUnhealthy'] },
+          { guard: 'probeOfThisRun', actions: 'noteProbe' },
+        ],
+        RESUME: { target: 'running', reenter: true, actions: 'stamp' },
+        ...whileRunning,
+      },
+    },
+    // Its supervisor ends the run (unhealthy, or its group restarts it): SIGTERM, then SIGKILL.
+    ending: {
+      entry: 'terminateRun',
+      after: { killGrace: { actions: 'killRun' } },
+      on: whileEnding,
     },
     // Restored without its process: a supervised command starts again (not counted as a
     // restart: it did not fail), a one-shot one is over.
@@ -182,9 +331,13 @@ export const commandMachine = setup({
     restarting: {
       entry: 'requestSpawn',
       on: {
-        SPAWNED: { target: 'running', actions: 'recordRun' },
+        SPAWNED: { target: 'up', actions: ['recordRun', { type: 'report', params: { phase: 'up' } }] },
         SPAWN_FAILED: [
-          { guard: 'mayRestart', target: 'backoff', actions: ['recordExit', 'scheduleBackoff', 'logBackoff'] },
+          {
+            guard: 'mayRestart',
+            target: 'backoff',
+            actions: ['recordExit', 'scheduleBackoff', 'logBackoff', { type: 'report', params: { phase: 'failing' } }],
+          },
           { target: 'gaveUp', actions: 'recordExit' },
         ],
         STOP: { target: 'stopping', actions: 'noteStop' },
@@ -192,6 +345,7 @@ export const commandMachine = setup({
       },
     },
     stopping: {
+      after: { killGrace: { guard: 'groupStop', actions: 'killRun' } },
       on: {
         SPAWNED: { actions: 'recordRun' },
         EXITED: { guard: 'isCurrentRun', target: 'stopped', actions: 'recordExit' },
@@ -199,9 +353,14 @@ export const commandMachine = setup({
         RUN_LOST: { target: 'stopped', actions: 'forgetRun' },
       },
     },
-    exited: { type: 'final' },
-    gaveUp: { type: 'final', entry: 'logGiveUp' },
-    failed: { type: 'final' },
-    stopped: { type: 'final' },
+    exited: {
+      type: 'final',
+      entry: 'reportExit',
+    },
+    gaveUp: { type: 'final', entry: ['logGiveUp', { type: 'report', params: { phase: 'gaveUp' } }] },
+    failed: { type: 'final', entry: { type: 'report', params: { phase: 'failed' } } },
+    stopped: { type: 'final', entry: { type: 'report', params: { phase: 'stopped' } } },
+    // A dependency can never hold: it never started.
+    unmet: { type: 'final', entry: { type: 'report', params: { phase: 'unmet' } } },
   },
 });

@@ -1,7 +1,11 @@
-import { assign, emit, enqueueActions, setup, stopChild } from 'xstate';
+import { and, assign, emit, enqueueActions, setup, stopChild } from 'xstate';
 import type { HostRequest, StopReason, WorkspaceEvent } from '../protocol/messages.js';
 import { DEFAULT_GRACE_MS, MAX_TIMER_MS } from '../protocol/specs.js';
+import type { SupervisionSpec } from '../protocol/supervision-spec.js';
 import { commandMachine, type HostRequestEvent } from './command-machine.js';
+import type { MemberEvent } from './group-events.js';
+import { addMember, hasDependencies, newGroup, noteFailure, restartedWith, stopWaves, type GroupContext } from './group.js';
+import { memberView, waitingMembers } from './group-view.js';
 import { pipelineMachine } from './pipeline-machine.js';
 
 // A workspace: a group of supervised commands with a lifetime. It decides when to stop
@@ -12,6 +16,7 @@ export interface WorkspaceInput {
   id: string;
   label: string;
   ttlMs: number | null;
+  supervision?: SupervisionSpec | null;
 }
 
 export interface WorkspaceContext {
@@ -30,9 +35,11 @@ export interface WorkspaceContext {
   commandsStarted: number;
   reaped: number | null;
   stoppedAt: number | null;
+  /** Its commands as one supervised group: dependencies, strategy, intensity. */
+  group: GroupContext;
 }
 
-type MachineEvent = WorkspaceEvent | HostRequestEvent;
+type MachineEvent = WorkspaceEvent | HostRequestEvent | MemberEvent;
 
 export const workspaceMachine = setup({
   types: {
@@ -56,6 +63,12 @@ export const workspaceMachine = setup({
     quotaKills: ({ event }) => event.type === 'QUOTA_BREACH' && event.action === 'kill',
     shortensGrace: ({ context, event }) =>
       event.type === 'STOP' && event.at + event.graceMs < (context.graceDeadline ?? Number.POSITIVE_INFINITY),
+    // A member failed and its policy relaunches it: the strategy and the intensity act.
+    memberFailing: ({ context, event }) =>
+      event.type === 'MEMBER' && event.phase === 'failing' && context.group.gaveUp === null &&
+      (context.group.strategy !== 'one_for_one' || context.group.intensity !== null),
+    exceedsIntensity: ({ context, event }) => event.type === 'MEMBER' && noteFailure(context.group, event.at).exceeded !== null,
+    escalates: ({ context }) => context.group.escalate,
   },
   actions: {
     start: assign(({ context, event }) => {
@@ -68,12 +81,60 @@ export const workspaceMachine = setup({
     }),
     spawnCommand: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'RUN') return;
+      const deps = event.deps ?? [];
       enqueue.spawnChild('command', {
         id: event.key,
-        input: { key: event.key, wsId: context.id, label: event.label, policy: event.policy, at: event.at },
+        input: {
+          key: event.key,
+          wsId: context.id,
+          label: event.label,
+          policy: event.policy,
+          at: event.at,
+          probe: event.probe ?? null,
+          waits: deps.length > 0,
+        },
       });
-      enqueue.assign({ commandsStarted: context.commandsStarted + 1 });
+      enqueue.assign({ commandsStarted: context.commandsStarted + 1, group: addMember(context.group, event.key, event.label, deps) });
     }),
+    // Whoever waits for dependencies hears whether they hold now, or never will.
+    judgeWaiting: enqueueActions(({ context, enqueue, self }) => {
+      if (!hasDependencies(context.group)) return;
+      for (const { key, verdict } of waitingMembers(context.group, self)) {
+        if (verdict === true) enqueue.sendTo(key, { type: 'DEPENDENCIES_MET', at: context.stampedAt });
+        else if (verdict !== null) enqueue.sendTo(key, { type: 'DEPENDENCY_FAILED', at: context.stampedAt, detail: verdict });
+      }
+    }),
+    noteFailure: assign(({ context, event }) => {
+      const at = (event as MemberEvent).at;
+      const { failures, exceeded } = noteFailure(context.group, at);
+      return { stampedAt: at, group: { ...context.group, failures, gaveUp: exceeded } };
+    }),
+    restartSiblings: enqueueActions(({ context, event, enqueue, self }) => {
+      const { key, at } = event as MemberEvent;
+      const cause = `'${context.group.labels[key] ?? key}' failed (${context.group.strategy})`;
+      for (const sibling of restartedWith(context.group, key)) {
+        if (memberView(self, sibling)) enqueue.sendTo(sibling, { type: 'GROUP_RESTART', at, cause });
+      }
+    }),
+    // The group gave up: every member stops, as an OTP supervisor terminates its children.
+    stopMembers: enqueueActions(({ context, enqueue, self }) => {
+      for (const child of Object.values(self.getSnapshot().children)) {
+        if (child && child.getSnapshot().status === 'active') {
+          enqueue.sendTo(child, { type: 'STOP', at: context.stampedAt, reason: 'supervision', detail: context.group.gaveUp });
+        }
+      }
+    }),
+    logGiveUp: emit(({ context }): HostRequest => ({
+      type: 'log',
+      level: 'error',
+      msg: `supervision gave up: ${context.group.gaveUp ?? ''}`,
+      fields: { ws: context.id, label: context.label, strategy: context.group.strategy, escalate: context.group.escalate },
+    })),
+    noteEscalation: assign(({ context }) => ({
+      stopReason: 'supervision' as const,
+      graceMs: DEFAULT_GRACE_MS,
+      graceDeadline: context.stampedAt + DEFAULT_GRACE_MS,
+    })),
     spawnPipeline: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'RUN_PIPELINE') return;
       enqueue.spawnChild('pipeline', {
@@ -133,16 +194,28 @@ export const workspaceMachine = setup({
       }
     }),
     // With no grace, `killing` sends SIGKILL at once and SIGTERM would only race it.
-    terminateGroups: enqueueActions(({ context, enqueue }) => {
-      if (context.graceMs !== 0) enqueue.emit({ type: 'signal', wsId: context.id, signal: 'SIGTERM' });
+    terminateGroups: enqueueActions(({ context, enqueue, self }) => {
+      if (context.graceMs === 0) return;
+      // Dependants end before what they depend on (systemd and process-compose stop in reverse order).
+      const live = hasDependencies(context.group) ? context.group.order.filter((key) => memberView(self, key)) : [];
+      const waves = live.length > 0 ? stopWaves(context.group, live) : [];
+      enqueue.emit({ type: 'signal', wsId: context.id, signal: 'SIGTERM', ...(waves.length > 1 ? { waves } : {}) });
     }),
     killGroups: emit(({ context }): HostRequest => ({ type: 'signal', wsId: context.id, signal: 'SIGKILL' })),
     noteStopped: assign(({ event }) => {
       if (event.type !== 'GROUPS_EMPTY') return {};
       return { reaped: event.reaped, stoppedAt: event.at, graceDeadline: null, ttlDeadline: null };
     }),
-    // A finished command's actor would otherwise stay among the children for the workspace's life.
-    forgetCommand: stopChild(({ event }) => (event as unknown as { actorId: string }).actorId),
+    // A finished command's actor would otherwise stay among the children for the workspace's life;
+    // how it ended stays, for commands that depend on it.
+    forgetCommand: enqueueActions(({ context, event, enqueue, self }) => {
+      const key = (event as unknown as { actorId: string }).actorId;
+      const view = memberView(self, key);
+      if (view && context.group.labels[key] !== undefined) {
+        enqueue.assign({ group: { ...context.group, ended: { ...context.group.ended, [key]: view.phase } } });
+      }
+      enqueue(stopChild(key));
+    }),
     stamp: assign(({ event }) => ('at' in event ? { stampedAt: event.at } : {})),
     /** Restored children re-arm their own timers, from the same instant. */
     resumeChildren: enqueueActions(({ event, enqueue, self }) => {
@@ -171,12 +244,13 @@ export const workspaceMachine = setup({
     commandsStarted: 0,
     reaped: null,
     stoppedAt: null,
+    group: newGroup(input.supervision),
   }),
   initial: 'created',
   on: {
     // Command children speak to the host through their workspace.
     HOST_REQUEST: { actions: 'relay' },
-    'xstate.done.actor.*': { actions: 'forgetCommand' },
+    'xstate.done.actor.*': { actions: ['forgetCommand', 'judgeWaiting'] },
     FAULT: { actions: 'throwFault' },
   },
   states: {
@@ -188,6 +262,12 @@ export const workspaceMachine = setup({
       after: { ttl: { guard: 'hasTtl', target: 'reaping', actions: 'noteTtlExpiry' } },
       on: {
         RUN: { actions: 'spawnCommand' },
+        MEMBER: [
+          { guard: and(['memberFailing', 'exceedsIntensity', 'escalates']), target: 'reaping', actions: ['noteFailure', 'logGiveUp', 'noteEscalation'] },
+          { guard: and(['memberFailing', 'exceedsIntensity']), actions: ['noteFailure', 'logGiveUp', 'stopMembers'] },
+          { guard: 'memberFailing', actions: ['noteFailure', 'restartSiblings', 'judgeWaiting'] },
+          { actions: 'judgeWaiting' },
+        ],
         RUN_PIPELINE: { actions: 'spawnPipeline' },
         QUOTA_BREACH: [
           { guard: 'quotaKills', target: 'reaping', actions: 'noteQuotaStop' },

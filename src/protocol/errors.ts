@@ -10,6 +10,9 @@ export const ERROR_CODES = [
   'WORKSPACE_STOPPED',
   'RUNTIME_CLOSED',
   'ACTOR_FAILED',
+  // A command waiting for its dependencies learnt that one can never hold (it ended, gave up),
+  // or its group stopped it before it started.
+  'DEPENDENCY_FAILED',
   // The state directory: held by another runtime, unusable (a file, a symlink, writable by
   // others, unreadable), or a snapshot that could not be written.
   'STATE_DIR_LOCKED',

@@ -3,10 +3,11 @@
 // that survives msgpack; nothing is told apart by probing for a key.
 import type { SerializedError } from './errors.js';
 import type { ResolvedRestartPolicy } from './specs.js';
+import type { DependencyCondition, ResolvedProbe, SupervisionSpec } from './supervision-spec.js';
 
 export type Signal = 'SIGTERM' | 'SIGKILL' | 'SIGINT' | 'SIGHUP' | 'SIGQUIT' | 'SIGUSR1' | 'SIGUSR2';
 
-export type StopReason = 'requested' | 'ttl' | 'shutdown' | 'quota' | 'fault';
+export type StopReason = 'requested' | 'ttl' | 'shutdown' | 'quota' | 'fault' | 'supervision';
 
 // ── events the machines receive (each carries `at`, the host clock's epoch ms) ──────────
 
@@ -17,6 +18,10 @@ export interface RunEvent {
   key: string;
   label: string;
   policy: ResolvedRestartPolicy;
+  /** How to tell it is ready; null or absent: ready once spawned. */
+  probe?: ResolvedProbe | null;
+  /** Commands of the workspace (by key) that must hold their condition before it starts. */
+  deps?: Array<{ key: string; label: string; condition: DependencyCondition }>;
 }
 export interface StopEvent { type: 'STOP'; at: number; graceMs: number; reason: StopReason }
 /** No process of any of the workspace's process groups is left. */
@@ -83,7 +88,11 @@ export interface ResumeEvent { type: 'RESUME'; at: number }
  */
 export interface RunLostEvent { type: 'RUN_LOST'; at: number }
 
+/** A readiness probe's outcome for one run (the host ran it, or the command told). */
+export interface ProbeResultEvent { type: 'PROBE_RESULT'; at: number; runId: string; ok: boolean; detail: string }
+
 export type CommandEvent =
+  | ProbeResultEvent
   | SpawnedEvent
   | SpawnFailedEvent
   | ExitedEvent
@@ -128,10 +137,31 @@ export type ChildEvent = CommandEvent | PipelineEvent;
 // ── what the machines ask of the host (emitted by the machines, relayed by the worker) ──
 
 export interface SpawnRequest { type: 'spawn'; wsId: string; key: string; restarts: number }
-export interface SignalRequest { type: 'signal'; wsId: string; signal: Signal }
+export interface SignalRequest {
+  type: 'signal';
+  wsId: string;
+  signal: Signal;
+  /**
+   * SIGTERM in waves of command keys, dependants first: each wave once the one before has ended
+   * (what no wave names goes with the first). A later SIGKILL ends every wave at once.
+   */
+  waves?: string[][];
+}
 export interface SpawnPipelineRequest { type: 'spawnPipeline'; wsId: string; pipelineId: string; attempt: number }
 /** Signals the processes of one pipeline only; the reaper reports PIPELINE_EMPTY when none is left. */
 export interface SignalPipelineRequest { type: 'signalPipeline'; wsId: string; pipelineId: string; signal: Signal }
+/** Run the command's readiness probe once against this run; the answer is PROBE_RESULT. */
+export interface ProbeRequest { type: 'probe'; wsId: string; key: string; runId: string }
+/** Signals one run's process group: a liveness failure, or a restart its group decided. */
+export interface SignalRunRequest {
+  type: 'signalRun';
+  wsId: string;
+  key: string;
+  runId: string;
+  signal: Signal;
+  /** unhealthy: its liveness probe failed; group: its group restarts it; stop: its group gave up. */
+  reason: 'unhealthy' | 'group' | 'stop';
+}
 export interface LogRequest {
   type: 'log';
   level: 'debug' | 'info' | 'warn' | 'error';
@@ -143,6 +173,8 @@ export type HostRequest =
   | SignalRequest
   | SpawnPipelineRequest
   | SignalPipelineRequest
+  | ProbeRequest
+  | SignalRunRequest
   | LogRequest;
 
 // ── snapshots and inspection as plain records ───────────────────────────────────────
@@ -192,6 +224,7 @@ export interface CreateWorkspaceMessage {
   label: string;
   ttlMs: number | null;
   at: number;
+  supervision?: SupervisionSpec | null;
 }
 export interface WorkspaceEventMessage { type: 'workspaceEvent'; wsId: string; event: WorkspaceEvent }
 /** An event for a child actor of the workspace: a command or a pipeline, by its key. */

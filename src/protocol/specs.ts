@@ -1,4 +1,7 @@
 // The shapes users hand to the runtime. Validation lives in validate-spec.ts.
+import type { Dependency, ReadinessProbe, SupervisionSpec } from './supervision-spec.js';
+
+export type { Dependency, ReadinessProbe, SupervisionSpec } from './supervision-spec.js';
 
 export type QuotaAction = 'none' | 'log' | 'kill';
 
@@ -19,6 +22,8 @@ export interface WorkspaceSpec {
   cwd?: string;
   env?: Record<string, string>;
   flowDir?: string;
+  /** How the workspace's commands are supervised together (OTP's strategies and intensity). */
+  supervision?: SupervisionSpec;
 }
 
 export interface RestartPolicy {
@@ -44,6 +49,10 @@ export interface CommandSpec {
   cwd?: string;
   label?: string;
   restart?: RestartPolicy;
+  /** How to tell that it serves: 'up' (spawned) is not 'ready'. */
+  ready?: ReadinessProbe;
+  /** Commands of the same workspace that must be started, ready or succeeded before this one starts. */
+  dependsOn?: Dependency[];
 }
 
 /** A restart policy with every default filled in. */

@@ -154,8 +154,9 @@ function el(tag, className, text) {
 function pillClass(actor) {
   if (!actor.live && actor.status === 'active') return 'pill pill-ended';
   const state = actor.state;
-  if (['backoff', 'restarting', 'reaping', 'stopping', 'starting'].some((s) => state.startsWith(s))) return 'pill pill-hot';
-  if (['failed', 'gaveUp', 'lost'].includes(state) || actor.status === 'error') return 'pill pill-bad';
+  // Up is not ready: a command waiting for its probe, or for its dependencies, is not green yet.
+  if (['backoff', 'restarting', 'reaping', 'stopping', 'starting', 'up', 'ending', 'waiting'].some((s) => state.startsWith(s))) return 'pill pill-hot';
+  if (['failed', 'gaveUp', 'lost', 'unmet'].includes(state) || actor.status === 'error') return 'pill pill-bad';
   if (['running', 'succeeded', 'exited'].includes(state)) return 'pill pill-good';
   return 'pill';
 }

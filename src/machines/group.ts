@@ -1,0 +1,188 @@
+import type { DependencyCondition, SupervisionSpec, SupervisionStrategy } from '../protocol/supervision-spec.js';
+import { FINAL_PHASES, type MemberPhase } from './group-events.js';
+
+// The commands of a workspace as one supervised group: who waits for whom, whom a failure
+// restarts (OTP's one_for_one, one_for_all, rest_for_one) and when the group gives up (OTP's
+// intensity). Pure decisions on plain data; the workspace machine acts on them.
+
+export interface MemberDependency {
+  key: string;
+  label: string;
+  condition: DependencyCondition;
+}
+
+export interface GroupContext {
+  strategy: SupervisionStrategy;
+  intensity: { maxRestarts: number; withinMs: number } | null;
+  escalate: boolean;
+  /** Command keys in declaration order (the order of ws.run / runAll). */
+  order: string[];
+  labels: Record<string, string>;
+  deps: Record<string, MemberDependency[]>;
+  /** When members failed and were relaunched, within the intensity window. */
+  failures: number[];
+  /** Why the group gave up (intensity reached); null while it supervises. */
+  gaveUp: string | null;
+  /** The last phase of members that ended (their actors are gone). */
+  ended: Record<string, MemberPhase>;
+}
+
+/** What the workspace knows of a live member: its phase and whether it ever started. */
+export interface MemberView {
+  phase: MemberPhase;
+  started: boolean;
+}
+
+export function newGroup(spec: SupervisionSpec | null | undefined): GroupContext {
+  return {
+    strategy: spec?.strategy ?? 'one_for_one',
+    intensity: spec?.intensity ?? null,
+    escalate: spec?.escalate ?? false,
+    order: [],
+    labels: {},
+    deps: {},
+    failures: [],
+    gaveUp: null,
+    ended: {},
+  };
+}
+
+export function addMember(group: GroupContext, key: string, label: string, deps: MemberDependency[]): GroupContext {
+  return {
+    ...group,
+    order: [...group.order, key],
+    labels: { ...group.labels, [key]: label },
+    deps: deps.length > 0 ? { ...group.deps, [key]: deps } : group.deps,
+  };
+}
+
+/** A dependency holds now (true), may hold later (null), or never will (a reason). */
+export function dependencyHolds(dep: MemberDependency, view: MemberView | undefined): true | null | string {
+  if (!view) return `'${dep.label}' is gone`;
+  const { phase } = view;
+  switch (dep.condition) {
+    case 'started':
+      if (view.started || phase === 'up' || phase === 'ready') return true;
+      break;
+    case 'ready':
+      if (phase === 'ready') return true;
+      break;
+    case 'succeeded':
+      if (phase === 'succeeded') return true;
+      break;
+  }
+  return FINAL_PHASES.has(phase) ? `'${dep.label}' ${phaseWords(phase)} before it was ${dep.condition}` : null;
+}
+
+function phaseWords(phase: MemberPhase): string {
+  switch (phase) {
+    case 'succeeded':
+      return 'exited 0';
+    case 'exited':
+      return 'exited';
+    case 'gaveUp':
+      return 'gave up';
+    case 'failed':
+      return 'could not start';
+    case 'unmet':
+      return 'never started (its own dependency failed)';
+    default:
+      return phase;
+  }
+}
+
+/** For a waiting member: go (true), wait (null), or never (why). */
+export function verdict(group: GroupContext, key: string, view: (key: string) => MemberView | undefined): true | null | string {
+  let all: true | null = true;
+  for (const dep of group.deps[key] ?? []) {
+    const holds = dependencyHolds(dep, view(dep.key) ?? endedView(group, dep.key));
+    if (typeof holds === 'string') return holds;
+    if (holds === null) all = null;
+  }
+  return all;
+}
+
+function endedView(group: GroupContext, key: string): MemberView | undefined {
+  const phase = group.ended[key];
+  return phase ? { phase, started: phase !== 'failed' && phase !== 'unmet' } : undefined;
+}
+
+/**
+ * The members in supervision order: declaration order, except that a member always comes after
+ * what it depends on (a stable topological order; forward references are declared together).
+ */
+export function supervisionOrder(group: GroupContext): string[] {
+  const placed = new Set<string>();
+  const result: string[] = [];
+  const visit = (key: string, path: Set<string>) => {
+    if (placed.has(key) || path.has(key)) return;
+    path.add(key);
+    for (const dep of group.deps[key] ?? []) if (group.labels[dep.key] !== undefined) visit(dep.key, path);
+    path.delete(key);
+    placed.add(key);
+    result.push(key);
+  };
+  for (const key of group.order) visit(key, new Set());
+  return result;
+}
+
+/** Whom a failure of `key` restarts besides itself, by the strategy, in supervision order. */
+export function restartedWith(group: GroupContext, key: string): string[] {
+  const order = supervisionOrder(group);
+  switch (group.strategy) {
+    case 'one_for_one':
+      return [];
+    case 'one_for_all':
+      return order.filter((k) => k !== key);
+    case 'rest_for_one':
+      return order.slice(order.indexOf(key) + 1);
+  }
+}
+
+/** Notes a failure at `at`; says whether the intensity is now exceeded, and how. */
+export function noteFailure(group: GroupContext, at: number): { failures: number[]; exceeded: string | null } {
+  if (!group.intensity) return { failures: group.failures, exceeded: null };
+  const { maxRestarts, withinMs } = group.intensity;
+  const failures = [...group.failures.filter((t) => t > at - withinMs), at];
+  const exceeded =
+    failures.length > maxRestarts
+      ? `restart intensity reached: ${failures.length} failures within ${withinMs} ms (at most ${maxRestarts} restarts allowed)`
+      : null;
+  return { failures, exceeded };
+}
+
+/**
+ * Stop order: dependants before what they depend on. Waves of keys; each wave may stop once
+ * the one before it has ended. Members nobody depends on and without dependencies go first.
+ */
+export function stopWaves(group: GroupContext, live: readonly string[]): string[][] {
+  const alive = new Set(live);
+  const dependants = new Map<string, string[]>();
+  for (const [key, deps] of Object.entries(group.deps)) {
+    for (const dep of deps) dependants.set(dep.key, [...(dependants.get(dep.key) ?? []), key]);
+  }
+  // Depth of a member = the longest chain of live dependants above it.
+  const depth = new Map<string, number>();
+  const depthOf = (key: string, path: Set<string>): number => {
+    const known = depth.get(key);
+    if (known !== undefined) return known;
+    if (path.has(key)) return 0;
+    path.add(key);
+    let d = 0;
+    for (const above of dependants.get(key) ?? []) if (alive.has(above)) d = Math.max(d, depthOf(above, path) + 1);
+    path.delete(key);
+    depth.set(key, d);
+    return d;
+  };
+  const waves: string[][] = [];
+  for (const key of live) {
+    const d = depthOf(key, new Set());
+    (waves[d] ??= []).push(key);
+  }
+  return waves.filter((wave) => wave !== undefined);
+}
+
+/** Whether any member depends on another: only then does the order of a stop matter. */
+export function hasDependencies(group: GroupContext): boolean {
+  return Object.keys(group.deps).length > 0;
+}
