@@ -70,11 +70,12 @@ describe('command chart', () => {
   test('shows composite guards and the order in which XState tries them', () => {
     assert.equal(
       row(command, 'running').get('EXITED'),
-      '[and(isCurrentRun, failed, mayRestart)] → backoff / recordExit, scheduleBackoff, logBackoff<br>' +
+      '[and(isCurrentRun, endedByGroup)] → waiting / recordExit, forgetRun, report(down)<br>' +
+        '[and(isCurrentRun, failed, mayRestart)] → backoff / recordExit, scheduleBackoff, logBackoff, report(failing)<br>' +
         '[and(isCurrentRun, failed, supervised)] → gaveUp / recordExit<br>' +
         '[isCurrentRun] → exited / recordExit',
     );
-    assert.equal(row(command, 'restarting').get('SPAWN_FAILED')?.split('<br>')[0], '[mayRestart] → backoff / recordExit, scheduleBackoff, logBackoff');
+    assert.equal(row(command, 'restarting').get('SPAWN_FAILED')?.split('<br>')[0], '[mayRestart] → backoff / recordExit, scheduleBackoff, logBackoff, report(failing)');
   });
 
   test('the machine-wide FAULT handler applies in every live state, and final states ignore everything', () => {
@@ -122,7 +123,7 @@ describe('workspace chart', () => {
 
 describe('tables and SVG', () => {
   for (const [name, chart, states] of [
-    ['command', command, ['starting', 'running', 'lost', 'backoff', 'restarting', 'stopping', 'exited', 'gaveUp', 'failed', 'stopped']],
+    ['command', command, ['waiting', 'starting', 'up', 'running', 'ending', 'lost', 'backoff', 'restarting', 'stopping', 'exited', 'gaveUp', 'failed', 'stopped', 'unmet']],
     ['workspace', workspace, ['created', 'running', 'reaping', 'reaping.terminating', 'reaping.killing', 'stopped']],
   ] as const) {
     test(`the ${name} table has one row per state and one cell per event`, () => {

@@ -458,10 +458,8 @@ export class ControlServer {
         claimed.get(w.spec.label)!.resolve(ws);
         made.push(ws);
         const row: ApplyResult['workspaces'][number] = { id: ws.id, label: ws.label, commands: [], pipelines: [] };
-        for (const c of w.commands) {
-          const cmd = await ws.run(c);
-          row.commands.push({ id: cmd.id, label: cmd.label, pid: cmd.pid });
-        }
+        // Declared together: a dependency may name a command listed after it.
+        for (const cmd of await ws.runAll(w.commands)) row.commands.push({ id: cmd.id, label: cmd.label, pid: cmd.pid });
         for (const p of w.pipelines) {
           const pipe = await this.rt.runPipeline({ ...p, workspace: ws.id });
           row.pipelines.push({ id: pipe.id, label: pipe.label });

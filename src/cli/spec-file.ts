@@ -1,11 +1,13 @@
 // The spec file of `shuma up`: YAML or JSON (JSON is YAML), checked with the validators the API
 // uses; an error names the file, the line and column, the field, and what would be valid.
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { describe, isPlainObject } from '../protocol/checks.js';
 import { isShumaError } from '../protocol/errors.js';
 import { PIPELINE_FIELDS, validatePipelineSpec, type PipelineSpec } from '../protocol/pipeline-spec.js';
 import type { CommandSpec, WorkspaceSpec } from '../protocol/specs.js';
+import { declaredDependencyProblem } from '../protocol/supervision-spec.js';
 import { WORKSPACE_FIELDS, validateCommandSpec, validateWorkspaceSpec } from '../protocol/validate-spec.js';
 import { locate, parseFieldPath } from './field-path.js';
 
@@ -87,6 +89,14 @@ export function checkSpecFile(data: unknown): SpecFile {
       if (!Array.isArray(commands)) throw new FieldError(`${at}.commands`, `must be a list of commands (got ${describe(commands)})`);
       if (!Array.isArray(pipelines)) throw new FieldError(`${at}.pipelines`, `must be a list of pipelines (got ${describe(pipelines)})`);
       const cmds = commands.map((c: unknown, j) => withBase(at, () => validateCommandSpec(c, `${at}.commands[${j}]`)));
+      const dependencyProblem = declaredDependencyProblem(
+        cmds.map((c) => c.label ?? path.basename(c.exec)),
+        cmds.map((c) => c.dependsOn),
+      );
+      if (dependencyProblem) {
+        const { command, dependency, problem } = dependencyProblem;
+        throw new FieldError(`${at}.commands[${command}].dependsOn[${dependency}].label`, problem);
+      }
       const pipes = pipelines.map((p: unknown, k): FilePipelineSpec => {
         const pAt = `${at}.pipelines[${k}]`;
         if (!isPlainObject(p)) throw new FieldError(pAt, `must be a mapping with label, nodes and edges (got ${describe(p)})`);

@@ -2,6 +2,7 @@
 // ended, or SIGINT/SIGTERM stops everything; the exit code says whether all of them succeeded.
 import { createRuntime, type Runtime } from '../host/runtime.js';
 import type { WorkspaceStats } from '../host/stats.js';
+import type { Command } from '../host/command-handle.js';
 import type { Workspace } from '../host/workspace-handle.js';
 import type { ActorSnapshot } from '../protocol/messages.js';
 import { liveView, type StatsSource } from './live-view.js';
@@ -140,17 +141,32 @@ export async function up(spec: SpecFile, options: UpOptions = {}): Promise<numbe
       ws.subscribe(showWs);
       showWs();
       for (const warning of ws.warnings) view.event(wsActor, `warning: ${warning}`);
-      for (const [i, c] of w.commands.entries()) {
-        if (stopping) break;
-        const name = `${ws.label}/${c.label ?? `${c.exec.split('/').pop()}#${i}`}`;
-        const actor = track('command', name, ws);
+      const names = w.commands.map((c, i) => `${ws.label}/${c.label ?? `${c.exec.split('/').pop()}#${i}`}`);
+      const follows = (actor: Tracked & { snap?: () => void }, cmd: Command) => {
+        actor.pid = cmd.pid;
+        const show = () => follow(actor, cmd.getSnapshot(), commandDetail);
+        actor.snap = show;
+        cmd.subscribe(show);
+        show();
+      };
+      if (w.commands.some((c) => c.dependsOn)) {
+        // Declared together: dependencies may name later commands; each starts when they hold.
+        const tracked = names.map((name) => track('command', name, ws));
         try {
-          const cmd = await ws.run(c);
-          actor.pid = cmd.pid;
-          const show = () => follow(actor, cmd.getSnapshot(), commandDetail);
-          actor.snap = show;
-          cmd.subscribe(show);
-          show();
+          (await ws.runAll(w.commands)).forEach((cmd, i) => follows(tracked[i]!, cmd));
+        } catch (error) {
+          for (const actor of tracked.filter((a) => a.state === '')) {
+            actor.state = 'failed';
+            actor.done = true;
+            view.event(actor, (error as Error).message);
+          }
+        }
+      }
+      for (const [i, c] of w.commands.entries()) {
+        if (stopping || w.commands.some((c) => c.dependsOn)) break;
+        const actor = track('command', names[i]!, ws);
+        try {
+          follows(actor, await ws.run(c));
         } catch (error) {
           actor.state = 'failed';
           actor.done = true;

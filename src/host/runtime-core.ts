@@ -679,40 +679,52 @@ export class RuntimeCore {
   }
 
   async run(wsId: string, input: CommandSpec): Promise<RunEntry> {
+    const [run] = await this.runAll(wsId, [input], false);
+    return run!;
+  }
+
+  /**
+   * Commands declared together (a spec file, runAll): their dependencies may name each other in
+   * any order. All are checked before any is started; each starts when its dependencies hold.
+   * Resolves with every first run; rejects with the first that failed.
+   */
+  async runAll(wsId: string, inputs: readonly CommandSpec[], asSet = true): Promise<RunEntry[]> {
     this.ensureOpen();
     const ws = this.workspaceEntry(wsId);
     this.ensureRunning(ws);
-    const spec = validateCommandSpec(structuredCloneSpec(input));
-    const plan = await launchPlan(ws, spec);
+    if (!Array.isArray(inputs)) throw new ShumaError('INVALID_ARGUMENT', `runAll(specs) needs an array of command specs (got ${typeof inputs})`);
+    const specs = inputs.map((input, i) => validateCommandSpec(structuredCloneSpec(input), asSet ? `commands[${i}]` : ''));
+    const plans = await Promise.all(specs.map((spec) => launchPlan(ws, spec)));
     this.ensureOpen();
     this.ensureRunning(ws);
-    const key = this.newId();
-    const [deps] = resolveDependencies(ws, [{ key, label: plan.label, spec }]);
-    const command: CommandEntry = {
+    const newcomers = plans.map((plan, i) => ({ key: this.newId(), label: plan.label, spec: specs[i]! }));
+    const deps = resolveDependencies(ws, newcomers);
+    const commands = plans.map((plan, i): CommandEntry => ({
       ...plan,
-      key,
+      key: newcomers[i]!.key,
       wsId: ws.id,
-      policy: resolveRestartPolicy(spec.restart),
+      policy: resolveRestartPolicy(plan.spec.restart),
       snapshot: null,
       observers: new Set(),
       firstRun: deferred(),
-    };
-    ws.commands.set(command.key, command);
-    this.toWorkspace(ws, {
-      type: 'RUN',
-      at: this.clock.now(),
-      key: command.key,
-      label: command.label,
-      policy: command.policy,
-      probe: resolveProbe(spec.ready),
-      deps: deps ?? [],
-    });
-    try {
-      return await command.firstRun.promise;
-    } catch (error) {
-      ws.commands.delete(command.key);
-      throw error;
+    }));
+    for (const [i, command] of commands.entries()) {
+      ws.commands.set(command.key, command);
+      this.toWorkspace(ws, {
+        type: 'RUN',
+        at: this.clock.now(),
+        key: command.key,
+        label: command.label,
+        policy: command.policy,
+        probe: resolveProbe(command.spec.ready),
+        deps: deps[i] ?? [],
+      });
     }
+    const settled = await Promise.allSettled(commands.map((command) => command.firstRun.promise));
+    for (const [i, outcome] of settled.entries()) if (outcome.status === 'rejected') ws.commands.delete(commands[i]!.key);
+    const failed = settled.find((outcome) => outcome.status === 'rejected');
+    if (failed) throw failed.reason;
+    return settled.map((outcome) => (outcome as PromiseFulfilledResult<RunEntry>).value);
   }
 
   async runPipeline(input: PipelineSpec): Promise<PipelineEntry> {

@@ -30,6 +30,12 @@ export interface Workspace {
   getSnapshot(): ActorSnapshot;
   subscribe(observer: (snapshot: ActorSnapshot) => void): () => void;
   run(spec: CommandSpec): Promise<Command>;
+  /**
+   * Commands declared together: their `dependsOn` may name each other in any order (a dependency
+   * of run() must name a command already in the workspace). Each starts once its dependencies
+   * hold; resolves with all their first runs.
+   */
+  runAll(specs: CommandSpec[]): Promise<Command[]>;
   commands(): Promise<CommandInfo[]>;
   logs(commandId: string, options?: LogOptions): Promise<Buffer>;
   /** The causal trail of a command (by any of its run ids, or its commandKey): why it is as it is. */
@@ -70,6 +76,11 @@ export class WorkspaceHandle implements Workspace {
   async run(spec: CommandSpec): Promise<Command> {
     const run = await this.core.run(this.id, spec);
     return commandHandle(run, this.entry.commands.get(run.key)!);
+  }
+
+  async runAll(specs: CommandSpec[]): Promise<Command[]> {
+    const runs = await this.core.runAll(this.id, specs);
+    return runs.map((run) => commandHandle(run, this.entry.commands.get(run.key)!));
   }
 
   async commands(): Promise<CommandInfo[]> {

@@ -180,6 +180,11 @@ export function describeAction(action: unknown): string | null {
     if (typeof type === 'string' && type.startsWith('xstate.')) return type.slice('xstate.'.length);
     return 'inline';
   }
+  // A parameterised action shows its parameters: `report(ready)`.
+  const params: unknown = typeof action === 'object' && action !== null ? Reflect.get(action, 'params') : undefined;
+  if (params && typeof params === 'object' && !Array.isArray(params)) {
+    return `${typeOf(action) ?? 'unknown'}(${Object.values(params).map(String).join(', ')})`;
+  }
   return typeOf(action) ?? 'unknown';
 }
 

@@ -166,3 +166,44 @@ export function validateSupervision(value: unknown, field: Path = 'supervision')
   }
   return o as unknown as SupervisionSpec;
 }
+
+/**
+ * What is wrong with the dependencies of commands declared together (a spec file), found from
+ * the specs alone: a label no command of the set carries, or a cycle. `labels[i]` is command i's.
+ */
+export function declaredDependencyProblem(
+  labels: readonly string[],
+  dependsOn: ReadonlyArray<readonly Dependency[] | undefined>,
+): { command: number; dependency: number; problem: string } | null {
+  for (const [i, deps] of dependsOn.entries()) {
+    for (const [j, dep] of (deps ?? []).entries()) {
+      if (!labels.includes(dep.label)) {
+        return { command: i, dependency: j, problem: `names no command of this workspace: '${dep.label}' (commands: ${labels.join(', ')})` };
+      }
+      if (dep.label === labels[i]) return { command: i, dependency: j, problem: `'${dep.label}' is the command itself: a command cannot wait for itself` };
+    }
+  }
+  // A cycle: follow dependencies depth first.
+  const state = new Map<number, 'open' | 'done'>();
+  const path: number[] = [];
+  const visit = (i: number): number[] | null => {
+    if (state.get(i) === 'done') return null;
+    if (state.get(i) === 'open') return path.slice(path.indexOf(i));
+    state.set(i, 'open');
+    path.push(i);
+    for (const dep of dependsOn[i] ?? []) {
+      const found = visit(labels.indexOf(dep.label));
+      if (found) return found;
+    }
+    path.pop();
+    state.set(i, 'done');
+    return null;
+  };
+  for (let i = 0; i < labels.length; i++) {
+    const cycle = visit(i);
+    if (cycle) {
+      return { command: cycle[0]!, dependency: 0, problem: `makes a cycle: ${[...cycle, cycle[0]!].map((k) => labels[k]).join(' → ')}; no command of a cycle could ever start` };
+    }
+  }
+  return null;
+}
