@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 // The `shuma` command line. Each command's module is loaded only when it runs: a client command
 // (`ps`, `logs`…) then starts without loading the runtime, which is most of its latency.
+import { readFileSync } from 'node:fs';
 import { HelpRequest, UsageError } from './cli-args.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
+import { COMMANDS } from './commands.js';
+import { closest } from './suggest.js';
 
 export const HELP = `shuma — supervise operating-system processes as actors
 
@@ -52,32 +55,30 @@ Exit codes:
   3  no daemon answers at the socket (start one with \`shuma daemon\`)
 `;
 
-type Command = (args: readonly string[]) => Promise<number>;
-
-const COMMANDS: Record<string, () => Promise<Command>> = {
-  up: async () => (await import('./up-command.js')).upCommand,
-  daemon: async () => (await import('./daemon-command.js')).daemonCommand,
-  ps: async () => (await import('./ps.js')).ps,
-  run: async () => (await import('./run.js')).run,
-  logs: async () => (await import('./logs.js')).logs,
-  stop: async () => (await import('./stop.js')).stop,
-  stats: async () => (await import('./stats.js')).stats,
-  top: async () => (await import('./stats.js')).top,
-  pipeline: async () => (await import('./pipeline.js')).pipeline,
-  health: async () => (await import('./health.js')).health,
-  apply: async () => (await import('./apply.js')).apply,
-  why: async () => (await import('./why.js')).why,
-};
+/** The version in the package.json this file was installed with. */
+export function version(): string {
+  return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
 
 export async function main(args: readonly string[]): Promise<number> {
-  if (args.length === 0 || args[0] === '--help' || args[0] === '-h' || args[0] === 'help') {
+  if (args.length === 0 || args[0] === '--help' || args[0] === '-h') {
     process.stdout.write(HELP);
     return args.length === 0 ? EXIT_USAGE : EXIT_OK;
   }
+  if (args[0] === '--version' || args[0] === '-V' || args[0] === 'version') {
+    process.stdout.write(`${version()}\n`);
+    return EXIT_OK;
+  }
+  // `shuma help run` is `shuma run --help`.
+  if (args[0] === 'help') return args.length === 1 ? main(['--help']) : main([args[1]!, '--help']);
   const [command, ...rest] = args;
   const load = Object.hasOwn(COMMANDS, command!) ? COMMANDS[command!] : undefined;
   if (!load) {
-    process.stderr.write(`shuma: unknown command '${command}'; see shuma --help\n`);
+    const near = command!.startsWith('-') ? undefined : closest(command!, Object.keys(COMMANDS));
+    process.stderr.write(
+      `shuma: ${command!.startsWith('-') ? 'unknown option' : 'unknown command'} '${command}'${near ? `; did you mean 'shuma ${near}'?` : ''}\n` +
+        `commands: ${Object.keys(COMMANDS).join(', ')}; shuma --help says more\n`,
+    );
     return EXIT_USAGE;
   }
   if (command !== 'up' && command !== 'daemon') {

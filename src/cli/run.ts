@@ -5,7 +5,7 @@ import { printJson, stdio, withDaemon, type Output } from './client-command.js';
 import { EXIT_OK } from './exit-codes.js';
 
 export const RUN_USAGE =
-  'shuma run -w <workspace> [--label L] [--restart on-failure|never] [--backoff-ms N] [--max-backoff-ms N] ' +
+  'shuma run -w <workspace> [--label|--name L] [--restart on-failure|never] [--backoff-ms N] [--max-backoff-ms N] ' +
   '[--max-restarts N] [--env K=V]… [--cwd DIR] [--json] -- <program> [args…]';
 
 export function commandSpecFrom(args: readonly string[]): { workspace: string; spec: CommandSpec; parsed: ReturnType<typeof parseCommand> } {
