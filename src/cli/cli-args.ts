@@ -27,6 +27,8 @@ export class HelpRequest extends Error {
 export const COMMON_OPTIONS: OptionSpec = {
   socket: { type: 'string' },
   json: { type: 'boolean' },
+  // Refuse (exit 3) rather than start a daemon when none runs.
+  'no-daemon-start': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 };
 

@@ -18,4 +18,6 @@ export const COMMANDS: Record<string, () => Promise<Command>> = {
   health: async () => (await import('./health.js')).health,
   apply: async () => (await import('./apply.js')).apply,
   why: async () => (await import('./why.js')).why,
+  kill: async () => (await import('./kill.js')).kill,
+  startup: async () => (await import('./startup.js')).startup,
 };
