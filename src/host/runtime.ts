@@ -4,9 +4,9 @@ import { checkSavedName, validatePipelineSpec, type PipelineSpec } from '../prot
 import type { WorkspaceSpec } from '../protocol/specs.js';
 import { PipelineHandle, type Pipeline } from './pipeline-handle.js';
 import { checkCallOptions } from '../protocol/checks.js';
-import type { WorkspaceEntry } from './registry.js';
+import type { WorkspaceEntry } from './registry/registry.js';
 import { checkInspectorOptions, startInspector, type InspectorServer } from '../inspector/server.js';
-import { RuntimeCore, type CreateWorkspaceOptions, type HealthCounts, type RuntimeOptions } from './runtime-core.js';
+import { RuntimeCore, type CreateWorkspaceOptions, type HealthCounts, type RuntimeOptions } from './core/runtime-core.js';
 import { WorkspaceHandle, type Workspace } from './workspace-handle.js';
 
 export interface WorkspaceInfo {
