@@ -1,4 +1,5 @@
-export { createRuntime, type Runtime, type WorkspaceInfo } from './host/runtime.js';
+export { createRuntime } from './create-runtime.js';
+export type { Runtime, WorkspaceInfo } from './host/runtime.js';
 export type { RuntimeOptions, HealthCounts, CreateWorkspaceOptions } from './host/core/runtime-core.js';
 export type { Workspace, LogOptions, StopOptions } from './host/workspace-handle.js';
 export type { Command, CommandInfo } from './host/command-handle.js';

@@ -4,7 +4,7 @@ import { Piscina } from 'piscina';
 import { BatchedChannel } from '../../protocol/channel.js';
 import { comlinkEndpoint } from '../../protocol/comlink-endpoint.js';
 import type { FromWorker, ToWorker } from '../../protocol/messages.js';
-import type { ActorWorkerTask, WorkerAdmin } from '../../actors/actor-worker.js';
+import type { ActorWorkerTask, WorkerAdmin } from '../../protocol/worker-task.js';
 
 interface PoolMember {
   index: number;
