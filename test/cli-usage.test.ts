@@ -45,7 +45,7 @@ test('an unknown option says which, the nearest valid one, and every valid one; 
   assert.equal(unknown.code, 2);
   const first = unknown.stderr.split('\n')[0]!;
   assert.match(first, /^shuma run: unknown option --lable \(did you mean --label\?\); valid options: --workspace\/-w, --label\/-l \(or --name\), --restart, /);
-  assert.match(first, /--socket, --json, --help\/-h$/);
+  assert.match(first, /--socket, --json, --no-daemon-start, --help\/-h$/);
   // Node's parser would have said "To specify a positional argument starting with a '-'…".
   assert.doesNotMatch(unknown.stderr, /positional/);
   assert.match(unknown.stderr, /\nusage: shuma run -w <workspace>/);
