@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { ShumaError, serializeError } from '../protocol/errors.js';
+import { ShumaError, serializeError } from '../../protocol/errors.js';
 import type {
   ChildEvent,
   HostRequest,
@@ -7,15 +7,15 @@ import type {
   Signal,
   SpawnPipelineRequest,
   SpawnRequest,
-} from '../protocol/messages.js';
-import type { Reaper } from '../actors/reaper.js';
-import type { TapAttempt, TapPlane } from './flow-hub.js';
-import { closePipes, openPipes, type KernelPipe } from './kernel-pipes.js';
-import { launchOrder } from './launcher.js';
-import { descendantsOf, listProcesses, type ProcStat } from './proc.js';
-import type { ProcessTable, RunEntry } from './process-table.js';
-import type { HostStop, LaunchPlan, PipelineEntry, Registry, StopScope, WorkspaceEntry } from './registry.js';
-import type { SpawnedProcess, Spawner, SpawnOrder } from './spawner.js';
+} from '../../protocol/messages.js';
+import type { Reaper } from './reaper.js';
+import type { TapAttempt, TapPlane } from '../flows/flow-hub.js';
+import { closePipes, openPipes, type KernelPipe } from '../spawn/kernel-pipes.js';
+import { launchOrder } from '../spawn/launcher.js';
+import { descendantsOf, listProcesses, type ProcStat } from '../processes/proc.js';
+import type { ProcessTable, RunEntry } from '../processes/process-table.js';
+import type { HostStop, LaunchPlan, PipelineEntry, Registry, StopScope, WorkspaceEntry } from '../registry/registry.js';
+import type { SpawnedProcess, Spawner, SpawnOrder } from '../spawn/spawner.js';
 
 export interface HostActorDeps {
   registry: Registry;

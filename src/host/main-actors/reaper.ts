@@ -1,11 +1,11 @@
 import type { Logger } from 'pino';
-import { serializeError } from '../protocol/errors.js';
-import type { ChildEvent, Signal } from '../protocol/messages.js';
-import { toExitInfo } from '../host/exit-info.js';
-import { groupMembers, isSameProcess, listProcesses, type ProcStat } from '../host/proc.js';
-import type { ProcessTable, RunEntry } from '../host/process-table.js';
-import type { Registry, StopResult, StopScope, WorkspaceEntry } from '../host/registry.js';
-import type { SpawnedProcess } from '../host/spawner.js';
+import { serializeError } from '../../protocol/errors.js';
+import type { ChildEvent, Signal } from '../../protocol/messages.js';
+import { toExitInfo } from '../processes/exit-info.js';
+import { groupMembers, isSameProcess, listProcesses, type ProcStat } from '../processes/proc.js';
+import type { ProcessTable, RunEntry } from '../processes/process-table.js';
+import type { Registry, StopResult, StopScope, WorkspaceEntry } from '../registry/registry.js';
+import type { SpawnedProcess } from '../spawn/spawner.js';
 
 /** How long `exited` waits for the output pipes to close after the exit, when a background
  * descendant keeps them open: past it, the run is over and its log is what was read. */

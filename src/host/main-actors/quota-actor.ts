@@ -1,11 +1,11 @@
 import type { Logger } from 'pino';
-import { serializeError } from '../protocol/errors.js';
-import type { QuotaBreachEvent } from '../protocol/messages.js';
-import type { QuotaAction } from '../protocol/specs.js';
-import { ProcSampler } from '../host/proc-sampler.js';
-import type { ProcessTable } from '../host/process-table.js';
-import type { Registry, WorkspaceEntry } from '../host/registry.js';
-import { breachText, type QuotaReport, type QuotaResource, type WorkspaceStats } from '../host/stats.js';
+import { serializeError } from '../../protocol/errors.js';
+import type { QuotaBreachEvent } from '../../protocol/messages.js';
+import type { QuotaAction } from '../../protocol/specs.js';
+import { ProcSampler } from '../processes/proc-sampler.js';
+import type { ProcessTable } from '../processes/process-table.js';
+import type { Registry, WorkspaceEntry } from '../registry/registry.js';
+import { breachText, type QuotaReport, type QuotaResource, type WorkspaceStats } from '../../protocol/stats.js';
 
 export const STATS_HISTORY = 64;
 

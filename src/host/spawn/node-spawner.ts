@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { ShumaError } from '../protocol/errors.js';
+import { ShumaError } from '../../protocol/errors.js';
 import type { SpawnedProcess, SpawnOrder, Spawner } from './spawner.js';
 
 /** The spawner built on `child_process.spawn` (a fork(), whose cost grows with our RSS). */

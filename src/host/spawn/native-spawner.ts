@@ -1,7 +1,7 @@
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
-import { ShumaError } from '../protocol/errors.js';
+import { ShumaError } from '../../protocol/errors.js';
 import { rlimitValues } from './launcher.js';
 import { loadSpawnerAddon, type SpawnerAddon } from './native-addon.js';
 import { isExhaustion, spawnError } from './node-spawner.js';
