@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { HelpRequest, UsageError } from './cli-args.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { COMMANDS } from './commands.js';
+import { guardOutput } from './output-guard.js';
 import { closest } from './suggest.js';
 
 export const HELP = `shuma — supervise operating-system processes as actors
@@ -72,6 +73,7 @@ export async function main(args: readonly string[]): Promise<number> {
   // `shuma help run` is `shuma run --help`.
   if (args[0] === 'help') return args.length === 1 ? main(['--help']) : main([args[1]!, '--help']);
   const [command, ...rest] = args;
+  guardOutput(command === 'up' || command === 'daemon' ? 'carry-on' : 'exit');
   const load = Object.hasOwn(COMMANDS, command!) ? COMMANDS[command!] : undefined;
   if (!load) {
     const near = command!.startsWith('-') ? undefined : closest(command!, Object.keys(COMMANDS));

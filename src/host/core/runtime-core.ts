@@ -150,6 +150,7 @@ export class RuntimeCore {
       now,
       intervalMs: options.statsIntervalMs ?? DEFAULT_STATS_INTERVAL_MS,
       onBreach: (ws, breach) => this.toWorkspace(ws, breach),
+      warn: (message) => this.warn(message),
     });
     this.host = new HostActor({
       registry: this.registry,
