@@ -134,6 +134,25 @@ test('a saved pipeline runs under its saved name; ps lists pipeline nodes by the
   await waitAllGone(idle.nodes.map((n) => n.pid));
 });
 
+test('daemon --inspect serves the inspector page; shuma inspect prints its URL (and says how to get one when there is none)', async () => {
+  const plain = await startDaemon();
+  const none = await cli(['inspect'], plain.env);
+  assert.equal(none.code, 1);
+  assert.match(none.stderr, /serves no inspector: start it with `shuma daemon --inspect`/);
+  assert.equal(await plain.stop('SIGTERM'), 0);
+
+  const daemon = await startDaemon({ args: ['--inspect'] });
+  const line = await daemon.waitFor(/^shuma daemon: inspector: /);
+  const url = line.slice('shuma daemon: inspector: '.length);
+  assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+  assert.deepEqual(await cli(['inspect'], daemon.env), { code: 0, stdout: `${url}\n`, stderr: '' });
+  assert.deepEqual(await cliJson(['inspect'], daemon.env), { url });
+  const page = await fetch(url);
+  assert.equal(page.status, 200);
+  assert.match(await page.text(), /<title>shuma inspector<\/title>/);
+  assert.equal(await daemon.stop('SIGTERM'), 0);
+});
+
 test('startup prints a systemd unit that runs this daemon at boot; --install writes it', async () => {
   const env = freshHome();
   const printed = await cli(['startup'], env);

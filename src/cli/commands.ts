@@ -20,4 +20,5 @@ export const COMMANDS: Record<string, () => Promise<Command>> = {
   why: async () => (await import('./why.js')).why,
   kill: async () => (await import('./kill.js')).kill,
   startup: async () => (await import('./startup.js')).startup,
+  inspect: async () => (await import('./inspect.js')).inspect,
 };

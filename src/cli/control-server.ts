@@ -426,6 +426,7 @@ export class ControlServer {
       uptimeMs: Date.now() - this.info.startedAt,
       ...counts,
       warnings: [...this.rt.warnings],
+      inspectorUrl: this.rt.inspectorUrl,
     };
   }
 
