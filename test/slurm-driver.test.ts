@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { openPipes, closePipes } from '../src/host/kernel-pipes.js';
+import { openPipes, closePipes } from '../src/host/spawn/kernel-pipes.js';
 import { isShumaError } from '../src/protocol/errors.js';
 import { allocate, sallocArgs, timeLimitMinutes, type Allocation } from '../src/host/placement/slurm/allocation.js';
 import { cancelJob, jobState, listSteps, signalSteps } from '../src/host/placement/slurm/job-control.js';
