@@ -116,6 +116,7 @@ export class RuntimeCore implements CoreParts {
       intervalMs: options.statsIntervalMs ?? DEFAULT_STATS_INTERVAL_MS,
       onBreach: (ws, breach) => this.toWorkspace(ws, breach),
       usage: (ws) => this.placementOf(ws).usage(ws),
+      warn: (message) => this.warn(message),
     });
     this.pool = new WorkerPool({
       size: options.workers ?? Math.min(2, availableParallelism()),
