@@ -3,8 +3,7 @@
 // rings on each poll, so the capture path is not touched; a ring that wrapped between two polls
 // is said ("[… bytes not shown]"), never silently cut.
 import { StringDecoder } from 'node:string_decoder';
-import type { RuntimeCore } from '../host/core/runtime-core.js';
-import type { RunEntry } from '../host/processes/process-table.js';
+import type { RunView, RuntimeView } from '../host/runtime-view.js';
 
 export interface OutputLine {
   name: string;
@@ -25,11 +24,11 @@ export class OutputLines {
   private readonly readings = new Map<string, { name: string; streams: Record<'stdout' | 'stderr', Reading>; done: boolean }>();
 
   constructor(
-    private readonly core: RuntimeCore,
+    private readonly core: RuntimeView,
     private readonly emit: (line: OutputLine) => void,
   ) {}
 
-  private nameOf(run: RunEntry): string {
+  private nameOf(run: RunView): string {
     const ws = this.core.registry.get(run.wsId)?.label ?? run.wsId;
     if (run.pipelineId === undefined) return `${ws}/${run.label}`;
     return `${ws}/${this.core.pipelines.get(run.pipelineId)?.label ?? run.pipelineId}/${run.label}`;
@@ -53,7 +52,7 @@ export class OutputLines {
     }
   }
 
-  private read(name: string, stream: 'stdout' | 'stderr', ring: RunEntry['stdout'], r: Reading, ended: boolean): void {
+  private read(name: string, stream: 'stdout' | 'stderr', ring: RunView['stdout'], r: Reading, ended: boolean): void {
     const fresh = ring.total - r.seen;
     if (fresh > 0) {
       const kept = Math.min(fresh, ring.keptBytes);

@@ -1,7 +1,7 @@
 // `shuma up <file>`: runs a spec file in the foreground until every command and pipeline has
 // ended, or SIGINT/SIGTERM stops everything; the exit code says whether all of them succeeded.
 import { createRuntime } from '../create-runtime.js';
-import { coreOf } from '../host/runtime.js';
+import { viewOf } from '../host/runtime-view.js';
 import type { Runtime } from '../host/runtime.js';
 import type { WorkspaceStats } from '../protocol/stats.js';
 import type { Workspace } from '../host/workspace-handle.js';
@@ -120,7 +120,7 @@ export async function up(spec: SpecFile, options: UpOptions = {}): Promise<numbe
   };
   const timer = setInterval(() => void refresh(), refreshMs);
   // The commands' output, prefixed by name; polled more often than the screen is redrawn.
-  const output = new OutputLines(coreOf(rt), (line) => view.output(line));
+  const output = new OutputLines(viewOf(rt), (line) => view.output(line));
   const readOutput = () => output.poll(actors.filter((a) => a.kind === 'workspace').map((a) => a.ws.id));
   const outputTimer = setInterval(readOutput, OUTPUT_POLL_MS);
 
