@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import type { ActorSnapshot, Runtime } from '../src/index.js';
 import { coreOf } from '../src/host/runtime.js';
-import type { Spawner } from '../src/host/spawner.js';
+import type { Spawner } from '../src/host/spawn/spawner.js';
 import { now, progress, quantile, type Line } from './measure.js';
 
 /** When each run was seen running, and when its exit was seen, by run number (0 = first). */
@@ -22,7 +22,7 @@ interface Timeline {
  * times the restart from the exit as the spawner told it to the next child's exec.
  */
 function tapSpawner(rt: Runtime, timeline: Timeline): () => void {
-  const host = (coreOf(rt) as unknown as { host: { deps: { spawner: Spawner } } }).host;
+  const host = (coreOf(rt).placements.local as unknown as { host: { deps: { spawner: Spawner } } }).host;
   const spawner = host.deps.spawner;
   host.deps.spawner = {
     name: spawner.name,

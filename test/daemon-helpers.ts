@@ -80,6 +80,8 @@ export interface Daemon extends Lines {
   socket: string;
   stateDir: string;
   env: NodeJS.ProcessEnv;
+  /** The daemon's process, for a test that takes its output away. */
+  child: ChildProcess;
   /** Signals the daemon and resolves with its exit code once it is gone. */
   stop(signal: NodeJS.Signals): Promise<number | null>;
 }
@@ -87,7 +89,8 @@ export interface Daemon extends Lines {
 /** Starts `shuma daemon` with SHUMA_HOME in a temp directory; resolves once it serves. */
 export async function startDaemon(options: { home?: string; args?: string[] } = {}): Promise<Daemon> {
   const home = options.home ?? path.join(tempDir(), 'home');
-  const env = { ...process.env, SHUMA_HOME: home };
+  // A client command run after this daemon stopped must fail, not start another behind the test.
+  const env = { ...process.env, SHUMA_HOME: home, SHUMA_NO_DAEMON_START: '1' };
   const child = spawn(process.execPath, [MAIN, 'daemon', ...(options.args ?? [])], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const out = follow(child);
   let exitCode: number | null | undefined;
@@ -99,6 +102,7 @@ export async function startDaemon(options: { home?: string; args?: string[] } = 
     socket: path.join(home, 'shuma.sock'),
     stateDir: path.join(home, 'state'),
     env,
+    child,
     stop: async (signal) => {
       if (exitCode === undefined) child.kill(signal);
       const code = await out.exited;

@@ -7,7 +7,7 @@ import type { AnyStateMachine } from 'xstate';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { ShumaError } from '../protocol/errors.js';
 import type { InspectionRecord } from '../protocol/messages.js';
-import type { RuntimeCore } from '../host/runtime-core.js';
+import type { RunView, RuntimeView } from '../host/runtime-view.js';
 import { describeMachine } from '../machines/chart.js';
 import { commandMachine } from '../machines/command-machine.js';
 import { pipelineMachine } from '../machines/pipeline-machine.js';
@@ -58,7 +58,7 @@ export const DEFAULT_INSPECTOR_LIMITS: InspectorLimits = {
 };
 
 /** What the inspector reads of a runtime. */
-export type InspectorSource = Pick<RuntimeCore, 'clock' | 'registry' | 'quota' | 'why' | 'addInspector'>;
+export type InspectorSource = Pick<RuntimeView, 'clock' | 'registry' | 'statsHistory' | 'why' | 'addInspector' | 'table'>;
 
 /** What the server tells about each connected page (for tests and for the curious). */
 export interface ClientStats {
@@ -148,6 +148,26 @@ export async function startInspector(
   const server = new InspectorServer(source, { ...DEFAULT_INSPECTOR_LIMITS, ...limits });
   await server.listen(port, host);
   return server;
+}
+
+
+/** Bytes of a command's output the page shows: its last screenful or so, not its whole ring. */
+const OUTPUT_TAIL_BYTES = 4096;
+
+/**
+ * The latest run's output of a command (by its key), or of each node of a pipeline (by the
+ * pipeline's id), stdout and stderr apart, as text.
+ */
+function outputTail(runs: readonly RunView[], id: string, machine: string): Array<{ label: string; stdout: string; stderr: string }> {
+  const latest = new Map<string, RunView>();
+  for (const run of runs) {
+    if (machine === 'pipeline' ? run.pipelineId === id : run.key === id && run.pipelineId === undefined) latest.set(run.label, run);
+  }
+  return [...latest.values()].map((run) => ({
+    label: run.label,
+    stdout: run.stdout.tail(OUTPUT_TAIL_BYTES).toString('utf8'),
+    stderr: run.stderr.tail(OUTPUT_TAIL_BYTES).toString('utf8'),
+  }));
 }
 
 export class InspectorServer {
@@ -364,11 +384,10 @@ export class InspectorServer {
     if (!view) return;
     const detail: Record<string, unknown> = { type: 'detail', id, now: this.source.clock.now(), context: this.table.snapshotOf(id)?.context ?? null };
     if (view.machine === 'workspace') {
-      // Only a live workspace: asking the quota actor about a gone one would make it a new record.
-      const ws = this.source.registry.get(id);
-      detail.stats = ws ? this.source.quota.history(ws, 60) : [];
+      detail.stats = this.source.statsHistory(id, 60);
     } else {
       detail.why = this.source.why.get(id);
+      detail.output = outputTail(this.source.table.ofWorkspace(view.rootId), id, view.machine);
     }
     this.send(client, JSON.stringify(detail));
   }

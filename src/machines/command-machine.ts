@@ -1,6 +1,6 @@
 import { and, assign, enqueueActions, not, sendParent, setup } from 'xstate';
 import type { SerializedError } from '../protocol/errors.js';
-import type { CommandEvent, HostRequest, LogRequest, Signal } from '../protocol/messages.js';
+import type { CommandEvent, HostRequestEvent, LogRequest, Signal } from '../protocol/messages.js';
 import { DEFAULT_GRACE_MS, type ResolvedRestartPolicy } from '../protocol/specs.js';
 import type { ResolvedProbe } from '../protocol/supervision-spec.js';
 import { mayRestart, nextBackoff } from './backoff.js';
@@ -54,9 +54,6 @@ export interface CommandContext {
   stopReason: string | null;
   stopDetail: string | null;
 }
-
-/** What the command asks of the host travels through its parent, the workspace actor. */
-export interface HostRequestEvent { type: 'HOST_REQUEST'; request: HostRequest }
 
 function log(level: LogRequest['level'], msg: string, fields: LogRequest['fields']): HostRequestEvent {
   return { type: 'HOST_REQUEST', request: { type: 'log', level, msg, fields } };

@@ -1,8 +1,8 @@
 import { and, assign, emit, enqueueActions, setup, stopChild } from 'xstate';
-import type { HostRequest, StopReason, WorkspaceEvent } from '../protocol/messages.js';
+import type { HostRequest, HostRequestEvent, StopReason, WorkspaceEvent } from '../protocol/messages.js';
 import { DEFAULT_GRACE_MS, MAX_TIMER_MS } from '../protocol/specs.js';
 import type { SupervisionSpec } from '../protocol/supervision-spec.js';
-import { commandMachine, type HostRequestEvent } from './command-machine.js';
+import { commandMachine } from './command-machine.js';
 import type { MemberEvent } from './group-events.js';
 import { addMember, hasDependencies, newGroup, noteFailure, restartedWith, stopWaves, type GroupContext } from './group.js';
 import { memberView, waitingMembers } from './group-view.js';

@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
 import type { ProbeRequest, ProbeResultEvent } from '../../protocol/messages.js';
 import type { ReadinessProbe } from '../../protocol/supervision-spec.js';
-import type { RunEntry } from '../process-table.js';
-import type { CommandEntry, Registry, WorkspaceEntry } from '../registry.js';
-import type { SpawnedProcess } from '../spawner.js';
+import type { RunEntry } from '../processes/process-table.js';
+import type { CommandEntry, Registry, WorkspaceEntry } from '../registry/registry.js';
+import type { SpawnedProcess } from '../spawn/spawner.js';
 import { execProbe } from './exec-probe.js';
 import { httpProbe } from './http-probe.js';
 import { watchLines } from './line-watch.js';

@@ -1,0 +1,167 @@
+import { ShumaError } from '../../protocol/errors.js';
+import { validatePipelineSpec, type PipelineSpec } from '../../protocol/pipeline-spec.js';
+import { DEFAULT_GRACE_MS, type CommandSpec } from '../../protocol/specs.js';
+import { stateName } from '../../protocol/state-value.js';
+import { resolveProbe } from '../../protocol/supervision-spec.js';
+import { resolveRestartPolicy, validateCommandSpec, validateGraceMs } from '../../protocol/validate-spec.js';
+import { deferred } from '../processes/deferred.js';
+import type { RunEntry } from '../processes/process-table.js';
+import type { CommandEntry, LaunchPlan, PipelineEntry, PipelineExit, StopResult, WorkspaceEntry } from '../registry/registry.js';
+import { launchPlan, structuredCloneSpec } from '../spawn/launch-plan.js';
+import type { CoreParts } from './core-parts.js';
+import { resolveDependencies } from './dependencies.js';
+import { ensureOpen, ensureRunning, pipelineEntry, workspaceEntry } from './guards.js';
+
+// Running things in a workspace: a command (its actor asks for each run), a pipeline (its
+// actor asks for all its nodes at once), and what is read back: logs, a pipeline's result.
+
+/**
+ * Commands run in a workspace: one (run) or a set declared together (runAll, a spec file),
+ * whose dependencies may name each other in any order. All are checked before any starts; each
+ * starts once its dependencies hold. Resolves with every first run; rejects with the first
+ * that failed (the others go on).
+ */
+export async function runCommands(core: CoreParts, wsId: string, inputs: readonly CommandSpec[], asSet: boolean): Promise<RunEntry[]> {
+  ensureOpen(core);
+  const ws = workspaceEntry(core, wsId);
+  ensureRunning(ws);
+  if (!Array.isArray(inputs)) throw new ShumaError('INVALID_ARGUMENT', `runAll(specs) needs an array of command specs (got ${typeof inputs})`);
+  const specs = inputs.map((input, i) => validateCommandSpec(structuredCloneSpec(input), asSet ? `commands[${i}]` : ''));
+  const plans = await Promise.all(specs.map((spec) => launchPlan(ws, spec)));
+  ensureOpen(core);
+  ensureRunning(ws);
+  const newcomers = plans.map((plan, i) => ({ key: core.newId(), label: plan.label, spec: specs[i]! }));
+  const deps = resolveDependencies(ws, newcomers);
+  const commands = plans.map((plan, i): CommandEntry => ({
+    ...plan,
+    key: newcomers[i]!.key,
+    wsId: ws.id,
+    policy: resolveRestartPolicy(plan.spec.restart),
+    snapshot: null,
+    observers: new Set(),
+    firstRun: deferred(),
+  }));
+  for (const [i, command] of commands.entries()) {
+    ws.commands.set(command.key, command);
+    core.toWorkspace(ws, {
+      type: 'RUN',
+      at: core.clock.now(),
+      key: command.key,
+      label: command.label,
+      policy: command.policy,
+      probe: resolveProbe(command.spec.ready),
+      deps: deps[i] ?? [],
+    });
+  }
+  const settled = await Promise.allSettled(commands.map((command) => command.firstRun.promise));
+  for (const [i, outcome] of settled.entries()) if (outcome.status === 'rejected') ws.commands.delete(commands[i]!.key);
+  const failed = settled.find((outcome) => outcome.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((outcome) => (outcome as PromiseFulfilledResult<RunEntry>).value);
+}
+
+export async function runPipeline(core: CoreParts, input: PipelineSpec): Promise<PipelineEntry> {
+  ensureOpen(core);
+  const spec = validatePipelineSpec(structuredCloneSpec(input));
+  const ws = workspaceEntry(core, spec.workspace);
+  ensureRunning(ws);
+  const nodes: LaunchPlan[] = [];
+  for (const [i, node] of spec.nodes.entries()) {
+    try {
+      nodes.push(await launchPlan(ws, node));
+    } catch (error) {
+      // Say which node: the same program may appear in several.
+      if (error instanceof ShumaError) {
+        throw new ShumaError(error.code, `nodes[${i}] (${node.label}): ${error.detail}`, {
+          field: `nodes[${i}].${error.field ?? 'exec'}`,
+          ...(error.osCode ? { cause: error.osCode } : {}),
+        });
+      }
+      throw error;
+    }
+  }
+  ensureOpen(core);
+  ensureRunning(ws);
+  const pipeline = newPipelineEntry(core.newId(), ws, spec, nodes);
+  ws.pipelines.set(pipeline.id, pipeline);
+  core.pipelines.set(pipeline.id, pipeline);
+  core.toWorkspace(ws, {
+    type: 'RUN_PIPELINE',
+    at: core.clock.now(),
+    key: pipeline.id,
+    label: spec.label,
+    nodeLabels: spec.nodes.map((node) => node.label),
+    upstreamLabels: [...new Set(spec.edges.map((edge) => edge.from))],
+    discern: spec.discern ?? 'any',
+    policy: resolveRestartPolicy(spec.restart),
+  });
+  try {
+    await pipeline.started.promise;
+  } catch (error) {
+    ws.pipelines.delete(pipeline.id);
+    core.pipelines.delete(pipeline.id);
+    throw error;
+  }
+  return pipeline;
+}
+
+export function newPipelineEntry(id: string, ws: WorkspaceEntry, spec: PipelineSpec, nodes: LaunchPlan[]): PipelineEntry {
+  const pipeline: PipelineEntry = {
+    kind: 'pipeline',
+    id,
+    wsId: ws.id,
+    label: spec.label,
+    spec,
+    nodes,
+    groups: new Set(),
+    hostStop: null,
+    pendingSpawns: 0,
+    snapshot: null,
+    observers: new Set(),
+    currentRuns: [],
+    stopResult: null,
+    started: deferred(),
+    done: deferred(),
+  };
+  pipeline.started.promise.catch(() => undefined);
+  return pipeline;
+}
+
+/** Stops one pipeline's processes only; its workspace and other commands go on. */
+export async function stopPipeline(core: CoreParts, id: string, graceMs: number | undefined): Promise<StopResult> {
+  const grace = validateGraceMs(graceMs) ?? DEFAULT_GRACE_MS;
+  const pipeline = pipelineEntry(core, id);
+  const ws = core.registry.get(pipeline.wsId);
+  if (ws && !pipeline.done.settled) core.toChild(ws, pipeline.id, { type: 'STOP', at: core.clock.now(), graceMs: grace });
+  await pipeline.done.promise;
+  return pipeline.stopResult ?? { reaped: 0, escaped: [] };
+}
+
+/** The pipeline actor ended (or its workspace did): its result is known. */
+export function settlePipeline(core: CoreParts, pipeline: PipelineEntry): void {
+  const state = pipeline.snapshot ? stateName(pipeline.snapshot.value) : 'stopped';
+  const context = (pipeline.snapshot?.context ?? {}) as { exits?: Record<string, PipelineExit>; restarts?: number };
+  core.flows.drop(pipeline);
+  pipeline.started.reject(new ShumaError('SPAWN_FAILED', `pipeline ${pipeline.label} ended before it started`));
+  pipeline.done.resolve({
+    ok: state === 'succeeded',
+    exits: context.exits ?? {},
+    restarts: context.restarts ?? 0,
+    state,
+  });
+}
+
+export function logsOf(core: CoreParts, wsId: string, runId: string, stream: 'stdout' | 'stderr' | 'both', tailBytes: number): Buffer {
+  const ws = workspaceEntry(core, wsId);
+  const run = typeof runId === 'string' ? core.table.get(runId) : undefined;
+  if (!run || run.wsId !== ws.id) {
+    throw new ShumaError(
+      'COMMAND_NOT_FOUND',
+      `workspace ${ws.id} (${ws.label}) has no command ${JSON.stringify(runId)}: commands() lists its commands`,
+    );
+  }
+  if (stream === 'stdout') return run.stdout.tail(tailBytes);
+  if (stream === 'stderr') return run.stderr.tail(tailBytes);
+  // As the original: stdout's tail, then stderr's.
+  return Buffer.concat([run.stdout.tail(tailBytes), run.stderr.tail(tailBytes)]);
+}

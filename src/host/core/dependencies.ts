@@ -1,0 +1,78 @@
+import { fail } from '../../protocol/checks.js';
+import type { DependencyCondition } from '../../protocol/supervision-spec.js';
+import type { CommandSpec } from '../../protocol/specs.js';
+import type { WorkspaceEntry } from '../registry/registry.js';
+
+export interface ResolvedDependency {
+  key: string;
+  label: string;
+  condition: DependencyCondition;
+}
+
+/** A command about to join the workspace: its key, label and spec. */
+export interface Newcomer {
+  key: string;
+  label: string;
+  spec: CommandSpec;
+}
+
+/**
+ * The dependencies of each newcomer, by command key. A label names a command of the workspace or
+ * one declared in the same set (runAll, a spec file): one that is not there yet is an error,
+ * not a wait — the set is declared together, as process-compose's `depends_on` in one file.
+ * Labels named by a dependency must be unique; the graph must have no cycle.
+ */
+export function resolveDependencies(ws: WorkspaceEntry, newcomers: readonly Newcomer[], prefix = (i: number) => (newcomers.length === 1 ? '' : `commands[${i}].`)): ResolvedDependency[][] {
+  const byLabel = new Map<string, string[]>();
+  const note = (label: string, key: string) => byLabel.set(label, [...(byLabel.get(label) ?? []), key]);
+  for (const command of ws.commands.values()) note(command.label, command.key);
+  for (const n of newcomers) note(n.label, n.key);
+  const resolved = newcomers.map((n, i) =>
+    (n.spec.dependsOn ?? []).map((dep, j): ResolvedDependency => {
+      const field = `${prefix(i)}dependsOn[${j}].label`;
+      const keys = byLabel.get(dep.label) ?? [];
+      if (keys.length === 0) {
+        const known = [...byLabel.keys()].filter((l) => l !== n.label);
+        fail(
+          field,
+          `names no command of workspace ${ws.label}: '${dep.label}' (commands: ${known.join(', ') || 'none'}); run it first, or declare both together (runAll, a spec file)`,
+        );
+      }
+      if (keys.length > 1) fail(field, `'${dep.label}' is the label of ${keys.length} commands: a dependency needs a unique label`);
+      if (keys[0] === n.key) fail(field, `'${dep.label}' is the command itself: a command cannot wait for itself`);
+      return { key: keys[0]!, label: dep.label, condition: dep.condition ?? 'ready' };
+    }),
+  );
+  const cycle = findCycle(newcomers.map((n, i) => ({ key: n.key, deps: resolved[i]!.map((d) => d.key) })));
+  if (cycle) {
+    const label = (key: string) => newcomers.find((n) => n.key === key)?.label ?? key;
+    const i = newcomers.findIndex((n) => n.key === cycle[0]);
+    fail(`${prefix(i)}dependsOn`, `makes a cycle: ${[...cycle, cycle[0]!].map(label).join(' → ')}; no command of a cycle could ever start`);
+  }
+  return resolved;
+}
+
+/** A cycle among the newcomers (existing commands cannot depend on them), as keys; null if none. */
+function findCycle(nodes: ReadonlyArray<{ key: string; deps: readonly string[] }>): string[] | null {
+  const deps = new Map(nodes.map((n) => [n.key, n.deps]));
+  const state = new Map<string, 'open' | 'done'>();
+  const stack: string[] = [];
+  const visit = (key: string): string[] | null => {
+    if (state.get(key) === 'done' || !deps.has(key)) return null;
+    if (state.get(key) === 'open') return stack.slice(stack.indexOf(key));
+    state.set(key, 'open');
+    stack.push(key);
+    for (const next of deps.get(key)!) {
+      const found = visit(next);
+      if (found) return found;
+    }
+    stack.pop();
+    state.set(key, 'done');
+    return null;
+  };
+  for (const n of nodes) {
+    const found = visit(n.key);
+    if (found) return found;
+  }
+  return null;
+}

@@ -1,0 +1,302 @@
+import { availableParallelism } from 'node:os';
+import { pino, type Logger } from 'pino';
+import { monotonicFactory } from 'ulid';
+import { ShumaError, serializeError } from '../../protocol/errors.js';
+import type { ChildEvent, InspectionRecord, StopReason, WorkspaceEvent } from '../../protocol/messages.js';
+import type { PipelineSpec } from '../../protocol/pipeline-spec.js';
+import { DEFAULT_GRACE_MS, type CommandSpec, type WorkspaceSpec } from '../../protocol/specs.js';
+import { stateName } from '../../protocol/state-value.js';
+import { validateGraceMs } from '../../protocol/validate-spec.js';
+import { FlowHub } from '../flows/flow-hub.js';
+import { NotifySockets } from '../probes/notify-socket.js';
+import { ProbeRunner } from '../probes/probe-runner.js';
+import { QuotaActor } from '../main-actors/quota-actor.js';
+import type { StateLock } from '../persistence/state-lock.js';
+import type { StateStore } from '../persistence/state-store.js';
+import type { Placement } from '../placement/placement.js';
+import { createPlacements, type Placements } from '../placement/placements.js';
+import { ProcessTable, type RunEntry } from '../processes/process-table.js';
+import { Registry, type PipelineEntry, type StopResult, type WorkspaceEntry } from '../registry/registry.js';
+import { createSpawner } from '../spawn/choose-spawner.js';
+import type { Spawner } from '../spawn/spawner.js';
+import { WorkerPool } from '../workers/worker-pool.js';
+import { systemClock, type RuntimeClock } from './clock.js';
+import { logsOf, runCommands, runPipeline, stopPipeline } from './commands-and-pipelines.js';
+import type { CoreParts } from './core-parts.js';
+import { ensureOpen, pipelineEntry, workspaceEntry } from './guards.js';
+import { openState } from './open-state.js';
+import { pooledRandom } from './pooled-random.js';
+import { onWorkerLost } from './rehosting.js';
+import {
+  checkOptions,
+  DEFAULT_LOG_BUFFER_BYTES,
+  DEFAULT_STATS_INTERVAL_MS,
+  type CreateWorkspaceOptions,
+  type HealthCounts,
+  type RuntimeOptions,
+} from './runtime-options.js';
+import { closeAll, killEverythingNow } from './shutdown.js';
+import { WhyTrails } from './why-trail.js';
+import { receiveFromWorker } from './worker-inbox.js';
+import { createWorkspace, onScopeEmpty, stopWorkspace } from './workspace-lifecycle.js';
+
+export type { CreateWorkspaceOptions, HealthCounts, RuntimeOptions };
+
+/**
+ * The runtime core: its parts composed (registry, process table, worker pool, placements with
+ * their host and reaper actors, quota actor, flows, why trails) and wired to each other. Each
+ * job lives in a file of its own in this folder; the methods here are the entry points the
+ * facade calls.
+ */
+export class RuntimeCore implements CoreParts {
+  readonly logger: Logger;
+  readonly logBufferBytes: number;
+  readonly clock: RuntimeClock;
+  readonly registry = new Registry();
+  readonly table = new ProcessTable();
+  readonly pipelines = new Map<string, PipelineEntry>();
+  readonly savedPipelines = new Map<string, PipelineSpec>();
+  readonly pool: WorkerPool;
+  readonly placements: Placements;
+  readonly quota: QuotaActor;
+  readonly flows: FlowHub;
+  readonly probes: ProbeRunner;
+  readonly why = new WhyTrails();
+  readonly spawner: Spawner;
+  readonly newId = monotonicFactory(pooledRandom());
+  readonly runtimeId = this.newId();
+  readonly warnings: string[] = [];
+  readonly orphanPolicy: 'kill' | 'adopt';
+  readonly inspectors = new Set<(record: InspectionRecord) => void>();
+  readonly clockAcks = new Map<number, { left: number; done: () => void }>();
+  baseEnv: Readonly<Record<string, string>>;
+  state: StateStore | null = null;
+  stateLock: StateLock | null = null;
+  closed = false;
+  workerRestarts = 0;
+  private clockSeq = 0;
+  private readonly detachClock: (() => void) | undefined;
+  private shutdownPromise: Promise<void> | null = null;
+  private readonly killOnExit = () => killEverythingNow(this);
+
+  constructor(options: RuntimeOptions, spawner?: Spawner) {
+    checkOptions(options);
+    this.logger = options.logger ?? pino({ name: 'shuma', level: process.env.SHUMA_LOG_LEVEL ?? 'silent' });
+    if (!spawner) {
+      const choice = createSpawner(process.env.SHUMA_SPAWNER);
+      spawner = choice.spawner;
+      if (choice.warning) this.warn(choice.warning);
+    }
+    this.spawner = spawner;
+    this.logBufferBytes = options.logBufferBytes ?? DEFAULT_LOG_BUFFER_BYTES;
+    this.clock = options.clock ?? systemClock;
+    this.orphanPolicy = options.orphans ?? 'kill';
+    this.baseEnv = Object.fromEntries(
+      Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined),
+    );
+    const now = () => this.clock.now();
+    this.flows = new FlowHub(this.logger, now);
+    this.probes = new ProbeRunner({
+      registry: this.registry,
+      runs: this.table,
+      now,
+      logger: this.logger,
+      toChild: (ws, key, event) => this.toChild(ws, key, event),
+      notify: new NotifySockets(),
+    });
+    this.placements = createPlacements({
+      registry: this.registry,
+      table: this.table,
+      spawner,
+      logger: this.logger,
+      now,
+      newId: () => this.newId(),
+      logBufferBytes: this.logBufferBytes,
+      runtimeId: this.runtimeId,
+      taps: this.flows,
+      probes: this.probes,
+      events: {
+        toChild: (ws, key, event) => this.toChild(ws, key, event),
+        scopeEmpty: (scope, result) => onScopeEmpty(this, scope, result),
+      },
+    });
+    this.quota = new QuotaActor({
+      registry: this.registry,
+      table: this.table,
+      logger: this.logger,
+      now,
+      intervalMs: options.statsIntervalMs ?? DEFAULT_STATS_INTERVAL_MS,
+      onBreach: (ws, breach) => this.toWorkspace(ws, breach),
+      usage: (ws) => this.placementOf(ws).usage(ws),
+      warn: (message) => this.warn(message),
+    });
+    this.pool = new WorkerPool({
+      size: options.workers ?? Math.min(2, availableParallelism()),
+      manualClockStart: this.clock.manual ? this.clock.now() : null,
+      onMessage: (_index, message) => receiveFromWorker(this, message),
+      onWorkerLost: (index, error) => onWorkerLost(this, index, error),
+    });
+    if (options.inspect) this.inspectors.add(options.inspect);
+    if (this.inspectors.size > 0) this.pool.broadcast({ type: 'inspect', enabled: true });
+    this.detachClock = this.clock.onAdvance?.((time) => this.moveClock(time));
+    process.on('exit', this.killOnExit);
+  }
+
+  // ── what the jobs share ──────────────────────────────────────────────────────────
+
+  placementOf(ws: WorkspaceEntry): Placement {
+    return this.placements.get(ws.placementKind) ?? this.placements.local;
+  }
+
+  toWorkspace(ws: WorkspaceEntry, event: WorkspaceEvent): void {
+    this.pool.send(ws.worker, { type: 'workspaceEvent', wsId: ws.id, event });
+  }
+
+  toChild(ws: WorkspaceEntry, key: string, event: ChildEvent): void {
+    this.pool.send(ws.worker, { type: 'childEvent', wsId: ws.id, key, event });
+  }
+
+  warn(message: string): void {
+    this.warnings.push(message);
+    this.logger.warn(message);
+  }
+
+  notify<T>(observer: (value: T) => void, value: T): void {
+    try {
+      observer(value);
+    } catch (error) {
+      // An observer's bug must not stop the others, nor the runtime.
+      this.logger.error({ err: serializeError(error) }, 'an observer threw');
+    }
+  }
+
+  // ── the public operations (the facade's entry points) ─────────────────────────────
+
+  ensureOpen(): void {
+    ensureOpen(this);
+  }
+
+  workspaceEntry(wsId: string): WorkspaceEntry {
+    return workspaceEntry(this, wsId);
+  }
+
+  pipelineEntry(id: string): PipelineEntry {
+    return pipelineEntry(this, id);
+  }
+
+  createWorkspace(input: WorkspaceSpec, options: CreateWorkspaceOptions = {}): Promise<WorkspaceEntry> {
+    return createWorkspace(this, input, options);
+  }
+
+  stopWorkspace(wsId: string, graceMs: number | undefined, reason: StopReason): Promise<StopResult> {
+    return stopWorkspace(this, wsId, graceMs, reason);
+  }
+
+  openState(stateDir: string): Promise<void> {
+    return openState(this, stateDir);
+  }
+
+  async run(wsId: string, input: CommandSpec): Promise<RunEntry> {
+    const [run] = await runCommands(this, wsId, [input], false);
+    return run!;
+  }
+
+  /** Commands declared together: their dependencies may name each other in any order. */
+  runAll(wsId: string, inputs: readonly CommandSpec[]): Promise<RunEntry[]> {
+    return runCommands(this, wsId, inputs, true);
+  }
+
+  runPipeline(input: PipelineSpec): Promise<PipelineEntry> {
+    return runPipeline(this, input);
+  }
+
+  stopPipeline(id: string, graceMs: number | undefined): Promise<StopResult> {
+    return stopPipeline(this, id, graceMs);
+  }
+
+  logs(wsId: string, runId: string, stream: 'stdout' | 'stderr' | 'both', tailBytes: number): Buffer {
+    return logsOf(this, wsId, runId, stream, tailBytes);
+  }
+
+  health(): HealthCounts {
+    let alivePipelines = 0;
+    for (const pipeline of this.pipelines.values()) if (!pipeline.done.settled) alivePipelines++;
+    return {
+      aliveWorkspaces: this.registry.size,
+      aliveCommands: this.table.aliveCount,
+      alivePipelines,
+      activeFlows: this.flows.activeCount,
+      workerRestarts: this.workerRestarts,
+      spawner: this.spawner.name,
+    };
+  }
+
+  stateOf(ws: WorkspaceEntry): string {
+    return stateName(ws.snapshot.value);
+  }
+
+  statsHistory(wsId: string, tail: number) {
+    const ws = this.registry.get(wsId);
+    return ws ? this.quota.history(ws, tail) : [];
+  }
+
+  addInspector(observer: (record: InspectionRecord) => void): () => void {
+    if (typeof observer !== 'function') {
+      throw new ShumaError('INVALID_ARGUMENT', 'inspect(observer) needs a function that takes an inspection record');
+    }
+    this.inspectors.add(observer);
+    if (this.inspectors.size === 1) this.pool.broadcast({ type: 'inspect', enabled: true });
+    return () => {
+      if (this.inspectors.delete(observer) && this.inspectors.size === 0 && !this.closed) {
+        this.pool.broadcast({ type: 'inspect', enabled: false });
+      }
+    };
+  }
+
+  /** A manual clock moved: every worker moves its simulated clock; resolves once each fired its due timers. */
+  private moveClock(time: number): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    const seq = ++this.clockSeq;
+    return new Promise((done) => {
+      this.clockAcks.set(seq, { left: this.pool.size, done });
+      this.pool.broadcast({ type: 'clock', now: time, seq });
+    });
+  }
+
+  async shutdown(graceMs: number | undefined): Promise<void> {
+    const grace = validateGraceMs(graceMs) ?? DEFAULT_GRACE_MS;
+    this.shutdownPromise ??= (async () => {
+      try {
+        await closeAll(this, grace);
+      } finally {
+        this.detachClock?.();
+        process.off('exit', this.killOnExit);
+      }
+    })();
+    return this.shutdownPromise;
+  }
+
+  /** Chaos hook: makes the workspace's actor throw inside its worker, as a bug would. */
+  injectFault(wsId: string, message: string): void {
+    this.toWorkspace(this.workspaceEntry(wsId), { type: 'FAULT', message });
+  }
+
+  /** Test and benchmark hook: the threads hosting the actors. */
+  get workerThreads(): ReadonlyArray<unknown> {
+    return this.pool.threads;
+  }
+
+  workerStats() {
+    return this.pool.stats();
+  }
+
+  /** Resolves once every actor thread serves; rejects (and cleans up) if one cannot start. */
+  async ready(): Promise<void> {
+    try {
+      await this.pool.ready();
+    } catch (error) {
+      await this.shutdown(0).catch(() => undefined);
+      throw new ShumaError('INTERNAL', `the actor threads could not start: ${(error as Error).message}`);
+    }
+  }
+}

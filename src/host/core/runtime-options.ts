@@ -1,0 +1,81 @@
+import type { Logger } from 'pino';
+import { ShumaError } from '../../protocol/errors.js';
+import type { InspectionRecord } from '../../protocol/messages.js';
+import type { RuntimeClock } from './clock.js';
+
+// The options of createRuntime, their defaults and their checks.
+
+export interface RuntimeOptions {
+  /** Worker threads hosting the actors (default: 2, or 1 on a single core). */
+  workers?: number;
+  /** Snapshot and saved pipelines live here; omitted = memory only. */
+  stateDir?: string;
+  /** Default: a pino logger that stays silent unless SHUMA_LOG_LEVEL is set. */
+  logger?: Logger;
+  /** Ring buffer size per captured stream (default 1 MiB). */
+  logBufferBytes?: number;
+  /** Every actor's inspection events, as plain records. */
+  inspect?: (record: InspectionRecord) => void;
+  /** Where time comes from; tests pass a ManualClock from 'shuma/testing'. */
+  clock?: RuntimeClock;
+  /** How often the quota actor samples every workspace (default 1000 ms; 0: only when asked). */
+  statsIntervalMs?: number;
+  /**
+   * What becomes of the processes a runtime killed without a shutdown left running, found at the
+   * next start on the same stateDir: 'kill' (default; supervised commands start again) or
+   * 'adopt' (the runs the snapshot knows are watched until they exit; their exit status is
+   * unknown, reported as -1 with reason 'exit-unknown'; anything else is killed).
+   */
+  orphans?: 'kill' | 'adopt';
+  /**
+   * Serves the live inspector page (actors, state charts, timers, event log) on a loopback
+   * address only; port 0 picks a free port. The runtime's `inspectorUrl` says where.
+   */
+  inspector?: { port: number; host?: string };
+}
+
+export interface HealthCounts {
+  aliveWorkspaces: number;
+  aliveCommands: number;
+  alivePipelines: number;
+  activeFlows: number;
+  /** Actor worker threads that died and were replaced, their actors re-hosted. */
+  workerRestarts: number;
+  /** How processes are started: 'native' (the addon) or 'node' (child_process). */
+  spawner: string;
+}
+
+export interface CreateWorkspaceOptions {
+  /** Recreate a workspace under the ULID it had before (as the original's `create_with_id`). */
+  id?: string;
+}
+
+export const DEFAULT_LOG_BUFFER_BYTES = 1024 * 1024;
+const RUNTIME_OPTION_FIELDS = ['workers', 'stateDir', 'logger', 'logBufferBytes', 'inspect', 'clock', 'statsIntervalMs', 'orphans', 'inspector'];
+export const DEFAULT_STATS_INTERVAL_MS = 1000;
+
+/** Refuses what createRuntime cannot take, saying what is wrong. */
+export function checkOptions(options: RuntimeOptions): void {
+  for (const key of Object.keys(options)) {
+    if (!RUNTIME_OPTION_FIELDS.includes(key)) {
+      throw new ShumaError('INVALID_ARGUMENT', `options.${key} is not a runtime option; known: ${RUNTIME_OPTION_FIELDS.join(', ')}`);
+    }
+  }
+  const { workers, logBufferBytes } = options;
+  if (workers !== undefined && (!Number.isSafeInteger(workers) || workers < 1 || workers > 64)) {
+    throw new ShumaError('INVALID_ARGUMENT', `options.workers must be a whole number from 1 to 64 (got ${String(workers)})`);
+  }
+  if (logBufferBytes !== undefined && (!Number.isSafeInteger(logBufferBytes) || logBufferBytes < 0)) {
+    throw new ShumaError('INVALID_ARGUMENT', `options.logBufferBytes must be a whole number >= 0 (got ${String(logBufferBytes)})`);
+  }
+  if (options.orphans !== undefined && options.orphans !== 'kill' && options.orphans !== 'adopt') {
+    throw new ShumaError('INVALID_ARGUMENT', `options.orphans must be 'kill' or 'adopt' (got ${JSON.stringify(options.orphans)})`);
+  }
+  const interval = options.statsIntervalMs;
+  if (interval !== undefined && (!Number.isSafeInteger(interval) || interval < 0 || interval > 2 ** 31 - 1)) {
+    throw new ShumaError('INVALID_ARGUMENT', `options.statsIntervalMs must be a whole number of ms >= 0 (got ${String(interval)})`);
+  }
+  if (options.inspect !== undefined && typeof options.inspect !== 'function') {
+    throw new ShumaError('INVALID_ARGUMENT', 'options.inspect must be a function that takes an inspection record');
+  }
+}

@@ -1,0 +1,182 @@
+import type { ActorSnapshot } from '../../protocol/messages.js';
+
+/** One link of a causal trail: what changed an actor, in words, and when. */
+export interface WhyEntry {
+  at: number;
+  text: string;
+}
+
+const TRAIL_LENGTH = 64;
+/** Trails outlive their workspace (why() after a quota kill) but not forever: the oldest go first. */
+const MAX_TRAILS = 4096;
+
+type Context = Record<string, unknown>;
+
+/** 'backoff', 'stopping.terminating'…: the whole path of a state. */
+function stateName(snapshot: ActorSnapshot | null): string {
+  if (!snapshot) return '';
+  let value: unknown = snapshot.value;
+  const parts: string[] = [];
+  while (typeof value === 'object' && value !== null) {
+    const [key, inner] = Object.entries(value)[0] ?? [];
+    if (key === undefined) break;
+    parts.push(key);
+    value = inner;
+  }
+  if (typeof value === 'string') parts.push(value);
+  return parts.join('.');
+}
+
+function topState(snapshot: ActorSnapshot | null): string {
+  return stateName(snapshot).split('.')[0]!;
+}
+
+function exitText(exit: unknown): string {
+  const e = exit as { status?: number; signal?: string | null; reason?: string | null } | null;
+  if (!e) return 'exited';
+  const how = e.signal ? `killed by ${e.signal} (status ${e.status})` : `exited ${e.status}`;
+  return e.reason === 'unhealthy' ? `${how}: ended as unhealthy` : e.reason === 'group' ? `${how}: restarted with its group` : how;
+}
+
+function deadlineIn(context: Context, field: string): number {
+  return Number(context[field] ?? 0) - Number(context.stampedAt ?? 0);
+}
+
+/** Why an actor was told to stop, from its own context (its workspace's reason). */
+export function stopCause(context: Context): string {
+  switch (context.stopReason) {
+    case 'quota':
+      return `quota breach: ${String(context.stopDetail)} → kill`;
+    case 'supervision':
+      return `its group gave up: ${String(context.stopDetail)}`;
+    case 'ttl':
+      return 'TTL expired';
+    case 'shutdown':
+      return 'runtime shutdown';
+    case 'requested':
+      return 'stop requested';
+    default:
+      return 'stop requested';
+  }
+}
+
+/** The words for a command actor's move from one state to the next. */
+function commandLines(previous: ActorSnapshot | null, next: ActorSnapshot): string[] {
+  const c = next.context as Context;
+  const spawned = `spawned (pid ${String(c.pid)}, run ${String(c.runId)})`;
+  switch (stateName(next)) {
+    case 'waiting':
+      return [stateName(previous) === 'ending' ? exitText(c.lastExit) : 'waiting for its dependencies'];
+    case 'up':
+      return [`${spawned}; up, not ready until ${String((c.probe as { text?: string } | null)?.text ?? 'its probe')} says so`];
+    case 'running':
+      return stateName(previous) === 'up' ? [`ready: ${String(c.probeDetail ?? '')}`] : [spawned];
+    case 'ending':
+      return c.ending === 'unhealthy'
+        ? [`unhealthy: ${String(c.probeFailures)} failed probes in a row (${String(c.probeDetail ?? '')}) → SIGTERM`]
+        : [`restarted by its group: ${String(c.stopDetail ?? '')} → SIGTERM`];
+    case 'unmet':
+      return [`never started: ${String(c.dependencyDetail ?? 'a dependency failed')}`];
+    case 'backoff':
+      return stateName(previous) === 'restarting'
+        ? [`spawn failed: ${String((c.spawnError as { message?: string } | null)?.message ?? '')}`, `backoff ${deadlineIn(c, 'backoffDeadline')} ms`]
+        : [exitText(c.lastExit), `backoff ${deadlineIn(c, 'backoffDeadline')} ms (restart ${Number(c.restarts) + 1})`];
+    case 'restarting':
+      return [`restarting (restart ${String(c.restarts)})`];
+    case 'exited':
+      return [exitText(c.lastExit)];
+    case 'gaveUp':
+      return [exitText(c.lastExit), `gave up after ${String(c.restarts)} restarts`];
+    case 'failed':
+      return [`spawn failed: ${String((c.spawnError as { message?: string } | null)?.message ?? '')}`];
+    case 'stopping':
+      return [stopCause(c)];
+    case 'stopped':
+      return stateName(previous) === 'stopping' ? [exitText(c.lastExit), 'stopped'] : [stopCause(c), 'stopped'];
+    case 'lost':
+      return ['process lost across a runtime restart'];
+    default:
+      return [];
+  }
+}
+
+function pipelineExits(c: Context): string {
+  const exits = (c.exits ?? {}) as Record<string, unknown>;
+  return Object.entries(exits)
+    .map(([label, exit]) => `${label} ${exitText(exit)}`)
+    .join(', ');
+}
+
+function pipelineLines(previous: ActorSnapshot | null, next: ActorSnapshot): string[] {
+  const c = next.context as Context;
+  switch (topState(next)) {
+    case 'running':
+      return [`attempt ${String(c.attempt)} spawned (${Object.keys((c.runs ?? {}) as object).join(', ')})`];
+    case 'reaping':
+      return [`failed while others run: ${pipelineExits(c)}`];
+    case 'backoff':
+      return [`failed: ${pipelineExits(c)}`, `backoff ${deadlineIn(c, 'backoffDeadline')} ms (restart ${Number(c.restarts) + 1})`];
+    case 'restarting':
+      return [`restarting (restart ${String(c.restarts)})`];
+    case 'succeeded':
+      return [`succeeded: ${pipelineExits(c)}`];
+    case 'failed':
+      return [c.spawnError ? `spawn failed: ${String((c.spawnError as { message?: string }).message)}` : `failed: ${pipelineExits(c)}`];
+    case 'gaveUp':
+      return [`failed: ${pipelineExits(c)}`, `gave up after ${String(c.restarts)} restarts`];
+    case 'stopping':
+      return [stopCause(c)];
+    case 'stopped':
+      return topState(previous) === 'stopping' ? ['stopped'] : [stopCause(c), 'stopped'];
+    case 'lost':
+      return ['processes lost across a runtime restart'];
+    default:
+      return [];
+  }
+}
+
+/**
+ * The bounded causal trail of every command and pipeline: each state change of its actor, in
+ * words (`spawned`, `exited 1`, `backoff 800 ms`, `quota breach: memory → kill`…).
+ */
+export class WhyTrails {
+  private readonly trails = new Map<string, WhyEntry[]>();
+  /** Run id → the command key whose trail tells its story. */
+  private readonly runs = new Map<string, string>();
+
+  /** Lets a run's id name its command's trail. */
+  alias(runId: string, key: string): void {
+    this.runs.set(runId, key);
+    if (this.runs.size > MAX_TRAILS * 4) this.runs.delete(this.runs.keys().next().value!);
+  }
+
+  /** The trail key a command id names: itself (a command key), or the command of a run. */
+  resolve(id: string): string {
+    return this.runs.get(id) ?? id;
+  }
+
+  /** Records what the move from `previous` to `next` says; nothing when the state did not change. */
+  record(
+    machine: 'command' | 'pipeline',
+    key: string,
+    previous: ActorSnapshot | null,
+    next: ActorSnapshot,
+    at: number,
+  ): void {
+    if (previous && stateName(previous) === stateName(next)) return;
+    const lines = machine === 'command' ? commandLines(previous, next) : pipelineLines(previous, next);
+    if (lines.length === 0) return;
+    let trail = this.trails.get(key);
+    if (!trail) {
+      this.trails.set(key, (trail = []));
+      if (this.trails.size > MAX_TRAILS) this.trails.delete(this.trails.keys().next().value!);
+    }
+    for (const text of lines) trail.push({ at, text });
+    if (trail.length > TRAIL_LENGTH) trail.splice(0, trail.length - TRAIL_LENGTH);
+  }
+
+  get(key: string): WhyEntry[] {
+    return [...(this.trails.get(key) ?? [])];
+  }
+
+}

@@ -1,0 +1,122 @@
+import { rmSync } from 'node:fs';
+import net from 'node:net';
+import type { Logger } from 'pino';
+import { ShumaError } from '../../protocol/errors.js';
+import type { FlowMeter } from './flow-meter.js';
+
+/** Bytes the runtime may hold for one flow reader before it drops the reader. */
+export const READER_MAX_BUFFERED = 4 * 1024 * 1024;
+/** At the end of a flow, how long a reader may take to read what is still buffered for it. */
+const READER_END_GRACE_MS = 1_000;
+/** sun_path is 108 bytes with its NUL; Node 20 silently truncates a longer path. */
+export const MAX_SOCKET_PATH_BYTES = 107;
+
+/**
+ * One tapped edge published on a unix socket: any number of readers connect and receive a
+ * live copy of the edge's bytes from the moment they attach. Readers never slow the edge.
+ *
+ * A reader that falls behind by more than READER_MAX_BUFFERED is dropped (its connection is
+ * destroyed), not skipped. Skipping would hand it a byte stream with silent holes — a line
+ * cut in two, a record half gone — that it cannot detect; a dropped reader sees its connection
+ * end, knows it missed data, and can reconnect to follow the live stream again.
+ */
+export class FlowChannel {
+  private readonly readers = new Set<net.Socket>();
+  private closed = false;
+
+  private constructor(
+    readonly edge: string,
+    readonly stream: 'stdout' | 'stderr',
+    readonly socketPath: string,
+    readonly meter: FlowMeter,
+    private readonly server: net.Server,
+    private readonly logger: Logger,
+  ) {
+    server.on('connection', (socket) => this.attach(socket));
+    server.on('error', (error) => logger.warn({ edge, socketPath, err: error.message }, 'flow socket error'));
+  }
+
+  /** Listens on `socketPath` (its length already checked). */
+  static async open(
+    edge: string,
+    stream: 'stdout' | 'stderr',
+    socketPath: string,
+    meter: FlowMeter,
+    logger: Logger,
+  ): Promise<FlowChannel> {
+    const server = net.createServer({ pauseOnConnect: false });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    }).catch((error: NodeJS.ErrnoException) => {
+      server.close();
+      throw new ShumaError(
+        'INVALID_SPEC',
+        `flowDir: could not make the flow socket ${socketPath} (${error.code ?? 'EUNKNOWN'}): ${error.message}; ` +
+          'flowDir must be a directory the runtime can write',
+        { field: 'flowDir', cause: error.code ?? 'EUNKNOWN' },
+      );
+    });
+    return new FlowChannel(edge, stream, socketPath, meter, server, logger);
+  }
+
+  get readerCount(): number {
+    return this.readers.size;
+  }
+
+  /**
+   * Hands `chunk` to every reader. The caller passes a buffer of its own that nobody
+   * rewrites: a reader's socket may keep it queued.
+   */
+  publish(chunk: Buffer): void {
+    for (const reader of this.readers) {
+      if (reader.destroyed) continue;
+      reader.write(chunk);
+      if (reader.writableLength > READER_MAX_BUFFERED) {
+        this.logger.warn(
+          { edge: this.edge, socketPath: this.socketPath, buffered: reader.writableLength },
+          'flow reader fell behind; dropped',
+        );
+        this.readers.delete(reader);
+        reader.destroy();
+      }
+    }
+  }
+
+  /** Stops listening, removes the socket file, ends every reader's connection. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.server.close();
+    // libuv unlinks a listening unix socket on close; make sure of it all the same.
+    rmSync(this.socketPath, { force: true });
+    for (const reader of this.readers) {
+      reader.end();
+      // A reader that does not read what is still queued for it is not waited for.
+      const timer = setTimeout(() => reader.destroy(), READER_END_GRACE_MS);
+      timer.unref();
+      reader.once('close', () => clearTimeout(timer));
+    }
+    this.readers.clear();
+  }
+
+  /** The last resort at process exit: the file at least must not stay behind. */
+  removeFileNow(): void {
+    rmSync(this.socketPath, { force: true });
+  }
+
+  private attach(socket: net.Socket): void {
+    if (this.closed) {
+      socket.destroy();
+      return;
+    }
+    this.readers.add(socket);
+    // A reader has nothing to say: what it sends is discarded (reading it shows its EOF).
+    socket.resume();
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => this.readers.delete(socket));
+  }
+}

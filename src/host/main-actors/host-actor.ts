@@ -1,0 +1,344 @@
+import type { Logger } from 'pino';
+import { ShumaError, serializeError } from '../../protocol/errors.js';
+import type {
+  ChildEvent,
+  HostRequest,
+  LogRequest,
+  Signal,
+  SpawnPipelineRequest,
+  SpawnRequest,
+} from '../../protocol/messages.js';
+import type { Reaper } from './reaper.js';
+import type { TapAttempt, TapPlane } from '../flows/flow-hub.js';
+import { closePipes, openPipes, type KernelPipe } from '../spawn/kernel-pipes.js';
+import { launchOrder } from '../spawn/launcher.js';
+import { descendantsOf, listProcesses, type ProcStat } from '../processes/proc.js';
+import type { ProcessTable, RunEntry } from '../processes/process-table.js';
+import type { HostStop, LaunchPlan, PipelineEntry, Registry, StopScope, WorkspaceEntry } from '../registry/registry.js';
+import type { SpawnedProcess, Spawner, SpawnOrder } from '../spawn/spawner.js';
+import type { ProbeRunner } from '../probes/probe-runner.js';
+import { stopInWaves } from './ordered-stop.js';
+
+export interface HostActorDeps {
+  registry: Registry;
+  table: ProcessTable;
+  spawner: Spawner;
+  reaper: Reaper;
+  logger: Logger;
+  now: () => number;
+  newId: () => string;
+  logBufferBytes: number;
+  toChild: (ws: WorkspaceEntry, key: string, event: ChildEvent) => void;
+  /** util-linux's prlimit, null when missing (the workspace's warnings say so). */
+  prlimit: () => string | null;
+  /** A tapped pipeline's nodes are wired to the runtime through kernel pipes, and pumped by it. */
+  taps: TapPlane;
+  /** Readiness probes: run when a command machine asks, or armed at the spawn (line, notify). */
+  probes: ProbeRunner;
+}
+
+/**
+ * The host actor: the only code that starts or signals processes. It serves what the
+ * machine actors ask (spawn, signal, log) and answers with events.
+ */
+export class HostActor {
+  constructor(private readonly deps: HostActorDeps) {}
+
+  receive(request: HostRequest): void {
+    switch (request.type) {
+      case 'spawn':
+        void this.spawnCommand(request);
+        return;
+      case 'spawnPipeline':
+        void this.spawnPipeline(request);
+        return;
+      case 'signal': {
+        const ws = this.deps.registry.get(request.wsId);
+        if (ws && request.waves && request.signal === 'SIGTERM') void stopInWaves(ws, request.waves, this.deps.table, (only) => this.signalScope(ws, 'SIGTERM', only));
+        else if (ws) this.signalScope(ws, request.signal);
+        return;
+      }
+      case 'signalRun': {
+        const run = this.deps.table.get(request.runId);
+        if (!run || !run.alive || run.key !== request.key || run.wsId !== request.wsId) return;
+        if (request.reason === 'unhealthy') run.reason = 'unhealthy';
+        signalGroup(run.pid, request.signal, this.deps.logger);
+        return;
+      }
+      case 'signalPipeline': {
+        const pipeline = this.deps.registry.get(request.wsId)?.pipelines.get(request.pipelineId);
+        if (pipeline) this.signalScope(pipeline, request.signal);
+        return;
+      }
+      case 'log':
+        this.log(request);
+        return;
+    }
+  }
+
+  private async spawnCommand(request: SpawnRequest): Promise<void> {
+    const { registry, now } = this.deps;
+    const ws = registry.get(request.wsId);
+    const command = ws?.commands.get(request.key);
+    if (!ws || !command) return;
+    const refuse = (error: ShumaError) => {
+      command.firstRun.reject(error);
+      this.deps.toChild(ws, command.key, { type: 'SPAWN_FAILED', at: now(), error: serializeError(error) });
+    };
+    if (ws.hostStop) {
+      refuse(stoppingError(ws));
+      return;
+    }
+    // A run told to notify its readiness gets its socket before it exists (systemd's NOTIFY_SOCKET).
+    const token = this.deps.newId();
+    let order = this.orderFor(ws, command);
+    try {
+      const notifySocket = this.deps.probes.prepare(command, token);
+      if (notifySocket) order = { ...order, env: { ...order.env, NOTIFY_SOCKET: notifySocket } };
+    } catch (error) {
+      refuse(error instanceof ShumaError ? error : new ShumaError('SPAWN_FAILED', String(error)));
+      return;
+    }
+    const spawned = await this.spawnTracked([ws], order);
+    if (spawned instanceof ShumaError) {
+      this.deps.probes.forget(token);
+      refuse(spawned);
+      this.deps.logger.warn({ ws: ws.id, command: command.key, err: serializeError(spawned) }, 'command spawn failed');
+      return;
+    }
+    const run = this.register(ws, spawned, { key: command.key, label: command.label, restarts: request.restarts });
+    this.deps.toChild(ws, command.key, { type: 'SPAWNED', at: run.startedAt, runId: run.id, pid: run.pid });
+    this.deps.probes.attach(ws, command, run, spawned, token);
+    command.firstRun.resolve(run);
+    this.catchUpWithStop([ws], run);
+  }
+
+  /**
+   * Starts every node of a pipeline, wired through kernel pipes (or through the runtime when
+   * tapped), or none: if one fails, the others are killed before anything is reported.
+   */
+  private async spawnPipeline(request: SpawnPipelineRequest): Promise<void> {
+    const { registry, now, logger } = this.deps;
+    const ws = registry.get(request.wsId);
+    const pipeline = ws?.pipelines.get(request.pipelineId);
+    if (!ws || !pipeline) return;
+    const fail = (error: ShumaError) => {
+      pipeline.started.reject(error);
+      this.deps.toChild(ws, pipeline.id, { type: 'PIPELINE_SPAWN_FAILED', at: now(), error: serializeError(error) });
+    };
+    if (ws.hostStop || pipeline.hostStop) {
+      fail(stoppingError(ws));
+      return;
+    }
+    const scopes = [ws, pipeline];
+    for (const scope of scopes) scope.pendingSpawns++;
+    const edges = pipeline.spec.tap ? [] : pipeline.spec.edges;
+    let pipes: KernelPipe[] = [];
+    let tap: TapAttempt | null = null;
+    const spawned: SpawnedProcess[] = [];
+    let failure: ShumaError | null = null;
+    try {
+      // Tapped: each node's edge ends are kernel pipes to the runtime, which pumps them.
+      if (pipeline.spec.tap) tap = await this.deps.taps.prepare(ws, pipeline);
+      pipes = await openPipes(edges.length);
+      for (const node of pipeline.nodes) {
+        const stdio: NonNullable<SpawnOrder['stdio']> = tap ? tap.stdioOf(node.label) : {};
+        edges.forEach((edge, i) => {
+          if (edge.to === node.label) stdio.stdin = pipes[i]!.readFd;
+          if (edge.from === node.label) stdio[edge.stream ?? 'stdout'] = pipes[i]!.writeFd;
+        });
+        const result = await this.spawnTracked([], { ...this.orderFor(ws, node), stdio });
+        if (result instanceof ShumaError) {
+          failure = result;
+          break;
+        }
+        spawned.push(result);
+      }
+    } catch (error) {
+      failure = error instanceof ShumaError ? error : new ShumaError('SPAWN_FAILED', String(error));
+    } finally {
+      closePipes(pipes);
+      tap?.closeChildEnds();
+      for (const scope of scopes) scope.pendingSpawns--;
+    }
+    if (failure) {
+      tap?.abort();
+      // All or nothing: what did start is killed (Node reaps it), nothing is reported but the cause.
+      for (const child of spawned) signalGroup(child.pid, 'SIGKILL', logger);
+      logger.warn({ ws: ws.id, pipeline: pipeline.id, err: serializeError(failure) }, 'pipeline spawn failed');
+      fail(failure);
+      for (const scope of scopes) if (scope.hostStop) this.deps.reaper.check(scope);
+      return;
+    }
+    const runs = spawned.map((child, i) =>
+      this.register(ws, child, {
+        key: pipeline.id,
+        label: pipeline.nodes[i]!.label,
+        restarts: request.attempt,
+        pipeline,
+      }),
+    );
+    pipeline.currentRuns = runs;
+    tap?.start();
+    logger.info(
+      { ws: ws.id, pipeline: pipeline.id, label: pipeline.label, attempt: request.attempt, pids: runs.map((r) => r.pid) },
+      'pipeline spawned',
+    );
+    this.deps.toChild(ws, pipeline.id, {
+      type: 'PIPELINE_SPAWNED',
+      at: now(),
+      attempt: request.attempt,
+      runs: runs.map((run) => ({ label: run.label, runId: run.id, pid: run.pid })),
+    });
+    pipeline.started.resolve();
+    for (const run of runs) this.catchUpWithStop(scopes, run);
+  }
+
+  /** Spawns with the scopes' pending count raised, so that a stop waits for the outcome. */
+  private async spawnTracked(scopes: StopScope[], order: SpawnOrder): Promise<SpawnedProcess | ShumaError> {
+    for (const scope of scopes) scope.pendingSpawns++;
+    try {
+      return await this.deps.spawner.spawn(order);
+    } catch (error) {
+      return error instanceof ShumaError ? error : new ShumaError('SPAWN_FAILED', String(error));
+    } finally {
+      for (const scope of scopes) scope.pendingSpawns--;
+      for (const scope of scopes) if (scope.hostStop) this.deps.reaper.check(scope);
+    }
+  }
+
+  private register(
+    ws: WorkspaceEntry,
+    spawned: SpawnedProcess,
+    run: { key: string; label: string; restarts: number; pipeline?: PipelineEntry },
+  ): RunEntry {
+    const entry = this.deps.table.add(
+      {
+        id: this.deps.newId(),
+        key: run.key,
+        wsId: ws.id,
+        label: run.label,
+        pid: spawned.pid,
+        restarts: run.restarts,
+        startedAt: this.deps.now(),
+        pipelineId: run.pipeline?.id,
+      },
+      this.deps.logBufferBytes,
+    );
+    // Spawned with setsid: the pid is also the process group id.
+    ws.groups.add(entry.pid);
+    run.pipeline?.groups.add(entry.pid);
+    // Null when the stream feeds a pipe (an edge, tapped or not); captured otherwise.
+    spawned.stdout?.on('data', (chunk: Buffer) => entry.stdout.write(chunk));
+    spawned.stderr?.on('data', (chunk: Buffer) => entry.stderr.write(chunk));
+    this.deps.reaper.watch(entry, spawned);
+    this.deps.logger.info(
+      {
+        ws: ws.id,
+        command: entry.key,
+        run: entry.id,
+        pid: entry.pid,
+        label: entry.label,
+        restarts: entry.restarts,
+        ...(entry.pipelineId ? { pipeline: entry.pipelineId } : {}),
+      },
+      'command spawned',
+    );
+    return entry;
+  }
+
+  /** A stop that began while the spawn was under way did not reach this process yet. */
+  private catchUpWithStop(scopes: StopScope[], run: RunEntry): void {
+    const stop = scopes.map((scope) => scope.hostStop as HostStop | null).find((s) => s !== null);
+    if (stop) signalGroup(run.pid, stop.lastSignal, this.deps.logger);
+  }
+
+  /** Signals every process group of a workspace or pipeline, and any descendant that left them. */
+  signalScope(scope: StopScope, signal: Signal, only?: ReadonlySet<number>): void {
+    const { table } = this.deps;
+    if (!scope.hostStop) {
+      const alive = table.aliveIn(scope);
+      let descendants: ProcStat[] = [];
+      // A /proc scan costs milliseconds: only when there is someone to look for.
+      if (alive.length > 0 || scope.groups.size > 0) {
+        const processes = this.processesForStop(scope);
+        // Search under our unreaped runs and the live members of our groups — never under a
+        // group id alone: its leader may be gone and its number reused by a stranger, whose
+        // children are not ours. (A number cannot be reused while a group of that id lives.)
+        const roots = new Set(alive.map((run) => run.pid));
+        for (const p of processes) if (scope.groups.has(p.pgrp)) roots.add(p.pid);
+        descendants = descendantsOf(roots, processes).filter((p) => !scope.groups.has(p.pgrp));
+      }
+      scope.hostStop = { lastSignal: signal, aliveAtStop: alive.length, descendants };
+    }
+    scope.hostStop.lastSignal = signal;
+    for (const pgid of [...scope.groups]) {
+      if (only && !only.has(pgid)) continue;
+      if (!signalGroup(pgid, signal, this.deps.logger)) scope.groups.delete(pgid);
+    }
+    // A stop in waves reaches the escaped and the cgroup with its last wave.
+    if (only) {
+      this.deps.reaper.check(scope);
+      return;
+    }
+    for (const escaped of scope.hostStop.descendants) this.deps.reaper.signalIfSame(escaped, signal);
+    // A workspace's cgroup holds even what left every group and parent link (a double-forked daemon).
+    if (scope.kind === 'workspace') {
+      const cgroup = (scope as WorkspaceEntry).cgroup;
+      for (const pid of cgroup?.pids() ?? []) signalPid(pid, signal);
+    }
+    this.deps.reaper.check(scope);
+  }
+
+  /** The spawn order of a command: its limits and its cgroup applied before the program runs. */
+  /**
+   * Every process, to find a stopping scope's escaped descendants. Unreadable now (EMFILE…):
+   * the stop goes on with its groups and cgroup, which need no scan; it is said, not thrown.
+   */
+  private processesForStop(scope: StopScope): ProcStat[] {
+    try {
+      return listProcesses();
+    } catch (error) {
+      this.deps.logger.warn({ scope: scope.id, err: serializeError(error) }, 'could not read /proc to find escaped descendants; stopping the process groups only');
+      return [];
+    }
+  }
+
+  private orderFor(ws: WorkspaceEntry, plan: LaunchPlan): SpawnOrder {
+    const order = { file: plan.file, argv0: plan.spec.exec, args: plan.spec.argv ?? [], env: plan.env, cwd: plan.cwd };
+    // With a cgroup, memory is the kernel's to bound (an OOM kill of the workspace's processes),
+    // not RLIMIT_AS's (an address-space cap that breaks programs reserving large mappings).
+    const limits = ws.cgroup && ws.spec.limits ? { ...ws.spec.limits, memoryBytes: undefined } : ws.spec.limits;
+    const wrapping = { prlimit: this.deps.prlimit(), limits, cgroupProcsFiles: ws.cgroup?.procsFiles ?? [] };
+    return launchOrder(order, wrapping, this.deps.spawner.appliesLimits);
+  }
+
+  private log(request: LogRequest): void {
+    this.deps.logger[request.level](request.fields, request.msg);
+  }
+}
+
+
+function stoppingError(ws: WorkspaceEntry): ShumaError {
+  return new ShumaError('WORKSPACE_STOPPED', `workspace ${ws.id} (${ws.label}) is stopping: nothing new starts in it`);
+}
+
+function signalPid(pid: number, signal: Signal): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // Exited since cgroup.procs was read: nothing left to signal.
+  }
+}
+
+/** False when no process is left in the group. */
+export function signalGroup(pgid: number, signal: Signal, logger: Logger): boolean {
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ESRCH') return false;
+    logger.error({ pgid, signal, err: serializeError(error) }, 'could not signal a process group');
+    return true;
+  }
+}

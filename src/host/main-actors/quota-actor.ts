@@ -1,0 +1,204 @@
+import type { Logger } from 'pino';
+import { serializeError } from '../../protocol/errors.js';
+import type { QuotaBreachEvent } from '../../protocol/messages.js';
+import type { QuotaAction } from '../../protocol/specs.js';
+import type { ProcessTable } from '../processes/process-table.js';
+import type { Registry, WorkspaceEntry } from '../registry/registry.js';
+import { breachText, type QuotaReport, type QuotaResource, type WorkspaceStats } from '../../protocol/stats.js';
+
+export const STATS_HISTORY = 64;
+
+export interface QuotaActorDeps {
+  registry: Registry;
+  table: ProcessTable;
+  logger: Logger;
+  now: () => number;
+  /** Background sampling period; 0: sample only when asked (stats(), quota()). */
+  intervalMs: number;
+  /** A limit was crossed, once per episode, for a resource whose action is not 'none'. */
+  onBreach: (ws: WorkspaceEntry, breach: QuotaBreachEvent) => void;
+  /** The workspace's use now, measured where its processes run (its placement). */
+  usage: (ws: WorkspaceEntry) => WorkspaceUsage;
+  /** Something the user should know (the runtime's warnings): here, sampling that failed. */
+  warn: (message: string) => void;
+}
+
+/** One measure of a workspace's processes, as its placement takes it. */
+export interface WorkspaceUsage {
+  source: WorkspaceStats['source'];
+  rssBytes: number | null;
+  cpuUsec: number | null;
+  /** Per-process CPU, when known: a rate is then taken over the processes present in two samples. */
+  cpuByPid: Map<number, number> | null;
+  processes: number;
+}
+
+interface Usage extends WorkspaceUsage {
+  at: number;
+}
+
+interface WorkspaceQuotaState {
+  history: WorkspaceStats[];
+  previous: Usage | null;
+  /** Resources in breach at the last sample: a breach is reported when it starts, not every sample. */
+  breached: Set<QuotaResource>;
+}
+
+/**
+ * The quota actor: samples every workspace's memory, CPU and processes (from its cgroup when
+ * it has one, from /proc otherwise), keeps each one's history, and reports limits crossed to
+ * the workspace actor, which applies its policy.
+ */
+export class QuotaActor {
+  private readonly states = new Map<string, WorkspaceQuotaState>();
+  private readonly timer: NodeJS.Timeout | undefined;
+  /** Why the background sampling last failed, while it fails: one warning per episode, not per round. */
+  private failing: string | null = null;
+
+  constructor(private readonly deps: QuotaActorDeps) {
+    if (deps.intervalMs > 0) {
+      this.timer = setInterval(() => this.sampleAll(), deps.intervalMs);
+      // Sampling alone must not keep a process alive.
+      this.timer.unref();
+    }
+  }
+
+  /**
+   * One background round. Reading /proc or a cgroup can fail for reasons of the runtime's own
+   * (EMFILE when descriptors run out, ENOMEM): the round is skipped and said so, never thrown
+   * from the timer, where it would end the whole runtime.
+   */
+  sampleAll(): void {
+    let failed: unknown = null;
+    for (const ws of this.deps.registry.all()) {
+      if (ws.hostStop || ws.failure) continue;
+      try {
+        this.sample(ws);
+      } catch (error) {
+        failed = error;
+        break; // the rest would fail alike
+      }
+    }
+    if (failed === null) {
+      if (this.failing !== null) this.deps.logger.info({ after: this.failing }, 'stats sampling works again');
+      this.failing = null;
+      return;
+    }
+    const why = serializeError(failed);
+    if (this.failing === null) {
+      this.deps.warn(
+        `stats sampling skipped a round (${why.message}): it tries again every ${this.deps.intervalMs} ms; until it succeeds, stats are stale and quota limits are not checked`,
+      );
+    } else {
+      this.deps.logger.debug({ err: why }, 'stats sampling skipped a round');
+    }
+    this.failing = why.code ?? why.message;
+  }
+
+  /** Takes a sample now, appends it to the history and checks the limits. */
+  sample(ws: WorkspaceEntry): WorkspaceStats {
+    const state = this.stateOf(ws);
+    const usage: Usage = { at: this.deps.now(), ...this.deps.usage(ws) };
+    const stats: WorkspaceStats = {
+      at: usage.at,
+      source: usage.source,
+      rssBytes: usage.rssBytes,
+      cpuUsec: usage.cpuUsec,
+      cpuPercent: cpuPercent(state.previous, usage),
+      processes: usage.processes,
+      commandsAlive: this.deps.table.aliveIn(ws).length,
+      commandsTotal: this.deps.table.ofWorkspace(ws.id).length,
+    };
+    state.previous = usage;
+    state.history.push(stats);
+    if (state.history.length > STATS_HISTORY) state.history.shift();
+    this.checkLimits(ws, state, usage);
+    return stats;
+  }
+
+  history(ws: WorkspaceEntry, tail: number): WorkspaceStats[] {
+    const history = this.stateOf(ws).history;
+    return tail > 0 ? history.slice(-tail) : [...history];
+  }
+
+  quota(ws: WorkspaceEntry): QuotaReport {
+    const stats = this.sample(ws);
+    const limits = ws.spec.limits ?? {};
+    const breaches: string[] = [];
+    if (limits.memoryBytes !== undefined && stats.rssBytes !== null && stats.rssBytes > limits.memoryBytes) {
+      breaches.push(breachText('memory', stats.rssBytes, limits.memoryBytes));
+    }
+    if (limits.nproc !== undefined && stats.processes > limits.nproc) {
+      breaches.push(breachText('nproc', stats.processes, limits.nproc));
+    }
+    return {
+      memLimit: limits.memoryBytes ?? null,
+      nprocLimit: limits.nproc ?? null,
+      breaches,
+      oomKills: ws.oomKillsSeen,
+    };
+  }
+
+  forget(wsId: string): void {
+    this.states.delete(wsId);
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    for (const wsId of [...this.states.keys()]) this.forget(wsId);
+  }
+
+  private stateOf(ws: WorkspaceEntry): WorkspaceQuotaState {
+    let state = this.states.get(ws.id);
+    if (!state) {
+      state = { history: [], previous: null, breached: new Set() };
+      this.states.set(ws.id, state);
+    }
+    return state;
+  }
+
+  private checkLimits(ws: WorkspaceEntry, state: WorkspaceQuotaState, usage: Usage): void {
+    const limits = ws.spec.limits ?? {};
+    const check = (resource: QuotaResource, used: number | null, limit: number | undefined) => {
+      const action: QuotaAction = ws.spec.quota?.[resource] ?? 'none';
+      const inBreach = limit !== undefined && used !== null && used > limit;
+      if (!inBreach) {
+        state.breached.delete(resource);
+        return;
+      }
+      if (state.breached.has(resource)) return;
+      state.breached.add(resource);
+      if (action === 'none') return;
+      this.deps.onBreach(ws, {
+        type: 'QUOTA_BREACH',
+        at: usage.at,
+        resource,
+        used: used!,
+        limit: limit!,
+        action,
+        message: breachText(resource, used!, limit!),
+      });
+    };
+    check('memory', usage.rssBytes, limits.memoryBytes);
+    check('nproc', usage.processes, limits.nproc);
+  }
+}
+
+/** CPU use since the previous sample, 100 = one core busy the whole time. */
+function cpuPercent(previous: Usage | null, current: Usage): number | null {
+  if (!previous || current.at <= previous.at) return null;
+  const wallUsec = (current.at - previous.at) * 1000;
+  let used: number;
+  if (current.cpuByPid && previous.cpuByPid) {
+    // Only the processes present in both samples: one that exited took its time with it.
+    used = 0;
+    for (const [pid, cpu] of current.cpuByPid) {
+      const before = previous.cpuByPid.get(pid);
+      if (before !== undefined) used += Math.max(0, cpu - before);
+    }
+  } else {
+    if (current.cpuUsec === null || previous.cpuUsec === null) return null;
+    used = Math.max(0, current.cpuUsec - previous.cpuUsec);
+  }
+  return (used / wallUsec) * 100;
+}

@@ -1,0 +1,156 @@
+import type { SerializedError } from '../../protocol/errors.js';
+import type { ActorSnapshot, PlainValue, Signal } from '../../protocol/messages.js';
+import type { PipelineSpec } from '../../protocol/pipeline-spec.js';
+import type { CommandSpec, ResolvedRestartPolicy, WorkspaceSpec } from '../../protocol/specs.js';
+import type { Deferred } from '../processes/deferred.js';
+import type { ProcStat } from '../processes/proc.js';
+import type { RunEntry } from '../processes/process-table.js';
+
+// What the main thread knows of each workspace and command: the specs, the mirror of the
+// actors' snapshots (kept current by the workers), and the host's side of a stop.
+
+export interface StopResult {
+  /** Processes (runs) that were alive when the stop began and were reaped by it. */
+  reaped: number;
+  /** Descendants that had left the workspace's process groups and were killed one by one. */
+  escaped: number[];
+}
+
+export interface HostStop {
+  lastSignal: Signal;
+  aliveAtStop: number;
+  /** Descendants seen when the stop began: any that left the groups is killed at the end. */
+  descendants: ProcStat[];
+}
+
+/** What the runtime uses of a workspace's cgroup (src/host/cgroups.ts makes them). */
+export interface CgroupHandle {
+  readonly procsFiles: readonly string[];
+  sample(): { memoryBytes: number | null; cpuUsec: number | null; pids: number | null };
+  oomKills(): number;
+  pids(): number[];
+  killAll(): Promise<void>;
+  remove(): Promise<void>;
+}
+
+/** What a stop acts on: a whole workspace, or one pipeline in it. */
+export interface StopScope {
+  readonly kind: 'workspace' | 'pipeline';
+  readonly id: string;
+  readonly wsId: string;
+  /** Process groups started in it and not yet seen empty (each run leads its own group). */
+  readonly groups: Set<number>;
+  hostStop: HostStop | null;
+  /** Spawns under way: a stop is not over while one may still produce a process. */
+  pendingSpawns: number;
+}
+
+/** A command as it will be started: spec checked, program and cwd resolved. */
+export interface LaunchPlan {
+  readonly label: string;
+  readonly spec: CommandSpec;
+  readonly file: string;
+  readonly cwd: string;
+  readonly env: Readonly<Record<string, string>>;
+}
+
+export interface PipelineExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  status: number;
+}
+
+export interface PipelineResult {
+  /** Whether the pipeline succeeded by its `discern` rule (false once stopped or given up). */
+  ok: boolean;
+  /** The last attempt's exit of every node that ran, by label. */
+  exits: Record<string, PipelineExit>;
+  restarts: number;
+  /** The pipeline machine's final state: succeeded, failed, gaveUp or stopped. */
+  state: string;
+}
+
+export interface PipelineEntry extends StopScope {
+  readonly kind: 'pipeline';
+  readonly label: string;
+  readonly spec: PipelineSpec;
+  readonly nodes: readonly LaunchPlan[];
+  snapshot: ActorSnapshot | null;
+  readonly observers: Set<(snapshot: ActorSnapshot) => void>;
+  /** The runs of the current attempt, in node order. */
+  currentRuns: RunEntry[];
+  /** Set by the reaper when a stop of this pipeline left nothing running. */
+  stopResult: StopResult | null;
+  readonly started: Deferred<void>;
+  readonly done: Deferred<PipelineResult>;
+}
+
+export interface CommandEntry {
+  readonly key: string;
+  readonly wsId: string;
+  readonly label: string;
+  readonly spec: CommandSpec;
+  readonly policy: ResolvedRestartPolicy;
+  /** Resolved and checked once, before the first run. */
+  readonly file: string;
+  readonly cwd: string;
+  readonly env: Readonly<Record<string, string>>;
+  snapshot: ActorSnapshot | null;
+  readonly observers: Set<(snapshot: ActorSnapshot) => void>;
+  readonly firstRun: Deferred<RunEntry>;
+}
+
+export interface WorkspaceEntry extends StopScope {
+  readonly kind: 'workspace';
+  readonly label: string;
+  readonly spec: WorkspaceSpec;
+  readonly cwd: string;
+  /** The environment every command starts from: the runtime's, then the workspace's. */
+  readonly env: Readonly<Record<string, string>>;
+  readonly warnings: string[];
+  /** Where its processes run: the kind of its placement (src/host/placement), `local` here. */
+  readonly placementKind: string;
+  /** The workspace's own cgroup, when one was asked and could be made. */
+  readonly cgroup: CgroupHandle | null;
+  /** Kernel OOM kills already attributed to a run. */
+  oomKillsSeen: number;
+  readonly worker: number;
+  readonly createdAt: number;
+  snapshot: ActorSnapshot;
+  /** The actor's latest persisted snapshot, children included: what a restore or a re-hosting starts from. */
+  persisted: PlainValue | null;
+  readonly observers: Set<(snapshot: ActorSnapshot) => void>;
+  readonly commands: Map<string, CommandEntry>;
+  readonly pipelines: Map<string, PipelineEntry>;
+  readonly started: Deferred<void>;
+  readonly stopped: Deferred<StopResult>;
+  /** A stop was asked (by the user, the TTL, a shutdown): nothing new may start. */
+  stopRequested: boolean;
+  /** Set by the reaper when nothing of the workspace is left; reported once the actor stopped. */
+  stopResult: StopResult | null;
+  failure: SerializedError | null;
+}
+
+export class Registry {
+  private readonly workspaces = new Map<string, WorkspaceEntry>();
+
+  add(entry: WorkspaceEntry): void {
+    this.workspaces.set(entry.id, entry);
+  }
+
+  get(wsId: string): WorkspaceEntry | undefined {
+    return this.workspaces.get(wsId);
+  }
+
+  delete(wsId: string): void {
+    this.workspaces.delete(wsId);
+  }
+
+  all(): IterableIterator<WorkspaceEntry> {
+    return this.workspaces.values();
+  }
+
+  get size(): number {
+    return this.workspaces.size;
+  }
+}

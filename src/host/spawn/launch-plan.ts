@@ -1,0 +1,39 @@
+import path from 'node:path';
+import { ShumaError } from '../../protocol/errors.js';
+import type { CommandSpec } from '../../protocol/specs.js';
+import type { LaunchPlan, WorkspaceEntry } from '../registry/registry.js';
+import { checkCwd, resolveExecutable } from './spawn-check.js';
+
+// How a command spec becomes something to start: where it runs, what program, which environment.
+
+export async function findPrlimit(): Promise<string | null> {
+  try {
+    return await resolveExecutable('prlimit', '/', process.env.PATH ?? '/usr/bin:/bin');
+  } catch {
+    return null; // the workspace's warnings say that limits cannot be applied
+  }
+}
+
+/** A command as it will start in `ws`: cwd checked, program found, environment merged. */
+export async function launchPlan(ws: WorkspaceEntry, spec: CommandSpec): Promise<LaunchPlan> {
+  const cwd = await checkCwd(spec.cwd === undefined ? ws.cwd : path.resolve(ws.cwd, spec.cwd), 'cwd');
+  const env = { ...ws.env, ...spec.env };
+  const file = await resolveExecutable(spec.exec, cwd, env.PATH);
+  return { label: spec.label ?? path.basename(spec.exec), spec, file, cwd, env };
+}
+
+/** A plan whose program could not be found now: its spawn will fail and say why. */
+export function unresolvedPlan(ws: WorkspaceEntry, spec: CommandSpec): LaunchPlan {
+  const cwd = spec.cwd === undefined ? ws.cwd : path.resolve(ws.cwd, spec.cwd);
+  return { label: spec.label ?? path.basename(spec.exec), spec, file: path.resolve(cwd, spec.exec), cwd, env: { ...ws.env, ...spec.env } };
+}
+
+/** A private copy of a user's spec: later changes to their object must not reach us. */
+export function structuredCloneSpec<T>(spec: T): T {
+  if (typeof spec !== 'object' || spec === null) return spec;
+  try {
+    return structuredClone(spec);
+  } catch {
+    throw new ShumaError('INVALID_SPEC', 'spec must be plain data (strings, numbers, booleans, arrays, objects): it held a function or a class instance');
+  }
+}

@@ -1,0 +1,51 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+// The compiled addon (native/*.c, built by node-gyp at `npm ci` into build/Release), typed.
+// This file is dist/src/host/native-addon.js once built: the package root is three levels up.
+
+/** The parent's ends of the pipes the addon made, -1 where the child got something else. */
+export interface NativeChild {
+  pid: number;
+  stdin: number;
+  stdout: number;
+  stderr: number;
+}
+
+type SpawnArguments = [
+  file: string,
+  argv: readonly string[],
+  envp: readonly string[],
+  cwd: string,
+  stdio: readonly [number, number, number],
+  limits: readonly [number, number, number, number],
+  cgroupProcs: readonly string[],
+  onExit: (code: number | null, signo: number | null) => void,
+];
+
+export interface SpawnerAddon {
+  /**
+   * Starts `file` (clone + exec) on the addon's spawner thread, so the event loop is not held
+   * while the child execs, and calls `onExit(code, signo)` once it has exited and been reaped.
+   * Rejects with an Error whose `code` is the errno name and `step` the stage that failed
+   * (`exec`, `chdir`, `cgroup` with `index` the file, `rlimit`, `stdio`, `clone`…).
+   */
+  spawnAsync(...args: SpawnArguments): Promise<NativeChild>;
+  /** The same on the calling thread, which waits for the exec (~0.2 ms): for the benchmark. */
+  spawn(...args: SpawnArguments): NativeChild;
+  /** stdio values: /dev/null, or a new pipe whose parent end is returned. */
+  readonly STDIO_NULL: number;
+  readonly STDIO_PIPE: number;
+}
+
+export const ADDON_PATH = fileURLToPath(new URL('../../../../build/Release/shuma_spawner.node', import.meta.url));
+
+/** Loads the addon; throws an Error saying why it cannot be used. */
+export function loadSpawnerAddon(): SpawnerAddon {
+  if (process.platform !== 'linux') throw new Error(`the native spawner is for Linux (this is ${process.platform})`);
+  if (!existsSync(ADDON_PATH)) {
+    throw new Error(`${ADDON_PATH} was not built (node-gyp at install time failed or was skipped): run 'npm rebuild shuma' with a C compiler and Node's headers`);
+  }
+  return createRequire(import.meta.url)(ADDON_PATH) as SpawnerAddon;
+}

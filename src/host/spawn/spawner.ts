@@ -1,0 +1,54 @@
+import type { Readable, Writable } from 'node:stream';
+import type { ResourceLimits } from '../../protocol/specs.js';
+
+// The one door through which the host starts processes: the native spawner (clone+exec in an
+// addon, see docs/architecture.md § Spawning) or, where it cannot load, child_process.
+
+export interface SpawnOrder {
+  /** Absolute path of the program, already resolved and checked. */
+  file: string;
+  /** argv[0] as the user wrote it. */
+  argv0: string;
+  args: readonly string[];
+  env: Readonly<Record<string, string>>;
+  cwd: string;
+  /**
+   * File descriptors to hand to the child as its stdin, stdout or stderr (a pipe end). Absent:
+   * stdin is /dev/null, stdout and stderr are captured through pipes of the runtime's own.
+   */
+  stdio?: { stdin?: number | 'pipe'; stdout?: number; stderr?: number };
+  /** Set soft and hard before the program runs. Only a spawner that `appliesLimits` is given them. */
+  limits?: ResourceLimits;
+  /** cgroup.procs files the child writes its pid to before the program runs (same condition). */
+  cgroupProcsFiles?: readonly string[];
+}
+
+export interface SpawnedProcess {
+  readonly pid: number;
+  /** Present when the order asked for stdin 'pipe' (a tapped pipeline feeds it). */
+  readonly stdin: Writable | null;
+  /**
+   * Null when the order handed the child a descriptor of its own for that stream. The caller
+   * reads them (the host always does): until both have been read to their end, onOutputEnd waits.
+   */
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
+  /** The leader's exit: the run's state. Output may still be arriving. */
+  onExit(listener: (code: number | null, signal: NodeJS.Signals | null) => void): void;
+  /** Every holder of the output pipes has closed them: no more output will come. */
+  onOutputEnd(listener: () => void): void;
+}
+
+export interface Spawner {
+  readonly name: string;
+  /**
+   * Sets `order.limits` and joins `order.cgroupProcsFiles` in the child itself. When false,
+   * the launcher wraps the order in a shell prologue and prlimit instead (launcher.ts).
+   */
+  readonly appliesLimits: boolean;
+  /**
+   * Starts the program as the leader of a new session and process group, so a signal to
+   * the group reaches its descendants. Rejects with a ShumaError('SPAWN_FAILED').
+   */
+  spawn(order: SpawnOrder): Promise<SpawnedProcess>;
+}
