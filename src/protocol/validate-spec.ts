@@ -15,7 +15,7 @@ import {
   type RestartPolicy,
   type WorkspaceSpec,
 } from './specs.js';
-import { validateDependsOn, validateProbe, validateSupervision } from './supervision-spec.js';
+import { validateDependsOn, validateProbe, validateSupervision } from './validate-supervision.js';
 
 export const RESTART_FIELDS = ['onFailure', 'backoffMs', 'maxBackoffMs', 'maxRestarts', 'resetAfterMs'] as const;
 
