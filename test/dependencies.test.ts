@@ -6,6 +6,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { parseSpecText } from '../src/cli/spec-file.js';
 import { ManualClock } from '../src/testing/index.js';
 import type { ActorSnapshot, Command, Runtime } from '../src/index.js';
 import { fixture, pollUntil, startRuntime, waitFor, waitForOutput } from './helpers.js';
@@ -89,6 +90,43 @@ describe('dependsOn', () => {
     await assert.rejects(ws.run({ exec: fixture('forever.sh'), dependsOn: [{ label: 'twin', condition: 'up' as never }] }), /condition must be one of 'started', 'ready', 'succeeded'/);
     assert.equal((await ws.commands()).length, 2);
     await ws.stop({ graceMs: 0 });
+  });
+
+  test('runAll: a set declared together may name a later command; a cycle is INVALID_SPEC naming it, and nothing starts', async () => {
+    const ws = await rt.createWorkspace({ label: 'deps runAll' });
+    await assert.rejects(
+      ws.runAll([
+        { exec: fixture('forever.sh'), label: 'a', dependsOn: [{ label: 'c' }] },
+        { exec: fixture('forever.sh'), label: 'b', dependsOn: [{ label: 'a' }] },
+        { exec: fixture('forever.sh'), label: 'c', dependsOn: [{ label: 'b' }] },
+      ]),
+      (e: { code?: string; message?: string }) => {
+        assert.equal(e.code, 'INVALID_SPEC');
+        assert.match(String(e.message), /commands\[0\]\.dependsOn makes a cycle: a → c → b → a/);
+        return true;
+      },
+    );
+    assert.deepEqual(await ws.commands(), []);
+    const [worker, web] = await ws.runAll([
+      { exec: fixture('forever.sh'), label: 'worker', dependsOn: [{ label: 'web', condition: 'started' }] },
+      { exec: fixture('forever.sh'), label: 'web' },
+    ]);
+    assert.equal(worker!.label, 'worker');
+    assert.ok(worker!.pid > 0 && web!.pid > 0);
+    await ws.stop({ graceMs: 0 });
+  });
+
+  test('a spec file: dependencies in any order; an unknown label or a cycle at file:line:column', () => {
+    const ok = parseSpecText('f.yaml', ['workspaces:', '  - label: w', '    commands:', '      - { label: worker, exec: w, dependsOn: [ { label: web } ] }', '      - { label: web, exec: s, ready: { tcp: 8080 } }', ''].join('\n'));
+    assert.equal(ok.workspaces[0]!.commands.length, 2);
+    assert.throws(
+      () => parseSpecText('f.yaml', ['workspaces:', '  - label: w', '    commands:', '      - { label: worker, exec: w, dependsOn: [ { label: wbe } ] }', ''].join('\n')),
+      /^SpecFileError: f\.yaml:4:\d+: workspaces\[0\]\.commands\[0\]\.dependsOn\[0\]\.label names no command of this workspace: 'wbe'/,
+    );
+    assert.throws(
+      () => parseSpecText('f.yaml', ['workspaces:', '  - label: w', '    commands:', '      - { label: a, exec: x, dependsOn: [ { label: b } ] }', '      - { label: b, exec: x, dependsOn: [ { label: a } ] }', ''].join('\n')),
+      /makes a cycle: a → b → a/,
+    );
   });
 
   test('a stop ends dependants first: worker, then api, then db', async () => {

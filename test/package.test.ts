@@ -45,7 +45,11 @@ test('npm pack from a tree without dist/ builds it, ships the runtime and not th
   writeFileSync(path.join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
   await npm(['install', '--prefer-offline', `./${packed[0]!.filename}`], consumer);
   const installed = path.join(consumer, 'node_modules/shuma');
-  assert.deepEqual(readdirSync(path.join(installed, 'build/Release')).filter((f) => f.endsWith('.node')), ['shuma_spawner.node'], 'the install script built the native spawner');
+  assert.deepEqual(
+    readdirSync(path.join(installed, 'build/Release')).filter((f) => f.endsWith('.node')).sort(),
+    ['shuma_notify.node', 'shuma_spawner.node'],
+    'the install script built the native spawner and the NOTIFY_SOCKET listener',
+  );
 
   const { version } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
   const { stdout: printed } = await run('npx', ['--no-install', 'shuma', '--version'], { cwd: consumer, env: NPM_ENV });

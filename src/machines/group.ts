@@ -9,6 +9,8 @@ export interface MemberDependency {
   key: string;
   label: string;
   condition: DependencyCondition;
+  /** How it ended, when it had ended as the dependant was run (its actor may be gone). */
+  ended?: MemberPhase;
 }
 
 export interface GroupContext {
@@ -58,7 +60,8 @@ export function addMember(group: GroupContext, key: string, label: string, deps:
 
 /** A dependency holds now (true), may hold later (null), or never will (a reason). */
 export function dependencyHolds(dep: MemberDependency, view: MemberView | undefined): true | null | string {
-  if (!view) return `'${dep.label}' is gone`;
+  // Declared in the same set and not spawned yet (runAll sends them one by one): wait for it.
+  if (!view) return null;
   const { phase } = view;
   switch (dep.condition) {
     case 'started':
@@ -95,14 +98,14 @@ function phaseWords(phase: MemberPhase): string {
 export function verdict(group: GroupContext, key: string, view: (key: string) => MemberView | undefined): true | null | string {
   let all: true | null = true;
   for (const dep of group.deps[key] ?? []) {
-    const holds = dependencyHolds(dep, view(dep.key) ?? endedView(group, dep.key));
+    const holds = dependencyHolds(dep, view(dep.key) ?? endedView(group, dep.key) ?? endedView({ ended: dep.ended ? { [dep.key]: dep.ended } : {} }, dep.key));
     if (typeof holds === 'string') return holds;
     if (holds === null) all = null;
   }
   return all;
 }
 
-function endedView(group: GroupContext, key: string): MemberView | undefined {
+function endedView(group: Pick<GroupContext, 'ended'>, key: string): MemberView | undefined {
   const phase = group.ended[key];
   return phase ? { phase, started: phase !== 'failed' && phase !== 'unmet' } : undefined;
 }
@@ -180,6 +183,10 @@ export function stopWaves(group: GroupContext, live: readonly string[]): string[
     (waves[d] ??= []).push(key);
   }
   return waves.filter((wave) => wave !== undefined);
+}
+
+export function isDependedOn(group: GroupContext, key: string): boolean {
+  return Object.values(group.deps).some((deps) => deps.some((dep) => dep.key === key));
 }
 
 /** Whether any member depends on another: only then does the order of a stop matter. */

@@ -4,7 +4,7 @@ import { DEFAULT_GRACE_MS, MAX_TIMER_MS } from '../protocol/specs.js';
 import type { SupervisionSpec } from '../protocol/supervision-spec.js';
 import { commandMachine } from './command-machine.js';
 import type { MemberEvent } from './group-events.js';
-import { addMember, hasDependencies, newGroup, noteFailure, restartedWith, stopWaves, type GroupContext } from './group.js';
+import { addMember, hasDependencies, isDependedOn, newGroup, noteFailure, restartedWith, stopWaves, type GroupContext } from './group.js';
 import { memberView, waitingMembers } from './group-view.js';
 import { pipelineMachine } from './pipeline-machine.js';
 
@@ -211,7 +211,9 @@ export const workspaceMachine = setup({
     forgetCommand: enqueueActions(({ context, event, enqueue, self }) => {
       const key = (event as unknown as { actorId: string }).actorId;
       const view = memberView(self, key);
-      if (view && context.group.labels[key] !== undefined) {
+      // Only a dependant waiting for it needs to know (one run later knows it from the main
+      // thread's mirror); stopping, nothing starts any more. Otherwise nothing changes here.
+      if (view && context.stopReason === null && isDependedOn(context.group, key)) {
         enqueue.assign({ group: { ...context.group, ended: { ...context.group.ended, [key]: view.phase } } });
       }
       enqueue(stopChild(key));

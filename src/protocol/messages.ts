@@ -21,8 +21,10 @@ export interface RunEvent {
   /** How to tell it is ready; null or absent: ready once spawned. */
   probe?: ResolvedProbe | null;
   /** Commands of the workspace (by key) that must hold their condition before it starts. */
-  deps?: Array<{ key: string; label: string; condition: DependencyCondition }>;
+  deps?: Array<{ key: string; label: string; condition: DependencyCondition; ended?: EndedPhase }>;
 }
+/** How a command that ended did, as its dependants see it. */
+export type EndedPhase = 'succeeded' | 'exited' | 'gaveUp' | 'failed' | 'stopped' | 'unmet';
 export interface StopEvent { type: 'STOP'; at: number; graceMs: number; reason: StopReason }
 /** No process of any of the workspace's process groups is left. */
 export interface GroupsEmptyEvent { type: 'GROUPS_EMPTY'; at: number; reaped: number }

@@ -1,12 +1,16 @@
 import { fail } from '../../protocol/checks.js';
 import type { DependencyCondition } from '../../protocol/supervision-spec.js';
 import type { CommandSpec } from '../../protocol/specs.js';
+import type { EndedPhase } from '../../protocol/messages.js';
+import { phaseOf } from '../../machines/group-view.js';
 import type { WorkspaceEntry } from '../registry/registry.js';
 
 export interface ResolvedDependency {
   key: string;
   label: string;
   condition: DependencyCondition;
+  /** The dependency had ended already: how (its actor is gone from its workspace). */
+  ended?: EndedPhase;
 }
 
 /** A command about to join the workspace: its key, label and spec. */
@@ -40,7 +44,9 @@ export function resolveDependencies(ws: WorkspaceEntry, newcomers: readonly Newc
       }
       if (keys.length > 1) fail(field, `'${dep.label}' is the label of ${keys.length} commands: a dependency needs a unique label`);
       if (keys[0] === n.key) fail(field, `'${dep.label}' is the command itself: a command cannot wait for itself`);
-      return { key: keys[0]!, label: dep.label, condition: dep.condition ?? 'ready' };
+      const existing = ws.commands.get(keys[0]!)?.snapshot;
+      const ended = existing && existing.status === 'done' ? (phaseOf(existing as Parameters<typeof phaseOf>[0]) as EndedPhase) : undefined;
+      return { key: keys[0]!, label: dep.label, condition: dep.condition ?? 'ready', ...(ended ? { ended } : {}) };
     }),
   );
   const cycle = findCycle(newcomers.map((n, i) => ({ key: n.key, deps: resolved[i]!.map((d) => d.key) })));
