@@ -130,8 +130,18 @@ test('a saved pipeline runs under its saved name; ps lists pipeline nodes by the
   const idle = (await cliJson<PsResult>(['ps'], daemon.env)).pipelines.find((p) => p.label === 'idle')!;
   for (const node of idle.nodes) assert.match(ps.stdout, new RegExp(`node\\s+p/idle/${node.label}\\s+${node.commandId}\\s+${node.pid}\\n`));
   assert.equal((await pollCli(() => cli(['logs', 'p/sevens/wc'], daemon.env), (r) => r.stdout !== '', 'wc')).stdout.trim(), '19');
+
+  // A name that fits two is refused, listing them by what `ps` shows: NAME (ID).
+  const a = await cliJson<RunResult>(['run', '-w', 'twin-a', '--name', 'same', '--', 'sleep', '1000'], daemon.env);
+  const b = await cliJson<RunResult>(['run', '-w', 'twin-b', '--name', 'same', '--', 'sleep', '1000'], daemon.env);
+  const ambiguous = await cli(['logs', 'same'], daemon.env);
+  assert.equal(ambiguous.code, 2);
+  assert.ok(ambiguous.stderr.includes(`"same" names 2 commands: twin-a/same (${a.command.id}), twin-b/same (${b.command.id}); use an id (or ws/label)`), ambiguous.stderr);
+  const table = (await cli(['ps'], daemon.env)).stdout;
+  for (const r of [a, b]) assert.match(table, new RegExp(`command\\s+${r.workspace.label}/same\\s+${r.command.id}\\s`));
+  assert.equal((await cliJson<{ id: string }>(['why', 'twin-a/same'], daemon.env)).id, a.command.id);
   assert.equal(await daemon.stop('SIGTERM'), 0);
-  await waitAllGone(idle.nodes.map((n) => n.pid));
+  await waitAllGone([...idle.nodes.map((n) => n.pid), a.command.pid, b.command.pid]);
 });
 
 test('daemon --inspect serves the inspector page; shuma inspect prints its URL (and says how to get one when there is none)', async () => {
