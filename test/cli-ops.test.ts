@@ -2,11 +2,11 @@
 // and stopped by `shuma kill` (state saved), the client's environment passed to what it runs,
 // `shuma startup`'s unit, saved pipelines under their names, pipeline nodes in `ps`.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import type { HealthResult, PsResult, RunResult } from '../src/protocol/control.js';
-import { fixture, isAlive } from './helpers.js';
+import { fixture, isAlive, processesMentioning } from './helpers.js';
 import { cli, cliJson, pollCli, startDaemon, tempDir, waitAllGone } from './daemon-helpers.js';
 
 /** Daemons these tests started through the client (detached, so not the helpers' children). */
@@ -91,6 +91,20 @@ test('concurrent runs with no daemon start one daemon between them, and every co
   assert.equal(ps.workspaces[0]!.commands.length, 3);
   assert.equal((await cli(['kill'], env)).code, 0);
   await waitAllGone([pid, ...results.map((r) => (JSON.parse(r.stdout) as RunResult).command.pid)]);
+});
+
+test('a daemon that cannot start is reported with its own words, and nothing is left running', async () => {
+  const env = freshHome();
+  // Others may write to the socket's directory: the daemon refuses it (and exits 2).
+  const open = path.join(tempDir(), 'open');
+  mkdirSync(open, { mode: 0o777 });
+  chmodSync(open, 0o777);
+  const socket = path.join(open, 's.sock');
+  const result = await cli(['run', '--socket', socket, '-w', 'x', '--', 'sleep', '1000'], env);
+  assert.equal(result.code, 3, result.stderr);
+  assert.match(result.stderr, /NO_DAEMON: the daemon started for \S+s\.sock is not serving \(it exited with code 2\); its output, in \S+daemon\.log:\n.*CONTROL_DIR_INVALID: the socket directory \S+open has mode 0777/);
+  assert.equal(existsSync(socket), false);
+  assert.deepEqual(processesMentioning(socket), []);
 });
 
 test("run passes the client's environment (FOO=bar … 'echo $FOO' prints bar); --env-file and --env on top; --no-inherit-env leaves it out", async () => {
