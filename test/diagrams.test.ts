@@ -70,7 +70,7 @@ describe('command chart', () => {
   test('shows composite guards and the order in which XState tries them', () => {
     assert.equal(
       row(command, 'running').get('EXITED'),
-      '[and(isCurrentRun, endedByGroup)] → waiting / recordExit, forgetRun, report(down)<br>' +
+      '[and(isCurrentRun, endedByGroup)] → waiting / recordExit, report(down)<br>' +
         '[and(isCurrentRun, failed, mayRestart)] → backoff / recordExit, scheduleBackoff, logBackoff, report(failing)<br>' +
         '[and(isCurrentRun, failed, supervised)] → gaveUp / recordExit<br>' +
         '[isCurrentRun] → exited / recordExit',

@@ -74,7 +74,7 @@ const whileEnding = {
     {
       guard: and(['isCurrentRun', 'endedByGroup']),
       target: 'waiting',
-      actions: ['recordExit', 'forgetRun', { type: 'report', params: { phase: 'down' } }],
+      actions: ['recordExit', { type: 'report', params: { phase: 'down' } }],
     },
     {
       guard: and(['isCurrentRun', 'failed', 'mayRestart']),

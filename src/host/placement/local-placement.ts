@@ -89,11 +89,11 @@ export class LocalPlacement implements Placement {
   }
 
   spawnCommand(ws: WorkspaceEntry, command: CommandEntry, restarts: number): void {
-    this.host.receive({ type: 'spawn', wsId: ws.id, key: command.key, restarts });
+    this.host.spawnCommand(ws, command, restarts);
   }
 
   spawnPipeline(ws: WorkspaceEntry, pipeline: PipelineEntry, attempt: number): void {
-    this.host.receive({ type: 'spawnPipeline', wsId: ws.id, pipelineId: pipeline.id, attempt });
+    this.host.spawnPipeline(ws, pipeline, attempt);
   }
 
   signal(scope: StopScope, signal: Signal): void {
@@ -101,11 +101,11 @@ export class LocalPlacement implements Placement {
   }
 
   signalRun(_ws: WorkspaceEntry, request: SignalRunRequest): void {
-    this.host.receive(request);
+    this.host.signalRun(request);
   }
 
   signalInWaves(ws: WorkspaceEntry, waves: string[][]): void {
-    this.host.receive({ type: 'signal', wsId: ws.id, signal: 'SIGTERM', waves });
+    this.host.signalInWaves(ws, waves);
   }
 
   checkEmpty(scope: StopScope): void {
