@@ -31,7 +31,8 @@ export async function runCommands(core: CoreParts, wsId: string, inputs: readonl
   ensureOpen(core);
   ensureRunning(ws);
   const newcomers = plans.map((plan, i) => ({ key: core.newId(), label: plan.label, spec: specs[i]! }));
-  const deps = resolveDependencies(ws, newcomers);
+  const lastExitOf = (key: string) => core.table.ofWorkspace(ws.id).filter((run) => run.key === key).at(-1)?.exit ?? null;
+  const deps = resolveDependencies(ws, newcomers, lastExitOf);
   const commands = plans.map((plan, i): CommandEntry => ({
     ...plan,
     key: newcomers[i]!.key,

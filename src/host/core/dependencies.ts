@@ -26,7 +26,12 @@ export interface Newcomer {
  * not a wait — the set is declared together, as process-compose's `depends_on` in one file.
  * Labels named by a dependency must be unique; the graph must have no cycle.
  */
-export function resolveDependencies(ws: WorkspaceEntry, newcomers: readonly Newcomer[], prefix = (i: number) => (newcomers.length === 1 ? '' : `commands[${i}].`)): ResolvedDependency[][] {
+export function resolveDependencies(
+  ws: WorkspaceEntry,
+  newcomers: readonly Newcomer[],
+  lastExitOf: (key: string) => { status: number } | null = () => null,
+  prefix = (i: number) => (newcomers.length === 1 ? '' : `commands[${i}].`),
+): ResolvedDependency[][] {
   const byLabel = new Map<string, string[]>();
   const note = (label: string, key: string) => byLabel.set(label, [...(byLabel.get(label) ?? []), key]);
   for (const command of ws.commands.values()) note(command.label, command.key);
@@ -44,8 +49,7 @@ export function resolveDependencies(ws: WorkspaceEntry, newcomers: readonly Newc
       }
       if (keys.length > 1) fail(field, `'${dep.label}' is the label of ${keys.length} commands: a dependency needs a unique label`);
       if (keys[0] === n.key) fail(field, `'${dep.label}' is the command itself: a command cannot wait for itself`);
-      const existing = ws.commands.get(keys[0]!)?.snapshot;
-      const ended = existing && existing.status === 'done' ? (phaseOf(existing as Parameters<typeof phaseOf>[0]) as EndedPhase) : undefined;
+      const ended = endedPhase(ws, keys[0]!, lastExitOf);
       return { key: keys[0]!, label: dep.label, condition: dep.condition ?? 'ready', ...(ended ? { ended } : {}) };
     }),
   );
@@ -56,6 +60,23 @@ export function resolveDependencies(ws: WorkspaceEntry, newcomers: readonly Newc
     fail(`${prefix(i)}dependsOn`, `makes a cycle: ${[...cycle, cycle[0]!].map(label).join(' → ')}; no command of a cycle could ever start`);
   }
   return resolved;
+}
+
+/**
+ * How an existing command ended, if it did: its actor may be gone from its workspace (a finished
+ * command is forgotten there), so the dependant is told. The mirror may lag its actor by a
+ * message: a one-shot run that exited is also taken from the process table (a command that does
+ * not restart on failure ends with its run).
+ */
+function endedPhase(ws: WorkspaceEntry, key: string, lastExitOf: (key: string) => { status: number } | null): EndedPhase | undefined {
+  const command = ws.commands.get(key);
+  const snapshot = command?.snapshot;
+  if (snapshot && snapshot.status === 'done') return phaseOf(snapshot as Parameters<typeof phaseOf>[0]) as EndedPhase;
+  const exit = lastExitOf(key);
+  if (!command || !exit) return undefined;
+  if (exit.status === 0) return 'succeeded';
+  if (exit.status !== 0 && !command.policy.onFailure) return 'exited';
+  return undefined;
 }
 
 /** A cycle among the newcomers (existing commands cannot depend on them), as keys; null if none. */
