@@ -28,7 +28,7 @@ import { deferred } from '../processes/deferred.js';
 import { QuotaActor } from '../main-actors/quota-actor.js';
 import { createWorkspaceCgroup, detectCgroups, removeCgroupParent, type CgroupSupport } from '../cgroup/cgroups.js';
 import { FlowHub } from '../flows/flow-hub.js';
-import { findPrlimit, launchPlan, structuredCloneSpec, unresolvedPlan } from '../spawn/launch-plan.js';
+import { findUtility, launchPlan, structuredCloneSpec, unresolvedPlan } from '../spawn/launch-plan.js';
 import {
   checkOptions,
   DEFAULT_LOG_BUFFER_BYTES,
@@ -95,6 +95,8 @@ export class RuntimeCore {
   private readonly spawner: Spawner;
   /** util-linux's prlimit, found once: rlimits are applied through it (unless the spawner does). */
   private prlimit: string | null | undefined;
+  /** util-linux's setpriv, found once: the parent-death signal for child_process's children. */
+  private setpriv: string | null | undefined;
   private readonly newId = monotonicFactory(pooledRandom());
   /** Names this runtime's cgroup parent: two runtimes on one machine never share one. */
   private readonly runtimeId = this.newId();
@@ -163,6 +165,8 @@ export class RuntimeCore {
       logBufferBytes: this.logBufferBytes,
       toChild,
       prlimit: () => this.prlimit ?? null,
+      setpriv: () => this.setpriv ?? null,
+      dieWithRuntime: () => this.childrenDieWithRuntime,
       taps: this.flows,
     });
     this.pool = new WorkerPool({
@@ -460,7 +464,15 @@ export class RuntimeCore {
   /** Everything a workspace needs before its actor exists: cwd checked, cgroup made, warnings. */
   private async prepareWorkspace(spec: WorkspaceSpec, id: string, createdAt: number): Promise<WorkspaceEntry> {
     const cwd = await checkCwd(spec.cwd ?? process.cwd(), 'cwd', 'INVALID_SPEC');
-    if (!this.spawner.appliesLimits) this.prlimit ??= await findPrlimit();
+    if (!this.spawner.appliesLimits) {
+      this.prlimit ??= await findUtility('prlimit');
+      if (this.setpriv === undefined) {
+        this.setpriv = await findUtility('setpriv');
+        if (this.setpriv === null && this.childrenDieWithRuntime) {
+          this.warn("util-linux's setpriv was not found: with child_process, a command is not killed when the runtime dies without a shutdown (SIGKILL, OOM kill); install util-linux");
+        }
+      }
+    }
     const { cgroup, warnings: cgroupWarnings } = await this.makeCgroup(spec, id);
     if (this.closed) await cgroup?.remove();
     this.ensureOpen();
@@ -896,8 +908,17 @@ export class RuntimeCore {
     process.off('exit', this.killOnExit);
   }
 
-  /** The process is exiting without a shutdown: no child may outlive it. */
+  /**
+   * Children die with the runtime (PR_SET_PDEATHSIG, and the 'exit' hook) unless a stateDir with
+   * orphans 'adopt' means a next runtime will take them over: see docs/reliability.md.
+   */
+  private get childrenDieWithRuntime(): boolean {
+    return !(this.state !== null && this.orphanPolicy === 'adopt');
+  }
+
+  /** The process is exiting without a shutdown: no child may outlive it, unless it is to be adopted. */
   private killEverythingNow(): void {
+    if (!this.childrenDieWithRuntime) return;
     for (const pgid of [...this.registry.all()].flatMap((ws) => [...ws.groups])) {
       try {
         process.kill(-pgid, 'SIGKILL');

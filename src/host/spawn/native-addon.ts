@@ -22,6 +22,8 @@ type SpawnArguments = [
   limits: readonly [number, number, number, number],
   cgroupProcs: readonly string[],
   onExit: (code: number | null, signo: number | null) => void,
+  /** PR_SET_PDEATHSIG(SIGKILL) in the child: it dies when the thread that cloned it exits. */
+  dieWithParent?: boolean,
 ];
 
 export interface SpawnerAddon {

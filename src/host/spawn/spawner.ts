@@ -21,6 +21,12 @@ export interface SpawnOrder {
   limits?: ResourceLimits;
   /** cgroup.procs files the child writes its pid to before the program runs (same condition). */
   cgroupProcsFiles?: readonly string[];
+  /**
+   * The child is SIGKILLed by the kernel when the runtime dies, however it dies
+   * (PR_SET_PDEATHSIG; see docs/reliability.md). Only a spawner that `appliesLimits` is given it;
+   * for the others the launcher wraps the order in `setpriv --pdeathsig KILL`.
+   */
+  dieWithRuntime?: boolean;
 }
 
 export interface SpawnedProcess {
