@@ -255,7 +255,7 @@ describe("the 'adopt' policy", () => {
   test('processes of the crashed runtime are watched until they exit; a supervised one then starts again', async () => {
     const dir = stateDir();
     const marker = `shuma-adopt-${process.pid}`;
-    const child = spawn(process.execPath, [crashChild, dir, marker], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [crashChild, dir, marker, 'adopt'], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
     // Until the snapshot on disk holds a live command of its own (not a pipeline node) to adopt.
     await pollUntil(
