@@ -132,6 +132,11 @@ export class ControlServer {
     });
   }
 
+  /** A connection the server could not accept (EMFILE, ENFILE, ENOMEM): that client only. */
+  acceptFailed(error: NodeJS.ErrnoException): void {
+    this.core.logger.warn({ err: { code: error.code, message: error.message } }, 'the control socket could not accept a connection; serving on');
+  }
+
   /** Ends every connection (at shutdown): their streams stop, clients see the close. */
   closeAll(): void {
     for (const conn of this.connections) conn.destroy();

@@ -172,7 +172,7 @@ export class RuntimeCore {
     this.pool = new WorkerPool({
       size: options.workers ?? Math.min(2, availableParallelism()),
       manualClockStart: this.clock.manual ? this.clock.now() : null,
-      onMessage: (_index, message) => this.receive(message),
+      onMessage: (_index, message) => this.receiveGuarded(message),
       onWorkerLost: (index, error) => this.onWorkerLost(index, error),
     });
     if (options.inspect) this.inspectors.add(options.inspect);
@@ -182,6 +182,17 @@ export class RuntimeCore {
   }
 
   // ── messages from the workers ────────────────────────────────────────────────────
+
+  /** Whatever a message's handling meets (EMFILE, ENOMEM…) is reported, never thrown into the pool's port. */
+  private receiveGuarded(message: FromWorker): void {
+    try {
+      this.receive(message);
+    } catch (error) {
+      const wsId = 'wsId' in message ? message.wsId : undefined;
+      this.logger.error({ ws: wsId, message: message.type, err: serializeError(error) }, 'handling a message from an actor failed');
+      this.warn(`handling '${message.type}'${wsId ? ` for workspace ${wsId}` : ''} failed (${(error as Error).message}): see the log`);
+    }
+  }
 
   private receive(message: FromWorker): void {
     switch (message.type) {
@@ -561,6 +572,7 @@ export class RuntimeCore {
       stateDir,
       () => collectSnapshot(this.runtimeId, this.registry, this.table, this.savedPipelines),
       this.logger,
+      (message) => this.warn(message),
     );
     if (read.status === 'missing') return;
     if (read.status === 'corrupt') {
@@ -586,7 +598,8 @@ export class RuntimeCore {
   }
 
   private warn(message: string): void {
-    this.warnings.push(message);
+    // A fault that repeats is one warning: the list must not grow without end.
+    if (!this.warnings.includes(message)) this.warnings.push(message);
     this.logger.warn(message);
   }
 
