@@ -5,7 +5,7 @@ import type { QuotaAction } from '../../protocol/specs.js';
 import { ProcSampler } from '../processes/proc-sampler.js';
 import type { ProcessTable } from '../processes/process-table.js';
 import type { Registry, WorkspaceEntry } from '../registry/registry.js';
-import { breachText, type QuotaReport, type QuotaResource, type WorkspaceStats } from '../../protocol/stats.js';
+import { breachText, forksRefusedText, type QuotaReport, type QuotaResource, type WorkspaceStats } from '../../protocol/stats.js';
 
 export const STATS_HISTORY = 64;
 
@@ -28,6 +28,7 @@ interface Usage {
   cpuUsec: number | null;
   cpuByPid: Map<number, number> | null;
   processes: number;
+  forksRefused: number | null;
 }
 
 interface WorkspaceQuotaState {
@@ -36,6 +37,8 @@ interface WorkspaceQuotaState {
   previous: Usage | null;
   /** Resources in breach at the last sample: a breach is reported when it starts, not every sample. */
   breached: Set<QuotaResource>;
+  /** pids.events `max` at the last sample: more since then means forks are being refused now. */
+  forksRefusedSeen: number;
 }
 
 /**
@@ -100,6 +103,7 @@ export class QuotaActor {
       cpuUsec: usage.cpuUsec,
       cpuPercent: cpuPercent(state.previous, usage),
       processes: usage.processes,
+      ...(ws.cgroup ? { forksRefused: usage.forksRefused } : {}),
       commandsAlive: this.deps.table.aliveIn(ws).length,
       commandsTotal: this.deps.table.ofWorkspace(ws.id).length,
     };
@@ -122,14 +126,19 @@ export class QuotaActor {
     if (limits.memoryBytes !== undefined && stats.rssBytes !== null && stats.rssBytes > limits.memoryBytes) {
       breaches.push(breachText('memory', stats.rssBytes, limits.memoryBytes));
     }
+    const refused = stats.forksRefused ?? null;
     if (limits.nproc !== undefined && stats.processes > limits.nproc) {
       breaches.push(breachText('nproc', stats.processes, limits.nproc));
+    } else if (limits.nproc !== undefined && refused !== null && refused > 0) {
+      // pids.max holds the count at the limit: the forks it refused are the breach.
+      breaches.push(forksRefusedText(stats.processes, limits.nproc, refused));
     }
     return {
       memLimit: limits.memoryBytes ?? null,
       nprocLimit: limits.nproc ?? null,
       breaches,
       oomKills: ws.oomKillsSeen,
+      forksRefused: refused,
     };
   }
 
@@ -146,7 +155,7 @@ export class QuotaActor {
   private stateOf(ws: WorkspaceEntry): WorkspaceQuotaState {
     let state = this.states.get(ws.id);
     if (!state) {
-      state = { sampler: ws.cgroup ? null : new ProcSampler(), history: [], previous: null, breached: new Set() };
+      state = { sampler: ws.cgroup ? null : new ProcSampler(), history: [], previous: null, breached: new Set(), forksRefusedSeen: 0 };
       this.states.set(ws.id, state);
     }
     return state;
@@ -156,18 +165,22 @@ export class QuotaActor {
     const at = this.deps.now();
     if (ws.cgroup) {
       const sample = ws.cgroup.sample();
-      return { at, rssBytes: sample.memoryBytes, cpuUsec: sample.cpuUsec, cpuByPid: null, processes: sample.pids ?? 0 };
+      return { at, rssBytes: sample.memoryBytes, cpuUsec: sample.cpuUsec, cpuByPid: null, processes: sample.pids ?? 0, forksRefused: sample.forksRefused };
     }
     const roots = this.deps.table.aliveIn(ws).map((run) => run.pid);
     const usage = state.sampler!.sample(roots, ws.groups);
-    return { at, rssBytes: usage.rssBytes, cpuUsec: usage.cpuUsec, cpuByPid: usage.cpuByPid, processes: usage.processes };
+    return { at, rssBytes: usage.rssBytes, cpuUsec: usage.cpuUsec, cpuByPid: usage.cpuByPid, processes: usage.processes, forksRefused: null };
   }
 
   private checkLimits(ws: WorkspaceEntry, state: WorkspaceQuotaState, usage: Usage): void {
     const limits = ws.spec.limits ?? {};
-    const check = (resource: QuotaResource, used: number | null, limit: number | undefined) => {
+    // With a cgroup's pids.max the count never exceeds the limit: forks refused since the last
+    // sample are how a fork bomb shows.
+    const refusing = usage.forksRefused !== null && usage.forksRefused > state.forksRefusedSeen;
+    if (usage.forksRefused !== null) state.forksRefusedSeen = usage.forksRefused;
+    const check = (resource: QuotaResource, used: number | null, limit: number | undefined, refused = false) => {
       const action: QuotaAction = ws.spec.quota?.[resource] ?? 'none';
-      const inBreach = limit !== undefined && used !== null && used > limit;
+      const inBreach = limit !== undefined && used !== null && (used > limit || refused);
       if (!inBreach) {
         state.breached.delete(resource);
         return;
@@ -182,11 +195,11 @@ export class QuotaActor {
         used: used!,
         limit: limit!,
         action,
-        message: breachText(resource, used!, limit!),
+        message: used! > limit! ? breachText(resource, used!, limit!) : forksRefusedText(used!, limit!, usage.forksRefused ?? 0),
       });
     };
     check('memory', usage.rssBytes, limits.memoryBytes);
-    check('nproc', usage.processes, limits.nproc);
+    check('nproc', usage.processes, limits.nproc, refusing);
   }
 }
 
