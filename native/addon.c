@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -348,6 +349,33 @@ static napi_value spawn_async(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+/* peerCredentials(fd) → { pid, uid, gid } of the process at the other end of a unix socket, as
+ * the kernel recorded it at connect(2) (SO_PEERCRED): Node does not expose it. */
+static napi_value peer_credentials(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg, result = NULL, value;
+  int32_t fd;
+  if (napi_get_cb_info(env, info, &argc, &arg, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_value_int32(env, arg, &fd) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", "peerCredentials needs a socket descriptor");
+    return NULL;
+  }
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+    throw_spawn_error(env, errno, "getsockopt SO_PEERCRED", 0);
+    return NULL;
+  }
+  if (napi_create_object(env, &result) != napi_ok) return NULL;
+  napi_create_int64(env, cred.pid, &value);
+  napi_set_named_property(env, result, "pid", value);
+  napi_create_int64(env, cred.uid, &value);
+  napi_set_named_property(env, result, "uid", value);
+  napi_create_int64(env, cred.gid, &value);
+  napi_set_named_property(env, result, "gid", value);
+  return result;
+}
+
 /* The environment is going away: no more spawns, no more watches. */
 static void teardown(void *arg) {
   struct addon_state *state = arg;
@@ -384,6 +412,8 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "spawn", fn);
   napi_create_function(env, "spawnAsync", NAPI_AUTO_LENGTH, spawn_async, state, &fn);
   napi_set_named_property(env, exports, "spawnAsync", fn);
+  napi_create_function(env, "peerCredentials", NAPI_AUTO_LENGTH, peer_credentials, NULL, &fn);
+  napi_set_named_property(env, exports, "peerCredentials", fn);
   napi_create_int32(env, STDIO_NULL, &value);
   napi_set_named_property(env, exports, "STDIO_NULL", value);
   napi_create_int32(env, STDIO_PIPE, &value);

@@ -37,6 +37,7 @@ import { ULID_PATTERN } from '../host/core/runtime-options.js';
 import { checkSpecFile } from './spec-file.js';
 import { commandsOfWorkspace, findCommand, findPipeline, findWorkspace, resolveCommand, resolveWorkspace, runsOf, type CommandRef } from './names.js';
 import { stateText } from './tracked.js';
+import { createPeerCheck, type PeerCheck } from './peer-check.js';
 
 /** A client that reads slower than a stream writes is cut off rather than buffered without end. */
 const MAX_UNSENT_BYTES = 16 * 1024 * 1024;
@@ -56,6 +57,7 @@ export class ControlServer {
   private readonly connections = new Set<net.Socket>();
   /** Workspaces being made for a new label: concurrent `run -w new` share one, never make two. */
   private readonly creating = new Map<string, Promise<Workspace>>();
+  private readonly peers: PeerCheck = createPeerCheck();
 
   constructor(
     private readonly rt: Runtime,
@@ -66,6 +68,14 @@ export class ControlServer {
 
   /** Serves one client until it closes. */
   accept(conn: net.Socket): void {
+    const refusal = this.peers.refusal(conn);
+    if (refusal !== null) {
+      this.core.logger.warn({ refusal }, 'a control socket client was refused');
+      conn.on('error', () => conn.destroy());
+      const error = new ShumaError('PEER_REFUSED', `this daemon refuses the connection: ${refusal}`);
+      conn.end(encodeFrame({ kind: 'error', id: null, ok: false, error: { code: error.code, message: error.message } }));
+      return;
+    }
     this.connections.add(conn);
     const reader = new FrameReader(MAX_REQUEST_BYTES);
     const streams = new Map<number, () => void>();
@@ -427,7 +437,8 @@ export class ControlServer {
       startedAt: this.info.startedAt,
       uptimeMs: Date.now() - this.info.startedAt,
       ...counts,
-      warnings: [...this.rt.warnings],
+      peerCheck: this.peers.unavailable === null,
+      warnings: [...this.rt.warnings, ...(this.peers.unavailable === null ? [] : [this.peers.unavailable])],
     };
   }
 

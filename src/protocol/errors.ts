@@ -23,6 +23,8 @@ export const ERROR_CODES = [
   'DAEMON_RUNNING',
   'NO_DAEMON',
   'BAD_REQUEST',
+  // A client of the control socket whose uid is neither the daemon's nor root.
+  'PEER_REFUSED',
   'AMBIGUOUS_NAME',
   'INTERNAL',
 ] as const;
