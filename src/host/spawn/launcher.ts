@@ -75,5 +75,6 @@ export function wrapOrder(order: SpawnOrder, wrapping: LaunchWrapping): SpawnOrd
     file = wrapping.setpriv;
     argv0 = 'setpriv';
   }
-  return { ...order, file, argv0, args };
+  if (file === order.file) return order;
+  return { ...order, file, argv0, args, wrapped: { file: order.file, argv0: order.argv0 } };
 }

@@ -27,6 +27,11 @@ export interface SpawnOrder {
    * for the others the launcher wraps the order in `setpriv --pdeathsig KILL`.
    */
   dieWithRuntime?: boolean;
+  /**
+   * Set when `file` is a wrapper (setpriv, prlimit, sh) that will exec the user's program: the
+   * program, whose failure to start the wrapper could only report as an exit status.
+   */
+  wrapped?: { file: string; argv0: string };
 }
 
 export interface SpawnedProcess {
