@@ -26,6 +26,10 @@ export const ERROR_CODES = [
   // A client of the control socket whose uid is neither the daemon's nor root.
   'PEER_REFUSED',
   'AMBIGUOUS_NAME',
+  // A workspace placed on a cluster engine (Slurm): the engine refused the request (its answer
+  // quoted), or no engine could be reached at all.
+  'PLACEMENT_FAILED',
+  'PLACEMENT_UNAVAILABLE',
   'INTERNAL',
 ] as const;
 
