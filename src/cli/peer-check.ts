@@ -4,7 +4,7 @@
 // refused, as Docker's socket and systemd's private bus do: a directory made group- or
 // world-accessible by mistake (or a socket passed on) must not hand the daemon to anyone.
 import type net from 'node:net';
-import { loadSpawnerAddon, type SpawnerAddon } from '../host/spawn/native-addon.js';
+import { peerCredentialsReader } from '../host/peer-credentials.js';
 
 export interface PeerCheck {
   /** Why the peers cannot be checked (the addon cannot load); null when they are. */
@@ -14,12 +14,10 @@ export interface PeerCheck {
 }
 
 export function createPeerCheck(): PeerCheck {
-  let addon: SpawnerAddon;
-  try {
-    addon = loadSpawnerAddon();
-  } catch (error) {
+  const reader = peerCredentialsReader();
+  if (reader.unavailable !== null) {
     return {
-      unavailable: `the control socket cannot check the uid of its clients (SO_PEERCRED needs the native addon: ${(error as Error).message}): only the 0700 directory keeps other users out`,
+      unavailable: `the control socket cannot check the uid of its clients (SO_PEERCRED needs the native addon: ${reader.unavailable}): only the 0700 directory keeps other users out`,
       refusal: () => null,
     };
   }
@@ -32,7 +30,7 @@ export function createPeerCheck(): PeerCheck {
       if (typeof fd !== 'number' || fd < 0) return 'the connection has no descriptor whose peer could be checked';
       let uid: number;
       try {
-        uid = addon.peerCredentials(fd).uid;
+        uid = reader.read(fd).uid;
       } catch (error) {
         return `its peer could not be identified (${(error as { code?: string }).code ?? (error as Error).message})`;
       }
