@@ -192,8 +192,11 @@ export class ControlServer {
       case 'pipelineRunSaved': {
         let created = false;
         let wsId: string | undefined;
-        if (request.workspace !== undefined) {
-          const found = await this.workspaceFor(request.workspace);
+        // Its workspace, by the name it was saved with unless -w says another: a label no
+        // workspace has (any more) makes one, as `pipeline run -w` does.
+        const wsName = request.workspace ?? (await this.rt.getSavedPipeline(request.name))?.workspace;
+        if (wsName !== undefined) {
+          const found = await this.workspaceFor(wsName);
           created = found.created;
           wsId = found.ws.id;
         }
@@ -437,6 +440,7 @@ export class ControlServer {
       ...counts,
       peerCheck: this.peers.unavailable === null,
       warnings: [...this.rt.warnings, ...(this.peers.unavailable === null ? [] : [this.peers.unavailable])],
+      inspectorUrl: this.rt.inspectorUrl,
     };
   }
 
