@@ -211,6 +211,13 @@ export class HostActor {
     // Null when the stream feeds a pipe (an edge, tapped or not); captured otherwise.
     spawned.stdout?.on('data', (chunk: Buffer) => entry.stdout.write(chunk));
     spawned.stderr?.on('data', (chunk: Buffer) => entry.stderr.write(chunk));
+    // A read that fails (ECONNRESET on child_process's socketpairs, EIO) ends that capture, said
+    // in the log; unheard, the 'error' would end the runtime. The stream closes after it.
+    for (const [name, stream] of [['stdout', spawned.stdout], ['stderr', spawned.stderr]] as const) {
+      stream?.on('error', (error: NodeJS.ErrnoException) =>
+        this.deps.logger.warn({ ws: ws.id, run: entry.id, pid: entry.pid, stream: name, err: serializeError(error) }, 'reading a command\'s output failed'),
+      );
+    }
     this.deps.reaper.watch(entry, spawned);
     this.deps.logger.info(
       {
