@@ -11,11 +11,9 @@
 // client sends `cancel`, or the client closes the connection. Every frame is walked by
 // checkStructure before msgpackr sees it, and every request is checked here for its shape; the
 // specs inside it are checked by the runtime's own validators, so a bad one gets the API's error.
-import { Packr, Unpackr } from 'msgpackr';
 import { checkCount, checkObject, checkText, describe, isPlainObject } from './checks.js';
-import { CODEC_OPTIONS } from './codec.js';
+import { decodeUntrusted, encode } from './codec.js';
 import { ShumaError } from './errors.js';
-import { checkStructure } from './msgpack-check.js';
 import type { WorkspaceStats } from './stats.js';
 import type { CommandSpec } from './specs.js';
 
@@ -289,28 +287,24 @@ export interface ControlResults {
 
 // ── frames ───────────────────────────────────────────────────────────────────────────
 
-const packr = new Packr({ ...CODEC_OPTIONS });
-const unpackr = new Unpackr({ ...CODEC_OPTIONS });
-
 /** One frame: the length prefix and the message, in a buffer of its own. */
 export function encodeFrame(value: unknown): Buffer {
-  const body = packr.pack(value);
+  const body = encode(value);
   const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + body.length);
   frame.writeUInt32BE(body.length, 0);
-  body.copy(frame, FRAME_HEADER_BYTES);
+  frame.set(body, FRAME_HEADER_BYTES);
   return frame;
 }
 
 /** Decodes one frame's body after the restricted walk; throws BAD_REQUEST on bytes it refuses. */
 export function decodeFrame(body: Uint8Array): unknown {
   if (body.length === 0) throw new ShumaError('BAD_REQUEST', 'an empty frame: a frame holds one msgpack value');
-  const refused = checkStructure(body, MAX_FRAME_DEPTH);
-  if (refused !== null) throw new ShumaError('BAD_REQUEST', `the frame is not msgpack shuma reads: ${refused}`);
-  try {
-    return unpackr.unpack(body);
-  } catch (error) {
-    throw new ShumaError('BAD_REQUEST', `the frame does not decode: ${(error as Error).message}`);
-  }
+  const decoded = decodeUntrusted(body, MAX_FRAME_DEPTH);
+  if (decoded.ok) return decoded.value;
+  throw new ShumaError(
+    'BAD_REQUEST',
+    decoded.stage === 'refused' ? `the frame is not msgpack shuma reads: ${decoded.reason}` : `the frame does not decode: ${decoded.reason}`,
+  );
 }
 
 /**
