@@ -1,8 +1,9 @@
 import { and, assign, sendParent, setup } from 'xstate';
 import type { SerializedError } from '../protocol/errors.js';
-import type { CommandEvent, HostRequestEvent, LogRequest } from '../protocol/messages.js';
+import type { CommandEvent, HostRequestEvent } from '../protocol/messages.js';
 import type { ResolvedRestartPolicy } from '../protocol/specs.js';
 import { mayRestart, nextBackoff } from './backoff.js';
+import { backoffOver, hostLog, stampOf, throwFault, untilDeadline } from './common-actions.js';
 
 // One supervised command: every relaunch is a new run (a new process with a new id), the
 // restart count and the pending backoff carry over from run to run. The machine decides;
@@ -38,10 +39,6 @@ export interface CommandContext {
   stopDetail: string | null;
 }
 
-function log(level: LogRequest['level'], msg: string, fields: LogRequest['fields']): HostRequestEvent {
-  return { type: 'HOST_REQUEST', request: { type: 'log', level, msg, fields } };
-}
-
 export const commandMachine = setup({
   types: {
     context: {} as CommandContext,
@@ -49,7 +46,7 @@ export const commandMachine = setup({
     input: {} as CommandInput,
   },
   delays: {
-    backoff: ({ context }) => Math.max(0, (context.backoffDeadline ?? context.stampedAt) - context.stampedAt),
+    backoff: ({ context }) => untilDeadline(context.backoffDeadline, context.stampedAt),
   },
   guards: {
     supervised: ({ context }) => context.policy.onFailure,
@@ -57,7 +54,7 @@ export const commandMachine = setup({
     isCurrentRun: ({ context, event }) => event.type === 'EXITED' && event.runId === context.runId,
     failed: ({ event }) => event.type === 'SPAWN_FAILED' || (event.type === 'EXITED' && event.status !== 0),
     mayRestart: ({ context }) => mayRestart(context.policy, context.restarts),
-    noBackoff: ({ context }) => context.backoffDeadline !== null && context.backoffDeadline <= context.stampedAt,
+    noBackoff: ({ context }) => backoffOver(context),
   },
   actions: {
     requestSpawn: sendParent(({ context }): HostRequestEvent => ({
@@ -81,14 +78,14 @@ export const commandMachine = setup({
       return { backoffDeadline: context.stampedAt + delayMs, pendingBackoffMs: followingMs };
     }),
     logBackoff: sendParent(({ context }) =>
-      log('warn', 'command failed; restarting after backoff', {
+      hostLog('warn', 'command failed; restarting after backoff', {
         ws: context.wsId,
         command: context.key,
         label: context.label,
         run: context.runId,
         status: context.lastExit?.status ?? null,
         restarts: context.restarts,
-        backoffMs: (context.backoffDeadline ?? context.stampedAt) - context.stampedAt,
+        backoffMs: untilDeadline(context.backoffDeadline, context.stampedAt),
       }),
     ),
     countRestart: assign(({ context }) => ({ restarts: context.restarts + 1, backoffDeadline: null })),
@@ -96,10 +93,10 @@ export const commandMachine = setup({
     noteStop: assign(({ event }) =>
       event.type === 'STOP' ? { stopReason: event.reason ?? 'requested', stopDetail: event.detail ?? null } : {},
     ),
-    stamp: assign(({ event }) => ('at' in event ? { stampedAt: event.at } : {})),
-    forgetRun: assign(({ event }) => ({ runId: null, pid: null, runStartedAt: null, ...('at' in event ? { stampedAt: event.at } : {}) })),
+    stamp: assign(({ event }) => stampOf(event)),
+    forgetRun: assign(({ event }) => ({ runId: null, pid: null, runStartedAt: null, ...stampOf(event) })),
     logGiveUp: sendParent(({ context }) =>
-      log('error', 'command failed too often; giving up', {
+      hostLog('error', 'command failed too often; giving up', {
         ws: context.wsId,
         command: context.key,
         label: context.label,
@@ -108,9 +105,7 @@ export const commandMachine = setup({
         status: context.lastExit?.status ?? null,
       }),
     ),
-    throwFault: ({ event }) => {
-      throw new Error(event.type === 'FAULT' ? event.message : 'fault');
-    },
+    throwFault,
   },
 }).createMachine({
   id: 'command',
