@@ -2,12 +2,17 @@
 // and stopped by `shuma kill` (state saved), the client's environment passed to what it runs,
 // `shuma startup`'s unit, saved pipelines under their names, pipeline nodes in `ps`.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { after, test } from 'node:test';
 import type { HealthResult, PsResult, RunResult } from '../src/protocol/control.js';
 import { fixture, isAlive, processesMentioning } from './helpers.js';
 import { cli, cliJson, pollCli, startDaemon, tempDir, waitAllGone } from './daemon-helpers.js';
+
+const run = promisify(execFile);
+const SYSTEMD_ANALYZE = '/usr/bin/systemd-analyze';
 
 /** Daemons these tests started through the client (detached, so not the helpers' children). */
 const started = new Set<number>();
@@ -189,4 +194,12 @@ test('startup prints a systemd unit that runs this daemon at boot; --install wri
   const installed = await cli(['startup', '--install', '--path', unit], env);
   assert.equal(installed.code, 0, installed.stderr);
   assert.equal(readFileSync(unit, 'utf8'), printed.stdout.slice(printed.stdout.indexOf('\n') + 1));
+});
+
+test('the unit passes systemd-analyze verify', { skip: existsSync(SYSTEMD_ANALYZE) ? false : `${SYSTEMD_ANALYZE} is absent` }, async () => {
+  const unit = path.join(tempDir(), 'shuma.service');
+  assert.equal((await cli(['startup', '--install', '--path', unit], freshHome())).code, 0);
+  // It exits 0 on a bad line too, saying so on stderr: silence is the pass.
+  const { stdout, stderr } = await run(SYSTEMD_ANALYZE, ['verify', unit]);
+  assert.deepEqual({ stdout, stderr }, { stdout: '', stderr: '' });
 });
