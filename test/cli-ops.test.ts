@@ -147,7 +147,10 @@ test('a saved pipeline runs under its saved name; ps lists pipeline nodes by the
   await cli(['pipeline', 'run', '-w', 'p', '--name', 'idle', '--', 'sleep', '1000', '|', 'cat'], daemon.env);
   const ps = await pollCli(() => cli(['ps'], daemon.env), (r) => /p\/idle\/cat/.test(r.stdout), 'the idle pipeline in ps');
   const idle = (await cliJson<PsResult>(['ps'], daemon.env)).pipelines.find((p) => p.label === 'idle')!;
-  for (const node of idle.nodes) assert.match(ps.stdout, new RegExp(`node\\s+p/idle/${node.label}\\s+${node.commandId}\\s+${node.pid}\\n`));
+  for (const node of idle.nodes) assert.match(ps.stdout, new RegExp(`node\\s+p/idle/${node.label}\\s+${node.commandId}\\s+running\\s+${node.pid}\\n`));
+  // A finished node: no pid (it is gone), its exit.
+  const done = await pollCli(() => cli(['ps'], daemon.env), (r) => /p\/sevens\s+\S+\s+succeeded/.test(r.stdout), 'sevens to succeed');
+  assert.match(done.stdout, /node\s+p\/sevens\/wc\s+\S+\s+exited\s+-\s+0\n/);
   assert.equal((await pollCli(() => cli(['logs', 'p/sevens/wc'], daemon.env), (r) => r.stdout !== '', 'wc')).stdout.trim(), '19');
 
   // A name that fits two is refused, listing them by what `ps` shows: NAME (ID).
