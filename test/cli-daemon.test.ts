@@ -68,7 +68,7 @@ test('run, ps, logs, why, stats, health and stop against a daemon; --json parses
 
   const missing = await cli(['stop', 'web'], daemon.env);
   assert.equal(missing.code, 1);
-  assert.match(missing.stderr, /WORKSPACE_NOT_FOUND: no workspace or pipeline has the id or label "web"/);
+  assert.match(missing.stderr, /WORKSPACE_NOT_FOUND: no workspace, pipeline or command has the id or label "web"/);
 });
 
 test('logs -f streams what is written after it started, and ends when the command does', async () => {

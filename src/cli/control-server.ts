@@ -37,6 +37,7 @@ import { ULID_PATTERN } from '../host/runtime-options.js';
 import { checkSpecFile } from './spec-file.js';
 import { commandsOfWorkspace, findCommand, findPipeline, findWorkspace, resolveCommand, resolveWorkspace, runsOf, type CommandRef } from './names.js';
 import { stateText } from './tracked.js';
+import { deleteNamed, restartNamed, stopCommandNamed } from './serve-command-ops.js';
 
 /** A client that reads slower than a stream writes is cut off rather than buffered without end. */
 const MAX_UNSENT_BYTES = 16 * 1024 * 1024;
@@ -200,6 +201,10 @@ export class ControlServer {
         return { result: await this.apply(request.file) };
       case 'why':
         return { result: await this.why(request.target) };
+      case 'restart':
+        return { result: await restartNamed(this.core, this.rt, request.target) };
+      case 'delete':
+        return { result: await deleteNamed(this.core, this.rt, request.target, request.graceMs) };
       case 'cancel': {
         const cancel = streams.get(request.target);
         cancel?.();
@@ -216,13 +221,17 @@ export class ControlServer {
     return commandsOfWorkspace(this.core, ws).map(({ key, label }) => {
       const run = latest.get(key);
       const snapshot = ws.commands.get(key)?.snapshot;
+      const state = snapshot ? stateText(snapshot.value) : run?.alive ? 'running' : 'exited';
+      const restartAt = state === 'backoff' ? Number(snapshot?.context.backoffDeadline ?? 0) || null : null;
       return {
         id: run?.id ?? null,
         commandKey: key,
         label,
-        state: snapshot ? stateText(snapshot.value) : run?.alive ? 'running' : 'exited',
-        pid: run?.pid ?? null,
+        state,
+        // A dead process's pid names nothing (and may soon name a stranger): none is shown.
+        pid: run?.alive ? run.pid : null,
         alive: run?.alive ?? false,
+        restartAt,
         exitStatus: run?.exit?.status ?? null,
         exitSignal: run?.exit?.signal ?? null,
         restarts: run?.restarts ?? 0,
@@ -368,7 +377,9 @@ export class ControlServer {
       const result = await this.rt.pipeline(pipe.id)!.stop(options);
       return { kind: 'pipeline' as const, id: pipe.id, label: pipe.label, ...result };
     }
-    throw new ShumaError('WORKSPACE_NOT_FOUND', `no workspace or pipeline has the id or label ${JSON.stringify(target)}: \`shuma ps\` lists them`);
+    const command = findCommand(this.core, target);
+    if (command) return stopCommandNamed(this.rt, command, graceMs);
+    throw new ShumaError('WORKSPACE_NOT_FOUND', `no workspace, pipeline or command has the id or label ${JSON.stringify(target)}: \`shuma ps\` lists them`);
   }
 
   /**

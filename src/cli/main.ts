@@ -14,13 +14,17 @@ Usage:
                                 run the runtime in the foreground with its state saved, serving
                                 the commands below on a unix socket; SIGINT/SIGTERM stop it
   shuma ps                      workspaces, their commands (state, pid, restarts) and pipelines
-  shuma run -w <ws> [--label L] [--restart on-failure] [--backoff-ms N] [--max-restarts N]
+  shuma run -w <ws> [--label L] [--restart always|on-failure] [--backoff-ms N] [--max-restarts N]
             [--env K=V]… [--cwd DIR] -- <program> [args…]
                                 start a command (a new workspace label makes the workspace)
   shuma logs [-f] [--stderr|--both] [--tail BYTES] <command>
                                 what a command wrote; -f: and what it writes next
-  shuma stop [--grace MS] <ws|pipeline>
-                                SIGTERM its processes, SIGKILL after the grace (default 1000 ms)
+  shuma stop [--grace MS] <ws|pipeline|command>
+                                SIGTERM its processes, SIGKILL after the grace (default 1000 ms);
+                                a command stopped alone stays listed (restart runs it again)
+  shuma restart <ws|command>    a new run of the command now (of each command of the workspace)
+  shuma delete [--grace MS] <command>
+                                stop one command and forget it
   shuma stats [-w] [--every MS] [ws]
                                 memory, CPU and processes per workspace; -w: again every MS
   shuma top [--every MS]        a live screen of workspaces and commands
@@ -67,6 +71,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   health: async () => (await import('./health.js')).health,
   apply: async () => (await import('./apply.js')).apply,
   why: async () => (await import('./why.js')).why,
+  restart: async () => (await import('./restart.js')).restart,
+  delete: async () => (await import('./delete.js')).deleteCommand,
 };
 
 export async function main(args: readonly string[]): Promise<number> {

@@ -5,7 +5,7 @@ import { printJson, stdio, withDaemon, type Output } from './client-command.js';
 import { EXIT_OK } from './exit-codes.js';
 
 export const RUN_USAGE =
-  'shuma run -w <workspace> [--label L] [--restart on-failure|never] [--backoff-ms N] [--max-backoff-ms N] ' +
+  'shuma run -w <workspace> [--label L] [--restart always|on-failure|never] [--backoff-ms N] [--max-backoff-ms N] ' +
   '[--max-restarts N] [--env K=V]… [--cwd DIR] [--json] -- <program> [args…]';
 
 export function commandSpecFrom(args: readonly string[]): { workspace: string; spec: CommandSpec; parsed: ReturnType<typeof parseCommand> } {
@@ -29,8 +29,8 @@ export function commandSpecFrom(args: readonly string[]): { workspace: string; s
   if (parsed.rest !== null && parsed.positionals.length > 0) throw new UsageError(`unexpected ${JSON.stringify(parsed.positionals[0])} before --`, RUN_USAGE);
   if (program.length === 0) throw new UsageError('no program given: put it after --', RUN_USAGE);
   const restartMode = stringOption(parsed, 'restart');
-  if (restartMode !== undefined && restartMode !== 'on-failure' && restartMode !== 'never') {
-    throw new UsageError(`--restart must be on-failure or never (got ${JSON.stringify(restartMode)})`, RUN_USAGE);
+  if (restartMode !== undefined && restartMode !== 'on-failure' && restartMode !== 'never' && restartMode !== 'always') {
+    throw new UsageError(`--restart must be always, on-failure or never (got ${JSON.stringify(restartMode)})`, RUN_USAGE);
   }
   const env: Record<string, string> = {};
   for (const pair of (parsed.values.env as string[] | undefined) ?? []) {
@@ -38,12 +38,13 @@ export function commandSpecFrom(args: readonly string[]): { workspace: string; s
     if (eq <= 0) throw new UsageError(`--env takes NAME=value (got ${JSON.stringify(pair)})`, RUN_USAGE);
     env[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
-  const restart: RestartPolicy | undefined = restartMode === undefined ? undefined : { onFailure: restartMode === 'on-failure' };
+  const restart: RestartPolicy | undefined =
+    restartMode === undefined ? undefined : { onFailure: restartMode !== 'never', ...(restartMode === 'always' ? { always: true } : {}) };
   const tuning = { backoffMs: 'backoff-ms', maxBackoffMs: 'max-backoff-ms', maxRestarts: 'max-restarts' } as const;
   for (const [field, option] of Object.entries(tuning)) {
     const value = numberOption(parsed, option, RUN_USAGE);
     if (value === undefined) continue;
-    if (!restart) throw new UsageError(`--${option} needs --restart on-failure`, RUN_USAGE);
+    if (!restart) throw new UsageError(`--${option} needs --restart on-failure (or always)`, RUN_USAGE);
     restart[field as keyof typeof tuning] = value;
   }
   const label = stringOption(parsed, 'label');

@@ -55,6 +55,7 @@ export function specSchema(): Schema {
       command,
       restart: object('restart', RESTART_FIELDS, {
         onFailure: { type: 'boolean' },
+        always: { type: 'boolean' },
         backoffMs: duration,
         maxBackoffMs: duration,
         maxRestarts: count,

@@ -58,6 +58,13 @@ export class HostActor {
         if (pipeline) this.signalScope(pipeline, request.signal);
         return;
       }
+      case 'signalRun': {
+        // A run leads its own process group: its descendants go with it.
+        const run = this.deps.table.get(request.runId);
+        const ws = this.deps.registry.get(request.wsId);
+        if (run && ws && run.wsId === ws.id && ws.groups.has(run.pid)) signalGroup(run.pid, request.signal, this.deps.logger);
+        return;
+      }
       case 'log':
         this.log(request);
         return;

@@ -66,6 +66,7 @@ import {
 import { checkCwd } from './spawn-check.js';
 import type { Spawner } from './spawner.js';
 import { unsupportedWarnings } from './workspace-warnings.js';
+import { CommandControl, uniqueLabel } from './command-control.js';
 
 function stateName(value: ActorSnapshot['value']): string {
   return typeof value === 'string' ? value : (Object.keys(value)[0] ?? '');
@@ -115,6 +116,8 @@ export class RuntimeCore {
   workerRestarts = 0;
   private shutdownPromise: Promise<void> | null = null;
   private readonly killOnExit = () => this.killEverythingNow();
+  /** Stop, restart and remove of one command. */
+  readonly commandControl: CommandControl;
 
   constructor(options: RuntimeOptions, spawner?: Spawner) {
     checkOptions(options);
@@ -169,6 +172,13 @@ export class RuntimeCore {
       manualClockStart: this.clock.manual ? this.clock.now() : null,
       onMessage: (_index, message) => this.receive(message),
       onWorkerLost: (index, error) => this.onWorkerLost(index, error),
+    });
+    this.commandControl = new CommandControl({
+      table: this.table,
+      now,
+      toChild: (ws, key, event) => this.toChild(ws, key, event),
+      toWorkspace: (ws, event) => this.toWorkspace(ws, event),
+      changed: () => this.state?.markDirty(),
     });
     if (options.inspect) this.inspectors.add(options.inspect);
     if (this.inspectors.size > 0) this.pool.broadcast({ type: 'inspect', enabled: true });
@@ -678,6 +688,7 @@ export class RuntimeCore {
     this.ensureRunning(ws);
     const command: CommandEntry = {
       ...plan,
+      label: uniqueLabel(ws, plan.label, spec.label !== undefined),
       key: this.newId(),
       wsId: ws.id,
       policy: resolveRestartPolicy(spec.restart),

@@ -41,6 +41,12 @@ export interface Workspace {
   /** Limits against use now, with human-readable breaches. */
   quota(): Promise<QuotaReport>;
   stop(options?: StopOptions): Promise<StopResult>;
+  /** Stops one command (by id, label or ws/label); supervision of it ends, the workspace goes on. */
+  stopCommand(idOrLabel: string, options?: StopOptions): Promise<{ reaped: number }>;
+  /** A new run of the command now: a live one is stopped first (default grace), an ended one runs again. */
+  restartCommand(idOrLabel: string): Promise<Command>;
+  /** Stopped and forgotten: no longer listed, its label free again. */
+  removeCommand(idOrLabel: string, options?: StopOptions): Promise<void>;
 }
 
 export class WorkspaceHandle implements Workspace {
@@ -125,6 +131,25 @@ export class WorkspaceHandle implements Workspace {
   async quota(): Promise<QuotaReport> {
     this.core.ensureOpen();
     return this.core.quota.quota(this.core.workspaceEntry(this.id));
+  }
+
+  async stopCommand(idOrLabel: string, input?: StopOptions): Promise<{ reaped: number }> {
+    this.core.ensureOpen();
+    const options = checkCallOptions(input, 'options', ['graceMs']);
+    return this.core.commandControl.stop(this.core.workspaceEntry(this.id), idOrLabel, options.graceMs);
+  }
+
+  async restartCommand(idOrLabel: string): Promise<Command> {
+    this.core.ensureOpen();
+    const ws = this.core.workspaceEntry(this.id);
+    const run = await this.core.commandControl.restart(ws, idOrLabel);
+    return commandHandle(run, ws.commands.get(run.key)!);
+  }
+
+  async removeCommand(idOrLabel: string, input?: StopOptions): Promise<void> {
+    this.core.ensureOpen();
+    const options = checkCallOptions(input, 'options', ['graceMs']);
+    await this.core.commandControl.remove(this.core.workspaceEntry(this.id), idOrLabel, options.graceMs);
   }
 
   async stop(input?: StopOptions): Promise<StopResult> {

@@ -1,7 +1,7 @@
-import { and, assign, sendParent, setup } from 'xstate';
+import { and, assign, enqueueActions, sendParent, setup } from 'xstate';
 import type { SerializedError } from '../protocol/errors.js';
 import type { CommandEvent, HostRequest, LogRequest } from '../protocol/messages.js';
-import type { ResolvedRestartPolicy } from '../protocol/specs.js';
+import { MAX_TIMER_MS, type ResolvedRestartPolicy } from '../protocol/specs.js';
 import { mayRestart, nextBackoff } from './backoff.js';
 
 // One supervised command: every relaunch is a new run (a new process with a new id), the
@@ -14,6 +14,8 @@ export interface CommandInput {
   label: string;
   policy: ResolvedRestartPolicy;
   at: number;
+  /** A command restarted by request after it ended starts a new actor that keeps counting. */
+  restarts?: number;
 }
 
 export interface CommandContext {
@@ -36,6 +38,8 @@ export interface CommandContext {
   /** Why it was told to stop: its workspace's reason (and the quota breach, if that was it). */
   stopReason: string | null;
   stopDetail: string | null;
+  /** A stop of this command alone (not of its workspace): it signals its own run. */
+  stopAlone: { graceMs: number; deadline: number } | null;
 }
 
 /** What the command asks of the host travels through its parent, the workspace actor. */
@@ -53,9 +57,15 @@ export const commandMachine = setup({
   },
   delays: {
     backoff: ({ context }) => Math.max(0, (context.backoffDeadline ?? context.stampedAt) - context.stampedAt),
+    stopGrace: ({ context }) =>
+      context.stopAlone === null ? MAX_TIMER_MS : Math.max(0, context.stopAlone.deadline - context.stampedAt),
   },
   guards: {
-    supervised: ({ context }) => context.policy.onFailure,
+    supervised: ({ context }) => context.policy.onFailure || context.policy.always === true,
+    // `always` relaunches after a success too; otherwise only a failure does.
+    relaunches: ({ context, event }) =>
+      context.policy.always === true || event.type === 'SPAWN_FAILED' || (event.type === 'EXITED' && event.status !== 0),
+    stoppingAlone: ({ context }) => context.stopAlone !== null,
     // Each run exits once; an exit of another run (a late or repeated report) is not this run's.
     isCurrentRun: ({ context, event }) => event.type === 'EXITED' && event.runId === context.runId,
     failed: ({ event }) => event.type === 'SPAWN_FAILED' || (event.type === 'EXITED' && event.status !== 0),
@@ -96,9 +106,21 @@ export const commandMachine = setup({
     ),
     countRestart: assign(({ context }) => ({ restarts: context.restarts + 1, backoffDeadline: null })),
     clearBackoff: assign({ backoffDeadline: null }),
-    noteStop: assign(({ event }) =>
-      event.type === 'STOP' ? { stopReason: event.reason ?? 'requested', stopDetail: event.detail ?? null } : {},
-    ),
+    noteStop: assign(({ event }) => {
+      if (event.type !== 'STOP') return {};
+      const alone = event.graceMs === undefined ? null : { graceMs: event.graceMs, deadline: event.at + event.graceMs };
+      return { stopReason: event.reason ?? 'requested', stopDetail: event.detail ?? null, stopAlone: alone, stampedAt: event.at };
+    }),
+    // Its workspace signals every group when it stops; a command stopped alone signals its own run.
+    terminateRun: enqueueActions(({ context, enqueue }) => {
+      if (context.stopAlone === null || context.runId === null) return;
+      const signal = context.stopAlone.graceMs === 0 ? 'SIGKILL' : 'SIGTERM';
+      enqueue.sendParent({ type: 'HOST_REQUEST', request: { type: 'signalRun', wsId: context.wsId, runId: context.runId, signal } });
+    }),
+    killRun: sendParent(({ context }): HostRequestEvent => ({
+      type: 'HOST_REQUEST',
+      request: { type: 'signalRun', wsId: context.wsId, runId: context.runId ?? '', signal: 'SIGKILL' },
+    })),
     stamp: assign(({ event }) => ('at' in event ? { stampedAt: event.at } : {})),
     forgetRun: assign(({ event }) => ({ runId: null, pid: null, runStartedAt: null, ...('at' in event ? { stampedAt: event.at } : {}) })),
     logGiveUp: sendParent(({ context }) =>
@@ -122,7 +144,7 @@ export const commandMachine = setup({
     wsId: input.wsId,
     label: input.label,
     policy: input.policy,
-    restarts: 0,
+    restarts: input.restarts ?? 0,
     pendingBackoffMs: input.policy.backoffMs,
     backoffDeadline: null,
     stampedAt: input.at,
@@ -133,6 +155,7 @@ export const commandMachine = setup({
     spawnError: null,
     stopReason: null,
     stopDetail: null,
+    stopAlone: null,
   }),
   initial: 'starting',
   on: { FAULT: { actions: 'throwFault' } },
@@ -151,7 +174,7 @@ export const commandMachine = setup({
       on: {
         EXITED: [
           {
-            guard: and(['isCurrentRun', 'failed', 'mayRestart']),
+            guard: and(['isCurrentRun', 'relaunches', 'mayRestart']),
             target: 'backoff',
             actions: ['recordExit', 'scheduleBackoff', 'logBackoff'],
           },
@@ -192,11 +215,14 @@ export const commandMachine = setup({
       },
     },
     stopping: {
+      entry: { type: 'terminateRun' },
+      after: { stopGrace: { guard: 'stoppingAlone', actions: 'killRun' } },
       on: {
-        SPAWNED: { actions: 'recordRun' },
+        SPAWNED: { actions: ['recordRun', 'terminateRun'] },
         EXITED: { guard: 'isCurrentRun', target: 'stopped', actions: 'recordExit' },
         SPAWN_FAILED: { target: 'stopped', actions: 'recordExit' },
         RUN_LOST: { target: 'stopped', actions: 'forgetRun' },
+        RESUME: { target: 'stopping', reenter: true, actions: 'stamp' },
       },
     },
     exited: { type: 'final' },

@@ -71,6 +71,10 @@ export interface HealthRequest { id: number; op: 'health' }
 /** A spec file's content (as `loadSpecFile` parsed it); checked again by the daemon. */
 export interface ApplyRequest { id: number; op: 'apply'; file: unknown }
 export interface WhyRequest { id: number; op: 'why'; target: Name }
+/** A new run of one command now, or of every command of a workspace. */
+export interface RestartRequest { id: number; op: 'restart'; target: Name }
+/** One command stopped and forgotten. */
+export interface DeleteRequest { id: number; op: 'delete'; target: Name; graceMs?: number }
 /** Ends the stream started by request `target` on this connection. */
 export interface CancelRequest { id: number; op: 'cancel'; target: number }
 
@@ -88,6 +92,8 @@ export type ControlRequest =
   | HealthRequest
   | ApplyRequest
   | WhyRequest
+  | RestartRequest
+  | DeleteRequest
   | CancelRequest;
 
 export type ControlOp = ControlRequest['op'];
@@ -107,6 +113,8 @@ const OP_FIELDS: { [K in ControlOp]: { required: readonly string[]; optional: re
   health: { required: [], optional: [] },
   apply: { required: ['file'], optional: [] },
   why: { required: ['target'], optional: [] },
+  restart: { required: ['target'], optional: [] },
+  delete: { required: ['target'], optional: ['graceMs'] },
   cancel: { required: ['target'], optional: [] },
 };
 
@@ -196,8 +204,11 @@ export interface CommandRow {
   label: string;
   /** The command actor's state: running, backoff, exited, gaveUp, stopped… */
   state: string;
+  /** The running process; null when none runs (ended, or waiting in backoff). */
   pid: number | null;
   alive: boolean;
+  /** In backoff: when the next run starts (epoch ms); null otherwise. */
+  restartAt?: number | null;
   exitStatus: number | null;
   exitSignal: string | null;
   restarts: number;
@@ -234,7 +245,12 @@ export interface RunResult {
 export interface LogsResult { command: { id: string; label: string; workspace: string }; data: Uint8Array }
 export interface LogsEvent { data?: Uint8Array; /** Bytes written while this client was not reading fast enough, lost from the ring. */ skipped?: number; /** A relaunch: a new run of the command is followed. */ run?: { id: string; pid: number } }
 
-export interface StopResultData { kind: 'workspace' | 'pipeline'; id: string; label: string; reaped: number; escaped: number[] }
+export interface StopResultData { kind: 'workspace' | 'pipeline' | 'command'; id: string; label: string; reaped: number; escaped: number[] }
+
+/** A run that a restart started: `ws/label`, the command's key, the new run. */
+export interface RestartedCommand { name: string; commandKey: string; id: string; pid: number; restarts: number }
+export interface RestartResult { kind: 'workspace' | 'command'; id: string; label: string; restarted: RestartedCommand[] }
+export interface DeleteResult { name: string; commandKey: string; reaped: number }
 
 export interface StatsRow {
   id: string;
@@ -282,6 +298,8 @@ export interface ControlResults {
   health: HealthResult;
   apply: ApplyResult;
   why: WhyResult;
+  restart: RestartResult;
+  delete: DeleteResult;
   cancel: { cancelled: boolean };
 }
 

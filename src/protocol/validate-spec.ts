@@ -16,11 +16,12 @@ import {
   type WorkspaceSpec,
 } from './specs.js';
 
-export const RESTART_FIELDS = ['onFailure', 'backoffMs', 'maxBackoffMs', 'maxRestarts', 'resetAfterMs'] as const;
+export const RESTART_FIELDS = ['onFailure', 'always', 'backoffMs', 'maxBackoffMs', 'maxRestarts', 'resetAfterMs'] as const;
 
 export function validateRestartPolicy(value: unknown, field: Path = 'restart'): RestartPolicy {
   const o = checkObject(value, field, RESTART_FIELDS);
   if (typeof o.onFailure !== 'boolean') fail(`${field}.onFailure`, `must be true or false (got ${describe(o.onFailure)})`);
+  if (o.always !== undefined && typeof o.always !== 'boolean') fail(`${field}.always`, `must be true or false (got ${describe(o.always)})`);
   if (o.backoffMs !== undefined) checkDuration(o.backoffMs, `${field}.backoffMs`);
   if (o.maxBackoffMs !== undefined) checkDuration(o.maxBackoffMs, `${field}.maxBackoffMs`);
   if (o.maxRestarts !== undefined) checkCount(o.maxRestarts, `${field}.maxRestarts`);
@@ -38,6 +39,7 @@ export function validateRestartPolicy(value: unknown, field: Path = 'restart'): 
 export function resolveRestartPolicy(policy: RestartPolicy | undefined): ResolvedRestartPolicy {
   return {
     onFailure: policy?.onFailure ?? RESTART_DEFAULTS.onFailure,
+    always: policy?.always ?? RESTART_DEFAULTS.always,
     backoffMs: policy?.backoffMs ?? RESTART_DEFAULTS.backoffMs,
     maxBackoffMs: policy?.maxBackoffMs ?? Math.max(RESTART_DEFAULTS.maxBackoffMs, policy?.backoffMs ?? 0),
     maxRestarts: policy?.maxRestarts ?? RESTART_DEFAULTS.maxRestarts,
