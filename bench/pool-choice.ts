@@ -4,7 +4,7 @@
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { wrap, releaseProxy, type Remote } from 'comlink';
-import type { ActorWorkerTask, WorkerAdmin } from '../src/actors/actor-worker.js';
+import type { ActorWorkerTask, WorkerAdmin } from '../src/protocol/worker-task.js';
 import { BatchedChannel } from '../src/protocol/channel.js';
 import { comlinkEndpoint } from '../src/protocol/comlink-endpoint.js';
 import type { FromWorker, ToWorker } from '../src/protocol/messages.js';

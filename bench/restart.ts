@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import type { ActorSnapshot, Runtime } from '../src/index.js';
 import { coreOf } from '../src/host/runtime.js';
-import type { Spawner } from '../src/host/spawner.js';
+import type { Spawner } from '../src/host/spawn/spawner.js';
 import { now, progress, quantile, type Line } from './measure.js';
 
 /** When each run was seen running, and when its exit was seen, by run number (0 = first). */

@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Runtime } from '../src/index.js';
-import { loadSpawnerAddon, type SpawnerAddon } from '../src/host/native-addon.js';
+import { loadSpawnerAddon, type SpawnerAddon } from '../src/host/spawn/native-addon.js';
 import { compileCSpawnLoop, type CSpawnLoop } from './c-spawn-loop.js';
 import { now, progress, quantile, rateOf, rssMiB, settledHeap, type Line } from './measure.js';
 

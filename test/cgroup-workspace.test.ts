@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { detectCgroups } from '../src/host/cgroups.js';
+import { detectCgroups } from '../src/host/cgroup/cgroups.js';
 import { fixture, startRuntime, waitForOutput, waitGone, stateOf, waitFor } from './helpers.js';
 
 const support = detectCgroups();

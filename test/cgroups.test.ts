@@ -12,7 +12,7 @@ import {
   removeCgroupParent,
   type CgroupSupport,
   type WorkspaceCgroup,
-} from '../src/host/cgroups.js';
+} from '../src/host/cgroup/cgroups.js';
 import { isAlive } from './helpers.js';
 
 // cgroups: v1 for real on this machine (root, memory and pids writable), v2 against a fixture

@@ -80,6 +80,8 @@ export interface Daemon extends Lines {
   socket: string;
   stateDir: string;
   env: NodeJS.ProcessEnv;
+  /** The daemon's process, for a test that takes its output away. */
+  child: ChildProcess;
   /** Signals the daemon and resolves with its exit code once it is gone. */
   stop(signal: NodeJS.Signals): Promise<number | null>;
 }
@@ -99,6 +101,7 @@ export async function startDaemon(options: { home?: string; args?: string[] } = 
     socket: path.join(home, 'shuma.sock'),
     stateDir: path.join(home, 'state'),
     env,
+    child,
     stop: async (signal) => {
       if (exitCode === undefined) child.kill(signal);
       const code = await out.exited;

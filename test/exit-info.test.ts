@@ -1,7 +1,7 @@
 // How an exit is told: as a shell says it, and never as a success when its status was lost.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { toExitInfo } from '../src/host/exit-info.js';
+import { toExitInfo } from '../src/host/processes/exit-info.js';
 
 test('an exit code is the status; a signal is 128 + its number', () => {
   assert.deepEqual(toExitInfo(3, null), { code: 3, signal: null, status: 3 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { LogRing } from '../src/host/log-ring.js';
+import { LogRing } from '../src/host/processes/log-ring.js';
 import { startRuntime } from './helpers.js';
 
 describe('LogRing', () => {

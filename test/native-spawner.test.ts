@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { after, describe, test } from 'node:test';
-import { detectCgroups } from '../src/host/cgroups.js';
-import { createSpawner } from '../src/host/choose-spawner.js';
-import { loadSpawnerAddon } from '../src/host/native-addon.js';
-import { NativeSpawner } from '../src/host/native-spawner.js';
-import type { SpawnedProcess, SpawnOrder } from '../src/host/spawner.js';
+import { detectCgroups } from '../src/host/cgroup/cgroups.js';
+import { createSpawner } from '../src/host/spawn/choose-spawner.js';
+import { loadSpawnerAddon } from '../src/host/spawn/native-addon.js';
+import { NativeSpawner } from '../src/host/spawn/native-spawner.js';
+import type { SpawnedProcess, SpawnOrder } from '../src/host/spawn/spawner.js';
 import { startRuntime } from './helpers.js';
 
 function addonProblem(): string | false {

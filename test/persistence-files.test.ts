@@ -23,7 +23,7 @@ import { after, describe, mock, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createInterface } from 'node:readline';
 import { Packr, Unpackr } from 'msgpackr';
-import { readProcStat } from '../src/host/proc.js';
+import { readProcStat } from '../src/host/processes/proc.js';
 import { LOCK_FILE, acquireStateLock } from '../src/host/persistence/state-lock.js';
 import {
   SNAPSHOT_FILE,

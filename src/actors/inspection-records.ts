@@ -1,6 +1,7 @@
 import type { AnyActorRef, InspectionEvent } from 'xstate';
 import type { ActorSnapshot, InspectionRecord, PendingTimer, PlainValue, StateValue } from '../protocol/messages.js';
 import { serializeError } from '../protocol/errors.js';
+import { pendingTimers } from '../machines/pending-timers.js';
 import { toPlain } from './plain.js';
 
 // XState's inspection events hold actor refs, functions and live snapshots. These records
@@ -27,24 +28,6 @@ export function toActorSnapshot(snapshot: SnapshotLike): ActorSnapshot {
   };
   if (snapshot.error !== undefined) plain.error = serializeError(snapshot.error);
   return plain;
-}
-
-/** Which deadline field of a context is armed in which state: what the inspector counts down. */
-const TIMER_FIELDS: Array<{ name: string; field: string; states: string[] }> = [
-  { name: 'ttl', field: 'ttlDeadline', states: ['running'] },
-  { name: 'grace', field: 'graceDeadline', states: ['reaping', 'stopping'] },
-  { name: 'backoff', field: 'backoffDeadline', states: ['backoff'] },
-];
-
-export function pendingTimers(snapshot: ActorSnapshot): PendingTimer[] {
-  if (snapshot.status !== 'active') return [];
-  const state = typeof snapshot.value === 'string' ? snapshot.value : (Object.keys(snapshot.value)[0] ?? '');
-  const timers: PendingTimer[] = [];
-  for (const { name, field, states } of TIMER_FIELDS) {
-    const deadline = snapshot.context[field];
-    if (typeof deadline === 'number' && states.includes(state)) timers.push({ name, deadline });
-  }
-  return timers;
 }
 
 function stateNodePath(node: { id?: unknown }): string {

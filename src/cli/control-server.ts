@@ -5,9 +5,9 @@
 // cannot be trusted closes that connection; nothing a client sends reaches the other clients.
 import type net from 'node:net';
 import { coreOf, type Runtime } from '../host/runtime.js';
-import type { RuntimeCore } from '../host/runtime-core.js';
-import type { RunEntry } from '../host/process-table.js';
-import type { PipelineEntry, WorkspaceEntry } from '../host/registry.js';
+import type { RuntimeCore } from '../host/core/runtime-core.js';
+import type { RunEntry } from '../host/processes/process-table.js';
+import type { PipelineEntry, WorkspaceEntry } from '../host/registry/registry.js';
 import type { Workspace } from '../host/workspace-handle.js';
 import {
   FrameReader,
@@ -33,7 +33,7 @@ import { isPlainObject } from '../protocol/checks.js';
 import { ShumaError, isShumaError } from '../protocol/errors.js';
 import { validatePipelineSpec, type PipelineSpec } from '../protocol/pipeline-spec.js';
 import { validateCommandSpec } from '../protocol/validate-spec.js';
-import { ULID_PATTERN } from '../host/runtime-options.js';
+import { ULID_PATTERN } from '../host/core/runtime-options.js';
 import { checkSpecFile } from './spec-file.js';
 import { commandsOfWorkspace, findCommand, findPipeline, findWorkspace, resolveCommand, resolveWorkspace, runsOf, type CommandRef } from './names.js';
 import { stateText } from './tracked.js';

@@ -5,7 +5,8 @@
 import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { createRuntime, type Runtime } from '../host/runtime.js';
+import { createRuntime } from '../create-runtime.js';
+import type { Runtime } from '../host/runtime.js';
 import { ShumaError } from '../protocol/errors.js';
 import { checkSocketPathLength, controlPaths, ensurePrivateDir, type ControlPaths } from './control-paths.js';
 import { ControlServer } from './control-server.js';

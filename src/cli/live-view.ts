@@ -1,5 +1,5 @@
 // `shuma up` on a terminal: one line per actor, redrawn in place, the last events below.
-import type { WorkspaceStats } from '../host/stats.js';
+import type { WorkspaceStats } from '../protocol/stats.js';
 import { eventLine, type View } from './plain-view.js';
 import type { Tracked } from './tracked.js';
 

@@ -3,6 +3,7 @@
 // (`ps`, `logs`…) then starts without loading the runtime, which is most of its latency.
 import { HelpRequest, UsageError } from './cli-args.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
+import { guardOutput } from './output-guard.js';
 
 export const HELP = `shuma — supervise operating-system processes as actors
 
@@ -81,6 +82,7 @@ export async function main(args: readonly string[]): Promise<number> {
     return args.length === 0 ? EXIT_USAGE : EXIT_OK;
   }
   const [command, ...rest] = args;
+  guardOutput(command === 'up' || command === 'daemon' ? 'carry-on' : 'exit');
   const load = Object.hasOwn(COMMANDS, command!) ? COMMANDS[command!] : undefined;
   if (!load) {
     process.stderr.write(`shuma: unknown command '${command}'; see shuma --help\n`);

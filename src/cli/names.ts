@@ -1,9 +1,9 @@
 // What a user types to name an actor, resolved in the daemon: an id, or a label. Labels are what
 // people remember, ids are what is unique; `ws/label` narrows a command or pipeline label to one
 // workspace. A label that fits more than one actor is an error listing their ids, never a guess.
-import type { RuntimeCore } from '../host/runtime-core.js';
-import type { RunEntry } from '../host/process-table.js';
-import type { PipelineEntry, WorkspaceEntry } from '../host/registry.js';
+import type { RuntimeCore } from '../host/core/runtime-core.js';
+import type { RunEntry } from '../host/processes/process-table.js';
+import type { PipelineEntry, WorkspaceEntry } from '../host/registry/registry.js';
 import { ShumaError } from '../protocol/errors.js';
 
 function unique<T>(found: T[], name: string, what: string, describeOne: (t: T) => string): T | undefined {

@@ -1,9 +1,9 @@
 // The daemon's side of `shuma stop <cmd>`, `shuma restart <ws|cmd>` and `shuma delete <cmd>`:
 // names resolved as `ps` shows them, then the public API's one-command operations.
 import type { Runtime } from '../host/runtime.js';
-import type { RuntimeCore } from '../host/runtime-core.js';
-import { isLive } from '../host/command-control.js';
-import type { WorkspaceEntry } from '../host/registry.js';
+import type { RuntimeCore } from '../host/core/runtime-core.js';
+import { isLive } from '../host/core/command-control.js';
+import type { WorkspaceEntry } from '../host/registry/registry.js';
 import type { DeleteResult, RestartedCommand, RestartResult, StopResultData } from '../protocol/control.js';
 import { ShumaError } from '../protocol/errors.js';
 import { commandsOfWorkspace, findCommand, findWorkspace, type CommandRef } from './names.js';

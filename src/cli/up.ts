@@ -1,7 +1,8 @@
 // `shuma up <file>`: runs a spec file in the foreground until every command and pipeline has
 // ended, or SIGINT/SIGTERM stops everything; the exit code says whether all of them succeeded.
-import { createRuntime, type Runtime } from '../host/runtime.js';
-import type { WorkspaceStats } from '../host/stats.js';
+import { createRuntime } from '../create-runtime.js';
+import type { Runtime } from '../host/runtime.js';
+import type { WorkspaceStats } from '../protocol/stats.js';
 import type { Workspace } from '../host/workspace-handle.js';
 import type { ActorSnapshot } from '../protocol/messages.js';
 import { liveView, type StatsSource } from './live-view.js';

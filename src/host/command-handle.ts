@@ -1,8 +1,8 @@
 import type { ActorSnapshot } from '../protocol/messages.js';
 import { observe } from './observers.js';
-import type { ExitInfo } from './exit-info.js';
-import type { RunEntry } from './process-table.js';
-import type { CommandEntry } from './registry.js';
+import type { ExitInfo } from './processes/exit-info.js';
+import type { RunEntry } from './processes/process-table.js';
+import type { CommandEntry } from './registry/registry.js';
 
 export interface CommandInfo {
   id: string;

@@ -1,10 +1,10 @@
 import type { ActorSnapshot } from '../protocol/messages.js';
 import { observe } from './observers.js';
 import { checkCallOptions } from '../protocol/checks.js';
-import type { FlowInfo } from './flow-hub.js';
-import type { PipelineEntry, PipelineResult, StopResult } from './registry.js';
-import type { RuntimeCore } from './runtime-core.js';
-import type { WhyEntry } from './why-trail.js';
+import type { FlowInfo } from './flows/flow-hub.js';
+import type { PipelineEntry, PipelineResult, StopResult } from './registry/registry.js';
+import type { RuntimeCore } from './core/runtime-core.js';
+import type { WhyEntry } from './core/why-trail.js';
 import type { StopOptions } from './workspace-handle.js';
 
 export interface PipelineNodeInfo {

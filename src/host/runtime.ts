@@ -4,9 +4,8 @@ import { checkSavedName, validatePipelineSpec, type PipelineSpec } from '../prot
 import type { WorkspaceSpec } from '../protocol/specs.js';
 import { PipelineHandle, type Pipeline } from './pipeline-handle.js';
 import { checkCallOptions } from '../protocol/checks.js';
-import type { WorkspaceEntry } from './registry.js';
-import { checkInspectorOptions, startInspector, type InspectorServer } from '../inspector/server.js';
-import { RuntimeCore, type CreateWorkspaceOptions, type HealthCounts, type RuntimeOptions } from './runtime-core.js';
+import type { WorkspaceEntry } from './registry/registry.js';
+import { RuntimeCore, type CreateWorkspaceOptions, type HealthCounts, type RuntimeOptions } from './core/runtime-core.js';
 import { WorkspaceHandle, type Workspace } from './workspace-handle.js';
 
 export interface WorkspaceInfo {
@@ -42,10 +41,19 @@ export interface Runtime {
   shutdown(options?: { graceMs?: number }): Promise<void>;
 }
 
+/** A server that reads the runtime and lives as long as it (the inspector), attached from above. */
+export interface AttachedServer {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** Starts a server on the runtime once its threads serve, before any state is restored. */
+export type AttachServer = (core: RuntimeCore) => Promise<AttachedServer>;
+
 class RuntimeFacade implements Runtime {
   private readonly handles = new Map<string, WorkspaceHandle>();
   private readonly pipelineHandles = new Map<string, PipelineHandle>();
-  inspector: InspectorServer | null = null;
+  inspector: AttachedServer | null = null;
 
   constructor(readonly core: RuntimeCore) {}
 
@@ -166,18 +174,19 @@ class RuntimeFacade implements Runtime {
   }
 }
 
-/** Starts a runtime: its worker threads, host, reaper. Shut it down with `shutdown()`. */
-export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
-  // A bad inspector address fails before any thread starts.
-  const inspector = options.inspector === undefined ? null : checkInspectorOptions(options.inspector);
+/**
+ * Starts a runtime: its worker threads, host, reaper. Shut it down with `shutdown()`.
+ * `attach` starts the inspector: it lives above this layer (src/create-runtime.ts passes it).
+ */
+export async function openRuntime(options: RuntimeOptions, attach: AttachServer | null): Promise<Runtime> {
   const core = new RuntimeCore(options);
   const runtime = new RuntimeFacade(core);
   // One admin round trip proves every thread is serving.
   await core.ready();
-  if (inspector) {
+  if (attach) {
     try {
       // Before a snapshot is restored: the inspector sees every actor from its first record.
-      runtime.inspector = await startInspector(core, inspector);
+      runtime.inspector = await attach(core);
     } catch (error) {
       await core.shutdown(0).catch(() => undefined);
       throw error;

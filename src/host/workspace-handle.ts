@@ -4,10 +4,10 @@ import { observe } from './observers.js';
 import type { CommandSpec, WorkspaceSpec } from '../protocol/specs.js';
 import { checkCallOptions } from '../protocol/checks.js';
 import { commandHandle, commandInfo, type Command, type CommandInfo } from './command-handle.js';
-import type { StopResult, WorkspaceEntry } from './registry.js';
-import type { QuotaReport, WorkspaceStats } from './stats.js';
-import type { WhyEntry } from './why-trail.js';
-import type { RuntimeCore } from './runtime-core.js';
+import type { StopResult, WorkspaceEntry } from './registry/registry.js';
+import type { QuotaReport, WorkspaceStats } from '../protocol/stats.js';
+import type { WhyEntry } from './core/why-trail.js';
+import type { RuntimeCore } from './core/runtime-core.js';
 
 export interface LogOptions {
   stream?: 'stdout' | 'stderr' | 'both';

@@ -1,4 +1,4 @@
-import { pendingTimers } from '../actors/inspection-records.js';
+import { pendingTimers } from '../machines/pending-timers.js';
 import type { ActorSnapshot, InspectionRecord, PendingTimer, PlainValue, StateValue } from '../protocol/messages.js';
 
 // What the inspector knows between two records: every actor's latest state (live ones, and a

@@ -7,7 +7,7 @@ import type { AnyStateMachine } from 'xstate';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { ShumaError } from '../protocol/errors.js';
 import type { InspectionRecord } from '../protocol/messages.js';
-import type { RuntimeCore } from '../host/runtime-core.js';
+import type { RuntimeCore } from '../host/core/runtime-core.js';
 import { describeMachine } from '../machines/chart.js';
 import { commandMachine } from '../machines/command-machine.js';
 import { pipelineMachine } from '../machines/pipeline-machine.js';

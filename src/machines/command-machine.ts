@@ -1,6 +1,6 @@
 import { and, assign, enqueueActions, sendParent, setup } from 'xstate';
 import type { SerializedError } from '../protocol/errors.js';
-import type { CommandEvent, HostRequest, LogRequest } from '../protocol/messages.js';
+import type { CommandEvent, HostRequestEvent, LogRequest } from '../protocol/messages.js';
 import { MAX_TIMER_MS, type ResolvedRestartPolicy } from '../protocol/specs.js';
 import { mayRestart, nextBackoff } from './backoff.js';
 
@@ -41,9 +41,6 @@ export interface CommandContext {
   /** A stop of this command alone (not of its workspace): it signals its own run. */
   stopAlone: { graceMs: number; deadline: number } | null;
 }
-
-/** What the command asks of the host travels through its parent, the workspace actor. */
-export interface HostRequestEvent { type: 'HOST_REQUEST'; request: HostRequest }
 
 function log(level: LogRequest['level'], msg: string, fields: LogRequest['fields']): HostRequestEvent {
   return { type: 'HOST_REQUEST', request: { type: 'log', level, msg, fields } };

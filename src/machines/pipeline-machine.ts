@@ -1,9 +1,8 @@
 import { and, assign, enqueueActions, sendParent, setup } from 'xstate';
 import type { SerializedError } from '../protocol/errors.js';
-import type { LogRequest, PipelineEvent, Signal } from '../protocol/messages.js';
+import type { HostRequestEvent, LogRequest, PipelineEvent, Signal } from '../protocol/messages.js';
 import type { ResolvedRestartPolicy } from '../protocol/specs.js';
 import { mayRestart, nextBackoff } from './backoff.js';
-import type { HostRequestEvent } from './command-machine.js';
 
 // A pipeline: a graph of commands started together over real pipes and supervised as a
 // unit. It ends when all its nodes have ended; if it failed (by its `discern` rule) and its

@@ -1,7 +1,7 @@
 import { assign, emit, enqueueActions, setup, stopChild } from 'xstate';
-import type { HostRequest, StopReason, WorkspaceEvent } from '../protocol/messages.js';
+import type { HostRequest, HostRequestEvent, StopReason, WorkspaceEvent } from '../protocol/messages.js';
 import { DEFAULT_GRACE_MS, MAX_TIMER_MS } from '../protocol/specs.js';
-import { commandMachine, type HostRequestEvent } from './command-machine.js';
+import { commandMachine } from './command-machine.js';
 import { pipelineMachine } from './pipeline-machine.js';
 
 // A workspace: a group of supervised commands with a lifetime. It decides when to stop

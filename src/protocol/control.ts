@@ -16,7 +16,7 @@ import { checkCount, checkObject, checkText, describe, isPlainObject } from './c
 import { CODEC_OPTIONS } from './codec.js';
 import { ShumaError } from './errors.js';
 import { checkStructure } from './msgpack-check.js';
-import type { WorkspaceStats } from '../host/stats.js';
+import type { WorkspaceStats } from './stats.js';
 import type { CommandSpec } from './specs.js';
 
 /** A request frame larger than this is refused and the connection closed. */

@@ -151,6 +151,9 @@ export type HostRequest =
   | SignalRunRequest
   | LogRequest;
 
+/** A child's request on its way to the host: sent to its parent, the workspace actor, which emits it. */
+export interface HostRequestEvent { type: 'HOST_REQUEST'; request: HostRequest }
+
 // ── snapshots and inspection as plain records ───────────────────────────────────────
 
 export type PlainValue = string | number | boolean | null | PlainValue[] | { [key: string]: PlainValue };
@@ -261,15 +264,3 @@ export type FromWorker =
   | PersistedChildMessage
   | ActorErrorMessage | InspectionMessage | ClockAckMessage;
 
-/** What a worker receives as its task: its end of the message channel and of the admin channel. */
-export interface WorkerBoot {
-  port: MessagePortLike;
-  admin: MessagePortLike;
-  workerIndex: number;
-  manualClockStart: number | null;
-}
-
-/** Only what we use of a MessagePort; keeps DOM/Node type differences out of this file. */
-export interface MessagePortLike {
-  postMessage(value: unknown, transferList?: readonly unknown[]): void;
-}

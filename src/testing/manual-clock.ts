@@ -1,4 +1,4 @@
-import type { RuntimeClock } from '../host/clock.js';
+import type { RuntimeClock } from '../host/core/clock.js';
 
 /**
  * A clock that moves only when told to. Hand it to `createRuntime({ clock })`: backoffs,

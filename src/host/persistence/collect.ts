@@ -1,6 +1,6 @@
-import { readProcStat } from '../proc.js';
-import type { ProcessTable } from '../process-table.js';
-import type { Registry, WorkspaceEntry } from '../registry.js';
+import { readProcStat } from '../processes/proc.js';
+import type { ProcessTable } from '../processes/process-table.js';
+import type { Registry, WorkspaceEntry } from '../registry/registry.js';
 import type { PipelineSpec } from '../../protocol/pipeline-spec.js';
 import type { PersistedProcess, PersistedWorkspace, SnapshotData } from './snapshot-data.js';
 

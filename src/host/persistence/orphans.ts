@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, realpathSync } from 'node:fs';
-import { isSameProcess, listProcesses, readProcStat, type ProcStat } from '../proc.js';
+import { isSameProcess, listProcesses, readProcStat, type ProcStat } from '../processes/proc.js';
 
 // A runtime killed without a shutdown leaves its processes running: they are in sessions of
 // their own, and nothing kills them with it. The next runtime on the same stateDir finds them

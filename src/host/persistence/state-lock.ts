@@ -21,7 +21,7 @@ import { randomUUID } from 'node:crypto';
 import { constants, promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ShumaError, isShumaError } from '../../protocol/errors.js';
-import { isSameProcess, readProcStat } from '../proc.js';
+import { isSameProcess, readProcStat } from '../processes/proc.js';
 
 export const LOCK_FILE = 'shuma.lock';
 const DRAFT_PREFIX = `${LOCK_FILE}.draft-`;

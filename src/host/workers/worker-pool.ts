@@ -1,10 +1,10 @@
 import { wrap, releaseProxy, type Remote } from 'comlink';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { BatchedChannel } from '../protocol/channel.js';
-import { comlinkEndpoint } from '../protocol/comlink-endpoint.js';
-import type { FromWorker, ToWorker } from '../protocol/messages.js';
-import type { ActorWorkerTask, WorkerAdmin } from './actor-worker.js';
+import { BatchedChannel } from '../../protocol/channel.js';
+import { comlinkEndpoint } from '../../protocol/comlink-endpoint.js';
+import type { FromWorker, ToWorker } from '../../protocol/messages.js';
+import type { ActorWorkerTask, WorkerAdmin } from '../../protocol/worker-task.js';
 
 interface PoolMember {
   index: number;
@@ -34,7 +34,7 @@ export class WorkerPool {
 
   constructor(private readonly options: WorkerPoolOptions) {
     this.piscina = new Piscina({
-      filename: new URL('./actor-worker.js', import.meta.url).href,
+      filename: new URL('../../actors/actor-worker.js', import.meta.url).href,
       minThreads: options.size,
       maxThreads: options.size,
       concurrentTasksPerWorker: 1,

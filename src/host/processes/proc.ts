@@ -18,8 +18,13 @@ export function readProcStat(pid: number): ProcStat | null {
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/stat`, 'latin1');
-  } catch {
-    return null; // gone: a normal outcome for a process that just exited
+  } catch (error) {
+    // Gone: a normal outcome for a process that just exited. Anything else (EMFILE, ENOMEM) says
+    // nothing about the process: taken for "gone", it would let a stop end with a live process
+    // or a live lock owner be taken for dead.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ESRCH') return null;
+    throw error;
   }
   // comm may contain spaces and parentheses: it ends at the last ')'.
   const close = text.lastIndexOf(')');

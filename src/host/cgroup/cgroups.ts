@@ -1,10 +1,10 @@
-import { ShumaError } from '../protocol/errors.js';
+import { ShumaError } from '../../protocol/errors.js';
 import path from 'node:path';
-import { childCgroups, formatBytes, removeCgroupDir } from './cgroup/files.js';
-import { parentDir, placementOf } from './cgroup/paths.js';
-import type { CgroupCreation, CgroupRequest, CgroupSupport } from './cgroup/types.js';
-import { createV1 } from './cgroup/v1.js';
-import { createV2 } from './cgroup/v2.js';
+import { childCgroups, formatBytes, removeCgroupDir } from './files.js';
+import { parentDir, placementOf } from './paths.js';
+import type { CgroupCreation, CgroupRequest, CgroupSupport } from './types.js';
+import { createV1 } from './v1.js';
+import { createV2 } from './v2.js';
 
 // A workspace's cgroup (v1 or v2): where it goes, the kernel limits it carries, how it is
 // sampled, killed and removed. Detection runs once at start; each workspace then asks for one.
@@ -12,8 +12,8 @@ import { createV2 } from './cgroup/v2.js';
 //   <mount>/<runtime's own cgroup>/shuma-<runtimeId>/<workspaceId>     cgroup: true
 //   <mount>/<path>                                                     cgroup: '<path>' (parent '')
 
-export type { CgroupCreation, CgroupRequest, CgroupSample, CgroupSupport, CgroupVersion, WorkspaceCgroup } from './cgroup/types.js';
-export { detectCgroups } from './cgroup/detect.js';
+export type { CgroupCreation, CgroupRequest, CgroupSample, CgroupSupport, CgroupVersion, WorkspaceCgroup } from './types.js';
+export { detectCgroups } from './detect.js';
 
 function checkLimit(value: number | undefined, field: string): void {
   if (value !== undefined && !(Number.isSafeInteger(value) && value > 0)) {

@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import net from 'node:net';
 import type { Logger } from 'pino';
-import { ShumaError } from '../protocol/errors.js';
+import { ShumaError } from '../../protocol/errors.js';
 import type { FlowMeter } from './flow-meter.js';
 
 /** Bytes the runtime may hold for one flow reader before it drops the reader. */

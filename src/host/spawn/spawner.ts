@@ -1,5 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
-import type { ResourceLimits } from '../protocol/specs.js';
+import type { ResourceLimits } from '../../protocol/specs.js';
 
 // The one door through which the host starts processes: the native spawner (clone+exec in an
 // addon, see docs/architecture.md § Spawning) or, where it cannot load, child_process.

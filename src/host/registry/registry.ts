@@ -1,10 +1,10 @@
-import type { SerializedError } from '../protocol/errors.js';
-import type { ActorSnapshot, PlainValue, Signal } from '../protocol/messages.js';
-import type { PipelineSpec } from '../protocol/pipeline-spec.js';
-import type { CommandSpec, ResolvedRestartPolicy, WorkspaceSpec } from '../protocol/specs.js';
-import type { Deferred } from './deferred.js';
-import type { ProcStat } from './proc.js';
-import type { RunEntry } from './process-table.js';
+import type { SerializedError } from '../../protocol/errors.js';
+import type { ActorSnapshot, PlainValue, Signal } from '../../protocol/messages.js';
+import type { PipelineSpec } from '../../protocol/pipeline-spec.js';
+import type { CommandSpec, ResolvedRestartPolicy, WorkspaceSpec } from '../../protocol/specs.js';
+import type { Deferred } from '../processes/deferred.js';
+import type { ProcStat } from '../processes/proc.js';
+import type { RunEntry } from '../processes/process-table.js';
 
 // What the main thread knows of each workspace and command: the specs, the mirror of the
 // actors' snapshots (kept current by the workers), and the host's side of a stop.

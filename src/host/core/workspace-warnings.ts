@@ -1,5 +1,5 @@
-import type { WorkspaceSpec } from '../protocol/specs.js';
-import { flowDirWarnings } from './flow-hub.js';
+import type { WorkspaceSpec } from '../../protocol/specs.js';
+import { flowDirWarnings } from '../flows/flow-hub.js';
 
 export interface LimitFacts {
   /** The spawner sets rlimits itself, or util-linux's prlimit was found to set them. */

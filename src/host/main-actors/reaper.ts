@@ -1,11 +1,11 @@
 import type { Logger } from 'pino';
-import { serializeError } from '../protocol/errors.js';
-import type { ChildEvent, Signal } from '../protocol/messages.js';
-import { toExitInfo } from '../host/exit-info.js';
-import { groupMembers, isSameProcess, listProcesses, type ProcStat } from '../host/proc.js';
-import type { ProcessTable, RunEntry } from '../host/process-table.js';
-import type { Registry, StopResult, StopScope, WorkspaceEntry } from '../host/registry.js';
-import type { SpawnedProcess } from '../host/spawner.js';
+import { serializeError } from '../../protocol/errors.js';
+import type { ChildEvent, Signal } from '../../protocol/messages.js';
+import { toExitInfo } from '../processes/exit-info.js';
+import { groupMembers, isSameProcess, listProcesses, type ProcStat } from '../processes/proc.js';
+import type { ProcessTable, RunEntry } from '../processes/process-table.js';
+import type { Registry, StopResult, StopScope, WorkspaceEntry } from '../registry/registry.js';
+import type { SpawnedProcess } from '../spawn/spawner.js';
 
 /** How long `exited` waits for the output pipes to close after the exit, when a background
  * descendant keeps them open: past it, the run is over and its log is what was read. */
@@ -79,7 +79,13 @@ export class Reaper {
   adopt(run: RunEntry, startTime: number): void {
     run.outputEnded = true;
     const timer = setInterval(() => {
-      if (isSameProcess({ pid: run.pid, startTime })) return;
+      try {
+        if (isSameProcess({ pid: run.pid, startTime })) return;
+      } catch (error) {
+        // /proc unreadable now (EMFILE…): it is not known to be gone; look again next round.
+        this.deps.logger.debug({ pid: run.pid, err: serializeError(error) }, 'could not look for an adopted process');
+        return;
+      }
       clearInterval(timer);
       const exit = { code: null, signal: null, status: -1 };
       run.alive = false;
@@ -120,10 +126,20 @@ export class Reaper {
     if (!stop || !this.isLive(scope)) return;
     // Exits are reported by the kernel; only stragglers beyond the leaders need /proc.
     if (scope.pendingSpawns > 0 || this.deps.table.aliveIn(scope).length > 0) return;
-    const members = scope.groups.size === 0 ? [] : groupMembers(scope.groups, listProcesses());
+    let members: ProcStat[];
+    let escaped: ProcStat[];
+    try {
+      members = scope.groups.size === 0 ? [] : groupMembers(scope.groups, listProcesses());
+      escaped = stop.descendants.filter(isSameProcess);
+    } catch (error) {
+      // /proc unreadable now (EMFILE, ENOMEM): nothing is known to be gone, so the stop goes on
+      // and looks again; it never reports an empty scope it could not see.
+      this.deps.logger.warn({ [scope.kind === 'workspace' ? 'ws' : 'pipeline']: scope.id, err: serializeError(error) }, 'could not read /proc while stopping; looking again');
+      this.recheckLater(scope);
+      return;
+    }
     const memberGroups = new Set(members.map((p) => p.pgrp));
     for (const pgid of [...scope.groups]) if (!memberGroups.has(pgid)) scope.groups.delete(pgid);
-    const escaped = stop.descendants.filter(isSameProcess);
     const cgroup = scope.kind === 'workspace' ? (scope as WorkspaceEntry).cgroup : null;
     const inCgroup = cgroup?.pids() ?? [];
     if (members.length > 0 || escaped.length > 0 || inCgroup.length > 0) {
@@ -154,8 +170,8 @@ export class Reaper {
 
   /** Signals a process seen earlier, unless its pid now names another process. */
   signalIfSame(seen: ProcStat, signal: Signal): void {
-    if (!isSameProcess(seen)) return;
     try {
+      if (!isSameProcess(seen)) return;
       process.kill(seen.pid, signal);
     } catch (error) {
       if ((error as { code?: string }).code !== 'ESRCH') {

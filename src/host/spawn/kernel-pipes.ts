@@ -3,7 +3,7 @@ import { closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { ShumaError } from '../protocol/errors.js';
+import { ShumaError } from '../../protocol/errors.js';
 
 // Real pipes for pipelines. Node has no pipe(2), and its stdio 'pipe' is a socketpair with
 // a copy kept in the parent (then `yes | head -1` never ends). A FIFO opened on both ends is

@@ -1,10 +1,11 @@
 import type { Logger } from 'pino';
-import type { QuotaBreachEvent } from '../protocol/messages.js';
-import type { QuotaAction } from '../protocol/specs.js';
-import { ProcSampler } from '../host/proc-sampler.js';
-import type { ProcessTable } from '../host/process-table.js';
-import type { Registry, WorkspaceEntry } from '../host/registry.js';
-import { breachText, type QuotaReport, type QuotaResource, type WorkspaceStats } from '../host/stats.js';
+import { serializeError } from '../../protocol/errors.js';
+import type { QuotaBreachEvent } from '../../protocol/messages.js';
+import type { QuotaAction } from '../../protocol/specs.js';
+import { ProcSampler } from '../processes/proc-sampler.js';
+import type { ProcessTable } from '../processes/process-table.js';
+import type { Registry, WorkspaceEntry } from '../registry/registry.js';
+import { breachText, type QuotaReport, type QuotaResource, type WorkspaceStats } from '../../protocol/stats.js';
 
 export const STATS_HISTORY = 64;
 
@@ -17,6 +18,8 @@ export interface QuotaActorDeps {
   intervalMs: number;
   /** A limit was crossed, once per episode, for a resource whose action is not 'none'. */
   onBreach: (ws: WorkspaceEntry, breach: QuotaBreachEvent) => void;
+  /** Something the user should know (the runtime's warnings): here, sampling that failed. */
+  warn: (message: string) => void;
 }
 
 interface Usage {
@@ -43,6 +46,8 @@ interface WorkspaceQuotaState {
 export class QuotaActor {
   private readonly states = new Map<string, WorkspaceQuotaState>();
   private readonly timer: NodeJS.Timeout | undefined;
+  /** Why the background sampling last failed, while it fails: one warning per episode, not per round. */
+  private failing: string | null = null;
 
   constructor(private readonly deps: QuotaActorDeps) {
     if (deps.intervalMs > 0) {
@@ -52,10 +57,36 @@ export class QuotaActor {
     }
   }
 
+  /**
+   * One background round. Reading /proc or a cgroup can fail for reasons of the runtime's own
+   * (EMFILE when descriptors run out, ENOMEM): the round is skipped and said so, never thrown
+   * from the timer, where it would end the whole runtime.
+   */
   sampleAll(): void {
+    let failed: unknown = null;
     for (const ws of this.deps.registry.all()) {
-      if (!ws.hostStop && !ws.failure) this.sample(ws);
+      if (ws.hostStop || ws.failure) continue;
+      try {
+        this.sample(ws);
+      } catch (error) {
+        failed = error;
+        break; // the rest would fail alike
+      }
     }
+    if (failed === null) {
+      if (this.failing !== null) this.deps.logger.info({ after: this.failing }, 'stats sampling works again');
+      this.failing = null;
+      return;
+    }
+    const why = serializeError(failed);
+    if (this.failing === null) {
+      this.deps.warn(
+        `stats sampling skipped a round (${why.message}): it tries again every ${this.deps.intervalMs} ms; until it succeeds, stats are stale and quota limits are not checked`,
+      );
+    } else {
+      this.deps.logger.debug({ err: why }, 'stats sampling skipped a round');
+    }
+    this.failing = why.code ?? why.message;
   }
 
   /** Takes a sample now, appends it to the history and checks the limits. */

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { ShumaError } from '../protocol/errors.js';
+import { ShumaError } from '../../protocol/errors.js';
 import type { SpawnedProcess, SpawnOrder, Spawner } from './spawner.js';
 
 /** The spawner built on `child_process.spawn` (a fork(), whose cost grows with our RSS). */
@@ -39,6 +39,20 @@ export class NodeSpawner implements Spawner {
   }
 }
 
+/** Resources of the runtime's own that a spawn needs (descriptors for its pipes, memory, a pid). */
+const EXHAUSTION_HINTS: Readonly<Record<string, string>> = {
+  EMFILE:
+    "the runtime is out of file descriptors (each command holds 2-3, more while it starts): raise its limit (RLIMIT_NOFILE: `ulimit -n`, systemd's LimitNOFILE=) or run fewer commands at once",
+  ENFILE: 'the system-wide table of open files is full: raise fs.file-max (sysctl) or close files elsewhere',
+  EAGAIN: 'the kernel refused a new process (RLIMIT_NPROC of this user, kernel.pid_max or threads-max reached): raise the limit or run fewer processes',
+  ENOMEM: 'out of memory for a new process: free memory or lower the runtime\'s own size',
+};
+
+/** Whether a spawn failed for lack of something the runtime itself holds, not the program. */
+export function isExhaustion(cause: string): boolean {
+  return Object.hasOwn(EXHAUSTION_HINTS, cause);
+}
+
 /** A failed spawn as the user sees it: the OS code and how to fix it. */
 export function spawnError(order: Pick<SpawnOrder, 'argv0'>, error: unknown): ShumaError {
   const code = (error as { code?: unknown }).code;
@@ -50,6 +64,6 @@ export function spawnError(order: Pick<SpawnOrder, 'argv0'>, error: unknown): Sh
         ? 'the program or its interpreter (#! line) was not found'
         : cause === 'EACCES'
           ? 'permission denied: check the mode of the program and its directories'
-          : (error as Error).message;
+          : (EXHAUSTION_HINTS[cause] ?? (error as Error).message);
   return new ShumaError('SPAWN_FAILED', `could not start '${order.argv0}' (${cause}): ${hint}`, { cause });
 }

@@ -2,14 +2,14 @@
 // on. The command actor decides (a STOP is an event to it; it signals its own run and kills it
 // once the grace is over); this file finds the command a name means, tells its actor, and waits
 // for what the actor reports.
-import { ShumaError } from '../protocol/errors.js';
-import type { ActorSnapshot, ChildEvent, StopReason, WorkspaceEvent } from '../protocol/messages.js';
-import { DEFAULT_GRACE_MS } from '../protocol/specs.js';
-import { validateGraceMs } from '../protocol/validate-spec.js';
-import { deferred } from './deferred.js';
-import { groupMembers, listProcesses } from './proc.js';
-import type { ProcessTable, RunEntry } from './process-table.js';
-import type { CommandEntry, WorkspaceEntry } from './registry.js';
+import { ShumaError } from '../../protocol/errors.js';
+import type { ActorSnapshot, ChildEvent, StopReason, WorkspaceEvent } from '../../protocol/messages.js';
+import { DEFAULT_GRACE_MS } from '../../protocol/specs.js';
+import { validateGraceMs } from '../../protocol/validate-spec.js';
+import { deferred } from '../processes/deferred.js';
+import { groupMembers, listProcesses } from '../processes/proc.js';
+import type { ProcessTable, RunEntry } from '../processes/process-table.js';
+import type { CommandEntry, WorkspaceEntry } from '../registry/registry.js';
 
 export interface CommandControlDeps {
   table: ProcessTable;

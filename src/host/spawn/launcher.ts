@@ -1,4 +1,4 @@
-import type { ResourceLimits } from '../protocol/specs.js';
+import type { ResourceLimits } from '../../protocol/specs.js';
 import type { SpawnOrder } from './spawner.js';
 
 // What must hold before the user's program runs — resource limits, membership of the

@@ -3,13 +3,13 @@ import { mkdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { ShumaError, serializeError } from '../protocol/errors.js';
-import { closeEnds, openPipes, type KernelPipe } from './kernel-pipes.js';
+import { ShumaError, serializeError } from '../../protocol/errors.js';
+import { closeEnds, openPipes, type KernelPipe } from '../spawn/kernel-pipes.js';
 import { FlowMeter } from './flow-meter.js';
 import { FlowPump } from './flow-pump.js';
 import { FlowChannel, MAX_SOCKET_PATH_BYTES } from './flow-socket.js';
-import type { PipelineEntry, WorkspaceEntry } from './registry.js';
-import type { SpawnOrder } from './spawner.js';
+import type { PipelineEntry, WorkspaceEntry } from '../registry/registry.js';
+import type { SpawnOrder } from '../spawn/spawner.js';
 
 /** What `pipeline.flows()` reports of one edge. */
 export interface FlowInfo {

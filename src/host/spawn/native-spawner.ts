@@ -1,10 +1,10 @@
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
-import { ShumaError } from '../protocol/errors.js';
+import { ShumaError } from '../../protocol/errors.js';
 import { rlimitValues } from './launcher.js';
 import { loadSpawnerAddon, type SpawnerAddon } from './native-addon.js';
-import { spawnError } from './node-spawner.js';
+import { isExhaustion, spawnError } from './node-spawner.js';
 import type { SpawnedProcess, SpawnOrder, Spawner } from './spawner.js';
 
 // Spawns through the addon: clone(CLONE_VM|CLONE_VFORK) + exec, rlimits and cgroup joined in
@@ -120,6 +120,8 @@ function refuseNulBytes(order: SpawnOrder, envp: readonly string[]): void {
 function nativeSpawnError(order: SpawnOrder, error: unknown): ShumaError {
   const { code, step, index } = error as { code?: string; step?: string; index?: number };
   const cause = code ?? 'EUNKNOWN';
+  // Out of descriptors, memory or pids at any step: the runtime's limit, not the command's fault.
+  if (isExhaustion(cause) && step !== 'rlimit') return spawnError(order, error);
   if (step === 'chdir') {
     return new ShumaError(
       'SPAWN_FAILED',

@@ -39,7 +39,7 @@ export interface SpawnerAddon {
   readonly STDIO_PIPE: number;
 }
 
-export const ADDON_PATH = fileURLToPath(new URL('../../../build/Release/shuma_spawner.node', import.meta.url));
+export const ADDON_PATH = fileURLToPath(new URL('../../../../build/Release/shuma_spawner.node', import.meta.url));
 
 /** Loads the addon; throws an Error saying why it cannot be used. */
 export function loadSpawnerAddon(): SpawnerAddon {

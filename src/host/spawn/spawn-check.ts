@@ -1,6 +1,6 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import path from 'node:path';
-import { ShumaError } from '../protocol/errors.js';
+import { ShumaError } from '../../protocol/errors.js';
 
 // Facts about the machine that must hold before a spawn. Node reports a missing cwd as a
 // missing executable and some failures only asynchronously; checking first lets every

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import { ShumaError } from '../protocol/errors.js';
-import type { InspectionRecord } from '../protocol/messages.js';
+import { ShumaError } from '../../protocol/errors.js';
+import type { InspectionRecord } from '../../protocol/messages.js';
 import type { RuntimeClock } from './clock.js';
 
 // The options of createRuntime, their defaults and their checks.

@@ -2,9 +2,9 @@ import { availableParallelism } from 'node:os';
 import { pino, type Logger } from 'pino';
 import { monotonicFactory } from 'ulid';
 import { pooledRandom } from './pooled-random.js';
-import { Reaper } from '../actors/reaper.js';
-import { WorkerPool } from '../actors/worker-pool.js';
-import { ShumaError, serializeError } from '../protocol/errors.js';
+import { Reaper } from '../main-actors/reaper.js';
+import { WorkerPool } from '../workers/worker-pool.js';
+import { ShumaError, serializeError } from '../../protocol/errors.js';
 import type {
   ActorSnapshot,
   ChildEvent,
@@ -14,21 +14,21 @@ import type {
   PlainValue,
   StopReason,
   WorkspaceEvent,
-} from '../protocol/messages.js';
-import { validatePipelineSpec, type PipelineSpec } from '../protocol/pipeline-spec.js';
-import { DEFAULT_GRACE_MS, type CommandSpec, type WorkspaceSpec } from '../protocol/specs.js';
+} from '../../protocol/messages.js';
+import { validatePipelineSpec, type PipelineSpec } from '../../protocol/pipeline-spec.js';
+import { DEFAULT_GRACE_MS, type CommandSpec, type WorkspaceSpec } from '../../protocol/specs.js';
 import {
   resolveRestartPolicy,
   validateCommandSpec,
   validateGraceMs,
   validateWorkspaceSpec,
-} from '../protocol/validate-spec.js';
+} from '../../protocol/validate-spec.js';
 import { systemClock, type RuntimeClock } from './clock.js';
-import { deferred } from './deferred.js';
-import { QuotaActor } from '../actors/quota-actor.js';
-import { createWorkspaceCgroup, detectCgroups, removeCgroupParent, type CgroupSupport } from './cgroups.js';
-import { FlowHub } from './flow-hub.js';
-import { findPrlimit, launchPlan, structuredCloneSpec, unresolvedPlan } from './launch-plan.js';
+import { deferred } from '../processes/deferred.js';
+import { QuotaActor } from '../main-actors/quota-actor.js';
+import { createWorkspaceCgroup, detectCgroups, removeCgroupParent, type CgroupSupport } from '../cgroup/cgroups.js';
+import { FlowHub } from '../flows/flow-hub.js';
+import { findPrlimit, launchPlan, structuredCloneSpec, unresolvedPlan } from '../spawn/launch-plan.js';
 import {
   checkOptions,
   DEFAULT_LOG_BUFFER_BYTES,
@@ -41,17 +41,17 @@ import {
 
 export type { CreateWorkspaceOptions, HealthCounts, RuntimeOptions };
 import { WhyTrails } from './why-trail.js';
-import { collectSnapshot } from './persistence/collect.js';
-import { findMarkedProcesses, killProcesses, STATE_MARK_VARIABLE, stateMark } from './persistence/orphans.js';
-import { restoreSnapshot } from './persistence/restore.js';
-import { checkSnapshotData, type PersistedProcess, type PersistedWorkspace, type SnapshotData } from './persistence/snapshot-data.js';
-import { isSameProcess, type ProcStat } from './proc.js';
-import { keepSnapshotAside, readSnapshotFile } from './persistence/snapshot-file.js';
-import { acquireStateLock, type StateLock } from './persistence/state-lock.js';
-import { StateStore } from './persistence/state-store.js';
-import { HostActor } from './host-actor.js';
-import { createSpawner } from './choose-spawner.js';
-import { ProcessTable, type RunEntry } from './process-table.js';
+import { collectSnapshot } from '../persistence/collect.js';
+import { findMarkedProcesses, killProcesses, STATE_MARK_VARIABLE, stateMark } from '../persistence/orphans.js';
+import { restoreSnapshot } from '../persistence/restore.js';
+import { checkSnapshotData, type PersistedProcess, type PersistedWorkspace, type SnapshotData } from '../persistence/snapshot-data.js';
+import { isSameProcess, type ProcStat } from '../processes/proc.js';
+import { keepSnapshotAside, readSnapshotFile } from '../persistence/snapshot-file.js';
+import { acquireStateLock, type StateLock } from '../persistence/state-lock.js';
+import { StateStore } from '../persistence/state-store.js';
+import { HostActor } from '../main-actors/host-actor.js';
+import { createSpawner } from '../spawn/choose-spawner.js';
+import { ProcessTable, type RunEntry } from '../processes/process-table.js';
 import {
   Registry,
   type CgroupHandle,
@@ -62,9 +62,9 @@ import {
   type StopResult,
   type StopScope,
   type WorkspaceEntry,
-} from './registry.js';
-import { checkCwd } from './spawn-check.js';
-import type { Spawner } from './spawner.js';
+} from '../registry/registry.js';
+import { checkCwd } from '../spawn/spawn-check.js';
+import type { Spawner } from '../spawn/spawner.js';
 import { unsupportedWarnings } from './workspace-warnings.js';
 import { CommandControl, uniqueLabel } from './command-control.js';
 
@@ -153,6 +153,7 @@ export class RuntimeCore {
       now,
       intervalMs: options.statsIntervalMs ?? DEFAULT_STATS_INTERVAL_MS,
       onBreach: (ws, breach) => this.toWorkspace(ws, breach),
+      warn: (message) => this.warn(message),
     });
     this.host = new HostActor({
       registry: this.registry,

@@ -1,7 +1,7 @@
 import path from 'node:path';
-import { ShumaError } from '../protocol/errors.js';
-import type { CommandSpec } from '../protocol/specs.js';
-import type { LaunchPlan, WorkspaceEntry } from './registry.js';
+import { ShumaError } from '../../protocol/errors.js';
+import type { CommandSpec } from '../../protocol/specs.js';
+import type { LaunchPlan, WorkspaceEntry } from '../registry/registry.js';
 import { checkCwd, resolveExecutable } from './spawn-check.js';
 
 // How a command spec becomes something to start: where it runs, what program, which environment.

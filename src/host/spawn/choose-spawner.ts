@@ -1,4 +1,4 @@
-import { ShumaError } from '../protocol/errors.js';
+import { ShumaError } from '../../protocol/errors.js';
 import { NativeSpawner } from './native-spawner.js';
 import { NodeSpawner } from './node-spawner.js';
 import type { Spawner } from './spawner.js';

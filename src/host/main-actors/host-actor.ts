@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { ShumaError, serializeError } from '../protocol/errors.js';
+import { ShumaError, serializeError } from '../../protocol/errors.js';
 import type {
   ChildEvent,
   HostRequest,
@@ -7,15 +7,15 @@ import type {
   Signal,
   SpawnPipelineRequest,
   SpawnRequest,
-} from '../protocol/messages.js';
-import type { Reaper } from '../actors/reaper.js';
-import type { TapAttempt, TapPlane } from './flow-hub.js';
-import { closePipes, openPipes, type KernelPipe } from './kernel-pipes.js';
-import { launchOrder } from './launcher.js';
-import { descendantsOf, listProcesses, type ProcStat } from './proc.js';
-import type { ProcessTable, RunEntry } from './process-table.js';
-import type { HostStop, LaunchPlan, PipelineEntry, Registry, StopScope, WorkspaceEntry } from './registry.js';
-import type { SpawnedProcess, Spawner, SpawnOrder } from './spawner.js';
+} from '../../protocol/messages.js';
+import type { Reaper } from './reaper.js';
+import type { TapAttempt, TapPlane } from '../flows/flow-hub.js';
+import { closePipes, openPipes, type KernelPipe } from '../spawn/kernel-pipes.js';
+import { launchOrder } from '../spawn/launcher.js';
+import { descendantsOf, listProcesses, type ProcStat } from '../processes/proc.js';
+import type { ProcessTable, RunEntry } from '../processes/process-table.js';
+import type { HostStop, LaunchPlan, PipelineEntry, Registry, StopScope, WorkspaceEntry } from '../registry/registry.js';
+import type { SpawnedProcess, Spawner, SpawnOrder } from '../spawn/spawner.js';
 
 export interface HostActorDeps {
   registry: Registry;
@@ -244,7 +244,7 @@ export class HostActor {
       let descendants: ProcStat[] = [];
       // A /proc scan costs milliseconds: only when there is someone to look for.
       if (alive.length > 0 || scope.groups.size > 0) {
-        const processes = listProcesses();
+        const processes = this.processesForStop(scope);
         // Search under our unreaped runs and the live members of our groups — never under a
         // group id alone: its leader may be gone and its number reused by a stranger, whose
         // children are not ours. (A number cannot be reused while a group of that id lives.)
@@ -268,6 +268,19 @@ export class HostActor {
   }
 
   /** The spawn order of a command: its limits and its cgroup applied before the program runs. */
+  /**
+   * Every process, to find a stopping scope's escaped descendants. Unreadable now (EMFILE…):
+   * the stop goes on with its groups and cgroup, which need no scan; it is said, not thrown.
+   */
+  private processesForStop(scope: StopScope): ProcStat[] {
+    try {
+      return listProcesses();
+    } catch (error) {
+      this.deps.logger.warn({ scope: scope.id, err: serializeError(error) }, 'could not read /proc to find escaped descendants; stopping the process groups only');
+      return [];
+    }
+  }
+
   private orderFor(ws: WorkspaceEntry, plan: LaunchPlan): SpawnOrder {
     const order = { file: plan.file, argv0: plan.spec.exec, args: plan.spec.argv ?? [], env: plan.env, cwd: plan.cwd };
     // With a cgroup, memory is the kernel's to bound (an OOM kill of the workspace's processes),

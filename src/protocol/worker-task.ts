@@ -1,0 +1,20 @@
+import type { MessagePort } from 'node:worker_threads';
+
+// The contract between the main thread's pool and a worker thread: what a worker is handed
+// when it starts, and the request/response calls (comlink) the main thread makes to it.
+
+/** What a worker receives as its task: its end of the message channel and of the admin channel. */
+export interface ActorWorkerTask {
+  port: MessagePort;
+  admin: MessagePort;
+  workerIndex: number;
+  /** Set when the runtime runs on a manual clock: the simulated clock starts here. */
+  manualClockStart: number | null;
+}
+
+/** Request/response calls the host makes to a worker, over comlink. */
+export interface WorkerAdmin {
+  stats(): { workerIndex: number; actors: number; heapUsed: number };
+  /** Ends the task: the thread goes back to the pool. */
+  shutdown(): void;
+}
