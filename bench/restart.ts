@@ -22,7 +22,7 @@ interface Timeline {
  * times the restart from the exit as the spawner told it to the next child's exec.
  */
 function tapSpawner(rt: Runtime, timeline: Timeline): () => void {
-  const host = (coreOf(rt) as unknown as { host: { deps: { spawner: Spawner } } }).host;
+  const host = (coreOf(rt).placements.local as unknown as { host: { deps: { spawner: Spawner } } }).host;
   const spawner = host.deps.spawner;
   host.deps.spawner = {
     name: spawner.name,

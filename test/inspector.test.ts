@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { WebSocket } from 'ws';
 import { createRuntime, type InspectionRecord } from '../src/index.js';
-import { coreOf } from '../src/host/runtime.js';
+import { viewOf } from '../src/host/runtime-view.js';
 import { startInspector, type InspectorServer } from '../src/inspector/server.js';
 import { startRuntime, stateOf, waitFor } from './helpers.js';
 
@@ -240,7 +240,7 @@ describe('inspector: bounded for slow pages', () => {
   test('a page that does not read loses what it cannot take and is resynced once it reads again', async () => {
     const rt = await startRuntime();
     const limits = { highWaterBytes: 128 * 1024, lowWaterBytes: 16 * 1024, flushMs: 1, tickMs: 20, maxPendingRecords: 400, ringRecords: 200 };
-    const server: InspectorServer = await startInspector(coreOf(rt), { port: 0 }, limits);
+    const server: InspectorServer = await startInspector(viewOf(rt), { port: 0 }, limits);
     try {
       const slow = await openClient(server.url);
       const fast = await openClient(server.url);

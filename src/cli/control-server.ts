@@ -4,10 +4,8 @@
 // reads the command actors' states. A bad frame is answered with an error; one whose length
 // cannot be trusted closes that connection; nothing a client sends reaches the other clients.
 import type net from 'node:net';
-import { coreOf, type Runtime } from '../host/runtime.js';
-import type { RuntimeCore } from '../host/core/runtime-core.js';
-import type { RunEntry } from '../host/processes/process-table.js';
-import type { PipelineEntry, WorkspaceEntry } from '../host/registry/registry.js';
+import type { Runtime } from '../host/runtime.js';
+import { viewOf, type PipelineView, type RunView, type RuntimeView, type WorkspaceView } from '../host/runtime-view.js';
 import type { Workspace } from '../host/workspace-handle.js';
 import {
   FrameReader,
@@ -33,7 +31,7 @@ import { isPlainObject } from '../protocol/checks.js';
 import { ShumaError, isShumaError } from '../protocol/errors.js';
 import { validatePipelineSpec, type PipelineSpec } from '../protocol/pipeline-spec.js';
 import { validateCommandSpec } from '../protocol/validate-spec.js';
-import { ULID_PATTERN } from '../host/core/runtime-options.js';
+import { ULID_PATTERN } from '../protocol/checks.js';
 import { checkSpecFile } from './spec-file.js';
 import { commandsOfWorkspace, findCommand, findPipeline, findWorkspace, resolveCommand, resolveWorkspace, runsOf, type CommandRef } from './names.js';
 import { stateText } from './tracked.js';
@@ -53,7 +51,7 @@ export interface DaemonInfo {
 type Streamed = { result: unknown } | { stream: (emit: (event: unknown) => void, end: (result: unknown) => void) => () => void };
 
 export class ControlServer {
-  private readonly core: RuntimeCore;
+  private readonly core: RuntimeView;
   private readonly connections = new Set<net.Socket>();
   /** Workspaces being made for a new label: concurrent `run -w new` share one, never make two. */
   private readonly creating = new Map<string, Promise<Workspace>>();
@@ -62,7 +60,7 @@ export class ControlServer {
     private readonly rt: Runtime,
     private readonly info: DaemonInfo,
   ) {
-    this.core = coreOf(rt);
+    this.core = viewOf(rt);
   }
 
   /** Serves one client until it closes. */
@@ -215,8 +213,8 @@ export class ControlServer {
 
   // ── ps, stats ──────────────────────────────────────────────────────────────────────
 
-  private commandRows(ws: WorkspaceEntry): CommandRow[] {
-    const latest = new Map<string, RunEntry>();
+  private commandRows(ws: WorkspaceView): CommandRow[] {
+    const latest = new Map<string, RunView>();
     for (const run of this.core.table.ofWorkspace(ws.id)) latest.set(run.key, run);
     return commandsOfWorkspace(this.core, ws).map(({ key, label }) => {
       const run = latest.get(key);
@@ -241,7 +239,7 @@ export class ControlServer {
     });
   }
 
-  private pipelineRow(p: PipelineEntry): PipelineRow {
+  private pipelineRow(p: PipelineView): PipelineRow {
     const ws = this.core.registry.get(p.wsId);
     return {
       id: p.id,
@@ -267,7 +265,7 @@ export class ControlServer {
     };
   }
 
-  private async sampleAll(only: WorkspaceEntry | undefined): Promise<StatsEvent> {
+  private async sampleAll(only: WorkspaceView | undefined): Promise<StatsEvent> {
     const list = only ? [only] : [...this.core.registry.all()];
     const workspaces = await Promise.all(
       list.map(async (ws) => ({
@@ -312,7 +310,7 @@ export class ControlServer {
     this.core.ensureOpen();
     const ref = resolveCommand(this.core, request.command);
     const latest = runsOf(this.core, ref).at(-1);
-    const rings = (run: RunEntry) =>
+    const rings = (run: RunView) =>
       request.stream === 'both' ? [run.stdout, run.stderr] : [request.stream === 'stdout' ? run.stdout : run.stderr];
     const tail = request.tailBytes ?? 0;
     const now = latest ? Buffer.concat(rings(latest).map((ring) => ring.tail(tail))) : Buffer.alloc(0);
@@ -336,7 +334,7 @@ export class ControlServer {
           if (!this.core.registry.get(ref.ws.id)) end({ ended: `workspace ${ref.ws.label} stopped` });
           else if (run && !run.alive && run.outputEnded && this.isFinal(ref)) end({ ended: 'the command ended' });
         };
-        const send = (from: RunEntry) => {
+        const send = (from: RunView) => {
           rings(from).forEach((ring, i) => {
             const fresh = ring.total - seen[i]!;
             if (fresh <= 0) return;

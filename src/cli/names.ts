@@ -1,9 +1,7 @@
 // What a user types to name an actor, resolved in the daemon: an id, or a label. Labels are what
 // people remember, ids are what is unique; `ws/label` narrows a command or pipeline label to one
 // workspace. A label that fits more than one actor is an error listing their ids, never a guess.
-import type { RuntimeCore } from '../host/core/runtime-core.js';
-import type { RunEntry } from '../host/processes/process-table.js';
-import type { PipelineEntry, WorkspaceEntry } from '../host/registry/registry.js';
+import type { PipelineView, RunView, RuntimeView, WorkspaceView } from '../host/runtime-view.js';
 import { ShumaError } from '../protocol/errors.js';
 
 function unique<T>(found: T[], name: string, what: string, describeOne: (t: T) => string): T | undefined {
@@ -17,14 +15,14 @@ function unique<T>(found: T[], name: string, what: string, describeOne: (t: T) =
   return distinct[0];
 }
 
-export function findWorkspace(core: RuntimeCore, name: string): WorkspaceEntry | undefined {
+export function findWorkspace(core: RuntimeView, name: string): WorkspaceView | undefined {
   const byId = core.registry.get(name);
   if (byId) return byId;
   const found = [...core.registry.all()].filter((ws) => ws.label === name);
   return unique(found, name, 'workspace', (ws) => ws.id);
 }
 
-export function resolveWorkspace(core: RuntimeCore, name: string): WorkspaceEntry {
+export function resolveWorkspace(core: RuntimeView, name: string): WorkspaceView {
   const ws = findWorkspace(core, name);
   if (!ws) {
     throw new ShumaError('WORKSPACE_NOT_FOUND', `no workspace has the id or label ${JSON.stringify(name)}: \`shuma ps\` lists the live ones`);
@@ -33,21 +31,21 @@ export function resolveWorkspace(core: RuntimeCore, name: string): WorkspaceEntr
 }
 
 /** `label`, `wsLabel/label` or `wsId/label` fits an actor of workspace `ws` labelled `label`. */
-function labelFits(name: string, ws: WorkspaceEntry, label: string): boolean {
+function labelFits(name: string, ws: WorkspaceView, label: string): boolean {
   return name === label || name === `${ws.label}/${label}` || name === `${ws.id}/${label}`;
 }
 
 export interface CommandRef {
-  ws: WorkspaceEntry;
+  ws: WorkspaceView;
   /** The supervised command's key (every relaunch shares it), or `<pipeline id>/<node>`. */
   key: string;
   label: string;
   /** Set for a pipeline's node: its runs are that pipeline's runs with the node's label. */
-  pipeline?: PipelineEntry;
+  pipeline?: PipelineView;
 }
 
 /** The runs of a command or pipeline node, oldest first. */
-export function runsOf(core: RuntimeCore, ref: CommandRef): RunEntry[] {
+export function runsOf(core: RuntimeView, ref: CommandRef): RunView[] {
   const runs = core.table.ofWorkspace(ref.ws.id);
   return ref.pipeline
     ? runs.filter((run) => run.pipelineId === ref.pipeline!.id && run.label === ref.label)
@@ -55,7 +53,7 @@ export function runsOf(core: RuntimeCore, ref: CommandRef): RunEntry[] {
 }
 
 /** Supervised commands and pipeline nodes: anything with runs and logs. */
-function commandsOf(core: RuntimeCore, ws: WorkspaceEntry): CommandRef[] {
+function commandsOf(core: RuntimeView, ws: WorkspaceView): CommandRef[] {
   const refs: CommandRef[] = [];
   for (const [key, command] of ws.commands) refs.push({ ws, key, label: command.label });
   for (const pipeline of ws.pipelines.values()) {
@@ -71,7 +69,7 @@ function nodeFits(name: string, ref: CommandRef): boolean {
   return [`${p.label}/${ref.label}`, `${ref.ws.label}/${p.label}/${ref.label}`, `${ref.ws.id}/${p.label}/${ref.label}`].includes(name);
 }
 
-export function findCommand(core: RuntimeCore, name: string): CommandRef | undefined {
+export function findCommand(core: RuntimeView, name: string): CommandRef | undefined {
   const run = core.table.get(name);
   const found: CommandRef[] = [];
   for (const ws of core.registry.all()) {
@@ -83,7 +81,7 @@ export function findCommand(core: RuntimeCore, name: string): CommandRef | undef
   return unique(found, name, 'command', (ref) => `${ref.ws.label}/${ref.pipeline ? `${ref.pipeline.label}/` : ''}${ref.label} (${ref.key})`);
 }
 
-export function resolveCommand(core: RuntimeCore, name: string): CommandRef {
+export function resolveCommand(core: RuntimeView, name: string): CommandRef {
   const ref = findCommand(core, name);
   if (!ref) {
     throw new ShumaError(
@@ -94,7 +92,7 @@ export function resolveCommand(core: RuntimeCore, name: string): CommandRef {
   return ref;
 }
 
-export function findPipeline(core: RuntimeCore, name: string): PipelineEntry | undefined {
+export function findPipeline(core: RuntimeView, name: string): PipelineView | undefined {
   const byId = core.pipelines.get(name);
   if (byId) return byId;
   const found = [...core.pipelines.values()].filter((p) => {
@@ -105,6 +103,6 @@ export function findPipeline(core: RuntimeCore, name: string): PipelineEntry | u
 }
 
 /** The supervised commands of a workspace (pipeline nodes are shown with their pipeline). */
-export function commandsOfWorkspace(core: RuntimeCore, ws: WorkspaceEntry): CommandRef[] {
+export function commandsOfWorkspace(core: RuntimeView, ws: WorkspaceView): CommandRef[] {
   return commandsOf(core, ws).filter((ref) => !ref.pipeline);
 }

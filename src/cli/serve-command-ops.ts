@@ -1,9 +1,7 @@
 // The daemon's side of `shuma stop <cmd>`, `shuma restart <ws|cmd>` and `shuma delete <cmd>`:
 // names resolved as `ps` shows them, then the public API's one-command operations.
 import type { Runtime } from '../host/runtime.js';
-import type { RuntimeCore } from '../host/core/runtime-core.js';
-import { isLive } from '../host/core/command-control.js';
-import type { WorkspaceEntry } from '../host/registry/registry.js';
+import type { RuntimeView, WorkspaceView } from '../host/runtime-view.js';
 import type { DeleteResult, RestartedCommand, RestartResult, StopResultData } from '../protocol/control.js';
 import { ShumaError } from '../protocol/errors.js';
 import { commandsOfWorkspace, findCommand, findWorkspace, type CommandRef } from './names.js';
@@ -25,7 +23,7 @@ export async function stopCommandNamed(rt: Runtime, ref: CommandRef, graceMs: nu
   return { kind: 'command', id: ref.key, label: `${ref.ws.label}/${ref.label}`, reaped: result.reaped, escaped: [] };
 }
 
-async function restartOne(rt: Runtime, ws: WorkspaceEntry, key: string, label: string): Promise<RestartedCommand> {
+async function restartOne(rt: Runtime, ws: WorkspaceView, key: string, label: string): Promise<RestartedCommand> {
   const command = await rt.workspace(ws.id)!.restartCommand(key);
   return { name: `${ws.label}/${label}`, commandKey: key, id: command.id, pid: command.pid, restarts: Number(command.getSnapshot()?.context.restarts ?? 0) };
 }
@@ -34,7 +32,7 @@ async function restartOne(rt: Runtime, ws: WorkspaceEntry, key: string, label: s
  * `restart <ws>` restarts every command of the workspace (at once); `restart <cmd>` one. As for
  * `stop`, a workspace's name wins over a command label (`ws/label` names the command).
  */
-export async function restartNamed(core: RuntimeCore, rt: Runtime, target: string): Promise<RestartResult> {
+export async function restartNamed(core: RuntimeView, rt: Runtime, target: string): Promise<RestartResult> {
   core.ensureOpen();
   const ws = findWorkspace(core, target);
   if (ws) {
@@ -51,7 +49,7 @@ export async function restartNamed(core: RuntimeCore, rt: Runtime, target: strin
   return { kind: 'command', id: command.key, label: one.name, restarted: [one] };
 }
 
-export async function deleteNamed(core: RuntimeCore, rt: Runtime, target: string, graceMs: number | undefined): Promise<DeleteResult> {
+export async function deleteNamed(core: RuntimeView, rt: Runtime, target: string, graceMs: number | undefined): Promise<DeleteResult> {
   core.ensureOpen();
   const command = findCommand(core, target);
   if (!command) {
@@ -65,7 +63,7 @@ export async function deleteNamed(core: RuntimeCore, rt: Runtime, target: string
   }
   commandOnly(command, 'be deleted');
   const entry = command.ws.commands.get(command.key);
-  const runningBefore = entry !== undefined && isLive(entry);
+  const runningBefore = entry !== undefined && (entry.snapshot === null || entry.snapshot.status === 'active');
   const alive = core.table.ofWorkspace(command.ws.id).filter((run) => run.key === command.key && run.alive).length;
   await rt.workspace(command.ws.id)!.removeCommand(command.key, graceMs === undefined ? {} : { graceMs });
   return { name: `${command.ws.label}/${command.label}`, commandKey: command.key, reaped: runningBefore ? alive : 0 };

@@ -3,6 +3,8 @@ import { observe } from './observers.js';
 import { checkCallOptions } from '../protocol/checks.js';
 import type { FlowInfo } from './flows/flow-hub.js';
 import type { PipelineEntry, PipelineResult, StopResult } from './registry/registry.js';
+
+export type { PipelineResult };
 import type { RuntimeCore } from './core/runtime-core.js';
 import type { WhyEntry } from './core/why-trail.js';
 import type { StopOptions } from './workspace-handle.js';

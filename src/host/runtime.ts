@@ -8,6 +8,8 @@ import type { WorkspaceEntry } from './registry/registry.js';
 import { RuntimeCore, type CreateWorkspaceOptions, type HealthCounts, type RuntimeOptions } from './core/runtime-core.js';
 import { WorkspaceHandle, type Workspace } from './workspace-handle.js';
 
+export type { RuntimeClock } from './core/clock.js';
+
 export interface WorkspaceInfo {
   id: string;
   label: string;

@@ -7,7 +7,7 @@ import type { AnyStateMachine } from 'xstate';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { ShumaError } from '../protocol/errors.js';
 import type { InspectionRecord } from '../protocol/messages.js';
-import type { RuntimeCore } from '../host/core/runtime-core.js';
+import type { RuntimeView } from '../host/runtime-view.js';
 import { describeMachine } from '../machines/chart.js';
 import { commandMachine } from '../machines/command-machine.js';
 import { pipelineMachine } from '../machines/pipeline-machine.js';
@@ -58,7 +58,7 @@ export const DEFAULT_INSPECTOR_LIMITS: InspectorLimits = {
 };
 
 /** What the inspector reads of a runtime. */
-export type InspectorSource = Pick<RuntimeCore, 'clock' | 'registry' | 'quota' | 'why' | 'addInspector'>;
+export type InspectorSource = Pick<RuntimeView, 'clock' | 'registry' | 'statsHistory' | 'why' | 'addInspector'>;
 
 /** What the server tells about each connected page (for tests and for the curious). */
 export interface ClientStats {
@@ -364,9 +364,7 @@ export class InspectorServer {
     if (!view) return;
     const detail: Record<string, unknown> = { type: 'detail', id, now: this.source.clock.now(), context: this.table.snapshotOf(id)?.context ?? null };
     if (view.machine === 'workspace') {
-      // Only a live workspace: asking the quota actor about a gone one would make it a new record.
-      const ws = this.source.registry.get(id);
-      detail.stats = ws ? this.source.quota.history(ws, 60) : [];
+      detail.stats = this.source.statsHistory(id, 60);
     } else {
       detail.why = this.source.why.get(id);
     }

@@ -96,3 +96,6 @@ export function checkEnv(value: unknown, field: Path): Record<string, string> {
   }
   return value as Record<string, string>;
 }
+
+/** A ULID: 26 Crockford base-32 characters, the first at most 7 (48 bits of time). */
+export const ULID_PATTERN = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/;

@@ -24,6 +24,10 @@ export const ERROR_CODES = [
   'NO_DAEMON',
   'BAD_REQUEST',
   'AMBIGUOUS_NAME',
+  // A workspace placed on a cluster engine (Slurm): the engine refused the request (its answer
+  // quoted), or no engine could be reached at all.
+  'PLACEMENT_FAILED',
+  'PLACEMENT_UNAVAILABLE',
   'INTERNAL',
 ] as const;
 

@@ -1,4 +1,4 @@
-import type { RuntimeClock } from '../host/core/clock.js';
+import type { RuntimeClock } from '../host/runtime.js';
 
 /**
  * A clock that moves only when told to. Hand it to `createRuntime({ clock })`: backoffs,

@@ -1,6 +1,5 @@
 import { assign, getInitialSnapshot, getNextSnapshot, setup, type SnapshotFrom } from 'xstate';
-import type { Pipeline } from '../host/pipeline-handle.js';
-import type { PipelineResult } from '../host/registry/registry.js';
+import type { Pipeline, PipelineResult } from '../host/pipeline-handle.js';
 import type { Runtime } from '../host/runtime.js';
 import type { Workspace } from '../host/workspace-handle.js';
 import { validatePipelineSpec, type PipelineSpec } from '../protocol/pipeline-spec.js';

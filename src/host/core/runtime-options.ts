@@ -51,7 +51,6 @@ export interface CreateWorkspaceOptions {
 }
 
 export const DEFAULT_LOG_BUFFER_BYTES = 1024 * 1024;
-export const ULID_PATTERN = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/;
 const RUNTIME_OPTION_FIELDS = ['workers', 'stateDir', 'logger', 'logBufferBytes', 'inspect', 'clock', 'statsIntervalMs', 'orphans', 'inspector'];
 export const DEFAULT_STATS_INTERVAL_MS = 1000;
 

@@ -2,7 +2,6 @@ import type { Logger } from 'pino';
 import { serializeError } from '../../protocol/errors.js';
 import type { QuotaBreachEvent } from '../../protocol/messages.js';
 import type { QuotaAction } from '../../protocol/specs.js';
-import { ProcSampler } from '../processes/proc-sampler.js';
 import type { ProcessTable } from '../processes/process-table.js';
 import type { Registry, WorkspaceEntry } from '../registry/registry.js';
 import { breachText, type QuotaReport, type QuotaResource, type WorkspaceStats } from '../../protocol/stats.js';
@@ -18,20 +17,27 @@ export interface QuotaActorDeps {
   intervalMs: number;
   /** A limit was crossed, once per episode, for a resource whose action is not 'none'. */
   onBreach: (ws: WorkspaceEntry, breach: QuotaBreachEvent) => void;
+  /** The workspace's use now, measured where its processes run (its placement). */
+  usage: (ws: WorkspaceEntry) => WorkspaceUsage;
   /** Something the user should know (the runtime's warnings): here, sampling that failed. */
   warn: (message: string) => void;
 }
 
-interface Usage {
-  at: number;
+/** One measure of a workspace's processes, as its placement takes it. */
+export interface WorkspaceUsage {
+  source: WorkspaceStats['source'];
   rssBytes: number | null;
   cpuUsec: number | null;
+  /** Per-process CPU, when known: a rate is then taken over the processes present in two samples. */
   cpuByPid: Map<number, number> | null;
   processes: number;
 }
 
+interface Usage extends WorkspaceUsage {
+  at: number;
+}
+
 interface WorkspaceQuotaState {
-  sampler: ProcSampler | null;
   history: WorkspaceStats[];
   previous: Usage | null;
   /** Resources in breach at the last sample: a breach is reported when it starts, not every sample. */
@@ -92,10 +98,10 @@ export class QuotaActor {
   /** Takes a sample now, appends it to the history and checks the limits. */
   sample(ws: WorkspaceEntry): WorkspaceStats {
     const state = this.stateOf(ws);
-    const usage = this.measure(ws, state);
+    const usage: Usage = { at: this.deps.now(), ...this.deps.usage(ws) };
     const stats: WorkspaceStats = {
       at: usage.at,
-      source: ws.cgroup ? 'cgroup' : 'proc',
+      source: usage.source,
       rssBytes: usage.rssBytes,
       cpuUsec: usage.cpuUsec,
       cpuPercent: cpuPercent(state.previous, usage),
@@ -134,7 +140,6 @@ export class QuotaActor {
   }
 
   forget(wsId: string): void {
-    this.states.get(wsId)?.sampler?.close();
     this.states.delete(wsId);
   }
 
@@ -146,21 +151,10 @@ export class QuotaActor {
   private stateOf(ws: WorkspaceEntry): WorkspaceQuotaState {
     let state = this.states.get(ws.id);
     if (!state) {
-      state = { sampler: ws.cgroup ? null : new ProcSampler(), history: [], previous: null, breached: new Set() };
+      state = { history: [], previous: null, breached: new Set() };
       this.states.set(ws.id, state);
     }
     return state;
-  }
-
-  private measure(ws: WorkspaceEntry, state: WorkspaceQuotaState): Usage {
-    const at = this.deps.now();
-    if (ws.cgroup) {
-      const sample = ws.cgroup.sample();
-      return { at, rssBytes: sample.memoryBytes, cpuUsec: sample.cpuUsec, cpuByPid: null, processes: sample.pids ?? 0 };
-    }
-    const roots = this.deps.table.aliveIn(ws).map((run) => run.pid);
-    const usage = state.sampler!.sample(roots, ws.groups);
-    return { at, rssBytes: usage.rssBytes, cpuUsec: usage.cpuUsec, cpuByPid: usage.cpuByPid, processes: usage.processes };
   }
 
   private checkLimits(ws: WorkspaceEntry, state: WorkspaceQuotaState, usage: Usage): void {

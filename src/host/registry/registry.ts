@@ -109,6 +109,8 @@ export interface WorkspaceEntry extends StopScope {
   /** The environment every command starts from: the runtime's, then the workspace's. */
   readonly env: Readonly<Record<string, string>>;
   readonly warnings: string[];
+  /** Where its processes run: the kind of its placement (src/host/placement), `local` here. */
+  readonly placementKind: string;
   /** The workspace's own cgroup, when one was asked and could be made. */
   readonly cgroup: CgroupHandle | null;
   /** Kernel OOM kills already attributed to a run. */

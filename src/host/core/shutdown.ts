@@ -1,0 +1,23 @@
+import type { CoreParts } from './core-parts.js';
+import { stopWorkspace } from './workspace-lifecycle.js';
+
+// The end of a runtime: every workspace stopped with grace, then the placements, the clock,
+// the threads and the state lock let go. And the end without a shutdown: nothing outlives it.
+
+export async function closeAll(core: CoreParts, graceMs: number): Promise<void> {
+  core.closed = true;
+  // Saved as it is before everything stops: the next runtime on this stateDir brings it back.
+  await core.state?.freeze();
+  await Promise.allSettled([...core.registry.all()].map((ws) => stopWorkspace(core, ws.id, graceMs, 'shutdown')));
+  core.quota.close();
+  for (const placement of core.placements.all()) await placement.close();
+  for (const pending of core.clockAcks.values()) pending.done();
+  core.clockAcks.clear();
+  await core.pool.close();
+  await core.stateLock?.release();
+}
+
+/** The process is exiting without a shutdown: no child may outlive it. */
+export function killEverythingNow(core: CoreParts): void {
+  for (const ws of core.registry.all()) core.placementOf(ws).killNow(ws);
+}

@@ -1,0 +1,122 @@
+import type { ActorSnapshot, FromWorker, HostRequest, PlainValue } from '../../protocol/messages.js';
+import { stateName } from '../../protocol/state-value.js';
+import type { PipelineEntry, WorkspaceEntry } from '../registry/registry.js';
+import { settlePipeline } from './commands-and-pipelines.js';
+import type { CoreParts } from './core-parts.js';
+import { finish, onActorError } from './workspace-lifecycle.js';
+
+// Everything the worker threads send, handled on the main thread: the actors' requests (routed
+// to the placement of their workspace), and the mirror of every actor's snapshot that the
+// handles, why() and the snapshot file read.
+
+export function receiveFromWorker(core: CoreParts, message: FromWorker): void {
+  switch (message.type) {
+    case 'hostRequest':
+      serveRequest(core, message.request);
+      return;
+    case 'snapshot': {
+      const ws = core.registry.get(message.wsId);
+      if (ws) onWorkspaceSnapshot(core, ws, message.snapshot);
+      return;
+    }
+    case 'childSnapshot': {
+      const ws = core.registry.get(message.wsId);
+      if (!ws) return;
+      if (message.machine === 'pipeline') {
+        const pipeline = ws.pipelines.get(message.key);
+        if (!pipeline) return;
+        core.why.record('pipeline', pipeline.id, pipeline.snapshot, message.snapshot, core.clock.now());
+        onPipelineSnapshot(core, pipeline, message.snapshot);
+        return;
+      }
+      const command = ws.commands.get(message.key);
+      if (!command) return;
+      const runId = (message.snapshot.context as { runId?: unknown }).runId;
+      if (typeof runId === 'string') core.why.alias(runId, command.key);
+      core.why.record('command', command.key, command.snapshot, message.snapshot, core.clock.now());
+      command.snapshot = message.snapshot;
+      for (const observer of command.observers) core.notify(observer, message.snapshot);
+      return;
+    }
+    case 'persisted': {
+      const ws = core.registry.get(message.wsId);
+      if (!ws) return;
+      ws.persisted = message.snapshot;
+      core.state?.markDirty();
+      return;
+    }
+    case 'persistedChild': {
+      const ws = core.registry.get(message.wsId);
+      const children = (ws?.persisted as { children?: Record<string, { snapshot: PlainValue } | undefined> } | null)?.children;
+      const entry = children?.[message.key];
+      // A child is always in a whole snapshot before any of its own is sent.
+      if (!entry) return;
+      entry.snapshot = message.snapshot;
+      core.state?.markDirty();
+      return;
+    }
+    case 'actorError': {
+      const ws = core.registry.get(message.wsId);
+      if (ws) onActorError(core, ws, message.error);
+      return;
+    }
+    case 'inspection':
+      for (const observer of core.inspectors) core.notify(observer, message.record);
+      return;
+    case 'clockAck': {
+      const pending = core.clockAcks.get(message.seq);
+      if (pending && --pending.left === 0) {
+        core.clockAcks.delete(message.seq);
+        pending.done();
+      }
+      return;
+    }
+  }
+}
+
+/** An actor's request, served by the placement of its workspace (the machines never know which). */
+export function serveRequest(core: CoreParts, request: HostRequest): void {
+  if (request.type === 'log') {
+    core.logger[request.level](request.fields, request.msg);
+    return;
+  }
+  const ws = core.registry.get(request.wsId);
+  if (!ws) return;
+  const placement = core.placementOf(ws);
+  switch (request.type) {
+    case 'spawn': {
+      const command = ws.commands.get(request.key);
+      if (command) placement.spawnCommand(ws, command, request.restarts);
+      return;
+    }
+    case 'spawnPipeline': {
+      const pipeline = ws.pipelines.get(request.pipelineId);
+      if (pipeline) placement.spawnPipeline(ws, pipeline, request.attempt);
+      return;
+    }
+    case 'signal':
+      placement.signal(ws, request.signal);
+      return;
+    case 'signalPipeline': {
+      const pipeline = ws.pipelines.get(request.pipelineId);
+      if (pipeline) placement.signal(pipeline, request.signal);
+      return;
+    }
+  }
+}
+
+function onWorkspaceSnapshot(core: CoreParts, ws: WorkspaceEntry, snapshot: ActorSnapshot): void {
+  ws.snapshot = snapshot;
+  for (const observer of ws.observers) core.notify(observer, snapshot);
+  // A restored workspace may come back mid-stop: any first snapshot of a live actor will do.
+  if (!ws.started.settled && (stateName(snapshot.value) === 'running' || (ws.persisted !== null && snapshot.status === 'active'))) {
+    ws.started.resolve();
+  }
+  if (snapshot.status === 'done') finish(core, ws);
+}
+
+function onPipelineSnapshot(core: CoreParts, pipeline: PipelineEntry, snapshot: ActorSnapshot): void {
+  pipeline.snapshot = snapshot;
+  for (const observer of pipeline.observers) core.notify(observer, snapshot);
+  if (snapshot.status !== 'active') settlePipeline(core, pipeline);
+}

@@ -1,0 +1,180 @@
+import { ShumaError, serializeError } from '../../protocol/errors.js';
+import type { StopReason, ToWorker } from '../../protocol/messages.js';
+import { ULID_PATTERN } from '../../protocol/checks.js';
+import { DEFAULT_GRACE_MS, type WorkspaceSpec } from '../../protocol/specs.js';
+import { validateGraceMs, validateWorkspaceSpec } from '../../protocol/validate-spec.js';
+import { placementKindOf } from '../placement/placements.js';
+import { deferred } from '../processes/deferred.js';
+import type { StopResult, StopScope, WorkspaceEntry } from '../registry/registry.js';
+import { structuredCloneSpec } from '../spawn/launch-plan.js';
+import { checkCwd } from '../spawn/spawn-check.js';
+import { settlePipeline } from './commands-and-pipelines.js';
+import type { CoreParts } from './core-parts.js';
+import { ensureOpen } from './guards.js';
+import type { CreateWorkspaceOptions } from './runtime-options.js';
+
+// A workspace from its creation to its end: prepared (cwd, placement), hosted on a worker,
+// stopped (asked, by its TTL, by a fault), emptied by its placement, then forgotten.
+
+export async function createWorkspace(core: CoreParts, input: WorkspaceSpec, options: CreateWorkspaceOptions = {}): Promise<WorkspaceEntry> {
+  ensureOpen(core);
+  const spec = validateWorkspaceSpec(structuredCloneSpec(input));
+  const id = options.id === undefined ? core.newId() : checkGivenId(core, options.id);
+  const ws = await prepareWorkspace(core, spec, id, core.clock.now());
+  if (options.id !== undefined) checkGivenId(core, options.id);
+  return hostWorkspace(core, ws, {
+    type: 'createWorkspace',
+    wsId: ws.id,
+    label: ws.label,
+    ttlMs: spec.ttlMs ?? null,
+    at: ws.createdAt,
+  });
+}
+
+/** A caller-given id (to keep ids across restarts) must be a ULID nobody uses. */
+function checkGivenId(core: CoreParts, id: unknown): string {
+  if (typeof id !== 'string' || !ULID_PATTERN.test(id)) {
+    throw new ShumaError('INVALID_ARGUMENT', `id must be a ULID (26 Crockford base-32 characters, got ${JSON.stringify(id)})`);
+  }
+  if (core.registry.get(id)) {
+    throw new ShumaError('INVALID_ARGUMENT', `id ${id} is already the id of a live workspace: ids are unique`);
+  }
+  return id;
+}
+
+/** Everything a workspace needs before its actor exists: cwd checked, its placement prepared, warnings. */
+export async function prepareWorkspace(core: CoreParts, spec: WorkspaceSpec, id: string, createdAt: number): Promise<WorkspaceEntry> {
+  const cwd = await checkCwd(spec.cwd ?? process.cwd(), 'cwd', 'INVALID_SPEC');
+  const placementKind = placementKindOf(spec);
+  const placement = core.placements.get(placementKind);
+  if (!placement) throw new ShumaError('INVALID_SPEC', `this runtime has no placement '${placementKind}'`);
+  const { cgroup, warnings } = await placement.prepare(spec, id);
+  if (core.closed) await cgroup?.remove();
+  ensureOpen(core);
+  return {
+    kind: 'workspace',
+    id,
+    wsId: id,
+    groups: new Set(),
+    label: spec.label,
+    spec,
+    cwd,
+    env: { ...core.baseEnv, ...spec.env },
+    warnings,
+    placementKind,
+    cgroup,
+    oomKillsSeen: 0,
+    worker: core.pool.place(),
+    createdAt,
+    snapshot: { value: 'created', status: 'active', context: {} },
+    persisted: null,
+    observers: new Set(),
+    commands: new Map(),
+    pipelines: new Map(),
+    started: deferred(),
+    stopped: deferred(),
+    stopRequested: false,
+    hostStop: null,
+    stopResult: null,
+    pendingSpawns: 0,
+    failure: null,
+  };
+}
+
+/** Registers the workspace and hosts its actor (new, or restored); resolves once it runs. */
+export async function hostWorkspace(
+  core: CoreParts,
+  ws: WorkspaceEntry,
+  message: Extract<ToWorker, { type: 'createWorkspace' | 'restoreWorkspace' }>,
+): Promise<WorkspaceEntry> {
+  // A failure before `running` is reported through `started`; nobody awaits `stopped` yet.
+  ws.stopped.promise.catch(() => undefined);
+  core.registry.add(ws);
+  core.pool.send(ws.worker, message);
+  await ws.started.promise;
+  core.state?.markDirty();
+  core.logger.info(
+    { ws: ws.id, label: ws.label, ttlMs: ws.spec.ttlMs ?? null, warnings: ws.warnings, restored: message.type === 'restoreWorkspace' },
+    message.type === 'restoreWorkspace' ? 'workspace restored' : 'workspace created',
+  );
+  for (const warning of ws.warnings) core.logger.warn({ ws: ws.id, label: ws.label }, warning);
+  return ws;
+}
+
+export async function stopWorkspace(core: CoreParts, wsId: string, graceMs: number | undefined, reason: StopReason): Promise<StopResult> {
+  const grace = validateGraceMs(graceMs) ?? DEFAULT_GRACE_MS;
+  const ws = core.registry.get(wsId);
+  if (!ws) {
+    throw new ShumaError(
+      'WORKSPACE_NOT_FOUND',
+      `workspace ${JSON.stringify(wsId)} is already stopped (or never existed): there is nothing left to stop`,
+    );
+  }
+  ws.stopRequested = true;
+  if (!ws.failure) core.toWorkspace(ws, { type: 'STOP', at: core.clock.now(), graceMs: grace, reason });
+  return ws.stopped.promise;
+}
+
+/** The workspace's actor failed: nothing supervises its processes any more, none may outlive it. */
+export function onActorError(core: CoreParts, ws: WorkspaceEntry, error: ReturnType<typeof serializeError>): void {
+  if (ws.failure) return;
+  ws.failure = error;
+  core.logger.error({ ws: ws.id, label: ws.label, err: error }, 'workspace actor failed; killing its processes');
+  const failure = new ShumaError('ACTOR_FAILED', `workspace ${ws.id} (${ws.label}) failed: ${error.message}`);
+  ws.started.reject(failure);
+  for (const command of ws.commands.values()) command.firstRun.reject(failure);
+  core.placementOf(ws).signal(ws, 'SIGKILL');
+}
+
+/** Nothing of a stopping workspace or pipeline is left: its actor hears it. */
+export function onScopeEmpty(core: CoreParts, scope: StopScope, result: StopResult): void {
+  const ws = core.registry.get(scope.wsId);
+  if (!ws) return;
+  if (scope.kind === 'pipeline') {
+    const pipeline = ws.pipelines.get(scope.id);
+    if (!pipeline) return;
+    pipeline.stopResult = result;
+    core.toChild(ws, pipeline.id, { type: 'PIPELINE_EMPTY', at: core.clock.now() });
+    return;
+  }
+  ws.stopResult = result;
+  // The placement lets go (the cgroup goes) before the stop is reported: nothing of the workspace outlives stop().
+  void core
+    .placementOf(ws)
+    .teardown(ws)
+    .catch((error: unknown) =>
+      core.logger.warn({ ws: ws.id, err: serializeError(error) }, 'the workspace cgroup could not be removed'),
+    )
+    .then(() => {
+      if (ws.failure) finish(core, ws);
+      else core.toWorkspace(ws, { type: 'GROUPS_EMPTY', at: core.clock.now(), reaped: result.reaped });
+    });
+}
+
+/** The workspace actor reached `stopped` (or failed and was reaped): forget it. */
+export function finish(core: CoreParts, ws: WorkspaceEntry): void {
+  if (core.registry.get(ws.id) !== ws) return;
+  const result = ws.stopResult ?? { reaped: 0, escaped: [] };
+  const gone = new ShumaError('WORKSPACE_STOPPED', `workspace ${ws.id} (${ws.label}) stopped before the command started`);
+  for (const command of ws.commands.values()) command.firstRun.reject(gone);
+  for (const pipeline of ws.pipelines.values()) settlePipeline(core, pipeline);
+  core.registry.delete(ws.id);
+  core.state?.markDirty();
+  core.quota.forget(ws.id);
+  core.placementOf(ws).forget(ws);
+  for (const pipelineId of ws.pipelines.keys()) core.pipelines.delete(pipelineId);
+  core.table.removeWorkspace(ws.id);
+  core.pool.send(ws.worker, { type: 'release', wsId: ws.id });
+  core.pool.unplace(ws.worker);
+  core.logger.info(
+    {
+      ws: ws.id,
+      label: ws.label,
+      reaped: result.reaped,
+      escaped: result.escaped.length,
+      reason: ws.failure ? 'fault' : (ws.snapshot.context.stopReason ?? null),
+    },
+    'workspace stopped',
+  );
+  ws.stopped.resolve(result);
+}

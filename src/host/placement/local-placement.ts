@@ -1,0 +1,149 @@
+import type { Logger } from 'pino';
+import { serializeError } from '../../protocol/errors.js';
+import type { Signal } from '../../protocol/messages.js';
+import type { WorkspaceSpec } from '../../protocol/specs.js';
+import { createWorkspaceCgroup, detectCgroups, removeCgroupParent, type CgroupSupport } from '../cgroup/cgroups.js';
+import { unsupportedWarnings } from './workspace-warnings.js';
+import type { TapPlane } from '../flows/flow-hub.js';
+import { HostActor } from '../main-actors/host-actor.js';
+import type { WorkspaceUsage } from '../main-actors/quota-actor.js';
+import { Reaper } from '../main-actors/reaper.js';
+import { ProcSampler } from '../processes/proc-sampler.js';
+import type { ProcessTable, RunEntry } from '../processes/process-table.js';
+import type { CommandEntry, PipelineEntry, Registry, StopScope, WorkspaceEntry } from '../registry/registry.js';
+import { findPrlimit } from '../spawn/launch-plan.js';
+import type { Spawner } from '../spawn/spawner.js';
+import type { Placement, PlacementEvents, PreparedWorkspace } from './placement.js';
+
+export interface LocalPlacementDeps {
+  registry: Registry;
+  table: ProcessTable;
+  spawner: Spawner;
+  logger: Logger;
+  now: () => number;
+  newId: () => string;
+  logBufferBytes: number;
+  /** Names this runtime's cgroup parent: two runtimes on one machine never share one. */
+  runtimeId: string;
+  /** A tapped pipeline's nodes are wired to the runtime through kernel pipes, and pumped by it. */
+  taps: TapPlane;
+  events: PlacementEvents;
+}
+
+/**
+ * Processes on this machine: the host actor spawns and signals them (setsid: one process group
+ * each), the reaper reports their exits and waits for a stopping scope to be empty, a cgroup
+ * of the workspace's own bounds them when asked, /proc or the cgroup measures them.
+ */
+export class LocalPlacement implements Placement {
+  readonly kind = 'local';
+  private readonly host: HostActor;
+  private readonly reaper: Reaper;
+  /** util-linux's prlimit, found once: rlimits are applied through it (unless the spawner does). */
+  private prlimit: string | null | undefined;
+  private cgroupSupport: CgroupSupport | undefined;
+  /** /proc samplers of the workspaces without a cgroup. */
+  private readonly samplers = new Map<string, ProcSampler>();
+
+  constructor(private readonly deps: LocalPlacementDeps) {
+    const { registry, table, logger, now, events } = deps;
+    this.reaper = new Reaper({ registry, table, logger, now, toChild: events.toChild, onScopeEmpty: events.scopeEmpty });
+    this.host = new HostActor({
+      registry,
+      table,
+      spawner: deps.spawner,
+      reaper: this.reaper,
+      logger,
+      now,
+      newId: deps.newId,
+      logBufferBytes: deps.logBufferBytes,
+      toChild: events.toChild,
+      prlimit: () => this.prlimit ?? null,
+      taps: deps.taps,
+    });
+  }
+
+  async prepare(spec: WorkspaceSpec, wsId: string): Promise<PreparedWorkspace> {
+    const { spawner } = this.deps;
+    if (!spawner.appliesLimits) this.prlimit ??= await findPrlimit();
+    const { cgroup, warnings } = await this.makeCgroup(spec, wsId);
+    const facts = { appliesRlimits: spawner.appliesLimits || this.prlimit !== null, isRoot: process.getuid?.() === 0, cgroupMade: cgroup !== null };
+    return { cgroup, warnings: [...warnings, ...unsupportedWarnings(spec, facts)] };
+  }
+
+  /** The workspace's own cgroup, when its spec asks for one and the machine allows it. */
+  private async makeCgroup(spec: WorkspaceSpec, id: string) {
+    if (spec.cgroup === undefined || spec.cgroup === false) return { cgroup: null, warnings: [] };
+    this.cgroupSupport ??= detectCgroups();
+    return createWorkspaceCgroup(this.cgroupSupport, {
+      // A path the user names is theirs, from each hierarchy's root; `true` is ours, under our parent.
+      parent: typeof spec.cgroup === 'string' ? '' : `shuma-${this.deps.runtimeId}`,
+      name: typeof spec.cgroup === 'string' ? spec.cgroup : id,
+      ...(spec.limits?.memoryBytes !== undefined ? { memoryBytes: spec.limits.memoryBytes } : {}),
+      ...(spec.limits?.nproc !== undefined ? { nproc: spec.limits.nproc } : {}),
+    });
+  }
+
+  spawnCommand(ws: WorkspaceEntry, command: CommandEntry, restarts: number): void {
+    this.host.receive({ type: 'spawn', wsId: ws.id, key: command.key, restarts });
+  }
+
+  spawnPipeline(ws: WorkspaceEntry, pipeline: PipelineEntry, attempt: number): void {
+    this.host.receive({ type: 'spawnPipeline', wsId: ws.id, pipelineId: pipeline.id, attempt });
+  }
+
+  signal(scope: StopScope, signal: Signal): void {
+    this.host.signalScope(scope, signal);
+  }
+
+  checkEmpty(scope: StopScope): void {
+    this.reaper.check(scope);
+  }
+
+  /** A process a runtime that died on the same stateDir had started, watched until it exits. */
+  adopt(run: RunEntry, startTime: number): void {
+    this.reaper.adopt(run, startTime);
+  }
+
+  usage(ws: WorkspaceEntry): WorkspaceUsage {
+    if (ws.cgroup) {
+      const sample = ws.cgroup.sample();
+      return { source: 'cgroup', rssBytes: sample.memoryBytes, cpuUsec: sample.cpuUsec, cpuByPid: null, processes: sample.pids ?? 0 };
+    }
+    let sampler = this.samplers.get(ws.id);
+    if (!sampler) this.samplers.set(ws.id, (sampler = new ProcSampler()));
+    const roots = this.deps.table.aliveIn(ws).map((run) => run.pid);
+    const usage = sampler.sample(roots, ws.groups);
+    return { source: 'proc', rssBytes: usage.rssBytes, cpuUsec: usage.cpuUsec, cpuByPid: usage.cpuByPid, processes: usage.processes };
+  }
+
+  async teardown(ws: WorkspaceEntry): Promise<void> {
+    await ws.cgroup?.remove();
+  }
+
+  forget(ws: WorkspaceEntry): void {
+    this.samplers.get(ws.id)?.close();
+    this.samplers.delete(ws.id);
+  }
+
+  killNow(ws: WorkspaceEntry): void {
+    for (const pgid of ws.groups) {
+      try {
+        process.kill(-pgid, 'SIGKILL');
+      } catch {
+        // Already gone: exactly what we want.
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    this.reaper.close();
+    for (const sampler of this.samplers.values()) sampler.close();
+    this.samplers.clear();
+    if (this.cgroupSupport?.version) {
+      await removeCgroupParent(this.cgroupSupport, `shuma-${this.deps.runtimeId}`).catch((error: unknown) =>
+        this.deps.logger.warn({ err: serializeError(error) }, 'the runtime cgroup parent could not be removed'),
+      );
+    }
+  }
+}

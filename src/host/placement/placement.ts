@@ -1,0 +1,71 @@
+import type { ChildEvent, Signal } from '../../protocol/messages.js';
+import type { WorkspaceSpec } from '../../protocol/specs.js';
+import type { WorkspaceUsage } from '../main-actors/quota-actor.js';
+import type { CgroupHandle, CommandEntry, PipelineEntry, StopResult, StopScope, WorkspaceEntry } from '../registry/registry.js';
+
+/**
+ * Where a workspace's processes run: the one seam between the runtime and an execution
+ * engine. The machines never see it: they ask the host for spawns and signals, the core routes
+ * each request to the placement of the request's workspace, and the placement answers with the
+ * same events (SPAWNED, SPAWN_FAILED, EXITED, NODE_EXITED, PIPELINE_SPAWNED…) through
+ * `PlacementEvents`, whichever engine ran the process.
+ *
+ * A placement is chosen per workspace when it is created (`WorkspaceEntry.placementKind`) and
+ * serves it until it stopped. `local` (local-placement.ts) is this machine: the host actor
+ * spawns and signals, the reaper turns exits into events and waits for empty groups, the
+ * workspace's cgroup bounds it.
+ *
+ * A second implementation plugs in like this (the Slurm one, in src/host/placement/slurm/):
+ * 1. implement `Placement` (prepare: get an allocation; spawnCommand/spawnPipeline: start steps
+ *    in it and report through `events`; signal: signal the steps; usage: the steps' stats;
+ *    teardown: cancel the allocation);
+ * 2. register it in `createPlacements()` (placements.ts) under its kind;
+ * 3. let `placementKindOf(spec)` map the workspace spec's `placement` field to that kind.
+ * Runs it starts go into the process table like local ones (`events.register`), so logs(),
+ * commands(), why() and persistence read them the same way.
+ */
+export interface Placement {
+  /** 'local', or the engine's name: what ps and the inspector show. */
+  readonly kind: string;
+  /**
+   * Everything the workspace needs before its actor exists (a cgroup, an allocation), and what
+   * of its spec cannot be applied here. Throws a ShumaError leaving nothing behind.
+   */
+  prepare(spec: WorkspaceSpec, wsId: string): Promise<PreparedWorkspace>;
+  /** Starts one run of a command; answers SPAWNED or SPAWN_FAILED to the command actor. */
+  spawnCommand(ws: WorkspaceEntry, command: CommandEntry, restarts: number): void;
+  /** Starts every node of a pipeline, or none; answers PIPELINE_SPAWNED or PIPELINE_SPAWN_FAILED. */
+  spawnPipeline(ws: WorkspaceEntry, pipeline: PipelineEntry, attempt: number): void;
+  /**
+   * Signals everything of a workspace or a pipeline; from the first signal on, the scope is
+   * stopping and `events.scopeEmpty` is called once nothing of it is left.
+   */
+  signal(scope: StopScope, signal: Signal): void;
+  /** A stopping scope may have emptied meanwhile (a worker came back, a spawn ended): look now. */
+  checkEmpty(scope: StopScope): void;
+  /** Resource use now, for stats() and the quota actor. */
+  usage(ws: WorkspaceEntry): WorkspaceUsage;
+  /** After the workspace's processes are gone, before its stop is reported: release what prepare() took. */
+  teardown(ws: WorkspaceEntry): Promise<void>;
+  /** The workspace is forgotten (its actor stopped): drop what was kept for it. */
+  forget(ws: WorkspaceEntry): void;
+  /** The Node process is exiting without a shutdown: no process may outlive it (synchronous). */
+  killNow(ws: WorkspaceEntry): void;
+  /** The runtime shuts down, after every workspace stopped. */
+  close(): Promise<void>;
+}
+
+export interface PreparedWorkspace {
+  /** The workspace's own cgroup on this machine, when one was asked and could be made. */
+  cgroup: CgroupHandle | null;
+  /** What the spec asked that could not be applied, and why. */
+  warnings: string[];
+}
+
+/** How a placement reports what happened to the actors and the core. */
+export interface PlacementEvents {
+  /** An event for a child actor (command or pipeline) of a workspace. */
+  toChild(ws: WorkspaceEntry, key: string, event: ChildEvent): void;
+  /** Nothing of a stopping scope is left (for a workspace: before its teardown). */
+  scopeEmpty(scope: StopScope, result: StopResult): void;
+}

@@ -1,0 +1,141 @@
+import { ShumaError } from '../../../protocol/errors.js';
+import {
+  checkConf,
+  controllerUnreachable,
+  expandHostlist,
+  quoteAnswer,
+  runSlurm,
+  unavailable,
+  type SlurmAnswer,
+  type SlurmCluster,
+} from './slurm-cli.js';
+
+// A Slurm-placed workspace is one job: an allocation held by `salloc --no-shell` (nothing runs in
+// it until shuma starts steps), asked with --no-kill so that losing one node shrinks the job
+// instead of ending it, and the restart policy can move a command to a node that is left.
+
+export interface AllocationRequest {
+  /** The job's name: shuma-<workspace id>, so that a job is found again by name when its id is not known. */
+  name: string;
+  nodes?: number;
+  nodelist?: readonly string[];
+  partition?: string;
+  account?: string;
+  /** Per node: the job's memory, enforced by the job's cgroup on each node. */
+  memoryBytes?: number;
+  /** shuma's own TTL; the job's --time is this rounded up to whole minutes, plus one, as a backstop. */
+  ttlMs?: number;
+  /** How long to wait for resources before giving up (salloc --immediate). */
+  waitMs: number;
+}
+
+export interface Allocation {
+  jobId: string;
+  nodes: string[];
+}
+
+/** --time in whole minutes, always after shuma's own TTL timer (which ends the workspace first). */
+export function timeLimitMinutes(ttlMs: number): number {
+  return Math.ceil(ttlMs / 60_000) + 1;
+}
+
+export function sallocArgs(request: AllocationRequest): string[] {
+  const args = ['--no-shell', '--no-kill', `--job-name=${request.name}`, `--immediate=${Math.max(1, Math.ceil(request.waitMs / 1000))}`];
+  if (request.nodelist && request.nodelist.length > 0) {
+    args.push(`--nodelist=${request.nodelist.join(',')}`, `--nodes=${request.nodes ?? request.nodelist.length}`);
+  } else {
+    args.push(`--nodes=${request.nodes ?? 1}`);
+  }
+  if (request.partition !== undefined) args.push(`--partition=${request.partition}`);
+  if (request.account !== undefined) args.push(`--account=${request.account}`);
+  if (request.memoryBytes !== undefined) args.push(`--mem=${Math.max(1, Math.ceil(request.memoryBytes / (1 << 20)))}M`);
+  if (request.ttlMs !== undefined) args.push(`--time=${timeLimitMinutes(request.ttlMs)}`);
+  return args;
+}
+
+/**
+ * Asks Slurm for the allocation and waits until it is granted. On any failure, no job of that
+ * name is left queued, and the error quotes Slurm's answer with how to fix the request.
+ */
+export async function allocate(cluster: SlurmCluster, request: AllocationRequest): Promise<Allocation> {
+  checkConf(cluster);
+  await checkPartition(cluster, request);
+  const answer = await runSlurm(cluster, 'salloc', sallocArgs(request), request.waitMs + 30_000);
+  const granted = /Granted job allocation (\d+)/.exec(answer.stderr);
+  if (answer.code !== 0 || !granted) {
+    await cancelByName(cluster, request.name);
+    if (controllerUnreachable(answer.stderr)) throw unavailable(cluster, answer);
+    throw refused(request, answer);
+  }
+  const jobId = granted[1]!;
+  try {
+    const listed = await runSlurm(cluster, 'squeue', ['--noheader', `--jobs=${jobId}`, '--format=%N']);
+    const nodes = await expandHostlist(cluster, listed.stdout.trim());
+    if (listed.code !== 0 || nodes.length === 0) {
+      throw new ShumaError('PLACEMENT_FAILED', `job ${jobId} was granted but squeue lists no node for it (${quoteAnswer(listed)})`);
+    }
+    return { jobId, nodes };
+  } catch (error) {
+    await runSlurm(cluster, 'scancel', ['--quiet', jobId]);
+    throw error;
+  }
+}
+
+/**
+ * Refuses at once what the partition can never give: salloc would otherwise queue a request for
+ * more nodes than the partition has, and wait for resources that will not come.
+ */
+async function checkPartition(cluster: SlurmCluster, request: AllocationRequest): Promise<void> {
+  const answer = await runSlurm(cluster, 'scontrol', ['--oneliner', 'show', 'partition', ...(request.partition ? [request.partition] : [])]);
+  if (answer.code !== 0) {
+    if (controllerUnreachable(answer.stderr)) throw unavailable(cluster, answer);
+    if (request.partition !== undefined && /invalid partition|not found/i.test(answer.stderr + answer.stdout)) {
+      throw refused(request, { ...answer, stderr: `invalid partition specified: ${request.partition}` });
+    }
+    throw refused(request, answer);
+  }
+  const partitions = answer.stdout.split('\n').filter((line) => line.startsWith('PartitionName='));
+  const chosen = request.partition
+    ? partitions.find((line) => line.startsWith(`PartitionName=${request.partition} `))
+    : partitions.find((line) => / Default=YES /.test(` ${line} `));
+  if (!chosen) return; // no default partition: let salloc say what it makes of that
+  const name = /^PartitionName=(\S+)/.exec(chosen)?.[1] ?? '?';
+  const total = Number(/ TotalNodes=(\d+)/.exec(chosen)?.[1] ?? NaN);
+  const wanted = request.nodes ?? request.nodelist?.length ?? 1;
+  if (Number.isFinite(total) && wanted > total) {
+    throw new ShumaError(
+      'PLACEMENT_FAILED',
+      `Slurm's partition ${name} has ${total} node(s) (scontrol: TotalNodes=${total}); placement.nodes asked ${wanted}: ask for at most ${total} or choose a larger partition`,
+      { field: 'placement.nodes' },
+    );
+  }
+}
+
+function refused(request: AllocationRequest, answer: SlurmAnswer): ShumaError {
+  const said = quoteAnswer(answer);
+  let fix = 'check the placement fields against `sinfo` and `scontrol show partition`';
+  let field: string | undefined;
+  if (/invalid partition/i.test(said)) {
+    fix = `placement.partition '${request.partition}' does not exist: choose one that \`sinfo --summarize\` lists`;
+    field = 'placement.partition';
+  } else if (/Invalid node name/i.test(said)) {
+    fix = `placement.nodelist names a node Slurm does not know: choose among \`sinfo --Node\``;
+    field = 'placement.nodelist';
+  } else if (/Memory specification/i.test(said)) {
+    fix = 'limits.memoryBytes is more than a node of the partition has: lower it';
+    field = 'limits.memoryBytes';
+  } else if (/Invalid account/i.test(said)) {
+    fix = `placement.account '${request.account}' is not an account of this user: see \`sacctmgr show assoc user=$USER\``;
+    field = 'placement.account';
+  } else if (/node configuration is not available|Requested node configuration/i.test(said)) {
+    fix = 'no node of the partition can satisfy the request (nodes, memory): ask for less';
+  } else if (/Connection timed out|queued and waiting|Unable to allocate resources/i.test(said)) {
+    fix = `the resources were not free within ${Math.ceil(request.waitMs / 1000)} s: retry later, ask for fewer nodes, or raise slurm.allocationWaitMs`;
+  }
+  return new ShumaError('PLACEMENT_FAILED', `Slurm refused the allocation (Slurm said: ${said}): ${fix}`, field ? { field } : {});
+}
+
+/** Nothing queued must survive a failed create, whatever state salloc left it in. */
+export async function cancelByName(cluster: SlurmCluster, name: string): Promise<void> {
+  await runSlurm(cluster, 'scancel', ['--quiet', `--name=${name}`]);
+}

@@ -1,0 +1,95 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { ShumaError } from '../../../protocol/errors.js';
+
+// Slurm is driven through its own client programs (salloc, srun, squeue, scancel, sstat): they
+// are what every Slurm site has, they speak every protocol version the site's controller does,
+// and Debian's 22.05 REST daemon has no endpoints for steps, their output or their stats.
+
+export interface SlurmCluster {
+  /** The cluster's slurm.conf: every client program is run with SLURM_CONF set to it. */
+  readonly conf: string;
+}
+
+export interface SlurmAnswer {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The environment of a Slurm client program: ours, with the cluster's configuration. */
+export function slurmEnv(cluster: SlurmCluster, env: Readonly<Record<string, string | undefined>> = process.env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) if (value !== undefined) out[key] = value;
+  out.SLURM_CONF = cluster.conf;
+  return out;
+}
+
+/**
+ * Runs one Slurm client program to its end. Never rejects for a non-zero exit (the caller reads
+ * Slurm's answer); rejects with PLACEMENT_UNAVAILABLE when the program is missing.
+ */
+export function runSlurm(cluster: SlurmCluster, program: string, args: readonly string[], timeoutMs = 30_000): Promise<SlurmAnswer> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      program,
+      args,
+      { env: slurmEnv(cluster), timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 << 20, encoding: 'utf8' },
+      (error, stdout, stderr) => {
+        const code = (error as { code?: unknown } | null)?.code;
+        if (code === 'ENOENT') {
+          reject(
+            new ShumaError(
+              'PLACEMENT_UNAVAILABLE',
+              `${program} was not found on PATH: install Slurm's client programs (Debian: apt-get install slurm-client) or place the workspace locally`,
+              { cause: 'ENOENT' },
+            ),
+          );
+          return;
+        }
+        resolve({ code: error ? (typeof code === 'number' ? code : null) : 0, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** Slurm's answer when no controller could be reached (down, wrong host or port, munge not running). */
+export function controllerUnreachable(stderr: string): boolean {
+  return /Unable to contact slurm controller|Zero Bytes were transmitted|Connection refused|Communication connection failure|Munge encode failed|Socket timed out on send\/recv/i.test(stderr);
+}
+
+/** The last lines of Slurm's answer, as one line for an error message. */
+export function quoteAnswer(answer: SlurmAnswer): string {
+  const lines = answer.stderr
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line.length > 0);
+  return lines.slice(-3).join(' / ') || `exit status ${answer.code}`;
+}
+
+/** The configuration must exist: Slurm's clients otherwise retry for a minute before failing. */
+export function checkConf(cluster: SlurmCluster): void {
+  if (!existsSync(cluster.conf)) {
+    throw new ShumaError(
+      'PLACEMENT_UNAVAILABLE',
+      `no Slurm configuration at ${cluster.conf}: pass createRuntime({ slurm: { conf } }) or set SLURM_CONF to the cluster's slurm.conf`,
+    );
+  }
+}
+
+/** An error for an answer that says the controller cannot be reached. */
+export function unavailable(cluster: SlurmCluster, answer: SlurmAnswer): ShumaError {
+  return new ShumaError(
+    'PLACEMENT_UNAVAILABLE',
+    `the Slurm controller of ${cluster.conf} did not answer (Slurm said: ${quoteAnswer(answer)}): check that slurmctld and munged run and that SlurmctldHost/SlurmctldPort are right`,
+  );
+}
+
+/** A node list (`n[1-3],m2`) as names, by Slurm's own expansion. */
+export async function expandHostlist(cluster: SlurmCluster, list: string): Promise<string[]> {
+  if (list.trim() === '' || list === '(null)') return [];
+  if (!/[[\],]/.test(list)) return [list.trim()];
+  const answer = await runSlurm(cluster, 'scontrol', ['show', 'hostnames', list]);
+  if (answer.code !== 0) throw new ShumaError('PLACEMENT_FAILED', `could not expand the node list ${list}: ${quoteAnswer(answer)}`);
+  return answer.stdout.split('\n').map((s) => s.trim()).filter((s) => s.length > 0);
+}
