@@ -77,3 +77,31 @@ test('ps shows no pid for a command in backoff, and the time until its next run'
   assert.match(text.stdout, /command\s+crashy\/crash\s+[0-9A-Z]{26}\s+backoff [56]\d\.\ds\s+-\s/);
   await cliJson(['stop', 'crashy', '--grace', '0'], daemon.env);
 });
+
+test('logs across relaunches and a daemon restart, by lines; flush empties them', async () => {
+  const home = daemon.home;
+  await cliJson<RunResult>(['run', '-w', 'journal', '--label', 'pager', '--restart', 'always', '--backoff-ms', '1', '--max-restarts', '2', '--', '/bin/sh', '-c', 'echo "page $$"'], daemon.env);
+  await pollCli(ps, (r) => row(r, 'journal', 'pager')?.state === 'exited', 'three runs of pager');
+  const all = await cli(['logs', 'journal/pager'], daemon.env);
+  assert.equal(all.stdout.split('\n').filter((l) => l.startsWith('page ')).length, 3, all.stdout);
+  const two = await cli(['logs', '--lines', '2', 'pager'], daemon.env);
+  assert.deepEqual(two.stdout.split('\n').filter(Boolean), all.stdout.split('\n').filter(Boolean).slice(1));
+  await cliJson<RunResult>(['run', '-w', 'journal', '--label', 'svc', '--restart', 'on-failure', '--', '/bin/sh', '-c', 'echo "svc $$"; exec sleep 1000'], daemon.env);
+  await pollCli(() => cli(['logs', 'svc'], daemon.env), (r) => r.stdout.startsWith('svc '), 'svc to write');
+
+  // The daemon stops (state saved) and a new one on the same home brings the workspace back.
+  assert.equal(await daemon.stop('SIGTERM'), 0);
+  daemon = await startDaemon({ home });
+  const again = await pollCli(() => cli(['logs', 'journal/svc'], daemon.env), (r) => r.stdout.split('\n').filter(Boolean).length === 2, 'the restored svc to write again');
+  assert.match(again.stdout, /^svc \d+\nsvc \d+\n$/);
+
+  const flushed = await cli(['flush', 'journal/svc'], daemon.env);
+  assert.equal(flushed.code, 0, flushed.stderr);
+  assert.equal(flushed.stdout, 'flushed the log files of command journal/svc\n');
+  assert.equal((await cli(['logs', 'journal/svc'], daemon.env)).stdout, '');
+  const everything = await cli(['flush'], daemon.env);
+  assert.equal(everything.stdout, 'flushed every log file\n');
+  const bad = await cli(['logs', '--lines', '2', '--tail', '5', 'svc'], daemon.env);
+  assert.equal(bad.code, 2);
+  await cliJson(['stop', 'journal', '--grace', '0'], daemon.env);
+});

@@ -43,7 +43,8 @@ test('run, ps, logs, why, stats, health and stop against a daemon; --json parses
 
   await pollCli(() => cli(['logs', 'server'], daemon.env), (r) => r.stdout === 'ready\n', 'the server to say ready');
   const stderr = await cli(['logs', '--stderr', 'web/sh'], daemon.env);
-  assert.equal(stderr.stdout, 'oops\n');
+  // Both runs of the crasher (it was relaunched once): logs follow a command across its runs.
+  assert.equal(stderr.stdout, 'oops\noops\n');
   const logsJson = await cliJson<{ command: { label: string }; data: string }>(['logs', '--both', started.command.id], daemon.env);
   assert.equal(logsJson.data, 'ready\n');
 

@@ -35,7 +35,8 @@ import { ULID_PATTERN } from '../protocol/checks.js';
 import { checkSpecFile } from './spec-file.js';
 import { commandsOfWorkspace, findCommand, findPipeline, findWorkspace, resolveCommand, resolveWorkspace, runsOf, type CommandRef } from './names.js';
 import { stateText } from './tracked.js';
-import { deleteNamed, restartNamed, stopCommandNamed } from './serve-command-ops.js';
+import { lastLines } from '../host/processes/log-file.js';
+import { deleteNamed, flushNamed, restartNamed, stopCommandNamed } from './serve-command-ops.js';
 
 /** A client that reads slower than a stream writes is cut off rather than buffered without end. */
 const MAX_UNSENT_BYTES = 16 * 1024 * 1024;
@@ -199,6 +200,8 @@ export class ControlServer {
         return { result: await this.apply(request.file) };
       case 'why':
         return { result: await this.why(request.target) };
+      case 'flush':
+        return { result: await flushNamed(this.core, this.rt, request.target) };
       case 'restart':
         return { result: await restartNamed(this.core, this.rt, request.target) };
       case 'delete':
@@ -306,15 +309,22 @@ export class ControlServer {
 
   // ── logs ───────────────────────────────────────────────────────────────────────────
 
-  private logs(request: LogsRequest): Streamed {
+  private logs(request: LogsRequest): Streamed | Promise<Streamed> {
     this.core.ensureOpen();
     const ref = resolveCommand(this.core, request.command);
     const latest = runsOf(this.core, ref).at(-1);
     const rings = (run: RunView) =>
       request.stream === 'both' ? [run.stdout, run.stderr] : [request.stream === 'stdout' ? run.stdout : run.stderr];
     const tail = request.tailBytes ?? 0;
-    const now = latest ? Buffer.concat(rings(latest).map((ring) => ring.tail(tail))) : Buffer.alloc(0);
+    const lines = request.lines;
+    const cut = (data: Buffer) => (lines === undefined ? data : lastLines(data, lines));
+    const now = latest ? Buffer.concat(rings(latest).map((ring) => cut(ring.tail(tail)))) : Buffer.alloc(0);
     const command = { id: latest?.id ?? ref.key, label: ref.label, workspace: ref.ws.label };
+    if (!request.follow && !ref.pipeline) {
+      // Every run of the command, from its files when the daemon keeps them: across relaunches and restarts.
+      const query = { stream: request.stream, tailBytes: tail, ...(lines === undefined ? {} : { lines }) };
+      return this.rt.workspace(ref.ws.id)!.logs(ref.key, query).then((data) => ({ result: { command, data } }));
+    }
     if (!request.follow) return { result: { command, data: now } };
     return {
       stream: (emit, end) => {

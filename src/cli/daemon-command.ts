@@ -5,18 +5,30 @@ import { numberOption, parseCommand, stringOption, UsageError } from './cli-args
 import { daemon } from './daemon.js';
 import { EXIT_FAILED, EXIT_USAGE } from './exit-codes.js';
 
-export const DAEMON_USAGE = 'shuma daemon [--state-dir DIR] [--socket PATH] [--grace MS]';
+export const DAEMON_USAGE = 'shuma daemon [--state-dir DIR] [--socket PATH] [--grace MS] [--log-max-bytes N] [--log-keep N] [--log-time]';
 
 const REFUSALS = new Set(['CONTROL_DIR_INVALID', 'SOCKET_PATH_TOO_LONG', 'DAEMON_RUNNING', 'STATE_DIR_LOCKED', 'STATE_DIR_INVALID', 'INVALID_ARGUMENT']);
 
 export async function daemonCommand(args: readonly string[]): Promise<number> {
-  const parsed = parseCommand(args, { 'state-dir': { type: 'string' }, grace: { type: 'string' } }, DAEMON_USAGE);
+  const parsed = parseCommand(
+    args,
+    { 'state-dir': { type: 'string' }, grace: { type: 'string' }, 'log-max-bytes': { type: 'string' }, 'log-keep': { type: 'string' }, 'log-time': { type: 'boolean' } },
+    DAEMON_USAGE,
+  );
+  // Each command's log files: rotated past --log-max-bytes (10 MiB), --log-keep rotated ones (3).
+  const maxBytes = numberOption(parsed, 'log-max-bytes', DAEMON_USAGE, 1024);
+  const keep = numberOption(parsed, 'log-keep', DAEMON_USAGE);
   if (parsed.positionals.length > 0) throw new UsageError(`unexpected ${JSON.stringify(parsed.positionals[0])}`, DAEMON_USAGE);
   try {
     return await daemon({
       socket: stringOption(parsed, 'socket'),
       stateDir: stringOption(parsed, 'state-dir'),
       graceMs: numberOption(parsed, 'grace', DAEMON_USAGE),
+      logFiles: {
+        ...(maxBytes === undefined ? {} : { maxBytes }),
+        ...(keep === undefined ? {} : { keep }),
+        ...(parsed.values['log-time'] ? { timestamps: true } : {}),
+      },
     });
   } catch (error) {
     if (!isShumaError(error)) throw error;

@@ -10,12 +10,15 @@ import type { Runtime } from '../host/runtime.js';
 import { ShumaError } from '../protocol/errors.js';
 import { checkSocketPathLength, controlPaths, ensurePrivateDir, type ControlPaths } from './control-paths.js';
 import { ControlServer } from './control-server.js';
+import type { LogFileOptions } from '../host/processes/log-files.js';
 
 export interface DaemonOptions {
   socket?: string | undefined;
   stateDir?: string | undefined;
   /** SIGTERM → SIGKILL delay for the processes at shutdown (default 1000 ms). */
   graceMs?: number | undefined;
+  /** Rotation and timestamps of the commands' log files (see RuntimeOptions.logFiles). */
+  logFiles?: LogFileOptions;
   out?: NodeJS.WritableStream;
 }
 
@@ -78,7 +81,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
   await clearSocket(paths.socket);
   mkdirSync(paths.stateDir, { recursive: true, mode: 0o700 });
   const startedAt = Date.now();
-  const runtime = await createRuntime({ stateDir: paths.stateDir });
+  const runtime = await createRuntime({ stateDir: paths.stateDir, ...(options.logFiles ? { logFiles: options.logFiles } : {}) });
   const control = new ControlServer(runtime, { socket: paths.socket, stateDir: paths.stateDir, startedAt });
   const server = net.createServer((conn) => control.accept(conn));
   try {

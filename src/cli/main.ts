@@ -18,8 +18,10 @@ Usage:
   shuma run -w <ws> [--label L] [--restart always|on-failure] [--backoff-ms N] [--max-restarts N]
             [--env K=V]… [--cwd DIR] -- <program> [args…]
                                 start a command (a new workspace label makes the workspace)
-  shuma logs [-f] [--stderr|--both] [--tail BYTES] <command>
-                                what a command wrote; -f: and what it writes next
+  shuma logs [-f] [--stderr|--both] [--lines N | --tail BYTES] <command>
+                                what a command wrote, across its restarts and the daemon's
+                                (from its files in the state directory); -f: and what it writes next
+  shuma flush [ws|command]      empty log files (all of them without a name)
   shuma stop [--grace MS] <ws|pipeline|command>
                                 SIGTERM its processes, SIGKILL after the grace (default 1000 ms);
                                 a command stopped alone stays listed (restart runs it again)
@@ -74,6 +76,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   why: async () => (await import('./why.js')).why,
   restart: async () => (await import('./restart.js')).restart,
   delete: async () => (await import('./delete.js')).deleteCommand,
+  flush: async () => (await import('./flush.js')).flush,
 };
 
 export async function main(args: readonly string[]): Promise<number> {

@@ -6,7 +6,7 @@ import { EXIT_OK } from './exit-codes.js';
 
 export const RUN_USAGE =
   'shuma run -w <workspace> [--label L] [--restart always|on-failure|never] [--backoff-ms N] [--max-backoff-ms N] ' +
-  '[--max-restarts N] [--env K=V]… [--cwd DIR] [--json] -- <program> [args…]';
+  '[--max-restarts N] [--env K=V]… [--cwd DIR] [--time] [--json] -- <program> [args…]';
 
 export function commandSpecFrom(args: readonly string[]): { workspace: string; spec: CommandSpec; parsed: ReturnType<typeof parseCommand> } {
   const parsed = parseCommand(
@@ -20,6 +20,7 @@ export function commandSpecFrom(args: readonly string[]): { workspace: string; s
       'max-restarts': { type: 'string' },
       env: { type: 'string', short: 'e', multiple: true },
       cwd: { type: 'string' },
+      time: { type: 'boolean' },
     },
     RUN_USAGE,
   );
@@ -56,6 +57,8 @@ export function commandSpecFrom(args: readonly string[]): { workspace: string; s
     ...(label !== undefined ? { label } : {}),
     ...(Object.keys(env).length ? { env } : {}),
     ...(restart ? { restart } : {}),
+    // PM2's --time: each line of its log files starts with the time it was read.
+    ...(parsed.values.time ? { timestamps: true } : {}),
   };
   return { workspace, spec, parsed };
 }

@@ -2,7 +2,7 @@
 // names resolved as `ps` shows them, then the public API's one-command operations.
 import type { Runtime } from '../host/runtime.js';
 import type { RuntimeView, WorkspaceView } from '../host/runtime-view.js';
-import type { DeleteResult, RestartedCommand, RestartResult, StopResultData } from '../protocol/control.js';
+import type { DeleteResult, FlushResult, RestartedCommand, RestartResult, StopResultData } from '../protocol/control.js';
 import { ShumaError } from '../protocol/errors.js';
 import { commandsOfWorkspace, findCommand, findWorkspace, type CommandRef } from './names.js';
 
@@ -67,4 +67,23 @@ export async function deleteNamed(core: RuntimeView, rt: Runtime, target: string
   const alive = core.table.ofWorkspace(command.ws.id).filter((run) => run.key === command.key && run.alive).length;
   await rt.workspace(command.ws.id)!.removeCommand(command.key, graceMs === undefined ? {} : { graceMs });
   return { name: `${command.ws.label}/${command.label}`, commandKey: command.key, reaped: runningBefore ? alive : 0 };
+}
+
+/** `flush` empties every log file; `flush <ws>` a workspace's; `flush <cmd>` one command's. */
+export async function flushNamed(core: RuntimeView, rt: Runtime, target: string | undefined): Promise<FlushResult> {
+  core.ensureOpen();
+  if (target === undefined) {
+    await rt.flushLogs();
+    return { flushed: 'all', name: null };
+  }
+  const ws = findWorkspace(core, target);
+  if (ws) {
+    await rt.workspace(ws.id)!.flushLogs();
+    return { flushed: 'workspace', name: ws.label };
+  }
+  const command = findCommand(core, target);
+  if (!command) throw new ShumaError('COMMAND_NOT_FOUND', `no workspace or command has the id or label ${JSON.stringify(target)}: \`shuma ps\` lists them`);
+  commandOnly(command, 'be flushed');
+  await rt.workspace(command.ws.id)!.flushLogs(command.key);
+  return { flushed: 'command', name: `${command.ws.label}/${command.label}` };
 }

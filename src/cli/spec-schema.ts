@@ -34,6 +34,7 @@ export function specSchema(): Schema {
     cwd: text,
     label: text,
     restart: ref('restart'),
+    timestamps: { type: 'boolean' },
   }, ['exec']);
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',

@@ -46,6 +46,8 @@ export interface LogsRequest {
   command: Name;
   stream: 'stdout' | 'stderr' | 'both';
   tailBytes?: number;
+  /** The last this many lines of each stream (instead of bytes). */
+  lines?: number;
   /** Stream what is written from now on, too (events of `{ data }`), across relaunches. */
   follow?: boolean;
 }
@@ -71,6 +73,8 @@ export interface HealthRequest { id: number; op: 'health' }
 /** A spec file's content (as `loadSpecFile` parsed it); checked again by the daemon. */
 export interface ApplyRequest { id: number; op: 'apply'; file: unknown }
 export interface WhyRequest { id: number; op: 'why'; target: Name }
+/** Empties log files: of one command, of a workspace's commands, or all (no target). */
+export interface FlushRequest { id: number; op: 'flush'; target?: Name }
 /** A new run of one command now, or of every command of a workspace. */
 export interface RestartRequest { id: number; op: 'restart'; target: Name }
 /** One command stopped and forgotten. */
@@ -94,6 +98,7 @@ export type ControlRequest =
   | WhyRequest
   | RestartRequest
   | DeleteRequest
+  | FlushRequest
   | CancelRequest;
 
 export type ControlOp = ControlRequest['op'];
@@ -102,7 +107,7 @@ export type ControlOp = ControlRequest['op'];
 const OP_FIELDS: { [K in ControlOp]: { required: readonly string[]; optional: readonly string[] } } = {
   ps: { required: [], optional: [] },
   run: { required: ['workspace', 'spec'], optional: [] },
-  logs: { required: ['command', 'stream'], optional: ['tailBytes', 'follow'] },
+  logs: { required: ['command', 'stream'], optional: ['tailBytes', 'lines', 'follow'] },
   stop: { required: ['target'], optional: ['graceMs'] },
   stats: { required: [], optional: ['workspace', 'everyMs'] },
   pipelineRun: { required: ['spec'], optional: [] },
@@ -114,6 +119,7 @@ const OP_FIELDS: { [K in ControlOp]: { required: readonly string[]; optional: re
   apply: { required: ['file'], optional: [] },
   why: { required: ['target'], optional: [] },
   restart: { required: ['target'], optional: [] },
+  flush: { required: [], optional: ['target'] },
   delete: { required: ['target'], optional: ['graceMs'] },
   cancel: { required: ['target'], optional: [] },
 };
@@ -148,7 +154,7 @@ export function parseRequest(value: unknown): ControlRequest {
     if (value[key] !== undefined) argument(() => checkCount(value[key], key));
   };
   ['workspace', 'command', 'target', 'name'].forEach((key) => (op === 'cancel' && key === 'target' ? count(key) : text(key)));
-  ['tailBytes', 'graceMs', 'everyMs'].forEach(count);
+  ['tailBytes', 'lines', 'graceMs', 'everyMs'].forEach(count);
   if (value.follow !== undefined && typeof value.follow !== 'boolean') {
     throw new ShumaError('INVALID_ARGUMENT', `follow must be true or false (got ${describe(value.follow)})`, { field: 'follow' });
   }
@@ -250,6 +256,7 @@ export interface StopResultData { kind: 'workspace' | 'pipeline' | 'command'; id
 /** A run that a restart started: `ws/label`, the command's key, the new run. */
 export interface RestartedCommand { name: string; commandKey: string; id: string; pid: number; restarts: number }
 export interface RestartResult { kind: 'workspace' | 'command'; id: string; label: string; restarted: RestartedCommand[] }
+export interface FlushResult { flushed: 'all' | 'workspace' | 'command'; name: string | null }
 export interface DeleteResult { name: string; commandKey: string; reaped: number }
 
 export interface StatsRow {
@@ -299,6 +306,7 @@ export interface ControlResults {
   apply: ApplyResult;
   why: WhyResult;
   restart: RestartResult;
+  flush: FlushResult;
   delete: DeleteResult;
   cancel: { cancelled: boolean };
 }

@@ -47,6 +47,8 @@ export interface CommandSpec {
   /** Unique within its workspace; the program's name (made unique with -2, -3…) when omitted. */
   label?: string;
   restart?: RestartPolicy;
+  /** Each line of its log files starts with the time it was read (PM2's `--time`). */
+  timestamps?: boolean;
 }
 
 /** A restart policy with every default filled in. */

@@ -47,7 +47,7 @@ export function resolveRestartPolicy(policy: RestartPolicy | undefined): Resolve
   };
 }
 
-export const COMMAND_FIELDS = ['exec', 'argv', 'env', 'cwd', 'label', 'restart'] as const;
+export const COMMAND_FIELDS = ['exec', 'argv', 'env', 'cwd', 'label', 'restart', 'timestamps'] as const;
 
 /** Checks a command spec's shape; `prefix` names it in messages (e.g. `nodes[1]`). */
 export function validateCommandSpec(value: unknown, prefix = ''): CommandSpec {
@@ -62,6 +62,7 @@ export function validateCommandSpec(value: unknown, prefix = ''): CommandSpec {
   if (o.cwd !== undefined) checkText(o.cwd, at('cwd'));
   if (o.label !== undefined) checkText(o.label, at('label'));
   if (o.restart !== undefined) validateRestartPolicy(o.restart, at('restart'));
+  if (o.timestamps !== undefined && typeof o.timestamps !== 'boolean') fail(at('timestamps'), `must be true or false (got ${describe(o.timestamps)})`);
   return o as unknown as CommandSpec;
 }
 

@@ -19,7 +19,8 @@ import { createSpawner } from '../spawn/choose-spawner.js';
 import type { Spawner } from '../spawn/spawner.js';
 import { WorkerPool } from '../workers/worker-pool.js';
 import { systemClock, type RuntimeClock } from './clock.js';
-import { logsOf, runCommand, runPipeline, stopPipeline } from './commands-and-pipelines.js';
+import { commandLogs, type LogQuery } from './command-logs.js';
+import { runCommand, runPipeline, stopPipeline } from './commands-and-pipelines.js';
 import type { CoreParts } from './core-parts.js';
 import { ensureOpen, pipelineEntry, workspaceEntry } from './guards.js';
 import { openState } from './open-state.js';
@@ -35,6 +36,7 @@ import {
 } from './runtime-options.js';
 import { closeAll, killEverythingNow } from './shutdown.js';
 import { CommandControl } from './command-control.js';
+import type { LogFileOptions, LogFiles } from '../processes/log-files.js';
 import { WhyTrails } from './why-trail.js';
 import { receiveFromWorker } from './worker-inbox.js';
 import { createWorkspace, onScopeEmpty, stopWorkspace } from './workspace-lifecycle.js';
@@ -69,6 +71,8 @@ export class RuntimeCore implements CoreParts {
   readonly clockAcks = new Map<number, { left: number; done: () => void }>();
   baseEnv: Readonly<Record<string, string>>;
   state: StateStore | null = null;
+  logFiles: LogFiles | null = null;
+  readonly logFileOptions: LogFileOptions | false;
   stateLock: StateLock | null = null;
   closed = false;
   workerRestarts = 0;
@@ -91,6 +95,7 @@ export class RuntimeCore implements CoreParts {
     this.logBufferBytes = options.logBufferBytes ?? DEFAULT_LOG_BUFFER_BYTES;
     this.clock = options.clock ?? systemClock;
     this.orphanPolicy = options.orphans ?? 'kill';
+    this.logFileOptions = options.logFiles ?? {};
     this.baseEnv = Object.fromEntries(
       Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined),
     );
@@ -104,6 +109,7 @@ export class RuntimeCore implements CoreParts {
       now,
       newId: () => this.newId(),
       logBufferBytes: this.logBufferBytes,
+      logFiles: () => this.logFiles,
       runtimeId: this.runtimeId,
       taps: this.flows,
       events: {
@@ -206,8 +212,8 @@ export class RuntimeCore implements CoreParts {
     return stopPipeline(this, id, graceMs);
   }
 
-  logs(wsId: string, runId: string, stream: 'stdout' | 'stderr' | 'both', tailBytes: number): Buffer {
-    return logsOf(this, wsId, runId, stream, tailBytes);
+  logs(wsId: string, name: string, query: LogQuery): Promise<Buffer> {
+    return commandLogs(this, this.commandControl, wsId, name, query);
   }
 
   health(): HealthCounts {

@@ -14,6 +14,7 @@ import { closePipes, openPipes, type KernelPipe } from '../spawn/kernel-pipes.js
 import { launchOrder } from '../spawn/launcher.js';
 import { descendantsOf, listProcesses, type ProcStat } from '../processes/proc.js';
 import type { ProcessTable, RunEntry } from '../processes/process-table.js';
+import type { LogFiles } from '../processes/log-files.js';
 import type { HostStop, LaunchPlan, PipelineEntry, Registry, StopScope, WorkspaceEntry } from '../registry/registry.js';
 import type { SpawnedProcess, Spawner, SpawnOrder } from '../spawn/spawner.js';
 
@@ -29,6 +30,8 @@ export interface HostActorDeps {
   toChild: (ws: WorkspaceEntry, key: string, event: ChildEvent) => void;
   /** util-linux's prlimit, null when missing (the workspace's warnings say so). */
   prlimit: () => string | null;
+  /** The files every captured stream is also written to (with a stateDir), or null. */
+  logFiles: () => LogFiles | null;
   /** A tapped pipeline's nodes are wired to the runtime through kernel pipes, and pumped by it. */
   taps: TapPlane;
 }
@@ -90,7 +93,7 @@ export class HostActor {
       this.deps.logger.warn({ ws: ws.id, command: command.key, err: serializeError(spawned) }, 'command spawn failed');
       return;
     }
-    const run = this.register(ws, spawned, { key: command.key, label: command.label, restarts: request.restarts });
+    const run = this.register(ws, spawned, { key: command.key, label: command.label, restarts: request.restarts, timestamps: command.spec.timestamps });
     this.deps.toChild(ws, command.key, { type: 'SPAWNED', at: run.startedAt, runId: run.id, pid: run.pid });
     command.firstRun.resolve(run);
     this.catchUpWithStop([ws], run);
@@ -159,6 +162,7 @@ export class HostActor {
         label: pipeline.nodes[i]!.label,
         restarts: request.attempt,
         pipeline,
+        timestamps: pipeline.nodes[i]!.spec.timestamps,
       }),
     );
     pipeline.currentRuns = runs;
@@ -193,7 +197,7 @@ export class HostActor {
   private register(
     ws: WorkspaceEntry,
     spawned: SpawnedProcess,
-    run: { key: string; label: string; restarts: number; pipeline?: PipelineEntry },
+    run: { key: string; label: string; restarts: number; pipeline?: PipelineEntry; timestamps: boolean | undefined },
   ): RunEntry {
     const entry = this.deps.table.add(
       {
@@ -212,8 +216,15 @@ export class HostActor {
     ws.groups.add(entry.pid);
     run.pipeline?.groups.add(entry.pid);
     // Null when the stream feeds a pipe (an edge, tapped or not); captured otherwise.
-    spawned.stdout?.on('data', (chunk: Buffer) => entry.stdout.write(chunk));
-    spawned.stderr?.on('data', (chunk: Buffer) => entry.stderr.write(chunk));
+    // The ring is the fast path; a file only queues the chunk for a batched write after this turn.
+    const files = this.deps.logFiles()?.open({ wsId: ws.id, key: run.key, label: run.label }, run.timestamps) ?? null;
+    if (files) {
+      spawned.stdout?.on('data', (chunk: Buffer) => (entry.stdout.write(chunk), files.stdout.write(chunk)));
+      spawned.stderr?.on('data', (chunk: Buffer) => (entry.stderr.write(chunk), files.stderr.write(chunk)));
+    } else {
+      spawned.stdout?.on('data', (chunk: Buffer) => entry.stdout.write(chunk));
+      spawned.stderr?.on('data', (chunk: Buffer) => entry.stderr.write(chunk));
+    }
     this.deps.reaper.watch(entry, spawned);
     this.deps.logger.info(
       {
