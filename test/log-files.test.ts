@@ -62,8 +62,8 @@ describe('log files', () => {
     const dir = stateDir();
     const rt = await startRuntime({ stateDir: dir, logFiles: { maxBytes: 4096, keep: 2 } });
     const ws = await rt.createWorkspace({ label: 'rotate' });
-    // ~49 KB in 5-byte lines, written in small bursts so that batches stay small.
-    const cmd = await ws.run({ exec: '/bin/sh', argv: ['-c', 'i=0; while [ $i -lt 100 ]; do seq 1000 1099; i=$((i+1)); done; echo last'], label: 'big' });
+    // ~49 KB in 5-byte lines, in 100 bursts apart in time, so that batches stay small.
+    const cmd = await ws.run({ exec: '/bin/sh', argv: ['-c', 'i=0; while [ $i -lt 100 ]; do seq 1000 1099; sleep 0.005; i=$((i+1)); done; echo last'], label: 'big' });
     await reach(cmd, ['exited']);
     const out = `big.${cmd.commandKey}.out.log`;
     await pollUntil(() => filesOf(dir, ws.id), (names) => names.includes(`${out}.2`), 'two rotations');
@@ -104,7 +104,8 @@ describe('log files', () => {
     const dir = stateDir();
     const rt = await startRuntime({ stateDir: dir, logFiles: { maxBytes: 1024, keep: 1 } });
     const ws = await rt.createWorkspace({ label: 'flush' });
-    const cmd = await ws.run({ exec: '/usr/bin/seq', argv: ['1', '2000'], label: 'seq' });
+    // Bursts apart in time: each lands in a batch of its own, and a batch past maxBytes rotates.
+    const cmd = await ws.run({ exec: '/bin/sh', argv: ['-c', 'for i in 1 2 3 4 5 6; do seq 1000 1200; sleep 0.02; done'], label: 'seq' });
     await reach(cmd, ['exited']);
     const out = `seq.${cmd.commandKey}.out.log`;
     await pollUntil(() => filesOf(dir, ws.id), (names) => names.includes(`${out}.1`), 'a rotation');

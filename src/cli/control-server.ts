@@ -35,7 +35,7 @@ import { ULID_PATTERN } from '../protocol/checks.js';
 import { checkSpecFile } from './spec-file.js';
 import { commandsOfWorkspace, findCommand, findPipeline, findWorkspace, resolveCommand, resolveWorkspace, runsOf, type CommandRef } from './names.js';
 import { stateText } from './tracked.js';
-import { lastLines } from '../host/processes/log-file.js';
+import { lastLines } from '../protocol/log-lines.js';
 import { deleteNamed, flushNamed, restartNamed, stopCommandNamed } from './serve-command-ops.js';
 
 /** A client that reads slower than a stream writes is cut off rather than buffered without end. */

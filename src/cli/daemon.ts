@@ -10,7 +10,7 @@ import type { Runtime } from '../host/runtime.js';
 import { ShumaError } from '../protocol/errors.js';
 import { checkSocketPathLength, controlPaths, ensurePrivateDir, type ControlPaths } from './control-paths.js';
 import { ControlServer } from './control-server.js';
-import type { LogFileOptions } from '../host/processes/log-files.js';
+type RuntimeOptions = NonNullable<Parameters<typeof createRuntime>[0]>;
 
 export interface DaemonOptions {
   socket?: string | undefined;
@@ -18,7 +18,7 @@ export interface DaemonOptions {
   /** SIGTERM → SIGKILL delay for the processes at shutdown (default 1000 ms). */
   graceMs?: number | undefined;
   /** Rotation and timestamps of the commands' log files (see RuntimeOptions.logFiles). */
-  logFiles?: LogFileOptions;
+  logFiles?: Exclude<RuntimeOptions['logFiles'], false | undefined>;
   out?: NodeJS.WritableStream;
 }
 

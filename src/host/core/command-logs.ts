@@ -2,7 +2,7 @@
 // command (its key, label or ws/label): every run of it, from its log files when the runtime
 // has them (so across relaunches and daemon restarts), from its runs' rings otherwise.
 import { ShumaError } from '../../protocol/errors.js';
-import { lastLines } from '../processes/log-file.js';
+import { lastLines } from '../../protocol/log-lines.js';
 import type { RunEntry } from '../processes/process-table.js';
 import type { CommandControl } from './command-control.js';
 import type { CoreParts } from './core-parts.js';
@@ -37,7 +37,7 @@ export async function commandLogs(core: CoreParts, control: CommandControl, wsId
   try {
     command = control.resolve(ws, name);
   } catch (error) {
-    if ((error as ShumaError).code !== 'COMMAND_NOT_FOUND') throw error;
+    if ((error as ShumaError).code === 'AMBIGUOUS_NAME') throw error;
     throw new ShumaError('COMMAND_NOT_FOUND', `workspace ${ws.id} (${ws.label}) has no command ${JSON.stringify(name)}: commands() lists its commands`);
   }
   const runs = core.table.ofWorkspace(ws.id).filter((r) => r.key === command.key && r.pipelineId === undefined);

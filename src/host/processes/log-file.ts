@@ -2,6 +2,7 @@
 // the list is written in one batch after the current turn, off the capture path, by one write
 // at a time. Size-based rotation keeps it bounded: `out.log` → `out.log.1` → … → `out.log.<keep>`.
 import { promises as fs } from 'node:fs';
+import { lastLines } from '../../protocol/log-lines.js';
 
 export interface LogFileLimits {
   /** A file past this many bytes is rotated (default 10 MiB). */
@@ -192,18 +193,4 @@ export async function readTail(path: string, keep: number, want: { lines?: numbe
   if (want.lines !== undefined) return lastLines(all, want.lines);
   if (want.bytes !== undefined && all.length > want.bytes) return all.subarray(all.length - want.bytes);
   return all;
-}
-
-/** The last `n` lines of `data` (a last line without its newline counts as one). */
-export function lastLines(data: Buffer, n: number): Buffer {
-  if (n === 0 || data.length === 0) return Buffer.alloc(0);
-  // A final newline ends the last line; it does not start an empty one.
-  let before = data[data.length - 1] === 10 ? data.length - 1 : data.length;
-  for (let seen = 0; ; ) {
-    // lastIndexOf with a negative offset would count from the end.
-    const newline = before === 0 ? -1 : data.lastIndexOf(10, before - 1);
-    if (newline === -1) return data;
-    if (++seen === n) return data.subarray(newline + 1);
-    before = newline;
-  }
 }
