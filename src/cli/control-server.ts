@@ -179,8 +179,11 @@ export class ControlServer {
       case 'pipelineRunSaved': {
         let created = false;
         let wsId: string | undefined;
-        if (request.workspace !== undefined) {
-          const found = await this.workspaceFor(request.workspace);
+        // Its workspace, by the name it was saved with unless -w says another: a label no
+        // workspace has (any more) makes one, as `pipeline run -w` does.
+        const wsName = request.workspace ?? (await this.rt.getSavedPipeline(request.name))?.workspace;
+        if (wsName !== undefined) {
+          const found = await this.workspaceFor(wsName);
           created = found.created;
           wsId = found.ws.id;
         }
@@ -442,6 +445,7 @@ export class ControlServer {
       uptimeMs: Date.now() - this.info.startedAt,
       ...counts,
       warnings: [...this.rt.warnings],
+      inspectorUrl: this.rt.inspectorUrl,
     };
   }
 
@@ -507,7 +511,9 @@ export class ControlServer {
     if (pipe) return { kind: 'pipeline', id: pipe.id, label: pipe.label, entries: await this.rt.pipeline(pipe.id)!.why() };
     const ref = command ?? resolveCommand(this.core, target);
     if (ref.pipeline) return { kind: 'pipeline', id: ref.pipeline.id, label: ref.pipeline.label, entries: await this.rt.pipeline(ref.pipeline.id)!.why() };
-    return { kind: 'command', id: ref.key, label: `${ref.ws.label}/${ref.label}`, entries: await this.rt.workspace(ref.ws.id)!.why(ref.key) };
+    // Its id as `ps` shows it: the latest run's (the command's key only before any run).
+    const id = runsOf(this.core, ref).at(-1)?.id ?? ref.key;
+    return { kind: 'command', id, label: `${ref.ws.label}/${ref.label}`, entries: await this.rt.workspace(ref.ws.id)!.why(ref.key) };
   }
 }
 

@@ -19,6 +19,8 @@ export interface DaemonOptions {
   graceMs?: number | undefined;
   /** Rotation and timestamps of the commands' log files (see RuntimeOptions.logFiles). */
   logFiles?: Exclude<RuntimeOptions['logFiles'], false | undefined>;
+  /** Serve the inspector page on 127.0.0.1 at this port (0: a free one); undefined: none. */
+  inspectPort?: number | undefined;
   out?: NodeJS.WritableStream;
 }
 
@@ -81,7 +83,11 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
   await clearSocket(paths.socket);
   mkdirSync(paths.stateDir, { recursive: true, mode: 0o700 });
   const startedAt = Date.now();
-  const runtime = await createRuntime({ stateDir: paths.stateDir, ...(options.logFiles ? { logFiles: options.logFiles } : {}) });
+  const runtime = await createRuntime({
+    stateDir: paths.stateDir,
+    ...(options.inspectPort === undefined ? {} : { inspector: { port: options.inspectPort } }),
+    ...(options.logFiles ? { logFiles: options.logFiles } : {}),
+  });
   const control = new ControlServer(runtime, { socket: paths.socket, stateDir: paths.stateDir, startedAt });
   const server = net.createServer((conn) => control.accept(conn));
   try {
@@ -146,7 +152,8 @@ export async function daemon(options: DaemonOptions): Promise<number> {
     const restored = (await runtime.listWorkspaces()).length;
     out.write(
       `shuma daemon: pid ${process.pid}, serving ${paths.socket}, state in ${paths.stateDir}` +
-        `${restored ? `, ${restored} workspace${restored === 1 ? '' : 's'} restored` : ''}\n`,
+        `${restored ? `, ${restored} workspace${restored === 1 ? '' : 's'} restored` : ''}\n` +
+        (runtime.inspectorUrl ? `shuma daemon: inspector: ${runtime.inspectorUrl}\n` : ''),
     );
     const signal = await signalled;
     out.write(`shuma daemon: ${signal}: stopping every process, saving the state\n`);

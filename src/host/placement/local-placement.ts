@@ -89,11 +89,11 @@ export class LocalPlacement implements Placement {
   }
 
   spawnCommand(ws: WorkspaceEntry, command: CommandEntry, restarts: number): void {
-    this.host.receive({ type: 'spawn', wsId: ws.id, key: command.key, restarts });
+    this.host.spawnCommand(ws, command, restarts);
   }
 
   spawnPipeline(ws: WorkspaceEntry, pipeline: PipelineEntry, attempt: number): void {
-    this.host.receive({ type: 'spawnPipeline', wsId: ws.id, pipelineId: pipeline.id, attempt });
+    this.host.spawnPipeline(ws, pipeline, attempt);
   }
 
   signal(scope: StopScope, signal: Signal): void {
@@ -101,7 +101,7 @@ export class LocalPlacement implements Placement {
   }
 
   signalRun(ws: WorkspaceEntry, runId: string, signal: Signal): void {
-    this.host.receive({ type: 'signalRun', wsId: ws.id, runId, signal });
+    this.host.signalRun(ws, runId, signal);
   }
 
   checkEmpty(scope: StopScope): void {
