@@ -37,6 +37,7 @@ import { commandsOfWorkspace, findCommand, findPipeline, findWorkspace, resolveC
 import { stateText } from './tracked.js';
 import { lastLines } from '../protocol/log-lines.js';
 import { deleteNamed, flushNamed, restartNamed, stopCommandNamed } from './serve-command-ops.js';
+import { createPeerCheck, type PeerCheck } from './peer-check.js';
 
 /** A client that reads slower than a stream writes is cut off rather than buffered without end. */
 const MAX_UNSENT_BYTES = 16 * 1024 * 1024;
@@ -56,6 +57,7 @@ export class ControlServer {
   private readonly connections = new Set<net.Socket>();
   /** Workspaces being made for a new label: concurrent `run -w new` share one, never make two. */
   private readonly creating = new Map<string, Promise<Workspace>>();
+  private readonly peers: PeerCheck = createPeerCheck();
 
   constructor(
     private readonly rt: Runtime,
@@ -66,6 +68,14 @@ export class ControlServer {
 
   /** Serves one client until it closes. */
   accept(conn: net.Socket): void {
+    const refusal = this.peers.refusal(conn);
+    if (refusal !== null) {
+      this.core.logger.warn({ refusal }, 'a control socket client was refused');
+      conn.on('error', () => conn.destroy());
+      const error = new ShumaError('PEER_REFUSED', `this daemon refuses the connection: ${refusal}`);
+      conn.end(encodeFrame({ kind: 'error', id: null, ok: false, error: { code: error.code, message: error.message } }));
+      return;
+    }
     this.connections.add(conn);
     const reader = new FrameReader(MAX_REQUEST_BYTES);
     const streams = new Map<number, () => void>();
@@ -130,6 +140,11 @@ export class ControlServer {
       for (const cancel of [...streams.values()]) cancel();
       streams.clear();
     });
+  }
+
+  /** A connection the server could not accept (EMFILE, ENFILE, ENOMEM): that client only. */
+  acceptFailed(error: NodeJS.ErrnoException): void {
+    this.core.logger.warn({ err: { code: error.code, message: error.message } }, 'the control socket could not accept a connection; serving on');
   }
 
   /** Ends every connection (at shutdown): their streams stop, clients see the close. */
@@ -444,7 +459,8 @@ export class ControlServer {
       startedAt: this.info.startedAt,
       uptimeMs: Date.now() - this.info.startedAt,
       ...counts,
-      warnings: [...this.rt.warnings],
+      peerCheck: this.peers.unavailable === null,
+      warnings: [...this.rt.warnings, ...(this.peers.unavailable === null ? [] : [this.peers.unavailable])],
       inspectorUrl: this.rt.inspectorUrl,
     };
   }
