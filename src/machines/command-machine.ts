@@ -1,7 +1,7 @@
-import { and, assign, sendParent, setup } from 'xstate';
+import { and, assign, enqueueActions, sendParent, setup } from 'xstate';
 import type { SerializedError } from '../protocol/errors.js';
 import type { CommandEvent, HostRequestEvent } from '../protocol/messages.js';
-import type { ResolvedRestartPolicy } from '../protocol/specs.js';
+import { MAX_TIMER_MS, type ResolvedRestartPolicy } from '../protocol/specs.js';
 import { mayRestart, nextBackoff } from './backoff.js';
 import { backoffOver, hostLog, stampOf, throwFault, untilDeadline } from './common-actions.js';
 
@@ -15,6 +15,8 @@ export interface CommandInput {
   label: string;
   policy: ResolvedRestartPolicy;
   at: number;
+  /** A command restarted by request after it ended starts a new actor that keeps counting. */
+  restarts?: number;
 }
 
 export interface CommandContext {
@@ -37,6 +39,8 @@ export interface CommandContext {
   /** Why it was told to stop: its workspace's reason (and the quota breach, if that was it). */
   stopReason: string | null;
   stopDetail: string | null;
+  /** A stop of this command alone (not of its workspace): it signals its own run. */
+  stopAlone: { graceMs: number; deadline: number } | null;
 }
 
 export const commandMachine = setup({
@@ -47,9 +51,14 @@ export const commandMachine = setup({
   },
   delays: {
     backoff: ({ context }) => untilDeadline(context.backoffDeadline, context.stampedAt),
+    stopGrace: ({ context }) => (context.stopAlone === null ? MAX_TIMER_MS : untilDeadline(context.stopAlone.deadline, context.stampedAt)),
   },
   guards: {
-    supervised: ({ context }) => context.policy.onFailure,
+    supervised: ({ context }) => context.policy.onFailure || context.policy.always === true,
+    // `always` relaunches after a success too; otherwise only a failure does.
+    relaunches: ({ context, event }) =>
+      context.policy.always === true || event.type === 'SPAWN_FAILED' || (event.type === 'EXITED' && event.status !== 0),
+    stoppingAlone: ({ context }) => context.stopAlone !== null,
     // Each run exits once; an exit of another run (a late or repeated report) is not this run's.
     isCurrentRun: ({ context, event }) => event.type === 'EXITED' && event.runId === context.runId,
     failed: ({ event }) => event.type === 'SPAWN_FAILED' || (event.type === 'EXITED' && event.status !== 0),
@@ -90,9 +99,21 @@ export const commandMachine = setup({
     ),
     countRestart: assign(({ context }) => ({ restarts: context.restarts + 1, backoffDeadline: null })),
     clearBackoff: assign({ backoffDeadline: null }),
-    noteStop: assign(({ event }) =>
-      event.type === 'STOP' ? { stopReason: event.reason ?? 'requested', stopDetail: event.detail ?? null } : {},
-    ),
+    noteStop: assign(({ event }) => {
+      if (event.type !== 'STOP') return {};
+      const alone = event.graceMs === undefined ? null : { graceMs: event.graceMs, deadline: event.at + event.graceMs };
+      return { stopReason: event.reason ?? 'requested', stopDetail: event.detail ?? null, stopAlone: alone, stampedAt: event.at };
+    }),
+    // Its workspace signals every group when it stops; a command stopped alone signals its own run.
+    terminateRun: enqueueActions(({ context, enqueue }) => {
+      if (context.stopAlone === null || context.runId === null) return;
+      const signal = context.stopAlone.graceMs === 0 ? 'SIGKILL' : 'SIGTERM';
+      enqueue.sendParent({ type: 'HOST_REQUEST', request: { type: 'signalRun', wsId: context.wsId, runId: context.runId, signal } });
+    }),
+    killRun: sendParent(({ context }): HostRequestEvent => ({
+      type: 'HOST_REQUEST',
+      request: { type: 'signalRun', wsId: context.wsId, runId: context.runId ?? '', signal: 'SIGKILL' },
+    })),
     stamp: assign(({ event }) => stampOf(event)),
     forgetRun: assign(({ event }) => ({ runId: null, pid: null, runStartedAt: null, ...stampOf(event) })),
     logGiveUp: sendParent(({ context }) =>
@@ -114,7 +135,7 @@ export const commandMachine = setup({
     wsId: input.wsId,
     label: input.label,
     policy: input.policy,
-    restarts: 0,
+    restarts: input.restarts ?? 0,
     pendingBackoffMs: input.policy.backoffMs,
     backoffDeadline: null,
     stampedAt: input.at,
@@ -125,6 +146,7 @@ export const commandMachine = setup({
     spawnError: null,
     stopReason: null,
     stopDetail: null,
+    stopAlone: null,
   }),
   initial: 'starting',
   on: { FAULT: { actions: 'throwFault' } },
@@ -143,7 +165,7 @@ export const commandMachine = setup({
       on: {
         EXITED: [
           {
-            guard: and(['isCurrentRun', 'failed', 'mayRestart']),
+            guard: and(['isCurrentRun', 'relaunches', 'mayRestart']),
             target: 'backoff',
             actions: ['recordExit', 'scheduleBackoff', 'logBackoff'],
           },
@@ -184,11 +206,14 @@ export const commandMachine = setup({
       },
     },
     stopping: {
+      entry: { type: 'terminateRun' },
+      after: { stopGrace: { guard: 'stoppingAlone', actions: 'killRun' } },
       on: {
-        SPAWNED: { actions: 'recordRun' },
+        SPAWNED: { actions: ['recordRun', 'terminateRun'] },
         EXITED: { guard: 'isCurrentRun', target: 'stopped', actions: 'recordExit' },
         SPAWN_FAILED: { target: 'stopped', actions: 'recordExit' },
         RUN_LOST: { target: 'stopped', actions: 'forgetRun' },
+        RESUME: { target: 'stopping', reenter: true, actions: 'stamp' },
       },
     },
     exited: { type: 'final' },

@@ -71,7 +71,7 @@ export const workspaceMachine = setup({
       if (event.type !== 'RUN') return;
       enqueue.spawnChild('command', {
         id: event.key,
-        input: { key: event.key, wsId: context.id, label: event.label, policy: event.policy, at: event.at },
+        input: { key: event.key, wsId: context.id, label: event.label, policy: event.policy, at: event.at, ...(event.restarts ? { restarts: event.restarts } : {}) },
       });
       enqueue.assign({ commandsStarted: context.commandsStarted + 1 });
     }),

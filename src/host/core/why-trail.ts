@@ -37,6 +37,8 @@ export function stopCause(context: Context): string {
       return 'TTL expired';
     case 'shutdown':
       return 'runtime shutdown';
+    case 'restart':
+      return 'restart requested';
     case 'requested':
       return 'stop requested';
     default:
