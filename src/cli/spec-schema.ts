@@ -45,6 +45,7 @@ export function specSchema(): Schema {
     restart: ref('restart'),
     ready: ref('ready'),
     dependsOn: { type: 'array', items: ref('dependency') },
+    timestamps: { type: 'boolean' },
   }, ['exec']);
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
@@ -67,6 +68,7 @@ export function specSchema(): Schema {
       command,
       restart: object('restart', RESTART_FIELDS, {
         onFailure: { type: 'boolean' },
+        always: { type: 'boolean' },
         backoffMs: duration,
         maxBackoffMs: duration,
         maxRestarts: count,

@@ -1,9 +1,10 @@
 import { and, assign, enqueueActions, not, sendParent, setup } from 'xstate';
 import type { SerializedError } from '../protocol/errors.js';
-import type { CommandEvent, HostRequestEvent, LogRequest, Signal } from '../protocol/messages.js';
-import { DEFAULT_GRACE_MS, type ResolvedRestartPolicy } from '../protocol/specs.js';
+import type { CommandEvent, HostRequestEvent, Signal } from '../protocol/messages.js';
+import { DEFAULT_GRACE_MS, MAX_TIMER_MS, type ResolvedRestartPolicy } from '../protocol/specs.js';
 import type { ResolvedProbe } from '../protocol/supervision-spec.js';
 import { mayRestart, nextBackoff } from './backoff.js';
+import { backoffOver, hostLog, stampOf, untilDeadline } from './common-actions.js';
 import type { GroupEvent, MemberEvent, MemberPhase } from './group-events.js';
 
 // One supervised command: every relaunch is a new run (a new process with a new id), the
@@ -20,6 +21,8 @@ export interface CommandInput {
   probe?: ResolvedProbe | null;
   /** It has dependencies: it waits for its workspace's word before its first spawn. */
   waits?: boolean;
+  /** A command restarted by request after it ended starts a new actor that keeps counting. */
+  restarts?: number;
 }
 
 export interface CommandContext {
@@ -53,10 +56,8 @@ export interface CommandContext {
   /** Why it was told to stop: its workspace's reason (and the quota breach, if that was it). */
   stopReason: string | null;
   stopDetail: string | null;
-}
-
-function log(level: LogRequest['level'], msg: string, fields: LogRequest['fields']): HostRequestEvent {
-  return { type: 'HOST_REQUEST', request: { type: 'log', level, msg, fields } };
+  /** A stop of this command alone (not of its workspace): it signals its own run. */
+  stopAlone: { graceMs: number; deadline: number } | null;
 }
 
 function report(context: CommandContext, phase: MemberPhase, at: number): MemberEvent {
@@ -68,6 +69,11 @@ function signalRun(context: CommandContext, signal: Signal): HostRequestEvent {
   return { type: 'HOST_REQUEST', request: { type: 'signalRun', wsId: context.wsId, key: context.key, runId: context.runId ?? '', signal, reason } };
 }
 
+function stopAloneSignal(context: CommandContext, graceMs: number): HostRequestEvent {
+  const signal = graceMs === 0 ? 'SIGKILL' : 'SIGTERM';
+  return { type: 'HOST_REQUEST', request: { type: 'signalRun', wsId: context.wsId, runId: context.runId ?? '', signal } };
+}
+
 /** What a live run hears in every state it can be in (up, running, ending). */
 const whileEnding = {
   EXITED: [
@@ -77,14 +83,14 @@ const whileEnding = {
       actions: ['recordExit', { type: 'report', params: { phase: 'down' } }],
     },
     {
-      guard: and(['isCurrentRun', 'failed', 'mayRestart']),
+      guard: and(['isCurrentRun', 'relaunches', 'mayRestart']),
       target: 'backoff',
       actions: ['recordExit', 'scheduleBackoff', 'logBackoff', { type: 'report', params: { phase: 'failing' } }],
     },
     { guard: and(['isCurrentRun', 'failed', 'supervised']), target: 'gaveUp', actions: 'recordExit' },
     { guard: 'isCurrentRun', target: 'exited', actions: 'recordExit' },
   ],
-  STOP: { target: 'stopping', actions: ['noteStop', 'terminateIfGroupStop'] },
+  STOP: { target: 'stopping', actions: 'noteStop' },
   RUN_LOST: 'lost',
 } as const;
 /** Ending already (unhealthy, say), a group restart changes nothing: that failure is what the group hears. */
@@ -97,20 +103,27 @@ export const commandMachine = setup({
     input: {} as CommandInput,
   },
   delays: {
-    backoff: ({ context }) => Math.max(0, (context.backoffDeadline ?? context.stampedAt) - context.stampedAt),
+    backoff: ({ context }) => untilDeadline(context.backoffDeadline, context.stampedAt),
     probeInterval: ({ context }) => context.probe?.intervalMs ?? DEFAULT_GRACE_MS,
-    // A run ended by its supervisor (unhealthy, or its group restarts) has a stop's grace.
+    // A run ended by its supervisor (unhealthy, or its group restarts it) has a stop's grace.
     killGrace: DEFAULT_GRACE_MS,
+    stopGrace: ({ context }) => (context.stopAlone === null ? MAX_TIMER_MS : untilDeadline(context.stopAlone.deadline, context.stampedAt)),
   },
   guards: {
-    supervised: ({ context }) => context.policy.onFailure,
+    supervised: ({ context }) => context.policy.onFailure || context.policy.always === true,
+    // `always` relaunches after a success too; otherwise only a failure does.
+    // A run ended for being unhealthy failed, whatever its status.
+    relaunches: ({ context, event }) =>
+      context.policy.always === true ||
+      event.type === 'SPAWN_FAILED' ||
+      (event.type === 'EXITED' && (event.status !== 0 || context.ending === 'unhealthy')),
+    stoppingAlone: ({ context }) => context.stopAlone !== null,
     // Each run exits once; an exit of another run (a late or repeated report) is not this run's.
     isCurrentRun: ({ context, event }) => event.type === 'EXITED' && event.runId === context.runId,
     // A run ended for being unhealthy failed, whatever its status.
     failed: ({ context, event }) =>
       event.type === 'SPAWN_FAILED' || (event.type === 'EXITED' && (event.status !== 0 || context.ending === 'unhealthy')),
     endedByGroup: ({ context }) => context.ending === 'group',
-    groupStop: ({ context }) => context.stopReason === 'supervision',
     // Snapshots saved before readiness existed lack these fields: absent means none.
     waits: ({ context }) => context.waits === true,
     hasRun: ({ context }) => (context.runs ?? 0) > 0,
@@ -122,7 +135,7 @@ export const commandMachine = setup({
       event.type === 'PROBE_RESULT' && event.runId === context.runId && !event.ok &&
       context.probeFailures + 1 >= (context.probe?.failureThreshold ?? 1),
     mayRestart: ({ context }) => mayRestart(context.policy, context.restarts),
-    noBackoff: ({ context }) => context.backoffDeadline !== null && context.backoffDeadline <= context.stampedAt,
+    noBackoff: ({ context }) => backoffOver(context),
   },
   actions: {
     requestSpawn: sendParent(({ context }): HostRequestEvent => ({
@@ -156,25 +169,31 @@ export const commandMachine = setup({
       return { backoffDeadline: context.stampedAt + delayMs, pendingBackoffMs: followingMs };
     }),
     logBackoff: sendParent(({ context }) =>
-      log('warn', 'command failed; restarting after backoff', {
+      hostLog('warn', 'command failed; restarting after backoff', {
         ws: context.wsId,
         command: context.key,
         label: context.label,
         run: context.runId,
         status: context.lastExit?.status ?? null,
         restarts: context.restarts,
-        backoffMs: (context.backoffDeadline ?? context.stampedAt) - context.stampedAt,
+        backoffMs: untilDeadline(context.backoffDeadline, context.stampedAt),
       }),
     ),
     countRestart: assign(({ context }) => ({ restarts: context.restarts + 1, backoffDeadline: null })),
     clearBackoff: assign({ backoffDeadline: null }),
-    noteStop: assign(({ event }) =>
-      event.type === 'STOP' ? { stopReason: event.reason ?? 'requested', stopDetail: event.detail ?? null } : {},
-    ),
-    stamp: assign(({ event }) => ('at' in event ? { stampedAt: event.at } : {})),
-    forgetRun: assign(({ event }) => ({ runId: null, pid: null, runStartedAt: null, ...('at' in event ? { stampedAt: event.at } : {}) })),
+    noteStop: assign(({ event }) => {
+      if (event.type !== 'STOP') return {};
+      const alone = event.graceMs === undefined ? null : { graceMs: event.graceMs, deadline: event.at + event.graceMs };
+      return { stopReason: event.reason ?? 'requested', stopDetail: event.detail ?? null, stopAlone: alone, stampedAt: event.at };
+    }),
+    killRun: sendParent(({ context }): HostRequestEvent => ({
+      type: 'HOST_REQUEST',
+      request: { type: 'signalRun', wsId: context.wsId, runId: context.runId ?? '', signal: 'SIGKILL' },
+    })),
+    stamp: assign(({ event }) => stampOf(event)),
+    forgetRun: assign(({ event }) => ({ runId: null, pid: null, runStartedAt: null, ...stampOf(event) })),
     logGiveUp: sendParent(({ context }) =>
-      log('error', 'command failed too often; giving up', {
+      hostLog('error', 'command failed too often; giving up', {
         ws: context.wsId,
         command: context.key,
         label: context.label,
@@ -198,15 +217,15 @@ export const commandMachine = setup({
     }),
     markUnhealthy: assign({ ending: 'unhealthy' as const }),
     markGroupRestart: assign(({ event }) => ({ ending: 'group' as const, stopDetail: event.type === 'GROUP_RESTART' ? event.cause : null })),
-    terminateRun: sendParent(({ context }) => signalRun(context, 'SIGTERM')),
-    // The workspace signals its groups when it stops; a group that gave up stops its members itself.
-    terminateIfGroupStop: enqueueActions(({ context, enqueue }) => {
-      if (context.stopReason === 'supervision') enqueue.sendParent(signalRun(context, 'SIGTERM'));
+    // Its workspace signals every group when it stops; a command stopped alone signals its own run.
+    terminateRun: enqueueActions(({ context, enqueue }) => {
+      if (context.stopAlone !== null && context.runId !== null) enqueue.sendParent(stopAloneSignal(context, context.stopAlone.graceMs));
     }),
-    killRun: sendParent(({ context }) => signalRun(context, 'SIGKILL')),
+    endRun: sendParent(({ context }) => signalRun(context, 'SIGTERM')),
+    killEndingRun: sendParent(({ context }) => signalRun(context, 'SIGKILL')),
     noteUnmet: assign(({ event }) => (event.type === 'DEPENDENCY_FAILED' ? { dependencyDetail: event.detail, stampedAt: event.at } : {})),
     logUnhealthy: sendParent(({ context }) =>
-      log('warn', 'command unhealthy: its readiness probe failed while ready; ending the run', {
+      hostLog('warn', 'command unhealthy: its readiness probe failed while ready; ending the run', {
         ws: context.wsId,
         command: context.key,
         label: context.label,
@@ -216,6 +235,8 @@ export const commandMachine = setup({
         detail: context.probeDetail,
       }),
     ),
+    // Inline, not common-actions' throwFault: its loose parameter type breaks XState's inference of
+    // the parameterized `report` action here.
     throwFault: ({ event }) => {
       throw new Error(event.type === 'FAULT' ? event.message : 'fault');
     },
@@ -234,7 +255,7 @@ export const commandMachine = setup({
     probeDetail: null,
     ending: null,
     dependencyDetail: null,
-    restarts: 0,
+    restarts: input.restarts ?? 0,
     pendingBackoffMs: input.policy.backoffMs,
     backoffDeadline: null,
     stampedAt: input.at,
@@ -245,6 +266,7 @@ export const commandMachine = setup({
     spawnError: null,
     stopReason: null,
     stopDetail: null,
+    stopAlone: null,
   }),
   initial: 'waiting',
   on: { FAULT: { actions: 'throwFault' } },
@@ -304,8 +326,8 @@ export const commandMachine = setup({
     },
     // Its supervisor ends the run (unhealthy, or its group restarts it): SIGTERM, then SIGKILL.
     ending: {
-      entry: 'terminateRun',
-      after: { killGrace: { actions: 'killRun' } },
+      entry: 'endRun',
+      after: { killGrace: { actions: 'killEndingRun' } },
       on: whileEnding,
     },
     // Restored without its process: a supervised command starts again (not counted as a
@@ -342,12 +364,14 @@ export const commandMachine = setup({
       },
     },
     stopping: {
-      after: { killGrace: { guard: 'groupStop', actions: 'killRun' } },
+      entry: { type: 'terminateRun' },
+      after: { stopGrace: { guard: 'stoppingAlone', actions: 'killRun' } },
       on: {
-        SPAWNED: { actions: 'recordRun' },
+        SPAWNED: { actions: ['recordRun', 'terminateRun'] },
         EXITED: { guard: 'isCurrentRun', target: 'stopped', actions: 'recordExit' },
         SPAWN_FAILED: { target: 'stopped', actions: 'recordExit' },
         RUN_LOST: { target: 'stopped', actions: 'forgetRun' },
+        RESUME: { target: 'stopping', reenter: true, actions: 'stamp' },
       },
     },
     exited: {

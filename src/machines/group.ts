@@ -52,7 +52,8 @@ export function newGroup(spec: SupervisionSpec | null | undefined): GroupContext
 export function addMember(group: GroupContext, key: string, label: string, deps: MemberDependency[]): GroupContext {
   return {
     ...group,
-    order: [...group.order, key],
+    // A command restarted by request after it ended joins again under the same key.
+    order: group.order.includes(key) ? group.order : [...group.order, key],
     labels: { ...group.labels, [key]: label },
     deps: deps.length > 0 ? { ...group.deps, [key]: deps } : group.deps,
   };

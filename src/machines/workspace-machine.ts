@@ -7,6 +7,7 @@ import type { MemberEvent } from './group-events.js';
 import { addMember, hasDependencies, isDependedOn, newGroup, noteFailure, restartedWith, stopWaves, type GroupContext } from './group.js';
 import { memberView, waitingMembers } from './group-view.js';
 import { pipelineMachine } from './pipeline-machine.js';
+import { stampOf, throwFault, untilDeadline } from './common-actions.js';
 
 // A workspace: a group of supervised commands with a lifetime. It decides when to stop
 // (asked to, or its TTL ran out), how (SIGTERM, then SIGKILL once the grace is over) and
@@ -52,7 +53,7 @@ export const workspaceMachine = setup({
   delays: {
     ttl: ({ context }) =>
       context.ttlDeadline === null ? MAX_TIMER_MS : Math.max(0, context.ttlDeadline - context.stampedAt),
-    grace: ({ context }) => Math.max(0, (context.graceDeadline ?? context.stampedAt) - context.stampedAt),
+    grace: ({ context }) => untilDeadline(context.graceDeadline, context.stampedAt),
   },
   guards: {
     hasTtl: ({ context }) => context.ttlDeadline !== null,
@@ -92,6 +93,7 @@ export const workspaceMachine = setup({
           at: event.at,
           probe: event.probe ?? null,
           waits: deps.length > 0,
+          ...(event.restarts ? { restarts: event.restarts } : {}),
         },
       });
       enqueue.assign({ commandsStarted: context.commandsStarted + 1, group: addMember(context.group, event.key, event.label, deps) });
@@ -116,11 +118,13 @@ export const workspaceMachine = setup({
         if (memberView(self, sibling)) enqueue.sendTo(sibling, { type: 'GROUP_RESTART', at, cause });
       }
     }),
-    // The group gave up: every member stops, as an OTP supervisor terminates its children.
+    // The group gave up: every member stops, as an OTP supervisor terminates its children (each
+    // signals its own run, with a stop's grace, as a command stopped alone does).
     stopMembers: enqueueActions(({ context, enqueue, self }) => {
       for (const child of Object.values(self.getSnapshot().children)) {
         if (child && child.getSnapshot().status === 'active') {
-          enqueue.sendTo(child, { type: 'STOP', at: context.stampedAt, reason: 'supervision', detail: context.group.gaveUp });
+          const stop = { type: 'STOP', at: context.stampedAt, reason: 'supervision', detail: context.group.gaveUp, graceMs: DEFAULT_GRACE_MS } as const;
+          enqueue.sendTo(child, stop);
         }
       }
     }),
@@ -183,10 +187,13 @@ export const workspaceMachine = setup({
     stopCommands: enqueueActions(({ context, enqueue, self }) => {
       for (const child of Object.values(self.getSnapshot().children)) {
         if (child && child.getSnapshot().status === 'active') {
+          // A command given a grace would signal its own run at once (a stop of it alone); the
+          // workspace signals its commands itself, dependants first. A pipeline needs the grace.
+          const command = child.id in context.group.labels;
           enqueue.sendTo(child, {
             type: 'STOP',
             at: context.stampedAt,
-            graceMs: context.graceMs ?? DEFAULT_GRACE_MS,
+            ...(command ? {} : { graceMs: context.graceMs ?? DEFAULT_GRACE_MS }),
             reason: context.stopReason,
             detail: context.quotaBreach,
           });
@@ -218,7 +225,7 @@ export const workspaceMachine = setup({
       }
       enqueue(stopChild(key));
     }),
-    stamp: assign(({ event }) => ('at' in event ? { stampedAt: event.at } : {})),
+    stamp: assign(({ event }) => stampOf(event)),
     /** Restored children re-arm their own timers, from the same instant. */
     resumeChildren: enqueueActions(({ event, enqueue, self }) => {
       if (event.type !== 'RESUME') return;
@@ -226,9 +233,7 @@ export const workspaceMachine = setup({
         if (child && child.getSnapshot().status === 'active') enqueue.sendTo(child, { type: 'RESUME', at: event.at });
       }
     }),
-    throwFault: ({ event }) => {
-      throw new Error(event.type === 'FAULT' ? event.message : 'fault');
-    },
+    throwFault,
   },
 }).createMachine({
   id: 'workspace',

@@ -7,7 +7,7 @@ import type { DependencyCondition, ResolvedProbe, SupervisionSpec } from './supe
 
 export type Signal = 'SIGTERM' | 'SIGKILL' | 'SIGINT' | 'SIGHUP' | 'SIGQUIT' | 'SIGUSR1' | 'SIGUSR2';
 
-export type StopReason = 'requested' | 'ttl' | 'shutdown' | 'quota' | 'fault' | 'supervision';
+export type StopReason = 'requested' | 'ttl' | 'shutdown' | 'quota' | 'fault' | 'restart' | 'supervision';
 
 // ── events the machines receive (each carries `at`, the host clock's epoch ms) ──────────
 
@@ -22,6 +22,8 @@ export interface RunEvent {
   probe?: ResolvedProbe | null;
   /** Commands of the workspace (by key) that must hold their condition before it starts. */
   deps?: Array<{ key: string; label: string; condition: DependencyCondition; ended?: EndedPhase }>;
+  /** Restarted by request after it ended: the new actor keeps the count. */
+  restarts?: number;
 }
 /** How a command that ended did, as its dependants see it. */
 export type EndedPhase = 'succeeded' | 'exited' | 'gaveUp' | 'failed' | 'stopped' | 'unmet';
@@ -81,7 +83,8 @@ export interface StopCause {
   /** e.g. the quota breach `nproc: 3 alive > 2 limit` */
   detail?: string | null;
 }
-export interface CommandStopEvent extends StopCause { type: 'STOP'; at: number }
+/** With `graceMs`, the command alone is stopped: it signals its run (SIGKILL once the grace is over). */
+export interface CommandStopEvent extends StopCause { type: 'STOP'; at: number; graceMs?: number }
 /** The actor was restored from a snapshot: timers are re-armed from their deadlines, counted from `at`. */
 export interface ResumeEvent { type: 'RESUME'; at: number }
 /**
@@ -154,15 +157,17 @@ export interface SpawnPipelineRequest { type: 'spawnPipeline'; wsId: string; pip
 export interface SignalPipelineRequest { type: 'signalPipeline'; wsId: string; pipelineId: string; signal: Signal }
 /** Run the command's readiness probe once against this run; the answer is PROBE_RESULT. */
 export interface ProbeRequest { type: 'probe'; wsId: string; key: string; runId: string }
-/** Signals one run's process group: a liveness failure, or a restart its group decided. */
+/** Signals one run's process group: a command stopped alone (its workspace going on), a liveness
+ * failure, or a restart its group decided. */
 export interface SignalRunRequest {
   type: 'signalRun';
   wsId: string;
-  key: string;
   runId: string;
   signal: Signal;
-  /** unhealthy: its liveness probe failed; group: its group restarts it; stop: its group gave up. */
-  reason: 'unhealthy' | 'group' | 'stop';
+  /** The command's key, when its supervisor ends the run. */
+  key?: string;
+  /** unhealthy: its liveness probe failed; group: its group restarts it; stop: stopped. */
+  reason?: 'unhealthy' | 'group' | 'stop';
 }
 export interface LogRequest {
   type: 'log';

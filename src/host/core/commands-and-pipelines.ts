@@ -8,8 +8,10 @@ import { deferred } from '../processes/deferred.js';
 import type { RunEntry } from '../processes/process-table.js';
 import type { CommandEntry, LaunchPlan, PipelineEntry, PipelineExit, StopResult, WorkspaceEntry } from '../registry/registry.js';
 import { launchPlan, structuredCloneSpec } from '../spawn/launch-plan.js';
+import { fail } from '../../protocol/checks.js';
 import type { CoreParts } from './core-parts.js';
 import { resolveDependencies } from './dependencies.js';
+import { uniqueLabel } from './command-control.js';
 import { ensureOpen, ensureRunning, pipelineEntry, workspaceEntry } from './guards.js';
 
 // Running things in a workspace: a command (its actor asks for each run), a pipeline (its
@@ -30,11 +32,13 @@ export async function runCommands(core: CoreParts, wsId: string, inputs: readonl
   const plans = await Promise.all(specs.map((spec) => launchPlan(ws, spec)));
   ensureOpen(core);
   ensureRunning(ws);
-  const newcomers = plans.map((plan, i) => ({ key: core.newId(), label: plan.label, spec: specs[i]! }));
+  const labels = setLabels(ws, plans.map((plan, i) => ({ label: plan.label, chosen: specs[i]!.label !== undefined })), asSet);
+  const newcomers = plans.map((plan, i) => ({ key: core.newId(), label: labels[i]!, spec: specs[i]! }));
   const lastExitOf = (key: string) => core.table.ofWorkspace(ws.id).filter((run) => run.key === key).at(-1)?.exit ?? null;
   const deps = resolveDependencies(ws, newcomers, lastExitOf);
   const commands = plans.map((plan, i): CommandEntry => ({
     ...plan,
+    label: newcomers[i]!.label,
     key: newcomers[i]!.key,
     wsId: ws.id,
     policy: resolveRestartPolicy(plan.spec.restart),
@@ -59,6 +63,25 @@ export async function runCommands(core: CoreParts, wsId: string, inputs: readonl
   const failed = settled.find((outcome) => outcome.status === 'rejected');
   if (failed) throw failed.reason;
   return settled.map((outcome) => (outcome as PromiseFulfilledResult<RunEntry>).value);
+}
+
+/** Labels unique within the workspace, the set's own included (a chosen one taken is an error). */
+function setLabels(ws: WorkspaceEntry, wanted: ReadonlyArray<{ label: string; chosen: boolean }>, asSet: boolean): string[] {
+  const labels: string[] = [];
+  for (const [i, { label, chosen }] of wanted.entries()) {
+    let unique = uniqueLabel(ws, label, chosen);
+    if (labels.includes(unique)) {
+      if (chosen) {
+        fail(
+          asSet ? `commands[${i}].label` : 'label',
+          `${JSON.stringify(unique)} is also the label of another command of the same set: labels are unique within a workspace; choose another label`,
+        );
+      }
+      for (let n = 2; labels.includes(unique) || uniqueLabel(ws, unique, false) !== unique; n++) unique = `${label}-${n}`;
+    }
+    labels.push(unique);
+  }
+  return labels;
 }
 
 export async function runPipeline(core: CoreParts, input: PipelineSpec): Promise<PipelineEntry> {

@@ -1,4 +1,5 @@
 import type { ActorSnapshot } from '../../protocol/messages.js';
+import { stateName } from '../../protocol/state-value.js';
 
 /** One link of a causal trail: what changed an actor, in words, and when. */
 export interface WhyEntry {
@@ -12,8 +13,8 @@ const MAX_TRAILS = 4096;
 
 type Context = Record<string, unknown>;
 
-/** 'backoff', 'stopping.terminating'…: the whole path of a state. */
-function stateName(snapshot: ActorSnapshot | null): string {
+/** 'backoff', 'stopping.terminating'…: the whole path of a state; '' before the first. */
+function statePath(snapshot: ActorSnapshot | null): string {
   if (!snapshot) return '';
   let value: unknown = snapshot.value;
   const parts: string[] = [];
@@ -27,8 +28,9 @@ function stateName(snapshot: ActorSnapshot | null): string {
   return parts.join('.');
 }
 
-function topState(snapshot: ActorSnapshot | null): string {
-  return stateName(snapshot).split('.')[0]!;
+/** The top-level state of a snapshot; '' before the first. */
+function stateOf(snapshot: ActorSnapshot | null): string {
+  return snapshot ? stateName(snapshot.value) : '';
 }
 
 function exitText(exit: unknown): string {
@@ -53,6 +55,8 @@ export function stopCause(context: Context): string {
       return 'TTL expired';
     case 'shutdown':
       return 'runtime shutdown';
+    case 'restart':
+      return 'restart requested';
     case 'requested':
       return 'stop requested';
     default:
@@ -64,13 +68,13 @@ export function stopCause(context: Context): string {
 function commandLines(previous: ActorSnapshot | null, next: ActorSnapshot): string[] {
   const c = next.context as Context;
   const spawned = `spawned (pid ${String(c.pid)}, run ${String(c.runId)})`;
-  switch (stateName(next)) {
+  switch (statePath(next)) {
     case 'waiting':
-      return [stateName(previous) === 'ending' ? exitText(c.lastExit) : 'waiting for its dependencies'];
+      return [statePath(previous) === 'ending' ? exitText(c.lastExit) : 'waiting for its dependencies'];
     case 'up':
       return [`${spawned}; up, not ready until ${String((c.probe as { text?: string } | null)?.text ?? 'its probe')} says so`];
     case 'running':
-      return stateName(previous) === 'up' ? [`ready: ${String(c.probeDetail ?? '')}`] : [spawned];
+      return statePath(previous) === 'up' ? [`ready: ${String(c.probeDetail ?? '')}`] : [spawned];
     case 'ending':
       return c.ending === 'unhealthy'
         ? [`unhealthy: ${String(c.probeFailures)} failed probes in a row (${String(c.probeDetail ?? '')}) → SIGTERM`]
@@ -78,12 +82,12 @@ function commandLines(previous: ActorSnapshot | null, next: ActorSnapshot): stri
     case 'unmet':
       return [`never started: ${String(c.dependencyDetail ?? 'a dependency failed')}`];
     case 'backoff':
-      return stateName(previous) === 'restarting'
+      return stateOf(previous) === 'restarting'
         ? [`spawn failed: ${String((c.spawnError as { message?: string } | null)?.message ?? '')}`, `backoff ${deadlineIn(c, 'backoffDeadline')} ms`]
         : [exitText(c.lastExit), `backoff ${deadlineIn(c, 'backoffDeadline')} ms (restart ${Number(c.restarts) + 1})`];
     case 'restarting':
       // With no backoff the actor goes from running to restarting in one step: the exit is said too.
-      return stateName(previous) === 'running'
+      return stateOf(previous) === 'running'
         ? [exitText(c.lastExit), `restarting (restart ${String(c.restarts)})`]
         : [`restarting (restart ${String(c.restarts)})`];
     case 'exited':
@@ -95,7 +99,7 @@ function commandLines(previous: ActorSnapshot | null, next: ActorSnapshot): stri
     case 'stopping':
       return [stopCause(c)];
     case 'stopped':
-      return stateName(previous) === 'stopping' ? [exitText(c.lastExit), 'stopped'] : [stopCause(c), 'stopped'];
+      return stateOf(previous) === 'stopping' ? [exitText(c.lastExit), 'stopped'] : [stopCause(c), 'stopped'];
     case 'lost':
       return ['process lost across a runtime restart'];
     default:
@@ -112,7 +116,7 @@ function pipelineExits(c: Context): string {
 
 function pipelineLines(previous: ActorSnapshot | null, next: ActorSnapshot): string[] {
   const c = next.context as Context;
-  switch (topState(next)) {
+  switch (stateOf(next)) {
     case 'running':
       return [`attempt ${String(c.attempt)} spawned (${Object.keys((c.runs ?? {}) as object).join(', ')})`];
     case 'reaping':
@@ -130,7 +134,7 @@ function pipelineLines(previous: ActorSnapshot | null, next: ActorSnapshot): str
     case 'stopping':
       return [stopCause(c)];
     case 'stopped':
-      return topState(previous) === 'stopping' ? ['stopped'] : [stopCause(c), 'stopped'];
+      return stateOf(previous) === 'stopping' ? ['stopped'] : [stopCause(c), 'stopped'];
     case 'lost':
       return ['processes lost across a runtime restart'];
     default:
@@ -166,7 +170,7 @@ export class WhyTrails {
     next: ActorSnapshot,
     at: number,
   ): void {
-    if (previous && stateName(previous) === stateName(next)) return;
+    if (previous && stateOf(previous) === stateOf(next)) return;
     const lines = machine === 'command' ? commandLines(previous, next) : pipelineLines(previous, next);
     if (lines.length === 0) return;
     let trail = this.trails.get(key);

@@ -95,15 +95,20 @@ export function serveRequest(core: CoreParts, request: HostRequest): void {
       if (request.waves && request.signal === 'SIGTERM' && placement.signalInWaves) placement.signalInWaves(ws, request.waves);
       else placement.signal(ws, request.signal);
       return;
-    case 'signalRun':
-      placement.signalRun?.(ws, request);
-      return;
     case 'probe':
       core.probes.probe(request);
       return;
     case 'signalPipeline': {
       const pipeline = ws.pipelines.get(request.pipelineId);
       if (pipeline) placement.signal(pipeline, request.signal);
+      return;
+    }
+    case 'signalRun': {
+      // Its exit is told as unhealthy, not as a failure of its own (shuma ended it).
+      const run = core.table.get(request.runId);
+      if (request.reason === 'unhealthy' && run?.alive && run.wsId === ws.id) run.reason = 'unhealthy';
+      if (placement.signalRun) placement.signalRun(ws, request.runId, request.signal);
+      else core.logger.warn({ ws: ws.id, run: request.runId }, `a ${placement.kind} workspace cannot stop one command alone; stop the workspace`);
       return;
     }
   }

@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
 import { ShumaError, serializeError } from '../../protocol/errors.js';
-import type { ChildEvent, Signal, SignalRunRequest } from '../../protocol/messages.js';
+import type { ChildEvent, Signal } from '../../protocol/messages.js';
 import type { TapAttempt, TapPlane } from '../flows/flow-hub.js';
 import { descendantsOf, listProcesses, type ProcStat } from '../processes/proc.js';
 import type { ProcessTable, RunEntry } from '../processes/process-table.js';
+import type { LogFiles } from '../processes/log-files.js';
 import { signalGroup, signalIfSame, signalPid } from '../processes/signals.js';
 import type { CommandEntry, HostStop, LaunchPlan, PipelineEntry, Registry, StopScope, WorkspaceEntry } from '../registry/registry.js';
 import { closePipes, openPipes, type KernelPipe } from '../spawn/kernel-pipes.js';
@@ -23,6 +24,8 @@ export interface HostActorDeps {
   now: () => number;
   newId: () => string;
   logBufferBytes: number;
+  /** The files every captured stream is also written to (with a stateDir), or null. */
+  logFiles: () => LogFiles | null;
   toChild: (ws: WorkspaceEntry, key: string, event: ChildEvent) => void;
   /** util-linux's prlimit, null when missing (the workspace's warnings say so). */
   prlimit: () => string | null;
@@ -48,7 +51,6 @@ type HostMessage =
   | { type: 'spawn'; ws: WorkspaceEntry; command: CommandEntry; restarts: number }
   | { type: 'spawnPipeline'; ws: WorkspaceEntry; pipeline: PipelineEntry; attempt: number }
   | { type: 'signal'; scope: StopScope; signal: Signal; only?: ReadonlySet<number> }
-  | { type: 'signalRun'; request: SignalRunRequest }
   | { type: 'commandSpawned'; ws: WorkspaceEntry; command: CommandEntry; restarts: number; result: SpawnedProcess | ShumaError; token: string }
   | { type: 'pipelineSpawned'; ws: WorkspaceEntry; pipeline: PipelineEntry; attempt: number; outcome: PipelineSpawnOutcome };
 
@@ -75,9 +77,10 @@ export class HostActor {
     this.mailbox.send({ type: 'signal', scope, signal });
   }
 
-  /** Signals one run's group: its liveness probe failed, or its group restarts it. */
-  signalRun(request: SignalRunRequest): void {
-    this.mailbox.send({ type: 'signalRun', request });
+  /** Signals one run's process group (a command stopped alone): its descendants go with it. */
+  signalRun(ws: WorkspaceEntry, runId: string, signal: Signal): void {
+    const run = this.deps.table.get(runId);
+    if (run && run.wsId === ws.id && ws.groups.has(run.pid)) signalGroup(run.pid, signal, this.deps.logger);
   }
 
   /** A workspace stop in dependency order: SIGTERM wave by wave, each once the one before ended. */
@@ -102,14 +105,6 @@ export class HostActor {
       case 'signal':
         this.signal(message.scope, message.signal, message.only);
         return;
-      case 'signalRun': {
-        const { request } = message;
-        const run = this.deps.table.get(request.runId);
-        if (!run || !run.alive || run.key !== request.key || run.wsId !== request.wsId) return;
-        if (request.reason === 'unhealthy') run.reason = 'unhealthy';
-        signalGroup(run.pid, request.signal, this.deps.logger);
-        return;
-      }
     }
   }
 
@@ -142,7 +137,7 @@ export class HostActor {
       this.refuse(ws, command, result);
       this.deps.logger.warn({ ws: ws.id, command: command.key, err: serializeError(result) }, 'command spawn failed');
     } else {
-      const run = this.register(ws, result, { key: command.key, label: command.label, restarts });
+      const run = this.register(ws, result, { key: command.key, label: command.label, restarts, timestamps: command.spec.timestamps });
       this.deps.toChild(ws, command.key, { type: 'SPAWNED', at: run.startedAt, runId: run.id, pid: run.pid });
       this.deps.probes.attach(ws, command, run, result, token);
       this.catchUpWithStop([ws], run);
@@ -213,7 +208,7 @@ export class HostActor {
       return;
     }
     const runs = spawned.map((child, i) =>
-      this.register(ws, child, { key: pipeline.id, label: pipeline.nodes[i]!.label, restarts: attempt, pipeline }),
+      this.register(ws, child, { key: pipeline.id, label: pipeline.nodes[i]!.label, restarts: attempt, pipeline, timestamps: pipeline.nodes[i]!.spec.timestamps }),
     );
     pipeline.currentRuns = runs;
     tap?.start();
@@ -239,7 +234,7 @@ export class HostActor {
   private register(
     ws: WorkspaceEntry,
     spawned: SpawnedProcess,
-    run: { key: string; label: string; restarts: number; pipeline?: PipelineEntry },
+    run: { key: string; label: string; restarts: number; pipeline?: PipelineEntry; timestamps: boolean | undefined },
   ): RunEntry {
     const entry = this.deps.table.add(
       {
@@ -258,8 +253,15 @@ export class HostActor {
     ws.groups.add(entry.pid);
     run.pipeline?.groups.add(entry.pid);
     // Null when the stream feeds a pipe (an edge, tapped or not); captured otherwise.
-    spawned.stdout?.on('data', (chunk: Buffer) => entry.stdout.write(chunk));
-    spawned.stderr?.on('data', (chunk: Buffer) => entry.stderr.write(chunk));
+    // The ring is the fast path; a file only queues the chunk for a batched write after this turn.
+    const files = this.deps.logFiles()?.open({ wsId: ws.id, key: run.key, label: run.label }, run.timestamps) ?? null;
+    if (files) {
+      spawned.stdout?.on('data', (chunk: Buffer) => (entry.stdout.write(chunk), files.stdout.write(chunk)));
+      spawned.stderr?.on('data', (chunk: Buffer) => (entry.stderr.write(chunk), files.stderr.write(chunk)));
+    } else {
+      spawned.stdout?.on('data', (chunk: Buffer) => entry.stdout.write(chunk));
+      spawned.stderr?.on('data', (chunk: Buffer) => entry.stderr.write(chunk));
+    }
     // A read that fails (ECONNRESET on child_process's socketpairs, EIO) ends that capture, said
     // in the log; unheard, the 'error' would end the runtime. The stream closes after it.
     for (const [name, stream] of [['stdout', spawned.stdout], ['stderr', spawned.stderr]] as const) {

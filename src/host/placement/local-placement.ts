@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { serializeError } from '../../protocol/errors.js';
-import type { Signal, SignalRunRequest } from '../../protocol/messages.js';
+import type { Signal } from '../../protocol/messages.js';
 import type { WorkspaceSpec } from '../../protocol/specs.js';
 import { createWorkspaceCgroup, detectCgroups, removeCgroupParent, type CgroupSupport } from '../cgroup/cgroups.js';
 import { unsupportedWarnings } from './workspace-warnings.js';
@@ -10,6 +10,7 @@ import type { ProbeRunner } from '../probes/probe-runner.js';
 import type { WorkspaceUsage } from '../main-actors/quota-actor.js';
 import { Reaper } from '../main-actors/reaper.js';
 import { ProcSampler } from '../processes/proc-sampler.js';
+import type { LogFiles } from '../processes/log-files.js';
 import type { ProcessTable, RunEntry } from '../processes/process-table.js';
 import type { CommandEntry, PipelineEntry, Registry, StopScope, WorkspaceEntry } from '../registry/registry.js';
 import { findUtility } from '../spawn/launch-plan.js';
@@ -24,6 +25,8 @@ export interface LocalPlacementDeps {
   now: () => number;
   newId: () => string;
   logBufferBytes: number;
+  /** The files every captured stream is also written to, or null. */
+  logFiles: () => LogFiles | null;
   /** Names this runtime's cgroup parent: two runtimes on one machine never share one. */
   runtimeId: string;
   /** A tapped pipeline's nodes are wired to the runtime through kernel pipes, and pumped by it. */
@@ -66,6 +69,7 @@ export class LocalPlacement implements Placement {
       now,
       newId: deps.newId,
       logBufferBytes: deps.logBufferBytes,
+      logFiles: deps.logFiles,
       toChild: events.toChild,
       prlimit: () => this.prlimit ?? null,
       setpriv: () => this.setpriv ?? null,
@@ -116,8 +120,8 @@ export class LocalPlacement implements Placement {
     this.host.signalScope(scope, signal);
   }
 
-  signalRun(_ws: WorkspaceEntry, request: SignalRunRequest): void {
-    this.host.signalRun(request);
+  signalRun(ws: WorkspaceEntry, runId: string, signal: Signal): void {
+    this.host.signalRun(ws, runId, signal);
   }
 
   signalInWaves(ws: WorkspaceEntry, waves: string[][]): void {

@@ -1,4 +1,4 @@
-import type { ChildEvent, Signal, SignalRunRequest } from '../../protocol/messages.js';
+import type { ChildEvent, Signal } from '../../protocol/messages.js';
 import type { WorkspaceSpec } from '../../protocol/specs.js';
 import type { WorkspaceUsage } from '../main-actors/quota-actor.js';
 import type { CgroupHandle, CommandEntry, PipelineEntry, StopResult, StopScope, WorkspaceEntry } from '../registry/registry.js';
@@ -41,11 +41,8 @@ export interface Placement {
    * stopping and `events.scopeEmpty` is called once nothing of it is left.
    */
   signal(scope: StopScope, signal: Signal): void;
-  /**
-   * Signals one run of a command (its liveness probe failed, its group restarts it). Optional:
-   * an engine without it cannot end one run alone, and its supervision waits for the exit.
-   */
-  signalRun?(ws: WorkspaceEntry, request: SignalRunRequest): void;
+  /** Signals one run (a command stopped alone, its workspace going on); absent: not supported there. */
+  signalRun?(ws: WorkspaceEntry, runId: string, signal: Signal): void;
   /**
    * A workspace stop in dependency order: SIGTERM to waves of command keys, each once the one
    * before has ended. Optional: an engine without it signals everything at once.
