@@ -34,6 +34,7 @@ export function specSchema(): Schema {
     cwd: text,
     label: text,
     restart: ref('restart'),
+    timestamps: { type: 'boolean' },
   }, ['exec']);
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
@@ -55,6 +56,7 @@ export function specSchema(): Schema {
       command,
       restart: object('restart', RESTART_FIELDS, {
         onFailure: { type: 'boolean' },
+        always: { type: 'boolean' },
         backoffMs: duration,
         maxBackoffMs: duration,
         maxRestarts: count,
