@@ -1,5 +1,12 @@
 // The shapes users hand to the runtime. Validation lives in validate-spec.ts.
 
+/** Where a workspace's processes run: this machine (default) or a Slurm allocation (docs/placement.md). */
+export type PlacementSpec =
+  | { kind: 'local' }
+  | { kind: 'slurm'; nodes?: number; nodelist?: string[]; partition?: string; account?: string };
+/** What a workspace was placed on: for Slurm, its job and the nodes it holds now. */
+export type PlacementInfo = { kind: 'local' } | { kind: 'slurm'; jobId: string; nodes: string[] };
+
 export type QuotaAction = 'none' | 'log' | 'kill';
 
 export interface ResourceLimits {
@@ -19,6 +26,8 @@ export interface WorkspaceSpec {
   cwd?: string;
   env?: Record<string, string>;
   flowDir?: string;
+  /** Where its processes run: this machine (default) or a Slurm allocation (placement-spec.ts). */
+  placement?: PlacementSpec;
 }
 
 export interface RestartPolicy {
@@ -44,6 +53,8 @@ export interface CommandSpec {
   cwd?: string;
   label?: string;
   restart?: RestartPolicy;
+  /** Slurm placement: the allocation's node to run on (default: the least busy live one). */
+  node?: string;
 }
 
 /** A restart policy with every default filled in. */

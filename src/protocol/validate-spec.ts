@@ -15,6 +15,7 @@ import {
   type RestartPolicy,
   type WorkspaceSpec,
 } from './specs.js';
+import { validateNode, validatePlacement } from './placement-spec.js';
 
 export const RESTART_FIELDS = ['onFailure', 'backoffMs', 'maxBackoffMs', 'maxRestarts', 'resetAfterMs'] as const;
 
@@ -45,7 +46,7 @@ export function resolveRestartPolicy(policy: RestartPolicy | undefined): Resolve
   };
 }
 
-export const COMMAND_FIELDS = ['exec', 'argv', 'env', 'cwd', 'label', 'restart'] as const;
+export const COMMAND_FIELDS = ['exec', 'argv', 'env', 'cwd', 'label', 'restart', 'node'] as const;
 
 /** Checks a command spec's shape; `prefix` names it in messages (e.g. `nodes[1]`). */
 export function validateCommandSpec(value: unknown, prefix = ''): CommandSpec {
@@ -60,10 +61,11 @@ export function validateCommandSpec(value: unknown, prefix = ''): CommandSpec {
   if (o.cwd !== undefined) checkText(o.cwd, at('cwd'));
   if (o.label !== undefined) checkText(o.label, at('label'));
   if (o.restart !== undefined) validateRestartPolicy(o.restart, at('restart'));
+  if (o.node !== undefined) validateNode(o.node, at('node'));
   return o as unknown as CommandSpec;
 }
 
-export const WORKSPACE_FIELDS = ['label', 'ttlMs', 'limits', 'quota', 'cgroup', 'cwd', 'env', 'flowDir'] as const;
+export const WORKSPACE_FIELDS = ['label', 'ttlMs', 'limits', 'quota', 'cgroup', 'cwd', 'env', 'flowDir', 'placement'] as const;
 export const LIMIT_FIELDS = ['memoryBytes', 'nproc', 'nofile', 'cpuSeconds'] as const;
 export const QUOTA_ACTIONS = ['none', 'log', 'kill'];
 
@@ -93,6 +95,7 @@ export function validateWorkspaceSpec(value: unknown): WorkspaceSpec {
   if (o.cwd !== undefined) checkText(o.cwd, 'cwd');
   if (o.env !== undefined) checkEnv(o.env, 'env');
   if (o.flowDir !== undefined) checkText(o.flowDir, 'flowDir');
+  if (o.placement !== undefined) validatePlacement(o.placement);
   return o as unknown as WorkspaceSpec;
 }
 

@@ -31,6 +31,8 @@ export interface HostActorDeps {
   prlimit: () => string | null;
   /** A tapped pipeline's nodes are wired to the runtime through kernel pipes, and pumped by it. */
   taps: TapPlane;
+  /** How a command becomes a spawn order on another placement (a Slurm step); default: this machine's. */
+  orderFor?: (ws: WorkspaceEntry, plan: LaunchPlan) => SpawnOrder;
 }
 
 /**
@@ -198,6 +200,7 @@ export class HostActor {
         restarts: run.restarts,
         startedAt: this.deps.now(),
         pipelineId: run.pipeline?.id,
+        ...(spawned.node !== undefined ? { node: spawned.node } : {}),
       },
       this.deps.logBufferBytes,
     );
@@ -275,6 +278,7 @@ export class HostActor {
   }
 
   private orderFor(ws: WorkspaceEntry, plan: LaunchPlan): SpawnOrder {
+    if (this.deps.orderFor) return this.deps.orderFor(ws, plan);
     const order = { file: plan.file, argv0: plan.spec.exec, args: plan.spec.argv ?? [], env: plan.env, cwd: plan.cwd };
     // With a cgroup, memory is the kernel's to bound (an OOM kill of the workspace's processes),
     // not RLIMIT_AS's (an address-space cap that breaks programs reserving large mappings).

@@ -44,11 +44,12 @@ export class Reaper {
       if (drainTimer) clearTimeout(drainTimer);
       if (run.exit) run.exited.resolve(run.exit);
     });
-    spawned.onExit((code, signal) => {
+    spawned.onExit((code, signal, reason) => {
       const exit = toExitInfo(code, signal);
       run.alive = false;
       run.exit = exit;
       if (exit.status === -1) run.reason = 'exit-unknown';
+      if (reason) run.reason = reason;
       const ws = this.deps.registry.get(run.wsId);
       if (ws && signal === 'SIGKILL') this.attributeOomKill(ws, run);
       this.deps.logger.info(
