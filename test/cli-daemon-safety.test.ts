@@ -58,7 +58,7 @@ test('no daemon: exit 3 with how to start one (and a JSON error document with --
   const env = { ...process.env, SHUMA_HOME: path.join(tempDir(), 'none') };
   const result = await cli(['ps'], env);
   assert.equal(result.code, 3);
-  assert.match(result.stderr, /^shuma: NO_DAEMON: no shuma daemon at .*\/none\/shuma\.sock \(no socket there\): start one with `shuma daemon`\n$/);
+  assert.match(result.stderr, /^shuma: NO_DAEMON: no shuma daemon at .*\/none\/shuma\.sock \(no socket there\): start one with `shuma daemon` \(a `shuma run` starts one itself\)\n$/);
   const json = await cli(['health', '--json'], env);
   assert.equal(json.code, 3);
   assert.equal(JSON.parse(json.stdout).error.code, 'NO_DAEMON');

@@ -91,6 +91,18 @@ test('up examples/demo.yaml (npm start): the crasher backs off 200, 400, 800 ms 
   assert.ok(has(lines, 'command', 'bounded/work', 'exited'));
   assert.match(lines.at(-1)!, /done: 4 of 4 succeeded/);
   assert.equal(run.stderr(), '');
+  // What the commands wrote, each line prefixed by its writer (as docker compose does), stderr too;
+  // a command's last line before the event of its end.
+  const said = lines.findIndex((l) => /^demo\/hello {10,}\| hello from \d+$/.test(l));
+  assert.ok(said >= 0, lines.join('\n'));
+  assert.ok(said < lines.findIndex((l) => /command\s+demo\/hello\s+exited/.test(l)));
+  const crasher = lines.filter((l) => l.startsWith('demo/crasher ')).map((l) => l.replace(/^\S+\s+\| /, ''));
+  // stderr in order across the runs; stdout ("recovered") is read apart from it.
+  assert.deepEqual(crasher.filter((l) => l !== 'recovered'), ['attempt 1', 'crashing', 'attempt 2', 'crashing', 'attempt 3', 'crashing', 'attempt 4']);
+  assert.ok(crasher.includes('recovered'));
+  assert.ok(lines.some((l) => /^demo\/sevens\/count\s+\| \d+$/.test(l)));
+  // States by the docs' names: no machine-internal substate (`reaping.terminating`).
+  assert.deepEqual(lines.filter((l) => /^\d/.test(l) && (fields(l)[2] ?? '').includes('.')), []);
   // The crasher's attempt counter is removed when it succeeds.
   assert.deepEqual(readdirSync(tmpdir()).filter((f) => f === `shuma-demo-crasher.${run.pid}`), []);
 });
@@ -144,6 +156,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     assert.ok(run.lines.some((l) => l.includes(`${signal}: stopping everything`)));
     assert.ok(has(run.lines, 'command', 'long/sleeper', 'stopped'));
     assert.ok(has(run.lines, 'command', 'long/looper', 'stopped'));
+    assert.ok(!run.lines.some((l) => /reaping\./.test(l)), run.lines.join('\n'));
     assert.match(run.lines.at(-1)!, /done: 0 of 3 succeeded/);
     assert.deepEqual(processesWith(marker), []);
     assert.deepEqual(processesWith(`sleep\0${seconds}`), []);

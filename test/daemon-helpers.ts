@@ -89,7 +89,8 @@ export interface Daemon extends Lines {
 /** Starts `shuma daemon` with SHUMA_HOME in a temp directory; resolves once it serves. */
 export async function startDaemon(options: { home?: string; args?: string[] } = {}): Promise<Daemon> {
   const home = options.home ?? path.join(tempDir(), 'home');
-  const env = { ...process.env, SHUMA_HOME: home };
+  // A client command run after this daemon stopped must fail, not start another behind the test.
+  const env = { ...process.env, SHUMA_HOME: home, SHUMA_NO_DAEMON_START: '1' };
   const child = spawn(process.execPath, [MAIN, 'daemon', ...(options.args ?? [])], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const out = follow(child);
   let exitCode: number | null | undefined;

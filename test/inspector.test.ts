@@ -289,11 +289,13 @@ describe('inspector: the page in a real browser', () => {
     const rt = await startRuntime({ inspector: { port: 0 }, statsIntervalMs: 250 });
     const ws = await rt.createWorkspace({ label: 'crash-loop demo' });
     const cmd = await ws.run({
-      exec: '/bin/false',
+      exec: '/bin/sh',
+      argv: ['-c', 'echo connecting to the database; echo "error: connection refused" >&2; exit 1'],
       label: 'always-fails',
       restart: { onFailure: true, backoffMs: 5000, maxRestarts: 10 },
     });
     const sleeper = await ws.run({ exec: '/bin/sleep', argv: ['60'], label: 'sleeper' });
+    const talker = await ws.run({ exec: '/bin/sh', argv: ['-c', 'echo hello from talker; echo line two; echo trouble >&2; exec sleep 60'], label: 'talker' });
     await waitFor(cmd.subscribe.bind(cmd), (s) => stateOf(s) === 'backoff', 'the first backoff');
 
     const userDataDir = mkdtempSync(path.join(tmpdir(), 'shuma-inspector-chromium-'));
@@ -304,7 +306,7 @@ describe('inspector: the page in a real browser', () => {
         executablePath: CHROMIUM,
         headless: true,
         args: CHROMIUM_ARGS,
-        viewport: { width: 1440, height: 900 },
+        viewport: { width: 1400, height: 900 },
       });
       const page = context.pages()[0] ?? (await context.newPage());
       page.on('console', (message) => {
@@ -314,6 +316,28 @@ describe('inspector: the page in a real browser', () => {
       page.on('requestfailed', (req) => problems.push(`request failed: ${req.url()} ${req.failure()?.errorText ?? ''}`));
       await page.goto(rt.inspectorUrl!);
       await page.waitForSelector('#connection.conn-open');
+
+      // Selected before any click: the first live command; the log follows the selection.
+      await page.waitForSelector(`#actor-list [data-actor-id="${cmd.commandKey}"].selected`);
+      assert.equal(await page.inputValue('#filter-actor'), '@selected');
+
+      // Readable at 1400×900: the chart at its own size (12 px text, scrolled to the current
+      // state, not shrunk to the panel), the actor labels whole.
+      await page.waitForSelector('#chart g[data-state="backoff"].active');
+      const name = await page.locator('#chart g[data-state="backoff"] text').first().boundingBox();
+      assert.ok(name && name.height >= 11, `the chart's state names are ${name?.height} px high`);
+      const active = await page.locator('#chart g[data-state="backoff"]').boundingBox();
+      const panel = await page.locator('#chart').boundingBox();
+      assert.ok(active && panel && active.y >= panel.y && active.y + active.height <= panel.y + panel.height, 'the current state is in view');
+      const cut = await page.$$eval('#actor-list .actor-label, #actor-list .actor-sub', (els) =>
+        els.filter((e) => (e as unknown as { scrollWidth: number; clientWidth: number }).scrollWidth > (e as unknown as { clientWidth: number }).clientWidth + 1).length,
+      );
+      assert.equal(cut, 0, 'no actor label is cut');
+
+      // The selected command's output: its last lines, stderr apart.
+      await page.click(`#actor-list [data-actor-id="${talker.commandKey}"]`);
+      await page.waitForFunction(() => /hello from talker\nline two/.test(document.querySelector('#output pre .out')?.textContent ?? ''));
+      assert.equal(await page.textContent('#output pre .err'), 'trouble');
 
       // The workspace: its stats as sparklines.
       const wsRow = `#actor-list [data-actor-id="${ws.id}"]`;

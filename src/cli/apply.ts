@@ -2,7 +2,7 @@
 // describes. All or nothing; a workspace label already running is refused, not duplicated.
 import path from 'node:path';
 import { parseCommand, UsageError } from './cli-args.js';
-import { printJson, stdio, withDaemon, type Output } from './client-command.js';
+import { printJson, stdio, withStartedDaemon, type Output } from './client-command.js';
 import { EXIT_OK } from './exit-codes.js';
 import { loadSpecFile } from './spec-file.js';
 
@@ -15,7 +15,7 @@ export async function apply(args: readonly string[], io: Output = stdio): Promis
   const file = loadSpecFile(parsed.positionals[0]!);
   // As with `shuma up`, relative paths are the user's, not the daemon's working directory.
   for (const w of file.workspaces) w.spec.cwd = path.resolve(w.spec.cwd ?? '.');
-  return withDaemon(parsed, async (client) => {
+  return withStartedDaemon(parsed, async (client) => {
     // The file's own shape: the daemon checks it again with the same checkSpecFile.
     const data = { workspaces: file.workspaces.map((w) => ({ ...w.spec, commands: w.commands, pipelines: w.pipelines })) };
     const result = await client.call('apply', { file: data });

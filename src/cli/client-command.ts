@@ -3,6 +3,7 @@
 import { isShumaError } from '../protocol/errors.js';
 import { ControlClient } from './control-client.js';
 import { controlPaths } from './control-paths.js';
+import { autoStartDisabled, startDaemonFor } from './daemon-start.js';
 import { type Parsed, UsageError } from './cli-args.js';
 import { EXIT_FAILED, EXIT_NO_DAEMON, EXIT_USAGE } from './exit-codes.js';
 
@@ -29,22 +30,39 @@ export function report(error: unknown, json: boolean, io: Output = stdio): numbe
   return USAGE_CODES.has(error.code) ? EXIT_USAGE : EXIT_FAILED;
 }
 
-/** Runs `work` with a connection to the daemon that `--socket` or SHUMA_HOME selects. */
-export async function withDaemon(parsed: Parsed, work: (client: ControlClient) => Promise<number>): Promise<number> {
+/**
+ * Runs `work` with a connection to the daemon that `--socket` or SHUMA_HOME selects. `start`: a
+ * command that creates something starts a daemon when none answers (unless --no-daemon-start or
+ * SHUMA_NO_DAEMON_START); see daemon-start.ts for why the others do not.
+ */
+export async function withDaemon(parsed: Parsed, work: (client: ControlClient) => Promise<number>, o: { start?: boolean; io?: Output } = {}): Promise<number> {
   const json = parsed.values.json === true;
+  const io = o.io ?? stdio;
   let client: ControlClient;
   try {
-    client = await ControlClient.connect(controlPaths({ socket: parsed.values.socket as string | undefined }).socket);
+    const socket = parsed.values.socket as string | undefined;
+    const paths = controlPaths({ socket });
+    try {
+      client = await ControlClient.connect(paths.socket);
+    } catch (error) {
+      if (!o.start || parsed.values['no-daemon-start'] === true || autoStartDisabled() || !isShumaError(error) || error.code !== 'NO_DAEMON') throw error;
+      client = await startDaemonFor(paths, socket, (line) => io.err.write(`${line}\n`));
+    }
   } catch (error) {
-    return report(error, json);
+    return report(error, json, io);
   }
   try {
     return await work(client);
   } catch (error) {
-    return report(error, json);
+    return report(error, json, io);
   } finally {
     client.close();
   }
+}
+
+/** withDaemon for a command that creates something: it starts a daemon when none runs. */
+export function withStartedDaemon(parsed: Parsed, work: (client: ControlClient) => Promise<number>): Promise<number> {
+  return withDaemon(parsed, work, { start: true });
 }
 
 export function printJson(value: unknown, io: Output = stdio): void {

@@ -23,7 +23,7 @@ interface Pending {
 }
 
 export function noDaemon(socket: string, why: string): ShumaError {
-  return new ShumaError('NO_DAEMON', `no shuma daemon at ${socket} (${why}): start one with \`shuma daemon\``);
+  return new ShumaError('NO_DAEMON', `no shuma daemon at ${socket} (${why}): start one with \`shuma daemon\` (a \`shuma run\` starts one itself)`);
 }
 
 export class ControlClient {

@@ -177,8 +177,11 @@ export class ControlServer {
       case 'pipelineRunSaved': {
         let created = false;
         let wsId: string | undefined;
-        if (request.workspace !== undefined) {
-          const found = await this.workspaceFor(request.workspace);
+        // Its workspace, by the name it was saved with unless -w says another: a label no
+        // workspace has (any more) makes one, as `pipeline run -w` does.
+        const wsName = request.workspace ?? (await this.rt.getSavedPipeline(request.name))?.workspace;
+        if (wsName !== undefined) {
+          const found = await this.workspaceFor(wsName);
           created = found.created;
           wsId = found.ws.id;
         }
@@ -421,6 +424,7 @@ export class ControlServer {
       uptimeMs: Date.now() - this.info.startedAt,
       ...counts,
       warnings: [...this.rt.warnings],
+      inspectorUrl: this.rt.inspectorUrl,
     };
   }
 

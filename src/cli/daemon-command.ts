@@ -5,18 +5,26 @@ import { numberOption, parseCommand, stringOption, UsageError } from './cli-args
 import { daemon } from './daemon.js';
 import { EXIT_FAILED, EXIT_USAGE } from './exit-codes.js';
 
-export const DAEMON_USAGE = 'shuma daemon [--state-dir DIR] [--socket PATH] [--grace MS]';
+export const DAEMON_USAGE = 'shuma daemon [--state-dir DIR] [--socket PATH] [--grace MS] [--inspect] [--inspect-port N]';
 
 const REFUSALS = new Set(['CONTROL_DIR_INVALID', 'SOCKET_PATH_TOO_LONG', 'DAEMON_RUNNING', 'STATE_DIR_LOCKED', 'STATE_DIR_INVALID', 'INVALID_ARGUMENT']);
 
 export async function daemonCommand(args: readonly string[]): Promise<number> {
-  const parsed = parseCommand(args, { 'state-dir': { type: 'string' }, grace: { type: 'string' } }, DAEMON_USAGE);
+  const parsed = parseCommand(
+    args,
+    { 'state-dir': { type: 'string' }, grace: { type: 'string' }, inspect: { type: 'boolean' }, 'inspect-port': { type: 'string' } },
+    DAEMON_USAGE,
+  );
+  const inspectPort = numberOption(parsed, 'inspect-port', DAEMON_USAGE);
+  if (inspectPort !== undefined && inspectPort > 65535) throw new UsageError(`--inspect-port must be a port number, 0 to 65535 (got ${inspectPort})`, DAEMON_USAGE);
   if (parsed.positionals.length > 0) throw new UsageError(`unexpected ${JSON.stringify(parsed.positionals[0])}`, DAEMON_USAGE);
   try {
     return await daemon({
       socket: stringOption(parsed, 'socket'),
       stateDir: stringOption(parsed, 'state-dir'),
       graceMs: numberOption(parsed, 'grace', DAEMON_USAGE),
+      // --inspect-port implies --inspect; --inspect alone takes a free port.
+      inspectPort: inspectPort ?? (parsed.values.inspect ? 0 : undefined),
     });
   } catch (error) {
     if (!isShumaError(error)) throw error;

@@ -16,6 +16,8 @@ export interface DaemonOptions {
   stateDir?: string | undefined;
   /** SIGTERM → SIGKILL delay for the processes at shutdown (default 1000 ms). */
   graceMs?: number | undefined;
+  /** Serve the inspector page on 127.0.0.1 at this port (0: a free one); undefined: none. */
+  inspectPort?: number | undefined;
   out?: NodeJS.WritableStream;
 }
 
@@ -78,7 +80,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
   await clearSocket(paths.socket);
   mkdirSync(paths.stateDir, { recursive: true, mode: 0o700 });
   const startedAt = Date.now();
-  const runtime = await createRuntime({ stateDir: paths.stateDir });
+  const runtime = await createRuntime({ stateDir: paths.stateDir, ...(options.inspectPort === undefined ? {} : { inspector: { port: options.inspectPort } }) });
   const control = new ControlServer(runtime, { socket: paths.socket, stateDir: paths.stateDir, startedAt });
   const server = net.createServer((conn) => control.accept(conn));
   try {
@@ -143,7 +145,8 @@ export async function daemon(options: DaemonOptions): Promise<number> {
     const restored = (await runtime.listWorkspaces()).length;
     out.write(
       `shuma daemon: pid ${process.pid}, serving ${paths.socket}, state in ${paths.stateDir}` +
-        `${restored ? `, ${restored} workspace${restored === 1 ? '' : 's'} restored` : ''}\n`,
+        `${restored ? `, ${restored} workspace${restored === 1 ? '' : 's'} restored` : ''}\n` +
+        (runtime.inspectorUrl ? `shuma daemon: inspector: ${runtime.inspectorUrl}\n` : ''),
     );
     const signal = await signalled;
     out.write(`shuma daemon: ${signal}: stopping every process, saving the state\n`);

@@ -1,6 +1,6 @@
 // `shuma up` on a terminal: one line per actor, redrawn in place, the last events below.
 import type { WorkspaceStats } from '../protocol/stats.js';
-import { eventLine, type View } from './plain-view.js';
+import { eventLine, outputLine, type View } from './plain-view.js';
 import type { Tracked } from './tracked.js';
 
 const SPARKS = '▁▂▃▄▅▆▇█';
@@ -48,8 +48,9 @@ export function actorLine(actor: Tracked, stats: StatsSource, now = Date.now()):
   return cols.join(' ').trimEnd();
 }
 
-export function liveView(out: NodeJS.WriteStream, stats: StatsSource, keepEvents = 6): View {
+export function liveView(out: NodeJS.WriteStream, stats: StatsSource, keepEvents = 6, keepOutput = 8): View {
   const events: string[] = [];
+  const output: string[] = [];
   const notes: string[] = [];
   let drawn = 0;
   const draw = (actors: readonly Tracked[]) => {
@@ -60,6 +61,7 @@ export function liveView(out: NodeJS.WriteStream, stats: StatsSource, keepEvents
       ...actors.map((a) => actorLine(a, stats)),
       '',
       ...events,
+      ...(output.length ? ['', ...output] : []),
     ].map((l) => (l.length > width ? l.slice(0, width - 1) : l));
     let text = drawn > 0 ? `\x1b[${drawn}A\r` : '';
     for (const line of lines) text += `\x1b[2K${line}\n`;
@@ -77,6 +79,11 @@ export function liveView(out: NodeJS.WriteStream, stats: StatsSource, keepEvents
     note: (text) => {
       notes.push(text);
       draw(last);
+    },
+    // Drawn with the next refresh: a chatty command must not redraw the screen per line.
+    output: (line) => {
+      output.push(outputLine(line));
+      if (output.length > keepOutput) output.shift();
     },
     refresh: (actors) => {
       last = actors;

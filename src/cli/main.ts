@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 // The `shuma` command line. Each command's module is loaded only when it runs: a client command
 // (`ps`, `logs`…) then starts without loading the runtime, which is most of its latency.
+import { readFileSync } from 'node:fs';
 import { HelpRequest, UsageError } from './cli-args.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
+import { COMMANDS } from './commands.js';
 import { guardOutput } from './output-guard.js';
+import { closest } from './suggest.js';
 
 export const HELP = `shuma — supervise operating-system processes as actors
 
@@ -11,13 +14,17 @@ Usage:
   shuma up [--inspect] <file>   run the workspaces, commands and pipelines of a spec file
                                 (YAML or JSON) in the foreground, until all of them have
                                 ended or Ctrl-C / SIGTERM stops everything gracefully
-  shuma daemon [--state-dir DIR] [--socket PATH] [--grace MS]
+  shuma daemon [--state-dir DIR] [--socket PATH] [--grace MS] [--inspect]
                                 run the runtime in the foreground with its state saved, serving
                                 the commands below on a unix socket; SIGINT/SIGTERM stop it
+  shuma kill                    stop the daemon gracefully (its state saved)
+  shuma startup [--install]     a systemd unit that starts the daemon at boot
+  shuma inspect                 the URL of the daemon's inspector (shuma daemon --inspect)
   shuma ps                      workspaces, their commands (state, pid, restarts) and pipelines
-  shuma run -w <ws> [--label L] [--restart on-failure] [--backoff-ms N] [--max-restarts N]
-            [--env K=V]… [--cwd DIR] -- <program> [args…]
-                                start a command (a new workspace label makes the workspace)
+  shuma run -w <ws> [--label|--name L] [--restart on-failure] [--backoff-ms N] [--max-restarts N]
+            [--env K=V]… [--env-file F]… [--no-inherit-env] [--cwd DIR] -- <program> [args…]
+                                start a command (a new workspace label makes the workspace);
+                                it gets your environment, as with PM2
   shuma logs [-f] [--stderr|--both] [--tail BYTES] <command>
                                 what a command wrote; -f: and what it writes next
   shuma stop [--grace MS] <ws|pipeline>
@@ -31,17 +38,20 @@ Usage:
   shuma health                  the daemon's counts, pid, socket and state directory
   shuma apply <file>            create what a spec file describes in the running daemon
   shuma why <command|pipeline>  the causal trail: what happened to it and why
-  shuma --help                  this help
+  shuma --help | help <command>  this help, or a command's
+  shuma --version               the version
 
 Names: a workspace is named by its id or its label; a command or pipeline by its id, its label,
 or ws/label. A label that names more than one is an error listing the ids.
 
-Every client command takes --json (one JSON document; JSON lines for -f, -w and top) and
---socket PATH. The daemon lives in $SHUMA_HOME (default ~/.shuma, mode 0700): the socket
-shuma.sock (mode 0600) and the state in state/.
+Every client command takes --json (one JSON document; JSON lines for -f, -w and top),
+--socket PATH and --help. The daemon lives in $SHUMA_HOME (default ~/.shuma, mode 0700): the
+socket shuma.sock (mode 0600) and the state in state/. run, pipeline and apply start a daemon
+when none runs (its output in $SHUMA_HOME/daemon.log; --no-daemon-start refuses instead).
 
 On a terminal, 'up' shows a live view (one line per actor: state, pid, restarts, CPU%,
-RSS, a pending backoff or TTL counting down); otherwise it prints one line per event.
+RSS, a pending backoff or TTL counting down, the last lines the commands wrote); otherwise
+it prints one line per event, and each line a command writes prefixed by its name.
   --inspect    serve the inspector page on 127.0.0.1 (a free port) and print its URL
 
 Exit codes:
@@ -50,36 +60,34 @@ Exit codes:
      its target was not found (client commands)
   2  usage error, or a spec file that cannot be read or is not valid (file:line:column: field …),
      or a directory or socket path the daemon refuses
-  3  no daemon answers at the socket (start one with \`shuma daemon\`)
+  3  no daemon answers at the socket (start one with \`shuma daemon\`, or let \`shuma run\` start it)
 `;
 
-type Command = (args: readonly string[]) => Promise<number>;
-
-const COMMANDS: Record<string, () => Promise<Command>> = {
-  up: async () => (await import('./up-command.js')).upCommand,
-  daemon: async () => (await import('./daemon-command.js')).daemonCommand,
-  ps: async () => (await import('./ps.js')).ps,
-  run: async () => (await import('./run.js')).run,
-  logs: async () => (await import('./logs.js')).logs,
-  stop: async () => (await import('./stop.js')).stop,
-  stats: async () => (await import('./stats.js')).stats,
-  top: async () => (await import('./stats.js')).top,
-  pipeline: async () => (await import('./pipeline.js')).pipeline,
-  health: async () => (await import('./health.js')).health,
-  apply: async () => (await import('./apply.js')).apply,
-  why: async () => (await import('./why.js')).why,
-};
+/** The version in the package.json this file was installed with. */
+export function version(): string {
+  return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
 
 export async function main(args: readonly string[]): Promise<number> {
-  if (args.length === 0 || args[0] === '--help' || args[0] === '-h' || args[0] === 'help') {
+  if (args.length === 0 || args[0] === '--help' || args[0] === '-h') {
     process.stdout.write(HELP);
     return args.length === 0 ? EXIT_USAGE : EXIT_OK;
   }
+  if (args[0] === '--version' || args[0] === '-V' || args[0] === 'version') {
+    process.stdout.write(`${version()}\n`);
+    return EXIT_OK;
+  }
+  // `shuma help run` is `shuma run --help`.
+  if (args[0] === 'help') return args.length === 1 ? main(['--help']) : main([args[1]!, '--help']);
   const [command, ...rest] = args;
   guardOutput(command === 'up' || command === 'daemon' ? 'carry-on' : 'exit');
   const load = Object.hasOwn(COMMANDS, command!) ? COMMANDS[command!] : undefined;
   if (!load) {
-    process.stderr.write(`shuma: unknown command '${command}'; see shuma --help\n`);
+    const near = command!.startsWith('-') ? undefined : closest(command!, Object.keys(COMMANDS));
+    process.stderr.write(
+      `shuma: ${command!.startsWith('-') ? 'unknown option' : 'unknown command'} '${command}'${near ? `; did you mean 'shuma ${near}'?` : ''}\n` +
+        `commands: ${Object.keys(COMMANDS).join(', ')}; shuma --help says more\n`,
+    );
     return EXIT_USAGE;
   }
   if (command !== 'up' && command !== 'daemon') {

@@ -19,7 +19,7 @@ export function findWorkspace(core: RuntimeView, name: string): WorkspaceView | 
   const byId = core.registry.get(name);
   if (byId) return byId;
   const found = [...core.registry.all()].filter((ws) => ws.label === name);
-  return unique(found, name, 'workspace', (ws) => ws.id);
+  return unique(found, name, 'workspace', (ws) => `${ws.label} (${ws.id})`);
 }
 
 export function resolveWorkspace(core: RuntimeView, name: string): WorkspaceView {
@@ -78,7 +78,8 @@ export function findCommand(core: RuntimeView, name: string): CommandRef | undef
       if (ref.key === name || isRun || labelFits(name, ws, ref.label) || nodeFits(name, ref)) found.push(ref);
     }
   }
-  return unique(found, name, 'command', (ref) => `${ref.ws.label}/${ref.pipeline ? `${ref.pipeline.label}/` : ''}${ref.label} (${ref.key})`);
+  // As `ps` shows them: the name, and the id of the latest run (the key only before any run).
+  return unique(found, name, 'command', (ref) => `${ref.ws.label}/${ref.pipeline ? `${ref.pipeline.label}/` : ''}${ref.label} (${runsOf(core, ref).at(-1)?.id ?? ref.key})`);
 }
 
 export function resolveCommand(core: RuntimeView, name: string): CommandRef {
@@ -99,7 +100,7 @@ export function findPipeline(core: RuntimeView, name: string): PipelineView | un
     const ws = core.registry.get(p.wsId);
     return ws !== undefined && labelFits(name, ws, p.label);
   });
-  return unique(found, name, 'pipeline', (p) => p.id);
+  return unique(found, name, 'pipeline', (p) => `${core.registry.get(p.wsId)?.label ?? p.wsId}/${p.label} (${p.id})`);
 }
 
 /** The supervised commands of a workspace (pipeline nodes are shown with their pipeline). */

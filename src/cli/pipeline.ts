@@ -5,13 +5,17 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { PipelineStarted } from '../protocol/control.js';
 import type { CommandSpec } from '../protocol/specs.js';
-import { parseCommand, stringOption, UsageError, type Parsed } from './cli-args.js';
-import { printJson, stdio, table, withDaemon, type Output } from './client-command.js';
+import { HelpRequest, parseCommand, stringOption, UsageError, type Parsed } from './cli-args.js';
+import { printJson, stdio, table, withDaemon, withStartedDaemon, type Output } from './client-command.js';
 import { EXIT_OK } from './exit-codes.js';
 import { stop } from './stop.js';
+import { commandEnv, ENV_OPTIONS } from './command-env.js';
+import { closest } from './suggest.js';
+
+const PIPELINE_COMMANDS = ['run', 'save', 'ls', 'run-saved', 'rm', 'stop'];
 
 export const PIPELINE_USAGE = [
-  'shuma pipeline run -w <workspace> [--label L] [--tap] [--discern any|last] [--restart on-failure] (--file F | -- prog args \'|\' prog args…)',
+  'shuma pipeline run -w <workspace> [--label|--name L] [--tap] [--discern any|last] [--restart on-failure] [--env K=V]… [--env-file F]… [--no-inherit-env] (--file F | -- prog args \'|\' prog args…)',
   '       shuma pipeline save <name> -w <workspace> […same as run]',
   '       shuma pipeline ls | run-saved <name> [-w <workspace>] | rm <name> | stop <pipeline> [--grace MS]',
 ].join('\n');
@@ -23,6 +27,7 @@ const SPEC_OPTIONS = {
   discern: { type: 'string' },
   restart: { type: 'string' },
   file: { type: 'string', short: 'f' },
+  ...ENV_OPTIONS,
 } as const;
 
 /** `a x '|' b y` → nodes a and b, an edge a → b. Labels are the programs' names, made unique. */
@@ -45,7 +50,7 @@ export function inlineNodes(words: readonly string[]): { nodes: Array<CommandSpe
 }
 
 /** The spec a `run` or `save` describes; the daemon checks it with the API's validator. */
-function specFrom(parsed: Parsed): Record<string, unknown> {
+function specFrom(parsed: Parsed, defaultLabel?: string): Record<string, unknown> {
   const file = stringOption(parsed, 'file');
   let spec: Record<string, unknown>;
   if (file !== undefined) {
@@ -58,11 +63,11 @@ function specFrom(parsed: Parsed): Record<string, unknown> {
     }
     const data: unknown = parseYaml(text);
     if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new UsageError(`${file} must hold a pipeline: a mapping with label, nodes and edges`, PIPELINE_USAGE);
-    spec = { ...(data as Record<string, unknown>) };
+    spec = { ...(defaultLabel === undefined ? {} : { label: defaultLabel }), ...(data as Record<string, unknown>) };
   } else {
     if (parsed.rest === null || parsed.rest.length === 0) throw new UsageError("no stages: give --file F or -- prog args '|' prog args", PIPELINE_USAGE);
     const { nodes, edges } = inlineNodes(parsed.rest);
-    spec = { label: nodes.map((n) => n.label).join('-'), nodes, edges };
+    spec = { label: defaultLabel ?? nodes.map((n) => n.label).join('-'), nodes, edges };
   }
   const workspace = stringOption(parsed, 'workspace') ?? spec.workspace;
   if (workspace === undefined) throw new UsageError('-w <workspace> is needed (an id, or a label; a new label makes a workspace)', PIPELINE_USAGE);
@@ -70,6 +75,13 @@ function specFrom(parsed: Parsed): Record<string, unknown> {
   const discern = stringOption(parsed, 'discern');
   const restart = stringOption(parsed, 'restart');
   if (restart !== undefined && restart !== 'on-failure' && restart !== 'never') throw new UsageError('--restart must be on-failure or never', PIPELINE_USAGE);
+  // Each node gets the client's environment (as `shuma run` does) beneath its own env.
+  const env = commandEnv(parsed, PIPELINE_USAGE);
+  if (Array.isArray(spec.nodes) && Object.keys(env).length > 0) {
+    spec.nodes = (spec.nodes as unknown[]).map((node) =>
+      typeof node === 'object' && node !== null ? { ...node, env: { ...env, ...((node as { env?: Record<string, string> }).env ?? {}) } } : node,
+    );
+  }
   return {
     ...spec,
     workspace,
@@ -94,7 +106,7 @@ export async function pipeline(args: readonly string[], io: Output = stdio): Pro
       const parsed = parseCommand(rest, SPEC_OPTIONS, PIPELINE_USAGE);
       if (parsed.positionals.length > 0) throw new UsageError(`unexpected ${JSON.stringify(parsed.positionals[0])}: stages go after --`, PIPELINE_USAGE);
       const spec = specFrom(parsed);
-      return withDaemon(parsed, async (client) => {
+      return withStartedDaemon(parsed, async (client) => {
         const started = await client.call('pipelineRun', { spec });
         if (parsed.values.json) printJson(started, io);
         else io.out.write(startedText(started));
@@ -104,8 +116,9 @@ export async function pipeline(args: readonly string[], io: Output = stdio): Pro
     case 'save': {
       const parsed = parseCommand(rest, SPEC_OPTIONS, PIPELINE_USAGE);
       if (parsed.positionals.length !== 1) throw new UsageError('name the saved pipeline: shuma pipeline save <name> -w <ws> …', PIPELINE_USAGE);
-      const spec = specFrom(parsed);
-      return withDaemon(parsed, async (client) => {
+      // Run later under the name it is saved as, unless a label was given (flag or file).
+      const spec = specFrom(parsed, parsed.positionals[0]!);
+      return withStartedDaemon(parsed, async (client) => {
         const saved = await client.call('pipelineSave', { name: parsed.positionals[0]!, spec });
         if (parsed.values.json) printJson(saved, io);
         else io.out.write(`saved pipeline ${saved.name}\n`);
@@ -129,7 +142,7 @@ export async function pipeline(args: readonly string[], io: Output = stdio): Pro
       const parsed = parseCommand(rest, { workspace: { type: 'string', short: 'w' } }, PIPELINE_USAGE);
       if (parsed.positionals.length !== 1) throw new UsageError('name one saved pipeline (`shuma pipeline ls` lists them)', PIPELINE_USAGE);
       const workspace = stringOption(parsed, 'workspace');
-      return withDaemon(parsed, async (client) => {
+      return withStartedDaemon(parsed, async (client) => {
         const started = await client.call('pipelineRunSaved', { name: parsed.positionals[0]!, ...(workspace === undefined ? {} : { workspace }) });
         if (parsed.values.json) printJson(started, io);
         else io.out.write(startedText(started));
@@ -149,6 +162,11 @@ export async function pipeline(args: readonly string[], io: Output = stdio): Pro
     case 'stop':
       return stop(rest, io);
     default:
-      throw new UsageError(sub === undefined ? 'which pipeline command?' : `unknown pipeline command ${JSON.stringify(sub)}`, PIPELINE_USAGE);
+      if (sub === '--help' || sub === '-h') throw new HelpRequest(PIPELINE_USAGE);
+      if (sub === undefined) throw new UsageError('which pipeline command?', PIPELINE_USAGE);
+      {
+        const near = closest(sub, PIPELINE_COMMANDS);
+        throw new UsageError(`unknown pipeline command ${JSON.stringify(sub)}${near ? ` (did you mean ${near}?)` : ''}`, PIPELINE_USAGE);
+      }
   }
 }

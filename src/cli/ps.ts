@@ -16,7 +16,9 @@ export function psText(result: PsResult, now = Date.now()): string {
       rows.push(['command', `${ws.label}/${c.label}`, c.id ?? c.commandKey, c.state, c.pid === null ? '-' : String(c.pid), String(c.restarts), c.alive && c.startedAt !== null ? duration(now - c.startedAt) : '-', exit]);
     }
     for (const p of result.pipelines.filter((p) => p.workspace.id === ws.id)) {
-      rows.push(['pipeline', `${ws.label}/${p.label}`, p.id, p.state, p.nodes.map((n) => n.pid).join(','), '', '', '']);
+      rows.push(['pipeline', `${ws.label}/${p.label}`, p.id, p.state, '', '', '', '']);
+      // Its nodes by the names `logs` and `why` take (ws/pipeline/node).
+      for (const n of p.nodes) rows.push(['  node', `${ws.label}/${p.label}/${n.label}`, n.commandId, '', String(n.pid), '', '', '']);
     }
   }
   return table(rows);

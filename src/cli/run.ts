@@ -1,12 +1,13 @@
 // `shuma run -w <ws> -- program args…`: starts a command in a workspace (made if the label is new).
 import type { CommandSpec, RestartPolicy } from '../protocol/specs.js';
 import { numberOption, parseCommand, stringOption, UsageError } from './cli-args.js';
-import { printJson, stdio, withDaemon, type Output } from './client-command.js';
+import { commandEnv, ENV_OPTIONS } from './command-env.js';
+import { printJson, stdio, withStartedDaemon, type Output } from './client-command.js';
 import { EXIT_OK } from './exit-codes.js';
 
 export const RUN_USAGE =
-  'shuma run -w <workspace> [--label L] [--restart on-failure|never] [--backoff-ms N] [--max-backoff-ms N] ' +
-  '[--max-restarts N] [--env K=V]… [--cwd DIR] [--json] -- <program> [args…]';
+  'shuma run -w <workspace> [--label|--name L] [--restart on-failure|never] [--backoff-ms N] [--max-backoff-ms N] ' +
+  '[--max-restarts N] [--env K=V]… [--env-file F]… [--no-inherit-env] [--cwd DIR] [--json] -- <program> [args…]';
 
 export function commandSpecFrom(args: readonly string[]): { workspace: string; spec: CommandSpec; parsed: ReturnType<typeof parseCommand> } {
   const parsed = parseCommand(
@@ -18,7 +19,7 @@ export function commandSpecFrom(args: readonly string[]): { workspace: string; s
       'backoff-ms': { type: 'string' },
       'max-backoff-ms': { type: 'string' },
       'max-restarts': { type: 'string' },
-      env: { type: 'string', short: 'e', multiple: true },
+      ...ENV_OPTIONS,
       cwd: { type: 'string' },
     },
     RUN_USAGE,
@@ -32,12 +33,7 @@ export function commandSpecFrom(args: readonly string[]): { workspace: string; s
   if (restartMode !== undefined && restartMode !== 'on-failure' && restartMode !== 'never') {
     throw new UsageError(`--restart must be on-failure or never (got ${JSON.stringify(restartMode)})`, RUN_USAGE);
   }
-  const env: Record<string, string> = {};
-  for (const pair of (parsed.values.env as string[] | undefined) ?? []) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) throw new UsageError(`--env takes NAME=value (got ${JSON.stringify(pair)})`, RUN_USAGE);
-    env[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
+  const env = commandEnv(parsed, RUN_USAGE);
   const restart: RestartPolicy | undefined = restartMode === undefined ? undefined : { onFailure: restartMode === 'on-failure' };
   const tuning = { backoffMs: 'backoff-ms', maxBackoffMs: 'max-backoff-ms', maxRestarts: 'max-restarts' } as const;
   for (const [field, option] of Object.entries(tuning)) {
@@ -61,7 +57,7 @@ export function commandSpecFrom(args: readonly string[]): { workspace: string; s
 
 export async function run(args: readonly string[], io: Output = stdio): Promise<number> {
   const { workspace, spec, parsed } = commandSpecFrom(args);
-  return withDaemon(parsed, async (client) => {
+  return withStartedDaemon(parsed, async (client) => {
     const result = await client.call('run', { workspace, spec });
     if (parsed.values.json) printJson(result, io);
     else {

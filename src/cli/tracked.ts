@@ -19,11 +19,12 @@ export interface Tracked {
   ok: boolean;
 }
 
+/**
+ * A machine state by the name the docs give it: the top-level state (`reaping`, not
+ * `reaping.terminating`; its substates are the machine's own steps, shown in the inspector).
+ */
 export function stateText(value: unknown): string {
   if (typeof value === 'string') return value;
-  if (value && typeof value === 'object') {
-    const [key, inner] = Object.entries(value)[0] ?? ['?', ''];
-    return `${key}.${stateText(inner)}`;
-  }
+  if (value && typeof value === 'object') return Object.keys(value)[0] ?? '?';
   return String(value);
 }

@@ -1,16 +1,13 @@
 // `shuma up [--inspect] <file>`: its command line (the run itself is up.ts).
-import { EXIT_USAGE } from './exit-codes.js';
+import { parseCommand, UsageError } from './cli-args.js';
 import { loadSpecFile } from './spec-file.js';
 import { up } from './up.js';
 
+export const UP_USAGE = 'shuma up [--inspect] <file>';
+
 export async function upCommand(rest: readonly string[]): Promise<number> {
-  const inspect = rest.includes('--inspect');
-  const unknown = rest.filter((a) => a.startsWith('-') && a !== '--inspect');
-  const files = rest.filter((a) => !a.startsWith('-'));
-  if (unknown.length > 0 || files.length !== 1) {
-    process.stderr.write(`shuma up: ${unknown.length ? `unknown option ${unknown[0]}` : 'needs exactly one spec file'}; usage: shuma up [--inspect] <file>\n`);
-    return EXIT_USAGE;
-  }
+  const parsed = parseCommand(rest, { inspect: { type: 'boolean' } }, UP_USAGE, { client: false });
+  if (parsed.positionals.length !== 1 || parsed.rest !== null) throw new UsageError('needs exactly one spec file', UP_USAGE);
   // A SpecFileError is reported by main (exit code 2).
-  return up(loadSpecFile(files[0]!), { inspect });
+  return up(loadSpecFile(parsed.positionals[0]!), { inspect: parsed.values.inspect === true });
 }

@@ -1,11 +1,13 @@
 // `shuma up <file>`: runs a spec file in the foreground until every command and pipeline has
 // ended, or SIGINT/SIGTERM stops everything; the exit code says whether all of them succeeded.
 import { createRuntime } from '../create-runtime.js';
+import { viewOf } from '../host/runtime-view.js';
 import type { Runtime } from '../host/runtime.js';
 import type { WorkspaceStats } from '../protocol/stats.js';
 import type { Workspace } from '../host/workspace-handle.js';
 import type { ActorSnapshot } from '../protocol/messages.js';
 import { liveView, type StatsSource } from './live-view.js';
+import { OutputLines } from './output-lines.js';
 import { plainView, type View } from './plain-view.js';
 import type { SpecFile } from './spec-file.js';
 import { stateText, type Tracked } from './tracked.js';
@@ -23,6 +25,7 @@ export interface UpOptions {
 }
 
 type Ctx = { [key: string]: unknown };
+const OUTPUT_POLL_MS = 100;
 const num = (v: unknown): number | null => (typeof v === 'number' ? v : null);
 
 function commandDetail(state: string, c: Ctx): string {
@@ -86,6 +89,8 @@ export async function up(spec: SpecFile, options: UpOptions = {}): Promise<numbe
       actor.deadline = state === 'backoff' ? num(c.backoffDeadline) : null;
     }
     if (state !== actor.state) {
+      // Its output up to now first: an exit shown after the lines that led to it.
+      readOutput();
       actor.state = state;
       view.event(actor, detail(state, c));
     }
@@ -114,6 +119,10 @@ export async function up(spec: SpecFile, options: UpOptions = {}): Promise<numbe
     view.refresh(actors);
   };
   const timer = setInterval(() => void refresh(), refreshMs);
+  // The commands' output, prefixed by name; polled more often than the screen is redrawn.
+  const output = new OutputLines(viewOf(rt), (line) => view.output(line));
+  const readOutput = () => output.poll(actors.filter((a) => a.kind === 'workspace').map((a) => a.ws.id));
+  const outputTimer = setInterval(readOutput, OUTPUT_POLL_MS);
 
   const track = (kind: Tracked['kind'], name: string, ws: Workspace): Tracked & { snap?: () => void } => {
     const actor: Tracked & { snap?: () => void } = {
@@ -190,6 +199,9 @@ export async function up(spec: SpecFile, options: UpOptions = {}): Promise<numbe
   check();
   await settled;
   clearInterval(timer);
+  clearInterval(outputTimer);
+  // What the last commands wrote before they ended.
+  readOutput();
   await rt.shutdown({ graceMs: options.graceMs ?? 1000 });
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);

@@ -7,7 +7,7 @@ import type { AnyStateMachine } from 'xstate';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { ShumaError } from '../protocol/errors.js';
 import type { InspectionRecord } from '../protocol/messages.js';
-import type { RuntimeView } from '../host/runtime-view.js';
+import type { RunView, RuntimeView } from '../host/runtime-view.js';
 import { describeMachine } from '../machines/chart.js';
 import { commandMachine } from '../machines/command-machine.js';
 import { pipelineMachine } from '../machines/pipeline-machine.js';
@@ -58,7 +58,7 @@ export const DEFAULT_INSPECTOR_LIMITS: InspectorLimits = {
 };
 
 /** What the inspector reads of a runtime. */
-export type InspectorSource = Pick<RuntimeView, 'clock' | 'registry' | 'statsHistory' | 'why' | 'addInspector'>;
+export type InspectorSource = Pick<RuntimeView, 'clock' | 'registry' | 'statsHistory' | 'why' | 'addInspector' | 'table'>;
 
 /** What the server tells about each connected page (for tests and for the curious). */
 export interface ClientStats {
@@ -148,6 +148,26 @@ export async function startInspector(
   const server = new InspectorServer(source, { ...DEFAULT_INSPECTOR_LIMITS, ...limits });
   await server.listen(port, host);
   return server;
+}
+
+
+/** Bytes of a command's output the page shows: its last screenful or so, not its whole ring. */
+const OUTPUT_TAIL_BYTES = 4096;
+
+/**
+ * The latest run's output of a command (by its key), or of each node of a pipeline (by the
+ * pipeline's id), stdout and stderr apart, as text.
+ */
+function outputTail(runs: readonly RunView[], id: string, machine: string): Array<{ label: string; stdout: string; stderr: string }> {
+  const latest = new Map<string, RunView>();
+  for (const run of runs) {
+    if (machine === 'pipeline' ? run.pipelineId === id : run.key === id && run.pipelineId === undefined) latest.set(run.label, run);
+  }
+  return [...latest.values()].map((run) => ({
+    label: run.label,
+    stdout: run.stdout.tail(OUTPUT_TAIL_BYTES).toString('utf8'),
+    stderr: run.stderr.tail(OUTPUT_TAIL_BYTES).toString('utf8'),
+  }));
 }
 
 export class InspectorServer {
@@ -367,6 +387,7 @@ export class InspectorServer {
       detail.stats = this.source.statsHistory(id, 60);
     } else {
       detail.why = this.source.why.get(id);
+      detail.output = outputTail(this.source.table.ofWorkspace(view.rootId), id, view.machine);
     }
     this.send(client, JSON.stringify(detail));
   }

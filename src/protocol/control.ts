@@ -259,6 +259,8 @@ export interface HealthResult {
   activeFlows: number;
   workerRestarts: number;
   warnings: string[];
+  /** The inspector page, when the daemon was started with --inspect. */
+  inspectorUrl: string | null;
 }
 
 export interface ApplyResult {

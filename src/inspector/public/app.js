@@ -106,12 +106,14 @@ function receive(message) {
     case 'state':
       model.manual = message.manual === true;
       model.actors = new Map(message.actors.map((a) => [a.id, a]));
+      selectDefault();
       model.records = message.records.slice(-MAX_RECORDS);
       if (model.dropped !== message.dropped && message.dropped > 0) model.resyncs++;
       model.dropped = message.dropped ?? 0;
       break;
     case 'update':
       for (const actor of message.actors) model.actors.set(actor.id, actor);
+      selectDefault();
       for (const record of message.records) model.records.push(record);
       if (model.records.length > MAX_RECORDS) model.records.splice(0, model.records.length - MAX_RECORDS);
       break;
@@ -230,6 +232,14 @@ function fillActorRow(li, actor, child) {
   );
 }
 
+/** Nothing chosen yet: the first live command (what one usually came to see), else the first actor. */
+function selectDefault() {
+  if (model.selected !== null || model.actors.size === 0) return;
+  const rows = orderedActors().map((r) => r.actor);
+  const first = rows.find((a) => a.machine === 'command' && a.live) ?? rows.find((a) => a.live) ?? rows[0];
+  select(first.id);
+}
+
 function select(id) {
   if (model.selected === id) return;
   model.selected = id;
@@ -289,14 +299,25 @@ function zoomChart(zoomed) {
   const svg = box.querySelector('svg');
   if (!svg) return;
   svg.style.width = zoomed && svg.dataset.width ? `${svg.dataset.width}px` : '';
-  if (zoomed) box.querySelector('g.active')?.scrollIntoView({ block: 'center', inline: 'center' });
+  delete box.dataset.shown;
+  if (zoomed) highlight();
 }
 
 function highlight() {
   const actor = model.actors.get(model.selected);
   const box = $('chart');
   const paths = new Set(actor ? activePaths(actor.value) : []);
+  const key = [...paths].join(' ');
   for (const g of box.querySelectorAll('g[data-state]')) g.classList.toggle('active', paths.has(g.dataset.state));
+  // At its own size the chart is larger than the panel: keep the current state in view.
+  if (box.classList.contains('zoomed') && box.dataset.shown !== key && box.querySelector('g.active')) {
+    box.dataset.shown = key;
+    const active = [...box.querySelectorAll('g.active')].at(-1);
+    const b = box.getBoundingClientRect();
+    const a = active.getBoundingClientRect();
+    box.scrollLeft += a.left + a.width / 2 - (b.left + b.width / 2);
+    box.scrollTop += a.top + a.height / 2 - (b.top + b.height / 2);
+  }
 }
 
 function renderDetail() {
@@ -319,6 +340,8 @@ function renderDetail() {
   const detail = model.detail && model.detail.id === actor.id ? model.detail : null;
   $('why-box').hidden = actor.machine === 'workspace';
   $('stats-box').hidden = actor.machine !== 'workspace';
+  $('output-box').hidden = actor.machine === 'workspace';
+  if (actor.machine !== 'workspace') renderOutput(detail?.output ?? []);
   if (actor.machine === 'workspace') renderStats(detail?.stats ?? []);
   else renderWhy(detail?.why ?? []);
   $('context').textContent = detail?.context ? JSON.stringify(detail.context, null, 2) : '';
@@ -350,6 +373,33 @@ function renderFacts(actor) {
   const dl = $('facts');
   const entries = [['since', clockText(actor.since)], ['status', actor.status], ...Object.entries(actor.facts)];
   dl.replaceChildren(...entries.flatMap(([k, v]) => [el('dt', '', k), el('dd', '', String(v))]));
+}
+
+const OUTPUT_LINES = 40;
+
+/** Each run's last lines (one run for a command, one per node for a pipeline); stderr marked. */
+function renderOutput(runs) {
+  const written = runs.filter((r) => r.stdout || r.stderr);
+  $('no-output').hidden = written.length > 0;
+  const box = $('output');
+  const signature = JSON.stringify(written);
+  if (box.dataset.signature === signature) return;
+  box.dataset.signature = signature;
+  box.replaceChildren(
+    ...written.map((run) => {
+      const block = el('div', 'output-run');
+      if (runs.length > 1) block.append(el('div', 'output-label', run.label));
+      const pre = el('pre', 'output-text');
+      pre.dataset.label = run.label;
+      const lines = (text) => text.replace(/\n$/, '').split('\n').slice(-OUTPUT_LINES).join('\n');
+      if (run.stdout) pre.append(el('span', 'out', lines(run.stdout)));
+      if (run.stdout && run.stderr) pre.append(document.createTextNode('\n'));
+      if (run.stderr) pre.append(el('span', 'err', lines(run.stderr)));
+      block.append(pre);
+      return block;
+    }),
+  );
+  for (const pre of box.querySelectorAll('pre')) pre.scrollTop = pre.scrollHeight;
 }
 
 function renderWhy(trail) {
@@ -495,7 +545,8 @@ function logFilter() {
   return (record) => {
     if (!kinds.has(record.kind)) return false;
     if (which === '*') return true;
-    if (which === '@selected') return selected !== null && selected !== undefined && record.actorId === selected.id;
+    // Nothing selected: the selected actor's records are everyone's.
+    if (which === '@selected') return selected === null || selected === undefined || record.actorId === selected.id;
     if (which === '@tree') return selected !== null && selected !== undefined && record.rootId === selected.rootId;
     return record.actorId === which;
   };
@@ -519,7 +570,7 @@ function renderActorOptions() {
     return option;
   });
   menu.replaceChildren(...fixed, ...options);
-  menu.value = [...menu.options].some((o) => o.value === current) ? current : '*';
+  menu.value = [...menu.options].some((o) => o.value === current) ? current : '@selected';
 }
 
 function renderLog() {
