@@ -26,6 +26,8 @@ function object(name: string, fields: readonly string[], types: Record<string, S
   return { type: 'object', additionalProperties: false, ...(required.length ? { required } : {}), properties };
 }
 
+const slurmName = { type: 'string', pattern: '^[A-Za-z0-9_.-]+$' };
+
 export function specSchema(): Schema {
   const command = object('command', COMMAND_FIELDS, {
     exec: text,
@@ -34,6 +36,7 @@ export function specSchema(): Schema {
     cwd: text,
     label: text,
     restart: ref('restart'),
+    node: slurmName,
   }, ['exec']);
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
@@ -49,6 +52,23 @@ export function specSchema(): Schema {
         cwd: text,
         env,
         flowDir: text,
+        placement: {
+          oneOf: [
+            { type: 'object', additionalProperties: false, required: ['kind'], properties: { kind: { const: 'local' } } },
+            {
+              type: 'object',
+              additionalProperties: false,
+              required: ['kind'],
+              properties: {
+                kind: { const: 'slurm' },
+                nodes: { type: 'integer', minimum: 1 },
+                nodelist: { type: 'array', minItems: 1, items: slurmName },
+                partition: slurmName,
+                account: slurmName,
+              },
+            },
+          ],
+        },
         commands: { type: 'array', items: ref('command') },
         pipelines: { type: 'array', items: ref('pipeline') },
       }, ['label']),
