@@ -3,7 +3,8 @@
 // Sections: (a) spawn rate, (b) restart latency, (c) host ↔ worker messages, (d) idle workspaces,
 // (e) the actor threads' pool, (f) quota sampling, (g) the snapshot file, (h) restore, (i) inspection overhead,
 // (j) pipeline throughput against bash, (k) spawn paths (C loop, native addon, child_process),
-// (l) the CLI's `shuma ps` against `pm2 jlist`, (m) a restart beside 200 live commands against one alone.
+// (l) the CLI's `shuma ps` against `pm2 jlist`, (m) a restart beside 200 live commands against one alone,
+// (n) Slurm placement against srun/salloc by hand.
 // `npm run bench -- spawn restart` runs only the sections named (by the words below).
 import { availableParallelism, loadavg } from 'node:os';
 import { createRuntime, type Runtime } from '../src/index.js';
@@ -20,6 +21,7 @@ import { restoreSection } from './restore.js';
 import { snapshotSection } from './snapshot.js';
 import { spawnSection } from './spawn.js';
 import { spawnPathsSection } from './spawn-paths.js';
+import { slurmSection } from './slurm.js';
 import { workspacesSection } from './workspaces.js';
 
 const RESTARTS = 300;
@@ -72,6 +74,7 @@ async function main(): Promise<void> {
     ...(wanted('inspection') ? await inspectionSection() : []),
     ...(wanted('pipeline') ? await pipelineThroughputSection() : []),
     ...(wanted('cli') ? await cliPsSection() : []),
+    ...(wanted('slurm') ? await slurmSection() : []),
   ];
   const leftovers = liveChildren();
   console.log(
