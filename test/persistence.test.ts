@@ -285,8 +285,9 @@ describe("the 'adopt' policy", () => {
       process.kill(c.pid, 'SIGKILL');
       const relaunched = await pollUntil(
         () => ws.commands(),
-        (list) => list.some((r) => r.commandKey === c.commandKey && r.id !== c.id && r.alive),
-        'the adopted command relaunched',
+        // Both: the adopted run seen gone (a poll of /proc) and a later run of its command alive.
+        (list) => list.some((r) => r.id === c.id && !r.alive) && list.some((r) => r.commandKey === c.commandKey && r.id !== c.id && r.alive),
+        'the adopted run gone and its command relaunched',
       );
       const gone = relaunched.find((r) => r.id === c.id)!;
       assert.deepEqual([gone.alive, gone.exitStatus, gone.reason], [false, -1, 'exit-unknown']);

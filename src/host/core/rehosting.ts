@@ -1,6 +1,7 @@
 import { serializeError } from '../../protocol/errors.js';
 import type { ActorSnapshot } from '../../protocol/messages.js';
 import { stateName } from '../../protocol/state-value.js';
+import { exitEvent } from '../main-actors/reaper.js';
 import type { WorkspaceEntry } from '../registry/registry.js';
 import type { CoreParts } from './core-parts.js';
 import { serveRequest } from './worker-inbox.js';
@@ -56,7 +57,7 @@ function retell(core: CoreParts, ws: WorkspaceEntry): void {
       const latest = runs.filter((run) => run.restarts === restarts).at(-1);
       if (latest) {
         core.toChild(ws, key, { type: 'SPAWNED', at, runId: latest.id, pid: latest.pid });
-        if (latest.exit) core.toChild(ws, key, { type: 'EXITED', at, runId: latest.id, ...plainExit(latest.exit) });
+        if (latest.exit) core.toChild(ws, key, exitEvent(latest, latest.exit, at));
       } else if (state === 'starting' || state === 'restarting') {
         serveRequest(core, { type: 'spawn', wsId: ws.id, key, restarts });
       }
@@ -67,15 +68,11 @@ function retell(core: CoreParts, ws: WorkspaceEntry): void {
       if (pipeline && current.length === pipeline.nodes.length) {
         core.toChild(ws, key, { type: 'PIPELINE_SPAWNED', at, attempt, runs: current.map((r) => ({ label: r.label, runId: r.id, pid: r.pid })) });
         for (const run of current) {
-          if (run.exit) core.toChild(ws, key, { type: 'NODE_EXITED', at, label: run.label, runId: run.id, ...plainExit(run.exit) });
+          if (run.exit) core.toChild(ws, key, exitEvent(run, run.exit, at));
         }
       } else if (state === 'created' || state === 'restarting') {
         serveRequest(core, { type: 'spawnPipeline', wsId: ws.id, pipelineId: key, attempt });
       }
     }
   }
-}
-
-function plainExit(exit: { code: number | null; signal: string | null; status: number }) {
-  return { code: exit.code, signal: exit.signal, status: exit.status };
 }

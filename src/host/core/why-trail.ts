@@ -54,7 +54,10 @@ function commandLines(previous: ActorSnapshot | null, next: ActorSnapshot): stri
         ? [`spawn failed: ${String((c.spawnError as { message?: string } | null)?.message ?? '')}`, `backoff ${deadlineIn(c, 'backoffDeadline')} ms`]
         : [exitText(c.lastExit), `backoff ${deadlineIn(c, 'backoffDeadline')} ms (restart ${Number(c.restarts) + 1})`];
     case 'restarting':
-      return [`restarting (restart ${String(c.restarts)})`];
+      // With no backoff the actor goes from running to restarting in one step: the exit is said too.
+      return stateName(previous) === 'running'
+        ? [exitText(c.lastExit), `restarting (restart ${String(c.restarts)})`]
+        : [`restarting (restart ${String(c.restarts)})`];
     case 'exited':
       return [exitText(c.lastExit)];
     case 'gaveUp':

@@ -1,6 +1,7 @@
 import type { ActorSnapshot, FromWorker, HostRequest, PlainValue } from '../../protocol/messages.js';
 import { stateName } from '../../protocol/state-value.js';
-import type { PipelineEntry, WorkspaceEntry } from '../registry/registry.js';
+import { hasHeardExitOf, runIdOf } from '../../machines/command-runs.js';
+import type { CommandEntry, PipelineEntry, WorkspaceEntry } from '../registry/registry.js';
 import { settlePipeline } from './commands-and-pipelines.js';
 import type { CoreParts } from './core-parts.js';
 import { finish, onActorError } from './workspace-lifecycle.js';
@@ -30,12 +31,7 @@ export function receiveFromWorker(core: CoreParts, message: FromWorker): void {
         return;
       }
       const command = ws.commands.get(message.key);
-      if (!command) return;
-      const runId = (message.snapshot.context as { runId?: unknown }).runId;
-      if (typeof runId === 'string') core.why.alias(runId, command.key);
-      core.why.record('command', command.key, command.snapshot, message.snapshot, core.clock.now());
-      command.snapshot = message.snapshot;
-      for (const observer of command.observers) core.notify(observer, message.snapshot);
+      if (command) onCommandSnapshot(core, command, message.snapshot);
       return;
     }
     case 'persisted': {
@@ -113,6 +109,24 @@ function onWorkspaceSnapshot(core: CoreParts, ws: WorkspaceEntry, snapshot: Acto
     ws.started.resolve();
   }
   if (snapshot.status === 'done') finish(core, ws);
+}
+
+/**
+ * The command actor changed. Its mirror, its why() trail and its observers are updated first;
+ * only then do the promises that wait on what it knows settle: run() once it knows its first
+ * run, a run's `exited` once it knows how that run ended.
+ */
+function onCommandSnapshot(core: CoreParts, command: CommandEntry, snapshot: ActorSnapshot): void {
+  const runId = runIdOf(snapshot);
+  if (runId !== null) core.why.alias(runId, command.key);
+  core.why.record('command', command.key, command.snapshot, snapshot, core.clock.now());
+  command.snapshot = snapshot;
+  for (const observer of command.observers) core.notify(observer, snapshot);
+  if (runId !== null && !command.firstRun.settled) {
+    const run = core.table.get(runId);
+    if (run) command.firstRun.resolve(run);
+  }
+  for (const run of core.table.unheard(command.key)) if (hasHeardExitOf(snapshot, run.id)) core.table.hear(run);
 }
 
 function onPipelineSnapshot(core: CoreParts, pipeline: PipelineEntry, snapshot: ActorSnapshot): void {

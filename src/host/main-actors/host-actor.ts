@@ -1,21 +1,16 @@
 import type { Logger } from 'pino';
 import { ShumaError, serializeError } from '../../protocol/errors.js';
-import type {
-  ChildEvent,
-  HostRequest,
-  LogRequest,
-  Signal,
-  SpawnPipelineRequest,
-  SpawnRequest,
-} from '../../protocol/messages.js';
-import type { Reaper } from './reaper.js';
+import type { ChildEvent, Signal } from '../../protocol/messages.js';
 import type { TapAttempt, TapPlane } from '../flows/flow-hub.js';
-import { closePipes, openPipes, type KernelPipe } from '../spawn/kernel-pipes.js';
-import { launchOrder } from '../spawn/launcher.js';
 import { descendantsOf, listProcesses, type ProcStat } from '../processes/proc.js';
 import type { ProcessTable, RunEntry } from '../processes/process-table.js';
-import type { HostStop, LaunchPlan, PipelineEntry, Registry, StopScope, WorkspaceEntry } from '../registry/registry.js';
+import { signalGroup, signalIfSame, signalPid } from '../processes/signals.js';
+import type { CommandEntry, HostStop, LaunchPlan, PipelineEntry, Registry, StopScope, WorkspaceEntry } from '../registry/registry.js';
+import { closePipes, openPipes, type KernelPipe } from '../spawn/kernel-pipes.js';
+import { launchOrder } from '../spawn/launcher.js';
 import type { SpawnedProcess, Spawner, SpawnOrder } from '../spawn/spawner.js';
+import { Mailbox } from './mailbox.js';
+import type { Reaper } from './reaper.js';
 
 export interface HostActorDeps {
   registry: Registry;
@@ -35,81 +30,108 @@ export interface HostActorDeps {
   orderFor?: (ws: WorkspaceEntry, plan: LaunchPlan) => SpawnOrder;
 }
 
+/** What a pipeline's spawn left: the nodes that started (all of them, unless it failed). */
+interface PipelineSpawnOutcome {
+  spawned: SpawnedProcess[];
+  tap: TapAttempt | null;
+  failure: ShumaError | null;
+}
+
+/** What the host actor hears: requests, and the completions of the spawns it set off. */
+type HostMessage =
+  | { type: 'spawn'; ws: WorkspaceEntry; command: CommandEntry; restarts: number }
+  | { type: 'spawnPipeline'; ws: WorkspaceEntry; pipeline: PipelineEntry; attempt: number }
+  | { type: 'signal'; scope: StopScope; signal: Signal }
+  | { type: 'commandSpawned'; ws: WorkspaceEntry; command: CommandEntry; restarts: number; result: SpawnedProcess | ShumaError }
+  | { type: 'pipelineSpawned'; ws: WorkspaceEntry; pipeline: PipelineEntry; attempt: number; outcome: PipelineSpawnOutcome };
+
 /**
- * The host actor: the only code that starts or signals processes. It serves what the
- * machine actors ask (spawn, signal, log) and answers with events.
+ * The host actor: the only code that starts or signals processes on this machine. It serves
+ * what the machine actors ask (spawn, signal) and answers with events; a spawn under way is a
+ * promise whose outcome comes back to it as a message.
  */
 export class HostActor {
+  private readonly mailbox = new Mailbox<HostMessage>((message) => this.handle(message));
+
   constructor(private readonly deps: HostActorDeps) {}
 
-  receive(request: HostRequest): void {
-    switch (request.type) {
+  spawnCommand(ws: WorkspaceEntry, command: CommandEntry, restarts: number): void {
+    this.mailbox.send({ type: 'spawn', ws, command, restarts });
+  }
+
+  spawnPipeline(ws: WorkspaceEntry, pipeline: PipelineEntry, attempt: number): void {
+    this.mailbox.send({ type: 'spawnPipeline', ws, pipeline, attempt });
+  }
+
+  /** Signals every process group of a workspace or pipeline, and any descendant that left them. */
+  signalScope(scope: StopScope, signal: Signal): void {
+    this.mailbox.send({ type: 'signal', scope, signal });
+  }
+
+  private handle(message: HostMessage): void {
+    switch (message.type) {
       case 'spawn':
-        void this.spawnCommand(request);
+        this.startCommand(message.ws, message.command, message.restarts);
+        return;
+      case 'commandSpawned':
+        this.commandSpawned(message.ws, message.command, message.restarts, message.result);
         return;
       case 'spawnPipeline':
-        void this.spawnPipeline(request);
+        this.startPipeline(message.ws, message.pipeline, message.attempt);
         return;
-      case 'signal': {
-        const ws = this.deps.registry.get(request.wsId);
-        if (ws) this.signalScope(ws, request.signal);
+      case 'pipelineSpawned':
+        this.pipelineSpawned(message.ws, message.pipeline, message.attempt, message.outcome);
         return;
-      }
-      case 'signalPipeline': {
-        const pipeline = this.deps.registry.get(request.wsId)?.pipelines.get(request.pipelineId);
-        if (pipeline) this.signalScope(pipeline, request.signal);
-        return;
-      }
-      case 'log':
-        this.log(request);
+      case 'signal':
+        this.signal(message.scope, message.signal);
         return;
     }
   }
 
-  private async spawnCommand(request: SpawnRequest): Promise<void> {
-    const { registry, now } = this.deps;
-    const ws = registry.get(request.wsId);
-    const command = ws?.commands.get(request.key);
-    if (!ws || !command) return;
-    const refuse = (error: ShumaError) => {
-      command.firstRun.reject(error);
-      this.deps.toChild(ws, command.key, { type: 'SPAWN_FAILED', at: now(), error: serializeError(error) });
-    };
+  private startCommand(ws: WorkspaceEntry, command: CommandEntry, restarts: number): void {
     if (ws.hostStop) {
-      refuse(stoppingError(ws));
+      this.refuse(ws, command, stoppingError(ws));
       return;
     }
-    const spawned = await this.spawnTracked([ws], this.orderFor(ws, command));
-    if (spawned instanceof ShumaError) {
-      refuse(spawned);
-      this.deps.logger.warn({ ws: ws.id, command: command.key, err: serializeError(spawned) }, 'command spawn failed');
-      return;
+    // A stop is not over while the spawn may still produce a process.
+    ws.pendingSpawns++;
+    void spawnOrError(this.deps.spawner, this.orderFor(ws, command)).then((result) =>
+      this.mailbox.send({ type: 'commandSpawned', ws, command, restarts, result }),
+    );
+  }
+
+  private commandSpawned(ws: WorkspaceEntry, command: CommandEntry, restarts: number, result: SpawnedProcess | ShumaError): void {
+    ws.pendingSpawns--;
+    if (result instanceof ShumaError) {
+      this.refuse(ws, command, result);
+      this.deps.logger.warn({ ws: ws.id, command: command.key, err: serializeError(result) }, 'command spawn failed');
+    } else {
+      const run = this.register(ws, result, { key: command.key, label: command.label, restarts });
+      this.deps.toChild(ws, command.key, { type: 'SPAWNED', at: run.startedAt, runId: run.id, pid: run.pid });
+      this.catchUpWithStop([ws], run);
     }
-    const run = this.register(ws, spawned, { key: command.key, label: command.label, restarts: request.restarts });
-    this.deps.toChild(ws, command.key, { type: 'SPAWNED', at: run.startedAt, runId: run.id, pid: run.pid });
-    command.firstRun.resolve(run);
-    this.catchUpWithStop([ws], run);
+    if (ws.hostStop) this.deps.reaper.check(ws);
+  }
+
+  private refuse(ws: WorkspaceEntry, command: CommandEntry, error: ShumaError): void {
+    command.firstRun.reject(error);
+    this.deps.toChild(ws, command.key, { type: 'SPAWN_FAILED', at: this.deps.now(), error: serializeError(error) });
   }
 
   /**
    * Starts every node of a pipeline, wired through kernel pipes (or through the runtime when
    * tapped), or none: if one fails, the others are killed before anything is reported.
    */
-  private async spawnPipeline(request: SpawnPipelineRequest): Promise<void> {
-    const { registry, now, logger } = this.deps;
-    const ws = registry.get(request.wsId);
-    const pipeline = ws?.pipelines.get(request.pipelineId);
-    if (!ws || !pipeline) return;
-    const fail = (error: ShumaError) => {
-      pipeline.started.reject(error);
-      this.deps.toChild(ws, pipeline.id, { type: 'PIPELINE_SPAWN_FAILED', at: now(), error: serializeError(error) });
-    };
+  private startPipeline(ws: WorkspaceEntry, pipeline: PipelineEntry, attempt: number): void {
     if (ws.hostStop || pipeline.hostStop) {
-      fail(stoppingError(ws));
+      this.pipelineFailed(ws, pipeline, stoppingError(ws));
       return;
     }
-    const scopes = [ws, pipeline];
-    for (const scope of scopes) scope.pendingSpawns++;
+    for (const scope of [ws, pipeline]) scope.pendingSpawns++;
+    void this.spawnNodes(ws, pipeline).then((outcome) => this.mailbox.send({ type: 'pipelineSpawned', ws, pipeline, attempt, outcome }));
+  }
+
+  private async spawnNodes(ws: WorkspaceEntry, pipeline: PipelineEntry): Promise<PipelineSpawnOutcome> {
     const edges = pipeline.spec.tap ? [] : pipeline.spec.edges;
     let pipes: KernelPipe[] = [];
     let tap: TapAttempt | null = null;
@@ -125,7 +147,7 @@ export class HostActor {
           if (edge.to === node.label) stdio.stdin = pipes[i]!.readFd;
           if (edge.from === node.label) stdio[edge.stream ?? 'stdout'] = pipes[i]!.writeFd;
         });
-        const result = await this.spawnTracked([], { ...this.orderFor(ws, node), stdio });
+        const result = await spawnOrError(this.deps.spawner, { ...this.orderFor(ws, node), stdio });
         if (result instanceof ShumaError) {
           failure = result;
           break;
@@ -137,52 +159,44 @@ export class HostActor {
     } finally {
       closePipes(pipes);
       tap?.closeChildEnds();
-      for (const scope of scopes) scope.pendingSpawns--;
     }
+    return { spawned, tap, failure };
+  }
+
+  private pipelineSpawned(ws: WorkspaceEntry, pipeline: PipelineEntry, attempt: number, { spawned, tap, failure }: PipelineSpawnOutcome): void {
+    const scopes = [ws, pipeline];
+    for (const scope of scopes) scope.pendingSpawns--;
     if (failure) {
       tap?.abort();
       // All or nothing: what did start is killed (Node reaps it), nothing is reported but the cause.
-      for (const child of spawned) signalGroup(child.pid, 'SIGKILL', logger);
-      logger.warn({ ws: ws.id, pipeline: pipeline.id, err: serializeError(failure) }, 'pipeline spawn failed');
-      fail(failure);
+      for (const child of spawned) signalGroup(child.pid, 'SIGKILL', this.deps.logger);
+      this.deps.logger.warn({ ws: ws.id, pipeline: pipeline.id, err: serializeError(failure) }, 'pipeline spawn failed');
+      this.pipelineFailed(ws, pipeline, failure);
       for (const scope of scopes) if (scope.hostStop) this.deps.reaper.check(scope);
       return;
     }
     const runs = spawned.map((child, i) =>
-      this.register(ws, child, {
-        key: pipeline.id,
-        label: pipeline.nodes[i]!.label,
-        restarts: request.attempt,
-        pipeline,
-      }),
+      this.register(ws, child, { key: pipeline.id, label: pipeline.nodes[i]!.label, restarts: attempt, pipeline }),
     );
     pipeline.currentRuns = runs;
     tap?.start();
-    logger.info(
-      { ws: ws.id, pipeline: pipeline.id, label: pipeline.label, attempt: request.attempt, pids: runs.map((r) => r.pid) },
+    this.deps.logger.info(
+      { ws: ws.id, pipeline: pipeline.id, label: pipeline.label, attempt, pids: runs.map((r) => r.pid) },
       'pipeline spawned',
     );
     this.deps.toChild(ws, pipeline.id, {
       type: 'PIPELINE_SPAWNED',
-      at: now(),
-      attempt: request.attempt,
+      at: this.deps.now(),
+      attempt,
       runs: runs.map((run) => ({ label: run.label, runId: run.id, pid: run.pid })),
     });
     pipeline.started.resolve();
     for (const run of runs) this.catchUpWithStop(scopes, run);
   }
 
-  /** Spawns with the scopes' pending count raised, so that a stop waits for the outcome. */
-  private async spawnTracked(scopes: StopScope[], order: SpawnOrder): Promise<SpawnedProcess | ShumaError> {
-    for (const scope of scopes) scope.pendingSpawns++;
-    try {
-      return await this.deps.spawner.spawn(order);
-    } catch (error) {
-      return error instanceof ShumaError ? error : new ShumaError('SPAWN_FAILED', String(error));
-    } finally {
-      for (const scope of scopes) scope.pendingSpawns--;
-      for (const scope of scopes) if (scope.hostStop) this.deps.reaper.check(scope);
-    }
+  private pipelineFailed(ws: WorkspaceEntry, pipeline: PipelineEntry, error: ShumaError): void {
+    pipeline.started.reject(error);
+    this.deps.toChild(ws, pipeline.id, { type: 'PIPELINE_SPAWN_FAILED', at: this.deps.now(), error: serializeError(error) });
   }
 
   private register(
@@ -232,8 +246,7 @@ export class HostActor {
     if (stop) signalGroup(run.pid, stop.lastSignal, this.deps.logger);
   }
 
-  /** Signals every process group of a workspace or pipeline, and any descendant that left them. */
-  signalScope(scope: StopScope, signal: Signal): void {
+  private signal(scope: StopScope, signal: Signal): void {
     const { table } = this.deps;
     if (!scope.hostStop) {
       const alive = table.aliveIn(scope);
@@ -254,7 +267,7 @@ export class HostActor {
     for (const pgid of [...scope.groups]) {
       if (!signalGroup(pgid, signal, this.deps.logger)) scope.groups.delete(pgid);
     }
-    for (const escaped of scope.hostStop.descendants) this.deps.reaper.signalIfSame(escaped, signal);
+    for (const escaped of scope.hostStop.descendants) signalIfSame(escaped, signal, this.deps.logger);
     // A workspace's cgroup holds even what left every group and parent link (a double-forked daemon).
     if (scope.kind === 'workspace') {
       const cgroup = (scope as WorkspaceEntry).cgroup;
@@ -263,7 +276,6 @@ export class HostActor {
     this.deps.reaper.check(scope);
   }
 
-  /** The spawn order of a command: its limits and its cgroup applied before the program runs. */
   /**
    * Every process, to find a stopping scope's escaped descendants. Unreadable now (EMFILE…):
    * the stop goes on with its groups and cgroup, which need no scan; it is said, not thrown.
@@ -277,6 +289,7 @@ export class HostActor {
     }
   }
 
+  /** The spawn order of a command: its limits and its cgroup applied before the program runs. */
   private orderFor(ws: WorkspaceEntry, plan: LaunchPlan): SpawnOrder {
     if (this.deps.orderFor) return this.deps.orderFor(ws, plan);
     const order = { file: plan.file, argv0: plan.spec.exec, args: plan.spec.argv ?? [], env: plan.env, cwd: plan.cwd };
@@ -286,33 +299,17 @@ export class HostActor {
     const wrapping = { prlimit: this.deps.prlimit(), limits, cgroupProcsFiles: ws.cgroup?.procsFiles ?? [] };
     return launchOrder(order, wrapping, this.deps.spawner.appliesLimits);
   }
-
-  private log(request: LogRequest): void {
-    this.deps.logger[request.level](request.fields, request.msg);
-  }
 }
 
+/** Spawns; a failure is a value (the actor tells it as SPAWN_FAILED), never a rejection. */
+async function spawnOrError(spawner: Spawner, order: SpawnOrder): Promise<SpawnedProcess | ShumaError> {
+  try {
+    return await spawner.spawn(order);
+  } catch (error) {
+    return error instanceof ShumaError ? error : new ShumaError('SPAWN_FAILED', String(error));
+  }
+}
 
 function stoppingError(ws: WorkspaceEntry): ShumaError {
   return new ShumaError('WORKSPACE_STOPPED', `workspace ${ws.id} (${ws.label}) is stopping: nothing new starts in it`);
-}
-
-function signalPid(pid: number, signal: Signal): void {
-  try {
-    process.kill(pid, signal);
-  } catch {
-    // Exited since cgroup.procs was read: nothing left to signal.
-  }
-}
-
-/** False when no process is left in the group. */
-export function signalGroup(pgid: number, signal: Signal, logger: Logger): boolean {
-  try {
-    process.kill(-pgid, signal);
-    return true;
-  } catch (error) {
-    if ((error as { code?: string }).code === 'ESRCH') return false;
-    logger.error({ pgid, signal, err: serializeError(error) }, 'could not signal a process group');
-    return true;
-  }
 }

@@ -4,6 +4,7 @@ import type { QuotaBreachEvent } from '../../protocol/messages.js';
 import type { QuotaAction } from '../../protocol/specs.js';
 import type { ProcessTable } from '../processes/process-table.js';
 import type { Registry, WorkspaceEntry } from '../registry/registry.js';
+import { Mailbox } from './mailbox.js';
 import { breachText, type QuotaReport, type QuotaResource, type WorkspaceStats } from '../../protocol/stats.js';
 
 export const STATS_HISTORY = 64;
@@ -37,6 +38,12 @@ interface Usage extends WorkspaceUsage {
   at: number;
 }
 
+/** What the quota actor hears: its timer, samples taken (by it or for stats()), workspaces gone. */
+type QuotaMessage =
+  | { type: 'tick' }
+  | { type: 'sampled'; ws: WorkspaceEntry; usage: Usage; reply: (stats: WorkspaceStats) => void }
+  | { type: 'forget'; wsId: string };
+
 interface WorkspaceQuotaState {
   history: WorkspaceStats[];
   previous: Usage | null;
@@ -50,6 +57,7 @@ interface WorkspaceQuotaState {
  * the workspace actor, which applies its policy.
  */
 export class QuotaActor {
+  private readonly mailbox = new Mailbox<QuotaMessage>((message) => this.handle(message));
   private readonly states = new Map<string, WorkspaceQuotaState>();
   private readonly timer: NodeJS.Timeout | undefined;
   /** Why the background sampling last failed, while it fails: one warning per episode, not per round. */
@@ -57,7 +65,7 @@ export class QuotaActor {
 
   constructor(private readonly deps: QuotaActorDeps) {
     if (deps.intervalMs > 0) {
-      this.timer = setInterval(() => this.sampleAll(), deps.intervalMs);
+      this.timer = setInterval(() => this.mailbox.send({ type: 'tick' }), deps.intervalMs);
       // Sampling alone must not keep a process alive.
       this.timer.unref();
     }
@@ -68,12 +76,12 @@ export class QuotaActor {
    * (EMFILE when descriptors run out, ENOMEM): the round is skipped and said so, never thrown
    * from the timer, where it would end the whole runtime.
    */
-  sampleAll(): void {
+  private sampleAll(): void {
     let failed: unknown = null;
     for (const ws of this.deps.registry.all()) {
       if (ws.hostStop || ws.failure) continue;
       try {
-        this.sample(ws);
+        this.measure(ws, () => undefined);
       } catch (error) {
         failed = error;
         break; // the rest would fail alike
@@ -97,8 +105,36 @@ export class QuotaActor {
 
   /** Takes a sample now, appends it to the history and checks the limits. */
   sample(ws: WorkspaceEntry): WorkspaceStats {
-    const state = this.stateOf(ws);
+    let stats: WorkspaceStats | undefined;
+    this.measure(ws, (taken) => (stats = taken));
+    // Nothing the quota actor does asks for a sample from inside its own turn.
+    if (!stats) throw new Error('a sample was asked from inside the quota actor: it would be answered later');
+    return stats;
+  }
+
+  /** Measures where the workspace runs now; the sample comes back in as a message. */
+  private measure(ws: WorkspaceEntry, reply: (stats: WorkspaceStats) => void): void {
     const usage: Usage = { at: this.deps.now(), ...this.deps.usage(ws) };
+    this.mailbox.send({ type: 'sampled', ws, usage, reply });
+  }
+
+  private handle(message: QuotaMessage): void {
+    switch (message.type) {
+      case 'tick':
+        this.sampleAll();
+        return;
+      case 'sampled':
+        message.reply(this.record(message.ws, message.usage));
+        return;
+      case 'forget':
+        this.states.delete(message.wsId);
+        return;
+    }
+  }
+
+  /** A sample appended to the history, the limits checked against it. */
+  private record(ws: WorkspaceEntry, usage: Usage): WorkspaceStats {
+    const state = this.stateOf(ws);
     const stats: WorkspaceStats = {
       at: usage.at,
       source: usage.source,
@@ -140,7 +176,7 @@ export class QuotaActor {
   }
 
   forget(wsId: string): void {
-    this.states.delete(wsId);
+    this.mailbox.send({ type: 'forget', wsId });
   }
 
   close(): void {

@@ -1,11 +1,13 @@
 import type { Logger } from 'pino';
 import { serializeError } from '../../protocol/errors.js';
-import type { ChildEvent, Signal } from '../../protocol/messages.js';
-import { toExitInfo } from '../processes/exit-info.js';
+import type { ChildEvent } from '../../protocol/messages.js';
+import { toExitInfo, type ExitInfo } from '../processes/exit-info.js';
 import { groupMembers, isSameProcess, listProcesses, type ProcStat } from '../processes/proc.js';
-import type { ProcessTable, RunEntry } from '../processes/process-table.js';
+import { settleExited, type ProcessTable, type RunEntry } from '../processes/process-table.js';
+import { signalIfSame } from '../processes/signals.js';
 import type { Registry, StopResult, StopScope, WorkspaceEntry } from '../registry/registry.js';
 import type { SpawnedProcess } from '../spawn/spawner.js';
+import { Mailbox } from './mailbox.js';
 
 /** How long `exited` waits for the output pipes to close after the exit, when a background
  * descendant keeps them open: past it, the run is over and its log is what was read. */
@@ -26,51 +28,39 @@ export interface ReaperDeps {
   onScopeEmpty: (scope: StopScope, result: StopResult) => void;
 }
 
+/** What the reaper hears: the kernel's news about runs, its own timers, and requests to look. */
+type ReaperMessage =
+  | { type: 'exited'; run: RunEntry; code: number | null; signal: NodeJS.Signals | null; reason?: 'oom' | 'node-lost' }
+  | { type: 'adoptedGone'; run: RunEntry }
+  | { type: 'outputEnded'; run: RunEntry }
+  | { type: 'drainCapped'; run: RunEntry }
+  | { type: 'check'; scope: StopScope };
+
+/** The event that tells a run's actor how it ended: built here only. */
+export function exitEvent(run: RunEntry, exit: ExitInfo, at: number): ChildEvent {
+  const { code, signal, status } = exit;
+  return run.pipelineId
+    ? { type: 'NODE_EXITED', at, label: run.label, runId: run.id, code, signal, status }
+    : { type: 'EXITED', at, runId: run.id, code, signal, status };
+}
+
 /**
  * The reaper actor: turns child exits into events for the actor that owns the run (EXITED
  * for a command, NODE_EXITED for a pipeline), and, while a workspace or a pipeline stops,
  * watches until nothing of its process groups — nor any descendant that escaped them — is left.
  */
 export class Reaper {
+  private readonly mailbox = new Mailbox<ReaperMessage>((message) => this.handle(message));
   private readonly recheckTimers = new Map<string, NodeJS.Timeout>();
   private readonly recheckDelays = new Map<string, number>();
+  private readonly drainTimers = new Map<RunEntry, NodeJS.Timeout>();
 
   constructor(private readonly deps: ReaperDeps) {}
 
+  /** Listens to a process the host started: its exit and the end of its output come in as messages. */
   watch(run: RunEntry, spawned: SpawnedProcess): void {
-    let drainTimer: NodeJS.Timeout | undefined;
-    spawned.onOutputEnd(() => {
-      run.outputEnded = true;
-      if (drainTimer) clearTimeout(drainTimer);
-      if (run.exit) run.exited.resolve(run.exit);
-    });
-    spawned.onExit((code, signal, reason) => {
-      const exit = toExitInfo(code, signal);
-      run.alive = false;
-      run.exit = exit;
-      if (exit.status === -1) run.reason = 'exit-unknown';
-      if (reason) run.reason = reason;
-      const ws = this.deps.registry.get(run.wsId);
-      if (ws && signal === 'SIGKILL') this.attributeOomKill(ws, run);
-      this.deps.logger.info(
-        { ws: run.wsId, command: run.key, run: run.id, pid: run.pid, label: run.label, ...exit, reason: run.reason },
-        'command exited',
-      );
-      if (run.outputEnded) run.exited.resolve(exit);
-      else drainTimer = setTimeout(() => run.exited.resolve(exit), OUTPUT_DRAIN_CAP_MS);
-      if (!ws) return;
-      const at = this.deps.now();
-      this.deps.toChild(
-        ws,
-        run.key,
-        run.pipelineId
-          ? { type: 'NODE_EXITED', at, label: run.label, runId: run.id, ...exit }
-          : { type: 'EXITED', at, runId: run.id, ...exit },
-      );
-      const pipeline = run.pipelineId ? ws.pipelines.get(run.pipelineId) : undefined;
-      if (pipeline?.hostStop) this.check(pipeline);
-      if (ws.hostStop) this.check(ws);
-    });
+    spawned.onOutputEnd(() => this.mailbox.send({ type: 'outputEnded', run }));
+    spawned.onExit((code, signal, reason) => this.mailbox.send({ type: 'exited', run, code, signal, ...(reason ? { reason } : {}) }));
   }
 
   /**
@@ -79,6 +69,7 @@ export class Reaper {
    */
   adopt(run: RunEntry, startTime: number): void {
     run.outputEnded = true;
+    run.outputDone = true;
     const timer = setInterval(() => {
       try {
         if (isSameProcess({ pid: run.pid, startTime })) return;
@@ -88,25 +79,66 @@ export class Reaper {
         return;
       }
       clearInterval(timer);
-      const exit = { code: null, signal: null, status: -1 };
-      run.alive = false;
-      run.exit = exit;
-      run.reason = 'exit-unknown';
-      run.exited.resolve(exit);
-      this.deps.logger.info({ ws: run.wsId, command: run.key, run: run.id, pid: run.pid, label: run.label }, 'adopted process exited');
-      const ws = this.deps.registry.get(run.wsId);
-      if (!ws) return;
-      const at = this.deps.now();
-      this.deps.toChild(
-        ws,
-        run.key,
-        run.pipelineId ? { type: 'NODE_EXITED', at, label: run.label, ...exit, runId: run.id } : { type: 'EXITED', at, runId: run.id, ...exit },
-      );
-      const pipeline = run.pipelineId ? ws.pipelines.get(run.pipelineId) : undefined;
-      if (pipeline?.hostStop) this.check(pipeline);
-      if (ws.hostStop) this.check(ws);
+      this.mailbox.send({ type: 'adoptedGone', run });
     }, ADOPTED_POLL_MS);
     timer.unref();
+  }
+
+  /** While a scope stops: finish when nothing of it is left, else look again soon. */
+  check(scope: StopScope): void {
+    this.mailbox.send({ type: 'check', scope });
+  }
+
+  close(): void {
+    for (const id of [...this.recheckTimers.keys()]) this.cancelRecheck(id);
+  }
+
+  private handle(message: ReaperMessage): void {
+    switch (message.type) {
+      case 'exited': {
+        const exit = toExitInfo(message.code, message.signal);
+        this.ended(message.run, exit, message.reason ?? (exit.status === -1 ? 'exit-unknown' : null), 'command exited');
+        return;
+      }
+      case 'adoptedGone':
+        this.ended(message.run, { code: null, signal: null, status: -1 }, 'exit-unknown', 'adopted process exited');
+        return;
+      case 'outputEnded':
+        message.run.outputEnded = true;
+        this.outputDone(message.run);
+        return;
+      case 'drainCapped':
+        this.outputDone(message.run);
+        return;
+      case 'check':
+        this.checkScope(message.scope);
+        return;
+    }
+  }
+
+  /** A run ended: the table says so, its actor is told, a stop waiting for it looks again. */
+  private ended(run: RunEntry, exit: ExitInfo, reason: RunEntry['reason'], what: string): void {
+    run.alive = false;
+    run.exit = exit;
+    if (reason) run.reason = reason;
+    const ws = this.deps.registry.get(run.wsId);
+    if (ws && exit.signal === 'SIGKILL') this.attributeOomKill(ws, run);
+    this.deps.logger.info({ ws: run.wsId, command: run.key, run: run.id, pid: run.pid, label: run.label, ...exit, reason: run.reason }, what);
+    if (run.outputEnded) this.outputDone(run);
+    else this.drainTimers.set(run, setTimeout(() => this.mailbox.send({ type: 'drainCapped', run }), OUTPUT_DRAIN_CAP_MS));
+    if (!ws) return;
+    this.deps.toChild(ws, run.key, exitEvent(run, exit, this.deps.now()));
+    const pipeline = run.pipelineId ? ws.pipelines.get(run.pipelineId) : undefined;
+    if (pipeline?.hostStop) this.checkScope(pipeline);
+    if (ws.hostStop) this.checkScope(ws);
+  }
+
+  private outputDone(run: RunEntry): void {
+    clearTimeout(this.drainTimers.get(run));
+    this.drainTimers.delete(run);
+    if (!run.exit) return;
+    run.outputDone = true;
+    settleExited(run);
   }
 
   /** A SIGKILL that the kernel's OOM killer counted in the workspace's cgroup is the run's cause of death. */
@@ -122,7 +154,7 @@ export class Reaper {
   }
 
   /** While a scope stops: finish when nothing of it is left, else look again soon. */
-  check(scope: StopScope): void {
+  private checkScope(scope: StopScope): void {
     const stop = scope.hostStop;
     if (!stop || !this.isLive(scope)) return;
     // Exits are reported by the kernel; only stragglers beyond the leaders need /proc.
@@ -146,7 +178,7 @@ export class Reaper {
     if (members.length > 0 || escaped.length > 0 || inCgroup.length > 0) {
       if (members.length === 0) {
         // The groups are gone; what is left escaped them: it dies without more grace.
-        for (const p of escaped) this.signalIfSame(p, 'SIGKILL');
+        for (const p of escaped) signalIfSame(p, 'SIGKILL', this.deps.logger);
         if (inCgroup.length > 0) void cgroup!.killAll().then(() => this.check(scope));
       }
       this.recheckLater(scope);
@@ -169,18 +201,6 @@ export class Reaper {
     return scope.kind === 'workspace' ? ws === scope : ws.pipelines.get(scope.id) === scope;
   }
 
-  /** Signals a process seen earlier, unless its pid now names another process. */
-  signalIfSame(seen: ProcStat, signal: Signal): void {
-    try {
-      if (!isSameProcess(seen)) return;
-      process.kill(seen.pid, signal);
-    } catch (error) {
-      if ((error as { code?: string }).code !== 'ESRCH') {
-        this.deps.logger.error({ pid: seen.pid, err: serializeError(error) }, 'could not signal an escaped descendant');
-      }
-    }
-  }
-
   private recheckLater(scope: StopScope): void {
     if (this.recheckTimers.has(scope.id)) return;
     const delay = Math.min(MAX_RECHECK_MS, (this.recheckDelays.get(scope.id) ?? FIRST_RECHECK_MS / 2) * 2);
@@ -196,9 +216,5 @@ export class Reaper {
     clearTimeout(this.recheckTimers.get(id));
     this.recheckTimers.delete(id);
     this.recheckDelays.delete(id);
-  }
-
-  close(): void {
-    for (const id of [...this.recheckTimers.keys()]) this.cancelRecheck(id);
   }
 }

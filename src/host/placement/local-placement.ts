@@ -85,11 +85,11 @@ export class LocalPlacement implements Placement {
   }
 
   spawnCommand(ws: WorkspaceEntry, command: CommandEntry, restarts: number): void {
-    this.host.receive({ type: 'spawn', wsId: ws.id, key: command.key, restarts });
+    this.host.spawnCommand(ws, command, restarts);
   }
 
   spawnPipeline(ws: WorkspaceEntry, pipeline: PipelineEntry, attempt: number): void {
-    this.host.receive({ type: 'spawnPipeline', wsId: ws.id, pipelineId: pipeline.id, attempt });
+    this.host.spawnPipeline(ws, pipeline, attempt);
   }
 
   signal(scope: StopScope, signal: Signal): void {

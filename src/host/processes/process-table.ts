@@ -27,8 +27,16 @@ export interface RunEntry {
   reason: RunReason;
   /** The Slurm node it runs on, for a Slurm-placed workspace. */
   readonly node?: string;
+  /** Its output pipes closed: everything it wrote was read. */
   outputEnded: boolean;
-  /** Settles once the run exited and its output was read to the end. */
+  /** Its output was read to the end, or the wait for the end was cut short (a descendant kept the pipes). */
+  outputDone: boolean;
+  /** The actor that owns it has been seen (in its mirrored snapshot) to know how it ended. */
+  heard: boolean;
+  /**
+   * Settles once the run exited, its output was read, and its actor heard the exit: what the
+   * promise says, the actor says too (why(), getSnapshot()).
+   */
   readonly exited: Deferred<ExitInfo>;
 }
 
@@ -39,9 +47,11 @@ export interface RunEntry {
 export class ProcessTable {
   private readonly runs = new Map<string, RunEntry>();
   private readonly runsByWorkspace = new Map<string, RunEntry[]>();
+  /** Runs of commands whose actor has not been seen to hear their exit yet, by command key. */
+  private readonly unheardByKey = new Map<string, RunEntry[]>();
 
   add(
-    run: Omit<RunEntry, 'alive' | 'exit' | 'reason' | 'outputEnded' | 'exited' | 'stdout' | 'stderr'>,
+    run: Omit<RunEntry, 'alive' | 'exit' | 'reason' | 'outputEnded' | 'outputDone' | 'heard' | 'exited' | 'stdout' | 'stderr'>,
     logBufferBytes: number,
   ): RunEntry {
     const entry: RunEntry = {
@@ -52,13 +62,36 @@ export class ProcessTable {
       exit: null,
       reason: null,
       outputEnded: false,
+      outputDone: false,
+      // A pipeline's node has no handle that awaits its exit: nobody waits for its actor.
+      heard: run.pipelineId !== undefined,
       exited: deferred<ExitInfo>(),
     };
     this.runs.set(entry.id, entry);
     let list = this.runsByWorkspace.get(entry.wsId);
     if (!list) this.runsByWorkspace.set(entry.wsId, (list = []));
     list.push(entry);
+    if (!entry.heard) {
+      let unheard = this.unheardByKey.get(entry.key);
+      if (!unheard) this.unheardByKey.set(entry.key, (unheard = []));
+      unheard.push(entry);
+    }
     return entry;
+  }
+
+  /** The runs of a command whose exit its actor has not been seen to hear yet (oldest first). */
+  unheard(key: string): readonly RunEntry[] {
+    return this.unheardByKey.get(key) ?? [];
+  }
+
+  /** The run's actor knows how it ended (or is gone): its `exited` may settle. */
+  hear(run: RunEntry): void {
+    if (run.heard) return;
+    run.heard = true;
+    const unheard = this.unheardByKey.get(run.key)?.filter((other) => other !== run) ?? [];
+    if (unheard.length > 0) this.unheardByKey.set(run.key, unheard);
+    else this.unheardByKey.delete(run.key);
+    settleExited(run);
   }
 
   get(runId: string): RunEntry | undefined {
@@ -86,8 +119,17 @@ export class ProcessTable {
     return count;
   }
 
+  /** The workspace is gone: no actor of it will hear anything more. */
   removeWorkspace(wsId: string): void {
-    for (const run of this.runsByWorkspace.get(wsId) ?? []) this.runs.delete(run.id);
+    for (const run of this.runsByWorkspace.get(wsId) ?? []) {
+      this.hear(run);
+      this.runs.delete(run.id);
+    }
     this.runsByWorkspace.delete(wsId);
   }
+}
+
+/** Resolves the run's `exited` once all three are known: its exit, the end of its output, its actor heard it. */
+export function settleExited(run: RunEntry): void {
+  if (run.exit && run.outputDone && run.heard) run.exited.resolve(run.exit);
 }

@@ -137,11 +137,11 @@ export class SlurmPlacement implements Placement {
   }
 
   spawnCommand(ws: WorkspaceEntry, command: CommandEntry, restarts: number): void {
-    this.host.receive({ type: 'spawn', wsId: ws.id, key: command.key, restarts });
+    this.host.spawnCommand(ws, command, restarts);
   }
 
   spawnPipeline(ws: WorkspaceEntry, pipeline: PipelineEntry, attempt: number): void {
-    this.host.receive({ type: 'spawnPipeline', wsId: ws.id, pipelineId: pipeline.id, attempt });
+    this.host.spawnPipeline(ws, pipeline, attempt);
   }
 
   /** A step on the node the command asks, or, when it is lost or not asked, the least busy live one. */

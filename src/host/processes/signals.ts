@@ -1,0 +1,39 @@
+import type { Logger } from 'pino';
+import { serializeError } from '../../protocol/errors.js';
+import type { Signal } from '../../protocol/messages.js';
+import { isSameProcess, type ProcStat } from './proc.js';
+
+// Sending a signal to what the runtime started: a process group (every run leads its own), a
+// pid read from a cgroup, a descendant seen earlier. "Already gone" is never an error here.
+
+/** False when no process is left in the group. */
+export function signalGroup(pgid: number, signal: Signal, logger: Logger): boolean {
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ESRCH') return false;
+    logger.error({ pgid, signal, err: serializeError(error) }, 'could not signal a process group');
+    return true;
+  }
+}
+
+export function signalPid(pid: number, signal: Signal): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // Exited since cgroup.procs was read: nothing left to signal.
+  }
+}
+
+/** Signals a process seen earlier, unless its pid now names another process. */
+export function signalIfSame(seen: ProcStat, signal: Signal, logger: Logger): void {
+  try {
+    if (!isSameProcess(seen)) return;
+    process.kill(seen.pid, signal);
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'ESRCH') {
+      logger.error({ pid: seen.pid, err: serializeError(error) }, 'could not signal an escaped descendant');
+    }
+  }
+}

@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { ActorSnapshot } from '../src/index.js';
+import { fixture, isAlive, startRuntime } from './helpers.js';
+
+// "The user's promises settle ahead of the actors" (issue 12): run() resolved from the host and
+// `exited` from the reaper while the command actor heard the same facts a round trip later, so
+// why() straight after them said less than the promise. Each promise now settles once the actor
+// knows what it says. Checked many times in a row: a race shows up in a loop, not once. The
+// suite runs on both spawners (npm test, npm run test:node-spawner).
+
+const ROUNDS = 300;
+const STOP_ROUNDS = 150;
+
+function stateOf(snapshot: ActorSnapshot | null): string {
+  if (!snapshot) return '(none)';
+  return typeof snapshot.value === 'string' ? snapshot.value : (Object.keys(snapshot.value)[0] ?? '');
+}
+
+describe('one answer everywhere: a promise settles when the actor knows what it says', () => {
+  test(`after await ws.run(): the actor runs that run and why() says spawned (${ROUNDS} times)`, async () => {
+    const rt = await startRuntime();
+    const ws = await rt.createWorkspace({ label: 'one-answer-run' });
+    for (let round = 0; round < ROUNDS; round++) {
+      const cmd = await ws.run({ exec: 'true', label: `true-${round}` });
+      const snapshot = cmd.getSnapshot();
+      assert.notEqual(stateOf(snapshot), 'starting', `round ${round}: the actor is still starting`);
+      assert.notEqual(snapshot, null, `round ${round}: no snapshot of the command actor`);
+      assert.equal(snapshot!.context.runId, cmd.id, `round ${round}: the actor's run is not the one run() returned`);
+      const trail = (await ws.why(cmd.id)).map((entry) => entry.text);
+      assert.ok(trail.some((text) => text.startsWith('spawned')), `round ${round}: why() has no "spawned": ${JSON.stringify(trail)}`);
+      await cmd.exited;
+    }
+    await ws.stop({ graceMs: 0 });
+  });
+
+  test(`after await cmd.exited: why() has the exit and commands() shows it ended (${ROUNDS} times)`, async () => {
+    const rt = await startRuntime();
+    const ws = await rt.createWorkspace({ label: 'one-answer-exit' });
+    for (let round = 0; round < ROUNDS; round++) {
+      const status = round % 3;
+      const cmd = await ws.run({ exec: 'sh', argv: ['-c', `exit ${status}`], label: `exit-${round}` });
+      const exit = await cmd.exited;
+      assert.equal(exit.status, status);
+      const trail = (await ws.why(cmd.id)).map((entry) => entry.text);
+      assert.ok(trail.includes(`exited ${status}`), `round ${round}: why() has no "exited ${status}": ${JSON.stringify(trail)}`);
+      assert.equal(stateOf(cmd.getSnapshot()), 'exited', `round ${round}: the actor has not heard the exit`);
+      const info = (await ws.commands()).find((c) => c.id === cmd.id);
+      assert.ok(info, `round ${round}: commands() does not list the run`);
+      assert.equal(info.alive, false, `round ${round}: commands() says it is alive`);
+      assert.equal(info.exitStatus, status, `round ${round}: commands() has another status`);
+    }
+    await ws.stop({ graceMs: 0 });
+  });
+
+  test(`a supervised command restarted at once: after await cmd.exited, why() has that exit (${ROUNDS / 3} times)`, async () => {
+    const rt = await startRuntime();
+    const ws = await rt.createWorkspace({ label: 'one-answer-restart' });
+    for (let round = 0; round < ROUNDS / 3; round++) {
+      // No backoff: the actor goes from running to restarting in one step, and asks for the next run.
+      const cmd = await ws.run({ exec: 'sh', argv: ['-c', 'exit 7'], restart: { onFailure: true, maxRestarts: 1, backoffMs: 0 } });
+      await cmd.exited;
+      const trail = (await ws.why(cmd.id)).map((entry) => entry.text);
+      assert.ok(trail.includes('exited 7'), `round ${round}: why() has no "exited 7": ${JSON.stringify(trail)}`);
+      const snapshot = cmd.getSnapshot()!;
+      assert.ok(
+        snapshot.context.runId !== cmd.id || stateOf(snapshot) !== 'running',
+        `round ${round}: the actor still runs the run whose exit was announced`,
+      );
+      const info = (await ws.commands()).find((c) => c.id === cmd.id);
+      assert.equal(info?.alive, false, `round ${round}: commands() says it is alive`);
+    }
+    await ws.stop({ graceMs: 0 });
+  });
+
+  test(`after await ws.stop(): listWorkspaces() no longer has it, nor its process (${STOP_ROUNDS} times)`, async () => {
+    const rt = await startRuntime();
+    for (let round = 0; round < STOP_ROUNDS; round++) {
+      const ws = await rt.createWorkspace({ label: `one-answer-stop-${round}` });
+      const cmd = await ws.run({ exec: fixture('forever.sh') });
+      const result = await ws.stop({ graceMs: round % 2 === 0 ? 0 : 1000 });
+      assert.equal(result.reaped, 1, `round ${round}`);
+      const listed = (await rt.listWorkspaces()).map((info) => info.id);
+      assert.ok(!listed.includes(ws.id), `round ${round}: listWorkspaces() still has the stopped workspace`);
+      assert.equal(rt.workspace(ws.id), undefined, `round ${round}: workspace(id) still finds it`);
+      assert.equal(isAlive(cmd.pid), false, `round ${round}: its process outlived stop()`);
+      await cmd.exited;
+    }
+  });
+});
