@@ -7,6 +7,9 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createRuntime, isShumaError, type Runtime, type Workspace } from '../src/index.js';
 import { runSlurm } from '../src/host/placement/slurm/slurm-cli.js';
+import { parseSpecText } from '../src/cli/spec-file.js';
+import { psText } from '../src/cli/ps.js';
+import { commandSpecFrom } from '../src/cli/run.js';
 import { fixture, pollUntil, processesMentioning, startRuntime, stateOf, waitFor, waitForOutput } from './helpers.js';
 import { clusterUp, slurmSkip, type TestCluster } from './slurm-cluster.js';
 
@@ -101,6 +104,36 @@ describe('a Slurm-placed workspace', { skip }, () => {
     assert.equal((await ws.logs(count.commandId, { stream: 'stdout' })).toString().trim(), '100000');
     const nodes = Object.fromEntries((await ws.commands()).map((c) => [c.label, c.node]));
     assert.deepEqual(nodes, { gen: 'n1', count: 'n2' });
+    await ws.stop();
+  });
+
+  test('yes | head -1 across nodes ends at once and is a success (SIGPIPE upstream); a failing pipeline restarts as a unit', async () => {
+    const ws = await slurmWs('pipes');
+    const quick = await rt.runPipeline({
+      label: 'yes-head',
+      workspace: ws.id,
+      nodes: [
+        { label: 'yes', exec: 'yes', node: 'n1' },
+        { label: 'head', exec: 'head', argv: ['-1'], node: 'n2' },
+      ],
+      edges: [{ from: 'yes', to: 'head' }],
+    });
+    const first = await quick.done;
+    assert.equal(first.ok, true, JSON.stringify(first.exits));
+    const failing = await rt.runPipeline({
+      label: 'fails',
+      workspace: ws.id,
+      nodes: [
+        { label: 'gen', exec: 'echo', argv: ['x'], node: 'n1' },
+        { label: 'bad', exec: 'sh', argv: ['-c', 'cat >/dev/null; exit 2'], node: 'n2' },
+      ],
+      edges: [{ from: 'gen', to: 'bad' }],
+      restart: { onFailure: true, backoffMs: 20, maxRestarts: 1 },
+    });
+    const result = await failing.done;
+    assert.equal(result.ok, false);
+    assert.equal(result.restarts, 1);
+    assert.equal(result.exits.bad!.status, 2);
     await ws.stop();
   });
 
@@ -225,6 +258,35 @@ describe('a Slurm-placed workspace', { skip }, () => {
     }
     await pollUntil(() => processesMentioning(marker), (p) => p.length === 0, 'no step process left', 50);
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a spec file places a workspace with placement: and its commands with node:', async () => {
+    const file = parseSpecText(
+      'train.yaml',
+      ['workspaces:', '  - label: from-file', '    placement: { kind: slurm, nodes: 2 }', '    commands:', '      - { exec: hostname, node: n2, label: where }', ''].join('\n'),
+    );
+    const [entry] = file.workspaces;
+    assert.deepEqual(entry!.spec.placement, { kind: 'slurm', nodes: 2 });
+    const ws = await rt.createWorkspace(entry!.spec);
+    const c = await ws.run(entry!.commands[0]!);
+    await c.exited;
+    assert.equal((await ws.commands())[0]!.node, 'n2');
+    await ws.stop();
+    assert.throws(
+      () => parseSpecText('bad.yaml', 'workspaces:\n  - label: x\n    placement: { kind: slurm, nodes: 0 }\n'),
+      (e: unknown) => /bad\.yaml:3:\d+: .*placement\.nodes|must be at least 1/.test(String(e)),
+    );
+  });
+
+  test('shuma run --slurm-nodes N asks for a Slurm-placed workspace; ps shows each command\'s node', () => {
+    assert.deepEqual(commandSpecFrom(['-w', 'train', '--slurm-nodes', '2', '--', 'true']).placement, { kind: 'slurm', nodes: 2 });
+    assert.equal(commandSpecFrom(['-w', 'train', '--', 'true']).placement, undefined);
+    const row = { id: 'r1', commandKey: 'k', label: 'c', state: 'running', pid: 1, alive: true, exitStatus: null, exitSignal: null, restarts: 0, startedAt: 0, logBytes: 0 };
+    const text = psText({ workspaces: [{ id: 'w', label: 'w', state: 'running', uptimeMs: 0, commands: [{ ...row, node: 'n2' }] }], pipelines: [] } as never, 0);
+    assert.match(text, /NODE/);
+    assert.match(text, /n2\s*$/m);
+    const local = psText({ workspaces: [{ id: 'w', label: 'w', state: 'running', uptimeMs: 0, commands: [row] }], pipelines: [] } as never, 0);
+    assert.doesNotMatch(local, /NODE/);
   });
 
   // Last: it takes node n2 away from this file's cluster.
