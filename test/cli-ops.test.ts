@@ -2,11 +2,11 @@
 // and stopped by `shuma kill` (state saved), the client's environment passed to what it runs,
 // `shuma startup`'s unit, saved pipelines under their names, pipeline nodes in `ps`.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import type { HealthResult, PsResult, RunResult } from '../src/protocol/control.js';
-import { fixture, isAlive } from './helpers.js';
+import { fixture, isAlive, processesMentioning } from './helpers.js';
 import { cli, cliJson, pollCli, startDaemon, tempDir, waitAllGone } from './daemon-helpers.js';
 
 /** Daemons these tests started through the client (detached, so not the helpers' children). */
@@ -93,6 +93,20 @@ test('concurrent runs with no daemon start one daemon between them, and every co
   await waitAllGone([pid, ...results.map((r) => (JSON.parse(r.stdout) as RunResult).command.pid)]);
 });
 
+test('a daemon that cannot start is reported with its own words, and nothing is left running', async () => {
+  const env = freshHome();
+  // Others may write to the socket's directory: the daemon refuses it (and exits 2).
+  const open = path.join(tempDir(), 'open');
+  mkdirSync(open, { mode: 0o777 });
+  chmodSync(open, 0o777);
+  const socket = path.join(open, 's.sock');
+  const result = await cli(['run', '--socket', socket, '-w', 'x', '--', 'sleep', '1000'], env);
+  assert.equal(result.code, 3, result.stderr);
+  assert.match(result.stderr, /NO_DAEMON: the daemon started for \S+s\.sock is not serving \(it exited with code 2\); its output, in \S+daemon\.log:\n.*CONTROL_DIR_INVALID: the socket directory \S+open has mode 0777/);
+  assert.equal(existsSync(socket), false);
+  assert.deepEqual(processesMentioning(socket), []);
+});
+
 test("run passes the client's environment (FOO=bar … 'echo $FOO' prints bar); --env-file and --env on top; --no-inherit-env leaves it out", async () => {
   const daemon = await startDaemon();
   const env = { ...daemon.env, FOO: 'bar', ONLY_CLIENT: 'yes' };
@@ -130,8 +144,18 @@ test('a saved pipeline runs under its saved name; ps lists pipeline nodes by the
   const idle = (await cliJson<PsResult>(['ps'], daemon.env)).pipelines.find((p) => p.label === 'idle')!;
   for (const node of idle.nodes) assert.match(ps.stdout, new RegExp(`node\\s+p/idle/${node.label}\\s+${node.commandId}\\s+${node.pid}\\n`));
   assert.equal((await pollCli(() => cli(['logs', 'p/sevens/wc'], daemon.env), (r) => r.stdout !== '', 'wc')).stdout.trim(), '19');
+
+  // A name that fits two is refused, listing them by what `ps` shows: NAME (ID).
+  const a = await cliJson<RunResult>(['run', '-w', 'twin-a', '--name', 'same', '--', 'sleep', '1000'], daemon.env);
+  const b = await cliJson<RunResult>(['run', '-w', 'twin-b', '--name', 'same', '--', 'sleep', '1000'], daemon.env);
+  const ambiguous = await cli(['logs', 'same'], daemon.env);
+  assert.equal(ambiguous.code, 2);
+  assert.ok(ambiguous.stderr.includes(`"same" names 2 commands: twin-a/same (${a.command.id}), twin-b/same (${b.command.id}); use an id (or ws/label)`), ambiguous.stderr);
+  const table = (await cli(['ps'], daemon.env)).stdout;
+  for (const r of [a, b]) assert.match(table, new RegExp(`command\\s+${r.workspace.label}/same\\s+${r.command.id}\\s`));
+  assert.equal((await cliJson<{ id: string }>(['why', 'twin-a/same'], daemon.env)).id, a.command.id);
   assert.equal(await daemon.stop('SIGTERM'), 0);
-  await waitAllGone(idle.nodes.map((n) => n.pid));
+  await waitAllGone([...idle.nodes.map((n) => n.pid), a.command.pid, b.command.pid]);
 });
 
 test('daemon --inspect serves the inspector page; shuma inspect prints its URL (and says how to get one when there is none)', async () => {

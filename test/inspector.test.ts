@@ -236,6 +236,40 @@ describe('inspector: what it serves', () => {
   });
 });
 
+describe('inspector: the selected actor\'s output', () => {
+  test('a command\'s latest run, stdout and stderr apart; a pipeline\'s, one entry per node', async () => {
+    const rt = await startRuntime({ inspector: { port: 0 } });
+    const { socket, messages } = await openClient(rt.inspectorUrl!);
+    try {
+      const ws = await rt.createWorkspace({ label: 'talk' });
+      const cmd = await ws.run({ exec: '/bin/sh', argv: ['-c', 'echo out; echo err >&2'], label: 'both' });
+      await cmd.exited;
+      const pipe = await rt.runPipeline({
+        label: 'p',
+        workspace: ws.id,
+        nodes: [{ label: 'gen', exec: '/bin/sh', argv: ['-c', 'echo to-cat; echo gen-err >&2'] }, { label: 'cat', exec: 'cat' }],
+        edges: [{ from: 'gen', to: 'cat' }],
+      });
+      await pipe.done;
+      type Output = Array<{ label: string; stdout: string; stderr: string }>;
+      const detailOf = async (id: string, what: string): Promise<Output> => {
+        messages.length = 0;
+        socket.send(JSON.stringify({ type: 'select', id }));
+        await until(() => messages.some((m) => m.type === 'detail' && m.id === id), what);
+        return messages.find((m) => m.type === 'detail' && m.id === id)!.output as Output;
+      };
+      assert.deepEqual(await detailOf(cmd.commandKey, 'the command\'s detail'), [{ label: 'both', stdout: 'out\n', stderr: 'err\n' }]);
+      const nodes = await detailOf(pipe.id, 'the pipeline\'s detail');
+      assert.deepEqual(nodes.sort((a, b) => a.label.localeCompare(b.label)), [
+        { label: 'cat', stdout: 'to-cat\n', stderr: '' },
+        { label: 'gen', stdout: '', stderr: 'gen-err\n' },
+      ]);
+    } finally {
+      socket.close();
+    }
+  });
+});
+
 describe('inspector: bounded for slow pages', () => {
   test('a page that does not read loses what it cannot take and is resynced once it reads again', async () => {
     const rt = await startRuntime();

@@ -499,7 +499,9 @@ export class ControlServer {
     if (pipe) return { kind: 'pipeline', id: pipe.id, label: pipe.label, entries: await this.rt.pipeline(pipe.id)!.why() };
     const ref = command ?? resolveCommand(this.core, target);
     if (ref.pipeline) return { kind: 'pipeline', id: ref.pipeline.id, label: ref.pipeline.label, entries: await this.rt.pipeline(ref.pipeline.id)!.why() };
-    return { kind: 'command', id: ref.key, label: `${ref.ws.label}/${ref.label}`, entries: await this.rt.workspace(ref.ws.id)!.why(ref.key) };
+    // Its id as `ps` shows it: the latest run's (the command's key only before any run).
+    const id = runsOf(this.core, ref).at(-1)?.id ?? ref.key;
+    return { kind: 'command', id, label: `${ref.ws.label}/${ref.label}`, entries: await this.rt.workspace(ref.ws.id)!.why(ref.key) };
   }
 }
 
