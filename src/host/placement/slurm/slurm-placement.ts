@@ -54,7 +54,7 @@ export class SlurmPlacement implements Placement {
     const spawner = new StepSpawner(deps.spawner, {
       refusal: (meta) => this.refusal(meta),
       started: (pid, meta) => this.steps.set(pid, meta),
-      ended: (pid) => this.steps.delete(pid),
+      ended: (pid) => this.stepEnded(pid),
       isLost: (jobId, node) => this.jobByJobId(jobId)?.isLost(node) ?? true,
       lostNode: (jobId, node) => this.jobByJobId(jobId)?.markLost([node]),
     });
@@ -192,6 +192,29 @@ export class SlurmPlacement implements Placement {
     return null;
   }
 
+  /**
+   * A pipeline node's step ended: its upstream nodes would get SIGPIPE on their next write
+   * locally, but srun does not die of a closed stdout (it ignores EPIPE and keeps relaying), so
+   * each live upstream step is sent SIGPIPE here (`yes | head -1` ends at once, as in bash).
+   */
+  private stepEnded(pid: number): void {
+    const meta = this.steps.get(pid);
+    this.steps.delete(pid);
+    const job = meta ? this.jobByJobId(meta.jobId) : undefined;
+    const wsId = job ? [...this.jobs.entries()].find(([, j]) => j === job)?.[0] : undefined;
+    const ws = wsId ? this.deps.registry.get(wsId) : undefined;
+    if (!job || !ws) return;
+    const run = this.deps.table.ofWorkspace(ws.id).find((r) => r.pid === pid);
+    const pipeline = run?.pipelineId ? ws.pipelines.get(run.pipelineId) : undefined;
+    if (!run || !pipeline || pipeline.hostStop) return;
+    const upstream = pipeline.spec.edges
+      .filter((edge) => edge.to === run.label)
+      .map((edge) => pipeline.currentRuns.find((r) => r.label === edge.from && r.alive))
+      .map((r) => (r ? { pid: r.pid, name: this.steps.get(r.pid)?.name } : null))
+      .filter((r): r is { pid: number; name: string } => r !== null && r.name !== undefined);
+    if (upstream.length > 0) void this.signalNamed(job, upstream, 'SIGPIPE');
+  }
+
   private jobByJobId(jobId: string): SlurmJob | undefined {
     for (const job of this.jobs.values()) if (job.jobId === jobId) return job;
     return undefined;
@@ -222,11 +245,12 @@ export class SlurmPlacement implements Placement {
   }
 
   /** scancel --signal to each step by name; a step not yet listed (srun still starting) gets its srun signalled. */
-  private async signalNamed(job: SlurmJob, runs: Array<{ pid: number; name: string }>, signal: Signal): Promise<void> {
+  private async signalNamed(job: SlurmJob, runs: Array<{ pid: number; name: string }>, signal: Signal | 'SIGPIPE'): Promise<void> {
     try {
       const steps = await listSteps(job.cluster, job.jobId);
       const ids = runs.flatMap((run) => steps.get(run.name) ?? []);
       await signalSteps(job.cluster, ids, signal);
+      // srun cancels its step on SIGTERM; SIGPIPE to srun would only end srun, not the task.
       for (const run of runs) if (!steps.has(run.name)) killGroup(run.pid, signal === 'SIGKILL' ? 'SIGKILL' : 'SIGTERM');
     } catch (error) {
       this.deps.logger.warn({ job: job.jobId, signal, err: serializeError(error) }, 'could not signal Slurm steps; signalling their sruns');
