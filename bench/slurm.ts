@@ -1,4 +1,4 @@
-// (n) Slurm placement against srun/salloc by hand, in the same run on the same throwaway cluster
+// (o) Slurm placement against srun/salloc by hand, in the same run on the same throwaway cluster
 // (scripts/slurm-test-cluster.sh, two emulated nodes): create-to-running of a workspace
 // (salloc --no-shell), ws.run of one command on a node until it ran (srun true), a restart cycle
 // (srun false again and again), and a 2-node pipeline's throughput (srun | srun). Medians.
@@ -21,8 +21,8 @@ const srunBase = (jobId: string, node: string) => [`--jobid=${jobId}`, '--overla
 
 export async function slurmSection(): Promise<Line[]> {
   if (!existsSync('/usr/sbin/slurmctld') || !existsSync('/usr/bin/srun')) {
-    progress('(n) Slurm: not installed here (apt-get install slurmctld slurmd slurm-client munge) — skipped');
-    return [{ heading: '(n) Slurm placement — skipped: Slurm is not installed' }];
+    progress('(o) Slurm: not installed here (apt-get install slurmctld slurmd slurm-client munge) — skipped');
+    return [{ heading: '(o) Slurm placement — skipped: Slurm is not installed' }];
   }
   const { stdout } = await run(SCRIPT, ['up']);
   const root = stdout.split('\n')[0]!.trim();
@@ -30,7 +30,7 @@ export async function slurmSection(): Promise<Line[]> {
   const env = { ...process.env, SLURM_CONF: conf };
   const rt = await createRuntime({ workers: 1, statsIntervalMs: 0, slurm: { conf } });
   try {
-    progress('(n) Slurm: create-to-running');
+    progress('(o) Slurm: create-to-running');
     const create: number[] = [];
     const salloc: number[] = [];
     for (let i = 0; i < ROUNDS; i++) {
@@ -45,7 +45,7 @@ export async function slurmSection(): Promise<Line[]> {
       if (jobId) await run('scancel', [jobId], { env });
     }
 
-    progress('(n) Slurm: ws.run → ran on a node, restart cycle');
+    progress('(o) Slurm: ws.run → ran on a node, restart cycle');
     const ws = await rt.createWorkspace({ label: 'bench-steps', placement: { kind: 'slurm', nodes: 2 } });
     const jobId = ws.placement.kind === 'slurm' ? ws.placement.jobId : '';
     const runMs: number[] = [];
@@ -71,7 +71,7 @@ export async function slurmSection(): Promise<Line[]> {
     for (let i = 0; i <= RESTARTS; i++) await run('srun', [...srunBase(jobId, 'n1'), 'false'], { env }).catch(() => undefined);
     const srunLoopMs = (now() - t) / (RESTARTS + 1);
 
-    progress('(n) Slurm: 2-node pipeline');
+    progress('(o) Slurm: 2-node pipeline');
     t = now();
     const p = await rt.runPipeline({
       label: 'bench-pipe',
@@ -95,7 +95,7 @@ export async function slurmSection(): Promise<Line[]> {
 
     const mibPerS = (ms: number) => PIPE_BYTES / 2 ** 20 / (ms / 1000);
     return [
-      { heading: `(n) Slurm placement — shuma against srun/salloc by hand, same cluster (2 emulated nodes), medians of ${ROUNDS}` },
+      { heading: `(o) Slurm placement — shuma against srun/salloc by hand, same cluster (2 emulated nodes), medians of ${ROUNDS}` },
       { what: 'create-to-running of a 1-node workspace (baseline: salloc --no-shell)', unit: 'ms', shuma: quantile(create, 0.5), baseline: quantile(salloc, 0.5) },
       { what: 'ws.run(true) on n2 → exited (baseline: srun --overlap true)', unit: 'ms', shuma: quantile(runMs, 0.5), baseline: quantile(srunMs, 0.5) },
       { what: `restart cycle of a failing command, ${RESTARTS} restarts, backoff 0 (baseline: srun false in a loop)`, unit: 'ms/run', shuma: restartMs, baseline: srunLoopMs },

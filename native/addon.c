@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,7 +18,7 @@
 #include "launch.h"
 #include "spawn-thread.h"
 
-/* spawn(file, argv, envp, cwd, stdio, limits, cgroupProcs, onExit) → { pid, stdin, stdout, stderr }
+/* spawn(file, argv, envp, cwd, stdio, limits, cgroupProcs, onExit[, dieWithParent]) → { pid, stdin, stdout, stderr }
  * spawnAsync(same) → a promise of it, the clone done on a thread of ours (spawn-thread.c)
  *
  * clone(CLONE_VM|CLONE_VFORK) as glibc's posix_spawn does — the child borrows our memory
@@ -27,7 +28,10 @@
  *
  * stdio: per stream, a descriptor to hand over (>= 0), STDIO_NULL for /dev/null, or
  * STDIO_PIPE for a new pipe whose parent end is returned (-1 where there is none).
- * limits: [RLIMIT_AS, RLIMIT_NOFILE, RLIMIT_CPU, RLIMIT_NPROC] values, -1 for "unchanged". */
+ * limits: [RLIMIT_AS, RLIMIT_NOFILE, RLIMIT_CPU, RLIMIT_NPROC] values, -1 for "unchanged".
+ * dieWithParent: the child gets PR_SET_PDEATHSIG(SIGKILL). It fires when the *thread* that
+ * cloned it exits: spawnAsync clones on the addon's spawner thread, which lives as long as the
+ * environment (the process, for the main thread's); spawn on the calling thread. */
 
 #define STDIO_NULL (-1)
 #define STDIO_PIPE (-2)
@@ -137,8 +141,8 @@ static void free_job(napi_env env, struct job *job) {
 /* Converts the JS arguments and opens the pipes; NULL with an exception pending on failure. */
 static struct job *prepare(napi_env env, napi_callback_info info) {
   struct addon_state *state;
-  size_t argc = 8;
-  napi_value args[8];
+  size_t argc = 9;
+  napi_value args[9];
   if (napi_get_cb_info(env, info, &argc, args, NULL, (void **)&state) != napi_ok) return NULL;
   if (argc < 8) {
     napi_throw_type_error(env, "EINVAL", "spawn needs 8 arguments");
@@ -170,6 +174,14 @@ static struct job *prepare(napi_env env, napi_callback_info info) {
     goto fail;
   }
   CHECK(napi_create_reference(env, args[7], 1, &job->on_exit));
+  if (argc >= 9) {
+    bool die = false;
+    napi_valuetype die_type;
+    CHECK(napi_typeof(env, args[8], &die_type));
+    if (die_type == napi_boolean) CHECK(napi_get_value_bool(env, args[8], &die));
+    l->die_with_parent = die;
+    l->parent = getpid();
+  }
 
   for (uint32_t i = 0; i < 3; i++) {
     napi_value item;
@@ -337,6 +349,33 @@ static napi_value spawn_async(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+/* peerCredentials(fd) → { pid, uid, gid } of the process at the other end of a unix socket, as
+ * the kernel recorded it at connect(2) (SO_PEERCRED): Node does not expose it. */
+static napi_value peer_credentials(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg, result = NULL, value;
+  int32_t fd;
+  if (napi_get_cb_info(env, info, &argc, &arg, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_value_int32(env, arg, &fd) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", "peerCredentials needs a socket descriptor");
+    return NULL;
+  }
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+    throw_spawn_error(env, errno, "getsockopt SO_PEERCRED", 0);
+    return NULL;
+  }
+  if (napi_create_object(env, &result) != napi_ok) return NULL;
+  napi_create_int64(env, cred.pid, &value);
+  napi_set_named_property(env, result, "pid", value);
+  napi_create_int64(env, cred.uid, &value);
+  napi_set_named_property(env, result, "uid", value);
+  napi_create_int64(env, cred.gid, &value);
+  napi_set_named_property(env, result, "gid", value);
+  return result;
+}
+
 /* The environment is going away: no more spawns, no more watches. */
 static void teardown(void *arg) {
   struct addon_state *state = arg;
@@ -373,6 +412,8 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "spawn", fn);
   napi_create_function(env, "spawnAsync", NAPI_AUTO_LENGTH, spawn_async, state, &fn);
   napi_set_named_property(env, exports, "spawnAsync", fn);
+  napi_create_function(env, "peerCredentials", NAPI_AUTO_LENGTH, peer_credentials, NULL, &fn);
+  napi_set_named_property(env, exports, "peerCredentials", fn);
   napi_create_int32(env, STDIO_NULL, &value);
   napi_set_named_property(env, exports, "STDIO_NULL", value);
   napi_create_int32(env, STDIO_PIPE, &value);

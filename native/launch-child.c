@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -51,6 +52,13 @@ int launch_child(void *arg) {
 
   if (setsid() < 0) fail(l, STEP_SETSID, 0);
 
+  /* Kept across exec (not across a set-uid one), cleared in the program's own children. */
+  if (l->die_with_parent) {
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) fail(l, STEP_PDEATHSIG, 0);
+    /* The runtime died before the request: the signal will never come, so go now. */
+    if (getppid() != l->parent) _exit(127);
+  }
+
   /* A source descriptor may itself be 0, 1 or 2: lift all three above 2 first, so that no
    * dup2 overwrites a source another one still needs. dup2 clears FD_CLOEXEC on 0-2. */
   int lifted[3];
@@ -91,6 +99,7 @@ int launch_child(void *arg) {
 const char *launch_step_name(int step) {
   switch (step) {
     case STEP_SETSID: return "setsid";
+    case STEP_PDEATHSIG: return "prctl";
     case STEP_STDIO: return "stdio";
     case STEP_CLOSE_FDS: return "close_range";
     case STEP_CHDIR: return "chdir";

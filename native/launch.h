@@ -2,6 +2,7 @@
 #define SHUMA_LAUNCH_H
 
 #include <sys/resource.h>
+#include <sys/types.h>
 
 /* Everything the child needs between clone and exec, built by the parent beforehand: the
  * child shares the parent's memory (CLONE_VM) and must not allocate, so it only reads this
@@ -10,6 +11,7 @@
 enum launch_step {
   STEP_NONE = 0,
   STEP_SETSID,
+  STEP_PDEATHSIG,
   STEP_STDIO,
   STEP_CLOSE_FDS,
   STEP_CHDIR,
@@ -32,6 +34,11 @@ struct launch {
   rlim_t limit_value[LAUNCH_MAX_LIMITS];
   int ncgroups;
   char **cgroup_procs;
+  /* Non-zero: the child is SIGKILLed when the thread that cloned it exits (PR_SET_PDEATHSIG),
+   * so it cannot outlive a runtime that dies. `parent` is the runtime's pid, to tell whether
+   * the runtime died before the request was made. */
+  int die_with_parent;
+  pid_t parent;
   /* Written by the child on failure. */
   int err;
   int step;

@@ -282,6 +282,7 @@ function v2KernelFiles(dir: string, extra: Record<string, string> = {}): void {
     'memory.events': 'low 0\nhigh 0\nmax 3\noom 2\noom_kill 2\noom_group_kill 0\n',
     'pids.max': 'max\n',
     'pids.current': '2\n',
+    'pids.events': 'max 5\n',
     'cpu.stat': 'usage_usec 1500\nuser_usec 1000\nsystem_usec 500\n',
     ...extra,
   });
@@ -309,10 +310,10 @@ describe('cgroup v2 (fixture tree)', () => {
     assert.equal(read(path.join(leaf, 'memory.swap.max')), '0');
     assert.equal(read(path.join(leaf, 'pids.max')), '8');
 
-    assert.deepEqual(cg.sample(), { memoryBytes: 4096, cpuUsec: 1500, pids: 2 });
+    assert.deepEqual(cg.sample(), { memoryBytes: 4096, cpuUsec: 1500, pids: 2, forksRefused: 5 });
     writeFileSync(path.join(leaf, 'memory.current'), '8192\n'); // the open file is re-read, not cached
     writeFileSync(path.join(leaf, 'cpu.stat'), 'usage_usec 2500\nuser_usec 2000\nsystem_usec 500\n');
-    assert.deepEqual(cg.sample(), { memoryBytes: 8192, cpuUsec: 2500, pids: 2 });
+    assert.deepEqual(cg.sample(), { memoryBytes: 8192, cpuUsec: 2500, pids: 2, forksRefused: 5 });
     assert.equal(cg.oomKills(), 2);
 
     writeFileSync(path.join(leaf, 'cgroup.procs'), '101\n102\n');
@@ -360,7 +361,7 @@ describe('cgroup v2 (fixture tree)', () => {
       `limits.memoryBytes (20.00 MiB) was not applied as a cgroup limit: the memory controller could not be enabled for ${parent}/ws3: writing +memory to ${parent}/cgroup.subtree_control failed (ENOENT): memory is not in ${parent}/cgroup.controllers, its parent does not delegate it`,
       `limits.nproc (8) was not applied as a cgroup limit: the pids controller could not be enabled for ${parent}/ws3: writing +pids to ${parent}/cgroup.subtree_control failed (ENOENT): pids is not in ${parent}/cgroup.controllers, its parent does not delegate it`,
     ]);
-    assert.deepEqual(cg.sample(), { memoryBytes: null, cpuUsec: null, pids: null });
+    assert.deepEqual(cg.sample(), { memoryBytes: null, cpuUsec: null, pids: null, forksRefused: null });
     await cg.remove();
     await removeCgroupParent(support, 'shuma-rt');
     assert.equal(existsSync(parent), false);
@@ -451,6 +452,8 @@ describe('cgroup v1 (this machine, for real)', { skip: v1Skip }, () => {
     startIn(cg, `exec perl -e 'while (1) { my $p = fork(); if (defined $p && $p == 0) { sleep 100; exit 0 } }'`);
     await until(() => cg.pids().length >= 8, 'the cgroup to fill up to pids.max');
     assert.ok((cg.sample().pids ?? 0) <= 8, `pids.current ${cg.sample().pids} ≤ pids.max 8`);
+    // The forks past the limit are counted by the kernel (pids.events `max`).
+    await until(() => (cg.sample().forksRefused ?? 0) > 0, 'a refused fork to be counted');
     await cg.killAll();
     assert.deepEqual(cg.pids(), []);
     await cg.remove();

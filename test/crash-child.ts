@@ -2,10 +2,11 @@
 // workspaces, commands and pipelines, until the test SIGKILLs it at a random moment.
 import { createRuntime } from '../src/index.js';
 
-const [stateDir, marker] = process.argv.slice(2);
-if (!stateDir || !marker) throw new Error('usage: crash-child <stateDir> <marker>');
+const [stateDir, marker, orphans] = process.argv.slice(2);
+if (!stateDir || !marker) throw new Error('usage: crash-child <stateDir> <marker> [adopt]');
 
-const rt = await createRuntime({ stateDir, workers: 1, statsIntervalMs: 0 });
+// 'adopt': its children outlive it, for the next runtime to take over; otherwise they die with it.
+const rt = await createRuntime({ stateDir, workers: 1, statsIntervalMs: 0, ...(orphans === 'adopt' ? { orphans: 'adopt' as const } : {}) });
 process.stdout.write('ready\n');
 for (let i = 0; ; i++) {
   const ws = await rt.createWorkspace({ label: `crash-${i}`, ttlMs: 60_000 });

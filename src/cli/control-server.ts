@@ -35,6 +35,7 @@ import { ULID_PATTERN } from '../protocol/checks.js';
 import { checkSpecFile } from './spec-file.js';
 import { commandsOfWorkspace, findCommand, findPipeline, findWorkspace, resolveCommand, resolveWorkspace, runsOf, type CommandRef } from './names.js';
 import { stateText } from './tracked.js';
+import { createPeerCheck, type PeerCheck } from './peer-check.js';
 import { validatePlacement, type PlacementSpec } from '../protocol/placement-spec.js';
 
 /** A client that reads slower than a stream writes is cut off rather than buffered without end. */
@@ -55,6 +56,7 @@ export class ControlServer {
   private readonly connections = new Set<net.Socket>();
   /** Workspaces being made for a new label: concurrent `run -w new` share one, never make two. */
   private readonly creating = new Map<string, Promise<Workspace>>();
+  private readonly peers: PeerCheck = createPeerCheck();
 
   constructor(
     private readonly rt: Runtime,
@@ -65,6 +67,14 @@ export class ControlServer {
 
   /** Serves one client until it closes. */
   accept(conn: net.Socket): void {
+    const refusal = this.peers.refusal(conn);
+    if (refusal !== null) {
+      this.core.logger.warn({ refusal }, 'a control socket client was refused');
+      conn.on('error', () => conn.destroy());
+      const error = new ShumaError('PEER_REFUSED', `this daemon refuses the connection: ${refusal}`);
+      conn.end(encodeFrame({ kind: 'error', id: null, ok: false, error: { code: error.code, message: error.message } }));
+      return;
+    }
     this.connections.add(conn);
     const reader = new FrameReader(MAX_REQUEST_BYTES);
     const streams = new Map<number, () => void>();
@@ -129,6 +139,11 @@ export class ControlServer {
       for (const cancel of [...streams.values()]) cancel();
       streams.clear();
     });
+  }
+
+  /** A connection the server could not accept (EMFILE, ENFILE, ENOMEM): that client only. */
+  acceptFailed(error: NodeJS.ErrnoException): void {
+    this.core.logger.warn({ err: { code: error.code, message: error.message } }, 'the control socket could not accept a connection; serving on');
   }
 
   /** Ends every connection (at shutdown): their streams stop, clients see the close. */
@@ -432,7 +447,8 @@ export class ControlServer {
       startedAt: this.info.startedAt,
       uptimeMs: Date.now() - this.info.startedAt,
       ...counts,
-      warnings: [...this.rt.warnings],
+      peerCheck: this.peers.unavailable === null,
+      warnings: [...this.rt.warnings, ...(this.peers.unavailable === null ? [] : [this.peers.unavailable])],
       inspectorUrl: this.rt.inspectorUrl,
     };
   }

@@ -93,6 +93,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
       await listen(server, paths.socket);
     }
     chmodSync(paths.socket, 0o600);
+    // Past listen, an error is one failed accept (EMFILE when descriptors run out): that client
+    // gets no answer and the daemon serves on. Unheard, it would end the daemon unsaved.
+    server.on('error', (error: NodeJS.ErrnoException) => control.acceptFailed(error));
   } catch (error) {
     server.close();
     await runtime.shutdown({ graceMs: 0 });

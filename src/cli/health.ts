@@ -15,7 +15,7 @@ export async function health(args: readonly string[], io: Output = stdio): Promi
       io.out.write(
         `daemon pid ${h.pid}, up ${duration(h.uptimeMs)}, socket ${h.socket}, state ${h.stateDir}\n` +
           `workspaces ${h.aliveWorkspaces}, commands alive ${h.aliveCommands}, pipelines alive ${h.alivePipelines}, ` +
-          `flows ${h.activeFlows}, worker restarts ${h.workerRestarts}\n` +
+          `flows ${h.activeFlows}, worker restarts ${h.workerRestarts}, client uid check ${h.peerCheck ? 'on' : 'off'}\n` +
           h.warnings.map((w) => `warning: ${w}\n`).join(''),
       );
     }

@@ -88,6 +88,8 @@ export interface RuntimeView {
   /** Throws RUNTIME_CLOSED once the runtime was shut down. */
   ensureOpen(): void;
   addInspector(observer: (record: InspectionRecord) => void): () => void;
+  /** Where the daemon and the inspector report what failed around them (an accept, a client refused). */
+  readonly logger: { warn(fields: object, message: string): void };
 }
 
 /** The read-only view of a runtime made by createRuntime(). */

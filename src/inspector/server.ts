@@ -58,7 +58,7 @@ export const DEFAULT_INSPECTOR_LIMITS: InspectorLimits = {
 };
 
 /** What the inspector reads of a runtime. */
-export type InspectorSource = Pick<RuntimeView, 'clock' | 'registry' | 'statsHistory' | 'why' | 'addInspector' | 'table'>;
+export type InspectorSource = Pick<RuntimeView, 'clock' | 'registry' | 'statsHistory' | 'why' | 'addInspector' | 'table' | 'logger'>;
 
 /** What the server tells about each connected page (for tests and for the curious). */
 export interface ClientStats {
@@ -224,6 +224,11 @@ export class InspectorServer {
       };
       const onListening = () => {
         this.http.off('error', onError);
+        // From now on an error is one failed accept (EMFILE when descriptors run out): that page
+        // cannot connect, the server and the runtime go on. Unheard, it would end the process.
+        this.http.on('error', (error: NodeJS.ErrnoException) =>
+          this.source.logger.warn({ err: { code: error.code, message: error.message } }, 'the inspector could not accept a connection'),
+        );
         resolve();
       };
       this.http.once('error', onError);

@@ -262,6 +262,8 @@ export interface HealthResult {
   alivePipelines: number;
   activeFlows: number;
   workerRestarts: number;
+  /** Whether the daemon checks each client's uid (SO_PEERCRED, through the native addon). */
+  peerCheck: boolean;
   warnings: string[];
   /** The inspector page, when the daemon was started with --inspect. */
   inspectorUrl: string | null;

@@ -23,6 +23,8 @@ export const ERROR_CODES = [
   'DAEMON_RUNNING',
   'NO_DAEMON',
   'BAD_REQUEST',
+  // A client of the control socket whose uid is neither the daemon's nor root.
+  'PEER_REFUSED',
   'AMBIGUOUS_NAME',
   // A workspace placed on a cluster engine (Slurm): the engine refused the request (its answer
   // quoted), or no engine could be reached at all.

@@ -9,6 +9,11 @@ export interface WorkspaceStats {
   cpuPercent: number | null;
   /** Processes of the workspace alive now, descendants included. */
   processes: number;
+  /**
+   * Forks refused so far because the workspace's cgroup reached its pids limit (a fork bomb,
+   * contained); null without a cgroup pids controller that counts them.
+   */
+  forksRefused?: number | null;
   commandsAlive: number;
   commandsTotal: number;
 }
@@ -20,6 +25,8 @@ export interface QuotaReport {
   breaches: string[];
   /** Kernel OOM kills seen in the workspace's cgroup. */
   oomKills: number;
+  /** Forks the kernel refused at the cgroup's pids limit (pids.events `max`); null where not counted. */
+  forksRefused: number | null;
 }
 
 export type QuotaResource = 'memory' | 'nproc';
@@ -30,4 +37,9 @@ export function mib(bytes: number): string {
 
 export function breachText(resource: QuotaResource, used: number, limit: number): string {
   return resource === 'memory' ? `memory: ${mib(used)} > ${mib(limit)} limit` : `nproc: ${used} alive > ${limit} limit`;
+}
+
+/** A pids limit that holds: the count never exceeds it, the kernel refuses the forks instead. */
+export function forksRefusedText(used: number, limit: number, refused: number): string {
+  return `nproc: limit ${limit} reached (${used} alive), ${refused} fork${refused === 1 ? '' : 's'} refused`;
 }

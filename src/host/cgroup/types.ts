@@ -17,6 +17,11 @@ export interface CgroupSample {
   cpuUsec: number | null;
   /** Tasks (threads included: that is what the pids controller counts), null without a pids controller. */
   pids: number | null;
+  /**
+   * Forks the kernel refused because pids.max was reached (`max` of pids.events, v1 and v2),
+   * since the cgroup was made; null where the kernel does not count them.
+   */
+  forksRefused: number | null;
 }
 
 export interface WorkspaceCgroup {

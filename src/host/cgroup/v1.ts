@@ -110,6 +110,7 @@ function layoutOf(made: Made): CgroupLayout {
     // cpuacct.usage is in nanoseconds.
     cpu: cpuacct ? { file: path.join(cpuacct, 'cpuacct.usage'), parse: (text) => nsToUsec(parseInteger(text)) } : null,
     pids: pids ? { file: path.join(pids, 'pids.current'), parse: parseInteger } : null,
+    pidsEvents: pids ? { file: path.join(pids, 'pids.events'), parse: (text) => parseKeyed(text, 'max') } : null,
     oomKills: memory ? { file: path.join(memory, 'memory.oom_control'), parse: (text) => parseKeyed(text, 'oom_kill') } : null,
     killFile: null,
   };

@@ -146,6 +146,8 @@ function layoutOf(leaf: string, created: string[]): CgroupLayout {
     memory: { file: path.join(leaf, 'memory.current'), parse: parseInteger },
     cpu: { file: path.join(leaf, 'cpu.stat'), parse: (text) => parseKeyed(text, 'usage_usec') },
     pids: { file: path.join(leaf, 'pids.current'), parse: parseInteger },
+    // `max`: forks refused at this cgroup's pids.max or an ancestor's (hierarchical since Linux 6.x).
+    pidsEvents: { file: path.join(leaf, 'pids.events'), parse: (text) => parseKeyed(text, 'max') },
     // memory.events counts OOM kills in this cgroup and below it.
     oomKills: { file: path.join(leaf, 'memory.events'), parse: (text) => parseKeyed(text, 'oom_kill') },
     killFile: existsSync(killFile) ? killFile : null, // cgroup.kill came in Linux 5.14

@@ -22,6 +22,8 @@ export interface CgroupLayout {
   memory: Counter | null;
   cpu: Counter | null;
   pids: Counter | null;
+  /** pids.events: its `max` counts forks refused at pids.max. */
+  pidsEvents: Counter | null;
   oomKills: Counter | null;
   /** v2 `cgroup.kill` (Linux 5.14+); null: kill pid by pid. */
   killFile: string | null;
@@ -77,7 +79,7 @@ export class CgroupHandle implements WorkspaceCgroup {
   readonly dirs: readonly string[];
   readonly procsFiles: readonly string[];
   private readonly intermediates: readonly string[];
-  private readonly counters: Record<'memory' | 'cpu' | 'pids' | 'oomKills', OpenCounter | null>;
+  private readonly counters: Record<'memory' | 'cpu' | 'pids' | 'pidsEvents' | 'oomKills', OpenCounter | null>;
   private killFile: string | null;
   private removal: Promise<void> | null = null;
 
@@ -91,6 +93,7 @@ export class CgroupHandle implements WorkspaceCgroup {
       memory: openCounter(layout.memory),
       cpu: openCounter(layout.cpu),
       pids: openCounter(layout.pids),
+      pidsEvents: openCounter(layout.pidsEvents),
       oomKills: openCounter(layout.oomKills),
     };
   }
@@ -100,6 +103,7 @@ export class CgroupHandle implements WorkspaceCgroup {
       memoryBytes: readCounter(this.counters.memory),
       cpuUsec: readCounter(this.counters.cpu),
       pids: readCounter(this.counters.pids),
+      forksRefused: readCounter(this.counters.pidsEvents),
     };
   }
 

@@ -3,7 +3,7 @@ import { stateName } from '../../protocol/state-value.js';
 import { validateWorkspaceSpec } from '../../protocol/validate-spec.js';
 import { collectSnapshot } from '../persistence/collect.js';
 import { findMarkedProcesses, killProcesses, STATE_MARK_VARIABLE, stateMark } from '../persistence/orphans.js';
-import { restoreSnapshot } from '../persistence/restore.js';
+import { knownRunIds, restoreSnapshot } from '../persistence/restore.js';
 import { checkSnapshotData, type PersistedProcess, type PersistedWorkspace, type SnapshotData } from '../persistence/snapshot-data.js';
 import { keepSnapshotAside, readSnapshotFile } from '../persistence/snapshot-file.js';
 import { acquireStateLock } from '../persistence/state-lock.js';
@@ -38,7 +38,12 @@ export async function openState(core: CoreParts, stateDir: string): Promise<void
   // 'adopt' keeps what the snapshot knows (a run of a restored actor); anything else is killed.
   const adoptable = new Set<string>();
   if (core.orphanPolicy === 'adopt' && data) {
-    for (const record of data.workspaces) for (const p of record.processes) if (isSameProcess(p)) adoptable.add(p.runId);
+    for (const record of data.workspaces) {
+      // Only a run its actor knows: a snapshot written between a spawn and the actor's SPAWNED
+      // holds the process but an actor still starting it, which would start another beside it.
+      const known = knownRunIds(record.actor);
+      for (const p of record.processes) if (known.has(p.runId) && isSameProcess(p)) adoptable.add(p.runId);
+    }
   }
   const adoptedPids = new Set(data?.workspaces.flatMap((r) => r.processes.filter((p) => adoptable.has(p.runId)).map((p) => p.pid)) ?? []);
   const doomed = orphans.filter((p) => !adoptedPids.has(p.pid) && !isDescendantOfAny(p, adoptedPids, orphans));
@@ -49,7 +54,12 @@ export async function openState(core: CoreParts, stateDir: string): Promise<void
   if (adoptedPids.size > 0) {
     core.warn(`${adoptedPids.size} process(es) left running by a runtime that died on ${stateDir} were adopted (pids ${[...adoptedPids].join(', ')}): watched until they exit; their output before the restart is lost`);
   }
-  core.state = new StateStore(stateDir, () => collectSnapshot(core.runtimeId, core.registry, core.table, core.savedPipelines), core.logger);
+  core.state = new StateStore(
+    stateDir,
+    () => collectSnapshot(core.runtimeId, core.registry, core.table, core.savedPipelines),
+    core.logger,
+    (message) => core.warn(message),
+  );
   if (read.status === 'missing') return;
   if (read.status === 'corrupt') {
     core.warn(`the snapshot in ${stateDir} could not be read (${read.reason}): it was kept as ${read.keptAs} and the runtime starts empty`);

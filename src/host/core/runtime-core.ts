@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { pino, type Logger } from 'pino';
 import { monotonicFactory } from 'ulid';
 import { ShumaError, serializeError } from '../../protocol/errors.js';
-import type { ChildEvent, InspectionRecord, StopReason, WorkspaceEvent } from '../../protocol/messages.js';
+import type { ChildEvent, FromWorker, InspectionRecord, StopReason, WorkspaceEvent } from '../../protocol/messages.js';
 import type { PipelineSpec } from '../../protocol/pipeline-spec.js';
 import { DEFAULT_GRACE_MS, type CommandSpec, type WorkspaceSpec } from '../../protocol/specs.js';
 import { stateName } from '../../protocol/state-value.js';
@@ -103,6 +103,8 @@ export class RuntimeCore implements CoreParts {
       logBufferBytes: this.logBufferBytes,
       runtimeId: this.runtimeId,
       taps: this.flows,
+      dieWithRuntime: () => this.childrenDieWithRuntime,
+      warn: (message) => this.warn(message),
       events: {
         toChild: (ws, key, event) => this.toChild(ws, key, event),
         scopeEmpty: (scope, result) => onScopeEmpty(this, scope, result),
@@ -121,7 +123,7 @@ export class RuntimeCore implements CoreParts {
     this.pool = new WorkerPool({
       size: options.workers ?? Math.min(2, availableParallelism()),
       manualClockStart: this.clock.manual ? this.clock.now() : null,
-      onMessage: (_index, message) => receiveFromWorker(this, message),
+      onMessage: (_index, message) => this.receiveGuarded(message),
       onWorkerLost: (index, error) => onWorkerLost(this, index, error),
     });
     if (options.inspect) this.inspectors.add(options.inspect);
@@ -145,8 +147,28 @@ export class RuntimeCore implements CoreParts {
   }
 
   warn(message: string): void {
-    this.warnings.push(message);
+    // A fault that repeats is one warning: the list must not grow without end.
+    if (!this.warnings.includes(message)) this.warnings.push(message);
     this.logger.warn(message);
+  }
+
+  /**
+   * Children die with the runtime (PR_SET_PDEATHSIG, and the 'exit' hook) unless a stateDir with
+   * orphans 'adopt' means a next runtime will take them over: see docs/reliability.md.
+   */
+  get childrenDieWithRuntime(): boolean {
+    return !(this.state !== null && this.orphanPolicy === 'adopt');
+  }
+
+  /** Whatever a message's handling meets (EMFILE, ENOMEM…) is reported, never thrown into the pool's port. */
+  private receiveGuarded(message: FromWorker): void {
+    try {
+      receiveFromWorker(this, message);
+    } catch (error) {
+      const wsId = 'wsId' in message ? message.wsId : undefined;
+      this.logger.error({ ws: wsId, message: message.type, err: serializeError(error) }, 'handling a message from an actor failed');
+      this.warn(`handling '${message.type}'${wsId ? ` for workspace ${wsId}` : ''} failed (${(error as Error).message}): see the log`);
+    }
   }
 
   notify<T>(observer: (value: T) => void, value: T): void {

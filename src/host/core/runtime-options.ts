@@ -25,6 +25,8 @@ export interface RuntimeOptions {
    * next start on the same stateDir: 'kill' (default; supervised commands start again) or
    * 'adopt' (the runs the snapshot knows are watched until they exit; their exit status is
    * unknown, reported as -1 with reason 'exit-unknown'; anything else is killed).
+   * Unless it is 'adopt' with a stateDir, children also die with the runtime itself, however it
+   * dies (PR_SET_PDEATHSIG; docs/reliability.md § When the runtime dies).
    */
   orphans?: 'kill' | 'adopt';
   /**

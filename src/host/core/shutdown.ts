@@ -17,7 +17,11 @@ export async function closeAll(core: CoreParts, graceMs: number): Promise<void> 
   await core.stateLock?.release();
 }
 
-/** The process is exiting without a shutdown: no child may outlive it. */
+/**
+ * The process is exiting without a shutdown: no child may outlive it — unless a stateDir with
+ * orphans 'adopt' keeps them for the next runtime (docs/reliability.md § When the runtime dies).
+ */
 export function killEverythingNow(core: CoreParts): void {
+  if (core.state !== null && core.orphanPolicy === 'adopt') return;
   for (const ws of core.registry.all()) core.placementOf(ws).killNow(ws);
 }

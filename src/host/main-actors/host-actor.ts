@@ -24,6 +24,10 @@ export interface HostActorDeps {
   toChild: (ws: WorkspaceEntry, key: string, event: ChildEvent) => void;
   /** util-linux's prlimit, null when missing (the workspace's warnings say so). */
   prlimit: () => string | null;
+  /** util-linux's setpriv, null when missing (the runtime's warnings say so). */
+  setpriv: () => string | null;
+  /** Whether children must die with the runtime: true unless a stateDir with orphans 'adopt' keeps them. */
+  dieWithRuntime: () => boolean;
   /** A tapped pipeline's nodes are wired to the runtime through kernel pipes, and pumped by it. */
   taps: TapPlane;
   /** How a command becomes a spawn order on another placement (a Slurm step); default: this machine's. */
@@ -224,6 +228,13 @@ export class HostActor {
     // Null when the stream feeds a pipe (an edge, tapped or not); captured otherwise.
     spawned.stdout?.on('data', (chunk: Buffer) => entry.stdout.write(chunk));
     spawned.stderr?.on('data', (chunk: Buffer) => entry.stderr.write(chunk));
+    // A read that fails (ECONNRESET on child_process's socketpairs, EIO) ends that capture, said
+    // in the log; unheard, the 'error' would end the runtime. The stream closes after it.
+    for (const [name, stream] of [['stdout', spawned.stdout], ['stderr', spawned.stderr]] as const) {
+      stream?.on('error', (error: NodeJS.ErrnoException) =>
+        this.deps.logger.warn({ ws: ws.id, run: entry.id, pid: entry.pid, stream: name, err: serializeError(error) }, 'reading a command\'s output failed'),
+      );
+    }
     this.deps.reaper.watch(entry, spawned);
     this.deps.logger.info(
       {
@@ -296,7 +307,13 @@ export class HostActor {
     // With a cgroup, memory is the kernel's to bound (an OOM kill of the workspace's processes),
     // not RLIMIT_AS's (an address-space cap that breaks programs reserving large mappings).
     const limits = ws.cgroup && ws.spec.limits ? { ...ws.spec.limits, memoryBytes: undefined } : ws.spec.limits;
-    const wrapping = { prlimit: this.deps.prlimit(), limits, cgroupProcsFiles: ws.cgroup?.procsFiles ?? [] };
+    const wrapping = {
+      prlimit: this.deps.prlimit(),
+      setpriv: this.deps.setpriv(),
+      dieWithRuntime: this.deps.dieWithRuntime(),
+      limits,
+      cgroupProcsFiles: ws.cgroup?.procsFiles ?? [],
+    };
     return launchOrder(order, wrapping, this.deps.spawner.appliesLimits);
   }
 }

@@ -5,7 +5,7 @@ import type { QuotaAction } from '../../protocol/specs.js';
 import type { ProcessTable } from '../processes/process-table.js';
 import type { Registry, WorkspaceEntry } from '../registry/registry.js';
 import { Mailbox } from './mailbox.js';
-import { breachText, type QuotaReport, type QuotaResource, type WorkspaceStats } from '../../protocol/stats.js';
+import { breachText, forksRefusedText, type QuotaReport, type QuotaResource, type WorkspaceStats } from '../../protocol/stats.js';
 
 export const STATS_HISTORY = 64;
 
@@ -32,6 +32,8 @@ export interface WorkspaceUsage {
   /** Per-process CPU, when known: a rate is then taken over the processes present in two samples. */
   cpuByPid: Map<number, number> | null;
   processes: number;
+  /** Forks refused at the cgroup's pids limit (pids.events `max`); null where not counted. */
+  forksRefused: number | null;
 }
 
 interface Usage extends WorkspaceUsage {
@@ -49,6 +51,8 @@ interface WorkspaceQuotaState {
   previous: Usage | null;
   /** Resources in breach at the last sample: a breach is reported when it starts, not every sample. */
   breached: Set<QuotaResource>;
+  /** pids.events `max` at the last sample: more since then means forks are being refused now. */
+  forksRefusedSeen: number;
 }
 
 /**
@@ -65,7 +69,14 @@ export class QuotaActor {
 
   constructor(private readonly deps: QuotaActorDeps) {
     if (deps.intervalMs > 0) {
-      this.timer = setInterval(() => this.mailbox.send({ type: 'tick' }), deps.intervalMs);
+      this.timer = setInterval(() => {
+        try {
+          this.mailbox.send({ type: 'tick' });
+        } catch (error) {
+          // The mailbox hands a handler's failure to the sender: from a timer, it would be uncaught.
+          this.deps.logger.error({ err: serializeError(error) }, 'a quota round failed');
+        }
+      }, deps.intervalMs);
       // Sampling alone must not keep a process alive.
       this.timer.unref();
     }
@@ -142,6 +153,7 @@ export class QuotaActor {
       cpuUsec: usage.cpuUsec,
       cpuPercent: cpuPercent(state.previous, usage),
       processes: usage.processes,
+      ...(usage.source === 'cgroup' ? { forksRefused: usage.forksRefused } : {}),
       commandsAlive: this.deps.table.aliveIn(ws).length,
       commandsTotal: this.deps.table.ofWorkspace(ws.id).length,
     };
@@ -164,14 +176,19 @@ export class QuotaActor {
     if (limits.memoryBytes !== undefined && stats.rssBytes !== null && stats.rssBytes > limits.memoryBytes) {
       breaches.push(breachText('memory', stats.rssBytes, limits.memoryBytes));
     }
+    const refused = stats.forksRefused ?? null;
     if (limits.nproc !== undefined && stats.processes > limits.nproc) {
       breaches.push(breachText('nproc', stats.processes, limits.nproc));
+    } else if (limits.nproc !== undefined && refused !== null && refused > 0) {
+      // pids.max holds the count at the limit: the forks it refused are the breach.
+      breaches.push(forksRefusedText(stats.processes, limits.nproc, refused));
     }
     return {
       memLimit: limits.memoryBytes ?? null,
       nprocLimit: limits.nproc ?? null,
       breaches,
       oomKills: ws.oomKillsSeen,
+      forksRefused: refused,
     };
   }
 
@@ -187,7 +204,7 @@ export class QuotaActor {
   private stateOf(ws: WorkspaceEntry): WorkspaceQuotaState {
     let state = this.states.get(ws.id);
     if (!state) {
-      state = { history: [], previous: null, breached: new Set() };
+      state = { history: [], previous: null, breached: new Set(), forksRefusedSeen: 0 };
       this.states.set(ws.id, state);
     }
     return state;
@@ -195,9 +212,13 @@ export class QuotaActor {
 
   private checkLimits(ws: WorkspaceEntry, state: WorkspaceQuotaState, usage: Usage): void {
     const limits = ws.spec.limits ?? {};
-    const check = (resource: QuotaResource, used: number | null, limit: number | undefined) => {
+    // With a cgroup's pids.max the count never exceeds the limit: forks refused since the last
+    // sample are how a fork bomb shows.
+    const refusing = usage.forksRefused !== null && usage.forksRefused > state.forksRefusedSeen;
+    if (usage.forksRefused !== null) state.forksRefusedSeen = usage.forksRefused;
+    const check = (resource: QuotaResource, used: number | null, limit: number | undefined, refused = false) => {
       const action: QuotaAction = ws.spec.quota?.[resource] ?? 'none';
-      const inBreach = limit !== undefined && used !== null && used > limit;
+      const inBreach = limit !== undefined && used !== null && (used > limit || refused);
       if (!inBreach) {
         state.breached.delete(resource);
         return;
@@ -212,11 +233,11 @@ export class QuotaActor {
         used: used!,
         limit: limit!,
         action,
-        message: breachText(resource, used!, limit!),
+        message: used! > limit! ? breachText(resource, used!, limit!) : forksRefusedText(used!, limit!, usage.forksRefused ?? 0),
       });
     };
     check('memory', usage.rssBytes, limits.memoryBytes);
-    check('nproc', usage.processes, limits.nproc);
+    check('nproc', usage.processes, limits.nproc, refusing);
   }
 }
 

@@ -35,6 +35,18 @@ function runIdsOf(child: PersistedChild): string[] {
   return [];
 }
 
+/** The run ids the actor's children hold a process by (in a state that has one): the runs it knows. */
+export function knownRunIds(actor: unknown): Set<string> {
+  const children = (actor as { children?: Record<string, PersistedChild> } | null)?.children ?? {};
+  const known = new Set<string>();
+  for (const child of Object.values(children)) {
+    const machine = typeof child.src === 'string' ? child.src : '';
+    if (child.snapshot?.status !== 'active' || !(HOLDS_PROCESS[machine] ?? []).includes(stateName(child.snapshot.value))) continue;
+    for (const id of runIdsOf(child)) known.add(id);
+  }
+  return known;
+}
+
 /**
  * Children whose processes did not come through the restart (none adopted, or not all of a
  * pipeline's): they hear RUN_LOST.

@@ -17,11 +17,15 @@ export class StateStore {
   /** Writes done; tests read it to check that an idle runtime writes nothing. */
   writes = 0;
   private frozen = false;
+  /** Set while writes fail: one warning per episode (a full disk fails every write until freed). */
+  private failing = false;
 
   constructor(
     private readonly stateDir: string,
     private readonly collect: () => SnapshotData,
     private readonly logger: Logger,
+    /** The runtime's warnings: what the user must hear of (a snapshot that cannot be written). */
+    private readonly warn: (message: string) => void = () => undefined,
   ) {}
 
   markDirty(): void {
@@ -45,10 +49,16 @@ export class StateStore {
         const { bytes, ms } = await writeSnapshotFile(this.stateDir, this.collect());
         this.writes++;
         this.logger.debug({ stateDir: this.stateDir, bytes, ms }, 'snapshot written');
+        if (this.failing) this.logger.info({ stateDir: this.stateDir }, 'snapshot written again');
+        this.failing = false;
       } catch (error) {
         // The next change tries again; the file on disk is still the last complete one.
         this.dirty = true;
         this.logger.error({ stateDir: this.stateDir, err: serializeError(error) }, 'snapshot could not be written');
+        if (!this.failing) {
+          this.warn(`the snapshot in ${this.stateDir} could not be written (${(error as Error).message}): the file there is the last complete one; each change tries again`);
+        }
+        this.failing = true;
       }
     });
     return this.writing;

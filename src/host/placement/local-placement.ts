@@ -11,7 +11,7 @@ import { Reaper } from '../main-actors/reaper.js';
 import { ProcSampler } from '../processes/proc-sampler.js';
 import type { ProcessTable, RunEntry } from '../processes/process-table.js';
 import type { CommandEntry, PipelineEntry, Registry, StopScope, WorkspaceEntry } from '../registry/registry.js';
-import { findPrlimit } from '../spawn/launch-plan.js';
+import { findUtility } from '../spawn/launch-plan.js';
 import type { Spawner } from '../spawn/spawner.js';
 import type { Placement, PlacementEvents, PreparedWorkspace } from './placement.js';
 
@@ -27,6 +27,10 @@ export interface LocalPlacementDeps {
   runtimeId: string;
   /** A tapped pipeline's nodes are wired to the runtime through kernel pipes, and pumped by it. */
   taps: TapPlane;
+  /** Whether children must die with the runtime: true unless a stateDir with orphans 'adopt' keeps them. */
+  dieWithRuntime: () => boolean;
+  /** The runtime's warnings: what the user must hear of. */
+  warn: (message: string) => void;
   events: PlacementEvents;
 }
 
@@ -41,6 +45,8 @@ export class LocalPlacement implements Placement {
   private readonly reaper: Reaper;
   /** util-linux's prlimit, found once: rlimits are applied through it (unless the spawner does). */
   private prlimit: string | null | undefined;
+  /** util-linux's setpriv, found once: the parent-death signal for child_process's children. */
+  private setpriv: string | null | undefined;
   private cgroupSupport: CgroupSupport | undefined;
   /** /proc samplers of the workspaces without a cgroup. */
   private readonly samplers = new Map<string, ProcSampler>();
@@ -59,13 +65,23 @@ export class LocalPlacement implements Placement {
       logBufferBytes: deps.logBufferBytes,
       toChild: events.toChild,
       prlimit: () => this.prlimit ?? null,
+      setpriv: () => this.setpriv ?? null,
+      dieWithRuntime: deps.dieWithRuntime,
       taps: deps.taps,
     });
   }
 
   async prepare(spec: WorkspaceSpec, wsId: string): Promise<PreparedWorkspace> {
     const { spawner } = this.deps;
-    if (!spawner.appliesLimits) this.prlimit ??= await findPrlimit();
+    if (!spawner.appliesLimits) {
+      this.prlimit ??= await findUtility('prlimit');
+      if (this.setpriv === undefined) {
+        this.setpriv = await findUtility('setpriv');
+        if (this.setpriv === null && this.deps.dieWithRuntime()) {
+          this.deps.warn("util-linux's setpriv was not found: with child_process, a command is not killed when the runtime dies without a shutdown (SIGKILL, OOM kill); install util-linux");
+        }
+      }
+    }
     const { cgroup, warnings } = await this.makeCgroup(spec, wsId);
     const facts = { appliesRlimits: spawner.appliesLimits || this.prlimit !== null, isRoot: process.getuid?.() === 0, cgroupMade: cgroup !== null };
     return { cgroup, warnings: [...warnings, ...unsupportedWarnings(spec, facts)] };
@@ -108,13 +124,13 @@ export class LocalPlacement implements Placement {
   usage(ws: WorkspaceEntry): WorkspaceUsage {
     if (ws.cgroup) {
       const sample = ws.cgroup.sample();
-      return { source: 'cgroup', rssBytes: sample.memoryBytes, cpuUsec: sample.cpuUsec, cpuByPid: null, processes: sample.pids ?? 0 };
+      return { source: 'cgroup', rssBytes: sample.memoryBytes, cpuUsec: sample.cpuUsec, cpuByPid: null, processes: sample.pids ?? 0, forksRefused: sample.forksRefused };
     }
     let sampler = this.samplers.get(ws.id);
     if (!sampler) this.samplers.set(ws.id, (sampler = new ProcSampler()));
     const roots = this.deps.table.aliveIn(ws).map((run) => run.pid);
     const usage = sampler.sample(roots, ws.groups);
-    return { source: 'proc', rssBytes: usage.rssBytes, cpuUsec: usage.cpuUsec, cpuByPid: usage.cpuByPid, processes: usage.processes };
+    return { source: 'proc', rssBytes: usage.rssBytes, cpuUsec: usage.cpuUsec, cpuByPid: usage.cpuByPid, processes: usage.processes, forksRefused: null };
   }
 
   async teardown(ws: WorkspaceEntry): Promise<void> {

@@ -27,7 +27,7 @@ export interface HostStop {
 /** What the runtime uses of a workspace's cgroup (src/host/cgroups.ts makes them). */
 export interface CgroupHandle {
   readonly procsFiles: readonly string[];
-  sample(): { memoryBytes: number | null; cpuUsec: number | null; pids: number | null };
+  sample(): { memoryBytes: number | null; cpuUsec: number | null; pids: number | null; forksRefused: number | null };
   oomKills(): number;
   pids(): number[];
   killAll(): Promise<void>;

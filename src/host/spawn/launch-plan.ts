@@ -6,11 +6,12 @@ import { checkCwd, resolveExecutable } from './spawn-check.js';
 
 // How a command spec becomes something to start: where it runs, what program, which environment.
 
-export async function findPrlimit(): Promise<string | null> {
+/** A util-linux helper of the child_process spawner (prlimit, setpriv); null when missing. */
+export async function findUtility(name: 'prlimit' | 'setpriv'): Promise<string | null> {
   try {
-    return await resolveExecutable('prlimit', '/', process.env.PATH ?? '/usr/bin:/bin');
+    return await resolveExecutable(name, '/', process.env.PATH ?? '/usr/bin:/bin');
   } catch {
-    return null; // the workspace's warnings say that limits cannot be applied
+    return null; // the warnings say what cannot be done without it
   }
 }
 

@@ -15,6 +15,10 @@ const JOIN_CGROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1" || { echo "shuma: 
 export interface LaunchWrapping {
   /** Absolute path of prlimit, when the machine has it; limits are not applied without it. */
   prlimit: string | null;
+  /** Absolute path of util-linux's setpriv, which sets the parent-death signal for child_process. */
+  setpriv: string | null;
+  /** The child must die with the runtime (there is no state for its orphans to be adopted from). */
+  dieWithRuntime: boolean;
   limits: ResourceLimits | undefined;
   cgroupProcsFiles: readonly string[];
 }
@@ -43,7 +47,7 @@ export function rlimitValues(limits: ResourceLimits | undefined): [number, numbe
 /** The order a spawner gets: limits and cgroups as fields for one that applies them, else wrapped. */
 export function launchOrder(order: SpawnOrder, wrapping: LaunchWrapping, appliesLimits: boolean): SpawnOrder {
   if (!appliesLimits) return wrapOrder(order, wrapping);
-  return { ...order, limits: wrapping.limits, cgroupProcsFiles: wrapping.cgroupProcsFiles };
+  return { ...order, limits: wrapping.limits, cgroupProcsFiles: wrapping.cgroupProcsFiles, dieWithRuntime: wrapping.dieWithRuntime };
 }
 
 /** The order that runs `order` with its limits and in its cgroup; unchanged when neither applies. */
@@ -62,5 +66,15 @@ export function wrapOrder(order: SpawnOrder, wrapping: LaunchWrapping): SpawnOrd
     file = '/bin/sh';
     argv0 = 'sh';
   }
-  return { ...order, file, argv0, args };
+  // Outermost, so that the request is made before anything else runs. child_process forks on
+  // the loop's thread, which lives as long as the runtime's process: the signal comes when the
+  // runtime dies, not before. A runtime that dies between the fork and setpriv's prctl leaves
+  // this child behind (the native spawner checks for that; setpriv cannot).
+  if (wrapping.dieWithRuntime && wrapping.setpriv) {
+    args = ['--pdeathsig', 'KILL', '--', file, ...args];
+    file = wrapping.setpriv;
+    argv0 = 'setpriv';
+  }
+  if (file === order.file) return order;
+  return { ...order, file, argv0, args, wrapped: { file: order.file, argv0: order.argv0 } };
 }

@@ -22,6 +22,8 @@ type SpawnArguments = [
   limits: readonly [number, number, number, number],
   cgroupProcs: readonly string[],
   onExit: (code: number | null, signo: number | null) => void,
+  /** PR_SET_PDEATHSIG(SIGKILL) in the child: it dies when the thread that cloned it exits. */
+  dieWithParent?: boolean,
 ];
 
 export interface SpawnerAddon {
@@ -34,6 +36,8 @@ export interface SpawnerAddon {
   spawnAsync(...args: SpawnArguments): Promise<NativeChild>;
   /** The same on the calling thread, which waits for the exec (~0.2 ms): for the benchmark. */
   spawn(...args: SpawnArguments): NativeChild;
+  /** The pid, uid and gid of the peer of a connected unix socket (SO_PEERCRED); throws with `code` on failure. */
+  peerCredentials(fd: number): { pid: number; uid: number; gid: number };
   /** stdio values: /dev/null, or a new pipe whose parent end is returned. */
   readonly STDIO_NULL: number;
   readonly STDIO_PIPE: number;

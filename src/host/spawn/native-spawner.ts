@@ -47,6 +47,7 @@ export class NativeSpawner implements Spawner {
         rlimitValues(order.limits),
         order.cgroupProcsFiles ?? [],
         (code, signo) => exit.settle(code, signo === null ? null : (SIGNAL_NAMES.get(signo) ?? null)),
+        order.dieWithRuntime ?? false,
       );
     } catch (error) {
       throw nativeSpawnError(order, error);

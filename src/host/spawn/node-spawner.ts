@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { accessSync, closeSync, constants, openSync, readSync } from 'node:fs';
 import { ShumaError } from '../../protocol/errors.js';
 import type { SpawnedProcess, SpawnOrder, Spawner } from './spawner.js';
 
@@ -9,6 +10,13 @@ export class NodeSpawner implements Spawner {
 
   spawn(order: SpawnOrder): Promise<SpawnedProcess> {
     return new Promise((resolve, reject) => {
+      // A wrapper would exec the program itself and could only exit 127 when that fails: the
+      // failure it would meet is found here, so that it is a spawn failure, as without wrapper.
+      const problem = order.wrapped ? programProblem(order.wrapped.file) : null;
+      if (problem) {
+        reject(spawnError(order.wrapped!, problem));
+        return;
+      }
       let child;
       try {
         child = spawn(order.file, order.args, {
@@ -36,6 +44,38 @@ export class NodeSpawner implements Spawner {
         });
       });
     });
+  }
+}
+
+const scratch = Buffer.alloc(256);
+
+/** Why exec of `file` would fail (ENOENT, EACCES…, its #! interpreter's included), or null. */
+function programProblem(file: string): { code: string; message: string } | null {
+  let fd: number;
+  try {
+    accessSync(file, constants.X_OK);
+    fd = openSync(file, 'r');
+  } catch (error) {
+    return { code: (error as NodeJS.ErrnoException).code ?? 'EUNKNOWN', message: (error as Error).message };
+  }
+  let n: number;
+  try {
+    n = readSync(fd, scratch, 0, scratch.length, 0);
+  } catch {
+    return null; // unreadable but executable: exec decides
+  } finally {
+    closeSync(fd);
+  }
+  if (n < 2 || scratch[0] !== 0x23 || scratch[1] !== 0x21) return null;
+  const line = scratch.toString('latin1', 2, n).split('\n')[0]!.trim();
+  const interpreter = line.split(/[ \t]/)[0] ?? '';
+  if (!interpreter.startsWith('/')) return null; // relative to the child's cwd: exec decides
+  try {
+    accessSync(interpreter, constants.X_OK);
+    return null;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'EUNKNOWN';
+    return { code, message: `its #! interpreter ${interpreter}: ${code}` };
   }
 }
 

@@ -21,6 +21,17 @@ export interface SpawnOrder {
   limits?: ResourceLimits;
   /** cgroup.procs files the child writes its pid to before the program runs (same condition). */
   cgroupProcsFiles?: readonly string[];
+  /**
+   * The child is SIGKILLed by the kernel when the runtime dies, however it dies
+   * (PR_SET_PDEATHSIG; see docs/reliability.md). Only a spawner that `appliesLimits` is given it;
+   * for the others the launcher wraps the order in `setpriv --pdeathsig KILL`.
+   */
+  dieWithRuntime?: boolean;
+  /**
+   * Set when `file` is a wrapper (setpriv, prlimit, sh) that will exec the user's program: the
+   * program, whose failure to start the wrapper could only report as an exit status.
+   */
+  wrapped?: { file: string; argv0: string };
 }
 
 export interface SpawnedProcess {

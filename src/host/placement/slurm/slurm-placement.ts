@@ -69,6 +69,10 @@ export class SlurmPlacement implements Placement {
       logBufferBytes: deps.logBufferBytes,
       toChild: events.toChild,
       prlimit: () => null,
+      // child_process's children get no parent-death signal through setpriv here: an srun left
+      // by a crash is found by the state mark at the next start, and its step ends with it.
+      setpriv: () => null,
+      dieWithRuntime: deps.dieWithRuntime,
       taps: deps.taps,
       orderFor: (ws, plan) => this.orderFor(ws, plan),
     });
@@ -266,7 +270,7 @@ export class SlurmPlacement implements Placement {
   usage(ws: WorkspaceEntry): WorkspaceUsage {
     const job = this.jobs.get(ws.id);
     const sample = job?.usage() ?? { rssBytes: null, cpuUsec: null };
-    return { source: job ? 'cgroup' : 'none', rssBytes: sample.rssBytes, cpuUsec: sample.cpuUsec, cpuByPid: null, processes: this.deps.table.aliveIn(ws).length };
+    return { source: job ? 'cgroup' : 'none', rssBytes: sample.rssBytes, cpuUsec: sample.cpuUsec, cpuByPid: null, processes: this.deps.table.aliveIn(ws).length, forksRefused: null };
   }
 
   async teardown(ws: WorkspaceEntry): Promise<void> {
