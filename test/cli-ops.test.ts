@@ -2,12 +2,17 @@
 // and stopped by `shuma kill` (state saved), the client's environment passed to what it runs,
 // `shuma startup`'s unit, saved pipelines under their names, pipeline nodes in `ps`.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { after, test } from 'node:test';
 import type { HealthResult, PsResult, RunResult } from '../src/protocol/control.js';
 import { fixture, isAlive, processesMentioning } from './helpers.js';
 import { cli, cliJson, pollCli, startDaemon, tempDir, waitAllGone } from './daemon-helpers.js';
+
+const run = promisify(execFile);
+const SYSTEMD_ANALYZE = '/usr/bin/systemd-analyze';
 
 /** Daemons these tests started through the client (detached, so not the helpers' children). */
 const started = new Set<number>();
@@ -142,7 +147,10 @@ test('a saved pipeline runs under its saved name; ps lists pipeline nodes by the
   await cli(['pipeline', 'run', '-w', 'p', '--name', 'idle', '--', 'sleep', '1000', '|', 'cat'], daemon.env);
   const ps = await pollCli(() => cli(['ps'], daemon.env), (r) => /p\/idle\/cat/.test(r.stdout), 'the idle pipeline in ps');
   const idle = (await cliJson<PsResult>(['ps'], daemon.env)).pipelines.find((p) => p.label === 'idle')!;
-  for (const node of idle.nodes) assert.match(ps.stdout, new RegExp(`node\\s+p/idle/${node.label}\\s+${node.commandId}\\s+${node.pid}\\n`));
+  for (const node of idle.nodes) assert.match(ps.stdout, new RegExp(`node\\s+p/idle/${node.label}\\s+${node.commandId}\\s+running\\s+${node.pid}\\n`));
+  // A finished node: no pid (it is gone), its exit.
+  const done = await pollCli(() => cli(['ps'], daemon.env), (r) => /p\/sevens\s+\S+\s+succeeded/.test(r.stdout), 'sevens to succeed');
+  assert.match(done.stdout, /node\s+p\/sevens\/wc\s+\S+\s+exited\s+-\s+0\n/);
   assert.equal((await pollCli(() => cli(['logs', 'p/sevens/wc'], daemon.env), (r) => r.stdout !== '', 'wc')).stdout.trim(), '19');
 
   // A name that fits two is refused, listing them by what `ps` shows: NAME (ID).
@@ -189,4 +197,12 @@ test('startup prints a systemd unit that runs this daemon at boot; --install wri
   const installed = await cli(['startup', '--install', '--path', unit], env);
   assert.equal(installed.code, 0, installed.stderr);
   assert.equal(readFileSync(unit, 'utf8'), printed.stdout.slice(printed.stdout.indexOf('\n') + 1));
+});
+
+test('the unit passes systemd-analyze verify', { skip: existsSync(SYSTEMD_ANALYZE) ? false : `${SYSTEMD_ANALYZE} is absent` }, async () => {
+  const unit = path.join(tempDir(), 'shuma.service');
+  assert.equal((await cli(['startup', '--install', '--path', unit], freshHome())).code, 0);
+  // It exits 0 on a bad line too, saying so on stderr: silence is the pass.
+  const { stdout, stderr } = await run(SYSTEMD_ANALYZE, ['verify', unit]);
+  assert.deepEqual({ stdout, stderr }, { stdout: '', stderr: '' });
 });

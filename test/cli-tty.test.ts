@@ -45,7 +45,7 @@ test('the live view on a terminal shows each actor and its countdown; Ctrl-C sto
       '        restart: { onFailure: true, backoffMs: 60000 }',
       '      - label: steady',
       '        exec: /bin/sh',
-      `        argv: [-c, 'sleep 120', ${marker}]`,
+      `        argv: [-c, 'echo steady and ready; sleep 120', ${marker}]`,
     ].join('\n'),
   );
   // The pane outlives the command so its last screen and exit code can be read.
@@ -58,8 +58,9 @@ test('the live view on a terminal shows each actor and its countdown; Ctrl-C sto
     (screen) =>
       /command\s+tty\/looper\s+backoff\s+pid \d+\s+restarts 0\s+backoff in \d+\.\d s/.test(screen) &&
       /command\s+tty\/steady\s+running\s+pid \d+/.test(screen) &&
-      /workspace\s+tty\s+running\s.*cpu [\d.]+%\s+rss [\d.]+ \w+\s+procs \d.*ttl in \d+\.\d s/.test(screen),
-    'the live view with both commands, the backoff and the TTL counting down',
+      /workspace\s+tty\s+running\s.*cpu [\d.]+%\s+rss [\d.]+ \w+\s+procs \d.*ttl in \d+\.\d s/.test(screen) &&
+      /^tty\/steady\s+\| steady and ready$/m.test(screen),
+    'the live view with both commands, the backoff and the TTL counting down, and what steady wrote',
     50,
   );
   assert.match(live, /^shuma up — Ctrl-C stops everything/m);

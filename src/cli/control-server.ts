@@ -264,7 +264,14 @@ export class ControlServer {
       label: p.label,
       workspace: { id: p.wsId, label: ws?.label ?? '' },
       state: p.snapshot ? stateText(p.snapshot.value) : 'created',
-      nodes: p.currentRuns.map((run) => ({ label: run.label, pid: run.pid, commandId: run.id })),
+      nodes: p.currentRuns.map((run) => ({
+        label: run.label,
+        pid: run.pid,
+        commandId: run.id,
+        alive: run.alive,
+        exitStatus: run.exit?.status ?? null,
+        exitSignal: run.exit?.signal ?? null,
+      })),
     };
   }
 

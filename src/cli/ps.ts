@@ -30,7 +30,10 @@ export function psText(result: PsResult, now = Date.now()): string {
     for (const p of result.pipelines.filter((p) => p.workspace.id === ws.id)) {
       rows.push(['pipeline', `${ws.label}/${p.label}`, p.id, p.state, '', '', '', '']);
       // Its nodes by the names `logs` and `why` take (ws/pipeline/node).
-      for (const n of p.nodes) rows.push(['  node', `${ws.label}/${p.label}/${n.label}`, n.commandId, '', String(n.pid), '', '', '']);
+      for (const n of p.nodes) {
+        const exit = n.exitSignal ?? (n.exitStatus === null ? '' : String(n.exitStatus));
+        rows.push(['  node', `${ws.label}/${p.label}/${n.label}`, n.commandId, n.alive ? 'running' : 'exited', n.alive ? String(n.pid) : '-', '', '', exit]);
+      }
     }
   }
   return table(rows);

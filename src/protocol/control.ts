@@ -222,7 +222,8 @@ export interface PipelineRow {
   label: string;
   workspace: { id: string; label: string };
   state: string;
-  nodes: Array<{ label: string; pid: number; commandId: string }>;
+  /** The current attempt's runs, in node order; `exitSignal` set when a signal ended it. */
+  nodes: Array<{ label: string; pid: number; commandId: string; alive: boolean; exitStatus: number | null; exitSignal: string | null }>;
 }
 
 export interface PsResult {
