@@ -78,8 +78,10 @@ async function shumaTimeline(rt: Runtime, restarts: number): Promise<Timeline> {
       exec: '/bin/false',
       restart: { onFailure: true, backoffMs: 0, maxBackoffMs: 0, maxRestarts: restarts },
     });
-    // run() resolves as the first run is spawned, before its `running` snapshot can arrive:
-    // subscribing now misses nothing.
+    // run() resolves as the actor's `running` snapshot of the first run arrives (what the promise
+    // says, the actor says): that moment is the first run's start as seen here; later ones are
+    // seen by subscribing now.
+    timeline.startedAt[0] = now();
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no gaveUp after 60 s (${timeline.startedAt.length} runs seen)`)), 60_000);
       const unsubscribe = cmd.subscribe((snapshot) => {

@@ -43,7 +43,8 @@ test('run, ps, logs, why, stats, health and stop against a daemon; --json parses
 
   await pollCli(() => cli(['logs', 'server'], daemon.env), (r) => r.stdout === 'ready\n', 'the server to say ready');
   const stderr = await cli(['logs', '--stderr', 'web/sh'], daemon.env);
-  assert.equal(stderr.stdout, 'oops\n');
+  // Both runs of the crasher (it was relaunched once): logs follow a command across its runs.
+  assert.equal(stderr.stdout, 'oops\noops\n');
   const logsJson = await cliJson<{ command: { label: string }; data: string }>(['logs', '--both', started.command.id], daemon.env);
   assert.equal(logsJson.data, 'ready\n');
 
@@ -68,7 +69,7 @@ test('run, ps, logs, why, stats, health and stop against a daemon; --json parses
 
   const missing = await cli(['stop', 'web'], daemon.env);
   assert.equal(missing.code, 1);
-  assert.match(missing.stderr, /WORKSPACE_NOT_FOUND: no workspace or pipeline has the id or label "web"/);
+  assert.match(missing.stderr, /WORKSPACE_NOT_FOUND: no workspace, pipeline or command has the id or label "web"/);
 });
 
 test('logs -f streams what is written after it started, and ends when the command does', async () => {

@@ -70,7 +70,7 @@ describe('command chart', () => {
   test('shows composite guards and the order in which XState tries them', () => {
     assert.equal(
       row(command, 'running').get('EXITED'),
-      '[and(isCurrentRun, failed, mayRestart)] → backoff / recordExit, scheduleBackoff, logBackoff<br>' +
+      '[and(isCurrentRun, relaunches, mayRestart)] → backoff / recordExit, scheduleBackoff, logBackoff<br>' +
         '[and(isCurrentRun, failed, supervised)] → gaveUp / recordExit<br>' +
         '[isCurrentRun] → exited / recordExit',
     );

@@ -378,6 +378,8 @@ describe('inspector: the page in a real browser', () => {
       await page.click(wsRow);
       await page.waitForSelector('#chart g[data-state="running"].active');
       await page.waitForSelector('#sparklines [data-series="processes"]');
+      // Forks refused at a cgroup's pids limit: a row of its own, '—' for a workspace without one.
+      assert.equal(await page.textContent('#sparklines [data-series="forksRefused"] .spark-value'), '—');
 
       // The command: its chart with backoff highlighted, a countdown that runs, its why() trail.
       const row = `#actor-list [data-actor-id="${cmd.commandKey}"]`;

@@ -132,7 +132,7 @@ test('the checks catch what they are meant to catch', () => {
   // A guard against a rule that passes because it reads nothing: known bad edges fail.
   assert.match(problemWith('protocol/control.ts', 'host/stats.ts') ?? '', /back up a layer/);
   assert.match(problemWith('host/runtime.ts', 'inspector/server.ts') ?? '', /back up a layer/);
-  assert.match(problemWith('host/main-actors/reaper.ts', 'actors/actor-host.ts') ?? '', /across threads/);
+  assert.match(problemWith('host/main-actors/reaper.ts', 'actors/worker-actors.ts') ?? '', /across threads/);
   assert.match(problemWith('machines/command-machine.ts', 'host/core/registry.ts') ?? '', /back up a layer/);
   assert.match(problemWith('cli/names.ts', 'host/core/runtime-core.ts') ?? '', /past the runtime facade/);
   assert.equal(problemWith('cli/names.ts', 'host/runtime-view.ts'), null);

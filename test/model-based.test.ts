@@ -641,7 +641,8 @@ async function runWorkspacePath(rt: Runtime, clock: ManualClock, path: Workspace
     });
     const start = async (ignoreTerm: boolean) => {
       const puppet = await stage.puppet(`p${puppets++}`, { ignoreTerm });
-      const cmd = await ws.run({ exec: puppet.exec, argv: puppet.argv, label: ignoreTerm ? 'stubborn' : 'obedient' });
+      // Labels are unique within a workspace: each puppet its own.
+      const cmd = await ws.run({ exec: puppet.exec, argv: puppet.argv, label: `${ignoreTerm ? 'stubborn' : 'obedient'}-${puppets}` });
       pids.add(cmd.pid);
       // Past its `trap`, or a SIGTERM could still end it.
       if (ignoreTerm) await puppetReady(cmd.pid, TIMEOUT_MS);

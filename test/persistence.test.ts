@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
 import type { SnapshotData } from '../src/host/persistence/snapshot-data.js';
 import { readSnapshotFile } from '../src/host/persistence/snapshot-file.js';
+import { knownRunIds } from '../src/host/persistence/restore.js';
 import { coreOf } from '../src/host/runtime.js';
 import { createRuntime, type Runtime } from '../src/index.js';
 import { ManualClock } from '../src/testing/index.js';
@@ -210,13 +211,16 @@ describe("the 'adopt' policy", () => {
     const marker = `shuma-adopt-${process.pid}`;
     const child = spawn(process.execPath, [crashChild, dir, marker, 'adopt'], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
-    // Until the snapshot on disk holds a live command of its own (not a pipeline node) to adopt.
+    // Until the snapshot on disk holds a live command of its own (not a pipeline node) to adopt:
+    // one its actor already knows (a run the snapshot caught before its SPAWNED is not adopted).
     await pollUntil(
       () => readSnapshotFile(dir),
       (read) =>
         read.status === 'ok' &&
         (read.data as SnapshotData).workspaces.some((w) =>
-          w.processes.some((p) => p.label === 'sh' && p.pipelineId === null && processesMentioning(marker).includes(p.pid)),
+          w.processes.some(
+            (p) => p.label === 'sh' && p.pipelineId === null && knownRunIds(w.actor).has(p.runId) && processesMentioning(marker).includes(p.pid),
+          ),
         ),
       'a snapshot holding a running command',
       20,

@@ -6,7 +6,7 @@ import { BatchedChannel } from '../protocol/channel.js';
 import { comlinkEndpoint } from '../protocol/comlink-endpoint.js';
 import type { FromWorker, ToWorker } from '../protocol/messages.js';
 import type { ActorWorkerTask, WorkerAdmin } from '../protocol/worker-task.js';
-import { ActorHost } from './actor-host.js';
+import { WorkerActors } from './worker-actors.js';
 
 export default function hostActors(task: ActorWorkerTask): Promise<{ workerIndex: number }> {
   let clock: SimulatedClock | undefined;
@@ -18,7 +18,7 @@ export default function hostActors(task: ActorWorkerTask): Promise<{ workerIndex
   const channel: BatchedChannel<FromWorker, ToWorker> = new BatchedChannel(task.port, (message) =>
     host.receive(message),
   );
-  const host = new ActorHost(
+  const host = new WorkerActors(
     (message) => channel.send(message),
     clock,
     now,

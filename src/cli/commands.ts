@@ -21,4 +21,7 @@ export const COMMANDS: Record<string, () => Promise<Command>> = {
   kill: async () => (await import('./kill.js')).kill,
   startup: async () => (await import('./startup.js')).startup,
   inspect: async () => (await import('./inspect.js')).inspect,
+  restart: async () => (await import('./restart.js')).restart,
+  delete: async () => (await import('./delete.js')).deleteCommand,
+  flush: async () => (await import('./flush.js')).flush,
 };

@@ -35,6 +35,8 @@ import { ULID_PATTERN } from '../protocol/checks.js';
 import { checkSpecFile } from './spec-file.js';
 import { commandsOfWorkspace, findCommand, findPipeline, findWorkspace, resolveCommand, resolveWorkspace, runsOf, type CommandRef } from './names.js';
 import { stateText } from './tracked.js';
+import { lastLines } from '../protocol/log-lines.js';
+import { deleteNamed, flushNamed, restartNamed, stopCommandNamed } from './serve-command-ops.js';
 import { createPeerCheck, type PeerCheck } from './peer-check.js';
 import { validatePlacement, type PlacementSpec } from '../protocol/placement-spec.js';
 
@@ -224,6 +226,12 @@ export class ControlServer {
         return { result: await this.apply(request.file) };
       case 'why':
         return { result: await this.why(request.target) };
+      case 'flush':
+        return { result: await flushNamed(this.core, this.rt, request.target) };
+      case 'restart':
+        return { result: await restartNamed(this.core, this.rt, request.target) };
+      case 'delete':
+        return { result: await deleteNamed(this.core, this.rt, request.target, request.graceMs) };
       case 'cancel': {
         const cancel = streams.get(request.target);
         cancel?.();
@@ -240,13 +248,17 @@ export class ControlServer {
     return commandsOfWorkspace(this.core, ws).map(({ key, label }) => {
       const run = latest.get(key);
       const snapshot = ws.commands.get(key)?.snapshot;
+      const state = snapshot ? stateText(snapshot.value) : run?.alive ? 'running' : 'exited';
+      const restartAt = state === 'backoff' ? Number(snapshot?.context.backoffDeadline ?? 0) || null : null;
       return {
         id: run?.id ?? null,
         commandKey: key,
         label,
-        state: snapshot ? stateText(snapshot.value) : run?.alive ? 'running' : 'exited',
-        pid: run?.pid ?? null,
+        state,
+        // A dead process's pid names nothing (and may soon name a stranger): none is shown.
+        pid: run?.alive ? run.pid : null,
         alive: run?.alive ?? false,
+        restartAt,
         exitStatus: run?.exit?.status ?? null,
         exitSignal: run?.exit?.signal ?? null,
         restarts: run?.restarts ?? 0,
@@ -331,15 +343,22 @@ export class ControlServer {
 
   // ── logs ───────────────────────────────────────────────────────────────────────────
 
-  private logs(request: LogsRequest): Streamed {
+  private logs(request: LogsRequest): Streamed | Promise<Streamed> {
     this.core.ensureOpen();
     const ref = resolveCommand(this.core, request.command);
     const latest = runsOf(this.core, ref).at(-1);
     const rings = (run: RunView) =>
       request.stream === 'both' ? [run.stdout, run.stderr] : [request.stream === 'stdout' ? run.stdout : run.stderr];
     const tail = request.tailBytes ?? 0;
-    const now = latest ? Buffer.concat(rings(latest).map((ring) => ring.tail(tail))) : Buffer.alloc(0);
+    const lines = request.lines;
+    const cut = (data: Buffer) => (lines === undefined ? data : lastLines(data, lines));
+    const now = latest ? Buffer.concat(rings(latest).map((ring) => cut(ring.tail(tail)))) : Buffer.alloc(0);
     const command = { id: latest?.id ?? ref.key, label: ref.label, workspace: ref.ws.label };
+    if (!request.follow && !ref.pipeline) {
+      // Every run of the command, from its files when the daemon keeps them: across relaunches and restarts.
+      const query = { stream: request.stream, tailBytes: tail, ...(lines === undefined ? {} : { lines }) };
+      return this.rt.workspace(ref.ws.id)!.logs(ref.key, query).then((data) => ({ result: { command, data } }));
+    }
     if (!request.follow) return { result: { command, data: now } };
     return {
       stream: (emit, end) => {
@@ -400,7 +419,9 @@ export class ControlServer {
       const result = await this.rt.pipeline(pipe.id)!.stop(options);
       return { kind: 'pipeline' as const, id: pipe.id, label: pipe.label, ...result };
     }
-    throw new ShumaError('WORKSPACE_NOT_FOUND', `no workspace or pipeline has the id or label ${JSON.stringify(target)}: \`shuma ps\` lists them`);
+    const command = findCommand(this.core, target);
+    if (command) return stopCommandNamed(this.rt, command, graceMs);
+    throw new ShumaError('WORKSPACE_NOT_FOUND', `no workspace, pipeline or command has the id or label ${JSON.stringify(target)}: \`shuma ps\` lists them`);
   }
 
   /**

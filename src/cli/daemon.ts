@@ -10,12 +10,15 @@ import type { Runtime } from '../host/runtime.js';
 import { ShumaError } from '../protocol/errors.js';
 import { checkSocketPathLength, controlPaths, ensurePrivateDir, type ControlPaths } from './control-paths.js';
 import { ControlServer } from './control-server.js';
+type RuntimeOptions = NonNullable<Parameters<typeof createRuntime>[0]>;
 
 export interface DaemonOptions {
   socket?: string | undefined;
   stateDir?: string | undefined;
   /** SIGTERM → SIGKILL delay for the processes at shutdown (default 1000 ms). */
   graceMs?: number | undefined;
+  /** Rotation and timestamps of the commands' log files (see RuntimeOptions.logFiles). */
+  logFiles?: Exclude<RuntimeOptions['logFiles'], false | undefined>;
   /** Serve the inspector page on 127.0.0.1 at this port (0: a free one); undefined: none. */
   inspectPort?: number | undefined;
   out?: NodeJS.WritableStream;
@@ -80,7 +83,11 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
   await clearSocket(paths.socket);
   mkdirSync(paths.stateDir, { recursive: true, mode: 0o700 });
   const startedAt = Date.now();
-  const runtime = await createRuntime({ stateDir: paths.stateDir, ...(options.inspectPort === undefined ? {} : { inspector: { port: options.inspectPort } }) });
+  const runtime = await createRuntime({
+    stateDir: paths.stateDir,
+    ...(options.inspectPort === undefined ? {} : { inspector: { port: options.inspectPort } }),
+    ...(options.logFiles ? { logFiles: options.logFiles } : {}),
+  });
   const control = new ControlServer(runtime, { socket: paths.socket, stateDir: paths.stateDir, startedAt });
   const server = net.createServer((conn) => control.accept(conn));
   try {

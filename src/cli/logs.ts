@@ -5,20 +5,27 @@ import { numberOption, parseCommand, UsageError } from './cli-args.js';
 import { printJson, stdio, withDaemon, type Output } from './client-command.js';
 import { EXIT_OK } from './exit-codes.js';
 
-export const LOGS_USAGE = 'shuma logs [-f] [--stderr | --both] [--tail BYTES] [--json] <command>';
+export const LOGS_USAGE = 'shuma logs [-f] [--stderr | --both] [--lines N | --tail BYTES] [--json] <command>';
 
 export async function logs(args: readonly string[], io: Output = stdio): Promise<number> {
   const parsed = parseCommand(
     args,
-    { follow: { type: 'boolean', short: 'f' }, stderr: { type: 'boolean' }, both: { type: 'boolean' }, tail: { type: 'string' } },
+    { follow: { type: 'boolean', short: 'f' }, stderr: { type: 'boolean' }, both: { type: 'boolean' }, tail: { type: 'string' }, lines: { type: 'string', short: 'n' } },
     LOGS_USAGE,
   );
   if (parsed.positionals.length !== 1) throw new UsageError('name one command (its label, ws/label or id; `shuma ps` lists them)', LOGS_USAGE);
   if (parsed.values.stderr && parsed.values.both) throw new UsageError('--stderr and --both exclude each other', LOGS_USAGE);
   const stream = parsed.values.both ? 'both' : parsed.values.stderr ? 'stderr' : 'stdout';
   const tailBytes = numberOption(parsed, 'tail', LOGS_USAGE);
+  const lines = numberOption(parsed, 'lines', LOGS_USAGE);
+  if (lines !== undefined && tailBytes !== undefined) throw new UsageError('--lines and --tail exclude each other', LOGS_USAGE);
   const json = parsed.values.json === true;
-  const request = { command: parsed.positionals[0]!, stream, ...(tailBytes === undefined ? {} : { tailBytes }) } as const;
+  const request = {
+    command: parsed.positionals[0]!,
+    stream,
+    ...(tailBytes === undefined ? {} : { tailBytes }),
+    ...(lines === undefined ? {} : { lines }),
+  } as const;
   return withDaemon(parsed, async (client) => {
     if (!parsed.values.follow) {
       const result = await client.call('logs', request);

@@ -21,14 +21,20 @@ Usage:
   shuma startup [--install]     a systemd unit that starts the daemon at boot
   shuma inspect                 the URL of the daemon's inspector (shuma daemon --inspect)
   shuma ps                      workspaces, their commands (state, pid, restarts) and pipelines
-  shuma run -w <ws> [--label|--name L] [--restart on-failure] [--backoff-ms N] [--max-restarts N]
+  shuma run -w <ws> [--label|--name L] [--restart always|on-failure] [--backoff-ms N] [--max-restarts N]
             [--env K=V]… [--env-file F]… [--no-inherit-env] [--cwd DIR] -- <program> [args…]
                                 start a command (a new workspace label makes the workspace);
                                 it gets your environment, as with PM2
-  shuma logs [-f] [--stderr|--both] [--tail BYTES] <command>
-                                what a command wrote; -f: and what it writes next
-  shuma stop [--grace MS] <ws|pipeline>
-                                SIGTERM its processes, SIGKILL after the grace (default 1000 ms)
+  shuma logs [-f] [--stderr|--both] [--lines N | --tail BYTES] <command>
+                                what a command wrote, across its restarts and the daemon's
+                                (from its files in the state directory); -f: and what it writes next
+  shuma flush [ws|command]      empty log files (all of them without a name)
+  shuma stop [--grace MS] <ws|pipeline|command>
+                                SIGTERM its processes, SIGKILL after the grace (default 1000 ms);
+                                a command stopped alone stays listed (restart runs it again)
+  shuma restart <ws|command>    a new run of the command now (of each command of the workspace)
+  shuma delete [--grace MS] <command>
+                                stop one command and forget it
   shuma stats [-w] [--every MS] [ws]
                                 memory, CPU and processes per workspace; -w: again every MS
   shuma top [--every MS]        a live screen of workspaces and commands

@@ -15,11 +15,13 @@ export function psText(result: PsResult, now = Date.now()): string {
     rows.push(['workspace', ws.label, ws.id, ws.state, '', '', duration(ws.uptimeMs), '']);
     for (const c of ws.commands) {
       const exit = c.exitSignal ?? (c.exitStatus === null ? '' : String(c.exitStatus));
+      // In backoff: how long until the next run, e.g. `backoff 1.6s`.
+      const state = c.restartAt ? `${c.state} ${countdown(c.restartAt - now)}` : c.state;
       rows.push([
         'command',
         `${ws.label}/${c.label}`,
         c.id ?? c.commandKey,
-        c.state,
+        state,
         c.pid === null ? '-' : String(c.pid),
         String(c.restarts),
         c.alive && c.startedAt !== null ? duration(now - c.startedAt) : '-',
@@ -37,6 +39,11 @@ export function psText(result: PsResult, now = Date.now()): string {
     }
   }
   return table(rows);
+}
+
+/** Tenths of a second below a minute (a backoff is often shorter than one second). */
+function countdown(ms: number): string {
+  return ms < 60_000 ? `${(Math.max(0, ms) / 1000).toFixed(1)}s` : duration(ms);
 }
 
 export async function ps(args: readonly string[], io: Output = stdio): Promise<number> {

@@ -6,8 +6,8 @@ import { printJson, stdio, withStartedDaemon, type Output } from './client-comma
 import { EXIT_OK } from './exit-codes.js';
 
 export const RUN_USAGE =
-  'shuma run -w <workspace> [--label|--name L] [--restart on-failure|never] [--backoff-ms N] [--max-backoff-ms N] ' +
-  '[--max-restarts N] [--env K=V]… [--env-file F]… [--no-inherit-env] [--cwd DIR] [--slurm-nodes N] [--json] -- <program> [args…]';
+  'shuma run -w <workspace> [--label|--name L] [--restart always|on-failure|never] [--backoff-ms N] [--max-backoff-ms N] ' +
+  '[--max-restarts N] [--env K=V]… [--env-file F]… [--no-inherit-env] [--cwd DIR] [--time] [--slurm-nodes N] [--json] -- <program> [args…]';
 
 export function commandSpecFrom(args: readonly string[]): {
   workspace: string;
@@ -26,6 +26,7 @@ export function commandSpecFrom(args: readonly string[]): {
       'max-restarts': { type: 'string' },
       ...ENV_OPTIONS,
       cwd: { type: 'string' },
+      time: { type: 'boolean' },
       'slurm-nodes': { type: 'string' },
     },
     RUN_USAGE,
@@ -36,16 +37,17 @@ export function commandSpecFrom(args: readonly string[]): {
   if (parsed.rest !== null && parsed.positionals.length > 0) throw new UsageError(`unexpected ${JSON.stringify(parsed.positionals[0])} before --`, RUN_USAGE);
   if (program.length === 0) throw new UsageError('no program given: put it after --', RUN_USAGE);
   const restartMode = stringOption(parsed, 'restart');
-  if (restartMode !== undefined && restartMode !== 'on-failure' && restartMode !== 'never') {
-    throw new UsageError(`--restart must be on-failure or never (got ${JSON.stringify(restartMode)})`, RUN_USAGE);
+  if (restartMode !== undefined && restartMode !== 'on-failure' && restartMode !== 'never' && restartMode !== 'always') {
+    throw new UsageError(`--restart must be always, on-failure or never (got ${JSON.stringify(restartMode)})`, RUN_USAGE);
   }
   const env = commandEnv(parsed, RUN_USAGE);
-  const restart: RestartPolicy | undefined = restartMode === undefined ? undefined : { onFailure: restartMode === 'on-failure' };
+  const restart: RestartPolicy | undefined =
+    restartMode === undefined ? undefined : { onFailure: restartMode !== 'never', ...(restartMode === 'always' ? { always: true } : {}) };
   const tuning = { backoffMs: 'backoff-ms', maxBackoffMs: 'max-backoff-ms', maxRestarts: 'max-restarts' } as const;
   for (const [field, option] of Object.entries(tuning)) {
     const value = numberOption(parsed, option, RUN_USAGE);
     if (value === undefined) continue;
-    if (!restart) throw new UsageError(`--${option} needs --restart on-failure`, RUN_USAGE);
+    if (!restart) throw new UsageError(`--${option} needs --restart on-failure (or always)`, RUN_USAGE);
     restart[field as keyof typeof tuning] = value;
   }
   const label = stringOption(parsed, 'label');
@@ -57,6 +59,8 @@ export function commandSpecFrom(args: readonly string[]): {
     ...(label !== undefined ? { label } : {}),
     ...(Object.keys(env).length ? { env } : {}),
     ...(restart ? { restart } : {}),
+    // PM2's --time: each line of its log files starts with the time it was read.
+    ...(parsed.values.time ? { timestamps: true } : {}),
   };
   const slurmNodes = numberOption(parsed, 'slurm-nodes', RUN_USAGE);
   if (slurmNodes !== undefined && slurmNodes < 1) throw new UsageError('--slurm-nodes must be at least 1', RUN_USAGE);

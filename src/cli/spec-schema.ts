@@ -37,6 +37,7 @@ export function specSchema(): Schema {
     label: text,
     restart: ref('restart'),
     node: slurmName,
+    timestamps: { type: 'boolean' },
   }, ['exec']);
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
@@ -75,6 +76,7 @@ export function specSchema(): Schema {
       command,
       restart: object('restart', RESTART_FIELDS, {
         onFailure: { type: 'boolean' },
+        always: { type: 'boolean' },
         backoffMs: duration,
         maxBackoffMs: duration,
         maxRestarts: count,

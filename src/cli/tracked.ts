@@ -1,5 +1,6 @@
 // What `shuma up` follows of each actor it started: enough for a line of output.
 import type { Workspace } from '../host/workspace-handle.js';
+import { stateName } from '../protocol/state-value.js';
 
 export type ActorKind = 'workspace' | 'command' | 'pipeline';
 
@@ -24,7 +25,5 @@ export interface Tracked {
  * `reaping.terminating`; its substates are the machine's own steps, shown in the inspector).
  */
 export function stateText(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (value && typeof value === 'object') return Object.keys(value)[0] ?? '?';
-  return String(value);
+  return typeof value === 'string' || (value !== null && typeof value === 'object') ? stateName(value) : String(value);
 }

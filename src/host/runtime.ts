@@ -36,6 +36,8 @@ export interface Runtime {
   dropSavedPipeline(name: string): Promise<boolean>;
   runSavedPipeline(name: string, overrides?: { workspace?: string }): Promise<Pipeline>;
   health(): Promise<HealthCounts>;
+  /** Empties every log file (rotated ones too, and those of workspaces that are gone); the rings stay. */
+  flushLogs(): Promise<void>;
   inspect(observer: (record: InspectionRecord) => void): () => void;
   /** The inspector page's address (`createRuntime({ inspector: { port } })`), e.g. `http://127.0.0.1:43117/`; null without one. */
   readonly inspectorUrl: string | null;
@@ -154,6 +156,11 @@ class RuntimeFacade implements Runtime {
       commands: this.core.table.ofWorkspace(ws.id).length,
       uptimeMs: now - ws.createdAt,
     }));
+  }
+
+  async flushLogs(): Promise<void> {
+    this.core.ensureOpen();
+    await this.core.logFiles?.flush();
   }
 
   async health(): Promise<HealthCounts> {

@@ -14,6 +14,8 @@ export interface LogOptions {
   stream?: 'stdout' | 'stderr' | 'both';
   /** The last this many bytes (of each stream, with 'both'); 0 or omitted: all that is kept. */
   tailBytes?: number;
+  /** The last this many lines (of each stream, with 'both') instead of bytes. */
+  lines?: number;
 }
 
 export interface StopOptions {
@@ -34,6 +36,7 @@ export interface Workspace {
   subscribe(observer: (snapshot: ActorSnapshot) => void): () => void;
   run(spec: CommandSpec): Promise<Command>;
   commands(): Promise<CommandInfo[]>;
+  /** A run (by its id): its ring. A command (key, label or ws/label): every run of it, from its log files when there are (across restarts). */
   logs(commandId: string, options?: LogOptions): Promise<Buffer>;
   /** The causal trail of a command (by any of its run ids, or its commandKey): why it is as it is. */
   why(commandId: string): Promise<WhyEntry[]>;
@@ -44,6 +47,14 @@ export interface Workspace {
   /** Limits against use now, with human-readable breaches. */
   quota(): Promise<QuotaReport>;
   stop(options?: StopOptions): Promise<StopResult>;
+  /** Empties the log files of one command (by id or label), or of all the workspace's commands. */
+  flushLogs(idOrLabel?: string): Promise<void>;
+  /** Stops one command (by id, label or ws/label); supervision of it ends, the workspace goes on. */
+  stopCommand(idOrLabel: string, options?: StopOptions): Promise<{ reaped: number }>;
+  /** A new run of the command now: a live one is stopped first (default grace), an ended one runs again. */
+  restartCommand(idOrLabel: string): Promise<Command>;
+  /** Stopped and forgotten: no longer listed, its label free again. */
+  removeCommand(idOrLabel: string, options?: StopOptions): Promise<void>;
 }
 
 export class WorkspaceHandle implements Workspace {
@@ -88,7 +99,7 @@ export class WorkspaceHandle implements Workspace {
 
   async logs(commandId: string, input?: LogOptions): Promise<Buffer> {
     this.core.ensureOpen();
-    const options = checkCallOptions(input, 'options', ['stream', 'tailBytes']);
+    const options = checkCallOptions(input, 'options', ['stream', 'tailBytes', 'lines']);
     const stream = options.stream ?? 'stdout';
     if (stream !== 'stdout' && stream !== 'stderr' && stream !== 'both') {
       throw new ShumaError('INVALID_ARGUMENT', `stream must be 'stdout', 'stderr' or 'both' (got ${JSON.stringify(stream)})`, {
@@ -101,7 +112,11 @@ export class WorkspaceHandle implements Workspace {
         field: 'tailBytes',
       });
     }
-    return this.core.logs(this.id, commandId, stream, tailBytes);
+    const lines = options.lines;
+    if (lines !== undefined && (!Number.isSafeInteger(lines) || lines < 0)) {
+      throw new ShumaError('INVALID_ARGUMENT', `lines must be a whole number >= 0 (got ${String(lines)})`, { field: 'lines' });
+    }
+    return this.core.logs(this.id, commandId, { stream, tailBytes, ...(lines === undefined ? {} : { lines }) });
   }
 
   /** Answers after the workspace stopped too: the trail says why it did. */
@@ -133,6 +148,32 @@ export class WorkspaceHandle implements Workspace {
   async quota(): Promise<QuotaReport> {
     this.core.ensureOpen();
     return this.core.quota.quota(this.core.workspaceEntry(this.id));
+  }
+
+  async flushLogs(idOrLabel?: string): Promise<void> {
+    this.core.ensureOpen();
+    const ws = this.core.workspaceEntry(this.id);
+    const key = idOrLabel === undefined ? undefined : this.core.commandControl.resolve(ws, idOrLabel).key;
+    await this.core.logFiles?.flush((owner) => owner.wsId === ws.id && (key === undefined || owner.key === key));
+  }
+
+  async stopCommand(idOrLabel: string, input?: StopOptions): Promise<{ reaped: number }> {
+    this.core.ensureOpen();
+    const options = checkCallOptions(input, 'options', ['graceMs']);
+    return this.core.commandControl.stop(this.core.workspaceEntry(this.id), idOrLabel, options.graceMs);
+  }
+
+  async restartCommand(idOrLabel: string): Promise<Command> {
+    this.core.ensureOpen();
+    const ws = this.core.workspaceEntry(this.id);
+    const run = await this.core.commandControl.restart(ws, idOrLabel);
+    return commandHandle(run, ws.commands.get(run.key)!);
+  }
+
+  async removeCommand(idOrLabel: string, input?: StopOptions): Promise<void> {
+    this.core.ensureOpen();
+    const options = checkCallOptions(input, 'options', ['graceMs']);
+    await this.core.commandControl.remove(this.core.workspaceEntry(this.id), idOrLabel, options.graceMs);
   }
 
   async stop(input?: StopOptions): Promise<StopResult> {

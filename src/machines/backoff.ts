@@ -17,5 +17,6 @@ export function nextBackoff(
 
 /** Whether a policy allows one more relaunch after `restarts` relaunches. */
 export function mayRestart(policy: ResolvedRestartPolicy, restarts: number): boolean {
-  return policy.onFailure && (policy.maxRestarts === 0 || restarts < policy.maxRestarts);
+  // `always` is absent from policies persisted before it existed.
+  return (policy.onFailure || policy.always === true) && (policy.maxRestarts === 0 || restarts < policy.maxRestarts);
 }

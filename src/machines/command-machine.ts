@@ -1,8 +1,9 @@
-import { and, assign, sendParent, setup } from 'xstate';
+import { and, assign, enqueueActions, sendParent, setup } from 'xstate';
 import type { SerializedError } from '../protocol/errors.js';
-import type { CommandEvent, HostRequestEvent, LogRequest } from '../protocol/messages.js';
-import type { ResolvedRestartPolicy } from '../protocol/specs.js';
+import type { CommandEvent, HostRequestEvent } from '../protocol/messages.js';
+import { MAX_TIMER_MS, type ResolvedRestartPolicy } from '../protocol/specs.js';
 import { mayRestart, nextBackoff } from './backoff.js';
+import { backoffOver, hostLog, stampOf, throwFault, untilDeadline } from './common-actions.js';
 
 // One supervised command: every relaunch is a new run (a new process with a new id), the
 // restart count and the pending backoff carry over from run to run. The machine decides;
@@ -14,6 +15,8 @@ export interface CommandInput {
   label: string;
   policy: ResolvedRestartPolicy;
   at: number;
+  /** A command restarted by request after it ended starts a new actor that keeps counting. */
+  restarts?: number;
 }
 
 export interface CommandContext {
@@ -36,10 +39,8 @@ export interface CommandContext {
   /** Why it was told to stop: its workspace's reason (and the quota breach, if that was it). */
   stopReason: string | null;
   stopDetail: string | null;
-}
-
-function log(level: LogRequest['level'], msg: string, fields: LogRequest['fields']): HostRequestEvent {
-  return { type: 'HOST_REQUEST', request: { type: 'log', level, msg, fields } };
+  /** A stop of this command alone (not of its workspace): it signals its own run. */
+  stopAlone: { graceMs: number; deadline: number } | null;
 }
 
 export const commandMachine = setup({
@@ -49,15 +50,20 @@ export const commandMachine = setup({
     input: {} as CommandInput,
   },
   delays: {
-    backoff: ({ context }) => Math.max(0, (context.backoffDeadline ?? context.stampedAt) - context.stampedAt),
+    backoff: ({ context }) => untilDeadline(context.backoffDeadline, context.stampedAt),
+    stopGrace: ({ context }) => (context.stopAlone === null ? MAX_TIMER_MS : untilDeadline(context.stopAlone.deadline, context.stampedAt)),
   },
   guards: {
-    supervised: ({ context }) => context.policy.onFailure,
+    supervised: ({ context }) => context.policy.onFailure || context.policy.always === true,
+    // `always` relaunches after a success too; otherwise only a failure does.
+    relaunches: ({ context, event }) =>
+      context.policy.always === true || event.type === 'SPAWN_FAILED' || (event.type === 'EXITED' && event.status !== 0),
+    stoppingAlone: ({ context }) => context.stopAlone !== null,
     // Each run exits once; an exit of another run (a late or repeated report) is not this run's.
     isCurrentRun: ({ context, event }) => event.type === 'EXITED' && event.runId === context.runId,
     failed: ({ event }) => event.type === 'SPAWN_FAILED' || (event.type === 'EXITED' && event.status !== 0),
     mayRestart: ({ context }) => mayRestart(context.policy, context.restarts),
-    noBackoff: ({ context }) => context.backoffDeadline !== null && context.backoffDeadline <= context.stampedAt,
+    noBackoff: ({ context }) => backoffOver(context),
   },
   actions: {
     requestSpawn: sendParent(({ context }): HostRequestEvent => ({
@@ -81,25 +87,37 @@ export const commandMachine = setup({
       return { backoffDeadline: context.stampedAt + delayMs, pendingBackoffMs: followingMs };
     }),
     logBackoff: sendParent(({ context }) =>
-      log('warn', 'command failed; restarting after backoff', {
+      hostLog('warn', 'command failed; restarting after backoff', {
         ws: context.wsId,
         command: context.key,
         label: context.label,
         run: context.runId,
         status: context.lastExit?.status ?? null,
         restarts: context.restarts,
-        backoffMs: (context.backoffDeadline ?? context.stampedAt) - context.stampedAt,
+        backoffMs: untilDeadline(context.backoffDeadline, context.stampedAt),
       }),
     ),
     countRestart: assign(({ context }) => ({ restarts: context.restarts + 1, backoffDeadline: null })),
     clearBackoff: assign({ backoffDeadline: null }),
-    noteStop: assign(({ event }) =>
-      event.type === 'STOP' ? { stopReason: event.reason ?? 'requested', stopDetail: event.detail ?? null } : {},
-    ),
-    stamp: assign(({ event }) => ('at' in event ? { stampedAt: event.at } : {})),
-    forgetRun: assign(({ event }) => ({ runId: null, pid: null, runStartedAt: null, ...('at' in event ? { stampedAt: event.at } : {}) })),
+    noteStop: assign(({ event }) => {
+      if (event.type !== 'STOP') return {};
+      const alone = event.graceMs === undefined ? null : { graceMs: event.graceMs, deadline: event.at + event.graceMs };
+      return { stopReason: event.reason ?? 'requested', stopDetail: event.detail ?? null, stopAlone: alone, stampedAt: event.at };
+    }),
+    // Its workspace signals every group when it stops; a command stopped alone signals its own run.
+    terminateRun: enqueueActions(({ context, enqueue }) => {
+      if (context.stopAlone === null || context.runId === null) return;
+      const signal = context.stopAlone.graceMs === 0 ? 'SIGKILL' : 'SIGTERM';
+      enqueue.sendParent({ type: 'HOST_REQUEST', request: { type: 'signalRun', wsId: context.wsId, runId: context.runId, signal } });
+    }),
+    killRun: sendParent(({ context }): HostRequestEvent => ({
+      type: 'HOST_REQUEST',
+      request: { type: 'signalRun', wsId: context.wsId, runId: context.runId ?? '', signal: 'SIGKILL' },
+    })),
+    stamp: assign(({ event }) => stampOf(event)),
+    forgetRun: assign(({ event }) => ({ runId: null, pid: null, runStartedAt: null, ...stampOf(event) })),
     logGiveUp: sendParent(({ context }) =>
-      log('error', 'command failed too often; giving up', {
+      hostLog('error', 'command failed too often; giving up', {
         ws: context.wsId,
         command: context.key,
         label: context.label,
@@ -108,9 +126,7 @@ export const commandMachine = setup({
         status: context.lastExit?.status ?? null,
       }),
     ),
-    throwFault: ({ event }) => {
-      throw new Error(event.type === 'FAULT' ? event.message : 'fault');
-    },
+    throwFault,
   },
 }).createMachine({
   id: 'command',
@@ -119,7 +135,7 @@ export const commandMachine = setup({
     wsId: input.wsId,
     label: input.label,
     policy: input.policy,
-    restarts: 0,
+    restarts: input.restarts ?? 0,
     pendingBackoffMs: input.policy.backoffMs,
     backoffDeadline: null,
     stampedAt: input.at,
@@ -130,6 +146,7 @@ export const commandMachine = setup({
     spawnError: null,
     stopReason: null,
     stopDetail: null,
+    stopAlone: null,
   }),
   initial: 'starting',
   on: { FAULT: { actions: 'throwFault' } },
@@ -148,7 +165,7 @@ export const commandMachine = setup({
       on: {
         EXITED: [
           {
-            guard: and(['isCurrentRun', 'failed', 'mayRestart']),
+            guard: and(['isCurrentRun', 'relaunches', 'mayRestart']),
             target: 'backoff',
             actions: ['recordExit', 'scheduleBackoff', 'logBackoff'],
           },
@@ -189,11 +206,14 @@ export const commandMachine = setup({
       },
     },
     stopping: {
+      entry: { type: 'terminateRun' },
+      after: { stopGrace: { guard: 'stoppingAlone', actions: 'killRun' } },
       on: {
-        SPAWNED: { actions: 'recordRun' },
+        SPAWNED: { actions: ['recordRun', 'terminateRun'] },
         EXITED: { guard: 'isCurrentRun', target: 'stopped', actions: 'recordExit' },
         SPAWN_FAILED: { target: 'stopped', actions: 'recordExit' },
         RUN_LOST: { target: 'stopped', actions: 'forgetRun' },
+        RESUME: { target: 'stopping', reenter: true, actions: 'stamp' },
       },
     },
     exited: { type: 'final' },

@@ -1,8 +1,9 @@
 import { and, assign, enqueueActions, sendParent, setup } from 'xstate';
 import type { SerializedError } from '../protocol/errors.js';
-import type { HostRequestEvent, LogRequest, PipelineEvent, Signal } from '../protocol/messages.js';
+import type { HostRequestEvent, PipelineEvent, Signal } from '../protocol/messages.js';
 import type { ResolvedRestartPolicy } from '../protocol/specs.js';
 import { mayRestart, nextBackoff } from './backoff.js';
+import { backoffOver, hostLog, stampOf, throwFault, untilDeadline } from './common-actions.js';
 
 // A pipeline: a graph of commands started together over real pipes and supervised as a
 // unit. It ends when all its nodes have ended; if it failed (by its `discern` rule) and its
@@ -57,10 +58,6 @@ export function pipelineFailed(context: Pick<PipelineContext, 'exits' | 'nodeLab
 
 const DEFAULT_PIPELINE_GRACE_MS = 1000;
 
-function log(level: LogRequest['level'], msg: string, fields: LogRequest['fields']): HostRequestEvent {
-  return { type: 'HOST_REQUEST', request: { type: 'log', level, msg, fields } };
-}
-
 function signal(context: PipelineContext, which: Signal): HostRequestEvent {
   return { type: 'HOST_REQUEST', request: { type: 'signalPipeline', wsId: context.wsId, pipelineId: context.id, signal: which } };
 }
@@ -72,15 +69,15 @@ export const pipelineMachine = setup({
     input: {} as PipelineInput,
   },
   delays: {
-    backoff: ({ context }) => Math.max(0, (context.backoffDeadline ?? context.stampedAt) - context.stampedAt),
-    grace: ({ context }) => Math.max(0, (context.graceDeadline ?? context.stampedAt) - context.stampedAt),
+    backoff: ({ context }) => untilDeadline(context.backoffDeadline, context.stampedAt),
+    grace: ({ context }) => untilDeadline(context.graceDeadline, context.stampedAt),
   },
   guards: {
     ofThisAttempt: ({ context, event }) => event.type === 'NODE_EXITED' && context.runs[event.label] === event.runId,
     allEnded: ({ context }) => context.nodeLabels.every((label) => context.exits[label] !== undefined),
     failed: ({ context }) => pipelineFailed(context),
     mayRestart: ({ context }) => mayRestart(context.policy, context.restarts),
-    noBackoff: ({ context }) => context.backoffDeadline !== null && context.backoffDeadline <= context.stampedAt,
+    noBackoff: ({ context }) => backoffOver(context),
     supervised: ({ context }) => context.policy.onFailure,
     noGrace: ({ context }) => context.graceMs === 0,
   },
@@ -116,17 +113,17 @@ export const pipelineMachine = setup({
       return { backoffDeadline: context.stampedAt + delayMs, pendingBackoffMs: followingMs };
     }),
     logBackoff: sendParent(({ context }) =>
-      log('warn', 'pipeline failed; restarting after backoff', {
+      hostLog('warn', 'pipeline failed; restarting after backoff', {
         ws: context.wsId,
         pipeline: context.id,
         label: context.label,
         restarts: context.restarts,
-        backoffMs: (context.backoffDeadline ?? context.stampedAt) - context.stampedAt,
+        backoffMs: untilDeadline(context.backoffDeadline, context.stampedAt),
       }),
     ),
     countRestart: assign(({ context }) => ({ restarts: context.restarts + 1, attempt: context.attempt + 1, backoffDeadline: null })),
     logGiveUp: sendParent(({ context }) =>
-      log('error', 'pipeline failed too often; giving up', {
+      hostLog('error', 'pipeline failed too often; giving up', {
         ws: context.wsId,
         pipeline: context.id,
         label: context.label,
@@ -134,8 +131,8 @@ export const pipelineMachine = setup({
         maxRestarts: context.policy.maxRestarts,
       }),
     ),
-    stamp: assign(({ event }) => ('at' in event ? { stampedAt: event.at } : {})),
-    forgetAttempt: assign(({ event }) => ({ runs: {}, exits: {}, attemptStartedAt: null, ...('at' in event ? { stampedAt: event.at } : {}) })),
+    stamp: assign(({ event }) => stampOf(event)),
+    forgetAttempt: assign(({ event }) => ({ runs: {}, exits: {}, attemptStartedAt: null, ...stampOf(event) })),
     noteStop: assign(({ event }) => {
       if (event.type !== 'STOP') return {};
       const graceMs = event.graceMs ?? DEFAULT_PIPELINE_GRACE_MS;
@@ -153,9 +150,7 @@ export const pipelineMachine = setup({
       if (context.graceMs !== 0) enqueue.sendParent(signal(context, 'SIGTERM'));
     }),
     kill: sendParent(({ context }) => signal(context, 'SIGKILL')),
-    throwFault: ({ event }) => {
-      throw new Error(event.type === 'FAULT' ? event.message : 'fault');
-    },
+    throwFault,
   },
 }).createMachine({
   id: 'pipeline',

@@ -3,6 +3,7 @@ import type { HostRequest, HostRequestEvent, StopReason, WorkspaceEvent } from '
 import { DEFAULT_GRACE_MS, MAX_TIMER_MS } from '../protocol/specs.js';
 import { commandMachine } from './command-machine.js';
 import { pipelineMachine } from './pipeline-machine.js';
+import { stampOf, throwFault, untilDeadline } from './common-actions.js';
 
 // A workspace: a group of supervised commands with a lifetime. It decides when to stop
 // (asked to, or its TTL ran out), how (SIGTERM, then SIGKILL once the grace is over) and
@@ -45,7 +46,7 @@ export const workspaceMachine = setup({
   delays: {
     ttl: ({ context }) =>
       context.ttlDeadline === null ? MAX_TIMER_MS : Math.max(0, context.ttlDeadline - context.stampedAt),
-    grace: ({ context }) => Math.max(0, (context.graceDeadline ?? context.stampedAt) - context.stampedAt),
+    grace: ({ context }) => untilDeadline(context.graceDeadline, context.stampedAt),
   },
   guards: {
     hasTtl: ({ context }) => context.ttlDeadline !== null,
@@ -70,7 +71,7 @@ export const workspaceMachine = setup({
       if (event.type !== 'RUN') return;
       enqueue.spawnChild('command', {
         id: event.key,
-        input: { key: event.key, wsId: context.id, label: event.label, policy: event.policy, at: event.at },
+        input: { key: event.key, wsId: context.id, label: event.label, policy: event.policy, at: event.at, ...(event.restarts ? { restarts: event.restarts } : {}) },
       });
       enqueue.assign({ commandsStarted: context.commandsStarted + 1 });
     }),
@@ -143,7 +144,7 @@ export const workspaceMachine = setup({
     }),
     // A finished command's actor would otherwise stay among the children for the workspace's life.
     forgetCommand: stopChild(({ event }) => (event as unknown as { actorId: string }).actorId),
-    stamp: assign(({ event }) => ('at' in event ? { stampedAt: event.at } : {})),
+    stamp: assign(({ event }) => stampOf(event)),
     /** Restored children re-arm their own timers, from the same instant. */
     resumeChildren: enqueueActions(({ event, enqueue, self }) => {
       if (event.type !== 'RESUME') return;
@@ -151,9 +152,7 @@ export const workspaceMachine = setup({
         if (child && child.getSnapshot().status === 'active') enqueue.sendTo(child, { type: 'RESUME', at: event.at });
       }
     }),
-    throwFault: ({ event }) => {
-      throw new Error(event.type === 'FAULT' ? event.message : 'fault');
-    },
+    throwFault,
   },
 }).createMachine({
   id: 'workspace',

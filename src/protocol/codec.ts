@@ -1,9 +1,22 @@
 import { Packr } from 'msgpackr';
+import { checkStructure } from './msgpack-check.js';
 
-// The one configured msgpack codec. Plain maps and arrays only: no record extension (its
-// shared structures would tie encoder and decoder state together across threads), no
-// structured-clone extension (it would accept cycles and arbitrary classes on decode).
-export const CODEC_OPTIONS = {
+// The one msgpackr configuration, for its three uses. All three write the same format: plain
+// maps and arrays only — no record extension (its shared structures would tie encoder and
+// decoder state together across threads and files), no structured-clone extension (it would
+// accept cycles and arbitrary classes on decode), no bundled strings, 64-bit ints as numbers.
+// What differs is how far the bytes read are trusted:
+//
+// | use | read from | before decoding | after decoding |
+// |---|---|---|---|
+// | worker wire (channel.ts) | our own threads | nothing: trusted | the message's string tag |
+// | control socket (control.ts) | any local process that can connect | a frame-size cap, `checkStructure` (MAX_FRAME_DEPTH) | every request's shape |
+// | snapshot file (persistence/snapshot-file.ts) | disk: maybe corrupt, maybe not ours | a file-size cap, `checkStructure` (SNAPSHOT_MAX_DEPTH) | the envelope, then the data |
+//
+// Every encode copies out of msgpackr's scratch buffer (which the next pack() anywhere in the
+// thread reuses): a worker message is transferred, a frame is queued, a file write awaits.
+
+const OPTIONS = {
   useRecords: false,
   structuredClone: false,
   moreTypes: false,
@@ -12,15 +25,39 @@ export const CODEC_OPTIONS = {
   int64AsType: 'number',
 } as const;
 
-const packr = new Packr({ ...CODEC_OPTIONS });
+const packr = new Packr({ ...OPTIONS });
 
-/** Encodes into a fresh buffer that the caller owns (safe to transfer). */
+/**
+ * Encodes into a buffer of its own that the caller owns: safe to transfer, queue or keep.
+ * (Not Buffer.from: a small one lands in Node's shared pool, whose memory cannot be transferred.)
+ */
 export function encode(value: unknown): Uint8Array {
-  // pack() returns a view into a shared scratch buffer: copy it before it can be reused.
-  // (Buffer#slice would only make another view; the Uint8Array constructor copies.)
+  // pack() returns a view into the scratch buffer; the Uint8Array constructor copies it.
   return new Uint8Array(packr.pack(value));
 }
 
+/** Decodes bytes from our own threads. */
 export function decode(bytes: Uint8Array): unknown {
   return packr.unpack(bytes);
+}
+
+export type UntrustedDecode =
+  | { ok: true; value: unknown }
+  /** `refused`: the structure walk turned the bytes down; `undecodable`: msgpackr threw on them. */
+  | { ok: false; stage: 'refused' | 'undecodable'; reason: string };
+
+/**
+ * Decodes bytes from outside (a socket, a file): only what the restricted walk accepts reaches
+ * msgpackr (no extensions but undefined and timestamps, nesting at most `maxDepth`).
+ */
+export function decodeUntrusted(bytes: Uint8Array, maxDepth: number): UntrustedDecode {
+  const refused = checkStructure(bytes, maxDepth);
+  if (refused !== null) return { ok: false, stage: 'refused', reason: refused };
+  try {
+    return { ok: true, value: packr.unpack(bytes) };
+  } catch (error) {
+    // Checked bytes should decode; if msgpackr still refuses them (or runs out of stack), that
+    // is bad content all the same.
+    return { ok: false, stage: 'undecodable', reason: error instanceof Error ? error.message : String(error) };
+  }
 }

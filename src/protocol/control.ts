@@ -11,11 +11,9 @@
 // client sends `cancel`, or the client closes the connection. Every frame is walked by
 // checkStructure before msgpackr sees it, and every request is checked here for its shape; the
 // specs inside it are checked by the runtime's own validators, so a bad one gets the API's error.
-import { Packr, Unpackr } from 'msgpackr';
 import { checkCount, checkObject, checkText, describe, isPlainObject } from './checks.js';
-import { CODEC_OPTIONS } from './codec.js';
+import { decodeUntrusted, encode } from './codec.js';
 import { ShumaError } from './errors.js';
-import { checkStructure } from './msgpack-check.js';
 import type { WorkspaceStats } from './stats.js';
 import type { CommandSpec, PlacementSpec } from './specs.js';
 
@@ -48,6 +46,8 @@ export interface LogsRequest {
   command: Name;
   stream: 'stdout' | 'stderr' | 'both';
   tailBytes?: number;
+  /** The last this many lines of each stream (instead of bytes). */
+  lines?: number;
   /** Stream what is written from now on, too (events of `{ data }`), across relaunches. */
   follow?: boolean;
 }
@@ -73,6 +73,12 @@ export interface HealthRequest { id: number; op: 'health' }
 /** A spec file's content (as `loadSpecFile` parsed it); checked again by the daemon. */
 export interface ApplyRequest { id: number; op: 'apply'; file: unknown }
 export interface WhyRequest { id: number; op: 'why'; target: Name }
+/** Empties log files: of one command, of a workspace's commands, or all (no target). */
+export interface FlushRequest { id: number; op: 'flush'; target?: Name }
+/** A new run of one command now, or of every command of a workspace. */
+export interface RestartRequest { id: number; op: 'restart'; target: Name }
+/** One command stopped and forgotten. */
+export interface DeleteRequest { id: number; op: 'delete'; target: Name; graceMs?: number }
 /** Ends the stream started by request `target` on this connection. */
 export interface CancelRequest { id: number; op: 'cancel'; target: number }
 
@@ -90,6 +96,9 @@ export type ControlRequest =
   | HealthRequest
   | ApplyRequest
   | WhyRequest
+  | RestartRequest
+  | DeleteRequest
+  | FlushRequest
   | CancelRequest;
 
 export type ControlOp = ControlRequest['op'];
@@ -98,7 +107,7 @@ export type ControlOp = ControlRequest['op'];
 const OP_FIELDS: { [K in ControlOp]: { required: readonly string[]; optional: readonly string[] } } = {
   ps: { required: [], optional: [] },
   run: { required: ['workspace', 'spec'], optional: ['placement'] },
-  logs: { required: ['command', 'stream'], optional: ['tailBytes', 'follow'] },
+  logs: { required: ['command', 'stream'], optional: ['tailBytes', 'lines', 'follow'] },
   stop: { required: ['target'], optional: ['graceMs'] },
   stats: { required: [], optional: ['workspace', 'everyMs'] },
   pipelineRun: { required: ['spec'], optional: [] },
@@ -109,6 +118,9 @@ const OP_FIELDS: { [K in ControlOp]: { required: readonly string[]; optional: re
   health: { required: [], optional: [] },
   apply: { required: ['file'], optional: [] },
   why: { required: ['target'], optional: [] },
+  restart: { required: ['target'], optional: [] },
+  flush: { required: [], optional: ['target'] },
+  delete: { required: ['target'], optional: ['graceMs'] },
   cancel: { required: ['target'], optional: [] },
 };
 
@@ -142,7 +154,7 @@ export function parseRequest(value: unknown): ControlRequest {
     if (value[key] !== undefined) argument(() => checkCount(value[key], key));
   };
   ['workspace', 'command', 'target', 'name'].forEach((key) => (op === 'cancel' && key === 'target' ? count(key) : text(key)));
-  ['tailBytes', 'graceMs', 'everyMs'].forEach(count);
+  ['tailBytes', 'lines', 'graceMs', 'everyMs'].forEach(count);
   if (value.follow !== undefined && typeof value.follow !== 'boolean') {
     throw new ShumaError('INVALID_ARGUMENT', `follow must be true or false (got ${describe(value.follow)})`, { field: 'follow' });
   }
@@ -198,8 +210,11 @@ export interface CommandRow {
   label: string;
   /** The command actor's state: running, backoff, exited, gaveUp, stopped… */
   state: string;
+  /** The running process; null when none runs (ended, or waiting in backoff). */
   pid: number | null;
   alive: boolean;
+  /** In backoff: when the next run starts (epoch ms); null otherwise. */
+  restartAt?: number | null;
   exitStatus: number | null;
   exitSignal: string | null;
   restarts: number;
@@ -239,7 +254,13 @@ export interface RunResult {
 export interface LogsResult { command: { id: string; label: string; workspace: string }; data: Uint8Array }
 export interface LogsEvent { data?: Uint8Array; /** Bytes written while this client was not reading fast enough, lost from the ring. */ skipped?: number; /** A relaunch: a new run of the command is followed. */ run?: { id: string; pid: number } }
 
-export interface StopResultData { kind: 'workspace' | 'pipeline'; id: string; label: string; reaped: number; escaped: number[] }
+export interface StopResultData { kind: 'workspace' | 'pipeline' | 'command'; id: string; label: string; reaped: number; escaped: number[] }
+
+/** A run that a restart started: `ws/label`, the command's key, the new run. */
+export interface RestartedCommand { name: string; commandKey: string; id: string; pid: number; restarts: number }
+export interface RestartResult { kind: 'workspace' | 'command'; id: string; label: string; restarted: RestartedCommand[] }
+export interface FlushResult { flushed: 'all' | 'workspace' | 'command'; name: string | null }
+export interface DeleteResult { name: string; commandKey: string; reaped: number }
 
 export interface StatsRow {
   id: string;
@@ -291,33 +312,32 @@ export interface ControlResults {
   health: HealthResult;
   apply: ApplyResult;
   why: WhyResult;
+  restart: RestartResult;
+  flush: FlushResult;
+  delete: DeleteResult;
   cancel: { cancelled: boolean };
 }
 
 // ── frames ───────────────────────────────────────────────────────────────────────────
 
-const packr = new Packr({ ...CODEC_OPTIONS });
-const unpackr = new Unpackr({ ...CODEC_OPTIONS });
-
 /** One frame: the length prefix and the message, in a buffer of its own. */
 export function encodeFrame(value: unknown): Buffer {
-  const body = packr.pack(value);
+  const body = encode(value);
   const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + body.length);
   frame.writeUInt32BE(body.length, 0);
-  body.copy(frame, FRAME_HEADER_BYTES);
+  frame.set(body, FRAME_HEADER_BYTES);
   return frame;
 }
 
 /** Decodes one frame's body after the restricted walk; throws BAD_REQUEST on bytes it refuses. */
 export function decodeFrame(body: Uint8Array): unknown {
   if (body.length === 0) throw new ShumaError('BAD_REQUEST', 'an empty frame: a frame holds one msgpack value');
-  const refused = checkStructure(body, MAX_FRAME_DEPTH);
-  if (refused !== null) throw new ShumaError('BAD_REQUEST', `the frame is not msgpack shuma reads: ${refused}`);
-  try {
-    return unpackr.unpack(body);
-  } catch (error) {
-    throw new ShumaError('BAD_REQUEST', `the frame does not decode: ${(error as Error).message}`);
-  }
+  const decoded = decodeUntrusted(body, MAX_FRAME_DEPTH);
+  if (decoded.ok) return decoded.value;
+  throw new ShumaError(
+    'BAD_REQUEST',
+    decoded.stage === 'refused' ? `the frame is not msgpack shuma reads: ${decoded.reason}` : `the frame does not decode: ${decoded.reason}`,
+  );
 }
 
 /**

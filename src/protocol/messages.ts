@@ -6,7 +6,7 @@ import type { ResolvedRestartPolicy } from './specs.js';
 
 export type Signal = 'SIGTERM' | 'SIGKILL' | 'SIGINT' | 'SIGHUP' | 'SIGQUIT' | 'SIGUSR1' | 'SIGUSR2';
 
-export type StopReason = 'requested' | 'ttl' | 'shutdown' | 'quota' | 'fault';
+export type StopReason = 'requested' | 'ttl' | 'shutdown' | 'quota' | 'fault' | 'restart';
 
 // ── events the machines receive (each carries `at`, the host clock's epoch ms) ──────────
 
@@ -17,6 +17,8 @@ export interface RunEvent {
   key: string;
   label: string;
   policy: ResolvedRestartPolicy;
+  /** Restarted by request after it ended: the new actor keeps the count. */
+  restarts?: number;
 }
 export interface StopEvent { type: 'STOP'; at: number; graceMs: number; reason: StopReason }
 /** No process of any of the workspace's process groups is left. */
@@ -74,7 +76,8 @@ export interface StopCause {
   /** e.g. the quota breach `nproc: 3 alive > 2 limit` */
   detail?: string | null;
 }
-export interface CommandStopEvent extends StopCause { type: 'STOP'; at: number }
+/** With `graceMs`, the command alone is stopped: it signals its run (SIGKILL once the grace is over). */
+export interface CommandStopEvent extends StopCause { type: 'STOP'; at: number; graceMs?: number }
 /** The actor was restored from a snapshot: timers are re-armed from their deadlines, counted from `at`. */
 export interface ResumeEvent { type: 'RESUME'; at: number }
 /**
@@ -132,6 +135,8 @@ export interface SignalRequest { type: 'signal'; wsId: string; signal: Signal }
 export interface SpawnPipelineRequest { type: 'spawnPipeline'; wsId: string; pipelineId: string; attempt: number }
 /** Signals the processes of one pipeline only; the reaper reports PIPELINE_EMPTY when none is left. */
 export interface SignalPipelineRequest { type: 'signalPipeline'; wsId: string; pipelineId: string; signal: Signal }
+/** Signals one run's process group: a command stopped alone, its workspace going on. */
+export interface SignalRunRequest { type: 'signalRun'; wsId: string; runId: string; signal: Signal }
 export interface LogRequest {
   type: 'log';
   level: 'debug' | 'info' | 'warn' | 'error';
@@ -143,6 +148,7 @@ export type HostRequest =
   | SignalRequest
   | SpawnPipelineRequest
   | SignalPipelineRequest
+  | SignalRunRequest
   | LogRequest;
 
 /** A child's request on its way to the host: sent to its parent, the workspace actor, which emits it. */

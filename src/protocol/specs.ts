@@ -32,6 +32,8 @@ export interface WorkspaceSpec {
 
 export interface RestartPolicy {
   onFailure: boolean;
+  /** Relaunch after any exit, a success too (PM2's default), with the same backoff. */
+  always?: boolean;
   /** First delay before a relaunch (default 200 ms); doubles after every failure. */
   backoffMs?: number;
   /** Ceiling of the doubling (default 30 000 ms). */
@@ -51,15 +53,19 @@ export interface CommandSpec {
   argv?: string[];
   env?: Record<string, string>;
   cwd?: string;
+  /** Unique within its workspace; the program's name (made unique with -2, -3…) when omitted. */
   label?: string;
   restart?: RestartPolicy;
   /** Slurm placement: the allocation's node to run on (default: the least busy live one). */
   node?: string;
+  /** Each line of its log files starts with the time it was read (PM2's `--time`). */
+  timestamps?: boolean;
 }
 
 /** A restart policy with every default filled in. */
 export interface ResolvedRestartPolicy {
   onFailure: boolean;
+  always: boolean;
   backoffMs: number;
   maxBackoffMs: number;
   maxRestarts: number;
@@ -68,6 +74,7 @@ export interface ResolvedRestartPolicy {
 
 export const RESTART_DEFAULTS: ResolvedRestartPolicy = {
   onFailure: false,
+  always: false,
   backoffMs: 200,
   maxBackoffMs: 30_000,
   maxRestarts: 0,

@@ -17,11 +17,12 @@ import {
 } from './specs.js';
 import { validateNode, validatePlacement } from './placement-spec.js';
 
-export const RESTART_FIELDS = ['onFailure', 'backoffMs', 'maxBackoffMs', 'maxRestarts', 'resetAfterMs'] as const;
+export const RESTART_FIELDS = ['onFailure', 'always', 'backoffMs', 'maxBackoffMs', 'maxRestarts', 'resetAfterMs'] as const;
 
 export function validateRestartPolicy(value: unknown, field: Path = 'restart'): RestartPolicy {
   const o = checkObject(value, field, RESTART_FIELDS);
   if (typeof o.onFailure !== 'boolean') fail(`${field}.onFailure`, `must be true or false (got ${describe(o.onFailure)})`);
+  if (o.always !== undefined && typeof o.always !== 'boolean') fail(`${field}.always`, `must be true or false (got ${describe(o.always)})`);
   if (o.backoffMs !== undefined) checkDuration(o.backoffMs, `${field}.backoffMs`);
   if (o.maxBackoffMs !== undefined) checkDuration(o.maxBackoffMs, `${field}.maxBackoffMs`);
   if (o.maxRestarts !== undefined) checkCount(o.maxRestarts, `${field}.maxRestarts`);
@@ -39,6 +40,7 @@ export function validateRestartPolicy(value: unknown, field: Path = 'restart'): 
 export function resolveRestartPolicy(policy: RestartPolicy | undefined): ResolvedRestartPolicy {
   return {
     onFailure: policy?.onFailure ?? RESTART_DEFAULTS.onFailure,
+    always: policy?.always ?? RESTART_DEFAULTS.always,
     backoffMs: policy?.backoffMs ?? RESTART_DEFAULTS.backoffMs,
     maxBackoffMs: policy?.maxBackoffMs ?? Math.max(RESTART_DEFAULTS.maxBackoffMs, policy?.backoffMs ?? 0),
     maxRestarts: policy?.maxRestarts ?? RESTART_DEFAULTS.maxRestarts,
@@ -46,7 +48,7 @@ export function resolveRestartPolicy(policy: RestartPolicy | undefined): Resolve
   };
 }
 
-export const COMMAND_FIELDS = ['exec', 'argv', 'env', 'cwd', 'label', 'restart', 'node'] as const;
+export const COMMAND_FIELDS = ['exec', 'argv', 'env', 'cwd', 'label', 'restart', 'node', 'timestamps'] as const;
 
 /** Checks a command spec's shape; `prefix` names it in messages (e.g. `nodes[1]`). */
 export function validateCommandSpec(value: unknown, prefix = ''): CommandSpec {
@@ -62,6 +64,7 @@ export function validateCommandSpec(value: unknown, prefix = ''): CommandSpec {
   if (o.label !== undefined) checkText(o.label, at('label'));
   if (o.restart !== undefined) validateRestartPolicy(o.restart, at('restart'));
   if (o.node !== undefined) validateNode(o.node, at('node'));
+  if (o.timestamps !== undefined && typeof o.timestamps !== 'boolean') fail(at('timestamps'), `must be true or false (got ${describe(o.timestamps)})`);
   return o as unknown as CommandSpec;
 }
 

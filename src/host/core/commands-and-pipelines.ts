@@ -8,6 +8,7 @@ import type { RunEntry } from '../processes/process-table.js';
 import type { CommandEntry, LaunchPlan, PipelineEntry, PipelineExit, StopResult, WorkspaceEntry } from '../registry/registry.js';
 import { launchPlan, structuredCloneSpec } from '../spawn/launch-plan.js';
 import type { CoreParts } from './core-parts.js';
+import { uniqueLabel } from './command-control.js';
 import { ensureOpen, ensureRunning, pipelineEntry, workspaceEntry } from './guards.js';
 
 // Running things in a workspace: a command (its actor asks for each run), a pipeline (its
@@ -23,6 +24,7 @@ export async function runCommand(core: CoreParts, wsId: string, input: CommandSp
   ensureRunning(ws);
   const command: CommandEntry = {
     ...plan,
+    label: uniqueLabel(ws, plan.label, spec.label !== undefined),
     key: core.newId(),
     wsId: ws.id,
     policy: resolveRestartPolicy(spec.restart),

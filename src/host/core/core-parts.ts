@@ -8,6 +8,7 @@ import type { StateStore } from '../persistence/state-store.js';
 import type { Placement } from '../placement/placement.js';
 import type { Placements } from '../placement/placements.js';
 import type { ProcessTable } from '../processes/process-table.js';
+import type { LogFileOptions, LogFiles } from '../processes/log-files.js';
 import type { PipelineEntry, Registry, WorkspaceEntry } from '../registry/registry.js';
 import type { Spawner } from '../spawn/spawner.js';
 import type { WorkerPool } from '../workers/worker-pool.js';
@@ -50,6 +51,9 @@ export interface CoreParts {
   baseEnv: Readonly<Record<string, string>>;
   /** The snapshot writer, when the runtime has a stateDir. */
   state: StateStore | null;
+  /** Every command's output on disk too, when the runtime has a stateDir (and files are not turned off). */
+  logFiles: LogFiles | null;
+  readonly logFileOptions: LogFileOptions | false;
   stateLock: StateLock | null;
   closed: boolean;
   /** Worker threads that died and were replaced. */

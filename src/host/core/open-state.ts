@@ -1,4 +1,4 @@
-import { ShumaError } from '../../protocol/errors.js';
+import { ShumaError, serializeError } from '../../protocol/errors.js';
 import { stateName } from '../../protocol/state-value.js';
 import { validateWorkspaceSpec } from '../../protocol/validate-spec.js';
 import { collectSnapshot } from '../persistence/collect.js';
@@ -8,6 +8,8 @@ import { checkSnapshotData, type PersistedProcess, type PersistedWorkspace, type
 import { keepSnapshotAside, readSnapshotFile } from '../persistence/snapshot-file.js';
 import { acquireStateLock } from '../persistence/state-lock.js';
 import { StateStore } from '../persistence/state-store.js';
+import path from 'node:path';
+import { LogFiles } from '../processes/log-files.js';
 import { deferred } from '../processes/deferred.js';
 import { isSameProcess, type ProcStat } from '../processes/proc.js';
 import type { RunEntry } from '../processes/process-table.js';
@@ -53,6 +55,11 @@ export async function openState(core: CoreParts, stateDir: string): Promise<void
   }
   if (adoptedPids.size > 0) {
     core.warn(`${adoptedPids.size} process(es) left running by a runtime that died on ${stateDir} were adopted (pids ${[...adoptedPids].join(', ')}): watched until they exit; their output before the restart is lost`);
+  }
+  if (core.logFileOptions !== false) {
+    core.logFiles = new LogFiles(path.join(stateDir, 'logs'), core.logFileOptions, (file, error) =>
+      core.logger.warn({ file, err: serializeError(error) }, 'a log file could not be written; the output is still in memory'),
+    );
   }
   core.state = new StateStore(
     stateDir,

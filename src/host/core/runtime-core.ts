@@ -19,7 +19,8 @@ import { createSpawner } from '../spawn/choose-spawner.js';
 import type { Spawner } from '../spawn/spawner.js';
 import { WorkerPool } from '../workers/worker-pool.js';
 import { systemClock, type RuntimeClock } from './clock.js';
-import { logsOf, runCommand, runPipeline, stopPipeline } from './commands-and-pipelines.js';
+import { commandLogs, type LogQuery } from './command-logs.js';
+import { runCommand, runPipeline, stopPipeline } from './commands-and-pipelines.js';
 import type { CoreParts } from './core-parts.js';
 import { ensureOpen, pipelineEntry, workspaceEntry } from './guards.js';
 import { openState } from './open-state.js';
@@ -34,6 +35,8 @@ import {
   type RuntimeOptions,
 } from './runtime-options.js';
 import { closeAll, killEverythingNow } from './shutdown.js';
+import { CommandControl } from './command-control.js';
+import type { LogFileOptions, LogFiles } from '../processes/log-files.js';
 import { WhyTrails } from './why-trail.js';
 import { receiveFromWorker } from './worker-inbox.js';
 import { createWorkspace, onScopeEmpty, stopWorkspace } from './workspace-lifecycle.js';
@@ -68,6 +71,8 @@ export class RuntimeCore implements CoreParts {
   readonly clockAcks = new Map<number, { left: number; done: () => void }>();
   baseEnv: Readonly<Record<string, string>>;
   state: StateStore | null = null;
+  logFiles: LogFiles | null = null;
+  readonly logFileOptions: LogFileOptions | false;
   stateLock: StateLock | null = null;
   closed = false;
   workerRestarts = 0;
@@ -75,6 +80,8 @@ export class RuntimeCore implements CoreParts {
   private readonly detachClock: (() => void) | undefined;
   private shutdownPromise: Promise<void> | null = null;
   private readonly killOnExit = () => killEverythingNow(this);
+  /** Stop, restart and remove of one command. */
+  readonly commandControl: CommandControl;
 
   constructor(options: RuntimeOptions, spawner?: Spawner) {
     checkOptions(options);
@@ -88,6 +95,7 @@ export class RuntimeCore implements CoreParts {
     this.logBufferBytes = options.logBufferBytes ?? DEFAULT_LOG_BUFFER_BYTES;
     this.clock = options.clock ?? systemClock;
     this.orphanPolicy = options.orphans ?? 'kill';
+    this.logFileOptions = options.logFiles ?? {};
     this.baseEnv = Object.fromEntries(
       Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined),
     );
@@ -101,6 +109,7 @@ export class RuntimeCore implements CoreParts {
       now,
       newId: () => this.newId(),
       logBufferBytes: this.logBufferBytes,
+      logFiles: () => this.logFiles,
       runtimeId: this.runtimeId,
       taps: this.flows,
       dieWithRuntime: () => this.childrenDieWithRuntime,
@@ -125,6 +134,13 @@ export class RuntimeCore implements CoreParts {
       manualClockStart: this.clock.manual ? this.clock.now() : null,
       onMessage: (_index, message) => this.receiveGuarded(message),
       onWorkerLost: (index, error) => onWorkerLost(this, index, error),
+    });
+    this.commandControl = new CommandControl({
+      table: this.table,
+      now,
+      toChild: (ws, key, event) => this.toChild(ws, key, event),
+      toWorkspace: (ws, event) => this.toWorkspace(ws, event),
+      changed: () => this.state?.markDirty(),
     });
     if (options.inspect) this.inspectors.add(options.inspect);
     if (this.inspectors.size > 0) this.pool.broadcast({ type: 'inspect', enabled: true });
@@ -218,8 +234,8 @@ export class RuntimeCore implements CoreParts {
     return stopPipeline(this, id, graceMs);
   }
 
-  logs(wsId: string, runId: string, stream: 'stdout' | 'stderr' | 'both', tailBytes: number): Buffer {
-    return logsOf(this, wsId, runId, stream, tailBytes);
+  logs(wsId: string, name: string, query: LogQuery): Promise<Buffer> {
+    return commandLogs(this, this.commandControl, wsId, name, query);
   }
 
   health(): HealthCounts {

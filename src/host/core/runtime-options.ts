@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { ShumaError } from '../../protocol/errors.js';
 import type { InspectionRecord } from '../../protocol/messages.js';
 import type { RuntimeClock } from './clock.js';
+import type { LogFileOptions } from '../processes/log-files.js';
 
 // The options of createRuntime, their defaults and their checks.
 
@@ -39,6 +40,12 @@ export interface RuntimeOptions {
    * (default $SLURM_CONF), and how long a create waits for an allocation (default 60 000 ms).
    */
   slurm?: { conf?: string; allocationWaitMs?: number };
+  /**
+   * With a stateDir, every command's stdout and stderr are also written to files under
+   * `<stateDir>/logs` (rotated at `maxBytes`, default 10 MiB, `keep` rotated files, default 3;
+   * `timestamps`: each line starts with the time it was read, default false). false: no files.
+   */
+  logFiles?: false | LogFileOptions;
 }
 
 export interface HealthCounts {
@@ -58,7 +65,7 @@ export interface CreateWorkspaceOptions {
 }
 
 export const DEFAULT_LOG_BUFFER_BYTES = 1024 * 1024;
-const RUNTIME_OPTION_FIELDS = ['workers', 'stateDir', 'logger', 'logBufferBytes', 'inspect', 'clock', 'statsIntervalMs', 'orphans', 'inspector', 'slurm'];
+const RUNTIME_OPTION_FIELDS = ['workers', 'stateDir', 'logger', 'logBufferBytes', 'inspect', 'clock', 'statsIntervalMs', 'orphans', 'inspector', 'slurm', 'logFiles'];
 export const DEFAULT_STATS_INTERVAL_MS = 1000;
 
 /** Refuses what createRuntime cannot take, saying what is wrong. */
@@ -78,6 +85,7 @@ export function checkOptions(options: RuntimeOptions): void {
   if (options.orphans !== undefined && options.orphans !== 'kill' && options.orphans !== 'adopt') {
     throw new ShumaError('INVALID_ARGUMENT', `options.orphans must be 'kill' or 'adopt' (got ${JSON.stringify(options.orphans)})`);
   }
+  checkLogFileOptions(options.logFiles);
   const interval = options.statsIntervalMs;
   if (interval !== undefined && (!Number.isSafeInteger(interval) || interval < 0 || interval > 2 ** 31 - 1)) {
     throw new ShumaError('INVALID_ARGUMENT', `options.statsIntervalMs must be a whole number of ms >= 0 (got ${String(interval)})`);
@@ -102,5 +110,26 @@ function checkSlurmOptions(slurm: unknown): void {
   const wait = o.allocationWaitMs;
   if (wait !== undefined && (typeof wait !== 'number' || !Number.isSafeInteger(wait) || wait < 1000)) {
     throw new ShumaError('INVALID_ARGUMENT', `options.slurm.allocationWaitMs must be a whole number of ms >= 1000 (got ${String(wait)})`);
+  }
+}
+
+function checkLogFileOptions(value: RuntimeOptions['logFiles']): void {
+  if (value === undefined || value === false) return;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ShumaError('INVALID_ARGUMENT', 'options.logFiles must be false or { maxBytes?, keep?, timestamps? }');
+  }
+  for (const key of Object.keys(value)) {
+    if (!['maxBytes', 'keep', 'timestamps'].includes(key)) {
+      throw new ShumaError('INVALID_ARGUMENT', `options.logFiles.${key} is not a log file option; known: maxBytes, keep, timestamps`);
+    }
+  }
+  if (value.maxBytes !== undefined && (!Number.isSafeInteger(value.maxBytes) || value.maxBytes < 1024)) {
+    throw new ShumaError('INVALID_ARGUMENT', `options.logFiles.maxBytes must be a whole number >= 1024 (got ${String(value.maxBytes)})`);
+  }
+  if (value.keep !== undefined && (!Number.isSafeInteger(value.keep) || value.keep < 0 || value.keep > 100)) {
+    throw new ShumaError('INVALID_ARGUMENT', `options.logFiles.keep must be a whole number from 0 to 100 (got ${String(value.keep)})`);
+  }
+  if (value.timestamps !== undefined && typeof value.timestamps !== 'boolean') {
+    throw new ShumaError('INVALID_ARGUMENT', `options.logFiles.timestamps must be true or false (got ${String(value.timestamps)})`);
   }
 }

@@ -14,6 +14,7 @@ export async function closeAll(core: CoreParts, graceMs: number): Promise<void> 
   for (const pending of core.clockAcks.values()) pending.done();
   core.clockAcks.clear();
   await core.pool.close();
+  await core.logFiles?.closeAll();
   await core.stateLock?.release();
 }
 

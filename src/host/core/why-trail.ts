@@ -1,4 +1,5 @@
 import type { ActorSnapshot } from '../../protocol/messages.js';
+import { stateName } from '../../protocol/state-value.js';
 
 /** One link of a causal trail: what changed an actor, in words, and when. */
 export interface WhyEntry {
@@ -12,9 +13,9 @@ const MAX_TRAILS = 4096;
 
 type Context = Record<string, unknown>;
 
-function stateName(snapshot: ActorSnapshot | null): string {
-  if (!snapshot) return '';
-  return typeof snapshot.value === 'string' ? snapshot.value : (Object.keys(snapshot.value)[0] ?? '');
+/** The top-level state of a snapshot; '' before the first. */
+function stateOf(snapshot: ActorSnapshot | null): string {
+  return snapshot ? stateName(snapshot.value) : '';
 }
 
 function exitText(exit: unknown): string {
@@ -36,6 +37,8 @@ export function stopCause(context: Context): string {
       return 'TTL expired';
     case 'shutdown':
       return 'runtime shutdown';
+    case 'restart':
+      return 'restart requested';
     case 'requested':
       return 'stop requested';
     default:
@@ -46,16 +49,16 @@ export function stopCause(context: Context): string {
 /** The words for a command actor's move from one state to the next. */
 function commandLines(previous: ActorSnapshot | null, next: ActorSnapshot): string[] {
   const c = next.context as Context;
-  switch (stateName(next)) {
+  switch (stateOf(next)) {
     case 'running':
       return [`spawned (pid ${String(c.pid)}, run ${String(c.runId)})`];
     case 'backoff':
-      return stateName(previous) === 'restarting'
+      return stateOf(previous) === 'restarting'
         ? [`spawn failed: ${String((c.spawnError as { message?: string } | null)?.message ?? '')}`, `backoff ${deadlineIn(c, 'backoffDeadline')} ms`]
         : [exitText(c.lastExit), `backoff ${deadlineIn(c, 'backoffDeadline')} ms (restart ${Number(c.restarts) + 1})`];
     case 'restarting':
       // With no backoff the actor goes from running to restarting in one step: the exit is said too.
-      return stateName(previous) === 'running'
+      return stateOf(previous) === 'running'
         ? [exitText(c.lastExit), `restarting (restart ${String(c.restarts)})`]
         : [`restarting (restart ${String(c.restarts)})`];
     case 'exited':
@@ -67,7 +70,7 @@ function commandLines(previous: ActorSnapshot | null, next: ActorSnapshot): stri
     case 'stopping':
       return [stopCause(c)];
     case 'stopped':
-      return stateName(previous) === 'stopping' ? [exitText(c.lastExit), 'stopped'] : [stopCause(c), 'stopped'];
+      return stateOf(previous) === 'stopping' ? [exitText(c.lastExit), 'stopped'] : [stopCause(c), 'stopped'];
     case 'lost':
       return ['process lost across a runtime restart'];
     default:
@@ -84,7 +87,7 @@ function pipelineExits(c: Context): string {
 
 function pipelineLines(previous: ActorSnapshot | null, next: ActorSnapshot): string[] {
   const c = next.context as Context;
-  switch (stateName(next)) {
+  switch (stateOf(next)) {
     case 'running':
       return [`attempt ${String(c.attempt)} spawned (${Object.keys((c.runs ?? {}) as object).join(', ')})`];
     case 'reaping':
@@ -102,7 +105,7 @@ function pipelineLines(previous: ActorSnapshot | null, next: ActorSnapshot): str
     case 'stopping':
       return [stopCause(c)];
     case 'stopped':
-      return stateName(previous) === 'stopping' ? ['stopped'] : [stopCause(c), 'stopped'];
+      return stateOf(previous) === 'stopping' ? ['stopped'] : [stopCause(c), 'stopped'];
     case 'lost':
       return ['processes lost across a runtime restart'];
     default:
@@ -138,7 +141,7 @@ export class WhyTrails {
     next: ActorSnapshot,
     at: number,
   ): void {
-    if (previous && stateName(previous) === stateName(next)) return;
+    if (previous && stateOf(previous) === stateOf(next)) return;
     const lines = machine === 'command' ? commandLines(previous, next) : pipelineLines(previous, next);
     if (lines.length === 0) return;
     let trail = this.trails.get(key);

@@ -98,6 +98,10 @@ export function serveRequest(core: CoreParts, request: HostRequest): void {
       if (pipeline) placement.signal(pipeline, request.signal);
       return;
     }
+    case 'signalRun':
+      if (placement.signalRun) placement.signalRun(ws, request.runId, request.signal);
+      else core.logger.warn({ ws: ws.id, run: request.runId }, `a ${placement.kind} workspace cannot stop one command alone; stop the workspace`);
+      return;
   }
 }
 

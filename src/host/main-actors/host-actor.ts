@@ -4,6 +4,7 @@ import type { ChildEvent, Signal } from '../../protocol/messages.js';
 import type { TapAttempt, TapPlane } from '../flows/flow-hub.js';
 import { descendantsOf, listProcesses, type ProcStat } from '../processes/proc.js';
 import type { ProcessTable, RunEntry } from '../processes/process-table.js';
+import type { LogFiles } from '../processes/log-files.js';
 import { signalGroup, signalIfSame, signalPid } from '../processes/signals.js';
 import type { CommandEntry, HostStop, LaunchPlan, PipelineEntry, Registry, StopScope, WorkspaceEntry } from '../registry/registry.js';
 import { closePipes, openPipes, type KernelPipe } from '../spawn/kernel-pipes.js';
@@ -21,6 +22,8 @@ export interface HostActorDeps {
   now: () => number;
   newId: () => string;
   logBufferBytes: number;
+  /** The files every captured stream is also written to (with a stateDir), or null. */
+  logFiles: () => LogFiles | null;
   toChild: (ws: WorkspaceEntry, key: string, event: ChildEvent) => void;
   /** util-linux's prlimit, null when missing (the workspace's warnings say so). */
   prlimit: () => string | null;
@@ -72,6 +75,12 @@ export class HostActor {
     this.mailbox.send({ type: 'signal', scope, signal });
   }
 
+  /** Signals one run's process group (a command stopped alone): its descendants go with it. */
+  signalRun(ws: WorkspaceEntry, runId: string, signal: Signal): void {
+    const run = this.deps.table.get(runId);
+    if (run && run.wsId === ws.id && ws.groups.has(run.pid)) signalGroup(run.pid, signal, this.deps.logger);
+  }
+
   private handle(message: HostMessage): void {
     switch (message.type) {
       case 'spawn':
@@ -110,7 +119,7 @@ export class HostActor {
       this.refuse(ws, command, result);
       this.deps.logger.warn({ ws: ws.id, command: command.key, err: serializeError(result) }, 'command spawn failed');
     } else {
-      const run = this.register(ws, result, { key: command.key, label: command.label, restarts });
+      const run = this.register(ws, result, { key: command.key, label: command.label, restarts, timestamps: command.spec.timestamps });
       this.deps.toChild(ws, command.key, { type: 'SPAWNED', at: run.startedAt, runId: run.id, pid: run.pid });
       this.catchUpWithStop([ws], run);
     }
@@ -180,7 +189,7 @@ export class HostActor {
       return;
     }
     const runs = spawned.map((child, i) =>
-      this.register(ws, child, { key: pipeline.id, label: pipeline.nodes[i]!.label, restarts: attempt, pipeline }),
+      this.register(ws, child, { key: pipeline.id, label: pipeline.nodes[i]!.label, restarts: attempt, pipeline, timestamps: pipeline.nodes[i]!.spec.timestamps }),
     );
     pipeline.currentRuns = runs;
     tap?.start();
@@ -206,7 +215,7 @@ export class HostActor {
   private register(
     ws: WorkspaceEntry,
     spawned: SpawnedProcess,
-    run: { key: string; label: string; restarts: number; pipeline?: PipelineEntry },
+    run: { key: string; label: string; restarts: number; pipeline?: PipelineEntry; timestamps: boolean | undefined },
   ): RunEntry {
     const entry = this.deps.table.add(
       {
@@ -226,8 +235,15 @@ export class HostActor {
     ws.groups.add(entry.pid);
     run.pipeline?.groups.add(entry.pid);
     // Null when the stream feeds a pipe (an edge, tapped or not); captured otherwise.
-    spawned.stdout?.on('data', (chunk: Buffer) => entry.stdout.write(chunk));
-    spawned.stderr?.on('data', (chunk: Buffer) => entry.stderr.write(chunk));
+    // The ring is the fast path; a file only queues the chunk for a batched write after this turn.
+    const files = this.deps.logFiles()?.open({ wsId: ws.id, key: run.key, label: run.label }, run.timestamps) ?? null;
+    if (files) {
+      spawned.stdout?.on('data', (chunk: Buffer) => (entry.stdout.write(chunk), files.stdout.write(chunk)));
+      spawned.stderr?.on('data', (chunk: Buffer) => (entry.stderr.write(chunk), files.stderr.write(chunk)));
+    } else {
+      spawned.stdout?.on('data', (chunk: Buffer) => entry.stdout.write(chunk));
+      spawned.stderr?.on('data', (chunk: Buffer) => entry.stderr.write(chunk));
+    }
     // A read that fails (ECONNRESET on child_process's socketpairs, EIO) ends that capture, said
     // in the log; unheard, the 'error' would end the runtime. The stream closes after it.
     for (const [name, stream] of [['stdout', spawned.stdout], ['stderr', spawned.stderr]] as const) {

@@ -1,5 +1,6 @@
 import { validatePipelineSpec, type PipelineSpec } from '../../protocol/pipeline-spec.js';
 import type { PersistedProcess, PersistedWorkspace, SnapshotData } from './snapshot-data.js';
+import { stateName } from '../../protocol/state-value.js';
 
 /** What a restore needs of the runtime. */
 export interface RestoreTarget {
@@ -19,12 +20,6 @@ const HOLDS_PROCESS: Record<string, readonly string[]> = {
 interface PersistedChild {
   src?: unknown;
   snapshot?: { value?: unknown; status?: unknown };
-}
-
-function stateName(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (value && typeof value === 'object') return Object.keys(value)[0] ?? '';
-  return '';
 }
 
 /** The run ids a child's process(es) had when the snapshot was taken. */

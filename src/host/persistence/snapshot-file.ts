@@ -14,9 +14,8 @@ import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { FileHandle } from 'node:fs/promises';
-import { Packr, Unpackr } from 'msgpackr';
 import { ShumaError, isShumaError } from '../../protocol/errors.js';
-import { CODEC_OPTIONS } from '../../protocol/codec.js';
+import { decodeUntrusted, encode } from '../../protocol/codec.js';
 import { checkStructure } from '../../protocol/msgpack-check.js';
 
 export const SNAPSHOT_FILE = 'shuma.snapshot';
@@ -42,10 +41,6 @@ export interface ReadSnapshotOptions {
   /** Larger files are reported corrupt without being read. Default 256 MiB. */
   maxBytes?: number;
 }
-
-// Configured like the wire codec, with instances of its own (a file is not a thread's stream).
-const packr = new Packr({ ...CODEC_OPTIONS });
-const unpackr = new Unpackr({ ...CODEC_OPTIONS });
 
 /**
  * Replaces the snapshot with `value`, atomically and durably. Rejects with
@@ -120,9 +115,7 @@ async function writeNow(dir: string, value: unknown): Promise<SnapshotWrite> {
 function encodeEnvelope(value: unknown): Uint8Array {
   let bytes: Uint8Array;
   try {
-    // pack() returns a view into msgpackr's scratch buffer, which the next pack() anywhere in
-    // this thread may overwrite while the write awaits: copy it.
-    bytes = Buffer.from(packr.pack({ format: SNAPSHOT_FORMAT, writtenAt: Date.now(), data: value }));
+    bytes = encode({ format: SNAPSHOT_FORMAT, writtenAt: Date.now(), data: value });
   } catch (error) {
     throw new ShumaError('SNAPSHOT_WRITE_FAILED', `the snapshot value cannot be encoded (${String(error)})`);
   }
@@ -202,17 +195,9 @@ async function load(file: string, maxBytes: number): Promise<Loaded> {
 
 function decodeEnvelope(bytes: Uint8Array): Verdict {
   if (bytes.length === 0) return { ok: false, reason: 'the file is empty' };
-  const refused = checkStructure(bytes, SNAPSHOT_MAX_DEPTH);
-  if (refused !== null) return { ok: false, reason: refused };
-  let envelope: unknown;
-  try {
-    envelope = unpackr.unpack(bytes);
-  } catch (error) {
-    // Checked bytes should decode; if msgpackr still refuses them (or runs out of stack), that
-    // is bad content all the same, and reported as such.
-    return { ok: false, reason: `it does not decode: ${String(error)}` };
-  }
-  return validateEnvelope(envelope);
+  const decoded = decodeUntrusted(bytes, SNAPSHOT_MAX_DEPTH);
+  if (!decoded.ok) return { ok: false, reason: decoded.stage === 'refused' ? decoded.reason : `it does not decode: ${decoded.reason}` };
+  return validateEnvelope(decoded.value);
 }
 
 function validateEnvelope(envelope: unknown): Verdict {

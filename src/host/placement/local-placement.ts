@@ -9,6 +9,7 @@ import { HostActor } from '../main-actors/host-actor.js';
 import type { WorkspaceUsage } from '../main-actors/quota-actor.js';
 import { Reaper } from '../main-actors/reaper.js';
 import { ProcSampler } from '../processes/proc-sampler.js';
+import type { LogFiles } from '../processes/log-files.js';
 import type { ProcessTable, RunEntry } from '../processes/process-table.js';
 import type { CommandEntry, PipelineEntry, Registry, StopScope, WorkspaceEntry } from '../registry/registry.js';
 import { findUtility } from '../spawn/launch-plan.js';
@@ -23,6 +24,8 @@ export interface LocalPlacementDeps {
   now: () => number;
   newId: () => string;
   logBufferBytes: number;
+  /** The files every captured stream is also written to, or null. */
+  logFiles: () => LogFiles | null;
   /** Names this runtime's cgroup parent: two runtimes on one machine never share one. */
   runtimeId: string;
   /** A tapped pipeline's nodes are wired to the runtime through kernel pipes, and pumped by it. */
@@ -63,6 +66,7 @@ export class LocalPlacement implements Placement {
       now,
       newId: deps.newId,
       logBufferBytes: deps.logBufferBytes,
+      logFiles: deps.logFiles,
       toChild: events.toChild,
       prlimit: () => this.prlimit ?? null,
       setpriv: () => this.setpriv ?? null,
@@ -110,6 +114,10 @@ export class LocalPlacement implements Placement {
 
   signal(scope: StopScope, signal: Signal): void {
     this.host.signalScope(scope, signal);
+  }
+
+  signalRun(ws: WorkspaceEntry, runId: string, signal: Signal): void {
+    this.host.signalRun(ws, runId, signal);
   }
 
   checkEmpty(scope: StopScope): void {

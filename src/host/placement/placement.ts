@@ -42,6 +42,8 @@ export interface Placement {
    * stopping and `events.scopeEmpty` is called once nothing of it is left.
    */
   signal(scope: StopScope, signal: Signal): void;
+  /** Signals one run (a command stopped alone, its workspace going on); absent: not supported there. */
+  signalRun?(ws: WorkspaceEntry, runId: string, signal: Signal): void;
   /** A stopping scope may have emptied meanwhile (a worker came back, a spawn ended): look now. */
   checkEmpty(scope: StopScope): void;
   /** Resource use now, for stats() and the quota actor. */

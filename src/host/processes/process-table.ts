@@ -119,6 +119,18 @@ export class ProcessTable {
     return count;
   }
 
+  /** Forgets every run of one command (a command removed from its workspace). */
+  removeCommand(wsId: string, key: string): void {
+    const list = this.runsByWorkspace.get(wsId);
+    if (!list) return;
+    for (const run of list) {
+      if (run.key !== key) continue;
+      this.hear(run);
+      this.runs.delete(run.id);
+    }
+    this.runsByWorkspace.set(wsId, list.filter((run) => run.key !== key));
+  }
+
   /** The workspace is gone: no actor of it will hear anything more. */
   removeWorkspace(wsId: string): void {
     for (const run of this.runsByWorkspace.get(wsId) ?? []) {

@@ -98,7 +98,8 @@ export interface CommandEntry {
   readonly env: Readonly<Record<string, string>>;
   snapshot: ActorSnapshot | null;
   readonly observers: Set<(snapshot: ActorSnapshot) => void>;
-  readonly firstRun: Deferred<RunEntry>;
+  /** The first run of the command's current actor (a restart of an ended command makes a new one). */
+  firstRun: Deferred<RunEntry>;
 }
 
 export interface WorkspaceEntry extends StopScope {

@@ -417,6 +417,8 @@ const SERIES = [
   { field: 'rssBytes', label: 'memory', format: (v) => `${(v / 1048576).toFixed(1)} MiB` },
   { field: 'cpuPercent', label: 'cpu', format: (v) => `${v.toFixed(1)} %` },
   { field: 'processes', label: 'processes', format: (v) => String(v) },
+  // Forks the cgroup's pids limit refused so far (a fork bomb, contained): '—' without a cgroup.
+  { field: 'forksRefused', label: 'forks refused', format: (v) => String(v) },
 ];
 
 function renderStats(stats) {

@@ -74,6 +74,8 @@ export class SlurmPlacement implements Placement {
       setpriv: () => null,
       dieWithRuntime: deps.dieWithRuntime,
       taps: deps.taps,
+      // A step's output goes through this srun's pipes, so its log files are written here too.
+      logFiles: deps.logFiles,
       orderFor: (ws, plan) => this.orderFor(ws, plan),
     });
   }

@@ -12,7 +12,7 @@ type WorkspaceActor = Actor<typeof workspaceMachine>;
  * in, host requests, snapshots and inspection records out. One actor's error is reported
  * and contained: its neighbours in the same thread go on.
  */
-export class ActorHost {
+export class WorkerActors {
   private readonly workspaces = new Map<string, WorkspaceActor>();
   private inspecting = false;
   /** Workspaces whose own persisted snapshot changed this turn: sent whole, at the end of it. */

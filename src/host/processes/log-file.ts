@@ -1,0 +1,196 @@
+// One captured stream's file on disk, beside its ring. Capture only appends a chunk to a list;
+// the list is written in one batch after the current turn, off the capture path, by one write
+// at a time. Size-based rotation keeps it bounded: `out.log` → `out.log.1` → … → `out.log.<keep>`.
+import { promises as fs } from 'node:fs';
+import { lastLines } from '../../protocol/log-lines.js';
+
+export interface LogFileLimits {
+  /** A file past this many bytes is rotated (default 10 MiB). */
+  maxBytes: number;
+  /** Rotated files kept beside the current one (default 3; 0: the file is emptied instead). */
+  keep: number;
+}
+
+export const LOG_FILE_DEFAULTS: LogFileLimits = { maxBytes: 10 * 1024 * 1024, keep: 3 };
+
+/** Bytes waiting for the disk past which new output is dropped (and the gap noted in the file). */
+const MAX_PENDING_BYTES = 16 * 1024 * 1024;
+/** A file nobody wrote to for this long is closed: a thousand quiet commands hold no descriptors. */
+const IDLE_CLOSE_MS = 2000;
+
+export class LogFile {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private dropped = 0;
+  private handle: fs.FileHandle | null = null;
+  private size = -1;
+  private draining: Promise<void> | null = null;
+  private idleTimer: NodeJS.Timeout | null = null;
+  private atLineStart = true;
+
+  constructor(
+    readonly path: string,
+    private readonly limits: LogFileLimits,
+    private readonly timestamps: boolean,
+    private readonly onError: (error: unknown) => void,
+    /** Makes the file's directory, before its first open. */
+    private readonly prepare: () => Promise<void>,
+  ) {}
+
+  write(chunk: Buffer): void {
+    if (this.pendingBytes + chunk.length > MAX_PENDING_BYTES) {
+      this.dropped += chunk.length;
+      return;
+    }
+    const data = this.timestamps ? this.stamp(chunk, Date.now()) : chunk;
+    this.pending.push(data);
+    this.pendingBytes += data.length;
+    if (!this.draining) this.draining = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.drain());
+  }
+
+  /** Resolves once everything written so far is on disk. */
+  async flush(): Promise<void> {
+    while (this.draining) await this.draining;
+  }
+
+  /** Empties the file and removes its rotated ones (`shuma flush`). */
+  async truncate(): Promise<void> {
+    await this.flush();
+    await this.closeHandle();
+    await fs.truncate(this.path, 0).catch(ignoreMissing);
+    for (let i = 1; i <= Math.max(this.limits.keep, LOG_FILE_DEFAULTS.keep); i++) await fs.rm(`${this.path}.${i}`, { force: true });
+    this.size = 0;
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    await this.closeHandle();
+  }
+
+  /** Each line starts with the time it was read, ISO 8601 in UTC. */
+  private stamp(chunk: Buffer, at: number): Buffer {
+    const prefix = Buffer.from(`${new Date(at).toISOString()} `);
+    const parts: Buffer[] = [];
+    let start = 0;
+    while (start < chunk.length) {
+      if (this.atLineStart) parts.push(prefix);
+      const newline = chunk.indexOf(10, start);
+      const end = newline === -1 ? chunk.length : newline + 1;
+      parts.push(chunk.subarray(start, end));
+      this.atLineStart = newline !== -1;
+      start = end;
+    }
+    return Buffer.concat(parts);
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      if (this.idleTimer) clearTimeout(this.idleTimer);
+      while (this.pending.length > 0 || this.dropped > 0) {
+        if (this.dropped > 0) {
+          this.pending.push(Buffer.from(`\n[shuma: ${this.dropped} bytes were written faster than the disk took them, and dropped]\n`));
+          this.dropped = 0;
+        }
+        const batch = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
+        this.pending = [];
+        this.pendingBytes = 0;
+        await this.append(batch);
+      }
+    } catch (error) {
+      // A full disk or a removed directory loses the file's copy; the ring still has the output.
+      this.pending = [];
+      this.pendingBytes = 0;
+      await this.closeHandle();
+      this.onError(error);
+    } finally {
+      this.draining = null;
+      this.idleTimer = setTimeout(() => void this.closeIdle(), IDLE_CLOSE_MS);
+      this.idleTimer.unref();
+    }
+  }
+
+  private async append(batch: Buffer): Promise<void> {
+    if (!this.handle) {
+      await this.prepare();
+      this.handle = await fs.open(this.path, 'a', 0o600);
+      this.size = (await this.handle.stat()).size;
+    }
+    if (this.size > 0 && this.size + batch.length > this.limits.maxBytes) await this.rotate();
+    let offset = 0;
+    while (offset < batch.length) {
+      const { bytesWritten } = await this.handle!.write(batch, offset);
+      offset += bytesWritten;
+    }
+    this.size += batch.length;
+  }
+
+  private async rotate(): Promise<void> {
+    await this.closeHandle();
+    if (this.limits.keep === 0) {
+      await fs.truncate(this.path, 0);
+    } else {
+      await fs.rm(`${this.path}.${this.limits.keep}`, { force: true });
+      for (let i = this.limits.keep - 1; i >= 1; i--) await fs.rename(`${this.path}.${i}`, `${this.path}.${i + 1}`).catch(ignoreMissing);
+      await fs.rename(this.path, `${this.path}.1`);
+    }
+    this.handle = await fs.open(this.path, 'a', 0o600);
+    this.size = 0;
+  }
+
+  private async closeIdle(): Promise<void> {
+    if (this.draining || this.pending.length > 0) return;
+    await this.closeHandle();
+  }
+
+  private async closeHandle(): Promise<void> {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+    const handle = this.handle;
+    this.handle = null;
+    await handle?.close().catch(() => undefined);
+  }
+}
+
+function ignoreMissing(error: unknown): void {
+  if ((error as { code?: string }).code !== 'ENOENT') throw error;
+}
+
+/**
+ * The last `lines` lines (or `bytes` bytes) of a file and the rotated files behind it, oldest
+ * first. Reads backwards from the end, one block at a time: a 10 MiB file is not read whole
+ * for 20 lines.
+ */
+export async function readTail(path: string, keep: number, want: { lines?: number; bytes?: number }): Promise<Buffer> {
+  const files = [path, ...Array.from({ length: keep }, (_, i) => `${path}.${i + 1}`)];
+  const parts: Buffer[] = [];
+  let bytes = 0;
+  let newlines = 0;
+  const enough = () =>
+    want.lines !== undefined ? newlines > want.lines : want.bytes !== undefined && bytes >= want.bytes;
+  for (const file of files) {
+    const handle = await fs.open(file, 'r').catch((error: unknown) => {
+      if ((error as { code?: string }).code === 'ENOENT') return null;
+      throw error;
+    });
+    if (!handle) continue;
+    try {
+      let end = (await handle.stat()).size;
+      while (end > 0 && !enough()) {
+        const length = Math.min(64 * 1024, end);
+        const block = Buffer.allocUnsafe(length);
+        await handle.read(block, 0, length, end - length);
+        end -= length;
+        parts.unshift(block);
+        bytes += length;
+        for (let i = block.indexOf(10); i !== -1; i = block.indexOf(10, i + 1)) newlines++;
+      }
+    } finally {
+      await handle.close();
+    }
+    if (enough()) break;
+  }
+  const all = Buffer.concat(parts);
+  if (want.lines !== undefined) return lastLines(all, want.lines);
+  if (want.bytes !== undefined && all.length > want.bytes) return all.subarray(all.length - want.bytes);
+  return all;
+}
