@@ -4,7 +4,8 @@
 // (e) the actor threads' pool, (f) quota sampling, (g) the snapshot file, (h) restore, (i) inspection overhead,
 // (j) pipeline throughput against bash, (k) spawn paths (C loop, native addon, child_process),
 // (l) the CLI's `shuma ps` against `pm2 jlist`, (m) a restart beside 200 live commands against one alone,
-// (n) spawns of commands that die with the runtime against ones that outlive it.
+// (n) spawns of commands that die with the runtime against ones that outlive it,
+// (o) Slurm placement against srun/salloc by hand.
 // `npm run bench -- spawn restart` runs only the sections named (by the words below).
 import { availableParallelism, loadavg } from 'node:os';
 import { createRuntime, type Runtime } from '../src/index.js';
@@ -21,6 +22,7 @@ import { restoreSection } from './restore.js';
 import { snapshotSection } from './snapshot.js';
 import { spawnSection } from './spawn.js';
 import { spawnPathsSection } from './spawn-paths.js';
+import { slurmSection } from './slurm.js';
 import { workspacesSection } from './workspaces.js';
 import { dieWithRuntimeSection } from './die-with-runtime.js';
 
@@ -75,6 +77,7 @@ async function main(): Promise<void> {
     ...(wanted('pipeline') ? await pipelineThroughputSection() : []),
     ...(wanted('cli') ? await cliPsSection() : []),
     ...(wanted('die') ? await dieWithRuntimeSection() : []),
+    ...(wanted('slurm') ? await slurmSection() : []),
   ];
   const leftovers = liveChildren();
   console.log(

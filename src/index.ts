@@ -8,6 +8,7 @@ export type { FlowInfo } from './host/flows/flow-hub.js';
 export type { PipelineResult, PipelineExit } from './host/registry/registry.js';
 export type { PipelineSpec, PipelineEdge, PipelineNode, PipelineStream } from './protocol/pipeline-spec.js';
 export type { ExitInfo } from './host/processes/exit-info.js';
+export type { PlacementSpec, PlacementInfo } from './protocol/placement-spec.js';
 export type { WorkspaceStats, QuotaReport } from './protocol/stats.js';
 export type { WhyEntry } from './host/core/why-trail.js';
 export type { StopResult } from './host/registry/registry.js';

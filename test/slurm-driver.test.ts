@@ -8,7 +8,7 @@ import { allocate, sallocArgs, timeLimitMinutes, type Allocation } from '../src/
 import { cancelJob, jobState, listSteps, signalSteps } from '../src/host/placement/slurm/job-control.js';
 import { runSlurm, slurmEnv, type SlurmCluster } from '../src/host/placement/slurm/slurm-cli.js';
 import { sampleSteps, parseDuration, parseSize } from '../src/host/placement/slurm/step-stats.js';
-import { StepReportReader, stepCommandLine, stepExit, type StepOrder } from '../src/host/placement/slurm/step.js';
+import { NoteFilter, StepReportReader, stepCommandLine, stepExit, type StepOrder } from '../src/host/placement/slurm/step.js';
 import { after, before, describe, test } from 'node:test';
 import { fixture, isAlive, pollUntil, processesMentioning, waitGone } from './helpers.js';
 import { clusterUp, slurmSkip, type TestCluster } from './slurm-cluster.js';
@@ -200,6 +200,24 @@ describe('Slurm driver', { skip }, () => {
     await after.ended;
     assert.equal(after.stdout.join(''), 'still here\n');
   });
+});
+
+test("srun's notes are kept out of a step's stderr, split across chunks or not; the program's lines pass at once", () => {
+  const filter = new NoteFilter();
+  const out = [
+    filter.write(Buffer.from('err one\nsr')),
+    filter.write(Buffer.from('un: error: n2: task 0: Exited with exit code 3\npartial')),
+    filter.write(Buffer.from(' line\nslurmstepd-n1: error: *** STEP 1.2 CANCELLED ***\nslu')),
+  ].map(String);
+  assert.deepEqual(out, ['err one\n', 'partial', ' line\n']);
+  // 'slu' could have become a note: held, and given back at the end when it did not.
+  assert.equal(String(filter.end()), 'slu');
+  const reader = new StepReportReader();
+  reader.write(Buffer.from('srun: error: n2: task 0: Exi'));
+  reader.write(Buffer.from('ted with exit code 3\nsrun: error: Node failure on n2\n'));
+  reader.end();
+  assert.equal(reader.report.exitCode, 3);
+  assert.equal(reader.report.nodeFailure, 'n2');
 });
 
 describe('scripts/slurm-test-cluster.sh', { skip }, () => {

@@ -38,6 +38,7 @@ import { stateText } from './tracked.js';
 import { lastLines } from '../protocol/log-lines.js';
 import { deleteNamed, flushNamed, restartNamed, stopCommandNamed } from './serve-command-ops.js';
 import { createPeerCheck, type PeerCheck } from './peer-check.js';
+import { validatePlacement, type PlacementSpec } from '../protocol/placement-spec.js';
 
 /** A client that reads slower than a stream writes is cut off rather than buffered without end. */
 const MAX_UNSENT_BYTES = 16 * 1024 * 1024;
@@ -159,13 +160,20 @@ export class ControlServer {
       case 'run': {
         // Checked before a workspace is made for it: a bad spec makes nothing.
         validateCommandSpec(request.spec);
-        const { ws, created } = await this.workspaceFor(request.workspace);
+        if (request.placement !== undefined) validatePlacement(request.placement);
+        const { ws, created } = await this.workspaceFor(request.workspace, request.placement);
         try {
           const command = await ws.run(request.spec);
           return {
             result: {
               workspace: { id: ws.id, label: ws.label, created },
-              command: { id: command.id, commandKey: command.commandKey, label: command.label, pid: command.pid },
+              command: {
+                id: command.id,
+                commandKey: command.commandKey,
+                label: command.label,
+                pid: command.pid,
+                ...(this.core.table.get(command.id)?.node !== undefined ? { node: this.core.table.get(command.id)!.node } : {}),
+              },
             },
           };
         } catch (error) {
@@ -256,6 +264,7 @@ export class ControlServer {
         restarts: run?.restarts ?? 0,
         startedAt: run?.startedAt ?? null,
         logBytes: run ? run.stdout.total + run.stderr.total : 0,
+        ...(run?.node !== undefined ? { node: run.node } : {}),
       };
     });
   }
@@ -419,7 +428,7 @@ export class ControlServer {
    * The workspace a `run` names. A label no workspace has makes one (as `pm2 start` does); a
    * ULID-shaped name is an id, and an unknown id is an error rather than a new label.
    */
-  private async workspaceFor(name: string): Promise<{ ws: Workspace; created: boolean }> {
+  private async workspaceFor(name: string, placement?: PlacementSpec): Promise<{ ws: Workspace; created: boolean }> {
     this.core.ensureOpen();
     // A workspace being made is in the registry before it runs: wait for it to run, rather
     // than find it there and be refused (its actor is still 'created').
@@ -428,7 +437,7 @@ export class ControlServer {
     const found = findWorkspace(this.core, name);
     if (found) return { ws: this.rt.workspace(found.id)!, created: false };
     if (ULID_PATTERN.test(name)) resolveWorkspace(this.core, name);
-    const making = this.rt.createWorkspace({ label: name });
+    const making = this.rt.createWorkspace({ label: name, ...(placement ? { placement } : {}) });
     this.creating.set(name, making);
     try {
       return { ws: await making, created: true };

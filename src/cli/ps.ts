@@ -8,14 +8,26 @@ export const PS_USAGE = 'shuma ps [--json]';
 
 export function psText(result: PsResult, now = Date.now()): string {
   if (result.workspaces.length === 0) return 'no workspaces: `shuma run -w <name> -- <program>` or `shuma apply <file>` starts some\n';
-  const rows: string[][] = [['KIND', 'NAME', 'ID', 'STATE', 'PID', 'RESTARTS', 'UPTIME', 'EXIT']];
+  // Where each command runs, only when some workspace is placed on a cluster.
+  const nodes = result.workspaces.some((ws) => ws.commands.some((c) => c.node !== undefined));
+  const rows: string[][] = [['KIND', 'NAME', 'ID', 'STATE', 'PID', 'RESTARTS', 'UPTIME', 'EXIT', ...(nodes ? ['NODE'] : [])]];
   for (const ws of result.workspaces) {
     rows.push(['workspace', ws.label, ws.id, ws.state, '', '', duration(ws.uptimeMs), '']);
     for (const c of ws.commands) {
       const exit = c.exitSignal ?? (c.exitStatus === null ? '' : String(c.exitStatus));
       // In backoff: how long until the next run, e.g. `backoff 1.6s`.
       const state = c.restartAt ? `${c.state} ${countdown(c.restartAt - now)}` : c.state;
-      rows.push(['command', `${ws.label}/${c.label}`, c.id ?? c.commandKey, state, c.pid === null ? '-' : String(c.pid), String(c.restarts), c.alive && c.startedAt !== null ? duration(now - c.startedAt) : '-', exit]);
+      rows.push([
+        'command',
+        `${ws.label}/${c.label}`,
+        c.id ?? c.commandKey,
+        state,
+        c.pid === null ? '-' : String(c.pid),
+        String(c.restarts),
+        c.alive && c.startedAt !== null ? duration(now - c.startedAt) : '-',
+        exit,
+        ...(nodes ? [c.node ?? ''] : []),
+      ]);
     }
     for (const p of result.pipelines.filter((p) => p.workspace.id === ws.id)) {
       rows.push(['pipeline', `${ws.label}/${p.label}`, p.id, p.state, '', '', '', '']);

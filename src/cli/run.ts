@@ -1,5 +1,5 @@
 // `shuma run -w <ws> -- program args…`: starts a command in a workspace (made if the label is new).
-import type { CommandSpec, RestartPolicy } from '../protocol/specs.js';
+import type { CommandSpec, PlacementSpec, RestartPolicy } from '../protocol/specs.js';
 import { numberOption, parseCommand, stringOption, UsageError } from './cli-args.js';
 import { commandEnv, ENV_OPTIONS } from './command-env.js';
 import { printJson, stdio, withStartedDaemon, type Output } from './client-command.js';
@@ -7,9 +7,14 @@ import { EXIT_OK } from './exit-codes.js';
 
 export const RUN_USAGE =
   'shuma run -w <workspace> [--label|--name L] [--restart always|on-failure|never] [--backoff-ms N] [--max-backoff-ms N] ' +
-  '[--max-restarts N] [--env K=V]… [--env-file F]… [--no-inherit-env] [--cwd DIR] [--time] [--json] -- <program> [args…]';
+  '[--max-restarts N] [--env K=V]… [--env-file F]… [--no-inherit-env] [--cwd DIR] [--time] [--slurm-nodes N] [--json] -- <program> [args…]';
 
-export function commandSpecFrom(args: readonly string[]): { workspace: string; spec: CommandSpec; parsed: ReturnType<typeof parseCommand> } {
+export function commandSpecFrom(args: readonly string[]): {
+  workspace: string;
+  spec: CommandSpec;
+  parsed: ReturnType<typeof parseCommand>;
+  placement: PlacementSpec | undefined;
+} {
   const parsed = parseCommand(
     args,
     {
@@ -22,6 +27,7 @@ export function commandSpecFrom(args: readonly string[]): { workspace: string; s
       ...ENV_OPTIONS,
       cwd: { type: 'string' },
       time: { type: 'boolean' },
+      'slurm-nodes': { type: 'string' },
     },
     RUN_USAGE,
   );
@@ -56,19 +62,24 @@ export function commandSpecFrom(args: readonly string[]): { workspace: string; s
     // PM2's --time: each line of its log files starts with the time it was read.
     ...(parsed.values.time ? { timestamps: true } : {}),
   };
-  return { workspace, spec, parsed };
+  const slurmNodes = numberOption(parsed, 'slurm-nodes', RUN_USAGE);
+  if (slurmNodes !== undefined && slurmNodes < 1) throw new UsageError('--slurm-nodes must be at least 1', RUN_USAGE);
+  // A new workspace is placed on Slurm ($SLURM_CONF of the daemon) with that many nodes.
+  const placement: PlacementSpec | undefined = slurmNodes === undefined ? undefined : { kind: 'slurm', nodes: slurmNodes };
+  return { workspace, spec, parsed, placement };
 }
 
 export async function run(args: readonly string[], io: Output = stdio): Promise<number> {
-  const { workspace, spec, parsed } = commandSpecFrom(args);
+  const { workspace, spec, parsed, placement } = commandSpecFrom(args);
   return withStartedDaemon(parsed, async (client) => {
-    const result = await client.call('run', { workspace, spec });
+    const result = await client.call('run', { workspace, spec, ...(placement ? { placement } : {}) });
     if (parsed.values.json) printJson(result, io);
     else {
       const ws = result.workspace;
+      const where = result.command.node ? ` on ${result.command.node}` : '';
       io.out.write(
         `${ws.created ? `created workspace ${ws.label} (${ws.id})\n` : ''}` +
-          `started ${ws.label}/${result.command.label}: pid ${result.command.pid}, command ${result.command.id}\n`,
+          `started ${ws.label}/${result.command.label}${where}: pid ${result.command.pid}, command ${result.command.id}\n`,
       );
     }
     return EXIT_OK;

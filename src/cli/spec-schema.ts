@@ -35,6 +35,8 @@ function object(name: string, fields: readonly string[], types: Record<string, S
   return { type: 'object', additionalProperties: false, ...(required.length ? { required } : {}), properties };
 }
 
+const slurmName = { type: 'string', pattern: '^[A-Za-z0-9_.-]+$' };
+
 export function specSchema(): Schema {
   const command = object('command', COMMAND_FIELDS, {
     exec: text,
@@ -45,6 +47,7 @@ export function specSchema(): Schema {
     restart: ref('restart'),
     ready: ref('ready'),
     dependsOn: { type: 'array', items: ref('dependency') },
+    node: slurmName,
     timestamps: { type: 'boolean' },
   }, ['exec']);
   return {
@@ -62,6 +65,23 @@ export function specSchema(): Schema {
         env,
         flowDir: text,
         supervision: ref('supervision'),
+        placement: {
+          oneOf: [
+            { type: 'object', additionalProperties: false, required: ['kind'], properties: { kind: { const: 'local' } } },
+            {
+              type: 'object',
+              additionalProperties: false,
+              required: ['kind'],
+              properties: {
+                kind: { const: 'slurm' },
+                nodes: { type: 'integer', minimum: 1 },
+                nodelist: { type: 'array', minItems: 1, items: slurmName },
+                partition: slurmName,
+                account: slurmName,
+              },
+            },
+          ],
+        },
         commands: { type: 'array', items: ref('command') },
         pipelines: { type: 'array', items: ref('pipeline') },
       }, ['label']),

@@ -1,7 +1,7 @@
 import type { ActorSnapshot } from '../protocol/messages.js';
 import { observe } from './observers.js';
 import type { ExitInfo } from './processes/exit-info.js';
-import type { RunEntry } from './processes/process-table.js';
+import type { RunEntry, RunReason } from './processes/process-table.js';
 import type { CommandEntry } from './registry/registry.js';
 
 export interface CommandInfo {
@@ -12,7 +12,9 @@ export interface CommandInfo {
   exitStatus: number | null;
   exitSignal: NodeJS.Signals | null;
   /** 'oom' when the kernel's OOM killer ended it (status 137); 'exit-unknown' for an adopted orphan; 'unhealthy' when its liveness probe failed and shuma ended it. */
-  reason: 'oom' | 'exit-unknown' | 'unhealthy' | null;
+  reason: RunReason;
+  /** Where it runs, for a Slurm-placed workspace: a node of the allocation. */
+  node?: string;
   /** Bytes written to stdout and stderr in all, including what the ring buffers let go. */
   logBytes: number;
   pipelineId?: string;
@@ -60,6 +62,7 @@ export function commandInfo(run: RunEntry): CommandInfo {
     reason: run.reason,
     logBytes: run.stdout.total + run.stderr.total,
     ...(run.pipelineId ? { pipelineId: run.pipelineId } : {}),
+    ...(run.node !== undefined ? { node: run.node } : {}),
     restarts: run.restarts,
     commandKey: run.key,
     startedAt: run.startedAt,

@@ -1,6 +1,7 @@
 import { ShumaError } from '../protocol/errors.js';
 import type { ActorSnapshot } from '../protocol/messages.js';
 import { observe } from './observers.js';
+import type { PlacementInfo } from '../protocol/placement-spec.js';
 import type { CommandSpec, WorkspaceSpec } from '../protocol/specs.js';
 import { checkCallOptions } from '../protocol/checks.js';
 import { commandHandle, commandInfo, type Command, type CommandInfo } from './command-handle.js';
@@ -29,6 +30,8 @@ export interface Workspace {
   readonly spec: Readonly<WorkspaceSpec>;
   /** What the spec asked that could not be applied, and why. */
   readonly warnings: readonly string[];
+  /** Where its processes run: this machine, or a Slurm job and the nodes it holds now. */
+  readonly placement: PlacementInfo;
   getSnapshot(): ActorSnapshot;
   subscribe(observer: (snapshot: ActorSnapshot) => void): () => void;
   run(spec: CommandSpec): Promise<Command>;
@@ -74,6 +77,11 @@ export class WorkspaceHandle implements Workspace {
     this.label = entry.label;
     this.spec = entry.spec;
     this.warnings = Object.freeze([...entry.warnings]);
+  }
+
+  get placement(): PlacementInfo {
+    const info = this.entry.placement;
+    return info.kind === 'slurm' ? { kind: 'slurm', jobId: info.jobId, nodes: [...info.nodes] } : { kind: 'local' };
   }
 
   getSnapshot(): ActorSnapshot {

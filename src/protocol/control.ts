@@ -15,7 +15,7 @@ import { checkCount, checkObject, checkText, describe, isPlainObject } from './c
 import { decodeUntrusted, encode } from './codec.js';
 import { ShumaError } from './errors.js';
 import type { WorkspaceStats } from './stats.js';
-import type { CommandSpec } from './specs.js';
+import type { CommandSpec, PlacementSpec } from './specs.js';
 
 /** A request frame larger than this is refused and the connection closed. */
 export const MAX_REQUEST_BYTES = 1024 * 1024;
@@ -37,6 +37,8 @@ export interface RunRequest {
   /** A workspace's id or label; a label no workspace has makes a new workspace with that label. */
   workspace: Name;
   spec: CommandSpec;
+  /** Where a workspace made for this command is placed (`--slurm-nodes N`); ignored for an existing one. */
+  placement?: PlacementSpec;
 }
 export interface LogsRequest {
   id: number;
@@ -104,7 +106,7 @@ export type ControlOp = ControlRequest['op'];
 /** The fields each op takes besides `id` and `op`, and which of them it needs. */
 const OP_FIELDS: { [K in ControlOp]: { required: readonly string[]; optional: readonly string[] } } = {
   ps: { required: [], optional: [] },
-  run: { required: ['workspace', 'spec'], optional: [] },
+  run: { required: ['workspace', 'spec'], optional: ['placement'] },
   logs: { required: ['command', 'stream'], optional: ['tailBytes', 'lines', 'follow'] },
   stop: { required: ['target'], optional: ['graceMs'] },
   stats: { required: [], optional: ['workspace', 'everyMs'] },
@@ -218,6 +220,8 @@ export interface CommandRow {
   restarts: number;
   startedAt: number | null;
   logBytes: number;
+  /** The Slurm node its latest run is on, for a Slurm-placed workspace. */
+  node?: string;
 }
 
 export interface WorkspaceRow {
@@ -244,7 +248,7 @@ export interface PsResult {
 
 export interface RunResult {
   workspace: { id: string; label: string; created: boolean };
-  command: { id: string; commandKey: string; label: string; pid: number };
+  command: { id: string; commandKey: string; label: string; pid: number; node?: string };
 }
 
 export interface LogsResult { command: { id: string; label: string; workspace: string }; data: Uint8Array }

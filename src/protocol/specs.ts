@@ -3,6 +3,13 @@ import type { Dependency, ReadinessProbe, SupervisionSpec } from './supervision-
 
 export type { Dependency, ReadinessProbe, SupervisionSpec } from './supervision-spec.js';
 
+/** Where a workspace's processes run: this machine (default) or a Slurm allocation (docs/placement.md). */
+export type PlacementSpec =
+  | { kind: 'local' }
+  | { kind: 'slurm'; nodes?: number; nodelist?: string[]; partition?: string; account?: string };
+/** What a workspace was placed on: for Slurm, its job and the nodes it holds now. */
+export type PlacementInfo = { kind: 'local' } | { kind: 'slurm'; jobId: string; nodes: string[] };
+
 export type QuotaAction = 'none' | 'log' | 'kill';
 
 export interface ResourceLimits {
@@ -24,6 +31,8 @@ export interface WorkspaceSpec {
   flowDir?: string;
   /** How the workspace's commands are supervised together (OTP's strategies and intensity). */
   supervision?: SupervisionSpec;
+  /** Where its processes run: this machine (default) or a Slurm allocation (placement-spec.ts). */
+  placement?: PlacementSpec;
 }
 
 export interface RestartPolicy {
@@ -56,6 +65,8 @@ export interface CommandSpec {
   ready?: ReadinessProbe;
   /** Commands of the same workspace that must be started, ready or succeeded before this one starts. */
   dependsOn?: Dependency[];
+  /** Slurm placement: the allocation's node to run on (default: the least busy live one). */
+  node?: string;
   /** Each line of its log files starts with the time it was read (PM2's `--time`). */
   timestamps?: boolean;
 }

@@ -93,7 +93,7 @@ export async function openState(core: CoreParts, stateDir: string): Promise<void
 /** A workspace back under its own id, its actor from its persisted snapshot, its timers re-armed. */
 async function restoreWorkspace(core: CoreParts, record: PersistedWorkspace, lostKeys: string[], adopted: PersistedProcess[]): Promise<void> {
   const spec = validateWorkspaceSpec(record.spec);
-  const ws = await prepareWorkspace(core, spec, record.id, record.createdAt);
+  const ws = await prepareWorkspace(core, spec, record.id, record.createdAt, record.placement);
   // A crashed runtime's cgroup may still hold what escaped every group: it goes too (unless adopted).
   if (adopted.length === 0) await ws.cgroup?.killAll();
   ws.persisted = record.actor;

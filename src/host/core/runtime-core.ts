@@ -130,7 +130,7 @@ export class RuntimeCore implements CoreParts {
         toChild: (ws, key, event) => this.toChild(ws, key, event),
         scopeEmpty: (scope, result) => onScopeEmpty(this, scope, result),
       },
-    });
+    }, options.slurm);
     this.quota = new QuotaActor({
       registry: this.registry,
       table: this.table,

@@ -36,6 +36,11 @@ export interface RuntimeOptions {
    */
   inspector?: { port: number; host?: string };
   /**
+   * A Slurm cluster for workspaces placed on it (`placement: { kind: 'slurm' }`): its slurm.conf
+   * (default $SLURM_CONF), and how long a create waits for an allocation (default 60 000 ms).
+   */
+  slurm?: { conf?: string; allocationWaitMs?: number };
+  /**
    * With a stateDir, every command's stdout and stderr are also written to files under
    * `<stateDir>/logs` (rotated at `maxBytes`, default 10 MiB, `keep` rotated files, default 3;
    * `timestamps`: each line starts with the time it was read, default false). false: no files.
@@ -60,7 +65,7 @@ export interface CreateWorkspaceOptions {
 }
 
 export const DEFAULT_LOG_BUFFER_BYTES = 1024 * 1024;
-const RUNTIME_OPTION_FIELDS = ['workers', 'stateDir', 'logger', 'logBufferBytes', 'inspect', 'clock', 'statsIntervalMs', 'orphans', 'inspector', 'logFiles'];
+const RUNTIME_OPTION_FIELDS = ['workers', 'stateDir', 'logger', 'logBufferBytes', 'inspect', 'clock', 'statsIntervalMs', 'orphans', 'inspector', 'slurm', 'logFiles'];
 export const DEFAULT_STATS_INTERVAL_MS = 1000;
 
 /** Refuses what createRuntime cannot take, saying what is wrong. */
@@ -85,8 +90,26 @@ export function checkOptions(options: RuntimeOptions): void {
   if (interval !== undefined && (!Number.isSafeInteger(interval) || interval < 0 || interval > 2 ** 31 - 1)) {
     throw new ShumaError('INVALID_ARGUMENT', `options.statsIntervalMs must be a whole number of ms >= 0 (got ${String(interval)})`);
   }
+  if (options.slurm !== undefined) checkSlurmOptions(options.slurm);
   if (options.inspect !== undefined && typeof options.inspect !== 'function') {
     throw new ShumaError('INVALID_ARGUMENT', 'options.inspect must be a function that takes an inspection record');
+  }
+}
+
+function checkSlurmOptions(slurm: unknown): void {
+  if (typeof slurm !== 'object' || slurm === null || Array.isArray(slurm)) {
+    throw new ShumaError('INVALID_ARGUMENT', 'options.slurm must be an object: { conf?: string, allocationWaitMs?: number }');
+  }
+  const o = slurm as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (key !== 'conf' && key !== 'allocationWaitMs') throw new ShumaError('INVALID_ARGUMENT', `options.slurm.${key} is not a Slurm option; known: conf, allocationWaitMs`);
+  }
+  if (o.conf !== undefined && (typeof o.conf !== 'string' || o.conf.length === 0)) {
+    throw new ShumaError('INVALID_ARGUMENT', 'options.slurm.conf must be the path of the cluster\'s slurm.conf');
+  }
+  const wait = o.allocationWaitMs;
+  if (wait !== undefined && (typeof wait !== 'number' || !Number.isSafeInteger(wait) || wait < 1000)) {
+    throw new ShumaError('INVALID_ARGUMENT', `options.slurm.allocationWaitMs must be a whole number of ms >= 1000 (got ${String(wait)})`);
   }
 }
 

@@ -3,6 +3,7 @@ import type { StopReason, ToWorker } from '../../protocol/messages.js';
 import { ULID_PATTERN } from '../../protocol/checks.js';
 import { DEFAULT_GRACE_MS, type WorkspaceSpec } from '../../protocol/specs.js';
 import { validateGraceMs, validateWorkspaceSpec } from '../../protocol/validate-spec.js';
+import type { PlacementInfo } from '../../protocol/placement-spec.js';
 import { placementKindOf } from '../placement/placements.js';
 import { deferred } from '../processes/deferred.js';
 import type { StopResult, StopScope, WorkspaceEntry } from '../registry/registry.js';
@@ -21,7 +22,15 @@ export async function createWorkspace(core: CoreParts, input: WorkspaceSpec, opt
   const spec = validateWorkspaceSpec(structuredCloneSpec(input));
   const id = options.id === undefined ? core.newId() : checkGivenId(core, options.id);
   const ws = await prepareWorkspace(core, spec, id, core.clock.now());
-  if (options.id !== undefined) checkGivenId(core, options.id);
+  if (options.id !== undefined) {
+    try {
+      checkGivenId(core, options.id);
+    } catch (error) {
+      // Taken by a concurrent create meanwhile: what was prepared (an allocation, a cgroup) goes back.
+      await core.placementOf(ws).teardown(ws);
+      throw error;
+    }
+  }
   return hostWorkspace(core, ws, {
     type: 'createWorkspace',
     wsId: ws.id,
@@ -44,13 +53,20 @@ function checkGivenId(core: CoreParts, id: unknown): string {
 }
 
 /** Everything a workspace needs before its actor exists: cwd checked, its placement prepared, warnings. */
-export async function prepareWorkspace(core: CoreParts, spec: WorkspaceSpec, id: string, createdAt: number): Promise<WorkspaceEntry> {
+export async function prepareWorkspace(
+  core: CoreParts,
+  spec: WorkspaceSpec,
+  id: string,
+  createdAt: number,
+  resume?: PlacementInfo,
+): Promise<WorkspaceEntry> {
   const cwd = await checkCwd(spec.cwd ?? process.cwd(), 'cwd', 'INVALID_SPEC');
   const placementKind = placementKindOf(spec);
   const placement = core.placements.get(placementKind);
   if (!placement) throw new ShumaError('INVALID_SPEC', `this runtime has no placement '${placementKind}'`);
-  const { cgroup, warnings } = await placement.prepare(spec, id);
-  if (core.closed) await cgroup?.remove();
+  const prepared = await placement.prepare(spec, id, resume);
+  const { cgroup, warnings } = prepared;
+  if (core.closed) await (prepared.release ? prepared.release() : cgroup?.remove());
   ensureOpen(core);
   return {
     kind: 'workspace',
@@ -63,6 +79,7 @@ export async function prepareWorkspace(core: CoreParts, spec: WorkspaceSpec, id:
     env: { ...core.baseEnv, ...spec.env },
     warnings,
     placementKind,
+    placement: prepared.info ?? { kind: 'local' },
     cgroup,
     oomKillsSeen: 0,
     worker: core.pool.place(),

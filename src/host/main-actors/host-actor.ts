@@ -37,6 +37,8 @@ export interface HostActorDeps {
   taps: TapPlane;
   /** Readiness probes armed at a spawn: a line on stdout, NOTIFY_SOCKET. */
   probes: ProbeRunner;
+  /** How a command becomes a spawn order on another placement (a Slurm step); default: this machine's. */
+  orderFor?: (ws: WorkspaceEntry, plan: LaunchPlan) => SpawnOrder;
 }
 
 /** What a pipeline's spawn left: the nodes that started (all of them, unless it failed). */
@@ -246,6 +248,7 @@ export class HostActor {
         restarts: run.restarts,
         startedAt: this.deps.now(),
         pipelineId: run.pipeline?.id,
+        ...(spawned.node !== undefined ? { node: spawned.node } : {}),
       },
       this.deps.logBufferBytes,
     );
@@ -342,6 +345,7 @@ export class HostActor {
 
   /** The spawn order of a command: its limits and its cgroup applied before the program runs. */
   private orderFor(ws: WorkspaceEntry, plan: LaunchPlan): SpawnOrder {
+    if (this.deps.orderFor) return this.deps.orderFor(ws, plan);
     const order = { file: plan.file, argv0: plan.spec.exec, args: plan.spec.argv ?? [], env: plan.env, cwd: plan.cwd };
     // With a cgroup, memory is the kernel's to bound (an OOM kill of the workspace's processes),
     // not RLIMIT_AS's (an address-space cap that breaks programs reserving large mappings).

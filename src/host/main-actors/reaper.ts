@@ -30,7 +30,7 @@ export interface ReaperDeps {
 
 /** What the reaper hears: the kernel's news about runs, its own timers, and requests to look. */
 type ReaperMessage =
-  | { type: 'exited'; run: RunEntry; code: number | null; signal: NodeJS.Signals | null }
+  | { type: 'exited'; run: RunEntry; code: number | null; signal: NodeJS.Signals | null; reason?: 'oom' | 'node-lost' }
   | { type: 'adoptedGone'; run: RunEntry }
   | { type: 'outputEnded'; run: RunEntry }
   | { type: 'drainCapped'; run: RunEntry }
@@ -60,7 +60,7 @@ export class Reaper {
   /** Listens to a process the host started: its exit and the end of its output come in as messages. */
   watch(run: RunEntry, spawned: SpawnedProcess): void {
     spawned.onOutputEnd(() => this.mailbox.send({ type: 'outputEnded', run }));
-    spawned.onExit((code, signal) => this.mailbox.send({ type: 'exited', run, code, signal }));
+    spawned.onExit((code, signal, reason) => this.mailbox.send({ type: 'exited', run, code, signal, ...(reason ? { reason } : {}) }));
   }
 
   /**
@@ -97,7 +97,7 @@ export class Reaper {
     switch (message.type) {
       case 'exited': {
         const exit = toExitInfo(message.code, message.signal);
-        this.ended(message.run, exit, exit.status === -1 ? 'exit-unknown' : null, 'command exited');
+        this.ended(message.run, exit, message.reason ?? (exit.status === -1 ? 'exit-unknown' : null), 'command exited');
         return;
       }
       case 'adoptedGone':

@@ -42,6 +42,7 @@ function workspaceRecord(ws: WorkspaceEntry, table: ProcessTable): PersistedWork
       .map((command) => ({ key: command.key, label: command.label, spec: command.spec, policy: command.policy })),
     pipelines: [...ws.pipelines.values()].filter((p) => live.has(p.id)).map((p) => ({ id: p.id, spec: p.spec })),
     processes: processesOf(ws, table),
+    ...(ws.placement.kind !== 'local' ? { placement: ws.placement } : {}),
   };
 }
 

@@ -1,3 +1,4 @@
+import type { PlacementInfo } from '../../protocol/placement-spec.js';
 import type { PlainValue } from '../../protocol/messages.js';
 import type { PipelineSpec } from '../../protocol/pipeline-spec.js';
 import type { CommandSpec, ResolvedRestartPolicy, WorkspaceSpec } from '../../protocol/specs.js';
@@ -27,6 +28,8 @@ export interface PersistedWorkspace {
   commands: Array<{ key: string; label: string; spec: CommandSpec; policy: ResolvedRestartPolicy }>;
   pipelines: Array<{ id: string; spec: PipelineSpec }>;
   processes: PersistedProcess[];
+  /** Where it was placed, when not this machine: a restart finds its Slurm job again by id. */
+  placement?: PlacementInfo;
 }
 
 export interface SnapshotData {

@@ -1,4 +1,5 @@
 import type { ChildEvent, Signal } from '../../protocol/messages.js';
+import type { PlacementInfo } from '../../protocol/placement-spec.js';
 import type { WorkspaceSpec } from '../../protocol/specs.js';
 import type { WorkspaceUsage } from '../main-actors/quota-actor.js';
 import type { CgroupHandle, CommandEntry, PipelineEntry, StopResult, StopScope, WorkspaceEntry } from '../registry/registry.js';
@@ -31,7 +32,7 @@ export interface Placement {
    * Everything the workspace needs before its actor exists (a cgroup, an allocation), and what
    * of its spec cannot be applied here. Throws a ShumaError leaving nothing behind.
    */
-  prepare(spec: WorkspaceSpec, wsId: string): Promise<PreparedWorkspace>;
+  prepare(spec: WorkspaceSpec, wsId: string, resume?: PlacementInfo): Promise<PreparedWorkspace>;
   /** Starts one run of a command; answers SPAWNED or SPAWN_FAILED to the command actor. */
   spawnCommand(ws: WorkspaceEntry, command: CommandEntry, restarts: number): void;
   /** Starts every node of a pipeline, or none; answers PIPELINE_SPAWNED or PIPELINE_SPAWN_FAILED. */
@@ -67,6 +68,10 @@ export interface PreparedWorkspace {
   cgroup: CgroupHandle | null;
   /** What the spec asked that could not be applied, and why. */
   warnings: string[];
+  /** What the workspace was placed on (ws.placement), when not this machine: a Slurm job and its nodes. */
+  info?: PlacementInfo;
+  /** Gives back what prepare() took, when the workspace is not made after all (the runtime closed meanwhile). */
+  release?(): Promise<void>;
 }
 
 /** How a placement reports what happened to the actors and the core. */

@@ -1,6 +1,7 @@
 import type { WorkspaceSpec } from '../../protocol/specs.js';
 import { LocalPlacement, type LocalPlacementDeps } from './local-placement.js';
 import type { Placement } from './placement.js';
+import { SlurmPlacement, type SlurmOptions } from './slurm/slurm-placement.js';
 
 /** Every placement a runtime can put a workspace on, by kind; `local` always. */
 export interface Placements {
@@ -9,9 +10,14 @@ export interface Placements {
   all(): Iterable<Placement>;
 }
 
-export function createPlacements(deps: LocalPlacementDeps): Placements {
+export function createPlacements(deps: LocalPlacementDeps, slurm: SlurmOptions = {}): Placements {
   const local = new LocalPlacement(deps);
-  const byKind = new Map<string, Placement>([[local.kind, local]]);
+  // Slurm's cluster is looked for when a workspace asks for it, not before: most runtimes never do.
+  const cluster = new SlurmPlacement(deps, slurm);
+  const byKind = new Map<string, Placement>([
+    [local.kind, local],
+    [cluster.kind, cluster],
+  ]);
   return {
     local,
     get: (kind) => byKind.get(kind),
@@ -20,6 +26,6 @@ export function createPlacements(deps: LocalPlacementDeps): Placements {
 }
 
 /** Which placement a workspace spec asks for. */
-export function placementKindOf(_spec: WorkspaceSpec): string {
-  return 'local';
+export function placementKindOf(spec: WorkspaceSpec): string {
+  return spec.placement?.kind ?? 'local';
 }

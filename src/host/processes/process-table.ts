@@ -2,6 +2,9 @@ import { deferred, type Deferred } from './deferred.js';
 import type { ExitInfo } from './exit-info.js';
 import { LogRing } from './log-ring.js';
 
+/** 'node-lost': the Slurm node it ran on left the allocation (slurmd gone, node down). */
+export type RunReason = 'oom' | 'exit-unknown' | 'node-lost' | 'unhealthy' | null;
+
 /** One process the host started: a run of a supervised command. */
 export interface RunEntry {
   readonly id: string;
@@ -21,7 +24,9 @@ export interface RunEntry {
    * Why it ended, when more is known than the status: 'oom' for the kernel's OOM killer;
    * 'exit-unknown' for a process adopted after a crash, whose status nobody could collect.
    */
-  reason: 'oom' | 'exit-unknown' | 'unhealthy' | null;
+  reason: RunReason;
+  /** The Slurm node it runs on, for a Slurm-placed workspace. */
+  readonly node?: string;
   /** Its output pipes closed: everything it wrote was read. */
   outputEnded: boolean;
   /** Its output was read to the end, or the wait for the end was cut short (a descendant kept the pipes). */

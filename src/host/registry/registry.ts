@@ -1,3 +1,4 @@
+import type { PlacementInfo } from '../../protocol/placement-spec.js';
 import type { SerializedError } from '../../protocol/errors.js';
 import type { ActorSnapshot, PlainValue, Signal } from '../../protocol/messages.js';
 import type { PipelineSpec } from '../../protocol/pipeline-spec.js';
@@ -111,6 +112,8 @@ export interface WorkspaceEntry extends StopScope {
   readonly warnings: string[];
   /** Where its processes run: the kind of its placement (src/host/placement), `local` here. */
   readonly placementKind: string;
+  /** What it was placed on (kept current by the placement: a Slurm job's live nodes). */
+  readonly placement: PlacementInfo;
   /** The workspace's own cgroup, when one was asked and could be made. */
   readonly cgroup: CgroupHandle | null;
   /** Kernel OOM kills already attributed to a run. */

@@ -44,8 +44,13 @@ export interface SpawnedProcess {
    */
   readonly stdout: Readable | null;
   readonly stderr: Readable | null;
-  /** The leader's exit: the run's state. Output may still be arriving. */
-  onExit(listener: (code: number | null, signal: NodeJS.Signals | null) => void): void;
+  /** Where it runs when that is not this machine: a Slurm node (the pid is then srun's). */
+  readonly node?: string;
+  /**
+   * The leader's exit: the run's state. Output may still be arriving. `reason` is what a
+   * placement knows beyond the status (a Slurm step's OOM kill, its node lost).
+   */
+  onExit(listener: (code: number | null, signal: NodeJS.Signals | null, reason?: 'oom' | 'node-lost') => void): void;
   /** Every holder of the output pipes has closed them: no more output will come. */
   onOutputEnd(listener: () => void): void;
 }

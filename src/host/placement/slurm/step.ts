@@ -130,3 +130,58 @@ function signalName(number: number): NodeJS.Signals | null {
   for (const [name, n] of Object.entries(constants.signals)) if (n === number) return name as NodeJS.Signals;
   return null;
 }
+
+/** srun's and slurmstepd's own lines ("srun: error: n2: task 0: Exited with exit code 3"). */
+const NOTE_LINE = /^(srun|slurmstepd(-[^:\s]+)?): /;
+const NOTE_PREFIXES = ['srun: ', 'slurmstepd'];
+
+/**
+ * Keeps srun's notes out of the command's stderr log, so that a step's stderr holds what the
+ * program wrote, as a local command's does (the notes are read for the exit's reason instead).
+ * Bytes pass at once, except a line start that may still become a note: held until its newline.
+ */
+export class NoteFilter {
+  private held = '';
+  private atLineStart = true;
+
+  /** The bytes of `chunk` to pass on. */
+  write(chunk: Buffer): Buffer {
+    const text = this.held + chunk.toString('latin1');
+    this.held = '';
+    let out = '';
+    let i = 0;
+    while (i < text.length) {
+      if (!this.atLineStart) {
+        const nl = text.indexOf('\n', i);
+        if (nl === -1) {
+          out += text.slice(i);
+          break;
+        }
+        out += text.slice(i, nl + 1);
+        i = nl + 1;
+        this.atLineStart = true;
+        continue;
+      }
+      const nl = text.indexOf('\n', i);
+      const line = nl === -1 ? text.slice(i) : text.slice(i, nl + 1);
+      if (nl === -1 && NOTE_PREFIXES.some((p) => p.startsWith(line) || line.startsWith(p))) {
+        this.held = line;
+        break;
+      }
+      if (!NOTE_LINE.test(line)) out += line;
+      if (nl === -1) {
+        this.atLineStart = false;
+        break;
+      }
+      i = nl + 1;
+    }
+    return Buffer.from(out, 'latin1');
+  }
+
+  /** What is still held at the end of the stream (a partial line that was no note after all). */
+  end(): Buffer {
+    const rest = NOTE_LINE.test(this.held) ? '' : this.held;
+    this.held = '';
+    return Buffer.from(rest, 'latin1');
+  }
+}

@@ -1,0 +1,316 @@
+import { execFileSync } from 'node:child_process';
+import { ShumaError, serializeError } from '../../../protocol/errors.js';
+import type { Signal } from '../../../protocol/messages.js';
+import type { PlacementInfo } from '../../../protocol/placement-spec.js';
+import type { WorkspaceSpec } from '../../../protocol/specs.js';
+import { HostActor } from '../../main-actors/host-actor.js';
+import type { WorkspaceUsage } from '../../main-actors/quota-actor.js';
+import { Reaper } from '../../main-actors/reaper.js';
+import type { CommandEntry, LaunchPlan, PipelineEntry, StopScope, WorkspaceEntry } from '../../registry/registry.js';
+import { resolveExecutable } from '../../spawn/spawn-check.js';
+import type { SpawnOrder } from '../../spawn/spawner.js';
+import type { LocalPlacementDeps } from '../local-placement.js';
+import type { Placement, PreparedWorkspace } from '../placement.js';
+import { allocate } from './allocation.js';
+import { jobState, listSteps, signalSteps } from './job-control.js';
+import { SlurmJob } from './slurm-job.js';
+import { checkConf, slurmEnv, type SlurmCluster } from './slurm-cli.js';
+import { stepCommandLine } from './step.js';
+import { StepSpawner, type StepMeta } from './step-spawner.js';
+
+export interface SlurmOptions {
+  /** The cluster's slurm.conf (default: $SLURM_CONF). */
+  conf?: string;
+  /** How long a create waits for the allocation before PLACEMENT_FAILED (default 60 000 ms). */
+  allocationWaitMs?: number;
+}
+
+/** How long a step signalled with SIGKILL may take to end before its local srun is killed too. */
+const KILL_SRUN_AFTER_MS = 2000;
+
+/**
+ * Workspaces placed on a Slurm cluster: each is one job (an allocation held by salloc), each run
+ * of a command a step in it, started by a local srun whose stdio are the host's pipes. The host
+ * actor and the reaper are the local placement's own classes: what differs is the order (srun
+ * on a node), the signal (scancel to the step), the exit (the task's, with oom and node-lost),
+ * the stats (sstat) and the teardown (the job cancelled until squeue forgets it).
+ */
+export class SlurmPlacement implements Placement {
+  readonly kind = 'slurm';
+  private readonly host: HostActor;
+  private readonly reaper: Reaper;
+  private readonly jobs = new Map<string, SlurmJob>();
+  /** The step name of each live srun, by its pid. */
+  private readonly steps = new Map<number, StepMeta>();
+  private srun: string | null = null;
+  private stepSeq = 0;
+
+  constructor(
+    private readonly deps: LocalPlacementDeps,
+    private readonly options: SlurmOptions,
+  ) {
+    const { registry, table, logger, now, events } = deps;
+    this.reaper = new Reaper({ registry, table, logger, now, toChild: events.toChild, onScopeEmpty: events.scopeEmpty });
+    const spawner = new StepSpawner(deps.spawner, {
+      refusal: (meta) => this.refusal(meta),
+      started: (pid, meta) => this.steps.set(pid, meta),
+      ended: (pid) => this.stepEnded(pid),
+      isLost: (jobId, node) => this.jobByJobId(jobId)?.isLost(node) ?? true,
+      lostNode: (jobId, node) => this.jobByJobId(jobId)?.markLost([node]),
+    });
+    this.host = new HostActor({
+      registry,
+      table,
+      spawner,
+      reaper: this.reaper,
+      logger,
+      now,
+      newId: deps.newId,
+      logBufferBytes: deps.logBufferBytes,
+      toChild: events.toChild,
+      prlimit: () => null,
+      // child_process's children get no parent-death signal through setpriv here: an srun left
+      // by a crash is found by the state mark at the next start, and its step ends with it.
+      setpriv: () => null,
+      dieWithRuntime: deps.dieWithRuntime,
+      probes: deps.probes,
+      taps: deps.taps,
+      // A step's output goes through this srun's pipes, so its log files are written here too.
+      logFiles: deps.logFiles,
+      orderFor: (ws, plan) => this.orderFor(ws, plan),
+    });
+  }
+
+  private cluster(): SlurmCluster {
+    const conf = this.options.conf ?? process.env.SLURM_CONF;
+    if (!conf) {
+      throw new ShumaError(
+        'PLACEMENT_UNAVAILABLE',
+        'no Slurm cluster is configured: pass createRuntime({ slurm: { conf: "/etc/slurm/slurm.conf" } }) or set SLURM_CONF',
+      );
+    }
+    const cluster = { conf };
+    checkConf(cluster);
+    return cluster;
+  }
+
+  async prepare(spec: WorkspaceSpec, wsId: string, resume?: PlacementInfo): Promise<PreparedWorkspace> {
+    const cluster = this.cluster();
+    this.srun ??= await resolveExecutable('srun', '/', process.env.PATH ?? '/usr/bin:/bin').catch(() => {
+      throw new ShumaError('PLACEMENT_UNAVAILABLE', 'srun was not found on PATH: install Slurm\'s client programs (Debian: slurm-client)');
+    });
+    const placement = spec.placement?.kind === 'slurm' ? spec.placement : { kind: 'slurm' as const };
+    let jobId: string;
+    let nodes: string[];
+    if (resume?.kind === 'slurm' && typeof resume.jobId === 'string') {
+      // A restarted runtime finds its job by id: still running, the workspace keeps it.
+      const state = await jobState(cluster, resume.jobId);
+      if (state.state !== 'RUNNING') {
+        throw new ShumaError(
+          'PLACEMENT_FAILED',
+          `its Slurm job ${resume.jobId} is gone (squeue lists it as ${state.state ?? 'nothing'}): the workspace is restored as stopped; create it again for a new allocation`,
+        );
+      }
+      ({ jobId } = resume);
+      nodes = state.nodes;
+    } else {
+      ({ jobId, nodes } = await allocate(cluster, {
+        name: `shuma-${wsId}`,
+        ...(placement.nodes !== undefined ? { nodes: placement.nodes } : {}),
+        ...(placement.nodelist !== undefined ? { nodelist: placement.nodelist } : {}),
+        ...(placement.partition !== undefined ? { partition: placement.partition } : {}),
+        ...(placement.account !== undefined ? { account: placement.account } : {}),
+        ...(spec.limits?.memoryBytes !== undefined ? { memoryBytes: spec.limits.memoryBytes } : {}),
+        ...(spec.ttlMs !== undefined ? { ttlMs: spec.ttlMs } : {}),
+        waitMs: this.options.allocationWaitMs ?? 60_000,
+      }));
+    }
+    const job = new SlurmJob(cluster, jobId, nodes, this.deps.logger, (lost) => this.onNodesLost(wsId, lost));
+    this.jobs.set(wsId, job);
+    job.watch();
+    const warnings: string[] = [];
+    if (spec.cgroup !== undefined && spec.cgroup !== false) {
+      warnings.push("cgroup: a Slurm-placed workspace's cgroup is its job's, made by Slurm on each node (task/cgroup); the spec's cgroup is not made");
+    }
+    return {
+      cgroup: null,
+      warnings,
+      info: job.info,
+      release: async () => {
+        this.jobs.delete(wsId);
+        await job.end();
+      },
+    };
+  }
+
+  spawnCommand(ws: WorkspaceEntry, command: CommandEntry, restarts: number): void {
+    this.host.spawnCommand(ws, command, restarts);
+  }
+
+  spawnPipeline(ws: WorkspaceEntry, pipeline: PipelineEntry, attempt: number): void {
+    this.host.spawnPipeline(ws, pipeline, attempt);
+  }
+
+  /** A step on the node the command asks, or, when it is lost or not asked, the least busy live one. */
+  private orderFor(ws: WorkspaceEntry, plan: LaunchPlan): SpawnOrder {
+    const job = this.jobs.get(ws.id);
+    const asked = plan.spec.node;
+    let node = asked ?? '';
+    if (job && (!asked || (job.isLost(asked) && job.nodes.includes(asked)))) {
+      node = this.leastBusy(ws, job) ?? asked ?? job.nodes[0]!;
+      if (asked && node !== asked) {
+        this.deps.logger.warn({ ws: ws.id, label: plan.label, asked, node }, 'node lost: the command runs on a live node of the allocation');
+      }
+    }
+    const line = stepCommandLine(
+      this.srun ?? 'srun',
+      { jobId: job?.jobId ?? 'none', node, name: `shuma-${ws.id}-${++this.stepSeq}`, ...(ws.spec.limits ? { limits: ws.spec.limits } : {}) },
+      plan.file,
+      plan.spec.argv ?? [],
+    );
+    return {
+      file: line.file,
+      argv0: 'srun',
+      args: line.args,
+      env: slurmEnv(job?.cluster ?? { conf: '' }, plan.env),
+      cwd: plan.cwd,
+    };
+  }
+
+  private leastBusy(ws: WorkspaceEntry, job: SlurmJob): string | undefined {
+    const load = new Map(job.liveNodes().map((node) => [node, 0]));
+    for (const run of this.deps.table.aliveIn(ws)) if (run.node && load.has(run.node)) load.set(run.node, load.get(run.node)! + 1);
+    return [...load.entries()].sort((a, b) => a[1] - b[1])[0]?.[0];
+  }
+
+  private refusal(meta: StepMeta): ShumaError | null {
+    const job = this.jobByJobId(meta.jobId);
+    if (!job) return new ShumaError('SPAWN_FAILED', `the workspace's Slurm allocation is gone: nothing can start in it`);
+    if (!job.nodes.includes(meta.node)) {
+      return new ShumaError(
+        'SPAWN_FAILED',
+        `node ${JSON.stringify(meta.node)} is not a node of Slurm job ${job.jobId} (it holds ${job.nodes.join(', ')}): name one of those in the command's node`,
+        { field: 'node' },
+      );
+    }
+    if (job.isLost(meta.node)) {
+      return new ShumaError('SPAWN_FAILED', `every node of Slurm job ${job.jobId} is lost (${job.nodes.join(', ')}): nothing can start in it`);
+    }
+    return null;
+  }
+
+  /**
+   * A pipeline node's step ended: its upstream nodes would get SIGPIPE on their next write
+   * locally, but srun does not die of a closed stdout (it ignores EPIPE and keeps relaying), so
+   * each live upstream step is sent SIGPIPE here (`yes | head -1` ends at once, as in bash).
+   */
+  private stepEnded(pid: number): void {
+    const meta = this.steps.get(pid);
+    this.steps.delete(pid);
+    const job = meta ? this.jobByJobId(meta.jobId) : undefined;
+    const wsId = job ? [...this.jobs.entries()].find(([, j]) => j === job)?.[0] : undefined;
+    const ws = wsId ? this.deps.registry.get(wsId) : undefined;
+    if (!job || !ws) return;
+    const run = this.deps.table.ofWorkspace(ws.id).find((r) => r.pid === pid);
+    const pipeline = run?.pipelineId ? ws.pipelines.get(run.pipelineId) : undefined;
+    if (!run || !pipeline || pipeline.hostStop) return;
+    const upstream = pipeline.spec.edges
+      .filter((edge) => edge.to === run.label)
+      .map((edge) => pipeline.currentRuns.find((r) => r.label === edge.from && r.alive))
+      .map((r) => (r ? { pid: r.pid, name: this.steps.get(r.pid)?.name } : null))
+      .filter((r): r is { pid: number; name: string } => r !== null && r.name !== undefined);
+    if (upstream.length > 0) void this.signalNamed(job, upstream, 'SIGPIPE');
+  }
+
+  private jobByJobId(jobId: string): SlurmJob | undefined {
+    for (const job of this.jobs.values()) if (job.jobId === jobId) return job;
+    return undefined;
+  }
+
+  /** Steps on a lost node cannot be reached: their sruns are ended here, their exits read node-lost. */
+  private onNodesLost(wsId: string, lost: readonly string[]): void {
+    const ws = this.deps.registry.get(wsId);
+    if (!ws) return;
+    this.deps.logger.warn({ ws: wsId, lost }, 'Slurm nodes left the allocation');
+    for (const run of this.deps.table.aliveIn(ws)) {
+      if (!run.node || !lost.includes(run.node)) continue;
+      const pid = run.pid;
+      setTimeout(() => killGroup(pid), KILL_SRUN_AFTER_MS).unref();
+    }
+  }
+
+  signal(scope: StopScope, signal: Signal): void {
+    const alive = this.deps.table.aliveIn(scope);
+    if (!scope.hostStop) scope.hostStop = { lastSignal: signal, aliveAtStop: alive.length, descendants: [] };
+    scope.hostStop.lastSignal = signal;
+    const ws = this.deps.registry.get(scope.wsId);
+    const job = ws ? this.jobs.get(ws.id) : undefined;
+    const names = alive.map((run) => ({ pid: run.pid, name: this.steps.get(run.pid)?.name })).filter((s): s is { pid: number; name: string } => !!s.name);
+    if (job && names.length > 0) void this.signalNamed(job, names, signal);
+    else for (const { pid } of alive) killGroup(pid, signal === 'SIGKILL' ? 'SIGKILL' : 'SIGTERM');
+    this.reaper.check(scope);
+  }
+
+  /** scancel --signal to each step by name; a step not yet listed (srun still starting) gets its srun signalled. */
+  private async signalNamed(job: SlurmJob, runs: Array<{ pid: number; name: string }>, signal: Signal | 'SIGPIPE'): Promise<void> {
+    try {
+      const steps = await listSteps(job.cluster, job.jobId);
+      const ids = runs.flatMap((run) => steps.get(run.name) ?? []);
+      await signalSteps(job.cluster, ids, signal);
+      // srun cancels its step on SIGTERM; SIGPIPE to srun would only end srun, not the task.
+      for (const run of runs) if (!steps.has(run.name)) killGroup(run.pid, signal === 'SIGKILL' ? 'SIGKILL' : 'SIGTERM');
+    } catch (error) {
+      this.deps.logger.warn({ job: job.jobId, signal, err: serializeError(error) }, 'could not signal Slurm steps; signalling their sruns');
+      for (const run of runs) killGroup(run.pid, signal === 'SIGKILL' ? 'SIGKILL' : 'SIGTERM');
+    }
+    if (signal === 'SIGKILL') for (const run of runs) setTimeout(() => killGroup(run.pid), KILL_SRUN_AFTER_MS).unref();
+  }
+
+  checkEmpty(scope: StopScope): void {
+    this.reaper.check(scope);
+  }
+
+  usage(ws: WorkspaceEntry): WorkspaceUsage {
+    const job = this.jobs.get(ws.id);
+    const sample = job?.usage() ?? { rssBytes: null, cpuUsec: null };
+    return { source: job ? 'cgroup' : 'none', rssBytes: sample.rssBytes, cpuUsec: sample.cpuUsec, cpuByPid: null, processes: this.deps.table.aliveIn(ws).length, forksRefused: null };
+  }
+
+  async teardown(ws: WorkspaceEntry): Promise<void> {
+    const job = this.jobs.get(ws.id);
+    if (!job) return;
+    this.jobs.delete(ws.id);
+    await job.end();
+  }
+
+  forget(ws: WorkspaceEntry): void {
+    const job = this.jobs.get(ws.id);
+    job?.stopWatching();
+  }
+
+  killNow(ws: WorkspaceEntry): void {
+    for (const pgid of ws.groups) killGroup(pgid);
+    const job = this.jobs.get(ws.id);
+    if (!job) return;
+    try {
+      execFileSync('scancel', ['--quiet', job.jobId], { env: slurmEnv(job.cluster), timeout: 5000, stdio: 'ignore' });
+    } catch {
+      // The process is exiting: the job's --time backstop ends it if the controller did not answer.
+    }
+  }
+
+  async close(): Promise<void> {
+    this.reaper.close();
+    await Promise.all([...this.jobs.values()].map((job) => job.end().catch(() => undefined)));
+    this.jobs.clear();
+  }
+}
+
+function killGroup(pgid: number, signal: NodeJS.Signals = 'SIGKILL'): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // Already gone.
+  }
+}
+

@@ -1,0 +1,310 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { createRuntime, isShumaError, type Runtime, type Workspace } from '../src/index.js';
+import { runSlurm } from '../src/host/placement/slurm/slurm-cli.js';
+import { parseSpecText } from '../src/cli/spec-file.js';
+import { psText } from '../src/cli/ps.js';
+import { commandSpecFrom } from '../src/cli/run.js';
+import { fixture, pollUntil, processesMentioning, startRuntime, stateOf, waitFor, waitForOutput } from './helpers.js';
+import { clusterUp, slurmSkip, type TestCluster } from './slurm-cluster.js';
+
+// Workspaces placed on a real Slurm cluster (two emulated nodes, started for this file), through
+// the same API as local ones, beside a local one in the same runtime.
+
+const skip = slurmSkip();
+
+describe('a Slurm-placed workspace', { skip }, () => {
+  let tc: TestCluster;
+  let rt: Runtime;
+  const jobsListed = async () =>
+    (await runSlurm({ conf: tc.conf }, 'squeue', ['--noheader', '--format=%i %j'])).stdout.split('\n').filter(Boolean);
+  const jobGone = (jobId: string) => pollUntil(jobsListed, (jobs) => !jobs.some((j) => j.startsWith(`${jobId} `)), `job ${jobId} gone from squeue`, 50);
+
+  after(() => tc?.down());
+  before(async () => {
+    tc = await clusterUp();
+    rt = await startRuntime({ slurm: { conf: tc.conf, allocationWaitMs: 20_000 }, statsIntervalMs: 0 });
+  });
+
+  const slurmWs = (label: string, extra: Record<string, unknown> = {}) =>
+    rt.createWorkspace({ label, placement: { kind: 'slurm', nodes: 2 }, ...extra });
+
+  test('is one job of the nodes asked, beside a local workspace in the same runtime', async () => {
+    const ws = await slurmWs('two-nodes', { limits: { memoryBytes: 256 << 20 }, ttlMs: 600_000 });
+    const local = await rt.createWorkspace({ label: 'here' });
+    assert.equal(ws.placement.kind, 'slurm');
+    assert.ok(ws.placement.kind === 'slurm' && /^\d+$/.test(ws.placement.jobId));
+    assert.deepEqual(ws.placement.kind === 'slurm' && ws.placement.nodes, ['n1', 'n2']);
+    assert.deepEqual(local.placement, { kind: 'local' });
+    const jobId = ws.placement.kind === 'slurm' ? ws.placement.jobId : '';
+    assert.ok((await jobsListed()).includes(`${jobId} shuma-${ws.id}`));
+    const there = await ws.run({ exec: 'sh', argv: ['-c', 'echo "out $SLURMD_NODENAME"; echo err >&2; exit 3'], node: 'n2' });
+    const here = await local.run({ exec: 'sh', argv: ['-c', 'echo local'] });
+    assert.deepEqual(await there.exited, { code: 3, signal: null, status: 3 });
+    await here.exited;
+    assert.equal((await ws.logs(there.id, { stream: 'stdout' })).toString(), 'out n2\n');
+    assert.match((await ws.logs(there.id, { stream: 'stderr' })).toString(), /^err\n/);
+    assert.equal((await local.logs(here.id)).toString(), 'local\n');
+    const [info] = await ws.commands();
+    assert.equal(info!.node, 'n2');
+    assert.equal(info!.exitStatus, 3);
+    assert.equal((await local.commands())[0]!.node, undefined);
+    await ws.stop();
+    await jobGone(jobId);
+    await local.stop();
+  });
+
+  test('restart with backoff and maxRestarts, and why(), work on steps', async () => {
+    const ws = await slurmWs('restarts');
+    const c = await ws.run({ exec: 'sh', argv: ['-c', 'echo try; exit 1'], label: 'flaky', restart: { onFailure: true, backoffMs: 20, maxRestarts: 2 } });
+    const final = await pollUntil(() => ws.commands(), (cs) => cs.length === 3 && cs.every((x) => !x.alive), 'three runs ended', 50);
+    assert.deepEqual(final.map((x) => x.restarts), [0, 1, 2]);
+    assert.ok(final.every((x) => x.exitStatus === 1 && x.node !== undefined));
+    const trail = await ws.why(c.id);
+    assert.ok(trail.length >= 3, JSON.stringify(trail));
+    await ws.stop();
+  });
+
+  test('stop sends SIGTERM to the step (a trap runs), then SIGKILL after the grace; the job leaves squeue', async () => {
+    const ws = await slurmWs('stopping');
+    const marker = `shuma-slurm-stop-${process.pid}`;
+    const polite = await ws.run({ exec: 'sh', argv: ['-c', `trap 'echo bye; exit 0' TERM; echo ready; while :; do sleep 0.1; done # ${marker}`], node: 'n1' });
+    const stubborn = await ws.run({ exec: fixture('ignore-term.sh'), node: 'n2' });
+    await waitForOutput(ws, polite.id, 'ready');
+    await waitForOutput(ws, stubborn.id, 'ready');
+    const jobId = ws.placement.kind === 'slurm' ? ws.placement.jobId : '';
+    const result = await ws.stop({ graceMs: 500 });
+    assert.equal(result.reaped, 2);
+    // The trap ran: SIGTERM reached the task itself, not only srun.
+    assert.deepEqual(await polite.exited, { code: 0, signal: null, status: 0 });
+    assert.equal((await stubborn.exited).signal, 'SIGKILL');
+    await jobGone(jobId);
+    await pollUntil(() => processesMentioning(marker), (p) => p.length === 0, 'no step process left', 50);
+  });
+
+  test('a pipeline across two nodes streams stdout to stdin and succeeds', async () => {
+    const ws = await slurmWs('etl');
+    const p = await rt.runPipeline({
+      label: 'etl',
+      workspace: ws.id,
+      nodes: [
+        { label: 'gen', exec: 'seq', argv: ['1', '100000'], node: 'n1' },
+        { label: 'count', exec: 'wc', argv: ['-l'], node: 'n2' },
+      ],
+      edges: [{ from: 'gen', to: 'count' }],
+    });
+    const done = await p.done;
+    assert.equal(done.ok, true);
+    const count = p.nodes.find((n) => n.label === 'count')!;
+    assert.equal((await ws.logs(count.commandId, { stream: 'stdout' })).toString().trim(), '100000');
+    const nodes = Object.fromEntries((await ws.commands()).map((c) => [c.label, c.node]));
+    assert.deepEqual(nodes, { gen: 'n1', count: 'n2' });
+    await ws.stop();
+  });
+
+  test('yes | head -1 across nodes ends at once and is a success (SIGPIPE upstream); a failing pipeline restarts as a unit', async () => {
+    const ws = await slurmWs('pipes');
+    const quick = await rt.runPipeline({
+      label: 'yes-head',
+      workspace: ws.id,
+      nodes: [
+        { label: 'yes', exec: 'yes', node: 'n1' },
+        { label: 'head', exec: 'head', argv: ['-1'], node: 'n2' },
+      ],
+      edges: [{ from: 'yes', to: 'head' }],
+    });
+    const first = await quick.done;
+    assert.equal(first.ok, true, JSON.stringify(first.exits));
+    const failing = await rt.runPipeline({
+      label: 'fails',
+      workspace: ws.id,
+      nodes: [
+        { label: 'gen', exec: 'echo', argv: ['x'], node: 'n1' },
+        { label: 'bad', exec: 'sh', argv: ['-c', 'cat >/dev/null; exit 2'], node: 'n2' },
+      ],
+      edges: [{ from: 'gen', to: 'bad' }],
+      restart: { onFailure: true, backoffMs: 20, maxRestarts: 1 },
+    });
+    const result = await failing.done;
+    assert.equal(result.ok, false);
+    assert.equal(result.restarts, 1);
+    assert.equal(result.exits.bad!.status, 2);
+    await ws.stop();
+  });
+
+  test("stats() and quota() come from the job's steps; memory past the job's --mem ends a command with reason oom", async () => {
+    const ws = await slurmWs('memory', { limits: { memoryBytes: 192 << 20 } });
+    const holder = await ws.run({ exec: 'python3', argv: [fixture('alloc.py'), '60'], node: 'n1' });
+    await waitForOutput(ws, holder.id, 'ready');
+    const stats = await pollUntil(() => ws.stats(), (s) => (s.rssBytes ?? 0) > 50 << 20, 'an RSS sample above 50 MiB', 200);
+    assert.equal(stats.source, 'cgroup');
+    assert.equal(stats.commandsAlive, 1);
+    assert.equal((await ws.quota()).memLimit, 192 << 20);
+    const hog = await ws.run({ exec: 'python3', argv: [fixture('alloc.py'), '400'], node: 'n2' });
+    await hog.exited;
+    const info = (await ws.commands()).find((c) => c.id === hog.id)!;
+    assert.equal(info.reason, 'oom');
+    assert.equal(info.exitStatus, 137);
+    assert.equal((await rt.health()).aliveWorkspaces >= 1, true);
+    await ws.stop({ graceMs: 0 });
+  });
+
+  test('bad placement fields are INVALID_SPEC; what Slurm refuses is PLACEMENT_FAILED; neither leaves a job', async () => {
+    const before = await jobsListed();
+    for (const placement of [{ kind: 'k8s' }, { kind: 'slurm', nodes: 0 }, { kind: 'slurm', partition: 'a b' }, { kind: 'slurm', nodelist: [] }, { kind: 'local', nodes: 2 }]) {
+      await assert.rejects(
+        rt.createWorkspace({ label: 'bad', placement } as never),
+        (e: unknown) => isShumaError(e) && e.code === 'INVALID_SPEC' && /placement/.test(e.message),
+        JSON.stringify(placement),
+      );
+    }
+    await assert.rejects(
+      rt.createWorkspace({ label: 'bad', placement: { kind: 'slurm', partition: 'nope' } }),
+      (e: unknown) => isShumaError(e) && e.code === 'PLACEMENT_FAILED' && /nope/.test(e.message),
+    );
+    await assert.rejects(
+      rt.createWorkspace({ label: 'bad', placement: { kind: 'slurm', nodes: 3 } }),
+      (e: unknown) => isShumaError(e) && e.code === 'PLACEMENT_FAILED' && /at most 2/.test(e.message),
+    );
+    const ws = await slurmWs('node-check');
+    await assert.rejects(
+      ws.run({ exec: 'true', node: 'n9' }),
+      (e: unknown) => isShumaError(e) && e.code === 'SPAWN_FAILED' && /n9/.test(e.message) && /n1, n2/.test(e.message),
+    );
+    await ws.stop();
+    assert.deepEqual(await jobsListed(), before);
+    assert.equal((await rt.listWorkspaces()).filter((w) => w.label === 'bad').length, 0);
+  });
+
+  test('no cluster configured or reachable: PLACEMENT_UNAVAILABLE', async () => {
+    const other = await createRuntime({ workers: 1, slurm: { conf: path.join(tc.root, 'absent.conf') } });
+    try {
+      await assert.rejects(
+        other.createWorkspace({ label: 'nowhere', placement: { kind: 'slurm' } }),
+        (e: unknown) => isShumaError(e) && e.code === 'PLACEMENT_UNAVAILABLE' && /SLURM_CONF/.test(e.message),
+      );
+      assert.deepEqual(await other.listWorkspaces(), []);
+    } finally {
+      await other.shutdown();
+    }
+  });
+
+  test('a TTL ends the workspace and its job; shutdown ends every job', async () => {
+    const ttl = await slurmWs('short', { ttlMs: 800 });
+    const ttlJob = ttl.placement.kind === 'slurm' ? ttl.placement.jobId : '';
+    await ttl.run({ exec: 'sleep', argv: ['600'] });
+    await waitFor(ttl.subscribe.bind(ttl), (s) => stateOf(s) === 'stopped', 'the TTL stop');
+    await jobGone(ttlJob);
+
+    const second = await createRuntime({ workers: 1, slurm: { conf: tc.conf } });
+    const ws = await second.createWorkspace({ label: 'until-shutdown', placement: { kind: 'slurm' } });
+    const jobId = ws.placement.kind === 'slurm' ? ws.placement.jobId : '';
+    await ws.run({ exec: 'sleep', argv: ['600'] });
+    await second.shutdown();
+    assert.ok(!(await jobsListed()).some((j) => j.startsWith(`${jobId} `)), 'shutdown waited for the job to leave squeue');
+  });
+
+  test('a restarted runtime finds its job by id: running, the workspace is kept and its command runs again in it; gone, a warning', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'shuma-slurm-state-'));
+    const marker = `shuma-slurm-crash-${process.pid}`;
+    const child = spawn(process.execPath, [path.join(path.dirname(fileURLToPath(import.meta.url)), 'slurm-crash-child.js'), dir, tc.conf, marker], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const line = await new Promise<string>((resolve, reject) => {
+      child.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString()));
+      child.once('exit', (code) => reject(new Error(`crash child exited early (${code})`)));
+    });
+    const [, wsId, jobId] = line.trim().split(' ');
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+    const again = await createRuntime({ workers: 1, stateDir: dir, statsIntervalMs: 0, slurm: { conf: tc.conf } });
+    let ws: Workspace | undefined;
+    try {
+      ws = again.workspace(wsId!);
+      assert.ok(ws, `restored: ${again.warnings.join('; ')}`);
+      assert.deepEqual(ws.placement, { kind: 'slurm', jobId, nodes: ['n1', 'n2'] });
+      const running = await pollUntil(() => ws!.commands(), (cs) => cs.some((c) => c.alive), 'the command running again', 50);
+      const live = running.find((c) => c.alive)!;
+      await waitForOutput(ws, live.id, 'up on n2');
+    } finally {
+      await again.shutdown();
+    }
+    await jobGone(jobId!);
+    await pollUntil(() => processesMentioning(marker), (p) => p.length === 0, 'no step process left', 50);
+
+    // The same snapshot, its job cancelled meanwhile: a warning, the workspace restored as stopped.
+    const child2 = spawn(process.execPath, [path.join(path.dirname(fileURLToPath(import.meta.url)), 'slurm-crash-child.js'), dir, tc.conf, marker], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const line2 = await new Promise<string>((resolve) => child2.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString())));
+    const [, wsId2, jobId2] = line2.trim().split(' ');
+    const exited2 = new Promise((resolve) => child2.once('exit', resolve));
+    child2.kill('SIGKILL');
+    await exited2;
+    await runSlurm({ conf: tc.conf }, 'scancel', [jobId2!]);
+    await jobGone(jobId2!);
+    const third = await createRuntime({ workers: 1, stateDir: dir, statsIntervalMs: 0, slurm: { conf: tc.conf } });
+    try {
+      assert.equal(third.workspace(wsId2!), undefined);
+      assert.ok(third.warnings.some((w) => w.includes(jobId2!) && /gone/.test(w) && /restored as stopped/.test(w)), third.warnings.join('; '));
+    } finally {
+      await third.shutdown();
+    }
+    await pollUntil(() => processesMentioning(marker), (p) => p.length === 0, 'no step process left', 50);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a spec file places a workspace with placement: and its commands with node:', async () => {
+    const file = parseSpecText(
+      'train.yaml',
+      ['workspaces:', '  - label: from-file', '    placement: { kind: slurm, nodes: 2 }', '    commands:', '      - { exec: hostname, node: n2, label: where }', ''].join('\n'),
+    );
+    const [entry] = file.workspaces;
+    assert.deepEqual(entry!.spec.placement, { kind: 'slurm', nodes: 2 });
+    const ws = await rt.createWorkspace(entry!.spec);
+    const c = await ws.run(entry!.commands[0]!);
+    await c.exited;
+    assert.equal((await ws.commands())[0]!.node, 'n2');
+    await ws.stop();
+    assert.throws(
+      () => parseSpecText('bad.yaml', 'workspaces:\n  - label: x\n    placement: { kind: slurm, nodes: 0 }\n'),
+      (e: unknown) => /bad\.yaml:3:\d+: .*placement\.nodes|must be at least 1/.test(String(e)),
+    );
+  });
+
+  test('shuma run --slurm-nodes N asks for a Slurm-placed workspace; ps shows each command\'s node', () => {
+    assert.deepEqual(commandSpecFrom(['-w', 'train', '--slurm-nodes', '2', '--', 'true']).placement, { kind: 'slurm', nodes: 2 });
+    assert.equal(commandSpecFrom(['-w', 'train', '--', 'true']).placement, undefined);
+    const row = { id: 'r1', commandKey: 'k', label: 'c', state: 'running', pid: 1, alive: true, exitStatus: null, exitSignal: null, restarts: 0, startedAt: 0, logBytes: 0 };
+    const text = psText({ workspaces: [{ id: 'w', label: 'w', state: 'running', uptimeMs: 0, commands: [{ ...row, node: 'n2' }] }], pipelines: [] } as never, 0);
+    assert.match(text, /NODE/);
+    assert.match(text, /n2\s*$/m);
+    const local = psText({ workspaces: [{ id: 'w', label: 'w', state: 'running', uptimeMs: 0, commands: [row] }], pipelines: [] } as never, 0);
+    assert.doesNotMatch(local, /NODE/);
+  });
+
+  // Last: it takes node n2 away from this file's cluster.
+  test("a node lost under a supervised command: its run ends with reason node-lost and the restart lands on the live node", async () => {
+    const ws = await slurmWs('survivor');
+    const c = await ws.run({ exec: 'sh', argv: ['-c', 'echo "up on $SLURMD_NODENAME"; exec sleep 600'], node: 'n2', restart: { onFailure: true, backoffMs: 50 } });
+    await waitForOutput(ws, c.id, 'up on n2');
+    process.kill(await tc.pidOf('slurmd-n2'), 'SIGKILL');
+    const exit = await c.exited;
+    assert.equal(exit.signal, 'SIGKILL');
+    const runs = await pollUntil(() => ws.commands(), (cs) => cs.length === 2 && cs[1]!.alive, 'the relaunch', 100);
+    assert.equal(runs[0]!.reason, 'node-lost');
+    assert.equal(runs[0]!.node, 'n2');
+    assert.equal(runs[1]!.node, 'n1');
+    await waitForOutput(ws, runs[1]!.id, 'up on n1');
+    assert.deepEqual(ws.placement.kind === 'slurm' && ws.placement.nodes, ['n1']);
+    const jobId = ws.placement.kind === 'slurm' ? ws.placement.jobId : '';
+    await ws.stop();
+    await jobGone(jobId);
+  });
+});
