@@ -289,6 +289,8 @@ describe('stopping a pipeline (seed 15)', () => {
       ],
       edges: [{ from: 'stubborn', to: 'cat' }],
     });
+    // SIGTERM must meet the trap, not the shell before it: the stubborn node says when it is set.
+    await waitForOutput(ws, p.nodes[1]!.commandId, 'ready');
     const pids = p.nodes.map((n) => n.pid);
     const result = await p.stop({ graceMs: 100 });
     assert.equal(result.reaped, 2);
