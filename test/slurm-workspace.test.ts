@@ -17,9 +17,6 @@ import { clusterUp, slurmSkip, type TestCluster } from './slurm-cluster.js';
 // the same API as local ones, beside a local one in the same runtime.
 
 const skip = slurmSkip();
-/** Why the cross-node stream test is a todo for now (see docs/placement.md, failure modes). */
-const CROSS_NODE_LOSS =
-  'a known bug, under investigation: across two srun steps (Slurm 22.05) the reader has now and then seen only part of the stream (23-44% of 100,000 lines) on a loaded machine; the test still runs and reports, but does not fail CI until it is fixed';
 
 describe('a Slurm-placed workspace', { skip }, () => {
   let tc: TestCluster;
@@ -90,7 +87,7 @@ describe('a Slurm-placed workspace', { skip }, () => {
     await pollUntil(() => processesMentioning(marker), (p) => p.length === 0, 'no step process left', 50);
   });
 
-  test('a pipeline across two nodes streams stdout to stdin and succeeds', { todo: CROSS_NODE_LOSS }, async () => {
+  test('a pipeline across two nodes streams stdout to stdin and succeeds', async () => {
     const ws = await slurmWs('etl');
     const p = await rt.runPipeline({
       label: 'etl',
