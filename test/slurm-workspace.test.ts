@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -21,11 +21,15 @@ const skip = slurmSkip();
 describe('a Slurm-placed workspace', { skip }, () => {
   let tc: TestCluster;
   let rt: Runtime;
+  const dir = mkdtempSync(path.join(tmpdir(), 'shuma-slurm-ws-'));
   const jobsListed = async () =>
     (await runSlurm({ conf: tc.conf }, 'squeue', ['--noheader', '--format=%i %j'])).stdout.split('\n').filter(Boolean);
   const jobGone = (jobId: string) => pollUntil(jobsListed, (jobs) => !jobs.some((j) => j.startsWith(`${jobId} `)), `job ${jobId} gone from squeue`, 50);
 
-  after(() => tc?.down());
+  after(async () => {
+    await tc?.down();
+    rmSync(dir, { recursive: true, force: true });
+  });
   before(async () => {
     tc = await clusterUp();
     rt = await startRuntime({ slurm: { conf: tc.conf, allocationWaitMs: 20_000 }, statsIntervalMs: 0 });
@@ -287,6 +291,42 @@ describe('a Slurm-placed workspace', { skip }, () => {
     assert.match(text, /n2\s*$/m);
     const local = psText({ workspaces: [{ id: 'w', label: 'w', state: 'running', uptimeMs: 0, commands: [row] }], pipelines: [] } as never, 0);
     assert.doesNotMatch(local, /NODE/);
+  });
+
+  test('stopCommand and restartCommand act on one step; the workspace and its other command go on', async () => {
+    const ws = await slurmWs('one-at-a-time');
+    const a = await ws.run({ exec: fixture('stop-order.sh'), argv: ['a', path.join(dir, 'one-at-a-time.log')], label: 'a', node: 'n1', restart: { onFailure: true, backoffMs: 1 } });
+    const b = await ws.run({ exec: fixture('forever.sh'), label: 'b', node: 'n2' });
+    await waitForOutput(ws, a.id, 'ready');
+    await waitForOutput(ws, b.id, 'ready');
+    // The SIGTERM reaches the program on its node (its trap runs), not only the local srun.
+    assert.deepEqual(await ws.stopCommand('a', { graceMs: 10_000 }), { reaped: 1 });
+    assert.deepEqual(await a.exited, { code: 0, signal: null, status: 0 });
+    assert.equal(stateOf(a.getSnapshot()), 'stopped', 'a stopped command is not relaunched');
+    const again = await ws.restartCommand('b');
+    assert.notEqual(again.id, b.id);
+    assert.equal((await b.exited).signal, 'SIGTERM');
+    await waitForOutput(ws, again.id, 'ready');
+    const runs = await ws.commands();
+    assert.deepEqual(runs.filter((r) => r.alive).map((r) => [r.label, r.node]), [['b', 'n2']]);
+    assert.equal(runs.filter((r) => r.label === 'a').length, 1, 'no relaunch of a');
+    assert.equal(stateOf(ws.getSnapshot()), 'running');
+    const jobId = ws.placement.kind === 'slurm' ? ws.placement.jobId : '';
+    await ws.stop();
+    await jobGone(jobId);
+  });
+
+  test('a stop ends dependants first, step by step across nodes: worker, then api, then db', async () => {
+    const ws = await slurmWs('stop-waves');
+    const log = path.join(dir, 'stop-waves.log');
+    const db = await ws.run({ exec: fixture('stop-order.sh'), argv: ['db', log], label: 'db', node: 'n1' });
+    const api = await ws.run({ exec: fixture('stop-order.sh'), argv: ['api', log], label: 'api', node: 'n2', dependsOn: [{ label: 'db' }] });
+    const worker = await ws.run({ exec: fixture('stop-order.sh'), argv: ['worker', log], label: 'worker', node: 'n1', dependsOn: [{ label: 'api' }, { label: 'db' }] });
+    for (const cmd of [db, api, worker]) await waitForOutput(ws, cmd.id, 'ready');
+    const jobId = ws.placement.kind === 'slurm' ? ws.placement.jobId : '';
+    await ws.stop({ graceMs: 20_000 });
+    assert.deepEqual(readFileSync(log, 'utf8').trim().split('\n'), ['worker', 'api', 'db']);
+    await jobGone(jobId);
   });
 
   // Last: it takes node n2 away from this file's cluster.
