@@ -6,7 +6,7 @@ import { openPipes, closePipes } from '../src/host/spawn/kernel-pipes.js';
 import { isShumaError } from '../src/protocol/errors.js';
 import { allocate, sallocArgs, timeLimitMinutes, type Allocation } from '../src/host/placement/slurm/allocation.js';
 import { cancelJob, jobState, listSteps, signalSteps } from '../src/host/placement/slurm/job-control.js';
-import { runSlurm, slurmEnv, type SlurmCluster } from '../src/host/placement/slurm/slurm-cli.js';
+import { readHostlist, runSlurm, slurmEnv, type SlurmCluster } from '../src/host/placement/slurm/slurm-cli.js';
 import { sampleSteps, parseDuration, parseSize } from '../src/host/placement/slurm/step-stats.js';
 import { NoteFilter, StepReportReader, stepCommandLine, stepExit, type StepOrder } from '../src/host/placement/slurm/step.js';
 import { startAfterStdinEnds } from '../src/host/placement/slurm/step-task.js';
@@ -275,6 +275,17 @@ test("srun's notes are kept out of a step's stderr, split across chunks or not; 
   lost.write(Buffer.from('srun: error: step_launch_notify_io_failure: aborting, io error with slurmstepd on node 0\n'));
   lost.end();
   assert.equal(lost.report.outputLost, true);
+});
+
+test("Slurm's node lists are read without a client call when they have the usual form", () => {
+  assert.deepEqual(readHostlist('n1'), ['n1']);
+  assert.deepEqual(readHostlist('n[1-2]'), ['n1', 'n2']);
+  assert.deepEqual(readHostlist('gpu[08-10,12],login'), ['gpu08', 'gpu09', 'gpu10', 'gpu12', 'login']);
+  assert.deepEqual(readHostlist('rack[1-2]-a'), ['rack1-a', 'rack2-a']);
+  // Two bracket groups, a reversed range, an unclosed bracket: left to scontrol show hostnames.
+  assert.equal(readHostlist('r[1-2]n[1-2]'), null);
+  assert.equal(readHostlist('n[3-1]'), null);
+  assert.equal(readHostlist('n[1-2'), null);
 });
 
 describe('scripts/slurm-test-cluster.sh', { skip }, () => {
