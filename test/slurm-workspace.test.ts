@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -326,6 +326,62 @@ describe('a Slurm-placed workspace', { skip }, () => {
     const jobId = ws.placement.kind === 'slurm' ? ws.placement.jobId : '';
     await ws.stop({ graceMs: 20_000 });
     assert.deepEqual(readFileSync(log, 'utf8').trim().split('\n'), ['worker', 'api', 'db']);
+    await jobGone(jobId);
+  });
+
+  test("a pipeline's discern 'last' across nodes: an upstream failure does not fail it; 'any' does", async () => {
+    const ws = await slurmWs('discern');
+    const spec = (discern: 'any' | 'last') => ({
+      label: `fail-count-${discern}`,
+      workspace: ws.id,
+      discern,
+      nodes: [
+        { label: 'gen', exec: 'sh', argv: ['-c', 'seq 1 1000; exit 3'], node: 'n1' },
+        { label: 'count', exec: 'wc', argv: ['-l'], node: 'n2' },
+      ],
+      edges: [{ from: 'gen', to: 'count' }],
+    });
+    const any = await (await rt.runPipeline(spec('any'))).done;
+    assert.equal(any.ok, false);
+    assert.equal(any.exits.gen?.status, 3);
+    const last = await rt.runPipeline(spec('last'));
+    const result = await last.done;
+    assert.equal(result.ok, true);
+    assert.equal(result.state, 'succeeded');
+    assert.equal(result.exits.gen?.status, 3);
+    assert.equal((await ws.logs(last.nodes[1]!.commandId)).toString().trim(), '1000');
+    const jobId = ws.placement.kind === 'slurm' ? ws.placement.jobId : '';
+    await ws.stop();
+    await jobGone(jobId);
+  });
+
+  test('a quota kill stops the Slurm workspace and leaves no job and no step behind', async () => {
+    const marker = `shuma-quota-${process.pid}`;
+    const ws = await slurmWs('quota-kill', { limits: { nproc: 1 }, quota: { nproc: 'kill' } });
+    const jobId = ws.placement.kind === 'slurm' ? ws.placement.jobId : '';
+    const a = await ws.run({ exec: 'sh', argv: ['-c', `echo ready; exec sleep 600 # ${marker}`], node: 'n1' });
+    const b = await ws.run({ exec: 'sh', argv: ['-c', `echo ready; exec sleep 600 # ${marker}`], node: 'n2' });
+    await waitForOutput(ws, a.id, 'ready');
+    await waitForOutput(ws, b.id, 'ready');
+    const stopped = waitFor(ws.subscribe.bind(ws), (s) => stateOf(s) === 'stopped', 'the quota stop');
+    await ws.stats();
+    await stopped;
+    await jobGone(jobId);
+    await pollUntil(() => processesMentioning(marker), (pids) => pids.length === 0, 'no step process left', 100);
+  });
+
+  test('readiness notify: READY=1 from a step on a node makes the command ready', async () => {
+    const ws = await slurmWs('notify');
+    const gate = path.join(dir, 'notify-gate');
+    const cmd = await ws.run({ exec: fixture('notify-ready.sh'), argv: [gate], ready: { notify: true }, node: 'n2' });
+    const until = (wanted: string) =>
+      stateOf(cmd.getSnapshot()) === wanted ? Promise.resolve(cmd.getSnapshot()!) : waitFor(cmd.subscribe.bind(cmd), (s) => stateOf(s) === wanted, `notify in ${wanted}`);
+    await until('up');
+    writeFileSync(gate, '');
+    const ready = await until('running');
+    assert.match(String(ready.context.probeDetail), /READY=1/);
+    const jobId = ws.placement.kind === 'slurm' ? ws.placement.jobId : '';
+    await ws.stop();
     await jobGone(jobId);
   });
 
