@@ -35,7 +35,8 @@ function order(file: string, args: string[] = [], extra: Partial<SpawnOrder> = {
 function collect(stream: Readable | null): Promise<string> {
   if (!stream) return Promise.resolve('');
   const chunks: Buffer[] = [];
-  stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+  // A chunk is a view of the spawner's reused read buffer: kept, it must be copied.
+  stream.on('data', (chunk: Buffer) => chunks.push(Buffer.from(chunk)));
   return new Promise((resolve) => stream.once('close', () => resolve(Buffer.concat(chunks).toString())));
 }
 

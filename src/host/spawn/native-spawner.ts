@@ -1,4 +1,4 @@
-import { Socket } from 'node:net';
+import { Socket, type OnReadOpts, type SocketConstructorOpts } from 'node:net';
 import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { ShumaError } from '../../protocol/errors.js';
@@ -89,9 +89,35 @@ class ExitLatch {
   }
 }
 
-/** A pipe end as a stream (net.Socket opens a pipe descriptor as a libuv pipe). */
+/**
+ * Every captured stream on this thread reads into this one buffer: each read is handed to the
+ * stream's 'data' listeners and done with before libuv makes the next read. A Buffer per read
+ * (Node's default) made the garbage collector the largest cost of a fast writer's capture.
+ * A pipe holds 64 KiB, so no read is larger.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
+/**
+ * A pipe end as a stream (net.Socket opens a pipe descriptor as a libuv pipe) whose 'data'
+ * chunks are views of READ_BUFFER, valid during the listener's call (see SpawnedProcess).
+ */
 function readableEnd(fd: number): Readable {
-  return new Socket({ fd, readable: true, writable: false });
+  // `onread` (documented for connect(), honoured by the constructor; missing from its types).
+  const options: SocketConstructorOpts & { onread: OnReadOpts } = {
+    fd,
+    readable: true,
+    writable: false,
+    onread: {
+      buffer: READ_BUFFER,
+      callback: (bytes: number, into: Uint8Array) => {
+        socket.emit('data', (into as Buffer).subarray(0, bytes));
+        // Never paused: the host reads every output to its end (its ring keeps what fits).
+        return true;
+      },
+    },
+  };
+  const socket = new Socket(options);
+  return socket;
 }
 
 function writableEnd(fd: number): Writable {

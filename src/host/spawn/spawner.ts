@@ -41,6 +41,9 @@ export interface SpawnedProcess {
   /**
    * Null when the order handed the child a descriptor of its own for that stream. The caller
    * reads them (the host always does): until both have been read to their end, onOutputEnd waits.
+   * A 'data' chunk may be a view of a buffer the spawner reuses for its next read (the native
+   * spawner's are: no allocation per read): it is valid during the listener's call only — copy
+   * what you keep.
    */
   readonly stdout: Readable | null;
   readonly stderr: Readable | null;
