@@ -426,6 +426,8 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "pumpDestroy", fn);
   napi_create_function(env, "pipe", NAPI_AUTO_LENGTH, flow_pipe, NULL, &fn);
   napi_set_named_property(env, exports, "pipe", fn);
+  napi_create_function(env, "growPipe", NAPI_AUTO_LENGTH, flow_grow_pipe, NULL, &fn);
+  napi_set_named_property(env, exports, "growPipe", fn);
   napi_create_int32(env, STDIO_NULL, &value);
   napi_set_named_property(env, exports, "STDIO_NULL", value);
   napi_create_int32(env, STDIO_PIPE, &value);

@@ -31,6 +31,13 @@
 #define COPY_BYTES (256 * 1024)
 #define SPLICE_BYTES (1024 * 1024)
 #define STEPS_PER_WAKE 64
+/* A default pipe holds 64 KiB: a fast writer and its pump would wake each other every 64 KiB.
+ * An edge that once moved a full pipe at a go has its pipes grown to this (the most an
+ * unprivileged user may ask, /proc/sys/fs/pipe-max-size); slow edges keep the default and
+ * cost the user's pipe allowance (fs.pipe-user-pages-soft) nothing more. When the kernel
+ * refuses (the allowance is spent), the pipe stays as it was. */
+#define FULL_PIPE_BYTES (64 * 1024)
+#define GROWN_PIPE_BYTES (1024 * 1024)
 
 enum { WAIT_NONE = 0, WAIT_READ = 1, WAIT_WRITE = 2 };
 
@@ -64,6 +71,7 @@ struct flow_pump {
   char *buf;
   size_t len;     /* copy mode: the chunk in flight (0: none) */
   size_t pending; /* splice mode: bytes already teed to the tap, still to be spliced on */
+  int grown;
   struct sink sinks[];
 };
 
@@ -171,6 +179,15 @@ static int source_has_data(struct flow_pump *p) {
 
 enum step { STEP_AGAIN, STEP_WAIT, STEP_END };
 
+/* A full pipe's worth moved at once: this edge is fast, give its pipes room (once). */
+static void grow_if_fast(struct flow_pump *p, ssize_t moved) {
+  if (p->grown || moved < FULL_PIPE_BYTES) return;
+  p->grown = 1;
+  fcntl(p->src.fd, F_SETPIPE_SZ, GROWN_PIPE_BYTES);
+  for (int i = 0; i < p->nsinks; i++)
+    if (p->sinks[i].out.fd >= 0) fcntl(p->sinks[i].out.fd, F_SETPIPE_SZ, GROWN_PIPE_BYTES);
+}
+
 /* One reader: tee into its tap (if any), splice on. */
 static enum step splice_step(struct flow_pump *p, struct sink *s) {
   if (p->pending == 0 && s->tap.fd >= 0) {
@@ -194,6 +211,7 @@ static enum step splice_step(struct flow_pump *p, struct sink *s) {
   if (n > 0) {
     s->bytes += (uint64_t)n;
     if (p->pending > 0) p->pending -= (size_t)n;
+    grow_if_fast(p, n);
     return STEP_AGAIN;
   }
   if (n == 0) return STEP_END;
@@ -241,6 +259,7 @@ static enum step copy_step(struct flow_pump *p) {
       return STEP_END;
     }
     p->len = (size_t)n;
+    grow_if_fast(p, n);
     for (int i = 0; i < p->nsinks; i++) p->sinks[i].out.off = p->sinks[i].tap.off = 0;
   }
   int waiting = 0;
@@ -383,7 +402,9 @@ napi_value flow_pump_start(napi_env env, napi_callback_info info) {
   p->next = state->pumps;
   if (p->next) p->next->prev = p;
   state->pumps = p;
-  run(p);
+  /* The first wake-up comes from the loop: onEnd is never called before pumpStart returns. */
+  watch(p, &p->src, WAIT_READ);
+  apply_all(p);
   return result;
 }
 
@@ -470,6 +491,20 @@ napi_value flow_pipe(napi_env env, napi_callback_info info) {
     napi_create_int32(env, fds[i], &value);
     napi_set_element(env, result, i, value);
   }
+  return result;
+}
+
+/* growPipe(fd) → the pipe's size after asking for GROWN_PIPE_BYTES (unchanged when the kernel
+ * refuses): for a captured output that filled its pipe, as an edge does above. */
+napi_value flow_grow_pipe(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg, result;
+  int32_t fd = -1;
+  napi_get_cb_info(env, info, &argc, &arg, NULL, NULL);
+  napi_get_value_int32(env, arg, &fd);
+  int size = fcntl(fd, F_SETPIPE_SZ, GROWN_PIPE_BYTES);
+  if (size < 0) size = fcntl(fd, F_GETPIPE_SZ);
+  napi_create_int32(env, size, &result);
   return result;
 }
 

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { ShumaError, serializeError } from '../../protocol/errors.js';
 import { closeEnds, openPipes, type KernelPipe } from '../spawn/kernel-pipes.js';
 import { FlowMeter } from './flow-meter.js';
-import { FlowPump } from './flow-pump.js';
+import { jsPumpFactory, type EdgePump, type PumpFactory } from './flow-pump.js';
 import { FlowChannel, MAX_SOCKET_PATH_BYTES } from './flow-socket.js';
 import type { PipelineEntry, WorkspaceEntry } from '../registry/registry.js';
 import type { SpawnOrder } from '../spawn/spawner.js';
@@ -54,7 +54,7 @@ export interface TapPlane {
 interface PipelineFlows {
   /** By edge index. */
   readonly channels: FlowChannel[];
-  pumps: FlowPump[];
+  pumps: EdgePump[];
   readonly inPrivateDir: boolean;
   closed: boolean;
 }
@@ -83,6 +83,8 @@ export class FlowHub implements TapPlane {
   constructor(
     private readonly logger: Logger,
     private readonly now: () => number,
+    /** The native pump (bytes never in JavaScript) with the native spawner; the JS one otherwise. */
+    private readonly newPump: PumpFactory = jsPumpFactory,
   ) {}
 
   /** Live flow channels, over every pipeline. */
@@ -155,7 +157,7 @@ export class FlowHub implements TapPlane {
         for (const [key, indexes] of outputs) {
           const sinks = indexes.map((i) => ({ fd: stdinOf.get(edges[i]!.to)!.writeFd, channel: flows.channels[i]! }));
           try {
-            flows.pumps.push(new FlowPump(outputOf.get(key)!.readFd, sinks, this.logger));
+            flows.pumps.push(this.newPump(outputOf.get(key)!.readFd, sinks, this.logger));
           } catch (error) {
             // Not expected (the descriptors are fresh pipe ends); never an uncaught error in the host.
             this.logger.error({ pipeline: pipeline.id, output: key, err: serializeError(error) }, 'could not pump a tapped output');
@@ -169,6 +171,7 @@ export class FlowHub implements TapPlane {
   list(pipeline: PipelineEntry): FlowInfo[] {
     const flows = this.byPipeline.get(pipeline.id);
     if (!flows) return (this.finalFigures.get(pipeline) ?? []).map((info) => ({ ...info }));
+    for (const pump of flows.pumps) pump.sync();
     return flows.channels.map((channel) => ({
       edge: channel.edge,
       stream: channel.stream,

@@ -23,7 +23,7 @@ export class NativeSpawner implements Spawner {
   /** A command's environment is one object for all its runs: its `K=V` strings are made once. */
   private readonly envpOf = new WeakMap<Readonly<Record<string, string>>, string[]>();
 
-  constructor(private readonly addon: SpawnerAddon = loadSpawnerAddon()) {}
+  constructor(readonly addon: SpawnerAddon = loadSpawnerAddon()) {}
 
   async spawn(order: SpawnOrder): Promise<SpawnedProcess> {
     const { addon } = this;
@@ -52,8 +52,8 @@ export class NativeSpawner implements Spawner {
     } catch (error) {
       throw nativeSpawnError(order, error);
     }
-    const stdout = child.stdout >= 0 ? readableEnd(child.stdout) : null;
-    const stderr = child.stderr >= 0 ? readableEnd(child.stderr) : null;
+    const stdout = child.stdout >= 0 ? readableEnd(child.stdout, addon) : null;
+    const stderr = child.stderr >= 0 ? readableEnd(child.stderr, addon) : null;
     const stdinStream = child.stdin >= 0 ? writableEnd(child.stdin) : null;
     const outputEnd = closedAll([stdout, stderr]);
     return {
@@ -93,23 +93,33 @@ class ExitLatch {
  * Every captured stream on this thread reads into this one buffer: each read is handed to the
  * stream's 'data' listeners and done with before libuv makes the next read. A Buffer per read
  * (Node's default) made the garbage collector the largest cost of a fast writer's capture.
- * A pipe holds 64 KiB, so no read is larger.
+ * As large as a grown pipe (growPipe), so that one read can empty it.
  */
-const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+const READ_BUFFER = Buffer.allocUnsafe(1024 * 1024);
+/** A read this large filled a default pipe: the writer is fast, its pipe is grown (once). */
+const FULL_PIPE_BYTES = 64 * 1024;
 
 /**
  * A pipe end as a stream (net.Socket opens a pipe descriptor as a libuv pipe) whose 'data'
  * chunks are views of READ_BUFFER, valid during the listener's call (see SpawnedProcess).
  */
-function readableEnd(fd: number): Readable {
+function readableEnd(fd: number, addon: SpawnerAddon): Readable {
+  let grown = false;
   // `onread` (documented for connect(), honoured by the constructor; missing from its types).
-  const options: SocketConstructorOpts & { onread: OnReadOpts } = {
+  // manualStart: reading starts when a 'data' listener (or resume()) asks for it, as a plain
+  // Readable's would; read before, a chunk would be emitted to nobody and lost.
+  const options: SocketConstructorOpts & { onread: OnReadOpts; manualStart: boolean } = {
     fd,
     readable: true,
     writable: false,
+    manualStart: true,
     onread: {
       buffer: READ_BUFFER,
       callback: (bytes: number, into: Uint8Array) => {
+        if (bytes >= FULL_PIPE_BYTES && !grown) {
+          grown = true;
+          addon.growPipe?.(fd);
+        }
         socket.emit('data', (into as Buffer).subarray(0, bytes));
         // Never paused: the host reads every output to its end (its ring keeps what fits).
         return true;
