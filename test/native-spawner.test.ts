@@ -110,6 +110,15 @@ describe('native spawner', { skip }, () => {
     await outputEnd;
   });
 
+  test('output written before anyone listens is kept until a listener comes (reads start on demand)', async () => {
+    const child = await spawner.spawn(order('/bin/echo', ['early']));
+    assert.deepEqual(await exitOf(child), { code: 0, signal: null });
+    // The bytes sit in the pipe; a stream that read them with no listener would have lost them.
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(await collect(child.stdout), 'early\n');
+    child.stderr!.resume();
+  });
+
   test('stdin as a pipe: what the runtime writes, the program reads', async () => {
     const child = await spawner.spawn(order('/bin/cat', [], { stdio: { stdin: 'pipe' } }));
     const out = collect(child.stdout);
