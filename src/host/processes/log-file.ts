@@ -17,6 +17,13 @@ export const LOG_FILE_DEFAULTS: LogFileLimits = { maxBytes: 10 * 1024 * 1024, ke
 const MAX_PENDING_BYTES = 16 * 1024 * 1024;
 /** Chunks are copied into blocks of this size: an allocation per block, not per chunk. */
 const BLOCK_BYTES = 256 * 1024;
+/**
+ * Written blocks kept for reuse, for every file on this thread (8 MiB at most): a flood would
+ * otherwise allocate a fresh block per 256 KiB, and the garbage collector and the page faults
+ * of new memory cost more than the copy itself.
+ */
+const spareBlocks: Buffer[] = [];
+const MAX_SPARE_BLOCKS = 32;
 /** A file nobody wrote to for this long is closed: a thousand quiet commands hold no descriptors. */
 const IDLE_CLOSE_MS = 2000;
 
@@ -82,7 +89,7 @@ export class LogFile {
     let offset = 0;
     while (offset < chunk.length) {
       if (!this.block || this.blockUsed === this.block.length) {
-        this.block = Buffer.allocUnsafe(BLOCK_BYTES);
+        this.block = spareBlocks.pop() ?? Buffer.allocUnsafe(BLOCK_BYTES);
         this.blockUsed = 0;
       }
       const start = this.blockUsed;
@@ -127,6 +134,7 @@ export class LogFile {
         this.pending = [];
         this.pendingBytes = 0;
         await this.append(batch);
+        this.recycle(batch);
       }
     } catch (error) {
       // A full disk or a removed directory loses the file's copy; the ring still has the output.
@@ -141,6 +149,15 @@ export class LogFile {
     }
   }
 
+  /** A block whose last run is on disk is full and written whole: it may be filled again. */
+  private recycle(batch: readonly Buffer[]): void {
+    for (const run of batch) {
+      if (run.byteOffset + run.length !== BLOCK_BYTES || run.buffer.byteLength !== BLOCK_BYTES) continue;
+      if (this.block && run.buffer === this.block.buffer) this.block = null;
+      if (spareBlocks.length < MAX_SPARE_BLOCKS) spareBlocks.push(Buffer.from(run.buffer, 0, BLOCK_BYTES));
+    }
+  }
+
   private async append(batch: Buffer[]): Promise<void> {
     if (!this.handle) {
       await this.prepare();
@@ -149,7 +166,7 @@ export class LogFile {
     }
     const length = batch.reduce((sum, run) => sum + run.length, 0);
     if (this.size > 0 && this.size + length > this.limits.maxBytes) await this.rotate();
-    let rest = batch;
+    let rest = [...batch];
     while (rest.length > 0) {
       let { bytesWritten } = await this.handle!.writev(rest);
       // A short write (a full disk about to say ENOSPC): go on from where it stopped.
