@@ -1,7 +1,8 @@
-import { Socket, type OnReadOpts, type SocketConstructorOpts } from 'node:net';
+import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { ShumaError } from '../../protocol/errors.js';
+import { CapturedOutput } from './captured-output.js';
 import { rlimitValues } from './launcher.js';
 import { loadSpawnerAddon, type SpawnerAddon } from './native-addon.js';
 import { isExhaustion, spawnError } from './node-spawner.js';
@@ -52,8 +53,12 @@ export class NativeSpawner implements Spawner {
     } catch (error) {
       throw nativeSpawnError(order, error);
     }
-    const stdout = child.stdout >= 0 ? readableEnd(child.stdout, addon) : null;
-    const stderr = child.stderr >= 0 ? readableEnd(child.stderr, addon) : null;
+    const outputs = {
+      stdout: child.stdout >= 0 ? new CapturedOutput(child.stdout, addon) : null,
+      stderr: child.stderr >= 0 ? new CapturedOutput(child.stderr, addon) : null,
+    };
+    const stdout = outputs.stdout?.stream ?? null;
+    const stderr = outputs.stderr?.stream ?? null;
     const stdinStream = child.stdin >= 0 ? writableEnd(child.stdin) : null;
     const outputEnd = closedAll([stdout, stderr]);
     return {
@@ -61,6 +66,7 @@ export class NativeSpawner implements Spawner {
       stdin: stdinStream,
       stdout,
       stderr,
+      captureInto: (stream, ring) => outputs[stream]?.captureInto(ring),
       onExit: (listener) => exit.listen(listener),
       onOutputEnd: (listener) => void outputEnd.then(listener),
     };
@@ -87,47 +93,6 @@ class ExitLatch {
     if (result) queueMicrotask(() => listener(...result));
     else this.listeners.push(listener);
   }
-}
-
-/**
- * Every captured stream on this thread reads into this one buffer: each read is handed to the
- * stream's 'data' listeners and done with before libuv makes the next read. A Buffer per read
- * (Node's default) made the garbage collector the largest cost of a fast writer's capture.
- * As large as a grown pipe (growPipe), so that one read can empty it.
- */
-const READ_BUFFER = Buffer.allocUnsafe(1024 * 1024);
-/** A read this large filled a default pipe: the writer is fast, its pipe is grown (once). */
-const FULL_PIPE_BYTES = 64 * 1024;
-
-/**
- * A pipe end as a stream (net.Socket opens a pipe descriptor as a libuv pipe) whose 'data'
- * chunks are views of READ_BUFFER, valid during the listener's call (see SpawnedProcess).
- */
-function readableEnd(fd: number, addon: SpawnerAddon): Readable {
-  let grown = false;
-  // `onread` (documented for connect(), honoured by the constructor; missing from its types).
-  // manualStart: reading starts when a 'data' listener (or resume()) asks for it, as a plain
-  // Readable's would; read before, a chunk would be emitted to nobody and lost.
-  const options: SocketConstructorOpts & { onread: OnReadOpts; manualStart: boolean } = {
-    fd,
-    readable: true,
-    writable: false,
-    manualStart: true,
-    onread: {
-      buffer: READ_BUFFER,
-      callback: (bytes: number, into: Uint8Array) => {
-        if (bytes >= FULL_PIPE_BYTES && !grown) {
-          grown = true;
-          addon.growPipe?.(fd);
-        }
-        socket.emit('data', (into as Buffer).subarray(0, bytes));
-        // Never paused: the host reads every output to its end (its ring keeps what fits).
-        return true;
-      },
-    },
-  };
-  const socket = new Socket(options);
-  return socket;
 }
 
 function writableEnd(fd: number): Writable {

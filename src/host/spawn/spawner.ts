@@ -47,6 +47,12 @@ export interface SpawnedProcess {
    */
   readonly stdout: Readable | null;
   readonly stderr: Readable | null;
+  /**
+   * Reads `stream` straight into `ring` (no copy) whenever it offers a region, else writes each
+   * read to it: the caller does not write the ring itself. 'data' listeners still hear every
+   * read. Absent where the spawner cannot (child_process): the caller writes the ring on 'data'.
+   */
+  captureInto?(stream: 'stdout' | 'stderr', ring: CaptureRing): void;
   /** Where it runs when that is not this machine: a Slurm node (the pid is then srun's). */
   readonly node?: string;
   /**
@@ -56,6 +62,13 @@ export interface SpawnedProcess {
   onExit(listener: (code: number | null, signal: NodeJS.Signals | null, reason?: 'oom' | 'node-lost') => void): void;
   /** Every holder of the output pipes has closed them: no more output will come. */
   onOutputEnd(listener: () => void): void;
+}
+
+/** A log ring as a read target (processes/log-ring.ts). */
+export interface CaptureRing {
+  region(): Buffer | null;
+  commit(bytes: number): void;
+  write(chunk: Buffer): void;
 }
 
 export interface Spawner {
