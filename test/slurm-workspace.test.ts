@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { WebSocket } from 'ws';
 import { createRuntime, isShumaError, type Runtime, type Workspace } from '../src/index.js';
 import { runSlurm } from '../src/host/placement/slurm/slurm-cli.js';
 import { parseSpecText } from '../src/cli/spec-file.js';
@@ -383,6 +384,32 @@ describe('a Slurm-placed workspace', { skip }, () => {
     const jobId = ws.placement.kind === 'slurm' ? ws.placement.jobId : '';
     await ws.stop();
     await jobGone(jobId);
+  });
+
+  test('the inspector says where a command runs: its Slurm node, beside its output', async () => {
+    const seen = await startRuntime({ slurm: { conf: tc.conf, allocationWaitMs: 20_000 }, statsIntervalMs: 0, inspector: { port: 0 } });
+    const ws = await seen.createWorkspace({ label: 'seen', placement: { kind: 'slurm', nodes: 2 } });
+    const c = await ws.run({ exec: 'sh', argv: ['-c', 'echo here; exec sleep 600'], node: 'n2' });
+    await waitForOutput(ws, c.id, 'here');
+    const socket = new WebSocket(`${seen.inspectorUrl!.replace(/^http/, 'ws')}ws`);
+    const details: Array<{ id: string; output?: Array<{ label: string; node?: string; stdout: string }> }> = [];
+    socket.on('message', (data) => {
+      const message = JSON.parse(String(data)) as (typeof details)[number] & { type: string };
+      if (message.type === 'detail') details.push(message);
+    });
+    await new Promise((resolve, reject) => {
+      socket.once('open', resolve);
+      socket.once('error', reject);
+    });
+    socket.send(JSON.stringify({ type: 'select', id: c.commandKey }));
+    const detail = await pollUntil(() => details.find((m) => m.id === c.commandKey && (m.output?.length ?? 0) > 0), (m) => m !== undefined, 'the command in the inspector');
+    assert.equal(detail!.output![0]!.node, 'n2');
+    assert.equal(detail!.output![0]!.stdout, 'here\n');
+    socket.close();
+    const jobId = ws.placement.kind === 'slurm' ? ws.placement.jobId : '';
+    await ws.stop({ graceMs: 0 });
+    await jobGone(jobId);
+    await seen.shutdown();
   });
 
   // Last: it takes node n2 away from this file's cluster.

@@ -18,8 +18,8 @@ export function renderDetail() {
   $('detail-id').textContent = actor.id;
   showChart(actor);
   renderTimers(actor);
-  renderFacts(actor);
   const detail = model.detail && model.detail.id === actor.id ? model.detail : null;
+  renderFacts(actor, detail);
   $('why-box').hidden = actor.machine === 'workspace';
   $('stats-box').hidden = actor.machine !== 'workspace';
   $('output-box').hidden = actor.machine === 'workspace';
@@ -51,15 +51,22 @@ function renderTimers(actor) {
   tickTimers();
 }
 
-function renderFacts(actor) {
+/** Where a command runs, when not on the runtime's machine (a Slurm node): from its latest run. */
+function nodeOf(actor, detail) {
+  if (actor.machine !== 'command') return null;
+  return detail?.output?.find((run) => run.node)?.node ?? null;
+}
+
+function renderFacts(actor, detail) {
   const dl = $('facts');
-  const entries = [['since', clockText(actor.since)], ['status', actor.status], ...Object.entries(actor.facts)];
+  const node = nodeOf(actor, detail);
+  const entries = [['since', clockText(actor.since)], ['status', actor.status], ...(node ? [['node', node]] : []), ...Object.entries(actor.facts)];
   dl.replaceChildren(...entries.flatMap(([k, v]) => [el('dt', '', k), el('dd', '', String(v))]));
 }
 
 const OUTPUT_LINES = 40;
 
-/** Each run's last lines (one run for a command, one per node for a pipeline); stderr marked. */
+/** Each run's last lines (one run for a command, one per node for a pipeline, with its Slurm node); stderr marked. */
 function renderOutput(runs) {
   const written = runs.filter((r) => r.stdout || r.stderr);
   $('no-output').hidden = written.length > 0;
@@ -70,7 +77,7 @@ function renderOutput(runs) {
   box.replaceChildren(
     ...written.map((run) => {
       const block = el('div', 'output-run');
-      if (runs.length > 1) block.append(el('div', 'output-label', run.label));
+      if (runs.length > 1) block.append(el('div', 'output-label', run.node ? `${run.label} · on ${run.node}` : run.label));
       const pre = el('pre', 'output-text');
       pre.dataset.label = run.label;
       const lines = (text) => text.replace(/\n$/, '').split('\n').slice(-OUTPUT_LINES).join('\n');
