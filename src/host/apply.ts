@@ -12,8 +12,17 @@ import type { RuntimeCore } from './core/runtime-core.js';
 import { planApply, preflight, type WorkspaceStep } from './core/apply-plan.js';
 import { respecCommand } from './core/command-respec.js';
 import { forgetPipeline } from './core/pipeline-forget.js';
-import type { Runtime } from './runtime.js';
+import type { Pipeline } from './pipeline-handle.js';
+import type { PipelineSpec } from '../protocol/pipeline-spec.js';
+import type { WorkspaceSpec } from '../protocol/specs.js';
 import type { Workspace } from './workspace-handle.js';
+
+/** What apply uses of the runtime's public API (runtime.ts is the one that calls apply). */
+interface Runtime {
+  createWorkspace(spec: WorkspaceSpec): Promise<Workspace>;
+  workspace(id: string): Workspace | undefined;
+  runPipeline(spec: PipelineSpec): Promise<Pipeline>;
+}
 
 
 export async function applySpec(rt: Runtime, core: RuntimeCore, input: unknown, given?: ApplyOptions): Promise<ApplyReport> {
