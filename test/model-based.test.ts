@@ -715,7 +715,7 @@ describe('model-based: workspace machine', () => {
 
 // ── the pipeline machine ────────────────────────────────────────────────────────────────
 //
-// The pipeline model is the one `shuma/testing` exports (src/testing/model-based.ts); here it
+// The pipeline model is the one `shuma/testing` exports (src/testing/pipeline-model.ts); here it
 // runs on two specs of our own, then once more as a user would call it.
 
 describe('model-based: pipeline machine', () => {
