@@ -26,7 +26,12 @@ export function logs({ rt, core }: ServeContext, request: LogsRequest): Streamed
     const query = { stream: request.stream, tailBytes: tail, ...(lines === undefined ? {} : { lines }) };
     return rt.workspace(ref.ws.id)!.logs(ref.key, query).then((data) => ({ result: { command, data } }));
   }
-  if (!request.follow) return { result: { command, data: now } };
+  if (!request.follow) {
+    // A node's latest run: its ring, or its files when the ring was lost with a daemon restart.
+    if (!latest) return { result: { command, data: now } };
+    const query = { stream: request.stream, tailBytes: tail, ...(lines === undefined ? {} : { lines }) };
+    return rt.workspace(ref.ws.id)!.logs(latest.id, query).then((data) => ({ result: { command, data } }));
+  }
   return {
     stream: (emit, end) => {
       emit({ run: latest ? { id: latest.id, pid: latest.pid } : null, data: now });

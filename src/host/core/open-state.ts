@@ -2,6 +2,7 @@ import { ShumaError, serializeError } from '../../protocol/errors.js';
 import { stateName } from '../../protocol/state-value.js';
 import { validateWorkspaceSpec } from '../../protocol/validate-spec.js';
 import { collectSnapshot } from '../persistence/collect.js';
+import { restoreHistory } from './restore-history.js';
 import { findMarkedProcesses, killProcesses, STATE_MARK_VARIABLE, stateMark } from '../persistence/orphans.js';
 import { knownRunIds, restoreSnapshot } from '../persistence/restore.js';
 import { checkSnapshotData, type PersistedProcess, type PersistedWorkspace, type SnapshotData } from '../persistence/snapshot-data.js';
@@ -63,7 +64,7 @@ export async function openState(core: CoreParts, stateDir: string): Promise<void
   }
   core.state = new StateStore(
     stateDir,
-    () => collectSnapshot(core.runtimeId, core.registry, core.table, core.savedPipelines),
+    () => collectSnapshot(core.runtimeId, core.registry, core.table, core.savedPipelines, (key) => core.why.get(key)),
     core.logger,
     (message) => core.warn(message),
   );
@@ -120,6 +121,7 @@ async function restoreWorkspace(core: CoreParts, record: PersistedWorkspace, los
     ws.pipelines.set(id, pipeline);
     core.pipelines.set(id, pipeline);
   }
+  await restoreHistory(core, ws, record.history);
   for (const orphan of adopted) {
     const run = core.table.add(
       {
