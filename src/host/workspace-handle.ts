@@ -11,6 +11,8 @@ import type { WhyEntry } from './core/why-trail.js';
 import type { RuntimeCore } from './core/runtime-core.js';
 import type { CommandDescription } from '../protocol/command-description.js';
 import { describeCommand } from './core/command-describe.js';
+import { catchUpNow, whenCaughtUp } from './core/caught-up.js';
+import type { RunEntry } from './processes/process-table.js';
 
 export interface LogOptions {
   stream?: 'stdout' | 'stderr' | 'both';
@@ -98,12 +100,17 @@ export class WorkspaceHandle implements Workspace {
 
   async run(spec: CommandSpec): Promise<Command> {
     const run = await this.core.run(this.id, spec);
-    return commandHandle(run, this.entry.commands.get(run.key)!);
+    return this.handleOf(run);
   }
 
   async runAll(specs: CommandSpec[]): Promise<Command[]> {
     const runs = await this.core.runAll(this.id, specs);
-    return runs.map((run) => commandHandle(run, this.entry.commands.get(run.key)!));
+    return runs.map((run) => this.handleOf(run));
+  }
+
+  private handleOf(run: RunEntry): Command {
+    const command = this.entry.commands.get(run.key)!;
+    return commandHandle(run, command, () => catchUpNow(this.core, this.entry, command));
   }
 
   async commands(): Promise<CommandInfo[]> {
@@ -137,13 +144,18 @@ export class WorkspaceHandle implements Workspace {
   /** Answers after the workspace stopped too: the trail says why it did. */
   async why(commandId: string): Promise<WhyEntry[]> {
     this.core.ensureOpen();
-    const key = typeof commandId === 'string' ? this.core.why.resolve(commandId) : '';
-    if (!this.entry.commands.has(key)) {
+    // A run's id names its command from the moment run() resolved, before its actor says so.
+    const run = typeof commandId === 'string' ? this.core.table.get(commandId) : undefined;
+    const key = run && run.wsId === this.id ? run.key : typeof commandId === 'string' ? this.core.why.resolve(commandId) : '';
+    const command = this.entry.commands.get(key);
+    if (!command) {
       throw new ShumaError(
         'COMMAND_NOT_FOUND',
         `workspace ${this.id} (${this.label}) has no command ${JSON.stringify(commandId)}: commands() lists its commands`,
       );
     }
+    // The trail is written from the actor's snapshots: it says what the host told it once it caught up.
+    await whenCaughtUp(this.core, this.entry, command);
     return this.core.why.get(key);
   }
 
@@ -182,7 +194,7 @@ export class WorkspaceHandle implements Workspace {
     this.core.ensureOpen();
     const ws = this.core.workspaceEntry(this.id);
     const run = await this.core.commandControl.restart(ws, idOrLabel);
-    return commandHandle(run, ws.commands.get(run.key)!);
+    return this.handleOf(run);
   }
 
   async removeCommand(idOrLabel: string, input?: StopOptions): Promise<void> {
@@ -193,7 +205,10 @@ export class WorkspaceHandle implements Workspace {
 
   async describe(idOrLabel: string): Promise<CommandDescription> {
     this.core.ensureOpen();
-    return describeCommand(this.core, this.core.commandControl, this.core.workspaceEntry(this.id), idOrLabel);
+    const ws = this.core.workspaceEntry(this.id);
+    // Read your writes: its state as the actor knows it once told of its latest run.
+    await whenCaughtUp(this.core, ws, this.core.commandControl.resolve(ws, idOrLabel));
+    return describeCommand(this.core, this.core.commandControl, ws, idOrLabel);
   }
 
   async stop(input?: StopOptions): Promise<StopResult> {

@@ -59,6 +59,23 @@ export function addMember(group: GroupContext, key: string, label: string, deps:
   };
 }
 
+/**
+ * The group without the members whose actors ended and were forgotten. Under one_for_one their
+ * place in the order and their labels no longer decide anything (the strategy restarts no
+ * sibling; stop waves are read from live members), so they go as the next member joins: a
+ * long-lived workspace that ran thousands of commands would otherwise carry all of them in
+ * every snapshot (measured: O(commands ever run) per run). Their own dependencies stay (a
+ * restart by request waits for them again), and so does how they ended for whoever depends on
+ * them. The other strategies keep the declaration order whole.
+ */
+export function withoutForgotten(group: GroupContext, isLive: (key: string) => boolean): GroupContext {
+  if (group.strategy !== 'one_for_one' || group.order.every(isLive)) return group;
+  const order = group.order.filter(isLive);
+  const labels: Record<string, string> = {};
+  for (const key of order) if (group.labels[key] !== undefined) labels[key] = group.labels[key];
+  return { ...group, order, labels };
+}
+
 /** A dependency holds now (true), may hold later (null), or never will (a reason). */
 export function dependencyHolds(dep: MemberDependency, view: MemberView | undefined): true | null | string {
   // Declared in the same set and not spawned yet (runAll sends them one by one): wait for it.
