@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { PsResult, RunResult, WhyResult } from '../src/protocol/control.js';
-import { cli, cliJson, pollCli, startDaemon } from './daemon-helpers.js';
+import { cli, cliJson, cliStream, pollCli, startDaemon } from './daemon-helpers.js';
 
 test('after a daemon restart, ps still lists finished commands and pipelines with their exits; why and logs still answer', async () => {
   const daemon = await startDaemon();
@@ -33,5 +33,37 @@ test('after a daemon restart, ps still lists finished commands and pipelines wit
     assert.equal((await cli(['logs', 'count/wc'], again.env)).stdout.trim(), '3', 'a node of a finished pipeline: from its log file');
   } finally {
     assert.equal(await again.stop('SIGTERM'), 0);
+  }
+});
+
+test('logs -f follows a command across `shuma restart` (a stop to run again is not its end), and says so when the daemon stops under it', async () => {
+  const daemon = await startDaemon();
+  let stopped = false;
+  try {
+    await cliJson<RunResult>(['run', '-w', 'fol', '--label', 'svc', '--', 'sh', '-c', 'echo run-$$; exec sleep 1000'], daemon.env);
+    const f = cliStream(['logs', '-f', 'fol/svc'], daemon.env);
+    const firstLine = await f.waitFor(/^run-\d+$/);
+    const restarted = await cli(['restart', 'fol/svc'], daemon.env);
+    assert.equal(restarted.code, 0, restarted.stderr);
+    const secondLine = await f.waitFor(new RegExp(`^run-(?!${firstLine.slice(4)}$)\\d+$`));
+    assert.notEqual(secondLine, firstLine);
+    assert.equal(f.child.exitCode, null, '-f goes on after the restart');
+    assert.equal(await daemon.stop('SIGTERM'), 0);
+    stopped = true;
+    assert.equal(await f.exited, 3);
+    assert.match(f.stderr(), /NO_DAEMON: the daemon stopped, and -f with it/);
+
+    // A new daemon: -f on the command shows what it wrote before, from its files, and follows.
+    const again = await startDaemon({ home: daemon.home });
+    try {
+      const g = cliStream(['logs', '-f', 'fol/svc'], again.env);
+      await g.waitFor(new RegExp(`^${secondLine}$`));
+      g.child.kill('SIGINT');
+      assert.equal(await g.exited, 0);
+    } finally {
+      assert.equal(await again.stop('SIGTERM'), 0);
+    }
+  } finally {
+    if (!stopped) await daemon.stop('SIGTERM');
   }
 });
