@@ -67,13 +67,17 @@ export function historyOf(
 ): PersistedHistory {
   const finished = [...ws.commands.values()].filter((c) => !live.has(c.key) && c.snapshot !== null && c.snapshot.status !== 'active').slice(-FINISHED_KEPT);
   const pipelines = [...ws.pipelines.values()].filter((p) => !live.has(p.id) && p.done.settled && p.snapshot !== null).slice(-FINISHED_KEPT);
-  const ended = table.ofWorkspace(ws.id).filter((run) => !run.alive && run.exit !== null);
-  const runs: PersistedRun[] = [];
   const kept = new Set(finished.map((c) => c.key));
-  for (const command of ws.commands.values()) {
-    if (!live.has(command.key) && !kept.has(command.key)) continue;
-    runs.push(...ended.filter((run) => run.key === command.key && run.pipelineId === undefined).slice(-RUNS_KEPT).map(persistedRun));
+  // One pass over the table (written at every snapshot: never commands × runs).
+  const endedByKey = new Map<string, RunEntry[]>();
+  for (const run of table.ofWorkspace(ws.id)) {
+    if (run.alive || run.exit === null || run.pipelineId !== undefined || !(live.has(run.key) || kept.has(run.key))) continue;
+    let list = endedByKey.get(run.key);
+    if (!list) endedByKey.set(run.key, (list = []));
+    list.push(run);
+    if (list.length > RUNS_KEPT) list.shift();
   }
+  const runs: PersistedRun[] = [...endedByKey.values()].flat().map(persistedRun);
   for (const p of pipelines) runs.push(...p.currentRuns.filter((run) => !run.alive && run.exit !== null).map(persistedRun));
   runs.sort((a, b) => (a.runId < b.runId ? -1 : 1));
   const why: PersistedHistory['why'] = {};
