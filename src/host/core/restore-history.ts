@@ -4,6 +4,8 @@
 // and the finished ones' why trails. A record that does not have the expected shape is skipped:
 // it is history, and the workspace comes back without it.
 import { isPlainObject } from '../../protocol/checks.js';
+import type { ActorSnapshot } from '../../protocol/messages.js';
+import type { CommandSpec, ResolvedRestartPolicy } from '../../protocol/specs.js';
 import { validatePipelineSpec } from '../../protocol/pipeline-spec.js';
 import { validateCommandSpec } from '../../protocol/validate-spec.js';
 import { deferred } from '../processes/deferred.js';
@@ -13,6 +15,19 @@ import type { WorkspaceEntry } from '../registry/registry.js';
 import { launchPlan, unresolvedPlan } from '../spawn/launch-plan.js';
 import { newPipelineEntry, settlePipeline } from './commands-and-pipelines.js';
 import type { CoreParts } from './core-parts.js';
+
+/** A command's record back in its workspace: a live one's actor comes back with the workspace's; a finished one's `snapshot` is its last. */
+export async function restoreCommandEntry(
+  ws: WorkspaceEntry,
+  command: { key: string; label: string; spec: CommandSpec; policy: ResolvedRestartPolicy },
+  snapshot: ActorSnapshot | null,
+): Promise<void> {
+  const plan = await launchPlan(ws, command.spec).catch(() => unresolvedPlan(ws, command.spec));
+  const firstRun = deferred<RunEntry>();
+  // Nobody awaits a restored command's first run: it ran before the restart.
+  firstRun.promise.catch(() => undefined);
+  ws.commands.set(command.key, { ...plan, label: command.label, key: command.key, wsId: ws.id, policy: command.policy, snapshot, observers: new Set(), firstRun });
+}
 
 function isRun(value: unknown): value is PersistedRun {
   return isPlainObject(value) && typeof value.runId === 'string' && typeof value.key === 'string' && typeof value.pid === 'number' && isPlainObject(value.exit);
@@ -57,19 +72,7 @@ export async function restoreHistory(core: CoreParts, ws: WorkspaceEntry, histor
     } catch {
       continue;
     }
-    const plan = await launchPlan(ws, spec).catch(() => unresolvedPlan(ws, spec));
-    const firstRun = deferred<RunEntry>();
-    firstRun.promise.catch(() => undefined);
-    ws.commands.set(command.key, {
-      ...plan,
-      label: command.label,
-      key: command.key,
-      wsId: ws.id,
-      policy: command.policy,
-      snapshot: { value: command.snapshot.value, status: 'done', context: command.snapshot.context },
-      observers: new Set(),
-      firstRun,
-    });
+    await restoreCommandEntry(ws, { ...command, spec }, { value: command.snapshot.value, status: 'done', context: command.snapshot.context });
   }
   // Oldest first, as they ran: `ps` shows a command's latest run.
   const restored = new Map<string, RunEntry>();
