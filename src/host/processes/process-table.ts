@@ -41,12 +41,22 @@ export interface RunEntry {
 }
 
 /**
+ * Ended runs kept per command (and per pipeline node), beside every run still alive or not yet
+ * settled. A command in a crash loop starts a run every backoff: kept without a bound, a daemon's
+ * table (and every ring each run holds) would grow for as long as it lives. `describe` shows the
+ * last 10 runs; the log files, not the table, are the long history.
+ */
+export const ENDED_RUNS_KEPT = 10;
+
+/**
  * Every process the host started, by run id and by workspace. The host and the reaper write
- * it; the runtime reads it.
+ * it; the runtime reads it. Old ended runs are let go (ENDED_RUNS_KEPT).
  */
 export class ProcessTable {
   private readonly runs = new Map<string, RunEntry>();
   private readonly runsByWorkspace = new Map<string, RunEntry[]>();
+  /** Runs of one command of one workspace, oldest first: where the ones past the bound are found. */
+  private readonly runsByCommand = new Map<string, RunEntry[]>();
   /** Runs of commands whose actor has not been seen to hear their exit yet, by command key. */
   private readonly unheardByKey = new Map<string, RunEntry[]>();
 
@@ -71,6 +81,13 @@ export class ProcessTable {
     let list = this.runsByWorkspace.get(entry.wsId);
     if (!list) this.runsByWorkspace.set(entry.wsId, (list = []));
     list.push(entry);
+    const commandKey = `${entry.wsId}/${entry.key}`;
+    let ofCommand = this.runsByCommand.get(commandKey);
+    if (!ofCommand) this.runsByCommand.set(commandKey, (ofCommand = []));
+    ofCommand.push(entry);
+    // Trimmed at twice the bound, back down to it: a workspace's list is rebuilt once per
+    // ENDED_RUNS_KEPT runs, not at every run.
+    if (ofCommand.length > 2 * ENDED_RUNS_KEPT) this.trim(entry.wsId, commandKey, ofCommand);
     if (!entry.heard) {
       let unheard = this.unheardByKey.get(entry.key);
       if (!unheard) this.unheardByKey.set(entry.key, (unheard = []));
@@ -91,6 +108,23 @@ export class ProcessTable {
     const unheard = this.unheardByKey.get(run.key)?.filter((other) => other !== run) ?? [];
     if (unheard.length > 0) this.unheardByKey.set(run.key, unheard);
     else this.unheardByKey.delete(run.key);
+  }
+
+  /** Lets go of the command's oldest runs that are over: ended, read to the end, heard by their actor. */
+  private trim(wsId: string, commandKey: string, ofCommand: RunEntry[]): void {
+    const settled = (run: RunEntry) => !run.alive && run.outputDone && run.heard;
+    let over = ofCommand.filter(settled).length - ENDED_RUNS_KEPT;
+    if (over <= 0) return;
+    const dropped = new Set<RunEntry>();
+    for (const run of ofCommand) {
+      if (over === 0) break;
+      if (!settled(run)) continue;
+      dropped.add(run);
+      this.runs.delete(run.id);
+      over--;
+    }
+    this.runsByCommand.set(commandKey, ofCommand.filter((run) => !dropped.has(run)));
+    this.runsByWorkspace.set(wsId, (this.runsByWorkspace.get(wsId) ?? []).filter((run) => !dropped.has(run)));
   }
 
   get(runId: string): RunEntry | undefined {
@@ -128,6 +162,7 @@ export class ProcessTable {
       this.runs.delete(run.id);
     }
     this.runsByWorkspace.set(wsId, list.filter((run) => run.key !== key));
+    this.runsByCommand.delete(`${wsId}/${key}`);
   }
 
   /** The workspace is gone: no actor of it will hear anything more. */
@@ -135,6 +170,7 @@ export class ProcessTable {
     for (const run of this.runsByWorkspace.get(wsId) ?? []) {
       this.hear(run);
       this.runs.delete(run.id);
+      this.runsByCommand.delete(`${wsId}/${run.key}`);
     }
     this.runsByWorkspace.delete(wsId);
   }
