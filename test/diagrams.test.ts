@@ -71,7 +71,8 @@ describe('command chart', () => {
     assert.equal(
       row(command, 'running').get('EXITED'),
       '[and(isCurrentRun, endedByGroup)] → waiting / recordExit, report(down)<br>' +
-        '[and(isCurrentRun, relaunches, mayRestart)] → backoff / recordExit, scheduleBackoff, logBackoff, report(failing)<br>' +
+        '[and(isCurrentRun, relaunches, mayRestart, failed)] → backoff / recordExit, scheduleBackoff, logBackoff, report(failing)<br>' +
+        '[and(isCurrentRun, relaunches, mayRestart)] → backoff / recordExit, scheduleBackoff, logBackoff, report(down)<br>' +
         '[and(isCurrentRun, failed, supervised)] → gaveUp / recordExit<br>' +
         '[isCurrentRun] → exited / recordExit',
     );

@@ -9,6 +9,7 @@ import { PIPELINE_FIELDS, validatePipelineSpec, type PipelineSpec } from '../pro
 import type { CommandSpec, WorkspaceSpec } from '../protocol/specs.js';
 import { declaredDependencyProblem } from '../protocol/supervision-spec.js';
 import { WORKSPACE_FIELDS, validateCommandSpec, validateWorkspaceSpec } from '../protocol/validate-spec.js';
+import { checkGroupName } from '../protocol/validate-supervision.js';
 import { locate, parseFieldPath } from './field-path.js';
 
 export type FilePipelineSpec = Omit<PipelineSpec, 'workspace'>;
@@ -89,6 +90,7 @@ export function checkSpecFile(data: unknown): SpecFile {
       if (!Array.isArray(commands)) throw new FieldError(`${at}.commands`, `must be a list of commands (got ${describe(commands)})`);
       if (!Array.isArray(pipelines)) throw new FieldError(`${at}.pipelines`, `must be a list of pipelines (got ${describe(pipelines)})`);
       const cmds = commands.map((c: unknown, j) => withBase(at, () => validateCommandSpec(c, `${at}.commands[${j}]`)));
+      cmds.forEach((c, j) => withBase(at, () => checkGroupName(spec.groups, c.group, `${at}.commands[${j}].group`)));
       const dependencyProblem = declaredDependencyProblem(
         cmds.map((c) => c.label ?? path.basename(c.exec)),
         cmds.map((c) => c.dependsOn),

@@ -7,6 +7,7 @@ import { COMMAND_FIELDS, LIMIT_FIELDS, QUOTA_ACTIONS, RESTART_FIELDS } from '../
 import {
   DEPENDENCY_CONDITIONS,
   DEPENDENCY_FIELDS,
+  GROUP_NAME,
   INTENSITY_FIELDS,
   PROBE_FIELDS,
   PROBE_KINDS,
@@ -49,6 +50,7 @@ export function specSchema(): Schema {
     dependsOn: { type: 'array', items: ref('dependency') },
     node: slurmName,
     timestamps: { type: 'boolean' },
+    group: text,
   }, ['exec']);
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
@@ -65,6 +67,7 @@ export function specSchema(): Schema {
         env,
         flowDir: text,
         supervision: ref('supervision'),
+        groups: { type: 'object', propertyNames: { pattern: GROUP_NAME.source }, additionalProperties: ref('supervision') },
         placement: {
           oneOf: [
             { type: 'object', additionalProperties: false, required: ['kind'], properties: { kind: { const: 'local' } } },
@@ -105,6 +108,7 @@ export function specSchema(): Schema {
           intervalMs: { type: 'number', exclusiveMinimum: 0, maximum: MAX_TIMER_MS },
           timeoutMs: { type: 'number', exclusiveMinimum: 0, maximum: MAX_TIMER_MS },
           failureThreshold: { type: 'integer', minimum: 1 },
+          startTimeoutMs: duration,
         }),
         // Exactly one way to tell readiness.
         oneOf: PROBE_KINDS.map((kind) => ({ required: [kind] })),

@@ -24,6 +24,8 @@ export interface RunEvent {
   deps?: Array<{ key: string; label: string; condition: DependencyCondition; ended?: EndedPhase }>;
   /** Restarted by request after it ended: the new actor keeps the count. */
   restarts?: number;
+  /** The named group (WorkspaceSpec.groups) that supervises it; absent: the workspace's own. */
+  group?: string;
 }
 /** How a command that ended did, as its dependants see it. */
 export type EndedPhase = 'succeeded' | 'exited' | 'gaveUp' | 'failed' | 'stopped' | 'unmet';
@@ -167,7 +169,7 @@ export interface SignalRunRequest {
   /** The command's key, when its supervisor ends the run. */
   key?: string;
   /** unhealthy: its liveness probe failed; group: its group restarts it; stop: stopped. */
-  reason?: 'unhealthy' | 'group' | 'stop';
+  reason?: 'unhealthy' | 'startTimeout' | 'group' | 'stop';
 }
 export interface LogRequest {
   type: 'log';
@@ -235,6 +237,7 @@ export interface CreateWorkspaceMessage {
   ttlMs: number | null;
   at: number;
   supervision?: SupervisionSpec | null;
+  groups?: Record<string, SupervisionSpec> | null;
 }
 export interface WorkspaceEventMessage { type: 'workspaceEvent'; wsId: string; event: WorkspaceEvent }
 /** An event for a child actor of the workspace: a command or a pipeline, by its key. */

@@ -47,7 +47,7 @@ export function validatePipelineSpec(value: unknown): PipelineSpec {
   o.nodes.forEach((node: unknown, i: number) => {
     validateCommandSpec(node, `nodes[${i}]`);
     // A node's start and end are its pipeline's: the graph's edges order it, not readiness.
-    for (const field of ['ready', 'dependsOn'] as const) {
+    for (const field of ['ready', 'dependsOn', 'group'] as const) {
       if ((node as Record<string, unknown>)[field] !== undefined) {
         fail(`nodes[${i}].${field}`, `is for commands run with ws.run(), not pipeline nodes: a pipeline starts all its nodes at once over its pipes`);
       }

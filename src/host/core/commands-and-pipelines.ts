@@ -3,6 +3,7 @@ import { validatePipelineSpec, type PipelineSpec } from '../../protocol/pipeline
 import { DEFAULT_GRACE_MS, type CommandSpec } from '../../protocol/specs.js';
 import { stateName } from '../../protocol/state-value.js';
 import { resolveProbe } from '../../protocol/supervision-spec.js';
+import { checkGroupName } from '../../protocol/validate-supervision.js';
 import { resolveRestartPolicy, validateCommandSpec, validateGraceMs } from '../../protocol/validate-spec.js';
 import { deferred } from '../processes/deferred.js';
 import type { RunEntry } from '../processes/process-table.js';
@@ -29,6 +30,7 @@ export async function runCommands(core: CoreParts, wsId: string, inputs: readonl
   ensureRunning(ws);
   if (!Array.isArray(inputs)) throw new ShumaError('INVALID_ARGUMENT', `runAll(specs) needs an array of command specs (got ${typeof inputs})`);
   const specs = inputs.map((input, i) => validateCommandSpec(structuredCloneSpec(input), asSet ? `commands[${i}]` : ''));
+  specs.forEach((spec, i) => checkGroupName(ws.spec.groups, spec.group, asSet ? `commands[${i}].group` : 'group'));
   const plans = await Promise.all(specs.map((spec) => launchPlan(ws, spec)));
   ensureOpen(core);
   ensureRunning(ws);
@@ -56,6 +58,7 @@ export async function runCommands(core: CoreParts, wsId: string, inputs: readonl
       policy: command.policy,
       probe: resolveProbe(command.spec.ready),
       deps: deps[i] ?? [],
+      ...(command.spec.group !== undefined ? { group: command.spec.group } : {}),
     });
   }
   const settled = await Promise.allSettled(commands.map((command) => command.firstRun.promise));
