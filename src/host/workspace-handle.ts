@@ -134,7 +134,8 @@ export class WorkspaceHandle implements Workspace {
   async why(commandId: string): Promise<WhyEntry[]> {
     this.core.ensureOpen();
     const key = typeof commandId === 'string' ? this.core.why.resolve(commandId) : '';
-    if (!this.entry.commands.has(key)) {
+    // The API names a command or a pipeline of the workspace (its trail is kept under its id too).
+    if (!this.entry.commands.has(key) && !this.entry.pipelines.has(key)) {
       throw new ShumaError(
         'COMMAND_NOT_FOUND',
         `workspace ${this.id} (${this.label}) has no command ${JSON.stringify(commandId)}: commands() lists its commands`,

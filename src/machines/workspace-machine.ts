@@ -175,6 +175,7 @@ export const workspaceMachine = setup({
           discern: event.discern,
           policy: event.policy,
           at: event.at,
+          ...(event.strategy ? { strategy: event.strategy, restartSets: event.restartSets ?? {}, strategyNote: event.strategyNote ?? null } : {}),
         },
       });
     }),

@@ -13,6 +13,7 @@ import { fail } from '../../protocol/checks.js';
 import type { CoreParts } from './core-parts.js';
 import { resolveDependencies } from './dependencies.js';
 import { uniqueLabel } from './command-control.js';
+import { canSplice, pipelineStrategy } from './pipeline-strategy.js';
 import { ensureOpen, ensureRunning, pipelineEntry, workspaceEntry } from './guards.js';
 
 // Running things in a workspace: a command (its actor asks for each run), a pipeline (its
@@ -110,6 +111,8 @@ export async function runPipeline(core: CoreParts, input: PipelineSpec): Promise
   ensureOpen(core);
   ensureRunning(ws);
   const pipeline = newPipelineEntry(core.newId(), ws, spec, nodes);
+  const strategy = pipelineStrategy(ws, spec);
+  if (strategy.strategyNote) core.logger.warn({ ws: ws.id, pipeline: pipeline.id, label: spec.label }, strategy.strategyNote);
   ws.pipelines.set(pipeline.id, pipeline);
   core.pipelines.set(pipeline.id, pipeline);
   core.toWorkspace(ws, {
@@ -121,6 +124,7 @@ export async function runPipeline(core: CoreParts, input: PipelineSpec): Promise
     upstreamLabels: [...new Set(spec.edges.map((edge) => edge.from))],
     discern: spec.discern ?? 'any',
     policy: resolveRestartPolicy(spec.restart),
+    ...strategy,
   });
   try {
     await pipeline.started.promise;
@@ -146,6 +150,7 @@ export function newPipelineEntry(id: string, ws: WorkspaceEntry, spec: PipelineS
     snapshot: null,
     observers: new Set(),
     currentRuns: [],
+    splices: canSplice(ws, spec),
     stopResult: null,
     started: deferred(),
     done: deferred(),

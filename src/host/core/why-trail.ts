@@ -134,7 +134,15 @@ function pipelineLines(previous: ActorSnapshot | null, next: ActorSnapshot): str
   const c = next.context as Context;
   switch (stateOf(next)) {
     case 'running':
-      return [`attempt ${String(c.attempt)} spawned (${Object.keys((c.runs ?? {}) as object).join(', ')})`];
+      if (stateOf(previous) === 'splicing') {
+        return [`restart ${String(c.restarts)}: ${String(c.spliceCause ?? '')}; spliced back in (what the failed node had read and not written is lost; its stdin kept what it had not read)`];
+      }
+      return [
+        `attempt ${String(c.attempt)} spawned (${Object.keys((c.runs ?? {}) as object).join(', ')})`,
+        ...(c.strategyNote && Number(c.attempt) === 0 ? [String(c.strategyNote)] : []),
+      ];
+    case 'splicing':
+      return [`${String(c.spliceCause ?? '')} (rest_for_one)`];
     case 'reaping':
       return [`failed while others run: ${pipelineExits(c)}`];
     case 'backoff':

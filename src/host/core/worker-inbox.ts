@@ -88,7 +88,12 @@ export function serveRequest(core: CoreParts, request: HostRequest): void {
     }
     case 'spawnPipeline': {
       const pipeline = ws.pipelines.get(request.pipelineId);
-      if (pipeline) placement.spawnPipeline(ws, pipeline, request.attempt);
+      if (pipeline) placement.spawnPipeline(ws, pipeline, request.attempt, request.nodes);
+      return;
+    }
+    case 'releasePipelineInput': {
+      const pipeline = ws.pipelines.get(request.pipelineId);
+      if (pipeline) placement.releasePipelineInput?.(pipeline, request.label);
       return;
     }
     case 'signal':

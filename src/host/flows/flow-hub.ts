@@ -7,6 +7,7 @@ import { ShumaError, serializeError } from '../../protocol/errors.js';
 import { closeEnds, openPipes, type KernelPipe } from '../spawn/kernel-pipes.js';
 import { FlowMeter } from './flow-meter.js';
 import { FlowPump } from './flow-pump.js';
+import { release, releaseAll, spliceAttempt, type SplicedFlows } from './flow-splice.js';
 import { FlowChannel, MAX_SOCKET_PATH_BYTES } from './flow-socket.js';
 import type { PipelineEntry, WorkspaceEntry } from '../registry/registry.js';
 import type { SpawnOrder } from '../spawn/spawner.js';
@@ -48,7 +49,9 @@ export interface TapPlane {
    * pipeline, across restarts) and this attempt's kernel pipes. Rejects with INVALID_SPEC
    * (field flowDir) when a socket path would not fit, before anything starts.
    */
-  prepare(ws: WorkspaceEntry, pipeline: PipelineEntry): Promise<TapAttempt>;
+  prepare(ws: WorkspaceEntry, pipeline: PipelineEntry, only?: ReadonlySet<string>): Promise<TapAttempt>;
+  /** rest_for_one: a node that ended for good lets go of its stdin (flow-splice.ts). */
+  release(pipeline: PipelineEntry, label: string): void;
 }
 
 interface PipelineFlows {
@@ -57,6 +60,8 @@ interface PipelineFlows {
   pumps: FlowPump[];
   readonly inPrivateDir: boolean;
   closed: boolean;
+  /** rest_for_one: the held stdin ends and each pump's node (flow-splice.ts). */
+  splice?: SplicedFlows['splice'];
 }
 
 /**
@@ -92,8 +97,13 @@ export class FlowHub implements TapPlane {
     return count;
   }
 
-  async prepare(ws: WorkspaceEntry, pipeline: PipelineEntry): Promise<TapAttempt> {
+  async prepare(ws: WorkspaceEntry, pipeline: PipelineEntry, only?: ReadonlySet<string>): Promise<TapAttempt> {
     const flows = await this.channelsOf(ws, pipeline);
+    // rest_for_one: the runtime holds every stdin, and `only` restarts part of the pipeline.
+    if (pipeline.splices) {
+      const labels = only ?? new Set(pipeline.spec.nodes.map((node) => node.label));
+      return spliceAttempt(flows, pipeline.spec.edges, labels, this.logger, only ? () => undefined : () => this.drop(pipeline));
+    }
     // A new attempt: whatever the last one left (a pipe a stray process still held) goes.
     for (const pump of flows.pumps) pump.destroy();
     flows.pumps = [];
@@ -179,6 +189,11 @@ export class FlowHub implements TapPlane {
     }));
   }
 
+  release(pipeline: PipelineEntry, label: string): void {
+    const flows = this.byPipeline.get(pipeline.id);
+    if (flows) release(flows, label);
+  }
+
   /** The pipeline ended, was stopped, or its workspace stopped: close its flows, remove their sockets. */
   drop(pipeline: PipelineEntry): void {
     const flows = this.byPipeline.get(pipeline.id);
@@ -189,6 +204,7 @@ export class FlowHub implements TapPlane {
     );
     this.byPipeline.delete(pipeline.id);
     flows.closed = true;
+    releaseAll(flows);
     for (const pump of flows.pumps) pump.destroy();
     for (const channel of flows.channels) channel.close();
     if (flows.inPrivateDir) this.releasePrivateDir();
