@@ -73,6 +73,43 @@ describe('one answer everywhere: a promise settles when the actor knows what it 
     await ws.stop({ graceMs: 0 });
   });
 
+  // run() and `exited` settle from the host; the reads of the actor wait until it caught up
+  // (core/caught-up.ts). Each read alone, first, so none profits from another's wait.
+  test(`after await ws.run(): why() alone, first, says spawned; after await cmd.exited, getSnapshot() alone says exited (${ROUNDS} times)`, async () => {
+    const rt = await startRuntime();
+    const ws = await rt.createWorkspace({ label: 'one-answer-reads' });
+    for (let round = 0; round < ROUNDS; round++) {
+      const cmd = await ws.run({ exec: 'true', label: `true-${round}` });
+      const trail = (await ws.why(cmd.id)).map((entry) => entry.text);
+      assert.ok(trail.some((text) => text.startsWith('spawned')), `round ${round}: why() has no "spawned": ${JSON.stringify(trail)}`);
+      await cmd.exited;
+      const snapshot = cmd.getSnapshot();
+      assert.equal(stateOf(snapshot), 'exited', `round ${round}: getSnapshot() does not show the exit`);
+      assert.equal(snapshot!.context.runId, cmd.id, `round ${round}: getSnapshot() names another run`);
+    }
+    await ws.stop({ graceMs: 0 });
+  });
+
+  test('getSnapshot() inside a command observer answers at once with what is being told (it cannot overtake the batch)', async () => {
+    const rt = await startRuntime();
+    const ws = await rt.createWorkspace({ label: 'one-answer-observer' });
+    const cmd = await ws.run({ exec: fixture('forever.sh') });
+    const seen: Array<[string, string]> = [];
+    const ended = new Promise<void>((resolve) => {
+      cmd.subscribe((snapshot) => {
+        // The read inside the observer sees the snapshot being delivered, never a later one.
+        seen.push([stateOf(snapshot), stateOf(cmd.getSnapshot())]);
+        if (snapshot.status !== 'active') resolve();
+      });
+    });
+    await ws.stopCommand(cmd.id, { graceMs: 0 });
+    await ended;
+    assert.ok(seen.length >= 1, 'the observer saw the stop');
+    for (const [delivered, read] of seen) assert.equal(read, delivered);
+    assert.equal(stateOf(cmd.getSnapshot()), 'stopped');
+    await ws.stop({ graceMs: 0 });
+  });
+
   test(`after await ws.stop(): listWorkspaces() no longer has it, nor its process (${STOP_ROUNDS} times)`, async () => {
     const rt = await startRuntime();
     for (let round = 0; round < STOP_ROUNDS; round++) {

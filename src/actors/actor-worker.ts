@@ -25,6 +25,10 @@ export default function hostActors(task: ActorWorkerTask): Promise<{ workerIndex
     () => channel.requestFlush(),
   );
   channel.beforeFlush = () => host.sendPersisted();
+  channel.afterPost = () => {
+    Atomics.add(task.posted, 0, 1);
+    Atomics.notify(task.posted, 0);
+  };
 
   return new Promise((resolve) => {
     const admin: WorkerAdmin = {

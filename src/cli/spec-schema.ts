@@ -1,7 +1,7 @@
 // The JSON Schema of the spec file, built from the field lists the validators check against:
 // a field added to a validator without a schema entry here makes specSchema() throw (and the
 // test that compares schema/shuma-spec.schema.json with it fail).
-import { EDGE_FIELDS } from '../protocol/pipeline-spec.js';
+import { EDGE_FIELDS, PIPELINE_STRATEGIES, PIPELINE_SUPERVISION_FIELDS } from '../protocol/pipeline-spec.js';
 import { MAX_TIMER_MS } from '../protocol/specs.js';
 import { COMMAND_FIELDS, LIMIT_FIELDS, QUOTA_ACTIONS, RESTART_FIELDS } from '../protocol/validate-spec.js';
 import {
@@ -126,6 +126,7 @@ export function specSchema(): Schema {
         tap: { type: 'boolean' },
         discern: { enum: ['any', 'last'] },
         restart: ref('restart'),
+        supervision: object('pipelineSupervision', PIPELINE_SUPERVISION_FIELDS, { strategy: { enum: [...PIPELINE_STRATEGIES] } }, ['strategy']),
       }, ['label', 'nodes', 'edges']),
       edge: object('edge', EDGE_FIELDS, { from: text, to: text, stream: { enum: ['stdout', 'stderr'] } }, ['from', 'to']),
     },

@@ -39,14 +39,18 @@ export interface Command {
   subscribe(observer: (snapshot: ActorSnapshot) => void): () => void;
 }
 
-export function commandHandle(run: RunEntry, command: CommandEntry): Command {
+/** `catchUp` makes the actor's mirror include what the host has told it (core/caught-up.ts). */
+export function commandHandle(run: RunEntry, command: CommandEntry, catchUp: () => void): Command {
   return {
     id: run.id,
     label: run.label,
     pid: run.pid,
     commandKey: run.key,
     exited: run.exited.promise,
-    getSnapshot: () => command.snapshot,
+    getSnapshot: () => {
+      catchUp();
+      return command.snapshot;
+    },
     subscribe: (observer) => observe(command.observers, observer),
   };
 }

@@ -9,6 +9,8 @@ import type { StopResult, WorkspaceEntry } from './registry/registry.js';
 import type { QuotaReport, WorkspaceStats } from '../protocol/stats.js';
 import type { WhyEntry } from './core/why-trail.js';
 import type { RuntimeCore } from './core/runtime-core.js';
+import { catchUpNow, whenCaughtUp } from './core/caught-up.js';
+import type { RunEntry } from './processes/process-table.js';
 
 export interface LogOptions {
   stream?: 'stdout' | 'stderr' | 'both';
@@ -94,12 +96,17 @@ export class WorkspaceHandle implements Workspace {
 
   async run(spec: CommandSpec): Promise<Command> {
     const run = await this.core.run(this.id, spec);
-    return commandHandle(run, this.entry.commands.get(run.key)!);
+    return this.handleOf(run);
   }
 
   async runAll(specs: CommandSpec[]): Promise<Command[]> {
     const runs = await this.core.runAll(this.id, specs);
-    return runs.map((run) => commandHandle(run, this.entry.commands.get(run.key)!));
+    return runs.map((run) => this.handleOf(run));
+  }
+
+  private handleOf(run: RunEntry): Command {
+    const command = this.entry.commands.get(run.key)!;
+    return commandHandle(run, command, () => catchUpNow(this.core, this.entry, command));
   }
 
   async commands(): Promise<CommandInfo[]> {
@@ -133,14 +140,20 @@ export class WorkspaceHandle implements Workspace {
   /** Answers after the workspace stopped too: the trail says why it did. */
   async why(commandId: string): Promise<WhyEntry[]> {
     this.core.ensureOpen();
-    const key = typeof commandId === 'string' ? this.core.why.resolve(commandId) : '';
-    // The API names a command or a pipeline of the workspace (its trail is kept under its id too).
-    if (!this.entry.commands.has(key) && !this.entry.pipelines.has(key)) {
+    // A run's id names its command from the moment run() resolved, before its actor says so.
+    const run = typeof commandId === 'string' ? this.core.table.get(commandId) : undefined;
+    const key = run && run.wsId === this.id ? run.key : typeof commandId === 'string' ? this.core.why.resolve(commandId) : '';
+    // The API names a command or a pipeline of the workspace (a pipeline's trail is kept under its id).
+    if (this.entry.pipelines.has(key)) return this.core.why.get(key);
+    const command = this.entry.commands.get(key);
+    if (!command) {
       throw new ShumaError(
         'COMMAND_NOT_FOUND',
         `workspace ${this.id} (${this.label}) has no command ${JSON.stringify(commandId)}: commands() lists its commands`,
       );
     }
+    // The trail is written from the actor's snapshots: it says what the host told it once it caught up.
+    await whenCaughtUp(this.core, this.entry, command);
     return this.core.why.get(key);
   }
 
@@ -179,7 +192,7 @@ export class WorkspaceHandle implements Workspace {
     this.core.ensureOpen();
     const ws = this.core.workspaceEntry(this.id);
     const run = await this.core.commandControl.restart(ws, idOrLabel);
-    return commandHandle(run, ws.commands.get(run.key)!);
+    return this.handleOf(run);
   }
 
   async removeCommand(idOrLabel: string, input?: StopOptions): Promise<void> {

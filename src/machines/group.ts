@@ -121,6 +121,27 @@ export function gaveUpGroups(group: GroupContext): Array<{ group: string; strate
   return result;
 }
 
+/**
+ * The group without the members whose actors ended and were forgotten. Under one_for_one their
+ * place in the order and their labels no longer decide anything (the strategy restarts no
+ * sibling; stop waves are read from live members), so they go as the next member joins: a
+ * long-lived workspace that ran thousands of commands would otherwise carry all of them in
+ * every snapshot (measured: O(commands ever run) per run). Their own dependencies stay (a
+ * restart by request waits for them again), and so does how they ended for whoever depends on
+ * them. The other strategies (of the workspace or of any named group) keep the order whole.
+ */
+export function withoutForgotten(group: GroupContext, isLive: (key: string) => boolean): GroupContext {
+  const named = Object.values(group.named ?? {});
+  if (group.strategy !== 'one_for_one' || named.some((s) => s.strategy !== 'one_for_one') || group.order.every(isLive)) return group;
+  const order = group.order.filter(isLive);
+  const labels: Record<string, string> = {};
+  for (const key of order) if (group.labels[key] !== undefined) labels[key] = group.labels[key];
+  if (!group.memberOf) return { ...group, order, labels };
+  const memberOf: Record<string, string> = {};
+  for (const key of order) if (group.memberOf[key] !== undefined) memberOf[key] = group.memberOf[key];
+  return { ...group, order, labels, memberOf };
+}
+
 /** A dependency holds now (true), may hold later (null), or never will (a reason). */
 export function dependencyHolds(dep: MemberDependency, view: MemberView | undefined): true | null | string {
   // Declared in the same set and not spawned yet (runAll sends them one by one): wait for it.

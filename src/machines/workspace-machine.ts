@@ -4,7 +4,7 @@ import { DEFAULT_GRACE_MS, MAX_TIMER_MS } from '../protocol/specs.js';
 import type { SupervisionSpec } from '../protocol/supervision-spec.js';
 import { commandMachine } from './command-machine.js';
 import type { MemberEvent } from './group-events.js';
-import { addMember, hasDependencies, isDependedOn, newGroup, noteFailure, restartedWith, stopWaves, type GroupContext } from './group.js';
+import { addMember, hasDependencies, withoutForgotten, isDependedOn, newGroup, noteFailure, restartedWith, stopWaves, type GroupContext } from './group.js';
 import { giveUpDetail, isNamedMember, supervisorOfEvent, withFailureNoted } from './group-supervisors.js';
 import { memberView, waitingMembers } from './group-view.js';
 import { pipelineMachine } from './pipeline-machine.js';
@@ -88,7 +88,7 @@ export const workspaceMachine = setup({
         ttlDeadline: context.ttlMs === null ? null : event.at + context.ttlMs,
       };
     }),
-    spawnCommand: enqueueActions(({ context, event, enqueue }) => {
+    spawnCommand: enqueueActions(({ context, event, enqueue, self }) => {
       if (event.type !== 'RUN') return;
       const deps = event.deps ?? [];
       enqueue.spawnChild('command', {
@@ -104,7 +104,9 @@ export const workspaceMachine = setup({
           ...(event.restarts ? { restarts: event.restarts } : {}),
         },
       });
-      enqueue.assign({ commandsStarted: context.commandsStarted + 1, group: addMember(context.group, event.key, event.label, deps, event.group) });
+      const children = self.getSnapshot().children as Record<string, unknown>;
+      const group = withoutForgotten(context.group, (key) => children[key] !== undefined);
+      enqueue.assign({ commandsStarted: context.commandsStarted + 1, group: addMember(group, event.key, event.label, deps, event.group) });
     }),
     // Whoever waits for dependencies hears whether they hold now, or never will.
     judgeWaiting: enqueueActions(({ context, enqueue, self }) => {

@@ -1,3 +1,4 @@
+import { MessagePort, receiveMessageOnPort } from 'node:worker_threads';
 import { decode, encode } from './codec.js';
 
 /** The transport under a channel: a MessagePort, a Worker's parentPort, or anything alike. */
@@ -16,7 +17,12 @@ export class BatchedChannel<Out, In> {
   private queue: Out[] = [];
   private flushScheduled = false;
   private closed = false;
+  /** A batch is being handed out: a synchronous read now would overtake its rest. */
+  private dispatching = false;
   private readonly onMessage: (value: unknown) => void;
+
+  /** Runs after every batch sent (the worker wakes a main thread that waits for it: `drainNow`). */
+  afterPost: (() => void) | undefined;
 
   /** Runs first at every flush: last-moment messages (the latest state of what changed) join the batch. */
   beforeFlush: (() => void) | undefined;
@@ -28,7 +34,12 @@ export class BatchedChannel<Out, In> {
     this.onMessage = (value) => {
       if (!(value instanceof Uint8Array)) return;
       const batch = decode(value) as In[];
-      for (const message of batch) receive(message);
+      this.dispatching = true;
+      try {
+        for (const message of batch) receive(message);
+      } finally {
+        this.dispatching = false;
+      }
     };
     port.on('message', this.onMessage);
   }
@@ -56,6 +67,18 @@ export class BatchedChannel<Out, In> {
     this.queue = [];
     const bytes = encode(batch);
     this.port.postMessage(bytes, [bytes.buffer as ArrayBuffer]);
+    this.afterPost?.();
+  }
+
+  /**
+   * Hands out, now, every batch that has arrived but waits for the event loop, in order; false
+   * when it cannot (a batch is being handed out, or the port is no MessagePort). For a
+   * synchronous read that must see what the other side has already said.
+   */
+  drainNow(): boolean {
+    if (this.dispatching || this.closed || !(this.port instanceof MessagePort)) return false;
+    for (let next = receiveMessageOnPort(this.port); next; next = receiveMessageOnPort(this.port)) this.onMessage(next.message);
+    return true;
   }
 
   close(): void {

@@ -10,6 +10,11 @@ export interface ActorWorkerTask {
   workerIndex: number;
   /** Set when the runtime runs on a manual clock: the simulated clock starts here. */
   manualClockStart: number | null;
+  /**
+   * One Int32 on a SharedArrayBuffer: the worker counts every batch it sends and wakes whoever
+   * waits on it (the main thread reading an actor's state synchronously: WorkerPool.receiveNow).
+   */
+  posted: Int32Array;
 }
 
 /** Request/response calls the host makes to a worker, over comlink. */

@@ -43,9 +43,7 @@ function nameOf(ws: WorkspaceEntry, command: CommandEntry): string {
  * derived from the program's name is made unique instead (`sleep`, `sleep-2`…): nobody chose it.
  */
 export function uniqueLabel(ws: WorkspaceEntry, label: string, chosen: boolean): string {
-  const taken = new Map<string, CommandEntry>();
-  for (const command of ws.commands.values()) taken.set(command.label, command);
-  const holder = taken.get(label);
+  const holder = ws.commands.withLabel(label);
   if (!holder) return label;
   if (chosen) {
     const state = stateName(holder.snapshot) || 'starting';
@@ -56,7 +54,7 @@ export function uniqueLabel(ws: WorkspaceEntry, label: string, chosen: boolean):
       { field: 'label' },
     );
   }
-  for (let n = 2; ; n++) if (!taken.has(`${label}-${n}`)) return `${label}-${n}`;
+  return ws.commands.freeSuffixed(label);
 }
 
 export class CommandControl {

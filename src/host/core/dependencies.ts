@@ -32,6 +32,8 @@ export function resolveDependencies(
   lastExitOf: (key: string) => { status: number } | null = () => null,
   prefix = (i: number) => (newcomers.length === 1 ? '' : `commands[${i}].`),
 ): ResolvedDependency[][] {
+  // Most runs name no dependency: nothing to resolve, and no reading of every command.
+  if (newcomers.every((n) => (n.spec.dependsOn ?? []).length === 0)) return newcomers.map(() => []);
   const byLabel = new Map<string, string[]>();
   const note = (label: string, key: string) => byLabel.set(label, [...(byLabel.get(label) ?? []), key]);
   for (const command of ws.commands.values()) note(command.label, command.key);

@@ -3,6 +3,7 @@ import { stateName } from '../../protocol/state-value.js';
 import { hasHeardExitOf, runIdOf } from '../../machines/command-runs.js';
 import type { CommandEntry, PipelineEntry, WorkspaceEntry } from '../registry/registry.js';
 import { settlePipeline } from './commands-and-pipelines.js';
+import { mirrorMoved } from './caught-up.js';
 import { settleFirstRun } from './first-run.js';
 import type { CoreParts } from './core-parts.js';
 import { finish, onActorError } from './workspace-lifecycle.js';
@@ -130,9 +131,10 @@ function onWorkspaceSnapshot(core: CoreParts, ws: WorkspaceEntry, snapshot: Acto
 }
 
 /**
- * The command actor changed. Its mirror, its why() trail and its observers are updated first;
- * only then do the promises that wait on what it knows settle: run() once it knows its first
- * run, a run's `exited` once it knows how that run ended.
+ * The command actor changed: its mirror, its why() trail and its observers. run() and `exited`
+ * settle from the host (the promise's fact is known there first); the reads that must agree
+ * with them (getSnapshot(), why()) wait until the mirror caught up (caught-up.ts). A run the
+ * actor names settles run() here too, if the host has not yet (a re-hosted actor).
  */
 function onCommandSnapshot(core: CoreParts, command: CommandEntry, snapshot: ActorSnapshot): void {
   const runId = runIdOf(snapshot);
@@ -147,6 +149,7 @@ function onCommandSnapshot(core: CoreParts, command: CommandEntry, snapshot: Act
   const ws = core.registry.get(command.wsId);
   if (ws) settleFirstRun(ws, command, snapshot);
   for (const run of core.table.unheard(command.key)) if (hasHeardExitOf(snapshot, run.id)) core.table.hear(run);
+  mirrorMoved(core, command);
 }
 
 function onPipelineSnapshot(core: CoreParts, pipeline: PipelineEntry, snapshot: ActorSnapshot): void {

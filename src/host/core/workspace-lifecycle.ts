@@ -13,6 +13,7 @@ import { settlePipeline } from './commands-and-pipelines.js';
 import type { CoreParts } from './core-parts.js';
 import { ensureOpen } from './guards.js';
 import type { CreateWorkspaceOptions } from './runtime-options.js';
+import { CommandMap } from '../registry/command-map.js';
 
 // A workspace from its creation to its end: prepared (cwd, placement), hosted on a worker,
 // stopped (asked, by its TTL, by a fault), emptied by its placement, then forgotten.
@@ -88,7 +89,7 @@ export async function prepareWorkspace(
     snapshot: { value: 'created', status: 'active', context: {} },
     persisted: null,
     observers: new Set(),
-    commands: new Map(),
+    commands: new CommandMap(),
     pipelines: new Map(),
     started: deferred(),
     stopped: deferred(),

@@ -142,6 +142,8 @@ export class HostActor {
     } else {
       const run = this.register(ws, result, { key: command.key, label: command.label, restarts, timestamps: command.spec.timestamps });
       this.deps.toChild(ws, command.key, { type: 'SPAWNED', at: run.startedAt, runId: run.id, pid: run.pid });
+      // The host knows the fact: run() settles now; reads of the actor wait until it knows too (core/caught-up.ts).
+      command.firstRun.resolve(run);
       this.deps.probes.attach(ws, command, run, result, token);
       this.catchUpWithStop([ws], run);
     }

@@ -31,12 +31,12 @@ export interface RunEntry {
   outputEnded: boolean;
   /** Its output was read to the end, or the wait for the end was cut short (a descendant kept the pipes). */
   outputDone: boolean;
-  /** The actor that owns it has been seen (in its mirrored snapshot) to know how it ended. */
-  heard: boolean;
   /**
-   * Settles once the run exited, its output was read, and its actor heard the exit: what the
-   * promise says, the actor says too (why(), getSnapshot()).
+   * The actor that owns it has been seen (in its mirrored snapshot) to know how it ended; until
+   * then, reads of the actor (why(), getSnapshot()) wait for it (core/caught-up.ts).
    */
+  heard: boolean;
+  /** Settles once the run exited and its output was read (its actor is told at the exit). */
   readonly exited: Deferred<ExitInfo>;
 }
 
@@ -84,14 +84,13 @@ export class ProcessTable {
     return this.unheardByKey.get(key) ?? [];
   }
 
-  /** The run's actor knows how it ended (or is gone): its `exited` may settle. */
+  /** The run's actor knows how it ended (or is gone). */
   hear(run: RunEntry): void {
     if (run.heard) return;
     run.heard = true;
     const unheard = this.unheardByKey.get(run.key)?.filter((other) => other !== run) ?? [];
     if (unheard.length > 0) this.unheardByKey.set(run.key, unheard);
     else this.unheardByKey.delete(run.key);
-    settleExited(run);
   }
 
   get(runId: string): RunEntry | undefined {
@@ -141,7 +140,7 @@ export class ProcessTable {
   }
 }
 
-/** Resolves the run's `exited` once all three are known: its exit, the end of its output, its actor heard it. */
+/** Resolves the run's `exited` once both are known: its exit, and the end of its output. */
 export function settleExited(run: RunEntry): void {
-  if (run.exit && run.outputDone && run.heard) run.exited.resolve(run.exit);
+  if (run.exit && run.outputDone) run.exited.resolve(run.exit);
 }

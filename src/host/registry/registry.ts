@@ -6,6 +6,7 @@ import type { CommandSpec, ResolvedRestartPolicy, WorkspaceSpec } from '../../pr
 import type { Deferred } from '../processes/deferred.js';
 import type { ProcStat } from '../processes/proc.js';
 import type { RunEntry } from '../processes/process-table.js';
+import type { CommandMap } from './command-map.js';
 
 // What the main thread knows of each workspace and command: the specs, the mirror of the
 // actors' snapshots (kept current by the workers), and the host's side of a stop.
@@ -126,7 +127,7 @@ export interface WorkspaceEntry extends StopScope {
   /** The actor's latest persisted snapshot, children included: what a restore or a re-hosting starts from. */
   persisted: PlainValue | null;
   readonly observers: Set<(snapshot: ActorSnapshot) => void>;
-  readonly commands: Map<string, CommandEntry>;
+  readonly commands: CommandMap<CommandEntry>;
   readonly pipelines: Map<string, PipelineEntry>;
   readonly started: Deferred<void>;
   readonly stopped: Deferred<StopResult>;

@@ -11,6 +11,8 @@ interface PoolMember {
   channel: BatchedChannel<ToWorker, FromWorker>;
   admin: Remote<WorkerAdmin>;
   adminPort: MessagePort;
+  /** Batches the thread has sent (it counts them and wakes a waiter): see receiveNow. */
+  posted: Int32Array;
   task: Promise<unknown>;
   load: number;
 }
@@ -70,17 +72,19 @@ export class WorkerPool {
     const channel = new BatchedChannel<ToWorker, FromWorker>(data.port1, (message) =>
       this.options.onMessage(index, message),
     );
+    const posted = new Int32Array(new SharedArrayBuffer(4));
     const task: ActorWorkerTask = {
       port: data.port2,
       admin: admin.port2,
       workerIndex: index,
       manualClockStart: this.options.manualClockStart,
+      posted,
     };
     const run = this.piscina.run(task, { transferList: [data.port2, admin.port2] });
     run.catch((error: unknown) => {
       if (!this.closing) this.options.onWorkerLost(index, error);
     });
-    return { index, channel, admin: wrap<WorkerAdmin>(comlinkEndpoint(admin.port1)), adminPort: admin.port1, task: run, load: 0 };
+    return { index, channel, admin: wrap<WorkerAdmin>(comlinkEndpoint(admin.port1)), adminPort: admin.port1, posted, task: run, load: 0 };
   }
 
   get size(): number {
@@ -102,6 +106,29 @@ export class WorkerPool {
 
   send(index: number, message: ToWorker): void {
     this.members[index]?.channel.send(message);
+  }
+
+  /**
+   * Reads what thread `index` has sent, synchronously, until `done()` holds; false only when
+   * `timeoutMs` ran out first. Our own queued messages leave first, then the thread's answers
+   * are taken off the port as they come, the wait between them a futex sleep (Atomics.wait),
+   * not a spin. For a synchronous read of an actor's state that must include what the host has
+   * told it. Called while a batch of that thread is being handled (an observer reading), it
+   * cannot overtake the batch's rest: it returns at once.
+   */
+  receiveNow(index: number, done: () => boolean, timeoutMs: number): boolean {
+    const member = this.members[index];
+    if (!member || this.closing) return true;
+    member.channel.flush();
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const seen = Atomics.load(member.posted, 0);
+      if (!member.channel.drainNow()) return true;
+      if (done()) return true;
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      Atomics.wait(member.posted, 0, seen, left);
+    }
   }
 
   broadcast(message: ToWorker): void {
