@@ -23,6 +23,8 @@ export interface CommandInput {
   waits?: boolean;
   /** A command restarted by request after it ended starts a new actor that keeps counting. */
   restarts?: number;
+  /** Its group has an intensity: after a failure it relaunches only once its group allows it. */
+  judged?: boolean;
 }
 
 export interface CommandContext {
@@ -44,6 +46,10 @@ export interface CommandContext {
   ending: 'unhealthy' | 'startTimeout' | 'group' | null;
   /** Epoch ms by which the current run must be ready; null: no limit (absent in older snapshots). */
   readyDeadline?: number | null;
+  /** Its group has an intensity (absent in older snapshots: no). */
+  judged?: boolean;
+  /** It failed and waits for its group's word (GROUP_VERDICT, or a STOP past the intensity). */
+  awaitingVerdict?: boolean;
   /** Why it waits, or why it never started: the dependency's story. */
   dependencyDetail: string | null;
   restarts: number;
@@ -95,7 +101,7 @@ const whileEnding = {
     {
       guard: and(['isCurrentRun', 'relaunches', 'mayRestart', 'failed']),
       target: 'backoff',
-      actions: ['recordExit', 'scheduleBackoff', 'logBackoff', { type: 'report', params: { phase: 'failing' } }],
+      actions: ['recordExit', 'scheduleBackoff', 'logBackoff', 'awaitVerdict', { type: 'report', params: { phase: 'failing' } }],
     },
     // `always` after a success: relaunched, but no failure its group's strategy or intensity counts.
     {
@@ -160,6 +166,7 @@ export const commandMachine = setup({
       context.probeFailures + 1 >= (context.probe?.failureThreshold ?? 1),
     mayRestart: ({ context }) => mayRestart(context.policy, context.restarts),
     noBackoff: ({ context }) => backoffOver(context),
+    awaitingVerdict: ({ context }) => context.awaitingVerdict === true,
   },
   actions: {
     requestSpawn: sendParent(({ context }): HostRequestEvent => ({
@@ -206,6 +213,9 @@ export const commandMachine = setup({
     ),
     countRestart: assign(({ context }) => ({ restarts: context.restarts + 1, backoffDeadline: null })),
     clearBackoff: assign({ backoffDeadline: null }),
+    // Past its group's intensity the group stops it: no run may start before the group has judged.
+    awaitVerdict: assign(({ context }) => ({ awaitingVerdict: context.judged === true })),
+    clearVerdict: assign(({ event }) => ({ awaitingVerdict: false, ...stampOf(event) })),
     noteStop: assign(({ event }) => {
       if (event.type !== 'STOP') return {};
       const alone = event.graceMs === undefined ? null : { graceMs: event.graceMs, deadline: event.at + event.graceMs };
@@ -287,6 +297,8 @@ export const commandMachine = setup({
     policy: input.policy,
     probe: input.probe ?? null,
     waits: input.waits ?? false,
+    judged: input.judged ?? false,
+    awaitingVerdict: false,
     runs: 0,
     probeFailures: 0,
     probeDetail: null,
@@ -380,13 +392,16 @@ export const commandMachine = setup({
     },
     backoff: {
       // A zero backoff relaunches in the same step: a 0 ms timer would still cost a turn (~1 ms).
-      always: { guard: 'noBackoff', target: 'restarting', actions: 'countRestart' },
-      after: { backoff: { target: 'restarting', actions: 'countRestart' } },
+      always: { guard: and(['noBackoff', not('awaitingVerdict')]), target: 'restarting', actions: 'countRestart' },
+      after: { backoff: { guard: not('awaitingVerdict'), target: 'restarting', actions: 'countRestart' } },
       on: {
-        // A stop during backoff cancels the relaunch: nothing respawns.
+        // A stop during backoff cancels the relaunch: nothing respawns (its group gave up, say).
         STOP: { target: 'stopped', actions: ['clearBackoff', 'noteStop'] },
-        // Restored: the timer is armed again for what is left until the deadline.
-        RESUME: { target: 'backoff', reenter: true, actions: 'stamp' },
+        // Within its group's intensity: relaunch once the backoff is over (now, if it already is).
+        GROUP_VERDICT: { actions: 'clearVerdict' },
+        // Restored: the timer is armed again for what is left until the deadline; the group
+        // judged before the snapshot (a give-up would have stopped it).
+        RESUME: { target: 'backoff', reenter: true, actions: ['stamp', 'clearVerdict'] },
       },
     },
     restarting: {
@@ -397,7 +412,7 @@ export const commandMachine = setup({
           {
             guard: 'mayRestart',
             target: 'backoff',
-            actions: ['recordExit', 'scheduleBackoff', 'logBackoff', { type: 'report', params: { phase: 'failing' } }],
+            actions: ['recordExit', 'scheduleBackoff', 'logBackoff', 'awaitVerdict', { type: 'report', params: { phase: 'failing' } }],
           },
           { target: 'gaveUp', actions: 'recordExit' },
         ],

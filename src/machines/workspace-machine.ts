@@ -4,7 +4,7 @@ import { DEFAULT_GRACE_MS, MAX_TIMER_MS } from '../protocol/specs.js';
 import type { SupervisionSpec } from '../protocol/supervision-spec.js';
 import { commandMachine } from './command-machine.js';
 import type { MemberEvent } from './group-events.js';
-import { addMember, hasDependencies, withoutForgotten, isDependedOn, newGroup, noteFailure, restartedWith, stopWaves, type GroupContext } from './group.js';
+import { addMember, hasDependencies, withoutForgotten, isDependedOn, newGroup, noteFailure, restartedWith, stopWaves, supervisorOf, type GroupContext } from './group.js';
 import { giveUpDetail, isNamedMember, supervisorOfEvent, withFailureNoted } from './group-supervisors.js';
 import { memberView, waitingMembers } from './group-view.js';
 import { pipelineMachine } from './pipeline-machine.js';
@@ -101,12 +101,14 @@ export const workspaceMachine = setup({
           at: event.at,
           probe: event.probe ?? null,
           waits: deps.length > 0,
+          // Its group's intensity may stop it instead of a relaunch: it waits for the group's word.
+          judged: supervisorOf(addMember(context.group, event.key, event.label, deps, event.group), event.key).intensity !== null,
           ...(event.restarts ? { restarts: event.restarts } : {}),
         },
       });
       const children = self.getSnapshot().children as Record<string, unknown>;
-      const group = withoutForgotten(context.group, (key) => children[key] !== undefined);
-      enqueue.assign({ commandsStarted: context.commandsStarted + 1, group: addMember(group, event.key, event.label, deps, event.group) });
+      const group = addMember(withoutForgotten(context.group, (key) => children[key] !== undefined), event.key, event.label, deps, event.group);
+      enqueue.assign({ commandsStarted: context.commandsStarted + 1, group });
     }),
     // Whoever waits for dependencies hears whether they hold now, or never will.
     judgeWaiting: enqueueActions(({ context, enqueue, self }) => {
@@ -119,6 +121,11 @@ export const workspaceMachine = setup({
     noteFailure: assign(({ context, event }) => {
       const { key, at } = event as MemberEvent;
       return { stampedAt: at, group: withFailureNoted(context.group, key, at) };
+    }),
+    // A failure its group did not stop for: the member may relaunch (one judged waits for this).
+    allowRelaunch: enqueueActions(({ event, enqueue }) => {
+      const { key, at, phase } = event as MemberEvent;
+      if (phase === 'failing') enqueue.sendTo(key, { type: 'GROUP_VERDICT', at });
     }),
     restartSiblings: enqueueActions(({ context, event, enqueue, self }) => {
       const { key, at } = event as MemberEvent;
@@ -299,8 +306,8 @@ export const workspaceMachine = setup({
         MEMBER: [
           { guard: and(['memberFailing', 'exceedsIntensity', 'escalates']), target: 'reaping', actions: ['noteFailure', 'logGiveUp', 'noteEscalation'] },
           { guard: and(['memberFailing', 'exceedsIntensity']), actions: ['noteFailure', 'logGiveUp', 'stopMembers'] },
-          { guard: 'memberFailing', actions: ['noteFailure', 'restartSiblings', 'judgeWaiting'] },
-          { actions: 'judgeWaiting' },
+          { guard: 'memberFailing', actions: ['noteFailure', 'restartSiblings', 'allowRelaunch', 'judgeWaiting'] },
+          { actions: ['allowRelaunch', 'judgeWaiting'] },
         ],
         RUN_PIPELINE: { actions: 'spawnPipeline' },
         QUOTA_BREACH: [
