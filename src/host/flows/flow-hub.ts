@@ -1,12 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { mkdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { ShumaError, serializeError } from '../../protocol/errors.js';
+import { tooLong, userFlowDir } from './flow-dir.js';
 import { closeEnds, openPipes, type KernelPipe } from '../spawn/kernel-pipes.js';
 import { FlowMeter } from './flow-meter.js';
-import { FlowPump } from './flow-pump.js';
+import { jsPumpFactory, type EdgePump, type PumpFactory } from './flow-pump.js';
 import { release, releaseAll, spliceAttempt, type SplicedFlows } from './flow-splice.js';
 import { FlowChannel, MAX_SOCKET_PATH_BYTES } from './flow-socket.js';
 import type { PipelineEntry, WorkspaceEntry } from '../registry/registry.js';
@@ -57,7 +57,7 @@ export interface TapPlane {
 interface PipelineFlows {
   /** By edge index. */
   readonly channels: FlowChannel[];
-  pumps: FlowPump[];
+  pumps: EdgePump[];
   readonly inPrivateDir: boolean;
   closed: boolean;
   /** rest_for_one: the held stdin ends and each pump's node (flow-splice.ts). */
@@ -88,6 +88,8 @@ export class FlowHub implements TapPlane {
   constructor(
     private readonly logger: Logger,
     private readonly now: () => number,
+    /** The native pump (bytes never in JavaScript) with the native spawner; the JS one otherwise. */
+    private readonly newPump: PumpFactory = jsPumpFactory,
   ) {}
 
   /** Live flow channels, over every pipeline. */
@@ -102,7 +104,8 @@ export class FlowHub implements TapPlane {
     // rest_for_one: the runtime holds every stdin, and `only` restarts part of the pipeline.
     if (pipeline.splices) {
       const labels = only ?? new Set(pipeline.spec.nodes.map((node) => node.label));
-      return spliceAttempt(flows, pipeline.spec.edges, labels, this.logger, only ? () => undefined : () => this.drop(pipeline));
+      const onAbort = only ? () => undefined : () => this.drop(pipeline);
+      return spliceAttempt(flows, pipeline.spec.edges, labels, { logger: this.logger, newPump: this.newPump, onAbort });
     }
     // A new attempt: whatever the last one left (a pipe a stray process still held) goes.
     for (const pump of flows.pumps) pump.destroy();
@@ -165,7 +168,7 @@ export class FlowHub implements TapPlane {
         for (const [key, indexes] of outputs) {
           const sinks = indexes.map((i) => ({ fd: stdinOf.get(edges[i]!.to)!.writeFd, channel: flows.channels[i]! }));
           try {
-            flows.pumps.push(new FlowPump(outputOf.get(key)!.readFd, sinks, this.logger));
+            flows.pumps.push(this.newPump(outputOf.get(key)!.readFd, sinks, this.logger));
           } catch (error) {
             // Not expected (the descriptors are fresh pipe ends); never an uncaught error in the host.
             this.logger.error({ pipeline: pipeline.id, output: key, err: serializeError(error) }, 'could not pump a tapped output');
@@ -179,6 +182,7 @@ export class FlowHub implements TapPlane {
   list(pipeline: PipelineEntry): FlowInfo[] {
     const flows = this.byPipeline.get(pipeline.id);
     if (!flows) return (this.finalFigures.get(pipeline) ?? []).map((info) => ({ ...info }));
+    for (const pump of flows.pumps) pump.sync();
     return flows.channels.map((channel) => ({
       edge: channel.edge,
       stream: channel.stream,
@@ -272,48 +276,4 @@ export class FlowHub implements TapPlane {
     if (wanted) process.on('exit', this.removeFilesNow);
     else process.off('exit', this.removeFilesNow);
   }
-}
-
-/** The workspace's flowDir: made (0700) when missing; it must be a directory. */
-async function userFlowDir(dir: string): Promise<string> {
-  try {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    if (!(await stat(dir)).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
-  } catch (error) {
-    const code = (error as { code?: string }).code ?? 'EUNKNOWN';
-    throw new ShumaError(
-      'INVALID_SPEC',
-      `flowDir ${JSON.stringify(dir)} cannot hold flow sockets (${code}): it must be a directory the runtime can create and write`,
-      { field: 'flowDir', cause: code },
-    );
-  }
-  return dir;
-}
-
-function tooLong(socketPath: string, own: boolean): ShumaError {
-  const bytes = Buffer.byteLength(socketPath);
-  const where = own
-    ? `the runtime's own flow directory (under TMPDIR, ${tmpdir()}) gives the socket path ${socketPath}`
-    : `flowDir gives the socket path ${socketPath}`;
-  return new ShumaError(
-    'INVALID_SPEC',
-    `flowDir: ${where}, ${bytes} bytes long; a unix socket path may have at most ${MAX_SOCKET_PATH_BYTES} bytes ` +
-      `(longer ones are silently truncated): set the workspace's flowDir to a directory of at most ` +
-      `${MAX_SOCKET_PATH_BYTES - (bytes - Buffer.byteLength(path.dirname(socketPath)))} bytes`,
-    { field: 'flowDir' },
-  );
-}
-
-/** Said when the workspace is made: a flowDir too long for any flow socket path. */
-export function flowDirWarnings(spec: { flowDir?: string; cwd?: string }): string[] {
-  if (spec.flowDir === undefined) return [];
-  const dir = path.resolve(spec.cwd ?? process.cwd(), spec.flowDir);
-  // The shortest socket name: '/', a 26-character pipeline id, '.0.sock'.
-  const shortest = Buffer.byteLength(dir) + 1 + 26 + '.0.sock'.length;
-  if (shortest <= MAX_SOCKET_PATH_BYTES) return [];
-  return [
-    `flowDir (${dir}) is ${Buffer.byteLength(dir)} bytes long: its flow socket paths would pass the ${MAX_SOCKET_PATH_BYTES}-byte ` +
-      `limit of unix sockets, so tapped pipelines in this workspace will be refused; use a directory of at most ` +
-      `${MAX_SOCKET_PATH_BYTES - (shortest - Buffer.byteLength(dir))} bytes`,
-  ];
 }

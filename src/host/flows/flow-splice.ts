@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { serializeError } from '../../protocol/errors.js';
 import type { PipelineEdge } from '../../protocol/pipeline-spec.js';
 import { closeEnds, openPipes, type KernelPipe } from '../spawn/kernel-pipes.js';
-import { FlowPump } from './flow-pump.js';
+import type { EdgePump, PumpFactory } from './flow-pump.js';
 import type { FlowChannel } from './flow-socket.js';
 
 // The data plane of a tapped pipeline under rest_for_one: the runtime keeps the read end of
@@ -21,10 +21,10 @@ import type { FlowChannel } from './flow-socket.js';
 export interface SplicedFlows {
   /** By edge index. */
   readonly channels: FlowChannel[];
-  pumps: FlowPump[];
+  pumps: EdgePump[];
   closed: boolean;
   /** The held stdin read ends by node label, and which node's output each pump carries. */
-  splice?: { held: Map<string, number>; sources: Map<FlowPump, string> };
+  splice?: { held: Map<string, number>; sources: Map<EdgePump, string> };
 }
 
 /** One (partial) attempt: the same shape as flow-hub.ts's TapAttempt. */
@@ -44,8 +44,7 @@ export async function spliceAttempt(
   flows: SplicedFlows,
   edges: readonly PipelineEdge[],
   labels: ReadonlySet<string>,
-  logger: Logger,
-  onAbort: () => void,
+  { logger, newPump, onAbort }: { logger: Logger; newPump: PumpFactory; onAbort: () => void },
 ): Promise<SpliceAttempt> {
   const state = (flows.splice ??= { held: new Map(), sources: new Map() });
   // The restarted nodes' own pumps (their outputs) go; the others' run on.
@@ -113,7 +112,7 @@ export async function spliceAttempt(
       for (const [key, indexes] of outputs) {
         const sinks = indexes.map((i) => ({ fd: stdinOf.get(edges[i]!.to)!.writeFd, channel: flows.channels[i]! }));
         try {
-          const pump = new FlowPump(outputOf.get(key)!.readFd, sinks, logger);
+          const pump = newPump(outputOf.get(key)!.readFd, sinks, logger);
           flows.pumps.push(pump);
           state.sources.set(pump, edges[indexes[0]!]!.from);
         } catch (error) {
