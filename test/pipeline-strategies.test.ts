@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { ActorSnapshot, Pipeline, Runtime, Workspace } from '../src/index.js';
+import { pipelineModelPaths } from '../src/testing/index.js';
 import { isAlive, pollUntil, startRuntime, waitFor } from './helpers.js';
 
 function state(snapshot: ActorSnapshot | null): string {
@@ -147,5 +148,11 @@ describe('pipeline strategies', () => {
     await assert.rejects(rt.runPipeline({ ...spec, supervision: { strategy: 'all' as never } }), /supervision\.strategy must be one of 'one_for_all', 'rest_for_one'/);
     await assert.rejects(rt.runPipeline({ ...spec, supervision: { strategy: 'rest_for_one', intensity: {} } as never }), /supervision\.intensity is not a known field/);
     assert.deepEqual((await ws.commands()).filter((c) => c.label === 'a'), []);
+  });
+
+  test("shuma/testing's pipeline model refuses a spec it cannot predict (a tapped rest_for_one), and takes an untapped one", () => {
+    const spec = { label: 'm', workspace: ws.id, nodes: [counter, prefix('mid', 'm')], edges: [{ from: 'src', to: 'mid' }], supervision: { strategy: 'rest_for_one' as const } };
+    assert.throws(() => pipelineModelPaths({ ...spec, tap: true }), /the pipeline model knows one_for_all only/);
+    assert.ok(pipelineModelPaths(spec, { maxPaths: 2 }).length > 0);
   });
 });
