@@ -222,6 +222,8 @@ export const pipelineMachine = setup({
           entry: 'terminateSplicing',
           always: { guard: 'splicingEnded', target: 'backoff', actions: ['scheduleBackoff', 'logSplice'] },
           after: { spliceGrace: { actions: 'killSplicing' } },
+          // Restored: SIGTERM again (harmless) and the grace armed again.
+          on: { RESUME: { target: 'terminating', reenter: true, actions: 'stamp' } },
         },
         backoff: {
           always: { guard: 'noBackoff', target: 'respawning', actions: 'countRestart' },
