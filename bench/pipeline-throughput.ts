@@ -7,10 +7,15 @@
 //   so 2 GiB also cross a socketpair into Node — a cost bash's `> /dev/null` does not have;
 // - the last node `sh -c 'cat > /dev/null'`: the same ending as bash, so the ratio is the cost
 //   of the pipes between the nodes (and of each node's own session, see BASH_SETSID) alone.
+// And the first ending again with log files on (a runtime with a stateDir: every captured
+// output is also written to rotated files), against the same without files: what the files
+// cost the capture, a ratio in one run.
 // Also reported: the CPU time of every process involved, per GiB — steadier than wall time on
 // a shared machine, and what bounds the throughput when the cores are few.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { createRuntime, type PipelineSpec, type Runtime } from '../src/index.js';
 import { now, progress, type Line } from './measure.js';
 
@@ -101,6 +106,9 @@ const gibPerSec = (ms: number): number => BYTES / GIB / (ms / 1000);
  */
 export async function pipelineThroughputSection(rounds = 3): Promise<Line[]> {
   const rt = await createRuntime();
+  const stateDir = mkdtempSync(path.join(tmpdir(), 'shuma-bench-logs-'));
+  const rtFiles = await createRuntime({ stateDir });
+  const withFiles = 'untapped, last cat captured in its ring and its log files';
   const variants: Array<{ what: string; tap: boolean; ending: Ending }> = [
     { what: 'untapped, last cat captured in its ring', tap: false, ending: 'captured' },
     { what: 'tapped, last cat captured in its ring', tap: true, ending: 'captured' },
@@ -114,6 +122,7 @@ export async function pipelineThroughputSection(rounds = 3): Promise<Line[]> {
   };
   try {
     const ws = await rt.createWorkspace({ label: 'throughput' });
+    const wsFiles = await rtFiles.createWorkspace({ label: 'throughput-files' });
     for (let round = 1; round <= rounds; round++) {
       progress(`pipeline throughput, 2 GiB, round ${round}/${rounds}: bash`);
       keep('bash', await measure(() => bashRun(BASH)));
@@ -123,10 +132,15 @@ export async function pipelineThroughputSection(rounds = 3): Promise<Line[]> {
         progress(`pipeline throughput, 2 GiB, round ${round}/${rounds}: shuma ${variant.what}`);
         keep(variant.what, await measure(() => shumaRun(rt, ws.id, variant.tap, variant.ending)));
       }
+      progress(`pipeline throughput, 2 GiB, round ${round}/${rounds}: shuma ${withFiles}`);
+      keep(withFiles, await measure(() => shumaRun(rtFiles, wsFiles.id, false, 'captured')));
     }
     await ws.stop({ graceMs: 0 });
+    await wsFiles.stop({ graceMs: 0 });
   } finally {
     await rt.shutdown({ graceMs: 0 });
+    await rtFiles.shutdown({ graceMs: 0 });
+    rmSync(stateDir, { recursive: true, force: true });
   }
   const bash = best.get('bash')!;
   const cpuPerGib = (cost: Cost) => cost.cpuS / (BYTES / GIB);
@@ -144,6 +158,18 @@ export async function pipelineThroughputSection(rounds = 3): Promise<Line[]> {
       shuma: gibPerSec(best.get(variant.what)!.ms),
       baseline: gibPerSec(bash.ms),
     })),
+    {
+      what: '2 GiB captured with log files, vs the same without (untapped, last cat captured)',
+      unit: 'GiB/s',
+      shuma: gibPerSec(best.get(withFiles)!.ms),
+      baseline: gibPerSec(best.get(variants[0]!.what)!.ms),
+    },
+    {
+      what: 'CPU time, all processes, captured with log files, vs the same without',
+      unit: 'CPU s/GiB',
+      shuma: cpuPerGib(best.get(withFiles)!),
+      baseline: cpuPerGib(best.get(variants[0]!.what)!),
+    },
     ...variants.map((variant) => ({
       what: `CPU time, all processes, ${variant.what}`,
       unit: 'CPU s/GiB',

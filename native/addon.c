@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "exit-watch.h"
+#include "flow-pump.h"
 #include "launch.h"
 #include "spawn-thread.h"
 
@@ -381,6 +382,7 @@ static void teardown(void *arg) {
   struct addon_state *state = arg;
   if (state->thread) spawn_thread_stop(state->thread);
   exit_watch_close_all(state);
+  flow_pump_close_all(state);
   free(state);
 }
 
@@ -414,6 +416,18 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "spawnAsync", fn);
   napi_create_function(env, "peerCredentials", NAPI_AUTO_LENGTH, peer_credentials, NULL, &fn);
   napi_set_named_property(env, exports, "peerCredentials", fn);
+  napi_create_function(env, "pumpStart", NAPI_AUTO_LENGTH, flow_pump_start, state, &fn);
+  napi_set_named_property(env, exports, "pumpStart", fn);
+  napi_create_function(env, "pumpBytes", NAPI_AUTO_LENGTH, flow_pump_bytes, NULL, &fn);
+  napi_set_named_property(env, exports, "pumpBytes", fn);
+  napi_create_function(env, "pumpTap", NAPI_AUTO_LENGTH, flow_pump_tap, NULL, &fn);
+  napi_set_named_property(env, exports, "pumpTap", fn);
+  napi_create_function(env, "pumpDestroy", NAPI_AUTO_LENGTH, flow_pump_destroy, NULL, &fn);
+  napi_set_named_property(env, exports, "pumpDestroy", fn);
+  napi_create_function(env, "pipe", NAPI_AUTO_LENGTH, flow_pipe, NULL, &fn);
+  napi_set_named_property(env, exports, "pipe", fn);
+  napi_create_function(env, "growPipe", NAPI_AUTO_LENGTH, flow_grow_pipe, NULL, &fn);
+  napi_set_named_property(env, exports, "growPipe", fn);
   napi_create_int32(env, STDIO_NULL, &value);
   napi_set_named_property(env, exports, "STDIO_NULL", value);
   napi_create_int32(env, STDIO_PIPE, &value);

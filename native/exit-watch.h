@@ -3,12 +3,14 @@
 
 #include <node_api.h>
 
-/* One per environment: the children it watches (closed with it), its spawner thread. */
+/* One per environment: the children it watches and its flow pumps (closed with it), its spawner thread. */
 struct exit_watch;
 struct spawn_thread;
+struct flow_pump;
 struct addon_state {
   struct exit_watch *live;
   struct spawn_thread *thread;
+  struct flow_pump *pumps;
 };
 
 /* Watches `pidfd` on the environment's loop and calls `callback(code, signo)` once the child

@@ -2,83 +2,18 @@
 // and published on a flow socket. Real coreutils, compared with bash where bash has an answer.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import net from 'node:net';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, afterEach, describe, test } from 'node:test';
-import { ShumaError, type FlowInfo, type HealthCounts, type Pipeline, type Runtime, type Workspace } from '../src/index.js';
+import { afterEach, describe, test } from 'node:test';
+import { ShumaError, type HealthCounts, type Runtime, type Workspace } from '../src/index.js';
+import { attach, bash, flowOf, gated, logsOf, makeGate, scratch, until } from './flow-helpers.js';
 import { isAlive, startRuntime } from './helpers.js';
-
-const scratch = mkdtempSync(path.join(tmpdir(), 'shuma-flows-test-'));
-after(() => rmSync(scratch, { recursive: true, force: true }));
-
-function bash(script: string): Buffer {
-  return execFileSync('bash', ['-c', script], { maxBuffer: 64 * 1024 * 1024 });
-}
-
-let fifoCount = 0;
-/** A FIFO a producer waits on (`read x < fifo`) before it writes anything. */
-function makeGate(): { path: string; open: () => () => void } {
-  const fifo = path.join(scratch, `gate-${fifoCount++}`);
-  execFileSync('mkfifo', [fifo]);
-  return {
-    path: fifo,
-    // O_RDWR never blocks on a FIFO; the line stays in the pipe until the producer reads it,
-    // as long as this end is open: the returned function closes it.
-    open: () => {
-      const fd = openSync(fifo, constants.O_RDWR);
-      writeSync(fd, 'go\n');
-      return () => closeSync(fd);
-    },
-  };
-}
-
-/** `sh -c 'read x < gate; <script>'`: writes nothing until the gate opens. */
-function gated(label: string, gate: string, script: string) {
-  return { label, exec: 'sh', argv: ['-c', `read x < '${gate}'; ${script}`] };
-}
-
-/** Polls a condition that has no event of its own (a count in flows(), a process state). */
-async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let delay = 1; !(await condition()); delay = Math.min(delay * 2, 50)) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, delay));
-  }
-}
 
 /** The counts of health() this file is about (it may report more). */
 function counts(health: HealthCounts): Pick<HealthCounts, 'aliveWorkspaces' | 'aliveCommands' | 'alivePipelines' | 'activeFlows'> {
   const { aliveWorkspaces, aliveCommands, alivePipelines, activeFlows } = health;
   return { aliveWorkspaces, aliveCommands, alivePipelines, activeFlows };
-}
-
-async function flowOf(pipeline: Pipeline, edge: string): Promise<FlowInfo> {
-  const flow = (await pipeline.flows()).find((f) => f.edge === edge);
-  assert.ok(flow, `no flow ${edge} in ${JSON.stringify(await pipeline.flows())}`);
-  return flow;
-}
-
-/** Connects to a flow socket and collects what arrives, until the runtime ends the connection. */
-function attach(socketPath: string): Promise<{ socket: net.Socket; received: Promise<Buffer> }> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(socketPath);
-    const chunks: Buffer[] = [];
-    const received = new Promise<Buffer>((done, fail) => {
-      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-      socket.on('error', fail);
-      socket.on('close', () => done(Buffer.concat(chunks)));
-    });
-    socket.once('connect', () => resolve({ socket, received }));
-    socket.once('error', reject);
-  });
-}
-
-async function logsOf(ws: Workspace, pipeline: Pipeline, label: string): Promise<string> {
-  const node = pipeline.nodes.find((n) => n.label === label);
-  assert.ok(node, `no node ${label}`);
-  return (await ws.logs(node.commandId)).toString();
 }
 
 const opened: Runtime[] = [];

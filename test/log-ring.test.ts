@@ -27,6 +27,36 @@ describe('LogRing', () => {
     assert.equal(ring.total, all.length);
   });
 
+  test('reads straight into region() keep the same bytes as write() would, across wraps', () => {
+    const capacity = 10;
+    const direct = new LogRing(capacity);
+    let all = '';
+    for (let i = 0; i < 200; i++) {
+      const chunk = Buffer.from(String.fromCharCode(97 + (i % 26)).repeat(1 + ((i * 7) % 9)));
+      all += chunk.toString();
+      const region = direct.region();
+      if (region === null) {
+        // Still growing: the reader writes.
+        direct.write(chunk);
+      } else {
+        // A read fills at most the region: the rest comes with the next read.
+        const first = Math.min(region.length, chunk.length);
+        chunk.copy(region, 0, 0, first);
+        direct.commit(first);
+        if (first < chunk.length) {
+          const next = direct.region()!;
+          const rest = chunk.copy(next, 0, first);
+          direct.commit(rest);
+          assert.equal(first + rest, chunk.length);
+        }
+      }
+      assert.equal(direct.tail().toString(), all.slice(-capacity));
+      assert.equal(direct.tail(4).toString(), all.slice(-4));
+    }
+    assert.equal(direct.total, all.length);
+    assert.equal(new LogRing(0).region(), null);
+  });
+
   test('a chunk larger than the capacity keeps its end', () => {
     const ring = new LogRing(4);
     ring.write(Buffer.from('xy'));

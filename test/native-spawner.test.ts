@@ -35,7 +35,8 @@ function order(file: string, args: string[] = [], extra: Partial<SpawnOrder> = {
 function collect(stream: Readable | null): Promise<string> {
   if (!stream) return Promise.resolve('');
   const chunks: Buffer[] = [];
-  stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+  // A chunk is a view of the spawner's reused read buffer: kept, it must be copied.
+  stream.on('data', (chunk: Buffer) => chunks.push(Buffer.from(chunk)));
   return new Promise((resolve) => stream.once('close', () => resolve(Buffer.concat(chunks).toString())));
 }
 
@@ -107,6 +108,15 @@ describe('native spawner', { skip }, () => {
     child.stderr!.destroy();
     assert.deepEqual(await exitOf(child), { code: 3, signal: null });
     await outputEnd;
+  });
+
+  test('output written before anyone listens is kept until a listener comes (reads start on demand)', async () => {
+    const child = await spawner.spawn(order('/bin/echo', ['early']));
+    assert.deepEqual(await exitOf(child), { code: 0, signal: null });
+    // The bytes sit in the pipe; a stream that read them with no listener would have lost them.
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(await collect(child.stdout), 'early\n');
+    child.stderr!.resume();
   });
 
   test('stdin as a pipe: what the runtime writes, the program reads', async () => {

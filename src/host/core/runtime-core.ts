@@ -8,6 +8,7 @@ import { DEFAULT_GRACE_MS, type CommandSpec, type WorkspaceSpec } from '../../pr
 import { stateName } from '../../protocol/state-value.js';
 import { validateGraceMs } from '../../protocol/validate-spec.js';
 import { FlowHub } from '../flows/flow-hub.js';
+import { pumpFactoryFor } from '../flows/native-pump.js';
 import { NotifySockets } from '../probes/notify-socket.js';
 import { ProbeRunner } from '../probes/probe-runner.js';
 import { QuotaActor } from '../main-actors/quota-actor.js';
@@ -103,7 +104,7 @@ export class RuntimeCore implements CoreParts {
       Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined),
     );
     const now = () => this.clock.now();
-    this.flows = new FlowHub(this.logger, now);
+    this.flows = new FlowHub(this.logger, now, pumpFactoryFor(spawner));
     this.probes = new ProbeRunner({
       registry: this.registry,
       runs: this.table,

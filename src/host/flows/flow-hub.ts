@@ -1,12 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { mkdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { ShumaError, serializeError } from '../../protocol/errors.js';
+import { tooLong, userFlowDir } from './flow-dir.js';
 import { closeEnds, openPipes, type KernelPipe } from '../spawn/kernel-pipes.js';
 import { FlowMeter } from './flow-meter.js';
-import { FlowPump } from './flow-pump.js';
+import { jsPumpFactory, type EdgePump, type PumpFactory } from './flow-pump.js';
 import { FlowChannel, MAX_SOCKET_PATH_BYTES } from './flow-socket.js';
 import type { PipelineEntry, WorkspaceEntry } from '../registry/registry.js';
 import type { SpawnOrder } from '../spawn/spawner.js';
@@ -54,7 +54,7 @@ export interface TapPlane {
 interface PipelineFlows {
   /** By edge index. */
   readonly channels: FlowChannel[];
-  pumps: FlowPump[];
+  pumps: EdgePump[];
   readonly inPrivateDir: boolean;
   closed: boolean;
 }
@@ -83,6 +83,8 @@ export class FlowHub implements TapPlane {
   constructor(
     private readonly logger: Logger,
     private readonly now: () => number,
+    /** The native pump (bytes never in JavaScript) with the native spawner; the JS one otherwise. */
+    private readonly newPump: PumpFactory = jsPumpFactory,
   ) {}
 
   /** Live flow channels, over every pipeline. */
@@ -155,7 +157,7 @@ export class FlowHub implements TapPlane {
         for (const [key, indexes] of outputs) {
           const sinks = indexes.map((i) => ({ fd: stdinOf.get(edges[i]!.to)!.writeFd, channel: flows.channels[i]! }));
           try {
-            flows.pumps.push(new FlowPump(outputOf.get(key)!.readFd, sinks, this.logger));
+            flows.pumps.push(this.newPump(outputOf.get(key)!.readFd, sinks, this.logger));
           } catch (error) {
             // Not expected (the descriptors are fresh pipe ends); never an uncaught error in the host.
             this.logger.error({ pipeline: pipeline.id, output: key, err: serializeError(error) }, 'could not pump a tapped output');
@@ -169,6 +171,7 @@ export class FlowHub implements TapPlane {
   list(pipeline: PipelineEntry): FlowInfo[] {
     const flows = this.byPipeline.get(pipeline.id);
     if (!flows) return (this.finalFigures.get(pipeline) ?? []).map((info) => ({ ...info }));
+    for (const pump of flows.pumps) pump.sync();
     return flows.channels.map((channel) => ({
       edge: channel.edge,
       stream: channel.stream,
@@ -256,48 +259,4 @@ export class FlowHub implements TapPlane {
     if (wanted) process.on('exit', this.removeFilesNow);
     else process.off('exit', this.removeFilesNow);
   }
-}
-
-/** The workspace's flowDir: made (0700) when missing; it must be a directory. */
-async function userFlowDir(dir: string): Promise<string> {
-  try {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    if (!(await stat(dir)).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
-  } catch (error) {
-    const code = (error as { code?: string }).code ?? 'EUNKNOWN';
-    throw new ShumaError(
-      'INVALID_SPEC',
-      `flowDir ${JSON.stringify(dir)} cannot hold flow sockets (${code}): it must be a directory the runtime can create and write`,
-      { field: 'flowDir', cause: code },
-    );
-  }
-  return dir;
-}
-
-function tooLong(socketPath: string, own: boolean): ShumaError {
-  const bytes = Buffer.byteLength(socketPath);
-  const where = own
-    ? `the runtime's own flow directory (under TMPDIR, ${tmpdir()}) gives the socket path ${socketPath}`
-    : `flowDir gives the socket path ${socketPath}`;
-  return new ShumaError(
-    'INVALID_SPEC',
-    `flowDir: ${where}, ${bytes} bytes long; a unix socket path may have at most ${MAX_SOCKET_PATH_BYTES} bytes ` +
-      `(longer ones are silently truncated): set the workspace's flowDir to a directory of at most ` +
-      `${MAX_SOCKET_PATH_BYTES - (bytes - Buffer.byteLength(path.dirname(socketPath)))} bytes`,
-    { field: 'flowDir' },
-  );
-}
-
-/** Said when the workspace is made: a flowDir too long for any flow socket path. */
-export function flowDirWarnings(spec: { flowDir?: string; cwd?: string }): string[] {
-  if (spec.flowDir === undefined) return [];
-  const dir = path.resolve(spec.cwd ?? process.cwd(), spec.flowDir);
-  // The shortest socket name: '/', a 26-character pipeline id, '.0.sock'.
-  const shortest = Buffer.byteLength(dir) + 1 + 26 + '.0.sock'.length;
-  if (shortest <= MAX_SOCKET_PATH_BYTES) return [];
-  return [
-    `flowDir (${dir}) is ${Buffer.byteLength(dir)} bytes long: its flow socket paths would pass the ${MAX_SOCKET_PATH_BYTES}-byte ` +
-      `limit of unix sockets, so tapped pipelines in this workspace will be refused; use a directory of at most ` +
-      `${MAX_SOCKET_PATH_BYTES - (shortest - Buffer.byteLength(dir))} bytes`,
-  ];
 }

@@ -16,6 +16,17 @@ export interface PumpSink {
   channel: FlowChannel;
 }
 
+/** What the hub asks of a pump, JS or native (native-pump.ts). */
+export interface EdgePump {
+  /** Brings the edges' meters up to date (a native pump counts outside JavaScript). */
+  sync(): void;
+  destroy(): void;
+}
+
+export type PumpFactory = (sourceFd: number, sinks: readonly PumpSink[], logger: Logger) => EdgePump;
+
+export const jsPumpFactory: PumpFactory = (sourceFd, sinks, logger) => new FlowPump(sourceFd, sinks, logger);
+
 interface Sink {
   readonly socket: net.Socket;
   readonly channel: FlowChannel;
@@ -39,7 +50,7 @@ interface Sink {
  * - End of input is passed on: every reader's stdin is closed once its queue is written.
  * - Every chunk handed to a reader's pipe is counted on that edge's meter.
  */
-export class FlowPump {
+export class FlowPump implements EdgePump {
   private readonly source: net.Socket;
   private readonly sinks: Sink[];
   private blocked = 0;
@@ -67,6 +78,9 @@ export class FlowPump {
     this.source.on('end', () => this.endSinks());
     this.source.on('close', () => this.endSinks());
   }
+
+  /** Counted as each chunk is handed on: always up to date. */
+  sync(): void {}
 
   /** Closes everything at once: the pipeline is over (or its spawn failed). */
   destroy(): void {

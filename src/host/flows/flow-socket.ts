@@ -23,6 +23,11 @@ export const MAX_SOCKET_PATH_BYTES = 107;
 export class FlowChannel {
   private readonly readers = new Set<net.Socket>();
   private closed = false;
+  /** Feeds still delivering bytes that crossed before the close (a native pump's tap pipe). */
+  private holds = 0;
+  private readersEndPending = false;
+  /** Told when the number of readers changes: the pump of the current attempt tees for them. */
+  onReaders: ((count: number) => void) | null = null;
 
   private constructor(
     readonly edge: string,
@@ -80,10 +85,24 @@ export class FlowChannel {
           { edge: this.edge, socketPath: this.socketPath, buffered: reader.writableLength },
           'flow reader fell behind; dropped',
         );
-        this.readers.delete(reader);
+        this.forget(reader);
         reader.destroy();
       }
     }
+  }
+
+  /**
+   * Holds the readers' end until `release` is called: bytes that crossed before the close are
+   * still on their way to them (a tap pipe the runtime reads to its end, at most its capacity).
+   */
+  hold(): () => void {
+    this.holds++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (--this.holds === 0 && this.readersEndPending) this.endReaders();
+    };
   }
 
   /** Stops listening, removes the socket file, ends every reader's connection. */
@@ -93,6 +112,12 @@ export class FlowChannel {
     this.server.close();
     // libuv unlinks a listening unix socket on close; make sure of it all the same.
     rmSync(this.socketPath, { force: true });
+    if (this.holds > 0) this.readersEndPending = true;
+    else this.endReaders();
+  }
+
+  private endReaders(): void {
+    this.readersEndPending = false;
     for (const reader of this.readers) {
       reader.end();
       // A reader that does not read what is still queued for it is not waited for.
@@ -101,6 +126,7 @@ export class FlowChannel {
       reader.once('close', () => clearTimeout(timer));
     }
     this.readers.clear();
+    this.onReaders?.(0);
   }
 
   /** The last resort at process exit: the file at least must not stay behind. */
@@ -117,6 +143,11 @@ export class FlowChannel {
     // A reader has nothing to say: what it sends is discarded (reading it shows its EOF).
     socket.resume();
     socket.on('error', () => socket.destroy());
-    socket.on('close', () => this.readers.delete(socket));
+    socket.on('close', () => this.forget(socket));
+    this.onReaders?.(this.readers.size);
+  }
+
+  private forget(reader: net.Socket): void {
+    if (this.readers.delete(reader)) this.onReaders?.(this.readers.size);
   }
 }

@@ -260,7 +260,15 @@ export class HostActor {
     // Null when the stream feeds a pipe (an edge, tapped or not); captured otherwise.
     // The ring is the fast path; a file only queues the chunk for a batched write after this turn.
     const files = this.deps.logFiles()?.open({ wsId: ws.id, key: run.key, label: run.label }, run.timestamps) ?? null;
-    if (files) {
+    if (spawned.captureInto) {
+      // The native spawner reads straight into the ring; the files copy what 'data' shows them.
+      spawned.captureInto('stdout', entry.stdout);
+      spawned.captureInto('stderr', entry.stderr);
+      if (files) {
+        spawned.stdout?.on('data', (chunk: Buffer) => files.stdout.write(chunk));
+        spawned.stderr?.on('data', (chunk: Buffer) => files.stderr.write(chunk));
+      }
+    } else if (files) {
       spawned.stdout?.on('data', (chunk: Buffer) => (entry.stdout.write(chunk), files.stdout.write(chunk)));
       spawned.stderr?.on('data', (chunk: Buffer) => (entry.stderr.write(chunk), files.stderr.write(chunk)));
     } else {

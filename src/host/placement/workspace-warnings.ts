@@ -1,5 +1,5 @@
 import type { WorkspaceSpec } from '../../protocol/specs.js';
-import { flowDirWarnings } from '../flows/flow-hub.js';
+import { flowDirWarnings } from '../flows/flow-dir.js';
 
 export interface LimitFacts {
   /** The spawner sets rlimits itself, or util-linux's prlimit was found to set them. */

@@ -1,6 +1,6 @@
-// One captured stream's file on disk, beside its ring. Capture only appends a chunk to a list;
-// the list is written in one batch after the current turn, off the capture path, by one write
-// at a time. Size-based rotation keeps it bounded: `out.log` → `out.log.1` → … → `out.log.<keep>`.
+// One captured stream's file on disk, beside its ring. Capture only copies a chunk into the
+// current block (a chunk is a view of the spawner's reused read buffer); the blocks are written
+// in one batch (writev) after the current turn, off the capture path, by one write at a time. Size-based rotation keeps it bounded: `out.log` → `out.log.1` → … → `out.log.<keep>`.
 import { promises as fs } from 'node:fs';
 import { lastLines } from '../../protocol/log-lines.js';
 
@@ -15,11 +15,23 @@ export const LOG_FILE_DEFAULTS: LogFileLimits = { maxBytes: 10 * 1024 * 1024, ke
 
 /** Bytes waiting for the disk past which new output is dropped (and the gap noted in the file). */
 const MAX_PENDING_BYTES = 16 * 1024 * 1024;
+/** Chunks are copied into blocks of this size: an allocation per block, not per chunk. */
+const BLOCK_BYTES = 256 * 1024;
+/**
+ * Written blocks kept for reuse, for every file on this thread (8 MiB at most): a flood would
+ * otherwise allocate a fresh block per 256 KiB, and the garbage collector and the page faults
+ * of new memory cost more than the copy itself.
+ */
+const spareBlocks: Buffer[] = [];
+const MAX_SPARE_BLOCKS = 32;
 /** A file nobody wrote to for this long is closed: a thousand quiet commands hold no descriptors. */
 const IDLE_CLOSE_MS = 2000;
 
 export class LogFile {
+  /** Owned bytes waiting for the disk: whole stamped chunks, or runs of the current block. */
   private pending: Buffer[] = [];
+  private block: Buffer | null = null;
+  private blockUsed = 0;
   private pendingBytes = 0;
   private dropped = 0;
   private handle: fs.FileHandle | null = null;
@@ -42,9 +54,13 @@ export class LogFile {
       this.dropped += chunk.length;
       return;
     }
-    const data = this.timestamps ? this.stamp(chunk, Date.now()) : chunk;
-    this.pending.push(data);
-    this.pendingBytes += data.length;
+    if (this.timestamps) {
+      const data = this.stamp(chunk, Date.now());
+      this.pending.push(data);
+      this.pendingBytes += data.length;
+    } else {
+      this.copyIn(chunk);
+    }
     if (!this.draining) this.draining = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.drain());
   }
 
@@ -65,6 +81,29 @@ export class LogFile {
   async close(): Promise<void> {
     await this.flush();
     await this.closeHandle();
+  }
+
+  /** Appends a copy of `chunk` to the pending runs, extending the last run while it has room. */
+  private copyIn(chunk: Buffer): void {
+    this.pendingBytes += chunk.length;
+    let offset = 0;
+    while (offset < chunk.length) {
+      if (!this.block || this.blockUsed === this.block.length) {
+        this.block = spareBlocks.pop() ?? Buffer.allocUnsafe(BLOCK_BYTES);
+        this.blockUsed = 0;
+      }
+      const start = this.blockUsed;
+      const copied = chunk.copy(this.block, start, offset);
+      offset += copied;
+      this.blockUsed += copied;
+      const last = this.pending[this.pending.length - 1];
+      // The same block, right after the last run: one longer run (one iovec for the write).
+      if (last && last.buffer === this.block.buffer && last.byteOffset + last.length === this.block.byteOffset + start) {
+        this.pending[this.pending.length - 1] = this.block.subarray(start - last.length, this.blockUsed);
+      } else {
+        this.pending.push(this.block.subarray(start, this.blockUsed));
+      }
+    }
   }
 
   /** Each line starts with the time it was read, ISO 8601 in UTC. */
@@ -91,10 +130,11 @@ export class LogFile {
           this.pending.push(Buffer.from(`\n[shuma: ${this.dropped} bytes were written faster than the disk took them, and dropped]\n`));
           this.dropped = 0;
         }
-        const batch = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
+        const batch = this.pending;
         this.pending = [];
         this.pendingBytes = 0;
         await this.append(batch);
+        this.recycle(batch);
       }
     } catch (error) {
       // A full disk or a removed directory loses the file's copy; the ring still has the output.
@@ -109,19 +149,31 @@ export class LogFile {
     }
   }
 
-  private async append(batch: Buffer): Promise<void> {
+  /** A block whose last run is on disk is full and written whole: it may be filled again. */
+  private recycle(batch: readonly Buffer[]): void {
+    for (const run of batch) {
+      if (run.byteOffset + run.length !== BLOCK_BYTES || run.buffer.byteLength !== BLOCK_BYTES) continue;
+      if (this.block && run.buffer === this.block.buffer) this.block = null;
+      if (spareBlocks.length < MAX_SPARE_BLOCKS) spareBlocks.push(Buffer.from(run.buffer, 0, BLOCK_BYTES));
+    }
+  }
+
+  private async append(batch: Buffer[]): Promise<void> {
     if (!this.handle) {
       await this.prepare();
       this.handle = await fs.open(this.path, 'a', 0o600);
       this.size = (await this.handle.stat()).size;
     }
-    if (this.size > 0 && this.size + batch.length > this.limits.maxBytes) await this.rotate();
-    let offset = 0;
-    while (offset < batch.length) {
-      const { bytesWritten } = await this.handle!.write(batch, offset);
-      offset += bytesWritten;
+    const length = batch.reduce((sum, run) => sum + run.length, 0);
+    if (this.size > 0 && this.size + length > this.limits.maxBytes) await this.rotate();
+    let rest = [...batch];
+    while (rest.length > 0) {
+      let { bytesWritten } = await this.handle!.writev(rest);
+      // A short write (a full disk about to say ENOSPC): go on from where it stopped.
+      while (rest.length > 0 && bytesWritten >= rest[0]!.length) bytesWritten -= rest.shift()!.length;
+      if (rest.length > 0 && bytesWritten > 0) rest = [rest[0]!.subarray(bytesWritten), ...rest.slice(1)];
     }
-    this.size += batch.length;
+    this.size += length;
   }
 
   private async rotate(): Promise<void> {

@@ -44,6 +44,22 @@ export class LogRing {
     this.kept = cap;
   }
 
+  /**
+   * Where the next bytes may be read straight into (no copy), once the storage is full-sized
+   * (a flood fills it within a megabyte): from the oldest byte to the end of the storage. Null
+   * while it still grows: write() then. The reader says what it read with commit().
+   */
+  region(): Buffer | null {
+    if (this.capacity === 0 || this.kept < this.capacity) return null;
+    return this.buffer.subarray(this.head, this.capacity);
+  }
+
+  /** `bytes` were read into the start of region(): they are now the newest bytes kept. */
+  commit(bytes: number): void {
+    this.total += bytes;
+    this.head = (this.head + bytes) % this.capacity;
+  }
+
   /** The last `tailBytes` bytes kept (all of them when 0 or omitted), oldest first. */
   tail(tailBytes = 0): Buffer {
     const want = tailBytes > 0 ? Math.min(tailBytes, this.kept) : this.kept;

@@ -26,6 +26,9 @@ type SpawnArguments = [
   dieWithParent?: boolean,
 ];
 
+/** A native edge pump (an opaque external). */
+export type PumpHandle = { readonly __pump: unique symbol };
+
 export interface SpawnerAddon {
   /**
    * Starts `file` (clone + exec) on the addon's spawner thread, so the event loop is not held
@@ -38,6 +41,23 @@ export interface SpawnerAddon {
   spawn(...args: SpawnArguments): NativeChild;
   /** The pid, uid and gid of the peer of a connected unix socket (SO_PEERCRED); throws with `code` on failure. */
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
+  /**
+   * Pumps a tapped pipeline's edge on the loop's thread, in C (native/flow-pump.c): the bytes of
+   * `sourceFd` go to every `sinkFds` pipe (splice(2) for one, a copy for a fan-out) without
+   * entering JavaScript. Owns the descriptors. `onEnd` once the source ended or no reader is left
+   * (never during this call). Absent from an addon built before it: the JS pump is used.
+   */
+  pumpStart?(sourceFd: number, sinkFds: readonly number[], onEnd: () => void): PumpHandle;
+  /** Bytes handed to each sink so far. */
+  pumpBytes?(pump: PumpHandle): number[];
+  /** A copy of sink i's bytes also goes to `fd` (a pipe's write end, owned from then on); -1 ends it. False once the pump ended. */
+  pumpTap?(pump: PumpHandle, sink: number, fd: number): boolean;
+  /** Closes every descriptor of the pump now; onEnd is not called. */
+  pumpDestroy?(pump: PumpHandle): void;
+  /** Asks for a 1 MiB pipe (a fast writer wakes its reader 16 times less); its size after (unchanged when refused). */
+  growPipe?(fd: number): number;
+  /** A new pipe, both ends close-on-exec: [readFd, writeFd]. */
+  pipe?(): [number, number];
   /** stdio values: /dev/null, or a new pipe whose parent end is returned. */
   readonly STDIO_NULL: number;
   readonly STDIO_PIPE: number;

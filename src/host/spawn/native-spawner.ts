@@ -2,6 +2,7 @@ import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { ShumaError } from '../../protocol/errors.js';
+import { CapturedOutput } from './captured-output.js';
 import { rlimitValues } from './launcher.js';
 import { loadSpawnerAddon, type SpawnerAddon } from './native-addon.js';
 import { isExhaustion, spawnError } from './node-spawner.js';
@@ -23,7 +24,7 @@ export class NativeSpawner implements Spawner {
   /** A command's environment is one object for all its runs: its `K=V` strings are made once. */
   private readonly envpOf = new WeakMap<Readonly<Record<string, string>>, string[]>();
 
-  constructor(private readonly addon: SpawnerAddon = loadSpawnerAddon()) {}
+  constructor(readonly addon: SpawnerAddon = loadSpawnerAddon()) {}
 
   async spawn(order: SpawnOrder): Promise<SpawnedProcess> {
     const { addon } = this;
@@ -52,8 +53,12 @@ export class NativeSpawner implements Spawner {
     } catch (error) {
       throw nativeSpawnError(order, error);
     }
-    const stdout = child.stdout >= 0 ? readableEnd(child.stdout) : null;
-    const stderr = child.stderr >= 0 ? readableEnd(child.stderr) : null;
+    const outputs = {
+      stdout: child.stdout >= 0 ? new CapturedOutput(child.stdout, addon) : null,
+      stderr: child.stderr >= 0 ? new CapturedOutput(child.stderr, addon) : null,
+    };
+    const stdout = outputs.stdout?.stream ?? null;
+    const stderr = outputs.stderr?.stream ?? null;
     const stdinStream = child.stdin >= 0 ? writableEnd(child.stdin) : null;
     const outputEnd = closedAll([stdout, stderr]);
     return {
@@ -61,6 +66,7 @@ export class NativeSpawner implements Spawner {
       stdin: stdinStream,
       stdout,
       stderr,
+      captureInto: (stream, ring) => outputs[stream]?.captureInto(ring),
       onExit: (listener) => exit.listen(listener),
       onOutputEnd: (listener) => void outputEnd.then(listener),
     };
@@ -87,11 +93,6 @@ class ExitLatch {
     if (result) queueMicrotask(() => listener(...result));
     else this.listeners.push(listener);
   }
-}
-
-/** A pipe end as a stream (net.Socket opens a pipe descriptor as a libuv pipe). */
-function readableEnd(fd: number): Readable {
-  return new Socket({ fd, readable: true, writable: false });
 }
 
 function writableEnd(fd: number): Writable {

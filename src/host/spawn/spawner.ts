@@ -41,9 +41,18 @@ export interface SpawnedProcess {
   /**
    * Null when the order handed the child a descriptor of its own for that stream. The caller
    * reads them (the host always does): until both have been read to their end, onOutputEnd waits.
+   * A 'data' chunk may be a view of a buffer the spawner reuses for its next read (the native
+   * spawner's are: no allocation per read): it is valid during the listener's call only — copy
+   * what you keep.
    */
   readonly stdout: Readable | null;
   readonly stderr: Readable | null;
+  /**
+   * Reads `stream` straight into `ring` (no copy) whenever it offers a region, else writes each
+   * read to it: the caller does not write the ring itself. 'data' listeners still hear every
+   * read. Absent where the spawner cannot (child_process): the caller writes the ring on 'data'.
+   */
+  captureInto?(stream: 'stdout' | 'stderr', ring: CaptureRing): void;
   /** Where it runs when that is not this machine: a Slurm node (the pid is then srun's). */
   readonly node?: string;
   /**
@@ -53,6 +62,13 @@ export interface SpawnedProcess {
   onExit(listener: (code: number | null, signal: NodeJS.Signals | null, reason?: 'oom' | 'node-lost') => void): void;
   /** Every holder of the output pipes has closed them: no more output will come. */
   onOutputEnd(listener: () => void): void;
+}
+
+/** A log ring as a read target (processes/log-ring.ts). */
+export interface CaptureRing {
+  region(): Buffer | null;
+  commit(bytes: number): void;
+  write(chunk: Buffer): void;
 }
 
 export interface Spawner {
