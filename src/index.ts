@@ -11,6 +11,8 @@ export type { ExitInfo } from './host/processes/exit-info.js';
 export type { PlacementSpec, PlacementInfo } from './protocol/placement-spec.js';
 export type { WorkspaceStats, QuotaReport } from './protocol/stats.js';
 export type { WhyEntry } from './host/core/why-trail.js';
+export type { ApplySpec, ApplyWorkspaceSpec, ApplyOptions, ApplyReport, ApplyAction, FilePipelineSpec } from './protocol/apply-spec.js';
+export type { CommandDescription, RunSummary } from './protocol/command-description.js';
 export type { StopResult } from './host/registry/registry.js';
 export type { RuntimeClock } from './host/core/clock.js';
 export { ShumaError, isShumaError, ERROR_CODES, type ErrorCode } from './protocol/errors.js';

@@ -140,25 +140,50 @@ test('pipeline run, save, ls, run-saved, stop; logs and why of a pipeline', asyn
   await cli(['stop', 'pipes', '--grace', '0'], daemon.env);
 });
 
-test('apply creates what a spec file describes; a bad file is exit 2 at file:line:column', async () => {
+test('apply converges: created, then unchanged, restarted with the field that changed, pruned; a bad file is exit 2 at file:line:column', async () => {
   const dir = tempDir();
   const file = path.join(dir, 'app.yaml');
-  writeFileSync(file, ['workspaces:', '  - label: applied', '    commands:', `      - { label: svc, exec: ${fixture('forever.sh')} }`, ''].join('\n'));
+  const write = (args: string, extra = '') =>
+    writeFileSync(file, ['workspaces:', '  - label: applied', '    commands:', `      - { label: svc, exec: ${fixture('forever.sh')}, argv: [${args}] }`, extra, ''].join('\n'));
+  write('a', `      - { label: side, exec: ${fixture('forever.sh')} }`);
   const applied = await cli(['apply', file], daemon.env);
   assert.equal(applied.code, 0, applied.stderr);
-  assert.match(applied.stdout, /created workspace applied \([0-9A-Z]{26}\)\n  started applied\/svc: pid \d+\n/);
+  assert.match(applied.stdout, /^workspace applied: created \[[0-9A-Z]{26}\]\ncommand applied\/svc: created \[[0-9A-Z]{26}\]\ncommand applied\/side: created/);
   const twice = await cli(['apply', file], daemon.env);
-  assert.equal(twice.code, 2);
-  assert.match(twice.stderr, /a workspace labelled "applied" is already running/);
+  assert.equal(twice.code, 0, twice.stderr);
+  assert.equal(twice.stdout, 'workspace applied: unchanged\ncommand applied/svc: unchanged\ncommand applied/side: unchanged\n');
+  const pid = commandRow(await ps(), 'applied', 'svc')!.pid!;
+
+  write('b');
+  const dry = await cli(['apply', '--dry-run', '--prune', file], daemon.env);
+  assert.equal(dry.stdout, 'workspace applied: unchanged\ncommand applied/svc: restarted (argv changed)\ncommand applied/side: pruned\n(dry run: nothing was changed)\n');
+  assert.equal(commandRow(await ps(), 'applied', 'svc')!.pid, pid);
+  const sidePid = commandRow(await ps(), 'applied', 'side')!.pid!;
+  const changed = await cli(['apply', '--prune', file], daemon.env);
+  assert.equal(changed.code, 0, changed.stderr);
+  assert.match(changed.stdout, /^workspace applied: unchanged\ncommand applied\/svc: restarted \(argv changed\) \[[0-9A-Z]{26}\]\ncommand applied\/side: pruned\n$/);
+  await waitAllGone([pid, sidePid]);
+  assert.equal(commandRow(await ps(), 'applied', 'side'), undefined);
+
+  const described = await cli(['describe', 'applied/svc'], daemon.env);
+  assert.equal(described.code, 0, described.stderr);
+  assert.match(described.stdout, /^command applied\/svc \([0-9A-Z]{26}\)\n/);
+  assert.match(described.stdout, /\n  state      running, ready\n/);
+  assert.match(described.stdout, /\n  program    \S+forever\.sh "b"\n/);
+  assert.match(described.stdout, /\n  logs       \S+\.out\.log\n +\S+\.err\.log\n/);
+  assert.match(described.stdout, /\n  restart    never .*restarts: 1\n/);
+  const json = await cliJson<{ pid: number; spec: { argv: string[] } }>(['describe', 'svc'], daemon.env);
+  assert.deepEqual(json.spec.argv, ['b']);
+  assert.equal(json.pid, commandRow(await ps(), 'applied', 'svc')!.pid);
 
   const bad = path.join(dir, 'bad.yaml');
   writeFileSync(bad, ['workspaces:', '  - label: x', '    commands:', '      - { exec: 5 }', ''].join('\n'));
   const refused = await cli(['apply', bad], daemon.env);
   assert.equal(refused.code, 2);
   assert.equal(refused.stderr, `shuma: ${bad}:4:11: workspaces[0].commands[0].exec must be a string (got 5)\n`);
-  const pid = commandRow(await ps(), 'applied', 'svc')!.pid!;
+  const live = commandRow(await ps(), 'applied', 'svc')!.pid!;
   await cli(['stop', 'applied', '--grace', '0'], daemon.env);
-  await waitAllGone([pid]);
+  await waitAllGone([live]);
 });
 
 test('a label that names commands in two workspaces is an error listing them; usage errors are exit 2', async () => {

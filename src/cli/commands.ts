@@ -18,6 +18,7 @@ export const COMMANDS: Record<string, () => Promise<Command>> = {
   health: async () => (await import('./health.js')).health,
   apply: async () => (await import('./apply.js')).apply,
   why: async () => (await import('./why.js')).why,
+  describe: async () => (await import('./describe.js')).describe,
   kill: async () => (await import('./kill.js')).kill,
   startup: async () => (await import('./startup.js')).startup,
   inspect: async () => (await import('./inspect.js')).inspect,

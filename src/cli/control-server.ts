@@ -19,6 +19,7 @@ import {
 import { ShumaError, isShumaError } from '../protocol/errors.js';
 import { createPeerCheck, type PeerCheck } from './peer-check.js';
 import { applyFile } from './serve-apply.js';
+import { describeNamed } from './serve-describe.js';
 import { deleteNamed, flushNamed, restartNamed } from './serve-command-ops.js';
 import type { ServeContext, Streamed } from './serve-context.js';
 import { health, type DaemonInfo } from './serve-health.js';
@@ -160,7 +161,9 @@ export class ControlServer {
       case 'health':
         return { result: await health(rt, this.info, this.peers) };
       case 'apply':
-        return { result: await applyFile(ctx, request.file) };
+        return { result: await applyFile(ctx, request) };
+      case 'describe':
+        return { result: await describeNamed(ctx, request.target) };
       case 'why':
         return { result: await why(ctx, request.target) };
       case 'flush':

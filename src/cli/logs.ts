@@ -1,6 +1,7 @@
 // `shuma logs [-f] <cmd>`: what a command wrote (the ring buffer's tail); with -f, what it writes
 // from now on too, across its relaunches, until it ends for good or Ctrl-C.
 import type { LogsEvent } from '../protocol/control.js';
+import { isShumaError, ShumaError } from '../protocol/errors.js';
 import { numberOption, parseCommand, UsageError } from './cli-args.js';
 import { printJson, stdio, withDaemon, type Output } from './client-command.js';
 import { EXIT_OK } from './exit-codes.js';
@@ -48,6 +49,13 @@ export async function logs(args: readonly string[], io: Output = stdio): Promise
     try {
       const end = await done;
       if (json) printJson(end, io);
+    } catch (error) {
+      // The daemon stopped under us (`shuma kill`, a restart): -f cannot outlive it. What the
+      // command writes meanwhile goes to its files; `shuma logs` shows it once a daemon serves.
+      if (isShumaError(error) && error.code === 'NO_DAEMON') {
+        throw new ShumaError('NO_DAEMON', 'the daemon stopped, and -f with it: its commands stopped too (a new daemon starts them again); `shuma logs -f` again once one serves shows what they wrote, from their files');
+      }
+      throw error;
     } finally {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);

@@ -42,7 +42,13 @@ Usage:
   shuma pipeline save <name> -w <ws> (--file F | -- …) | ls | run-saved <name> [-w ws] | rm <name>
   shuma pipeline stop <pipeline> [--grace MS]
   shuma health                  the daemon's counts, pid, socket and state directory
-  shuma apply <file>            create what a spec file describes in the running daemon
+  shuma apply [--prune] [--dry-run] <file>
+                                converge the daemon on a spec file (as kubectl apply): create
+                                what is missing, leave what matches, restart what differs; one
+                                line per object; --prune removes what the file's workspaces no
+                                longer list; --dry-run says what it would do
+  shuma describe <command>      one command in full: spec, env, limits, restart policy and count,
+                                state and readiness, pid, last exits, log files
   shuma why <command|pipeline>  the causal trail: what happened to it and why
   shuma --help | help <command>  this help, or a command's
   shuma --version               the version

@@ -7,6 +7,8 @@ import { checkCallOptions } from '../protocol/checks.js';
 import type { WorkspaceEntry } from './registry/registry.js';
 import { RuntimeCore, type CreateWorkspaceOptions, type HealthCounts, type RuntimeOptions } from './core/runtime-core.js';
 import { WorkspaceHandle, type Workspace } from './workspace-handle.js';
+import type { ApplyOptions, ApplyReport, ApplySpec } from '../protocol/apply-spec.js';
+import { applySpec } from './apply.js';
 
 export type { RuntimeClock } from './core/clock.js';
 
@@ -36,6 +38,12 @@ export interface Runtime {
   dropSavedPipeline(name: string): Promise<boolean>;
   runSavedPipeline(name: string, overrides?: { workspace?: string }): Promise<Pipeline>;
   health(): Promise<HealthCounts>;
+  /**
+   * Converges on a spec (a spec file's content), as `kubectl apply`: creates what is missing,
+   * leaves what matches, restarts or updates what differs; with `prune`, removes what the spec's
+   * workspaces hold beyond it. Checked whole first: a bad spec changes nothing. Says what it did.
+   */
+  apply(spec: ApplySpec, options?: ApplyOptions): Promise<ApplyReport>;
   /** Empties every log file (rotated ones too, and those of workspaces that are gone); the rings stay. */
   flushLogs(): Promise<void>;
   inspect(observer: (record: InspectionRecord) => void): () => void;
@@ -58,6 +66,8 @@ class RuntimeFacade implements Runtime {
   private readonly handles = new Map<string, WorkspaceHandle>();
   private readonly pipelineHandles = new Map<string, PipelineHandle>();
   inspector: AttachedServer | null = null;
+  /** Applies run one at a time: each plans from what the one before left. */
+  private applying: Promise<unknown> = Promise.resolve();
 
   constructor(readonly core: RuntimeCore) {}
 
@@ -161,6 +171,12 @@ class RuntimeFacade implements Runtime {
   async flushLogs(): Promise<void> {
     this.core.ensureOpen();
     await this.core.logFiles?.flush();
+  }
+
+  apply(spec: ApplySpec, options?: ApplyOptions): Promise<ApplyReport> {
+    const turn = this.applying.then(() => applySpec(this, this.core, spec, options));
+    this.applying = turn.catch(() => undefined);
+    return turn;
   }
 
   async health(): Promise<HealthCounts> {

@@ -9,6 +9,8 @@ import type { StopResult, WorkspaceEntry } from './registry/registry.js';
 import type { QuotaReport, WorkspaceStats } from '../protocol/stats.js';
 import type { WhyEntry } from './core/why-trail.js';
 import type { RuntimeCore } from './core/runtime-core.js';
+import type { CommandDescription } from '../protocol/command-description.js';
+import { describeCommand } from './core/command-describe.js';
 import { catchUpNow, whenCaughtUp } from './core/caught-up.js';
 import type { RunEntry } from './processes/process-table.js';
 
@@ -63,6 +65,8 @@ export interface Workspace {
   restartCommand(idOrLabel: string): Promise<Command>;
   /** Stopped and forgotten: no longer listed, its label free again. */
   removeCommand(idOrLabel: string, options?: StopOptions): Promise<void>;
+  /** One command (by id, label or ws/label): spec, environment, limits, policy, state, last runs, log files. */
+  describe(idOrLabel: string): Promise<CommandDescription>;
 }
 
 export class WorkspaceHandle implements Workspace {
@@ -197,6 +201,14 @@ export class WorkspaceHandle implements Workspace {
     this.core.ensureOpen();
     const options = checkCallOptions(input, 'options', ['graceMs']);
     await this.core.commandControl.remove(this.core.workspaceEntry(this.id), idOrLabel, options.graceMs);
+  }
+
+  async describe(idOrLabel: string): Promise<CommandDescription> {
+    this.core.ensureOpen();
+    const ws = this.core.workspaceEntry(this.id);
+    // Read your writes: its state as the actor knows it once told of its latest run.
+    await whenCaughtUp(this.core, ws, this.core.commandControl.resolve(ws, idOrLabel));
+    return describeCommand(this.core, this.core.commandControl, ws, idOrLabel);
   }
 
   async stop(input?: StopOptions): Promise<StopResult> {

@@ -15,6 +15,8 @@ import { checkCount, checkObject, checkText, describe, isPlainObject } from './c
 import { decodeUntrusted, encode } from './codec.js';
 import { ShumaError } from './errors.js';
 import type { WorkspaceStats } from './stats.js';
+import type { ApplyReport } from './apply-spec.js';
+import type { CommandDescription } from './command-description.js';
 import type { CommandSpec, PlacementSpec } from './specs.js';
 
 /** A request frame larger than this is refused and the connection closed. */
@@ -71,7 +73,9 @@ export interface PipelineRunSavedRequest { id: number; op: 'pipelineRunSaved'; n
 export interface PipelineDropRequest { id: number; op: 'pipelineDrop'; name: string }
 export interface HealthRequest { id: number; op: 'health' }
 /** A spec file's content (as `loadSpecFile` parsed it); checked again by the daemon. */
-export interface ApplyRequest { id: number; op: 'apply'; file: unknown }
+export interface ApplyRequest { id: number; op: 'apply'; file: unknown; prune?: boolean; dryRun?: boolean }
+/** One command described (`ws.describe`). */
+export interface DescribeRequest { id: number; op: 'describe'; target: Name }
 export interface WhyRequest { id: number; op: 'why'; target: Name }
 /** Empties log files: of one command, of a workspace's commands, or all (no target). */
 export interface FlushRequest { id: number; op: 'flush'; target?: Name }
@@ -95,6 +99,7 @@ export type ControlRequest =
   | PipelineDropRequest
   | HealthRequest
   | ApplyRequest
+  | DescribeRequest
   | WhyRequest
   | RestartRequest
   | DeleteRequest
@@ -116,7 +121,8 @@ const OP_FIELDS: { [K in ControlOp]: { required: readonly string[]; optional: re
   pipelineRunSaved: { required: ['name'], optional: ['workspace'] },
   pipelineDrop: { required: ['name'], optional: [] },
   health: { required: [], optional: [] },
-  apply: { required: ['file'], optional: [] },
+  apply: { required: ['file'], optional: ['prune', 'dryRun'] },
+  describe: { required: ['target'], optional: [] },
   why: { required: ['target'], optional: [] },
   restart: { required: ['target'], optional: [] },
   flush: { required: [], optional: ['target'] },
@@ -155,8 +161,10 @@ export function parseRequest(value: unknown): ControlRequest {
   };
   ['workspace', 'command', 'target', 'name'].forEach((key) => (op === 'cancel' && key === 'target' ? count(key) : text(key)));
   ['tailBytes', 'lines', 'graceMs', 'everyMs'].forEach(count);
-  if (value.follow !== undefined && typeof value.follow !== 'boolean') {
-    throw new ShumaError('INVALID_ARGUMENT', `follow must be true or false (got ${describe(value.follow)})`, { field: 'follow' });
+  for (const flag of ['follow', 'prune', 'dryRun']) {
+    if (value[flag] !== undefined && typeof value[flag] !== 'boolean') {
+      throw new ShumaError('INVALID_ARGUMENT', `${flag} must be true or false (got ${describe(value[flag])})`, { field: flag });
+    }
   }
   if (op === 'logs' && !['stdout', 'stderr', 'both'].includes(value.stream as string)) {
     throw new ShumaError('INVALID_ARGUMENT', `stream must be 'stdout', 'stderr' or 'both' (got ${describe(value.stream)})`, { field: 'stream' });
@@ -291,9 +299,7 @@ export interface HealthResult {
   inspectorUrl: string | null;
 }
 
-export interface ApplyResult {
-  workspaces: Array<{ id: string; label: string; commands: Array<{ id: string; label: string; pid: number }>; pipelines: Array<{ id: string; label: string }> }>;
-}
+export type ApplyResult = ApplyReport;
 
 export interface WhyResult { kind: 'command' | 'pipeline'; id: string; label: string; entries: Array<{ at: number; text: string }> }
 
@@ -311,6 +317,7 @@ export interface ControlResults {
   pipelineDrop: { name: string; dropped: boolean };
   health: HealthResult;
   apply: ApplyResult;
+  describe: CommandDescription;
   why: WhyResult;
   restart: RestartResult;
   flush: FlushResult;

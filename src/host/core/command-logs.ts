@@ -32,7 +32,11 @@ function streamsOf(stream: Stream): Array<'stdout' | 'stderr'> {
 export async function commandLogs(core: CoreParts, control: CommandControl, wsId: string, name: string, query: LogQuery): Promise<Buffer> {
   const ws = workspaceEntry(core, wsId);
   const run = typeof name === 'string' ? core.table.get(name) : undefined;
-  if (run && run.wsId === ws.id) return Buffer.concat(streamsOf(query.stream).map((s) => cut(run[s].tail(0), query)));
+  if (run && run.wsId === ws.id) {
+    // A run restored after a restart has no ring (restore-history.ts): a pipeline node's is in its files.
+    if (run.pipelineId !== undefined && run.stdout.capacity === 0 && core.logFiles) return nodeFromFiles(core, core.logFiles, run, query);
+    return Buffer.concat(streamsOf(query.stream).map((s) => cut(run[s].tail(0), query)));
+  }
   let command;
   try {
     command = control.resolve(ws, name);
@@ -52,4 +56,12 @@ export async function commandLogs(core: CoreParts, control: CommandControl, wsId
 
 function fromRings(runs: readonly RunEntry[], stream: 'stdout' | 'stderr'): Buffer {
   return Buffer.concat(runs.map((run) => run[stream].tail(0)));
+}
+
+/** A pipeline node's files hold every attempt of it: the tail asked for, as for a command. */
+async function nodeFromFiles(core: CoreParts, files: NonNullable<CoreParts['logFiles']>, run: RunEntry, query: LogQuery): Promise<Buffer> {
+  const owner = { wsId: run.wsId, key: run.pipelineId!, label: run.label };
+  const want = query.lines !== undefined ? { lines: query.lines } : { bytes: query.tailBytes > 0 ? query.tailBytes : core.logBufferBytes };
+  const parts = await Promise.all(streamsOf(query.stream).map((stream) => files.tail(owner, stream, want)));
+  return Buffer.concat(parts.map((part) => part ?? Buffer.alloc(0)));
 }

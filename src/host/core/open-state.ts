@@ -2,6 +2,7 @@ import { ShumaError, serializeError } from '../../protocol/errors.js';
 import { stateName } from '../../protocol/state-value.js';
 import { validateWorkspaceSpec } from '../../protocol/validate-spec.js';
 import { collectSnapshot } from '../persistence/collect.js';
+import { restoreCommandEntry, restoreHistory } from './restore-history.js';
 import { findMarkedProcesses, killProcesses, STATE_MARK_VARIABLE, stateMark } from '../persistence/orphans.js';
 import { knownRunIds, restoreSnapshot } from '../persistence/restore.js';
 import { checkSnapshotData, type PersistedProcess, type PersistedWorkspace, type SnapshotData } from '../persistence/snapshot-data.js';
@@ -10,9 +11,7 @@ import { acquireStateLock } from '../persistence/state-lock.js';
 import { StateStore } from '../persistence/state-store.js';
 import path from 'node:path';
 import { LogFiles } from '../processes/log-files.js';
-import { deferred } from '../processes/deferred.js';
 import { isSameProcess, type ProcStat } from '../processes/proc.js';
-import type { RunEntry } from '../processes/process-table.js';
 import { launchPlan, unresolvedPlan } from '../spawn/launch-plan.js';
 import { newPipelineEntry } from './commands-and-pipelines.js';
 import type { CoreParts } from './core-parts.js';
@@ -63,7 +62,7 @@ export async function openState(core: CoreParts, stateDir: string): Promise<void
   }
   core.state = new StateStore(
     stateDir,
-    () => collectSnapshot(core.runtimeId, core.registry, core.table, core.savedPipelines),
+    () => collectSnapshot(core.runtimeId, core.registry, core.table, core.savedPipelines, (key) => core.why.get(key)),
     core.logger,
     (message) => core.warn(message),
   );
@@ -97,22 +96,7 @@ async function restoreWorkspace(core: CoreParts, record: PersistedWorkspace, los
   // A crashed runtime's cgroup may still hold what escaped every group: it goes too (unless adopted).
   if (adopted.length === 0) await ws.cgroup?.killAll();
   ws.persisted = record.actor;
-  for (const command of record.commands) {
-    const plan = await launchPlan(ws, command.spec).catch(() => unresolvedPlan(ws, command.spec));
-    const firstRun = deferred<RunEntry>();
-    // Nobody awaits a restored command's first run: it ran before the restart.
-    firstRun.promise.catch(() => undefined);
-    ws.commands.set(command.key, {
-      ...plan,
-      label: command.label,
-      key: command.key,
-      wsId: ws.id,
-      policy: command.policy,
-      snapshot: null,
-      observers: new Set(),
-      firstRun,
-    });
-  }
+  for (const command of record.commands) await restoreCommandEntry(ws, command, null);
   for (const { id, spec: pipelineSpec } of record.pipelines) {
     const nodes = await Promise.all(pipelineSpec.nodes.map((node) => launchPlan(ws, node).catch(() => unresolvedPlan(ws, node))));
     const pipeline = newPipelineEntry(id, ws, pipelineSpec, nodes);
@@ -120,6 +104,7 @@ async function restoreWorkspace(core: CoreParts, record: PersistedWorkspace, los
     ws.pipelines.set(id, pipeline);
     core.pipelines.set(id, pipeline);
   }
+  await restoreHistory(core, ws, record.history);
   for (const orphan of adopted) {
     const run = core.table.add(
       {

@@ -186,4 +186,10 @@ export class WhyTrails {
     return [...(this.trails.get(key) ?? [])];
   }
 
+  /** A trail brought back from the snapshot file (a finished command's, after a restart). */
+  restore(key: string, entries: readonly WhyEntry[]): void {
+    if (!this.trails.has(key) && this.trails.size >= MAX_TRAILS) this.trails.delete(this.trails.keys().next().value!);
+    this.trails.set(key, [...entries, ...(this.trails.get(key) ?? [])].slice(-TRAIL_LENGTH));
+  }
+
 }

@@ -3,6 +3,10 @@ import type { ProcessTable } from '../processes/process-table.js';
 import type { Registry, WorkspaceEntry } from '../registry/registry.js';
 import type { PipelineSpec } from '../../protocol/pipeline-spec.js';
 import type { PersistedProcess, PersistedWorkspace, SnapshotData } from './snapshot-data.js';
+import { historyOf } from './finished.js';
+
+/** A command's or pipeline's causal trail, by its key (the runtime's why trails). */
+export type TrailOf = (key: string) => Array<{ at: number; text: string }>;
 
 /** The keys of the children a persisted workspace snapshot still holds (finished ones are gone). */
 export function childKeysOf(persisted: unknown): Set<string> {
@@ -30,7 +34,7 @@ function processesOf(ws: WorkspaceEntry, table: ProcessTable): PersistedProcess[
   return out;
 }
 
-function workspaceRecord(ws: WorkspaceEntry, table: ProcessTable): PersistedWorkspace {
+function workspaceRecord(ws: WorkspaceEntry, table: ProcessTable, trail: TrailOf): PersistedWorkspace {
   const live = childKeysOf(ws.persisted);
   return {
     id: ws.id,
@@ -42,6 +46,7 @@ function workspaceRecord(ws: WorkspaceEntry, table: ProcessTable): PersistedWork
       .map((command) => ({ key: command.key, label: command.label, spec: command.spec, policy: command.policy })),
     pipelines: [...ws.pipelines.values()].filter((p) => live.has(p.id)).map((p) => ({ id: p.id, spec: p.spec })),
     processes: processesOf(ws, table),
+    history: historyOf(ws, table, live, trail),
     ...(ws.placement.kind !== 'local' ? { placement: ws.placement } : {}),
   };
 }
@@ -52,11 +57,12 @@ export function collectSnapshot(
   registry: Registry,
   table: ProcessTable,
   savedPipelines: ReadonlyMap<string, PipelineSpec>,
+  trail: TrailOf = () => [],
 ): SnapshotData {
   return {
     runtimeId,
     savedPipelines: Object.fromEntries(savedPipelines),
     // A failed actor has nothing to restore from; one not yet mirrored is in its first instant.
-    workspaces: [...registry.all()].filter((ws) => !ws.failure && ws.persisted !== null).map((ws) => workspaceRecord(ws, table)),
+    workspaces: [...registry.all()].filter((ws) => !ws.failure && ws.persisted !== null).map((ws) => workspaceRecord(ws, table, trail)),
   };
 }

@@ -1,5 +1,6 @@
 import type { PlacementInfo } from '../../protocol/placement-spec.js';
 import type { PlainValue } from '../../protocol/messages.js';
+import type { PersistedHistory } from './finished.js';
 import type { PipelineSpec } from '../../protocol/pipeline-spec.js';
 import type { CommandSpec, ResolvedRestartPolicy, WorkspaceSpec } from '../../protocol/specs.js';
 
@@ -30,6 +31,8 @@ export interface PersistedWorkspace {
   processes: PersistedProcess[];
   /** Where it was placed, when not this machine: a restart finds its Slurm job again by id. */
   placement?: PlacementInfo;
+  /** What ended (finished commands and pipelines, last exits, trails), bounded; absent in older files. */
+  history?: PersistedHistory;
 }
 
 export interface SnapshotData {

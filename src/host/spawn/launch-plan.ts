@@ -16,7 +16,7 @@ export async function findUtility(name: 'prlimit' | 'setpriv'): Promise<string |
 }
 
 /** A command as it will start in `ws`: cwd checked, program found, environment merged. */
-export async function launchPlan(ws: WorkspaceEntry, spec: CommandSpec): Promise<LaunchPlan> {
+export async function launchPlan(ws: Pick<WorkspaceEntry, 'cwd' | 'env'>, spec: CommandSpec): Promise<LaunchPlan> {
   const cwd = await checkCwd(spec.cwd === undefined ? ws.cwd : path.resolve(ws.cwd, spec.cwd), 'cwd');
   const env = { ...ws.env, ...spec.env };
   const file = await resolveExecutable(spec.exec, cwd, env.PATH);

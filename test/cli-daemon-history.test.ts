@@ -1,0 +1,69 @@
+// What ended is still listed after `shuma kill`/SIGTERM and a new daemon on the same state: a
+// finished command with its exit, its why trail and its logs; a finished pipeline with its nodes'
+// exits. A real daemon, stopped and started again.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { PsResult, RunResult, WhyResult } from '../src/protocol/control.js';
+import { cli, cliJson, cliStream, pollCli, startDaemon } from './daemon-helpers.js';
+
+test('after a daemon restart, ps still lists finished commands and pipelines with their exits; why and logs still answer', async () => {
+  const daemon = await startDaemon();
+  const once = await cliJson<RunResult>(['run', '-w', 'hist', '--label', 'once', '--', 'sh', '-c', 'echo bye; exit 4'], daemon.env);
+  await cliJson(['pipeline', 'run', '-w', 'hist', '--label', 'count', '--', 'seq', '1', '3', '|', 'wc', '-l'], daemon.env);
+  const ended = (r: PsResult) =>
+    r.workspaces[0]?.commands.find((c) => c.label === 'once')?.state === 'exited' && r.pipelines.find((p) => p.label === 'count')?.state === 'succeeded';
+  const before = await pollCli(() => cliJson<PsResult>(['ps'], daemon.env), ended, 'once exited and count succeeded');
+  const whyBefore = await cliJson<WhyResult>(['why', 'hist/once'], daemon.env);
+  assert.ok(whyBefore.entries.some((e) => e.text === 'exited 4'));
+  assert.equal(await daemon.stop('SIGTERM'), 0);
+
+  const again = await startDaemon({ home: daemon.home });
+  try {
+    const after = await cliJson<PsResult>(['ps'], again.env);
+    const row = after.workspaces.find((w) => w.label === 'hist')!.commands.find((c) => c.label === 'once');
+    assert.ok(row, 'the finished command is listed');
+    assert.deepEqual([row.id, row.state, row.exitStatus, row.pid], [once.command.id, 'exited', 4, null]);
+    const pipe = after.pipelines.find((p) => p.label === 'count');
+    assert.ok(pipe, 'the finished pipeline is listed');
+    assert.equal(pipe.state, 'succeeded');
+    assert.deepEqual(pipe.nodes.map((n) => [n.label, n.exitStatus]), before.pipelines.find((p) => p.label === 'count')!.nodes.map((n) => [n.label, n.exitStatus]));
+    const why = await cliJson<WhyResult>(['why', 'hist/once'], again.env);
+    assert.deepEqual(why.entries, whyBefore.entries);
+    assert.equal((await cli(['logs', 'hist/once'], again.env)).stdout, 'bye\n');
+    assert.equal((await cli(['logs', 'count/wc'], again.env)).stdout.trim(), '3', 'a node of a finished pipeline: from its log file');
+  } finally {
+    assert.equal(await again.stop('SIGTERM'), 0);
+  }
+});
+
+test('logs -f follows a command across `shuma restart` (a stop to run again is not its end), and says so when the daemon stops under it', async () => {
+  const daemon = await startDaemon();
+  let stopped = false;
+  try {
+    await cliJson<RunResult>(['run', '-w', 'fol', '--label', 'svc', '--', 'sh', '-c', 'echo run-$$; exec sleep 1000'], daemon.env);
+    const f = cliStream(['logs', '-f', 'fol/svc'], daemon.env);
+    const firstLine = await f.waitFor(/^run-\d+$/);
+    const restarted = await cli(['restart', 'fol/svc'], daemon.env);
+    assert.equal(restarted.code, 0, restarted.stderr);
+    const secondLine = await f.waitFor(new RegExp(`^run-(?!${firstLine.slice(4)}$)\\d+$`));
+    assert.notEqual(secondLine, firstLine);
+    assert.equal(f.child.exitCode, null, '-f goes on after the restart');
+    assert.equal(await daemon.stop('SIGTERM'), 0);
+    stopped = true;
+    assert.equal(await f.exited, 3);
+    assert.match(f.stderr(), /NO_DAEMON: the daemon stopped, and -f with it/);
+
+    // A new daemon: -f on the command shows what it wrote before, from its files, and follows.
+    const again = await startDaemon({ home: daemon.home });
+    try {
+      const g = cliStream(['logs', '-f', 'fol/svc'], again.env);
+      await g.waitFor(new RegExp(`^${secondLine}$`));
+      g.child.kill('SIGINT');
+      assert.equal(await g.exited, 0);
+    } finally {
+      assert.equal(await again.stop('SIGTERM'), 0);
+    }
+  } finally {
+    if (!stopped) await daemon.stop('SIGTERM');
+  }
+});
