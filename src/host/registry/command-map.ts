@@ -11,12 +11,14 @@ export class CommandMap<C extends { readonly label: string }> extends Map<string
 
   override set(key: string, command: C): this {
     const previous = super.get(key);
+    // Replaced (a command given a new spec keeps its key and label): the new entry is the holder.
+    const held = previous !== undefined && this.byLabel?.get(previous.label) === previous;
     if (previous && previous.label !== command.label) this.unindex(previous);
     super.set(key, command);
     // The base class's constructor may call set() before the fields exist: only an empty map then.
     this.byLabel ??= new Map();
     // A label appears once per workspace (uniqueLabel); the first holder is the one named.
-    if (!this.byLabel.has(command.label)) this.byLabel.set(command.label, command);
+    if (!this.byLabel.has(command.label) || (held && previous.label === command.label)) this.byLabel.set(command.label, command);
     return this;
   }
 
