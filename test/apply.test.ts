@@ -220,3 +220,23 @@ test('describe: spec, environment, limits, policy and restarts, state and readin
   assert.equal(l.state, 'running');
   assert.equal(l.ready, true);
 });
+
+test('apply after a restart of the runtime (same stateDir) finds what it made unchanged: specs compare as restored', async () => {
+  const stateDir = mkdtempSync(path.join(os.tmpdir(), 'shuma-apply-'));
+  dirs.push(stateDir);
+  const rich = spec([
+    {
+      label: 'rich',
+      limits: { nofile: 512 },
+      env: { A: '1' },
+      supervision: { strategy: 'one_for_all' },
+      commands: [{ label: 'web', exec: 'sh', argv: ['-c', 'echo ready; exec sleep 1000'], ready: { line: 'ready' }, restart: { onFailure: true } }],
+      pipelines: base().workspaces[0]!.pipelines!,
+    },
+  ]);
+  const rt1 = await startRuntime({ stateDir });
+  assert.ok((await rt1.apply(rich)).actions.every((a) => a.action === 'created'));
+  await rt1.shutdown({ graceMs: 0 });
+  const rt2 = await startRuntime({ stateDir });
+  assert.deepEqual(lines(await rt2.apply(rich)), ['workspace rich: unchanged', 'command rich/web: unchanged', 'pipeline rich/feed: unchanged']);
+});

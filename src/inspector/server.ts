@@ -1,61 +1,22 @@
-import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { isIPv4, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { fileURLToPath } from 'node:url';
-import type { AnyStateMachine } from 'xstate';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { ShumaError } from '../protocol/errors.js';
 import type { InspectionRecord } from '../protocol/messages.js';
-import type { RunView, RuntimeView } from '../host/runtime-view.js';
-import { describeMachine } from '../machines/chart.js';
-import { commandMachine } from '../machines/command-machine.js';
-import { pipelineMachine } from '../machines/pipeline-machine.js';
-import { workspaceMachine } from '../machines/workspace-machine.js';
+import type { RuntimeView } from '../host/runtime-view.js';
+import { checkInspectorOptions, DEFAULT_INSPECTOR_LIMITS, type InspectorLimits, type InspectorOptions } from './inspector-options.js';
 import { ActorTable, Ring, type ActorView } from './model.js';
-import { chartToSvg } from './svg-chart.js';
+import { detailOf } from './actor-detail.js';
+import { hostAllowed, PageFiles } from './page-files.js';
+
+export { checkInspectorOptions, DEFAULT_INSPECTOR_LIMITS, isLoopback, type InspectorLimits, type InspectorOptions } from './inspector-options.js';
 
 // The local inspector: one HTTP server on a loopback address serving a page (plain HTML, JS
 // and CSS from src/inspector/public, no CDN) and a WebSocket that streams the runtime's
 // inspection records to it, batched. Every client has a bounded send buffer: a client that
 // cannot keep up loses what it cannot take and is sent the whole state again once it has
 // drained, so a slow page never makes the runtime hold more than a bound per client.
-
-export interface InspectorOptions {
-  /** TCP port; 0 picks any free one (the runtime's `inspectorUrl` says which). */
-  port: number;
-  /** A loopback address only: 127.0.0.1 (default), another 127.x.y.z, ::1 or localhost. */
-  host?: string;
-}
-
-export interface InspectorLimits {
-  /** Records kept for pages that connect later (and for resyncs). */
-  ringRecords: number;
-  /** Ended actors kept in the list after they ended. */
-  keepEndedActors: number;
-  /** A client whose socket holds more than this many unsent bytes is sent nothing more until it drains. */
-  highWaterBytes: number;
-  /** …and is sent the whole state again once it holds no more than this. */
-  lowWaterBytes: number;
-  /** Records waiting for the next batch; past this the batch is dropped and every page resyncs. */
-  maxPendingRecords: number;
-  /** How long records wait to be sent together. */
-  flushMs: number;
-  /** Clock ticks, stats and why() refreshes for the selected actor. */
-  tickMs: number;
-  maxClients: number;
-}
-
-export const DEFAULT_INSPECTOR_LIMITS: InspectorLimits = {
-  ringRecords: 1000,
-  keepEndedActors: 200,
-  highWaterBytes: 1024 * 1024,
-  lowWaterBytes: 64 * 1024,
-  maxPendingRecords: 5000,
-  flushMs: 30,
-  tickMs: 1000,
-  maxClients: 16,
-};
 
 /** What the inspector reads of a runtime. */
 export type InspectorSource = Pick<RuntimeView, 'clock' | 'registry' | 'statsHistory' | 'why' | 'addInspector' | 'table' | 'logger'>;
@@ -67,65 +28,6 @@ export interface ClientStats {
   droppedRecords: number;
   resyncs: number;
   waitingForResync: boolean;
-}
-
-const MACHINES: Record<string, AnyStateMachine> = {
-  workspace: workspaceMachine,
-  command: commandMachine,
-  pipeline: pipelineMachine,
-};
-
-/** The page's files: served from the sources (dist/src/inspector/ → src/inspector/public/). */
-const PUBLIC_DIR = fileURLToPath(new URL('../../../src/inspector/public/', import.meta.url));
-const PUBLIC_FILES: Record<string, string> = {
-  '/': 'index.html',
-  '/index.html': 'index.html',
-  '/app.js': 'app.js',
-  '/style.css': 'style.css',
-};
-const CONTENT_TYPES: Record<string, string> = {
-  html: 'text/html; charset=utf-8',
-  js: 'text/javascript; charset=utf-8',
-  css: 'text/css; charset=utf-8',
-  svg: 'image/svg+xml; charset=utf-8',
-  json: 'application/json; charset=utf-8',
-};
-// The page's inline SVG carries its own <style>: styles may be inline, scripts may not.
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
-
-/** Whether `host` names this machine's loopback interface. */
-export function isLoopback(host: string): boolean {
-  if (host === 'localhost' || host === '::1' || host === '[::1]') return true;
-  return isIPv4(host) && host.startsWith('127.');
-}
-
-/** Checks `RuntimeOptions.inspector`; the address to listen on: loopback only. */
-export function checkInspectorOptions(value: unknown): { port: number; host: string } {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ShumaError('INVALID_ARGUMENT', 'options.inspector must be an object like { port: 0 } (port 0: any free port)', { field: 'inspector' });
-  }
-  const known = ['port', 'host'];
-  for (const key of Object.keys(value)) {
-    if (!known.includes(key)) {
-      throw new ShumaError('INVALID_ARGUMENT', `options.inspector.${key} is not an inspector option; known: ${known.join(', ')}`, { field: `inspector.${key}` });
-    }
-  }
-  const { port, host } = value as { port?: unknown; host?: unknown };
-  if (typeof port !== 'number' || !Number.isSafeInteger(port) || port < 0 || port > 65535) {
-    throw new ShumaError('INVALID_ARGUMENT', `options.inspector.port must be a whole number from 0 to 65535 (0: any free port; got ${JSON.stringify(port)})`, {
-      field: 'inspector.port',
-    });
-  }
-  if (host !== undefined && (typeof host !== 'string' || !isLoopback(host))) {
-    throw new ShumaError(
-      'INVALID_ARGUMENT',
-      `options.inspector.host must be a loopback address (127.0.0.1, another 127.x.y.z, ::1 or localhost; got ${JSON.stringify(host)}): the inspector shows every process and is never served to the network`,
-      { field: 'inspector.host' },
-    );
-  }
-  // `localhost` may resolve to either family: the inspector binds the IPv4 loopback for it.
-  const address = host === undefined || host === 'localhost' ? '127.0.0.1' : host === '[::1]' ? '::1' : host;
-  return { port, host: address };
 }
 
 interface Client {
@@ -151,25 +53,6 @@ export async function startInspector(
 }
 
 
-/** Bytes of a command's output the page shows: its last screenful or so, not its whole ring. */
-const OUTPUT_TAIL_BYTES = 4096;
-
-/**
- * The latest run's output of a command (by its key), or of each node of a pipeline (by the
- * pipeline's id), stdout and stderr apart, as text.
- */
-function outputTail(runs: readonly RunView[], id: string, machine: string): Array<{ label: string; stdout: string; stderr: string }> {
-  const latest = new Map<string, RunView>();
-  for (const run of runs) {
-    if (machine === 'pipeline' ? run.pipelineId === id : run.key === id && run.pipelineId === undefined) latest.set(run.label, run);
-  }
-  return [...latest.values()].map((run) => ({
-    label: run.label,
-    stdout: run.stdout.tail(OUTPUT_TAIL_BYTES).toString('utf8'),
-    stderr: run.stderr.tail(OUTPUT_TAIL_BYTES).toString('utf8'),
-  }));
-}
-
 export class InspectorServer {
   private readonly http: Server;
   private readonly wss: WebSocketServer;
@@ -181,8 +64,7 @@ export class InspectorServer {
   private flushTimer: NodeJS.Timeout | null = null;
   private tickTimer: NodeJS.Timeout | null = null;
   private unsubscribe: (() => void) | null = null;
-  private readonly files = new Map<string, Buffer>();
-  private readonly charts = new Map<string, string>();
+  private readonly pages = new PageFiles();
   private closed: Promise<void> | null = null;
   private address = '';
 
@@ -192,8 +74,6 @@ export class InspectorServer {
   ) {
     this.table = new ActorTable(limits.keepEndedActors);
     this.ring = new Ring(limits.ringRecords);
-    // Read once: a page never waits on the disk, and a missing file fails the start, not a request.
-    for (const name of new Set(Object.values(PUBLIC_FILES))) this.files.set(name, readFileSync(PUBLIC_DIR + name));
     this.http = createServer((req, res) => this.serve(req, res));
     this.wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false });
     this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
@@ -385,71 +265,17 @@ export class InspectorServer {
   private sendDetail(client: Client): void {
     const id = client.selected;
     if (id === null || client.socket.bufferedAmount > this.limits.highWaterBytes) return;
-    const view = this.table.get(id);
-    if (!view) return;
-    const detail: Record<string, unknown> = { type: 'detail', id, now: this.source.clock.now(), context: this.table.snapshotOf(id)?.context ?? null };
-    if (view.machine === 'workspace') {
-      detail.stats = this.source.statsHistory(id, 60);
-    } else {
-      detail.why = this.source.why.get(id);
-      detail.output = outputTail(this.source.table.ofWorkspace(view.rootId), id, view.machine);
-    }
-    this.send(client, JSON.stringify(detail));
+    const detail = detailOf(this.table, this.source, id);
+    if (detail) this.send(client, JSON.stringify(detail));
   }
 
   // ── HTTP ──────────────────────────────────────────────────────────────────────
 
-  /** Only requests addressed to the loopback name the page was served under (no DNS rebinding). */
-  private hostAllowed(req: IncomingMessage): boolean {
-    const host = req.headers.host;
-    if (typeof host !== 'string') return false;
-    const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!;
-    return isLoopback(name);
-  }
-
   private serve(req: IncomingMessage, res: ServerResponse): void {
-    const headers = {
-      'Cache-Control': 'no-store',
-      'X-Content-Type-Options': 'nosniff',
-      'Referrer-Policy': 'no-referrer',
-      'Content-Security-Policy': CSP,
-    };
-    const reply = (status: number, type: string, body: string | Buffer) => {
-      res.writeHead(status, { ...headers, 'Content-Type': CONTENT_TYPES[type] ?? 'text/plain; charset=utf-8' });
-      res.end(req.method === 'HEAD' ? undefined : body);
-    };
-    if (!this.hostAllowed(req)) return reply(403, 'text', 'the inspector answers loopback addresses only\n');
-    if (req.method !== 'GET' && req.method !== 'HEAD') return reply(405, 'text', 'GET only\n');
-    const path = new URL(req.url ?? '/', 'http://inspector').pathname;
-    const file = PUBLIC_FILES[path];
-    if (file !== undefined) return reply(200, file.slice(file.lastIndexOf('.') + 1), this.files.get(file)!);
-    const chart = /^\/chart\/([a-z]+)\.svg$/.exec(path);
-    if (chart) {
-      const svg = this.chart(chart[1]!);
-      return svg === null ? reply(404, 'text', `no machine is named ${chart[1]}\n`) : reply(200, 'svg', svg);
-    }
-    if (path === '/api/state') {
+    this.pages.serve(req, res, () => {
       this.checkInLive();
-      return reply(200, 'json', JSON.stringify({ now: this.source.clock.now(), actors: this.table.all() }));
-    }
-    if (path === '/favicon.ico') return reply(204, 'text', '');
-    return reply(404, 'text', 'not found\n');
-  }
-
-  /** A machine's chart, drawn offline, each state's box tagged with its path for highlighting. */
-  private chart(machine: string): string | null {
-    const definition = MACHINES[machine];
-    if (!definition) return null;
-    let svg = this.charts.get(machine);
-    if (svg === undefined) {
-      svg = chartToSvg(describeMachine(definition), {
-        title: `${machine} machine`,
-        subtitle: 'the current state is highlighted',
-        stateIds: true,
-      });
-      this.charts.set(machine, svg);
-    }
-    return svg;
+      return JSON.stringify({ now: this.source.clock.now(), actors: this.table.all() });
+    });
   }
 
   // ── WebSocket ───────────────────────────────────────────────────────────────────
@@ -462,7 +288,7 @@ export class InspectorServer {
     if (path !== '/ws') return refuse('404 Not Found');
     // A page of another site may open a WebSocket to localhost: only this page's own origin may.
     const origin = req.headers.origin;
-    if (!this.hostAllowed(req) || (origin !== undefined && origin !== `http://${req.headers.host}`)) return refuse('403 Forbidden');
+    if (!hostAllowed(req) || (origin !== undefined && origin !== `http://${req.headers.host}`)) return refuse('403 Forbidden');
     if (this.clients.size >= this.limits.maxClients || this.closed) return refuse('503 Service Unavailable');
     this.wss.handleUpgrade(req, socket, head, (ws) => this.connect(ws));
   }

@@ -59,8 +59,20 @@ export function sallocArgs(request: AllocationRequest): string[] {
  */
 export async function allocate(cluster: SlurmCluster, request: AllocationRequest): Promise<Allocation> {
   checkConf(cluster);
-  await checkPartition(cluster, request);
-  const answer = await runSlurm(cluster, 'salloc', sallocArgs(request), request.waitMs + 30_000);
+  // The partition check runs beside salloc, not before it (each client call costs tens of ms on
+  // a loaded machine): when it refuses, salloc is ended and whatever it got is cancelled.
+  const abort = new AbortController();
+  const salloc = runSlurm(cluster, 'salloc', sallocArgs(request), request.waitMs + 30_000, abort.signal);
+  salloc.catch(() => undefined);
+  try {
+    await checkPartition(cluster, request);
+  } catch (error) {
+    abort.abort();
+    await salloc.catch(() => undefined);
+    await cancelByName(cluster, request.name);
+    throw error;
+  }
+  const answer = await salloc;
   const granted = /Granted job allocation (\d+)/.exec(answer.stderr);
   if (answer.code !== 0 || !granted) {
     await cancelByName(cluster, request.name);

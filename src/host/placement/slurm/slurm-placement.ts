@@ -12,7 +12,9 @@ import type { SpawnOrder } from '../../spawn/spawner.js';
 import type { LocalPlacementDeps } from '../local-placement.js';
 import type { Placement, PreparedWorkspace } from '../placement.js';
 import { allocate } from './allocation.js';
-import { jobState, listSteps, signalSteps } from './job-control.js';
+import { jobState } from './job-control.js';
+import { stopInWaves } from '../../main-actors/ordered-stop.js';
+import { killGroup, killSrunLater, signalNamedSteps, type NamedStep } from './step-signals.js';
 import { SlurmJob } from './slurm-job.js';
 import { checkConf, slurmEnv, type SlurmCluster } from './slurm-cli.js';
 import { stepCommandLine } from './step.js';
@@ -24,9 +26,6 @@ export interface SlurmOptions {
   /** How long a create waits for the allocation before PLACEMENT_FAILED (default 60 000 ms). */
   allocationWaitMs?: number;
 }
-
-/** How long a step signalled with SIGKILL may take to end before its local srun is killed too. */
-const KILL_SRUN_AFTER_MS = 2000;
 
 /**
  * Workspaces placed on a Slurm cluster: each is one job (an allocation held by salloc), each run
@@ -234,36 +233,50 @@ export class SlurmPlacement implements Placement {
     this.deps.logger.warn({ ws: wsId, lost }, 'Slurm nodes left the allocation');
     for (const run of this.deps.table.aliveIn(ws)) {
       if (!run.node || !lost.includes(run.node)) continue;
-      const pid = run.pid;
-      setTimeout(() => killGroup(pid), KILL_SRUN_AFTER_MS).unref();
+      killSrunLater(this.signalDeps, run.pid);
     }
   }
 
   signal(scope: StopScope, signal: Signal): void {
+    this.signalRuns(scope, signal);
+  }
+
+  /** One run alone (stopCommand, restartCommand, a liveness restart): its step, by name. */
+  signalRun(ws: WorkspaceEntry, runId: string, signal: Signal): void {
+    const run = this.deps.table.get(runId);
+    const job = this.jobs.get(ws.id);
+    if (!run || !run.alive || run.wsId !== ws.id) return;
+    const name = this.steps.get(run.pid)?.name;
+    if (job && name) void this.signalNamed(job, [{ pid: run.pid, name }], signal);
+    else killGroup(run.pid, signal === 'SIGKILL' ? 'SIGKILL' : 'SIGTERM');
+  }
+
+  /** A workspace stop in dependency order: the same waves as locally, each wave's steps by name. */
+  signalInWaves(ws: WorkspaceEntry, waves: string[][]): void {
+    void stopInWaves(ws, waves, this.deps.table, (only) => this.signalRuns(ws, 'SIGTERM', only));
+  }
+
+  /** Signals the scope's live runs (or those of `only`, by srun pid); from then on the scope is stopping. */
+  private signalRuns(scope: StopScope, signal: Signal, only?: ReadonlySet<number>): void {
     const alive = this.deps.table.aliveIn(scope);
     if (!scope.hostStop) scope.hostStop = { lastSignal: signal, aliveAtStop: alive.length, descendants: [] };
     scope.hostStop.lastSignal = signal;
     const ws = this.deps.registry.get(scope.wsId);
     const job = ws ? this.jobs.get(ws.id) : undefined;
-    const names = alive.map((run) => ({ pid: run.pid, name: this.steps.get(run.pid)?.name })).filter((s): s is { pid: number; name: string } => !!s.name);
-    if (job && names.length > 0) void this.signalNamed(job, names, signal);
-    else for (const { pid } of alive) killGroup(pid, signal === 'SIGKILL' ? 'SIGKILL' : 'SIGTERM');
+    const targets = only ? alive.filter((run) => only.has(run.pid)) : alive;
+    const named = targets.map((run) => ({ pid: run.pid, name: this.steps.get(run.pid)?.name })).filter((s): s is NamedStep => !!s.name);
+    if (job && named.length > 0) void this.signalNamed(job, named, signal);
+    else for (const { pid } of targets) killGroup(pid, signal === 'SIGKILL' ? 'SIGKILL' : 'SIGTERM');
     this.reaper.check(scope);
   }
 
-  /** scancel --signal to each step by name; a step not yet listed (srun still starting) gets its srun signalled. */
-  private async signalNamed(job: SlurmJob, runs: Array<{ pid: number; name: string }>, signal: Signal | 'SIGPIPE'): Promise<void> {
-    try {
-      const steps = await listSteps(job.cluster, job.jobId);
-      const ids = runs.flatMap((run) => steps.get(run.name) ?? []);
-      await signalSteps(job.cluster, ids, signal);
-      // srun cancels its step on SIGTERM; SIGPIPE to srun would only end srun, not the task.
-      for (const run of runs) if (!steps.has(run.name)) killGroup(run.pid, signal === 'SIGKILL' ? 'SIGKILL' : 'SIGTERM');
-    } catch (error) {
-      this.deps.logger.warn({ job: job.jobId, signal, err: serializeError(error) }, 'could not signal Slurm steps; signalling their sruns');
-      for (const run of runs) killGroup(run.pid, signal === 'SIGKILL' ? 'SIGKILL' : 'SIGTERM');
-    }
-    if (signal === 'SIGKILL') for (const run of runs) setTimeout(() => killGroup(run.pid), KILL_SRUN_AFTER_MS).unref();
+  private signalNamed(job: SlurmJob, runs: NamedStep[], signal: Signal | 'SIGPIPE'): Promise<void> {
+    return signalNamedSteps(this.signalDeps, job.cluster, job.jobId, runs, signal);
+  }
+
+  /** A pid is signalled or killed late only while its srun is still ours (not ended, so not reused). */
+  private get signalDeps() {
+    return { logger: this.deps.logger, isLiveSrun: (pid: number) => this.steps.has(pid) };
   }
 
   checkEmpty(scope: StopScope): void {
@@ -305,12 +318,3 @@ export class SlurmPlacement implements Placement {
     this.jobs.clear();
   }
 }
-
-function killGroup(pgid: number, signal: NodeJS.Signals = 'SIGKILL'): void {
-  try {
-    process.kill(-pgid, signal);
-  } catch {
-    // Already gone.
-  }
-}
-

@@ -2,6 +2,7 @@ import { ShumaError } from '../../../protocol/errors.js';
 import type { SpawnedProcess, Spawner, SpawnOrder } from '../../spawn/spawner.js';
 import { PassThrough } from 'node:stream';
 import { NoteFilter, StepReportReader, stepExit } from './step.js';
+import { startAfterStdinEnds } from './step-task.js';
 
 // The spawner a Slurm placement gives its host actor: the order is already an srun command line
 // (slurm-placement.ts makes it); this starts it with the machine's own spawner, reads srun's notes
@@ -21,6 +22,9 @@ export function stepMetaOf(args: readonly string[]): StepMeta | null {
   const name = value('job-name');
   return jobId && node && name ? { jobId, node, name } : null;
 }
+
+const OUTPUT_LOST =
+  "this step's output is incomplete: srun lost its I/O connection to slurmstepd mid-stream (srun: error: _server_read …)";
 
 /** Output after srun's exit that may still say why (its notes come last): waited for this long at most. */
 const NOTES_WAIT_MS = 200;
@@ -53,7 +57,10 @@ export class StepSpawner implements Spawner {
     if (!meta) throw new ShumaError('INTERNAL', `a Slurm step order without its job, node and name: ${order.args.join(' ')}`);
     const refusal = this.watch.refusal(meta);
     if (refusal) throw refusal;
-    const spawned = await this.inner.spawn({ ...order, limits: undefined, cgroupProcsFiles: [] });
+    // A command without stdin of its own: its task outlives the program until slurmstepd has read
+    // srun's stdin EOF, or slurmstepd may reset the connection and lose output (step-task.ts).
+    const args = order.stdio?.stdin === undefined ? startAfterStdinEnds(order.args) : order.args;
+    const spawned = await this.inner.spawn({ ...order, args, limits: undefined, cgroupProcsFiles: [] });
     this.watch.started(spawned.pid, meta);
     const reader = new StepReportReader();
     let notesEnded: Promise<void> = Promise.resolve();
@@ -69,7 +76,9 @@ export class StepSpawner implements Spawner {
       });
       notesEnded = new Promise((resolve) => {
         const done = () => {
-          if (!out.writableEnded) out.end(filter.end());
+          // srun's own notes are not logged, except this one: the user must see that output is missing.
+          const lost = reader.report.outputLost ? Buffer.from(`shuma: ${OUTPUT_LOST}\n`) : Buffer.alloc(0);
+          if (!out.writableEnded) out.end(Buffer.concat([filter.end(), lost]));
           resolve();
         };
         spawned.stderr!.once('end', done);

@@ -53,6 +53,11 @@ export interface StepReport {
   exitCode: number | null;
   /** "task 0: Killed" and the like: a signal ended the task. */
   signalText: string | null;
+  /**
+   * srun's I/O connection to slurmstepd broke mid-stream ("_server_read: … got error or
+   * unexpected eof reading message body"): output after that point was lost (see step-task.ts).
+   */
+  outputLost: boolean;
 }
 
 const SIGNAL_TEXTS: Record<string, NodeJS.Signals> = {
@@ -75,7 +80,7 @@ const SIGNAL_TEXTS: Record<string, NodeJS.Signals> = {
 
 /** Reads srun's own lines out of the step's stderr, across chunk boundaries. */
 export class StepReportReader {
-  readonly report: StepReport = { oom: false, nodeFailure: null, exitCode: null, signalText: null };
+  readonly report: StepReport = { oom: false, nodeFailure: null, exitCode: null, signalText: null, outputLost: false };
   private tail = '';
 
   write(chunk: Buffer): void {
@@ -94,6 +99,7 @@ export class StepReportReader {
   private line(line: string): void {
     let m: RegExpExecArray | null;
     if (/oom-kill event|task \d+: Out Of Memory/.test(line)) this.report.oom = true;
+    else if (/^srun: error: (_server_read: .*(unexpected eof|error reading)|step_launch_notify_io_failure)/.test(line)) this.report.outputLost = true;
     else if ((m = /^srun: error: Node failure on (\S+)/.exec(line))) this.report.nodeFailure = m[1]!;
     else if ((m = /^srun: error: \S+: task \d+: Exited with exit code (\d+)/.exec(line))) this.report.exitCode = Number(m[1]);
     else if ((m = /^srun: error: \S+: task \d+: (.+?)( \(core dumped\))?$/.exec(line))) this.report.signalText = m[1]!;
