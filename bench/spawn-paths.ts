@@ -9,6 +9,8 @@ import { compileCSpawnLoop, type CSpawnLoop } from './c-spawn-loop.js';
 import { now, progress, quantile, rateOf, rssMiB, settledHeap, type Line } from './measure.js';
 
 const C_LOOP_SPAWNS = 2000;
+/** As section (a)'s concurrent line: the C loop keeps as many children going. */
+const IN_FLIGHT = 16;
 const BUDGET_MS = 1500;
 const SIZES_MIB = [0, 256, 1024];
 
@@ -49,8 +51,8 @@ function childProcessTrue(): Promise<Timed> {
   });
 }
 
-/** ws.run → exited, one at a time, with the event loop's worst delay meanwhile. */
-async function runTrue(rt: Runtime, label: string): Promise<{ perSecond: number; maxDelayMs: number; p99DelayMs: number }> {
+/** ws.run → exited, `concurrency` at a time (default 1), with the event loop's worst delay meanwhile. */
+async function runTrue(rt: Runtime, label: string, concurrency = 1): Promise<{ perSecond: number; maxDelayMs: number; p99DelayMs: number }> {
   const ws = await rt.createWorkspace({ label });
   const delay = monitorEventLoopDelay({ resolution: 1 });
   try {
@@ -60,7 +62,7 @@ async function runTrue(rt: Runtime, label: string): Promise<{ perSecond: number;
         const cmd = await ws.run({ exec: '/bin/true' });
         await cmd.exited;
       },
-      { concurrency: 1, budgetMs: BUDGET_MS, minOps: 20, maxOps: 5000 },
+      { concurrency, budgetMs: BUDGET_MS, minOps: 20 * concurrency, maxOps: 5000 },
     );
     delay.disable();
     // The histogram counts the timer's lateness past its 1 ms resolution.
@@ -78,11 +80,13 @@ async function atSize(rts: { native: Runtime; node: Runtime }, addon: SpawnerAdd
   await runTrue(rts.native, `warm-native-${tag}`);
   await runTrue(rts.node, `warm-node-${tag}`);
   const c = cLoop.rate(C_LOOP_SPAWNS);
+  const cInFlight = cLoop.rate(C_LOOP_SPAWNS, IN_FLIGHT);
   const native = await addonTrue(addon, envp, 'spawnAsync');
   const nativeSync = await addonTrue(addon, envp, 'spawn');
   const node = await childProcessTrue();
   const wsNative = await runTrue(rts.native, `native-${tag}`);
   const wsNode = await runTrue(rts.node, `node-${tag}`);
+  const wsNativeInFlight = await runTrue(rts.native, `native-${IN_FLIGHT}-${tag}`, IN_FLIGHT);
   return [
     { heading: `(k) spawn paths at ${where}: spawn /bin/true + exit, one at a time; baseline = C posix_spawn loop (${c.toFixed(0)}/s) unless said` },
     { what: `native addon spawnAsync+exit, ${where}`, unit: 'spawns/s', shuma: native.perSecond, baseline: c },
@@ -90,6 +94,7 @@ async function atSize(rts: { native: Runtime; node: Runtime }, addon: SpawnerAdd
     { what: `child_process spawn+exit, ${where}`, unit: 'spawns/s', shuma: node.perSecond, baseline: c },
     { what: `ws.run → exited, native spawner, ${where}`, unit: 'runs/s', shuma: wsNative.perSecond, baseline: c },
     { what: `ws.run → exited, node spawner, ${where}`, unit: 'runs/s', shuma: wsNode.perSecond, baseline: c },
+    { what: `ws.run → exited, native, ${IN_FLIGHT} in flight  vs  C loop ${IN_FLIGHT} in flight (${cInFlight.toFixed(0)}/s), ${where}`, unit: 'runs/s', shuma: wsNativeInFlight.perSecond, baseline: cInFlight },
     { what: `loop blocked by one spawnAsync call, max (vs child_process), ${where}`, unit: 'ms', shuma: Math.max(...native.blocked), baseline: Math.max(...node.blocked) },
     { what: `loop blocked by one spawnAsync call, p99 (vs child_process), ${where}`, unit: 'ms', shuma: quantile(native.blocked, 0.99), baseline: quantile(node.blocked, 0.99) },
     { what: `loop blocked by one spawnAsync call, median (vs child_process), ${where}`, unit: 'ms', shuma: quantile(native.blocked, 0.5), baseline: quantile(node.blocked, 0.5) },

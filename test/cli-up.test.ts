@@ -209,6 +209,6 @@ test('schema/shuma-spec.schema.json is the one generated from the validators (np
   const onDisk = readFileSync(path.join(ROOT, 'schema/shuma-spec.schema.json'), 'utf8');
   assert.equal(onDisk, specSchemaText(), 'stale: run npm run schema');
   const schema = JSON.parse(onDisk) as { $defs: Record<string, { properties?: Record<string, unknown> }> };
-  assert.deepEqual(Object.keys(schema.$defs.workspace!.properties!).sort(), ['cgroup', 'commands', 'cwd', 'env', 'flowDir', 'label', 'limits', 'pipelines', 'placement', 'quota', 'supervision', 'ttlMs']);
+  assert.deepEqual(Object.keys(schema.$defs.workspace!.properties!).sort(), ['cgroup', 'commands', 'cwd', 'env', 'flowDir', 'groups', 'label', 'limits', 'pipelines', 'placement', 'quota', 'supervision', 'ttlMs']);
   assert.ok(!('workspace' in schema.$defs.pipeline!.properties!), 'a pipeline in the file has no workspace field');
 });

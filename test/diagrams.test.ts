@@ -62,20 +62,21 @@ describe('committed diagrams', () => {
 describe('command chart', () => {
   test('shows the delayed relaunch under the name of its delay', () => {
     const mermaid = toMermaid(command);
-    assert.match(mermaid, /^ {2}backoff --> restarting : after\(backoff\) \/ countRestart$/m);
+    assert.match(mermaid, /^ {2}backoff --> restarting : after\(backoff\) \[not\(awaitingVerdict\)\] \/ countRestart$/m);
     assert.ok(!mermaid.includes('xstate.after'), 'the internal event name leaks into the chart');
-    assert.equal(row(command, 'backoff').get('after(backoff)'), '→ restarting / countRestart');
+    assert.equal(row(command, 'backoff').get('after(backoff)'), '[not(awaitingVerdict)] → restarting / countRestart');
   });
 
   test('shows composite guards and the order in which XState tries them', () => {
     assert.equal(
       row(command, 'running').get('EXITED'),
       '[and(isCurrentRun, endedByGroup)] → waiting / recordExit, report(down)<br>' +
-        '[and(isCurrentRun, relaunches, mayRestart)] → backoff / recordExit, scheduleBackoff, logBackoff, report(failing)<br>' +
+        '[and(isCurrentRun, relaunches, mayRestart, failed)] → backoff / recordExit, scheduleBackoff, logBackoff, awaitVerdict, report(failing)<br>' +
+        '[and(isCurrentRun, relaunches, mayRestart)] → backoff / recordExit, scheduleBackoff, logBackoff, report(down)<br>' +
         '[and(isCurrentRun, failed, supervised)] → gaveUp / recordExit<br>' +
         '[isCurrentRun] → exited / recordExit',
     );
-    assert.equal(row(command, 'restarting').get('SPAWN_FAILED')?.split('<br>')[0], '[mayRestart] → backoff / recordExit, scheduleBackoff, logBackoff, report(failing)');
+    assert.equal(row(command, 'restarting').get('SPAWN_FAILED')?.split('<br>')[0], '[mayRestart] → backoff / recordExit, scheduleBackoff, logBackoff, awaitVerdict, report(failing)');
   });
 
   test('the machine-wide FAULT handler applies in every live state, and final states ignore everything', () => {

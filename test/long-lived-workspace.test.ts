@@ -70,6 +70,13 @@ describe('a long-lived workspace: what a run costs does not grow with the comman
     map.set('h', { label: 'twin' });
     map.delete('g');
     assert.equal(map.withLabel('twin'), map.get('h'));
+    // A command replaced under its key (a new spec, same label) is the holder; removed, its label is free.
+    const replaced = { label: 'web' };
+    map.set('w', { label: 'web' });
+    map.set('w', replaced);
+    assert.equal(map.withLabel('web'), replaced);
+    map.delete('w');
+    assert.equal(map.withLabel('web'), undefined, 'the label of a replaced then removed command is free again');
     map.clear();
     assert.equal(map.withLabel('sleep'), undefined);
     assert.equal(map.freeSuffixed('sleep'), 'sleep-2');

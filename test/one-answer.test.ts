@@ -90,6 +90,24 @@ describe('one answer everywhere: a promise settles when the actor knows what it 
     await ws.stop({ graceMs: 0 });
   });
 
+  test(`after await ws.restartCommand() of an ended command: getSnapshot() shows the new actor's run, not the ended one (${ROUNDS / 3} times)`, async () => {
+    const rt = await startRuntime();
+    const ws = await rt.createWorkspace({ label: 'one-answer-relaunch' });
+    const first = await ws.run({ exec: 'true', label: 'again' });
+    await first.exited;
+    let previous = first.id;
+    for (let round = 0; round < ROUNDS / 3; round++) {
+      const cmd = await ws.restartCommand('again');
+      assert.notEqual(cmd.id, previous, `round ${round}: restartCommand() returned the old run`);
+      const snapshot = cmd.getSnapshot();
+      assert.equal(snapshot?.context.runId, cmd.id, `round ${round}: getSnapshot() names run ${String(snapshot?.context.runId)}, not the new one`);
+      await cmd.exited;
+      assert.equal(stateOf(cmd.getSnapshot()), 'exited', `round ${round}: getSnapshot() does not show the new run's exit`);
+      previous = cmd.id;
+    }
+    await ws.stop({ graceMs: 0 });
+  });
+
   test('getSnapshot() inside a command observer answers at once with what is being told (it cannot overtake the batch)', async () => {
     const rt = await startRuntime();
     const ws = await rt.createWorkspace({ label: 'one-answer-observer' });

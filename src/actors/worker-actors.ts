@@ -41,7 +41,7 @@ export class WorkerActors {
   receive(message: ToWorker): void {
     switch (message.type) {
       case 'createWorkspace':
-        this.createWorkspace(message.wsId, message.label, message.ttlMs, message.at, null, message.supervision ?? null);
+        this.createWorkspace(message.wsId, message.label, message.ttlMs, message.at, null, message.supervision ?? null, message.groups ?? null);
         return;
       case 'restoreWorkspace':
         this.createWorkspace(message.wsId, message.label, message.ttlMs, message.at, message.snapshot);
@@ -80,10 +80,11 @@ export class WorkerActors {
     at: number,
     restored: unknown,
     supervision: SupervisionSpec | null = null,
+    groups: Record<string, SupervisionSpec> | null = null,
   ): void {
     const actor = createActor(workspaceMachine, {
       id: wsId,
-      input: { id: wsId, label, ttlMs, supervision },
+      input: { id: wsId, label, ttlMs, supervision, groups },
       ...(restored ? { snapshot: withGroup(restored) as Snapshot<unknown> } : {}),
       ...(this.clock ? { clock: this.clock } : {}),
       inspect: (event) => this.onInspection(wsId, event),

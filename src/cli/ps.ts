@@ -12,7 +12,9 @@ export function psText(result: PsResult, now = Date.now()): string {
   const nodes = result.workspaces.some((ws) => ws.commands.some((c) => c.node !== undefined));
   const rows: string[][] = [['KIND', 'NAME', 'ID', 'STATE', 'PID', 'RESTARTS', 'UPTIME', 'EXIT', ...(nodes ? ['NODE'] : [])]];
   for (const ws of result.workspaces) {
-    rows.push(['workspace', ws.label, ws.id, ws.state, '', '', duration(ws.uptimeMs), '']);
+    // A group that gave up is said beside the workspace's state; why() and --json say why.
+    const state = ws.gaveUp && ws.gaveUp.length > 0 ? `${ws.state}; ${ws.gaveUp.map((g) => g.split(':')[0]).join(', ')}` : ws.state;
+    rows.push(['workspace', ws.label, ws.id, state, '', '', duration(ws.uptimeMs), '']);
     for (const c of ws.commands) {
       const exit = c.exitSignal ?? (c.exitStatus === null ? '' : String(c.exitStatus));
       // In backoff: how long until the next run, e.g. `backoff 1.6s`.

@@ -5,6 +5,7 @@ import type { CommandRow, PipelineRow, PsResult, StatsEvent, StatsRequest } from
 import { commandsOfWorkspace, resolveWorkspace } from './names.js';
 import type { ServeContext, Streamed } from './serve-context.js';
 import { stateText } from './tracked.js';
+import { groupsGivenUp } from '../machines/group-supervisors.js';
 
 export function commandRows(core: RuntimeView, ws: WorkspaceView): CommandRow[] {
   const latest = new Map<string, RunView>();
@@ -61,6 +62,7 @@ export function ps({ core }: ServeContext): PsResult {
       state: core.stateOf(ws),
       uptimeMs: now - ws.createdAt,
       commands: commandRows(core, ws),
+      ...withGivenUp(ws.snapshot?.context),
     })),
     pipelines: [...core.pipelines.values()].map((p) => pipelineRow(core, p)),
   };
@@ -104,4 +106,10 @@ export function stats(ctx: ServeContext, request: StatsRequest): Streamed | Prom
       return () => clearInterval(timer);
     },
   };
+}
+
+/** A workspace row's `gaveUp`, only when some group of it gave up. */
+function withGivenUp(context: unknown): { gaveUp?: string[] } {
+  const gaveUp = groupsGivenUp(context);
+  return gaveUp.length > 0 ? { gaveUp } : {};
 }

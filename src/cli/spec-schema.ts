@@ -1,12 +1,13 @@
 // The JSON Schema of the spec file, built from the field lists the validators check against:
 // a field added to a validator without a schema entry here makes specSchema() throw (and the
 // test that compares schema/shuma-spec.schema.json with it fail).
-import { EDGE_FIELDS } from '../protocol/pipeline-spec.js';
+import { EDGE_FIELDS, PIPELINE_STRATEGIES, PIPELINE_SUPERVISION_FIELDS } from '../protocol/pipeline-spec.js';
 import { MAX_TIMER_MS } from '../protocol/specs.js';
 import { COMMAND_FIELDS, LIMIT_FIELDS, QUOTA_ACTIONS, RESTART_FIELDS } from '../protocol/validate-spec.js';
 import {
   DEPENDENCY_CONDITIONS,
   DEPENDENCY_FIELDS,
+  GROUP_NAME,
   INTENSITY_FIELDS,
   PROBE_FIELDS,
   PROBE_KINDS,
@@ -49,6 +50,7 @@ export function specSchema(): Schema {
     dependsOn: { type: 'array', items: ref('dependency') },
     node: slurmName,
     timestamps: { type: 'boolean' },
+    group: text,
   }, ['exec']);
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
@@ -65,6 +67,7 @@ export function specSchema(): Schema {
         env,
         flowDir: text,
         supervision: ref('supervision'),
+        groups: { type: 'object', propertyNames: { pattern: GROUP_NAME.source }, additionalProperties: ref('supervision') },
         placement: {
           oneOf: [
             { type: 'object', additionalProperties: false, required: ['kind'], properties: { kind: { const: 'local' } } },
@@ -105,6 +108,7 @@ export function specSchema(): Schema {
           intervalMs: { type: 'number', exclusiveMinimum: 0, maximum: MAX_TIMER_MS },
           timeoutMs: { type: 'number', exclusiveMinimum: 0, maximum: MAX_TIMER_MS },
           failureThreshold: { type: 'integer', minimum: 1 },
+          startTimeoutMs: duration,
         }),
         // Exactly one way to tell readiness.
         oneOf: PROBE_KINDS.map((kind) => ({ required: [kind] })),
@@ -122,6 +126,7 @@ export function specSchema(): Schema {
         tap: { type: 'boolean' },
         discern: { enum: ['any', 'last'] },
         restart: ref('restart'),
+        supervision: object('pipelineSupervision', PIPELINE_SUPERVISION_FIELDS, { strategy: { enum: [...PIPELINE_STRATEGIES] } }, ['strategy']),
       }, ['label', 'nodes', 'edges']),
       edge: object('edge', EDGE_FIELDS, { from: text, to: text, stream: { enum: ['stdout', 'stderr'] } }, ['from', 'to']),
     },

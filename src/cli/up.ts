@@ -38,6 +38,7 @@ function commandDetail(state: string, c: Ctx): string {
     case 'running':
       return c.probe ? `pid ${String(c.pid)}; ready: ${String(c.probeDetail ?? '')}` : `pid ${String(c.pid)}`;
     case 'ending':
+      if (c.ending === 'startTimeout') return `not ready in time: ${String(c.probeDetail ?? 'no answer')}`;
       return c.ending === 'unhealthy' ? `unhealthy: ${String(c.probeDetail ?? '')}` : `restarted with its group: ${String(c.stopDetail ?? '')}`;
     case 'waiting':
       return 'waiting for its dependencies';

@@ -11,7 +11,7 @@ export interface CommandInfo {
   alive: boolean;
   exitStatus: number | null;
   exitSignal: NodeJS.Signals | null;
-  /** 'oom' when the kernel's OOM killer ended it (status 137); 'exit-unknown' for an adopted orphan; 'unhealthy' when its liveness probe failed and shuma ended it. */
+  /** 'oom' when the kernel's OOM killer ended it (status 137); 'exit-unknown' for an adopted orphan; 'unhealthy' when its liveness probe failed and shuma ended it; 'startTimeout' when it was not ready within its probe's startTimeoutMs. */
   reason: RunReason;
   /** Where it runs, for a Slurm-placed workspace: a node of the allocation. */
   node?: string;

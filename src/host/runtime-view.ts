@@ -31,7 +31,7 @@ export interface RunView {
   readonly pipelineId: string | undefined;
   readonly alive: boolean;
   readonly exit: Readonly<ExitInfo> | null;
-  readonly reason: 'oom' | 'exit-unknown' | 'node-lost' | 'unhealthy' | null;
+  readonly reason: 'oom' | 'exit-unknown' | 'node-lost' | 'unhealthy' | 'startTimeout' | null;
   /** The Slurm node it runs on, for a Slurm-placed workspace. */
   readonly node?: string;
   /** Its output was read to the end. */

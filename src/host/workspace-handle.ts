@@ -147,6 +147,8 @@ export class WorkspaceHandle implements Workspace {
     // A run's id names its command from the moment run() resolved, before its actor says so.
     const run = typeof commandId === 'string' ? this.core.table.get(commandId) : undefined;
     const key = run && run.wsId === this.id ? run.key : typeof commandId === 'string' ? this.core.why.resolve(commandId) : '';
+    // The API names a command or a pipeline of the workspace (a pipeline's trail is kept under its id).
+    if (this.entry.pipelines.has(key)) return this.core.why.get(key);
     const command = this.entry.commands.get(key);
     if (!command) {
       throw new ShumaError(

@@ -1,4 +1,5 @@
 import { pendingTimers } from '../machines/pending-timers.js';
+import { groupsGivenUp } from '../machines/group-supervisors.js';
 import type { ActorSnapshot, InspectionRecord, PendingTimer, PlainValue, StateValue } from '../protocol/messages.js';
 
 // What the inspector knows between two records: every actor's latest state (live ones, and a
@@ -51,6 +52,10 @@ function factsOf(machine: string, context: { [key: string]: PlainValue }): Recor
   for (const field of FACT_FIELDS[machine] ?? []) {
     const value = context[field];
     if (typeof value === 'string' || typeof value === 'number') facts[field] = value;
+  }
+  if (machine === 'workspace') {
+    const gaveUp = groupsGivenUp(context);
+    if (gaveUp.length > 0) facts.gaveUp = gaveUp.join('; ');
   }
   const exit = context.lastExit as { status?: unknown } | null | undefined;
   if (machine === 'command' && exit && typeof exit.status === 'number') facts.lastExit = exit.status;

@@ -23,6 +23,8 @@ export interface CommandInput {
   waits?: boolean;
   /** A command restarted by request after it ended starts a new actor that keeps counting. */
   restarts?: number;
+  /** Its group has an intensity: after a failure it relaunches only once its group allows it. */
+  judged?: boolean;
 }
 
 export interface CommandContext {
@@ -37,8 +39,17 @@ export interface CommandContext {
   /** Failed probes in a row of the current run, and what the last one said. */
   probeFailures: number;
   probeDetail: string | null;
-  /** The current run was found unhealthy (liveness) or is being restarted by its group. */
-  ending: 'unhealthy' | 'group' | null;
+  /**
+   * Why its supervisor ends the current run: found unhealthy (liveness), not ready within
+   * startTimeoutMs, or restarted by its group.
+   */
+  ending: 'unhealthy' | 'startTimeout' | 'group' | null;
+  /** Epoch ms by which the current run must be ready; null: no limit (absent in older snapshots). */
+  readyDeadline?: number | null;
+  /** Its group has an intensity (absent in older snapshots: no). */
+  judged?: boolean;
+  /** It failed and waits for its group's word (GROUP_VERDICT, or a STOP past the intensity). */
+  awaitingVerdict?: boolean;
   /** Why it waits, or why it never started: the dependency's story. */
   dependencyDetail: string | null;
   restarts: number;
@@ -51,13 +62,18 @@ export interface CommandContext {
   runId: string | null;
   pid: number | null;
   runStartedAt: number | null;
-  lastExit: { code: number | null; signal: string | null; status: number; reason?: 'unhealthy' | 'group' | null } | null;
+  lastExit: { code: number | null; signal: string | null; status: number; reason?: 'unhealthy' | 'startTimeout' | 'group' | null } | null;
   spawnError: SerializedError | null;
   /** Why it was told to stop: its workspace's reason (and the quota breach, if that was it). */
   stopReason: string | null;
   stopDetail: string | null;
   /** A stop of this command alone (not of its workspace): it signals its own run. */
   stopAlone: { graceMs: number; deadline: number } | null;
+}
+
+/** Its supervisor ended the run for failing to serve: a failure whatever its exit status. */
+function endedAsFailure(context: CommandContext): boolean {
+  return context.ending === 'unhealthy' || context.ending === 'startTimeout';
 }
 
 function report(context: CommandContext, phase: MemberPhase, at: number): MemberEvent {
@@ -83,9 +99,15 @@ const whileEnding = {
       actions: ['recordExit', { type: 'report', params: { phase: 'down' } }],
     },
     {
+      guard: and(['isCurrentRun', 'relaunches', 'mayRestart', 'failed']),
+      target: 'backoff',
+      actions: ['recordExit', 'scheduleBackoff', 'logBackoff', 'awaitVerdict', { type: 'report', params: { phase: 'failing' } }],
+    },
+    // `always` after a success: relaunched, but no failure its group's strategy or intensity counts.
+    {
       guard: and(['isCurrentRun', 'relaunches', 'mayRestart']),
       target: 'backoff',
-      actions: ['recordExit', 'scheduleBackoff', 'logBackoff', { type: 'report', params: { phase: 'failing' } }],
+      actions: ['recordExit', 'scheduleBackoff', 'logBackoff', { type: 'report', params: { phase: 'down' } }],
     },
     { guard: and(['isCurrentRun', 'failed', 'supervised']), target: 'gaveUp', actions: 'recordExit' },
     { guard: 'isCurrentRun', target: 'exited', actions: 'recordExit' },
@@ -108,6 +130,9 @@ export const commandMachine = setup({
     // A run ended by its supervisor (unhealthy, or its group restarts it) has a stop's grace.
     killGrace: DEFAULT_GRACE_MS,
     stopGrace: ({ context }) => (context.stopAlone === null ? MAX_TIMER_MS : untilDeadline(context.stopAlone.deadline, context.stampedAt)),
+    // Counted from the last event seen; `up` re-entered by its probe timer may count from an
+    // older one and fire late, never early: a polled probe's result catches the deadline first.
+    startTimeout: ({ context }) => untilDeadline(context.readyDeadline ?? null, context.stampedAt),
   },
   guards: {
     supervised: ({ context }) => context.policy.onFailure || context.policy.always === true,
@@ -116,13 +141,18 @@ export const commandMachine = setup({
     relaunches: ({ context, event }) =>
       context.policy.always === true ||
       event.type === 'SPAWN_FAILED' ||
-      (event.type === 'EXITED' && (event.status !== 0 || context.ending === 'unhealthy')),
+      (event.type === 'EXITED' && (event.status !== 0 || endedAsFailure(context))),
     stoppingAlone: ({ context }) => context.stopAlone !== null,
     // Each run exits once; an exit of another run (a late or repeated report) is not this run's.
     isCurrentRun: ({ context, event }) => event.type === 'EXITED' && event.runId === context.runId,
     // A run ended for being unhealthy failed, whatever its status.
     failed: ({ context, event }) =>
-      event.type === 'SPAWN_FAILED' || (event.type === 'EXITED' && (event.status !== 0 || context.ending === 'unhealthy')),
+      event.type === 'SPAWN_FAILED' || (event.type === 'EXITED' && (event.status !== 0 || endedAsFailure(context))),
+    hasReadyDeadline: ({ context }) => (context.readyDeadline ?? null) !== null,
+    // A failed probe of this run after the deadline: not ready in time (the timer may come later).
+    startTimedOut: ({ context, event }) =>
+      event.type === 'PROBE_RESULT' && event.runId === context.runId && !event.ok &&
+      (context.readyDeadline ?? null) !== null && event.at >= context.readyDeadline!,
     endedByGroup: ({ context }) => context.ending === 'group',
     // Snapshots saved before readiness existed lack these fields: absent means none.
     waits: ({ context }) => context.waits === true,
@@ -136,6 +166,7 @@ export const commandMachine = setup({
       context.probeFailures + 1 >= (context.probe?.failureThreshold ?? 1),
     mayRestart: ({ context }) => mayRestart(context.policy, context.restarts),
     noBackoff: ({ context }) => backoffOver(context),
+    awaitingVerdict: ({ context }) => context.awaitingVerdict === true,
   },
   actions: {
     requestSpawn: sendParent(({ context }): HostRequestEvent => ({
@@ -154,6 +185,7 @@ export const commandMachine = setup({
         probeFailures: 0,
         probeDetail: null,
         ending: null,
+        readyDeadline: context.probe && (context.probe.startTimeoutMs ?? 0) > 0 ? event.at + context.probe.startTimeoutMs : null,
       };
     }),
     recordExit: assign(({ context, event }) => {
@@ -181,6 +213,9 @@ export const commandMachine = setup({
     ),
     countRestart: assign(({ context }) => ({ restarts: context.restarts + 1, backoffDeadline: null })),
     clearBackoff: assign({ backoffDeadline: null }),
+    // Past its group's intensity the group stops it: no run may start before the group has judged.
+    awaitVerdict: assign(({ context }) => ({ awaitingVerdict: context.judged === true })),
+    clearVerdict: assign(({ event }) => ({ awaitingVerdict: false, ...stampOf(event) })),
     noteStop: assign(({ event }) => {
       if (event.type !== 'STOP') return {};
       const alone = event.graceMs === undefined ? null : { graceMs: event.graceMs, deadline: event.at + event.graceMs };
@@ -216,6 +251,18 @@ export const commandMachine = setup({
       return { probeFailures: event.ok ? 0 : context.probeFailures + 1, probeDetail: event.detail, stampedAt: event.at };
     }),
     markUnhealthy: assign({ ending: 'unhealthy' as const }),
+    markStartTimeout: assign(({ event }) => ({ ending: 'startTimeout' as const, ...('at' in event ? { stampedAt: event.at } : {}) })),
+    logStartTimeout: sendParent(({ context }) =>
+      hostLog('warn', 'command not ready in time: ending the run', {
+        ws: context.wsId,
+        command: context.key,
+        label: context.label,
+        run: context.runId,
+        probe: context.probe?.text ?? null,
+        startTimeoutMs: context.probe?.startTimeoutMs ?? null,
+        detail: context.probeDetail,
+      }),
+    ),
     markGroupRestart: assign(({ event }) => ({ ending: 'group' as const, stopDetail: event.type === 'GROUP_RESTART' ? event.cause : null })),
     // Its workspace signals every group when it stops; a command stopped alone signals its own run.
     terminateRun: enqueueActions(({ context, enqueue }) => {
@@ -250,10 +297,13 @@ export const commandMachine = setup({
     policy: input.policy,
     probe: input.probe ?? null,
     waits: input.waits ?? false,
+    judged: input.judged ?? false,
+    awaitingVerdict: false,
     runs: 0,
     probeFailures: 0,
     probeDetail: null,
     ending: null,
+    readyDeadline: null,
     dependencyDetail: null,
     restarts: input.restarts ?? 0,
     pendingBackoffMs: input.policy.backoffMs,
@@ -301,11 +351,15 @@ export const commandMachine = setup({
     // Without a probe it is ready once spawned: it passes through `up` in the same step.
     up: {
       always: { guard: 'noProbe', target: 'running', actions: { type: 'report', params: { phase: 'ready' } } },
-      after: { probeInterval: { guard: 'polled', target: 'up', reenter: true, actions: 'requestProbe' } },
+      after: {
+        probeInterval: { guard: 'polled', target: 'up', reenter: true, actions: 'requestProbe' },
+        startTimeout: { guard: 'hasReadyDeadline', target: 'ending', actions: ['markStartTimeout', 'logStartTimeout'] },
+      },
       on: {
-        // Not ready yet: failures are counted and shown, never acted on (it may start slowly).
+        // Not ready yet: failures are counted and shown, acted on only past startTimeoutMs (it may start slowly).
         PROBE_RESULT: [
           { guard: 'probeOk', target: 'running', actions: ['noteProbe', { type: 'report', params: { phase: 'ready' } }] },
+          { guard: 'startTimedOut', target: 'ending', actions: ['noteProbe', 'markStartTimeout', 'logStartTimeout'] },
           { guard: 'probeOfThisRun', actions: 'noteProbe' },
         ],
         RESUME: { target: 'up', reenter: true, actions: 'stamp' },
@@ -338,13 +392,16 @@ export const commandMachine = setup({
     },
     backoff: {
       // A zero backoff relaunches in the same step: a 0 ms timer would still cost a turn (~1 ms).
-      always: { guard: 'noBackoff', target: 'restarting', actions: 'countRestart' },
-      after: { backoff: { target: 'restarting', actions: 'countRestart' } },
+      always: { guard: and(['noBackoff', not('awaitingVerdict')]), target: 'restarting', actions: 'countRestart' },
+      after: { backoff: { guard: not('awaitingVerdict'), target: 'restarting', actions: 'countRestart' } },
       on: {
-        // A stop during backoff cancels the relaunch: nothing respawns.
+        // A stop during backoff cancels the relaunch: nothing respawns (its group gave up, say).
         STOP: { target: 'stopped', actions: ['clearBackoff', 'noteStop'] },
-        // Restored: the timer is armed again for what is left until the deadline.
-        RESUME: { target: 'backoff', reenter: true, actions: 'stamp' },
+        // Within its group's intensity: relaunch once the backoff is over (now, if it already is).
+        GROUP_VERDICT: { actions: 'clearVerdict' },
+        // Restored: the timer is armed again for what is left until the deadline; the group
+        // judged before the snapshot (a give-up would have stopped it).
+        RESUME: { target: 'backoff', reenter: true, actions: ['stamp', 'clearVerdict'] },
       },
     },
     restarting: {
@@ -355,7 +412,7 @@ export const commandMachine = setup({
           {
             guard: 'mayRestart',
             target: 'backoff',
-            actions: ['recordExit', 'scheduleBackoff', 'logBackoff', { type: 'report', params: { phase: 'failing' } }],
+            actions: ['recordExit', 'scheduleBackoff', 'logBackoff', 'awaitVerdict', { type: 'report', params: { phase: 'failing' } }],
           },
           { target: 'gaveUp', actions: 'recordExit' },
         ],

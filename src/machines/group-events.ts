@@ -29,7 +29,10 @@ export interface DependencyFailedEvent { type: 'DEPENDENCY_FAILED'; at: number; 
 /** workspace → member: a sibling failed and the strategy restarts this one too. */
 export interface GroupRestartEvent { type: 'GROUP_RESTART'; at: number; cause: string }
 
-export type GroupEvent = DependenciesMetEvent | DependencyFailedEvent | GroupRestartEvent;
+/** workspace → member: its failure is within its group's intensity; it may relaunch. */
+export interface GroupVerdictEvent { type: 'GROUP_VERDICT'; at: number }
+
+export type GroupEvent = DependenciesMetEvent | DependencyFailedEvent | GroupRestartEvent | GroupVerdictEvent;
 
 /** Phases after which a member never runs again. */
 export const FINAL_PHASES: ReadonlySet<MemberPhase> = new Set(['succeeded', 'exited', 'gaveUp', 'failed', 'stopped', 'unmet']);

@@ -13,18 +13,30 @@ export interface MemberDependency {
   ended?: MemberPhase;
 }
 
-export interface GroupContext {
+/** One supervisor: the workspace's own (its `supervision`), or a named group of `groups`. */
+export interface Supervisor {
   strategy: SupervisionStrategy;
   intensity: { maxRestarts: number; withinMs: number } | null;
   escalate: boolean;
-  /** Command keys in declaration order (the order of ws.run / runAll). */
-  order: string[];
-  labels: Record<string, string>;
-  deps: Record<string, MemberDependency[]>;
   /** When members failed and were relaunched, within the intensity window. */
   failures: number[];
   /** Why the group gave up (intensity reached); null while it supervises. */
   gaveUp: string | null;
+}
+
+/**
+ * The workspace's supervisor (the fields it extends Supervisor with: its own members are the
+ * commands that name no group) and the membership and dependencies of every command.
+ */
+export interface GroupContext extends Supervisor {
+  /** Named groups (WorkspaceSpec.groups); absent in snapshots saved before groups existed. */
+  named?: Record<string, Supervisor>;
+  /** Command key → the named group it belongs to; a command in none is the workspace's. */
+  memberOf?: Record<string, string>;
+  /** Command keys in declaration order (the order of ws.run / runAll). */
+  order: string[];
+  labels: Record<string, string>;
+  deps: Record<string, MemberDependency[]>;
   /** The last phase of members that ended (their actors are gone). */
   ended: Record<string, MemberPhase>;
 }
@@ -35,28 +47,78 @@ export interface MemberView {
   started: boolean;
 }
 
-export function newGroup(spec: SupervisionSpec | null | undefined): GroupContext {
+function newSupervisor(spec: SupervisionSpec | null | undefined): Supervisor {
   return {
     strategy: spec?.strategy ?? 'one_for_one',
     intensity: spec?.intensity ?? null,
     escalate: spec?.escalate ?? false,
+    failures: [],
+    gaveUp: null,
+  };
+}
+
+export function newGroup(spec: SupervisionSpec | null | undefined, groups?: Record<string, SupervisionSpec> | null): GroupContext {
+  const named = Object.fromEntries(Object.entries(groups ?? {}).map(([name, group]) => [name, newSupervisor(group)]));
+  return {
+    ...newSupervisor(spec),
+    ...(Object.keys(named).length > 0 ? { named, memberOf: {} } : {}),
     order: [],
     labels: {},
     deps: {},
-    failures: [],
-    gaveUp: null,
     ended: {},
   };
 }
 
-export function addMember(group: GroupContext, key: string, label: string, deps: MemberDependency[]): GroupContext {
+export function addMember(group: GroupContext, key: string, label: string, deps: MemberDependency[], groupName?: string): GroupContext {
   return {
     ...group,
     // A command restarted by request after it ended joins again under the same key.
     order: group.order.includes(key) ? group.order : [...group.order, key],
     labels: { ...group.labels, [key]: label },
     deps: deps.length > 0 ? { ...group.deps, [key]: deps } : group.deps,
+    ...(groupName !== undefined && group.named?.[groupName] ? { memberOf: { ...group.memberOf, [key]: groupName } } : {}),
   };
+}
+
+/** The name of the named group `key` belongs to; null: the workspace's own supervisor. */
+export function groupNameOf(group: GroupContext, key: string): string | null {
+  const name = group.memberOf?.[key];
+  return name !== undefined && group.named?.[name] ? name : null;
+}
+
+/** The supervisor that acts when `key` fails. */
+export function supervisorOf(group: GroupContext, key: string): Supervisor {
+  const name = groupNameOf(group, key);
+  return name === null ? group : group.named![name]!;
+}
+
+/** `group` with the supervisor of `key` changed. */
+export function withSupervisor(group: GroupContext, key: string, change: Partial<Supervisor>): GroupContext {
+  const name = groupNameOf(group, key);
+  if (name === null) return { ...group, ...change };
+  return { ...group, named: { ...group.named, [name]: { ...group.named![name]!, ...change } } };
+}
+
+/** The members a supervisor watches over: those of the same named group, or of none. */
+export function membersWith(group: GroupContext, key: string): string[] {
+  const name = groupNameOf(group, key);
+  return group.order.filter((k) => groupNameOf(group, k) === name);
+}
+
+/** For people: `group 'db'`, or `the workspace's group` for the commands in no named group. */
+export function supervisorName(group: GroupContext, key: string): string {
+  const name = groupNameOf(group, key);
+  return name === null ? "the workspace's group" : `group '${name}'`;
+}
+
+/** Every named group that gave up, with why; the workspace's own under the name ''. */
+export function gaveUpGroups(group: GroupContext): Array<{ group: string; strategy: SupervisionStrategy; reason: string }> {
+  const result: Array<{ group: string; strategy: SupervisionStrategy; reason: string }> = [];
+  if (group.gaveUp !== null) result.push({ group: '', strategy: group.strategy, reason: group.gaveUp });
+  for (const [name, sup] of Object.entries(group.named ?? {})) {
+    if (sup.gaveUp !== null) result.push({ group: name, strategy: sup.strategy, reason: sup.gaveUp });
+  }
+  return result;
 }
 
 /**
@@ -66,14 +128,18 @@ export function addMember(group: GroupContext, key: string, label: string, deps:
  * long-lived workspace that ran thousands of commands would otherwise carry all of them in
  * every snapshot (measured: O(commands ever run) per run). Their own dependencies stay (a
  * restart by request waits for them again), and so does how they ended for whoever depends on
- * them. The other strategies keep the declaration order whole.
+ * them. The other strategies (of the workspace or of any named group) keep the order whole.
  */
 export function withoutForgotten(group: GroupContext, isLive: (key: string) => boolean): GroupContext {
-  if (group.strategy !== 'one_for_one' || group.order.every(isLive)) return group;
+  const named = Object.values(group.named ?? {});
+  if (group.strategy !== 'one_for_one' || named.some((s) => s.strategy !== 'one_for_one') || group.order.every(isLive)) return group;
   const order = group.order.filter(isLive);
   const labels: Record<string, string> = {};
   for (const key of order) if (group.labels[key] !== undefined) labels[key] = group.labels[key];
-  return { ...group, order, labels };
+  if (!group.memberOf) return { ...group, order, labels };
+  const memberOf: Record<string, string> = {};
+  for (const key of order) if (group.memberOf[key] !== undefined) memberOf[key] = group.memberOf[key];
+  return { ...group, order, labels, memberOf };
 }
 
 /** A dependency holds now (true), may hold later (null), or never will (a reason). */
@@ -147,10 +213,11 @@ export function supervisionOrder(group: GroupContext): string[] {
   return result;
 }
 
-/** Whom a failure of `key` restarts besides itself, by the strategy, in supervision order. */
+/** Whom a failure of `key` restarts besides itself, by its group's strategy, in supervision order. */
 export function restartedWith(group: GroupContext, key: string): string[] {
-  const order = supervisionOrder(group);
-  switch (group.strategy) {
+  const members = new Set(membersWith(group, key));
+  const order = supervisionOrder(group).filter((k) => members.has(k));
+  switch (supervisorOf(group, key).strategy) {
     case 'one_for_one':
       return [];
     case 'one_for_all':
@@ -160,11 +227,11 @@ export function restartedWith(group: GroupContext, key: string): string[] {
   }
 }
 
-/** Notes a failure at `at`; says whether the intensity is now exceeded, and how. */
-export function noteFailure(group: GroupContext, at: number): { failures: number[]; exceeded: string | null } {
-  if (!group.intensity) return { failures: group.failures, exceeded: null };
-  const { maxRestarts, withinMs } = group.intensity;
-  const failures = [...group.failures.filter((t) => t > at - withinMs), at];
+/** Notes a failure at `at` to a supervisor; says whether its intensity is now exceeded, and how. */
+export function noteFailure(supervisor: Supervisor, at: number): { failures: number[]; exceeded: string | null } {
+  if (!supervisor.intensity) return { failures: supervisor.failures, exceeded: null };
+  const { maxRestarts, withinMs } = supervisor.intensity;
+  const failures = [...supervisor.failures.filter((t) => t > at - withinMs), at];
   const exceeded =
     failures.length > maxRestarts
       ? `restart intensity reached: ${failures.length} failures within ${withinMs} ms (at most ${maxRestarts} restarts allowed)`

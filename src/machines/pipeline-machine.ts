@@ -1,66 +1,17 @@
 import { and, assign, enqueueActions, sendParent, setup } from 'xstate';
-import type { SerializedError } from '../protocol/errors.js';
-import type { HostRequestEvent, PipelineEvent, Signal } from '../protocol/messages.js';
-import type { ResolvedRestartPolicy } from '../protocol/specs.js';
+import type { HostRequestEvent, PipelineEvent } from '../protocol/messages.js';
 import { mayRestart, nextBackoff } from './backoff.js';
 import { backoffOver, hostLog, stampOf, throwFault, untilDeadline } from './common-actions.js';
+import { DEFAULT_PIPELINE_GRACE_MS, pipelineFailed, releaseOf, signal, signalRuns, type PipelineContext, type PipelineInput } from './pipeline-context.js';
+import { liveOf, restartSetOf, spliceCause, startsSplice } from './pipeline-splice.js';
+
+export { pipelineFailed, type NodeExit, type PipelineContext, type PipelineInput } from './pipeline-context.js';
 
 // A pipeline: a graph of commands started together over real pipes and supervised as a
 // unit. It ends when all its nodes have ended; if it failed (by its `discern` rule) and its
-// policy allows, all of it starts again after a backoff. Never while a node still runs.
-
-export interface PipelineInput {
-  id: string;
-  wsId: string;
-  label: string;
-  nodeLabels: string[];
-  upstreamLabels: string[];
-  discern: 'any' | 'last';
-  policy: ResolvedRestartPolicy;
-  at: number;
-}
-
-export interface NodeExit {
-  code: number | null;
-  signal: string | null;
-  status: number;
-}
-
-export interface PipelineContext extends Omit<PipelineInput, 'at'> {
-  attempt: number;
-  /** Run id of each node in the current attempt. */
-  runs: Record<string, string>;
-  exits: Record<string, NodeExit>;
-  restarts: number;
-  pendingBackoffMs: number;
-  backoffDeadline: number | null;
-  attemptStartedAt: number | null;
-  stampedAt: number;
-  graceMs: number;
-  graceDeadline: number | null;
-  spawnError: SerializedError | null;
-  /** Why it was told to stop: its own stop(), or its workspace's reason. */
-  stopReason: string | null;
-  stopDetail: string | null;
-}
-
-/** Whether the exits so far say the pipeline failed, by its discern rule. */
-export function pipelineFailed(context: Pick<PipelineContext, 'exits' | 'nodeLabels' | 'upstreamLabels' | 'discern'>): boolean {
-  const failedNode = (label: string) => {
-    const exit = context.exits[label];
-    if (!exit || exit.status === 0) return false;
-    // An upstream node killed by SIGPIPE: its reader had finished, as `yes | head -1` in bash.
-    return !(exit.signal === 'SIGPIPE' && context.upstreamLabels.includes(label));
-  };
-  if (context.discern === 'last') return failedNode(context.nodeLabels[context.nodeLabels.length - 1]!);
-  return context.nodeLabels.some(failedNode);
-}
-
-const DEFAULT_PIPELINE_GRACE_MS = 1000;
-
-function signal(context: PipelineContext, which: Signal): HostRequestEvent {
-  return { type: 'HOST_REQUEST', request: { type: 'signalPipeline', wsId: context.wsId, pipelineId: context.id, signal: which } };
-}
+// policy allows, all of it starts again after a backoff. Never while a node still runs; except
+// under rest_for_one (`splicing`): a failed node and its downstream restart while upstream
+// nodes run on, the new node spliced into the edge the runtime held (docs/pipeline-strategies.md).
 
 export const pipelineMachine = setup({
   types: {
@@ -71,6 +22,7 @@ export const pipelineMachine = setup({
   delays: {
     backoff: ({ context }) => untilDeadline(context.backoffDeadline, context.stampedAt),
     grace: ({ context }) => untilDeadline(context.graceDeadline, context.stampedAt),
+    spliceGrace: DEFAULT_PIPELINE_GRACE_MS,
   },
   guards: {
     ofThisAttempt: ({ context, event }) => event.type === 'NODE_EXITED' && context.runs[event.label] === event.runId,
@@ -80,6 +32,9 @@ export const pipelineMachine = setup({
     noBackoff: ({ context }) => backoffOver(context),
     supervised: ({ context }) => context.policy.onFailure,
     noGrace: ({ context }) => context.graceMs === 0,
+    startsSplice: ({ context, event }) => event.type === 'NODE_EXITED' && startsSplice(context, event),
+    inSplice: ({ context, event }) => event.type === 'NODE_EXITED' && (context.splicing ?? []).includes(event.label),
+    splicingEnded: ({ context }) => liveOf(context, context.splicing ?? []).length === 0,
   },
   actions: {
     requestSpawn: sendParent(({ context }): HostRequestEvent => ({
@@ -150,6 +105,52 @@ export const pipelineMachine = setup({
       if (context.graceMs !== 0) enqueue.sendParent(signal(context, 'SIGTERM'));
     }),
     kill: sendParent(({ context }) => signal(context, 'SIGKILL')),
+    noteSplice: assign(({ context, event }) => {
+      if (event.type !== 'NODE_EXITED') return {};
+      return { splicing: restartSetOf(context, event.label), spliceCause: spliceCause(context, event) };
+    }),
+    // The restart set's nodes still running end (SIGTERM, SIGKILL past the grace); each its own run.
+    terminateSplicing: enqueueActions(({ context, enqueue }) => {
+      for (const request of signalRuns(context, 'SIGTERM')) enqueue.sendParent(request);
+    }),
+    killSplicing: enqueueActions(({ context, enqueue }) => {
+      for (const request of signalRuns(context, 'SIGKILL')) enqueue.sendParent(request);
+    }),
+    requestSpawnNodes: sendParent(({ context }): HostRequestEvent => ({
+      type: 'HOST_REQUEST',
+      request: { type: 'spawnPipeline', wsId: context.wsId, pipelineId: context.id, attempt: context.attempt, nodes: context.splicing ?? [] },
+    })),
+    mergeRuns: assign(({ context, event }) => {
+      if (event.type !== 'PIPELINE_SPAWNED') return {};
+      const restarted = new Set(event.runs.map((run) => run.label));
+      return {
+        runs: { ...context.runs, ...Object.fromEntries(event.runs.map((run) => [run.label, run.runId])) },
+        exits: Object.fromEntries(Object.entries(context.exits).filter(([label]) => !restarted.has(label))),
+        attemptStartedAt: event.at,
+        stampedAt: event.at,
+        spawnError: null,
+        splicing: null,
+      };
+    }),
+    // Under rest_for_one the runtime holds each node's stdin; a node that ended for good lets
+    // it go, so its writer sees the end (SIGPIPE) as in a shell.
+    releaseInput: enqueueActions(({ context, event, enqueue }) => {
+      if (context.strategy === 'rest_for_one' && event.type === 'NODE_EXITED') enqueue.sendParent(releaseOf(context, event.label));
+    }),
+    // The splice gave up (its nodes cannot start again): their inputs go too.
+    releaseSplicing: enqueueActions(({ context, enqueue }) => {
+      for (const label of context.splicing ?? []) enqueue.sendParent(releaseOf(context, label));
+      enqueue.assign({ splicing: null });
+    }),
+    logSplice: sendParent(({ context }) =>
+      hostLog('warn', 'pipeline node failed; restarting it and its downstream (rest_for_one)', {
+        ws: context.wsId,
+        pipeline: context.id,
+        label: context.label,
+        cause: context.spliceCause ?? null,
+        restarts: context.restarts,
+      }),
+    ),
     throwFault,
   },
 }).createMachine({
@@ -175,6 +176,11 @@ export const pipelineMachine = setup({
     spawnError: null,
     stopReason: null,
     stopDetail: null,
+    strategy: input.strategy ?? 'one_for_all',
+    restartSets: input.restartSets ?? {},
+    strategyNote: input.strategyNote ?? null,
+    splicing: null,
+    spliceCause: null,
   }),
   initial: 'created',
   on: { FAULT: { actions: 'throwFault' } },
@@ -199,7 +205,47 @@ export const pipelineMachine = setup({
         { guard: 'failed', target: 'reaping' },
       ],
       on: {
-        NODE_EXITED: { guard: 'ofThisAttempt', actions: 'recordExit' },
+        NODE_EXITED: [
+          { guard: and(['ofThisAttempt', 'startsSplice', 'supervised', 'mayRestart']), target: 'splicing', actions: ['recordExit', 'noteSplice'] },
+          { guard: 'ofThisAttempt', actions: ['recordExit', 'releaseInput'] },
+        ],
+        STOP: { target: 'stopping', actions: 'noteStop' },
+        RUN_LOST: 'lost',
+      },
+    },
+    // rest_for_one: the failed node and its downstream end, wait their backoff and start again,
+    // spliced into the edge their upstream still writes to; the other nodes run on.
+    splicing: {
+      initial: 'terminating',
+      states: {
+        terminating: {
+          entry: 'terminateSplicing',
+          always: { guard: 'splicingEnded', target: 'backoff', actions: ['scheduleBackoff', 'logSplice'] },
+          after: { spliceGrace: { actions: 'killSplicing' } },
+          // Restored: SIGTERM again (harmless) and the grace armed again.
+          on: { RESUME: { target: 'terminating', reenter: true, actions: 'stamp' } },
+        },
+        backoff: {
+          always: { guard: 'noBackoff', target: 'respawning', actions: 'countRestart' },
+          after: { backoff: { target: 'respawning', actions: 'countRestart' } },
+          on: { RESUME: { target: 'backoff', reenter: true, actions: 'stamp' } },
+        },
+        respawning: {
+          entry: 'requestSpawnNodes',
+          on: {
+            PIPELINE_SPAWNED: { target: '#pipeline.running', actions: 'mergeRuns' },
+            PIPELINE_SPAWN_FAILED: [
+              { guard: 'mayRestart', target: 'backoff', actions: ['recordSpawnFailure', 'scheduleBackoff', 'logBackoff'] },
+              { target: '#pipeline.reaping', actions: ['recordSpawnFailure', 'releaseSplicing'] },
+            ],
+          },
+        },
+      },
+      on: {
+        NODE_EXITED: [
+          { guard: and(['ofThisAttempt', 'inSplice']), actions: 'recordExit' },
+          { guard: 'ofThisAttempt', actions: ['recordExit', 'releaseInput'] },
+        ],
         STOP: { target: 'stopping', actions: 'noteStop' },
         RUN_LOST: 'lost',
       },
@@ -217,7 +263,7 @@ export const pipelineMachine = setup({
         { guard: 'allEnded', target: 'failed' },
       ],
       on: {
-        NODE_EXITED: { guard: 'ofThisAttempt', actions: 'recordExit' },
+        NODE_EXITED: { guard: 'ofThisAttempt', actions: ['recordExit', 'releaseInput'] },
         STOP: { target: 'stopping', actions: 'noteStop' },
         RUN_LOST: 'lost',
       },

@@ -4,7 +4,8 @@ import { DEFAULT_GRACE_MS, MAX_TIMER_MS } from '../protocol/specs.js';
 import type { SupervisionSpec } from '../protocol/supervision-spec.js';
 import { commandMachine } from './command-machine.js';
 import type { MemberEvent } from './group-events.js';
-import { addMember, hasDependencies, withoutForgotten, isDependedOn, newGroup, noteFailure, restartedWith, stopWaves, type GroupContext } from './group.js';
+import { addMember, hasDependencies, withoutForgotten, isDependedOn, newGroup, noteFailure, restartedWith, stopWaves, supervisorOf, type GroupContext } from './group.js';
+import { giveUpDetail, isNamedMember, supervisorOfEvent, withFailureNoted } from './group-supervisors.js';
 import { memberView, waitingMembers } from './group-view.js';
 import { pipelineMachine } from './pipeline-machine.js';
 import { stampOf, throwFault, untilDeadline } from './common-actions.js';
@@ -18,6 +19,8 @@ export interface WorkspaceInput {
   label: string;
   ttlMs: number | null;
   supervision?: SupervisionSpec | null;
+  /** Named groups, each a supervisor of its own members (WorkspaceSpec.groups). */
+  groups?: Record<string, SupervisionSpec> | null;
 }
 
 export interface WorkspaceContext {
@@ -33,6 +36,8 @@ export interface WorkspaceContext {
   stopReason: StopReason | null;
   /** Why a quota stopped the workspace, e.g. `nproc: 3 alive > 2 limit`. */
   quotaBreach: string | null;
+  /** Why a group that escalated stopped it (absent in older snapshots). */
+  supervisionDetail?: string | null;
   commandsStarted: number;
   reaped: number | null;
   stoppedAt: number | null;
@@ -65,11 +70,14 @@ export const workspaceMachine = setup({
     shortensGrace: ({ context, event }) =>
       event.type === 'STOP' && event.at + event.graceMs < (context.graceDeadline ?? Number.POSITIVE_INFINITY),
     // A member failed and its policy relaunches it: the strategy and the intensity act.
-    memberFailing: ({ context, event }) =>
-      event.type === 'MEMBER' && event.phase === 'failing' && context.group.gaveUp === null &&
-      (context.group.strategy !== 'one_for_one' || context.group.intensity !== null),
-    exceedsIntensity: ({ context, event }) => event.type === 'MEMBER' && noteFailure(context.group, event.at).exceeded !== null,
-    escalates: ({ context }) => context.group.escalate,
+    // Its group (named, or the workspace's own) decides.
+    memberFailing: ({ context, event }) => {
+      const supervisor = supervisorOfEvent(context.group, event);
+      return event.type === 'MEMBER' && event.phase === 'failing' && supervisor !== null && supervisor.gaveUp === null &&
+        (supervisor.strategy !== 'one_for_one' || supervisor.intensity !== null);
+    },
+    exceedsIntensity: ({ context, event }) => event.type === 'MEMBER' && noteFailure(supervisorOfEvent(context.group, event)!, event.at).exceeded !== null,
+    escalates: ({ context, event }) => supervisorOfEvent(context.group, event)?.escalate === true,
   },
   actions: {
     start: assign(({ context, event }) => {
@@ -93,12 +101,14 @@ export const workspaceMachine = setup({
           at: event.at,
           probe: event.probe ?? null,
           waits: deps.length > 0,
+          // Its group's intensity may stop it instead of a relaunch: it waits for the group's word.
+          judged: supervisorOf(addMember(context.group, event.key, event.label, deps, event.group), event.key).intensity !== null,
           ...(event.restarts ? { restarts: event.restarts } : {}),
         },
       });
       const children = self.getSnapshot().children as Record<string, unknown>;
-      const group = withoutForgotten(context.group, (key) => children[key] !== undefined);
-      enqueue.assign({ commandsStarted: context.commandsStarted + 1, group: addMember(group, event.key, event.label, deps) });
+      const group = addMember(withoutForgotten(context.group, (key) => children[key] !== undefined), event.key, event.label, deps, event.group);
+      enqueue.assign({ commandsStarted: context.commandsStarted + 1, group });
     }),
     // Whoever waits for dependencies hears whether they hold now, or never will.
     judgeWaiting: enqueueActions(({ context, enqueue, self }) => {
@@ -109,35 +119,55 @@ export const workspaceMachine = setup({
       }
     }),
     noteFailure: assign(({ context, event }) => {
-      const at = (event as MemberEvent).at;
-      const { failures, exceeded } = noteFailure(context.group, at);
-      return { stampedAt: at, group: { ...context.group, failures, gaveUp: exceeded } };
+      const { key, at } = event as MemberEvent;
+      return { stampedAt: at, group: withFailureNoted(context.group, key, at) };
+    }),
+    // A failure its group did not stop for: the member may relaunch (one judged waits for this).
+    allowRelaunch: enqueueActions(({ event, enqueue }) => {
+      const { key, at, phase } = event as MemberEvent;
+      if (phase === 'failing') enqueue.sendTo(key, { type: 'GROUP_VERDICT', at });
     }),
     restartSiblings: enqueueActions(({ context, event, enqueue, self }) => {
       const { key, at } = event as MemberEvent;
-      const cause = `'${context.group.labels[key] ?? key}' failed (${context.group.strategy})`;
+      const supervisor = supervisorOfEvent(context.group, event)!;
+      const where = isNamedMember(context.group, key) ? ` in group '${context.group.memberOf![key]}'` : '';
+      const cause = `'${context.group.labels[key] ?? key}' failed (${supervisor.strategy}${where})`;
       for (const sibling of restartedWith(context.group, key)) {
         if (memberView(self, sibling)) enqueue.sendTo(sibling, { type: 'GROUP_RESTART', at, cause });
       }
     }),
-    // The group gave up: every member stops, as an OTP supervisor terminates its children (each
-    // signals its own run, with a stop's grace, as a command stopped alone does).
-    stopMembers: enqueueActions(({ context, enqueue, self }) => {
+    // The group gave up: its members stop, as an OTP supervisor terminates its children (each
+    // signals its own run, with a stop's grace, as a command stopped alone does). The workspace's
+    // own group is the top supervisor: all its children stop, named groups' and pipelines too.
+    stopMembers: enqueueActions(({ context, event, enqueue, self }) => {
+      const { key } = event as MemberEvent;
+      const named = isNamedMember(context.group, key);
+      const detail = giveUpDetail(context.group, key);
       for (const child of Object.values(self.getSnapshot().children)) {
-        if (child && child.getSnapshot().status === 'active') {
-          const stop = { type: 'STOP', at: context.stampedAt, reason: 'supervision', detail: context.group.gaveUp, graceMs: DEFAULT_GRACE_MS } as const;
-          enqueue.sendTo(child, stop);
-        }
+        if (!child || child.getSnapshot().status !== 'active') continue;
+        if (named && context.group.memberOf?.[child.id] !== context.group.memberOf![key]) continue;
+        enqueue.sendTo(child, { type: 'STOP', at: context.stampedAt, reason: 'supervision', detail, graceMs: DEFAULT_GRACE_MS } as const);
       }
     }),
-    logGiveUp: emit(({ context }): HostRequest => ({
-      type: 'log',
-      level: 'error',
-      msg: `supervision gave up: ${context.group.gaveUp ?? ''}`,
-      fields: { ws: context.id, label: context.label, strategy: context.group.strategy, escalate: context.group.escalate },
-    })),
-    noteEscalation: assign(({ context }) => ({
+    logGiveUp: emit(({ context, event }): HostRequest => {
+      const { key } = event as MemberEvent;
+      const supervisor = supervisorOfEvent(context.group, event)!;
+      return {
+        type: 'log',
+        level: 'error',
+        msg: `supervision gave up: ${giveUpDetail(context.group, key) ?? ''}`,
+        fields: {
+          ws: context.id,
+          label: context.label,
+          group: isNamedMember(context.group, key) ? context.group.memberOf![key]! : null,
+          strategy: supervisor.strategy,
+          escalate: supervisor.escalate,
+        },
+      };
+    }),
+    noteEscalation: assign(({ context, event }) => ({
       stopReason: 'supervision' as const,
+      supervisionDetail: giveUpDetail(context.group, (event as MemberEvent).key),
       graceMs: DEFAULT_GRACE_MS,
       graceDeadline: context.stampedAt + DEFAULT_GRACE_MS,
     })),
@@ -154,6 +184,7 @@ export const workspaceMachine = setup({
           discern: event.discern,
           policy: event.policy,
           at: event.at,
+          ...(event.strategy ? { strategy: event.strategy, restartSets: event.restartSets ?? {}, strategyNote: event.strategyNote ?? null } : {}),
         },
       });
     }),
@@ -197,7 +228,7 @@ export const workspaceMachine = setup({
             at: context.stampedAt,
             ...(command ? {} : { graceMs: context.graceMs ?? DEFAULT_GRACE_MS }),
             reason: context.stopReason,
-            detail: context.quotaBreach,
+            detail: context.stopReason === 'supervision' ? (context.supervisionDetail ?? null) : context.quotaBreach,
           });
         }
       }
@@ -250,10 +281,11 @@ export const workspaceMachine = setup({
     stampedAt: 0,
     stopReason: null,
     quotaBreach: null,
+    supervisionDetail: null,
     commandsStarted: 0,
     reaped: null,
     stoppedAt: null,
-    group: newGroup(input.supervision),
+    group: newGroup(input.supervision, input.groups),
   }),
   initial: 'created',
   on: {
@@ -274,8 +306,8 @@ export const workspaceMachine = setup({
         MEMBER: [
           { guard: and(['memberFailing', 'exceedsIntensity', 'escalates']), target: 'reaping', actions: ['noteFailure', 'logGiveUp', 'noteEscalation'] },
           { guard: and(['memberFailing', 'exceedsIntensity']), actions: ['noteFailure', 'logGiveUp', 'stopMembers'] },
-          { guard: 'memberFailing', actions: ['noteFailure', 'restartSiblings', 'judgeWaiting'] },
-          { actions: 'judgeWaiting' },
+          { guard: 'memberFailing', actions: ['noteFailure', 'restartSiblings', 'allowRelaunch', 'judgeWaiting'] },
+          { actions: ['allowRelaunch', 'judgeWaiting'] },
         ],
         RUN_PIPELINE: { actions: 'spawnPipeline' },
         QUOTA_BREACH: [

@@ -9,6 +9,7 @@ import { PIPELINE_FIELDS, validatePipelineSpec, type PipelineSpec } from './pipe
 import type { CommandSpec, WorkspaceSpec } from './specs.js';
 import { declaredDependencyProblem } from './supervision-spec.js';
 import { WORKSPACE_FIELDS, validateCommandSpec, validateWorkspaceSpec } from './validate-spec.js';
+import { checkGroupName } from './validate-supervision.js';
 
 /** A pipeline of a spec file: its workspace is the one it is listed under. */
 export type FilePipelineSpec = Omit<PipelineSpec, 'workspace'>;
@@ -79,6 +80,7 @@ function checkWorkspace(raw: unknown, i: number): CheckedWorkspace {
   if (!Array.isArray(commands)) throw fieldError(`${at}.commands`, `must be a list of commands (got ${describe(commands)})`);
   if (!Array.isArray(pipelines)) throw fieldError(`${at}.pipelines`, `must be a list of pipelines (got ${describe(pipelines)})`);
   const cmds = commands.map((c: unknown, j) => withBase(at, () => validateCommandSpec(c, `${at}.commands[${j}]`)));
+  cmds.forEach((c, j) => withBase(at, () => checkGroupName(spec.groups, c.group, `${at}.commands[${j}].group`)));
   const labels = cmds.map(commandLabelOf);
   // Apply finds a command again by its label: two alike would be one command to it.
   uniqueLabels(`${at}.commands`, labels, 'command', 'labels are unique within a workspace (give each command a label of its own)');

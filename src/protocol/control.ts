@@ -238,6 +238,8 @@ export interface WorkspaceRow {
   state: string;
   uptimeMs: number;
   commands: CommandRow[];
+  /** Each supervision group of it that gave up, and why (absent: none did). */
+  gaveUp?: string[];
 }
 
 export interface PipelineRow {

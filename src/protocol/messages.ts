@@ -24,6 +24,8 @@ export interface RunEvent {
   deps?: Array<{ key: string; label: string; condition: DependencyCondition; ended?: EndedPhase }>;
   /** Restarted by request after it ended: the new actor keeps the count. */
   restarts?: number;
+  /** The named group (WorkspaceSpec.groups) that supervises it; absent: the workspace's own. */
+  group?: string;
 }
 /** How a command that ended did, as its dependants see it. */
 export type EndedPhase = 'succeeded' | 'exited' | 'gaveUp' | 'failed' | 'stopped' | 'unmet';
@@ -43,6 +45,12 @@ export interface RunPipelineEvent {
   upstreamLabels: string[];
   discern: 'any' | 'last';
   policy: ResolvedRestartPolicy;
+  /** rest_for_one only where the runtime can splice (tapped, on this machine); else one_for_all. */
+  strategy?: 'one_for_all' | 'rest_for_one';
+  /** Under rest_for_one: each node's label → the labels its failure restarts (itself and downstream). */
+  restartSets?: Record<string, string[]>;
+  /** Why the strategy asked for is not the one applied (rest_for_one without tap), for why(). */
+  strategyNote?: string | null;
 }
 
 /** The quota actor saw a limit crossed (once per episode); the workspace applies its policy. */
@@ -152,7 +160,16 @@ export interface SignalRequest {
    */
   waves?: string[][];
 }
-export interface SpawnPipelineRequest { type: 'spawnPipeline'; wsId: string; pipelineId: string; attempt: number }
+export interface SpawnPipelineRequest {
+  type: 'spawnPipeline';
+  wsId: string;
+  pipelineId: string;
+  attempt: number;
+  /** Only these nodes (rest_for_one), spliced in beside those that run on; absent: all of them. */
+  nodes?: string[];
+}
+/** A node that ended and is not restarted: the runtime lets go of its stdin, its writer sees the end. */
+export interface ReleasePipelineInputRequest { type: 'releasePipelineInput'; wsId: string; pipelineId: string; label: string }
 /** Signals the processes of one pipeline only; the reaper reports PIPELINE_EMPTY when none is left. */
 export interface SignalPipelineRequest { type: 'signalPipeline'; wsId: string; pipelineId: string; signal: Signal }
 /** Run the command's readiness probe once against this run; the answer is PROBE_RESULT. */
@@ -167,7 +184,7 @@ export interface SignalRunRequest {
   /** The command's key, when its supervisor ends the run. */
   key?: string;
   /** unhealthy: its liveness probe failed; group: its group restarts it; stop: stopped. */
-  reason?: 'unhealthy' | 'group' | 'stop';
+  reason?: 'unhealthy' | 'startTimeout' | 'group' | 'stop';
 }
 export interface LogRequest {
   type: 'log';
@@ -180,6 +197,7 @@ export type HostRequest =
   | SignalRequest
   | SpawnPipelineRequest
   | SignalPipelineRequest
+  | ReleasePipelineInputRequest
   | ProbeRequest
   | SignalRunRequest
   | LogRequest;
@@ -235,6 +253,7 @@ export interface CreateWorkspaceMessage {
   ttlMs: number | null;
   at: number;
   supervision?: SupervisionSpec | null;
+  groups?: Record<string, SupervisionSpec> | null;
 }
 export interface WorkspaceEventMessage { type: 'workspaceEvent'; wsId: string; event: WorkspaceEvent }
 /** An event for a child actor of the workspace: a command or a pipeline, by its key. */

@@ -26,9 +26,23 @@ export interface PipelineSpec {
   discern?: 'any' | 'last';
   /** Restart the whole pipeline when all nodes ended and it failed. */
   restart?: RestartPolicy;
+  /**
+   * How a failed node is restarted (with `restart.onFailure`): `one_for_all` (default) waits for
+   * every node to end and restarts them all; `rest_for_one` restarts the failed node and every
+   * node downstream of it at once, upstream nodes running on. It needs `tap: true` (the runtime
+   * holds both ends of every edge and splices the new node in); without, it is `one_for_all`,
+   * with a warning. See docs/pipeline-strategies.md.
+   */
+  supervision?: PipelineSupervision;
 }
 
-export const PIPELINE_FIELDS = ['label', 'workspace', 'nodes', 'edges', 'tap', 'discern', 'restart'] as const;
+export interface PipelineSupervision {
+  strategy: 'one_for_all' | 'rest_for_one';
+}
+
+export const PIPELINE_FIELDS = ['label', 'workspace', 'nodes', 'edges', 'tap', 'discern', 'restart', 'supervision'] as const;
+export const PIPELINE_SUPERVISION_FIELDS = ['strategy'] as const;
+export const PIPELINE_STRATEGIES = ['one_for_all', 'rest_for_one'] as const;
 export const EDGE_FIELDS = ['from', 'to', 'stream'] as const;
 
 /**
@@ -47,7 +61,7 @@ export function validatePipelineSpec(value: unknown): PipelineSpec {
   o.nodes.forEach((node: unknown, i: number) => {
     validateCommandSpec(node, `nodes[${i}]`);
     // A node's start and end are its pipeline's: the graph's edges order it, not readiness.
-    for (const field of ['ready', 'dependsOn'] as const) {
+    for (const field of ['ready', 'dependsOn', 'group'] as const) {
       if ((node as Record<string, unknown>)[field] !== undefined) {
         fail(`nodes[${i}].${field}`, `is for commands run with ws.run(), not pipeline nodes: a pipeline starts all its nodes at once over its pipes`);
       }
@@ -65,6 +79,7 @@ export function validatePipelineSpec(value: unknown): PipelineSpec {
     fail('discern', `must be 'any' or 'last' (got ${describe(o.discern)})`);
   }
   if (o.restart !== undefined) validateRestartPolicy(o.restart, 'restart');
+  if (o.supervision !== undefined) validatePipelineSupervision(o.supervision);
 
   const writerOfStdin = new Map<string, number>();
   const readersOfOutput = new Map<string, number>();
@@ -97,6 +112,38 @@ export function validatePipelineSpec(value: unknown): PipelineSpec {
   const cycle = findCycle([...labels.keys()], o.edges as PipelineEdge[]);
   if (cycle) fail('edges', `form a cycle (${cycle.join(' → ')}): a pipeline must be acyclic`);
   return o as unknown as PipelineSpec;
+}
+
+function validatePipelineSupervision(value: unknown): void {
+  const o = checkObject(value, 'supervision', PIPELINE_SUPERVISION_FIELDS);
+  if (o.strategy === 'one_for_one') {
+    fail(
+      'supervision.strategy',
+      "'one_for_one' cannot apply to a pipeline: a node restarted alone would leave its readers at the end of their input; use 'rest_for_one' (it restarts the node and everything downstream)",
+    );
+  }
+  if (!PIPELINE_STRATEGIES.includes(o.strategy as never)) {
+    fail('supervision.strategy', `must be one of ${PIPELINE_STRATEGIES.map((s) => `'${s}'`).join(', ')} (got ${describe(o.strategy)})`);
+  }
+}
+
+/** Labels a failure of each node restarts under rest_for_one: itself and everything downstream, in node order. */
+export function restartSets(spec: Pick<PipelineSpec, 'nodes' | 'edges'>): Record<string, string[]> {
+  const readers = new Map<string, string[]>();
+  for (const edge of spec.edges) readers.set(edge.from, [...(readers.get(edge.from) ?? []), edge.to]);
+  const sets: Record<string, string[]> = {};
+  for (const node of spec.nodes) {
+    const reached = new Set([node.label]);
+    const queue = [node.label];
+    while (queue.length > 0) for (const next of readers.get(queue.shift()!) ?? []) if (!reached.has(next)) (reached.add(next), queue.push(next));
+    sets[node.label] = spec.nodes.map((n) => n.label).filter((label) => reached.has(label));
+  }
+  return sets;
+}
+
+/** Whether the runtime holds the stdin of every node to splice a restarted one back in. */
+export function splicesNodes(spec: Pick<PipelineSpec, 'tap' | 'supervision'>): boolean {
+  return spec.tap === true && spec.supervision?.strategy === 'rest_for_one';
 }
 
 function findCycle(labels: string[], edges: PipelineEdge[]): string[] | null {

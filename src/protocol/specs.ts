@@ -31,6 +31,11 @@ export interface WorkspaceSpec {
   flowDir?: string;
   /** How the workspace's commands are supervised together (OTP's strategies and intensity). */
   supervision?: SupervisionSpec;
+  /**
+   * Named groups, each its own OTP supervisor over the commands that name it (CommandSpec.group);
+   * the commands that name none are supervised by `supervision`.
+   */
+  groups?: Record<string, SupervisionSpec>;
   /** Where its processes run: this machine (default) or a Slurm allocation (placement-spec.ts). */
   placement?: PlacementSpec;
 }
@@ -67,6 +72,8 @@ export interface CommandSpec {
   dependsOn?: Dependency[];
   /** Slurm placement: the allocation's node to run on (default: the least busy live one). */
   node?: string;
+  /** The named group of its workspace (WorkspaceSpec.groups) that supervises it; default: the workspace's own. */
+  group?: string;
   /** Each line of its log files starts with the time it was read (PM2's `--time`). */
   timestamps?: boolean;
 }

@@ -19,6 +19,12 @@ export interface ReadinessProbe {
   timeoutMs?: number;
   /** Failed probes in a row that make a ready command unhealthy (default 3). exec, tcp and http only. */
   failureThreshold?: number;
+  /**
+   * Longest wait from the spawn for the first "ready" (default 90 000 ms, systemd's
+   * TimeoutStartSec; 0 waits forever). Past it the run is ended as a failure the restart policy
+   * sees (reason `startTimeout`), as systemd fails a unit that never sent READY=1.
+   */
+  startTimeoutMs?: number;
 }
 
 export type ProbeKind = 'exec' | 'tcp' | 'http' | 'line' | 'notify';
@@ -31,6 +37,8 @@ export interface ResolvedProbe {
   intervalMs: number;
   timeoutMs: number;
   failureThreshold: number;
+  /** 0: no limit. Absent in snapshots saved before it existed: no limit. */
+  startTimeoutMs: number;
   /** For people: `tcp :8080`, `http http://…`, `line /listening/`. */
   text: string;
 }
@@ -53,7 +61,7 @@ export interface SupervisionSpec {
   escalate?: boolean;
 }
 
-export const PROBE_FIELDS = ['exec', 'tcp', 'http', 'line', 'notify', 'intervalMs', 'timeoutMs', 'failureThreshold'] as const;
+export const PROBE_FIELDS = ['exec', 'tcp', 'http', 'line', 'notify', 'intervalMs', 'timeoutMs', 'failureThreshold', 'startTimeoutMs'] as const;
 export const PROBE_KINDS: readonly ProbeKind[] = ['exec', 'tcp', 'http', 'line', 'notify'];
 export const DEPENDENCY_FIELDS = ['label', 'condition'] as const;
 export const DEPENDENCY_CONDITIONS: readonly DependencyCondition[] = ['started', 'ready', 'succeeded'];
@@ -61,7 +69,9 @@ export const SUPERVISION_FIELDS = ['strategy', 'intensity', 'escalate'] as const
 export const INTENSITY_FIELDS = ['maxRestarts', 'withinMs'] as const;
 export const STRATEGIES: readonly SupervisionStrategy[] = ['one_for_one', 'one_for_all', 'rest_for_one'];
 
-export const PROBE_DEFAULTS = { intervalMs: 1000, timeoutMs: 1000, failureThreshold: 3 };
+export const PROBE_DEFAULTS = { intervalMs: 1000, timeoutMs: 1000, failureThreshold: 3, startTimeoutMs: 90_000 };
+/** A named group of WorkspaceSpec.groups. */
+export const GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 export function resolveProbe(probe: ReadinessProbe | undefined): ResolvedProbe | null {
   if (!probe) return null;
@@ -78,6 +88,7 @@ export function resolveProbe(probe: ReadinessProbe | undefined): ResolvedProbe |
     intervalMs: probe.intervalMs ?? PROBE_DEFAULTS.intervalMs,
     timeoutMs: probe.timeoutMs ?? PROBE_DEFAULTS.timeoutMs,
     failureThreshold: probe.failureThreshold ?? PROBE_DEFAULTS.failureThreshold,
+    startTimeoutMs: probe.startTimeoutMs ?? PROBE_DEFAULTS.startTimeoutMs,
     text,
   };
 }

@@ -15,7 +15,7 @@ import {
   type RestartPolicy,
   type WorkspaceSpec,
 } from './specs.js';
-import { validateDependsOn, validateProbe, validateSupervision } from './validate-supervision.js';
+import { validateDependsOn, validateGroups, validateProbe, validateSupervision } from './validate-supervision.js';
 import { validateNode, validatePlacement } from './placement-spec.js';
 
 export const RESTART_FIELDS = ['onFailure', 'always', 'backoffMs', 'maxBackoffMs', 'maxRestarts', 'resetAfterMs'] as const;
@@ -49,7 +49,7 @@ export function resolveRestartPolicy(policy: RestartPolicy | undefined): Resolve
   };
 }
 
-export const COMMAND_FIELDS = ['exec', 'argv', 'env', 'cwd', 'label', 'restart', 'ready', 'dependsOn', 'node', 'timestamps'] as const;
+export const COMMAND_FIELDS = ['exec', 'argv', 'env', 'cwd', 'label', 'restart', 'ready', 'dependsOn', 'node', 'timestamps', 'group'] as const;
 
 /** Checks a command spec's shape; `prefix` names it in messages (e.g. `nodes[1]`). */
 export function validateCommandSpec(value: unknown, prefix = ''): CommandSpec {
@@ -67,11 +67,12 @@ export function validateCommandSpec(value: unknown, prefix = ''): CommandSpec {
   if (o.ready !== undefined) validateProbe(o.ready, at('ready'));
   if (o.dependsOn !== undefined) validateDependsOn(o.dependsOn, at('dependsOn'));
   if (o.node !== undefined) validateNode(o.node, at('node'));
+  if (o.group !== undefined) checkText(o.group, at('group'));
   if (o.timestamps !== undefined && typeof o.timestamps !== 'boolean') fail(at('timestamps'), `must be true or false (got ${describe(o.timestamps)})`);
   return o as unknown as CommandSpec;
 }
 
-export const WORKSPACE_FIELDS = ['label', 'ttlMs', 'limits', 'quota', 'cgroup', 'cwd', 'env', 'flowDir', 'supervision', 'placement'] as const;
+export const WORKSPACE_FIELDS = ['label', 'ttlMs', 'limits', 'quota', 'cgroup', 'cwd', 'env', 'flowDir', 'supervision', 'groups', 'placement'] as const;
 export const LIMIT_FIELDS = ['memoryBytes', 'nproc', 'nofile', 'cpuSeconds'] as const;
 export const QUOTA_ACTIONS = ['none', 'log', 'kill'];
 
@@ -102,6 +103,7 @@ export function validateWorkspaceSpec(value: unknown): WorkspaceSpec {
   if (o.env !== undefined) checkEnv(o.env, 'env');
   if (o.flowDir !== undefined) checkText(o.flowDir, 'flowDir');
   if (o.supervision !== undefined) validateSupervision(o.supervision);
+  if (o.groups !== undefined) validateGroups(o.groups);
   if (o.placement !== undefined) validatePlacement(o.placement);
   return o as unknown as WorkspaceSpec;
 }

@@ -1,5 +1,6 @@
-import { checkCount, checkDuration, checkObject, checkText, describe, fail, type Path } from './checks.js';
+import { checkCount, checkDuration, checkObject, checkText, describe, fail, isPlainObject, type Path } from './checks.js';
 import {
+  GROUP_NAME,
   DEPENDENCY_CONDITIONS,
   DEPENDENCY_FIELDS,
   INTENSITY_FIELDS,
@@ -60,6 +61,7 @@ export function validateProbe(value: unknown, field: Path): ReadinessProbe {
   }
   if (o.intervalMs !== undefined) checkDuration(o.intervalMs, `${field}.intervalMs`, { allowZero: false });
   if (o.timeoutMs !== undefined) checkDuration(o.timeoutMs, `${field}.timeoutMs`, { allowZero: false });
+  if (o.startTimeoutMs !== undefined) checkDuration(o.startTimeoutMs, `${field}.startTimeoutMs`);
   if (o.failureThreshold !== undefined) {
     checkCount(o.failureThreshold, `${field}.failureThreshold`);
     if (o.failureThreshold === 0) fail(`${field}.failureThreshold`, 'must be >= 1: the failed probes in a row that make a ready command unhealthy');
@@ -99,3 +101,26 @@ export function validateSupervision(value: unknown, field: Path = 'supervision')
   return o as unknown as SupervisionSpec;
 }
 
+
+/** WorkspaceSpec.groups: named groups, each with a supervision of its own. */
+export function validateGroups(value: unknown, field: Path = 'groups'): Record<string, SupervisionSpec> {
+  if (!isPlainObject(value)) fail(field, `must be an object of named groups, each { strategy, intensity?, escalate? } (got ${describe(value)})`);
+  const o = value;
+  for (const [name, spec] of Object.entries(o)) {
+    if (!GROUP_NAME.test(name)) {
+      fail(`${field}`, `has a group named ${describe(name)}: a group name is 1 to 63 of letters, digits, '.', '_', '-', starting with a letter or digit`);
+    }
+    validateSupervision(spec, `${field}.${name}`);
+  }
+  return o as Record<string, SupervisionSpec>;
+}
+
+/** A command's `group` must name one of its workspace's groups. */
+export function checkGroupName(groups: Record<string, SupervisionSpec> | undefined, group: string | undefined, field: Path): void {
+  if (group === undefined || (groups !== undefined && Object.hasOwn(groups, group))) return;
+  const known = Object.keys(groups ?? {});
+  fail(
+    field,
+    `names no group of this workspace: '${group}' (${known.length > 0 ? `groups: ${known.join(', ')}` : 'it declares no groups: add it to the workspace spec\'s groups, or leave group out'})`,
+  );
+}

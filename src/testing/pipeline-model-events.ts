@@ -1,4 +1,4 @@
-import { validatePipelineSpec, type PipelineSpec } from '../protocol/pipeline-spec.js';
+import { splicesNodes, validatePipelineSpec, type PipelineSpec } from '../protocol/pipeline-spec.js';
 import { resolveRestartPolicy } from '../protocol/validate-spec.js';
 import { modelBackoffMs, nodeFailed, pipelineFailed, type PipelineModelEvent, type PipelineModelInput, type PipelineModelSnapshot } from './pipeline-model.js';
 
@@ -27,6 +27,10 @@ export interface PipelineModelOptions {
 /** The model's input for a pipeline spec (checked as rt.runPipeline would). */
 export function pipelineModelInput(spec: PipelineSpec): PipelineModelInput {
   const checked = validatePipelineSpec(structuredClone(spec));
+  // Untapped, rest_for_one acts as one_for_all, which the model knows; a splice it does not.
+  if (splicesNodes(checked)) {
+    throw new Error(`pipeline ${checked.label}: the pipeline model knows one_for_all only; a tapped rest_for_one pipeline (the splice) is not modelled`);
+  }
   const policy = resolveRestartPolicy(checked.restart);
   return {
     labels: checked.nodes.map((node) => node.label),

@@ -9,14 +9,20 @@ import type { CoreParts } from './core-parts.js';
 // everything the host told the actor: the reads pay the hop, the run → exited path does not
 // (issue 12, "one answer everywhere"; issue 17, the actor path).
 
-/** Past this, a read answers with what the mirror says (a worker that died is being re-hosted). */
-const CATCH_UP_CAP_MS = 2000;
+/**
+ * Past this, a read answers with what the mirror says, and the log says so: a worker that died
+ * is re-hosted only once the main thread runs again.
+ */
+const CATCH_UP_CAP_MS = 1000;
 
 const waiting = new WeakMap<CommandEntry, Array<() => void>>();
 
 /** The mirror names every run the host told the actor of (SPAWNED), and shows every exit told (EXITED). */
 export function hasCaughtUp(core: CoreParts, command: CommandEntry): boolean {
   const snapshot = command.snapshot;
+  // An ended actor hears nothing more: what it said last is all it will say (a run spawned as it
+  // stopped is never named). A new actor of the command (a restart by request) asks for its run
+  // itself: its first snapshot is here before the host spawns.
   if (snapshot && snapshot.status !== 'active') return true;
   const unheard = core.table.unheard(command.key);
   if (unheard.length === 0) return true;

@@ -134,6 +134,7 @@ export class CommandControl {
       policy: command.policy,
       probe: resolveProbe(command.spec.ready),
       restarts,
+      ...(command.spec.group !== undefined ? { group: command.spec.group } : {}),
     });
     return firstRun.promise;
   }

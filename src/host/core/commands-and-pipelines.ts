@@ -3,6 +3,7 @@ import { validatePipelineSpec, type PipelineSpec } from '../../protocol/pipeline
 import { DEFAULT_GRACE_MS, type CommandSpec } from '../../protocol/specs.js';
 import { stateName } from '../../protocol/state-value.js';
 import { resolveProbe } from '../../protocol/supervision-spec.js';
+import { checkGroupName } from '../../protocol/validate-supervision.js';
 import { resolveRestartPolicy, validateCommandSpec, validateGraceMs } from '../../protocol/validate-spec.js';
 import { deferred } from '../processes/deferred.js';
 import type { RunEntry } from '../processes/process-table.js';
@@ -12,6 +13,7 @@ import { fail } from '../../protocol/checks.js';
 import type { CoreParts } from './core-parts.js';
 import { resolveDependencies } from './dependencies.js';
 import { uniqueLabel } from './command-control.js';
+import { canSplice, pipelineStrategy } from './pipeline-strategy.js';
 import { ensureOpen, ensureRunning, pipelineEntry, workspaceEntry } from './guards.js';
 
 // Running things in a workspace: a command (its actor asks for each run), a pipeline (its
@@ -29,6 +31,7 @@ export async function runCommands(core: CoreParts, wsId: string, inputs: readonl
   ensureRunning(ws);
   if (!Array.isArray(inputs)) throw new ShumaError('INVALID_ARGUMENT', `runAll(specs) needs an array of command specs (got ${typeof inputs})`);
   const specs = inputs.map((input, i) => validateCommandSpec(structuredCloneSpec(input), asSet ? `commands[${i}]` : ''));
+  specs.forEach((spec, i) => checkGroupName(ws.spec.groups, spec.group, asSet ? `commands[${i}].group` : 'group'));
   const plans = await Promise.all(specs.map((spec) => launchPlan(ws, spec)));
   ensureOpen(core);
   ensureRunning(ws);
@@ -56,6 +59,7 @@ export async function runCommands(core: CoreParts, wsId: string, inputs: readonl
       policy: command.policy,
       probe: resolveProbe(command.spec.ready),
       deps: deps[i] ?? [],
+      ...(command.spec.group !== undefined ? { group: command.spec.group } : {}),
     });
   }
   const settled = await Promise.allSettled(commands.map((command) => command.firstRun.promise));
@@ -107,6 +111,8 @@ export async function runPipeline(core: CoreParts, input: PipelineSpec): Promise
   ensureOpen(core);
   ensureRunning(ws);
   const pipeline = newPipelineEntry(core.newId(), ws, spec, nodes);
+  const strategy = pipelineStrategy(ws, spec);
+  if (strategy.strategyNote) core.logger.warn({ ws: ws.id, pipeline: pipeline.id, label: spec.label }, strategy.strategyNote);
   ws.pipelines.set(pipeline.id, pipeline);
   core.pipelines.set(pipeline.id, pipeline);
   core.toWorkspace(ws, {
@@ -118,6 +124,7 @@ export async function runPipeline(core: CoreParts, input: PipelineSpec): Promise
     upstreamLabels: [...new Set(spec.edges.map((edge) => edge.from))],
     discern: spec.discern ?? 'any',
     policy: resolveRestartPolicy(spec.restart),
+    ...strategy,
   });
   try {
     await pipeline.started.promise;
@@ -143,6 +150,7 @@ export function newPipelineEntry(id: string, ws: WorkspaceEntry, spec: PipelineS
     snapshot: null,
     observers: new Set(),
     currentRuns: [],
+    splices: canSplice(ws, spec),
     stopResult: null,
     started: deferred(),
     done: deferred(),

@@ -37,7 +37,16 @@ function exitText(exit: unknown): string {
   const e = exit as { status?: number; signal?: string | null; reason?: string | null } | null;
   if (!e) return 'exited';
   const how = e.signal ? `killed by ${e.signal} (status ${e.status})` : `exited ${e.status}`;
-  return e.reason === 'unhealthy' ? `${how}: ended as unhealthy` : e.reason === 'group' ? `${how}: restarted with its group` : how;
+  switch (e.reason) {
+    case 'unhealthy':
+      return `${how}: ended as unhealthy`;
+    case 'startTimeout':
+      return `${how}: ended, not ready in time`;
+    case 'group':
+      return `${how}: restarted with its group`;
+    default:
+      return how;
+  }
 }
 
 function deadlineIn(context: Context, field: string): number {
@@ -49,8 +58,11 @@ export function stopCause(context: Context): string {
   switch (context.stopReason) {
     case 'quota':
       return `quota breach: ${String(context.stopDetail)} → kill`;
-    case 'supervision':
-      return `its group gave up: ${String(context.stopDetail)}`;
+    case 'supervision': {
+      // A named group's detail names it: `group 'db' gave up: …`.
+      const detail = String(context.stopDetail);
+      return detail.startsWith('group ') ? detail : `its group gave up: ${detail}`;
+    }
     case 'ttl':
       return 'TTL expired';
     case 'shutdown':
@@ -76,9 +88,13 @@ function commandLines(previous: ActorSnapshot | null, next: ActorSnapshot): stri
     case 'running':
       return statePath(previous) === 'up' ? [`ready: ${String(c.probeDetail ?? '')}`] : [spawned];
     case 'ending':
-      return c.ending === 'unhealthy'
-        ? [`unhealthy: ${String(c.probeFailures)} failed probes in a row (${String(c.probeDetail ?? '')}) → SIGTERM`]
-        : [`restarted by its group: ${String(c.stopDetail ?? '')} → SIGTERM`];
+      if (c.ending === 'unhealthy') return [`unhealthy: ${String(c.probeFailures)} failed probes in a row (${String(c.probeDetail ?? '')}) → SIGTERM`];
+      if (c.ending === 'startTimeout') {
+        const probe = c.probe as { text?: string; startTimeoutMs?: number } | null;
+        const last = c.probeDetail ? `; last probe: ${String(c.probeDetail)}` : '';
+        return [`not ready within startTimeoutMs ${String(probe?.startTimeoutMs)} ms (${String(probe?.text ?? 'its probe')}${last}) → SIGTERM`];
+      }
+      return [`restarted by its group: ${String(c.stopDetail ?? '')} → SIGTERM`];
     case 'unmet':
       return [`never started: ${String(c.dependencyDetail ?? 'a dependency failed')}`];
     case 'backoff':
@@ -118,7 +134,15 @@ function pipelineLines(previous: ActorSnapshot | null, next: ActorSnapshot): str
   const c = next.context as Context;
   switch (stateOf(next)) {
     case 'running':
-      return [`attempt ${String(c.attempt)} spawned (${Object.keys((c.runs ?? {}) as object).join(', ')})`];
+      if (stateOf(previous) === 'splicing') {
+        return [`restart ${String(c.restarts)}: ${String(c.spliceCause ?? '')}; spliced back in (what the failed node had read and not written is lost; its stdin kept what it had not read)`];
+      }
+      return [
+        `attempt ${String(c.attempt)} spawned (${Object.keys((c.runs ?? {}) as object).join(', ')})`,
+        ...(c.strategyNote && Number(c.attempt) === 0 ? [String(c.strategyNote)] : []),
+      ];
+    case 'splicing':
+      return [`${String(c.spliceCause ?? '')} (rest_for_one)`];
     case 'reaping':
       return [`failed while others run: ${pipelineExits(c)}`];
     case 'backoff':

@@ -89,7 +89,12 @@ export function serveRequest(core: CoreParts, request: HostRequest): void {
     }
     case 'spawnPipeline': {
       const pipeline = ws.pipelines.get(request.pipelineId);
-      if (pipeline) placement.spawnPipeline(ws, pipeline, request.attempt);
+      if (pipeline) placement.spawnPipeline(ws, pipeline, request.attempt, request.nodes);
+      return;
+    }
+    case 'releasePipelineInput': {
+      const pipeline = ws.pipelines.get(request.pipelineId);
+      if (pipeline) placement.releasePipelineInput?.(pipeline, request.label);
       return;
     }
     case 'signal':
@@ -105,9 +110,9 @@ export function serveRequest(core: CoreParts, request: HostRequest): void {
       return;
     }
     case 'signalRun': {
-      // Its exit is told as unhealthy, not as a failure of its own (shuma ended it).
+      // Its exit is told as unhealthy (or not ready in time), not as a failure of its own (shuma ended it).
       const run = core.table.get(request.runId);
-      if (request.reason === 'unhealthy' && run?.alive && run.wsId === ws.id) run.reason = 'unhealthy';
+      if ((request.reason === 'unhealthy' || request.reason === 'startTimeout') && run?.alive && run.wsId === ws.id) run.reason = request.reason;
       if (placement.signalRun) placement.signalRun(ws, request.runId, request.signal);
       else core.logger.warn({ ws: ws.id, run: request.runId }, `a ${placement.kind} workspace cannot stop one command alone; stop the workspace`);
       return;

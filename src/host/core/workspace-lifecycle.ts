@@ -39,6 +39,7 @@ export async function createWorkspace(core: CoreParts, input: WorkspaceSpec, opt
     ttlMs: spec.ttlMs ?? null,
     at: ws.createdAt,
     supervision: spec.supervision ?? null,
+    groups: spec.groups ?? null,
   });
 }
 

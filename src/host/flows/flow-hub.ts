@@ -7,6 +7,7 @@ import { tooLong, userFlowDir } from './flow-dir.js';
 import { closeEnds, openPipes, type KernelPipe } from '../spawn/kernel-pipes.js';
 import { FlowMeter } from './flow-meter.js';
 import { jsPumpFactory, type EdgePump, type PumpFactory } from './flow-pump.js';
+import { release, releaseAll, spliceAttempt, type SplicedFlows } from './flow-splice.js';
 import { FlowChannel, MAX_SOCKET_PATH_BYTES } from './flow-socket.js';
 import type { PipelineEntry, WorkspaceEntry } from '../registry/registry.js';
 import type { SpawnOrder } from '../spawn/spawner.js';
@@ -48,7 +49,9 @@ export interface TapPlane {
    * pipeline, across restarts) and this attempt's kernel pipes. Rejects with INVALID_SPEC
    * (field flowDir) when a socket path would not fit, before anything starts.
    */
-  prepare(ws: WorkspaceEntry, pipeline: PipelineEntry): Promise<TapAttempt>;
+  prepare(ws: WorkspaceEntry, pipeline: PipelineEntry, only?: ReadonlySet<string>): Promise<TapAttempt>;
+  /** rest_for_one: a node that ended for good lets go of its stdin (flow-splice.ts). */
+  release(pipeline: PipelineEntry, label: string): void;
 }
 
 interface PipelineFlows {
@@ -57,6 +60,8 @@ interface PipelineFlows {
   pumps: EdgePump[];
   readonly inPrivateDir: boolean;
   closed: boolean;
+  /** rest_for_one: the held stdin ends and each pump's node (flow-splice.ts). */
+  splice?: SplicedFlows['splice'];
 }
 
 /**
@@ -94,8 +99,14 @@ export class FlowHub implements TapPlane {
     return count;
   }
 
-  async prepare(ws: WorkspaceEntry, pipeline: PipelineEntry): Promise<TapAttempt> {
+  async prepare(ws: WorkspaceEntry, pipeline: PipelineEntry, only?: ReadonlySet<string>): Promise<TapAttempt> {
     const flows = await this.channelsOf(ws, pipeline);
+    // rest_for_one: the runtime holds every stdin, and `only` restarts part of the pipeline.
+    if (pipeline.splices) {
+      const labels = only ?? new Set(pipeline.spec.nodes.map((node) => node.label));
+      const onAbort = only ? () => undefined : () => this.drop(pipeline);
+      return spliceAttempt(flows, pipeline.spec.edges, labels, { logger: this.logger, newPump: this.newPump, onAbort });
+    }
     // A new attempt: whatever the last one left (a pipe a stray process still held) goes.
     for (const pump of flows.pumps) pump.destroy();
     flows.pumps = [];
@@ -182,6 +193,11 @@ export class FlowHub implements TapPlane {
     }));
   }
 
+  release(pipeline: PipelineEntry, label: string): void {
+    const flows = this.byPipeline.get(pipeline.id);
+    if (flows) release(flows, label);
+  }
+
   /** The pipeline ended, was stopped, or its workspace stopped: close its flows, remove their sockets. */
   drop(pipeline: PipelineEntry): void {
     const flows = this.byPipeline.get(pipeline.id);
@@ -192,6 +208,7 @@ export class FlowHub implements TapPlane {
     );
     this.byPipeline.delete(pipeline.id);
     flows.closed = true;
+    releaseAll(flows);
     for (const pump of flows.pumps) pump.destroy();
     for (const channel of flows.channels) channel.close();
     if (flows.inPrivateDir) this.releasePrivateDir();

@@ -51,10 +51,10 @@ interface PipelineSpawnOutcome {
 /** What the host actor hears: requests, and the completions of the spawns it set off. */
 type HostMessage =
   | { type: 'spawn'; ws: WorkspaceEntry; command: CommandEntry; restarts: number }
-  | { type: 'spawnPipeline'; ws: WorkspaceEntry; pipeline: PipelineEntry; attempt: number }
+  | { type: 'spawnPipeline'; ws: WorkspaceEntry; pipeline: PipelineEntry; attempt: number; only?: ReadonlySet<string> }
   | { type: 'signal'; scope: StopScope; signal: Signal; only?: ReadonlySet<number> }
   | { type: 'commandSpawned'; ws: WorkspaceEntry; command: CommandEntry; restarts: number; result: SpawnedProcess | ShumaError; token: string }
-  | { type: 'pipelineSpawned'; ws: WorkspaceEntry; pipeline: PipelineEntry; attempt: number; outcome: PipelineSpawnOutcome };
+  | { type: 'pipelineSpawned'; ws: WorkspaceEntry; pipeline: PipelineEntry; attempt: number; outcome: PipelineSpawnOutcome; only?: ReadonlySet<string> };
 
 /**
  * The host actor: the only code that starts or signals processes on this machine. It serves
@@ -70,8 +70,9 @@ export class HostActor {
     this.mailbox.send({ type: 'spawn', ws, command, restarts });
   }
 
-  spawnPipeline(ws: WorkspaceEntry, pipeline: PipelineEntry, attempt: number): void {
-    this.mailbox.send({ type: 'spawnPipeline', ws, pipeline, attempt });
+  /** `nodes`: only these, spliced in beside the nodes that run on (rest_for_one). */
+  spawnPipeline(ws: WorkspaceEntry, pipeline: PipelineEntry, attempt: number, nodes?: readonly string[]): void {
+    this.mailbox.send({ type: 'spawnPipeline', ws, pipeline, attempt, ...(nodes ? { only: new Set(nodes) } : {}) });
   }
 
   /** Signals every process group of a workspace or pipeline, and any descendant that left them. */
@@ -99,10 +100,10 @@ export class HostActor {
         this.commandSpawned(message.ws, message.command, message.restarts, message.result, message.token);
         return;
       case 'spawnPipeline':
-        this.startPipeline(message.ws, message.pipeline, message.attempt);
+        this.startPipeline(message.ws, message.pipeline, message.attempt, message.only);
         return;
       case 'pipelineSpawned':
-        this.pipelineSpawned(message.ws, message.pipeline, message.attempt, message.outcome);
+        this.pipelineSpawned(message.ws, message.pipeline, message.attempt, message.outcome, message.only);
         return;
       case 'signal':
         this.signal(message.scope, message.signal, message.only);
@@ -158,16 +159,16 @@ export class HostActor {
    * Starts every node of a pipeline, wired through kernel pipes (or through the runtime when
    * tapped), or none: if one fails, the others are killed before anything is reported.
    */
-  private startPipeline(ws: WorkspaceEntry, pipeline: PipelineEntry, attempt: number): void {
+  private startPipeline(ws: WorkspaceEntry, pipeline: PipelineEntry, attempt: number, only?: ReadonlySet<string>): void {
     if (ws.hostStop || pipeline.hostStop) {
       this.pipelineFailed(ws, pipeline, stoppingError(ws));
       return;
     }
     for (const scope of [ws, pipeline]) scope.pendingSpawns++;
-    void this.spawnNodes(ws, pipeline).then((outcome) => this.mailbox.send({ type: 'pipelineSpawned', ws, pipeline, attempt, outcome }));
+    void this.spawnNodes(ws, pipeline, only).then((outcome) => this.mailbox.send({ type: 'pipelineSpawned', ws, pipeline, attempt, outcome, ...(only ? { only } : {}) }));
   }
 
-  private async spawnNodes(ws: WorkspaceEntry, pipeline: PipelineEntry): Promise<PipelineSpawnOutcome> {
+  private async spawnNodes(ws: WorkspaceEntry, pipeline: PipelineEntry, only?: ReadonlySet<string>): Promise<PipelineSpawnOutcome> {
     const edges = pipeline.spec.tap ? [] : pipeline.spec.edges;
     let pipes: KernelPipe[] = [];
     let tap: TapAttempt | null = null;
@@ -175,9 +176,9 @@ export class HostActor {
     let failure: ShumaError | null = null;
     try {
       // Tapped: each node's edge ends are kernel pipes to the runtime, which pumps them.
-      if (pipeline.spec.tap) tap = await this.deps.taps.prepare(ws, pipeline);
+      if (pipeline.spec.tap) tap = await this.deps.taps.prepare(ws, pipeline, only);
       pipes = await openPipes(edges.length);
-      for (const node of pipeline.nodes) {
+      for (const node of nodesOf(pipeline, only)) {
         const stdio: NonNullable<SpawnOrder['stdio']> = tap ? tap.stdioOf(node.label) : {};
         edges.forEach((edge, i) => {
           if (edge.to === node.label) stdio.stdin = pipes[i]!.readFd;
@@ -199,7 +200,7 @@ export class HostActor {
     return { spawned, tap, failure };
   }
 
-  private pipelineSpawned(ws: WorkspaceEntry, pipeline: PipelineEntry, attempt: number, { spawned, tap, failure }: PipelineSpawnOutcome): void {
+  private pipelineSpawned(ws: WorkspaceEntry, pipeline: PipelineEntry, attempt: number, { spawned, tap, failure }: PipelineSpawnOutcome, only?: ReadonlySet<string>): void {
     const scopes = [ws, pipeline];
     for (const scope of scopes) scope.pendingSpawns--;
     if (failure) {
@@ -211,10 +212,11 @@ export class HostActor {
       for (const scope of scopes) if (scope.hostStop) this.deps.reaper.check(scope);
       return;
     }
+    const nodes = nodesOf(pipeline, only);
     const runs = spawned.map((child, i) =>
-      this.register(ws, child, { key: pipeline.id, label: pipeline.nodes[i]!.label, restarts: attempt, pipeline, timestamps: pipeline.nodes[i]!.spec.timestamps }),
+      this.register(ws, child, { key: pipeline.id, label: nodes[i]!.label, restarts: attempt, pipeline, timestamps: nodes[i]!.spec.timestamps }),
     );
-    pipeline.currentRuns = runs;
+    pipeline.currentRuns = only ? spliceRuns(pipeline, runs) : runs;
     tap?.start();
     this.deps.logger.info(
       { ws: ws.id, pipeline: pipeline.id, label: pipeline.label, attempt, pids: runs.map((r) => r.pid) },
@@ -369,6 +371,17 @@ export class HostActor {
     };
     return launchOrder(order, wrapping, this.deps.spawner.appliesLimits);
   }
+}
+
+/** A pipeline's nodes to start: all, or only those a rest_for_one splice restarts. */
+function nodesOf(pipeline: PipelineEntry, only?: ReadonlySet<string>): readonly LaunchPlan[] {
+  return only ? pipeline.nodes.filter((node) => only.has(node.label)) : pipeline.nodes;
+}
+
+/** The current runs after a splice: the new ones in place of those they replace, in node order. */
+function spliceRuns(pipeline: PipelineEntry, runs: RunEntry[]): RunEntry[] {
+  const byLabel = new Map([...pipeline.currentRuns, ...runs].map((run) => [run.label, run]));
+  return pipeline.nodes.map((node) => byLabel.get(node.label)).filter((run): run is RunEntry => run !== undefined);
 }
 
 /** Spawns; a failure is a value (the actor tells it as SPAWN_FAILED), never a rejection. */

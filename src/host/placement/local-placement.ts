@@ -112,8 +112,12 @@ export class LocalPlacement implements Placement {
     this.host.spawnCommand(ws, command, restarts);
   }
 
-  spawnPipeline(ws: WorkspaceEntry, pipeline: PipelineEntry, attempt: number): void {
-    this.host.spawnPipeline(ws, pipeline, attempt);
+  spawnPipeline(ws: WorkspaceEntry, pipeline: PipelineEntry, attempt: number, nodes?: readonly string[]): void {
+    this.host.spawnPipeline(ws, pipeline, attempt, nodes);
+  }
+
+  releasePipelineInput(pipeline: PipelineEntry, label: string): void {
+    this.deps.taps.release(pipeline, label);
   }
 
   signal(scope: StopScope, signal: Signal): void {

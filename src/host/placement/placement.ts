@@ -36,7 +36,10 @@ export interface Placement {
   /** Starts one run of a command; answers SPAWNED or SPAWN_FAILED to the command actor. */
   spawnCommand(ws: WorkspaceEntry, command: CommandEntry, restarts: number): void;
   /** Starts every node of a pipeline, or none; answers PIPELINE_SPAWNED or PIPELINE_SPAWN_FAILED. */
-  spawnPipeline(ws: WorkspaceEntry, pipeline: PipelineEntry, attempt: number): void;
+  /** `nodes`: only these (rest_for_one splices them in beside the nodes that run on). */
+  spawnPipeline(ws: WorkspaceEntry, pipeline: PipelineEntry, attempt: number, nodes?: readonly string[]): void;
+  /** rest_for_one: a node that ended for good lets go of its stdin (placements that splice). */
+  releasePipelineInput?(pipeline: PipelineEntry, label: string): void;
   /**
    * Signals everything of a workspace or a pipeline; from the first signal on, the scope is
    * stopping and `events.scopeEmpty` is called once nothing of it is left.

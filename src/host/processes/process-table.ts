@@ -3,7 +3,7 @@ import type { ExitInfo } from './exit-info.js';
 import { LogRing } from './log-ring.js';
 
 /** 'node-lost': the Slurm node it ran on left the allocation (slurmd gone, node down). */
-export type RunReason = 'oom' | 'exit-unknown' | 'node-lost' | 'unhealthy' | null;
+export type RunReason = 'oom' | 'exit-unknown' | 'node-lost' | 'unhealthy' | 'startTimeout' | null;
 
 /** One process the host started: a run of a supervised command. */
 export interface RunEntry {

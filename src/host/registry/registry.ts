@@ -81,6 +81,8 @@ export interface PipelineEntry extends StopScope {
   readonly observers: Set<(snapshot: ActorSnapshot) => void>;
   /** The runs of the current attempt, in node order. */
   currentRuns: RunEntry[];
+  /** rest_for_one where it can splice: the runtime holds every node's stdin (host/flows/flow-splice.ts). */
+  readonly splices?: boolean;
   /** Set by the reaper when a stop of this pipeline left nothing running. */
   stopResult: StopResult | null;
   readonly started: Deferred<void>;
