@@ -2,13 +2,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { ShumaError, serializeError } from '../../protocol/errors.js';
+import { ShumaError } from '../../protocol/errors.js';
 import { tooLong, userFlowDir } from './flow-dir.js';
 import { closeEnds, openPipes, type KernelPipe } from '../spawn/kernel-pipes.js';
 import { FlowMeter } from './flow-meter.js';
 import { jsPumpFactory, type EdgePump, type PumpFactory } from './flow-pump.js';
 import { release, releaseAll, spliceAttempt, type SplicedFlows } from './flow-splice.js';
 import { FlowChannel, MAX_SOCKET_PATH_BYTES } from './flow-socket.js';
+import { startPumps } from './start-pumps.js';
 import type { PipelineEntry, WorkspaceEntry } from '../registry/registry.js';
 import type { SpawnOrder } from '../spawn/spawner.js';
 
@@ -165,15 +166,7 @@ export class FlowHub implements TapPlane {
           closeEnds(runtimeEnds);
           return;
         }
-        for (const [key, indexes] of outputs) {
-          const sinks = indexes.map((i) => ({ fd: stdinOf.get(edges[i]!.to)!.writeFd, channel: flows.channels[i]! }));
-          try {
-            flows.pumps.push(this.newPump(outputOf.get(key)!.readFd, sinks, this.logger));
-          } catch (error) {
-            // Not expected (the descriptors are fresh pipe ends); never an uncaught error in the host.
-            this.logger.error({ pipeline: pipeline.id, output: key, err: serializeError(error) }, 'could not pump a tapped output');
-          }
-        }
+        startPumps(flows, { edges, outputs, outputOf, stdinOf }, { newPump: this.newPump, logger: this.logger.child({ pipeline: pipeline.id }) });
       },
     };
   }

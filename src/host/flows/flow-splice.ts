@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
-import { serializeError } from '../../protocol/errors.js';
 import type { PipelineEdge } from '../../protocol/pipeline-spec.js';
 import { closeEnds, openPipes, type KernelPipe } from '../spawn/kernel-pipes.js';
 import type { EdgePump, PumpFactory } from './flow-pump.js';
 import type { FlowChannel } from './flow-socket.js';
+import { startPumps } from './start-pumps.js';
 
 // The data plane of a tapped pipeline under rest_for_one: the runtime keeps the read end of
 // every node's stdin pipe (besides the node's own copy). When a node fails, its writer — the
@@ -109,16 +109,7 @@ export async function spliceAttempt(
         closeEnds(runtimeEnds);
         return;
       }
-      for (const [key, indexes] of outputs) {
-        const sinks = indexes.map((i) => ({ fd: stdinOf.get(edges[i]!.to)!.writeFd, channel: flows.channels[i]! }));
-        try {
-          const pump = newPump(outputOf.get(key)!.readFd, sinks, logger);
-          flows.pumps.push(pump);
-          state.sources.set(pump, edges[indexes[0]!]!.from);
-        } catch (error) {
-          logger.error({ output: key, err: serializeError(error) }, 'could not pump a tapped output');
-        }
-      }
+      startPumps(flows, { edges, outputs, outputOf, stdinOf }, { newPump, logger, onStarted: (pump, from) => state.sources.set(pump, from) });
     },
   };
 }

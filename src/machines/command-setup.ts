@@ -1,0 +1,181 @@
+import { and, assign, enqueueActions, not, sendParent, setup } from 'xstate';
+import type { CommandEvent, HostRequestEvent } from '../protocol/messages.js';
+import { DEFAULT_GRACE_MS, MAX_TIMER_MS } from '../protocol/specs.js';
+import { mayRestart, nextBackoff } from './backoff.js';
+import { endedAsFailure, report, signalRun, stopAloneSignal, type CommandContext, type CommandInput } from './command-context.js';
+import { backoffOver, hostLog, stampOf, untilDeadline } from './common-actions.js';
+import type { GroupEvent, MemberPhase } from './group-events.js';
+
+// What a command actor can do: its guards, actions and delays, by name. Its chart (which of
+// them run when) is command-machine.ts.
+export const commandSetup = setup({
+  types: {
+    context: {} as CommandContext,
+    events: {} as CommandEvent | GroupEvent,
+    input: {} as CommandInput,
+  },
+  delays: {
+    backoff: ({ context }) => untilDeadline(context.backoffDeadline, context.stampedAt),
+    probeInterval: ({ context }) => context.probe?.intervalMs ?? DEFAULT_GRACE_MS,
+    // A run ended by its supervisor (unhealthy, or its group restarts it) has a stop's grace.
+    killGrace: DEFAULT_GRACE_MS,
+    stopGrace: ({ context }) => (context.stopAlone === null ? MAX_TIMER_MS : untilDeadline(context.stopAlone.deadline, context.stampedAt)),
+    // Counted from the last event seen; `up` re-entered by its probe timer may count from an
+    // older one and fire late, never early: a polled probe's result catches the deadline first.
+    startTimeout: ({ context }) => untilDeadline(context.readyDeadline ?? null, context.stampedAt),
+  },
+  guards: {
+    supervised: ({ context }) => context.policy.onFailure || context.policy.always === true,
+    // `always` relaunches after a success too; otherwise only a failure does.
+    // A run ended for being unhealthy failed, whatever its status.
+    relaunches: ({ context, event }) =>
+      context.policy.always === true ||
+      event.type === 'SPAWN_FAILED' ||
+      (event.type === 'EXITED' && (event.status !== 0 || endedAsFailure(context))),
+    stoppingAlone: ({ context }) => context.stopAlone !== null,
+    // Each run exits once; an exit of another run (a late or repeated report) is not this run's.
+    isCurrentRun: ({ context, event }) => event.type === 'EXITED' && event.runId === context.runId,
+    // A run ended for being unhealthy failed, whatever its status.
+    failed: ({ context, event }) =>
+      event.type === 'SPAWN_FAILED' || (event.type === 'EXITED' && (event.status !== 0 || endedAsFailure(context))),
+    hasReadyDeadline: ({ context }) => (context.readyDeadline ?? null) !== null,
+    // A failed probe of this run after the deadline: not ready in time (the timer may come later).
+    startTimedOut: ({ context, event }) =>
+      event.type === 'PROBE_RESULT' && event.runId === context.runId && !event.ok &&
+      (context.readyDeadline ?? null) !== null && event.at >= context.readyDeadline!,
+    endedByGroup: ({ context }) => context.ending === 'group',
+    // Snapshots saved before readiness existed lack these fields: absent means none.
+    waits: ({ context }) => context.waits === true,
+    hasRun: ({ context }) => (context.runs ?? 0) > 0,
+    noProbe: ({ context }) => !context.probe,
+    polled: ({ context }) => context.probe?.polled === true,
+    probeOk: ({ context, event }) => event.type === 'PROBE_RESULT' && event.runId === context.runId && event.ok,
+    probeOfThisRun: ({ context, event }) => event.type === 'PROBE_RESULT' && event.runId === context.runId,
+    unhealthyNow: ({ context, event }) =>
+      event.type === 'PROBE_RESULT' && event.runId === context.runId && !event.ok &&
+      context.probeFailures + 1 >= (context.probe?.failureThreshold ?? 1),
+    mayRestart: ({ context }) => mayRestart(context.policy, context.restarts),
+    noBackoff: ({ context }) => backoffOver(context),
+    awaitingVerdict: ({ context }) => context.awaitingVerdict === true,
+  },
+  actions: {
+    requestSpawn: sendParent(({ context }): HostRequestEvent => ({
+      type: 'HOST_REQUEST',
+      request: { type: 'spawn', wsId: context.wsId, key: context.key, restarts: context.restarts },
+    })),
+    recordRun: assign(({ context, event }) => {
+      if (event.type !== 'SPAWNED') return {};
+      return {
+        runId: event.runId,
+        pid: event.pid,
+        runStartedAt: event.at,
+        stampedAt: event.at,
+        spawnError: null,
+        runs: (context.runs ?? 0) + 1,
+        probeFailures: 0,
+        probeDetail: null,
+        ending: null,
+        readyDeadline: context.probe && (context.probe.startTimeoutMs ?? 0) > 0 ? event.at + context.probe.startTimeoutMs : null,
+      };
+    }),
+    recordExit: assign(({ context, event }) => {
+      if (event.type === 'EXITED') {
+        return { lastExit: { code: event.code, signal: event.signal, status: event.status, reason: context.ending }, stampedAt: event.at };
+      }
+      if (event.type === 'SPAWN_FAILED') return { spawnError: event.error, stampedAt: event.at, runStartedAt: null };
+      return {};
+    }),
+    scheduleBackoff: assign(({ context }) => {
+      const ranFor = context.runStartedAt === null ? 0 : context.stampedAt - context.runStartedAt;
+      const { delayMs, followingMs } = nextBackoff(context.policy, context.pendingBackoffMs, ranFor);
+      return { backoffDeadline: context.stampedAt + delayMs, pendingBackoffMs: followingMs };
+    }),
+    logBackoff: sendParent(({ context }) =>
+      hostLog('warn', 'command failed; restarting after backoff', {
+        ws: context.wsId,
+        command: context.key,
+        label: context.label,
+        run: context.runId,
+        status: context.lastExit?.status ?? null,
+        restarts: context.restarts,
+        backoffMs: untilDeadline(context.backoffDeadline, context.stampedAt),
+      }),
+    ),
+    countRestart: assign(({ context }) => ({ restarts: context.restarts + 1, backoffDeadline: null })),
+    clearBackoff: assign({ backoffDeadline: null }),
+    // Past its group's intensity the group stops it: no run may start before the group has judged.
+    awaitVerdict: assign(({ context }) => ({ awaitingVerdict: context.judged === true })),
+    clearVerdict: assign(({ event }) => ({ awaitingVerdict: false, ...stampOf(event) })),
+    noteStop: assign(({ event }) => {
+      if (event.type !== 'STOP') return {};
+      const alone = event.graceMs === undefined ? null : { graceMs: event.graceMs, deadline: event.at + event.graceMs };
+      return { stopReason: event.reason ?? 'requested', stopDetail: event.detail ?? null, stopAlone: alone, stampedAt: event.at };
+    }),
+    killRun: sendParent(({ context }): HostRequestEvent => ({
+      type: 'HOST_REQUEST',
+      request: { type: 'signalRun', wsId: context.wsId, runId: context.runId ?? '', signal: 'SIGKILL' },
+    })),
+    stamp: assign(({ event }) => stampOf(event)),
+    forgetRun: assign(({ event }) => ({ runId: null, pid: null, runStartedAt: null, ...stampOf(event) })),
+    logGiveUp: sendParent(({ context }) =>
+      hostLog('error', 'command failed too often; giving up', {
+        ws: context.wsId,
+        command: context.key,
+        label: context.label,
+        restarts: context.restarts,
+        maxRestarts: context.policy.maxRestarts,
+        status: context.lastExit?.status ?? null,
+      }),
+    ),
+    report: sendParent(({ context, event }, params: { phase: MemberPhase }) =>
+      report(context, params.phase, 'at' in event ? event.at : context.stampedAt),
+    ),
+    // Its dependants care whether a one-shot command succeeded.
+    reportExit: sendParent(({ context }) => report(context, context.lastExit?.status === 0 ? 'succeeded' : 'exited', context.stampedAt)),
+    requestProbe: sendParent(({ context }): HostRequestEvent => ({
+      type: 'HOST_REQUEST',
+      request: { type: 'probe', wsId: context.wsId, key: context.key, runId: context.runId ?? '' },
+    })),
+    noteProbe: assign(({ context, event }) => {
+      if (event.type !== 'PROBE_RESULT') return {};
+      return { probeFailures: event.ok ? 0 : context.probeFailures + 1, probeDetail: event.detail, stampedAt: event.at };
+    }),
+    markUnhealthy: assign({ ending: 'unhealthy' as const }),
+    markStartTimeout: assign(({ event }) => ({ ending: 'startTimeout' as const, ...('at' in event ? { stampedAt: event.at } : {}) })),
+    logStartTimeout: sendParent(({ context }) =>
+      hostLog('warn', 'command not ready in time: ending the run', {
+        ws: context.wsId,
+        command: context.key,
+        label: context.label,
+        run: context.runId,
+        probe: context.probe?.text ?? null,
+        startTimeoutMs: context.probe?.startTimeoutMs ?? null,
+        detail: context.probeDetail,
+      }),
+    ),
+    markGroupRestart: assign(({ event }) => ({ ending: 'group' as const, stopDetail: event.type === 'GROUP_RESTART' ? event.cause : null })),
+    // Its workspace signals every group when it stops; a command stopped alone signals its own run.
+    terminateRun: enqueueActions(({ context, enqueue }) => {
+      if (context.stopAlone !== null && context.runId !== null) enqueue.sendParent(stopAloneSignal(context, context.stopAlone.graceMs));
+    }),
+    endRun: sendParent(({ context }) => signalRun(context, 'SIGTERM')),
+    killEndingRun: sendParent(({ context }) => signalRun(context, 'SIGKILL')),
+    noteUnmet: assign(({ event }) => (event.type === 'DEPENDENCY_FAILED' ? { dependencyDetail: event.detail, stampedAt: event.at } : {})),
+    logUnhealthy: sendParent(({ context }) =>
+      hostLog('warn', 'command unhealthy: its readiness probe failed while ready; ending the run', {
+        ws: context.wsId,
+        command: context.key,
+        label: context.label,
+        run: context.runId,
+        probe: context.probe?.text ?? null,
+        failures: context.probeFailures,
+        detail: context.probeDetail,
+      }),
+    ),
+    // Inline, not common-actions' throwFault: its loose parameter type breaks XState's inference of
+    // the parameterized `report` action here.
+    throwFault: ({ event }) => {
+      throw new Error(event.type === 'FAULT' ? event.message : 'fault');
+    },
+  },
+});
