@@ -9,20 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { parseSpecText } from '../src/cli/spec-file.js';
 import { ManualClock } from '../src/testing/index.js';
 import type { ActorSnapshot, Command, Runtime } from '../src/index.js';
-import { fixture, pollUntil, startRuntime, waitFor, waitForOutput } from './helpers.js';
-
-function state(snapshot: ActorSnapshot | null): string {
-  const value = snapshot?.value;
-  if (!value) return '';
-  if (typeof value === 'string') return value;
-  const [key, inner] = Object.entries(value)[0]!;
-  return typeof inner === 'string' ? `${key}.${inner}` : key;
-}
-
-function until(cmd: Command, wanted: string): Promise<ActorSnapshot> {
-  if (state(cmd.getSnapshot()) === wanted) return Promise.resolve(cmd.getSnapshot()!);
-  return waitFor(cmd.subscribe.bind(cmd), (s) => state(s) === wanted, `${cmd.label} in ${wanted}`);
-}
+import { fixture, pollUntil, startRuntime, waitFor, waitForOutput, nestedStateOf as state, untilState as until } from './helpers.js';
 
 describe('dependsOn', () => {
   const clock = new ManualClock();

@@ -1,8 +1,9 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createServer } from 'node:net';
 import { after } from 'node:test';
-import { createRuntime, type Runtime, type RuntimeOptions, type Workspace, type ActorSnapshot } from '../src/index.js';
+import { createRuntime, type Runtime, type RuntimeOptions, type Workspace, type ActorSnapshot, type Command } from '../src/index.js';
 
 /** test/fixtures, from the build output (dist/test) back to the sources. */
 export const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures');
@@ -62,6 +63,31 @@ export function waitFor<T>(
 export function stateOf(snapshot: ActorSnapshot | null): string {
   if (!snapshot) return '';
   return typeof snapshot.value === 'string' ? snapshot.value : Object.keys(snapshot.value)[0]!;
+}
+
+/** The state's name one level down where it has one (`running.up`), as readiness shows it. */
+export function nestedStateOf(snapshot: ActorSnapshot | null): string {
+  const value = snapshot?.value;
+  if (!value) return '';
+  if (typeof value === 'string') return value;
+  const [key, inner] = Object.entries(value)[0]!;
+  return typeof inner === 'string' ? `${key}.${inner}` : key;
+}
+
+/** The command's snapshot once its state (named by `nameOf`) is `wanted`, now or after its next transitions. */
+export function untilState(cmd: Command, wanted: string, what = wanted, nameOf = nestedStateOf): Promise<ActorSnapshot> {
+  const now = cmd.getSnapshot();
+  if (nameOf(now) === wanted) return Promise.resolve(now!);
+  return waitFor(cmd.subscribe.bind(cmd), (s) => nameOf(s) === wanted, `${cmd.label} in ${what}`);
+}
+
+/** A port nobody listens on now. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 
 /** Resolves once the workspace's log for `commandId` contains `text`. */

@@ -5,13 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { ActorSnapshot, Pipeline, Runtime, Workspace } from '../src/index.js';
 import { pipelineModelPaths } from '../src/testing/index.js';
-import { isAlive, pollUntil, startRuntime, waitFor } from './helpers.js';
-
-function state(snapshot: ActorSnapshot | null): string {
-  const value = snapshot?.value;
-  if (!value) return '';
-  return typeof value === 'string' ? value : Object.keys(value)[0]!;
-}
+import { isAlive, pollUntil, startRuntime, waitFor, stateOf as state } from './helpers.js';
 
 const pidOf = (pipeline: Pipeline, label: string) => pipeline.nodes.find((n) => n.label === label)!.pid;
 const runOf = (pipeline: Pipeline, label: string) => pipeline.nodes.find((n) => n.label === label)!.commandId;

@@ -3,36 +3,12 @@
 // `unhealthy`, a failure its restart policy sees.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ManualClock } from '../src/testing/index.js';
 import type { ActorSnapshot, Command, Runtime, Workspace } from '../src/index.js';
-import { fixture, isAlive, startRuntime, waitFor, waitForOutput } from './helpers.js';
-
-function state(snapshot: ActorSnapshot | null): string {
-  const value = snapshot?.value;
-  if (!value) return '';
-  if (typeof value === 'string') return value;
-  const [key, inner] = Object.entries(value)[0]!;
-  return typeof inner === 'string' ? `${key}.${inner}` : key;
-}
-
-function until(cmd: Command, wanted: string, what = wanted): Promise<ActorSnapshot> {
-  const now = cmd.getSnapshot();
-  if (state(now) === wanted) return Promise.resolve(now!);
-  return waitFor(cmd.subscribe.bind(cmd), (s) => state(s) === wanted, `${cmd.label} in ${what}`);
-}
-
-/** A port nobody listens on now. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+import { fixture, isAlive, startRuntime, waitFor, waitForOutput, nestedStateOf as state, untilState as until, freePort } from './helpers.js';
 
 describe('readiness probes on the manual clock', () => {
   const clock = new ManualClock();

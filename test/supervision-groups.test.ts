@@ -2,26 +2,16 @@
 // intensity over its members only), a relaunch after a success under `restart.always` that is
 // no failure for its group, and the start timeout of a command that never becomes ready.
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { parseSpecText } from '../src/cli/spec-file.js';
 import { psText } from '../src/cli/ps.js';
 import { groupsGivenUp } from '../src/machines/group-supervisors.js';
 import { ManualClock } from '../src/testing/index.js';
 import type { ActorSnapshot, Command, Runtime, Workspace } from '../src/index.js';
-import { fixture, isAlive, pollUntil, startRuntime, waitFor, waitForOutput } from './helpers.js';
+import { fixture, isAlive, pollUntil, startRuntime, waitFor, waitForOutput, stateOf as state, untilState, freePort } from './helpers.js';
 
-function state(snapshot: ActorSnapshot | null): string {
-  const value = snapshot?.value;
-  if (!value) return '';
-  if (typeof value === 'string') return value;
-  return Object.keys(value)[0]!;
-}
-
-function until(cmd: Command, wanted: string): Promise<ActorSnapshot> {
-  if (state(cmd.getSnapshot()) === wanted) return Promise.resolve(cmd.getSnapshot()!);
-  return waitFor(cmd.subscribe.bind(cmd), (s) => state(s) === wanted, `${cmd.label} in ${wanted}`);
-}
+/** Top-level state names here (`running`, not `running.up`). */
+const until = (cmd: Command, wanted: string) => untilState(cmd, wanted, wanted, state);
 
 const livePids = async (ws: Workspace) => Object.fromEntries((await ws.commands()).filter((c) => c.alive).map((c) => [c.label, c.pid]));
 
@@ -142,15 +132,6 @@ describe('named supervision groups', () => {
     await ws.stop({ graceMs: 0 });
   });
 });
-
-/** A port nobody listens on now. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('start timeout: a command never ready is ended as a failure (manual clock)', () => {
   const clock = new ManualClock();
