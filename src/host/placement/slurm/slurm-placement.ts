@@ -126,7 +126,7 @@ export class SlurmPlacement implements Placement {
     }
     const job = new SlurmJob(cluster, jobId, nodes, this.deps.logger, (lost) => this.onNodesLost(wsId, lost));
     this.jobs.set(wsId, job);
-    job.watch();
+    job.watch(resume?.kind === 'slurm');
     const warnings: string[] = [];
     if (spec.cgroup !== undefined && spec.cgroup !== false) {
       warnings.push("cgroup: a Slurm-placed workspace's cgroup is its job's, made by Slurm on each node (task/cgroup); the spec's cgroup is not made");
