@@ -9,6 +9,9 @@ import { toPersistable } from './plain.js';
 
 type WorkspaceActor = Actor<typeof workspaceMachine>;
 
+/** pino's numbers for the levels an actor logs at. */
+const LOG_LEVELS = { debug: 20, info: 30, warn: 40, error: 50 } as const;
+
 /**
  * Runs machine actors inside one worker thread and speaks the protocol for them: events
  * in, host requests, snapshots and inspection records out. One actor's error is reported
@@ -34,6 +37,8 @@ export class WorkerActors {
     private readonly now: () => number,
     /** Asks for a flush at the end of the turn; the flush calls `sendPersisted` first. */
     private readonly requestFlush: () => void,
+    /** Whether the host logs at this level (pino's number): a log request nobody reads is not sent. */
+    private readonly logs: (level: number) => boolean = () => true,
   ) {}
 
   get size(): number {
@@ -95,7 +100,10 @@ export class WorkerActors {
     this.workspaces.set(wsId, actor);
     // Hosted afresh (restored, re-hosted): the main thread's next snapshot of it is whole.
     this.sentChildren.delete(wsId);
-    actor.on('*', (request) => this.send({ type: 'hostRequest', request }));
+    actor.on('*', (request) => {
+      if (request.type === 'log' && !this.logs(LOG_LEVELS[request.level])) return;
+      this.send({ type: 'hostRequest', request });
+    });
     let last: SnapshotParts | undefined;
     let lastPersisted: SnapshotParts & { children: unknown } | undefined;
     actor.subscribe({
