@@ -3,7 +3,7 @@
 // exits. A real daemon, stopped and started again.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { PsResult, RunResult, WhyResult } from '../src/protocol/control.js';
+import type { PsResult, RunResult, WhyResult } from '../src/protocol/control-results.js';
 import { cli, cliJson, cliStream, pollCli, startDaemon } from './daemon-helpers.js';
 
 test('after a daemon restart, ps still lists finished commands and pipelines with their exits; why and logs still answer', async () => {
