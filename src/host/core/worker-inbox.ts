@@ -1,4 +1,5 @@
 import type { ActorSnapshot, FromWorker, HostRequest, PlainValue } from '../../protocol/messages.js';
+import { mergePersisted } from '../../protocol/persisted-delta.js';
 import { stateName } from '../../protocol/state-value.js';
 import { hasHeardExitOf, runIdOf } from '../../machines/command-runs.js';
 import type { CommandEntry, PipelineEntry, WorkspaceEntry } from '../registry/registry.js';
@@ -39,7 +40,7 @@ export function receiveFromWorker(core: CoreParts, message: FromWorker): void {
     case 'persisted': {
       const ws = core.registry.get(message.wsId);
       if (!ws) return;
-      ws.persisted = message.snapshot;
+      ws.persisted = mergePersisted(ws.persisted, message);
       core.state?.markDirty();
       return;
     }
