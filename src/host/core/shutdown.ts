@@ -12,8 +12,7 @@ export async function closeAll(core: CoreParts, graceMs: number): Promise<void> 
   core.quota.close();
   core.probes.close();
   for (const placement of core.placements.all()) await placement.close();
-  for (const pending of core.clockAcks.values()) pending.done();
-  core.clockAcks.clear();
+  core.clocks.releaseAll();
   await core.pool.close();
   await core.logFiles?.closeAll();
   await core.stateLock?.release();

@@ -1,3 +1,4 @@
+import { serializeError } from '../../protocol/errors.js';
 import type { ActorSnapshot, FromWorker, HostRequest, PlainValue } from '../../protocol/messages.js';
 import { stateName } from '../../protocol/state-value.js';
 import { hasHeardExitOf, runIdOf } from '../../machines/command-runs.js';
@@ -5,12 +6,24 @@ import type { CommandEntry, PipelineEntry, WorkspaceEntry } from '../registry/re
 import { settlePipeline } from './commands-and-pipelines.js';
 import { mirrorMoved } from './caught-up.js';
 import { settleFirstRun } from './first-run.js';
+import { internPersisted, internWorkspaceSnapshot, withMirroredContext } from './shared-context.js';
 import type { CoreParts } from './core-parts.js';
 import { finish, onActorError } from './workspace-lifecycle.js';
 
 // Everything the worker threads send, handled on the main thread: the actors' requests (routed
 // to the placement of their workspace), and the mirror of every actor's snapshot that the
 // handles, why() and the snapshot file read.
+
+/** Whatever a message's handling meets (EMFILE, ENOMEM…) is reported, never thrown into the pool's port. */
+export function receiveGuarded(core: CoreParts, message: FromWorker): void {
+  try {
+    receiveFromWorker(core, message);
+  } catch (error) {
+    const wsId = 'wsId' in message ? message.wsId : undefined;
+    core.logger.error({ ws: wsId, message: message.type, err: serializeError(error) }, 'handling a message from an actor failed');
+    core.warn(`handling '${message.type}'${wsId ? ` for workspace ${wsId}` : ''} failed (${(error as Error).message}): see the log`);
+  }
+}
 
 export function receiveFromWorker(core: CoreParts, message: FromWorker): void {
   switch (message.type) {
@@ -19,7 +32,7 @@ export function receiveFromWorker(core: CoreParts, message: FromWorker): void {
       return;
     case 'snapshot': {
       const ws = core.registry.get(message.wsId);
-      if (ws) onWorkspaceSnapshot(core, ws, message.snapshot);
+      if (ws) onWorkspaceSnapshot(core, ws, internWorkspaceSnapshot(ws, message.snapshot));
       return;
     }
     case 'childSnapshot': {
@@ -39,7 +52,7 @@ export function receiveFromWorker(core: CoreParts, message: FromWorker): void {
     case 'persisted': {
       const ws = core.registry.get(message.wsId);
       if (!ws) return;
-      ws.persisted = message.snapshot;
+      ws.persisted = internPersisted(withMirroredContext(message.snapshot, ws.snapshot));
       core.state?.markDirty();
       return;
     }
@@ -61,14 +74,9 @@ export function receiveFromWorker(core: CoreParts, message: FromWorker): void {
     case 'inspection':
       for (const observer of core.inspectors) core.notify(observer, message.record);
       return;
-    case 'clockAck': {
-      const pending = core.clockAcks.get(message.seq);
-      if (pending && --pending.left === 0) {
-        core.clockAcks.delete(message.seq);
-        pending.done();
-      }
+    case 'clockAck':
+      core.clocks.acknowledged(message.seq);
       return;
-    }
   }
 }
 

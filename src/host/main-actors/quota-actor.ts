@@ -49,8 +49,8 @@ type QuotaMessage =
 interface WorkspaceQuotaState {
   history: WorkspaceStats[];
   previous: Usage | null;
-  /** Resources in breach at the last sample: a breach is reported when it starts, not every sample. */
-  breached: Set<QuotaResource>;
+  /** Resources in breach at the last sample: a breach is reported when it starts, not every sample (made at the first). */
+  breached: Set<QuotaResource> | null;
   /** pids.events `max` at the last sample: more since then means forks are being refused now. */
   forksRefusedSeen: number;
 }
@@ -204,7 +204,7 @@ export class QuotaActor {
   private stateOf(ws: WorkspaceEntry): WorkspaceQuotaState {
     let state = this.states.get(ws.id);
     if (!state) {
-      state = { history: [], previous: null, breached: new Set(), forksRefusedSeen: 0 };
+      state = { history: [], previous: null, breached: null, forksRefusedSeen: 0 };
       this.states.set(ws.id, state);
     }
     return state;
@@ -220,11 +220,11 @@ export class QuotaActor {
       const action: QuotaAction = ws.spec.quota?.[resource] ?? 'none';
       const inBreach = limit !== undefined && used !== null && (used > limit || refused);
       if (!inBreach) {
-        state.breached.delete(resource);
+        state.breached?.delete(resource);
         return;
       }
-      if (state.breached.has(resource)) return;
-      state.breached.add(resource);
+      if (state.breached?.has(resource)) return;
+      (state.breached ??= new Set()).add(resource);
       if (action === 'none') return;
       this.deps.onBreach(ws, {
         type: 'QUOTA_BREACH',

@@ -40,6 +40,9 @@ export interface LocalPlacementDeps {
   events: PlacementEvents;
 }
 
+/** What /proc shows of a workspace without processes (read only, by the quota actor). */
+const NOTHING_RUNS: WorkspaceUsage = { source: 'proc', rssBytes: 0, cpuUsec: 0, cpuByPid: new Map(), processes: 0, forksRefused: null };
+
 /**
  * Processes on this machine: the host actor spawns and signals them (setsid: one process group
  * each), the reaper reports their exits and waits for a stopping scope to be empty, a cgroup
@@ -146,9 +149,11 @@ export class LocalPlacement implements Placement {
       const sample = ws.cgroup.sample();
       return { source: 'cgroup', rssBytes: sample.memoryBytes, cpuUsec: sample.cpuUsec, cpuByPid: null, processes: sample.pids ?? 0, forksRefused: sample.forksRefused };
     }
-    let sampler = this.samplers.get(ws.id);
-    if (!sampler) this.samplers.set(ws.id, (sampler = new ProcSampler()));
     const roots = this.deps.table.aliveIn(ws).map((run) => run.pid);
+    let sampler = this.samplers.get(ws.id);
+    // A workspace that never started a process has none to find: no sampler (two maps) for it.
+    if (!sampler && roots.length === 0 && ws.groups.size === 0) return NOTHING_RUNS;
+    if (!sampler) this.samplers.set(ws.id, (sampler = new ProcSampler()));
     const usage = sampler.sample(roots, ws.groups);
     return { source: 'proc', rssBytes: usage.rssBytes, cpuUsec: usage.cpuUsec, cpuByPid: usage.cpuByPid, processes: usage.processes, forksRefused: null };
   }
