@@ -1,7 +1,9 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { AnyStateMachine } from 'xstate';
-import { describeMachine, toMermaid, toStateTable } from '../src/machines/chart.js';
+import { describeMachine } from '../src/machines/chart.js';
+import { toMermaid } from '../src/machines/chart-mermaid.js';
+import { toStateTable } from '../src/machines/chart-table.js';
 import { commandMachine } from '../src/machines/command-machine.js';
 import { pipelineMachine } from '../src/machines/pipeline-machine.js';
 import { workspaceMachine } from '../src/machines/workspace-machine.js';

@@ -1,16 +1,5 @@
-import {
-  actionsText,
-  commonAncestor,
-  isWithin,
-  lineage,
-  stateByPath,
-  stateDescriptions,
-  triggerText,
-  type Chart,
-  type ChartState,
-  type ChartTransition,
-  type TransitionKind,
-} from '../machines/chart.js';
+import type { Chart, ChartState, ChartTransition, TransitionKind } from '../machines/chart.js';
+import { actionsText, commonAncestor, isWithin, lineage, stateByPath, stateDescriptions, triggerText } from '../machines/chart-queries.js';
 import { layeredLayout, type Layout, type Point, type Rect } from './layered-layout.js';
 
 // A state chart drawn as SVG without a browser: every composite state is laid out on its
