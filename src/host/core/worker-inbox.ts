@@ -32,7 +32,7 @@ export function receiveFromWorker(core: CoreParts, message: FromWorker): void {
       return;
     case 'snapshot': {
       const ws = core.registry.get(message.wsId);
-      if (ws) onWorkspaceSnapshot(core, ws, internWorkspaceSnapshot(ws, message.snapshot));
+      if (ws) onWorkspaceSnapshot(core, ws, ws.stopRequested ? message.snapshot : internWorkspaceSnapshot(ws, message.snapshot));
       return;
     }
     case 'childSnapshot': {
@@ -52,7 +52,8 @@ export function receiveFromWorker(core: CoreParts, message: FromWorker): void {
     case 'persisted': {
       const ws = core.registry.get(message.wsId);
       if (!ws) return;
-      ws.persisted = internPersisted(withMirroredContext(message.snapshot, ws.snapshot));
+      // A stopping workspace's mirror is short-lived: not worth comparing.
+      ws.persisted = ws.stopRequested ? message.snapshot : internPersisted(withMirroredContext(message.snapshot, ws.snapshot));
       core.state?.markDirty();
       return;
     }

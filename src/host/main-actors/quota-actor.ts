@@ -5,6 +5,7 @@ import type { QuotaAction } from '../../protocol/specs.js';
 import type { ProcessTable } from '../processes/process-table.js';
 import type { Registry, WorkspaceEntry } from '../registry/registry.js';
 import { Mailbox } from './mailbox.js';
+import { StatsHistory } from './stats-history.js';
 import { breachText, forksRefusedText, type QuotaReport, type QuotaResource, type WorkspaceStats } from '../../protocol/stats.js';
 
 export const STATS_HISTORY = 64;
@@ -47,7 +48,7 @@ type QuotaMessage =
   | { type: 'forget'; wsId: string };
 
 interface WorkspaceQuotaState {
-  history: WorkspaceStats[];
+  history: StatsHistory;
   previous: Usage | null;
   /** Resources in breach at the last sample: a breach is reported when it starts, not every sample (made at the first). */
   breached: Set<QuotaResource> | null;
@@ -159,14 +160,12 @@ export class QuotaActor {
     };
     state.previous = usage;
     state.history.push(stats);
-    if (state.history.length > STATS_HISTORY) state.history.shift();
     this.checkLimits(ws, state, usage);
     return stats;
   }
 
   history(ws: WorkspaceEntry, tail: number): WorkspaceStats[] {
-    const history = this.stateOf(ws).history;
-    return tail > 0 ? history.slice(-tail) : [...history];
+    return this.stateOf(ws).history.read(tail);
   }
 
   quota(ws: WorkspaceEntry): QuotaReport {
@@ -204,7 +203,7 @@ export class QuotaActor {
   private stateOf(ws: WorkspaceEntry): WorkspaceQuotaState {
     let state = this.states.get(ws.id);
     if (!state) {
-      state = { history: [], previous: null, breached: null, forksRefusedSeen: 0 };
+      state = { history: new StatsHistory(STATS_HISTORY), previous: null, breached: null, forksRefusedSeen: 0 };
       this.states.set(ws.id, state);
     }
     return state;
