@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { serializeError } from '../../protocol/errors.js';
 import type { SnapshotData } from './snapshot-data.js';
@@ -5,6 +6,14 @@ import { writeSnapshotFile } from './snapshot-file.js';
 
 /** After the first change, how long more changes may gather before one write carries them all. */
 const WRITE_DELAY_MS = 50;
+/**
+ * …and at least this many times as long as the last write took. A write encodes every
+ * workspace on the main thread: 10,000 take ~0.3 s, and written every 50 ms while workspaces
+ * were created or restored they made the main thread do little else (creating 10,000 with a
+ * stateDir took 3× as long as without). The main thread then spends at most a fifth of its
+ * time writing; a small state is still written 50 ms after a change.
+ */
+const WRITE_SPACING = 4;
 
 /**
  * Writes the snapshot after changes, never when nothing changed (the original's dirty flag),
@@ -19,6 +28,8 @@ export class StateStore {
   private frozen = false;
   /** Set while writes fail: one warning per episode (a full disk fails every write until freed). */
   private failing = false;
+  /** How long the last write took, ms (encoding and disk). */
+  private lastWriteMs = 0;
 
   constructor(
     private readonly stateDir: string,
@@ -35,7 +46,7 @@ export class StateStore {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.flush();
-    }, WRITE_DELAY_MS);
+    }, Math.max(WRITE_DELAY_MS, WRITE_SPACING * this.lastWriteMs));
   }
 
   /** Writes now if anything changed; resolves when the file on disk holds it. */
@@ -46,7 +57,9 @@ export class StateStore {
       if (!this.dirty) return;
       this.dirty = false;
       try {
+        const started = performance.now();
         const { bytes, ms } = await writeSnapshotFile(this.stateDir, this.collect());
+        this.lastWriteMs = performance.now() - started;
         this.writes++;
         this.logger.debug({ stateDir: this.stateDir, bytes, ms }, 'snapshot written');
         if (this.failing) this.logger.info({ stateDir: this.stateDir }, 'snapshot written again');
