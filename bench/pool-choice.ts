@@ -25,7 +25,7 @@ const actorWorkerUrl = new URL('../src/actors/actor-worker.js', import.meta.url)
 function taskFor(index: number, acks: Map<number, () => void>) {
   const data = new MessageChannel();
   const admin = new MessageChannel();
-  const task: ActorWorkerTask = { port: data.port2, admin: admin.port2, workerIndex: index, manualClockStart: 0, posted: new Int32Array(new SharedArrayBuffer(4)) };
+  const task: ActorWorkerTask = { port: data.port2, admin: admin.port2, workerIndex: index, manualClockStart: 0, posted: new Int32Array(new SharedArrayBuffer(4)), logThreshold: new Int32Array(new SharedArrayBuffer(4)) };
   const channel = new BatchedChannel<ToWorker, FromWorker>(data.port1, (message) => {
     if (message.type === 'clockAck') acks.get(message.seq)?.();
   });

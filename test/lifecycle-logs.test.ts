@@ -56,4 +56,23 @@ describe('structured lifecycle logs (seed 24)', () => {
     assert.equal(stopped?.reaped, 0);
     assert.equal(stopped?.reason, 'requested');
   });
+
+  test("an actor's log at a level the logger drops is not sent; one the logger's level changed to takes is", async () => {
+    const records: LogRecord[] = [];
+    const logger = pino({ level: 'error' }, { write: (line: string) => records.push(JSON.parse(line) as LogRecord) });
+    const rt = await startRuntime({ logger });
+    const ws = await rt.createWorkspace({ label: 'quiet' });
+    const policy = { onFailure: true, backoffMs: 1, maxRestarts: 1 };
+    const first = await ws.run({ exec: '/bin/false', label: 'first', restart: policy });
+    await waitFor(first.subscribe.bind(first), (s) => stateOf(s) === 'gaveUp', 'the first give-up');
+    const byMsg = (msg: string) => records.filter((r) => r.msg === msg);
+    assert.deepEqual(byMsg('command failed; restarting after backoff'), []);
+    assert.equal(byMsg('command failed too often; giving up').length, 1, 'at the logger\'s level it is sent');
+    // The worker threads follow the logger's level as it changes.
+    logger.level = 'warn';
+    const second = await ws.run({ exec: '/bin/false', label: 'second', restart: policy });
+    await waitFor(second.subscribe.bind(second), (s) => stateOf(s) === 'gaveUp', 'the second give-up');
+    assert.deepEqual(byMsg('command failed; restarting after backoff').map((r) => r.label), ['second']);
+    await ws.stop();
+  });
 });

@@ -23,6 +23,7 @@ export default function hostActors(task: ActorWorkerTask): Promise<{ workerIndex
     clock,
     now,
     () => channel.requestFlush(),
+    (level) => level >= Atomics.load(task.logThreshold, 0),
   );
   channel.beforeFlush = () => host.sendPersisted();
   channel.afterPost = () => {

@@ -9,6 +9,9 @@ import { toPersistable } from './plain.js';
 
 type WorkspaceActor = Actor<typeof workspaceMachine>;
 
+/** pino's numbers for the levels an actor logs at. */
+const LOG_LEVELS = { debug: 20, info: 30, warn: 40, error: 50 } as const;
+
 /**
  * Runs machine actors inside one worker thread and speaks the protocol for them: events
  * in, host requests, snapshots and inspection records out. One actor's error is reported
@@ -25,6 +28,8 @@ export class WorkerActors {
    * per event and a measured 0.2–0.4 ms of every restart.
    */
   private readonly unpersistedChildren = new Map<string, Set<string>>();
+  /** The children whose persisted entry the main thread holds, by workspace: they are not sent again unchanged. */
+  private readonly sentChildren = new Map<string, Set<string>>();
 
   constructor(
     private readonly send: (message: FromWorker) => void,
@@ -32,6 +37,8 @@ export class WorkerActors {
     private readonly now: () => number,
     /** Asks for a flush at the end of the turn; the flush calls `sendPersisted` first. */
     private readonly requestFlush: () => void,
+    /** Whether the host logs at this level (pino's number): a log request nobody reads is not sent. */
+    private readonly logs: (level: number) => boolean = () => true,
   ) {}
 
   get size(): number {
@@ -61,6 +68,7 @@ export class WorkerActors {
       case 'release':
         this.workspaces.get(message.wsId)?.stop();
         this.workspaces.delete(message.wsId);
+        this.sentChildren.delete(message.wsId);
         return;
       case 'inspect':
         this.inspecting = message.enabled;
@@ -90,7 +98,12 @@ export class WorkerActors {
       inspect: (event) => this.onInspection(wsId, event),
     });
     this.workspaces.set(wsId, actor);
-    actor.on('*', (request) => this.send({ type: 'hostRequest', request }));
+    // Hosted afresh (restored, re-hosted): the main thread's next snapshot of it is whole.
+    this.sentChildren.delete(wsId);
+    actor.on('*', (request) => {
+      if (request.type === 'log' && !this.logs(LOG_LEVELS[request.level])) return;
+      this.send({ type: 'hostRequest', request });
+    });
     let last: SnapshotParts | undefined;
     let lastPersisted: SnapshotParts & { children: unknown } | undefined;
     actor.subscribe({
@@ -147,27 +160,49 @@ export class WorkerActors {
    */
   sendPersisted(): void {
     for (const [wsId, keys] of this.unpersistedChildren) {
-      if (this.unpersisted.has(wsId)) continue; // the whole snapshot carries them
+      if (this.unpersisted.has(wsId)) continue; // its delta carries them
       const actor = this.workspaces.get(wsId);
       if (!actor || actor.getSnapshot().status !== 'active') continue;
       const children = actor.getSnapshot().children as Record<string, AnyActorRef | undefined>;
+      const sent = this.sentChildren.get(wsId);
       for (const key of keys) {
         const child = children[key];
-        if (!child) {
-          // Gone from the tree: only a whole snapshot says so.
+        if (!child || !sent?.has(key)) {
+          // Gone from the tree, or not yet on the main thread: only the workspace's own message says so.
           this.unpersisted.add(wsId);
           break;
         }
         this.send({ type: 'persistedChild', wsId, key, snapshot: toPersistable(child.getPersistedSnapshot()) });
       }
     }
-    this.unpersistedChildren.clear();
     for (const wsId of this.unpersisted) {
       const actor = this.workspaces.get(wsId);
       if (!actor || actor.getSnapshot().status !== 'active') continue;
-      this.send({ type: 'persisted', wsId, snapshot: toPersistable(actor.getPersistedSnapshot()) });
+      this.sendWorkspacePersisted(wsId, actor, this.unpersistedChildren.get(wsId));
     }
+    this.unpersistedChildren.clear();
     this.unpersisted.clear();
+  }
+
+  /**
+   * The workspace's own persisted snapshot, with only the children the main thread lacks or
+   * holds an older one of: its children come and go at every run, and the whole tree sent at
+   * each (O(children) walked, copied and encoded twice a run) was most of a busy worker's time.
+   */
+  private sendWorkspacePersisted(wsId: string, actor: WorkspaceActor, changed: ReadonlySet<string> | undefined): void {
+    const snapshot = actor.getSnapshot();
+    const sent = this.sentChildren.get(wsId);
+    const own = actor.logic.getPersistedSnapshot({ ...snapshot, children: {} } as typeof snapshot) as Record<string, unknown>;
+    const order: string[] = [];
+    const entries: Record<string, unknown> = {};
+    for (const [key, child] of Object.entries(snapshot.children as Record<string, AnyActorRef | undefined>)) {
+      if (!child) continue;
+      order.push(key);
+      if (sent?.has(key) && !changed?.has(key)) continue;
+      entries[key] = persistedChildEntry(child);
+    }
+    this.sentChildren.set(wsId, new Set(order));
+    this.send({ type: 'persisted', wsId, snapshot: toPersistable({ ...own, children: entries }), children: order });
   }
 
   private onInspection(wsId: string, event: InspectionEvent): void {
@@ -196,6 +231,12 @@ export class WorkerActors {
       error: (error) => this.send({ type: 'actorError', wsId, error: serializeError(error) }),
     });
   }
+}
+
+/** One child as XState's own persisted snapshot of its parent lays it out. */
+function persistedChildEntry(child: AnyActorRef): Record<string, unknown> {
+  const internals = child as AnyActorRef & { src: unknown; systemId?: string; _syncSnapshot?: unknown };
+  return { snapshot: child.getPersistedSnapshot(), src: internals.src, systemId: internals.systemId, syncSnapshot: internals._syncSnapshot };
 }
 
 /** A snapshot saved before workspaces had a group context gets an empty one (one_for_one, no intensity). */

@@ -298,8 +298,12 @@ export interface ChildSnapshotMessage {
   machine: 'command' | 'pipeline';
   snapshot: ActorSnapshot;
 }
-/** The workspace actor's persisted snapshot (children included), sent after each change. */
-export interface PersistedMessage { type: 'persisted'; wsId: string; snapshot: PlainValue }
+/**
+ * The workspace actor's persisted snapshot, sent after each change. With `children` (its
+ * children's keys, in order), `snapshot.children` holds only the entries that are new or
+ * changed; the others are those of the last one (persisted-delta.ts).
+ */
+export interface PersistedMessage { type: 'persisted'; wsId: string; snapshot: PlainValue; children?: string[] }
 /**
  * One child's persisted snapshot, sent when only it changed: it replaces
  * `children[key].snapshot` in the workspace's last whole one (XState's own layout).

@@ -15,6 +15,11 @@ export interface ActorWorkerTask {
    * waits on it (the main thread reading an actor's state synchronously: WorkerPool.receiveNow).
    */
   posted: Int32Array;
+  /**
+   * One Int32 on a SharedArrayBuffer: the host logger's level as a number (pino's: 30 info,
+   * 40 warn…), kept current by the host. An actor's log request below it is not sent at all.
+   */
+  logThreshold: Int32Array;
 }
 
 /** Request/response calls the host makes to a worker, over comlink. */

@@ -147,6 +147,7 @@ export class RuntimeCore implements CoreParts {
       manualClockStart: this.clock.manual ? this.clock.now() : null,
       onMessage: (_index, message) => receiveGuarded(this, message),
       onWorkerLost: (index, error) => onWorkerLost(this, index, error),
+      logger: this.logger,
     });
     this.commandControl = new CommandControl({
       table: this.table,

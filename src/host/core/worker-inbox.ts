@@ -1,5 +1,6 @@
 import { serializeError } from '../../protocol/errors.js';
 import type { ActorSnapshot, FromWorker, HostRequest, PlainValue } from '../../protocol/messages.js';
+import { mergePersisted } from '../../protocol/persisted-delta.js';
 import { stateName } from '../../protocol/state-value.js';
 import { hasHeardExitOf, runIdOf } from '../../machines/command-runs.js';
 import type { CommandEntry, PipelineEntry, WorkspaceEntry } from '../registry/registry.js';
@@ -53,7 +54,8 @@ export function receiveFromWorker(core: CoreParts, message: FromWorker): void {
       const ws = core.registry.get(message.wsId);
       if (!ws) return;
       // A stopping workspace's mirror is short-lived: not worth comparing.
-      ws.persisted = ws.stopRequested ? message.snapshot : internPersisted(withMirroredContext(message.snapshot, ws.snapshot));
+      const persisted = mergePersisted(ws.persisted, message);
+      ws.persisted = ws.stopRequested ? persisted : internPersisted(withMirroredContext(persisted, ws.snapshot));
       core.state?.markDirty();
       return;
     }

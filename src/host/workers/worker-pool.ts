@@ -1,4 +1,5 @@
 import { wrap, releaseProxy, type Remote } from 'comlink';
+import type { Logger } from 'pino';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { BatchedChannel } from '../../protocol/channel.js';
@@ -22,7 +23,12 @@ export interface WorkerPoolOptions {
   manualClockStart: number | null;
   onMessage: (workerIndex: number, message: FromWorker) => void;
   onWorkerLost: (workerIndex: number, error: unknown) => void;
+  /** The host's logger: the threads send no log request it would drop (see logThreshold). */
+  logger?: Logger;
 }
+
+/** pino's levelVal is Infinity when silent; an Int32 holds less. */
+const SILENT = 2 ** 31 - 1;
 
 /**
  * The threads that host the machine actors. piscina owns the threads (creation, limits,
@@ -33,8 +39,15 @@ export class WorkerPool {
   private readonly piscina: Piscina;
   private readonly members: PoolMember[] = [];
   private closing = false;
+  private readonly logThreshold = new Int32Array(new SharedArrayBuffer(4));
 
   constructor(private readonly options: WorkerPoolOptions) {
+    const logger = options.logger;
+    if (logger) {
+      const follow = () => Atomics.store(this.logThreshold, 0, Math.min(logger.levelVal, SILENT));
+      follow();
+      logger.on('level-change', follow);
+    }
     this.piscina = new Piscina({
       filename: new URL('../../actors/actor-worker.js', import.meta.url).href,
       minThreads: options.size,
@@ -79,6 +92,7 @@ export class WorkerPool {
       workerIndex: index,
       manualClockStart: this.options.manualClockStart,
       posted,
+      logThreshold: this.logThreshold,
     };
     const run = this.piscina.run(task, { transferList: [data.port2, admin.port2] });
     run.catch((error: unknown) => {

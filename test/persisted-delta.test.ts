@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { SimulatedClock, type AnyActorRef } from 'xstate';
+import { WorkerActors } from '../src/actors/worker-actors.js';
+import { toPersistable } from '../src/actors/plain.js';
+import type { FromWorker, PlainValue } from '../src/protocol/messages.js';
+import { mergePersisted } from '../src/protocol/persisted-delta.js';
+import { resolveRestartPolicy } from '../src/protocol/validate-spec.js';
+
+// The worker sends a workspace's persisted snapshot as a delta (its own part, the children the
+// main thread lacks or holds an older one of, and the list of children). What the main thread
+// rebuilds must be, at every step, exactly XState's whole persisted snapshot: restore and
+// re-hosting read it.
+
+interface Mirror {
+  persisted: Map<string, PlainValue>;
+}
+
+function apply(mirror: Mirror, message: FromWorker): void {
+  if (message.type === 'persisted') mirror.persisted.set(message.wsId, mergePersisted(mirror.persisted.get(message.wsId) ?? null, message));
+  if (message.type === 'persistedChild') {
+    const whole = mirror.persisted.get(message.wsId) as { children?: Record<string, { snapshot: PlainValue }> } | undefined;
+    const entry = whole?.children?.[message.key];
+    if (entry) entry.snapshot = message.snapshot;
+  }
+}
+
+function workerUnderTest() {
+  const clock = new SimulatedClock();
+  clock.set(1_000);
+  const sent: FromWorker[] = [];
+  const mirror: Mirror = { persisted: new Map() };
+  const actors = new WorkerActors((message) => sent.push(message), clock, () => clock.now(), () => undefined);
+  /** One turn of the channel: the persisted messages join the batch, the main thread applies it. */
+  const flush = () => {
+    actors.sendPersisted();
+    for (const message of sent.splice(0)) apply(mirror, message);
+  };
+  const whole = (wsId: string) => {
+    const actor = (actors as unknown as { workspaces: Map<string, { getPersistedSnapshot(): unknown }> }).workspaces.get(wsId)!;
+    return toPersistable(actor.getPersistedSnapshot());
+  };
+  const children = (wsId: string) => {
+    const actor = (actors as unknown as { workspaces: Map<string, { getSnapshot(): { children: Record<string, AnyActorRef> } }> }).workspaces.get(wsId)!;
+    return actor.getSnapshot().children;
+  };
+  return { actors, clock, mirror, flush, whole, children, sent };
+}
+
+describe('persisted snapshots sent as deltas', () => {
+  test('the main thread rebuilds the whole persisted snapshot at every step: commands come, restart, end and go', () => {
+    const { actors, clock, mirror, flush, whole, children } = workerUnderTest();
+    actors.receive({ type: 'createWorkspace', wsId: 'W', label: 'w', ttlMs: null, at: clock.now() });
+    flush();
+    assert.deepEqual(mirror.persisted.get('W'), whole('W'));
+    const supervised = resolveRestartPolicy({ onFailure: true, backoffMs: 0, maxBackoffMs: 0, maxRestarts: 3 });
+    const once = resolveRestartPolicy({ onFailure: false });
+    let run = 0;
+    const steps: Array<() => void> = [];
+    for (const key of ['A', 'B', 'C']) {
+      steps.push(() => actors.receive({ type: 'workspaceEvent', wsId: 'W', event: { type: 'RUN', at: clock.now(), key, label: key.toLowerCase(), policy: key === 'B' ? once : supervised } }));
+    }
+    const spawned = (key: string) => () => actors.receive({ type: 'childEvent', wsId: 'W', key, event: { type: 'SPAWNED', at: clock.now(), runId: `R${++run}`, pid: 100 + run } });
+    const exited = (key: string, status: number) => () => {
+      const runId = (children('W')[key]!.getSnapshot() as { context: { runId: string } }).context.runId;
+      actors.receive({ type: 'childEvent', wsId: 'W', key, event: { type: 'EXITED', at: clock.now(), runId, code: status, signal: null, status } });
+    };
+    steps.push(spawned('A'), spawned('B'), spawned('C'));
+    // A fails and relaunches (a child changed alone), B ends (a child gone), C fails twice.
+    steps.push(exited('A', 1), spawned('A'), exited('C', 1));
+    // In one turn: a child changes while the workspace changes too (B ends and goes).
+    steps.push(() => (spawned('C')(), exited('B', 0)()), exited('C', 1), spawned('C'));
+    steps.push(() => actors.receive({ type: 'workspaceEvent', wsId: 'W', event: { type: 'RUN', at: clock.now(), key: 'D', label: 'd', policy: once } }), spawned('D'));
+    for (const [i, step] of steps.entries()) {
+      clock.increment(5);
+      step();
+      flush();
+      assert.deepEqual(mirror.persisted.get('W'), whole('W'), `after step ${i}`);
+    }
+    assert.deepEqual(Object.keys((whole('W') as { children: object }).children), ['A', 'C', 'D']);
+  });
+
+  test('a workspace hosted afresh (restored, re-hosted) is sent whole again', () => {
+    const { actors, clock, mirror, flush, whole, sent } = workerUnderTest();
+    actors.receive({ type: 'createWorkspace', wsId: 'W', label: 'w', ttlMs: null, at: clock.now() });
+    actors.receive({ type: 'workspaceEvent', wsId: 'W', event: { type: 'RUN', at: clock.now(), key: 'A', label: 'a', policy: resolveRestartPolicy({ onFailure: false }) } });
+    flush();
+    const saved = mirror.persisted.get('W')!;
+    actors.receive({ type: 'release', wsId: 'W' });
+    actors.receive({ type: 'restoreWorkspace', wsId: 'W', label: 'w', ttlMs: null, at: clock.now(), snapshot: saved, lostKeys: [] });
+    actors.sendPersisted();
+    const message = sent.find((m) => m.type === 'persisted');
+    assert.ok(message && message.type === 'persisted');
+    assert.deepEqual(Object.keys((message.snapshot as { children: object }).children), ['A'], 'the restored child travels in full');
+    mirror.persisted.delete('W');
+    for (const m of sent.splice(0)) apply(mirror, m);
+    assert.deepEqual(mirror.persisted.get('W'), whole('W'));
+  });
+});
