@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import type { ActorSnapshot } from '../src/index.js';
+import { ShumaError, type ActorSnapshot } from '../src/index.js';
 import { isAlive, startRuntime, waitFor, waitGone } from './helpers.js';
 
 // A command whose policy relaunches at once gives the host a standing order with each spawn
@@ -68,4 +69,39 @@ describe('restarts on standing orders', () => {
     }
     await ws.stop({ graceMs: 0 });
   });
+
+  // A command that waits for nothing has its first run started as it is run, before its actor
+  // asks (runAhead): a workspace stopping meanwhile must leave nothing, and run() say what the actor says.
+  test('a command run as its workspace stops (40 times): run() settles as before, no process is left', async () => {
+    const rt = await startRuntime();
+    for (let round = 0; round < 40; round++) {
+      const ws = await rt.createWorkspace({ label: `ahead-stop-${round}` });
+      const marker = `shuma-ahead-${process.pid}-${round}`;
+      const running = ws.run({ exec: 'sh', argv: ['-c', 'exec sleep 30', marker], label: 'sleeper' });
+      // Stopped at a different moment of the run each round: before, while and after it spawns.
+      if (round % 4 === 1) await Promise.resolve();
+      if (round % 4 === 2) await new Promise((resolve) => setImmediate(resolve));
+      if (round % 4 === 3) await running.catch(() => undefined);
+      const stopping = ws.stop({ graceMs: 0 });
+      const outcome = await running.then((cmd) => ({ cmd, error: null }), (error: unknown) => ({ cmd: null, error }));
+      await stopping;
+      if (outcome.cmd) assert.notEqual(stateOf(outcome.cmd.getSnapshot()), 'starting', `round ${round}: run() settled before the actor had the run`);
+      else assert.ok(outcome.error instanceof ShumaError, `round ${round}: ${String(outcome.error)}`);
+      assert.deepEqual(processesWith(marker), [], `round ${round}: a process of the run outlived its workspace`);
+    }
+  });
 });
+
+/** Live processes whose command line has `marker`. */
+function processesWith(marker: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'latin1').includes(marker) && isAlive(Number(entry))) found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}

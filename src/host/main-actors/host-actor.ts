@@ -44,6 +44,11 @@ export class HostActor {
     this.mailbox.send({ type: 'spawn', ws, command, restarts, ...(relaunch ? { relaunch } : {}) });
   }
 
+  /** A command just run that waits for nothing: its first run starts now, told once its actor asks. */
+  runAhead(ws: WorkspaceEntry, command: CommandEntry): void {
+    this.orders.runAhead(ws, command);
+  }
+
   /** A command's exit, told to its actor (the reaper's way there): a run started ahead may go first. */
   tellExit(ws: WorkspaceEntry, key: string, event: ChildEvent): void {
     this.orders.exited(ws, key, event);
@@ -80,7 +85,7 @@ export class HostActor {
   private handle(message: HostMessage): void {
     switch (message.type) {
       case 'spawn':
-        if (!this.orders.asked(message.ws, message.command, message.restarts)) this.startCommand(message.ws, message.command, message.restarts, message.relaunch);
+        if (!this.orders.asked(message.ws, message.command, message.restarts, message.relaunch)) this.startCommand(message.ws, message.command, message.restarts, message.relaunch);
         return;
       case 'commandSpawned':
         this.commandSpawned(message.ws, message.command, message.restarts, message.result, message.token, message.relaunch);

@@ -21,11 +21,12 @@ import type { HostActorDeps } from './host-actor-deps.js';
 interface Ahead {
   ws: WorkspaceEntry;
   command: CommandEntry;
-  order: RelaunchOrder;
+  /** The order the run carries once it exists (a first run's comes with the actor's request). */
+  order: RelaunchOrder | undefined;
   /** The restart count the actor will ask for. */
   restarts: number;
-  /** The run whose exit set it off. */
-  after: string;
+  /** The run whose exit set it off; null: the first run, started as the command was run (runAhead). */
+  after: string | null;
   /** The actor asked for it. */
   asked: boolean;
   /** Null while the spawn is under way. */
@@ -66,7 +67,7 @@ export class StandingOrders {
    * The actor asks for run `restarts`: true when it was started ahead (the answer is told now,
    * or once its spawn is done); false to spawn as usual.
    */
-  asked(ws: WorkspaceEntry, command: CommandEntry, restarts: number): boolean {
+  asked(ws: WorkspaceEntry, command: CommandEntry, restarts: number, relaunch: RelaunchOrder | undefined): boolean {
     const ahead = this.ahead.get(keyOf(ws, command.key));
     if (!ahead) return false;
     if (ahead.command !== command || ahead.ws !== ws || ahead.restarts !== restarts) {
@@ -74,8 +75,24 @@ export class StandingOrders {
       return false;
     }
     ahead.asked = true;
+    if (ahead.after === null) {
+      ahead.order = relaunch;
+      if (ahead.outcome && !(ahead.outcome instanceof ShumaError)) this.give(ahead.outcome, relaunch);
+    }
     if (ahead.outcome) this.tell(ahead);
     return true;
+  }
+
+  /**
+   * A command just run, with nothing to wait for (no dependency, no probe): its actor's first
+   * request is certain unless its workspace stops first, so its first run starts now, held
+   * like a relaunch until the actor asks. run() still settles when the actor has asked.
+   */
+  runAhead(ws: WorkspaceEntry, command: CommandEntry): void {
+    if (ws.hostStop || this.ahead.has(keyOf(ws, command.key))) return;
+    const ahead: Ahead = { ws, command, order: undefined, restarts: 0, after: null, asked: false, outcome: null, held: [] };
+    this.ahead.set(keyOf(ws, command.key), ahead);
+    this.spawner.spawnAhead(ws, command, 0, (result) => this.spawned(ahead, result));
   }
 
   /** Every command exit the reaper tells goes through here: a held run's waits, an ordered one relaunches. */
@@ -83,7 +100,9 @@ export class StandingOrders {
     if (event.type === 'EXITED') {
       const ahead = this.ahead.get(keyOf(ws, key));
       if (ahead && !ahead.asked && ahead.outcome !== null && !(ahead.outcome instanceof ShumaError) && ahead.outcome.id === event.runId) {
-        ahead.held.push(event);
+        // Its workspace stops before its actor asked (or ever existed): it never will.
+        if (ws.hostStop) this.reject(ahead);
+        else ahead.held.push(event);
         return;
       }
       this.relaunch(ws, key, event);
@@ -106,8 +125,12 @@ export class StandingOrders {
       return;
     }
     // A request is sent before the snapshot of the step that made it: one still to come is not.
-    const asking = stateName(snapshot.value) === 'restarting' && snapshot.context.restarts === ahead.restarts;
-    if (snapshot.status !== 'active' || (hasHeardExitOf(snapshot, ahead.after) && !asking)) this.reject(ahead);
+    // A new actor's first snapshot (`starting`) may come before its first request.
+    const state = stateName(snapshot.value);
+    const asking = ahead.after === null
+      ? state === 'waiting' || state === 'starting'
+      : state === 'restarting' && snapshot.context.restarts === ahead.restarts;
+    if (snapshot.status !== 'active' || (!asking && (ahead.after === null || hasHeardExitOf(snapshot, ahead.after)))) this.reject(ahead);
   }
 
   private relaunch(ws: WorkspaceEntry, key: string, event: ChildEvent & { type: 'EXITED' }): void {
@@ -128,7 +151,7 @@ export class StandingOrders {
 
   private spawned(ahead: Ahead, result: RunEntry | ShumaError): void {
     ahead.outcome = result;
-    if (!(result instanceof ShumaError)) this.orders.set(result.id, ahead.order);
+    if (!(result instanceof ShumaError)) this.give(result, ahead.order);
     if (this.ahead.get(keyOf(ahead.ws, ahead.command.key)) !== ahead) this.discard(ahead);
     else if (ahead.asked) this.tell(ahead);
   }

@@ -113,6 +113,10 @@ export class LocalPlacement implements Placement {
     this.host.spawnCommand(ws, command, restarts, relaunch);
   }
 
+  runAhead(ws: WorkspaceEntry, command: CommandEntry): void {
+    this.host.runAhead(ws, command);
+  }
+
   commandMoved(ws: WorkspaceEntry, command: CommandEntry, snapshot: ActorSnapshot): void {
     this.host.commandMoved(ws, command, snapshot);
   }

@@ -38,6 +38,8 @@ export interface Placement {
    * `relaunch`: the actor's standing order for the run, which a placement may act on ahead.
    */
   spawnCommand(ws: WorkspaceEntry, command: CommandEntry, restarts: number, relaunch?: RelaunchOrder): void;
+  /** A command just run that waits for nothing: a placement may start its first run before its actor asks. */
+  runAhead?(ws: WorkspaceEntry, command: CommandEntry): void;
   /** The command actor's mirror moved (a placement holding runs ahead of its actor looks). */
   commandMoved?(ws: WorkspaceEntry, command: CommandEntry, snapshot: ActorSnapshot): void;
   /** Starts every node of a pipeline, or none; answers PIPELINE_SPAWNED or PIPELINE_SPAWN_FAILED. */
