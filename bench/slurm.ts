@@ -1,7 +1,12 @@
 // (o) Slurm placement against srun/salloc by hand, in the same run on the same throwaway cluster
-// (scripts/slurm-test-cluster.sh, two emulated nodes): create-to-running of a workspace
-// (salloc --no-shell), ws.run of one command on a node until it ran (srun true), a restart cycle
-// (srun false again and again), and a 2-node pipeline's throughput (srun | srun). Medians.
+// (scripts/slurm-test-cluster.sh, two emulated nodes): create-to-running of a workspace, ws.run
+// of one command on a node until it ran (srun true), a restart cycle (srun false again and again),
+// and a 2-node pipeline's throughput (srun | srun). Medians.
+//
+// Create-to-running has three baselines: `salloc --no-shell` alone (a job id, its nodes unknown);
+// the same followed by the squeue a user needs to learn its nodes (what a workspace gives:
+// ws.placement.nodes); and salloc running the node-reporting command shuma uses (allocation.ts),
+// which leaves shuma's own part (hosting the workspace's actor) as the difference.
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -13,8 +18,12 @@ import { now, progress, quantile, type Line } from './measure.js';
 const run = promisify(execFile);
 const SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../scripts/slurm-test-cluster.sh');
 const ROUNDS = 15;
+const CREATE_ROUNDS = 30;
 const RESTARTS = 40;
 const PIPE_BYTES = 256 * 2 ** 20;
+
+/** What shuma's salloc runs (allocation.ts): print the nodes, then end salloc so that it keeps the job. */
+const REPORT = 'printf "nodes %s\\n" "$SLURM_JOB_NODELIST" >&2; kill -KILL "$PPID"';
 
 /** The same srun options shuma's steps use (step.ts), for a fair baseline. */
 const srunBase = (jobId: string, node: string) => [`--jobid=${jobId}`, '--overlap', `--nodelist=${node}`, '--nodes=1', '--ntasks=1', '--quiet'];
@@ -33,7 +42,9 @@ export async function slurmSection(): Promise<Line[]> {
     progress('(o) Slurm: create-to-running');
     const create: number[] = [];
     const salloc: number[] = [];
-    for (let i = 0; i < ROUNDS; i++) {
+    const sallocNodes: number[] = [];
+    const sallocReport: number[] = [];
+    for (let i = 0; i < CREATE_ROUNDS; i++) {
       let t = now();
       const ws = await rt.createWorkspace({ label: `bench-${i}`, placement: { kind: 'slurm', nodes: 1 } });
       create.push(now() - t);
@@ -42,7 +53,19 @@ export async function slurmSection(): Promise<Line[]> {
       const answer = await run('salloc', ['--no-shell', '--no-kill', '--nodes=1', `--job-name=bench-hand-${i}`], { env });
       salloc.push(now() - t);
       const jobId = /Granted job allocation (\d+)/.exec(answer.stderr)?.[1];
-      if (jobId) await run('scancel', [jobId], { env });
+      if (!jobId) throw new Error(`salloc by hand: ${answer.stderr}`);
+      const listed = await run('squeue', ['--noheader', `--jobs=${jobId}`, '--format=%N'], { env });
+      sallocNodes.push(now() - t);
+      if (listed.stdout.trim() === '') throw new Error(`squeue by hand listed no node for job ${jobId}`);
+      await run('scancel', [jobId], { env });
+      t = now();
+      // Ends by SIGKILL (the command kills salloc, so that it keeps the job): a rejection here.
+      const reported = await run('salloc', ['--no-kill', '--nodes=1', `--job-name=bench-report-${i}`, '/bin/sh', '-c', REPORT], { env }).catch(
+        (error: { stderr?: string }) => error,
+      );
+      sallocReport.push(now() - t);
+      if (!/^nodes \S+/m.test(reported.stderr ?? '')) throw new Error(`salloc with the report by hand: ${reported.stderr}`);
+      await run('scancel', [`--name=bench-report-${i}`], { env });
     }
 
     progress('(o) Slurm: ws.run → ran on a node, restart cycle');
@@ -61,9 +84,10 @@ export async function slurmSection(): Promise<Line[]> {
     }
     let t = now();
     await ws.run({ exec: 'false', node: 'n1', restart: { onFailure: true, backoffMs: 0, maxBackoffMs: 0, maxRestarts: RESTARTS } });
+    // commands() keeps only the newest ended runs of a command: the last run is the one with every restart.
     for (;;) {
       const runs = await ws.commands();
-      if (runs.length === RESTARTS + 1 && runs.every((r) => !r.alive)) break;
+      if (runs.some((r) => r.restarts === RESTARTS && !r.alive)) break;
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
     const restartMs = (now() - t) / (RESTARTS + 1);
@@ -95,8 +119,10 @@ export async function slurmSection(): Promise<Line[]> {
 
     const mibPerS = (ms: number) => PIPE_BYTES / 2 ** 20 / (ms / 1000);
     return [
-      { heading: `(o) Slurm placement — shuma against srun/salloc by hand, same cluster (2 emulated nodes), medians of ${ROUNDS}` },
-      { what: 'create-to-running of a 1-node workspace (baseline: salloc --no-shell)', unit: 'ms', shuma: quantile(create, 0.5), baseline: quantile(salloc, 0.5) },
+      { heading: `(o) Slurm placement — shuma against srun/salloc by hand, same cluster (2 emulated nodes), medians of ${ROUNDS} (create: ${CREATE_ROUNDS})` },
+      { what: 'create-to-running of a 1-node workspace, its nodes known (baseline: salloc --no-shell, then squeue for its nodes)', unit: 'ms', shuma: quantile(create, 0.5), baseline: quantile(sallocNodes, 0.5) },
+      { what: 'the same (baseline: salloc --no-shell alone: a job id, its nodes unknown)', unit: 'ms', shuma: quantile(create, 0.5), baseline: quantile(salloc, 0.5) },
+      { what: "the same (baseline: salloc running shuma's node-reporting command: the rest is hosting the actor)", unit: 'ms', shuma: quantile(create, 0.5), baseline: quantile(sallocReport, 0.5) },
       { what: 'ws.run(true) on n2 → exited (baseline: srun --overlap true)', unit: 'ms', shuma: quantile(runMs, 0.5), baseline: quantile(srunMs, 0.5) },
       { what: `restart cycle of a failing command, ${RESTARTS} restarts, backoff 0 (baseline: srun false in a loop)`, unit: 'ms/run', shuma: restartMs, baseline: srunLoopMs },
       { what: `2-node pipeline n1 → n2, ${PIPE_BYTES / 2 ** 20} MiB (baseline: srun | srun in bash)`, unit: 'MiB/s', shuma: mibPerS(pipeMs), baseline: mibPerS(bashMs) },

@@ -81,6 +81,31 @@ describe('Slurm driver', { skip }, () => {
     assert.ok(sallocArgs({ name: 'x', waitMs: 1000 }).includes('--no-kill'));
   });
 
+  test('the allocation is held by no local process: salloc and its node-reporting command are gone, the job runs on, on the nodes it reported', async () => {
+    const name = `shuma-held-${process.pid}`;
+    const held = await allocate(cluster, { name, nodelist: ['n2'], waitMs: 20_000 });
+    try {
+      assert.deepEqual(held.nodes, ['n2']);
+      // salloc ended by its command's SIGKILL, before it could relinquish: the job is still RUNNING.
+      assert.deepEqual(processesMentioning(name), []);
+      const state = await jobState(cluster, held.jobId);
+      assert.equal(state.state, 'RUNNING');
+      assert.deepEqual(state.nodes, held.nodes);
+    } finally {
+      await cancelJob(cluster, held.jobId);
+    }
+  });
+
+  test('a request queued behind busy resources may wait (the partition could hold it), and gives up after its wait with nothing queued', async () => {
+    const name = `shuma-busy-${process.pid}`;
+    // n2's 2048 MB minus the 256 MB the file's job holds there: 1900 MB can be had, but not now.
+    await assert.rejects(
+      allocate(cluster, { name, nodelist: ['n2'], memoryBytes: 1900 * 2 ** 20, waitMs: 1000 }),
+      (e: unknown) => isShumaError(e) && e.code === 'PLACEMENT_FAILED' && /not free within 1 s/.test(e.message),
+    );
+    assert.equal((await runSlurm(cluster, 'squeue', ['--noheader', `--name=${name}`])).stdout.trim(), '');
+  });
+
   test('a step runs on the node asked, its stdout a local pipe, its exit code passed through', async () => {
     const step = startStep(cluster, { jobId: job.jobId, node: 'n2', name: 'shuma-t-exit' }, 'sh', ['-c', 'echo "on $SLURMD_NODENAME"; exit 3']);
     const end = await step.ended;

@@ -1,7 +1,8 @@
 import type { WorkspaceSpec } from '../../protocol/specs.js';
 import { LocalPlacement, type LocalPlacementDeps } from './local-placement.js';
 import type { Placement } from './placement.js';
-import { SlurmPlacement, type SlurmOptions } from './slurm/slurm-placement.js';
+import { SlurmPlacement } from './slurm/slurm-placement.js';
+import type { SlurmOptions } from './slurm/workspace-job.js';
 
 /** Every placement a runtime can put a workspace on, by kind; `local` always. */
 export interface Placements {

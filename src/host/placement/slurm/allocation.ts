@@ -10,9 +10,20 @@ import {
   type SlurmCluster,
 } from './slurm-cli.js';
 
-// A Slurm-placed workspace is one job: an allocation held by `salloc --no-shell` (nothing runs in
-// it until shuma starts steps), asked with --no-kill so that losing one node shrinks the job
-// instead of ending it, and the restart policy can move a command to a node that is left.
+// A Slurm-placed workspace is one job: an allocation held by nobody (nothing runs in it until
+// shuma starts steps), asked with --no-kill so that losing one node shrinks the job instead of
+// ending it, and the restart policy can move a command to a node that is left.
+//
+// salloc is run with a command, not --no-shell: the command (REPORT_AND_LEAVE) prints the job's
+// id and node list from the environment salloc gives it, then SIGKILLs salloc. salloc then never
+// reaches its "Relinquishing job allocation", so the job stays exactly as --no-shell leaves it
+// (held by no process; slurmctld cannot tell the two apart), and the node list comes with the
+// grant instead of from a second client call (squeue: as long again as salloc itself).
+
+const REPORT = 'shuma-allocation';
+const REPORT_AND_LEAVE = `printf '${REPORT} %s %s\\n' "$SLURM_JOB_ID" "$SLURM_JOB_NODELIST" >&2; kill -KILL "$PPID"`;
+/** What salloc says when the request cannot be granted now and is queued. */
+const QUEUED = /queued and waiting for resources|Pending job allocation/;
 
 export interface AllocationRequest {
   /** The job's name: shuma-<workspace id>, so that a job is found again by name when its id is not known. */
@@ -40,7 +51,7 @@ export function timeLimitMinutes(ttlMs: number): number {
 }
 
 export function sallocArgs(request: AllocationRequest): string[] {
-  const args = ['--no-shell', '--no-kill', `--job-name=${request.name}`, `--immediate=${Math.max(1, Math.ceil(request.waitMs / 1000))}`];
+  const args = ['--no-kill', `--job-name=${request.name}`, `--immediate=${Math.max(1, Math.ceil(request.waitMs / 1000))}`];
   if (request.nodelist && request.nodelist.length > 0) {
     args.push(`--nodelist=${request.nodelist.join(',')}`, `--nodes=${request.nodes ?? request.nodelist.length}`);
   } else {
@@ -50,6 +61,7 @@ export function sallocArgs(request: AllocationRequest): string[] {
   if (request.account !== undefined) args.push(`--account=${request.account}`);
   if (request.memoryBytes !== undefined) args.push(`--mem=${Math.max(1, Math.ceil(request.memoryBytes / (1 << 20)))}M`);
   if (request.ttlMs !== undefined) args.push(`--time=${timeLimitMinutes(request.ttlMs)}`);
+  args.push('/bin/sh', '-c', REPORT_AND_LEAVE);
   return args;
 }
 
@@ -59,36 +71,46 @@ export function sallocArgs(request: AllocationRequest): string[] {
  */
 export async function allocate(cluster: SlurmCluster, request: AllocationRequest): Promise<Allocation> {
   checkConf(cluster);
-  // The partition check runs beside salloc, not before it (each client call costs tens of ms on
-  // a loaded machine): when it refuses, salloc is ended and whatever it got is cancelled.
+  // The partition is looked at only once salloc says it queued the request (a client call costs
+  // as much as salloc itself): queued for more nodes than the partition has, it would wait for
+  // resources that never come. Then salloc is ended and what it left queued is cancelled.
   const abort = new AbortController();
-  const salloc = runSlurm(cluster, 'salloc', sallocArgs(request), request.waitMs + 30_000, abort.signal);
-  salloc.catch(() => undefined);
-  try {
-    await checkPartition(cluster, request);
-  } catch (error) {
-    abort.abort();
-    await salloc.catch(() => undefined);
+  let said = '';
+  let check: Promise<void> | null = null;
+  let refusal: unknown = null;
+  const answer = await runSlurm(cluster, 'salloc', sallocArgs(request), {
+    timeoutMs: request.waitMs + 30_000,
+    signal: abort.signal,
+    onStderr: (chunk) => {
+      said += chunk;
+      if (check || !QUEUED.test(said)) return;
+      check = checkPartition(cluster, request).catch((error: unknown) => {
+        refusal = error;
+        abort.abort();
+      });
+    },
+  });
+  await check;
+  if (refusal) {
     await cancelByName(cluster, request.name);
-    throw error;
+    throw refusal;
   }
-  const answer = await salloc;
-  const granted = /Granted job allocation (\d+)/.exec(answer.stderr);
-  if (answer.code !== 0 || !granted) {
+  const granted = /Granted job allocation (\d+)/.exec(answer.stderr)?.[1];
+  const reported = new RegExp(`^${REPORT} (\\d+) (\\S*)$`, 'm').exec(answer.stderr);
+  if (!granted || reported?.[1] !== granted) {
     await cancelByName(cluster, request.name);
     if (controllerUnreachable(answer.stderr)) throw unavailable(cluster, answer);
+    if (granted) {
+      throw new ShumaError('PLACEMENT_FAILED', `salloc granted job ${granted} but did not report its nodes (${quoteAnswer(answer)}); the job was cancelled`);
+    }
     throw refused(request, answer);
   }
-  const jobId = granted[1]!;
   try {
-    const listed = await runSlurm(cluster, 'squeue', ['--noheader', `--jobs=${jobId}`, '--format=%N']);
-    const nodes = await expandHostlist(cluster, listed.stdout.trim());
-    if (listed.code !== 0 || nodes.length === 0) {
-      throw new ShumaError('PLACEMENT_FAILED', `job ${jobId} was granted but squeue lists no node for it (${quoteAnswer(listed)})`);
-    }
-    return { jobId, nodes };
+    const nodes = await expandHostlist(cluster, reported[2]!);
+    if (nodes.length === 0) throw new ShumaError('PLACEMENT_FAILED', `job ${granted} was granted with no node (SLURM_JOB_NODELIST is empty)`);
+    return { jobId: granted, nodes };
   } catch (error) {
-    await runSlurm(cluster, 'scancel', ['--quiet', jobId]);
+    await runSlurm(cluster, 'scancel', ['--quiet', granted]);
     throw error;
   }
 }

@@ -25,13 +25,22 @@ export function slurmEnv(cluster: SlurmCluster, env: Readonly<Record<string, str
   return out;
 }
 
+export interface RunOptions {
+  /** Killed (SIGKILL) after this long; default 30 s. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** Each piece of its stderr as it comes, for programs that say how they are doing (salloc: queued). */
+  onStderr?: (chunk: string) => void;
+}
+
 /**
  * Runs one Slurm client program to its end. Never rejects for a non-zero exit (the caller reads
  * Slurm's answer); rejects with PLACEMENT_UNAVAILABLE when the program is missing.
  */
-export function runSlurm(cluster: SlurmCluster, program: string, args: readonly string[], timeoutMs = 30_000, signal?: AbortSignal): Promise<SlurmAnswer> {
+export function runSlurm(cluster: SlurmCluster, program: string, args: readonly string[], options: RunOptions = {}): Promise<SlurmAnswer> {
+  const { timeoutMs = 30_000, signal, onStderr } = options;
   return new Promise((resolve, reject) => {
-    execFile(
+    const child = execFile(
       program,
       args,
       { env: slurmEnv(cluster), timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 << 20, encoding: 'utf8', ...(signal ? { signal } : {}) },
@@ -50,6 +59,7 @@ export function runSlurm(cluster: SlurmCluster, program: string, args: readonly 
         resolve({ code: error ? (typeof code === 'number' ? code : null) : 0, stdout, stderr });
       },
     );
+    if (onStderr) child.stderr?.on('data', (chunk: string) => onStderr(chunk));
   });
 }
 

@@ -53,11 +53,16 @@ export class SlurmJob {
     this.onLost(newlyLost);
   }
 
-  watch(): void {
+  /**
+   * `lookNow`: for a job found again after a restart, whose nodes may have gone meanwhile. A job
+   * just granted is first looked at a period later: its node list is fresh, and a client call
+   * now would only compete with the hosting of its workspace.
+   */
+  watch(lookNow: boolean): void {
     if (this.timer || this.ending) return;
     this.timer = setInterval(() => void this.look(), WATCH_MS);
     this.timer.unref();
-    void this.look();
+    if (lookNow) void this.look();
   }
 
   stopWatching(): void {

@@ -11,21 +11,13 @@ import { resolveExecutable } from '../../spawn/spawn-check.js';
 import type { SpawnOrder } from '../../spawn/spawner.js';
 import type { LocalPlacementDeps } from '../local-placement.js';
 import type { Placement, PreparedWorkspace } from '../placement.js';
-import { allocate } from './allocation.js';
-import { jobState } from './job-control.js';
 import { stopInWaves } from '../../main-actors/ordered-stop.js';
 import { killGroup, killSrunLater, signalNamedSteps, type NamedStep } from './step-signals.js';
 import { SlurmJob } from './slurm-job.js';
-import { checkConf, slurmEnv, type SlurmCluster } from './slurm-cli.js';
+import { slurmEnv } from './slurm-cli.js';
 import { stepCommandLine } from './step.js';
 import { StepSpawner, type StepMeta } from './step-spawner.js';
-
-export interface SlurmOptions {
-  /** The cluster's slurm.conf (default: $SLURM_CONF). */
-  conf?: string;
-  /** How long a create waits for the allocation before PLACEMENT_FAILED (default 60 000 ms). */
-  allocationWaitMs?: number;
-}
+import { clusterOf, jobForWorkspace, type SlurmOptions } from './workspace-job.js';
 
 /**
  * Workspaces placed on a Slurm cluster: each is one job (an allocation held by salloc), each run
@@ -80,53 +72,15 @@ export class SlurmPlacement implements Placement {
     });
   }
 
-  private cluster(): SlurmCluster {
-    const conf = this.options.conf ?? process.env.SLURM_CONF;
-    if (!conf) {
-      throw new ShumaError(
-        'PLACEMENT_UNAVAILABLE',
-        'no Slurm cluster is configured: pass createRuntime({ slurm: { conf: "/etc/slurm/slurm.conf" } }) or set SLURM_CONF',
-      );
-    }
-    const cluster = { conf };
-    checkConf(cluster);
-    return cluster;
-  }
-
   async prepare(spec: WorkspaceSpec, wsId: string, resume?: PlacementInfo): Promise<PreparedWorkspace> {
-    const cluster = this.cluster();
+    const cluster = clusterOf(this.options);
     this.srun ??= await resolveExecutable('srun', '/', process.env.PATH ?? '/usr/bin:/bin').catch(() => {
       throw new ShumaError('PLACEMENT_UNAVAILABLE', 'srun was not found on PATH: install Slurm\'s client programs (Debian: slurm-client)');
     });
-    const placement = spec.placement?.kind === 'slurm' ? spec.placement : { kind: 'slurm' as const };
-    let jobId: string;
-    let nodes: string[];
-    if (resume?.kind === 'slurm' && typeof resume.jobId === 'string') {
-      // A restarted runtime finds its job by id: still running, the workspace keeps it.
-      const state = await jobState(cluster, resume.jobId);
-      if (state.state !== 'RUNNING') {
-        throw new ShumaError(
-          'PLACEMENT_FAILED',
-          `its Slurm job ${resume.jobId} is gone (squeue lists it as ${state.state ?? 'nothing'}): the workspace is restored as stopped; create it again for a new allocation`,
-        );
-      }
-      ({ jobId } = resume);
-      nodes = state.nodes;
-    } else {
-      ({ jobId, nodes } = await allocate(cluster, {
-        name: `shuma-${wsId}`,
-        ...(placement.nodes !== undefined ? { nodes: placement.nodes } : {}),
-        ...(placement.nodelist !== undefined ? { nodelist: placement.nodelist } : {}),
-        ...(placement.partition !== undefined ? { partition: placement.partition } : {}),
-        ...(placement.account !== undefined ? { account: placement.account } : {}),
-        ...(spec.limits?.memoryBytes !== undefined ? { memoryBytes: spec.limits.memoryBytes } : {}),
-        ...(spec.ttlMs !== undefined ? { ttlMs: spec.ttlMs } : {}),
-        waitMs: this.options.allocationWaitMs ?? 60_000,
-      }));
-    }
+    const { jobId, nodes, resumed } = await jobForWorkspace(cluster, this.options, spec, wsId, resume);
     const job = new SlurmJob(cluster, jobId, nodes, this.deps.logger, (lost) => this.onNodesLost(wsId, lost));
     this.jobs.set(wsId, job);
-    job.watch();
+    job.watch(resumed);
     const warnings: string[] = [];
     if (spec.cgroup !== undefined && spec.cgroup !== false) {
       warnings.push("cgroup: a Slurm-placed workspace's cgroup is its job's, made by Slurm on each node (task/cgroup); the spec's cgroup is not made");
