@@ -105,7 +105,11 @@ export class StandingOrders {
         else ahead.held.push(event);
         return;
       }
-      this.relaunch(ws, key, event);
+      this.deps.toChild(ws, key, event);
+      // After the exit has left for the worker (the channel flushes first, a microtask queued
+      // before this one): the actor's part and a spawn that holds the thread (fork) overlap.
+      queueMicrotask(() => this.relaunch(ws, key, event));
+      return;
     }
     this.deps.toChild(ws, key, event);
   }
