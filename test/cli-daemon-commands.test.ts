@@ -2,7 +2,7 @@
 // restart a whole workspace, `--restart always`, a refused duplicate label, and `ps` in backoff.
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import type { DeleteResult, PsResult, RestartResult, RunResult, StopResultData } from '../src/protocol/control.js';
+import type { DeleteResult, PsResult, RestartResult, RunResult, StopResultData } from '../src/protocol/control-results.js';
 import { fixture, isAlive } from './helpers.js';
 import { cli, cliJson, pollCli, startDaemon, waitAllGone, type Daemon } from './daemon-helpers.js';
 

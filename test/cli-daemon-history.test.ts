@@ -3,7 +3,7 @@
 // exits. A real daemon, stopped and started again.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { PsResult, RunResult, WhyResult } from '../src/protocol/control.js';
+import type { LogsEvent, PsResult, RunResult, WhyResult } from '../src/protocol/control-results.js';
 import { cli, cliJson, cliStream, pollCli, startDaemon } from './daemon-helpers.js';
 
 test('after a daemon restart, ps still lists finished commands and pipelines with their exits; why and logs still answer', async () => {
@@ -36,30 +36,39 @@ test('after a daemon restart, ps still lists finished commands and pipelines wit
   }
 });
 
-test('logs -f follows a command across `shuma restart` (a stop to run again is not its end), and says so when the daemon stops under it', async () => {
+test('logs -f follows a command across `shuma restart` (a stop to run again is not its end), ends at Ctrl-C, says so when the daemon stops under it, and after it shows the files and ends', async () => {
   const daemon = await startDaemon();
   let stopped = false;
   try {
     await cliJson<RunResult>(['run', '-w', 'fol', '--label', 'svc', '--', 'sh', '-c', 'echo run-$$; exec sleep 1000'], daemon.env);
     const f = cliStream(['logs', '-f', 'fol/svc'], daemon.env);
+    const ctrlC = cliStream(['logs', '-f', 'fol/svc'], daemon.env);
     const firstLine = await f.waitFor(/^run-\d+$/);
     const restarted = await cli(['restart', 'fol/svc'], daemon.env);
     assert.equal(restarted.code, 0, restarted.stderr);
     const secondLine = await f.waitFor(new RegExp(`^run-(?!${firstLine.slice(4)}$)\\d+$`));
     assert.notEqual(secondLine, firstLine);
     assert.equal(f.child.exitCode, null, '-f goes on after the restart');
+    // Ctrl-C ends -f cleanly. Sent while the command still runs: -f cannot have ended by itself,
+    // so the signal always finds the CLI's handler (not a process already on its way out).
+    await ctrlC.waitFor(new RegExp(`^${secondLine}$`));
+    ctrlC.child.kill('SIGINT');
+    assert.equal(await ctrlC.exited, 0, ctrlC.stderr());
     assert.equal(await daemon.stop('SIGTERM'), 0);
     stopped = true;
     assert.equal(await f.exited, 3);
     assert.match(f.stderr(), /NO_DAEMON: the daemon stopped, and -f with it/);
 
-    // A new daemon: -f on the command shows what it wrote before, from its files, and follows.
+    // A new daemon: the daemon's stop stopped the command for good, so -f on it shows what it
+    // wrote, from its files, and ends by itself, saying why.
     const again = await startDaemon({ home: daemon.home });
     try {
-      const g = cliStream(['logs', '-f', 'fol/svc'], again.env);
-      await g.waitFor(new RegExp(`^${secondLine}$`));
-      g.child.kill('SIGINT');
-      assert.equal(await g.exited, 0);
+      const g = cliStream(['logs', '-f', '--json', 'fol/svc'], again.env);
+      assert.equal(await g.exited, 0, g.stderr());
+      const events = g.lines.map((line) => JSON.parse(line) as LogsEvent & { ended?: string });
+      const text = events.map((e) => (e.data === undefined ? '' : Buffer.from(e.data).toString())).join('');
+      assert.equal(text, `${firstLine}\n${secondLine}\n`, 'both runs, from the files');
+      assert.equal(events.at(-1)?.ended, 'the command ended');
     } finally {
       assert.equal(await again.stop('SIGTERM'), 0);
     }

@@ -4,7 +4,8 @@ import { chmodSync, existsSync, mkdirSync, statSync, symlinkSync } from 'node:fs
 import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
-import { FrameReader, MAX_RESPONSE_BYTES, decodeFrame, encodeFrame, type PsResult, type RunResult } from '../src/protocol/control.js';
+import { decodeFrame, encodeFrame, FrameReader, MAX_RESPONSE_BYTES } from '../src/protocol/control-frames.js';
+import type { PsResult, RunResult } from '../src/protocol/control-results.js';
 import { fixture, isAlive } from './helpers.js';
 import { MAIN, ROOT, cli, cliJson, follow, pollCli, startDaemon, tempDir, waitAllGone } from './daemon-helpers.js';
 import { spawn } from 'node:child_process';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, test } from 'node:test';
-import type { HealthResult, PsResult, RunResult, StatsEvent, WhyResult } from '../src/protocol/control.js';
+import type { HealthResult, PsResult, RunResult, StatsEvent, WhyResult } from '../src/protocol/control-results.js';
 import { ControlClient } from '../src/cli/control-client.js';
 import { fixture, isAlive } from './helpers.js';
 import { cli, cliJson, cliStream, pollCli, startDaemon, tempDir, waitAllGone, type Daemon } from './daemon-helpers.js';

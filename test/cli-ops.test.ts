@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, test } from 'node:test';
-import type { HealthResult, PsResult, RunResult } from '../src/protocol/control.js';
+import type { HealthResult, PsResult, RunResult } from '../src/protocol/control-results.js';
 import { fixture, isAlive, processesMentioning } from './helpers.js';
 import { cli, cliJson, pollCli, startDaemon, tempDir, waitAllGone } from './daemon-helpers.js';
 

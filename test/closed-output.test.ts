@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import type { RunResult } from '../src/protocol/control.js';
+import type { RunResult } from '../src/protocol/control-results.js';
 import { cli, cliJson, startDaemon, waitAllGone } from './daemon-helpers.js';
 
 test('the daemon with its stdout and stderr closed: SIGTERM still saves the state, removes shuma.lock and the socket, exits 0', async () => {

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, cpSync, mkdirSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import type { HealthResult } from '../src/protocol/control.js';
+import type { HealthResult } from '../src/protocol/control-results.js';
 import { cli, cliJson, follow, MAIN, ROOT, startDaemon, tempDir } from './daemon-helpers.js';
 
 const isRoot = process.getuid?.() === 0;

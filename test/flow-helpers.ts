@@ -6,11 +6,44 @@ import { closeSync, constants, mkdtempSync, openSync, rmSync, writeSync } from '
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after } from 'node:test';
-import type { FlowInfo, Pipeline, Workspace } from '../src/index.js';
+import { after, afterEach } from 'node:test';
+import type { FlowInfo, Pipeline, PipelineSpec, Runtime, Workspace } from '../src/index.js';
+import { startRuntime } from './helpers.js';
 
 export const scratch = mkdtempSync(path.join(tmpdir(), 'shuma-flows-test-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
+
+const opened: Runtime[] = [];
+/** Each test's runtime is shut down as the test ends (startRuntime's hook is the safety net). */
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((rt) => rt.shutdown({ graceMs: 0 })));
+});
+
+/** A runtime of the test's own and one workspace in it, with its flow sockets in `flowDir`. */
+export async function setup(label: string, flowDir?: string): Promise<{ rt: Runtime; ws: Workspace }> {
+  const rt = await startRuntime();
+  opened.push(rt);
+  const ws = await rt.createWorkspace({ label, ...(flowDir ? { flowDir } : {}) });
+  return { rt, ws };
+}
+
+/** `yes | cat | cat > /dev/null`, tapped: bytes flow on both edges until it is stopped. */
+export function endlessChain(label: string, workspace: string): PipelineSpec {
+  return {
+    label,
+    workspace,
+    tap: true,
+    nodes: [
+      { label: 'gen', exec: 'yes' },
+      { label: 'pass', exec: 'cat' },
+      { label: 'sink', exec: 'sh', argv: ['-c', 'cat > /dev/null'] },
+    ],
+    edges: [
+      { from: 'gen', to: 'pass' },
+      { from: 'pass', to: 'sink' },
+    ],
+  };
+}
 
 export function bash(script: string): Buffer {
   return execFileSync('bash', ['-c', script], { maxBuffer: 64 * 1024 * 1024 });

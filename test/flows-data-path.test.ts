@@ -7,21 +7,9 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, constants, openSync, readdirSync, writeSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { afterEach, describe, test } from 'node:test';
-import type { Runtime, Workspace } from '../src/index.js';
-import { attach, bash, flowOf, gated, logsOf, makeGate, scratch, until } from './flow-helpers.js';
-import { isAlive, startRuntime } from './helpers.js';
-
-const opened: Runtime[] = [];
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((rt) => rt.shutdown({ graceMs: 0 })));
-});
-
-async function setup(label: string): Promise<{ rt: Runtime; ws: Workspace }> {
-  const rt = await startRuntime();
-  opened.push(rt);
-  return { rt, ws: await rt.createWorkspace({ label }) };
-}
+import { describe, test } from 'node:test';
+import { attach, bash, endlessChain, flowOf, gated, logsOf, makeGate, scratch, setup, until } from './flow-helpers.js';
+import { isAlive } from './helpers.js';
 
 const fds = () => readdirSync('/proc/self/fd').length;
 
@@ -142,20 +130,7 @@ describe('tapped pipelines: the data path under faults', () => {
     // Warm-up: whatever the runtime opens once is open now.
     await (await rt.runPipeline({ label: 'warm', workspace: ws.id, tap: true, nodes: [{ label: 'a', exec: 'true' }, { label: 'b', exec: 'cat' }], edges: [{ from: 'a', to: 'b' }] })).done;
     const baseline = fds();
-    const p = await rt.runPipeline({
-      label: 'killed',
-      workspace: ws.id,
-      tap: true,
-      nodes: [
-        { label: 'gen', exec: 'yes' },
-        { label: 'pass', exec: 'cat' },
-        { label: 'sink', exec: 'sh', argv: ['-c', 'cat > /dev/null'] },
-      ],
-      edges: [
-        { from: 'gen', to: 'pass' },
-        { from: 'pass', to: 'sink' },
-      ],
-    });
+    const p = await rt.runPipeline(endlessChain('killed', ws.id));
     const reader = await attach((await flowOf(p, 'gen->pass')).socketPath!);
     await until('bytes to flow', async () => (await flowOf(p, 'pass->sink')).bytes > 1024 * 1024);
     const pass = p.nodes.find((n) => n.label === 'pass')!.pid;

@@ -5,28 +5,15 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, test } from 'node:test';
-import { ShumaError, type HealthCounts, type Runtime, type Workspace } from '../src/index.js';
-import { attach, bash, flowOf, gated, logsOf, makeGate, scratch, until } from './flow-helpers.js';
-import { isAlive, startRuntime } from './helpers.js';
+import { describe, test } from 'node:test';
+import { ShumaError, type HealthCounts } from '../src/index.js';
+import { attach, bash, endlessChain, flowOf, gated, logsOf, makeGate, scratch, setup, until } from './flow-helpers.js';
+import { isAlive } from './helpers.js';
 
 /** The counts of health() this file is about (it may report more). */
 function counts(health: HealthCounts): Pick<HealthCounts, 'aliveWorkspaces' | 'aliveCommands' | 'alivePipelines' | 'activeFlows'> {
   const { aliveWorkspaces, aliveCommands, alivePipelines, activeFlows } = health;
   return { aliveWorkspaces, aliveCommands, alivePipelines, activeFlows };
-}
-
-const opened: Runtime[] = [];
-/** Each test's runtime is shut down as the test ends (startRuntime's hook is the safety net). */
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((rt) => rt.shutdown({ graceMs: 0 })));
-});
-
-async function setup(label: string, flowDir?: string): Promise<{ rt: Runtime; ws: Workspace }> {
-  const rt = await startRuntime();
-  opened.push(rt);
-  const ws = await rt.createWorkspace({ label, ...(flowDir ? { flowDir } : {}) });
-  return { rt, ws };
 }
 
 describe('tapped pipelines', () => {
@@ -231,20 +218,7 @@ describe('tapped pipelines', () => {
     const flowDir = path.join(scratch, 'stop');
     const { rt, ws } = await setup('stop', flowDir);
     assert.deepEqual(ws.warnings, []);
-    const p = await rt.runPipeline({
-      label: 'endless',
-      workspace: ws.id,
-      tap: true,
-      nodes: [
-        { label: 'gen', exec: 'yes' },
-        { label: 'pass', exec: 'cat' },
-        { label: 'sink', exec: 'sh', argv: ['-c', 'cat > /dev/null'] },
-      ],
-      edges: [
-        { from: 'gen', to: 'pass' },
-        { from: 'pass', to: 'sink' },
-      ],
-    });
+    const p = await rt.runPipeline(endlessChain('endless', ws.id));
     const flows = await p.flows();
     assert.equal(flows.length, 2);
     for (const flow of flows) assert.equal(path.dirname(flow.socketPath!), flowDir);

@@ -20,6 +20,7 @@ import {
   type ModelGraphInfo,
   type Puppet,
 } from '../src/testing/index.js';
+import { modelBackoffMs, modelMayRestart, type ModelPolicy } from '../src/testing/model-policy.js';
 import { isAlive, startRuntime } from './helpers.js';
 
 const TIMEOUT_MS = 10_000;
@@ -95,13 +96,6 @@ async function cleanUp(rt: Runtime, ws: Workspace, pending: Array<Promise<unknow
 // `starting` and `restarting` are not in the model: there the real actor waits for the host's
 // answer to a spawn, which no test can hold back; a step may pass through them.
 
-interface CommandPolicy {
-  onFailure: boolean;
-  backoffMs: number;
-  maxBackoffMs: number;
-  maxRestarts: number;
-}
-
 type CommandModelEvent =
   | { type: 'RUN' }
   | { type: 'BREAK' }
@@ -113,7 +107,7 @@ type CommandModelEvent =
   | { type: 'STOP'; graceMs: number };
 
 interface CommandModelContext {
-  policy: CommandPolicy;
+  policy: ModelPolicy;
   restarts: number;
   /** The program cannot be started (its next exec fails with ENOENT). */
   broken: boolean;
@@ -124,21 +118,16 @@ interface CommandModelContext {
   ws: 'running' | 'reaping.terminating' | 'stopped';
 }
 
-const commandDelay = (c: CommandModelContext) =>
-  c.restarts === 0 ? c.policy.backoffMs : Math.min(c.policy.backoffMs * 2 ** c.restarts, c.policy.maxBackoffMs);
-const commandMayRestart = (c: CommandModelContext) =>
-  c.policy.onFailure && (c.policy.maxRestarts === 0 || c.restarts < c.policy.maxRestarts);
-
 const commandModel = setup({
-  types: { context: {} as CommandModelContext, events: {} as CommandModelEvent, input: {} as CommandPolicy },
+  types: { context: {} as CommandModelContext, events: {} as CommandModelEvent, input: {} as ModelPolicy },
   guards: {
     broken: ({ context }) => context.broken,
     exitZero: ({ event }) => event.type === 'EXIT' && event.code === 0,
-    mayRestart: ({ context }) => commandMayRestart(context),
+    mayRestart: ({ context }) => modelMayRestart(context),
     supervised: ({ context }) => context.policy.onFailure,
-    noDelay: ({ context }) => commandDelay(context) === 0,
+    noDelay: ({ context }) => modelBackoffMs(context) === 0,
     noGrace: ({ event }) => event.type === 'STOP' && event.graceMs === 0,
-    brokenMayRestart: ({ context }) => context.broken && commandMayRestart(context),
+    brokenMayRestart: ({ context }) => context.broken && modelMayRestart(context),
   },
   actions: {
     recordExit: assign(({ event }) => ({ lastStatus: event.type === 'EXIT' ? event.code : 128 + 9 })),
@@ -218,7 +207,7 @@ function commandEvents(snapshot: CommandModelSnapshot): CommandModelEvent[] {
     case 'running':
       return [{ type: 'EXIT', code: 0 }, { type: 'EXIT', code: 1 }, { type: 'KILL' }, { type: 'STOP', graceMs: 1000 }, { type: 'STOP', graceMs: 0 }];
     case 'backoff': {
-      const delay = commandDelay(c);
+      const delay = modelBackoffMs(c);
       const events: CommandModelEvent[] = [];
       if (c.restarts < depth) events.push({ type: 'ELAPSE', ms: c.ticked ? 1 : delay });
       if (!c.ticked && delay >= 2) events.push({ type: 'TICK', ms: delay - 1 });
@@ -263,7 +252,7 @@ function commandExpect(snapshot: CommandModelSnapshot): CommandExpect {
     started: c.started,
     restarts: c.restarts,
     lastStatus: c.lastStatus,
-    backoffMs: state === 'backoff' ? commandDelay(c) : null,
+    backoffMs: state === 'backoff' ? modelBackoffMs(c) : null,
     ws: c.ws,
   };
 }
@@ -282,7 +271,7 @@ interface CommandModelPath {
   steps: Array<{ event: CommandModelEvent; expect: CommandExpect }>;
 }
 
-function commandPaths(policy: CommandPolicy, options: { simplePaths?: number; maxPaths?: number }) {
+function commandPaths(policy: ModelPolicy, options: { simplePaths?: number; maxPaths?: number }) {
   const { paths, info } = modelPaths(commandModel, {
     input: policy,
     events: commandEvents,
@@ -296,7 +285,7 @@ function commandPaths(policy: CommandPolicy, options: { simplePaths?: number; ma
   return { paths: named, info };
 }
 
-async function runCommandPath(rt: Runtime, clock: ManualClock, policy: CommandPolicy, path: CommandModelPath): Promise<void> {
+async function runCommandPath(rt: Runtime, clock: ManualClock, policy: ModelPolicy, path: CommandModelPath): Promise<void> {
   const stage = await PuppetStage.create('shuma-mbt-command-');
   const ws = await rt.createWorkspace({ label: 'mbt command' });
   const wsWatch = new ActorWatch(ws);
@@ -402,7 +391,7 @@ async function runCommandPath(rt: Runtime, clock: ManualClock, policy: CommandPo
   }
 }
 
-const COMMAND_MODELS: Array<{ name: string; policy: CommandPolicy; simplePaths?: number; maxPaths?: number }> = [
+const COMMAND_MODELS: Array<{ name: string; policy: ModelPolicy; simplePaths?: number; maxPaths?: number }> = [
   // One-shot: small enough for every simple path.
   { name: 'one-shot (no restart policy)', policy: { onFailure: false, backoffMs: 200, maxBackoffMs: 30_000, maxRestarts: 0 }, simplePaths: 16 },
   // Backoff 100 then 150 (capped), give up after 2 relaunches.

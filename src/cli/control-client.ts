@@ -1,17 +1,10 @@
 // The client side of the control socket: one connection, requests answered by id, streams.
 import net from 'node:net';
 import { ShumaError, type ErrorCode, ERROR_CODES } from '../protocol/errors.js';
-import {
-  FrameReader,
-  MAX_RESPONSE_BYTES,
-  decodeFrame,
-  encodeFrame,
-  parseResponse,
-  type ControlOp,
-  type ControlRequest,
-  type ControlResults,
-  type ControlResponse,
-} from '../protocol/control.js';
+import type { ControlOp, ControlRequest, ControlResponse } from '../protocol/control.js';
+import { decodeFrame, encodeFrame, FrameReader, MAX_RESPONSE_BYTES } from '../protocol/control-frames.js';
+import { parseResponse } from '../protocol/control-parse.js';
+import type { ControlResults } from '../protocol/control-results.js';
 import { checkSocketPathLength } from './control-paths.js';
 
 type Args<Op extends ControlOp> = Omit<Extract<ControlRequest, { op: Op }>, 'id' | 'op'>;

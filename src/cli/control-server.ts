@@ -6,16 +6,9 @@
 import type net from 'node:net';
 import type { Runtime } from '../host/runtime.js';
 import { viewOf } from '../host/runtime-view.js';
-import {
-  FrameReader,
-  MAX_REQUEST_BYTES,
-  decodeFrame,
-  encodeFrame,
-  parseRequest,
-  requestIdOf,
-  type ControlRequest,
-  type ControlResponse,
-} from '../protocol/control.js';
+import type { ControlRequest, ControlResponse } from '../protocol/control.js';
+import { decodeFrame, encodeFrame, FrameReader, MAX_REQUEST_BYTES } from '../protocol/control-frames.js';
+import { parseRequest, requestIdOf } from '../protocol/control-parse.js';
 import { ShumaError, isShumaError } from '../protocol/errors.js';
 import { createPeerCheck, type PeerCheck } from './peer-check.js';
 import { applyFile } from './serve-apply.js';

@@ -1,6 +1,6 @@
 // `shuma logs [-f] <cmd>`: what a command wrote (the ring buffer's tail); with -f, what it writes
 // from now on too, across its relaunches, until it ends for good or Ctrl-C.
-import type { LogsEvent } from '../protocol/control.js';
+import type { LogsEvent } from '../protocol/control-results.js';
 import { isShumaError, ShumaError } from '../protocol/errors.js';
 import { numberOption, parseCommand, UsageError } from './cli-args.js';
 import { printJson, stdio, withDaemon, type Output } from './client-command.js';

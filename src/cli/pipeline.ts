@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import type { PipelineStarted } from '../protocol/control.js';
+import type { PipelineStarted } from '../protocol/control-results.js';
 import type { CommandSpec } from '../protocol/specs.js';
 import { HelpRequest, parseCommand, stringOption, UsageError, type Parsed } from './cli-args.js';
 import { printJson, stdio, table, withDaemon, withStartedDaemon, type Output } from './client-command.js';

@@ -1,5 +1,5 @@
 // `shuma ps`: every workspace, its commands (the latest run of each) and the pipelines.
-import type { PsResult } from '../protocol/control.js';
+import type { PsResult } from '../protocol/control-results.js';
 import { parseCommand } from './cli-args.js';
 import { duration, printJson, stdio, table, withDaemon, type Output } from './client-command.js';
 import { EXIT_OK } from './exit-codes.js';

@@ -2,7 +2,8 @@
 // converges), with the labels of the workspaces it may make claimed meanwhile, so that a `run -w`
 // of such a label waits for apply's workspace instead of making a second one.
 import type { Workspace } from '../host/workspace-handle.js';
-import type { ApplyRequest, ApplyResult } from '../protocol/control.js';
+import type { ApplyRequest } from '../protocol/control.js';
+import type { ApplyResult } from '../protocol/control-results.js';
 import { isPlainObject } from '../protocol/checks.js';
 import { findWorkspace } from './names.js';
 import type { ServeContext } from './serve-context.js';

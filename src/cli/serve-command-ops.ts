@@ -2,7 +2,7 @@
 // names resolved as `ps` shows them, then the public API's one-command operations.
 import type { Runtime } from '../host/runtime.js';
 import type { RuntimeView, WorkspaceView } from '../host/runtime-view.js';
-import type { DeleteResult, FlushResult, RestartedCommand, RestartResult, StopResultData } from '../protocol/control.js';
+import type { DeleteResult, FlushResult, RestartResult, RestartedCommand, StopResultData } from '../protocol/control-results.js';
 import { ShumaError } from '../protocol/errors.js';
 import { commandsOfWorkspace, findCommand, findWorkspace, type CommandRef } from './names.js';
 

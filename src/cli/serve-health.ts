@@ -1,6 +1,6 @@
 // The daemon's side of `shuma health`: the runtime's counts, with where and since when it serves.
 import type { Runtime } from '../host/runtime.js';
-import type { HealthResult } from '../protocol/control.js';
+import type { HealthResult } from '../protocol/control-results.js';
 import type { PeerCheck } from './peer-check.js';
 
 export interface DaemonInfo {

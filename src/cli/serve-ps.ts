@@ -1,7 +1,8 @@
 // The daemon's side of `shuma ps` and `shuma stats`: rows as `ps` shows them, read from the
 // registry (the command actors' states) and the process table (pids, exits, restarts).
 import type { PipelineView, RunView, RuntimeView, WorkspaceView } from '../host/runtime-view.js';
-import type { CommandRow, PipelineRow, PsResult, StatsEvent, StatsRequest } from '../protocol/control.js';
+import type { StatsRequest } from '../protocol/control.js';
+import type { CommandRow, PipelineRow, PsResult, StatsEvent } from '../protocol/control-results.js';
 import { commandsOfWorkspace, resolveWorkspace } from './names.js';
 import type { ServeContext, Streamed } from './serve-context.js';
 import { stateText } from './tracked.js';

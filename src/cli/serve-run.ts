@@ -3,7 +3,8 @@
 // failed is stopped again (nothing half-made).
 import type { PipelineSpec } from '../protocol/pipeline-spec.js';
 import { validatePipelineSpec } from '../protocol/pipeline-spec.js';
-import type { PipelineRunSavedRequest, PipelineStarted, RunRequest } from '../protocol/control.js';
+import type { PipelineRunSavedRequest, RunRequest } from '../protocol/control.js';
+import type { PipelineStarted } from '../protocol/control-results.js';
 import { isPlainObject } from '../protocol/checks.js';
 import { ShumaError } from '../protocol/errors.js';
 import { validatePlacement } from '../protocol/placement-spec.js';

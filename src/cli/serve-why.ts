@@ -1,5 +1,5 @@
 // The daemon's side of `shuma why <name>`: the causal trail of a command or a pipeline.
-import type { WhyResult } from '../protocol/control.js';
+import type { WhyResult } from '../protocol/control-results.js';
 import { ShumaError } from '../protocol/errors.js';
 import { findCommand, findPipeline, resolveCommand, runsOf } from './names.js';
 import type { ServeContext } from './serve-context.js';

@@ -1,5 +1,5 @@
 // `shuma stats [-w]` and `shuma top`: each workspace's memory, CPU and processes, once or live.
-import type { StatsEvent } from '../protocol/control.js';
+import type { StatsEvent } from '../protocol/control-results.js';
 import { numberOption, parseCommand, UsageError, type Parsed } from './cli-args.js';
 import { duration, printJson, stdio, table, withDaemon, type Output } from './client-command.js';
 import { EXIT_OK } from './exit-codes.js';

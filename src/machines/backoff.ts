@@ -15,6 +15,20 @@ export function nextBackoff(
   return { delayMs, followingMs: Math.min(delayMs * 2, policy.maxBackoffMs) };
 }
 
+/**
+ * The backoff that starts now (`stampedAt`), for a run or an attempt that started at
+ * `startedAt` (null: it never started, so it did not run long enough to reset the sequence).
+ */
+export function backoffFrom(
+  policy: ResolvedRestartPolicy,
+  pendingMs: number,
+  stampedAt: number,
+  startedAt: number | null,
+): { backoffDeadline: number; pendingBackoffMs: number } {
+  const { delayMs, followingMs } = nextBackoff(policy, pendingMs, startedAt === null ? 0 : stampedAt - startedAt);
+  return { backoffDeadline: stampedAt + delayMs, pendingBackoffMs: followingMs };
+}
+
 /** Whether a policy allows one more relaunch after `restarts` relaunches. */
 export function mayRestart(policy: ResolvedRestartPolicy, restarts: number): boolean {
   // `always` is absent from policies persisted before it existed.

@@ -1,7 +1,7 @@
 import { and, assign, enqueueActions, not, sendParent, setup } from 'xstate';
 import type { CommandEvent, HostRequestEvent } from '../protocol/messages.js';
 import { DEFAULT_GRACE_MS, MAX_TIMER_MS } from '../protocol/specs.js';
-import { mayRestart, nextBackoff } from './backoff.js';
+import { backoffFrom, mayRestart } from './backoff.js';
 import { endedAsFailure, report, signalRun, standingOrder, stopAloneSignal, type CommandContext, type CommandInput } from './command-context.js';
 import { backoffOver, hostLog, stampOf, untilDeadline } from './common-actions.js';
 import type { GroupEvent, MemberPhase } from './group-events.js';
@@ -88,11 +88,7 @@ export const commandSetup = setup({
       if (event.type === 'SPAWN_FAILED') return { spawnError: event.error, stampedAt: event.at, runStartedAt: null };
       return {};
     }),
-    scheduleBackoff: assign(({ context }) => {
-      const ranFor = context.runStartedAt === null ? 0 : context.stampedAt - context.runStartedAt;
-      const { delayMs, followingMs } = nextBackoff(context.policy, context.pendingBackoffMs, ranFor);
-      return { backoffDeadline: context.stampedAt + delayMs, pendingBackoffMs: followingMs };
-    }),
+    scheduleBackoff: assign(({ context }) => backoffFrom(context.policy, context.pendingBackoffMs, context.stampedAt, context.runStartedAt)),
     logBackoff: sendParent(({ context }) =>
       hostLog('warn', 'command failed; restarting after backoff', {
         ws: context.wsId,

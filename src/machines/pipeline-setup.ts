@@ -1,6 +1,6 @@
 import { assign, enqueueActions, sendParent, setup } from 'xstate';
 import type { HostRequestEvent, PipelineEvent } from '../protocol/messages.js';
-import { mayRestart, nextBackoff } from './backoff.js';
+import { backoffFrom, mayRestart } from './backoff.js';
 import { backoffOver, hostLog, stampOf, throwFault, untilDeadline } from './common-actions.js';
 import { DEFAULT_PIPELINE_GRACE_MS, pipelineFailed, releaseOf, signal, signalRuns, type PipelineContext, type PipelineInput } from './pipeline-context.js';
 import { liveOf, restartSetOf, spliceCause, startsSplice } from './pipeline-splice.js';
@@ -56,11 +56,7 @@ export const pipelineSetup = setup({
       if (event.type !== 'PIPELINE_SPAWN_FAILED') return {};
       return { spawnError: event.error, stampedAt: event.at, attemptStartedAt: null };
     }),
-    scheduleBackoff: assign(({ context }) => {
-      const ranFor = context.attemptStartedAt === null ? 0 : context.stampedAt - context.attemptStartedAt;
-      const { delayMs, followingMs } = nextBackoff(context.policy, context.pendingBackoffMs, ranFor);
-      return { backoffDeadline: context.stampedAt + delayMs, pendingBackoffMs: followingMs };
-    }),
+    scheduleBackoff: assign(({ context }) => backoffFrom(context.policy, context.pendingBackoffMs, context.stampedAt, context.attemptStartedAt)),
     logBackoff: sendParent(({ context }) =>
       hostLog('warn', 'pipeline failed; restarting after backoff', {
         ws: context.wsId,

@@ -1,6 +1,7 @@
 import { splicesNodes, validatePipelineSpec, type PipelineSpec } from '../protocol/pipeline-spec.js';
 import { resolveRestartPolicy } from '../protocol/validate-spec.js';
-import { modelBackoffMs, nodeFailed, pipelineFailed, type PipelineModelEvent, type PipelineModelInput, type PipelineModelSnapshot } from './pipeline-model.js';
+import { modelBackoffMs } from './model-policy.js';
+import { nodeFailed, pipelineFailed, type PipelineModelEvent, type PipelineModelInput, type PipelineModelSnapshot } from './pipeline-model.js';
 
 // What a test can do to the pipeline model in each of its states, and the keys that tell its
 // states apart for the path search (pipeline-model-paths.ts).

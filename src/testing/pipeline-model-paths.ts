@@ -2,7 +2,8 @@ import { getInitialSnapshot, getNextSnapshot } from 'xstate';
 import type { PipelineSpec } from '../protocol/pipeline-spec.js';
 import { modelPaths, type ModelGraphInfo } from './model-paths.js';
 import { pipelineCoverKey, pipelineModelEvents, pipelineModelInput, pipelineModelKey, type PipelineModelOptions } from './pipeline-model-events.js';
-import { modelBackoffMs, pipelineModelMachine, type PipelineModelEvent, type PipelineModelSnapshot } from './pipeline-model.js';
+import { modelBackoffMs } from './model-policy.js';
+import { pipelineModelMachine, type PipelineModelEvent, type PipelineModelSnapshot } from './pipeline-model.js';
 
 // Paths through the pipeline model (pipeline-model.ts): chosen by @xstate/graph, or written by
 // hand; each step with what the real pipeline actor must show after it.

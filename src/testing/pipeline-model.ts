@@ -1,4 +1,5 @@
 import { assign, setup, type SnapshotFrom } from 'xstate';
+import { modelBackoffMs, modelMayRestart, type ModelPolicy } from './model-policy.js';
 
 // Model-based tests of a pipeline spec: an abstract model of what the pipeline actor should do
 // (written from the documented rules, not from the machine's code), paths through it chosen with
@@ -43,7 +44,7 @@ export interface PipelineModelContext {
   /** Nodes that feed another node (a SIGPIPE ends them without a failure). */
   upstream: string[];
   discern: 'any' | 'last';
-  policy: { onFailure: boolean; backoffMs: number; maxBackoffMs: number; maxRestarts: number };
+  policy: ModelPolicy;
   /** The nodes of the current attempt that ended, and how. */
   ended: Record<string, NodeEnd>;
   restarts: number;
@@ -73,14 +74,6 @@ export const nodeFailed = (c: PipelineModelContext, label: string): boolean => {
 export const pipelineFailed = (c: PipelineModelContext): boolean =>
   c.discern === 'last' ? nodeFailed(c, c.labels[c.labels.length - 1]!) : c.labels.some((label) => nodeFailed(c, label));
 const allEnded = (c: PipelineModelContext): boolean => c.labels.every((label) => c.ended[label] !== undefined);
-const mayRestart = (c: PipelineModelContext): boolean =>
-  c.policy.onFailure && (c.policy.maxRestarts === 0 || c.restarts < c.policy.maxRestarts);
-
-/** The delay before relaunch number `restarts + 1`: doubling from backoffMs up to maxBackoffMs. */
-export function modelBackoffMs(c: Pick<PipelineModelContext, 'policy' | 'restarts'>): number {
-  const { backoffMs, maxBackoffMs } = c.policy;
-  return c.restarts === 0 ? backoffMs : Math.min(backoffMs * 2 ** c.restarts, maxBackoffMs);
-}
 
 const alive = ({ context, event }: { context: PipelineModelContext; event: PipelineModelEvent }) =>
   'node' in event && context.labels.includes(event.node) && context.ended[event.node] === undefined;
@@ -98,6 +91,14 @@ function endOf(event: PipelineModelEvent): NodeEnd {
   }
 }
 
+/** Running or reaping, a node's end is judged and a stop is heard alike. */
+const whileNodesRun = {
+  EXIT: { guard: 'alive', target: 'judging', actions: 'recordEnd' },
+  KILL: { guard: 'alive', target: 'judging', actions: 'recordEnd' },
+  SIGPIPE: { guard: 'alive', target: 'judging', actions: 'recordEnd' },
+  STOP: [{ guard: 'noGrace', target: 'stopped' }, { target: 'stopping', actions: 'noteGrace' }],
+} as const;
+
 /** The abstract pipeline model: plain states and guarded transitions, no invoke, no timers. */
 export const pipelineModelMachine = setup({
   types: {
@@ -111,15 +112,15 @@ export const pipelineModelMachine = setup({
     noGrace: ({ event }) => event.type === 'STOP' && event.graceMs === 0,
     lastAlive: ({ context, event }) =>
       alive({ context, event }) && context.labels.filter((label) => context.ended[label] === undefined).length === 1,
-    restartsNow: ({ context }) => mayRestart(context) && modelBackoffMs(context) === 0,
+    restartsNow: ({ context }) => modelMayRestart(context) && modelBackoffMs(context) === 0,
     // Judged once an attempt's node ended: the documented rules, in order.
-    endedFailedRestart: ({ context }) => allEnded(context) && pipelineFailed(context) && mayRestart(context),
+    endedFailedRestart: ({ context }) => allEnded(context) && pipelineFailed(context) && modelMayRestart(context),
     endedFailedSupervised: ({ context }) => allEnded(context) && pipelineFailed(context) && context.policy.onFailure,
     endedFailed: ({ context }) => allEnded(context) && pipelineFailed(context),
     ended: ({ context }) => allEnded(context),
     failedSoFar: ({ context }) => pipelineFailed(context),
     noDelay: ({ context }) => modelBackoffMs(context) === 0,
-    brokenMayRestart: ({ context }) => context.broken !== null && mayRestart(context),
+    brokenMayRestart: ({ context }) => context.broken !== null && modelMayRestart(context),
   },
   actions: {
     recordEnd: assign(({ context, event }) => ({ ended: { ...context.ended, [(event as { node: string }).node]: endOf(event) } })),
@@ -152,21 +153,11 @@ export const pipelineModelMachine = setup({
       },
     },
     running: {
-      on: {
-        EXIT: { guard: 'alive', target: 'judging', actions: 'recordEnd' },
-        KILL: { guard: 'alive', target: 'judging', actions: 'recordEnd' },
-        SIGPIPE: { guard: 'alive', target: 'judging', actions: 'recordEnd' },
-        STOP: [{ guard: 'noGrace', target: 'stopped' }, { target: 'stopping', actions: 'noteGrace' }],
-      },
+      on: whileNodesRun,
     },
     // Some node failed, others still run: the pipeline waits for them.
     reaping: {
-      on: {
-        EXIT: { guard: 'alive', target: 'judging', actions: 'recordEnd' },
-        KILL: { guard: 'alive', target: 'judging', actions: 'recordEnd' },
-        SIGPIPE: { guard: 'alive', target: 'judging', actions: 'recordEnd' },
-        STOP: [{ guard: 'noGrace', target: 'stopped' }, { target: 'stopping', actions: 'noteGrace' }],
-      },
+      on: whileNodesRun,
     },
     judging: {
       always: [
