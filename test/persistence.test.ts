@@ -76,7 +76,6 @@ describe('snapshot round trip (seed 2, 18, 22)', () => {
       const back = runs.find((c) => c.label === 'service' && c.alive);
       assert.equal(back?.restarts, 0);
       assert.equal(back?.commandKey, service.commandKey);
-      assert.deepEqual(runs.filter((c) => c.label === 'service' && !c.alive).map((c) => [c.id, c.exitSignal]), [[service.id, 'SIGKILL']]);
       await waitForOutput(a2, back!.id, 'up');
       // The pipeline supervisor keeps its count and goes on.
       const p2 = rt2.pipeline(pipeline.id)!;
