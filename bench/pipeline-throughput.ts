@@ -11,7 +11,12 @@
 // output is also written to rotated files), against the same without files: what the files
 // cost the capture, a ratio in one run.
 // Also reported: the CPU time of every process involved, per GiB — steadier than wall time on
-// a shared machine, and what bounds the throughput when the cores are few.
+// a shared machine, and what bounds the throughput when the cores are few — and the runtime's
+// own share of it (the capture's reads, the pumps' splices).
+// And bash with a fourth stage (`… | cat | cat > /dev/null`): the captured ending adds one hop
+// (the last node writes into a pipe, the runtime reads it into the ring) that bash's
+// `> /dev/null` does not have; a fourth stage pays the same two copies, so the captured ending
+// against it says what the capture costs beyond the hop itself.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,10 +29,11 @@ const GIB = 2 ** 30;
 
 type Ending = 'captured' | 'devnull';
 
-/** Wall time, and CPU time of every process involved (this one and all it reaped). */
+/** Wall time, and CPU time of every process involved (this one and all it reaped), and this one's own. */
 interface Cost {
   ms: number;
   cpuS: number;
+  ownS: number;
 }
 
 /** Clock ticks per second of /proc's times (sysconf(_SC_CLK_TCK): 100 on Linux). */
@@ -46,14 +52,22 @@ function cpuSeconds(): number {
   return reaped + (own.user + own.system) / 1e6;
 }
 
+function ownSeconds(): number {
+  const own = process.cpuUsage();
+  return (own.user + own.system) / 1e6;
+}
+
 async function measure(run: () => Promise<void>): Promise<Cost> {
   const cpu = cpuSeconds();
+  const own = ownSeconds();
   const start = now();
   await run();
-  return { ms: now() - start, cpuS: cpuSeconds() - cpu };
+  return { ms: now() - start, cpuS: cpuSeconds() - cpu, ownS: ownSeconds() - own };
 }
 
 const BASH = 'head -c 2G /dev/zero | cat | cat > /dev/null';
+/** The captured ending's hop, in bash: the last cat writes into a pipe that a fourth stage reads. */
+const BASH_FOUR_STAGES = 'head -c 2G /dev/zero | cat | cat | cat > /dev/null';
 /**
  * shuma starts every node as the leader of a session of its own (setsid), so that a stop
  * reaches its whole process group. With the scheduler's autogroups (on here: one group per
@@ -98,11 +112,17 @@ async function shumaRun(rt: Runtime, wsId: string, tap: boolean, ending: Ending)
 
 const gibPerSec = (ms: number): number => BYTES / GIB / (ms / 1000);
 
+/** The median of each figure over the rounds: one slow spell of a shared machine moves it least. */
+function median(costs: readonly Cost[]): Cost {
+  const mid = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  return { ms: mid(costs.map((c) => c.ms)), cpuS: mid(costs.map((c) => c.cpuS)), ownS: mid(costs.map((c) => c.ownS)) };
+}
+
 /**
  * Every variant runs once per round, interleaved, so that a slow spell of the machine (other
- * work shares its cores) hits all of them; the best round of each counts. Wall times vary a
- * lot from run to run on a shared machine; the CPU time per GiB is the steadier figure, and
- * says what the throughput is bound by when the cores are few.
+ * work shares its cores) hits all of them; each figure is the median over the rounds. Wall
+ * times vary a lot from run to run on a shared machine; the CPU time per GiB is the steadier
+ * figure, and says what the throughput is bound by when the cores are few.
  */
 export async function pipelineThroughputSection(rounds = 3): Promise<Line[]> {
   const rt = await createRuntime();
@@ -115,17 +135,16 @@ export async function pipelineThroughputSection(rounds = 3): Promise<Line[]> {
     { what: "untapped, last node sh -c 'cat > /dev/null'", tap: false, ending: 'devnull' },
     { what: "tapped, last node sh -c 'cat > /dev/null'", tap: true, ending: 'devnull' },
   ];
-  const best = new Map<string, Cost>();
-  const keep = (key: string, cost: Cost) => {
-    const seen = best.get(key);
-    best.set(key, { ms: Math.min(seen?.ms ?? Infinity, cost.ms), cpuS: Math.min(seen?.cpuS ?? Infinity, cost.cpuS) });
-  };
+  const runs = new Map<string, Cost[]>();
+  const keep = (key: string, cost: Cost) => runs.set(key, [...(runs.get(key) ?? []), cost]);
   try {
     const ws = await rt.createWorkspace({ label: 'throughput' });
     const wsFiles = await rtFiles.createWorkspace({ label: 'throughput-files' });
     for (let round = 1; round <= rounds; round++) {
       progress(`pipeline throughput, 2 GiB, round ${round}/${rounds}: bash`);
       keep('bash', await measure(() => bashRun(BASH)));
+      progress(`pipeline throughput, 2 GiB, round ${round}/${rounds}: bash with a fourth stage`);
+      keep('bash-four', await measure(() => bashRun(BASH_FOUR_STAGES)));
       progress(`pipeline throughput, 2 GiB, round ${round}/${rounds}: bash, a session per stage`);
       keep('bash-setsid', await measure(() => bashRun(BASH_SETSID)));
       for (const variant of variants) {
@@ -142,39 +161,59 @@ export async function pipelineThroughputSection(rounds = 3): Promise<Line[]> {
     await rtFiles.shutdown({ graceMs: 0 });
     rmSync(stateDir, { recursive: true, force: true });
   }
-  const bash = best.get('bash')!;
+  const figures = new Map([...runs].map(([key, costs]) => [key, median(costs)]));
+  const bash = figures.get('bash')!;
   const cpuPerGib = (cost: Cost) => cost.cpuS / (BYTES / GIB);
+  const captured = figures.get(variants[0]!.what)!;
   return [
-    { heading: "(j) pipeline throughput: 2 GiB through head -c 2G /dev/zero | cat | cat  vs  bash (… | cat > /dev/null)" },
+    { heading: `(j) pipeline throughput: 2 GiB through head -c 2G /dev/zero | cat | cat  vs  bash (… | cat > /dev/null); medians of ${rounds} rounds` },
     {
       what: '2 GiB, bash with each stage in a session of its own (setsid), as shuma starts nodes',
       unit: 'GiB/s',
-      shuma: gibPerSec(best.get('bash-setsid')!.ms),
+      shuma: gibPerSec(figures.get('bash-setsid')!.ms),
       baseline: gibPerSec(bash.ms),
     },
     ...variants.map((variant) => ({
       what: `2 GiB pipeline, ${variant.what}`,
       unit: 'GiB/s',
-      shuma: gibPerSec(best.get(variant.what)!.ms),
+      shuma: gibPerSec(figures.get(variant.what)!.ms),
       baseline: gibPerSec(bash.ms),
     })),
     {
+      what: '2 GiB, untapped, last cat captured, vs bash with a fourth stage (… | cat | cat > /dev/null: the same hop)',
+      unit: 'GiB/s',
+      shuma: gibPerSec(captured.ms),
+      baseline: gibPerSec(figures.get('bash-four')!.ms),
+    },
+    {
       what: '2 GiB captured with log files, vs the same without (untapped, last cat captured)',
       unit: 'GiB/s',
-      shuma: gibPerSec(best.get(withFiles)!.ms),
-      baseline: gibPerSec(best.get(variants[0]!.what)!.ms),
+      shuma: gibPerSec(figures.get(withFiles)!.ms),
+      baseline: gibPerSec(captured.ms),
     },
     {
       what: 'CPU time, all processes, captured with log files, vs the same without',
       unit: 'CPU s/GiB',
-      shuma: cpuPerGib(best.get(withFiles)!),
-      baseline: cpuPerGib(best.get(variants[0]!.what)!),
+      shuma: cpuPerGib(figures.get(withFiles)!),
+      baseline: cpuPerGib(captured),
     },
     ...variants.map((variant) => ({
       what: `CPU time, all processes, ${variant.what}`,
       unit: 'CPU s/GiB',
-      shuma: cpuPerGib(best.get(variant.what)!),
+      shuma: cpuPerGib(figures.get(variant.what)!),
       baseline: cpuPerGib(bash),
+    })),
+    {
+      what: 'CPU time, all processes, untapped, last cat captured, vs bash with a fourth stage',
+      unit: 'CPU s/GiB',
+      shuma: cpuPerGib(captured),
+      baseline: cpuPerGib(figures.get('bash-four')!),
+    },
+    ...variants.map((variant) => ({
+      what: `CPU time of the runtime alone (its share of the line above), ${variant.what}`,
+      unit: 'CPU s/GiB',
+      shuma: figures.get(variant.what)!.ownS / (BYTES / GIB),
+      baseline: cpuPerGib(figures.get(variant.what)!),
     })),
   ];
 }

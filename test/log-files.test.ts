@@ -1,7 +1,7 @@
 // Logs that outlive the process: every command's output also in files under stateDir/logs,
 // stdout and stderr apart, rotated by size, read back across relaunches and runtime restarts.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -104,10 +104,15 @@ describe('log files', () => {
     const dir = stateDir();
     const rt = await startRuntime({ stateDir: dir, logFiles: { maxBytes: 1024, keep: 1 } });
     const ws = await rt.createWorkspace({ label: 'flush' });
-    // Bursts apart in time: each lands in a batch of its own, and a batch past maxBytes rotates.
-    const cmd = await ws.run({ exec: '/bin/sh', argv: ['-c', 'for i in 1 2 3 4 5 6; do seq 1000 1200; sleep 0.02; done'], label: 'seq' });
-    await reach(cmd, ['exited']);
+    // A second burst once the first is in the file (1005 bytes each): together past maxBytes,
+    // so the second rotates the file, however late a loaded machine reads them.
+    const gate = path.join(dir, 'gate');
+    const script = `seq 1000 1200; while [ ! -e '${gate}' ]; do sleep 0.01; done; seq 1000 1200`;
+    const cmd = await ws.run({ exec: '/bin/sh', argv: ['-c', script], label: 'seq' });
     const out = `seq.${cmd.commandKey}.out.log`;
+    await pollUntil(() => (existsSync(path.join(dir, 'logs', ws.id, out)) ? statSync(path.join(dir, 'logs', ws.id, out)).size : 0), (size) => size > 0, 'the first burst in the file');
+    writeFileSync(gate, '');
+    await reach(cmd, ['exited']);
     await pollUntil(() => filesOf(dir, ws.id), (names) => names.includes(`${out}.1`), 'a rotation');
     await ws.flushLogs('seq');
     assert.equal((await ws.logs('seq')).length, 0);

@@ -39,6 +39,8 @@ export class LogFile {
   private draining: Promise<void> | null = null;
   private idleTimer: NodeJS.Timeout | null = null;
   private atLineStart = true;
+  /** Reads under way (whileSteady): a rotation waits for them. */
+  private readonly readers = new Set<Promise<void>>();
 
   constructor(
     readonly path: string,
@@ -176,17 +178,67 @@ export class LogFile {
     this.size += length;
   }
 
+  /**
+   * Every name stays present throughout, so a reader (logs, a stat) never finds one missing: each
+   * is replaced at once (a rename over it) by a hard link to the file before it, oldest first, and
+   * the current file last by a fresh one. The oldest kept file is dropped by being replaced.
+   * In-process readers (whileSteady) are waited for, so they never see a file under two names.
+   */
   private async rotate(): Promise<void> {
     await this.closeHandle();
+    while (this.readers.size > 0) await Promise.all(this.readers);
     if (this.limits.keep === 0) {
       await fs.truncate(this.path, 0);
-    } else {
-      await fs.rm(`${this.path}.${this.limits.keep}`, { force: true });
-      for (let i = this.limits.keep - 1; i >= 1; i--) await fs.rename(`${this.path}.${i}`, `${this.path}.${i + 1}`).catch(ignoreMissing);
-      await fs.rename(this.path, `${this.path}.1`);
+      this.handle = await fs.open(this.path, 'a', 0o600);
+      this.size = 0;
+      return;
     }
-    this.handle = await fs.open(this.path, 'a', 0o600);
+    const spare = `${this.path}.rotating`;
+    for (let i = this.limits.keep - 1; i >= 0; i--) {
+      const from = i === 0 ? this.path : `${this.path}.${i}`;
+      await fs.rm(spare, { force: true });
+      const linked = await fs.link(from, spare).then(
+        () => true,
+        (error: unknown) => {
+          const code = (error as { code?: string }).code;
+          if (code === 'ENOENT') return false;
+          // A file system without hard links: the plain shift, with its instant of a missing name.
+          if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP') return null;
+          throw error;
+        },
+      );
+      if (linked === null) await fs.rename(from, `${this.path}.${i + 1}`).catch(ignoreMissing);
+      else if (linked) await fs.rename(spare, `${this.path}.${i + 1}`);
+    }
+    await fs.rm(spare, { force: true });
+    const handle = await fs.open(spare, 'ax', 0o600);
+    try {
+      await fs.rename(spare, this.path);
+    } catch (error) {
+      await handle.close().catch(() => undefined);
+      throw error;
+    }
+    this.handle = handle;
     this.size = 0;
+  }
+
+  /**
+   * Runs `read` over the file and its rotated ones once what was written so far is on disk, with
+   * no rotation under way: a rotation waits for it, so the read sees every byte under one name.
+   */
+  async whileSteady<T>(read: () => Promise<T>): Promise<T> {
+    await this.flush();
+    const reading = read();
+    const settled = reading.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.readers.add(settled);
+    try {
+      return await reading;
+    } finally {
+      this.readers.delete(settled);
+    }
   }
 
   private async closeIdle(): Promise<void> {

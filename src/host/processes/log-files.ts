@@ -74,11 +74,13 @@ export class LogFiles {
 
   /** What a command (or node) wrote, across its runs and the daemon's restarts; null when it has no file. */
   async tail(owner: LogOwner, stream: 'stdout' | 'stderr', want: { lines?: number; bytes?: number }): Promise<Buffer | null> {
-    await this.files.get(this.id(owner))?.[stream].flush();
     const file = this.pathsOf(owner)[stream];
-    const exists = await fs.stat(file).then(() => true, () => false);
-    if (!exists) return null;
-    return readTail(file, this.limits.keep, want);
+    const read = async () => {
+      const exists = await fs.stat(file).then(() => true, () => false);
+      return exists ? readTail(file, this.limits.keep, want) : null;
+    };
+    const open = this.files.get(this.id(owner))?.[stream];
+    return open ? open.whileSteady(read) : read();
   }
 
   /** Empties the files of the commands `match` selects (all, without one), rotated ones too. */
