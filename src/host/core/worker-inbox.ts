@@ -85,7 +85,7 @@ export function serveRequest(core: CoreParts, request: HostRequest): void {
   switch (request.type) {
     case 'spawn': {
       const command = ws.commands.get(request.key);
-      if (command) placement.spawnCommand(ws, command, request.restarts);
+      if (command) placement.spawnCommand(ws, command, request.restarts, request.relaunch);
       return;
     }
     case 'spawnPipeline': {
@@ -149,6 +149,7 @@ function onCommandSnapshot(core: CoreParts, command: CommandEntry, snapshot: Act
   }
   const ws = core.registry.get(command.wsId);
   if (ws) settleFirstRun(ws, command, snapshot);
+  if (ws) core.placementOf(ws).commandMoved?.(ws, command, snapshot);
   for (const run of core.table.unheard(command.key)) if (hasHeardExitOf(snapshot, run.id)) core.table.hear(run);
   mirrorMoved(core, command);
 }

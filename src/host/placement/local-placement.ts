@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { serializeError } from '../../protocol/errors.js';
-import type { Signal } from '../../protocol/messages.js';
+import type { ActorSnapshot, RelaunchOrder, Signal } from '../../protocol/messages.js';
 import type { WorkspaceSpec } from '../../protocol/specs.js';
 import { createWorkspaceCgroup, detectCgroups, removeCgroupParent, type CgroupSupport } from '../cgroup/cgroups.js';
 import { unsupportedWarnings } from './workspace-warnings.js';
@@ -59,7 +59,8 @@ export class LocalPlacement implements Placement {
 
   constructor(private readonly deps: LocalPlacementDeps) {
     const { registry, table, logger, now, events } = deps;
-    this.reaper = new Reaper({ registry, table, logger, now, toChild: events.toChild, onScopeEmpty: events.scopeEmpty });
+    // A command's exit reaches its actor through the host actor: a relaunch on a standing order goes first.
+    this.reaper = new Reaper({ registry, table, logger, now, toChild: (ws, key, event) => this.host.tellExit(ws, key, event), onScopeEmpty: events.scopeEmpty });
     this.host = new HostActor({
       registry,
       table,
@@ -108,8 +109,16 @@ export class LocalPlacement implements Placement {
     });
   }
 
-  spawnCommand(ws: WorkspaceEntry, command: CommandEntry, restarts: number): void {
-    this.host.spawnCommand(ws, command, restarts);
+  spawnCommand(ws: WorkspaceEntry, command: CommandEntry, restarts: number, relaunch?: RelaunchOrder): void {
+    this.host.spawnCommand(ws, command, restarts, relaunch);
+  }
+
+  runAhead(ws: WorkspaceEntry, command: CommandEntry): void {
+    this.host.runAhead(ws, command);
+  }
+
+  commandMoved(ws: WorkspaceEntry, command: CommandEntry, snapshot: ActorSnapshot): void {
+    this.host.commandMoved(ws, command, snapshot);
   }
 
   spawnPipeline(ws: WorkspaceEntry, pipeline: PipelineEntry, attempt: number, nodes?: readonly string[]): void {
