@@ -26,6 +26,8 @@ export class StateStore {
   /** Writes done; tests read it to check that an idle runtime writes nothing. */
   writes = 0;
   private frozen = false;
+  /** What freeze() wrote: the state the next runtime brings back, amended once the stops are done. */
+  private frozenData: SnapshotData | null = null;
   /** Set while writes fail: one warning per episode (a full disk fails every write until freed). */
   private failing = false;
   /** How long the last write took, ms (encoding and disk). */
@@ -53,6 +55,10 @@ export class StateStore {
 
   /** Writes now if anything changed; resolves when the file on disk holds it. */
   flush(): Promise<void> {
+    return this.write(this.collect);
+  }
+
+  private write(collect: () => SnapshotData): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
     this.writing = this.writing.then(async () => {
@@ -60,7 +66,7 @@ export class StateStore {
       this.dirty = false;
       try {
         const started = performance.now();
-        const { bytes, ms } = await writeSnapshotFile(this.stateDir, this.collect());
+        const { bytes, ms } = await writeSnapshotFile(this.stateDir, collect());
         this.lastWriteMs = performance.now() - started;
         this.writes++;
         this.logger.debug({ stateDir: this.stateDir, bytes, ms }, 'snapshot written');
@@ -103,6 +109,18 @@ export class StateStore {
     // Frozen first: changes made while this last write is under way must not follow it.
     this.frozen = true;
     this.dirty = true;
-    await this.flush();
+    await this.write(() => (this.frozenData = this.collect()));
+  }
+
+  /**
+   * The frozen state once more, `amend`ed (the exits of the runs the shutdown ended go into its
+   * history): the last write. Nothing if nothing was frozen.
+   */
+  async amendFrozen(amend: (data: SnapshotData) => void): Promise<void> {
+    const data = this.frozenData;
+    if (data === null) return;
+    amend(data);
+    this.dirty = true;
+    await this.write(() => data);
   }
 }
