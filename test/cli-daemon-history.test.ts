@@ -76,3 +76,38 @@ test('logs -f follows a command across `shuma restart` (a stop to run again is n
     if (!stopped) await daemon.stop('SIGTERM');
   }
 });
+
+test('a run the daemon stop ends is in the history after it: ps, describe and why show its exit, and logs -f of its command shows the files and ends', async () => {
+  const daemon = await startDaemon();
+  let stopped = false;
+  try {
+    const run = await cliJson<RunResult>(['run', '-w', 'last', '--label', 'only', '--', 'sh', '-c', 'echo only-$$; exec sleep 1000'], daemon.env);
+    const f = cliStream(['logs', '-f', 'last/only'], daemon.env);
+    const line = await f.waitFor(/^only-\d+$/);
+    assert.equal(await daemon.stop('SIGTERM'), 0);
+    stopped = true;
+    assert.equal(await f.exited, 3);
+
+    const again = await startDaemon({ home: daemon.home });
+    try {
+      const ps = await cliJson<PsResult>(['ps'], again.env);
+      const row = ps.workspaces.find((w) => w.label === 'last')?.commands.find((c) => c.label === 'only');
+      assert.ok(row, 'the command whose only run the stop ended is listed');
+      assert.deepEqual([row.id, row.pid, row.exitSignal], [run.command.id, null, 'SIGTERM'], 'with the exit the stop gave it');
+      const described = await cliJson<{ runs: Array<{ id: string; exit: { signal: string | null } | null }> }>(['describe', 'last/only'], again.env);
+      assert.deepEqual(described.runs.map((r) => [r.id, r.exit?.signal]), [[run.command.id, 'SIGTERM']]);
+      const why = await cliJson<WhyResult>(['why', 'last/only'], again.env);
+      assert.ok(why.entries.length > 0, 'its trail answers');
+      const g = cliStream(['logs', '-f', '--json', 'last/only'], again.env);
+      assert.equal(await g.exited, 0, g.stderr());
+      const events = g.lines.map((l) => JSON.parse(l) as LogsEvent & { ended?: string });
+      const text = events.map((e) => (e.data === undefined ? '' : Buffer.from(e.data).toString())).join('');
+      assert.equal(text, `${line}\n`, 'its output, from the files');
+      assert.equal(events.at(-1)?.ended, 'the command ended');
+    } finally {
+      assert.equal(await again.stop('SIGTERM'), 0);
+    }
+  } finally {
+    if (!stopped) await daemon.stop('SIGTERM');
+  }
+});

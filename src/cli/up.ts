@@ -70,9 +70,11 @@ export async function up(spec: SpecFile, options: UpOptions = {}): Promise<numbe
   let errored = false;
   let wake: () => void = () => {};
   const settled = new Promise<void>((resolve) => (wake = resolve));
+  /** Every command and pipeline of the file has been started: before, "all done" is only those so far. */
+  let launched = false;
   const check = () => {
     const work = actors.filter((a) => a.kind !== 'workspace');
-    if (stopping || work.every((a) => a.done)) wake();
+    if (stopping || (launched && work.every((a) => a.done))) wake();
   };
 
   const onSignal = (signal: NodeJS.Signals) => {
@@ -221,6 +223,7 @@ export async function up(spec: SpecFile, options: UpOptions = {}): Promise<numbe
     errored = true;
     stopping = true;
   }
+  launched = true;
   check();
   await settled;
   clearInterval(timer);

@@ -63,7 +63,8 @@ export interface AttachedServer {
 export type AttachServer = (core: RuntimeCore) => Promise<AttachedServer>;
 
 class RuntimeFacade implements Runtime {
-  private readonly handles = new Map<string, WorkspaceHandle>();
+  /** By entry, not by id: a handle goes with its workspace, and no promise waits per workspace to drop it. */
+  private readonly handles = new WeakMap<WorkspaceEntry, WorkspaceHandle>();
   private readonly pipelineHandles = new Map<string, PipelineHandle>();
   inspector: AttachedServer | null = null;
   /** Applies run one at a time: each plans from what the one before left. */
@@ -85,17 +86,15 @@ class RuntimeFacade implements Runtime {
   }
 
   workspace(id: string): Workspace | undefined {
-    // The registry forgets a workspace as its actor stops; the handle map catches up a tick later.
     const entry = this.core.registry.get(id);
     if (!entry) return undefined;
-    return this.handles.get(id) ?? this.adopt(entry);
+    return this.handles.get(entry) ?? this.adopt(entry);
   }
 
   /** A handle for a workspace this facade did not create: one restored from a snapshot. */
   private adopt(entry: WorkspaceEntry): WorkspaceHandle {
     const handle = new WorkspaceHandle(this.core, entry);
-    this.handles.set(entry.id, handle);
-    void entry.stopped.promise.finally(() => this.handles.delete(entry.id)).catch(() => undefined);
+    this.handles.set(entry, handle);
     return handle;
   }
 

@@ -1,5 +1,5 @@
 import type { SerializedError } from '../protocol/errors.js';
-import type { HostRequestEvent, Signal } from '../protocol/messages.js';
+import type { HostRequestEvent, RelaunchOrder, Signal } from '../protocol/messages.js';
 import type { ResolvedRestartPolicy } from '../protocol/specs.js';
 import type { ResolvedProbe } from '../protocol/supervision-spec.js';
 import type { MemberEvent, MemberPhase } from './group-events.js';
@@ -83,4 +83,18 @@ export function signalRun(context: CommandContext, signal: Signal): HostRequestE
 export function stopAloneSignal(context: CommandContext, graceMs: number): HostRequestEvent {
   const signal = graceMs === 0 ? 'SIGKILL' : 'SIGTERM';
   return { type: 'HOST_REQUEST', request: { type: 'signalRun', wsId: context.wsId, runId: context.runId ?? '', signal } };
+}
+
+/**
+ * What this actor will decide when the run it asks for exits, said ahead so the host can act on
+ * it without a round trip (host/main-actors/standing-orders.ts): only when the decision rests on
+ * the exit status and the restart count alone — no backoff, no group to wait for (an intensity),
+ * no probe (a run ended as unhealthy fails whatever its status). Anything else it may still do
+ * (a stop, a group restart) signals the run first, which revokes the order.
+ */
+export function standingOrder(context: CommandContext): RelaunchOrder | null {
+  const { policy } = context;
+  if (!policy.onFailure && policy.always !== true) return null;
+  if (policy.backoffMs !== 0 || context.pendingBackoffMs !== 0 || context.judged === true || context.probe) return null;
+  return { always: policy.always === true, maxRestarts: policy.maxRestarts };
 }

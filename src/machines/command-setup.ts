@@ -2,7 +2,7 @@ import { and, assign, enqueueActions, not, sendParent, setup } from 'xstate';
 import type { CommandEvent, HostRequestEvent } from '../protocol/messages.js';
 import { DEFAULT_GRACE_MS, MAX_TIMER_MS } from '../protocol/specs.js';
 import { backoffFrom, mayRestart } from './backoff.js';
-import { endedAsFailure, report, signalRun, stopAloneSignal, type CommandContext, type CommandInput } from './command-context.js';
+import { endedAsFailure, report, signalRun, standingOrder, stopAloneSignal, type CommandContext, type CommandInput } from './command-context.js';
 import { backoffOver, hostLog, stampOf, untilDeadline } from './common-actions.js';
 import type { GroupEvent, MemberPhase } from './group-events.js';
 
@@ -59,10 +59,13 @@ export const commandSetup = setup({
     awaitingVerdict: ({ context }) => context.awaitingVerdict === true,
   },
   actions: {
-    requestSpawn: sendParent(({ context }): HostRequestEvent => ({
-      type: 'HOST_REQUEST',
-      request: { type: 'spawn', wsId: context.wsId, key: context.key, restarts: context.restarts },
-    })),
+    requestSpawn: sendParent(({ context }): HostRequestEvent => {
+      const relaunch = standingOrder(context);
+      return {
+        type: 'HOST_REQUEST',
+        request: { type: 'spawn', wsId: context.wsId, key: context.key, restarts: context.restarts, ...(relaunch ? { relaunch } : {}) },
+      };
+    }),
     recordRun: assign(({ context, event }) => {
       if (event.type !== 'SPAWNED') return {};
       return {

@@ -1,5 +1,8 @@
 import { MessagePort, receiveMessageOnPort } from 'node:worker_threads';
-import { decode, encode } from './codec.js';
+import { streamDecoder, streamEncoder } from './codec.js';
+
+/** Sent alone when an encode failed: the reading end starts a new decoder (see flush). */
+const RESTART_STREAM = 'shuma.stream.restart';
 
 /** The transport under a channel: a MessagePort, a Worker's parentPort, or anything alike. */
 export interface PortEndpoint {
@@ -20,6 +23,9 @@ export class BatchedChannel<Out, In> {
   /** A batch is being handed out: a synchronous read now would overtake its rest. */
   private dispatching = false;
   private readonly onMessage: (value: unknown) => void;
+  /** Each direction is one ordered stream: record shapes are told once, then referred to. */
+  private encode = streamEncoder();
+  private decode = streamDecoder();
 
   /** Runs after every batch sent (the worker wakes a main thread that waits for it: `drainNow`). */
   afterPost: (() => void) | undefined;
@@ -32,8 +38,12 @@ export class BatchedChannel<Out, In> {
     receive: (message: In) => void,
   ) {
     this.onMessage = (value) => {
+      if (value === RESTART_STREAM) {
+        this.decode = streamDecoder();
+        return;
+      }
       if (!(value instanceof Uint8Array)) return;
-      const batch = decode(value) as In[];
+      const batch = this.decode(value) as In[];
       this.dispatching = true;
       try {
         for (const message of batch) receive(message);
@@ -65,7 +75,15 @@ export class BatchedChannel<Out, In> {
     if (this.queue.length === 0) return;
     const batch = this.queue;
     this.queue = [];
-    const bytes = encode(batch);
+    let bytes: Uint8Array;
+    try {
+      bytes = this.encode(batch);
+    } catch (error) {
+      // The encoder may have learnt a shape the decoder never will: both ends start afresh.
+      this.encode = streamEncoder();
+      this.port.postMessage(RESTART_STREAM);
+      throw error;
+    }
     this.port.postMessage(bytes, [bytes.buffer as ArrayBuffer]);
     this.afterPost?.();
   }

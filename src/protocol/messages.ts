@@ -149,7 +149,14 @@ export type ChildEvent = CommandEvent | PipelineEvent;
 
 // ── what the machines ask of the host (emitted by the machines, relayed by the worker) ──
 
-export interface SpawnRequest { type: 'spawn'; wsId: string; key: string; restarts: number }
+/**
+ * A command actor's standing order for the run it asks for: if that run exits (failing, or at
+ * all with `always`) while `restarts` < `maxRestarts` (0: no bound), the host starts the next
+ * run at once, before the actor has heard the exit; it tells the actor of it when the actor
+ * asks (as it will), and kills it if the actor decides otherwise. Only with no backoff.
+ */
+export interface RelaunchOrder { always: boolean; maxRestarts: number }
+export interface SpawnRequest { type: 'spawn'; wsId: string; key: string; restarts: number; relaunch?: RelaunchOrder }
 export interface SignalRequest {
   type: 'signal';
   wsId: string;

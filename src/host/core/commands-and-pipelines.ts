@@ -51,16 +51,19 @@ export async function runCommands(core: CoreParts, wsId: string, inputs: readonl
   }));
   for (const [i, command] of commands.entries()) {
     ws.commands.set(command.key, command);
+    const probe = resolveProbe(command.spec.ready);
     core.toWorkspace(ws, {
       type: 'RUN',
       at: core.clock.now(),
       key: command.key,
       label: command.label,
       policy: command.policy,
-      probe: resolveProbe(command.spec.ready),
+      probe,
       deps: deps[i] ?? [],
       ...(command.spec.group !== undefined ? { group: command.spec.group } : {}),
     });
+    // Waiting for nothing, its actor asks for its first run at once: the placement may start it now.
+    if ((deps[i] ?? []).length === 0 && probe === null) core.placementOf(ws).runAhead?.(ws, command);
   }
   const settled = await Promise.allSettled(commands.map((command) => command.firstRun.promise));
   for (const [i, outcome] of settled.entries()) if (outcome.status === 'rejected') ws.commands.delete(commands[i]!.key);

@@ -15,6 +15,7 @@ import type { Spawner } from '../spawn/spawner.js';
 import type { WorkerPool } from '../workers/worker-pool.js';
 import type { RuntimeClock } from './clock.js';
 import type { WhyTrails } from './why-trail.js';
+import type { WorkerClocks } from './worker-clocks.js';
 
 /**
  * What the runtime core is made of (runtime-core.ts composes it): what each job of the core
@@ -48,8 +49,8 @@ export interface CoreParts {
   readonly warnings: string[];
   readonly orphanPolicy: 'kill' | 'adopt';
   readonly inspectors: Set<(record: InspectionRecord) => void>;
-  /** Manual-clock moves waiting for every worker's acknowledgement, by sequence number. */
-  readonly clockAcks: Map<number, { left: number; done: () => void }>;
+  /** Manual-clock moves, told to every worker. */
+  readonly clocks: WorkerClocks;
   /** The environment every workspace starts from (the runtime's own, plus the state mark). */
   baseEnv: Readonly<Record<string, string>>;
   /** The snapshot writer, when the runtime has a stateDir. */

@@ -77,15 +77,21 @@ export async function openState(core: CoreParts, stateDir: string): Promise<void
     core.warn(`the snapshot in ${stateDir} is not a shuma state (${problem}): it was kept as ${keptAs} and the runtime starts empty`);
     return;
   }
-  const restored = await restoreSnapshot(
-    {
-      savedPipelines: core.savedPipelines,
-      warn: (message) => core.warn(message),
-      restoreWorkspace: (r, lost, adopted) => restoreWorkspace(core, r, lost, adopted),
-    },
-    read.data as SnapshotData,
-    adoptable,
-  );
+  core.state.hold();
+  let restored: { workspaces: number };
+  try {
+    restored = await restoreSnapshot(
+      {
+        savedPipelines: core.savedPipelines,
+        warn: (message) => core.warn(message),
+        restoreWorkspace: (r, lost, adopted) => restoreWorkspace(core, r, lost, adopted),
+      },
+      read.data as SnapshotData,
+      adoptable,
+    );
+  } finally {
+    core.state.release();
+  }
   core.logger.info({ stateDir, ...restored, savedPipelines: core.savedPipelines.size }, 'state restored');
 }
 

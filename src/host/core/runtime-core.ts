@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { pino, type Logger } from 'pino';
 import { monotonicFactory } from 'ulid';
 import { ShumaError, serializeError } from '../../protocol/errors.js';
-import type { ChildEvent, FromWorker, InspectionRecord, StopReason, WorkspaceEvent } from '../../protocol/messages.js';
+import type { ChildEvent, InspectionRecord, StopReason, WorkspaceEvent } from '../../protocol/messages.js';
 import type { PipelineSpec } from '../../protocol/pipeline-spec.js';
 import { DEFAULT_GRACE_MS, type CommandSpec, type WorkspaceSpec } from '../../protocol/specs.js';
 import { stateName } from '../../protocol/state-value.js';
@@ -41,8 +41,11 @@ import { closeAll, killEverythingNow } from './shutdown.js';
 import { CommandControl } from './command-control.js';
 import type { LogFileOptions, LogFiles } from '../processes/log-files.js';
 import { WhyTrails } from './why-trail.js';
-import { receiveFromWorker } from './worker-inbox.js';
-import { createWorkspace, onScopeEmpty, stopWorkspace } from './workspace-lifecycle.js';
+import { healthOf } from './health.js';
+import { addInspector } from './inspectors.js';
+import { WorkerClocks } from './worker-clocks.js';
+import { receiveGuarded } from './worker-inbox.js';
+import { createWorkspace, onScopeEmpty, runtimeEnv, stopWorkspace } from './workspace-lifecycle.js';
 
 export type { CreateWorkspaceOptions, HealthCounts, RuntimeOptions };
 
@@ -72,7 +75,6 @@ export class RuntimeCore implements CoreParts {
   readonly warnings: string[] = [];
   readonly orphanPolicy: 'kill' | 'adopt';
   readonly inspectors = new Set<(record: InspectionRecord) => void>();
-  readonly clockAcks = new Map<number, { left: number; done: () => void }>();
   baseEnv: Readonly<Record<string, string>>;
   state: StateStore | null = null;
   logFiles: LogFiles | null = null;
@@ -80,12 +82,12 @@ export class RuntimeCore implements CoreParts {
   stateLock: StateLock | null = null;
   closed = false;
   workerRestarts = 0;
-  private clockSeq = 0;
   private readonly detachClock: (() => void) | undefined;
   private shutdownPromise: Promise<void> | null = null;
   private readonly killOnExit = () => killEverythingNow(this);
   /** Stop, restart and remove of one command. */
   readonly commandControl: CommandControl;
+  readonly clocks: WorkerClocks;
 
   constructor(options: RuntimeOptions, spawner?: Spawner) {
     checkOptions(options);
@@ -100,9 +102,7 @@ export class RuntimeCore implements CoreParts {
     this.clock = options.clock ?? systemClock;
     this.orphanPolicy = options.orphans ?? 'kill';
     this.logFileOptions = options.logFiles ?? {};
-    this.baseEnv = Object.fromEntries(
-      Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined),
-    );
+    this.baseEnv = runtimeEnv();
     const now = () => this.clock.now();
     this.flows = new FlowHub(this.logger, now, pumpFactoryFor(spawner));
     this.probes = new ProbeRunner({
@@ -145,7 +145,7 @@ export class RuntimeCore implements CoreParts {
     this.pool = new WorkerPool({
       size: options.workers ?? Math.min(2, availableParallelism()),
       manualClockStart: this.clock.manual ? this.clock.now() : null,
-      onMessage: (_index, message) => this.receiveGuarded(message),
+      onMessage: (_index, message) => receiveGuarded(this, message),
       onWorkerLost: (index, error) => onWorkerLost(this, index, error),
       logger: this.logger,
     });
@@ -158,7 +158,8 @@ export class RuntimeCore implements CoreParts {
     });
     if (options.inspect) this.inspectors.add(options.inspect);
     if (this.inspectors.size > 0) this.pool.broadcast({ type: 'inspect', enabled: true });
-    this.detachClock = this.clock.onAdvance?.((time) => this.moveClock(time));
+    this.clocks = new WorkerClocks(this.pool);
+    this.detachClock = this.clock.onAdvance?.((time) => (this.closed ? Promise.resolve() : this.clocks.move(time)));
     process.on('exit', this.killOnExit);
   }
 
@@ -188,17 +189,6 @@ export class RuntimeCore implements CoreParts {
    */
   get childrenDieWithRuntime(): boolean {
     return !(this.state !== null && this.orphanPolicy === 'adopt');
-  }
-
-  /** Whatever a message's handling meets (EMFILE, ENOMEM…) is reported, never thrown into the pool's port. */
-  private receiveGuarded(message: FromWorker): void {
-    try {
-      receiveFromWorker(this, message);
-    } catch (error) {
-      const wsId = 'wsId' in message ? message.wsId : undefined;
-      this.logger.error({ ws: wsId, message: message.type, err: serializeError(error) }, 'handling a message from an actor failed');
-      this.warn(`handling '${message.type}'${wsId ? ` for workspace ${wsId}` : ''} failed (${(error as Error).message}): see the log`);
-    }
   }
 
   notify<T>(observer: (value: T) => void, value: T): void {
@@ -259,16 +249,7 @@ export class RuntimeCore implements CoreParts {
   }
 
   health(): HealthCounts {
-    let alivePipelines = 0;
-    for (const pipeline of this.pipelines.values()) if (!pipeline.done.settled) alivePipelines++;
-    return {
-      aliveWorkspaces: this.registry.size,
-      aliveCommands: this.table.aliveCount,
-      alivePipelines,
-      activeFlows: this.flows.activeCount,
-      workerRestarts: this.workerRestarts,
-      spawner: this.spawner.name,
-    };
+    return healthOf(this, this.workerRestarts);
   }
 
   stateOf(ws: WorkspaceEntry): string {
@@ -281,39 +262,15 @@ export class RuntimeCore implements CoreParts {
   }
 
   addInspector(observer: (record: InspectionRecord) => void): () => void {
-    if (typeof observer !== 'function') {
-      throw new ShumaError('INVALID_ARGUMENT', 'inspect(observer) needs a function that takes an inspection record');
-    }
-    this.inspectors.add(observer);
-    if (this.inspectors.size === 1) this.pool.broadcast({ type: 'inspect', enabled: true });
-    return () => {
-      if (this.inspectors.delete(observer) && this.inspectors.size === 0 && !this.closed) {
-        this.pool.broadcast({ type: 'inspect', enabled: false });
-      }
-    };
-  }
-
-  /** A manual clock moved: every worker moves its simulated clock; resolves once each fired its due timers. */
-  private moveClock(time: number): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    const seq = ++this.clockSeq;
-    return new Promise((done) => {
-      this.clockAcks.set(seq, { left: this.pool.size, done });
-      this.pool.broadcast({ type: 'clock', now: time, seq });
-    });
+    return addInspector(this, observer);
   }
 
   async shutdown(graceMs: number | undefined): Promise<void> {
     const grace = validateGraceMs(graceMs) ?? DEFAULT_GRACE_MS;
-    this.shutdownPromise ??= (async () => {
-      try {
-        await closeAll(this, grace);
-      } finally {
-        this.detachClock?.();
-        process.off('exit', this.killOnExit);
-      }
-    })();
-    return this.shutdownPromise;
+    return (this.shutdownPromise ??= closeAll(this, grace).finally(() => {
+      this.detachClock?.();
+      process.off('exit', this.killOnExit);
+    }));
   }
 
   /** Chaos hook: makes the workspace's actor throw inside its worker, as a bug would. */

@@ -1,4 +1,5 @@
 import type { CoreParts } from './core-parts.js';
+import { addShutdownExits, aliveCommandRuns } from '../persistence/shutdown-exits.js';
 import { stopWorkspace } from './workspace-lifecycle.js';
 
 // The end of a runtime: every workspace stopped with grace, then the placements, the clock,
@@ -6,14 +7,16 @@ import { stopWorkspace } from './workspace-lifecycle.js';
 
 export async function closeAll(core: CoreParts, graceMs: number): Promise<void> {
   core.closed = true;
+  const ending = core.state ? aliveCommandRuns(core.registry, core.table) : [];
   // Saved as it is before everything stops: the next runtime on this stateDir brings it back.
   await core.state?.freeze();
   await Promise.allSettled([...core.registry.all()].map((ws) => stopWorkspace(core, ws.id, graceMs, 'shutdown')));
+  // The same state, with the exits of the runs the stops ended in its history.
+  await core.state?.amendFrozen((data) => addShutdownExits(data, ending));
   core.quota.close();
   core.probes.close();
   for (const placement of core.placements.all()) await placement.close();
-  for (const pending of core.clockAcks.values()) pending.done();
-  core.clockAcks.clear();
+  core.clocks.releaseAll();
   await core.pool.close();
   await core.logFiles?.closeAll();
   await core.stateLock?.release();

@@ -1,3 +1,4 @@
+import { serializeError } from '../../protocol/errors.js';
 import type { ActorSnapshot, FromWorker, HostRequest, PlainValue } from '../../protocol/messages.js';
 import { mergePersisted } from '../../protocol/persisted-delta.js';
 import { stateName } from '../../protocol/state-value.js';
@@ -6,12 +7,24 @@ import type { CommandEntry, PipelineEntry, WorkspaceEntry } from '../registry/re
 import { settlePipeline } from './commands-and-pipelines.js';
 import { mirrorMoved } from './caught-up.js';
 import { settleFirstRun } from './first-run.js';
+import { internPersisted, internWorkspaceSnapshot, withMirroredContext } from './shared-context.js';
 import type { CoreParts } from './core-parts.js';
 import { finish, onActorError } from './workspace-lifecycle.js';
 
 // Everything the worker threads send, handled on the main thread: the actors' requests (routed
 // to the placement of their workspace), and the mirror of every actor's snapshot that the
 // handles, why() and the snapshot file read.
+
+/** Whatever a message's handling meets (EMFILE, ENOMEM…) is reported, never thrown into the pool's port. */
+export function receiveGuarded(core: CoreParts, message: FromWorker): void {
+  try {
+    receiveFromWorker(core, message);
+  } catch (error) {
+    const wsId = 'wsId' in message ? message.wsId : undefined;
+    core.logger.error({ ws: wsId, message: message.type, err: serializeError(error) }, 'handling a message from an actor failed');
+    core.warn(`handling '${message.type}'${wsId ? ` for workspace ${wsId}` : ''} failed (${(error as Error).message}): see the log`);
+  }
+}
 
 export function receiveFromWorker(core: CoreParts, message: FromWorker): void {
   switch (message.type) {
@@ -20,7 +33,7 @@ export function receiveFromWorker(core: CoreParts, message: FromWorker): void {
       return;
     case 'snapshot': {
       const ws = core.registry.get(message.wsId);
-      if (ws) onWorkspaceSnapshot(core, ws, message.snapshot);
+      if (ws) onWorkspaceSnapshot(core, ws, ws.stopRequested ? message.snapshot : internWorkspaceSnapshot(ws, message.snapshot));
       return;
     }
     case 'childSnapshot': {
@@ -40,7 +53,9 @@ export function receiveFromWorker(core: CoreParts, message: FromWorker): void {
     case 'persisted': {
       const ws = core.registry.get(message.wsId);
       if (!ws) return;
-      ws.persisted = mergePersisted(ws.persisted, message);
+      // A stopping workspace's mirror is short-lived: not worth comparing.
+      const persisted = mergePersisted(ws.persisted, message);
+      ws.persisted = ws.stopRequested ? persisted : internPersisted(withMirroredContext(persisted, ws.snapshot));
       core.state?.markDirty();
       return;
     }
@@ -62,14 +77,9 @@ export function receiveFromWorker(core: CoreParts, message: FromWorker): void {
     case 'inspection':
       for (const observer of core.inspectors) core.notify(observer, message.record);
       return;
-    case 'clockAck': {
-      const pending = core.clockAcks.get(message.seq);
-      if (pending && --pending.left === 0) {
-        core.clockAcks.delete(message.seq);
-        pending.done();
-      }
+    case 'clockAck':
+      core.clocks.acknowledged(message.seq);
       return;
-    }
   }
 }
 
@@ -85,7 +95,7 @@ export function serveRequest(core: CoreParts, request: HostRequest): void {
   switch (request.type) {
     case 'spawn': {
       const command = ws.commands.get(request.key);
-      if (command) placement.spawnCommand(ws, command, request.restarts);
+      if (command) placement.spawnCommand(ws, command, request.restarts, request.relaunch);
       return;
     }
     case 'spawnPipeline': {
@@ -149,6 +159,7 @@ function onCommandSnapshot(core: CoreParts, command: CommandEntry, snapshot: Act
   }
   const ws = core.registry.get(command.wsId);
   if (ws) settleFirstRun(ws, command, snapshot);
+  if (ws) core.placementOf(ws).commandMoved?.(ws, command, snapshot);
   for (const run of core.table.unheard(command.key)) if (hasHeardExitOf(snapshot, run.id)) core.table.hear(run);
   mirrorMoved(core, command);
 }

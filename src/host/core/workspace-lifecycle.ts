@@ -5,7 +5,8 @@ import { DEFAULT_GRACE_MS, type WorkspaceSpec } from '../../protocol/specs.js';
 import { validateGraceMs, validateWorkspaceSpec } from '../../protocol/validate-spec.js';
 import type { PlacementInfo } from '../../protocol/placement-spec.js';
 import { placementKindOf } from '../placement/placements.js';
-import { deferred } from '../processes/deferred.js';
+import { LazyMap, LazySet } from '../registry/lazy-collections.js';
+import { lazyDeferred } from '../registry/lazy-deferred.js';
 import type { StopResult, StopScope, WorkspaceEntry } from '../registry/registry.js';
 import { structuredCloneSpec } from '../spawn/launch-plan.js';
 import { checkCwd } from '../spawn/spawn-check.js';
@@ -43,6 +44,11 @@ export async function createWorkspace(core: CoreParts, input: WorkspaceSpec, opt
   });
 }
 
+/** The environment every workspace starts from: the runtime's own (open-state.ts adds the state mark). */
+export function runtimeEnv(): Readonly<Record<string, string>> {
+  return Object.fromEntries(Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined));
+}
+
 /** A caller-given id (to keep ids across restarts) must be a ULID nobody uses. */
 function checkGivenId(core: CoreParts, id: unknown): string {
   if (typeof id !== 'string' || !ULID_PATTERN.test(id)) {
@@ -74,11 +80,13 @@ export async function prepareWorkspace(
     kind: 'workspace',
     id,
     wsId: id,
-    groups: new Set(),
+    groups: new LazySet(),
     label: spec.label,
     spec,
     cwd,
-    env: { ...core.baseEnv, ...spec.env },
+    // Without variables of its own, the runtime's environment is shared, not copied (10,000
+    // workspaces held 10,000 copies).
+    env: spec.env === undefined || Object.keys(spec.env).length === 0 ? core.baseEnv : { ...core.baseEnv, ...spec.env },
     warnings,
     placementKind,
     placement: prepared.info ?? { kind: 'local' },
@@ -88,11 +96,11 @@ export async function prepareWorkspace(
     createdAt,
     snapshot: { value: 'created', status: 'active', context: {} },
     persisted: null,
-    observers: new Set(),
+    observers: new LazySet(),
     commands: new CommandMap(),
-    pipelines: new Map(),
-    started: deferred(),
-    stopped: deferred(),
+    pipelines: new LazyMap(),
+    started: lazyDeferred(),
+    stopped: lazyDeferred(),
     stopRequested: false,
     hostStop: null,
     stopResult: null,
@@ -107,8 +115,6 @@ export async function hostWorkspace(
   ws: WorkspaceEntry,
   message: Extract<ToWorker, { type: 'createWorkspace' | 'restoreWorkspace' }>,
 ): Promise<WorkspaceEntry> {
-  // A failure before `running` is reported through `started`; nobody awaits `stopped` yet.
-  ws.stopped.promise.catch(() => undefined);
   core.registry.add(ws);
   core.pool.send(ws.worker, message);
   await ws.started.promise;
@@ -175,8 +181,10 @@ export function onScopeEmpty(core: CoreParts, scope: StopScope, result: StopResu
 export function finish(core: CoreParts, ws: WorkspaceEntry): void {
   if (core.registry.get(ws.id) !== ws) return;
   const result = ws.stopResult ?? { reaped: 0, escaped: [] };
-  const gone = new ShumaError('WORKSPACE_STOPPED', `workspace ${ws.id} (${ws.label}) stopped before the command started`);
-  for (const command of ws.commands.values()) command.firstRun.reject(gone);
+  if (ws.commands.size > 0) {
+    const gone = new ShumaError('WORKSPACE_STOPPED', `workspace ${ws.id} (${ws.label}) stopped before the command started`);
+    for (const command of ws.commands.values()) command.firstRun.reject(gone);
+  }
   for (const pipeline of ws.pipelines.values()) settlePipeline(core, pipeline);
   core.registry.delete(ws.id);
   core.state?.markDirty();
@@ -198,3 +206,4 @@ export function finish(core: CoreParts, ws: WorkspaceEntry): void {
   );
   ws.stopped.resolve(result);
 }
+

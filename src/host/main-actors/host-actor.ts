@@ -1,5 +1,5 @@
 import { ShumaError, serializeError } from '../../protocol/errors.js';
-import type { Signal } from '../../protocol/messages.js';
+import type { ActorSnapshot, ChildEvent, RelaunchOrder, Signal } from '../../protocol/messages.js';
 import type { RunEntry } from '../processes/process-table.js';
 import { signalGroup } from '../processes/signals.js';
 import type { CommandEntry, HostStop, LaunchPlan, PipelineEntry, StopScope, WorkspaceEntry } from '../registry/registry.js';
@@ -12,13 +12,15 @@ import { nodesOf, spawnNodes, spliceRuns, type PipelineSpawnOutcome } from './pi
 import { registerRun } from './run-registration.js';
 import { signalScope } from './scope-signal.js';
 import { spawnOrError } from './spawn-or-error.js';
+import { StandingOrders } from './standing-orders.js';
 
 /** What the host actor hears: requests, and the completions of the spawns it set off. */
 type HostMessage =
-  | { type: 'spawn'; ws: WorkspaceEntry; command: CommandEntry; restarts: number }
+  | { type: 'spawn'; ws: WorkspaceEntry; command: CommandEntry; restarts: number; relaunch?: RelaunchOrder }
   | { type: 'spawnPipeline'; ws: WorkspaceEntry; pipeline: PipelineEntry; attempt: number; only?: ReadonlySet<string> }
   | { type: 'signal'; scope: StopScope; signal: Signal; only?: ReadonlySet<number> }
-  | { type: 'commandSpawned'; ws: WorkspaceEntry; command: CommandEntry; restarts: number; result: SpawnedProcess | ShumaError; token: string }
+  | { type: 'commandSpawned'; ws: WorkspaceEntry; command: CommandEntry; restarts: number; result: SpawnedProcess | ShumaError; token: string; relaunch?: RelaunchOrder }
+  | { type: 'aheadSpawned'; ws: WorkspaceEntry; command: CommandEntry; restarts: number; result: SpawnedProcess | ShumaError; done: (result: RunEntry | ShumaError) => void }
   | { type: 'pipelineSpawned'; ws: WorkspaceEntry; pipeline: PipelineEntry; attempt: number; outcome: PipelineSpawnOutcome; only?: ReadonlySet<string> };
 
 /**
@@ -28,11 +30,33 @@ type HostMessage =
  */
 export class HostActor {
   private readonly mailbox = new Mailbox<HostMessage>((message) => this.handle(message));
+  private readonly orders: StandingOrders;
 
-  constructor(private readonly deps: HostActorDeps) {}
+  constructor(private readonly deps: HostActorDeps) {
+    this.orders = new StandingOrders(deps, {
+      spawnAhead: (ws, command, restarts, done) => this.spawnAhead(ws, command, restarts, done),
+      refuse: (ws, command, error) => this.refuse(ws, command, error),
+    });
+  }
 
-  spawnCommand(ws: WorkspaceEntry, command: CommandEntry, restarts: number): void {
-    this.mailbox.send({ type: 'spawn', ws, command, restarts });
+  /** `relaunch`: the actor's standing order for this run (standing-orders.ts). */
+  spawnCommand(ws: WorkspaceEntry, command: CommandEntry, restarts: number, relaunch?: RelaunchOrder): void {
+    this.mailbox.send({ type: 'spawn', ws, command, restarts, ...(relaunch ? { relaunch } : {}) });
+  }
+
+  /** A command just run that waits for nothing: its first run starts now, told once its actor asks. */
+  runAhead(ws: WorkspaceEntry, command: CommandEntry): void {
+    this.orders.runAhead(ws, command);
+  }
+
+  /** A command's exit, told to its actor (the reaper's way there): a run started ahead may go first. */
+  tellExit(ws: WorkspaceEntry, key: string, event: ChildEvent): void {
+    this.orders.exited(ws, key, event);
+  }
+
+  /** The command actor's mirror moved (core/worker-inbox.ts): a run started ahead it will not ask for is killed. */
+  commandMoved(ws: WorkspaceEntry, command: CommandEntry, snapshot: ActorSnapshot): void {
+    this.orders.moved(ws, command, snapshot);
   }
 
   /** `nodes`: only these, spliced in beside the nodes that run on (rest_for_one). */
@@ -47,6 +71,8 @@ export class HostActor {
 
   /** Signals one run's process group (a command stopped alone): its descendants go with it. */
   signalRun(ws: WorkspaceEntry, runId: string, signal: Signal): void {
+    // The actor ends the run itself: what follows its exit is the actor's to decide, after it.
+    this.orders.revoke(runId);
     const run = this.deps.table.get(runId);
     if (run && run.wsId === ws.id && ws.groups.has(run.pid)) signalGroup(run.pid, signal, this.deps.logger);
   }
@@ -59,10 +85,13 @@ export class HostActor {
   private handle(message: HostMessage): void {
     switch (message.type) {
       case 'spawn':
-        this.startCommand(message.ws, message.command, message.restarts);
+        if (!this.orders.asked(message.ws, message.command, message.restarts, message.relaunch)) this.startCommand(message.ws, message.command, message.restarts, message.relaunch);
         return;
       case 'commandSpawned':
-        this.commandSpawned(message.ws, message.command, message.restarts, message.result, message.token);
+        this.commandSpawned(message.ws, message.command, message.restarts, message.result, message.token, message.relaunch);
+        return;
+      case 'aheadSpawned':
+        this.aheadSpawned(message.ws, message.command, message.restarts, message.result, message.done);
         return;
       case 'spawnPipeline':
         this.startPipeline(message.ws, message.pipeline, message.attempt, message.only);
@@ -76,7 +105,7 @@ export class HostActor {
     }
   }
 
-  private startCommand(ws: WorkspaceEntry, command: CommandEntry, restarts: number): void {
+  private startCommand(ws: WorkspaceEntry, command: CommandEntry, restarts: number, relaunch?: RelaunchOrder): void {
     if (ws.hostStop) {
       this.refuse(ws, command, stoppingError(ws));
       return;
@@ -94,11 +123,32 @@ export class HostActor {
     // A stop is not over while the spawn may still produce a process.
     ws.pendingSpawns++;
     void spawnOrError(this.deps.spawner, order).then((result) =>
-      this.mailbox.send({ type: 'commandSpawned', ws, command, restarts, result, token }),
+      this.mailbox.send({ type: 'commandSpawned', ws, command, restarts, result, token, ...(relaunch ? { relaunch } : {}) }),
     );
   }
 
-  private commandSpawned(ws: WorkspaceEntry, command: CommandEntry, restarts: number, result: SpawnedProcess | ShumaError, token: string): void {
+  /** A relaunch on a standing order: no readiness probe (an actor with one gives no order). */
+  private spawnAhead(ws: WorkspaceEntry, command: CommandEntry, restarts: number, done: (result: RunEntry | ShumaError) => void): void {
+    ws.pendingSpawns++;
+    void spawnOrError(this.deps.spawner, this.orderFor(ws, command)).then((result) =>
+      this.mailbox.send({ type: 'aheadSpawned', ws, command, restarts, result, done }),
+    );
+  }
+
+  private aheadSpawned(ws: WorkspaceEntry, command: CommandEntry, restarts: number, result: SpawnedProcess | ShumaError, done: (result: RunEntry | ShumaError) => void): void {
+    ws.pendingSpawns--;
+    if (result instanceof ShumaError) {
+      this.deps.logger.warn({ ws: ws.id, command: command.key, err: serializeError(result) }, 'command spawn failed');
+      done(result);
+    } else {
+      const run = registerRun(this.deps, ws, result, { key: command.key, label: command.label, restarts, timestamps: command.spec.timestamps });
+      done(run);
+      this.catchUpWithStop([ws], run);
+    }
+    if (ws.hostStop) this.deps.reaper.check(ws);
+  }
+
+  private commandSpawned(ws: WorkspaceEntry, command: CommandEntry, restarts: number, result: SpawnedProcess | ShumaError, token: string, relaunch?: RelaunchOrder): void {
     ws.pendingSpawns--;
     if (result instanceof ShumaError) {
       this.deps.probes.forget(token);
@@ -106,6 +156,7 @@ export class HostActor {
       this.deps.logger.warn({ ws: ws.id, command: command.key, err: serializeError(result) }, 'command spawn failed');
     } else {
       const run = registerRun(this.deps, ws, result, { key: command.key, label: command.label, restarts, timestamps: command.spec.timestamps });
+      this.orders.give(run, relaunch);
       this.deps.toChild(ws, command.key, { type: 'SPAWNED', at: run.startedAt, runId: run.id, pid: run.pid });
       // The host knows the fact: run() settles now; reads of the actor wait until it knows too (core/caught-up.ts).
       command.firstRun.resolve(run);

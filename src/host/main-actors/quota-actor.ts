@@ -5,6 +5,7 @@ import type { QuotaAction } from '../../protocol/specs.js';
 import type { ProcessTable } from '../processes/process-table.js';
 import type { Registry, WorkspaceEntry } from '../registry/registry.js';
 import { Mailbox } from './mailbox.js';
+import { StatsHistory } from './stats-history.js';
 import { breachText, forksRefusedText, type QuotaReport, type QuotaResource, type WorkspaceStats } from '../../protocol/stats.js';
 
 export const STATS_HISTORY = 64;
@@ -47,10 +48,10 @@ type QuotaMessage =
   | { type: 'forget'; wsId: string };
 
 interface WorkspaceQuotaState {
-  history: WorkspaceStats[];
+  history: StatsHistory;
   previous: Usage | null;
-  /** Resources in breach at the last sample: a breach is reported when it starts, not every sample. */
-  breached: Set<QuotaResource>;
+  /** Resources in breach at the last sample: a breach is reported when it starts, not every sample (made at the first). */
+  breached: Set<QuotaResource> | null;
   /** pids.events `max` at the last sample: more since then means forks are being refused now. */
   forksRefusedSeen: number;
 }
@@ -159,14 +160,12 @@ export class QuotaActor {
     };
     state.previous = usage;
     state.history.push(stats);
-    if (state.history.length > STATS_HISTORY) state.history.shift();
     this.checkLimits(ws, state, usage);
     return stats;
   }
 
   history(ws: WorkspaceEntry, tail: number): WorkspaceStats[] {
-    const history = this.stateOf(ws).history;
-    return tail > 0 ? history.slice(-tail) : [...history];
+    return this.stateOf(ws).history.read(tail);
   }
 
   quota(ws: WorkspaceEntry): QuotaReport {
@@ -204,7 +203,7 @@ export class QuotaActor {
   private stateOf(ws: WorkspaceEntry): WorkspaceQuotaState {
     let state = this.states.get(ws.id);
     if (!state) {
-      state = { history: [], previous: null, breached: new Set(), forksRefusedSeen: 0 };
+      state = { history: new StatsHistory(STATS_HISTORY), previous: null, breached: null, forksRefusedSeen: 0 };
       this.states.set(ws.id, state);
     }
     return state;
@@ -220,11 +219,11 @@ export class QuotaActor {
       const action: QuotaAction = ws.spec.quota?.[resource] ?? 'none';
       const inBreach = limit !== undefined && used !== null && (used > limit || refused);
       if (!inBreach) {
-        state.breached.delete(resource);
+        state.breached?.delete(resource);
         return;
       }
-      if (state.breached.has(resource)) return;
-      state.breached.add(resource);
+      if (state.breached?.has(resource)) return;
+      (state.breached ??= new Set()).add(resource);
       if (action === 'none') return;
       this.deps.onBreach(ws, {
         type: 'QUOTA_BREACH',

@@ -43,7 +43,7 @@ export interface PersistedHistory {
   why: Record<string, Array<{ at: number; text: string }>>;
 }
 
-function persistedRun(run: RunEntry): PersistedRun {
+export function persistedRun(run: RunEntry): PersistedRun {
   return {
     runId: run.id,
     key: run.key,

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { serializeError } from '../../protocol/errors.js';
-import type { Signal } from '../../protocol/messages.js';
+import type { ActorSnapshot, RelaunchOrder, Signal } from '../../protocol/messages.js';
 import type { WorkspaceSpec } from '../../protocol/specs.js';
 import { createWorkspaceCgroup, detectCgroups, removeCgroupParent, type CgroupSupport } from '../cgroup/cgroups.js';
 import { unsupportedWarnings } from './workspace-warnings.js';
@@ -40,6 +40,9 @@ export interface LocalPlacementDeps {
   events: PlacementEvents;
 }
 
+/** What /proc shows of a workspace without processes (read only, by the quota actor). */
+const NOTHING_RUNS: WorkspaceUsage = { source: 'proc', rssBytes: 0, cpuUsec: 0, cpuByPid: new Map(), processes: 0, forksRefused: null };
+
 /**
  * Processes on this machine: the host actor spawns and signals them (setsid: one process group
  * each), the reaper reports their exits and waits for a stopping scope to be empty, a cgroup
@@ -59,7 +62,8 @@ export class LocalPlacement implements Placement {
 
   constructor(private readonly deps: LocalPlacementDeps) {
     const { registry, table, logger, now, events } = deps;
-    this.reaper = new Reaper({ registry, table, logger, now, toChild: events.toChild, onScopeEmpty: events.scopeEmpty });
+    // A command's exit reaches its actor through the host actor: a relaunch on a standing order goes first.
+    this.reaper = new Reaper({ registry, table, logger, now, toChild: (ws, key, event) => this.host.tellExit(ws, key, event), onScopeEmpty: events.scopeEmpty });
     this.host = new HostActor({
       registry,
       table,
@@ -108,8 +112,16 @@ export class LocalPlacement implements Placement {
     });
   }
 
-  spawnCommand(ws: WorkspaceEntry, command: CommandEntry, restarts: number): void {
-    this.host.spawnCommand(ws, command, restarts);
+  spawnCommand(ws: WorkspaceEntry, command: CommandEntry, restarts: number, relaunch?: RelaunchOrder): void {
+    this.host.spawnCommand(ws, command, restarts, relaunch);
+  }
+
+  runAhead(ws: WorkspaceEntry, command: CommandEntry): void {
+    this.host.runAhead(ws, command);
+  }
+
+  commandMoved(ws: WorkspaceEntry, command: CommandEntry, snapshot: ActorSnapshot): void {
+    this.host.commandMoved(ws, command, snapshot);
   }
 
   spawnPipeline(ws: WorkspaceEntry, pipeline: PipelineEntry, attempt: number, nodes?: readonly string[]): void {
@@ -146,9 +158,11 @@ export class LocalPlacement implements Placement {
       const sample = ws.cgroup.sample();
       return { source: 'cgroup', rssBytes: sample.memoryBytes, cpuUsec: sample.cpuUsec, cpuByPid: null, processes: sample.pids ?? 0, forksRefused: sample.forksRefused };
     }
-    let sampler = this.samplers.get(ws.id);
-    if (!sampler) this.samplers.set(ws.id, (sampler = new ProcSampler()));
     const roots = this.deps.table.aliveIn(ws).map((run) => run.pid);
+    let sampler = this.samplers.get(ws.id);
+    // A workspace that never started a process has none to find: no sampler (two maps) for it.
+    if (!sampler && roots.length === 0 && ws.groups.size === 0) return NOTHING_RUNS;
+    if (!sampler) this.samplers.set(ws.id, (sampler = new ProcSampler()));
     const usage = sampler.sample(roots, ws.groups);
     return { source: 'proc', rssBytes: usage.rssBytes, cpuUsec: usage.cpuUsec, cpuByPid: usage.cpuByPid, processes: usage.processes, forksRefused: null };
   }

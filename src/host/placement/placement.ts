@@ -1,4 +1,4 @@
-import type { ChildEvent, Signal } from '../../protocol/messages.js';
+import type { ActorSnapshot, ChildEvent, RelaunchOrder, Signal } from '../../protocol/messages.js';
 import type { PlacementInfo } from '../../protocol/placement-spec.js';
 import type { WorkspaceSpec } from '../../protocol/specs.js';
 import type { WorkspaceUsage } from '../main-actors/quota-actor.js';
@@ -33,8 +33,15 @@ export interface Placement {
    * of its spec cannot be applied here. Throws a ShumaError leaving nothing behind.
    */
   prepare(spec: WorkspaceSpec, wsId: string, resume?: PlacementInfo): Promise<PreparedWorkspace>;
-  /** Starts one run of a command; answers SPAWNED or SPAWN_FAILED to the command actor. */
-  spawnCommand(ws: WorkspaceEntry, command: CommandEntry, restarts: number): void;
+  /**
+   * Starts one run of a command; answers SPAWNED or SPAWN_FAILED to the command actor.
+   * `relaunch`: the actor's standing order for the run, which a placement may act on ahead.
+   */
+  spawnCommand(ws: WorkspaceEntry, command: CommandEntry, restarts: number, relaunch?: RelaunchOrder): void;
+  /** A command just run that waits for nothing: a placement may start its first run before its actor asks. */
+  runAhead?(ws: WorkspaceEntry, command: CommandEntry): void;
+  /** The command actor's mirror moved (a placement holding runs ahead of its actor looks). */
+  commandMoved?(ws: WorkspaceEntry, command: CommandEntry, snapshot: ActorSnapshot): void;
   /** Starts every node of a pipeline, or none; answers PIPELINE_SPAWNED or PIPELINE_SPAWN_FAILED. */
   /** `nodes`: only these (rest_for_one splices them in beside the nodes that run on). */
   spawnPipeline(ws: WorkspaceEntry, pipeline: PipelineEntry, attempt: number, nodes?: readonly string[]): void;

@@ -1,9 +1,11 @@
+import { LazyMap } from './lazy-collections.js';
+
 /**
  * A workspace's commands by key, also findable by label. Finished commands stay listed, so a
  * long-lived workspace holds thousands: a new command's label is then found in O(1), not by
  * reading every command (that scan was the largest main-thread cost of a run at 5,000).
  */
-export class CommandMap<C extends { readonly label: string }> extends Map<string, C> {
+export class CommandMap<C extends { readonly label: string }> extends LazyMap<string, C> {
   // Made at the first command: an idle workspace (10,000 of them, say) pays for neither.
   private byLabel: Map<string, C> | null = null;
   /** Per derived base label (`sleep`): every suffix from 2 below this one is taken. */
@@ -15,7 +17,6 @@ export class CommandMap<C extends { readonly label: string }> extends Map<string
     const held = previous !== undefined && this.byLabel?.get(previous.label) === previous;
     if (previous && previous.label !== command.label) this.unindex(previous);
     super.set(key, command);
-    // The base class's constructor may call set() before the fields exist: only an empty map then.
     this.byLabel ??= new Map();
     // A label appears once per workspace (uniqueLabel); the first holder is the one named.
     if (!this.byLabel.has(command.label) || (held && previous.label === command.label)) this.byLabel.set(command.label, command);

@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { MessageChannel } from 'node:worker_threads';
+import { BatchedChannel } from '../src/protocol/channel.js';
+
+// The worker wire: batches of msgpack records whose shapes travel once per ordered stream
+// (codec.ts, `sequential`). What is sent arrives equal, in order, whatever the shapes; an encode
+// that fails loses its batch only, never what follows.
+
+function pair() {
+  const { port1, port2 } = new MessageChannel();
+  const received: unknown[] = [];
+  let waiting: { count: number; done: () => void } | null = null;
+  const sender = new BatchedChannel<unknown, unknown>(port1, () => undefined);
+  const receiver = new BatchedChannel<unknown, unknown>(port2, (message) => {
+    received.push(message);
+    if (waiting && received.length >= waiting.count) waiting.done();
+  });
+  const until = (count: number) =>
+    new Promise<void>((resolve) => {
+      if (received.length >= count) resolve();
+      else waiting = { count, done: resolve };
+    });
+  const close = () => {
+    sender.close();
+    receiver.close();
+    port1.close();
+    port2.close();
+  };
+  return { sender, received, until, close };
+}
+
+test('batches of many shapes, over many turns, arrive equal and in order', async () => {
+  const { sender, received, until, close } = pair();
+  const sent: unknown[] = [];
+  for (let turn = 0; turn < 40; turn++) {
+    for (let i = 0; i < 25; i++) {
+      const n = turn * 25 + i;
+      // Shapes come back (a record reused) and keep coming (more than a decoder's table holds).
+      const message = n % 3 === 0
+        ? { type: 'childEvent', wsId: `W${n % 7}`, key: `K${n}`, event: { type: 'EXITED', at: n, runId: `R${n}`, code: n % 2, signal: null, status: n % 2 } }
+        : { type: 'snapshot', [`field${n % 150}`]: n, nested: { list: [n, `${n}`, { deep: n % 5 === 0 ? null : true }] } };
+      sent.push(message);
+      sender.send(message);
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  await until(sent.length);
+  assert.deepEqual(received, sent);
+  close();
+});
+
+test('an encode that fails loses its own batch; what is sent after it arrives whole', async () => {
+  const { sender, received, until, close } = pair();
+  sender.send({ shape: 'a', n: 1 });
+  sender.flush();
+  // A value msgpack cannot hold, in a new shape: the encoder may learn the shape before it fails.
+  sender.send({ other: 'b', big: 2n ** 80n });
+  assert.throws(() => sender.flush());
+  const after = [{ other: 'b', big: 3 }, { shape: 'a', n: 2 }, { third: true }];
+  for (const message of after) sender.send(message);
+  sender.flush();
+  await until(4);
+  assert.deepEqual(received, [{ shape: 'a', n: 1 }, ...after]);
+  close();
+});
