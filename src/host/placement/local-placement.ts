@@ -1,44 +1,29 @@
-import type { Logger } from 'pino';
 import { serializeError } from '../../protocol/errors.js';
 import type { ActorSnapshot, RelaunchOrder, Signal } from '../../protocol/messages.js';
 import type { WorkspaceSpec } from '../../protocol/specs.js';
 import { createWorkspaceCgroup, detectCgroups, removeCgroupParent, type CgroupSupport } from '../cgroup/cgroups.js';
 import { unsupportedWarnings } from './workspace-warnings.js';
-import type { TapPlane } from '../flows/flow-hub.js';
 import { HostActor } from '../main-actors/host-actor.js';
-import type { ProbeRunner } from '../probes/probe-runner.js';
+import type { HostActorDeps } from '../main-actors/host-actor-deps.js';
 import type { WorkspaceUsage } from '../main-actors/quota-actor.js';
 import { Reaper } from '../main-actors/reaper.js';
 import { ProcSampler } from '../processes/proc-sampler.js';
-import type { LogFiles } from '../processes/log-files.js';
-import type { ProcessTable, RunEntry } from '../processes/process-table.js';
-import type { CommandEntry, PipelineEntry, Registry, StopScope, WorkspaceEntry } from '../registry/registry.js';
+import type { RunEntry } from '../processes/process-table.js';
+import type { CommandEntry, PipelineEntry, StopScope, WorkspaceEntry } from '../registry/registry.js';
 import { findUtility } from '../spawn/launch-plan.js';
-import type { Spawner } from '../spawn/spawner.js';
 import type { Placement, PlacementEvents, PreparedWorkspace } from './placement.js';
 
-export interface LocalPlacementDeps {
-  registry: Registry;
-  table: ProcessTable;
-  spawner: Spawner;
-  logger: Logger;
-  now: () => number;
-  newId: () => string;
-  logBufferBytes: number;
-  /** The files every captured stream is also written to, or null. */
-  logFiles: () => LogFiles | null;
+/** What local placement lends its host actor, plus what it needs of its own. */
+export type LocalPlacementDeps = Pick<
+  HostActorDeps,
+  'registry' | 'table' | 'spawner' | 'logger' | 'now' | 'newId' | 'logBufferBytes' | 'logFiles' | 'taps' | 'probes' | 'dieWithRuntime'
+> & {
   /** Names this runtime's cgroup parent: two runtimes on one machine never share one. */
   runtimeId: string;
-  /** A tapped pipeline's nodes are wired to the runtime through kernel pipes, and pumped by it. */
-  taps: TapPlane;
-  /** Readiness probes armed at a spawn (a line on stdout, NOTIFY_SOCKET). */
-  probes: ProbeRunner;
-  /** Whether children must die with the runtime: true unless a stateDir with orphans 'adopt' keeps them. */
-  dieWithRuntime: () => boolean;
   /** The runtime's warnings: what the user must hear of. */
   warn: (message: string) => void;
   events: PlacementEvents;
-}
+};
 
 /** What /proc shows of a workspace without processes (read only, by the quota actor). */
 const NOTHING_RUNS: WorkspaceUsage = { source: 'proc', rssBytes: 0, cpuUsec: 0, cpuByPid: new Map(), processes: 0, forksRefused: null };
