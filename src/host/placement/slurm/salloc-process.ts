@@ -3,9 +3,10 @@ import { ShumaError } from '../../../protocol/errors.js';
 import { slurmEnv, type SlurmAnswer, type SlurmCluster } from './slurm-cli.js';
 
 // salloc, watched as it goes: a create answers as soon as salloc's command reported the job,
-// not once salloc has ended. It is started in the runtime's own session, with child_process: in
-// a session of its own (as the spawners start commands) salloc took 5-7 ms longer to run its
-// command after the grant, measured under the same load (bench/slurm.ts tells how).
+// not once salloc has ended. It is started in the runtime's own session, with child_process, not
+// by the spawners (which start every command in a session of its own): so started, salloc took
+// longer from its start to its command's report (medians of 20, sides in turn, load ~11:
+// 17.2-17.7 ms in a session of its own, 10.2-12.8 ms in ours).
 
 export interface SallocProcess {
   /** Everything salloc said on stderr so far. */
