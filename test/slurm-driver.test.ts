@@ -9,7 +9,7 @@ import { cancelJob, jobState, listSteps, signalSteps } from '../src/host/placeme
 import { readHostlist, runSlurm, slurmEnv, type SlurmCluster } from '../src/host/placement/slurm/slurm-cli.js';
 import { sampleSteps, parseDuration, parseSize } from '../src/host/placement/slurm/step-stats.js';
 import { NoteFilter, StepReportReader, stepCommandLine, stepExit, type StepOrder } from '../src/host/placement/slurm/step.js';
-import { startAfterStdinEnds } from '../src/host/placement/slurm/step-task.js';
+import { programReadsDevNull } from '../src/host/placement/slurm/step-task.js';
 import { after, before, describe, test } from 'node:test';
 import { fixture, isAlive, pollUntil, processesMentioning, waitGone } from './helpers.js';
 import { clusterUp, slurmSkip, type TestCluster } from './slurm-cluster.js';
@@ -27,18 +27,18 @@ interface Step {
 }
 
 interface StepStdio {
-  /** A descriptor for srun's stdin, or 'held': a pipe kept open until the test ends it. Absent: /dev/null, as the placement does. */
-  stdin?: number | 'held';
+  /** A descriptor for srun's stdin. Absent: as the placement does, a pipe held open until srun ended, the program reading /dev/null on the node. */
+  stdin?: number;
   stdout?: number;
 }
 
-/** Starts a step as the Slurm placement's spawner does: a step without stdin runs in the wrapper of step-task.ts. */
+/** Starts a step as the Slurm placement's spawner does (step-task.ts). */
 function startStep(cluster: SlurmCluster, order: StepOrder, program: string, argv: string[], stdio: StepStdio = {}): Step & { child: ChildProcess } {
   const line = stepCommandLine('srun', order, program, argv);
-  const args = typeof stdio.stdin === 'number' ? line.args : startAfterStdinEnds(line.args);
+  const args = typeof stdio.stdin === 'number' ? line.args : programReadsDevNull(line.args);
   const child = spawn(line.file, args, {
     env: slurmEnv(cluster),
-    stdio: [stdio.stdin === 'held' ? 'pipe' : (stdio.stdin ?? 'ignore'), stdio.stdout ?? 'pipe', 'pipe'],
+    stdio: [stdio.stdin ?? 'pipe', stdio.stdout ?? 'pipe', 'pipe'],
   });
   const stdout: string[] = [];
   const reader = new StepReportReader();
@@ -46,6 +46,7 @@ function startStep(cluster: SlurmCluster, order: StepOrder, program: string, arg
   child.stderr!.on('data', (chunk: Buffer) => reader.write(chunk));
   const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('close', (code, signal) => {
+      child.stdin?.destroy();
       reader.end();
       resolve({ code, signal });
     }),
@@ -144,16 +145,11 @@ describe('Slurm driver', { skip }, () => {
     assert.equal(count.stdout.join('').trim(), '100000');
   });
 
-  test("a step without stdin runs its program only once slurmstepd has read srun's stdin EOF (else a reset can cut its output)", async () => {
-    // The cause of the cross-node stream loss, made deterministic: srun's stdin is held open, so
-    // its EOF message is not sent. Unwrapped, seq would run and exit at once, and slurmstepd would
-    // close its I/O connection before that message was read — a RST that loses unsent output.
-    const marker = `shuma-held-${process.pid}`;
-    const step = startStep(cluster, { jobId: job.jobId, node: 'n1', name: 'shuma-t-held' }, 'sh', ['-c', `seq 1 100000 # ${marker}`], { stdin: 'held' });
-    await stepNamed(cluster, job.jobId, 'shuma-t-held');
-    await pollUntil(() => processesMentioning(marker).length, (n) => n > 0, 'the wrapper on the node');
-    assert.equal(step.stdout.join(''), '', 'the program ran before srun sent its stdin EOF');
-    step.child.stdin!.end();
+  test("a step without stdin gives srun no EOF to send (its stdin held open), and its program reads /dev/null on the node", async () => {
+    // srun's stdin EOF, left unread by a slurmstepd whose task had ended, made a RST that lost
+    // unsent output (step-task.ts): srun's stdin is held open, so none is sent. The program must
+    // still see the end of its input at once, as a local command without stdin does: cat returns.
+    const step = startStep(cluster, { jobId: job.jobId, node: 'n1', name: 'shuma-t-held' }, 'sh', ['-c', 'cat; seq 1 100000']);
     const end = await step.ended;
     assert.deepEqual(stepExit(end.code, end.signal, step.reader.report, false), { code: 0, signal: null, reason: null });
     assert.equal(step.stdout.join('').split('\n').length - 1, 100000);

@@ -2,7 +2,7 @@ import { ShumaError } from '../../../protocol/errors.js';
 import type { SpawnedProcess, Spawner, SpawnOrder } from '../../spawn/spawner.js';
 import { PassThrough } from 'node:stream';
 import { NoteFilter, StepReportReader, stepExit } from './step.js';
-import { startAfterStdinEnds } from './step-task.js';
+import { programReadsDevNull } from './step-task.js';
 
 // The spawner a Slurm placement gives its host actor: the order is already an srun command line
 // (slurm-placement.ts makes it); this starts it with the machine's own spawner, reads srun's notes
@@ -57,10 +57,18 @@ export class StepSpawner implements Spawner {
     if (!meta) throw new ShumaError('INTERNAL', `a Slurm step order without its job, node and name: ${order.args.join(' ')}`);
     const refusal = this.watch.refusal(meta);
     if (refusal) throw refusal;
-    // A command without stdin of its own: its task outlives the program until slurmstepd has read
-    // srun's stdin EOF, or slurmstepd may reset the connection and lose output (step-task.ts).
-    const args = order.stdio?.stdin === undefined ? startAfterStdinEnds(order.args) : order.args;
-    const spawned = await this.inner.spawn({ ...order, args, limits: undefined, cgroupProcsFiles: [] });
+    // A command without stdin of its own: srun's stdin is a pipe held open until srun ended, so
+    // that srun sends no stdin EOF that slurmstepd could leave unread, resetting the connection
+    // and losing output; on the node the program reads /dev/null (step-task.ts).
+    const held = order.stdio?.stdin === undefined;
+    const args = held ? programReadsDevNull(order.args) : order.args;
+    const stdio = held ? { ...order.stdio, stdin: 'pipe' as const } : order.stdio;
+    const spawned = await this.inner.spawn({ ...order, args, ...(stdio ? { stdio } : {}), limits: undefined, cgroupProcsFiles: [] });
+    const heldStdin = held ? spawned.stdin : null;
+    if (heldStdin) {
+      heldStdin.on('error', () => undefined);
+      spawned.onExit(() => heldStdin.destroy());
+    }
     this.watch.started(spawned.pid, meta);
     const reader = new StepReportReader();
     let notesEnded: Promise<void> = Promise.resolve();
@@ -87,7 +95,7 @@ export class StepSpawner implements Spawner {
     }
     return {
       pid: spawned.pid,
-      stdin: spawned.stdin,
+      stdin: held ? null : spawned.stdin,
       stdout: spawned.stdout,
       stderr,
       node: meta.node,
