@@ -59,7 +59,7 @@ export class StandingOrders {
 
   /** A run was spawned at its actor's request carrying this order. */
   give(command: CommandEntry, run: RunEntry, order: RelaunchOrder | undefined): void {
-    if (order && !this.stopping.has(command)) this.orders.set(run.id, order);
+    if (order && this.deps.spawner.actsAhead === true && !this.stopping.has(command)) this.orders.set(run.id, order);
   }
 
   /** Its actor is told to stop (STOP sent now): nothing relaunches it ahead any more. */
@@ -102,7 +102,7 @@ export class StandingOrders {
    * like a relaunch until the actor asks. run() still settles when the actor has asked.
    */
   runAhead(ws: WorkspaceEntry, command: CommandEntry): void {
-    if (ws.hostStop || this.ahead.has(keyOf(ws, command.key))) return;
+    if (this.deps.spawner.actsAhead !== true || ws.hostStop || this.ahead.has(keyOf(ws, command.key))) return;
     const ahead: Ahead = { ws, command, order: undefined, restarts: 0, after: null, asked: false, outcome: null, held: [] };
     this.ahead.set(keyOf(ws, command.key), ahead);
     this.spawner.spawnAhead(ws, command, 0, (result) => this.spawned(ahead, result));
