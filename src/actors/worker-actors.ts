@@ -4,6 +4,7 @@ import type { FromWorker, ToWorker } from '../protocol/messages.js';
 import type { SupervisionSpec } from '../protocol/supervision-spec.js';
 import { newGroup } from '../machines/group.js';
 import { workspaceMachine } from '../machines/workspace-machine.js';
+import { isUnarmedDelay } from '../machines/no-timer.js';
 import { machineIdOf, toActorSnapshot, toInspectionRecord } from './inspection-records.js';
 import { toPersistable } from './plain.js';
 
@@ -28,8 +29,13 @@ export class WorkerActors {
    * per event and a measured 0.2–0.4 ms of every restart.
    */
   private readonly unpersistedChildren = new Map<string, Set<string>>();
-  /** The children whose persisted entry the main thread holds, by workspace: they are not sent again unchanged. */
+  /**
+   * The children whose persisted entry the main thread holds, by workspace: they are not sent
+   * again unchanged. A workspace without children has no entry (10,000 idle ones held 10,000 empty sets).
+   */
   private readonly sentChildren = new Map<string, Set<string>>();
+  /** Workspaces stopped by a shutdown: they persist nothing more. */
+  private readonly frozen = new Set<string>();
 
   constructor(
     private readonly send: (message: FromWorker) => void,
@@ -54,9 +60,15 @@ export class WorkerActors {
         this.createWorkspace(message.wsId, message.label, message.ttlMs, message.at, message.snapshot);
         this.afterRestore(message.wsId, message.at, message.lostKeys);
         return;
-      case 'workspaceEvent':
-        this.workspaces.get(message.wsId)?.send(message.event);
+      case 'workspaceEvent': {
+        const actor = this.workspaces.get(message.wsId);
+        if (!actor) return;
+        // A shutdown's stop comes after the runtime froze its state (host/core/shutdown.ts), and a
+        // closing runtime re-hosts nothing: what the workspace would persist from here on is thrown away.
+        if (message.event.type === 'STOP' && message.event.reason === 'shutdown') this.frozen.add(message.wsId);
+        actor.send(message.event);
         return;
+      }
       case 'childEvent': {
         const children = this.workspaces.get(message.wsId)?.getSnapshot().children as
           | Record<string, AnyActorRef | undefined>
@@ -69,6 +81,7 @@ export class WorkerActors {
         this.workspaces.get(message.wsId)?.stop();
         this.workspaces.delete(message.wsId);
         this.sentChildren.delete(message.wsId);
+        this.frozen.delete(message.wsId);
         return;
       case 'inspect':
         this.inspecting = message.enabled;
@@ -106,6 +119,9 @@ export class WorkerActors {
     });
     let last: SnapshotParts | undefined;
     let lastPersisted: SnapshotParts & { children: unknown } | undefined;
+    // A new workspace's first state, `created`, lasts until the START below: nobody on the main
+    // thread can see it (createWorkspace resolves on `running`), so it is not sent.
+    let unseen = !restored;
     actor.subscribe({
       next: (snapshot) => {
         // Relaying a child's request to the host is an event of the workspace that changes
@@ -114,7 +130,7 @@ export class WorkerActors {
           lastPersisted = snapshot;
           this.markUnpersisted(wsId);
         }
-        if (!changedForObservers(last, snapshot)) return;
+        if (unseen || !changedForObservers(last, snapshot)) return;
         last = snapshot;
         this.send({ type: 'snapshot', wsId, snapshot: toActorSnapshot(snapshot) });
       },
@@ -125,6 +141,7 @@ export class WorkerActors {
       },
     });
     actor.start();
+    unseen = false;
     if (!restored) actor.send({ type: 'START', at });
   }
 
@@ -143,11 +160,13 @@ export class WorkerActors {
   }
 
   private markUnpersisted(wsId: string): void {
+    if (this.frozen.has(wsId)) return;
     this.unpersisted.add(wsId);
     this.requestFlush();
   }
 
   private markChildUnpersisted(wsId: string, key: string): void {
+    if (this.frozen.has(wsId)) return;
     let keys = this.unpersistedChildren.get(wsId);
     if (!keys) this.unpersistedChildren.set(wsId, (keys = new Set()));
     keys.add(key);
@@ -201,7 +220,8 @@ export class WorkerActors {
       if (sent?.has(key) && !changed?.has(key)) continue;
       entries[key] = persistedChildEntry(child);
     }
-    this.sentChildren.set(wsId, new Set(order));
+    if (order.length > 0) this.sentChildren.set(wsId, new Set(order));
+    else this.sentChildren.delete(wsId);
     this.send({ type: 'persisted', wsId, snapshot: toPersistable({ ...own, children: entries }), children: order });
   }
 
@@ -211,7 +231,9 @@ export class WorkerActors {
       const machine = machineIdOf(ref);
       if (machine === 'command' || machine === 'pipeline') this.watchChild(wsId, ref, machine);
     }
-    if (this.inspecting) this.send({ type: 'inspection', record: toInspectionRecord(wsId, event, this.now()) });
+    if (!this.inspecting) return;
+    if (event.type === '@xstate.microstep' && isUnarmedDelay(event.event.type, event._transitions.length)) return;
+    this.send({ type: 'inspection', record: toInspectionRecord(wsId, event, this.now()) });
   }
 
   private readonly watched = new WeakSet<AnyActorRef>();
