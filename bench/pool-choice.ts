@@ -7,7 +7,7 @@ import { wrap, releaseProxy, type Remote } from 'comlink';
 import type { ActorWorkerTask, WorkerAdmin } from '../src/protocol/worker-task.js';
 import { BatchedChannel } from '../src/protocol/channel.js';
 import { comlinkEndpoint } from '../src/protocol/comlink-endpoint.js';
-import type { FromWorker, ToWorker } from '../src/protocol/messages.js';
+import type { FromWorker, ToWorker } from '../src/protocol/worker-messages.js';
 import { now, progress, quantile, type Line } from './measure.js';
 
 const THREADS = 2;

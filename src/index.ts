@@ -23,4 +23,4 @@ export type {
   QuotaAction,
   ResourceLimits,
 } from './protocol/specs.js';
-export type { ActorSnapshot, InspectionRecord, InspectionKind, StateValue } from './protocol/messages.js';
+export type { ActorSnapshot, InspectionRecord, InspectionKind, StateValue } from './protocol/actor-records.js';

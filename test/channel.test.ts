@@ -64,3 +64,59 @@ test('an encode that fails loses its own batch; what is sent after it arrives wh
   assert.deepEqual(received, [{ shape: 'a', n: 1 }, ...after]);
   close();
 });
+
+/** A sender and a receiver whose handler throws on the messages `fails` picks out. */
+function faultyPair(fails: (message: { n: number }) => boolean, onReceiveError?: (error: unknown, message: { n: number }) => void) {
+  const { port1, port2 } = new MessageChannel();
+  const received: number[] = [];
+  const sender = new BatchedChannel<{ n: number }, unknown>(port1, () => undefined);
+  const receiver = new BatchedChannel<unknown, { n: number }>(
+    port2,
+    (message) => {
+      if (fails(message)) throw new Error(`handler failed on ${message.n}`);
+      received.push(message.n);
+    },
+    onReceiveError,
+  );
+  const close = () => {
+    sender.close();
+    receiver.close();
+    port1.close();
+    port2.close();
+  };
+  return { sender, receiver, received, close };
+}
+
+test('a handler that throws loses nothing of its batch: the rest is delivered, the throw reported with its message', async () => {
+  const reported: Array<{ error: unknown; n: number }> = [];
+  let told: () => void = () => undefined;
+  const allTold = new Promise<void>((resolve) => (told = resolve));
+  const { sender, received, close } = faultyPair(
+    (message) => message.n === 2 || message.n === 5,
+    (error, message) => {
+      reported.push({ error, n: message.n });
+      if (reported.length === 2) told();
+    },
+  );
+  for (let n = 1; n <= 6; n++) sender.send({ n });
+  sender.flush();
+  await allTold;
+  assert.deepEqual(received, [1, 3, 4, 6]);
+  assert.deepEqual(reported.map((r) => r.n), [2, 5]);
+  assert.match(String(reported[0]!.error), /handler failed on 2/);
+  close();
+});
+
+test('without an error handler, a throw still surfaces (after the rest of its batch), and later batches arrive', () => {
+  const { sender, receiver, received, close } = faultyPair((message) => message.n === 1);
+  for (const n of [1, 2, 3]) sender.send({ n });
+  sender.flush();
+  // drainNow hands the batch out synchronously: the throw reaches the caller, as a port listener's would.
+  assert.throws(() => receiver.drainNow(), /handler failed on 1/);
+  assert.deepEqual(received, [2, 3]);
+  sender.send({ n: 4 });
+  sender.flush();
+  assert.equal(receiver.drainNow(), true);
+  assert.deepEqual(received, [2, 3, 4]);
+  close();
+});

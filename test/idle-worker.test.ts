@@ -3,7 +3,8 @@ import { describe, test } from 'node:test';
 import { createActor, SimulatedClock } from 'xstate';
 import { WorkerActors } from '../src/actors/worker-actors.js';
 import { workspaceMachine } from '../src/machines/workspace-machine.js';
-import type { FromWorker, InspectionRecord } from '../src/protocol/messages.js';
+import type { InspectionRecord } from '../src/protocol/actor-records.js';
+import type { FromWorker } from '../src/protocol/worker-messages.js';
 import { DEFAULT_GRACE_MS } from '../src/protocol/specs.js';
 
 // What an idle workspace costs its worker thread (bench/workspaces.ts measures how much): no

@@ -5,7 +5,7 @@ import { commandMachine } from '../src/machines/command-machine.js';
 import { pipelineFailed } from '../src/machines/pipeline-machine.js';
 import { nextBackoff } from '../src/machines/backoff.js';
 import { workspaceMachine } from '../src/machines/workspace-machine.js';
-import type { HostRequest } from '../src/protocol/messages.js';
+import type { HostRequest } from '../src/protocol/host-requests.js';
 import { resolveRestartPolicy } from '../src/protocol/validate-spec.js';
 
 // The machines alone, with no worker and no process: the host is played by the test.

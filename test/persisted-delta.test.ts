@@ -3,7 +3,8 @@ import { describe, test } from 'node:test';
 import { SimulatedClock, type AnyActorRef } from 'xstate';
 import { WorkerActors } from '../src/actors/worker-actors.js';
 import { toPersistable } from '../src/actors/plain.js';
-import type { FromWorker, PlainValue } from '../src/protocol/messages.js';
+import type { PlainValue } from '../src/protocol/actor-records.js';
+import type { FromWorker } from '../src/protocol/worker-messages.js';
 import { mergePersisted } from '../src/protocol/persisted-delta.js';
 import { resolveRestartPolicy } from '../src/protocol/validate-spec.js';
 

@@ -1,5 +1,5 @@
 import type { AnyActorRef, InspectionEvent } from 'xstate';
-import type { ActorSnapshot, InspectionRecord, PendingTimer, PlainValue, StateValue } from '../protocol/messages.js';
+import type { ActorSnapshot, InspectionRecord, PendingTimer, PlainValue, StateValue } from '../protocol/actor-records.js';
 import { serializeError } from '../protocol/errors.js';
 import { pendingTimers } from '../machines/pending-timers.js';
 import { toPlain } from './plain.js';

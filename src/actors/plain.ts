@@ -1,4 +1,4 @@
-import type { PlainValue } from '../protocol/messages.js';
+import type { PlainValue } from '../protocol/actor-records.js';
 
 const MAX_DEPTH = 8;
 

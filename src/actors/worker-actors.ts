@@ -1,6 +1,6 @@
 import { createActor, type Actor, type AnyActorRef, type InspectionEvent, type SimulatedClock, type Snapshot } from 'xstate';
 import { serializeError } from '../protocol/errors.js';
-import type { FromWorker, ToWorker } from '../protocol/messages.js';
+import type { FromWorker, ToWorker } from '../protocol/worker-messages.js';
 import type { SupervisionSpec } from '../protocol/supervision-spec.js';
 import { newGroup } from '../machines/group.js';
 import { workspaceMachine } from '../machines/workspace-machine.js';

@@ -6,7 +6,7 @@ import type { Runtime } from '../host/runtime.js';
 import type { WorkspaceStats } from '../protocol/stats.js';
 import type { Command } from '../host/command-handle.js';
 import type { Workspace } from '../host/workspace-handle.js';
-import type { ActorSnapshot } from '../protocol/messages.js';
+import type { ActorSnapshot } from '../protocol/actor-records.js';
 import { liveView, type StatsSource } from './live-view.js';
 import { OutputLines } from './output-lines.js';
 import { plainView, type View } from './plain-view.js';

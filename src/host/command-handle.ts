@@ -1,4 +1,4 @@
-import type { ActorSnapshot } from '../protocol/messages.js';
+import type { ActorSnapshot } from '../protocol/actor-records.js';
 import { observe } from './observers.js';
 import type { ExitInfo } from './processes/exit-info.js';
 import type { RunEntry, RunReason } from './processes/process-table.js';

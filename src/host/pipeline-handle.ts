@@ -1,4 +1,4 @@
-import type { ActorSnapshot } from '../protocol/messages.js';
+import type { ActorSnapshot } from '../protocol/actor-records.js';
 import { observe } from './observers.js';
 import { checkCallOptions } from '../protocol/checks.js';
 import type { FlowInfo } from './flows/flow-hub.js';

@@ -1,4 +1,4 @@
-import type { ActorSnapshot, InspectionRecord } from '../protocol/messages.js';
+import type { ActorSnapshot, InspectionRecord } from '../protocol/actor-records.js';
 import type { PipelineSpec } from '../protocol/pipeline-spec.js';
 import type { CommandSpec, WorkspaceSpec } from '../protocol/specs.js';
 import type { WorkspaceStats } from '../protocol/stats.js';

@@ -1,4 +1,4 @@
-import type { InspectionRecord } from '../protocol/messages.js';
+import type { InspectionRecord } from '../protocol/actor-records.js';
 import { ShumaError } from '../protocol/errors.js';
 import { checkSavedName, validatePipelineSpec, type PipelineSpec } from '../protocol/pipeline-spec.js';
 import type { WorkspaceSpec } from '../protocol/specs.js';

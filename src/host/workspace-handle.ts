@@ -1,5 +1,5 @@
 import { ShumaError } from '../protocol/errors.js';
-import type { ActorSnapshot } from '../protocol/messages.js';
+import type { ActorSnapshot } from '../protocol/actor-records.js';
 import { observe } from './observers.js';
 import type { PlacementInfo } from '../protocol/placement-spec.js';
 import type { CommandSpec, WorkspaceSpec } from '../protocol/specs.js';

@@ -1,6 +1,6 @@
 import { pendingTimers } from '../machines/pending-timers.js';
 import { groupsGivenUp } from '../machines/group-supervisors.js';
-import type { ActorSnapshot, InspectionRecord, PendingTimer, PlainValue, StateValue } from '../protocol/messages.js';
+import type { ActorSnapshot, InspectionRecord, PendingTimer, PlainValue, StateValue } from '../protocol/actor-records.js';
 
 // What the inspector knows between two records: every actor's latest state (live ones, and a
 // bounded number of ended ones so that a page still shows how they ended), and a bounded ring

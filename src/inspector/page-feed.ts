@@ -1,6 +1,6 @@
 import { WebSocket, type RawData } from 'ws';
 import type { RuntimeView } from '../host/runtime-view.js';
-import type { InspectionRecord } from '../protocol/messages.js';
+import type { InspectionRecord } from '../protocol/actor-records.js';
 import { detailOf } from './actor-detail.js';
 import type { InspectorLimits } from './inspector-options.js';
 import { ActorTable, Ring, type ActorView } from './model.js';

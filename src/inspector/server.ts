@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ShumaError } from '../protocol/errors.js';
-import type { InspectionRecord } from '../protocol/messages.js';
+import type { InspectionRecord } from '../protocol/actor-records.js';
 import { checkInspectorOptions, DEFAULT_INSPECTOR_LIMITS, type InspectorLimits, type InspectorOptions } from './inspector-options.js';
 import { PageFeed, type ClientStats, type InspectorSource } from './page-feed.js';
 import { hostAllowed, PageFiles } from './page-files.js';

@@ -1,5 +1,5 @@
 import type { SerializedError } from '../protocol/errors.js';
-import type { HostRequestEvent, RelaunchOrder, Signal } from '../protocol/messages.js';
+import type { HostRequestEvent, RelaunchOrder, Signal } from '../protocol/host-requests.js';
 import type { ResolvedRestartPolicy } from '../protocol/specs.js';
 import type { ResolvedProbe } from '../protocol/supervision-spec.js';
 import type { MemberEvent, MemberPhase } from './group-events.js';

@@ -1,4 +1,4 @@
-import type { ActorSnapshot } from '../protocol/messages.js';
+import type { ActorSnapshot } from '../protocol/actor-records.js';
 import { stateName } from '../protocol/state-value.js';
 
 // What a command actor's snapshot says about one of its runs, for the main thread's promises:

@@ -1,5 +1,6 @@
 import { and, assign, enqueueActions, not, sendParent, setup } from 'xstate';
-import type { CommandEvent, HostRequestEvent } from '../protocol/messages.js';
+import type { HostRequestEvent } from '../protocol/host-requests.js';
+import type { CommandEvent } from '../protocol/machine-events.js';
 import { DEFAULT_GRACE_MS, MAX_TIMER_MS } from '../protocol/specs.js';
 import { backoffFrom, mayRestart } from './backoff.js';
 import { endedAsFailure, report, signalRun, standingOrder, stopAloneSignal, type CommandContext, type CommandInput } from './command-context.js';

@@ -1,4 +1,4 @@
-import type { HostRequestEvent, LogRequest } from '../protocol/messages.js';
+import type { HostRequestEvent, LogRequest } from '../protocol/host-requests.js';
 
 // What the machines share: how a child asks the host to log, how an event's time becomes the
 // time delays count from, how long is left until a deadline, and the FAULT drill.

@@ -1,4 +1,4 @@
-import type { ActorSnapshot, PendingTimer } from '../protocol/messages.js';
+import type { ActorSnapshot, PendingTimer } from '../protocol/actor-records.js';
 import { stateName } from '../protocol/state-value.js';
 
 // The machines keep every deadline in context as an absolute time (a restore re-arms it):

@@ -1,5 +1,5 @@
 import type { SerializedError } from '../protocol/errors.js';
-import type { HostRequestEvent, Signal } from '../protocol/messages.js';
+import type { HostRequestEvent, Signal } from '../protocol/host-requests.js';
 import type { ResolvedRestartPolicy } from '../protocol/specs.js';
 import { liveOf } from './pipeline-splice.js';
 

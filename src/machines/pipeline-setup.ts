@@ -1,5 +1,6 @@
 import { assign, enqueueActions, sendParent, setup } from 'xstate';
-import type { HostRequestEvent, PipelineEvent } from '../protocol/messages.js';
+import type { HostRequestEvent } from '../protocol/host-requests.js';
+import type { PipelineEvent } from '../protocol/machine-events.js';
 import { backoffFrom, mayRestart } from './backoff.js';
 import { backoffOver, hostLog, stampOf, throwFault, untilDeadline } from './common-actions.js';
 import { DEFAULT_PIPELINE_GRACE_MS, pipelineFailed, releaseOf, signal, signalRuns, type PipelineContext, type PipelineInput } from './pipeline-context.js';

@@ -1,4 +1,4 @@
-import type { NodeExitedEvent } from '../protocol/messages.js';
+import type { NodeExitedEvent } from '../protocol/machine-events.js';
 
 // rest_for_one on a pipeline graph, as pure decisions: which nodes a node's failure restarts
 // (itself and everything downstream), and whether a splice is worth it (something upstream, or

@@ -1,4 +1,4 @@
-import type { StopReason } from '../protocol/messages.js';
+import type { StopReason } from '../protocol/machine-events.js';
 import type { SupervisionSpec } from '../protocol/supervision-spec.js';
 import { newGroup, type GroupContext } from './group.js';
 

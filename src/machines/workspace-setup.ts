@@ -1,5 +1,6 @@
 import { and, assign, emit, enqueueActions, setup, stopChild } from 'xstate';
-import type { HostRequest, HostRequestEvent, WorkspaceEvent } from '../protocol/messages.js';
+import type { HostRequest, HostRequestEvent } from '../protocol/host-requests.js';
+import type { WorkspaceEvent } from '../protocol/machine-events.js';
 import { DEFAULT_GRACE_MS } from '../protocol/specs.js';
 import { commandMachine } from './command-machine.js';
 import type { MemberEvent } from './group-events.js';

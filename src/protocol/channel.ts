@@ -33,9 +33,15 @@ export class BatchedChannel<Out, In> {
   /** Runs first at every flush: last-moment messages (the latest state of what changed) join the batch. */
   beforeFlush: (() => void) | undefined;
 
+  /**
+   * @param onReceiveError told of each message whose handler threw, once its batch has been
+   *   handed out. Without it the first such error is thrown after the batch (AggregateError for
+   *   several), as an uncaught listener error: a throw never costs the messages behind it.
+   */
   constructor(
     private readonly port: PortEndpoint,
     receive: (message: In) => void,
+    onReceiveError?: (error: unknown, message: In) => void,
   ) {
     this.onMessage = (value) => {
       if (value === RESTART_STREAM) {
@@ -44,12 +50,20 @@ export class BatchedChannel<Out, In> {
       }
       if (!(value instanceof Uint8Array)) return;
       const batch = this.decode(value) as In[];
+      let failed: Array<{ error: unknown; message: In }> | undefined;
       this.dispatching = true;
       try {
-        for (const message of batch) receive(message);
+        for (const message of batch) {
+          try {
+            receive(message);
+          } catch (error) {
+            (failed ??= []).push({ error, message });
+          }
+        }
       } finally {
         this.dispatching = false;
       }
+      if (failed) reportFailures(failed, onReceiveError);
     };
     port.on('message', this.onMessage);
   }
@@ -104,4 +118,16 @@ export class BatchedChannel<Out, In> {
     this.closed = true;
     this.port.off('message', this.onMessage);
   }
+}
+
+function reportFailures<In>(failed: Array<{ error: unknown; message: In }>, onReceiveError: ((error: unknown, message: In) => void) | undefined): void {
+  if (onReceiveError) {
+    for (const { error, message } of failed) onReceiveError(error, message);
+    return;
+  }
+  if (failed.length === 1) throw failed[0]!.error;
+  throw new AggregateError(
+    failed.map((f) => f.error),
+    `${failed.length} messages of one batch failed in their handler`,
+  );
 }

@@ -1,4 +1,5 @@
-import type { PersistedMessage, PlainValue } from './messages.js';
+import type { PlainValue } from './actor-records.js';
+import type { PersistedMessage } from './worker-messages.js';
 
 type Children = Record<string, PlainValue>;
 

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { ActorSnapshot, StateValue } from '../protocol/messages.js';
+import type { ActorSnapshot, StateValue } from '../protocol/actor-records.js';
 
 // Watching a real actor while a model path is driven: every snapshot it publishes is kept, so
 // a step can check both where the actor ended up and every state it passed through on the way.

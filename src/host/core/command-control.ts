@@ -4,7 +4,8 @@
 // for what the actor reports.
 import { resolveProbe } from '../../protocol/supervision-spec.js';
 import { ShumaError } from '../../protocol/errors.js';
-import type { ActorSnapshot, ChildEvent, StopReason, WorkspaceEvent } from '../../protocol/messages.js';
+import type { ActorSnapshot } from '../../protocol/actor-records.js';
+import type { ChildEvent, StopReason, WorkspaceEvent } from '../../protocol/machine-events.js';
 import { DEFAULT_GRACE_MS } from '../../protocol/specs.js';
 import { validateGraceMs } from '../../protocol/validate-spec.js';
 import { deferred } from '../processes/deferred.js';

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import type { ChildEvent, InspectionRecord, WorkspaceEvent } from '../../protocol/messages.js';
+import type { InspectionRecord } from '../../protocol/actor-records.js';
+import type { ChildEvent, WorkspaceEvent } from '../../protocol/machine-events.js';
 import type { PipelineSpec } from '../../protocol/pipeline-spec.js';
 import type { FlowHub } from '../flows/flow-hub.js';
 import type { ProbeRunner } from '../probes/probe-runner.js';

@@ -1,7 +1,7 @@
 import { fail } from '../../protocol/checks.js';
 import type { DependencyCondition } from '../../protocol/supervision-spec.js';
 import type { CommandSpec } from '../../protocol/specs.js';
-import type { EndedPhase } from '../../protocol/messages.js';
+import type { EndedPhase } from '../../protocol/machine-events.js';
 import { phaseOf } from '../../machines/group-view.js';
 import type { WorkspaceEntry } from '../registry/registry.js';
 

@@ -1,5 +1,5 @@
 import { ShumaError } from '../../protocol/errors.js';
-import type { ActorSnapshot } from '../../protocol/messages.js';
+import type { ActorSnapshot } from '../../protocol/actor-records.js';
 import type { CommandEntry, WorkspaceEntry } from '../registry/registry.js';
 
 /**

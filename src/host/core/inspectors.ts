@@ -1,5 +1,5 @@
 import { ShumaError } from '../../protocol/errors.js';
-import type { InspectionRecord } from '../../protocol/messages.js';
+import type { InspectionRecord } from '../../protocol/actor-records.js';
 import type { CoreParts } from './core-parts.js';
 
 /**

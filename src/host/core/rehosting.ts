@@ -1,5 +1,5 @@
 import { serializeError } from '../../protocol/errors.js';
-import type { ActorSnapshot } from '../../protocol/messages.js';
+import type { ActorSnapshot } from '../../protocol/actor-records.js';
 import { stateName } from '../../protocol/state-value.js';
 import { exitEvent } from '../main-actors/reaper.js';
 import type { WorkspaceEntry } from '../registry/registry.js';

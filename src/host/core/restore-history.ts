@@ -4,7 +4,7 @@
 // and the finished ones' why trails. A record that does not have the expected shape is skipped:
 // it is history, and the workspace comes back without it.
 import { isPlainObject } from '../../protocol/checks.js';
-import type { ActorSnapshot } from '../../protocol/messages.js';
+import type { ActorSnapshot } from '../../protocol/actor-records.js';
 import type { CommandSpec, ResolvedRestartPolicy } from '../../protocol/specs.js';
 import { validatePipelineSpec } from '../../protocol/pipeline-spec.js';
 import { validateCommandSpec } from '../../protocol/validate-spec.js';

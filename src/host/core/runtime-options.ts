@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { ShumaError } from '../../protocol/errors.js';
-import type { InspectionRecord } from '../../protocol/messages.js';
+import type { InspectionRecord } from '../../protocol/actor-records.js';
 import type { RuntimeClock } from './clock.js';
 import type { LogFileOptions } from '../processes/log-files.js';
 

@@ -1,4 +1,4 @@
-import type { ActorSnapshot, PlainValue } from '../../protocol/messages.js';
+import type { ActorSnapshot, PlainValue } from '../../protocol/actor-records.js';
 import type { WorkspaceEntry } from '../registry/registry.js';
 
 // The main thread mirrors each workspace twice: the snapshot observers see (value, status,

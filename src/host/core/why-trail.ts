@@ -1,4 +1,4 @@
-import type { ActorSnapshot } from '../../protocol/messages.js';
+import type { ActorSnapshot } from '../../protocol/actor-records.js';
 import { stateName } from '../../protocol/state-value.js';
 
 /** One link of a causal trail: what changed an actor, in words, and when. */

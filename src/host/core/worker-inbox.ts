@@ -1,5 +1,7 @@
 import { serializeError } from '../../protocol/errors.js';
-import type { ActorSnapshot, FromWorker, HostRequest, PlainValue } from '../../protocol/messages.js';
+import type { ActorSnapshot, PlainValue } from '../../protocol/actor-records.js';
+import type { HostRequest } from '../../protocol/host-requests.js';
+import type { FromWorker } from '../../protocol/worker-messages.js';
 import { mergePersisted } from '../../protocol/persisted-delta.js';
 import { stateName } from '../../protocol/state-value.js';
 import { hasHeardExitOf, runIdOf } from '../../machines/command-runs.js';

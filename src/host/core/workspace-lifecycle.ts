@@ -1,5 +1,6 @@
 import { ShumaError, serializeError } from '../../protocol/errors.js';
-import type { StopReason, ToWorker } from '../../protocol/messages.js';
+import type { StopReason } from '../../protocol/machine-events.js';
+import type { ToWorker } from '../../protocol/worker-messages.js';
 import { ULID_PATTERN } from '../../protocol/checks.js';
 import { DEFAULT_GRACE_MS, type WorkspaceSpec } from '../../protocol/specs.js';
 import { validateGraceMs, validateWorkspaceSpec } from '../../protocol/validate-spec.js';

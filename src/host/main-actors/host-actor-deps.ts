@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { ChildEvent } from '../../protocol/messages.js';
+import type { ChildEvent } from '../../protocol/machine-events.js';
 import type { TapPlane } from '../flows/flow-hub.js';
 import type { ProcessTable } from '../processes/process-table.js';
 import type { LogFiles } from '../processes/log-files.js';

@@ -1,5 +1,7 @@
 import { ShumaError, serializeError } from '../../protocol/errors.js';
-import type { ActorSnapshot, ChildEvent, RelaunchOrder, Signal } from '../../protocol/messages.js';
+import type { ActorSnapshot } from '../../protocol/actor-records.js';
+import type { RelaunchOrder, Signal } from '../../protocol/host-requests.js';
+import type { ChildEvent } from '../../protocol/machine-events.js';
 import type { RunEntry } from '../processes/process-table.js';
 import { signalGroup } from '../processes/signals.js';
 import type { CommandEntry, HostStop, LaunchPlan, PipelineEntry, StopScope, WorkspaceEntry } from '../registry/registry.js';

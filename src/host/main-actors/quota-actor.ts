@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { serializeError } from '../../protocol/errors.js';
-import type { QuotaBreachEvent } from '../../protocol/messages.js';
+import type { QuotaBreachEvent } from '../../protocol/machine-events.js';
 import type { QuotaAction } from '../../protocol/specs.js';
 import type { ProcessTable } from '../processes/process-table.js';
 import type { Registry, WorkspaceEntry } from '../registry/registry.js';

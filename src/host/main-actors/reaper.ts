@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { serializeError } from '../../protocol/errors.js';
-import type { ChildEvent } from '../../protocol/messages.js';
+import type { ChildEvent } from '../../protocol/machine-events.js';
 import { toExitInfo, type ExitInfo } from '../processes/exit-info.js';
 import { groupMembers, isSameProcess, listProcesses, type ProcStat } from '../processes/proc.js';
 import { settleExited, type ProcessTable, type RunEntry } from '../processes/process-table.js';

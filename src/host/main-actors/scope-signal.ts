@@ -1,5 +1,5 @@
 import { serializeError } from '../../protocol/errors.js';
-import type { Signal } from '../../protocol/messages.js';
+import type { Signal } from '../../protocol/host-requests.js';
 import { descendantsOf, listProcesses, type ProcStat } from '../processes/proc.js';
 import { signalGroup, signalIfSame, signalPid } from '../processes/signals.js';
 import type { StopScope, WorkspaceEntry } from '../registry/registry.js';

@@ -1,5 +1,7 @@
 import { ShumaError } from '../../protocol/errors.js';
-import type { ActorSnapshot, ChildEvent, RelaunchOrder } from '../../protocol/messages.js';
+import type { ActorSnapshot } from '../../protocol/actor-records.js';
+import type { RelaunchOrder } from '../../protocol/host-requests.js';
+import type { ChildEvent } from '../../protocol/machine-events.js';
 import { stateName } from '../../protocol/state-value.js';
 import { hasHeardExitOf, runIdOf } from '../../machines/command-runs.js';
 import type { RunEntry } from '../processes/process-table.js';

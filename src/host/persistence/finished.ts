@@ -2,7 +2,7 @@
 // and pipelines (with their last exits and results) and their `why` trails, and the last exits
 // of the commands that go on. Bounded, so that a workspace running one-shot jobs for months does
 // not grow its snapshot without end: the newest are kept, the oldest dropped.
-import type { ActorSnapshot } from '../../protocol/messages.js';
+import type { ActorSnapshot } from '../../protocol/actor-records.js';
 import type { PipelineSpec } from '../../protocol/pipeline-spec.js';
 import type { CommandSpec, ResolvedRestartPolicy } from '../../protocol/specs.js';
 import type { ProcessTable, RunEntry } from '../processes/process-table.js';

@@ -1,5 +1,5 @@
 import type { PlacementInfo } from '../../protocol/placement-spec.js';
-import type { PlainValue } from '../../protocol/messages.js';
+import type { PlainValue } from '../../protocol/actor-records.js';
 import type { PersistedHistory } from './finished.js';
 import type { PipelineSpec } from '../../protocol/pipeline-spec.js';
 import type { CommandSpec, ResolvedRestartPolicy, WorkspaceSpec } from '../../protocol/specs.js';

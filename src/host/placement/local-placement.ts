@@ -1,5 +1,6 @@
 import { serializeError } from '../../protocol/errors.js';
-import type { ActorSnapshot, RelaunchOrder, Signal } from '../../protocol/messages.js';
+import type { ActorSnapshot } from '../../protocol/actor-records.js';
+import type { RelaunchOrder, Signal } from '../../protocol/host-requests.js';
 import type { WorkspaceSpec } from '../../protocol/specs.js';
 import { createWorkspaceCgroup, detectCgroups, removeCgroupParent, type CgroupSupport } from '../cgroup/cgroups.js';
 import { unsupportedWarnings } from './workspace-warnings.js';

@@ -1,4 +1,6 @@
-import type { ActorSnapshot, ChildEvent, RelaunchOrder, Signal } from '../../protocol/messages.js';
+import type { ActorSnapshot } from '../../protocol/actor-records.js';
+import type { RelaunchOrder, Signal } from '../../protocol/host-requests.js';
+import type { ChildEvent } from '../../protocol/machine-events.js';
 import type { PlacementInfo } from '../../protocol/placement-spec.js';
 import type { WorkspaceSpec } from '../../protocol/specs.js';
 import type { WorkspaceUsage } from '../main-actors/quota-actor.js';

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import type { ProbeRequest, ProbeResultEvent } from '../../protocol/messages.js';
+import type { ProbeRequest } from '../../protocol/host-requests.js';
+import type { ProbeResultEvent } from '../../protocol/machine-events.js';
 import type { ReadinessProbe } from '../../protocol/supervision-spec.js';
 import type { RunEntry } from '../processes/process-table.js';
 import type { CommandEntry, Registry, WorkspaceEntry } from '../registry/registry.js';

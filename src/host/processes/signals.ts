@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { serializeError } from '../../protocol/errors.js';
-import type { Signal } from '../../protocol/messages.js';
+import type { Signal } from '../../protocol/host-requests.js';
 import { isSameProcess, type ProcStat } from './proc.js';
 
 // Sending a signal to what the runtime started: a process group (every run leads its own), a

@@ -1,6 +1,7 @@
 import type { PlacementInfo } from '../../protocol/placement-spec.js';
 import type { SerializedError } from '../../protocol/errors.js';
-import type { ActorSnapshot, PlainValue, Signal } from '../../protocol/messages.js';
+import type { ActorSnapshot, PlainValue } from '../../protocol/actor-records.js';
+import type { Signal } from '../../protocol/host-requests.js';
 import type { PipelineSpec } from '../../protocol/pipeline-spec.js';
 import type { CommandSpec, ResolvedRestartPolicy, WorkspaceSpec } from '../../protocol/specs.js';
 import type { Deferred } from '../processes/deferred.js';

@@ -4,7 +4,7 @@ import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { BatchedChannel } from '../../protocol/channel.js';
 import { comlinkEndpoint } from '../../protocol/comlink-endpoint.js';
-import type { FromWorker, ToWorker } from '../../protocol/messages.js';
+import type { FromWorker, ToWorker } from '../../protocol/worker-messages.js';
 import type { ActorWorkerTask, WorkerAdmin } from '../../protocol/worker-task.js';
 
 interface PoolMember {

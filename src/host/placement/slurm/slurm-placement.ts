@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { ShumaError, serializeError } from '../../../protocol/errors.js';
-import type { Signal } from '../../../protocol/messages.js';
+import type { Signal } from '../../../protocol/host-requests.js';
 import type { PlacementInfo } from '../../../protocol/placement-spec.js';
 import type { WorkspaceSpec } from '../../../protocol/specs.js';
 import { HostActor } from '../../main-actors/host-actor.js';

@@ -1,5 +1,5 @@
 import { serializeError } from '../../../protocol/errors.js';
-import type { Signal } from '../../../protocol/messages.js';
+import type { Signal } from '../../../protocol/host-requests.js';
 import type { Logger } from 'pino';
 import { listSteps, signalSteps } from './job-control.js';
 import type { SlurmCluster } from './slurm-cli.js';
