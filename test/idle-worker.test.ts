@@ -6,6 +6,7 @@ import { workspaceMachine } from '../src/machines/workspace-machine.js';
 import type { InspectionRecord } from '../src/protocol/actor-records.js';
 import type { FromWorker } from '../src/protocol/worker-messages.js';
 import { DEFAULT_GRACE_MS } from '../src/protocol/specs.js';
+import { resolveRestartPolicy } from '../src/protocol/validate-spec.js';
 
 // What an idle workspace costs its worker thread (bench/workspaces.ts measures how much): no
 // timer it will never need, no message nobody can read. What the host, the inspector and the
@@ -120,5 +121,62 @@ describe('an idle workspace in its worker', () => {
     // What observers see still comes: the shutdown's stop is seen as any other.
     const snapshots = sent.filter((m) => m.type === 'snapshot').map((m) => (m as { wsId: string }).wsId);
     assert.deepEqual(snapshots, ['S', 'R']);
+  });
+});
+
+describe('a workspace that ended', () => {
+  test('is let go by its worker as it tells its end (no release needed); one that failed waits for the release', () => {
+    const { actors, clock, sent } = workerUnderTest();
+    actors.receive({ type: 'createWorkspace', wsId: 'E', label: 'ends', ttlMs: null, at: clock.now() });
+    actors.receive({ type: 'createWorkspace', wsId: 'F', label: 'fails', ttlMs: null, at: clock.now() });
+    assert.equal(actors.size, 2);
+    actors.receive({ type: 'workspaceEvent', wsId: 'E', event: { type: 'STOP', at: clock.now(), graceMs: 0, reason: 'requested' } });
+    actors.receive({ type: 'workspaceEvent', wsId: 'E', event: { type: 'GROUPS_EMPTY', at: clock.now(), reaped: 0 } });
+    const last = sent.filter((m) => m.type === 'snapshot' && m.wsId === 'E').at(-1);
+    assert.equal(last?.type === 'snapshot' && last.snapshot.status, 'done', 'its end is told');
+    assert.equal(actors.size, 1, 'and it is gone from the thread');
+    actors.receive({ type: 'workspaceEvent', wsId: 'F', event: { type: 'FAULT', message: 'drill' } });
+    assert.ok(sent.some((m) => m.type === 'actorError' && m.wsId === 'F'));
+    assert.equal(actors.size, 1, 'a failed actor is held until the host lets it go');
+    actors.receive({ type: 'release', wsId: 'F' });
+    assert.equal(actors.size, 0);
+  });
+});
+
+describe('children watched with no inspector attached', () => {
+  test('a command is watched from its first snapshot; inspection turned on records every step once, turned off none', () => {
+    const { actors, clock, sent, records } = workerUnderTest();
+    const policy = resolveRestartPolicy({ onFailure: false });
+    const childStates = () => sent.flatMap((m) => (m.type === 'childSnapshot' ? [`${m.key} ${JSON.stringify(m.snapshot.value)}`] : []));
+    actors.receive({ type: 'createWorkspace', wsId: 'W', label: 'w', ttlMs: null, at: clock.now() });
+    actors.receive({ type: 'workspaceEvent', wsId: 'W', event: { type: 'RUN', at: clock.now(), key: 'A', label: 'a', policy } });
+    assert.deepEqual(childStates(), ['A "starting"'], 'its first state, as it started');
+    assert.ok(sent.some((m) => m.type === 'hostRequest' && m.request.type === 'spawn'), 'it asked for its run');
+    assert.deepEqual(records(), [], 'nobody inspects: no record');
+
+    actors.receive({ type: 'inspect', enabled: true });
+    actors.receive({ type: 'childEvent', wsId: 'W', key: 'A', event: { type: 'SPAWNED', at: clock.now(), runId: 'R1', pid: 101 } });
+    // A workspace made while inspecting is seen from its creation on (its actor record first).
+    actors.receive({ type: 'createWorkspace', wsId: 'V', label: 'v', ttlMs: null, at: clock.now() });
+    actors.receive({ type: 'workspaceEvent', wsId: 'V', event: { type: 'RUN', at: clock.now(), key: 'B', label: 'b', policy } });
+    assert.deepEqual(childStates(), ['A "starting"', 'A "running"', 'B "starting"']);
+    const seen = records();
+    const spawnedEvents = seen.filter((r) => r.kind === 'event' && (r.event as { type: string }).type === 'SPAWNED');
+    assert.equal(spawnedEvents.length, 1, 'one observer per workspace: each step recorded once');
+    assert.deepEqual(
+      seen.filter((r) => r.kind === 'actor').map((r) => `${r.rootId}/${r.actorId} ${r.machine}`),
+      ['V/V workspace', 'V/B command'],
+    );
+
+    // Off, and on again: still one record per step, for both workspaces.
+    actors.receive({ type: 'inspect', enabled: false });
+    const before = records().length;
+    actors.receive({ type: 'childEvent', wsId: 'W', key: 'A', event: { type: 'EXITED', at: clock.now(), runId: 'R1', code: 0, signal: null, status: 0 } });
+    assert.equal(records().length, before, 'inspection off: no record');
+    actors.receive({ type: 'inspect', enabled: true });
+    actors.receive({ type: 'workspaceEvent', wsId: 'W', event: { type: 'QUOTA_BREACH', at: clock.now(), resource: 'memory', used: 2, limit: 1, action: 'log', message: 'memory: 2 > 1' } });
+    actors.receive({ type: 'workspaceEvent', wsId: 'V', event: { type: 'QUOTA_BREACH', at: clock.now(), resource: 'memory', used: 2, limit: 1, action: 'log', message: 'memory: 2 > 1' } });
+    const breaches = records().slice(before).filter((r) => r.kind === 'event' && (r.event as { type: string }).type === 'QUOTA_BREACH');
+    assert.deepEqual(breaches.map((r) => r.rootId), ['W', 'V']);
   });
 });

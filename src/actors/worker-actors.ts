@@ -1,10 +1,11 @@
-import { createActor, type Actor, type AnyActorRef, type InspectionEvent, type SimulatedClock, type Snapshot } from 'xstate';
+import { createActor, type Actor, type AnyActorRef, type InspectionEvent, type SimulatedClock, type Snapshot, type Subscription } from 'xstate';
 import { serializeError } from '../protocol/errors.js';
 import type { FromWorker, ToWorker } from '../protocol/worker-messages.js';
 import type { SupervisionSpec } from '../protocol/supervision-spec.js';
 import { newGroup } from '../machines/group.js';
 import { workspaceMachine } from '../machines/workspace-machine.js';
 import { isUnarmedDelay } from '../machines/no-timer.js';
+import { announcingWorkspaceMachine, type ChildMachine } from './announced-children.js';
 import { machineIdOf, toActorSnapshot, toInspectionRecord } from './inspection-records.js';
 import { toPersistable } from './plain.js';
 
@@ -36,6 +37,13 @@ export class WorkerActors {
   private readonly sentChildren = new Map<string, Set<string>>();
   /** Workspaces stopped by a shutdown: they persist nothing more. */
   private readonly frozen = new Set<string>();
+  /** Its command and pipeline actors are watched as they start (announced-children.ts). */
+  private readonly machine = announcingWorkspaceMachine((wsId, child, machine) => this.watchChild(wsId, child, machine));
+  /**
+   * The workspaces an inspection observer is attached to: while someone inspects, and for the life
+   * of those created meanwhile (null: attached at creation, where it sees the actor made).
+   */
+  private readonly inspected = new Map<string, Subscription | null>();
 
   constructor(
     private readonly send: (message: FromWorker) => void,
@@ -79,12 +87,10 @@ export class WorkerActors {
       }
       case 'release':
         this.workspaces.get(message.wsId)?.stop();
-        this.workspaces.delete(message.wsId);
-        this.sentChildren.delete(message.wsId);
-        this.frozen.delete(message.wsId);
+        this.forget(message.wsId);
         return;
       case 'inspect':
-        this.inspecting = message.enabled;
+        this.inspect(message.enabled);
         return;
       case 'clock':
         // Only a simulated clock is ever moved by hand.
@@ -103,12 +109,13 @@ export class WorkerActors {
     supervision: SupervisionSpec | null = null,
     groups: Record<string, SupervisionSpec> | null = null,
   ): void {
-    const actor = createActor(workspaceMachine, {
+    if (this.inspecting) this.inspected.set(wsId, null);
+    const actor = createActor(this.machine, {
       id: wsId,
       input: { id: wsId, label, ttlMs, supervision, groups },
       ...(restored ? { snapshot: withGroup(restored) as Snapshot<unknown> } : {}),
       ...(this.clock ? { clock: this.clock } : {}),
-      inspect: (event) => this.onInspection(wsId, event),
+      ...(this.inspecting ? { inspect: (event: InspectionEvent) => this.onInspection(wsId, event) } : {}),
     });
     this.workspaces.set(wsId, actor);
     // Hosted afresh (restored, re-hosted): the main thread's next snapshot of it is whole.
@@ -133,6 +140,8 @@ export class WorkerActors {
         if (unseen || !changedForObservers(last, snapshot)) return;
         last = snapshot;
         this.send({ type: 'snapshot', wsId, snapshot: toActorSnapshot(snapshot) });
+        // Its end is told: the host has nothing more to say to it, and needs no message to let it go.
+        if (snapshot.status === 'done') this.forget(wsId);
       },
       // Without an error observer XState rethrows, and the whole worker would go down.
       error: (error) => {
@@ -145,12 +154,21 @@ export class WorkerActors {
     if (!restored) actor.send({ type: 'START', at });
   }
 
+  /** The workspace is gone from this thread (it ended, or the host let go of one that failed). */
+  private forget(wsId: string): void {
+    this.inspected.get(wsId)?.unsubscribe();
+    this.inspected.delete(wsId);
+    this.workspaces.delete(wsId);
+    this.sentChildren.delete(wsId);
+    this.frozen.delete(wsId);
+  }
+
   /** Timers are re-armed; children whose processes are gone are told so. */
   private afterRestore(wsId: string, at: number, lostKeys: readonly string[]): void {
     const actor = this.workspaces.get(wsId);
     if (!actor) return;
     const children = actor.getSnapshot().children as Record<string, AnyActorRef | undefined>;
-    // Children restored from the snapshot may predate our inspection hook: watch them here.
+    // Restored children were watched as they started (announced-children.ts); this is only a net.
     for (const child of Object.values(children)) {
       const machine = child ? machineIdOf(child) : null;
       if (child && (machine === 'command' || machine === 'pipeline')) this.watchChild(wsId, child, machine);
@@ -225,12 +243,23 @@ export class WorkerActors {
     this.send({ type: 'persisted', wsId, snapshot: toPersistable({ ...own, children: entries }), children: order });
   }
 
-  private onInspection(wsId: string, event: InspectionEvent): void {
-    const ref = event.actorRef as AnyActorRef;
-    if (event.type === '@xstate.actor') {
-      const machine = machineIdOf(ref);
-      if (machine === 'command' || machine === 'pipeline') this.watchChild(wsId, ref, machine);
+  /** Inspection on: every workspace's steps are recorded from now on; off: observers let go. */
+  private inspect(enabled: boolean): void {
+    this.inspecting = enabled;
+    for (const [wsId, actor] of this.workspaces) {
+      if (enabled && !this.inspected.has(wsId)) {
+        this.inspected.set(wsId, actor.system.inspect((event) => this.onInspection(wsId, event)));
+      }
+      const subscription = this.inspected.get(wsId);
+      if (!enabled && subscription) {
+        subscription.unsubscribe();
+        this.inspected.delete(wsId);
+      }
     }
+  }
+
+  private onInspection(wsId: string, event: InspectionEvent): void {
+    // One attached at creation stays; it records only while someone inspects.
     if (!this.inspecting) return;
     if (event.type === '@xstate.microstep' && isUnarmedDelay(event.event.type, event._transitions.length)) return;
     this.send({ type: 'inspection', record: toInspectionRecord(wsId, event, this.now()) });
@@ -238,7 +267,7 @@ export class WorkerActors {
 
   private readonly watched = new WeakSet<AnyActorRef>();
 
-  private watchChild(wsId: string, ref: AnyActorRef, machine: 'command' | 'pipeline'): void {
+  private watchChild(wsId: string, ref: AnyActorRef, machine: ChildMachine): void {
     if (this.watched.has(ref)) return;
     this.watched.add(ref);
     const key = ref.id;
