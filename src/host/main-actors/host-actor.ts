@@ -79,6 +79,14 @@ export class HostActor {
     if (run && run.wsId === ws.id && ws.groups.has(run.pid)) signalGroup(run.pid, signal, this.deps.logger);
   }
 
+  /**
+   * A placement that signals one run its own way (Slurm: scancel to the step) says so first, as
+   * signalRun does: the actor ends the run itself and decides what follows, not a standing order.
+   */
+  revokeOrder(runId: string): void {
+    this.orders.revoke(runId);
+  }
+
   /** A workspace stop in dependency order: SIGTERM wave by wave, each once the one before ended. */
   signalInWaves(ws: WorkspaceEntry, waves: string[][]): void {
     void stopInWaves(ws, waves, this.deps.table, (only) => this.mailbox.send({ type: 'signal', scope: ws, signal: 'SIGTERM', ...(only ? { only } : {}) }));

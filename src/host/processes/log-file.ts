@@ -37,6 +37,12 @@ export class LogFile {
   private handle: fs.FileHandle | null = null;
   private size = -1;
   private draining: Promise<void> | null = null;
+  /** Batches taken for the disk, and how many of them are done with (on disk, or lost to an error). */
+  private taken = 0;
+  private landed = 0;
+  /** Readers waiting for a batch to land (landedUpTo). */
+  private waiters: Array<{ batch: number; resolve: () => void }> = [];
+  private rotating: Promise<void> | null = null;
   private idleTimer: NodeJS.Timeout | null = null;
   private atLineStart = true;
   /** Reads under way (whileSteady): a rotation waits for them. */
@@ -66,9 +72,27 @@ export class LogFile {
     if (!this.draining) this.draining = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.drain());
   }
 
-  /** Resolves once everything written so far is on disk. */
+  /** Resolves once the writer is idle: everything written, up to now and meanwhile, is on disk. */
   async flush(): Promise<void> {
     while (this.draining) await this.draining;
+  }
+
+  /**
+   * Resolves once what was written up to now is on disk, whatever is written meanwhile: under a
+   * flood the writer is never idle, and a reader waiting for that (flush) would wait for the flood's end.
+   */
+  private landedUpToNow(): Promise<void> {
+    const batch = this.pending.length > 0 || this.dropped > 0 ? this.taken + 1 : this.taken;
+    if (this.landed >= batch) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ batch, resolve }));
+  }
+
+  private land(): void {
+    this.landed = this.taken;
+    if (this.waiters.length === 0) return;
+    const ready = this.waiters.filter((w) => w.batch <= this.landed);
+    this.waiters = this.waiters.filter((w) => w.batch > this.landed);
+    for (const waiter of ready) waiter.resolve();
   }
 
   /** Empties the file and removes its rotated ones (`shuma flush`). */
@@ -135,16 +159,20 @@ export class LogFile {
         const batch = this.pending;
         this.pending = [];
         this.pendingBytes = 0;
+        this.taken++;
         await this.append(batch);
         this.recycle(batch);
+        this.land();
       }
     } catch (error) {
       // A full disk or a removed directory loses the file's copy; the ring still has the output.
+      if (this.pending.length > 0) this.taken++;
       this.pending = [];
       this.pendingBytes = 0;
       await this.closeHandle();
       this.onError(error);
     } finally {
+      this.land();
       this.draining = null;
       this.idleTimer = setTimeout(() => void this.closeIdle(), IDLE_CLOSE_MS);
       this.idleTimer.unref();
@@ -167,7 +195,14 @@ export class LogFile {
       this.size = (await this.handle.stat()).size;
     }
     const length = batch.reduce((sum, run) => sum + run.length, 0);
-    if (this.size > 0 && this.size + length > this.limits.maxBytes) await this.rotate();
+    if (this.size > 0 && this.size + length > this.limits.maxBytes) {
+      this.rotating = this.rotate();
+      try {
+        await this.rotating;
+      } finally {
+        this.rotating = null;
+      }
+    }
     let rest = [...batch];
     while (rest.length > 0) {
       let { bytesWritten } = await this.handle!.writev(rest);
@@ -225,9 +260,12 @@ export class LogFile {
   /**
    * Runs `read` over the file and its rotated ones once what was written so far is on disk, with
    * no rotation under way: a rotation waits for it, so the read sees every byte under one name.
+   * Output that arrives meanwhile is not waited for (a flood would hold the read until it ends).
    */
   async whileSteady<T>(read: () => Promise<T>): Promise<T> {
-    await this.flush();
+    await this.landedUpToNow();
+    // Checked and registered in one turn: a rotation that starts later waits for this read.
+    while (this.rotating) await this.rotating.catch(() => undefined);
     const reading = read();
     const settled = reading.then(
       () => undefined,
