@@ -72,6 +72,21 @@ test('a change anywhere in a record is written: a child snapshot replaced in pla
   assert.equal(encoder.encodedLast, 3);
 });
 
+test("a change made in place to one of the runtime's own objects in a record (a Slurm job's nodes) is written", () => {
+  const encoder = new SnapshotEncoder();
+  const placement = { kind: 'slurm' as const, jobId: '42', nodes: ['n1', 'n2'] };
+  const actor = record(1).actor;
+  const make = () => ({ ...record(1), actor, placement });
+  encoder.encodeEnvelope({ format: 1, writtenAt: 1, data: data([make()]) });
+  placement.nodes = ['n1'];
+  const envelope = { format: 1, writtenAt: 2, data: data([make()]) };
+  assert.deepEqual(encoder.encodeEnvelope(envelope), encode(envelope));
+  assert.equal(encoder.encodedLast, 1);
+  // Unchanged since: kept.
+  assert.deepEqual(encoder.encodeEnvelope(envelope), encode(envelope));
+  assert.equal(encoder.encodedLast, 0);
+});
+
 test('what would not read back is refused, nested in a record, as it is when encoded whole', async () => {
   const stateDir = tempDir();
   const encoder = new SnapshotEncoder();

@@ -29,7 +29,12 @@ export const SNAPSHOT_MAX_DEPTH = 512;
 const RECORD_NESTING = 3;
 
 interface Kept {
-  record: PersistedWorkspace;
+  /**
+   * The record but its actor, copied when it was encoded: its parts are the runtime's own
+   * objects (the spec, the placement, whose nodes a Slurm job updates in place), so the record
+   * itself would compare equal to its own later changes.
+   */
+  rest: Record<string, unknown>;
   /**
    * The actor's parts by identity. Persisted snapshots are replaced, never changed in place on
    * the main thread (host/core/shared-context.ts), except a child's entry whose `snapshot` is
@@ -81,10 +86,11 @@ export class SnapshotEncoder {
       const actorParts = partsOf(record.actor);
       const before = typeof record.id === 'string' ? this.kept.get(record.id) : undefined;
       let entry: Kept;
-      if (before !== undefined && sameParts(before.actorParts, actorParts) && sameRest(before.record, record)) {
-        entry = { record, actorParts, bytes: before.bytes };
+      if (before !== undefined && sameParts(before.actorParts, actorParts) && sameRest(before.rest, record)) {
+        entry = { rest: before.rest, actorParts, bytes: before.bytes };
       } else {
-        entry = { record, actorParts, bytes: encodeChecked(record, RECORD_NESTING) };
+        const bytes = encodeChecked(record, RECORD_NESTING);
+        entry = { rest: restOf(record), actorParts, bytes };
         encoded++;
       }
       parts.push(entry.bytes);
@@ -128,16 +134,21 @@ function sameParts(a: unknown[], b: unknown[]): boolean {
   return true;
 }
 
-/** Everything of the record but its actor (compared by its parts) is equal. */
-function sameRest(a: PersistedWorkspace, b: PersistedWorkspace): boolean {
-  const keys = Object.keys(a);
-  if (keys.length !== Object.keys(b).length) return false;
+/** A copy of everything of the record but its actor (which is compared by its parts). */
+function restOf(record: PersistedWorkspace): Record<string, unknown> {
+  const rest: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(record)) if (key !== 'actor') rest[key] = value;
+  return structuredClone(rest);
+}
+
+/** The record, its actor aside, equals the copy kept of the last one. */
+function sameRest(kept: Record<string, unknown>, record: PersistedWorkspace): boolean {
+  const fields = record as unknown as Record<string, unknown>;
+  const keys = Object.keys(fields);
+  if (keys.length !== Object.keys(kept).length + 1 || !Object.hasOwn(fields, 'actor')) return false;
   for (const key of keys) {
-    if (key === 'actor') {
-      if (!Object.hasOwn(b, key)) return false;
-      continue;
-    }
-    if (!Object.hasOwn(b, key) || !samePlain(a[key as keyof PersistedWorkspace], b[key as keyof PersistedWorkspace])) return false;
+    if (key === 'actor') continue;
+    if (!Object.hasOwn(kept, key) || !samePlain(kept[key], fields[key])) return false;
   }
   return true;
 }
