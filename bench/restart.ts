@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import type { ActorSnapshot, Runtime } from '../src/index.js';
 import { coreOf } from '../src/host/runtime.js';
-import type { Spawner } from '../src/host/spawn/spawner.js';
+import type { SpawnedProcess, Spawner } from '../src/host/spawn/spawner.js';
 import { now, progress, quantile, type Line } from './measure.js';
 
 /** When each run was seen running, and when its exit was seen, by run number (0 = first). */
@@ -24,15 +24,16 @@ interface Timeline {
 function tapSpawner(rt: Runtime, timeline: Timeline): () => void {
   const host = (coreOf(rt).placements.local as unknown as { host: { deps: { spawner: Spawner } } }).host;
   const spawner = host.deps.spawner;
+  const tap = (child: SpawnedProcess) => {
+    timeline.execedAt.push(now());
+    child.onExit(() => timeline.exitToldAt.push(now()));
+    return child;
+  };
   host.deps.spawner = {
     name: spawner.name,
     appliesLimits: spawner.appliesLimits,
-    spawn: async (order) => {
-      const child = await spawner.spawn(order);
-      timeline.execedAt.push(now());
-      child.onExit(() => timeline.exitToldAt.push(now()));
-      return child;
-    },
+    ...(spawner.actsAhead !== undefined ? { actsAhead: spawner.actsAhead } : {}),
+    spawn: async (order) => tap(await spawner.spawn(order)),
   };
   return () => (host.deps.spawner = spawner);
 }

@@ -1,33 +1,59 @@
 // (o) Slurm placement against srun/salloc by hand, in the same run on the same throwaway cluster
 // (scripts/slurm-test-cluster.sh, two emulated nodes): create-to-running of a workspace, ws.run
-// of one command on a node until it ran (srun true), a restart cycle (srun false again and again),
-// and a 2-node pipeline's throughput (srun | srun). Medians.
+// of one command on a node until it ran (srun true), a restart cycle (srun false relaunched as
+// soon as it ends), and a 2-node pipeline's throughput (srun | srun). Medians.
+//
+// Each side is run in turn with its baselines, the order rotating from one round to the next, so
+// that a change of the machine's load (2 cores shared with other work) falls on every side alike.
 //
 // Create-to-running has three baselines: `salloc --no-shell` alone (a job id, its nodes unknown);
 // the same followed by the squeue a user needs to learn its nodes (what a workspace gives:
 // ws.placement.nodes); and salloc running the node-reporting command shuma uses (allocation.ts),
-// which leaves shuma's own part (hosting the workspace's actor) as the difference.
+// read up to its report as shuma reads it, which leaves shuma's own part as the difference.
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createRuntime, type Runtime } from '../src/index.js';
+import { sallocArgs } from '../src/host/placement/slurm/allocation.js';
 import { startAfterStdinEnds } from '../src/host/placement/slurm/step-task.js';
 import { now, progress, quantile, type Line } from './measure.js';
 
 const run = promisify(execFile);
 const SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../scripts/slurm-test-cluster.sh');
-const ROUNDS = 15;
-const CREATE_ROUNDS = 30;
+const ROUNDS = 20;
+const CREATE_ROUNDS = 40;
 /** Runs of a failing command per block (the first and its restarts), and blocks. */
 const RESTARTS = 10;
-const RESTART_BLOCKS = 4;
+const RESTART_BLOCKS = 6;
 const PIPE_BYTES = 128 * 2 ** 20;
 const PIPE_ROUNDS = 4;
 
-/** What shuma's salloc runs (allocation.ts): print the nodes, then end salloc so that it keeps the job. */
-const REPORT = 'printf "nodes %s\\n" "$SLURM_JOB_NODELIST" >&2; kill -KILL "$PPID"';
+
+/** Runs each of `sides` once, starting with a different one each round. */
+async function inTurn(round: number, sides: readonly (() => Promise<void>)[]): Promise<void> {
+  for (let k = 0; k < sides.length; k++) await sides[(round + k) % sides.length]!();
+}
+
+/**
+ * The salloc line shuma runs (allocation.ts: its command reports the job and its nodes, then ends
+ * salloc so that it keeps the job), read up to the report as shuma reads it; then until it ended.
+ */
+function sallocReporting(env: NodeJS.ProcessEnv, name: string): Promise<{ reportedMs: number; ended: Promise<void> }> {
+  const t = now();
+  return new Promise((resolve, reject) => {
+    const child = spawn('salloc', sallocArgs({ name, nodes: 1, waitMs: 60_000 }), { env, stdio: ['pipe', 'ignore', 'pipe'] });
+    const ended = new Promise<void>((settle) => child.once('close', () => settle()));
+    let said = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      said += chunk;
+      if (/^shuma-allocation \d+ \S+\n/m.test(said)) resolve({ reportedMs: now() - t, ended });
+    });
+    void ended.then(() => reject(new Error(`salloc with the report by hand: ${said}`)));
+  });
+}
 
 /** The same srun options shuma's steps use (step.ts), for a fair baseline. */
 const srunBase = (jobId: string, node: string) => [`--jobid=${jobId}`, '--overlap', `--nodelist=${node}`, '--nodes=1', '--ntasks=1', '--quiet'];
@@ -53,6 +79,7 @@ export async function slurmSection(): Promise<Line[]> {
   const conf = `${root}/slurm.conf`;
   const env = { ...process.env, SLURM_CONF: conf };
   const rt = await createRuntime({ workers: 1, statsIntervalMs: 0, slurm: { conf } });
+  const loadAtStart = loadavg()[0]!;
   try {
     progress('(o) Slurm: create-to-running');
     const create: number[] = [];
@@ -60,27 +87,36 @@ export async function slurmSection(): Promise<Line[]> {
     const sallocNodes: number[] = [];
     const sallocReport: number[] = [];
     for (let i = 0; i < CREATE_ROUNDS; i++) {
-      let t = now();
-      const ws = await rt.createWorkspace({ label: `bench-${i}`, placement: { kind: 'slurm', nodes: 1 } });
-      create.push(now() - t);
-      await ws.stop({ graceMs: 0 });
-      t = now();
-      const answer = await run('salloc', ['--no-shell', '--no-kill', '--nodes=1', `--job-name=bench-hand-${i}`], { env });
-      salloc.push(now() - t);
-      const jobId = /Granted job allocation (\d+)/.exec(answer.stderr)?.[1];
-      if (!jobId) throw new Error(`salloc by hand: ${answer.stderr}`);
-      const listed = await run('squeue', ['--noheader', `--jobs=${jobId}`, '--format=%N'], { env });
-      sallocNodes.push(now() - t);
-      if (listed.stdout.trim() === '') throw new Error(`squeue by hand listed no node for job ${jobId}`);
-      await run('scancel', [jobId], { env });
-      t = now();
-      // Ends by SIGKILL (the command kills salloc, so that it keeps the job): a rejection here.
-      const reported = await run('salloc', ['--no-kill', '--nodes=1', `--job-name=bench-report-${i}`, '/bin/sh', '-c', REPORT], { env }).catch(
-        (error: { stderr?: string }) => error,
-      );
-      sallocReport.push(now() - t);
-      if (!/^nodes \S+/m.test(reported.stderr ?? '')) throw new Error(`salloc with the report by hand: ${reported.stderr}`);
-      await run('scancel', [`--name=bench-report-${i}`], { env });
+      await inTurn(i, [
+        async () => {
+          const t = now();
+          const ws = await rt.createWorkspace({ label: `bench-${i}`, placement: { kind: 'slurm', nodes: 1 } });
+          create.push(now() - t);
+          await ws.stop({ graceMs: 0 });
+        },
+        async () => {
+          const t = now();
+          await run('salloc', ['--no-shell', '--no-kill', '--nodes=1', `--job-name=bench-bare-${i}`], { env });
+          salloc.push(now() - t);
+          await run('scancel', [`--name=bench-bare-${i}`], { env });
+        },
+        async () => {
+          const t = now();
+          const answer = await run('salloc', ['--no-shell', '--no-kill', '--nodes=1', `--job-name=bench-hand-${i}`], { env });
+          const jobId = /Granted job allocation (\d+)/.exec(answer.stderr)?.[1];
+          if (!jobId) throw new Error(`salloc by hand: ${answer.stderr}`);
+          const listed = await run('squeue', ['--noheader', `--jobs=${jobId}`, '--format=%N'], { env });
+          sallocNodes.push(now() - t);
+          if (listed.stdout.trim() === '') throw new Error(`squeue by hand listed no node for job ${jobId}`);
+          await run('scancel', [jobId], { env });
+        },
+        async () => {
+          const reported = await sallocReporting(env, `bench-report-${i}`);
+          sallocReport.push(reported.reportedMs);
+          await reported.ended;
+          await run('scancel', [`--name=bench-report-${i}`], { env });
+        },
+      ]);
     }
 
     progress('(o) Slurm: ws.run → ran on a node, restart cycle');
@@ -90,93 +126,102 @@ export async function slurmSection(): Promise<Line[]> {
     const srunMs: number[] = [];
     const srunShumaMs: number[] = [];
     for (let i = 0; i < ROUNDS; i++) {
-      let t = now();
-      const c = await ws.run({ exec: 'true', node: 'n2' });
-      await c.exited;
-      runMs.push(now() - t);
-      t = now();
-      await run('srun', [...srunBase(jobId, 'n2'), 'true'], { env });
-      srunMs.push(now() - t);
-      t = now();
-      await srunAsShuma(env, jobId, 'n2', 'true');
-      srunShumaMs.push(now() - t);
+      await inTurn(i, [
+        async () => {
+          const t = now();
+          const c = await ws.run({ exec: 'true', node: 'n2' });
+          await c.exited;
+          runMs.push(now() - t);
+        },
+        async () => {
+          const t = now();
+          await run('srun', [...srunBase(jobId, 'n2'), 'true'], { env });
+          srunMs.push(now() - t);
+        },
+        async () => {
+          const t = now();
+          await srunAsShuma(env, jobId, 'n2', 'true');
+          srunShumaMs.push(now() - t);
+        },
+      ]);
     }
-    // In blocks, shuma's and by hand's in turn, so that a change of the machine's load in between
-    // (other work shares its 2 cores) falls on both sides alike.
-    let restartTotal = 0;
-    let srunLoopTotal = 0;
-    let srunShumaLoopTotal = 0;
+    // Per block: RESTARTS runs of a failing command, each relaunched as soon as it ended.
+    const restartBlocks: number[] = [];
+    const srunLoopBlocks: number[] = [];
+    const srunShumaLoopBlocks: number[] = [];
     for (let block = 0; block < RESTART_BLOCKS; block++) {
-      const label = `fail-${block}`;
-      let t = now();
-      await ws.run({ label, exec: 'false', node: 'n1', restart: { onFailure: true, backoffMs: 0, maxBackoffMs: 0, maxRestarts: RESTARTS - 1 } });
-      // commands() keeps only the newest ended runs of a command: the last run is the one with every restart.
-      for (;;) {
-        const runs = await ws.commands();
-        if (runs.some((r) => r.label === label && r.restarts === RESTARTS - 1 && !r.alive)) break;
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
-      restartTotal += now() - t;
-      t = now();
-      for (let i = 0; i < RESTARTS; i++) await run('srun', [...srunBase(jobId, 'n1'), 'false'], { env }).catch(() => undefined);
-      srunLoopTotal += now() - t;
-      t = now();
-      for (let i = 0; i < RESTARTS; i++) await srunAsShuma(env, jobId, 'n1', 'false');
-      srunShumaLoopTotal += now() - t;
+      await inTurn(block, [
+        async () => {
+          const label = `fail-${block}`;
+          const t = now();
+          await ws.run({ label, exec: 'false', node: 'n1', restart: { onFailure: true, backoffMs: 0, maxBackoffMs: 0, maxRestarts: RESTARTS - 1 } });
+          // commands() keeps only the newest ended runs of a command: the last run is the one with every restart.
+          for (;;) {
+            const runs = await ws.commands();
+            if (runs.some((r) => r.label === label && r.restarts === RESTARTS - 1 && !r.alive)) break;
+            await new Promise((resolve) => setTimeout(resolve, 5));
+          }
+          restartBlocks.push((now() - t) / RESTARTS);
+        },
+        async () => {
+          const t = now();
+          for (let i = 0; i < RESTARTS; i++) await run('srun', [...srunBase(jobId, 'n1'), 'false'], { env }).catch(() => undefined);
+          srunLoopBlocks.push((now() - t) / RESTARTS);
+        },
+        async () => {
+          const t = now();
+          for (let i = 0; i < RESTARTS; i++) await srunAsShuma(env, jobId, 'n1', 'false');
+          srunShumaLoopBlocks.push((now() - t) / RESTARTS);
+        },
+      ]);
     }
-    const restartMs = restartTotal / (RESTART_BLOCKS * RESTARTS);
-    const srunLoopMs = srunLoopTotal / (RESTART_BLOCKS * RESTARTS);
-    const srunShumaLoopMs = srunShumaLoopTotal / (RESTART_BLOCKS * RESTARTS);
 
     progress('(o) Slurm: 2-node pipeline');
     const pipeMs: number[] = [];
     const bashMs: number[] = [];
     const line = `srun ${srunBase(jobId, 'n1').join(' ')} head -c ${PIPE_BYTES} /dev/zero | srun ${srunBase(jobId, 'n2').join(' ')} sh -c 'cat > /dev/null'`;
-    const byShuma = async () => {
-      const t = now();
-      const p = await rt.runPipeline({
-        label: 'bench-pipe',
-        workspace: ws.id,
-        nodes: [
-          { label: 'gen', exec: 'head', argv: ['-c', String(PIPE_BYTES), '/dev/zero'], node: 'n1' },
-          { label: 'sink', exec: 'sh', argv: ['-c', 'cat > /dev/null'], node: 'n2' },
-        ],
-        edges: [{ from: 'gen', to: 'sink' }],
-      });
-      const done = await p.done;
-      pipeMs.push(now() - t);
-      if (!done.ok) throw new Error(`the bench pipeline failed: ${JSON.stringify(done.exits)}`);
-    };
-    const byHand = async () => {
-      const t = now();
-      await new Promise<void>((resolve, reject) =>
-        spawn('bash', ['-c', line], { env, stdio: 'ignore' }).once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`bash pipeline: ${code}`)))),
-      );
-      bashMs.push(now() - t);
-    };
-    // ABBA…: neither side always runs first, on a machine that warms up or cools down.
     for (let round = 0; round < PIPE_ROUNDS; round++) {
-      if (round % 2 === 0) {
-        await byShuma();
-        await byHand();
-      } else {
-        await byHand();
-        await byShuma();
-      }
+      // ABBA…: neither side always runs first, on a machine that warms up or cools down.
+      await inTurn(round, [
+        async () => {
+          const t = now();
+          const p = await rt.runPipeline({
+            label: 'bench-pipe',
+            workspace: ws.id,
+            nodes: [
+              { label: 'gen', exec: 'head', argv: ['-c', String(PIPE_BYTES), '/dev/zero'], node: 'n1' },
+              { label: 'sink', exec: 'sh', argv: ['-c', 'cat > /dev/null'], node: 'n2' },
+            ],
+            edges: [{ from: 'gen', to: 'sink' }],
+          });
+          const done = await p.done;
+          pipeMs.push(now() - t);
+          if (!done.ok) throw new Error(`the bench pipeline failed: ${JSON.stringify(done.exits)}`);
+        },
+        async () => {
+          const t = now();
+          await new Promise<void>((resolve, reject) =>
+            spawn('bash', ['-c', line], { env, stdio: 'ignore' }).once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`bash pipeline: ${code}`)))),
+          );
+          bashMs.push(now() - t);
+        },
+      ]);
     }
     await ws.stop({ graceMs: 0 });
 
+    const median = (values: number[]) => quantile(values, 0.5);
     const mibPerS = (ms: number) => PIPE_BYTES / 2 ** 20 / (ms / 1000);
+    const load = `load average ${loadAtStart.toFixed(1)} → ${loadavg()[0]!.toFixed(1)}`;
     return [
-      { heading: `(o) Slurm placement — shuma against srun/salloc by hand, same cluster (2 emulated nodes), medians of ${ROUNDS} (create: ${CREATE_ROUNDS})` },
-      { what: 'create-to-running of a 1-node workspace, its nodes known (baseline: salloc --no-shell, then squeue for its nodes)', unit: 'ms', shuma: quantile(create, 0.5), baseline: quantile(sallocNodes, 0.5) },
-      { what: 'the same (baseline: salloc --no-shell alone: a job id, its nodes unknown)', unit: 'ms', shuma: quantile(create, 0.5), baseline: quantile(salloc, 0.5) },
-      { what: "the same (baseline: salloc running shuma's node-reporting command: the rest is hosting the actor)", unit: 'ms', shuma: quantile(create, 0.5), baseline: quantile(sallocReport, 0.5) },
-      { what: 'ws.run(true) on n2 → exited (baseline: srun --overlap true)', unit: 'ms', shuma: quantile(runMs, 0.5), baseline: quantile(srunMs, 0.5) },
-      { what: "the same (baseline: srun as shuma starts it: stdin /dev/null, the stdin-EOF wrapper)", unit: 'ms', shuma: quantile(runMs, 0.5), baseline: quantile(srunShumaMs, 0.5) },
-      { what: `restart cycle of a failing command, ${RESTART_BLOCKS}×${RESTARTS} runs, backoff 0 (baseline: srun false in a loop; blocks in turn)`, unit: 'ms/run', shuma: restartMs, baseline: srunLoopMs },
-      { what: 'the same (baseline: srun as shuma starts it, in a loop)', unit: 'ms/run', shuma: restartMs, baseline: srunShumaLoopMs },
-      { what: `2-node pipeline n1 → n2, ${PIPE_BYTES / 2 ** 20} MiB, median of ${PIPE_ROUNDS} in turn (baseline: srun | srun in bash)`, unit: 'MiB/s', shuma: mibPerS(quantile(pipeMs, 0.5)), baseline: mibPerS(quantile(bashMs, 0.5)) },
+      { heading: `(o) Slurm placement — shuma against srun/salloc by hand, same cluster (2 emulated nodes), sides in turn, medians of ${ROUNDS} (create: ${CREATE_ROUNDS}; restart: ${RESTART_BLOCKS} blocks); ${load}` },
+      { what: 'create-to-running of a 1-node workspace, its nodes known (baseline: salloc --no-shell, then squeue for its nodes)', unit: 'ms', shuma: median(create), baseline: median(sallocNodes) },
+      { what: 'the same (baseline: bare salloc --no-shell: a job id, its nodes unknown)', unit: 'ms', shuma: median(create), baseline: median(salloc) },
+      { what: "the same (baseline: salloc running shuma's node-reporting command, read up to its report)", unit: 'ms', shuma: median(create), baseline: median(sallocReport) },
+      { what: 'ws.run(true) on n2 → exited (baseline: bare srun --overlap true)', unit: 'ms', shuma: median(runMs), baseline: median(srunMs) },
+      { what: 'the same (baseline: srun as shuma starts it: stdin /dev/null, the stdin-EOF wrapper)', unit: 'ms', shuma: median(runMs), baseline: median(srunShumaMs) },
+      { what: `restart cycle of a failing command, ${RESTARTS} runs a block, backoff 0 (baseline: bare srun false relaunched in a loop)`, unit: 'ms/run', shuma: median(restartBlocks), baseline: median(srunLoopBlocks) },
+      { what: 'the same (baseline: srun as shuma starts it, relaunched in a loop)', unit: 'ms/run', shuma: median(restartBlocks), baseline: median(srunShumaLoopBlocks) },
+      { what: `2-node pipeline n1 → n2, ${PIPE_BYTES / 2 ** 20} MiB, median of ${PIPE_ROUNDS} (baseline: srun | srun in bash)`, unit: 'MiB/s', shuma: mibPerS(median(pipeMs)), baseline: mibPerS(median(bashMs)) },
     ];
   } finally {
     await rt.shutdown({ graceMs: 0 });

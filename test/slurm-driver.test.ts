@@ -86,7 +86,9 @@ describe('Slurm driver', { skip }, () => {
     const held = await allocate(cluster, { name, nodelist: ['n2'], waitMs: 20_000 });
     try {
       assert.deepEqual(held.nodes, ['n2']);
-      // salloc ended by its command's SIGKILL, before it could relinquish: the job is still RUNNING.
+      // The create answered at the report; salloc ends by its command's SIGKILL right after,
+      // before it could relinquish: once settled, nothing local is left and the job still RUNS.
+      await held.settled;
       assert.deepEqual(processesMentioning(name), []);
       const state = await jobState(cluster, held.jobId);
       assert.equal(state.state, 'RUNNING');

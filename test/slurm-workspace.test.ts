@@ -61,6 +61,8 @@ describe('a Slurm-placed workspace', { skip }, () => {
     assert.equal((await local.commands())[0]!.node, undefined);
     await ws.stop();
     await jobGone(jobId);
+    // The create answered at salloc's report, before salloc ended: stop() waits for that end too.
+    assert.deepEqual(processesMentioning(`shuma-${ws.id}`), []);
     await local.stop();
   });
 
@@ -313,6 +315,34 @@ describe('a Slurm-placed workspace', { skip }, () => {
     assert.equal(runs.filter((r) => r.label === 'a').length, 1, 'no relaunch of a');
     assert.equal(stateOf(ws.getSnapshot()), 'running');
     const jobId = ws.placement.kind === 'slurm' ? ws.placement.jobId : '';
+    await ws.stop();
+    await jobGone(jobId);
+  });
+
+  test('restarting at once (backoff 0), a failing command relaunches on its exit, each run a step; stopped alone, it is not relaunched', async () => {
+    const ws = await slurmWs('at-once');
+    const jobId = ws.placement.kind === 'slurm' ? ws.placement.jobId : '';
+    const at0 = { onFailure: true, backoffMs: 0, maxBackoffMs: 0 };
+    await ws.run({ exec: 'false', label: 'fails', node: 'n2', restart: { ...at0, maxRestarts: 3 } });
+    const final = await pollUntil(
+      () => ws.commands(),
+      (cs) => cs.some((x) => x.label === 'fails' && x.restarts === 3 && !x.alive),
+      'the fourth run of fails ended',
+      50,
+    );
+    assert.ok(final.filter((x) => x.label === 'fails').every((x) => x.exitStatus === 1 && x.node === 'n2'));
+    // Its exit after the stop's SIGTERM is a failure (3): only the stop keeps it from relaunching,
+    // so the standing order of its run must be revoked before the step is signalled.
+    const svc = await ws.run({ exec: 'sh', argv: ['-c', 'trap "exit 3" TERM; echo ready; while :; do sleep 0.1; done'], label: 'svc', node: 'n1', restart: at0 });
+    await waitForOutput(ws, svc.id, 'ready');
+    assert.deepEqual(await ws.stopCommand('svc', { graceMs: 10_000 }), { reaped: 1 });
+    assert.deepEqual(await svc.exited, { code: 3, signal: null, status: 3 });
+    assert.equal(stateOf(svc.getSnapshot()), 'stopped');
+    // A relaunch on an unrevoked order would be spawned at svc's exit, ahead of this later run.
+    const later = await ws.run({ exec: 'true', label: 'later', node: 'n1' });
+    await later.exited;
+    const runs = await ws.commands();
+    assert.deepEqual(runs.filter((r) => r.label === 'svc').map((r) => r.id), [svc.id], 'no relaunch of svc, not even one started ahead and killed');
     await ws.stop();
     await jobGone(jobId);
   });

@@ -70,6 +70,27 @@ describe('restarts on standing orders', () => {
     await ws.stop({ graceMs: 0 });
   });
 
+  // The stop is asked on the main thread; the actor's signal, which revokes the order, comes a
+  // round trip later. A run that exits in between must not be relaunched: no run starts after
+  // its stop was asked (and none is killed without the stop's grace for it).
+  test('stopped alone as its run exits (30 times): no run starts after the stop was asked', async () => {
+    const rt = await startRuntime();
+    const ws = await rt.createWorkspace({ label: 'standing-stop-exit' });
+    for (let round = 0; round < 30; round++) {
+      const label = `loop-${round}`;
+      const cmd = await ws.run({ exec: 'sleep', argv: ['30'], label, restart: { onFailure: true, backoffMs: 0, maxRestarts: 0 } });
+      const running = await waitFor(cmd.subscribe.bind(cmd), (s) => stateOf(s) === 'running', 'the first run');
+      const stopping = ws.stopCommand(label, { graceMs: 5000 });
+      // Its run fails as the stop is on its way: what the actor decides after the stop is to stop.
+      process.kill(Number(running.context.pid), 'SIGKILL');
+      await stopping;
+      assert.equal(stateOf(cmd.getSnapshot()), 'stopped', `round ${round}`);
+      const runs = (await ws.commands()).filter((c) => c.label === label);
+      assert.deepEqual(runs.map((run) => run.pid), [running.context.pid], `round ${round}: a run started after the stop was asked`);
+    }
+    await ws.stop({ graceMs: 0 });
+  });
+
   // A command that waits for nothing has its first run started as it is run, before its actor
   // asks (runAhead): a workspace stopping meanwhile must leave nothing, and run() say what the actor says.
   test('a command run as its workspace stops (40 times): run() settles as before, no process is left', async () => {

@@ -18,6 +18,8 @@ export interface CommandControlDeps {
   now: () => number;
   toChild: (ws: WorkspaceEntry, key: string, event: ChildEvent) => void;
   toWorkspace: (ws: WorkspaceEntry, event: WorkspaceEvent) => void;
+  /** Its placement hears of the stop as it is sent (it may act ahead of the actor: standing orders). */
+  stopping: (ws: WorkspaceEntry, command: CommandEntry) => void;
   /** The snapshot file should be written again (a command was forgotten). */
   changed: () => void;
 }
@@ -100,6 +102,7 @@ export class CommandControl {
     const deadBefore = new Set(runsOf().filter((run) => !run.alive).map((run) => run.id));
     if (isLive(command)) {
       const final = this.whenFinal(ws, command);
+      this.deps.stopping(ws, command);
       this.deps.toChild(ws, command.key, { type: 'STOP', at: this.deps.now(), graceMs: grace, reason });
       await final;
     }

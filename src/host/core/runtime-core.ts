@@ -155,6 +155,7 @@ export class RuntimeCore implements CoreParts {
       now,
       toChild: (ws, key, event) => this.toChild(ws, key, event),
       toWorkspace: (ws, event) => this.toWorkspace(ws, event),
+      stopping: (ws, command) => this.placementOf(ws).commandStopping?.(ws, command),
       changed: () => this.state?.markDirty(),
     });
     if (options.inspect) this.inspectors.add(options.inspect);

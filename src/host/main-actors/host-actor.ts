@@ -71,12 +71,25 @@ export class HostActor {
     this.mailbox.send({ type: 'signal', scope, signal });
   }
 
+  /** The command's actor is told to stop: no run of it is relaunched ahead of what it decides. */
+  commandStopping(ws: WorkspaceEntry, command: CommandEntry): void {
+    this.orders.stop(ws, command);
+  }
+
   /** Signals one run's process group (a command stopped alone): its descendants go with it. */
   signalRun(ws: WorkspaceEntry, runId: string, signal: Signal): void {
     // The actor ends the run itself: what follows its exit is the actor's to decide, after it.
     this.orders.revoke(runId);
     const run = this.deps.table.get(runId);
     if (run && run.wsId === ws.id && ws.groups.has(run.pid)) signalGroup(run.pid, signal, this.deps.logger);
+  }
+
+  /**
+   * A placement that signals one run its own way (Slurm: scancel to the step) says so first, as
+   * signalRun does: the actor ends the run itself and decides what follows, not a standing order.
+   */
+  revokeOrder(runId: string): void {
+    this.orders.revoke(runId);
   }
 
   /** A workspace stop in dependency order: SIGTERM wave by wave, each once the one before ended. */
@@ -158,7 +171,7 @@ export class HostActor {
       this.deps.logger.warn({ ws: ws.id, command: command.key, err: serializeError(result) }, 'command spawn failed');
     } else {
       const run = registerRun(this.deps, ws, result, { key: command.key, label: command.label, restarts, timestamps: command.spec.timestamps });
-      this.orders.give(run, relaunch);
+      this.orders.give(command, run, relaunch);
       this.deps.toChild(ws, command.key, { type: 'SPAWNED', at: run.startedAt, runId: run.id, pid: run.pid });
       // The host knows the fact: run() settles now; reads of the actor wait until it knows too (core/caught-up.ts).
       command.firstRun.resolve(run);

@@ -17,7 +17,9 @@ import type { HostActorDeps } from './host-actor-deps.js';
 // is not told (its SPAWNED, and its exit if it came first, wait), so the actor's story is the
 // one it always was. If the actor decides otherwise (a stop, a give-up, a new actor), the run
 // is killed and forgotten by the reads of the actor (core/caught-up.ts). A signal the actor
-// sends to the run (a stop of it alone, a group restart) revokes the order first.
+// sends to the run (a stop of it alone, a group restart) revokes the order first; a stop asked
+// on this thread revokes it as it is sent, a round trip before the actor's signal (an exit in
+// between would start a run the actor, stopping, never asks for).
 
 /** A run started ahead of its actor's request. */
 interface Ahead {
@@ -49,6 +51,8 @@ export class StandingOrders {
   private readonly orders = new Map<string, RelaunchOrder>();
   /** At most one run ahead per command, by `wsId/key`. */
   private readonly ahead = new Map<string, Ahead>();
+  /** Commands told to stop whose actor has not ended yet: no order of theirs stands. */
+  private readonly stopping = new WeakSet<CommandEntry>();
 
   constructor(
     private readonly deps: HostActorDeps,
@@ -56,8 +60,17 @@ export class StandingOrders {
   ) {}
 
   /** A run was spawned at its actor's request carrying this order. */
-  give(run: RunEntry, order: RelaunchOrder | undefined): void {
-    if (order) this.orders.set(run.id, order);
+  give(command: CommandEntry, run: RunEntry, order: RelaunchOrder | undefined): void {
+    if (order && this.deps.spawner.actsAhead === true && !this.stopping.has(command)) this.orders.set(run.id, order);
+  }
+
+  /** Its actor is told to stop (STOP sent now): nothing relaunches it ahead any more. */
+  stop(ws: WorkspaceEntry, command: CommandEntry): void {
+    this.stopping.add(command);
+    for (const run of this.deps.table.ofWorkspace(ws.id)) if (run.key === command.key) this.orders.delete(run.id);
+    // A run already started ahead is still asked for (the exit before it reaches the actor before the stop), without an order.
+    const ahead = this.ahead.get(keyOf(ws, command.key));
+    if (ahead) ahead.order = undefined;
   }
 
   /** The actor will end this run itself: no relaunch ahead of it. */
@@ -79,7 +92,7 @@ export class StandingOrders {
     ahead.asked = true;
     if (ahead.after === null) {
       ahead.order = relaunch;
-      if (ahead.outcome && !(ahead.outcome instanceof ShumaError)) this.give(ahead.outcome, relaunch);
+      if (ahead.outcome && !(ahead.outcome instanceof ShumaError)) this.give(command, ahead.outcome, relaunch);
     }
     if (ahead.outcome) this.tell(ahead);
     return true;
@@ -91,7 +104,7 @@ export class StandingOrders {
    * like a relaunch until the actor asks. run() still settles when the actor has asked.
    */
   runAhead(ws: WorkspaceEntry, command: CommandEntry): void {
-    if (ws.hostStop || this.ahead.has(keyOf(ws, command.key))) return;
+    if (this.deps.spawner.actsAhead !== true || ws.hostStop || this.ahead.has(keyOf(ws, command.key))) return;
     const ahead: Ahead = { ws, command, order: undefined, restarts: 0, after: null, asked: false, outcome: null, held: [] };
     this.ahead.set(keyOf(ws, command.key), ahead);
     this.spawner.spawnAhead(ws, command, 0, (result) => this.spawned(ahead, result));
@@ -118,6 +131,8 @@ export class StandingOrders {
 
   /** The command actor's mirror moved: an actor that heard the exit and did not ask never will. */
   moved(ws: WorkspaceEntry, command: CommandEntry, snapshot: ActorSnapshot): void {
+    // Its last request came before this (a request is sent before the snapshot of the step that made it).
+    if (snapshot.status !== 'active') this.stopping.delete(command);
     const ahead = this.ahead.get(keyOf(ws, command.key));
     if (!ahead || ahead.asked) return;
     if (ahead.command !== command) {
@@ -157,7 +172,7 @@ export class StandingOrders {
 
   private spawned(ahead: Ahead, result: RunEntry | ShumaError): void {
     ahead.outcome = result;
-    if (!(result instanceof ShumaError)) this.give(result, ahead.order);
+    if (!(result instanceof ShumaError)) this.give(ahead.command, result, ahead.order);
     if (this.ahead.get(keyOf(ahead.ws, ahead.command.key)) !== ahead) this.discard(ahead);
     else if (ahead.asked) this.tell(ahead);
   }

@@ -110,6 +110,10 @@ export class LocalPlacement implements Placement {
     this.host.commandMoved(ws, command, snapshot);
   }
 
+  commandStopping(ws: WorkspaceEntry, command: CommandEntry): void {
+    this.host.commandStopping(ws, command);
+  }
+
   spawnPipeline(ws: WorkspaceEntry, pipeline: PipelineEntry, attempt: number, nodes?: readonly string[]): void {
     this.host.spawnPipeline(ws, pipeline, attempt, nodes);
   }

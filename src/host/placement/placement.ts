@@ -44,6 +44,8 @@ export interface Placement {
   runAhead?(ws: WorkspaceEntry, command: CommandEntry): void;
   /** The command actor's mirror moved (a placement holding runs ahead of its actor looks). */
   commandMoved?(ws: WorkspaceEntry, command: CommandEntry, snapshot: ActorSnapshot): void;
+  /** The command actor is being told to stop (a placement acting ahead of its actor stops acting). */
+  commandStopping?(ws: WorkspaceEntry, command: CommandEntry): void;
   /** Starts every node of a pipeline, or none; answers PIPELINE_SPAWNED or PIPELINE_SPAWN_FAILED. */
   /** `nodes`: only these (rest_for_one splices them in beside the nodes that run on). */
   spawnPipeline(ws: WorkspaceEntry, pipeline: PipelineEntry, attempt: number, nodes?: readonly string[]): void;

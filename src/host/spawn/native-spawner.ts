@@ -21,6 +21,7 @@ const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
 export class NativeSpawner implements Spawner {
   readonly name = 'native';
   readonly appliesLimits = true;
+  readonly actsAhead = true;
   /** A command's environment is one object for all its runs: its `K=V` strings are made once. */
   private readonly envpOf = new WeakMap<Readonly<Record<string, string>>, string[]>();
 

@@ -79,6 +79,13 @@ export interface Spawner {
    */
   readonly appliesLimits: boolean;
   /**
+   * Whether the host may start runs ahead of their actors' requests (standing orders, first runs
+   * ahead: main-actors/standing-orders.ts). That pays when a spawn barely holds the event loop,
+   * so it overlaps the actor's round trip; a fork of the runtime (child_process) holds it for
+   * milliseconds, which delays the very messages it would overlap. Absent: no.
+   */
+  readonly actsAhead?: boolean;
+  /**
    * Starts the program as the leader of a new session and process group, so a signal to
    * the group reaches its descendants. Rejects with a ShumaError('SPAWN_FAILED').
    */

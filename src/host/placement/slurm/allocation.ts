@@ -9,6 +9,7 @@ import {
   type SlurmAnswer,
   type SlurmCluster,
 } from './slurm-cli.js';
+import { startSalloc, type SallocProcess } from './salloc-process.js';
 
 // A Slurm-placed workspace is one job: an allocation held by nobody (nothing runs in it until
 // shuma starts steps), asked with --no-kill so that losing one node shrinks the job instead of
@@ -68,36 +69,45 @@ export function sallocArgs(request: AllocationRequest): string[] {
 /**
  * Asks Slurm for the allocation and waits until it is granted. On any failure, no job of that
  * name is left queued, and the error quotes Slurm's answer with how to fix the request.
+ *
+ * Answers as soon as salloc's command has reported the job and its nodes: the command's very
+ * next act is salloc's SIGKILL, and waiting for salloc's end and its pipes' close would add their
+ * time to every create. `settled` is that end, awaited by whoever ends the job (job.end()), so
+ * that no local process of an allocation outlives its workspace.
  */
-export async function allocate(cluster: SlurmCluster, request: AllocationRequest): Promise<Allocation> {
+export async function allocate(cluster: SlurmCluster, request: AllocationRequest): Promise<Allocation & { settled: Promise<void> }> {
   checkConf(cluster);
   // The partition is looked at only once salloc says it queued the request (a client call costs
   // as much as salloc itself): queued for more nodes than the partition has, it would wait for
   // resources that never come. Then salloc is ended and what it left queued is cancelled.
-  const abort = new AbortController();
-  let said = '';
   let check: Promise<void> | null = null;
   let refusal: unknown = null;
-  const answer = await runSlurm(cluster, 'salloc', sallocArgs(request), {
+  let reported: (() => void) | null = null;
+  const seen = new Promise<null>((resolve) => (reported = () => resolve(null)));
+  // Up to its newline: a line cut between two reads would be a node list cut short.
+  const report = new RegExp(`^${REPORT} (\\d+) (\\S*)\\n`, 'm');
+  const salloc: SallocProcess = await startSalloc(cluster, sallocArgs(request), {
     timeoutMs: request.waitMs + 30_000,
-    signal: abort.signal,
-    onStderr: (chunk) => {
-      said += chunk;
+    onStderr: (said) => {
+      if (report.test(said)) reported?.();
       if (check || !QUEUED.test(said)) return;
       check = checkPartition(cluster, request).catch((error: unknown) => {
         refusal = error;
-        abort.abort();
+        salloc.kill();
       });
     },
   });
-  await check;
-  if (refusal) {
-    await cancelByName(cluster, request.name);
-    throw refusal;
-  }
-  const granted = /Granted job allocation (\d+)/.exec(answer.stderr)?.[1];
-  const reported = new RegExp(`^${REPORT} (\\d+) (\\S*)$`, 'm').exec(answer.stderr);
-  if (!granted || reported?.[1] !== granted) {
+  const ended = await Promise.race([seen, salloc.ended]);
+  const said = ended?.stderr ?? salloc.said();
+  const granted = /Granted job allocation (\d+)/.exec(said)?.[1];
+  const nodelist = report.exec(said);
+  if (ended !== null || !granted || nodelist?.[1] !== granted) {
+    const answer = ended ?? (await salloc.ended);
+    await check;
+    if (refusal) {
+      await cancelByName(cluster, request.name);
+      throw refusal;
+    }
     await cancelByName(cluster, request.name);
     if (controllerUnreachable(answer.stderr)) throw unavailable(cluster, answer);
     if (granted) {
@@ -105,12 +115,13 @@ export async function allocate(cluster: SlurmCluster, request: AllocationRequest
     }
     throw refused(request, answer);
   }
+  const settled = salloc.ended.then(() => undefined);
   try {
-    const nodes = await expandHostlist(cluster, reported[2]!);
+    const nodes = await expandHostlist(cluster, nodelist[2]!);
     if (nodes.length === 0) throw new ShumaError('PLACEMENT_FAILED', `job ${granted} was granted with no node (SLURM_JOB_NODELIST is empty)`);
-    return { jobId: granted, nodes };
+    return { jobId: granted, nodes, settled };
   } catch (error) {
-    await runSlurm(cluster, 'scancel', ['--quiet', granted]);
+    await Promise.all([settled, runSlurm(cluster, 'scancel', ['--quiet', granted])]);
     throw error;
   }
 }

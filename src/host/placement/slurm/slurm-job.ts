@@ -28,6 +28,8 @@ export class SlurmJob {
     readonly nodes: readonly string[],
     private readonly logger: Logger,
     private readonly onLost: (nodes: string[]) => void,
+    /** The local salloc that asked for the job has ended (it may still be ending when the job is granted). */
+    private readonly settled: Promise<void> = Promise.resolve(),
   ) {
     this.info = { kind: 'slurm', jobId, nodes: [...nodes] };
   }
@@ -70,10 +72,10 @@ export class SlurmJob {
     this.timer = null;
   }
 
-  /** Once: the job cancelled and gone from squeue. */
+  /** Once: the job cancelled and gone from squeue, and no local process of it left. */
   end(): Promise<void> {
     this.stopWatching();
-    this.ending ??= cancelJob(this.cluster, this.jobId);
+    this.ending ??= Promise.all([cancelJob(this.cluster, this.jobId), this.settled]).then(() => undefined);
     return this.ending;
   }
 

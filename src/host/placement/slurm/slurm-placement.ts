@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { ShumaError, serializeError } from '../../../protocol/errors.js';
-import type { Signal } from '../../../protocol/host-requests.js';
+import type { ActorSnapshot } from '../../../protocol/actor-records.js';
+import type { RelaunchOrder, Signal } from '../../../protocol/host-requests.js';
 import type { PlacementInfo } from '../../../protocol/placement-spec.js';
 import type { WorkspaceSpec } from '../../../protocol/specs.js';
 import { HostActor } from '../../main-actors/host-actor.js';
@@ -41,7 +42,9 @@ export class SlurmPlacement implements Placement {
     private readonly options: SlurmOptions,
   ) {
     const { registry, table, logger, now, events } = deps;
-    this.reaper = new Reaper({ registry, table, logger, now, toChild: events.toChild, onScopeEmpty: events.scopeEmpty });
+    // Exits reach their actors through the host actor, as locally: a relaunch on a standing
+    // order (restart at once) starts a new step before the actor's round trip.
+    this.reaper = new Reaper({ registry, table, logger, now, toChild: (ws, key, event) => this.host.tellExit(ws, key, event), onScopeEmpty: events.scopeEmpty });
     const spawner = new StepSpawner(deps.spawner, {
       refusal: (meta) => this.refusal(meta),
       started: (pid, meta) => this.steps.set(pid, meta),
@@ -77,8 +80,8 @@ export class SlurmPlacement implements Placement {
     this.srun ??= await resolveExecutable('srun', '/', process.env.PATH ?? '/usr/bin:/bin').catch(() => {
       throw new ShumaError('PLACEMENT_UNAVAILABLE', 'srun was not found on PATH: install Slurm\'s client programs (Debian: slurm-client)');
     });
-    const { jobId, nodes, resumed } = await jobForWorkspace(cluster, this.options, spec, wsId, resume);
-    const job = new SlurmJob(cluster, jobId, nodes, this.deps.logger, (lost) => this.onNodesLost(wsId, lost));
+    const { jobId, nodes, resumed, settled } = await jobForWorkspace(cluster, this.options, spec, wsId, resume);
+    const job = new SlurmJob(cluster, jobId, nodes, this.deps.logger, (lost) => this.onNodesLost(wsId, lost), settled);
     this.jobs.set(wsId, job);
     job.watch(resumed);
     const warnings: string[] = [];
@@ -96,8 +99,17 @@ export class SlurmPlacement implements Placement {
     };
   }
 
-  spawnCommand(ws: WorkspaceEntry, command: CommandEntry, restarts: number): void {
-    this.host.spawnCommand(ws, command, restarts);
+  spawnCommand(ws: WorkspaceEntry, command: CommandEntry, restarts: number, relaunch?: RelaunchOrder): void {
+    this.host.spawnCommand(ws, command, restarts, relaunch);
+  }
+
+  /** A step started ahead of its actor's request and never asked for is ended with its srun (Slurm then ends the step). */
+  runAhead(ws: WorkspaceEntry, command: CommandEntry): void {
+    this.host.runAhead(ws, command);
+  }
+
+  commandMoved(ws: WorkspaceEntry, command: CommandEntry, snapshot: ActorSnapshot): void {
+    this.host.commandMoved(ws, command, snapshot);
   }
 
   spawnPipeline(ws: WorkspaceEntry, pipeline: PipelineEntry, attempt: number): void {
@@ -197,6 +209,7 @@ export class SlurmPlacement implements Placement {
 
   /** One run alone (stopCommand, restartCommand, a liveness restart): its step, by name. */
   signalRun(ws: WorkspaceEntry, runId: string, signal: Signal): void {
+    this.host.revokeOrder(runId);
     const run = this.deps.table.get(runId);
     const job = this.jobs.get(ws.id);
     if (!run || !run.alive || run.wsId !== ws.id) return;

@@ -28,14 +28,17 @@ export function clusterOf(options: SlurmOptions): SlurmCluster {
   return cluster;
 }
 
-/** `resumed`: the job was found again (its nodes may have gone meanwhile), not granted just now. */
+/**
+ * `resumed`: the job was found again (its nodes may have gone meanwhile), not granted just now.
+ * `settled`: the local salloc that asked for it has ended (a job just granted may answer first).
+ */
 export async function jobForWorkspace(
   cluster: SlurmCluster,
   options: SlurmOptions,
   spec: WorkspaceSpec,
   wsId: string,
   resume?: PlacementInfo,
-): Promise<Allocation & { resumed: boolean }> {
+): Promise<Allocation & { resumed: boolean; settled: Promise<void> }> {
   if (resume?.kind === 'slurm' && typeof resume.jobId === 'string') {
     // A restarted runtime finds its job by id: still running, the workspace keeps it.
     const state = await jobState(cluster, resume.jobId);
@@ -45,7 +48,7 @@ export async function jobForWorkspace(
         `its Slurm job ${resume.jobId} is gone (squeue lists it as ${state.state ?? 'nothing'}): the workspace is restored as stopped; create it again for a new allocation`,
       );
     }
-    return { jobId: resume.jobId, nodes: state.nodes, resumed: true };
+    return { jobId: resume.jobId, nodes: state.nodes, resumed: true, settled: Promise.resolve() };
   }
   const placement = spec.placement?.kind === 'slurm' ? spec.placement : { kind: 'slurm' as const };
   const granted = await allocate(cluster, {
