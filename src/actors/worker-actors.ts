@@ -1,9 +1,11 @@
-import { createActor, type Actor, type AnyActorRef, type InspectionEvent, type SimulatedClock, type Snapshot } from 'xstate';
+import { createActor, type Actor, type AnyActorRef, type InspectionEvent, type SimulatedClock, type Snapshot, type Subscription } from 'xstate';
 import { serializeError } from '../protocol/errors.js';
 import type { FromWorker, ToWorker } from '../protocol/worker-messages.js';
 import type { SupervisionSpec } from '../protocol/supervision-spec.js';
 import { newGroup } from '../machines/group.js';
 import { workspaceMachine } from '../machines/workspace-machine.js';
+import { isUnarmedDelay } from '../machines/no-timer.js';
+import { announcingWorkspaceMachine, type ChildMachine } from './announced-children.js';
 import { machineIdOf, toActorSnapshot, toInspectionRecord } from './inspection-records.js';
 import { toPersistable } from './plain.js';
 
@@ -28,8 +30,20 @@ export class WorkerActors {
    * per event and a measured 0.2–0.4 ms of every restart.
    */
   private readonly unpersistedChildren = new Map<string, Set<string>>();
-  /** The children whose persisted entry the main thread holds, by workspace: they are not sent again unchanged. */
+  /**
+   * The children whose persisted entry the main thread holds, by workspace: they are not sent
+   * again unchanged. A workspace without children has no entry (10,000 idle ones held 10,000 empty sets).
+   */
   private readonly sentChildren = new Map<string, Set<string>>();
+  /** Workspaces stopped by a shutdown: they persist nothing more. */
+  private readonly frozen = new Set<string>();
+  /** Its command and pipeline actors are watched as they start (announced-children.ts). */
+  private readonly machine = announcingWorkspaceMachine((wsId, child, machine) => this.watchChild(wsId, child, machine));
+  /**
+   * The workspaces an inspection observer is attached to: while someone inspects, and for the life
+   * of those created meanwhile (null: attached at creation, where it sees the actor made).
+   */
+  private readonly inspected = new Map<string, Subscription | null>();
 
   constructor(
     private readonly send: (message: FromWorker) => void,
@@ -54,9 +68,15 @@ export class WorkerActors {
         this.createWorkspace(message.wsId, message.label, message.ttlMs, message.at, message.snapshot);
         this.afterRestore(message.wsId, message.at, message.lostKeys);
         return;
-      case 'workspaceEvent':
-        this.workspaces.get(message.wsId)?.send(message.event);
+      case 'workspaceEvent': {
+        const actor = this.workspaces.get(message.wsId);
+        if (!actor) return;
+        // A shutdown's stop comes after the runtime froze its state (host/core/shutdown.ts), and a
+        // closing runtime re-hosts nothing: what the workspace would persist from here on is thrown away.
+        if (message.event.type === 'STOP' && message.event.reason === 'shutdown') this.frozen.add(message.wsId);
+        actor.send(message.event);
         return;
+      }
       case 'childEvent': {
         const children = this.workspaces.get(message.wsId)?.getSnapshot().children as
           | Record<string, AnyActorRef | undefined>
@@ -67,11 +87,10 @@ export class WorkerActors {
       }
       case 'release':
         this.workspaces.get(message.wsId)?.stop();
-        this.workspaces.delete(message.wsId);
-        this.sentChildren.delete(message.wsId);
+        this.forget(message.wsId);
         return;
       case 'inspect':
-        this.inspecting = message.enabled;
+        this.inspect(message.enabled);
         return;
       case 'clock':
         // Only a simulated clock is ever moved by hand.
@@ -90,12 +109,13 @@ export class WorkerActors {
     supervision: SupervisionSpec | null = null,
     groups: Record<string, SupervisionSpec> | null = null,
   ): void {
-    const actor = createActor(workspaceMachine, {
+    if (this.inspecting) this.inspected.set(wsId, null);
+    const actor = createActor(this.machine, {
       id: wsId,
       input: { id: wsId, label, ttlMs, supervision, groups },
       ...(restored ? { snapshot: withGroup(restored) as Snapshot<unknown> } : {}),
       ...(this.clock ? { clock: this.clock } : {}),
-      inspect: (event) => this.onInspection(wsId, event),
+      ...(this.inspecting ? { inspect: (event: InspectionEvent) => this.onInspection(wsId, event) } : {}),
     });
     this.workspaces.set(wsId, actor);
     // Hosted afresh (restored, re-hosted): the main thread's next snapshot of it is whole.
@@ -106,6 +126,9 @@ export class WorkerActors {
     });
     let last: SnapshotParts | undefined;
     let lastPersisted: SnapshotParts & { children: unknown } | undefined;
+    // A new workspace's first state, `created`, lasts until the START below: nobody on the main
+    // thread can see it (createWorkspace resolves on `running`), so it is not sent.
+    let unseen = !restored;
     actor.subscribe({
       next: (snapshot) => {
         // Relaying a child's request to the host is an event of the workspace that changes
@@ -114,9 +137,11 @@ export class WorkerActors {
           lastPersisted = snapshot;
           this.markUnpersisted(wsId);
         }
-        if (!changedForObservers(last, snapshot)) return;
+        if (unseen || !changedForObservers(last, snapshot)) return;
         last = snapshot;
         this.send({ type: 'snapshot', wsId, snapshot: toActorSnapshot(snapshot) });
+        // Its end is told: the host has nothing more to say to it, and needs no message to let it go.
+        if (snapshot.status === 'done') this.forget(wsId);
       },
       // Without an error observer XState rethrows, and the whole worker would go down.
       error: (error) => {
@@ -125,7 +150,17 @@ export class WorkerActors {
       },
     });
     actor.start();
+    unseen = false;
     if (!restored) actor.send({ type: 'START', at });
+  }
+
+  /** The workspace is gone from this thread (it ended, or the host let go of one that failed). */
+  private forget(wsId: string): void {
+    this.inspected.get(wsId)?.unsubscribe();
+    this.inspected.delete(wsId);
+    this.workspaces.delete(wsId);
+    this.sentChildren.delete(wsId);
+    this.frozen.delete(wsId);
   }
 
   /** Timers are re-armed; children whose processes are gone are told so. */
@@ -133,7 +168,7 @@ export class WorkerActors {
     const actor = this.workspaces.get(wsId);
     if (!actor) return;
     const children = actor.getSnapshot().children as Record<string, AnyActorRef | undefined>;
-    // Children restored from the snapshot may predate our inspection hook: watch them here.
+    // Restored children were watched as they started (announced-children.ts); this is only a net.
     for (const child of Object.values(children)) {
       const machine = child ? machineIdOf(child) : null;
       if (child && (machine === 'command' || machine === 'pipeline')) this.watchChild(wsId, child, machine);
@@ -143,11 +178,13 @@ export class WorkerActors {
   }
 
   private markUnpersisted(wsId: string): void {
+    if (this.frozen.has(wsId)) return;
     this.unpersisted.add(wsId);
     this.requestFlush();
   }
 
   private markChildUnpersisted(wsId: string, key: string): void {
+    if (this.frozen.has(wsId)) return;
     let keys = this.unpersistedChildren.get(wsId);
     if (!keys) this.unpersistedChildren.set(wsId, (keys = new Set()));
     keys.add(key);
@@ -201,22 +238,36 @@ export class WorkerActors {
       if (sent?.has(key) && !changed?.has(key)) continue;
       entries[key] = persistedChildEntry(child);
     }
-    this.sentChildren.set(wsId, new Set(order));
+    if (order.length > 0) this.sentChildren.set(wsId, new Set(order));
+    else this.sentChildren.delete(wsId);
     this.send({ type: 'persisted', wsId, snapshot: toPersistable({ ...own, children: entries }), children: order });
   }
 
-  private onInspection(wsId: string, event: InspectionEvent): void {
-    const ref = event.actorRef as AnyActorRef;
-    if (event.type === '@xstate.actor') {
-      const machine = machineIdOf(ref);
-      if (machine === 'command' || machine === 'pipeline') this.watchChild(wsId, ref, machine);
+  /** Inspection on: every workspace's steps are recorded from now on; off: observers let go. */
+  private inspect(enabled: boolean): void {
+    this.inspecting = enabled;
+    for (const [wsId, actor] of this.workspaces) {
+      if (enabled && !this.inspected.has(wsId)) {
+        this.inspected.set(wsId, actor.system.inspect((event) => this.onInspection(wsId, event)));
+      }
+      const subscription = this.inspected.get(wsId);
+      if (!enabled && subscription) {
+        subscription.unsubscribe();
+        this.inspected.delete(wsId);
+      }
     }
-    if (this.inspecting) this.send({ type: 'inspection', record: toInspectionRecord(wsId, event, this.now()) });
+  }
+
+  private onInspection(wsId: string, event: InspectionEvent): void {
+    // One attached at creation stays; it records only while someone inspects.
+    if (!this.inspecting) return;
+    if (event.type === '@xstate.microstep' && isUnarmedDelay(event.event.type, event._transitions.length)) return;
+    this.send({ type: 'inspection', record: toInspectionRecord(wsId, event, this.now()) });
   }
 
   private readonly watched = new WeakSet<AnyActorRef>();
 
-  private watchChild(wsId: string, ref: AnyActorRef, machine: 'command' | 'pipeline'): void {
+  private watchChild(wsId: string, ref: AnyActorRef, machine: ChildMachine): void {
     if (this.watched.has(ref)) return;
     this.watched.add(ref);
     const key = ref.id;

@@ -1,7 +1,7 @@
 import { and, assign, emit, enqueueActions, setup, stopChild } from 'xstate';
 import type { HostRequest, HostRequestEvent } from '../protocol/host-requests.js';
 import type { WorkspaceEvent } from '../protocol/machine-events.js';
-import { DEFAULT_GRACE_MS, MAX_TIMER_MS } from '../protocol/specs.js';
+import { DEFAULT_GRACE_MS } from '../protocol/specs.js';
 import { commandMachine } from './command-machine.js';
 import type { MemberEvent } from './group-events.js';
 import { addMember, hasDependencies, withoutForgotten, isDependedOn, noteFailure, restartedWith, stopWaves, supervisorOf } from './group.js';
@@ -9,6 +9,7 @@ import { giveUpDetail, isNamedMember, supervisorOfEvent, withFailureNoted } from
 import { memberView, waitingMembers } from './group-view.js';
 import { pipelineMachine } from './pipeline-machine.js';
 import { stampOf, throwFault, untilDeadline } from './common-actions.js';
+import { NO_TIMER } from './no-timer.js';
 import type { WorkspaceContext, WorkspaceInput } from './workspace-context.js';
 
 // What a workspace actor can do: its guards, actions and delays, by name. Its chart (which of
@@ -25,9 +26,11 @@ export const workspaceSetup = setup({
   },
   actors: { command: commandMachine, pipeline: pipelineMachine },
   delays: {
-    ttl: ({ context }) =>
-      context.ttlDeadline === null ? MAX_TIMER_MS : Math.max(0, context.ttlDeadline - context.stampedAt),
-    grace: ({ context }) => untilDeadline(context.graceDeadline, context.stampedAt),
+    // No TTL: no timer (no-timer.ts); its guard, hasTtl, turns the raised event down.
+    ttl: ({ context }) => (context.ttlDeadline === null ? NO_TIMER : Math.max(0, context.ttlDeadline - context.stampedAt)),
+    // Already over (a stop with no grace): `graceOver` leaves in the same step, no timer needed.
+    grace: ({ context }) =>
+      context.graceDeadline !== null && context.graceDeadline <= context.stampedAt ? NO_TIMER : untilDeadline(context.graceDeadline, context.stampedAt),
   },
   guards: {
     hasTtl: ({ context }) => context.ttlDeadline !== null,

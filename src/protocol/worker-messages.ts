@@ -35,7 +35,7 @@ export interface RestoreWorkspaceMessage {
   snapshot: PlainValue;
   lostKeys: string[];
 }
-/** Drop a stopped workspace actor from the worker's memory. */
+/** Drop a failed workspace actor from the worker's memory (one that reached its end is dropped as it tells it). */
 export interface ReleaseMessage { type: 'release'; wsId: string }
 /** The manual clock moved: the worker's simulated clock follows. */
 export interface ClockMessage { type: 'clock'; now: number; seq: number }

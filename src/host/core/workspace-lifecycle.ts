@@ -193,7 +193,8 @@ export function finish(core: CoreParts, ws: WorkspaceEntry): void {
   core.placementOf(ws).forget(ws);
   for (const pipelineId of ws.pipelines.keys()) core.pipelines.delete(pipelineId);
   core.table.removeWorkspace(ws.id);
-  core.pool.send(ws.worker, { type: 'release', wsId: ws.id });
+  // An actor that reached its end was let go by its worker as it told it; one that failed is still held.
+  if (ws.failure) core.pool.send(ws.worker, { type: 'release', wsId: ws.id });
   core.pool.unplace(ws.worker);
   core.logger.info(
     {
