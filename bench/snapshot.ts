@@ -1,19 +1,17 @@
 // Issue 5's figures: the snapshot file with 1,000 and 10,000 workspaces — write time (msgpack,
 // structure check, temp file, fsync, rename, fsync of the directory), size, and read time
 // (size cap, structure check, decode, envelope check) — against JSON.stringify + writeFileSync
-// (no fsync) and readFileSync + JSON.parse of the same data, in the same run.
+// (no fsync) and readFileSync + JSON.parse of the same data, in the same run. The runtime writes
+// through a SnapshotEncoder that keeps each unchanged workspace's bytes: a write after changes
+// (1 % of the workspaces changed since the last, as the runtime writes them) and a cold write
+// (nothing kept: every workspace encoded) are both shown.
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Packr } from 'msgpackr';
 import { monotonicFactory } from 'ulid';
-import {
-  SNAPSHOT_FILE,
-  SNAPSHOT_MAX_DEPTH,
-  readSnapshotFile,
-  writeSnapshotFile,
-} from '../src/host/persistence/snapshot-file.js';
-import { checkStructure } from '../src/protocol/msgpack-check.js';
+import type { PersistedWorkspace, SnapshotData } from '../src/host/persistence/snapshot-data.js';
+import { SnapshotEncoder } from '../src/host/persistence/snapshot-encoder.js';
+import { SNAPSHOT_FILE, SNAPSHOT_FORMAT, readSnapshotFile, writeSnapshotData } from '../src/host/persistence/snapshot-file.js';
 import { now, progress, quantile, type Line } from './measure.js';
 
 const RUNS = 7;
@@ -65,17 +63,32 @@ function persistedActor(id: string, index: number, at: number): Record<string, u
   };
 }
 
-function snapshotData(count: number): Record<string, unknown> {
+function snapshotData(count: number): SnapshotData {
   const nextId = monotonicFactory();
   const at = Date.now();
-  const workspaces = Array.from({ length: count }, (_, index) => workspaceRecord(nextId(), index, at));
-  return { runtimeId: nextId(), workspaces, pipelines: [], savedPipelines: [] };
+  const workspaces = Array.from({ length: count }, (_, index) => workspaceRecord(nextId(), index, at)) as unknown as PersistedWorkspace[];
+  return { runtimeId: nextId(), workspaces, savedPipelines: {} };
 }
 
-/** Median of `RUNS` timings of `op`, ms: fsync times vary from run to run. */
-async function medianMs(op: () => Promise<unknown> | unknown): Promise<number> {
+/** Share of the workspaces changed between two writes, for the write "after changes". */
+const CHANGED = 0.01;
+
+/**
+ * A new record for `CHANGED` of the workspaces, with a new actor (as a state change brings);
+ * the others new records around the same actor, as the runtime collects them at every write.
+ */
+function changeSome(data: SnapshotData, round: number): void {
+  const every = Math.round(1 / CHANGED);
+  data.workspaces = data.workspaces.map((record, index) =>
+    (index + round) % every === 0 ? { ...record, actor: structuredClone(record.actor) } : { ...record },
+  );
+}
+
+/** Median of `RUNS` timings of `op`, ms: fsync times vary from run to run. `prepare` is not timed. */
+async function medianMs(op: () => Promise<unknown> | unknown, prepare?: (run: number) => void): Promise<number> {
   const times: number[] = [];
   for (let run = 0; run < RUNS; run++) {
+    prepare?.(run);
     // A collection owed by the previous operation must not land in this one's time.
     globalThis.gc?.();
     const start = now();
@@ -89,11 +102,15 @@ async function measure(dir: string, count: number): Promise<Line[]> {
   progress(`snapshot: ${count} workspaces`);
   const data = snapshotData(count);
   const jsonFile = path.join(dir, 'baseline.json');
-  const writeShuma = await medianMs(() => writeSnapshotFile(dir, data));
+  const encoder = new SnapshotEncoder();
+  await writeSnapshotData(dir, data, encoder);
+  const writeShuma = await medianMs(() => writeSnapshotData(dir, data, encoder), (run) => changeSome(data, run));
+  const writeCold = await medianMs(() => writeSnapshotData(dir, data, new SnapshotEncoder()));
   const writeJson = await medianMs(() => writeFileSync(jsonFile, JSON.stringify(data)));
-  // Encoding and checking alone, with a Packr configured as the snapshot's: the rest of a write is the disk.
-  const packr = new Packr({ useRecords: false, structuredClone: false, moreTypes: false, bundleStrings: false });
-  const encodeShuma = await medianMs(() => checkStructure(packr.pack({ format: 1, writtenAt: Date.now(), data }), SNAPSHOT_MAX_DEPTH));
+  // Encoding and checking alone: the rest of a write is the disk.
+  const envelope = () => ({ format: SNAPSHOT_FORMAT, writtenAt: Date.now(), data });
+  const encodeShuma = await medianMs(() => encoder.encodeEnvelope(envelope()), (run) => changeSome(data, run));
+  const encodeCold = await medianMs(() => new SnapshotEncoder().encodeEnvelope(envelope()));
   const encodeJson = await medianMs(() => JSON.stringify(data));
   const readShuma = await medianMs(async () => {
     const read = await readSnapshotFile(dir);
@@ -104,8 +121,10 @@ async function measure(dir: string, count: number): Promise<Line[]> {
   const sizeJson = statSync(jsonFile).size;
   const n = count.toLocaleString('en-US');
   return [
-    { what: `write, ${n} workspaces (shuma: fsync + rename; baseline: no fsync)`, unit: 'ms', shuma: writeShuma, baseline: writeJson },
+    { what: `write, ${n} workspaces, ${CHANGED * 100} % changed (shuma: fsync + rename; baseline: no fsync)`, unit: 'ms', shuma: writeShuma, baseline: writeJson },
+    { what: `  cold: every workspace encoded`, unit: 'ms', shuma: writeCold, baseline: writeJson },
     { what: `  of which encoding (pack + structure check vs JSON.stringify)`, unit: 'ms', shuma: encodeShuma, baseline: encodeJson },
+    { what: `  of which encoding, cold`, unit: 'ms', shuma: encodeCold, baseline: encodeJson },
     { what: `size, ${n} workspaces`, unit: 'KiB', shuma: sizeShuma / KiB, baseline: sizeJson / KiB },
     { what: `size per workspace`, unit: 'B', shuma: sizeShuma / count, baseline: sizeJson / count },
     { what: `read + decode + check, ${n} workspaces`, unit: 'ms', shuma: readShuma, baseline: readJson },

@@ -1,10 +1,13 @@
 // (a) Spawn rate of /bin/true through the public API against child_process.spawn in the same
-// process, one at a time and 16 in flight, first as the process is, then holding 1 GiB.
+// process, one at a time and 16 in flight, first as the process is, then holding 1 GiB; and the
+// same rates against the floor, a C posix_spawn loop as many in flight (issue 17's rows).
 import { spawn } from 'node:child_process';
 import type { Runtime } from '../src/index.js';
+import { compileCSpawnLoop, type CSpawnLoop } from './c-spawn-loop.js';
 import { best, progress, rateOf, rssMiB, settledHeap, type Line, type Rate, type RateOptions } from './measure.js';
 
 const CONCURRENT = 16;
+const C_LOOP_SPAWNS = 2000;
 const BALLAST_BYTES = 2 ** 30;
 
 /**
@@ -52,7 +55,7 @@ async function measurePair(rt: Runtime, name: string, options: RateOptions): Pro
   return { shuma: best(shuma), bare: best(bare) };
 }
 
-async function measureAtCurrentSize(rt: Runtime, tag: string, budgetMs: number): Promise<Line[]> {
+async function measureAtCurrentSize(rt: Runtime, cLoop: CSpawnLoop, tag: string, budgetMs: number): Promise<Line[]> {
   const rss = rssMiB();
   progress(`spawn /bin/true at RSS ${rss.toFixed(0)} MiB (${tag})`);
   // Warm both paths up: module code, the worker's machine code, the fs checks.
@@ -60,10 +63,15 @@ async function measureAtCurrentSize(rt: Runtime, tag: string, budgetMs: number):
   await shumaRate(rt, 'warmup', { concurrency: 1, budgetMs: 0, minOps: 20, maxOps: 20 });
   const seq = await measurePair(rt, `seq-${tag}`, { concurrency: 1, budgetMs, minOps: 20, maxOps: 5000 });
   const par = await measurePair(rt, `par-${tag}`, { concurrency: CONCURRENT, budgetMs, minOps: 40, maxOps: 5000 });
+  // In the same minutes as the runs above: the machine's other work weighs on both.
+  const c = cLoop.rate(C_LOOP_SPAWNS);
+  const cInFlight = cLoop.rate(C_LOOP_SPAWNS, CONCURRENT);
   const where = `RSS ${rss.toFixed(0)} MiB`;
   return [
     { what: `spawn /bin/true, 1 at a time, ${where}`, unit: 'spawns/s', shuma: seq.shuma.perSecond, baseline: seq.bare.perSecond },
     { what: `spawn /bin/true, ${CONCURRENT} in flight, ${where}`, unit: 'spawns/s', shuma: par.shuma.perSecond, baseline: par.bare.perSecond },
+    { what: `ws.run → exited, 1 at a time  vs  C posix_spawn loop, ${where}`, unit: 'runs/s', shuma: seq.shuma.perSecond, baseline: c },
+    { what: `ws.run → exited, ${CONCURRENT} in flight  vs  C loop ${CONCURRENT} in flight, ${where}`, unit: 'runs/s', shuma: par.shuma.perSecond, baseline: cInFlight },
   ];
 }
 
@@ -74,14 +82,17 @@ function allocateBallast(): Buffer {
 
 export async function spawnSection(rt: Runtime): Promise<Line[]> {
   const spawner = (await rt.health()).spawner;
-  const lines: Line[] = [{ heading: `(a) spawn rate, ${spawner} spawner: ws.run({exec: "/bin/true"}) + exited  vs  child_process.spawn + close` }];
-  lines.push(...(await measureAtCurrentSize(rt, 'small', 1500)));
-  let ballast: Buffer | null = allocateBallast();
+  const lines: Line[] = [{ heading: `(a) spawn rate, ${spawner} spawner: ws.run({exec: "/bin/true"}) + exited  vs  child_process.spawn + close (or a C loop)` }];
+  const cLoop = compileCSpawnLoop();
+  let ballast: Buffer | null = null;
   try {
-    lines.push(...(await measureAtCurrentSize(rt, '1GiB', 1500)));
+    lines.push(...(await measureAtCurrentSize(rt, cLoop, 'small', 1500)));
+    ballast = allocateBallast();
+    lines.push(...(await measureAtCurrentSize(rt, cLoop, '1GiB', 1500)));
   } finally {
+    cLoop.remove();
     // Keep the buffer referenced until here, then let it go before the next section.
-    progress(`ballast of ${ballast.length / 2 ** 20} MiB released`);
+    if (ballast) progress(`ballast of ${ballast.length / 2 ** 20} MiB released`);
     ballast = null;
     settledHeap();
   }

@@ -17,7 +17,7 @@ export function aliveCommandRuns(registry: Registry, table: ProcessTable): RunEn
 
 /** Adds to `data`'s histories the exits of `runs` that ended, newest RUNS_KEPT per command kept. */
 export function addShutdownExits(data: SnapshotData, runs: readonly RunEntry[]): void {
-  for (const record of data.workspaces) {
+  for (const [index, record] of data.workspaces.entries()) {
     const history = record.history;
     if (!history) continue;
     const known = new Set(history.runs.map((run) => run.runId));
@@ -36,6 +36,7 @@ export function addShutdownExits(data: SnapshotData, runs: readonly RunEntry[]):
       perKey.set(run.key, count);
       if (count <= RUNS_KEPT) kept.push(run);
     }
-    history.runs = kept.reverse();
+    // A new record, not this one changed: the snapshot encoder keeps the bytes of the one written.
+    data.workspaces[index] = { ...record, history: { ...history, runs: kept.reverse() } };
   }
 }

@@ -17,13 +17,15 @@ import type { FileHandle } from 'node:fs/promises';
 import { ShumaError, isShumaError } from '../../protocol/errors.js';
 import { decodeUntrusted, encode } from '../../protocol/codec.js';
 import { checkStructure } from '../../protocol/msgpack-check.js';
+import type { SnapshotData } from './snapshot-data.js';
+import { SNAPSHOT_MAX_DEPTH, UnwritableSnapshot, type SnapshotEncoder } from './snapshot-encoder.js';
+
+export { SNAPSHOT_MAX_DEPTH };
 
 export const SNAPSHOT_FILE = 'shuma.snapshot';
 /** The envelope's format number; bump it when `data`'s layout changes incompatibly. */
 export const SNAPSHOT_FORMAT = 1;
 export const SNAPSHOT_DEFAULT_MAX_BYTES = 256 * 2 ** 20;
-/** Deepest nesting of maps and arrays a snapshot may hold (msgpackr overflows the stack past ~1,000). */
-export const SNAPSHOT_MAX_DEPTH = 512;
 
 const TEMP_PREFIX = `${SNAPSHOT_FILE}.tmp-`;
 
@@ -49,7 +51,24 @@ export interface ReadSnapshotOptions {
  */
 export function writeSnapshotFile(stateDir: string, value: unknown): Promise<SnapshotWrite> {
   const dir = path.resolve(stateDir);
-  return serialized(dir, () => writeNow(dir, value));
+  return serialized(dir, () => writeNow(dir, () => encodeEnvelope(value)));
+}
+
+/**
+ * The runtime's state, as writeSnapshotFile writes it (the same bytes), through `encoder`:
+ * the workspaces unchanged since its last write are not encoded again.
+ */
+export function writeSnapshotData(stateDir: string, data: SnapshotData, encoder: SnapshotEncoder): Promise<SnapshotWrite> {
+  const dir = path.resolve(stateDir);
+  return serialized(dir, () =>
+    writeNow(dir, () => {
+      try {
+        return encoder.encodeEnvelope({ format: SNAPSHOT_FORMAT, writtenAt: Date.now(), data });
+      } catch (error) {
+        throw unwritable(error);
+      }
+    }),
+  );
 }
 
 /** Reads the snapshot. Bad content is reported as 'corrupt' (and kept aside), never thrown. */
@@ -95,9 +114,9 @@ function serialized<T>(dir: string, task: () => Promise<T>): Promise<T> {
 
 // ── writing ──────────────────────────────────────────────────────────────────────────
 
-async function writeNow(dir: string, value: unknown): Promise<SnapshotWrite> {
+async function writeNow(dir: string, encodeNow: () => Uint8Array): Promise<SnapshotWrite> {
   const start = performance.now();
-  const bytes = encodeEnvelope(value);
+  const bytes = encodeNow();
   const file = path.join(dir, SNAPSHOT_FILE);
   const temp = path.join(dir, `${TEMP_PREFIX}${process.pid}-${randomUUID()}`);
   try {
@@ -110,6 +129,14 @@ async function writeNow(dir: string, value: unknown): Promise<SnapshotWrite> {
     throw new ShumaError('SNAPSHOT_WRITE_FAILED', `writing ${file} failed: ${String(error)}`, causeOf(error));
   }
   return { bytes: bytes.length, ms: performance.now() - start };
+}
+
+function unwritable(error: unknown): ShumaError {
+  if (!(error instanceof UnwritableSnapshot)) throw error;
+  return new ShumaError(
+    'SNAPSHOT_WRITE_FAILED',
+    error.stage === 'encode' ? `the snapshot value cannot be encoded (${error.message})` : `the snapshot value would not read back: ${error.message}`,
+  );
 }
 
 function encodeEnvelope(value: unknown): Uint8Array {

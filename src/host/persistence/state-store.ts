@@ -2,7 +2,8 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { serializeError } from '../../protocol/errors.js';
 import type { SnapshotData } from './snapshot-data.js';
-import { writeSnapshotFile } from './snapshot-file.js';
+import { SnapshotEncoder } from './snapshot-encoder.js';
+import { writeSnapshotData } from './snapshot-file.js';
 
 /** After the first change, how long more changes may gather before one write carries them all. */
 const WRITE_DELAY_MS = 50;
@@ -34,6 +35,8 @@ export class StateStore {
   private lastWriteMs = 0;
   /** While a restore brings the file's own state back, changes gather and nothing is written. */
   private held = false;
+  /** Each workspace's bytes from the last write: what did not change is not encoded again. */
+  private readonly encoder = new SnapshotEncoder();
 
   constructor(
     private readonly stateDir: string,
@@ -66,7 +69,7 @@ export class StateStore {
       this.dirty = false;
       try {
         const started = performance.now();
-        const { bytes, ms } = await writeSnapshotFile(this.stateDir, collect());
+        const { bytes, ms } = await writeSnapshotData(this.stateDir, collect(), this.encoder);
         this.lastWriteMs = performance.now() - started;
         this.writes++;
         this.logger.debug({ stateDir: this.stateDir, bytes, ms }, 'snapshot written');

@@ -112,6 +112,10 @@ export class SlurmPlacement implements Placement {
     this.host.commandMoved(ws, command, snapshot);
   }
 
+  commandStopping(ws: WorkspaceEntry, command: CommandEntry): void {
+    this.host.commandStopping(ws, command);
+  }
+
   spawnPipeline(ws: WorkspaceEntry, pipeline: PipelineEntry, attempt: number): void {
     this.host.spawnPipeline(ws, pipeline, attempt);
   }

@@ -44,6 +44,8 @@ export class StepSpawner implements Spawner {
   readonly name: string;
   /** Limits go to the task through prlimit on its node, never to srun itself. */
   readonly appliesLimits = true;
+  /** A step's srun takes far longer than the actor's round trip: relaunches and first runs go ahead (standing orders). */
+  readonly actsAhead = true;
 
   constructor(
     private readonly inner: Spawner,
