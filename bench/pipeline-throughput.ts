@@ -6,7 +6,7 @@
 // - the last `cat` captured: its stdout goes to its log ring (1 MiB kept) like any command's,
 //   so 2 GiB also cross a socketpair into Node — a cost bash's `> /dev/null` does not have;
 // - the last node `sh -c 'cat > /dev/null'`: the same ending as bash, so the ratio is the cost
-//   of the pipes between the nodes (and of each node's own session, see BASH_SETSID) alone.
+//   of the pipes between the nodes alone.
 // And the first ending again with log files on (a runtime with a stateDir: every captured
 // output is also written to rotated files), against the same without files: what the files
 // cost the capture, a ratio in one run.
@@ -69,9 +69,10 @@ const BASH = 'head -c 2G /dev/zero | cat | cat > /dev/null';
 /** The captured ending's hop, in bash: the last cat writes into a pipe that a fourth stage reads. */
 const BASH_FOUR_STAGES = 'head -c 2G /dev/zero | cat | cat | cat > /dev/null';
 /**
- * shuma starts every node as the leader of a session of its own (setsid), so that a stop
- * reaches its whole process group. With the scheduler's autogroups (on here: one group per
- * session) that alone costs throughput; this variant of bash shows how much.
+ * Each stage the leader of a session of its own (setsid), as shuma started nodes until the
+ * native spawner kept them in the runtime's session (child_process still does: `detached`).
+ * With the scheduler's autogroups (on here: one group per session) that alone costs bash
+ * about twice its CPU under load; this variant shows how much, in the same run.
  */
 const BASH_SETSID = 'setsid -w head -c 2G /dev/zero | setsid -w cat | setsid -w cat > /dev/null';
 
@@ -168,7 +169,7 @@ export async function pipelineThroughputSection(rounds = 3): Promise<Line[]> {
   return [
     { heading: `(j) pipeline throughput: 2 GiB through head -c 2G /dev/zero | cat | cat  vs  bash (… | cat > /dev/null); medians of ${rounds} rounds` },
     {
-      what: '2 GiB, bash with each stage in a session of its own (setsid), as shuma starts nodes',
+      what: '2 GiB, bash with each stage in a session of its own (setsid), as child_process spawns',
       unit: 'GiB/s',
       shuma: gibPerSec(figures.get('bash-setsid')!.ms),
       baseline: gibPerSec(bash.ms),

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -50,7 +51,19 @@ int launch_child(void *arg) {
   sigemptyset(&none);
   (void)sigprocmask(SIG_SETMASK, &none, NULL);
 
-  if (setsid() < 0) fail(l, STEP_SETSID, 0);
+  /* A process group of its own, so that a stop reaches every descendant (kill(-pid)), but no
+   * session of its own: the scheduler's autogroups (one per session) would put every command
+   * in a scheduling group of its own, and a pipeline's stages, or a command and the runtime
+   * reading its output, then hand the CPU over badly under load (bench (j): a session per
+   * stage costs bash itself 2x its CPU, and shuma's pipelines collapsed to 0.1x of bash).
+   * What the session kept away, the terminal, is let go of here: a program that opens
+   * /dev/tty gets ENXIO, as a session leader without one would. */
+  if (setpgid(0, 0) < 0) fail(l, STEP_GROUP, 0);
+  int tty = open("/dev/tty", O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+  if (tty >= 0) {
+    (void)ioctl(tty, TIOCNOTTY);
+    close(tty);
+  }
 
   /* Kept across exec (not across a set-uid one), cleared in the program's own children. */
   if (l->die_with_parent) {
@@ -98,7 +111,7 @@ int launch_child(void *arg) {
 
 const char *launch_step_name(int step) {
   switch (step) {
-    case STEP_SETSID: return "setsid";
+    case STEP_GROUP: return "setpgid";
     case STEP_PDEATHSIG: return "prctl";
     case STEP_STDIO: return "stdio";
     case STEP_CLOSE_FDS: return "close_range";

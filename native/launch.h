@@ -10,7 +10,7 @@
 
 enum launch_step {
   STEP_NONE = 0,
-  STEP_SETSID,
+  STEP_GROUP,
   STEP_PDEATHSIG,
   STEP_STDIO,
   STEP_CLOSE_FDS,

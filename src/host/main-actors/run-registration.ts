@@ -27,7 +27,7 @@ export function registerRun(
     },
     deps.logBufferBytes,
   );
-  // Spawned with setsid: the pid is also the process group id.
+  // Spawned as a process group's leader: the pid is also the process group id.
   ws.groups.add(entry.pid);
   run.pipeline?.groups.add(entry.pid);
   // Null when the stream feeds a pipe (an edge, tapped or not); captured otherwise.

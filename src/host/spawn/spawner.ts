@@ -86,8 +86,9 @@ export interface Spawner {
    */
   readonly actsAhead?: boolean;
   /**
-   * Starts the program as the leader of a new session and process group, so a signal to
-   * the group reaches its descendants. Rejects with a ShumaError('SPAWN_FAILED').
+   * Starts the program as the leader of a new process group, so a signal to the group
+   * reaches its descendants (in the runtime's session with the addon, a session of its own
+   * with child_process; without a controlling terminal either way). Rejects with a ShumaError('SPAWN_FAILED').
    */
   spawn(order: SpawnOrder): Promise<SpawnedProcess>;
 }
