@@ -5,7 +5,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { LogFile, readTail } from '../src/host/processes/log-file.js';
+import { LogFile } from '../src/host/processes/log-file.js';
+import { readTail } from '../src/host/processes/log-tail.js';
 
 const dirs: string[] = [];
 after(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));

@@ -18,6 +18,7 @@ import { ShumaError, isShumaError } from '../../protocol/errors.js';
 import { decodeUntrusted, encode } from '../../protocol/codec.js';
 import { checkStructure } from '../../protocol/msgpack-check.js';
 import type { SnapshotData } from './snapshot-data.js';
+import { errnoOf, moveToFreeName, removeIfPresent, syncDirectory, writeDurably } from './durable-files.js';
 import { SNAPSHOT_MAX_DEPTH, UnwritableSnapshot, type SnapshotEncoder } from './snapshot-encoder.js';
 
 export { SNAPSHOT_MAX_DEPTH };
@@ -161,26 +162,6 @@ async function removeTempFiles(dir: string): Promise<void> {
   }
 }
 
-async function writeDurably(file: string, bytes: Uint8Array): Promise<void> {
-  const handle = await fs.open(file, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600);
-  try {
-    await handle.writeFile(bytes);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-/** Makes the rename itself durable: until then a power cut may bring the old name back. */
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await fs.open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
 // ── reading ──────────────────────────────────────────────────────────────────────────
 
 type Loaded = { kind: 'missing' } | { kind: 'bytes'; bytes: Uint8Array } | { kind: 'refused'; reason: string };
@@ -264,42 +245,6 @@ async function keepAside(file: string, label: string): Promise<string> {
   }
 }
 
-async function moveToFreeName(from: string, to: string): Promise<boolean> {
-  try {
-    await fs.link(from, to);
-  } catch (error) {
-    if (errnoOf(error) === 'EEXIST') return false; // an earlier corrupt file has that name
-    if (errnoOf(error) !== 'EPERM') throw error;
-    // A directory in the file's place cannot be hard-linked. Checking then renaming is safe
-    // here: calls are serialized, and the state lock keeps other runtimes out.
-    if (await exists(to)) return false;
-    await fs.rename(from, to);
-    return true;
-  }
-  await fs.unlink(from);
-  return true;
-}
-
-// ── small helpers ────────────────────────────────────────────────────────────────────
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await fs.lstat(file);
-    return true;
-  } catch (error) {
-    if (errnoOf(error) === 'ENOENT') return false; // the answer, not a failure
-    throw error;
-  }
-}
-
-async function removeIfPresent(file: string): Promise<void> {
-  try {
-    await fs.unlink(file);
-  } catch (error) {
-    if (errnoOf(error) !== 'ENOENT') throw error; // already gone is what we wanted
-  }
-}
-
 function unreadable(file: string, error: unknown): ShumaError {
   if (isShumaError(error)) return error;
   return new ShumaError('STATE_DIR_INVALID', `the snapshot ${file} cannot be read: ${String(error)}`, causeOf(error));
@@ -308,11 +253,6 @@ function unreadable(file: string, error: unknown): ShumaError {
 function causeOf(error: unknown): { cause: string } | Record<string, never> {
   const code = errnoOf(error);
   return code ? { cause: code } : {};
-}
-
-function errnoOf(error: unknown): string | undefined {
-  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
-  return typeof code === 'string' ? code : undefined;
 }
 
 function describe(value: unknown): string {

@@ -4,7 +4,8 @@
 // filed under their pipeline's id. The files stay after their workspace stops; `flush` empties them.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { LOG_FILE_DEFAULTS, LogFile, readTail, type LogFileLimits } from './log-file.js';
+import { LOG_FILE_DEFAULTS, LogFile, type LogFileLimits } from './log-file.js';
+import { readTail } from './log-tail.js';
 
 export interface LogFileOptions extends Partial<LogFileLimits> {
   /** Every line of every command's files starts with the time it was read (default false; per command: spec.timestamps). */
