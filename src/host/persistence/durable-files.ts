@@ -12,7 +12,6 @@ export async function writeDurably(file: string, bytes: Uint8Array): Promise<voi
   }
 }
 
-
 /** Makes the rename itself durable: until then a power cut may bring the old name back. */
 export async function syncDirectory(dir: string): Promise<void> {
   const handle = await fs.open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
