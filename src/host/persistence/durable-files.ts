@@ -2,7 +2,7 @@
 // idempotent on its own: what snapshot-file.ts composes into "old file or new one, complete".
 import { constants, promises as fs } from 'node:fs';
 
-export async function writeDurably(file: string, bytes: Uint8Array): Promise<void> {
+export async function writeDurably(file: string, bytes: Uint8Array | string): Promise<void> {
   const handle = await fs.open(file, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600);
   try {
     await handle.writeFile(bytes);
@@ -56,6 +56,7 @@ export async function removeIfPresent(file: string): Promise<void> {
   }
 }
 
+/** The errno name of an OS error (`ENOENT`), if it is one. */
 export function errnoOf(error: unknown): string | undefined {
   const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
   return typeof code === 'string' ? code : undefined;

@@ -1,4 +1,7 @@
 import { ShumaError } from '../../protocol/errors.js';
+import { errnoOf } from './durable-files.js';
+
+export { errnoOf };
 
 // What taking the state lock can refuse, and how each message says what to do: another runtime
 // holds the directory (STATE_DIR_LOCKED), or the directory or a file in it cannot be used
@@ -40,10 +43,4 @@ export function notALockFile(dir: string, file: string, why: string): ShumaError
 export function invalidDir(dir: string, what: string, error?: unknown): ShumaError {
   const cause = errnoOf(error);
   return new ShumaError('STATE_DIR_INVALID', `stateDir ${dir} ${what}`, cause ? { field: 'stateDir', cause } : { field: 'stateDir' });
-}
-
-/** The errno name of an OS error (`ENOENT`), if it is one. */
-export function errnoOf(error: unknown): string | undefined {
-  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
-  return typeof code === 'string' ? code : undefined;
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { constants, promises as fs, readFileSync } from 'node:fs';
 import { ShumaError } from '../../protocol/errors.js';
 import { isSameProcess, readProcStat } from '../processes/proc.js';
+import { writeDurably } from './durable-files.js';
 import { errnoOf } from './state-lock-errors.js';
 
 // The state lock's files on disk (state-lock.ts says how they are used): what a lock, a draft or
@@ -60,14 +61,8 @@ function draftOwnerAlive(name: string): boolean {
 }
 
 export async function writeRecordFile(file: string, record: LockRecord): Promise<void> {
-  const handle = await fs.open(file, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600);
-  try {
-    await handle.writeFile(JSON.stringify(record));
-    // On disk before it is published: a power cut must not leave an empty lock that looks foreign.
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+  // On disk before it is published: a power cut must not leave an empty lock that looks foreign.
+  await writeDurably(file, JSON.stringify(record));
 }
 
 /** Gives the complete `source` file the name `name`, unless that name exists (link(2) is atomic). */
