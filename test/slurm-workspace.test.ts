@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
 import { createRuntime, isShumaError, type Runtime, type Workspace } from '../src/index.js';
 import { runSlurm } from '../src/host/placement/slurm/slurm-cli.js';
+import { coreOf } from '../src/host/runtime.js';
 import { parseSpecText } from '../src/cli/spec-file.js';
 import { psText } from '../src/cli/ps.js';
 import { commandSpecFrom } from '../src/cli/run.js';
@@ -214,6 +215,105 @@ describe('a Slurm-placed workspace', { skip }, () => {
     await ws.run({ exec: 'sleep', argv: ['600'] });
     await second.shutdown();
     assert.ok(!(await jobsListed()).some((j) => j.startsWith(`${jobId} `)), 'shutdown waited for the job to leave squeue');
+  });
+
+  // Most of both nodes' memory held by hand, as another user's job would: a request for more waits in the queue.
+  const holdNodes = async (): Promise<() => Promise<void>> => {
+    const name = `blocker-${process.pid}`;
+    const answer = await runSlurm({ conf: tc.conf }, 'salloc', ['--no-shell', '--no-kill', '--nodes=2', '--mem=1800M', `--job-name=${name}`]);
+    assert.equal(answer.code, 0, answer.stderr);
+    return async () => {
+      await runSlurm({ conf: tc.conf }, 'scancel', [`--name=${name}`]);
+      await pollUntil(jobsListed, (jobs) => !jobs.some((j) => j.endsWith(` ${name}`)), 'the blocker gone', 50);
+    };
+  };
+  const waiting = { placement: { kind: 'slurm' as const, nodes: 2 }, limits: { memoryBytes: 512 << 20 } };
+  /** The name (shuma-<workspace id>) of the one shuma job squeue lists as pending. */
+  const pendingJob = async () => {
+    const pending = async () =>
+      (await runSlurm({ conf: tc.conf }, 'squeue', ['--noheader', '--states=PENDING', '--format=%j'])).stdout.split('\n').filter((j) => j.startsWith('shuma-'));
+    return (await pollUntil(pending, (jobs) => jobs.length === 1, 'the workspace\'s request queued', 20))[0]!;
+  };
+  const actorsHosted = async (of: Runtime) => (await coreOf(of).workerStats()).reduce((sum, w) => sum + w.actors, 0);
+
+  test('a create waiting for its allocation is hosted but not listed; a shutdown meanwhile withdraws the request: RUNTIME_CLOSED, no job queued, no salloc left', async () => {
+    const release = await holdNodes();
+    const other = await createRuntime({ workers: 1, slurm: { conf: tc.conf, allocationWaitMs: 60_000 } });
+    try {
+      const outcome = other.createWorkspace({ label: 'waits', ...waiting }).then(() => null, (e: unknown) => e);
+      const name = await pendingJob();
+      assert.deepEqual(await other.listWorkspaces(), []);
+      assert.equal((await other.health()).aliveWorkspaces, 0);
+      assert.equal(await actorsHosted(other), 1, 'its actor is hosted while salloc waits');
+      await other.shutdown();
+      const error = await outcome;
+      assert.ok(isShumaError(error) && error.code === 'RUNTIME_CLOSED' && /no job queued/.test(error.message), String(error));
+      assert.ok(!(await jobsListed()).some((j) => j.endsWith(` ${name}`)), 'nothing of the request is queued');
+      assert.deepEqual(processesMentioning(name), [], 'its salloc is gone');
+    } finally {
+      await other.shutdown();
+      await release();
+    }
+  });
+
+  test('a TTL that runs out while the allocation waits ends the create: WORKSPACE_STOPPED (ttl), no job queued, no actor left', async () => {
+    const release = await holdNodes();
+    try {
+      const actors = await actorsHosted(rt);
+      const outcome = rt.createWorkspace({ label: 'ttl-first', ttlMs: 1000, ...waiting }).then(() => null, (e: unknown) => e);
+      const name = await pendingJob();
+      const error = await outcome;
+      assert.ok(isShumaError(error) && error.code === 'WORKSPACE_STOPPED' && /\(ttl\)/.test(error.message), String(error));
+      assert.ok(!(await jobsListed()).some((j) => j.endsWith(` ${name}`)), 'nothing of the request is queued');
+      assert.deepEqual(processesMentioning(name), []);
+      assert.equal(await actorsHosted(rt), actors);
+      assert.ok(!(await rt.listWorkspaces()).some((w) => w.label === 'ttl-first'));
+    } finally {
+      await release();
+    }
+  });
+
+  test('a salloc ended from outside while it waits fails the create with PLACEMENT_FAILED: no job queued, no half-made workspace', async () => {
+    const release = await holdNodes();
+    try {
+      const actors = await actorsHosted(rt);
+      const outcome = rt.createWorkspace({ label: 'salloc-killed', ...waiting }).then(() => null, (e: unknown) => e);
+      const name = await pendingJob();
+      const sallocs = processesMentioning(`--job-name=${name}`);
+      assert.equal(sallocs.length, 1, 'one salloc asks for it');
+      process.kill(sallocs[0]!, 'SIGKILL');
+      const error = await outcome;
+      assert.ok(isShumaError(error) && error.code === 'PLACEMENT_FAILED' && /SIGKILL/.test(error.message), String(error));
+      assert.ok(!(await jobsListed()).some((j) => j.endsWith(` ${name}`)), 'what salloc had queued was cancelled');
+      assert.equal(await actorsHosted(rt), actors, 'its actor was let go');
+      assert.ok(!(await rt.listWorkspaces()).some((w) => w.label === 'salloc-killed'));
+      assert.equal(coreOf(rt).registry.get(name.slice('shuma-'.length)), undefined);
+    } finally {
+      await release();
+    }
+  });
+
+  test("a worker thread lost while the allocation waits: the workspace's actor is hosted again, and the create completes once Slurm grants it", async () => {
+    const release = await holdNodes();
+    const other = await createRuntime({ workers: 1, slurm: { conf: tc.conf, allocationWaitMs: 60_000 } });
+    try {
+      const creating = other.createWorkspace({ label: 'rehosted', ...waiting });
+      const id = (await pendingJob()).slice('shuma-'.length);
+      await pollUntil(() => coreOf(other).registry.get(id)?.persisted ?? null, (persisted) => persisted !== null, 'its first snapshot');
+      await (coreOf(other).workerThreads[0] as { terminate(): Promise<number> }).terminate();
+      await pollUntil(() => other.health(), (h) => h.workerRestarts === 1, 'the worker replaced');
+      await release();
+      const ws = await creating;
+      assert.deepEqual(ws.placement.kind === 'slurm' && ws.placement.nodes, ['n1', 'n2']);
+      const c = await ws.run({ exec: 'echo', argv: ['here'], node: 'n1' });
+      assert.deepEqual(await c.exited, { code: 0, signal: null, status: 0 });
+      assert.equal((await ws.logs(c.id)).toString(), 'here\n');
+      await ws.stop();
+      assert.ok(!(await jobsListed()).some((j) => j.endsWith(` shuma-${id}`)));
+    } finally {
+      await other.shutdown();
+      await release();
+    }
   });
 
   test('a restarted runtime finds its job by id: running, the workspace is kept and its command runs again in it; gone, a warning', async () => {

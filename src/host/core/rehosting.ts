@@ -20,7 +20,7 @@ export function onWorkerLost(core: CoreParts, index: number, error: unknown): vo
   core.pool.restartMember(index);
   // The new thread starts knowing nothing: what the old one was told about inspection, it is told again.
   if (core.inspectors.size > 0) core.pool.send(index, { type: 'inspect', enabled: true });
-  for (const ws of core.registry.all()) {
+  for (const ws of [...core.registry.all(), ...core.registry.allPlacing()]) {
     if (ws.worker !== index || ws.failure) continue;
     if (ws.persisted === null) {
       onActorError(core, ws, { name: 'Error', message: 'its worker thread died before its first snapshot' });

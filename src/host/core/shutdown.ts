@@ -10,7 +10,9 @@ export async function closeAll(core: CoreParts, graceMs: number): Promise<void> 
   const ending = core.state ? aliveCommandRuns(core.registry, core.table) : [];
   // Saved as it is before everything stops: the next runtime on this stateDir brings it back.
   await core.state?.freeze();
-  await Promise.allSettled([...core.registry.all()].map((ws) => stopWorkspace(core, ws.id, graceMs, 'shutdown')));
+  // Those still being placed too: their stop ends what their placement was preparing (a queued job).
+  const all = [...core.registry.all(), ...core.registry.allPlacing()];
+  await Promise.allSettled(all.map((ws) => stopWorkspace(core, ws.id, graceMs, 'shutdown')));
   // The same state, with the exits of the runs the stops ended in its history.
   await core.state?.amendFrozen((data) => addShutdownExits(data, ending));
   core.quota.close();
@@ -28,5 +30,5 @@ export async function closeAll(core: CoreParts, graceMs: number): Promise<void> 
  */
 export function killEverythingNow(core: CoreParts): void {
   if (core.state !== null && core.orphanPolicy === 'adopt') return;
-  for (const ws of core.registry.all()) core.placementOf(ws).killNow(ws);
+  for (const ws of [...core.registry.all(), ...core.registry.allPlacing()]) core.placementOf(ws).killNow(ws);
 }

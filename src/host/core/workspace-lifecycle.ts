@@ -5,6 +5,7 @@ import { ULID_PATTERN } from '../../protocol/checks.js';
 import { DEFAULT_GRACE_MS, type WorkspaceSpec } from '../../protocol/specs.js';
 import { validateGraceMs, validateWorkspaceSpec } from '../../protocol/validate-spec.js';
 import type { PlacementInfo } from '../../protocol/placement-spec.js';
+import type { PreparedWorkspace } from '../placement/placement.js';
 import { placementKindOf } from '../placement/placements.js';
 import { LazyMap, LazySet } from '../registry/lazy-collections.js';
 import { lazyDeferred } from '../registry/lazy-deferred.js';
@@ -16,6 +17,7 @@ import type { CoreParts } from './core-parts.js';
 import { ensureOpen } from './guards.js';
 import type { CreateWorkspaceOptions } from './runtime-options.js';
 import { CommandMap } from '../registry/command-map.js';
+import { createWhilePlacing } from './create-while-placing.js';
 
 // A workspace from its creation to its end: prepared (cwd, placement), hosted on a worker,
 // stopped (asked, by its TTL, by a fault), emptied by its placement, then forgotten.
@@ -24,6 +26,8 @@ export async function createWorkspace(core: CoreParts, input: WorkspaceSpec, opt
   ensureOpen(core);
   const spec = validateWorkspaceSpec(structuredCloneSpec(input));
   const id = options.id === undefined ? core.newId() : checkGivenId(core, options.id);
+  const slow = core.placements.get(placementKindOf(spec));
+  if (slow?.hostsWhilePreparing) return createWhilePlacing(core, spec, id, slow);
   const ws = await prepareWorkspace(core, spec, id, core.clock.now());
   if (options.id !== undefined) {
     try {
@@ -34,7 +38,12 @@ export async function createWorkspace(core: CoreParts, input: WorkspaceSpec, opt
       throw error;
     }
   }
-  return hostWorkspace(core, ws, {
+  return hostWorkspace(core, ws, createMessage(ws));
+}
+
+export function createMessage(ws: WorkspaceEntry): Extract<ToWorker, { type: 'createWorkspace' }> {
+  const { spec } = ws;
+  return {
     type: 'createWorkspace',
     wsId: ws.id,
     label: ws.label,
@@ -42,7 +51,7 @@ export async function createWorkspace(core: CoreParts, input: WorkspaceSpec, opt
     at: ws.createdAt,
     supervision: spec.supervision ?? null,
     groups: spec.groups ?? null,
-  });
+  };
 }
 
 /** The environment every workspace starts from: the runtime's own (open-state.ts adds the state mark). */
@@ -74,9 +83,21 @@ export async function prepareWorkspace(
   const placement = core.placements.get(placementKind);
   if (!placement) throw new ShumaError('INVALID_SPEC', `this runtime has no placement '${placementKind}'`);
   const prepared = await placement.prepare(spec, id, resume);
-  const { cgroup, warnings } = prepared;
-  if (core.closed) await (prepared.release ? prepared.release() : cgroup?.remove());
+  if (core.closed) await (prepared.release ? prepared.release() : prepared.cgroup?.remove());
   ensureOpen(core);
+  return newWorkspaceEntry(core, spec, id, createdAt, cwd, prepared);
+}
+
+/** The main thread's record of a workspace, its actor not yet hosted. */
+export function newWorkspaceEntry(
+  core: CoreParts,
+  spec: WorkspaceSpec,
+  id: string,
+  createdAt: number,
+  cwd: string,
+  prepared: PreparedWorkspace,
+): WorkspaceEntry {
+  const { cgroup, warnings } = prepared;
   return {
     kind: 'workspace',
     id,
@@ -89,7 +110,7 @@ export async function prepareWorkspace(
     // workspaces held 10,000 copies).
     env: spec.env === undefined || Object.keys(spec.env).length === 0 ? core.baseEnv : { ...core.baseEnv, ...spec.env },
     warnings,
-    placementKind,
+    placementKind: placementKindOf(spec),
     placement: prepared.info ?? { kind: 'local' },
     cgroup,
     oomKillsSeen: 0,
@@ -119,10 +140,15 @@ export async function hostWorkspace(
   core.registry.add(ws);
   core.pool.send(ws.worker, message);
   await ws.started.promise;
+  return announced(core, ws, message.type === 'restoreWorkspace');
+}
+
+/** The workspace runs: saved from now on, and said in the log. */
+export function announced(core: CoreParts, ws: WorkspaceEntry, restored: boolean): WorkspaceEntry {
   core.state?.markDirty();
   core.logger.info(
-    { ws: ws.id, label: ws.label, ttlMs: ws.spec.ttlMs ?? null, warnings: ws.warnings, restored: message.type === 'restoreWorkspace' },
-    message.type === 'restoreWorkspace' ? 'workspace restored' : 'workspace created',
+    { ws: ws.id, label: ws.label, ttlMs: ws.spec.ttlMs ?? null, warnings: ws.warnings, restored },
+    restored ? 'workspace restored' : 'workspace created',
   );
   for (const warning of ws.warnings) core.logger.warn({ ws: ws.id, label: ws.label }, warning);
   return ws;

@@ -36,6 +36,13 @@ export interface Placement {
    */
   prepare(spec: WorkspaceSpec, wsId: string, resume?: PlacementInfo): Promise<PreparedWorkspace>;
   /**
+   * prepare() waits on something outside (an allocation): a new workspace's actor is hosted
+   * meanwhile (core/create-while-placing.ts), and a teardown() that comes before prepare() has
+   * answered (the workspace stopped: its TTL, a shutdown) ends what prepare() was getting and
+   * makes it reject.
+   */
+  readonly hostsWhilePreparing?: boolean;
+  /**
    * Starts one run of a command; answers SPAWNED or SPAWN_FAILED to the command actor.
    * `relaunch`: the actor's standing order for the run, which a placement may act on ahead.
    */

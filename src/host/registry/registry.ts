@@ -141,17 +141,37 @@ export interface WorkspaceEntry extends StopScope {
 
 export class Registry {
   private readonly workspaces = new Map<string, WorkspaceEntry>();
+  /**
+   * Hosted while their placement is still being prepared (a Slurm allocation under way,
+   * core/create-while-placing.ts): found by id (their actor's messages, their stop), but neither
+   * listed, nor counted, nor saved until `placed()`.
+   */
+  private readonly placing = new Map<string, WorkspaceEntry>();
 
   add(entry: WorkspaceEntry): void {
     this.workspaces.set(entry.id, entry);
   }
 
+  addPlacing(entry: WorkspaceEntry): void {
+    this.placing.set(entry.id, entry);
+  }
+
+  /** Its placement is ready: listed from now on. */
+  placed(entry: WorkspaceEntry): void {
+    if (this.placing.delete(entry.id)) this.workspaces.set(entry.id, entry);
+  }
+
   get(wsId: string): WorkspaceEntry | undefined {
-    return this.workspaces.get(wsId);
+    return this.workspaces.get(wsId) ?? this.placing.get(wsId);
   }
 
   delete(wsId: string): void {
-    this.workspaces.delete(wsId);
+    if (!this.workspaces.delete(wsId)) this.placing.delete(wsId);
+  }
+
+  /** Those still being placed: a shutdown stops them too, a lost worker's are re-hosted too. */
+  allPlacing(): IterableIterator<WorkspaceEntry> {
+    return this.placing.values();
   }
 
   all(): IterableIterator<WorkspaceEntry> {

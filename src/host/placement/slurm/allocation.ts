@@ -9,7 +9,7 @@ import {
   type SlurmAnswer,
   type SlurmCluster,
 } from './slurm-cli.js';
-import { startSalloc, type SallocProcess } from './salloc-process.js';
+import { startSalloc, type SallocProcess, type SallocSpawner } from './salloc-process.js';
 
 // A Slurm-placed workspace is one job: an allocation held by nobody (nothing runs in it until
 // shuma starts steps), asked with --no-kill so that losing one node shrinks the job instead of
@@ -39,6 +39,10 @@ export interface AllocationRequest {
   ttlMs?: number;
   /** How long to wait for resources before giving up (salloc --immediate). */
   waitMs: number;
+  /** Aborted: the request is withdrawn (salloc ended, what it queued cancelled), allocate() rejects WORKSPACE_STOPPED. */
+  signal?: AbortSignal;
+  /** Starts salloc off the event loop (the addon's spawner); absent: child_process. */
+  spawner?: SallocSpawner;
 }
 
 export interface Allocation {
@@ -86,6 +90,8 @@ export async function allocate(cluster: SlurmCluster, request: AllocationRequest
   const seen = new Promise<null>((resolve) => (reported = () => resolve(null)));
   // Up to its newline: a line cut between two reads would be a node list cut short.
   const report = new RegExp(`^${REPORT} (\\d+) (\\S*)\\n`, 'm');
+  const { signal } = request;
+  if (signal?.aborted) throw withdrawn();
   const salloc: SallocProcess = await startSalloc(cluster, sallocArgs(request), {
     timeoutMs: request.waitMs + 30_000,
     onStderr: (said) => {
@@ -96,14 +102,41 @@ export async function allocate(cluster: SlurmCluster, request: AllocationRequest
         salloc.kill();
       });
     },
+    ...(request.spawner ? { spawner: request.spawner } : {}),
   });
+  // Withdrawn: salloc is ended at once (synchronously: a runtime exiting cannot wait), what it
+  // queued or was granted is cancelled by name below.
+  const withdraw = () => salloc.kill();
+  signal?.addEventListener('abort', withdraw, { once: true });
+  if (signal?.aborted) salloc.kill();
+  try {
+    return await awaitGrant(cluster, request, salloc, seen, report, () => ({ check, refusal }));
+  } finally {
+    signal?.removeEventListener('abort', withdraw);
+  }
+}
+
+async function awaitGrant(
+  cluster: SlurmCluster,
+  request: AllocationRequest,
+  salloc: SallocProcess,
+  seen: Promise<null>,
+  report: RegExp,
+  partition: () => { check: Promise<void> | null; refusal: unknown },
+): Promise<Allocation & { settled: Promise<void> }> {
   const ended = await Promise.race([seen, salloc.ended]);
   const said = ended?.stderr ?? salloc.said();
   const granted = /Granted job allocation (\d+)/.exec(said)?.[1];
   const nodelist = report.exec(said);
+  if (request.signal?.aborted) {
+    await salloc.ended;
+    await cancelByName(cluster, request.name);
+    throw withdrawn();
+  }
   if (ended !== null || !granted || nodelist?.[1] !== granted) {
     const answer = ended ?? (await salloc.ended);
-    await check;
+    await partition().check;
+    const { refusal } = partition();
     if (refusal) {
       await cancelByName(cluster, request.name);
       throw refusal;
@@ -113,12 +146,20 @@ export async function allocate(cluster: SlurmCluster, request: AllocationRequest
     if (granted) {
       throw new ShumaError('PLACEMENT_FAILED', `salloc granted job ${granted} but did not report its nodes (${quoteAnswer(answer)}); the job was cancelled`);
     }
+    if (answer.signal !== null) {
+      // Ended from outside (not by a refusal, a withdrawal or its own wait's end: --immediate exits).
+      throw new ShumaError(
+        'PLACEMENT_FAILED',
+        `salloc was ended by ${answer.signal} before Slurm granted the allocation (Slurm said: ${quoteAnswer(answer)}); what it had queued was cancelled: create the workspace again`,
+      );
+    }
     throw refused(request, answer);
   }
   const settled = salloc.ended.then(() => undefined);
   try {
     const nodes = await expandHostlist(cluster, nodelist[2]!);
     if (nodes.length === 0) throw new ShumaError('PLACEMENT_FAILED', `job ${granted} was granted with no node (SLURM_JOB_NODELIST is empty)`);
+    if (request.signal?.aborted) throw withdrawn();
     return { jobId: granted, nodes, settled };
   } catch (error) {
     await Promise.all([settled, runSlurm(cluster, 'scancel', ['--quiet', granted])]);
@@ -178,6 +219,11 @@ function refused(request: AllocationRequest, answer: SlurmAnswer): ShumaError {
     fix = `the resources were not free within ${Math.ceil(request.waitMs / 1000)} s: retry later, ask for fewer nodes, or raise slurm.allocationWaitMs`;
   }
   return new ShumaError('PLACEMENT_FAILED', `Slurm refused the allocation (Slurm said: ${said}): ${fix}`, field ? { field } : {});
+}
+
+/** What allocate() rejects with once its request was withdrawn (the workspace stopped meanwhile). */
+export function withdrawn(): ShumaError {
+  return new ShumaError('WORKSPACE_STOPPED', 'the workspace was stopped while Slurm was asked for its allocation: the request was withdrawn, nothing is queued');
 }
 
 /** Nothing queued must survive a failed create, whatever state salloc left it in. */

@@ -1,12 +1,34 @@
 import { spawn } from 'node:child_process';
+import { StringDecoder } from 'node:string_decoder';
 import { ShumaError } from '../../../protocol/errors.js';
+import { resolveExecutable } from '../../spawn/spawn-check.js';
+import type { Spawner } from '../../spawn/spawner.js';
 import { slurmEnv, type SlurmAnswer, type SlurmCluster } from './slurm-cli.js';
 
 // salloc, watched as it goes: a create answers as soon as salloc's command reported the job,
-// not once salloc has ended. It is started in the runtime's own session, with child_process, not
-// by the spawners (which start every command in a session of its own): so started, salloc took
-// longer from its start to its command's report (medians of 20, sides in turn, load ~11:
-// 17.2-17.7 ms in a session of its own, 10.2-12.8 ms in ours).
+// not once salloc has ended. salloc stays in the runtime's own session: in a session of its own
+// it took longer from its start to its command's report (medians of 20, sides in turn, load
+// ~11: 17.2-17.7 ms in a session of its own, 10.2-12.8 ms in ours; a session is a scheduling
+// autogroup of its own). So it is started by the addon's spawner, whose children lead a process
+// group in the runtime's session (clone+vfork on a thread of the addon's: the event loop is not
+// held by a fork of the runtime), or else by child_process, never detached; not by the
+// child_process spawner, whose children lead a session of their own.
+
+/** The addon's spawner, and salloc's path (its spawns take an absolute path). */
+export interface SallocSpawner {
+  spawner: Spawner;
+  file: string;
+}
+
+let sallocPath: Promise<string | null> | null = null;
+
+/** The addon's spawner and salloc's path, when the runtime spawns with the addon (see above). */
+export async function sallocSpawnerOf(spawner: Spawner): Promise<SallocSpawner | undefined> {
+  if (!spawner.actsAhead) return undefined;
+  sallocPath ??= resolveExecutable('salloc', '/', process.env.PATH ?? '/usr/bin:/bin').catch(() => null);
+  const file = await sallocPath;
+  return file ? { spawner, file } : undefined;
+}
 
 export interface SallocProcess {
   /** Everything salloc said on stderr so far. */
@@ -22,9 +44,11 @@ export interface SallocOptions {
   timeoutMs: number;
   /** All salloc said so far, each time it says more. */
   onStderr(said: string): void;
+  spawner?: SallocSpawner;
 }
 
 export function startSalloc(cluster: SlurmCluster, args: readonly string[], options: SallocOptions): Promise<SallocProcess> {
+  if (options.spawner) return startByAddon(options.spawner, cluster, args, options);
   return new Promise((resolve, reject) => {
     const child = spawn('salloc', args, { env: slurmEnv(cluster), stdio: ['pipe', 'pipe', 'pipe'] });
     let stderr = '';
@@ -60,4 +84,42 @@ export function startSalloc(cluster: SlurmCluster, args: readonly string[], opti
     });
     child.once('spawn', () => resolve({ said: () => stderr, ended, kill }));
   });
+}
+
+async function startByAddon({ spawner, file }: SallocSpawner, cluster: SlurmCluster, args: readonly string[], options: SallocOptions): Promise<SallocProcess> {
+  const child = await spawner.spawn({ file, argv0: 'salloc', args, env: slurmEnv(cluster), cwd: process.cwd() }).catch((error: unknown) => {
+    throw new ShumaError('PLACEMENT_UNAVAILABLE', `salloc could not be started: ${(error as Error).message}`);
+  });
+  let stderr = '';
+  let stdout = '';
+  let exited = false;
+  const errText = new StringDecoder('utf8');
+  // A chunk is valid during the listener's call only (the addon reuses its buffers): decoded at once.
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += errText.write(chunk);
+    options.onStderr(stderr);
+  });
+  const outText = new StringDecoder('utf8');
+  child.stdout?.on('data', (chunk: Buffer) => (stdout += outText.write(chunk)));
+  const kill = () => {
+    if (exited) return;
+    try {
+      process.kill(child.pid, 'SIGKILL');
+    } catch {
+      // Already gone: its exit is on its way.
+    }
+  };
+  const timer = setTimeout(kill, options.timeoutMs);
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((settle) =>
+    child.onExit((code, signal) => {
+      exited = true;
+      settle({ code, signal });
+    }),
+  );
+  const outputEnd = new Promise<void>((settle) => child.onOutputEnd(settle));
+  const ended = Promise.all([exit, outputEnd]).then(([{ code, signal }]) => {
+    clearTimeout(timer);
+    return { code, signal, stdout, stderr };
+  });
+  return { said: () => stderr, ended, kill };
 }

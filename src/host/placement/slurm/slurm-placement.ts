@@ -19,6 +19,9 @@ import { slurmEnv } from './slurm-cli.js';
 import { stepCommandLine } from './step.js';
 import { StepSpawner, type StepMeta } from './step-spawner.js';
 import { clusterOf, jobForWorkspace, type SlurmOptions } from './workspace-job.js';
+import { withdrawn } from './allocation.js';
+import { AllocationsUnderWay } from './allocations-under-way.js';
+import { sallocSpawnerOf } from './salloc-process.js';
 
 /**
  * Workspaces placed on a Slurm cluster: each is one job (an allocation held by salloc), each run
@@ -35,6 +38,8 @@ export class SlurmPlacement implements Placement {
   /** The step name of each live srun, by its pid. */
   private readonly steps = new Map<number, StepMeta>();
   private srun: string | null = null;
+  /** A teardown, killNow or close withdraws them. */
+  private readonly underWay = new AllocationsUnderWay();
   private stepSeq = 0;
 
   constructor(
@@ -75,13 +80,29 @@ export class SlurmPlacement implements Placement {
     });
   }
 
-  async prepare(spec: WorkspaceSpec, wsId: string, resume?: PlacementInfo): Promise<PreparedWorkspace> {
+  /**
+   * A workspace is hosted while salloc runs (core/create-while-placing.ts); a teardown before the
+   * grant withdraws the request (salloc ended, what it queued cancelled).
+   */
+  readonly hostsWhilePreparing = true;
+
+  prepare(spec: WorkspaceSpec, wsId: string, resume?: PlacementInfo): Promise<PreparedWorkspace> {
+    return this.underWay.track(wsId, (signal) => this.prepareJob(spec, wsId, resume, signal));
+  }
+
+  private async prepareJob(spec: WorkspaceSpec, wsId: string, resume: PlacementInfo | undefined, signal: AbortSignal): Promise<PreparedWorkspace> {
     const cluster = clusterOf(this.options);
     this.srun ??= await resolveExecutable('srun', '/', process.env.PATH ?? '/usr/bin:/bin').catch(() => {
       throw new ShumaError('PLACEMENT_UNAVAILABLE', 'srun was not found on PATH: install Slurm\'s client programs (Debian: slurm-client)');
     });
-    const { jobId, nodes, resumed, settled } = await jobForWorkspace(cluster, this.options, spec, wsId, resume);
+    const spawner = await sallocSpawnerOf(this.deps.spawner);
+    const how = { signal, ...(spawner ? { spawner } : {}) };
+    const { jobId, nodes, resumed, settled } = await jobForWorkspace(cluster, this.options, spec, wsId, resume, how);
     const job = new SlurmJob(cluster, jobId, nodes, this.deps.logger, (lost) => this.onNodesLost(wsId, lost), settled);
+    if (signal.aborted) {
+      await job.end();
+      throw withdrawn();
+    }
     this.jobs.set(wsId, job);
     job.watch(resumed);
     const warnings: string[] = [];
@@ -261,6 +282,7 @@ export class SlurmPlacement implements Placement {
   }
 
   async teardown(ws: WorkspaceEntry): Promise<void> {
+    await this.underWay.withdraw(ws.id);
     const job = this.jobs.get(ws.id);
     if (!job) return;
     this.jobs.delete(ws.id);
@@ -275,15 +297,19 @@ export class SlurmPlacement implements Placement {
   killNow(ws: WorkspaceEntry): void {
     for (const pgid of ws.groups) killGroup(pgid);
     const job = this.jobs.get(ws.id);
-    if (!job) return;
+    // A request under way: its salloc ends now, what it queued is cancelled by name.
+    const asking = this.underWay.withdrawNow(ws.id);
+    if (!job && !asking) return;
     try {
-      execFileSync('scancel', ['--quiet', job.jobId], { env: slurmEnv(job.cluster), timeout: 5000, stdio: 'ignore' });
+      const target = job ? job.jobId : `--name=shuma-${ws.id}`;
+      execFileSync('scancel', ['--quiet', target], { env: slurmEnv(job?.cluster ?? clusterOf(this.options)), timeout: 5000, stdio: 'ignore' });
     } catch {
       // The process is exiting: the job's --time backstop ends it if the controller did not answer.
     }
   }
 
   async close(): Promise<void> {
+    await this.underWay.withdrawAll();
     this.reaper.close();
     await Promise.all([...this.jobs.values()].map((job) => job.end().catch(() => undefined)));
     this.jobs.clear();

@@ -1,7 +1,7 @@
 import { ShumaError } from '../../../protocol/errors.js';
 import type { PlacementInfo } from '../../../protocol/placement-spec.js';
 import type { WorkspaceSpec } from '../../../protocol/specs.js';
-import { allocate, type Allocation } from './allocation.js';
+import { allocate, type Allocation, type AllocationRequest } from './allocation.js';
 import { jobState } from './job-control.js';
 import { checkConf, type SlurmCluster } from './slurm-cli.js';
 
@@ -37,7 +37,8 @@ export async function jobForWorkspace(
   options: SlurmOptions,
   spec: WorkspaceSpec,
   wsId: string,
-  resume?: PlacementInfo,
+  resume: PlacementInfo | undefined,
+  how: Pick<AllocationRequest, 'signal' | 'spawner'>,
 ): Promise<Allocation & { resumed: boolean; settled: Promise<void> }> {
   if (resume?.kind === 'slurm' && typeof resume.jobId === 'string') {
     // A restarted runtime finds its job by id: still running, the workspace keeps it.
@@ -60,6 +61,7 @@ export async function jobForWorkspace(
     ...(spec.limits?.memoryBytes !== undefined ? { memoryBytes: spec.limits.memoryBytes } : {}),
     ...(spec.ttlMs !== undefined ? { ttlMs: spec.ttlMs } : {}),
     waitMs: options.allocationWaitMs ?? 60_000,
+    ...how,
   });
   return { ...granted, resumed: false };
 }
