@@ -1,12 +1,12 @@
 import { ShumaError } from '../../protocol/errors.js';
 import type { PlacementInfo } from '../../protocol/placement-spec.js';
+import type { ToWorker } from '../../protocol/worker-messages.js';
 import type { WorkspaceSpec } from '../../protocol/specs.js';
 import type { Placement, PreparedWorkspace } from '../placement/placement.js';
 import type { CgroupHandle, WorkspaceEntry } from '../registry/registry.js';
 import { checkCwd } from '../spawn/spawn-check.js';
 import type { CoreParts } from './core-parts.js';
 import { ensureOpen } from './guards.js';
-import { announced, createMessage, newWorkspaceEntry } from './workspace-lifecycle.js';
 
 // The create of a workspace whose placement waits on something outside (a Slurm allocation:
 // salloc waits on the controller for ~6 ms at best): its actor is hosted on its worker while the
@@ -20,15 +20,28 @@ import { announced, createMessage, newWorkspaceEntry } from './workspace-lifecyc
 // being prepared; a placement that refuses lets go of the actor. Either way the create rejects
 // only once nothing of the workspace is left.
 
-export async function createWhilePlacing(core: CoreParts, spec: WorkspaceSpec, id: string, placement: Placement): Promise<WorkspaceEntry> {
+/** How workspace-lifecycle.ts makes a workspace (passed in: that file calls this one). */
+export interface WorkspaceMaking {
+  entry(core: CoreParts, spec: WorkspaceSpec, id: string, createdAt: number, cwd: string, prepared: PreparedWorkspace): WorkspaceEntry;
+  message(ws: WorkspaceEntry): Extract<ToWorker, { type: 'createWorkspace' }>;
+  announced(core: CoreParts, ws: WorkspaceEntry, restored: boolean): WorkspaceEntry;
+}
+
+export async function createWhilePlacing(
+  core: CoreParts,
+  spec: WorkspaceSpec,
+  id: string,
+  placement: Placement,
+  making: WorkspaceMaking,
+): Promise<WorkspaceEntry> {
   const cwd = await checkCwd(spec.cwd ?? process.cwd(), 'cwd', 'INVALID_SPEC');
   ensureOpen(core);
   if (core.registry.get(id)) {
     throw new ShumaError('INVALID_ARGUMENT', `id ${id} is already the id of a live workspace: ids are unique`);
   }
-  const ws = newWorkspaceEntry(core, spec, id, core.clock.now(), cwd, { cgroup: null, warnings: [], info: notYetPlaced(placement) });
+  const ws = making.entry(core, spec, id, core.clock.now(), cwd, { cgroup: null, warnings: [], info: notYetPlaced(placement) });
   core.registry.addPlacing(ws);
-  core.pool.send(ws.worker, createMessage(ws));
+  core.pool.send(ws.worker, making.message(ws));
   let prepared: PreparedWorkspace;
   try {
     prepared = await placement.prepare(spec, id);
@@ -47,7 +60,7 @@ export async function createWhilePlacing(core: CoreParts, spec: WorkspaceSpec, i
     throw stoppedError(core, ws);
   });
   await Promise.race([ws.started.promise, stoppedFirst]);
-  return announced(core, ws, false);
+  return making.announced(core, ws, false);
 }
 
 /** What ws.placement says while the placement is prepared: nobody outside the core reads it then. */

@@ -27,7 +27,7 @@ export async function createWorkspace(core: CoreParts, input: WorkspaceSpec, opt
   const spec = validateWorkspaceSpec(structuredCloneSpec(input));
   const id = options.id === undefined ? core.newId() : checkGivenId(core, options.id);
   const slow = core.placements.get(placementKindOf(spec));
-  if (slow?.hostsWhilePreparing) return createWhilePlacing(core, spec, id, slow);
+  if (slow?.hostsWhilePreparing) return createWhilePlacing(core, spec, id, slow, { entry: newWorkspaceEntry, message: createMessage, announced });
   const ws = await prepareWorkspace(core, spec, id, core.clock.now());
   if (options.id !== undefined) {
     try {
