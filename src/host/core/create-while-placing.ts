@@ -4,7 +4,6 @@ import type { ToWorker } from '../../protocol/worker-messages.js';
 import type { WorkspaceSpec } from '../../protocol/specs.js';
 import type { Placement, PreparedWorkspace } from '../placement/placement.js';
 import type { CgroupHandle, WorkspaceEntry } from '../registry/registry.js';
-import { checkCwd } from '../spawn/spawn-check.js';
 import type { CoreParts } from './core-parts.js';
 import { ensureOpen } from './guards.js';
 
@@ -34,7 +33,7 @@ export async function createWhilePlacing(
   placement: Placement,
   making: WorkspaceMaking,
 ): Promise<WorkspaceEntry> {
-  const cwd = await checkCwd(spec.cwd ?? process.cwd(), 'cwd', 'INVALID_SPEC');
+  const cwd = await core.cwdChecks.check(spec.cwd ?? process.cwd());
   ensureOpen(core);
   if (core.registry.get(id)) {
     throw new ShumaError('INVALID_ARGUMENT', `id ${id} is already the id of a live workspace: ids are unique`);
