@@ -53,8 +53,12 @@ export async function createWhilePlacing(
   placed.cgroup = prepared.cgroup;
   ws.warnings.push(...prepared.warnings);
   core.registry.placed(ws);
-  // Closed meanwhile: the shutdown stops this workspace with the others (it found it placing).
-  ensureOpen(core);
+  if (core.closed) {
+    // The shutdown stops this workspace with the others (it found it placing or listed): the
+    // create rejects once it is gone.
+    await ws.stopped.promise;
+    throw stoppedError(core, ws);
+  }
   const stoppedFirst = ws.stopped.promise.then(() => {
     throw stoppedError(core, ws);
   });
