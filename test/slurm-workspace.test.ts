@@ -336,7 +336,16 @@ describe('a Slurm-placed workspace', { skip }, () => {
       ws = again.workspace(wsId!);
       assert.ok(ws, `restored: ${again.warnings.join('; ')}`);
       assert.deepEqual(ws.placement, { kind: 'slurm', jobId, nodes: ['n1', 'n2'] });
-      const running = await pollUntil(() => ws!.commands(), (cs) => cs.some((c) => c.alive), 'the command running again', 50);
+      // The relaunch waits for Slurm to end the orphaned step first (killed with its srun): seconds under load.
+      const running = await waitFor<Awaited<ReturnType<Workspace['commands']>>>(
+        (observer) => {
+          const timer = setInterval(() => void ws!.commands().then(observer), 50);
+          return () => clearInterval(timer);
+        },
+        (cs) => cs.some((c) => c.alive),
+        'the command running again',
+        60_000,
+      );
       const live = running.find((c) => c.alive)!;
       await waitForOutput(ws, live.id, 'up on n2');
     } finally {
