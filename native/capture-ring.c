@@ -14,7 +14,7 @@
 #include <uv.h>
 
 /* A flooding writer's captured output, taken on a thread of its own (the JS side is
- * src/host/processes/flood-capture.ts; the log ring pulls these bytes in when it is read).
+ * src/host/spawn/flood-capture.ts; the log ring pulls these bytes in when it is read).
  *
  * The log ring keeps the last `capacity` bytes: a flood of gigabytes keeps one megabyte of
  * them. Read on the runtime's loop, every byte was copied into JavaScript only to be

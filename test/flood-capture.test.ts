@@ -9,7 +9,7 @@ import { NativeSpawner } from '../src/host/spawn/native-spawner.js';
 import { isAlive, pollUntil, startRuntime } from './helpers.js';
 
 // A captured output that floods (a read fills its pipe) is read by a thread of the addon's
-// into a ring of its own (native/capture-ring.c, processes/flood-capture.ts) while nothing but
+// into a ring of its own (native/capture-ring.c, spawn/flood-capture.ts) while nothing but
 // the ring listens. What logs(), ps and the inspector see must be what they would see had every
 // byte been read into the ring: these tests hold it to that, on both spawners where it applies.
 // `cat` of a file writes 128 KiB at a time into a 64 KiB pipe: its first read fills the pipe,

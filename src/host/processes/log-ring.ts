@@ -10,7 +10,7 @@ export class LogRing {
   /** Where the next byte goes once full: the oldest byte kept. */
   private head = 0;
   private written = 0;
-  /** Brings in the bytes kept outside the ring (a flood's, by the addon: flood-capture.ts). */
+  /** Brings in the bytes kept outside the ring (a flood's, by the addon: spawn/flood-capture.ts). */
   private pullOutside: (() => void) | null = null;
 
   constructor(readonly capacity: number) {}

@@ -1,6 +1,6 @@
 import { Socket, type OnReadOpts, type SocketConstructorOpts } from 'node:net';
 import type { Readable } from 'node:stream';
-import { FloodCapture } from '../processes/flood-capture.js';
+import { FloodCapture } from './flood-capture.js';
 import type { SpawnerAddon } from './native-addon.js';
 import type { CaptureRing } from './spawner.js';
 
@@ -23,7 +23,7 @@ export class CapturedOutput {
   readonly stream: Readable;
   private ring: CaptureRing | null = null;
   private grown = false;
-  /** A flood heard by nobody but the ring is read by the addon's thread (processes/flood-capture.ts). */
+  /** A flood heard by nobody but the ring is read by the addon's thread (spawn/flood-capture.ts). */
   private flood: FloodCapture | null = null;
 
   constructor(

@@ -70,7 +70,7 @@ export interface CaptureRing {
   region(): Buffer | null;
   commit(bytes: number): void;
   write(chunk: Buffer): void;
-  /** A flood's newest bytes kept by the addon meanwhile (processes/flood-capture.ts). */
+  /** A flood's newest bytes kept by the addon meanwhile (spawn/flood-capture.ts). */
   keepOutside(pull: (() => void) | null): void;
   absorb(last: Buffer, taken: number): void;
 }

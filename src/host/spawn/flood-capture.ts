@@ -1,5 +1,5 @@
-import type { CaptureHandle, SpawnerAddon } from '../spawn/native-addon.js';
-import type { CaptureRing } from '../spawn/spawner.js';
+import type { CaptureHandle, SpawnerAddon } from './native-addon.js';
+import type { CaptureRing } from './spawner.js';
 
 type RingAddon = Required<Pick<SpawnerAddon, 'captureStart' | 'captureDrain' | 'captureStop'>>;
 
