@@ -85,8 +85,9 @@ describe('a flooded capture', () => {
     const cmd = await ws.run({ label: 'flood', exec: '/bin/sh', argv: ['-c', script] });
     let seen = 0;
     for (let look = 0; look < 5; look++) {
-      // Each look waits for more output than the last one saw.
-      const bytes = await pollUntil(async () => (await ws.commands())[0]?.logBytes ?? 0, (b) => b > seen + 100_000, 'more output');
+      // Each look waits for more output than the last one saw, and for more than the ring holds.
+      const more = (b: number) => b > seen + 100_000 && b > 300_000;
+      const bytes = await pollUntil(async () => (await ws.commands())[0]?.logBytes ?? 0, more, 'more output');
       const tail = await ws.logs(cmd.id, { stream: 'stdout' });
       assert.equal(tail.length, 256 * 1024);
       // The loop's lines follow the file's: the look may straddle them, never mix them up.

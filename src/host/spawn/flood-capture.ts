@@ -16,6 +16,8 @@ type RingAddon = Required<Pick<SpawnerAddon, 'captureStart' | 'captureDrain' | '
  */
 export class FloodCapture {
   private handle: CaptureHandle | null = null;
+  /** The addon said no once (no pipe that large, too many floods): the stream reads on, for good. */
+  private refused = false;
 
   private constructor(
     private readonly addon: RingAddon,
@@ -37,12 +39,15 @@ export class FloodCapture {
 
   /** Hands the reading to the addon's thread; the caller stops reading its descriptor now. */
   enter(): boolean {
-    if (this.handle || this.ring.capacity === 0) return false;
+    if (this.handle || this.refused || this.ring.capacity === 0) return false;
     this.handle = this.addon.captureStart(this.fd, this.ring.capacity, () => {
       this.leave();
       this.onEnd();
     });
-    if (!this.handle) return false;
+    if (!this.handle) {
+      this.refused = true;
+      return false;
+    }
     this.ring.keepOutside(() => this.pull());
     return true;
   }

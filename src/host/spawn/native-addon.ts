@@ -62,10 +62,11 @@ export interface SpawnerAddon {
   /** A new pipe, both ends close-on-exec: [readFd, writeFd]. */
   pipe?(): [number, number];
   /**
-   * Reads the pipe `fd` on a thread of the addon's (native/capture-ring.c), paced, into a ring
-   * of its last `capacity` bytes: the loop is not woken by the writer. Reads a duplicate: `fd`
-   * must not be read until captureStop. Null when it cannot (no memory, no thread). `onEnd`
-   * once every writer is gone (never during this call).
+   * Takes the pipe `fd` on a thread of the addon's (native/capture-ring.c) into a ring of its
+   * last `capacity` bytes (splice(2), nothing copied): the loop is not woken by the writer.
+   * Reads a duplicate: `fd` must not be read until captureStop. Null when it cannot (no pipe of
+   * `capacity` bytes, no memory, no thread, 32 floods taken so already). `onEnd` once every
+   * writer is gone (never during this call).
    */
   captureStart?(fd: number, capacity: number, onEnd: () => void): CaptureHandle | null;
   /** [the newest bytes kept since the last drain (≤ capacity), how many were read in that time]; reads what waits first. */
