@@ -33,6 +33,11 @@
 
 /* A wake-up does a bounded amount of work before it looks for a stop. */
 #define STEPS_PER_WAKE 64
+/* Floods at once with a thread each; beyond, a flood is read on the loop as any output. */
+#define MAX_THREADS 32
+#define THREAD_STACK_BYTES (64 * 1024)
+
+static int threads_running; /* all environments: updated with __atomic builtins */
 
 struct capture_ring {
   napi_env env;
@@ -198,6 +203,7 @@ static void join_thread(struct capture_ring *c) {
   (void)w;
   pthread_join(c->thread, NULL);
   c->thread_running = 0;
+  __atomic_sub_fetch(&threads_running, 1, __ATOMIC_SEQ_CST);
 }
 
 static void env_gone(void *arg);
@@ -263,8 +269,8 @@ static void finalize(napi_env env, void *data, void *hint) {
 }
 
 /* captureStart(fd, capacity, onEnd) → ring, or null when it cannot be had (no pipe that
- * large, no memory, no thread). `fd` stays the caller's: the ring reads a duplicate, and the caller must not read
- * `fd` until captureStop. */
+ * large, no memory, no thread, MAX_THREADS floods already). `fd` stays the caller's: the ring
+ * reads a duplicate, and the caller must not read `fd` until captureStop. */
 napi_value capture_ring_start(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value args[3], result = NULL;
@@ -311,7 +317,14 @@ napi_value capture_ring_start(napi_env env, napi_callback_info info) {
   napi_create_reference(env, args[2], 1, &c->on_end);
   napi_async_init(env, NULL, name, &c->async);
   napi_add_env_cleanup_hook(env, env_gone, c);
-  if (pthread_create(&c->thread, NULL, thread_main, c) != 0) {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, THREAD_STACK_BYTES);
+  int started = __atomic_add_fetch(&threads_running, 1, __ATOMIC_SEQ_CST) <= MAX_THREADS &&
+                pthread_create(&c->thread, &attr, thread_main, c) == 0;
+  pthread_attr_destroy(&attr);
+  if (!started) {
+    __atomic_sub_fetch(&threads_running, 1, __ATOMIC_SEQ_CST);
     close_all(c, 1);
     unref_ring(c);
     return result;
