@@ -98,7 +98,11 @@ static void *main_loop(void *arg) {
     task->run(task);
     pthread_mutex_lock(&t->lock);
     push(&t->done, task);
+    /* Told after the unlock: the loop's thread, woken, takes the lock at once (on_done); had we
+     * still held it, it would sleep on it again until we ran once more (two more wake-ups). */
+    pthread_mutex_unlock(&t->lock);
     uv_async_send(&t->async);
+    pthread_mutex_lock(&t->lock);
   }
   pthread_mutex_unlock(&t->lock);
   return NULL;
@@ -165,8 +169,9 @@ void spawn_thread_submit(struct spawn_thread *t, struct spawn_task *task) {
   if (t->outstanding++ == 0) uv_ref((uv_handle_t *)&t->async);
   pthread_mutex_lock(&t->lock);
   push(&t->todo, task);
-  pthread_cond_signal(&t->wake);
   pthread_mutex_unlock(&t->lock);
+  /* After the unlock, for the same reason: the woken thread must not find the lock still held. */
+  pthread_cond_signal(&t->wake);
 }
 
 static void free_thread(uv_handle_t *handle) {
