@@ -1,11 +1,12 @@
 import { and, assign, enqueueActions, not, sendParent, setup } from 'xstate';
 import type { HostRequestEvent } from '../protocol/host-requests.js';
 import type { CommandEvent } from '../protocol/machine-events.js';
-import { DEFAULT_GRACE_MS, MAX_TIMER_MS } from '../protocol/specs.js';
+import { DEFAULT_GRACE_MS } from '../protocol/specs.js';
 import { backoffFrom, mayRestart } from './backoff.js';
 import { endedAsFailure, report, signalRun, standingOrder, stopAloneSignal, type CommandContext, type CommandInput } from './command-context.js';
 import { backoffOver, hostLog, stampOf, untilDeadline } from './common-actions.js';
 import type { GroupEvent, MemberPhase } from './group-events.js';
+import { NO_TIMER } from './no-timer.js';
 
 // What a command actor can do: its guards, actions and delays, by name. Its chart (which of
 // them run when) is command-machine.ts.
@@ -17,13 +18,17 @@ export const commandSetup = setup({
   },
   delays: {
     backoff: ({ context }) => untilDeadline(context.backoffDeadline, context.stampedAt),
-    probeInterval: ({ context }) => context.probe?.intervalMs ?? DEFAULT_GRACE_MS,
+    // Nothing to poll (no probe, or one the command tells itself): no timer, as for every run
+    // of most commands (a timer armed and cleared per run was a share of the worker's restart).
+    probeInterval: ({ context }) => (context.probe?.polled === true ? context.probe.intervalMs : NO_TIMER),
     // A run ended by its supervisor (unhealthy, or its group restarts it) has a stop's grace.
     killGrace: DEFAULT_GRACE_MS,
-    stopGrace: ({ context }) => (context.stopAlone === null ? MAX_TIMER_MS : untilDeadline(context.stopAlone.deadline, context.stampedAt)),
+    // Stopped with its workspace, the workspace's own grace kills the run: nothing to arm here.
+    stopGrace: ({ context }) => (context.stopAlone === null ? NO_TIMER : untilDeadline(context.stopAlone.deadline, context.stampedAt)),
     // Counted from the last event seen; `up` re-entered by its probe timer may count from an
     // older one and fire late, never early: a polled probe's result catches the deadline first.
-    startTimeout: ({ context }) => untilDeadline(context.readyDeadline ?? null, context.stampedAt),
+    startTimeout: ({ context }) =>
+      (context.readyDeadline ?? null) === null ? NO_TIMER : untilDeadline(context.readyDeadline ?? null, context.stampedAt),
   },
   guards: {
     supervised: ({ context }) => context.policy.onFailure || context.policy.always === true,
