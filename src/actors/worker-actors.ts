@@ -8,7 +8,7 @@ import { InspectionObservers } from './inspection-observers.js';
 import { machineIdOf, toActorSnapshot } from './inspection-records.js';
 import { changedForObservers, type SnapshotParts } from './observed-changes.js';
 import { PersistedDeltas } from './persisted-deltas.js';
-import { withGroup } from './restored-snapshot.js';
+import { withCommandsNested, withGroup } from './restored-snapshot.js';
 
 type WorkspaceActor = Actor<typeof workspaceMachine>;
 
@@ -121,7 +121,7 @@ export class WorkerActors {
     const actor = createActor(this.machine, {
       id: wsId,
       input: { id: wsId, label, ttlMs, supervision, groups },
-      ...(restored ? { snapshot: withGroup(restored) as Snapshot<unknown> } : {}),
+      ...(restored ? { snapshot: withCommandsNested(withGroup(restored)) as Snapshot<unknown> } : {}),
       ...(this.clock ? { clock: this.clock } : {}),
       ...this.inspection.atCreation(wsId),
     });
