@@ -364,6 +364,18 @@ describe('missing cwd', () => {
     assert.equal((await rt.health()).aliveWorkspaces, 0);
   });
 
+  test('a cwd removed after workspaces were made in it → the next create is refused (it is looked at again)', async () => {
+    const cwd = tmpPath('removed-ws-dir');
+    mkdirSync(cwd);
+    // Made together, in one turn: the directory is looked at once for all of them.
+    const made = await Promise.all([0, 1, 2].map((i) => rt.createWorkspace({ label: `in-dir-${i}`, cwd })));
+    rmSync(cwd, { recursive: true });
+    const before = await baseline(rt);
+    await rejectsWith(() => rt.createWorkspace({ label: 'w', cwd }), 'INVALID_SPEC', { field: 'cwd', mentions: [cwd, 'does not exist'] });
+    await assertNothingLeft(rt, before);
+    await Promise.all(made.map((ws) => ws.stop({ graceMs: 0 })));
+  });
+
   test('workspace-level cwd that is a file → INVALID_SPEC', async () => {
     const before = await baseline(rt);
     const file = tmpPath('a-file-not-a-dir');

@@ -159,4 +159,29 @@ describe('quotas (seed 20, 21)', () => {
     await ws.run({ exec: fixture('forever.sh') });
     assert.equal((await stopped).context.stopReason, 'quota');
   });
+
+  test('background rounds skip idle workspaces, and still catch a breach in one that was idle', async () => {
+    const rt = await startRuntime({ statsIntervalMs: 20 });
+    const idle = await Promise.all(Array.from({ length: 50 }, (_, i) => rt.createWorkspace({ label: `idle-${i}` })));
+    const strict = await rt.createWorkspace({ label: 'strict-after-idling', limits: { nproc: 1 }, quota: { nproc: 'kill' } });
+    // A workspace with a live process is sampled every round: its history shows rounds passing.
+    const ticker = await rt.createWorkspace({ label: 'ticker' });
+    await ticker.run({ exec: fixture('forever.sh') });
+    const rounds = async (n: number) => {
+      const from = (await ticker.statsHistory()).length;
+      await pollUntil(() => ticker.statsHistory(), (history) => history.length >= Math.min(from + n, 64), `${n} sampling rounds`);
+    };
+    await rounds(3);
+    for (const ws of [...idle, strict]) assert.deepEqual(await ws.statsHistory(), [], `${ws.label} has nothing to sample`);
+    // Idle for several rounds, then over its limit: the next rounds see it.
+    const stopped = waitFor(strict.subscribe.bind(strict), (s) => stateOf(s) === 'stopped', 'the quota stop by sampling');
+    await strict.run({ exec: fixture('forever.sh') });
+    await strict.run({ exec: fixture('forever.sh') });
+    const final = await stopped;
+    assert.equal(final.context.stopReason, 'quota');
+    assert.equal(final.context.quotaBreach, 'nproc: 2 alive > 1 limit');
+    // Asked for, an idle workspace is still measured.
+    assert.equal((await idle[0]!.stats()).processes, 0);
+    assert.equal((await idle[0]!.statsHistory()).length, 1);
+  });
 });

@@ -109,3 +109,19 @@ test('what would not read back is refused, nested in a record, as it is when enc
   assert.equal(read.status, 'ok');
   assert.deepEqual(read.status === 'ok' && read.data, data([record(1), shallow]));
 });
+
+test('a file larger than the first block gathered (a cold write of many records) is still the whole envelope encoded at once', () => {
+  const encoder = new SnapshotEncoder();
+  // ~2 KiB each: 400 records span several of the encoder's blocks.
+  const big = (n: number) => ({ ...record(n), spec: { label: `w${n}`, env: { PAD: 'x'.repeat(2000), N: String(n) } } as PersistedWorkspace['spec'] });
+  const records = Array.from({ length: 400 }, (_, n) => big(n));
+  const envelope = { format: 1, writtenAt: 5, data: data(records) };
+  const first = encoder.encodeEnvelope(envelope);
+  assert.ok(first.length > 800_000, `${first.length} bytes`);
+  assert.deepEqual(first, encode(envelope));
+  // Then one record in ten changed: the rest is copied from the first file's bytes.
+  const next = records.map((r, n) => (n % 10 === 0 ? { ...big(n), createdAt: 1 } : { ...r }));
+  const again = { format: 1, writtenAt: 6, data: data(next) };
+  assert.deepEqual(encoder.encodeEnvelope(again), encode(again));
+  assert.equal(encoder.encodedLast, 40);
+});

@@ -1,4 +1,4 @@
-import { Packr, Unpackr } from 'msgpackr';
+import { Packr, RESET_BUFFER_MODE, REUSE_BUFFER_MODE, Unpackr } from 'msgpackr';
 import { checkStructure } from './msgpack-check.js';
 
 // The one msgpackr configuration, for its three uses. All three write the same format: plain
@@ -40,6 +40,19 @@ const packr = new Packr({ ...OPTIONS });
 export function encode(value: unknown): Uint8Array {
   // pack() returns a view into the scratch buffer; the Uint8Array constructor copies it.
   return new Uint8Array(packr.pack(value));
+}
+
+/**
+ * Encodes like encode(), into the scratch buffer itself: `use` sees the bytes at
+ * `scratch[start, end)` and must copy what it keeps before it returns (the next encode reuses
+ * the space). For a writer gathering many values into one buffer of its own (the snapshot
+ * file): no buffer allocated per value.
+ */
+export function encodeInScratch<T>(value: unknown, use: (scratch: Uint8Array, start: number, end: number) => T): T {
+  const scratch: Uint8Array = packr.pack(value, REUSE_BUFFER_MODE | RESET_BUFFER_MODE);
+  // In this mode msgpackr returns its whole scratch buffer, the value's bytes marked on it.
+  const { start, end } = scratch as unknown as { start: number; end: number };
+  return use(scratch, start, end);
 }
 
 /** Decodes bytes from our own threads (written by encode()). */

@@ -15,11 +15,12 @@ import type { PipelineEntry, Registry, WorkspaceEntry } from '../registry/regist
 import type { Spawner } from '../spawn/spawner.js';
 import type { WorkerPool } from '../workers/worker-pool.js';
 import type { RuntimeClock } from './clock.js';
+import type { CwdChecks } from './cwd-checks.js';
 import type { WhyTrails } from './why-trail.js';
 import type { WorkerClocks } from './worker-clocks.js';
 
 /**
- * What the runtime core is made of (runtime-core.ts composes it): what each job of the core
+ * What the runtime core is made of (runtime-core.ts composes it, part-wiring.ts wires its parts): what each job of the core
  * (worker-inbox, rehosting, workspace-lifecycle, commands-and-pipelines, open-state, shutdown)
  * reads and changes. Only the core's jobs see it; the facade, the CLI and the inspector see
  * `RuntimeView`.
@@ -50,6 +51,8 @@ export interface CoreParts {
   readonly warnings: string[];
   readonly orphanPolicy: 'kill' | 'adopt';
   readonly inspectors: Set<(record: InspectionRecord) => void>;
+  /** New workspaces' cwds, each looked at once per turn. */
+  readonly cwdChecks: CwdChecks;
   /** Manual-clock moves, told to every worker. */
   readonly clocks: WorkerClocks;
   /** The environment every workspace starts from (the runtime's own, plus the state mark). */

@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os';
 import { pino, type Logger } from 'pino';
 import { monotonicFactory } from 'ulid';
 import { ShumaError, serializeError } from '../../protocol/errors.js';
@@ -10,53 +9,50 @@ import { stateName } from '../../protocol/state-value.js';
 import { validateGraceMs } from '../../protocol/validate-spec.js';
 import { FlowHub } from '../flows/flow-hub.js';
 import { pumpFactoryFor } from '../flows/native-pump.js';
-import { NotifySockets } from '../probes/notify-socket.js';
-import { ProbeRunner } from '../probes/probe-runner.js';
-import { QuotaActor } from '../main-actors/quota-actor.js';
 import type { StateLock } from '../persistence/state-lock.js';
 import type { StateStore } from '../persistence/state-store.js';
 import type { Placement } from '../placement/placement.js';
-import { createPlacements, type Placements } from '../placement/placements.js';
 import { ProcessTable, type RunEntry } from '../processes/process-table.js';
 import { Registry, type PipelineEntry, type StopResult, type WorkspaceEntry } from '../registry/registry.js';
 import { createSpawner } from '../spawn/choose-spawner.js';
 import type { Spawner } from '../spawn/spawner.js';
-import { WorkerPool } from '../workers/worker-pool.js';
 import { systemClock, type RuntimeClock } from './clock.js';
 import { commandLogs, type LogQuery } from './command-logs.js';
 import { runCommands, runPipeline, stopPipeline } from './commands-and-pipelines.js';
-import type { CoreParts } from './core-parts.js';
 import { ensureOpen, pipelineEntry, workspaceEntry } from './guards.js';
 import { openState } from './open-state.js';
 import { pooledRandom } from './pooled-random.js';
-import { onWorkerLost } from './rehosting.js';
 import {
   checkOptions,
   DEFAULT_LOG_BUFFER_BYTES,
-  DEFAULT_STATS_INTERVAL_MS,
   type CreateWorkspaceOptions,
   type HealthCounts,
   type RuntimeOptions,
 } from './runtime-options.js';
 import { closeAll, killEverythingNow } from './shutdown.js';
-import { CommandControl } from './command-control.js';
 import type { LogFileOptions, LogFiles } from '../processes/log-files.js';
 import { WhyTrails } from './why-trail.js';
+import { CwdChecks } from './cwd-checks.js';
 import { healthOf } from './health.js';
 import { addInspector } from './inspectors.js';
 import { WorkerClocks } from './worker-clocks.js';
-import { receiveGuarded } from './worker-inbox.js';
-import { createWorkspace, onScopeEmpty, runtimeEnv, stopWorkspace } from './workspace-lifecycle.js';
+import { createWorkspace, runtimeEnv, stopWorkspace } from './workspace-lifecycle.js';
+import { wireCommandControl, wirePlacements, wirePool, wireProbes, wireQuota, type WiredCore } from './part-wiring.js';
+import type { CommandControl } from './command-control.js';
+import type { ProbeRunner } from '../probes/probe-runner.js';
+import type { QuotaActor } from '../main-actors/quota-actor.js';
+import type { Placements } from '../placement/placements.js';
+import type { WorkerPool } from '../workers/worker-pool.js';
 
 export type { CreateWorkspaceOptions, HealthCounts, RuntimeOptions };
 
 /**
  * The runtime core: its parts composed (registry, process table, worker pool, placements with
- * their host and reaper actors, quota actor, flows, why trails) and wired to each other. Each
- * job lives in a file of its own in this folder; the methods here are the entry points the
- * facade calls.
+ * their host and reaper actors, quota actor, flows, why trails), wired to each other by
+ * part-wiring.ts. Each job lives in a file of its own in this folder; the methods here are the
+ * entry points the facade calls.
  */
-export class RuntimeCore implements CoreParts {
+export class RuntimeCore implements WiredCore {
   readonly logger: Logger;
   readonly logBufferBytes: number;
   readonly clock: RuntimeClock;
@@ -70,6 +66,7 @@ export class RuntimeCore implements CoreParts {
   readonly flows: FlowHub;
   readonly probes: ProbeRunner;
   readonly why = new WhyTrails();
+  readonly cwdChecks = new CwdChecks();
   readonly spawner: Spawner;
   readonly newId = monotonicFactory(pooledRandom());
   readonly runtimeId = this.newId();
@@ -106,58 +103,11 @@ export class RuntimeCore implements CoreParts {
     this.baseEnv = runtimeEnv();
     const now = () => this.clock.now();
     this.flows = new FlowHub(this.logger, now, pumpFactoryFor(spawner));
-    this.probes = new ProbeRunner({
-      registry: this.registry,
-      runs: this.table,
-      now,
-      logger: this.logger,
-      toChild: (ws, key, event) => this.toChild(ws, key, event),
-      notify: new NotifySockets(),
-    });
-    this.placements = createPlacements({
-      registry: this.registry,
-      table: this.table,
-      spawner,
-      logger: this.logger,
-      now,
-      newId: () => this.newId(),
-      logBufferBytes: this.logBufferBytes,
-      logFiles: () => this.logFiles,
-      runtimeId: this.runtimeId,
-      taps: this.flows,
-      probes: this.probes,
-      dieWithRuntime: () => this.childrenDieWithRuntime,
-      warn: (message) => this.warn(message),
-      events: {
-        toChild: (ws, key, event) => this.toChild(ws, key, event),
-        scopeEmpty: (scope, result) => onScopeEmpty(this, scope, result),
-      },
-    }, options.slurm);
-    this.quota = new QuotaActor({
-      registry: this.registry,
-      table: this.table,
-      logger: this.logger,
-      now,
-      intervalMs: options.statsIntervalMs ?? DEFAULT_STATS_INTERVAL_MS,
-      onBreach: (ws, breach) => this.toWorkspace(ws, breach),
-      usage: (ws) => this.placementOf(ws).usage(ws),
-      warn: (message) => this.warn(message),
-    });
-    this.pool = new WorkerPool({
-      size: options.workers ?? Math.min(2, availableParallelism()),
-      manualClockStart: this.clock.manual ? this.clock.now() : null,
-      onMessage: (_index, message) => receiveGuarded(this, message),
-      onWorkerLost: (index, error) => onWorkerLost(this, index, error),
-      logger: this.logger,
-    });
-    this.commandControl = new CommandControl({
-      table: this.table,
-      now,
-      toChild: (ws, key, event) => this.toChild(ws, key, event),
-      toWorkspace: (ws, event) => this.toWorkspace(ws, event),
-      stopping: (ws, command) => this.placementOf(ws).commandStopping?.(ws, command),
-      changed: () => this.state?.markDirty(),
-    });
+    this.probes = wireProbes(this, now);
+    this.placements = wirePlacements(this, spawner, now, options.slurm);
+    this.quota = wireQuota(this, now, options);
+    this.pool = wirePool(this, options);
+    this.commandControl = wireCommandControl(this, now);
     if (options.inspect) this.inspectors.add(options.inspect);
     if (this.inspectors.size > 0) this.pool.broadcast({ type: 'inspect', enabled: true });
     this.clocks = new WorkerClocks(this.pool);

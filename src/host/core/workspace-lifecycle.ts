@@ -10,7 +10,6 @@ import { LazyMap, LazySet } from '../registry/lazy-collections.js';
 import { lazyDeferred } from '../registry/lazy-deferred.js';
 import type { StopResult, StopScope, WorkspaceEntry } from '../registry/registry.js';
 import { structuredCloneSpec } from '../spawn/launch-plan.js';
-import { checkCwd } from '../spawn/spawn-check.js';
 import { settlePipeline } from './commands-and-pipelines.js';
 import type { CoreParts } from './core-parts.js';
 import { ensureOpen } from './guards.js';
@@ -69,7 +68,7 @@ export async function prepareWorkspace(
   createdAt: number,
   resume?: PlacementInfo,
 ): Promise<WorkspaceEntry> {
-  const cwd = await checkCwd(spec.cwd ?? process.cwd(), 'cwd', 'INVALID_SPEC');
+  const cwd = await core.cwdChecks.check(spec.cwd ?? process.cwd());
   const placementKind = placementKindOf(spec);
   const placement = core.placements.get(placementKind);
   if (!placement) throw new ShumaError('INVALID_SPEC', `this runtime has no placement '${placementKind}'`);
