@@ -64,8 +64,14 @@ async function settledWorkerHeap(rt: Runtime): Promise<number> {
   return stats.reduce((sum, worker) => sum + worker.heapUsed, 0);
 }
 
+const cpuUs = (usage: NodeJS.CpuUsage) => usage.user + usage.system;
+
 interface ShumaCost {
   createUs: number;
+  /** CPU of every thread of the process (main, actor threads, the collector's) per workspace created, µs. */
+  createCpuUs: number;
+  /** CPU of every thread while the runtime shut down, ms. */
+  shutdownCpuMs: number;
   mainHeapBytes: number;
   workerHeapBytes: number;
   shutdownMs: number;
@@ -82,6 +88,7 @@ async function shumaCost(count: number, batch: number): Promise<ShumaCost> {
     const mainBefore = settledHeap();
     // Held, as a user holds the handles of the workspaces they made.
     const workspaces: Workspace[] = [];
+    const cpuStart = process.cpuUsage();
     const start = now();
     for (let created = 0; created < count; created += batch) {
       const next = Array.from({ length: Math.min(batch, count - created) }, (_, i) =>
@@ -90,15 +97,18 @@ async function shumaCost(count: number, batch: number): Promise<ShumaCost> {
       workspaces.push(...(await Promise.all(next)));
     }
     const createUs = ((now() - start) * 1000) / count;
+    const createCpuUs = cpuUs(process.cpuUsage(cpuStart)) / count;
     progress(`${workspaces.length} workspaces created; measuring heap`);
     const mainHeapBytes = (settledHeap() - mainBefore) / count;
     const workerHeapBytes = ((await settledWorkerHeap(rt)) - workerBefore) / count;
     const actors = (await coreOf(rt).workerStats()).reduce((sum, worker) => sum + worker.actors, 0);
     progress('shutting the runtime down');
+    const cpuStop = process.cpuUsage();
     const stopStart = now();
     await rt.shutdown({ graceMs: 0 });
     const shutdownMs = now() - stopStart;
-    return { createUs, mainHeapBytes, workerHeapBytes, shutdownMs, actors };
+    const shutdownCpuMs = cpuUs(process.cpuUsage(cpuStop)) / 1000;
+    return { createUs, createCpuUs, mainHeapBytes, workerHeapBytes, shutdownMs, shutdownCpuMs, actors };
   } finally {
     await rt.shutdown({ graceMs: 0 }); // at once if it is already down; whatever failed above
   }
@@ -118,11 +128,13 @@ export async function workspacesSection(count: number, batch: number): Promise<L
     { heading: `(d) ${count.toLocaleString("en-US")} idle workspaces (rt.createWorkspace, ${batch} at a time)  vs  bare XState actors in one thread` },
     { what: 'create, per workspace  vs  tiny actor', unit: 'µs', shuma: shuma.createUs, baseline: tiny.createUs },
     { what: 'create, per workspace  vs  bare workspace-machine actor', unit: 'µs', shuma: shuma.createUs, baseline: bareWs.createUs },
+    { what: '  CPU per workspace created, all threads (main, actor threads, collector)', unit: 'µs', shuma: shuma.createCpuUs, baseline: Number.NaN },
     { what: 'heap per workspace, main + workers  vs  tiny actor', unit: 'KiB', shuma: kib(shumaHeap), baseline: kib(tiny.heapBytes) },
     { what: 'heap per workspace, main + workers  vs  bare workspace-machine actor', unit: 'KiB', shuma: kib(shumaHeap), baseline: kib(bareWs.heapBytes) },
     { what: '  of which main thread (registry entry, handle, snapshot mirror)', unit: 'KiB', shuma: kib(shuma.mainHeapBytes), baseline: Number.NaN },
     { what: '  of which worker threads (actor + its subscriptions)', unit: 'KiB', shuma: kib(shuma.workerHeapBytes), baseline: kib(bareWs.heapBytes) },
     { what: `actors alive in the workers (expect ${count})`, unit: 'actors', shuma: shuma.actors, baseline: Number.NaN },
     { what: `stop all: rt.shutdown({graceMs: 0})  vs  actor.stop() of each bare workspace actor`, unit: 'ms', shuma: shuma.shutdownMs, baseline: bareWs.stopMs },
+    { what: '  CPU of the shutdown, all threads', unit: 'ms', shuma: shuma.shutdownCpuMs, baseline: Number.NaN },
   ];
 }

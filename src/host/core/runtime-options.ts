@@ -19,7 +19,7 @@ export interface RuntimeOptions {
   inspect?: (record: InspectionRecord) => void;
   /** Where time comes from; tests pass a ManualClock from 'shuma/testing'. */
   clock?: RuntimeClock;
-  /** How often the quota actor samples every workspace (default 1000 ms; 0: only when asked). */
+  /** How often the quota actor samples every workspace where something runs (default 1000 ms; 0: only when asked). */
   statsIntervalMs?: number;
   /**
    * What becomes of the processes a runtime killed without a shutdown left running, found at the
