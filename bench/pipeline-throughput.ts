@@ -4,7 +4,8 @@
 //
 // Two endings of the same 3-node pipeline:
 // - the last `cat` captured: its stdout goes to its log ring (1 MiB kept) like any command's,
-//   so 2 GiB also cross a socketpair into Node — a cost bash's `> /dev/null` does not have;
+//   so 2 GiB also cross a pipe into the runtime — a hop bash's `> /dev/null` does not have (a
+//   flood like this one is taken by the addon's capture thread, spliced, not read into Node);
 // - the last node `sh -c 'cat > /dev/null'`: the same ending as bash, so the ratio is the cost
 //   of the pipes between the nodes alone.
 // And the first ending again with log files on (a runtime with a stateDir: every captured

@@ -16,6 +16,7 @@
 
 #include "exit-watch.h"
 #include "flow-pump.h"
+#include "capture-ring.h"
 #include "launch.h"
 #include "spawn-thread.h"
 
@@ -428,6 +429,12 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "pipe", fn);
   napi_create_function(env, "growPipe", NAPI_AUTO_LENGTH, flow_grow_pipe, NULL, &fn);
   napi_set_named_property(env, exports, "growPipe", fn);
+  napi_create_function(env, "captureStart", NAPI_AUTO_LENGTH, capture_ring_start, NULL, &fn);
+  napi_set_named_property(env, exports, "captureStart", fn);
+  napi_create_function(env, "captureDrain", NAPI_AUTO_LENGTH, capture_ring_drain, NULL, &fn);
+  napi_set_named_property(env, exports, "captureDrain", fn);
+  napi_create_function(env, "captureStop", NAPI_AUTO_LENGTH, capture_ring_stop, NULL, &fn);
+  napi_set_named_property(env, exports, "captureStop", fn);
   napi_create_int32(env, STDIO_NULL, &value);
   napi_set_named_property(env, exports, "STDIO_NULL", value);
   napi_create_int32(env, STDIO_PIPE, &value);

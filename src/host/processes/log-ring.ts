@@ -9,16 +9,47 @@ export class LogRing {
   private kept = 0;
   /** Where the next byte goes once full: the oldest byte kept. */
   private head = 0;
-  total = 0;
+  private written = 0;
+  /** Brings in the bytes kept outside the ring (a flood's, by the addon: spawn/flood-capture.ts). */
+  private pullOutside: (() => void) | null = null;
 
   constructor(readonly capacity: number) {}
 
+  /** Bytes written in all. */
+  get total(): number {
+    this.pullOutside?.();
+    return this.written;
+  }
+
   get keptBytes(): number {
+    this.pullOutside?.();
     return this.kept;
   }
 
+  /**
+   * While set, the newest bytes may be kept elsewhere: `pull` is called before the ring is read
+   * (total, keptBytes, tail) and hands them in with absorb().
+   */
+  keepOutside(pull: (() => void) | null): void {
+    this.pullOutside = pull;
+  }
+
+  /**
+   * `taken` bytes came since the last bytes written here, of which `last` are the newest:
+   * what came between is gone, and so is what was kept before it.
+   */
+  absorb(last: Buffer, taken: number): void {
+    const gone = taken - last.length;
+    if (gone > 0) {
+      this.written += gone;
+      this.kept = 0;
+      this.head = 0;
+    }
+    this.write(last);
+  }
+
   write(chunk: Buffer): void {
-    this.total += chunk.length;
+    this.written += chunk.length;
     const cap = this.capacity;
     if (cap === 0 || chunk.length === 0) return;
     if (chunk.length >= cap) {
@@ -56,12 +87,13 @@ export class LogRing {
 
   /** `bytes` were read into the start of region(): they are now the newest bytes kept. */
   commit(bytes: number): void {
-    this.total += bytes;
+    this.written += bytes;
     this.head = (this.head + bytes) % this.capacity;
   }
 
   /** The last `tailBytes` bytes kept (all of them when 0 or omitted), oldest first. */
   tail(tailBytes = 0): Buffer {
+    this.pullOutside?.();
     const want = tailBytes > 0 ? Math.min(tailBytes, this.kept) : this.kept;
     if (want === 0) return Buffer.alloc(0);
     if (this.kept < this.capacity) return Buffer.from(this.buffer.subarray(this.kept - want, this.kept));

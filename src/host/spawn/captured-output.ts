@@ -1,5 +1,6 @@
 import { Socket, type OnReadOpts, type SocketConstructorOpts } from 'node:net';
 import type { Readable } from 'node:stream';
+import { FloodCapture } from './flood-capture.js';
 import type { SpawnerAddon } from './native-addon.js';
 import type { CaptureRing } from './spawner.js';
 
@@ -22,6 +23,8 @@ export class CapturedOutput {
   readonly stream: Readable;
   private ring: CaptureRing | null = null;
   private grown = false;
+  /** A flood heard by nobody but the ring is read by the addon's thread (spawn/flood-capture.ts). */
+  private flood: FloodCapture | null = null;
 
   constructor(
     private readonly fd: number,
@@ -36,7 +39,7 @@ export class CapturedOutput {
       writable: false,
       manualStart: true,
       onread: {
-        buffer: () => this.ring?.region() ?? READ_BUFFER,
+        buffer: () => (this.flood?.active ? null : this.ring?.region()) ?? READ_BUFFER,
         callback: (bytes: number, into: Uint8Array) => this.onRead(bytes, into as Buffer),
       },
     };
@@ -45,6 +48,14 @@ export class CapturedOutput {
 
   captureInto(ring: CaptureRing): void {
     this.ring = ring;
+    // The stream reads on when the flood's thread saw the end: it reads the end, and closes.
+    this.flood = FloodCapture.for(this.addon, this.fd, ring, () => this.stream.resume());
+    if (this.flood) {
+      const flood = this.flood;
+      // Before the listener is added (and resumes reading): every byte from here is read here.
+      this.stream.on('newListener', (event) => event === 'data' && flood.leave());
+      this.stream.once('close', () => flood.leave());
+    }
     this.stream.resume();
   }
 
@@ -54,12 +65,17 @@ export class CapturedOutput {
       this.addon.growPipe?.(this.fd);
     }
     const chunk = into.subarray(0, bytes);
+    // Read while the flood's thread reads (should not be): what it read came first.
+    if (this.flood?.active) this.flood.leave();
     if (this.ring) {
       if (into === READ_BUFFER) this.ring.write(chunk);
       else this.ring.commit(bytes);
     }
     this.stream.emit('data', chunk);
-    // Never paused: the host reads every output to its end (its ring keeps what fits).
+    // A writer that fills its pipe, heard by nobody but the ring: the addon's thread reads it
+    // from now on and this stream stops reading (false: paused) until it is handed back. Else
+    // never paused: the host reads every output to its end (its ring keeps what fits).
+    if (bytes >= FULL_PIPE_BYTES && this.stream.listenerCount('data') === 0 && this.flood?.enter()) return false;
     return true;
   }
 }

@@ -26,6 +26,9 @@ type SpawnArguments = [
   dieWithParent?: boolean,
 ];
 
+/** A native capture ring (an opaque external). */
+export type CaptureHandle = { readonly __capture: unique symbol };
+
 /** A native edge pump (an opaque external). */
 export type PumpHandle = { readonly __pump: unique symbol };
 
@@ -58,6 +61,18 @@ export interface SpawnerAddon {
   growPipe?(fd: number): number;
   /** A new pipe, both ends close-on-exec: [readFd, writeFd]. */
   pipe?(): [number, number];
+  /**
+   * Takes the pipe `fd` on a thread of the addon's (native/capture-ring.c) into a ring of its
+   * last `capacity` bytes (splice(2), nothing copied): the loop is not woken by the writer.
+   * Reads a duplicate: `fd` must not be read until captureStop. Null when it cannot (no pipe of
+   * `capacity` bytes, no memory, no thread, 32 floods taken so already). `onEnd` once every
+   * writer is gone (never during this call).
+   */
+  captureStart?(fd: number, capacity: number, onEnd: () => void): CaptureHandle | null;
+  /** [the newest bytes kept since the last drain (≤ capacity), how many were read in that time]; reads what waits first. */
+  captureDrain?(ring: CaptureHandle): [Buffer, number];
+  /** The last drain; closes the ring (onEnd is not called): `fd` may be read again. */
+  captureStop?(ring: CaptureHandle): [Buffer, number];
   /** stdio values: /dev/null, or a new pipe whose parent end is returned. */
   readonly STDIO_NULL: number;
   readonly STDIO_PIPE: number;

@@ -66,9 +66,13 @@ export interface SpawnedProcess {
 
 /** A log ring as a read target (processes/log-ring.ts). */
 export interface CaptureRing {
+  readonly capacity: number;
   region(): Buffer | null;
   commit(bytes: number): void;
   write(chunk: Buffer): void;
+  /** A flood's newest bytes kept by the addon meanwhile (spawn/flood-capture.ts). */
+  keepOutside(pull: (() => void) | null): void;
+  absorb(last: Buffer, taken: number): void;
 }
 
 export interface Spawner {
