@@ -236,11 +236,39 @@ fail:
   return NULL;
 }
 
+/* The children's stack, one per cloning thread, kept for the thread's life: a clone returns only
+ * once its child has exec'd or exited, so the next child may have it. Mapped and unmapped per
+ * spawn it cost page faults in every child, and each munmap a TLB shootdown on every core the
+ * runtime's threads run on. Unmapped when the thread ends (the key's destructor). */
+static pthread_key_t stack_key;
+static pthread_once_t stack_key_once = PTHREAD_ONCE_INIT;
+
+static void unmap_stack(void *stack) {
+  munmap(stack, CHILD_STACK_BYTES);
+}
+
+static void make_stack_key(void) {
+  (void)pthread_key_create(&stack_key, unmap_stack);
+}
+
+static void *child_stack(void) {
+  pthread_once(&stack_key_once, make_stack_key);
+  void *stack = pthread_getspecific(stack_key);
+  if (stack) return stack;
+  stack = mmap(NULL, CHILD_STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) return NULL;
+  if (pthread_setspecific(stack_key, stack) != 0) {
+    munmap(stack, CHILD_STACK_BYTES);
+    return NULL;
+  }
+  return stack;
+}
+
 /* clone + wait for the exec: no N-API here, it may run off the loop's thread. */
 static void launch(struct job *job) {
-  void *stack = mmap(NULL, CHILD_STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  if (stack == MAP_FAILED) {
-    job->err = errno;
+  void *stack = child_stack();
+  if (!stack) {
+    job->err = errno ? errno : ENOMEM;
     job->step = "mmap";
     return;
   }
@@ -254,7 +282,6 @@ static void launch(struct job *job) {
                     &job->l, &pidfd);
   int clone_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
-  munmap(stack, CHILD_STACK_BYTES);
   if (pid < 0) {
     job->err = clone_errno;
     job->step = "clone";
