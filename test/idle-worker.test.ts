@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { createActor, SimulatedClock } from 'xstate';
+import { createActor, SimulatedClock, type AnyActorRef } from 'xstate';
 import { WorkerActors } from '../src/actors/worker-actors.js';
 import { workspaceMachine } from '../src/machines/workspace-machine.js';
 import type { InspectionRecord } from '../src/protocol/actor-records.js';
@@ -71,6 +71,32 @@ describe('an idle workspace in its worker', () => {
     assert.deepEqual(graced.armed, [100]);
     graced.simulated.increment(100);
     assert.deepEqual(graced.actor.getSnapshot().value, { reaping: 'killing' });
+  });
+
+  test('a run without a polled probe arms no timer; a command stopped with its workspace no grace of its own (it armed 24.8 days); one stopped alone arms its grace and kills at its end', () => {
+    const { actor, simulated, armed } = workspaceOn(null);
+    const requests: string[] = [];
+    actor.on('*', (request) => {
+      if (request.type === 'signalRun') requests.push(`${request.runId} ${request.signal}`);
+    });
+    const policy = resolveRestartPolicy({ onFailure: false });
+    const child = (key: string) => (actor.getSnapshot().children as Record<string, AnyActorRef>)[key]!;
+    for (const key of ['A', 'B']) {
+      actor.send({ type: 'RUN', at: simulated.now(), key, label: key.toLowerCase(), policy });
+      child(key).send({ type: 'SPAWNED', at: simulated.now(), runId: `R${key}`, pid: 100 });
+    }
+    assert.equal(child('A').getSnapshot().value, 'running');
+    assert.deepEqual(armed, [], 'no probe to poll, no start deadline: no timer');
+    child('B').send({ type: 'STOP', at: simulated.now(), graceMs: 50, reason: 'requested' });
+    assert.equal(child('B').getSnapshot().value, 'stopping');
+    assert.deepEqual(armed, [50], 'the stop alone has its grace');
+    assert.deepEqual(requests, ['RB SIGTERM']);
+    simulated.increment(50);
+    assert.deepEqual(requests, ['RB SIGTERM', 'RB SIGKILL'], 'its grace ran out: killed');
+
+    actor.send({ type: 'STOP', at: simulated.now(), graceMs: 100, reason: 'requested' });
+    assert.equal(child('A').getSnapshot().value, 'stopping');
+    assert.deepEqual(armed, [50, 100], "only the workspace's grace: none for the command stopped with it");
   });
 
   test('the inspector sees no step for a timer never armed, and sees the step of each timer that ran out', () => {

@@ -15,8 +15,10 @@ export default function hostActors(task: ActorWorkerTask): Promise<{ workerIndex
     clock.set(task.manualClockStart);
   }
   const now = clock ? () => clock.now() : () => Date.now();
-  const channel: BatchedChannel<FromWorker, ToWorker> = new BatchedChannel(task.port, (message) =>
-    host.receive(message),
+  const channel: BatchedChannel<FromWorker, ToWorker> = new BatchedChannel(
+    task.port,
+    (message) => host.receive(message),
+    (error, message) => host.receiveFailed(error, message),
   );
   const host = new WorkerActors(
     (message) => channel.send(message),

@@ -2,6 +2,7 @@ import type { AnyActorRef, InspectionEvent } from 'xstate';
 import type { ActorSnapshot, InspectionRecord, PendingTimer, PlainValue, StateValue } from '../protocol/actor-records.js';
 import { serializeError } from '../protocol/errors.js';
 import { pendingTimers } from '../machines/pending-timers.js';
+import { observedContext } from './command-contexts.js';
 import { toPlain } from './plain.js';
 
 // XState's inspection events hold actor refs, functions and live snapshots. These records
@@ -13,6 +14,8 @@ export function machineIdOf(ref: AnyActorRef | undefined): string | null {
 }
 
 interface SnapshotLike {
+  /** XState's machine snapshots name their machine: a command's context is seen flat. */
+  machine?: { id?: unknown };
   value?: unknown;
   status?: unknown;
   context?: unknown;
@@ -24,7 +27,7 @@ export function toActorSnapshot(snapshot: SnapshotLike): ActorSnapshot {
   const plain: ActorSnapshot = {
     value: (toPlain(snapshot.value) ?? '') as StateValue,
     status: status === 'done' || status === 'error' || status === 'stopped' ? status : 'active',
-    context: (toPlain(snapshot.context) ?? {}) as { [key: string]: PlainValue },
+    context: (toPlain(observedContext(snapshot.machine?.id, snapshot.context)) ?? {}) as { [key: string]: PlainValue },
   };
   if (snapshot.error !== undefined) plain.error = serializeError(snapshot.error);
   return plain;

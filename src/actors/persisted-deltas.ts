@@ -1,6 +1,8 @@
 import type { AnyActorRef, Actor } from 'xstate';
 import type { FromWorker } from '../protocol/worker-messages.js';
 import type { workspaceMachine } from '../machines/workspace-machine.js';
+import { persistedSnapshotOf } from './command-contexts.js';
+import { machineIdOf } from './inspection-records.js';
 import { toPersistable } from './plain.js';
 
 type WorkspaceActor = Actor<typeof workspaceMachine>;
@@ -78,7 +80,7 @@ export class PersistedDeltas {
           this.unpersisted.add(wsId);
           break;
         }
-        this.send({ type: 'persistedChild', wsId, key, snapshot: toPersistable(child.getPersistedSnapshot()) });
+        this.send({ type: 'persistedChild', wsId, key, snapshot: toPersistable(persistedSnapshotOf(child, machineIdOf(child))) });
       }
     }
     for (const wsId of this.unpersisted) {
@@ -112,5 +114,5 @@ export class PersistedDeltas {
 /** One child as XState's own persisted snapshot of its parent lays it out. */
 function persistedChildEntry(child: AnyActorRef): Record<string, unknown> {
   const internals = child as AnyActorRef & { src: unknown; systemId?: string; _syncSnapshot?: unknown };
-  return { snapshot: child.getPersistedSnapshot(), src: internals.src, systemId: internals.systemId, syncSnapshot: internals._syncSnapshot };
+  return { snapshot: persistedSnapshotOf(child, internals.src), src: internals.src, systemId: internals.systemId, syncSnapshot: internals._syncSnapshot };
 }

@@ -8,7 +8,7 @@ import { InspectionObservers } from './inspection-observers.js';
 import { machineIdOf, toActorSnapshot } from './inspection-records.js';
 import { changedForObservers, type SnapshotParts } from './observed-changes.js';
 import { PersistedDeltas } from './persisted-deltas.js';
-import { withGroup } from './restored-snapshot.js';
+import { withCommandsNested, withGroup } from './restored-snapshot.js';
 
 type WorkspaceActor = Actor<typeof workspaceMachine>;
 
@@ -88,6 +88,20 @@ export class WorkerActors {
   }
 
   /**
+   * A message whose handling threw (a bug, or a malformed message): told to the host, never a
+   * crash of the thread, which would take every co-hosted actor down with it. The workspace it
+   * was for may have missed an event: it is failed (the host kills its processes and reports it).
+   */
+  receiveFailed(error: unknown, message: ToWorker): void {
+    const serialized = serializeError(error);
+    if ('wsId' in message) {
+      this.send({ type: 'actorError', wsId: message.wsId, error: { ...serialized, message: `handling '${message.type}' failed: ${serialized.message}` } });
+      return;
+    }
+    this.send({ type: 'hostRequest', request: { type: 'log', level: 'error', msg: `an actor thread failed to handle '${message.type}'`, fields: { error: `${serialized.name}: ${serialized.message}` } } });
+  }
+
+  /**
    * Called by the channel as it flushes, so a persisted snapshot always travels in the same
    * batch as the snapshot messages of the same change, never after them.
    */
@@ -107,7 +121,7 @@ export class WorkerActors {
     const actor = createActor(this.machine, {
       id: wsId,
       input: { id: wsId, label, ttlMs, supervision, groups },
-      ...(restored ? { snapshot: withGroup(restored) as Snapshot<unknown> } : {}),
+      ...(restored ? { snapshot: withCommandsNested(withGroup(restored)) as Snapshot<unknown> } : {}),
       ...(this.clock ? { clock: this.clock } : {}),
       ...this.inspection.atCreation(wsId),
     });

@@ -1,11 +1,12 @@
 import { and, assign, enqueueActions, not, sendParent, setup } from 'xstate';
 import type { HostRequestEvent } from '../protocol/host-requests.js';
 import type { CommandEvent } from '../protocol/machine-events.js';
-import { DEFAULT_GRACE_MS, MAX_TIMER_MS } from '../protocol/specs.js';
+import { DEFAULT_GRACE_MS } from '../protocol/specs.js';
 import { backoffFrom, mayRestart } from './backoff.js';
 import { endedAsFailure, report, signalRun, standingOrder, stopAloneSignal, type CommandContext, type CommandInput } from './command-context.js';
 import { backoffOver, hostLog, stampOf, untilDeadline } from './common-actions.js';
 import type { GroupEvent, MemberPhase } from './group-events.js';
+import { NO_TIMER } from './no-timer.js';
 
 // What a command actor can do: its guards, actions and delays, by name. Its chart (which of
 // them run when) is command-machine.ts.
@@ -17,23 +18,27 @@ export const commandSetup = setup({
   },
   delays: {
     backoff: ({ context }) => untilDeadline(context.backoffDeadline, context.stampedAt),
-    probeInterval: ({ context }) => context.probe?.intervalMs ?? DEFAULT_GRACE_MS,
+    // Nothing to poll (no probe, or one the command tells itself): no timer, as for every run
+    // of most commands (a timer armed and cleared per run was a share of the worker's restart).
+    probeInterval: ({ context }) => (context.given.probe?.polled === true ? context.given.probe.intervalMs : NO_TIMER),
     // A run ended by its supervisor (unhealthy, or its group restarts it) has a stop's grace.
     killGrace: DEFAULT_GRACE_MS,
-    stopGrace: ({ context }) => (context.stopAlone === null ? MAX_TIMER_MS : untilDeadline(context.stopAlone.deadline, context.stampedAt)),
+    // Stopped with its workspace, the workspace's own grace kills the run: nothing to arm here.
+    stopGrace: ({ context }) => (context.told.stopAlone === null ? NO_TIMER : untilDeadline(context.told.stopAlone.deadline, context.stampedAt)),
     // Counted from the last event seen; `up` re-entered by its probe timer may count from an
     // older one and fire late, never early: a polled probe's result catches the deadline first.
-    startTimeout: ({ context }) => untilDeadline(context.readyDeadline ?? null, context.stampedAt),
+    startTimeout: ({ context }) =>
+      (context.readyDeadline ?? null) === null ? NO_TIMER : untilDeadline(context.readyDeadline ?? null, context.stampedAt),
   },
   guards: {
-    supervised: ({ context }) => context.policy.onFailure || context.policy.always === true,
+    supervised: ({ context }) => context.given.policy.onFailure || context.given.policy.always === true,
     // `always` relaunches after a success too; otherwise only a failure does.
     // A run ended for being unhealthy failed, whatever its status.
     relaunches: ({ context, event }) =>
-      context.policy.always === true ||
+      context.given.policy.always === true ||
       event.type === 'SPAWN_FAILED' ||
       (event.type === 'EXITED' && (event.status !== 0 || endedAsFailure(context))),
-    stoppingAlone: ({ context }) => context.stopAlone !== null,
+    stoppingAlone: ({ context }) => context.told.stopAlone !== null,
     // Each run exits once; an exit of another run (a late or repeated report) is not this run's.
     isCurrentRun: ({ context, event }) => event.type === 'EXITED' && event.runId === context.runId,
     // A run ended for being unhealthy failed, whatever its status.
@@ -46,16 +51,16 @@ export const commandSetup = setup({
       (context.readyDeadline ?? null) !== null && event.at >= context.readyDeadline!,
     endedByGroup: ({ context }) => context.ending === 'group',
     // Snapshots saved before readiness existed lack these fields: absent means none.
-    waits: ({ context }) => context.waits === true,
+    waits: ({ context }) => context.given.waits === true,
     hasRun: ({ context }) => (context.runs ?? 0) > 0,
-    noProbe: ({ context }) => !context.probe,
-    polled: ({ context }) => context.probe?.polled === true,
+    noProbe: ({ context }) => !context.given.probe,
+    polled: ({ context }) => context.given.probe?.polled === true,
     probeOk: ({ context, event }) => event.type === 'PROBE_RESULT' && event.runId === context.runId && event.ok,
     probeOfThisRun: ({ context, event }) => event.type === 'PROBE_RESULT' && event.runId === context.runId,
     unhealthyNow: ({ context, event }) =>
       event.type === 'PROBE_RESULT' && event.runId === context.runId && !event.ok &&
-      context.probeFailures + 1 >= (context.probe?.failureThreshold ?? 1),
-    mayRestart: ({ context }) => mayRestart(context.policy, context.restarts),
+      context.probeFailures + 1 >= (context.given.probe?.failureThreshold ?? 1),
+    mayRestart: ({ context }) => mayRestart(context.given.policy, context.restarts),
     noBackoff: ({ context }) => backoffOver(context),
     awaitingVerdict: ({ context }) => context.awaitingVerdict === true,
   },
@@ -64,7 +69,7 @@ export const commandSetup = setup({
       const relaunch = standingOrder(context);
       return {
         type: 'HOST_REQUEST',
-        request: { type: 'spawn', wsId: context.wsId, key: context.key, restarts: context.restarts, ...(relaunch ? { relaunch } : {}) },
+        request: { type: 'spawn', wsId: context.given.wsId, key: context.given.key, restarts: context.restarts, ...(relaunch ? { relaunch } : {}) },
       };
     }),
     recordRun: assign(({ context, event }) => {
@@ -79,7 +84,7 @@ export const commandSetup = setup({
         probeFailures: 0,
         probeDetail: null,
         ending: null,
-        readyDeadline: context.probe && (context.probe.startTimeoutMs ?? 0) > 0 ? event.at + context.probe.startTimeoutMs : null,
+        readyDeadline: context.given.probe && (context.given.probe.startTimeoutMs ?? 0) > 0 ? event.at + context.given.probe.startTimeoutMs : null,
       };
     }),
     recordExit: assign(({ context, event }) => {
@@ -89,12 +94,12 @@ export const commandSetup = setup({
       if (event.type === 'SPAWN_FAILED') return { spawnError: event.error, stampedAt: event.at, runStartedAt: null };
       return {};
     }),
-    scheduleBackoff: assign(({ context }) => backoffFrom(context.policy, context.pendingBackoffMs, context.stampedAt, context.runStartedAt)),
+    scheduleBackoff: assign(({ context }) => backoffFrom(context.given.policy, context.pendingBackoffMs, context.stampedAt, context.runStartedAt)),
     logBackoff: sendParent(({ context }) =>
       hostLog('warn', 'command failed; restarting after backoff', {
-        ws: context.wsId,
-        command: context.key,
-        label: context.label,
+        ws: context.given.wsId,
+        command: context.given.key,
+        label: context.given.label,
         run: context.runId,
         status: context.lastExit?.status ?? null,
         restarts: context.restarts,
@@ -104,26 +109,26 @@ export const commandSetup = setup({
     countRestart: assign(({ context }) => ({ restarts: context.restarts + 1, backoffDeadline: null })),
     clearBackoff: assign({ backoffDeadline: null }),
     // Past its group's intensity the group stops it: no run may start before the group has judged.
-    awaitVerdict: assign(({ context }) => ({ awaitingVerdict: context.judged === true })),
+    awaitVerdict: assign(({ context }) => ({ awaitingVerdict: context.given.judged === true })),
     clearVerdict: assign(({ event }) => ({ awaitingVerdict: false, ...stampOf(event) })),
-    noteStop: assign(({ event }) => {
+    noteStop: assign(({ context, event }) => {
       if (event.type !== 'STOP') return {};
       const alone = event.graceMs === undefined ? null : { graceMs: event.graceMs, deadline: event.at + event.graceMs };
-      return { stopReason: event.reason ?? 'requested', stopDetail: event.detail ?? null, stopAlone: alone, stampedAt: event.at };
+      return { told: { ...context.told, stopReason: event.reason ?? 'requested', stopDetail: event.detail ?? null, stopAlone: alone }, stampedAt: event.at };
     }),
     killRun: sendParent(({ context }): HostRequestEvent => ({
       type: 'HOST_REQUEST',
-      request: { type: 'signalRun', wsId: context.wsId, runId: context.runId ?? '', signal: 'SIGKILL' },
+      request: { type: 'signalRun', wsId: context.given.wsId, runId: context.runId ?? '', signal: 'SIGKILL' },
     })),
     stamp: assign(({ event }) => stampOf(event)),
     forgetRun: assign(({ event }) => ({ runId: null, pid: null, runStartedAt: null, ...stampOf(event) })),
     logGiveUp: sendParent(({ context }) =>
       hostLog('error', 'command failed too often; giving up', {
-        ws: context.wsId,
-        command: context.key,
-        label: context.label,
+        ws: context.given.wsId,
+        command: context.given.key,
+        label: context.given.label,
         restarts: context.restarts,
-        maxRestarts: context.policy.maxRestarts,
+        maxRestarts: context.given.policy.maxRestarts,
         status: context.lastExit?.status ?? null,
       }),
     ),
@@ -134,7 +139,7 @@ export const commandSetup = setup({
     reportExit: sendParent(({ context }) => report(context, context.lastExit?.status === 0 ? 'succeeded' : 'exited', context.stampedAt)),
     requestProbe: sendParent(({ context }): HostRequestEvent => ({
       type: 'HOST_REQUEST',
-      request: { type: 'probe', wsId: context.wsId, key: context.key, runId: context.runId ?? '' },
+      request: { type: 'probe', wsId: context.given.wsId, key: context.given.key, runId: context.runId ?? '' },
     })),
     noteProbe: assign(({ context, event }) => {
       if (event.type !== 'PROBE_RESULT') return {};
@@ -144,30 +149,35 @@ export const commandSetup = setup({
     markStartTimeout: assign(({ event }) => ({ ending: 'startTimeout' as const, ...('at' in event ? { stampedAt: event.at } : {}) })),
     logStartTimeout: sendParent(({ context }) =>
       hostLog('warn', 'command not ready in time: ending the run', {
-        ws: context.wsId,
-        command: context.key,
-        label: context.label,
+        ws: context.given.wsId,
+        command: context.given.key,
+        label: context.given.label,
         run: context.runId,
-        probe: context.probe?.text ?? null,
-        startTimeoutMs: context.probe?.startTimeoutMs ?? null,
+        probe: context.given.probe?.text ?? null,
+        startTimeoutMs: context.given.probe?.startTimeoutMs ?? null,
         detail: context.probeDetail,
       }),
     ),
-    markGroupRestart: assign(({ event }) => ({ ending: 'group' as const, stopDetail: event.type === 'GROUP_RESTART' ? event.cause : null })),
+    markGroupRestart: assign(({ context, event }) => ({
+      ending: 'group' as const,
+      told: { ...context.told, stopDetail: event.type === 'GROUP_RESTART' ? event.cause : null },
+    })),
     // Its workspace signals every group when it stops; a command stopped alone signals its own run.
     terminateRun: enqueueActions(({ context, enqueue }) => {
-      if (context.stopAlone !== null && context.runId !== null) enqueue.sendParent(stopAloneSignal(context, context.stopAlone.graceMs));
+      if (context.told.stopAlone !== null && context.runId !== null) enqueue.sendParent(stopAloneSignal(context, context.told.stopAlone.graceMs));
     }),
     endRun: sendParent(({ context }) => signalRun(context, 'SIGTERM')),
     killEndingRun: sendParent(({ context }) => signalRun(context, 'SIGKILL')),
-    noteUnmet: assign(({ event }) => (event.type === 'DEPENDENCY_FAILED' ? { dependencyDetail: event.detail, stampedAt: event.at } : {})),
+    noteUnmet: assign(({ context, event }) =>
+      event.type === 'DEPENDENCY_FAILED' ? { told: { ...context.told, dependencyDetail: event.detail }, stampedAt: event.at } : {},
+    ),
     logUnhealthy: sendParent(({ context }) =>
       hostLog('warn', 'command unhealthy: its readiness probe failed while ready; ending the run', {
-        ws: context.wsId,
-        command: context.key,
-        label: context.label,
+        ws: context.given.wsId,
+        command: context.given.key,
+        label: context.given.label,
         run: context.runId,
-        probe: context.probe?.text ?? null,
+        probe: context.given.probe?.text ?? null,
         failures: context.probeFailures,
         detail: context.probeDetail,
       }),

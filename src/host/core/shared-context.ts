@@ -1,4 +1,5 @@
 import type { ActorSnapshot, PlainValue } from '../../protocol/actor-records.js';
+import { samePlain } from '../../protocol/plain-equal.js';
 import type { WorkspaceEntry } from '../registry/registry.js';
 
 // The main thread mirrors each workspace twice: the snapshot observers see (value, status,
@@ -12,28 +13,9 @@ import type { WorkspaceEntry } from '../registry/registry.js';
 export function withMirroredContext(persisted: PlainValue, mirror: ActorSnapshot | null): PlainValue {
   if (mirror === null || typeof persisted !== 'object' || persisted === null || Array.isArray(persisted)) return persisted;
   const own = persisted.context;
-  if (own === undefined || own === mirror.context || !samePlain(own, mirror.context as PlainValue)) return persisted;
+  if (own === undefined || own === mirror.context || !samePlain(own, mirror.context)) return persisted;
   persisted.context = mirror.context as PlainValue;
   return persisted;
-}
-
-/** Deep equality of decoded plain data (what msgpack gives: no cycles, no class instances). */
-function samePlain(a: PlainValue, b: PlainValue): boolean {
-  if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a)) {
-    if (!Array.isArray(b) || a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (!samePlain(a[i]!, b[i]!)) return false;
-    return true;
-  }
-  if (Array.isArray(b)) return false;
-  const keys = Object.keys(a);
-  if (keys.length !== Object.keys(b).length) return false;
-  for (const key of keys) {
-    const other = b[key];
-    if (other === undefined || !samePlain(a[key]!, other)) return false;
-  }
-  return true;
 }
 
 /** A group with no members, as every new workspace without a supervision spec has it. */
