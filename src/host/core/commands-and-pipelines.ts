@@ -7,7 +7,7 @@ import { checkGroupName } from '../../protocol/validate-supervision.js';
 import { resolveRestartPolicy, validateCommandSpec, validateGraceMs } from '../../protocol/validate-spec.js';
 import { deferred } from '../processes/deferred.js';
 import type { RunEntry } from '../processes/process-table.js';
-import type { CommandEntry, LaunchPlan, PipelineEntry, PipelineExit, StopResult, WorkspaceEntry } from '../registry/registry.js';
+import type { CommandEntry, LaunchPlan, PipelineEntry, PipelineExit, PipelineResult, StopResult, WorkspaceEntry } from '../registry/registry.js';
 import { launchPlan, structuredCloneSpec } from '../spawn/launch-plan.js';
 import { fail } from '../../protocol/checks.js';
 import type { CoreParts } from './core-parts.js';
@@ -178,12 +178,17 @@ export function settlePipeline(core: CoreParts, pipeline: PipelineEntry): void {
   const context = (pipeline.snapshot?.context ?? {}) as { exits?: Record<string, PipelineExit>; restarts?: number };
   core.flows.drop(pipeline);
   pipeline.started.reject(new ShumaError('SPAWN_FAILED', `pipeline ${pipeline.label} ended before it started`));
-  pipeline.done.resolve({
+  const result: PipelineResult = {
     ok: state === 'succeeded',
     exits: context.exits ?? {},
     restarts: context.restarts ?? 0,
     state,
-  });
+  };
+  // The actor hears a node's exit before the node's last output is read (its `exited` waits for
+  // both): `done` waits for that output too, so logs() after `await p.done` has every byte.
+  const draining = core.table.ofWorkspace(pipeline.wsId).filter((run) => run.pipelineId === pipeline.id && run.exit && !run.outputDone);
+  if (draining.length === 0) pipeline.done.resolve(result);
+  else void Promise.all(draining.map((run) => run.exited.promise)).then(() => pipeline.done.resolve(result));
 }
 
 export function logsOf(core: CoreParts, wsId: string, runId: string, stream: 'stdout' | 'stderr' | 'both', tailBytes: number): Buffer {
