@@ -251,9 +251,13 @@ static void on_ended(uv_async_t *handle) {
   napi_async_destroy(env, async);
 }
 
-static struct capture_ring *ring_of(napi_env env, napi_value value) {
+/* The ring a call's one argument names; NULL (a TypeError thrown) when it names none. */
+static struct capture_ring *ring_arg(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value value;
   void *data = NULL;
-  if (napi_get_value_external(env, value, &data) != napi_ok) {
+  napi_get_cb_info(env, info, &argc, &value, NULL, NULL);
+  if (argc < 1 || napi_get_value_external(env, value, &data) != napi_ok) {
     napi_throw_type_error(env, "EINVAL", "not a capture ring");
     return NULL;
   }
@@ -364,10 +368,7 @@ static napi_value drain(napi_env env, struct capture_ring *c) {
 
 /* captureDrain(ring) → [buffer, read]: see drain(). */
 napi_value capture_ring_drain(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value arg;
-  napi_get_cb_info(env, info, &argc, &arg, NULL, NULL);
-  struct capture_ring *c = ring_of(env, arg);
+  struct capture_ring *c = ring_arg(env, info);
   if (!c) return NULL;
   /* What waits in the pipe now is the ring's too: take it, so the ring is current (the end, if
    * found here, is left to the thread, which sees it too). */
@@ -381,10 +382,7 @@ napi_value capture_ring_drain(napi_env env, napi_callback_info info) {
  * closed (onEnd is not called after), and the caller may read its descriptor again, from where
  * the ring stopped. */
 napi_value capture_ring_stop(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value arg;
-  napi_get_cb_info(env, info, &argc, &arg, NULL, NULL);
-  struct capture_ring *c = ring_of(env, arg);
+  struct capture_ring *c = ring_arg(env, info);
   if (!c) return NULL;
   if (c->closed) return drain(env, c);
   join_thread(c);
