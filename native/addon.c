@@ -20,7 +20,7 @@
 #include "launch.h"
 #include "spawn-thread.h"
 
-/* spawn(file, argv, envp, cwd, stdio, limits, cgroupProcs, onExit[, dieWithParent]) → { pid, stdin, stdout, stderr }
+/* spawn(file, argv, envp, cwd, stdio, limits, cgroupProcs, onExit[, dieWithParent[, ownSession]]) → { pid, stdin, stdout, stderr }
  * spawnAsync(same) → a promise of it, the clone done on a thread of ours (spawn-thread.c)
  *
  * clone(CLONE_VM|CLONE_VFORK) as glibc's posix_spawn does — the child borrows our memory
@@ -33,7 +33,8 @@
  * limits: [RLIMIT_AS, RLIMIT_NOFILE, RLIMIT_CPU, RLIMIT_NPROC] values, -1 for "unchanged".
  * dieWithParent: the child gets PR_SET_PDEATHSIG(SIGKILL). It fires when the *thread* that
  * cloned it exits: spawnAsync clones on the addon's spawner thread, which lives as long as the
- * environment (the process, for the main thread's); spawn on the calling thread. */
+ * environment (the process, for the main thread's); spawn on the calling thread.
+ * ownSession: the child leads a session of its own (setsid) instead of a process group in ours. */
 
 #define STDIO_NULL (-1)
 #define STDIO_PIPE (-2)
@@ -143,8 +144,8 @@ static void free_job(napi_env env, struct job *job) {
 /* Converts the JS arguments and opens the pipes; NULL with an exception pending on failure. */
 static struct job *prepare(napi_env env, napi_callback_info info) {
   struct addon_state *state;
-  size_t argc = 9;
-  napi_value args[9];
+  size_t argc = 10;
+  napi_value args[10];
   if (napi_get_cb_info(env, info, &argc, args, NULL, (void **)&state) != napi_ok) return NULL;
   if (argc < 8) {
     napi_throw_type_error(env, "EINVAL", "spawn needs 8 arguments");
@@ -183,6 +184,13 @@ static struct job *prepare(napi_env env, napi_callback_info info) {
     if (die_type == napi_boolean) CHECK(napi_get_value_bool(env, args[8], &die));
     l->die_with_parent = die;
     l->parent = getpid();
+  }
+  if (argc >= 10) {
+    bool own = false;
+    napi_valuetype own_type;
+    CHECK(napi_typeof(env, args[9], &own_type));
+    if (own_type == napi_boolean) CHECK(napi_get_value_bool(env, args[9], &own));
+    l->own_session = own;
   }
 
   for (uint32_t i = 0; i < 3; i++) {

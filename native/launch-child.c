@@ -51,18 +51,27 @@ int launch_child(void *arg) {
   sigemptyset(&none);
   (void)sigprocmask(SIG_SETMASK, &none, NULL);
 
-  /* A process group of its own, so that a stop reaches every descendant (kill(-pid)), but no
-   * session of its own: the scheduler's autogroups (one per session) would put every command
-   * in a scheduling group of its own, and a pipeline's stages, or a command and the runtime
-   * reading its output, then hand the CPU over badly under load (bench (j): a session per
-   * stage costs bash itself 2x its CPU, and shuma's pipelines collapsed to 0.1x of bash).
-   * What the session kept away, the terminal, is let go of here: a program that opens
-   * /dev/tty gets ENXIO, as a session leader without one would. */
-  if (setpgid(0, 0) < 0) fail(l, STEP_GROUP, 0);
-  int tty = open("/dev/tty", O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-  if (tty >= 0) {
-    (void)ioctl(tty, TIOCNOTTY);
-    close(tty);
+  /* A process group of its own either way, so that a stop reaches every descendant (kill(-pid)).
+   * A session is also a scheduling autogroup (one per session), and which one pays depends on
+   * who the child must hand the CPU to (docs/architecture.md § Processes):
+   * - a command alone leads a session of its own: in the runtime's group, a freshly exec'd
+   *   program (its loader's first milliseconds) ran before the runtime's own threads, which had
+   *   just woken to tell its start — a restart's "exit told → next exec" and the actor's round
+   *   trip waited behind it (bench (b));
+   * - a pipeline's stages (and salloc) stay in the runtime's session: stages in groups of their
+   *   own hand the CPU over badly under load (bench (j): a session per stage costs bash itself
+   *   2x its CPU, and shuma's pipelines collapsed to 0.1x of bash). What the session would have
+   *   kept away, the terminal, is let go of: a program that opens /dev/tty gets ENXIO, as a
+   *   session leader without one would. */
+  if (l->own_session) {
+    if (setsid() < 0) fail(l, STEP_SESSION, 0);
+  } else {
+    if (setpgid(0, 0) < 0) fail(l, STEP_GROUP, 0);
+    int tty = open("/dev/tty", O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    if (tty >= 0) {
+      (void)ioctl(tty, TIOCNOTTY);
+      close(tty);
+    }
   }
 
   /* Kept across exec (not across a set-uid one), cleared in the program's own children. */
@@ -112,6 +121,7 @@ int launch_child(void *arg) {
 const char *launch_step_name(int step) {
   switch (step) {
     case STEP_GROUP: return "setpgid";
+    case STEP_SESSION: return "setsid";
     case STEP_PDEATHSIG: return "prctl";
     case STEP_STDIO: return "stdio";
     case STEP_CLOSE_FDS: return "close_range";

@@ -11,6 +11,7 @@
 enum launch_step {
   STEP_NONE = 0,
   STEP_GROUP,
+  STEP_SESSION,
   STEP_PDEATHSIG,
   STEP_STDIO,
   STEP_CLOSE_FDS,
@@ -39,6 +40,9 @@ struct launch {
    * the runtime died before the request was made. */
   int die_with_parent;
   pid_t parent;
+  /* Non-zero: the child leads a session of its own (setsid), hence a scheduling autogroup of its
+   * own; zero: a process group in the runtime's session (launch-child.c says when each pays). */
+  int own_session;
   /* Written by the child on failure. */
   int err;
   int step;

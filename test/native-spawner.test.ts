@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -99,6 +99,13 @@ describe('native spawner', { skip }, () => {
     const [ids, pid] = result.stdout.trim().split('\n');
     const session = readFileSync('/proc/self/stat', 'latin1').split(') ')[1]!.split(' ')[3];
     assert.equal(ids, `${pid} ${session}`);
+  });
+
+  test('asked for a session of its own (ownSession), the program leads one: setsid, a scheduling autogroup of its own', async () => {
+    const result = await runToEnd(spawner, order('/bin/sh', ['-c', 'cut -d" " -f5,6 /proc/$$/stat; echo $$; cat /proc/$$/autogroup 2>/dev/null || echo none'], { ownSession: true }));
+    const [ids, pid, autogroup] = result.stdout.trim().split('\n');
+    assert.equal(ids, `${pid} ${pid}`);
+    if (existsSync('/proc/self/autogroup')) assert.notEqual(autogroup!.split(' ')[0], readFileSync('/proc/self/autogroup', 'latin1').split(' ')[0]);
   });
 
   test('a child whose stdio handles were all closed at once still reports its exit', async () => {

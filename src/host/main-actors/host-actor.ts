@@ -127,7 +127,7 @@ export class HostActor {
     }
     // A run told to notify its readiness gets its socket before it exists (systemd's NOTIFY_SOCKET).
     const token = this.deps.newId();
-    let order = this.orderFor(ws, command);
+    let order = this.commandOrder(ws, command);
     try {
       const notifySocket = this.deps.probes.prepare(command, token);
       if (notifySocket) order = { ...order, env: { ...order.env, NOTIFY_SOCKET: notifySocket } };
@@ -145,7 +145,7 @@ export class HostActor {
   /** A relaunch on a standing order: no readiness probe (an actor with one gives no order). */
   private spawnAhead(ws: WorkspaceEntry, command: CommandEntry, restarts: number, done: (result: RunEntry | ShumaError) => void): void {
     ws.pendingSpawns++;
-    void spawnOrError(this.deps.spawner, this.orderFor(ws, command)).then((result) =>
+    void spawnOrError(this.deps.spawner, this.commandOrder(ws, command)).then((result) =>
       this.mailbox.send({ type: 'aheadSpawned', ws, command, restarts, result, done }),
     );
   }
@@ -240,6 +240,15 @@ export class HostActor {
   private catchUpWithStop(scopes: StopScope[], run: RunEntry): void {
     const stop = scopes.map((scope) => scope.hostStop as HostStop | null).find((s) => s !== null);
     if (stop) signalGroup(run.pid, stop.lastSignal, this.deps.logger);
+  }
+
+  /**
+   * A command's run leads a session (a scheduling autogroup) of its own: its program's first
+   * milliseconds do not delay the runtime's threads that tell its start (bench (b)). A
+   * pipeline's nodes stay in the runtime's session (spawner.ts, `ownSession`).
+   */
+  private commandOrder(ws: WorkspaceEntry, command: CommandEntry): SpawnOrder {
+    return { ...this.orderFor(ws, command), ownSession: true };
   }
 
   /** The spawn order of a command: its limits and its cgroup applied before the program runs. */

@@ -24,6 +24,8 @@ type SpawnArguments = [
   onExit: (code: number | null, signo: number | null) => void,
   /** PR_SET_PDEATHSIG(SIGKILL) in the child: it dies when the thread that cloned it exits. */
   dieWithParent?: boolean,
+  /** setsid in the child (a session, so a scheduling autogroup, of its own); else setpgid in ours. */
+  ownSession?: boolean,
 ];
 
 /** A native capture ring (an opaque external). */

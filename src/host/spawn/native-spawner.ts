@@ -50,6 +50,7 @@ export class NativeSpawner implements Spawner {
         order.cgroupProcsFiles ?? [],
         (code, signo) => exit.settle(code, signo === null ? null : (SIGNAL_NAMES.get(signo) ?? null)),
         order.dieWithRuntime ?? false,
+        order.ownSession ?? false,
       );
     } catch (error) {
       throw nativeSpawnError(order, error);

@@ -28,6 +28,12 @@ export interface SpawnOrder {
    */
   dieWithRuntime?: boolean;
   /**
+   * The child leads a session of its own, hence a scheduling autogroup of its own (a command
+   * alone); absent, the native spawner keeps it in the runtime's session (a pipeline's stages,
+   * salloc). child_process always makes a session (`detached`). docs/architecture.md § Processes.
+   */
+  ownSession?: boolean;
+  /**
    * Set when `file` is a wrapper (setpriv, prlimit, sh) that will exec the user's program: the
    * program, whose failure to start the wrapper could only report as an exit status.
    */
@@ -91,8 +97,8 @@ export interface Spawner {
   readonly actsAhead?: boolean;
   /**
    * Starts the program as the leader of a new process group, so a signal to the group
-   * reaches its descendants (in the runtime's session with the addon, a session of its own
-   * with child_process; without a controlling terminal either way). Rejects with a ShumaError('SPAWN_FAILED').
+   * reaches its descendants (a session of its own when the order asks for one and always with
+   * child_process, else in the runtime's session; without a controlling terminal either way). Rejects with a ShumaError('SPAWN_FAILED').
    */
   spawn(order: SpawnOrder): Promise<SpawnedProcess>;
 }
