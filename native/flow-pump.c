@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -98,6 +99,7 @@ struct flow_pump {
   size_t len;     /* copy mode: the chunk in flight (0: none) */
   size_t pending; /* splice mode: bytes already teed to the tap, still to be spliced on */
   int grown;
+  uint64_t taken; /* bytes taken from the source */
   struct sink sinks[];
 };
 
@@ -219,7 +221,7 @@ enum step { STEP_AGAIN, STEP_WAIT, STEP_END };
 
 /* A full pipe's worth moved at once: this edge is fast, give its pipes room (once). */
 static void grow_if_fast(struct flow_pump *p, ssize_t moved) {
-  if (p->grown || moved < FULL_PIPE_BYTES) return;
+  if (p->grown || moved < (ssize_t)FULL_PIPE_BYTES) return;
   p->grown = 1;
   fcntl(p->src.fd, F_SETPIPE_SZ, GROWN_PIPE_BYTES);
   for (int i = 0; i < p->nsinks; i++)
@@ -248,6 +250,7 @@ static enum step splice_step(struct flow_pump *p, struct sink *s) {
   ssize_t n = splice(p->src.fd, NULL, s->out.fd, NULL, want, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
   if (n > 0) {
     s->bytes += (uint64_t)n;
+    p->taken += (uint64_t)n;
     if (p->pending > 0) p->pending -= (size_t)n;
     grow_if_fast(p, n);
     return STEP_AGAIN;
@@ -297,6 +300,7 @@ static enum step copy_step(struct flow_pump *p) {
       return STEP_END;
     }
     p->len = (size_t)n;
+    p->taken += (uint64_t)n;
     grow_if_fast(p, n);
     for (int i = 0; i < p->nsinks; i++) p->sinks[i].out.off = p->sinks[i].tap.off = 0;
   }
@@ -368,19 +372,81 @@ static int gather(struct flow_pump *p, struct pollfd *fds) {
   return n;
 }
 
+static uint64_t now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* A fast edge is paced: instead of waiting in poll(2), which returns at the writer's next write
+ * (a pipe wakes its reader at every write: 8 KiB for head, 128 KiB for cat, up to 130k wake-ups
+ * per GiB of the pump, and as many of its reader), the thread sleeps while about half the
+ * source pipe fills, then moves it at once, and its reader is woken once for all of it. The
+ * sleep follows the rate, so the pipe neither fills (the writer would wait) nor stays empty.
+ * A sleep that brought little (the writer slowed down or paused) ends the pacing: the edge waits
+ * in poll(2) again. A byte waits at most one sleep (PACE_MAX_NS), and only on an edge that was
+ * fast a moment before; a slow or interactive edge is never paced. */
+#define FAST_BYTES (1024 * 1024)           /* an edge that moves this much ... */
+#define FAST_NS (20 * 1000 * 1000)         /* ... within this time is fast */
+#define PACE_FIRST_NS (200 * 1000)
+#define PACE_MIN_NS (20 * 1000)
+#define PACE_MAX_NS (2 * 1000 * 1000)      /* the most a paced byte waits */
+#define PACE_IDLE_BYTES (16 * 1024)
+
+struct pace {
+  uint64_t sleep_ns; /* 0: not pacing */
+  uint64_t target;   /* bytes per paced round: half the source pipe */
+  uint64_t window_bytes, window_start;
+};
+
+/* After a round that took `moved` bytes: how long the next wait sleeps (0: poll). */
+static void pace_next(struct flow_pump *p, struct pace *pace, uint64_t moved) {
+  if (pace->sleep_ns > 0) {
+    if (moved < PACE_IDLE_BYTES) {
+      pace->sleep_ns = 0;
+      pace->window_bytes = p->taken;
+      pace->window_start = now_ns();
+      return;
+    }
+    uint64_t next = pace->sleep_ns * pace->target / moved;
+    pace->sleep_ns = next < PACE_MIN_NS ? PACE_MIN_NS : next > PACE_MAX_NS ? PACE_MAX_NS : next;
+    return;
+  }
+  if (p->taken - pace->window_bytes < FAST_BYTES) return;
+  uint64_t now = now_ns();
+  if (now - pace->window_start <= FAST_NS) {
+    grow_if_fast(p, FULL_PIPE_BYTES);
+    int size = fcntl(p->src.fd, F_GETPIPE_SZ);
+    pace->target = size > 0 ? (uint64_t)size / 2 : FULL_PIPE_BYTES / 2;
+    pace->sleep_ns = PACE_FIRST_NS;
+  }
+  pace->window_bytes = p->taken;
+  pace->window_start = now;
+}
+
 static void *thread_main(void *arg) {
   struct flow_pump *p = arg;
   struct pollfd fds[2 + 2 * p->nsinks];
+  struct pace pace = {.window_start = now_ns()};
   pthread_mutex_lock(&p->lock);
   while (!p->stopping) {
+    uint64_t before = p->taken;
     if (run_steps(p)) {
       close_all(p);
       p->ended = 1;
       break;
     }
+    pace_next(p, &pace, p->taken - before);
     int n = gather(p, fds);
     pthread_mutex_unlock(&p->lock);
-    if (poll(fds, (nfds_t)n, -1) > 0 && fds[0].revents) {
+    int woken;
+    if (pace.sleep_ns > 0) {
+      struct timespec t = {.tv_sec = 0, .tv_nsec = (long)pace.sleep_ns};
+      woken = ppoll(fds, 1, &t, NULL) > 0;
+    } else {
+      woken = poll(fds, (nfds_t)n, -1) > 0;
+    }
+    if (woken && fds[0].revents) {
       uint64_t count;
       ssize_t r = read(p->wake_fd, &count, sizeof count);
       (void)r;

@@ -32,7 +32,10 @@ export function pumpFactoryFor(spawner: Spawner): PumpFactory {
  * One node's output pumped to its readers by the addon (native/flow-pump.c), with the semantics
  * of the JS FlowPump: backpressure, SIGPIPE upstream once no reader is left, end of input passed
  * on. The bytes never enter JavaScript, except a copy for flow-socket readers: while an edge has
- * readers, the addon tees its bytes into a tap pipe that is read here and published.
+ * readers, the addon tees its bytes into a tap pipe that is read here and published. Until then
+ * the addon pumps the edge on a thread of its own, which never wakes this loop (at most 32
+ * such threads; beyond, and once a reader came, the edge is pumped on this loop, so the tap is
+ * read at the pace it is filled).
  *
  * Backpressure toward flow readers: the addon waits for room in the tap pipe (the runtime's own
  * read, one pipe's capacity), never for a reader; a reader that falls behind by more than
