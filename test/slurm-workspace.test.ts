@@ -316,6 +316,29 @@ describe('a Slurm-placed workspace', { skip }, () => {
     }
   });
 
+  test('run() in a workspace still waiting for its allocation fails at once saying so (WORKSPACE_STOPPED, still being placed); nothing of it is left, and runs work once granted', async () => {
+    const release = await holdNodes();
+    try {
+      const creating = rt.createWorkspace({ label: 'placing-run', ...waiting });
+      const id = (await pendingJob()).slice('shuma-'.length);
+      const ws = rt.workspace(id);
+      assert.ok(ws, 'a placing workspace is found by id');
+      // Its actor runs on its worker while salloc waits: the run reaches the placement unless refused first.
+      await pollUntil(async () => coreOf(rt).registry.get(id)?.started.settled ?? false, (settled) => settled, 'its actor running');
+      await assert.rejects(ws.run({ exec: 'true', node: 'n1' }), (e: unknown) => isShumaError(e) && e.code === 'WORKSPACE_STOPPED' && /still being placed/.test(e.message) && /createWorkspace\(\)/.test(e.message));
+      await assert.rejects(rt.runPipeline({ label: 'p', workspace: id, nodes: [{ label: 'a', exec: 'true' }], edges: [] }), (e: unknown) => isShumaError(e) && /still being placed/.test(e.message));
+      await release();
+      const placed = await creating;
+      assert.deepEqual(await placed.commands(), [], 'the refused run left no command');
+      const c = await placed.run({ exec: 'echo', argv: ['granted'], node: 'n1' });
+      assert.equal((await c.exited).code, 0);
+      assert.equal((await placed.logs(c.id)).toString(), 'granted\n');
+      await placed.stop();
+    } finally {
+      await release();
+    }
+  });
+
   test('a restarted runtime finds its job by id: running, the workspace is kept and its command runs again in it; gone, a warning', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'shuma-slurm-state-'));
     const marker = `shuma-slurm-crash-${process.pid}`;

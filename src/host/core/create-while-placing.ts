@@ -6,6 +6,7 @@ import type { Placement, PreparedWorkspace } from '../placement/placement.js';
 import type { CgroupHandle, WorkspaceEntry } from '../registry/registry.js';
 import type { CoreParts } from './core-parts.js';
 import { ensureOpen } from './guards.js';
+import { notYetPlaced } from './not-yet-placed.js';
 
 // The create of a workspace whose placement waits on something outside (a Slurm allocation:
 // salloc waits on the controller for ~6 ms at best): its actor is hosted on its worker while the
@@ -64,11 +65,6 @@ export async function createWhilePlacing(
   });
   await Promise.race([ws.started.promise, stoppedFirst]);
   return making.announced(core, ws, false);
-}
-
-/** What ws.placement says while the placement is prepared: nobody outside the core reads it then. */
-function notYetPlaced(placement: Placement): PlacementInfo {
-  return placement.kind === 'slurm' ? { kind: 'slurm', jobId: '', nodes: [] } : { kind: 'local' };
 }
 
 /**
