@@ -359,7 +359,7 @@ describe('a Slurm-placed workspace', { skip }, () => {
       ws = again.workspace(wsId!);
       assert.ok(ws, `restored: ${again.warnings.join('; ')}`);
       assert.deepEqual(ws.placement, { kind: 'slurm', jobId, nodes: ['n1', 'n2'] });
-      // The relaunch waits for Slurm to end the orphaned step first (killed with its srun): seconds under load.
+      // Restored from a snapshot whose actor knows the command (slurm-crash-child.ts): it runs again in the same job.
       const running = await waitFor<Awaited<ReturnType<Workspace['commands']>>>(
         (observer) => {
           const timer = setInterval(() => void ws!.commands().then(observer), 50);
