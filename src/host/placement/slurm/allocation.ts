@@ -41,6 +41,8 @@ export interface AllocationRequest {
   signal?: AbortSignal;
   /** Starts salloc off the event loop (the addon's spawner); absent: child_process. */
   spawner?: SallocSpawner;
+  /** Called once salloc's start is asked for (see Placement.hostsWhilePreparing). */
+  asked?: () => void;
 }
 
 export interface Allocation {
@@ -101,6 +103,7 @@ export async function allocate(cluster: SlurmCluster, request: AllocationRequest
       });
     },
     ...(request.spawner ? { spawner: request.spawner } : {}),
+    ...(request.asked ? { asked: request.asked } : {}),
   });
   // Withdrawn: salloc is ended at once (synchronously: a runtime exiting cannot wait), what it
   // queued or was granted is cancelled by name below.

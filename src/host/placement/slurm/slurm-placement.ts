@@ -88,17 +88,19 @@ export class SlurmPlacement implements Placement {
    */
   readonly hostsWhilePreparing = true;
 
-  prepare(spec: WorkspaceSpec, wsId: string, resume?: PlacementInfo): Promise<PreparedWorkspace> {
-    return this.underWay.track(wsId, (signal) => this.prepareJob(spec, wsId, resume, signal));
+  prepare(spec: WorkspaceSpec, wsId: string, resume?: PlacementInfo, asked?: () => void): Promise<PreparedWorkspace> {
+    return this.underWay.track(wsId, (signal) => this.prepareJob(spec, wsId, resume, signal, asked));
   }
 
-  private async prepareJob(spec: WorkspaceSpec, wsId: string, resume: PlacementInfo | undefined, signal: AbortSignal): Promise<PreparedWorkspace> {
+  private async prepareJob(spec: WorkspaceSpec, wsId: string, resume: PlacementInfo | undefined, signal: AbortSignal, asked?: () => void): Promise<PreparedWorkspace> {
     const cluster = clusterOf(this.options);
+    // The first prepare looks for srun and salloc on PATH (real I/O, an event-loop turn): asked now.
+    if (this.orders.srun === null) asked?.();
     this.orders.srun ??= await resolveExecutable('srun', '/', process.env.PATH ?? '/usr/bin:/bin').catch(() => {
       throw new ShumaError('PLACEMENT_UNAVAILABLE', 'srun was not found on PATH: install Slurm\'s client programs (Debian: slurm-client)');
     });
     const spawner = await sallocSpawnerOf(this.deps.spawner);
-    const how = { signal, ...(spawner ? { spawner } : {}) };
+    const how = { signal, ...(spawner ? { spawner } : {}), ...(asked ? { asked } : {}) };
     const { jobId, nodes, resumed, settled } = await jobForWorkspace(cluster, this.options, spec, wsId, resume, how);
     const job = new SlurmJob(cluster, jobId, nodes, this.deps.logger, (lost) => this.signals.onNodesLost(wsId, lost), settled);
     if (signal.aborted) {
