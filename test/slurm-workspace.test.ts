@@ -339,6 +339,40 @@ describe('a Slurm-placed workspace', { skip }, () => {
     }
   });
 
+  test('a runtime SIGKILLed while salloc waits leaves its request queued; the next runtime on its stateDir cancels it, and keeps nothing else of it', async () => {
+    const release = await holdNodes();
+    const state = mkdtempSync(path.join(tmpdir(), 'shuma-slurm-placing-'));
+    let next: Runtime | undefined;
+    try {
+      const child = spawn(process.execPath, [path.join(path.dirname(fileURLToPath(import.meta.url)), 'slurm-placing-crash-child.js'), state, tc.conf], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.once('data', () => resolve());
+        child.once('exit', (code) => reject(new Error(`placing crash child exited early (${code})`)));
+      });
+      const name = await pendingJob();
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+      assert.ok((await jobsListed()).some((j) => j.endsWith(` ${name}`)), 'the dead runtime left its request queued');
+      next = await createRuntime({ workers: 1, stateDir: state, statsIntervalMs: 0, slurm: { conf: tc.conf } });
+      await pollUntil(jobsListed, (jobs) => !jobs.some((j) => j.endsWith(` ${name}`)), 'the orphaned request cancelled', 50);
+      await pollUntil(async () => next!.warnings, (w) => w.some((m) => /cancelled/.test(m) && m.includes(name)), 'a warning naming it', 20);
+      await pollUntil(async () => processesMentioning(`--job-name=${name}`), (p) => p.length === 0, 'its salloc gone', 50);
+      assert.deepEqual(await next.listWorkspaces(), []);
+      // The next runtime's own requests are its own: not cancelled as orphans.
+      await release();
+      const ws = await next.createWorkspace({ label: 'after', ...waiting });
+      assert.equal((await next.listWorkspaces()).length, 1);
+      await ws.stop();
+    } finally {
+      await next?.shutdown();
+      await release();
+      rmSync(state, { recursive: true, force: true });
+    }
+  });
+
   test('a restarted runtime finds its job by id: running, the workspace is kept and its command runs again in it; gone, a warning', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'shuma-slurm-state-'));
     const marker = `shuma-slurm-crash-${process.pid}`;

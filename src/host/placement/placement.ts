@@ -45,6 +45,12 @@ export interface Placement {
    */
   readonly hostsWhilePreparing?: boolean;
   /**
+   * The runtime opened a stateDir (`mark`, its orphans killed): what a runtime that died on it
+   * left with the engine (a request still queued) is ended, except what the snapshot's
+   * workspaces were placed on (`known`). Works in the background; close() waits for it.
+   */
+  openedState?(mark: string, known: readonly PlacementInfo[], warn: (message: string) => void): void;
+  /**
    * Starts one run of a command; answers SPAWNED or SPAWN_FAILED to the command actor.
    * `relaunch`: the actor's standing order for the run, which a placement may act on ahead.
    */

@@ -41,6 +41,8 @@ export interface AllocationRequest {
   signal?: AbortSignal;
   /** Starts salloc off the event loop (the addon's spawner); absent: child_process. */
   spawner?: SallocSpawner;
+  /** The job's comment (orphan-jobs.ts: the stateDir's mark, by which a next runtime finds a job this one left). */
+  comment?: string;
   /** Called once salloc's start is asked for (see Placement.hostsWhilePreparing). */
   asked?: () => void;
 }
@@ -66,6 +68,7 @@ export function sallocArgs(request: AllocationRequest): string[] {
   if (request.account !== undefined) args.push(`--account=${request.account}`);
   if (request.memoryBytes !== undefined) args.push(`--mem=${Math.max(1, Math.ceil(request.memoryBytes / (1 << 20)))}M`);
   if (request.ttlMs !== undefined) args.push(`--time=${timeLimitMinutes(request.ttlMs)}`);
+  if (request.comment !== undefined) args.push(`--comment=${request.comment}`);
   args.push(...reportCommand());
   return args;
 }

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { ShumaError } from '../../../protocol/errors.js';
+import { ShumaError, serializeError } from '../../../protocol/errors.js';
 import type { ActorSnapshot } from '../../../protocol/actor-records.js';
 import type { RelaunchOrder, Signal } from '../../../protocol/host-requests.js';
 import type { PlacementInfo } from '../../../protocol/placement-spec.js';
@@ -22,6 +22,7 @@ import { clusterOf, jobForWorkspace, type SlurmOptions } from './workspace-job.j
 import { withdrawn } from './allocation.js';
 import { AllocationsUnderWay } from './allocations-under-way.js';
 import { sallocSpawnerOf } from './salloc-process.js';
+import { cancelOrphanJobs, jobComment } from './orphan-jobs.js';
 
 /**
  * Workspaces placed on a Slurm cluster: each is one job (an allocation held by salloc), each run
@@ -40,6 +41,10 @@ export class SlurmPlacement implements Placement {
   /** A teardown, killNow or close withdraws them. */
   private readonly underWay = new AllocationsUnderWay();
   private readonly orders: StepOrders;
+  /** With a stateDir: its mark and this runtime's token, in the comment of every job it asks for (orphan-jobs.ts). */
+  private jobComment: string | undefined;
+  private readonly token: string;
+  private recovering: Promise<void> = Promise.resolve();
   private readonly signals: RunSignals;
 
   constructor(
@@ -79,6 +84,7 @@ export class SlurmPlacement implements Placement {
       orderFor: (ws, plan) => this.orders.orderFor(ws, plan),
     });
     this.orders = new StepOrders(deps, this.jobs);
+    this.token = deps.newId();
     this.signals = new RunSignals(deps, this.jobs, this.steps, this.host, this.reaper);
   }
 
@@ -100,7 +106,7 @@ export class SlurmPlacement implements Placement {
       throw new ShumaError('PLACEMENT_UNAVAILABLE', 'srun was not found on PATH: install Slurm\'s client programs (Debian: slurm-client)');
     });
     const spawner = await sallocSpawnerOf(this.deps.spawner);
-    const how = { signal, ...(spawner ? { spawner } : {}), ...(asked ? { asked } : {}) };
+    const how = { signal, ...(spawner ? { spawner } : {}), ...(asked ? { asked } : {}), ...(this.jobComment ? { comment: this.jobComment } : {}) };
     const { jobId, nodes, resumed, settled } = await jobForWorkspace(cluster, this.options, spec, wsId, resume, how);
     const job = new SlurmJob(cluster, jobId, nodes, this.deps.logger, (lost) => this.signals.onNodesLost(wsId, lost), settled);
     if (signal.aborted) {
@@ -194,7 +200,26 @@ export class SlurmPlacement implements Placement {
     }
   }
 
+  openedState(mark: string, known: readonly PlacementInfo[], warn: (message: string) => void): void {
+    this.jobComment = jobComment(mark, this.token);
+    let cluster;
+    try {
+      cluster = clusterOf(this.options);
+    } catch {
+      return; // no Slurm cluster configured: nothing was asked of one
+    }
+    const kept = new Set(known.flatMap((info) => (info.kind === 'slurm' && typeof info.jobId === 'string' ? [info.jobId] : [])));
+    this.recovering = cancelOrphanJobs(cluster, mark, this.token, kept).then(
+      (jobs) => {
+        if (jobs.length === 0) return;
+        warn(`${jobs.length} Slurm job(s) asked for by a runtime that died on this stateDir were cancelled (${jobs.map((j) => `${j.jobId} ${j.name} ${j.state}`).join(', ')}): their workspaces were never made`);
+      },
+      (error: unknown) => this.deps.logger.warn({ err: serializeError(error) }, 'could not look for Slurm jobs left by a runtime that died on this stateDir'),
+    );
+  }
+
   async close(): Promise<void> {
+    await this.recovering;
     await this.underWay.withdrawAll();
     this.reaper.close();
     await Promise.all([...this.jobs.values()].map((job) => job.end().catch(() => undefined)));
