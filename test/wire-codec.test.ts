@@ -65,15 +65,28 @@ test('more strings than the ring holds: slots are reused in step on both ends', 
   }
 });
 
-test('more shapes than the table holds (maps keyed by ids): the table starts again on both ends, nothing is lost', () => {
+test('more shapes than the table holds (maps keyed by names): the table starts again on both ends, nothing is lost', () => {
   const { encode, decode } = stream();
-  const keyed = (n: number) => ({ children: { [ulid(n)]: { n }, [ulid(n + 1)]: { n: n + 1 } }, type: 'persisted' });
+  // Keyed by ULIDs they would be maps at once (wire-encoder.ts, looksLikeId): names make a shape each.
+  const keyed = (n: number) => ({ children: { [`node-${n}`]: { n }, [`node-${n + 1}`]: { n: n + 1 } }, type: 'persisted' });
   for (let turn = 0; turn < 4; turn++) {
     const batch = Array.from({ length: Math.max(MAX_SHAPES, MAX_SHAPE_NODES / 2) }, (_, i) => keyed(turn * 100_000 + i));
     batch.push({ children: {}, type: 'persisted' }, keyed(1) as never);
     assert.deepEqual(decode(encode(batch)), batch);
   }
   assert.deepEqual(decode(encode([{ type: 'after', a: 1 }])), [{ type: 'after', a: 1 }]);
+});
+
+test('a map keyed by ids is written as a map: it never takes a shape of its own', () => {
+  const { encode, decode } = stream();
+  const first = encode({ labels: { [ulid(1)]: 'a', [ulid(2)]: 'b' } });
+  // Its keys are interned like any string; no shape is defined for them (a record would list them once more).
+  const shapeDefinitions = (bytes: Uint8Array) => bytes.filter((b, i) => b === 0xc8 && bytes[i + 3] === 0x04).length;
+  assert.equal(shapeDefinitions(first), 1, 'one shape: the outer object');
+  const second = encode({ labels: { [ulid(2)]: 'b', [ulid(3)]: 'c' } });
+  assert.equal(shapeDefinitions(second), 0);
+  assert.deepEqual(decode(first), { labels: { [ulid(1)]: 'a', [ulid(2)]: 'b' } });
+  assert.deepEqual(decode(second), { labels: { [ulid(2)]: 'b', [ulid(3)]: 'c' } });
 });
 
 test('a new stream starts with empty tables: it never refers to what an older stream said', () => {

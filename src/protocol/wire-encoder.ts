@@ -255,6 +255,8 @@ export class WireEncoder {
     let node = this.shapes;
     let count = 0;
     for (const key in value) {
+      // A map keyed by ids (children, labels by command key) has a new shape at every change: a map, not a record.
+      if (count === 0 && looksLikeId(key)) return -1;
       if (++count > MAX_SHAPE_KEYS) return -1;
       let next = node.next?.get(key);
       if (next === undefined) {
@@ -348,4 +350,11 @@ export class WireEncoder {
   private nodeBuffer(): Buffer {
     return (this.node ??= Buffer.from(this.buf.buffer, this.buf.byteOffset, this.buf.length));
   }
+}
+
+/** A ULID (26 characters, time first): the runtime's ids. */
+function looksLikeId(key: string): boolean {
+  if (key.length !== 26) return false;
+  const first = key.charCodeAt(0);
+  return first >= 0x30 && first <= 0x37;
 }
