@@ -1,4 +1,4 @@
-import { Packr, RESET_BUFFER_MODE, REUSE_BUFFER_MODE, Unpackr } from 'msgpackr';
+import { Packr, RESET_BUFFER_MODE, REUSE_BUFFER_MODE } from 'msgpackr';
 import { checkStructure } from './msgpack-check.js';
 import { WireDecoder } from './wire-decoder.js';
 import { WireEncoder } from './wire-encoder.js';
