@@ -17,7 +17,7 @@ import { checkStructure } from './msgpack-check.js';
 // threads or files. The same shapes cross by the thousand (events, snapshots): their keys are
 // written once, not in every message (about 1.8× the messages per second, 30 % fewer bytes).
 // | control socket (control.ts) | any local process that can connect | a frame-size cap, `checkStructure` (MAX_FRAME_DEPTH) | every request's shape |
-// | snapshot file (persistence/snapshot-file.ts) | disk: maybe corrupt, maybe not ours | a file-size cap, `checkStructure` (SNAPSHOT_MAX_DEPTH) | the envelope, then the data |
+// | snapshot file's envelope (persistence/snapshot-file.ts; its data is records with their shapes in the file, persistence/snapshot-records.ts) | disk: maybe corrupt, maybe not ours | a file-size cap, `checkStructure` (SNAPSHOT_MAX_DEPTH) | the envelope, then the data |
 //
 // Every encode copies out of msgpackr's scratch buffer (which the next pack() anywhere in the
 // thread reuses): a worker message is transferred, a frame is queued, a file write awaits.
