@@ -12,8 +12,11 @@ const ws = await rt.createWorkspace({ label: 'kept', placement: { kind: 'slurm',
 await ws.run({ exec: 'sh', argv: ['-c', `echo up on $SLURMD_NODENAME; exec sleep 1000 # ${marker}`], label: 'sleeper', node: 'n2', restart: { onFailure: true, backoffMs: 10 } });
 for (;;) {
   const read = await readSnapshotFile(stateDir);
-  const saved = read.status === 'ok' ? (read.data as { workspaces: Array<{ id: string; processes: unknown[]; placement?: unknown }> }).workspaces : [];
-  if (saved.some((w) => w.id === ws.id && w.processes.length > 0 && w.placement)) break;
+  const saved = read.status === 'ok' ? (read.data as { workspaces: Array<{ id: string; processes: unknown[]; commands: unknown[]; placement?: unknown }> }).workspaces : [];
+  // The command too, not only its process: a snapshot written between the spawn and the actor's
+  // next persisted snapshot holds the process but an actor that does not know the command yet
+  // (the restored runtime then kills the process and has nothing to run again).
+  if (saved.some((w) => w.id === ws.id && w.processes.length > 0 && w.commands.length > 0 && w.placement)) break;
   await new Promise((resolve) => setTimeout(resolve, 20));
 }
 process.stdout.write(`ready ${ws.id} ${ws.placement.kind === 'slurm' ? ws.placement.jobId : ''}\n`);
