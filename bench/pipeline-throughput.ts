@@ -30,11 +30,17 @@ const GIB = 2 ** 30;
 
 type Ending = 'captured' | 'devnull';
 
-/** Wall time, and CPU time of every process involved (this one and all it reaped), and this one's own. */
+/**
+ * Wall time, and CPU time of every process involved (this one and all it reaped), this one's
+ * own, and its loop thread's (the main thread, which runs every host actor): its CPU time and
+ * how often it was woken (voluntary context switches).
+ */
 interface Cost {
   ms: number;
   cpuS: number;
   ownS: number;
+  loopS: number;
+  loopWakeups: number;
 }
 
 /** Clock ticks per second of /proc's times (sysconf(_SC_CLK_TCK): 100 on Linux). */
@@ -53,6 +59,17 @@ function cpuSeconds(): number {
   return reaped + (own.user + own.system) / 1e6;
 }
 
+/** The main thread's CPU seconds and voluntary context switches (its wake-ups). */
+function loopThread(): { s: number; wakeups: number } {
+  const task = `/proc/self/task/${process.pid}`;
+  const stat = readFileSync(`${task}/stat`, 'latin1');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const status = readFileSync(`${task}/status`, 'latin1');
+  const wakeups = Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? NaN);
+  // utime and stime are fields 14 and 15.
+  return { s: (Number(fields[11]) + Number(fields[12])) / CLK_TCK, wakeups };
+}
+
 function ownSeconds(): number {
   const own = process.cpuUsage();
   return (own.user + own.system) / 1e6;
@@ -61,9 +78,12 @@ function ownSeconds(): number {
 async function measure(run: () => Promise<void>): Promise<Cost> {
   const cpu = cpuSeconds();
   const own = ownSeconds();
+  const loop = loopThread();
   const start = now();
   await run();
-  return { ms: now() - start, cpuS: cpuSeconds() - cpu, ownS: ownSeconds() - own };
+  const ms = now() - start;
+  const loopAfter = loopThread();
+  return { ms, cpuS: cpuSeconds() - cpu, ownS: ownSeconds() - own, loopS: loopAfter.s - loop.s, loopWakeups: loopAfter.wakeups - loop.wakeups };
 }
 
 const BASH = 'head -c 2G /dev/zero | cat | cat > /dev/null';
@@ -117,7 +137,13 @@ const gibPerSec = (ms: number): number => BYTES / GIB / (ms / 1000);
 /** The median of each figure over the rounds: one slow spell of a shared machine moves it least. */
 function median(costs: readonly Cost[]): Cost {
   const mid = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-  return { ms: mid(costs.map((c) => c.ms)), cpuS: mid(costs.map((c) => c.cpuS)), ownS: mid(costs.map((c) => c.ownS)) };
+  return {
+    ms: mid(costs.map((c) => c.ms)),
+    cpuS: mid(costs.map((c) => c.cpuS)),
+    ownS: mid(costs.map((c) => c.ownS)),
+    loopS: mid(costs.map((c) => c.loopS)),
+    loopWakeups: mid(costs.map((c) => c.loopWakeups)),
+  };
 }
 
 /**
@@ -167,6 +193,10 @@ export async function pipelineThroughputSection(rounds = 3): Promise<Line[]> {
   const bash = figures.get('bash')!;
   const cpuPerGib = (cost: Cost) => cost.cpuS / (BYTES / GIB);
   const captured = figures.get(variants[0]!.what)!;
+  const tappedVsUntapped = [
+    [variants[1]!, variants[0]!],
+    [variants[3]!, variants[2]!],
+  ] as const;
   return [
     { heading: `(j) pipeline throughput: 2 GiB through head -c 2G /dev/zero | cat | cat  vs  bash (… | cat > /dev/null); medians of ${rounds} rounds` },
     {
@@ -217,5 +247,21 @@ export async function pipelineThroughputSection(rounds = 3): Promise<Line[]> {
       shuma: figures.get(variant.what)!.ownS / (BYTES / GIB),
       baseline: cpuPerGib(figures.get(variant.what)!),
     })),
+    // What tapping costs the loop's thread (every host actor runs there): the untapped pipeline
+    // with the same ending is the baseline (its bytes never reach the runtime but for the capture).
+    ...tappedVsUntapped.flatMap(([tapped, untapped]) => [
+      {
+        what: `CPU time of the runtime's loop thread, ${tapped.what}, vs untapped`,
+        unit: 'CPU s/GiB',
+        shuma: figures.get(tapped.what)!.loopS / (BYTES / GIB),
+        baseline: figures.get(untapped.what)!.loopS / (BYTES / GIB),
+      },
+      {
+        what: `wake-ups of the runtime's loop thread, ${tapped.what}, vs untapped`,
+        unit: 'per GiB',
+        shuma: figures.get(tapped.what)!.loopWakeups / (BYTES / GIB),
+        baseline: figures.get(untapped.what)!.loopWakeups / (BYTES / GIB),
+      },
+    ]),
   ];
 }

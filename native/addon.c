@@ -452,6 +452,8 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "pumpTap", fn);
   napi_create_function(env, "pumpDestroy", NAPI_AUTO_LENGTH, flow_pump_destroy, NULL, &fn);
   napi_set_named_property(env, exports, "pumpDestroy", fn);
+  napi_create_function(env, "pumpThreads", NAPI_AUTO_LENGTH, flow_pump_threads, NULL, &fn);
+  napi_set_named_property(env, exports, "pumpThreads", fn);
   napi_create_function(env, "pipe", NAPI_AUTO_LENGTH, flow_pipe, NULL, &fn);
   napi_set_named_property(env, exports, "pipe", fn);
   napi_create_function(env, "growPipe", NAPI_AUTO_LENGTH, flow_grow_pipe, NULL, &fn);

@@ -3,16 +3,20 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
-/* A tapped pipeline's edge pump in C, on the loop's thread: the bytes of one node's output go
- * to its readers' stdin pipes without entering JavaScript, with the semantics of flow-pump.ts.
+/* A tapped pipeline's edge pump in C: the bytes of one node's output go to its readers' stdin
+ * pipes without entering JavaScript, with the semantics of flow-pump.ts.
  *
  * - One reader: splice(2) moves the pages from pipe to pipe (no copy). When the edge has a tap
  *   (a flow-socket reader is connected), tee(2) first duplicates them into the tap pipe, then
@@ -25,8 +29,14 @@
  * - End of input closes every reader's stdin and every tap, then `on_end` is called.
  * - Every byte handed to a reader's pipe is counted on its edge (flow_pump_bytes).
  *
- * Every descriptor is non-blocking and watched by a level-triggered uv_poll only while the
- * pump waits on it. A wake-up does a bounded amount of work, so one edge never holds the loop. */
+ * Where it runs: on a thread of its own (at most MAX_THREADS over the process; the thread ends
+ * with the edge). On the loop's thread a pipe wakes its reader at every write of its writer:
+ * ~10-25k wake-ups per GiB of the thread that runs every actor, each paying for a turn of the
+ * loop, and the edge stalled whenever that thread was busy. The thread waits in poll(2) on
+ * exactly what blocks it, takes the lock only to step, and tells the loop once, at the end.
+ * Beyond MAX_THREADS an edge is pumped on the loop as before: every descriptor non-blocking,
+ * watched by a level-triggered uv_poll only while the pump waits on it. Either way a wake-up
+ * does a bounded amount of work, so one edge never holds the loop (or the lock) for long. */
 
 #define COPY_BYTES (256 * 1024)
 #define SPLICE_BYTES (1024 * 1024)
@@ -38,6 +48,12 @@
  * refuses (the allowance is spent), the pipe stays as it was. */
 #define FULL_PIPE_BYTES (64 * 1024)
 #define GROWN_PIPE_BYTES (1024 * 1024)
+
+/* Edges with a thread of their own at once (all environments); beyond, on the loop. */
+#define MAX_THREADS 32
+#define THREAD_STACK_BYTES (64 * 1024)
+
+static int threads_running; /* updated with __atomic builtins */
 
 enum { WAIT_NONE = 0, WAIT_READ = 1, WAIT_WRITE = 2 };
 
@@ -63,15 +79,27 @@ struct flow_pump {
   napi_async_context async;
   struct addon_state *state;
   struct flow_pump *prev, *next;
-  /* The JS handle, and every poll handle not yet closed: freed when none is left. */
+  /* The JS handle, every poll handle not yet closed, the async handle: freed when none is left. */
   int refs;
-  int finished;
+  int finished; /* JS told (or destroyed): nothing more happens */
+  /* A pump that had a thread: `lock`, `wake_fd` and `ended_async` live until the pump ends.
+   * While the thread runs it steps and closes under `lock` (every end, the counts, `ended`,
+   * `stopping`); the loop hears of the end through `ended_async`. */
+  int threaded;
+  int thread_running;
+  pthread_t thread;
+  pthread_mutex_t lock;
+  int wake_fd;  /* eventfd: stop */
+  int stopping; /* the thread returns, leaving the pump to the loop */
+  int ended;    /* the thread closed everything: end of input, or no reader left */
+  uv_async_t ended_async;
   struct end src;
   int nsinks, live;
   char *buf;
   size_t len;     /* copy mode: the chunk in flight (0: none) */
   size_t pending; /* splice mode: bytes already teed to the tap, still to be spliced on */
   int grown;
+  uint64_t taken; /* bytes taken from the source */
   struct sink sinks[];
 };
 
@@ -86,6 +114,7 @@ static void on_closed(uv_handle_t *handle) {
 }
 
 static void on_event(uv_poll_t *handle, int status, int events);
+static void release_thread(struct flow_pump *p);
 
 static void watch(struct flow_pump *p, struct end *e, int want) {
   (void)p;
@@ -136,12 +165,15 @@ static void close_all(struct flow_pump *p) {
   }
 }
 
-/* The end of the pump: everything closed, then JS told (once). */
-static void finish(struct flow_pump *p) {
-  if (p->finished) return;
-  p->finished = 1;
-  close_all(p);
-  unlink_pump(p);
+static void forget_callback(struct flow_pump *p) {
+  if (!p->on_end) return;
+  napi_delete_reference(p->env, p->on_end);
+  napi_async_destroy(p->env, p->async);
+  p->on_end = NULL;
+}
+
+/* JS told the pump ended (once): its callback goes after it was called. */
+static void tell_end(struct flow_pump *p) {
   napi_env env = p->env;
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
@@ -154,9 +186,17 @@ static void finish(struct flow_pump *p) {
     napi_fatal_exception(env, error);
   }
   napi_close_handle_scope(env, scope);
-  napi_delete_reference(env, p->on_end);
-  napi_async_destroy(env, p->async);
-  p->on_end = NULL;
+  forget_callback(p);
+}
+
+/* On the loop: the end of the pump, everything closed, then JS told (once). */
+static void finish(struct flow_pump *p) {
+  if (p->finished) return;
+  p->finished = 1;
+  release_thread(p);
+  close_all(p);
+  unlink_pump(p);
+  tell_end(p);
 }
 
 static void lose_sink(struct flow_pump *p, struct sink *s) {
@@ -181,7 +221,7 @@ enum step { STEP_AGAIN, STEP_WAIT, STEP_END };
 
 /* A full pipe's worth moved at once: this edge is fast, give its pipes room (once). */
 static void grow_if_fast(struct flow_pump *p, ssize_t moved) {
-  if (p->grown || moved < FULL_PIPE_BYTES) return;
+  if (p->grown || moved < (ssize_t)FULL_PIPE_BYTES) return;
   p->grown = 1;
   fcntl(p->src.fd, F_SETPIPE_SZ, GROWN_PIPE_BYTES);
   for (int i = 0; i < p->nsinks; i++)
@@ -210,6 +250,7 @@ static enum step splice_step(struct flow_pump *p, struct sink *s) {
   ssize_t n = splice(p->src.fd, NULL, s->out.fd, NULL, want, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
   if (n > 0) {
     s->bytes += (uint64_t)n;
+    p->taken += (uint64_t)n;
     if (p->pending > 0) p->pending -= (size_t)n;
     grow_if_fast(p, n);
     return STEP_AGAIN;
@@ -259,6 +300,7 @@ static enum step copy_step(struct flow_pump *p) {
       return STEP_END;
     }
     p->len = (size_t)n;
+    p->taken += (uint64_t)n;
     grow_if_fast(p, n);
     for (int i = 0; i < p->nsinks; i++) p->sinks[i].out.off = p->sinks[i].tap.off = 0;
   }
@@ -289,32 +331,200 @@ static void apply_all(struct flow_pump *p) {
   }
 }
 
-static void run_steps(struct flow_pump *p);
-
-/* A wake-up: as much as can be done now (bounded), then wait for what blocks it. */
-static void run(struct flow_pump *p) {
-  if (p->finished) return;
-  run_steps(p);
-  if (!p->finished) apply_all(p);
-}
-
-static void run_steps(struct flow_pump *p) {
+/* As much as can be done now (bounded); 1 when the pump is over (end of input, no reader left). */
+static int run_steps(struct flow_pump *p) {
   for (int steps = 0; steps < STEPS_PER_WAKE; steps++) {
-    if (p->live == 0) {
-      /* Nobody reads this output any more: closing the source gives its writer SIGPIPE. */
-      finish(p);
-      return;
-    }
+    /* No reader left: closing the source (finish) gives its writer SIGPIPE. */
+    if (p->live == 0) return 1;
     /* A chunk in flight is finished in the mode that started it. */
     enum step r = p->len > 0 || (p->live > 1 && p->pending == 0) ? copy_step(p) : splice_step(p, only_sink(p));
-    if (r == STEP_WAIT) return;
-    if (r == STEP_END) {
-      finish(p);
+    if (r == STEP_WAIT) return 0;
+    if (r == STEP_END) return 1;
+  }
+  /* More to do: come back at once (the source is still readable), after others had a turn. */
+  watch(p, &p->src, WAIT_READ);
+  return 0;
+}
+
+/* On the loop (a pump without a thread): a wake-up, then wait for what blocks it. */
+static void run(struct flow_pump *p) {
+  if (p->finished) return;
+  if (run_steps(p)) finish(p);
+  else apply_all(p);
+}
+
+/* The thread's poll set: the wake-up eventfd, then every end this wake-up must wait for. */
+static int gather(struct flow_pump *p, struct pollfd *fds) {
+  int n = 0;
+  fds[n++] = (struct pollfd){.fd = p->wake_fd, .events = POLLIN};
+  struct end *ends[1 + 2 * p->nsinks];
+  int count = 0;
+  ends[count++] = &p->src;
+  for (int i = 0; i < p->nsinks; i++) {
+    ends[count++] = &p->sinks[i].out;
+    ends[count++] = &p->sinks[i].tap;
+  }
+  for (int i = 0; i < count; i++) {
+    struct end *e = ends[i];
+    if (e->fd >= 0 && e->want != WAIT_NONE) fds[n++] = (struct pollfd){.fd = e->fd, .events = e->want == WAIT_READ ? POLLIN : POLLOUT};
+    e->want = WAIT_NONE;
+  }
+  return n;
+}
+
+static uint64_t now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* A fast edge is paced: instead of waiting in poll(2), which returns at the writer's next write
+ * (a pipe wakes its reader at every write: 8 KiB for head, 128 KiB for cat, up to 130k wake-ups
+ * per GiB of the pump, and as many of its reader), the thread sleeps while about half the
+ * source pipe fills, then moves it at once, and its reader is woken once for all of it. The
+ * sleep follows the rate, so the pipe neither fills (the writer would wait) nor stays empty.
+ * A sleep that brought little (the writer slowed down or paused) ends the pacing: the edge waits
+ * in poll(2) again. A byte waits at most one sleep (PACE_MAX_NS), and only on an edge that was
+ * fast a moment before; a slow or interactive edge is never paced. */
+#define FAST_BYTES (1024 * 1024)           /* an edge that moves this much ... */
+#define FAST_NS (20 * 1000 * 1000)         /* ... within this time is fast */
+#define PACE_FIRST_NS (200 * 1000)
+#define PACE_MIN_NS (20 * 1000)
+#define PACE_MAX_NS (2 * 1000 * 1000)      /* the most a paced byte waits */
+#define PACE_IDLE_BYTES (16 * 1024)
+
+struct pace {
+  uint64_t sleep_ns; /* 0: not pacing */
+  uint64_t target;   /* bytes per paced round: half the source pipe */
+  uint64_t window_bytes, window_start;
+};
+
+/* After a round that took `moved` bytes: how long the next wait sleeps (0: poll). */
+static void pace_next(struct flow_pump *p, struct pace *pace, uint64_t moved) {
+  if (pace->sleep_ns > 0) {
+    if (moved < PACE_IDLE_BYTES) {
+      pace->sleep_ns = 0;
+      pace->window_bytes = p->taken;
+      pace->window_start = now_ns();
       return;
     }
+    uint64_t next = pace->sleep_ns * pace->target / moved;
+    pace->sleep_ns = next < PACE_MIN_NS ? PACE_MIN_NS : next > PACE_MAX_NS ? PACE_MAX_NS : next;
+    return;
   }
-  /* More to do: come back on the next turn of the loop (the source is still readable). */
-  watch(p, &p->src, WAIT_READ);
+  if (p->taken - pace->window_bytes < FAST_BYTES) return;
+  uint64_t now = now_ns();
+  if (now - pace->window_start <= FAST_NS) {
+    grow_if_fast(p, FULL_PIPE_BYTES);
+    int size = fcntl(p->src.fd, F_GETPIPE_SZ);
+    pace->target = size > 0 ? (uint64_t)size / 2 : FULL_PIPE_BYTES / 2;
+    pace->sleep_ns = PACE_FIRST_NS;
+  }
+  pace->window_bytes = p->taken;
+  pace->window_start = now;
+}
+
+static void *thread_main(void *arg) {
+  struct flow_pump *p = arg;
+  struct pollfd fds[2 + 2 * p->nsinks];
+  struct pace pace = {.window_start = now_ns()};
+  pthread_mutex_lock(&p->lock);
+  while (!p->stopping) {
+    uint64_t before = p->taken;
+    if (run_steps(p)) {
+      close_all(p);
+      p->ended = 1;
+      break;
+    }
+    pace_next(p, &pace, p->taken - before);
+    int n = gather(p, fds);
+    pthread_mutex_unlock(&p->lock);
+    int woken;
+    if (pace.sleep_ns > 0) {
+      struct timespec t = {.tv_sec = 0, .tv_nsec = (long)pace.sleep_ns};
+      woken = ppoll(fds, 1, &t, NULL) > 0;
+    } else {
+      woken = poll(fds, (nfds_t)n, -1) > 0;
+    }
+    if (woken && fds[0].revents) {
+      uint64_t count;
+      ssize_t r = read(p->wake_fd, &count, sizeof count);
+      (void)r;
+    }
+    pthread_mutex_lock(&p->lock);
+  }
+  int ended = p->ended;
+  pthread_mutex_unlock(&p->lock);
+  /* The loop joins this thread and tells JavaScript. */
+  if (ended) uv_async_send(&p->ended_async);
+  return NULL;
+}
+
+static void wake_thread(struct flow_pump *p) {
+  uint64_t one = 1;
+  ssize_t w = write(p->wake_fd, &one, sizeof one);
+  (void)w;
+}
+
+static void on_async_closed(uv_handle_t *handle) {
+  unref_pump(handle->data);
+}
+
+/* On the loop: the thread is told to stop, and joined; the pump is the loop's from now on
+ * (unless the thread ended it: `ended`, and ended_async brings the end to JS). */
+static void join_thread(struct flow_pump *p) {
+  if (!p->thread_running) return;
+  pthread_mutex_lock(&p->lock);
+  p->stopping = 1;
+  pthread_mutex_unlock(&p->lock);
+  wake_thread(p);
+  pthread_join(p->thread, NULL);
+  p->thread_running = 0;
+  __atomic_sub_fetch(&threads_running, 1, __ATOMIC_SEQ_CST);
+}
+
+/* On the loop, at the pump's end: the thread (if still running) and what it used go. */
+static void release_thread(struct flow_pump *p) {
+  if (!p->threaded) return;
+  join_thread(p);
+  p->threaded = 0;
+  close(p->wake_fd);
+  p->wake_fd = -1;
+  pthread_mutex_destroy(&p->lock);
+  uv_close((uv_handle_t *)&p->ended_async, on_async_closed);
+}
+
+/* The thread said the pump ended. */
+static void on_ended(uv_async_t *handle) {
+  finish(handle->data);
+}
+
+/* A thread for the pump, when one may be had; 0: the pump runs on the loop. */
+static int start_thread(struct flow_pump *p) {
+  if (__atomic_add_fetch(&threads_running, 1, __ATOMIC_SEQ_CST) > MAX_THREADS) goto refused;
+  p->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (p->wake_fd < 0) goto refused;
+  if (uv_async_init(p->loop, &p->ended_async, on_ended) != 0) {
+    close(p->wake_fd);
+    goto refused;
+  }
+  p->ended_async.data = p;
+  p->refs++;
+  pthread_mutex_init(&p->lock, NULL);
+  p->threaded = 1;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, THREAD_STACK_BYTES);
+  p->thread_running = pthread_create(&p->thread, &attr, thread_main, p) == 0;
+  pthread_attr_destroy(&attr);
+  if (p->thread_running) return 1;
+  /* On the loop after all: the handles go at the end, as after a thread. */
+  __atomic_sub_fetch(&threads_running, 1, __ATOMIC_SEQ_CST);
+  return 0;
+refused:
+  p->wake_fd = -1;
+  __atomic_sub_fetch(&threads_running, 1, __ATOMIC_SEQ_CST);
+  return 0;
 }
 
 static void on_event(uv_poll_t *handle, int status, int events) {
@@ -332,9 +542,21 @@ static void on_event(uv_poll_t *handle, int status, int events) {
   run(p);
 }
 
+/* Stops the pump without telling JS: destroy, the handle collected, the environment gone. */
+static void stop_pump(struct flow_pump *p) {
+  if (!p->finished) {
+    p->finished = 1;
+    unlink_pump(p);
+    forget_callback(p);
+  }
+  release_thread(p);
+  close_all(p);
+}
+
 static void finalize(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
+  stop_pump(data);
   unref_pump(data);
 }
 
@@ -352,11 +574,13 @@ static struct flow_pump *pump_of(napi_env env, napi_value value) {
   return data;
 }
 
-/* pumpStart(sourceFd, sinkFds, onEnd) → pump. Owns the descriptors from then on. */
+/* pumpStart(sourceFd, sinkFds, onEnd, tapFds?) → pump. Owns the descriptors from then on.
+ * tapFds[i] (-1: none) is reader i's tap from the first byte: a thread starts at once, so a
+ * tap added by pumpTap after this call could miss the first bytes. */
 napi_value flow_pump_start(napi_env env, napi_callback_info info) {
   struct addon_state *state;
-  size_t argc = 3;
-  napi_value args[3], result = NULL;
+  size_t argc = 4;
+  napi_value args[4], result = NULL;
   uint32_t nsinks = 0;
   int32_t src;
   if (napi_get_cb_info(env, info, &argc, args, NULL, (void **)&state) != napi_ok || argc < 3 ||
@@ -383,6 +607,14 @@ napi_value flow_pump_start(napi_env env, napi_callback_info info) {
     napi_get_value_int32(env, item, &fd);
     p->sinks[i].out.fd = fd;
     p->sinks[i].tap.fd = -1;
+    uint32_t ntaps = 0;
+    if (argc >= 4 && napi_get_array_length(env, args[3], &ntaps) == napi_ok && i < ntaps) {
+      napi_get_element(env, args[3], i, &item);
+      if (napi_get_value_int32(env, item, &fd) == napi_ok && fd >= 0) {
+        set_nonblocking(fd);
+        p->sinks[i].tap.fd = fd;
+      }
+    }
   }
   napi_get_uv_event_loop(env, &p->loop);
   set_nonblocking(p->src.fd);
@@ -402,9 +634,14 @@ napi_value flow_pump_start(napi_env env, napi_callback_info info) {
   p->next = state->pumps;
   if (p->next) p->next->prev = p;
   state->pumps = p;
-  /* The first wake-up comes from the loop: onEnd is never called before pumpStart returns. */
-  watch(p, &p->src, WAIT_READ);
-  apply_all(p);
+  /* onEnd is never called before pumpStart returns: the thread's end reaches JS through the
+   * loop, and so does the first wake-up of a pump on the loop. */
+  int tapped = 0;
+  for (int i = 0; i < p->nsinks; i++) tapped |= p->sinks[i].tap.fd >= 0;
+  if (tapped || !start_thread(p)) {
+    watch(p, &p->src, WAIT_READ);
+    apply_all(p);
+  }
   return result;
 }
 
@@ -415,9 +652,13 @@ napi_value flow_pump_bytes(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, &arg, NULL, NULL);
   struct flow_pump *p = pump_of(env, arg);
   if (!p) return NULL;
+  uint64_t bytes[p->nsinks];
+  if (p->thread_running) pthread_mutex_lock(&p->lock);
+  for (int i = 0; i < p->nsinks; i++) bytes[i] = p->sinks[i].bytes;
+  if (p->thread_running) pthread_mutex_unlock(&p->lock);
   napi_create_array_with_length(env, (size_t)p->nsinks, &result);
   for (int i = 0; i < p->nsinks; i++) {
-    napi_create_double(env, (double)p->sinks[i].bytes, &value);
+    napi_create_double(env, (double)bytes[i], &value);
     napi_set_element(env, result, (uint32_t)i, value);
   }
   return result;
@@ -441,7 +682,11 @@ napi_value flow_pump_tap(napi_env env, napi_callback_info info) {
     return NULL;
   }
   struct sink *s = &p->sinks[index];
-  int ok = !p->finished && s->out.fd >= 0;
+  /* Tapped bytes go through JavaScript to the flow readers, at the pace of the loop that reads
+   * them: with a thread pumping at the pipes' pace, the loop would fall behind and drop every
+   * reader. A tapped edge is the loop's, as it always was. */
+  join_thread(p);
+  int ok = !p->finished && !p->ended && s->out.fd >= 0;
   shut(&s->tap);
   if (fd >= 0 && ok) {
     set_nonblocking(fd);
@@ -451,8 +696,8 @@ napi_value flow_pump_tap(napi_env env, napi_callback_info info) {
   } else if (fd >= 0) {
     close(fd);
   }
-  /* The pump may have been waiting on the tap it just lost. */
-  run(p);
+  /* The pump may have been waiting on the tap it just lost (or, joined, on nothing yet). */
+  if (!p->ended) run(p);
   napi_get_boolean(env, ok, &result);
   return result;
 }
@@ -464,14 +709,7 @@ napi_value flow_pump_destroy(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, &arg, NULL, NULL);
   struct flow_pump *p = pump_of(env, arg);
   if (!p) return NULL;
-  if (!p->finished) {
-    p->finished = 1;
-    close_all(p);
-    unlink_pump(p);
-    napi_delete_reference(env, p->on_end);
-    napi_async_destroy(env, p->async);
-    p->on_end = NULL;
-  }
+  stop_pump(p);
   return NULL;
 }
 
@@ -508,12 +746,15 @@ napi_value flow_grow_pipe(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* pumpThreads() → edges pumped on a thread of their own now, over the process. */
+napi_value flow_pump_threads(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value result;
+  napi_create_int32(env, __atomic_load_n(&threads_running, __ATOMIC_SEQ_CST), &result);
+  return result;
+}
+
 void flow_pump_close_all(struct addon_state *state) {
   /* The environment is going away: its handles are closed, JS is not called any more. */
-  while (state->pumps) {
-    struct flow_pump *p = state->pumps;
-    p->finished = 1;
-    close_all(p);
-    unlink_pump(p);
-  }
+  while (state->pumps) stop_pump(state->pumps);
 }

@@ -14,6 +14,7 @@ napi_value flow_pump_tap(napi_env env, napi_callback_info info);
 napi_value flow_pump_destroy(napi_env env, napi_callback_info info);
 napi_value flow_pipe(napi_env env, napi_callback_info info);
 napi_value flow_grow_pipe(napi_env env, napi_callback_info info);
+napi_value flow_pump_threads(napi_env env, napi_callback_info info);
 
 /* The environment is going away: close every pump it still had. */
 void flow_pump_close_all(struct addon_state *state);

@@ -1,4 +1,3 @@
-import { closeSync } from 'node:fs';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import type { PumpHandle, SpawnerAddon } from '../spawn/native-addon.js';
@@ -33,7 +32,10 @@ export function pumpFactoryFor(spawner: Spawner): PumpFactory {
  * One node's output pumped to its readers by the addon (native/flow-pump.c), with the semantics
  * of the JS FlowPump: backpressure, SIGPIPE upstream once no reader is left, end of input passed
  * on. The bytes never enter JavaScript, except a copy for flow-socket readers: while an edge has
- * readers, the addon tees its bytes into a tap pipe that is read here and published.
+ * readers, the addon tees its bytes into a tap pipe that is read here and published. Until then
+ * the addon pumps the edge on a thread of its own, which never wakes this loop (at most 32
+ * such threads; beyond, and once a reader came, the edge is pumped on this loop, so the tap is
+ * read at the pace it is filled).
  *
  * Backpressure toward flow readers: the addon waits for room in the tap pipe (the runtime's own
  * read, one pipe's capacity), never for a reader; a reader that falls behind by more than
@@ -55,16 +57,19 @@ class NativePump implements EdgePump {
   ) {
     this.metered = sinks.map(() => 0);
     this.taps = sinks.map(() => null);
+    // Readers already attached (a restarted attempt) are tapped from the first byte: the
+    // addon's thread starts pumping as soon as pumpStart returns.
+    const tapFds = sinks.map((sink, i) => (sink.channel.readerCount > 0 ? (this.openTap(i) ?? -1) : -1));
     this.handle = addon.pumpStart(
       sourceFd,
       sinks.map((sink) => sink.fd),
       () => this.finish(),
+      tapFds,
     );
     this.timer = setInterval(() => this.sync(), METER_SYNC_MS);
     this.timer.unref();
     sinks.forEach((sink, i) => {
       sink.channel.onReaders = (count) => this.wantTap(i, count > 0);
-      this.wantTap(i, sink.channel.readerCount > 0);
     });
   }
 
@@ -108,6 +113,12 @@ class NativePump implements EdgePump {
       return;
     }
     if (tap || this.ended) return;
+    const writeFd = this.openTap(i);
+    if (writeFd !== null && !this.addon.pumpTap(this.handle, i, writeFd)) this.taps[i]?.destroy();
+  }
+
+  /** A tap pipe for sink i, read into its channel: its write end, for the addon (null: none could be had). */
+  private openTap(i: number): number | null {
     const channel = this.sinks[i]!.channel;
     let fds: [number, number];
     try {
@@ -115,13 +126,9 @@ class NativePump implements EdgePump {
     } catch (error) {
       // Out of descriptors: the edge goes on, its readers get nothing until the next change.
       this.logger.warn({ edge: channel.edge, err: (error as Error).message }, 'could not open a tap pipe for flow readers');
-      return;
+      return null;
     }
     const [readFd, writeFd] = fds;
-    if (!this.addon.pumpTap(this.handle, i, writeFd)) {
-      closeSync(readFd);
-      return;
-    }
     // Until the tap's pipe is read to its end, the channel keeps its readers (bytes that crossed
     // before the pipeline ended are still on their way to them).
     const release = channel.hold();
@@ -146,5 +153,6 @@ class NativePump implements EdgePump {
       if (this.taps[i] === socket) this.taps[i] = null;
     });
     this.taps[i] = socket;
+    return writeFd;
   }
 }

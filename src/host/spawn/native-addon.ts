@@ -45,18 +45,22 @@ export interface SpawnerAddon {
   /** The pid, uid and gid of the peer of a connected unix socket (SO_PEERCRED); throws with `code` on failure. */
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
   /**
-   * Pumps a tapped pipeline's edge on the loop's thread, in C (native/flow-pump.c): the bytes of
+   * Pumps a tapped pipeline's edge in C on a thread of its own (on the loop's thread when 32
+   * edges have one already; native/flow-pump.c): the bytes of
    * `sourceFd` go to every `sinkFds` pipe (splice(2) for one, a copy for a fan-out) without
    * entering JavaScript. Owns the descriptors. `onEnd` once the source ended or no reader is left
-   * (never during this call). Absent from an addon built before it: the JS pump is used.
+   * (never during this call). `tapFds[i]`: sink i's tap (see pumpTap) from the first byte, -1 none.
+   * Absent from an addon built before it: the JS pump is used.
    */
-  pumpStart?(sourceFd: number, sinkFds: readonly number[], onEnd: () => void): PumpHandle;
+  pumpStart?(sourceFd: number, sinkFds: readonly number[], onEnd: () => void, tapFds?: readonly number[]): PumpHandle;
   /** Bytes handed to each sink so far. */
   pumpBytes?(pump: PumpHandle): number[];
   /** A copy of sink i's bytes also goes to `fd` (a pipe's write end, owned from then on); -1 ends it. False once the pump ended. */
   pumpTap?(pump: PumpHandle, sink: number, fd: number): boolean;
   /** Closes every descriptor of the pump now; onEnd is not called. */
   pumpDestroy?(pump: PumpHandle): void;
+  /** Edges pumped on a thread of their own now (all runtimes of the process). */
+  pumpThreads?(): number;
   /** Asks for a 1 MiB pipe (a fast writer wakes its reader 16 times less); its size after (unchanged when refused). */
   growPipe?(fd: number): number;
   /** A new pipe, both ends close-on-exec: [readFd, writeFd]. */

@@ -1,0 +1,88 @@
+// With the native spawner, a tapped edge nobody reads on its socket is pumped by a thread of the
+// addon's (native/flow-pump.c), so its writer never wakes the runtime's loop. These tests hold
+// the threads to their bounds: one per edge, at most 32 in the process (beyond, an edge is pumped
+// on the loop), none left once the edge ended, and an edge a flow reader attaches to goes back to
+// the loop (the reader's copy is read there) without losing a byte of the edge.
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { describe, test } from 'node:test';
+import { loadSpawnerAddon } from '../src/host/spawn/native-addon.js';
+import { attach, bash, endlessChain, flowOf, gated, logsOf, makeGate, setup, until } from './flow-helpers.js';
+import { isAlive } from './helpers.js';
+
+const fds = () => readdirSync('/proc/self/fd').length;
+const tasks = () => readdirSync('/proc/self/task').length;
+
+const addon = (() => {
+  if (process.env.SHUMA_SPAWNER === 'node') return null;
+  try {
+    return loadSpawnerAddon();
+  } catch {
+    return null;
+  }
+})();
+const skip =
+  process.env.SHUMA_SPAWNER === 'node'
+    ? 'SHUMA_SPAWNER=node: the edges are pumped in JavaScript, with no thread of their own'
+    : !addon
+      ? 'the native spawner does not load here'
+      : !addon.pumpThreads
+        ? 'the addon was built before its pump threads (npm run install)'
+        : false;
+const pumpThreads = () => addon!.pumpThreads!();
+
+describe('tapped edges on threads of their own (native spawner)', { skip }, () => {
+  test('an edge runs on a thread of its own until a reader attaches; the thread ends with the edge, no thread or descriptor is left', async () => {
+    const { rt, ws } = await setup('pump-threads');
+    // Warm-up: whatever the runtime opens once (descriptors, threads) is open now.
+    await (await rt.runPipeline({ label: 'warm', workspace: ws.id, tap: true, nodes: [{ label: 'a', exec: 'seq', argv: ['1000'] }, { label: 'b', exec: 'cat' }], edges: [{ from: 'a', to: 'b' }] })).done;
+    assert.equal(pumpThreads(), 0);
+    const fdsBefore = fds();
+    const tasksBefore = tasks();
+    const p = await rt.runPipeline(endlessChain('threads', ws.id));
+    await until('bytes to cross both edges', async () => (await flowOf(p, 'pass->sink')).bytes > 1024 * 1024);
+    assert.equal(pumpThreads(), 2);
+    const reader = await attach((await flowOf(p, 'pass->sink')).socketPath!);
+    await until('the runtime to see the reader', async () => (await flowOf(p, 'pass->sink')).readers === 1);
+    assert.equal(pumpThreads(), 1, 'the edge with a reader is still pumped on a thread');
+    const at = (await flowOf(p, 'pass->sink')).bytes;
+    await until('bytes to cross after the reader came', async () => (await flowOf(p, 'pass->sink')).bytes > at + 1024 * 1024);
+    await p.stop({ graceMs: 0 });
+    assert.equal(pumpThreads(), 0);
+    const seen = await reader.received;
+    assert.ok(seen.length > 0, 'the reader got nothing');
+    assert.match(seen.toString(), /^[y\n]+$/, 'the reader got bytes yes never wrote');
+    for (const node of p.nodes) assert.equal(isAlive(node.pid), false);
+    // Closed handles release their descriptors as libuv closes them: no event says when.
+    await until(`the descriptors to drop back to ${fdsBefore} (now ${fds()})`, () => fds() <= fdsBefore);
+    await until(`the threads to drop back to ${tasksBefore} (now ${tasks()})`, () => tasks() <= tasksBefore);
+  });
+
+  test('34 edges: 32 get a thread, the others are pumped on the loop; every byte crosses every edge, in order', async () => {
+    const { rt, ws } = await setup('pump-bound');
+    const gate = makeGate();
+    const script = 'seq 1 200000';
+    const cats = Array.from({ length: 33 }, (_, i) => ({ label: `cat${i}`, exec: 'cat' }));
+    const nodes = [gated('gen', gate.path, script), ...cats, { label: 'sum', exec: 'cksum' }];
+    const p = await rt.runPipeline({
+      label: 'long',
+      workspace: ws.id,
+      tap: true,
+      nodes,
+      edges: nodes.slice(1).map((node, i) => ({ from: nodes[i]!.label, to: node.label })),
+    });
+    // The pumps start once every node runs; gen waits at its gate, so each edge waits for bytes.
+    await until('the pumps to start', () => pumpThreads() >= 32);
+    assert.equal(pumpThreads(), 32);
+    const close = gate.open();
+    try {
+      assert.equal((await p.done).ok, true);
+      assert.equal(pumpThreads(), 0);
+      assert.equal(await logsOf(ws, p, 'sum'), bash(`${script} | cksum`).toString());
+      const length = bash(script).length;
+      for (const flow of await p.flows()) assert.equal(flow.bytes, length, `${flow.edge} counted ${flow.bytes} bytes`);
+    } finally {
+      close();
+    }
+  });
+});
