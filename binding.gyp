@@ -11,6 +11,20 @@
       "sources": ["native/notify-socket.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"],
       "conditions": [["OS!='linux'", {"type": "none"}]]
+    },
+    {
+      "target_name": "shuma_salloc_report",
+      "type": "executable",
+      "sources": ["native/salloc-report.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11"],
+      "conditions": [
+        ["OS!='linux'", {"type": "none"}],
+        ["OS=='linux' and (target_arch=='x64' or target_arch=='arm64')", {
+          "defines": ["SHUMA_NOLIBC"],
+          "cflags": ["-ffreestanding", "-fno-tree-loop-distribute-patterns", "-fno-stack-protector", "-fno-asynchronous-unwind-tables", "-fno-pie"],
+          "ldflags": ["-nostdlib", "-static", "-no-pie"]
+        }]
+      ]
     }
   ]
 }

@@ -6,10 +6,14 @@
 // Each side is run in turn with its baselines, the order rotating from one round to the next, so
 // that a change of the machine's load (2 cores shared with other work) falls on every side alike.
 //
-// Create-to-running has three baselines: `salloc --no-shell` alone (a job id, its nodes unknown);
-// the same followed by the squeue a user needs to learn its nodes (what a workspace gives:
-// ws.placement.nodes); and salloc running the node-reporting command shuma uses (allocation.ts),
-// read up to its report as shuma reads it, which leaves shuma's own part as the difference.
+// Create-to-running has four baselines: `salloc --no-shell` alone (a job id, its nodes unknown),
+// started by child_process as a Node program would, and started as shuma starts its salloc (the
+// addon's spawner: no fork of this process); the same followed by the squeue a user needs to
+// learn its nodes (what a workspace gives: ws.placement.nodes); and salloc running the
+// node-reporting command shuma uses (report-command.ts), read up to its report as shuma reads it,
+// which leaves shuma's own part as the difference. Each by-hand salloc asks with shuma's own
+// options, and every side ends its job as ws.stop() does (scancel, then squeue until the job is
+// gone): without that the side after a by-hand one ran beside a job still being torn down.
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -18,13 +22,17 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createRuntime, type Runtime } from '../src/index.js';
 import { sallocArgs } from '../src/host/placement/slurm/allocation.js';
+import { cancelJob } from '../src/host/placement/slurm/job-control.js';
+import { sallocSpawnerOf, startSalloc } from '../src/host/placement/slurm/salloc-process.js';
+import { createSpawner } from '../src/host/spawn/choose-spawner.js';
+import { reportCommand } from '../src/host/placement/slurm/report-command.js';
 import { programReadsDevNull } from '../src/host/placement/slurm/step-task.js';
 import { now, progress, quantile, type Line } from './measure.js';
 
 const run = promisify(execFile);
 const SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../scripts/slurm-test-cluster.sh');
 const ROUNDS = 20;
-const CREATE_ROUNDS = 40;
+const CREATE_ROUNDS = 60;
 /** Runs of a failing command per block (the first and its restarts), and blocks. */
 const RESTARTS = 10;
 const RESTART_BLOCKS = 6;
@@ -41,7 +49,7 @@ async function inTurn(round: number, sides: readonly (() => Promise<void>)[]): P
  * The salloc line shuma runs (allocation.ts: its command reports the job and its nodes, then ends
  * salloc so that it keeps the job), read up to the report as shuma reads it; then until it ended.
  */
-function sallocReporting(env: NodeJS.ProcessEnv, name: string): Promise<{ reportedMs: number; ended: Promise<void> }> {
+function sallocReporting(env: NodeJS.ProcessEnv, name: string): Promise<{ reportedMs: number; jobId: string; ended: Promise<void> }> {
   const t = now();
   return new Promise((resolve, reject) => {
     const child = spawn('salloc', sallocArgs({ name, nodes: 1, waitMs: 60_000 }), { env, stdio: ['pipe', 'ignore', 'pipe'] });
@@ -49,11 +57,15 @@ function sallocReporting(env: NodeJS.ProcessEnv, name: string): Promise<{ report
     let said = '';
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       said += chunk;
-      if (/^shuma-allocation \d+ \S+\n/m.test(said)) resolve({ reportedMs: now() - t, ended });
+      const report = /^shuma-allocation (\d+) \S+\n/m.exec(said);
+      if (report) resolve({ reportedMs: now() - t, jobId: report[1]!, ended });
     });
     void ended.then(() => reject(new Error(`salloc with the report by hand: ${said}`)));
   });
 }
+
+/** Bare salloc as a user runs it for a job: the same options as shuma's salloc line, --no-shell instead of its command. */
+const bareSalloc = (name: string) => ['--no-shell', ...sallocArgs({ name, nodes: 1, waitMs: 60_000 }).slice(0, -reportCommand().length)];
 
 /** The same srun options shuma's steps use (step.ts), for a fair baseline. */
 const srunBase = (jobId: string, node: string) => [`--jobid=${jobId}`, '--overlap', `--nodelist=${node}`, '--nodes=1', '--ntasks=1', '--quiet'];
@@ -87,10 +99,20 @@ export async function slurmSection(): Promise<Line[]> {
   const loadAtStart = loadavg()[0]!;
   try {
     progress('(o) Slurm: create-to-running');
+    const cluster = { conf };
+    const addon = await sallocSpawnerOf(createSpawner(undefined).spawner);
     const create: number[] = [];
     const salloc: number[] = [];
+    const sallocAddon: number[] = [];
     const sallocNodes: number[] = [];
     const sallocReport: number[] = [];
+    // Every side ends its job as ws.stop() does (scancel, then squeue until the job is gone) and
+    // its salloc: the next side never runs beside a job still being torn down.
+    const granted = (said: string, who: string) => {
+      const jobId = /Granted job allocation (\d+)/.exec(said)?.[1];
+      if (!jobId) throw new Error(`${who}: ${said}`);
+      return jobId;
+    };
     for (let i = 0; i < CREATE_ROUNDS; i++) {
       await inTurn(i, [
         async () => {
@@ -101,25 +123,35 @@ export async function slurmSection(): Promise<Line[]> {
         },
         async () => {
           const t = now();
-          await run('salloc', ['--no-shell', '--no-kill', '--nodes=1', `--job-name=bench-bare-${i}`], { env });
+          const answer = await run('salloc', bareSalloc(`bench-bare-${i}`), { env });
           salloc.push(now() - t);
-          await run('scancel', [`--name=bench-bare-${i}`], { env });
+          await cancelJob(cluster, granted(answer.stderr, 'bare salloc'));
         },
+        ...(addon
+          ? [
+              async () => {
+                const t = now();
+                const started = await startSalloc(cluster, bareSalloc(`bench-addon-${i}`), { timeoutMs: 60_000, onStderr: () => undefined, spawner: addon });
+                const answer = await started.ended;
+                sallocAddon.push(now() - t);
+                await cancelJob(cluster, granted(answer.stderr, 'bare salloc by the addon'));
+              },
+            ]
+          : []),
         async () => {
           const t = now();
-          const answer = await run('salloc', ['--no-shell', '--no-kill', '--nodes=1', `--job-name=bench-hand-${i}`], { env });
-          const jobId = /Granted job allocation (\d+)/.exec(answer.stderr)?.[1];
-          if (!jobId) throw new Error(`salloc by hand: ${answer.stderr}`);
+          const answer = await run('salloc', bareSalloc(`bench-hand-${i}`), { env });
+          const jobId = granted(answer.stderr, 'salloc by hand');
           const listed = await run('squeue', ['--noheader', `--jobs=${jobId}`, '--format=%N'], { env });
           sallocNodes.push(now() - t);
           if (listed.stdout.trim() === '') throw new Error(`squeue by hand listed no node for job ${jobId}`);
-          await run('scancel', [jobId], { env });
+          await cancelJob(cluster, jobId);
         },
         async () => {
           const reported = await sallocReporting(env, `bench-report-${i}`);
           sallocReport.push(reported.reportedMs);
           await reported.ended;
-          await run('scancel', [`--name=bench-report-${i}`], { env });
+          await cancelJob(cluster, reported.jobId);
         },
       ]);
     }
@@ -221,6 +253,7 @@ export async function slurmSection(): Promise<Line[]> {
       { heading: `(o) Slurm placement — shuma against srun/salloc by hand, same cluster (2 emulated nodes), sides in turn, medians of ${ROUNDS} (create: ${CREATE_ROUNDS}; restart: ${RESTART_BLOCKS} blocks); ${load}` },
       { what: 'create-to-running of a 1-node workspace, its nodes known (baseline: salloc --no-shell, then squeue for its nodes)', unit: 'ms', shuma: median(create), baseline: median(sallocNodes) },
       { what: 'the same (baseline: bare salloc --no-shell: a job id, its nodes unknown)', unit: 'ms', shuma: median(create), baseline: median(salloc) },
+      ...(addon ? [{ what: 'the same (baseline: bare salloc --no-shell started as shuma starts salloc: the addon\'s spawner)', unit: 'ms', shuma: median(create), baseline: median(sallocAddon) }] : []),
       { what: "the same (baseline: salloc running shuma's node-reporting command, read up to its report)", unit: 'ms', shuma: median(create), baseline: median(sallocReport) },
       { what: 'ws.run(true) on n2 → exited (baseline: bare srun --overlap true)', unit: 'ms', shuma: median(runMs), baseline: median(srunMs) },
       { what: "the same (baseline: srun as shuma starts it: its stdin held open, the program's /dev/null on the node)", unit: 'ms', shuma: median(runMs), baseline: median(srunShumaMs) },

@@ -1,9 +1,9 @@
 #define _GNU_SOURCE
 #include "flow-pump.h"
+#include "pace.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,7 +11,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
-#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -33,7 +32,8 @@
  * with the edge). On the loop's thread a pipe wakes its reader at every write of its writer:
  * ~10-25k wake-ups per GiB of the thread that runs every actor, each paying for a turn of the
  * loop, and the edge stalled whenever that thread was busy. The thread waits in poll(2) on
- * exactly what blocks it, takes the lock only to step, and tells the loop once, at the end.
+ * exactly what blocks it (or, on a fast edge, sleeps while its pipe fills: pace.h), takes the
+ * lock only to step, and tells the loop once, at the end.
  * Beyond MAX_THREADS an edge is pumped on the loop as before: every descriptor non-blocking,
  * watched by a level-triggered uv_poll only while the pump waits on it. Either way a wake-up
  * does a bounded amount of work, so one edge never holds the loop (or the lock) for long. */
@@ -372,62 +372,11 @@ static int gather(struct flow_pump *p, struct pollfd *fds) {
   return n;
 }
 
-static uint64_t now_ns(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
-/* A fast edge is paced: instead of waiting in poll(2), which returns at the writer's next write
- * (a pipe wakes its reader at every write: 8 KiB for head, 128 KiB for cat, up to 130k wake-ups
- * per GiB of the pump, and as many of its reader), the thread sleeps while about half the
- * source pipe fills, then moves it at once, and its reader is woken once for all of it. The
- * sleep follows the rate, so the pipe neither fills (the writer would wait) nor stays empty.
- * A sleep that brought little (the writer slowed down or paused) ends the pacing: the edge waits
- * in poll(2) again. A byte waits at most one sleep (PACE_MAX_NS), and only on an edge that was
- * fast a moment before; a slow or interactive edge is never paced. */
-#define FAST_BYTES (1024 * 1024)           /* an edge that moves this much ... */
-#define FAST_NS (20 * 1000 * 1000)         /* ... within this time is fast */
-#define PACE_FIRST_NS (200 * 1000)
-#define PACE_MIN_NS (20 * 1000)
-#define PACE_MAX_NS (2 * 1000 * 1000)      /* the most a paced byte waits */
-#define PACE_IDLE_BYTES (16 * 1024)
-
-struct pace {
-  uint64_t sleep_ns; /* 0: not pacing */
-  uint64_t target;   /* bytes per paced round: half the source pipe */
-  uint64_t window_bytes, window_start;
-};
-
-/* After a round that took `moved` bytes: how long the next wait sleeps (0: poll). */
-static void pace_next(struct flow_pump *p, struct pace *pace, uint64_t moved) {
-  if (pace->sleep_ns > 0) {
-    if (moved < PACE_IDLE_BYTES) {
-      pace->sleep_ns = 0;
-      pace->window_bytes = p->taken;
-      pace->window_start = now_ns();
-      return;
-    }
-    uint64_t next = pace->sleep_ns * pace->target / moved;
-    pace->sleep_ns = next < PACE_MIN_NS ? PACE_MIN_NS : next > PACE_MAX_NS ? PACE_MAX_NS : next;
-    return;
-  }
-  if (p->taken - pace->window_bytes < FAST_BYTES) return;
-  uint64_t now = now_ns();
-  if (now - pace->window_start <= FAST_NS) {
-    grow_if_fast(p, FULL_PIPE_BYTES);
-    int size = fcntl(p->src.fd, F_GETPIPE_SZ);
-    pace->target = size > 0 ? (uint64_t)size / 2 : FULL_PIPE_BYTES / 2;
-    pace->sleep_ns = PACE_FIRST_NS;
-  }
-  pace->window_bytes = p->taken;
-  pace->window_start = now;
-}
-
 static void *thread_main(void *arg) {
   struct flow_pump *p = arg;
   struct pollfd fds[2 + 2 * p->nsinks];
-  struct pace pace = {.window_start = now_ns()};
+  struct pace pace;
+  pace_init(&pace);
   pthread_mutex_lock(&p->lock);
   while (!p->stopping) {
     uint64_t before = p->taken;
@@ -436,17 +385,14 @@ static void *thread_main(void *arg) {
       p->ended = 1;
       break;
     }
-    pace_next(p, &pace, p->taken - before);
+    if (pace_after(&pace, p->taken - before)) {
+      /* A fast edge: its pipes get room for what a paced sleep lets in. */
+      grow_if_fast(p, FULL_PIPE_BYTES);
+      pace_start(&pace, fcntl(p->src.fd, F_GETPIPE_SZ));
+    }
     int n = gather(p, fds);
     pthread_mutex_unlock(&p->lock);
-    int woken;
-    if (pace.sleep_ns > 0) {
-      struct timespec t = {.tv_sec = 0, .tv_nsec = (long)pace.sleep_ns};
-      woken = ppoll(fds, 1, &t, NULL) > 0;
-    } else {
-      woken = poll(fds, (nfds_t)n, -1) > 0;
-    }
-    if (woken && fds[0].revents) {
+    if (pace_wait(&pace, fds, (nfds_t)n)) {
       uint64_t count;
       ssize_t r = read(p->wake_fd, &count, sizeof count);
       (void)r;

@@ -58,6 +58,37 @@ describe('tapped edges on threads of their own (native spawner)', { skip }, () =
     await until(`the threads to drop back to ${tasksBefore} (now ${tasks()})`, () => tasks() <= tasksBefore);
   });
 
+  test('a fast edge that pauses: what was written before the pause crosses while the writer waits', async () => {
+    const { rt, ws } = await setup('pump-pause');
+    const gate = makeGate();
+    // 20 MB at full speed (the edge's thread paces itself), then a pause at the gate, then a little more.
+    const flood = 20_000_000;
+    const p = await rt.runPipeline({
+      label: 'pause',
+      workspace: ws.id,
+      tap: true,
+      nodes: [
+        { label: 'gen', exec: 'sh', argv: ['-c', `head -c ${flood} /dev/zero; printf end; read x < '${gate.path}'; printf more`] },
+        { label: 'pass', exec: 'cat' },
+        { label: 'count', exec: 'wc', argv: ['-c'] },
+      ],
+      edges: [
+        { from: 'gen', to: 'pass' },
+        { from: 'pass', to: 'count' },
+      ],
+    });
+    // Nothing more comes until the gate opens: the last paced bytes must not wait for it.
+    await until('the flood and its last bytes to cross both edges', async () => (await flowOf(p, 'pass->count')).bytes === flood + 3);
+    assert.equal((await flowOf(p, 'gen->pass')).bytes, flood + 3);
+    const close = gate.open();
+    try {
+      assert.equal((await p.done).ok, true);
+      assert.equal(await logsOf(ws, p, 'count'), `${flood + 7}\n`);
+    } finally {
+      close();
+    }
+  });
+
   test('34 edges: 32 get a thread, the others are pumped on the loop; every byte crosses every edge, in order', async () => {
     const { rt, ws } = await setup('pump-bound');
     const gate = makeGate();

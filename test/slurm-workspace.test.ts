@@ -316,6 +316,63 @@ describe('a Slurm-placed workspace', { skip }, () => {
     }
   });
 
+  test('run() in a workspace still waiting for its allocation fails at once saying so (WORKSPACE_STOPPED, still being placed); nothing of it is left, and runs work once granted', async () => {
+    const release = await holdNodes();
+    try {
+      const creating = rt.createWorkspace({ label: 'placing-run', ...waiting });
+      const id = (await pendingJob()).slice('shuma-'.length);
+      const ws = rt.workspace(id);
+      assert.ok(ws, 'a placing workspace is found by id');
+      // Its actor runs on its worker while salloc waits: the run reaches the placement unless refused first.
+      await pollUntil(async () => coreOf(rt).registry.get(id)?.started.settled ?? false, (settled) => settled, 'its actor running');
+      await assert.rejects(ws.run({ exec: 'true', node: 'n1' }), (e: unknown) => isShumaError(e) && e.code === 'WORKSPACE_STOPPED' && /still being placed/.test(e.message) && /createWorkspace\(\)/.test(e.message));
+      await assert.rejects(rt.runPipeline({ label: 'p', workspace: id, nodes: [{ label: 'a', exec: 'true' }], edges: [] }), (e: unknown) => isShumaError(e) && /still being placed/.test(e.message));
+      await release();
+      const placed = await creating;
+      assert.deepEqual(await placed.commands(), [], 'the refused run left no command');
+      const c = await placed.run({ exec: 'echo', argv: ['granted'], node: 'n1' });
+      assert.equal((await c.exited).code, 0);
+      assert.equal((await placed.logs(c.id)).toString(), 'granted\n');
+      await placed.stop();
+    } finally {
+      await release();
+    }
+  });
+
+  test('a runtime SIGKILLed while salloc waits leaves its request queued; the next runtime on its stateDir cancels it, and keeps nothing else of it', async () => {
+    const release = await holdNodes();
+    const state = mkdtempSync(path.join(tmpdir(), 'shuma-slurm-placing-'));
+    let next: Runtime | undefined;
+    try {
+      const child = spawn(process.execPath, [path.join(path.dirname(fileURLToPath(import.meta.url)), 'slurm-placing-crash-child.js'), state, tc.conf], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.once('data', () => resolve());
+        child.once('exit', (code) => reject(new Error(`placing crash child exited early (${code})`)));
+      });
+      const name = await pendingJob();
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+      assert.ok((await jobsListed()).some((j) => j.endsWith(` ${name}`)), 'the dead runtime left its request queued');
+      next = await createRuntime({ workers: 1, stateDir: state, statsIntervalMs: 0, slurm: { conf: tc.conf } });
+      await pollUntil(jobsListed, (jobs) => !jobs.some((j) => j.endsWith(` ${name}`)), 'the orphaned request cancelled', 50);
+      await pollUntil(async () => next!.warnings, (w) => w.some((m) => /cancelled/.test(m) && m.includes(name)), 'a warning naming it', 20);
+      await pollUntil(async () => processesMentioning(`--job-name=${name}`), (p) => p.length === 0, 'its salloc gone', 50);
+      assert.deepEqual(await next.listWorkspaces(), []);
+      // The next runtime's own requests are its own: not cancelled as orphans.
+      await release();
+      const ws = await next.createWorkspace({ label: 'after', ...waiting });
+      assert.equal((await next.listWorkspaces()).length, 1);
+      await ws.stop();
+    } finally {
+      await next?.shutdown();
+      await release();
+      rmSync(state, { recursive: true, force: true });
+    }
+  });
+
   test('a restarted runtime finds its job by id: running, the workspace is kept and its command runs again in it; gone, a warning', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'shuma-slurm-state-'));
     const marker = `shuma-slurm-crash-${process.pid}`;
@@ -336,7 +393,7 @@ describe('a Slurm-placed workspace', { skip }, () => {
       ws = again.workspace(wsId!);
       assert.ok(ws, `restored: ${again.warnings.join('; ')}`);
       assert.deepEqual(ws.placement, { kind: 'slurm', jobId, nodes: ['n1', 'n2'] });
-      // The relaunch waits for Slurm to end the orphaned step first (killed with its srun): seconds under load.
+      // Restored from a snapshot whose actor knows the command (slurm-crash-child.ts): it runs again in the same job.
       const running = await waitFor<Awaited<ReturnType<Workspace['commands']>>>(
         (observer) => {
           const timer = setInterval(() => void ws!.commands().then(observer), 50);

@@ -2,6 +2,7 @@ import { ShumaError } from '../../protocol/errors.js';
 import { stateName } from '../../protocol/state-value.js';
 import type { PipelineEntry, WorkspaceEntry } from '../registry/registry.js';
 import type { CoreParts } from './core-parts.js';
+import { isPlacing } from './not-yet-placed.js';
 
 // The checks every public operation starts with: the runtime is open, the workspace exists
 // and can still run something. Each says what was wrong and how to go on.
@@ -32,6 +33,14 @@ export function pipelineEntry(core: CoreParts, id: string): PipelineEntry {
 }
 
 export function ensureRunning(ws: WorkspaceEntry): void {
+  if (isPlacing(ws) && !ws.stopRequested && !ws.hostStop && !ws.failure) {
+    // As while a local workspace starts: a run must not wait on Slurm's queue (up to
+    // allocationWaitMs, or a refusal that only createWorkspace() reports).
+    throw new ShumaError(
+      'WORKSPACE_STOPPED',
+      `workspace ${ws.id} (${ws.label}) is still being placed: ${ws.placement.kind} has not granted its allocation yet; wait for createWorkspace() to resolve before running commands in it`,
+    );
+  }
   if (!ws.started.settled && !ws.stopRequested && !ws.hostStop && !ws.failure) {
     throw new ShumaError(
       'WORKSPACE_STOPPED',

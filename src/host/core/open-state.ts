@@ -52,6 +52,9 @@ export async function openState(core: CoreParts, stateDir: string): Promise<void
     await killProcesses(doomed);
     core.warn(`${doomed.length} process(es) left running by a runtime that died on ${stateDir} were killed (pids ${doomed.map((p) => p.pid).join(', ')}); supervised commands start again`);
   }
+  // A request a runtime that died here left queued with an engine (placement/slurm/orphan-jobs.ts).
+  const placedOn = data?.workspaces.flatMap((record) => (record.placement ? [record.placement] : [])) ?? [];
+  for (const placement of core.placements.all()) placement.openedState?.(mark, placedOn, (message) => core.warn(message));
   if (adoptedPids.size > 0) {
     core.warn(`${adoptedPids.size} process(es) left running by a runtime that died on ${stateDir} were adopted (pids ${[...adoptedPids].join(', ')}): watched until they exit; their output before the restart is lost`);
   }

@@ -1,3 +1,4 @@
+import { closeSync } from 'node:fs';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import type { PumpHandle, SpawnerAddon } from '../spawn/native-addon.js';
@@ -60,12 +61,19 @@ class NativePump implements EdgePump {
     // Readers already attached (a restarted attempt) are tapped from the first byte: the
     // addon's thread starts pumping as soon as pumpStart returns.
     const tapFds = sinks.map((sink, i) => (sink.channel.readerCount > 0 ? (this.openTap(i) ?? -1) : -1));
-    this.handle = addon.pumpStart(
-      sourceFd,
-      sinks.map((sink) => sink.fd),
-      () => this.finish(),
-      tapFds,
-    );
+    try {
+      this.handle = addon.pumpStart(
+        sourceFd,
+        sinks.map((sink) => sink.fd),
+        () => this.finish(),
+        tapFds,
+      );
+    } catch (error) {
+      // Refused (out of memory): the taps opened for it go; the caller logs the pump's failure.
+      for (const fd of tapFds) if (fd >= 0) closeSync(fd);
+      for (const tap of this.taps) tap?.destroy();
+      throw error;
+    }
     this.timer = setInterval(() => this.sync(), METER_SYNC_MS);
     this.timer.unref();
     sinks.forEach((sink, i) => {

@@ -34,14 +34,22 @@ export interface Placement {
    * Everything the workspace needs before its actor exists (a cgroup, an allocation), and what
    * of its spec cannot be applied here. Throws a ShumaError leaving nothing behind.
    */
-  prepare(spec: WorkspaceSpec, wsId: string, resume?: PlacementInfo): Promise<PreparedWorkspace>;
+  prepare(spec: WorkspaceSpec, wsId: string, resume?: PlacementInfo, asked?: () => void): Promise<PreparedWorkspace>;
   /**
    * prepare() waits on something outside (an allocation): a new workspace's actor is hosted
    * meanwhile (core/create-while-placing.ts), and a teardown() that comes before prepare() has
    * answered (the workspace stopped: its TTL, a shutdown) ends what prepare() was getting and
-   * makes it reject.
+   * makes it reject. Such a placement calls prepare()'s `asked` once its request is under way,
+   * within the call's own microtasks (no event-loop turn between): only then is the actor sent
+   * to its worker, so that the worker's wake-up does not delay the request on a busy machine.
    */
   readonly hostsWhilePreparing?: boolean;
+  /**
+   * The runtime opened a stateDir (`mark`, its orphans killed): what a runtime that died on it
+   * left with the engine (a request still queued) is ended, except what the snapshot's
+   * workspaces were placed on (`known`). Works in the background; close() waits for it.
+   */
+  openedState?(mark: string, known: readonly PlacementInfo[], warn: (message: string) => void): void;
   /**
    * Starts one run of a command; answers SPAWNED or SPAWN_FAILED to the command actor.
    * `relaunch`: the actor's standing order for the run, which a placement may act on ahead.

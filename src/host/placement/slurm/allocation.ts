@@ -9,20 +9,18 @@ import {
   type SlurmAnswer,
   type SlurmCluster,
 } from './slurm-cli.js';
+import { REPORT, reportCommand } from './report-command.js';
 import { startSalloc, type SallocProcess, type SallocSpawner } from './salloc-process.js';
 
 // A Slurm-placed workspace is one job: an allocation held by nobody (nothing runs in it until
 // shuma starts steps), asked with --no-kill so that losing one node shrinks the job instead of
 // ending it, and the restart policy can move a command to a node that is left.
 //
-// salloc is run with a command, not --no-shell: the command (REPORT_AND_LEAVE) prints the job's
+// salloc is run with a command, not --no-shell: the command (report-command.ts) prints the job's
 // id and node list from the environment salloc gives it, then SIGKILLs salloc. salloc then never
 // reaches its "Relinquishing job allocation", so the job stays exactly as --no-shell leaves it
 // (held by no process; slurmctld cannot tell the two apart), and the node list comes with the
 // grant instead of from a second client call (squeue: as long again as salloc itself).
-
-const REPORT = 'shuma-allocation';
-const REPORT_AND_LEAVE = `printf '${REPORT} %s %s\\n' "$SLURM_JOB_ID" "$SLURM_JOB_NODELIST" >&2; kill -KILL "$PPID"`;
 /** What salloc says when the request cannot be granted now and is queued. */
 const QUEUED = /queued and waiting for resources|Pending job allocation/;
 
@@ -43,6 +41,10 @@ export interface AllocationRequest {
   signal?: AbortSignal;
   /** Starts salloc off the event loop (the addon's spawner); absent: child_process. */
   spawner?: SallocSpawner;
+  /** The job's comment (orphan-jobs.ts: the stateDir's mark, by which a next runtime finds a job this one left). */
+  comment?: string;
+  /** Called once salloc's start is asked for (see Placement.hostsWhilePreparing). */
+  asked?: () => void;
 }
 
 export interface Allocation {
@@ -66,7 +68,8 @@ export function sallocArgs(request: AllocationRequest): string[] {
   if (request.account !== undefined) args.push(`--account=${request.account}`);
   if (request.memoryBytes !== undefined) args.push(`--mem=${Math.max(1, Math.ceil(request.memoryBytes / (1 << 20)))}M`);
   if (request.ttlMs !== undefined) args.push(`--time=${timeLimitMinutes(request.ttlMs)}`);
-  args.push('/bin/sh', '-c', REPORT_AND_LEAVE);
+  if (request.comment !== undefined) args.push(`--comment=${request.comment}`);
+  args.push(...reportCommand());
   return args;
 }
 
@@ -103,6 +106,7 @@ export async function allocate(cluster: SlurmCluster, request: AllocationRequest
       });
     },
     ...(request.spawner ? { spawner: request.spawner } : {}),
+    ...(request.asked ? { asked: request.asked } : {}),
   });
   // Withdrawn: salloc is ended at once (synchronously: a runtime exiting cannot wait), what it
   // queued or was granted is cancelled by name below.

@@ -7,21 +7,22 @@ import type { WorkspaceSpec } from '../../../protocol/specs.js';
 import { HostActor } from '../../main-actors/host-actor.js';
 import type { WorkspaceUsage } from '../../main-actors/quota-actor.js';
 import { Reaper } from '../../main-actors/reaper.js';
-import type { CommandEntry, LaunchPlan, PipelineEntry, StopScope, WorkspaceEntry } from '../../registry/registry.js';
+import type { CommandEntry, PipelineEntry, StopScope, WorkspaceEntry } from '../../registry/registry.js';
 import { resolveExecutable } from '../../spawn/spawn-check.js';
-import type { SpawnOrder } from '../../spawn/spawner.js';
 import type { LocalPlacementDeps } from '../local-placement.js';
 import type { Placement, PreparedWorkspace } from '../placement.js';
-import { stopInWaves } from '../../main-actors/ordered-stop.js';
-import { killGroup, killSrunLater, signalNamedSteps, type NamedStep } from './step-signals.js';
+import { killGroup } from './step-signals.js';
 import { SlurmJob } from './slurm-job.js';
+import { SlurmJobs } from './slurm-jobs.js';
 import { slurmEnv } from './slurm-cli.js';
-import { stepCommandLine } from './step.js';
 import { StepSpawner, type StepMeta } from './step-spawner.js';
+import { StepOrders } from './step-orders.js';
+import { RunSignals } from './run-signals.js';
 import { clusterOf, jobForWorkspace, type SlurmOptions } from './workspace-job.js';
 import { withdrawn } from './allocation.js';
 import { AllocationsUnderWay } from './allocations-under-way.js';
 import { sallocSpawnerOf } from './salloc-process.js';
+import { cancelOrphanJobs, jobComment } from './orphan-jobs.js';
 
 /**
  * Workspaces placed on a Slurm cluster: each is one job (an allocation held by salloc), each run
@@ -34,13 +35,17 @@ export class SlurmPlacement implements Placement {
   readonly kind = 'slurm';
   private readonly host: HostActor;
   private readonly reaper: Reaper;
-  private readonly jobs = new Map<string, SlurmJob>();
+  private readonly jobs = new SlurmJobs();
   /** The step name of each live srun, by its pid. */
   private readonly steps = new Map<number, StepMeta>();
-  private srun: string | null = null;
   /** A teardown, killNow or close withdraws them. */
   private readonly underWay = new AllocationsUnderWay();
-  private stepSeq = 0;
+  private readonly orders: StepOrders;
+  /** With a stateDir: its mark and this runtime's token, in the comment of every job it asks for (orphan-jobs.ts). */
+  private jobComment: string | undefined;
+  private readonly token: string;
+  private recovering: Promise<void> = Promise.resolve();
+  private readonly signals: RunSignals;
 
   constructor(
     private readonly deps: LocalPlacementDeps,
@@ -51,11 +56,11 @@ export class SlurmPlacement implements Placement {
     // order (restart at once) starts a new step before the actor's round trip.
     this.reaper = new Reaper({ registry, table, logger, now, toChild: (ws, key, event) => this.host.tellExit(ws, key, event), onScopeEmpty: events.scopeEmpty });
     const spawner = new StepSpawner(deps.spawner, {
-      refusal: (meta) => this.refusal(meta),
+      refusal: (meta) => this.orders.refusal(meta),
       started: (pid, meta) => this.steps.set(pid, meta),
-      ended: (pid) => this.stepEnded(pid),
-      isLost: (jobId, node) => this.jobByJobId(jobId)?.isLost(node) ?? true,
-      lostNode: (jobId, node) => this.jobByJobId(jobId)?.markLost([node]),
+      ended: (pid) => this.signals.stepEnded(pid),
+      isLost: (jobId, node) => this.jobs.byJobId(jobId)?.isLost(node) ?? true,
+      lostNode: (jobId, node) => this.jobs.byJobId(jobId)?.markLost([node]),
     });
     this.host = new HostActor({
       registry,
@@ -76,8 +81,11 @@ export class SlurmPlacement implements Placement {
       taps: deps.taps,
       // A step's output goes through this srun's pipes, so its log files are written here too.
       logFiles: deps.logFiles,
-      orderFor: (ws, plan) => this.orderFor(ws, plan),
+      orderFor: (ws, plan) => this.orders.orderFor(ws, plan),
     });
+    this.orders = new StepOrders(deps, this.jobs);
+    this.token = deps.newId();
+    this.signals = new RunSignals(deps, this.jobs, this.steps, this.host, this.reaper);
   }
 
   /**
@@ -86,19 +94,21 @@ export class SlurmPlacement implements Placement {
    */
   readonly hostsWhilePreparing = true;
 
-  prepare(spec: WorkspaceSpec, wsId: string, resume?: PlacementInfo): Promise<PreparedWorkspace> {
-    return this.underWay.track(wsId, (signal) => this.prepareJob(spec, wsId, resume, signal));
+  prepare(spec: WorkspaceSpec, wsId: string, resume?: PlacementInfo, asked?: () => void): Promise<PreparedWorkspace> {
+    return this.underWay.track(wsId, (signal) => this.prepareJob(spec, wsId, resume, signal, asked));
   }
 
-  private async prepareJob(spec: WorkspaceSpec, wsId: string, resume: PlacementInfo | undefined, signal: AbortSignal): Promise<PreparedWorkspace> {
+  private async prepareJob(spec: WorkspaceSpec, wsId: string, resume: PlacementInfo | undefined, signal: AbortSignal, asked?: () => void): Promise<PreparedWorkspace> {
     const cluster = clusterOf(this.options);
-    this.srun ??= await resolveExecutable('srun', '/', process.env.PATH ?? '/usr/bin:/bin').catch(() => {
+    // The first prepare looks for srun and salloc on PATH (real I/O, an event-loop turn): asked now.
+    if (this.orders.srun === null) asked?.();
+    this.orders.srun ??= await resolveExecutable('srun', '/', process.env.PATH ?? '/usr/bin:/bin').catch(() => {
       throw new ShumaError('PLACEMENT_UNAVAILABLE', 'srun was not found on PATH: install Slurm\'s client programs (Debian: slurm-client)');
     });
     const spawner = await sallocSpawnerOf(this.deps.spawner);
-    const how = { signal, ...(spawner ? { spawner } : {}) };
+    const how = { signal, ...(spawner ? { spawner } : {}), ...(asked ? { asked } : {}), ...(this.jobComment ? { comment: this.jobComment } : {}) };
     const { jobId, nodes, resumed, settled } = await jobForWorkspace(cluster, this.options, spec, wsId, resume, how);
-    const job = new SlurmJob(cluster, jobId, nodes, this.deps.logger, (lost) => this.onNodesLost(wsId, lost), settled);
+    const job = new SlurmJob(cluster, jobId, nodes, this.deps.logger, (lost) => this.signals.onNodesLost(wsId, lost), settled);
     if (signal.aborted) {
       await job.end();
       throw withdrawn();
@@ -141,134 +151,16 @@ export class SlurmPlacement implements Placement {
     this.host.spawnPipeline(ws, pipeline, attempt);
   }
 
-  /** A step on the node the command asks, or, when it is lost or not asked, the least busy live one. */
-  private orderFor(ws: WorkspaceEntry, plan: LaunchPlan): SpawnOrder {
-    const job = this.jobs.get(ws.id);
-    const asked = plan.spec.node;
-    let node = asked ?? '';
-    if (job && (!asked || (job.isLost(asked) && job.nodes.includes(asked)))) {
-      node = this.leastBusy(ws, job) ?? asked ?? job.nodes[0]!;
-      if (asked && node !== asked) {
-        this.deps.logger.warn({ ws: ws.id, label: plan.label, asked, node }, 'node lost: the command runs on a live node of the allocation');
-      }
-    }
-    const line = stepCommandLine(
-      this.srun ?? 'srun',
-      { jobId: job?.jobId ?? 'none', node, name: `shuma-${ws.id}-${++this.stepSeq}`, ...(ws.spec.limits ? { limits: ws.spec.limits } : {}) },
-      plan.file,
-      plan.spec.argv ?? [],
-    );
-    return {
-      file: line.file,
-      argv0: 'srun',
-      args: line.args,
-      env: slurmEnv(job?.cluster ?? { conf: '' }, plan.env),
-      cwd: plan.cwd,
-    };
-  }
-
-  private leastBusy(ws: WorkspaceEntry, job: SlurmJob): string | undefined {
-    const load = new Map(job.liveNodes().map((node) => [node, 0]));
-    for (const run of this.deps.table.aliveIn(ws)) if (run.node && load.has(run.node)) load.set(run.node, load.get(run.node)! + 1);
-    return [...load.entries()].sort((a, b) => a[1] - b[1])[0]?.[0];
-  }
-
-  private refusal(meta: StepMeta): ShumaError | null {
-    const job = this.jobByJobId(meta.jobId);
-    if (!job) return new ShumaError('SPAWN_FAILED', `the workspace's Slurm allocation is gone: nothing can start in it`);
-    if (!job.nodes.includes(meta.node)) {
-      return new ShumaError(
-        'SPAWN_FAILED',
-        `node ${JSON.stringify(meta.node)} is not a node of Slurm job ${job.jobId} (it holds ${job.nodes.join(', ')}): name one of those in the command's node`,
-        { field: 'node' },
-      );
-    }
-    if (job.isLost(meta.node)) {
-      return new ShumaError('SPAWN_FAILED', `every node of Slurm job ${job.jobId} is lost (${job.nodes.join(', ')}): nothing can start in it`);
-    }
-    return null;
-  }
-
-  /**
-   * A pipeline node's step ended: its upstream nodes would get SIGPIPE on their next write
-   * locally, but srun does not die of a closed stdout (it ignores EPIPE and keeps relaying), so
-   * each live upstream step is sent SIGPIPE here (`yes | head -1` ends at once, as in bash).
-   */
-  private stepEnded(pid: number): void {
-    const meta = this.steps.get(pid);
-    this.steps.delete(pid);
-    const job = meta ? this.jobByJobId(meta.jobId) : undefined;
-    const wsId = job ? [...this.jobs.entries()].find(([, j]) => j === job)?.[0] : undefined;
-    const ws = wsId ? this.deps.registry.get(wsId) : undefined;
-    if (!job || !ws) return;
-    const run = this.deps.table.ofWorkspace(ws.id).find((r) => r.pid === pid);
-    const pipeline = run?.pipelineId ? ws.pipelines.get(run.pipelineId) : undefined;
-    if (!run || !pipeline || pipeline.hostStop) return;
-    const upstream = pipeline.spec.edges
-      .filter((edge) => edge.to === run.label)
-      .map((edge) => pipeline.currentRuns.find((r) => r.label === edge.from && r.alive))
-      .map((r) => (r ? { pid: r.pid, name: this.steps.get(r.pid)?.name } : null))
-      .filter((r): r is { pid: number; name: string } => r !== null && r.name !== undefined);
-    if (upstream.length > 0) void this.signalNamed(job, upstream, 'SIGPIPE');
-  }
-
-  private jobByJobId(jobId: string): SlurmJob | undefined {
-    for (const job of this.jobs.values()) if (job.jobId === jobId) return job;
-    return undefined;
-  }
-
-  /** Steps on a lost node cannot be reached: their sruns are ended here, their exits read node-lost. */
-  private onNodesLost(wsId: string, lost: readonly string[]): void {
-    const ws = this.deps.registry.get(wsId);
-    if (!ws) return;
-    this.deps.logger.warn({ ws: wsId, lost }, 'Slurm nodes left the allocation');
-    for (const run of this.deps.table.aliveIn(ws)) {
-      if (!run.node || !lost.includes(run.node)) continue;
-      killSrunLater(this.signalDeps, run.pid);
-    }
-  }
-
   signal(scope: StopScope, signal: Signal): void {
-    this.signalRuns(scope, signal);
+    this.signals.signal(scope, signal);
   }
 
-  /** One run alone (stopCommand, restartCommand, a liveness restart): its step, by name. */
   signalRun(ws: WorkspaceEntry, runId: string, signal: Signal): void {
-    this.host.revokeOrder(runId);
-    const run = this.deps.table.get(runId);
-    const job = this.jobs.get(ws.id);
-    if (!run || !run.alive || run.wsId !== ws.id) return;
-    const name = this.steps.get(run.pid)?.name;
-    if (job && name) void this.signalNamed(job, [{ pid: run.pid, name }], signal);
-    else killGroup(run.pid, signal === 'SIGKILL' ? 'SIGKILL' : 'SIGTERM');
+    this.signals.signalRun(ws, runId, signal);
   }
 
-  /** A workspace stop in dependency order: the same waves as locally, each wave's steps by name. */
   signalInWaves(ws: WorkspaceEntry, waves: string[][]): void {
-    void stopInWaves(ws, waves, this.deps.table, (only) => this.signalRuns(ws, 'SIGTERM', only));
-  }
-
-  /** Signals the scope's live runs (or those of `only`, by srun pid); from then on the scope is stopping. */
-  private signalRuns(scope: StopScope, signal: Signal, only?: ReadonlySet<number>): void {
-    const alive = this.deps.table.aliveIn(scope);
-    if (!scope.hostStop) scope.hostStop = { lastSignal: signal, aliveAtStop: alive.length, descendants: [] };
-    scope.hostStop.lastSignal = signal;
-    const ws = this.deps.registry.get(scope.wsId);
-    const job = ws ? this.jobs.get(ws.id) : undefined;
-    const targets = only ? alive.filter((run) => only.has(run.pid)) : alive;
-    const named = targets.map((run) => ({ pid: run.pid, name: this.steps.get(run.pid)?.name })).filter((s): s is NamedStep => !!s.name);
-    if (job && named.length > 0) void this.signalNamed(job, named, signal);
-    else for (const { pid } of targets) killGroup(pid, signal === 'SIGKILL' ? 'SIGKILL' : 'SIGTERM');
-    this.reaper.check(scope);
-  }
-
-  private signalNamed(job: SlurmJob, runs: NamedStep[], signal: Signal | 'SIGPIPE'): Promise<void> {
-    return signalNamedSteps(this.signalDeps, job.cluster, job.jobId, runs, signal);
-  }
-
-  /** A pid is signalled or killed late only while its srun is still ours (not ended, so not reused). */
-  private get signalDeps() {
-    return { logger: this.deps.logger, isLiveSrun: (pid: number) => this.steps.has(pid) };
+    this.signals.signalInWaves(ws, waves);
   }
 
   checkEmpty(scope: StopScope): void {
@@ -308,7 +200,26 @@ export class SlurmPlacement implements Placement {
     }
   }
 
+  openedState(mark: string, known: readonly PlacementInfo[], warn: (message: string) => void): void {
+    this.jobComment = jobComment(mark, this.token);
+    let cluster;
+    try {
+      cluster = clusterOf(this.options);
+    } catch {
+      return; // no Slurm cluster configured: nothing was asked of one
+    }
+    const kept = new Set(known.flatMap((info) => (info.kind === 'slurm' && typeof info.jobId === 'string' ? [info.jobId] : [])));
+    this.recovering = cancelOrphanJobs(cluster, mark, this.token, kept).then(
+      (jobs) => {
+        if (jobs.length === 0) return;
+        warn(`${jobs.length} Slurm job(s) asked for by a runtime that died on this stateDir were cancelled (${jobs.map((j) => `${j.jobId} ${j.name} ${j.state}`).join(', ')}): their workspaces were never made`);
+      },
+      (error: unknown) => this.deps.logger.warn({ err: serializeError(error) }, 'could not look for Slurm jobs left by a runtime that died on this stateDir'),
+    );
+  }
+
   async close(): Promise<void> {
+    await this.recovering;
     await this.underWay.withdrawAll();
     this.reaper.close();
     await Promise.all([...this.jobs.values()].map((job) => job.end().catch(() => undefined)));

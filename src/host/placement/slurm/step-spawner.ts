@@ -5,7 +5,7 @@ import { NoteFilter, StepReportReader, stepExit } from './step.js';
 import { programReadsDevNull } from './step-task.js';
 
 // The spawner a Slurm placement gives its host actor: the order is already an srun command line
-// (slurm-placement.ts makes it); this starts it with the machine's own spawner, reads srun's notes
+// (step-orders.ts makes it); this starts it with the machine's own spawner, reads srun's notes
 // on stderr, and reports the task's exit — not srun's — with its reason (oom, node-lost).
 
 /** What the placement told srun, read back from its options. */
