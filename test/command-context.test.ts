@@ -4,6 +4,7 @@ import { setFlagsFromString } from 'node:v8';
 import { SimulatedClock, type AnyActorRef } from 'xstate';
 import { WorkerActors } from '../src/actors/worker-actors.js';
 import type { FromWorker } from '../src/protocol/worker-messages.js';
+import { mergePersisted } from '../src/protocol/persisted-delta.js';
 import { resolveRestartPolicy } from '../src/protocol/validate-spec.js';
 
 // A command actor's context is copied at every update by XState (`Object.assign({}, context,
@@ -64,7 +65,11 @@ test("the main thread, the snapshot file and the inspector see a command's conte
   const inspected = sent.flatMap((m) => (m.type === 'inspection' && m.record.kind === 'snapshot' && m.record.machine === 'command' ? [m.record.snapshot!] : []));
   const persisted = sent.findLast((m) => m.type === 'persisted');
   assert.ok(persisted?.type === 'persisted');
-  const filed = (persisted.snapshot as { children: Record<string, { snapshot: { context: Record<string, unknown> } }> }).children.A!.snapshot;
+  // What the main thread holds (and files): the persisted message merged with what it already has
+  // (the workspace's context came in its snapshot message: persisted-delta.ts).
+  const observed = sent.findLast((m) => m.type === 'snapshot' && m.wsId === 'W');
+  const whole = mergePersisted(null, persisted, observed?.type === 'snapshot' ? observed.snapshot.context : undefined);
+  const filed = (whole as { children: Record<string, { snapshot: { context: Record<string, unknown> } }> }).children.A!.snapshot;
   assert.ok(mirrored.length > 0 && inspected.length > 0);
   for (const context of [...mirrored.map((s) => s.context), ...inspected.map((s) => s.context), filed.context]) {
     assert.deepEqual(Object.keys(context).sort(), FLAT_FIELDS);
@@ -79,7 +84,7 @@ test("the main thread, the snapshot file and the inspector see a command's conte
   // Restored (a new runtime, a re-hosted worker) from the flat snapshot, the actor sees it as it was.
   const again = worker();
   again.clock.set(clock.now());
-  again.actors.receive({ type: 'restoreWorkspace', wsId: 'W', label: 'w', ttlMs: null, at: clock.now(), snapshot: persisted.snapshot, lostKeys: [] });
+  again.actors.receive({ type: 'restoreWorkspace', wsId: 'W', label: 'w', ttlMs: null, at: clock.now(), snapshot: whole, lostKeys: [] });
   const restored = again.child('W', 'A').getSnapshot() as { value: unknown; context: { given: { label: string }; restarts: number; backoffDeadline: number } };
   assert.equal(restored.value, 'backoff');
   assert.equal(restored.context.given.label, 'a');

@@ -4,7 +4,7 @@ import { SimulatedClock, type AnyActorRef } from 'xstate';
 import { WorkerActors } from '../src/actors/worker-actors.js';
 import { toPersistable } from '../src/actors/plain.js';
 import { withCommandsNested } from '../src/actors/restored-snapshot.js';
-import type { PlainValue } from '../src/protocol/actor-records.js';
+import type { ActorSnapshot, PlainValue } from '../src/protocol/actor-records.js';
 import type { FromWorker } from '../src/protocol/worker-messages.js';
 import { mergePersisted } from '../src/protocol/persisted-delta.js';
 import { resolveRestartPolicy } from '../src/protocol/validate-spec.js';
@@ -16,10 +16,16 @@ import { resolveRestartPolicy } from '../src/protocol/validate-spec.js';
 
 interface Mirror {
   persisted: Map<string, PlainValue>;
+  /** Each workspace's last snapshot: a persisted message may take its context from it. */
+  snapshots: Map<string, ActorSnapshot>;
 }
 
 function apply(mirror: Mirror, message: FromWorker): void {
-  if (message.type === 'persisted') mirror.persisted.set(message.wsId, mergePersisted(mirror.persisted.get(message.wsId) ?? null, message));
+  if (message.type === 'snapshot') mirror.snapshots.set(message.wsId, message.snapshot);
+  if (message.type === 'persisted') {
+    const merged = mergePersisted(mirror.persisted.get(message.wsId) ?? null, message, mirror.snapshots.get(message.wsId)?.context);
+    mirror.persisted.set(message.wsId, merged);
+  }
   if (message.type === 'persistedChild') {
     const whole = mirror.persisted.get(message.wsId) as { children?: Record<string, { snapshot: PlainValue }> } | undefined;
     const entry = whole?.children?.[message.key];
@@ -39,7 +45,7 @@ function workerUnderTest() {
   const clock = new SimulatedClock();
   clock.set(1_000);
   const sent: FromWorker[] = [];
-  const mirror: Mirror = { persisted: new Map() };
+  const mirror: Mirror = { persisted: new Map(), snapshots: new Map() };
   const actors = new WorkerActors((message) => sent.push(message), clock, () => clock.now(), () => undefined);
   /** One turn of the channel: the persisted messages join the batch, the main thread applies it. */
   const flush = () => {
@@ -105,5 +111,29 @@ describe('persisted snapshots sent as deltas', () => {
     mirror.persisted.delete('W');
     for (const m of sent.splice(0)) apply(mirror, m);
     assert.deepEqual(restorable(mirror.persisted.get('W')), whole('W'));
+  });
+
+  test('a context the main thread holds already (its snapshot message went first) is not sent again with the persisted snapshot', () => {
+    const { actors, clock, mirror, flush, whole, sent } = workerUnderTest();
+    actors.receive({ type: 'createWorkspace', wsId: 'W', label: 'w', ttlMs: null, at: clock.now() });
+    flush();
+    const policy = resolveRestartPolicy({ onFailure: false });
+    for (const key of ['A', 'B']) {
+      clock.increment(5);
+      actors.receive({ type: 'workspaceEvent', wsId: 'W', event: { type: 'RUN', at: clock.now(), key, label: key.toLowerCase(), policy } });
+      actors.sendPersisted();
+      const snapshot = sent.find((m) => m.type === 'snapshot');
+      const persisted = sent.find((m) => m.type === 'persisted');
+      assert.ok(snapshot?.type === 'snapshot' && persisted?.type === 'persisted', `a snapshot and a persisted message for RUN ${key}`);
+      assert.ok(sent.indexOf(snapshot) < sent.indexOf(persisted), 'the snapshot travels first');
+      assert.equal(persisted.mirroredContext, true);
+      assert.equal((persisted.snapshot as { context?: unknown }).context, undefined, 'the context is left out');
+      for (const m of sent.splice(0)) apply(mirror, m);
+      assert.deepEqual(restorable(mirror.persisted.get('W')), whole('W'));
+      assert.deepEqual((mirror.persisted.get('W') as { context: { group: { order: string[] } } }).context.group.order.at(-1), key);
+    }
+    // Without the snapshot's context at hand the main thread could not rebuild it: it says so.
+    const message = { type: 'persisted' as const, wsId: 'W', snapshot: { status: 'active' }, children: [], mirroredContext: true as const };
+    assert.throws(() => mergePersisted(null, message), /never had/);
   });
 });

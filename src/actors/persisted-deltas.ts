@@ -66,7 +66,7 @@ export class PersistedDeltas {
   }
 
   /** What changed this turn, sent: a child's entry alone where that says it all, else the workspace's delta. */
-  sendChanged(workspaces: ReadonlyMap<string, WorkspaceActor>): void {
+  sendChanged(workspaces: ReadonlyMap<string, WorkspaceActor>, observedContextOf: (wsId: string) => unknown): void {
     for (const [wsId, keys] of this.unpersistedChildren) {
       if (this.unpersisted.has(wsId)) continue; // its delta carries them
       const actor = workspaces.get(wsId);
@@ -86,17 +86,20 @@ export class PersistedDeltas {
     for (const wsId of this.unpersisted) {
       const actor = workspaces.get(wsId);
       if (!actor || actor.getSnapshot().status !== 'active') continue;
-      this.sendWorkspace(wsId, actor, this.unpersistedChildren.get(wsId));
+      this.sendWorkspace(wsId, actor, this.unpersistedChildren.get(wsId), observedContextOf(wsId));
     }
     this.unpersistedChildren.clear();
     this.unpersisted.clear();
   }
 
   /** The workspace's own persisted snapshot, with only the children the main thread lacks or holds an older one of. */
-  private sendWorkspace(wsId: string, actor: WorkspaceActor, changed: ReadonlySet<string> | undefined): void {
+  private sendWorkspace(wsId: string, actor: WorkspaceActor, changed: ReadonlySet<string> | undefined, observedContext: unknown): void {
     const snapshot = actor.getSnapshot();
     const sent = this.sentChildren.get(wsId);
-    const own = actor.logic.getPersistedSnapshot({ ...snapshot, children: {} } as typeof snapshot) as Record<string, unknown>;
+    // The main thread's mirror already holds this very context (its snapshot message went first,
+    // in this batch or an earlier one): it is not copied, encoded and decoded a second time.
+    const mirrored = snapshot.context === observedContext;
+    const own = actor.logic.getPersistedSnapshot({ ...snapshot, children: {}, ...(mirrored ? { context: undefined } : {}) } as typeof snapshot) as Record<string, unknown>;
     const order: string[] = [];
     const entries: Record<string, unknown> = {};
     for (const [key, child] of Object.entries(snapshot.children as Record<string, AnyActorRef | undefined>)) {
@@ -107,7 +110,7 @@ export class PersistedDeltas {
     }
     if (order.length > 0) this.sentChildren.set(wsId, new Set(order));
     else this.sentChildren.delete(wsId);
-    this.send({ type: 'persisted', wsId, snapshot: toPersistable({ ...own, children: entries }), children: order });
+    this.send({ type: 'persisted', wsId, snapshot: toPersistable({ ...own, children: entries }), children: order, ...(mirrored ? { mirroredContext: true as const } : {}) });
   }
 }
 

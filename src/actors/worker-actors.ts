@@ -23,6 +23,8 @@ const LOG_LEVELS = { debug: 20, info: 30, warn: 40, error: 50 } as const;
  */
 export class WorkerActors {
   private readonly workspaces = new Map<string, WorkspaceActor>();
+  /** What the main thread's mirror of each workspace holds: its last snapshot sent. */
+  private readonly observed = new Map<string, SnapshotParts>();
   private readonly persisted: PersistedDeltas;
   private readonly inspection: InspectionObservers;
   /** Its command and pipeline actors are watched as they start (announced-children.ts). */
@@ -106,7 +108,7 @@ export class WorkerActors {
    * batch as the snapshot messages of the same change, never after them.
    */
   sendPersisted(): void {
-    this.persisted.sendChanged(this.workspaces);
+    this.persisted.sendChanged(this.workspaces, (wsId) => this.observed.get(wsId)?.context);
   }
 
   private createWorkspace(
@@ -126,12 +128,12 @@ export class WorkerActors {
       ...this.inspection.atCreation(wsId),
     });
     this.workspaces.set(wsId, actor);
+    this.observed.delete(wsId);
     this.persisted.hostedAfresh(wsId);
     actor.on('*', (request) => {
       if (request.type === 'log' && !this.logs(LOG_LEVELS[request.level])) return;
       this.send({ type: 'hostRequest', request });
     });
-    let last: SnapshotParts | undefined;
     let lastPersisted: SnapshotParts & { children: unknown } | undefined;
     // A new workspace's first state, `created`, lasts until the START below: nobody on the main
     // thread can see it (createWorkspace resolves on `running`), so it is not sent.
@@ -144,8 +146,8 @@ export class WorkerActors {
           lastPersisted = snapshot;
           this.persisted.workspaceChanged(wsId);
         }
-        if (unseen || !changedForObservers(last, snapshot)) return;
-        last = snapshot;
+        if (unseen || !changedForObservers(this.observed.get(wsId), snapshot)) return;
+        this.observed.set(wsId, snapshot);
         this.send({ type: 'snapshot', wsId, snapshot: toActorSnapshot(snapshot) });
         // Its end is told: the host has nothing more to say to it, and needs no message to let it go.
         if (snapshot.status === 'done') this.forget(wsId);
@@ -165,6 +167,7 @@ export class WorkerActors {
   private forget(wsId: string): void {
     this.inspection.forget(wsId);
     this.workspaces.delete(wsId);
+    this.observed.delete(wsId);
     this.persisted.forget(wsId);
   }
 

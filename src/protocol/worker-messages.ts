@@ -66,7 +66,17 @@ export interface ChildSnapshotMessage {
  * children's keys, in order), `snapshot.children` holds only the entries that are new or
  * changed; the others are those of the last one (persisted-delta.ts).
  */
-export interface PersistedMessage { type: 'persisted'; wsId: string; snapshot: PlainValue; children?: string[] }
+export interface PersistedMessage {
+  type: 'persisted';
+  wsId: string;
+  snapshot: PlainValue;
+  children?: string[];
+  /**
+   * `snapshot.context` is left out: it is the context of the workspace's last `snapshot` message,
+   * already on the main thread (a workspace's context is plain data: both copies are equal).
+   */
+  mirroredContext?: true;
+}
 /**
  * One child's persisted snapshot, sent when only it changed: it replaces
  * `children[key].snapshot` in the workspace's last whole one (XState's own layout).

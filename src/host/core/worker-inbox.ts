@@ -56,7 +56,7 @@ export function receiveFromWorker(core: CoreParts, message: FromWorker): void {
       const ws = core.registry.get(message.wsId);
       if (!ws) return;
       // A stopping workspace's mirror is short-lived: not worth comparing.
-      const persisted = mergePersisted(ws.persisted, message);
+      const persisted = mergePersisted(ws.persisted, message, ws.snapshot?.context);
       ws.persisted = ws.stopRequested ? persisted : internPersisted(withMirroredContext(persisted, ws.snapshot));
       core.state?.markDirty();
       return;
