@@ -1,6 +1,6 @@
-// Issue 5's figures: the snapshot file with 1,000 and 10,000 workspaces — write time (msgpack,
-// structure check, temp file, fsync, rename, fsync of the directory), size, and read time
-// (size cap, structure check, decode, envelope check) — against JSON.stringify + writeFileSync
+// Issue 5's figures: the snapshot file with 1,000 and 10,000 workspaces — write time (msgpack
+// records, structure check, temp file, fsync, rename, fsync of the directory), size, and read time
+// (size cap, structure check, decode, envelope check), wall and CPU — against JSON.stringify + writeFileSync
 // (no fsync) and readFileSync + JSON.parse of the same data, in the same run. The runtime writes
 // through a SnapshotEncoder that keeps each unchanged workspace's bytes: a write after changes
 // (1 % of the workspaces changed since the last, as the runtime writes them) and a cold write
@@ -11,7 +11,7 @@ import path from 'node:path';
 import { monotonicFactory } from 'ulid';
 import type { PersistedWorkspace, SnapshotData } from '../src/host/persistence/snapshot-data.js';
 import { SnapshotEncoder } from '../src/host/persistence/snapshot-encoder.js';
-import { SNAPSHOT_FILE, SNAPSHOT_FORMAT, readSnapshotFile, writeSnapshotData } from '../src/host/persistence/snapshot-file.js';
+import { SNAPSHOT_FILE, readSnapshotFile, writeSnapshotData } from '../src/host/persistence/snapshot-file.js';
 import { now, progress, quantile, type Line } from './measure.js';
 
 const RUNS = 7;
@@ -84,18 +84,36 @@ function changeSome(data: SnapshotData, round: number): void {
   );
 }
 
-/** Median of `RUNS` timings of `op`, ms: fsync times vary from run to run. `prepare` is not timed. */
-async function medianMs(op: () => Promise<unknown> | unknown, prepare?: (run: number) => void): Promise<number> {
+interface Timing {
+  /** Median wall time, ms. */
+  ms: number;
+  /** Median CPU of every thread of the process (main, libuv's pool, the collector's), ms. */
+  cpuMs: number;
+}
+
+const cpuMsSince = (start: NodeJS.CpuUsage): number => {
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / 1000;
+};
+
+/**
+ * Medians of `RUNS` timings of `op`: fsync times vary from run to run, and the machine is
+ * shared (CPU time is what a loaded machine disturbs least). `prepare` is not timed.
+ */
+async function timed(op: () => Promise<unknown> | unknown, prepare?: (run: number) => void): Promise<Timing> {
   const times: number[] = [];
+  const cpu: number[] = [];
   for (let run = 0; run < RUNS; run++) {
     prepare?.(run);
     // A collection owed by the previous operation must not land in this one's time.
     globalThis.gc?.();
+    const cpuStart = process.cpuUsage();
     const start = now();
     await op();
     times.push(now() - start);
+    cpu.push(cpuMsSince(cpuStart));
   }
-  return quantile(times, 0.5);
+  return { ms: quantile(times, 0.5), cpuMs: quantile(cpu, 0.5) };
 }
 
 async function measure(dir: string, count: number): Promise<Line[]> {
@@ -104,30 +122,32 @@ async function measure(dir: string, count: number): Promise<Line[]> {
   const jsonFile = path.join(dir, 'baseline.json');
   const encoder = new SnapshotEncoder();
   await writeSnapshotData(dir, data, encoder);
-  const writeShuma = await medianMs(() => writeSnapshotData(dir, data, encoder), (run) => changeSome(data, run));
-  const writeCold = await medianMs(() => writeSnapshotData(dir, data, new SnapshotEncoder()));
-  const writeJson = await medianMs(() => writeFileSync(jsonFile, JSON.stringify(data)));
+  const writeShuma = await timed(() => writeSnapshotData(dir, data, encoder), (run) => changeSome(data, run));
+  const writeCold = await timed(() => writeSnapshotData(dir, data, new SnapshotEncoder()));
+  const writeJson = await timed(() => writeFileSync(jsonFile, JSON.stringify(data)));
   // Encoding and checking alone: the rest of a write is the disk.
-  const envelope = () => ({ format: SNAPSHOT_FORMAT, writtenAt: Date.now(), data });
-  const encodeShuma = await medianMs(() => encoder.encodeEnvelope(envelope()), (run) => changeSome(data, run));
-  const encodeCold = await medianMs(() => new SnapshotEncoder().encodeEnvelope(envelope()));
-  const encodeJson = await medianMs(() => JSON.stringify(data));
-  const readShuma = await medianMs(async () => {
+  const encodeShuma = await timed(() => encoder.encode(Date.now(), data), (run) => changeSome(data, run));
+  const encodeCold = await timed(() => new SnapshotEncoder().encode(Date.now(), data));
+  const encodeJson = await timed(() => JSON.stringify(data));
+  const readShuma = await timed(async () => {
     const read = await readSnapshotFile(dir);
     if (read.status !== 'ok') throw new Error(`the snapshot did not read back: ${JSON.stringify(read)}`);
   });
-  const readJson = await medianMs(() => JSON.parse(readFileSync(jsonFile, 'utf8')));
+  const readJson = await timed(() => JSON.parse(readFileSync(jsonFile, 'utf8')));
   const sizeShuma = statSync(path.join(dir, SNAPSHOT_FILE)).size;
   const sizeJson = statSync(jsonFile).size;
   const n = count.toLocaleString('en-US');
   return [
-    { what: `write, ${n} workspaces, ${CHANGED * 100} % changed (shuma: fsync + rename; baseline: no fsync)`, unit: 'ms', shuma: writeShuma, baseline: writeJson },
-    { what: `  cold: every workspace encoded`, unit: 'ms', shuma: writeCold, baseline: writeJson },
-    { what: `  of which encoding (pack + structure check vs JSON.stringify)`, unit: 'ms', shuma: encodeShuma, baseline: encodeJson },
-    { what: `  of which encoding, cold`, unit: 'ms', shuma: encodeCold, baseline: encodeJson },
+    { what: `write, ${n} workspaces, ${CHANGED * 100} % changed (shuma: fsync + rename; baseline: no fsync)`, unit: 'ms', shuma: writeShuma.ms, baseline: writeJson.ms },
+    { what: `  CPU, all threads`, unit: 'ms', shuma: writeShuma.cpuMs, baseline: writeJson.cpuMs },
+    { what: `  cold: every workspace encoded`, unit: 'ms', shuma: writeCold.ms, baseline: writeJson.ms },
+    { what: `  cold, CPU, all threads`, unit: 'ms', shuma: writeCold.cpuMs, baseline: writeJson.cpuMs },
+    { what: `  of which encoding (pack + structure check vs JSON.stringify)`, unit: 'ms', shuma: encodeShuma.ms, baseline: encodeJson.ms },
+    { what: `  of which encoding, cold`, unit: 'ms', shuma: encodeCold.ms, baseline: encodeJson.ms },
     { what: `size, ${n} workspaces`, unit: 'KiB', shuma: sizeShuma / KiB, baseline: sizeJson / KiB },
     { what: `size per workspace`, unit: 'B', shuma: sizeShuma / count, baseline: sizeJson / count },
-    { what: `read + decode + check, ${n} workspaces`, unit: 'ms', shuma: readShuma, baseline: readJson },
+    { what: `read + decode + check, ${n} workspaces`, unit: 'ms', shuma: readShuma.ms, baseline: readJson.ms },
+    { what: `  CPU, all threads`, unit: 'ms', shuma: readShuma.cpuMs, baseline: readJson.cpuMs },
   ];
 }
 

@@ -3,17 +3,20 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { encode } from '../src/protocol/codec.js';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { isShumaError } from '../src/protocol/errors.js';
 import type { PlainValue } from '../src/protocol/actor-records.js';
 import type { PersistedWorkspace, SnapshotData } from '../src/host/persistence/snapshot-data.js';
 import { SNAPSHOT_MAX_DEPTH, SnapshotEncoder } from '../src/host/persistence/snapshot-encoder.js';
 import { SNAPSHOT_FILE, readSnapshotFile, writeSnapshotData, writeSnapshotFile } from '../src/host/persistence/snapshot-file.js';
+import { MAX_SHAPES } from '../src/host/persistence/snapshot-records.js';
 
 // The runtime's snapshot writes keep each workspace's bytes from one write to the next. What
-// must hold: the file is the same as encoding it whole (old readers read it), a change anywhere
-// in a record (a child's snapshot replaced, its history amended) is written, and what would not
-// read back is refused whatever part it hides in.
+// must hold: the file reads back as the state it was given (with the record shapes it carries,
+// nothing else), a kept record's bytes are those a fresh pack would give, a change anywhere in a
+// record (a child's snapshot replaced, its history amended) is written, and what would not read
+// back is refused whatever part it hides in.
 
 const dirs: string[] = [];
 after(() => {
@@ -47,43 +50,52 @@ function data(records: PersistedWorkspace[]): SnapshotData {
   return { runtimeId: 'RT1', savedPipelines: {}, workspaces: records };
 }
 
-test('the bytes are those of the whole envelope encoded at once, written or kept (20 workspaces: map and array headers past 15)', () => {
+/** What readSnapshotFile makes of `bytes`, as the file of a state directory of its own. */
+async function readBack(bytes: Uint8Array): Promise<unknown> {
+  const stateDir = tempDir();
+  writeFileSync(path.join(stateDir, SNAPSHOT_FILE), bytes);
+  const read = await readSnapshotFile(stateDir);
+  assert.equal(read.status, 'ok', JSON.stringify(read));
+  return read.status === 'ok' ? read.data : undefined;
+}
+
+test('the file reads back as the state, written or kept, and kept bytes are those a fresh write gives (20 workspaces: map and array headers past 15)', async () => {
   const encoder = new SnapshotEncoder();
   const records = Array.from({ length: 20 }, (_, n) => record(n));
-  const envelope = { format: 1, writtenAt: 1_700_000_000_999, data: data(records) };
-  assert.deepEqual(encoder.encodeEnvelope(envelope), encode(envelope));
+  const first = encoder.encode(1_700_000_000_999, data(records));
   assert.equal(encoder.encodedLast, 20);
+  assert.deepEqual(await readBack(first), data(records));
+  assert.deepEqual(first, new SnapshotEncoder().encode(1_700_000_000_999, data(records)));
   // The next write, every record new but equal, around the same actor (as collect makes them): all kept, same bytes.
-  const again = { ...envelope, data: data(records.map((r) => ({ ...structuredClone(r), actor: r.actor }))) };
-  assert.deepEqual(encoder.encodeEnvelope(again), encode(envelope));
+  const again = data(records.map((r) => ({ ...structuredClone(r), actor: r.actor })));
+  assert.deepEqual(encoder.encode(1_700_000_000_999, again), first);
   assert.equal(encoder.encodedLast, 0);
 });
 
-test('a change anywhere in a record is written: a child snapshot replaced in place, the history, a new actor', () => {
+test('a change anywhere in a record is written: a child snapshot replaced in place, the history, a new actor', async () => {
   const encoder = new SnapshotEncoder();
   const records = [record(1), record(2), record(3)];
-  encoder.encodeEnvelope({ format: 1, writtenAt: 1, data: data(records) });
+  encoder.encode(1, data(records));
   // As a persistedChild message does: the same actor, one child's snapshot replaced.
   const actor = records[0]!.actor as { children: Record<string, { snapshot: unknown }> };
   actor.children.c1!.snapshot = { status: 'active', value: 'backoff', context: { restarts: 9 } };
   const next = [{ ...records[0]! }, { ...records[1]!, history: { commands: [], pipelines: [], runs: [], why: { k: [{ at: 1, text: 'exited' }] } } }, { ...records[2]!, actor: structuredClone(records[2]!.actor) }];
-  const envelope = { format: 1, writtenAt: 2, data: data(next) };
-  assert.deepEqual(encoder.encodeEnvelope(envelope), encode(envelope));
+  assert.deepEqual(await readBack(encoder.encode(2, data(next))), data(next));
   assert.equal(encoder.encodedLast, 3);
 });
 
-test("a change made in place to one of the runtime's own objects in a record (a Slurm job's nodes) is written", () => {
+test("a change made in place to one of the runtime's own objects in a record (a Slurm job's nodes) is written", async () => {
   const encoder = new SnapshotEncoder();
   const placement = { kind: 'slurm' as const, jobId: '42', nodes: ['n1', 'n2'] };
   const actor = record(1).actor;
   const make = () => ({ ...record(1), actor, placement });
-  encoder.encodeEnvelope({ format: 1, writtenAt: 1, data: data([make()]) });
+  encoder.encode(1, data([make()]));
   placement.nodes = ['n1'];
-  const envelope = { format: 1, writtenAt: 2, data: data([make()]) };
-  assert.deepEqual(encoder.encodeEnvelope(envelope), encode(envelope));
+  const changed = encoder.encode(2, data([make()]));
   assert.equal(encoder.encodedLast, 1);
+  assert.deepEqual(await readBack(changed), data([make()]));
   // Unchanged since: kept.
-  assert.deepEqual(encoder.encodeEnvelope(envelope), encode(envelope));
+  assert.deepEqual(encoder.encode(2, data([make()])), changed);
   assert.equal(encoder.encodedLast, 0);
 });
 
@@ -110,18 +122,51 @@ test('what would not read back is refused, nested in a record, as it is when enc
   assert.deepEqual(read.status === 'ok' && read.data, data([record(1), shallow]));
 });
 
-test('a file larger than the first block gathered (a cold write of many records) is still the whole envelope encoded at once', () => {
+test('a file larger than the first block gathered (a cold write of many records) reads back whole, and so does the next, mostly kept', async () => {
   const encoder = new SnapshotEncoder();
   // ~2 KiB each: 400 records span several of the encoder's blocks.
   const big = (n: number) => ({ ...record(n), spec: { label: `w${n}`, env: { PAD: 'x'.repeat(2000), N: String(n) } } as PersistedWorkspace['spec'] });
   const records = Array.from({ length: 400 }, (_, n) => big(n));
-  const envelope = { format: 1, writtenAt: 5, data: data(records) };
-  const first = encoder.encodeEnvelope(envelope);
+  const first = encoder.encode(5, data(records));
   assert.ok(first.length > 800_000, `${first.length} bytes`);
-  assert.deepEqual(first, encode(envelope));
+  assert.deepEqual(await readBack(first), data(records));
   // Then one record in ten changed: the rest is copied from the first file's bytes.
   const next = records.map((r, n) => (n % 10 === 0 ? { ...big(n), createdAt: 1 } : { ...r }));
-  const again = { format: 1, writtenAt: 6, data: data(next) };
-  assert.deepEqual(encoder.encodeEnvelope(again), encode(again));
+  const again = encoder.encode(6, data(next));
   assert.equal(encoder.encodedLast, 40);
+  assert.deepEqual(await readBack(again), data(next));
+  // The same bytes as a fresh encoder's: kept records' bytes are what packing them now gives.
+  assert.deepEqual(again, new SnapshotEncoder().encode(6, data(next)));
+});
+
+test('past the most record shapes a table holds, objects are written as maps, and the next write starts a new table', async () => {
+  const encoder = new SnapshotEncoder();
+  // Each workspace's environment has keys of its own: a shape each.
+  const keyed = (n: number) => ({ ...record(n), spec: { label: `w${n}`, env: { [`ONLY_${n}`]: '1' } } as PersistedWorkspace['spec'] });
+  const records = Array.from({ length: MAX_SHAPES + 50 }, (_, n) => keyed(n));
+  const full = encoder.encode(7, data(records));
+  assert.deepEqual(await readBack(full), data(records));
+  // Everything kept would be right, but the table is full of one-off shapes: all packed again, in a new one.
+  const next = encoder.encode(8, data(records.slice(0, 10)));
+  assert.equal(encoder.encodedLast, 10);
+  assert.deepEqual(await readBack(next), data(records.slice(0, 10)));
+  assert.ok(next.length < 20_000, `the new table holds the shapes in use alone (${next.length} bytes)`);
+});
+
+test('a file reads back in a process that never wrote it: the record shapes travel in the file', async () => {
+  const encoder = new SnapshotEncoder();
+  // Written after earlier writes taught the encoder other shapes than this write's.
+  encoder.encode(1, { ...data([record(1)]), extra: [{ p: 1 }, { q: 2, r: 3 }] });
+  const stateDir = tempDir();
+  await writeSnapshotData(stateDir, data([record(2), record(3)]), encoder);
+  const reader = `
+    const { readSnapshotFile } = await import(process.argv[1]);
+    process.stdout.write(JSON.stringify(await readSnapshotFile(process.argv[2])));
+  `;
+  const module = new URL('../src/host/persistence/snapshot-file.js', import.meta.url).href;
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', reader, module, stateDir], { encoding: 'utf8' });
+  assert.equal(child.status, 0, child.stderr);
+  const read = JSON.parse(child.stdout) as { status: string; data: unknown };
+  assert.equal(read.status, 'ok');
+  assert.deepEqual(read.data, JSON.parse(JSON.stringify(data([record(2), record(3)]))));
 });

@@ -13,7 +13,7 @@ import { WireEncoder } from './wire-encoder.js';
 // |---|---|---|---|
 // | worker wire (channel.ts) | our own threads | nothing: trusted | the message's string tag |
 // | control socket (control.ts) | any local process that can connect | a frame-size cap, `checkStructure` (MAX_FRAME_DEPTH) | every request's shape |
-// | snapshot file (persistence/snapshot-file.ts) | disk: maybe corrupt, maybe not ours | a file-size cap, `checkStructure` (SNAPSHOT_MAX_DEPTH) | the envelope, then the data |
+// | snapshot file's envelope (persistence/snapshot-file.ts; its data is records with their shapes in the file, persistence/snapshot-records.ts) | disk: maybe corrupt, maybe not ours | a file-size cap, `checkStructure` (SNAPSHOT_MAX_DEPTH) | the envelope, then the data |
 //
 // The worker wire alone goes further (wire-format.ts): each ordered stream (one direction of
 // one channel) has its own encoder and decoder, which write msgpack's scalars, arrays and maps

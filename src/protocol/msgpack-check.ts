@@ -19,6 +19,14 @@ const EXTENSION_NAMES = new Map([
   [0x62, "msgpackr's bundled strings"],
 ]);
 
+/**
+ * The record shapes a snapshot in format 2 refers to (msgpackr records with shared structures,
+ * host/persistence/snapshot-records.ts): shape i, a list of keys, is record id 0x40 + i, and a
+ * record is its id followed by one value per key. Ids 0x40–0x5f take one byte; later ones two
+ * (0x60–0x7f, then the high part), as msgpackr writes them with more than 32 shared structures.
+ */
+export type RecordShapes = ReadonlyArray<{ readonly length: number } | undefined>;
+
 /** The head of one item: how many bytes it spans (its children excluded), how many children. */
 interface Head {
   size: number;
@@ -30,23 +38,34 @@ interface Head {
  * an item running past the end, bytes after the value, nesting deeper than `maxDepth`, the
  * unused byte 0xc1, an extension type other than undefined and Date.
  */
-export function checkStructure(bytes: Uint8Array, maxDepth: number): string | null {
+export function checkStructure(bytes: Uint8Array, maxDepth: number, shapes?: RecordShapes): string | null {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const head: Head = { size: 0, children: 0 };
-  const enclosing: number[] = []; // items still to read in each enclosing container
+  const end = walkItem(bytes, view, 0, bytes.length, maxDepth, shapes);
+  if (typeof end === 'string') return end;
+  return end === bytes.length ? null : `${bytes.length - end} bytes of garbage follow the value`;
+}
+
+const head: Head = { size: 0, children: 0 };
+const enclosing: number[] = []; // items still to read in each enclosing container
+
+/**
+ * Walks the one item at `pos` of `bytes` (`view` over the same bytes), which must end by `end`,
+ * as checkStructure walks: returns where it ends, or why it is refused. For a writer that
+ * checks many values packed one after the other (the snapshot file's workspaces), and learns
+ * where each ends.
+ */
+export function walkItem(bytes: Uint8Array, view: DataView, pos: number, end: number, maxDepth: number, shapes?: RecordShapes): number | string {
+  enclosing.length = 0;
   let left = 1; // items still to read at this level
-  let pos = 0;
   for (;;) {
     while (left === 0) {
-      if (enclosing.length === 0) {
-        return pos === bytes.length ? null : `${bytes.length - pos} bytes of garbage follow the value`;
-      }
+      if (enclosing.length === 0) return pos;
       left = enclosing.pop()!;
     }
     left--;
-    const refused = pos < bytes.length ? readHead(bytes, view, pos, head) : truncated(pos);
+    const refused = pos < end ? readHead(bytes, view, pos, head, shapes) : truncated(pos);
     if (refused !== null) return refused;
-    if (pos + head.size > bytes.length) return truncated(pos);
+    if (pos + head.size > end) return truncated(pos);
     pos += head.size;
     if (head.children > 0) {
       if (enclosing.length >= maxDepth) return `maps and arrays nest deeper than ${maxDepth} levels`;
@@ -61,11 +80,12 @@ function truncated(pos: number): string {
 }
 
 /** Fills `head` for the item at `pos`; returns why it is refused, or null. */
-function readHead(bytes: Uint8Array, view: DataView, pos: number, head: Head): string | null {
+function readHead(bytes: Uint8Array, view: DataView, pos: number, head: Head, shapes: RecordShapes | undefined): string | null {
   const lead = bytes[pos]!;
   head.children = 0;
   head.size = 1;
-  if (lead <= 0x7f || lead >= 0xe0) return null; // fixint
+  if (lead <= 0x3f || lead >= 0xe0) return null; // fixint
+  if (lead <= 0x7f) return shapes === undefined ? null : record(bytes, pos, shapes, head); // fixint, or a record
   if (lead <= 0x8f) return container(head, 1, 2 * (lead & 0x0f)); // fixmap
   if (lead <= 0x9f) return container(head, 1, lead & 0x0f); // fixarray
   if (lead <= 0xbf) return scalar(head, 1 + (lead & 0x1f)); // fixstr
@@ -94,6 +114,23 @@ function readHead(bytes: Uint8Array, view: DataView, pos: number, head: Head): s
     case 0xde: return counted(view, pos, 2, 2, head); // map 16
     default: return counted(view, pos, 4, 2, head); // 0xdf, map 32
   }
+}
+
+/** A record: its id (one byte, or two from 0x60 on), then as many values as its shape has keys. */
+function record(bytes: Uint8Array, pos: number, shapes: RecordShapes, head: Head): string | null {
+  const lead = bytes[pos]!;
+  let id = lead - 0x40;
+  if (lead >= 0x60) {
+    if (pos + 1 >= bytes.length) return truncated(pos);
+    // msgpackr reads the second byte only when the shape of the first byte's own id exists.
+    if (shapes[id] === undefined) return `record id ${id} at byte ${pos} has no shape in the file`;
+    id += bytes[pos + 1]! << 5;
+    head.size = 2;
+  }
+  const shape = shapes[id];
+  if (shape === undefined) return `record id ${id} at byte ${pos} has no shape in the file`;
+  head.children = shape.length;
+  return null;
 }
 
 function scalar(head: Head, size: number): null {

@@ -1,4 +1,7 @@
-// The snapshot file: one msgpack envelope `{ format, writtenAt, data }` in the state directory.
+// The snapshot file: one msgpack envelope in the state directory. Format 2 (written now, see
+// snapshot-encoder.ts) is `{ format: 2, writtenAt, data, structures }`, `data` a bin of the state
+// packed as msgpackr records whose shapes `structures` lists; format 1 (still read) is
+// `{ format: 1, writtenAt, data }`, `data` plain msgpack.
 //
 // Writing is atomic: a temp file of our own (O_EXCL, 0600) is written and fsynced, renamed over
 // `shuma.snapshot`, and the directory fsynced, so a crash at any moment leaves the old file or
@@ -7,25 +10,24 @@
 //
 // Reading treats the file as untrusted input: every byte is checked first by the non-recursive
 // walk of protocol/msgpack-check.ts (nesting at most SNAPSHOT_MAX_DEPTH, no extension but
-// undefined and Date). Only then does msgpackr decode it, and the envelope is validated. A file that fails any of
-// this is renamed aside and reported, never thrown about and never lost.
+// undefined and Date). Only then does msgpackr decode it, and the envelope is validated; in
+// format 2 the table of shapes is checked, then the data's bytes are walked again knowing each
+// record's shape, and only then decoded. A file that fails any of this is renamed aside and
+// reported, never thrown about and never lost.
 import { randomUUID } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { FileHandle } from 'node:fs/promises';
 import { ShumaError, isShumaError } from '../../protocol/errors.js';
-import { decodeUntrusted, encode } from '../../protocol/codec.js';
-import { checkStructure } from '../../protocol/msgpack-check.js';
-import type { SnapshotData } from './snapshot-data.js';
+import { decodeUntrusted } from '../../protocol/codec.js';
 import { errnoOf, moveToFreeName, removeIfPresent, syncDirectory, writeDurably } from './durable-files.js';
-import { SNAPSHOT_MAX_DEPTH, UnwritableSnapshot, type SnapshotEncoder } from './snapshot-encoder.js';
+import { SNAPSHOT_FORMAT, SNAPSHOT_MAX_DEPTH, SnapshotEncoder, UnwritableSnapshot } from './snapshot-encoder.js';
+import { checkShapes, decodeRecords, type Shape } from './snapshot-records.js';
 
-export { SNAPSHOT_MAX_DEPTH };
+export { SNAPSHOT_FORMAT, SNAPSHOT_MAX_DEPTH };
 
 export const SNAPSHOT_FILE = 'shuma.snapshot';
-/** The envelope's format number; bump it when `data`'s layout changes incompatibly. */
-export const SNAPSHOT_FORMAT = 1;
 export const SNAPSHOT_DEFAULT_MAX_BYTES = 256 * 2 ** 20;
 
 const TEMP_PREFIX = `${SNAPSHOT_FILE}.tmp-`;
@@ -51,20 +53,19 @@ export interface ReadSnapshotOptions {
  * back, or the write fails.
  */
 export function writeSnapshotFile(stateDir: string, value: unknown): Promise<SnapshotWrite> {
-  const dir = path.resolve(stateDir);
-  return serialized(dir, () => writeNow(dir, () => encodeEnvelope(value)));
+  return writeSnapshotData(stateDir, value, new SnapshotEncoder());
 }
 
 /**
  * The runtime's state, as writeSnapshotFile writes it (the same bytes), through `encoder`:
  * the workspaces unchanged since its last write are not encoded again.
  */
-export function writeSnapshotData(stateDir: string, data: SnapshotData, encoder: SnapshotEncoder): Promise<SnapshotWrite> {
+export function writeSnapshotData(stateDir: string, data: unknown, encoder: SnapshotEncoder): Promise<SnapshotWrite> {
   const dir = path.resolve(stateDir);
   return serialized(dir, () =>
     writeNow(dir, () => {
       try {
-        return encoder.encodeEnvelope({ format: SNAPSHOT_FORMAT, writtenAt: Date.now(), data });
+        return encoder.encode(Date.now(), data);
       } catch (error) {
         throw unwritable(error);
       }
@@ -140,21 +141,6 @@ function unwritable(error: unknown): ShumaError {
   );
 }
 
-function encodeEnvelope(value: unknown): Uint8Array {
-  let bytes: Uint8Array;
-  try {
-    bytes = encode({ format: SNAPSHOT_FORMAT, writtenAt: Date.now(), data: value });
-  } catch (error) {
-    throw new ShumaError('SNAPSHOT_WRITE_FAILED', `the snapshot value cannot be encoded (${String(error)})`);
-  }
-  // Never write what readSnapshotFile would refuse: that would lose the state at the next start.
-  const refused = checkStructure(bytes, SNAPSHOT_MAX_DEPTH);
-  if (refused !== null) {
-    throw new ShumaError('SNAPSHOT_WRITE_FAILED', `the snapshot value would not read back: ${refused}`);
-  }
-  return bytes;
-}
-
 /** Temp files are ours alone (one writer per directory): any found are left by a crash. */
 async function removeTempFiles(dir: string): Promise<void> {
   for (const name of await fs.readdir(dir)) {
@@ -219,14 +205,21 @@ function validateEnvelope(envelope: unknown): Verdict {
   if (format > SNAPSHOT_FORMAT) {
     return {
       ok: false,
-      reason: `it was written by a newer shuma, in snapshot format ${format}; this version reads format ${SNAPSHOT_FORMAT}`,
+      reason: `it was written by a newer shuma, in snapshot format ${format}; this version reads formats up to ${SNAPSHOT_FORMAT}`,
     };
   }
   if (typeof writtenAt !== 'number' || !Number.isFinite(writtenAt)) {
     return { ok: false, reason: `its writtenAt field (${describe(writtenAt)}) is not a time` };
   }
   if (!Object.hasOwn(envelope, 'data')) return { ok: false, reason: 'it has no data field' };
-  return { ok: true, data: (envelope as { data: unknown }).data, writtenAt };
+  const { data, structures } = envelope as { data: unknown; structures?: unknown };
+  if (format === 1) return { ok: true, data, writtenAt };
+  if (!(data instanceof Uint8Array)) return { ok: false, reason: `its data field (${describe(data)}) is not the bytes of packed records` };
+  const badShapes = checkShapes(structures);
+  if (badShapes !== null) return { ok: false, reason: badShapes };
+  // The envelope holds the data: what is in it nests one level deeper in the file.
+  const decoded = decodeRecords(data, structures as Shape[], SNAPSHOT_MAX_DEPTH - 1);
+  return decoded.ok ? { ok: true, data: decoded.value, writtenAt } : { ok: false, reason: decoded.reason };
 }
 
 /**
