@@ -3,10 +3,12 @@ import { checkStructure } from './msgpack-check.js';
 import { WireDecoder } from './wire-decoder.js';
 import { WireEncoder } from './wire-encoder.js';
 
-// The one msgpackr configuration, for its three uses. All three write the same format: plain
-// maps and arrays only — no record extension (its shared structures would tie encoder and
-// decoder state together across threads and files), no structured-clone extension (it would
-// accept cycles and arbitrary classes on decode), no bundled strings, 64-bit ints as numbers.
+// The one msgpackr configuration, for its three uses: plain maps and arrays, no structured-clone
+// extension (it would accept cycles and arbitrary classes on decode), no bundled strings, 64-bit
+// ints as numbers. The worker wire and the control socket write no records either (shared
+// structures would tie encoder and decoder state together across threads). The snapshot file's
+// data alone is written as records (persistence/snapshot-records.ts: these options plus a shape
+// table that travels in the file itself, so no state is shared across processes either).
 // What differs is how far the bytes read are trusted:
 //
 // | use | read from | before decoding | after decoding |
@@ -25,8 +27,8 @@ import { WireEncoder } from './wire-encoder.js';
 // Every encode copies out of msgpackr's scratch buffer (which the next pack() anywhere in the
 // thread reuses): a worker message is transferred, a frame is queued, a file write awaits.
 
-const OPTIONS = {
-  useRecords: false,
+/** The options every use shares; records are the snapshot data's own (snapshot-records.ts). */
+export const MSGPACK_OPTIONS = {
   structuredClone: false,
   moreTypes: false,
   mapsAsObjects: true,
@@ -34,7 +36,7 @@ const OPTIONS = {
   int64AsType: 'number',
 } as const;
 
-const packr = new Packr({ ...OPTIONS });
+const packr = new Packr({ ...MSGPACK_OPTIONS, useRecords: false });
 
 /**
  * Encodes into a buffer of its own that the caller owns: safe to transfer, queue or keep.

@@ -6,18 +6,10 @@
 // the size. The table travels in the file, beside the data (snapshot-file.ts): a file is read with
 // its own table alone, never with anything a process kept in memory.
 //
-// Otherwise the options are the codec's (protocol/codec.ts): no structured-clone or other
-// extension but undefined and Date, no bundled strings, 64-bit ints as numbers.
+// Otherwise the options are the codec's (protocol/codec.ts), the one place they are set.
 import { Packr, REUSE_BUFFER_MODE, RESET_BUFFER_MODE, Unpackr } from 'msgpackr';
+import { MSGPACK_OPTIONS } from '../../protocol/codec.js';
 import { checkStructure } from '../../protocol/msgpack-check.js';
-
-const OPTIONS = {
-  structuredClone: false,
-  moreTypes: false,
-  mapsAsObjects: true,
-  bundleStrings: false,
-  int64AsType: 'number',
-} as const;
 
 /**
  * Shapes a table holds at most. msgpackr writes ids past the first 32 in two bytes, up to 8,160;
@@ -41,7 +33,7 @@ type Table = Shape[] & { sharedLength?: number };
  */
 let current: Table = [];
 const packr = new Packr({
-  ...OPTIONS,
+  ...MSGPACK_OPTIONS,
   structures: current,
   maxSharedStructures: MAX_SHAPES,
   // Never a shape defined inline in the data (msgpackr's own, per-call structures), which the
@@ -95,7 +87,7 @@ export function decodeRecords(bytes: Uint8Array, shapes: Shape[], maxDepth: numb
   if (refused !== null) return { ok: false, reason: refused };
   // A fresh decoder per file: the table is this file's alone. msgpackr takes it through
   // getStructures, which marks the shapes past the 32nd as read with two-byte ids.
-  const unpackr = new Unpackr({ ...OPTIONS, useRecords: true, getStructures: () => shapes });
+  const unpackr = new Unpackr({ ...MSGPACK_OPTIONS, useRecords: true, getStructures: () => shapes });
   try {
     return { ok: true, value: unpackr.unpack(bytes) };
   } catch (error) {
