@@ -42,6 +42,16 @@
 
 static const int LIMIT_RESOURCES[LAUNCH_MAX_LIMITS] = {RLIMIT_AS, RLIMIT_NOFILE, RLIMIT_CPU, RLIMIT_NPROC};
 
+/* A trailing flag of spawn(): false when left out or not a boolean (older callers pass fewer). */
+static napi_status optional_bool(napi_env env, const napi_value *args, size_t argc, size_t i, bool *out) {
+  *out = false;
+  if (argc <= i) return napi_ok;
+  napi_valuetype type;
+  napi_status status = napi_typeof(env, args[i], &type);
+  if (status != napi_ok || type != napi_boolean) return status;
+  return napi_get_value_bool(env, args[i], out);
+}
+
 #define CHECK(call)                                            \
   do {                                                         \
     if ((call) != napi_ok) {                                   \
@@ -177,21 +187,12 @@ static struct job *prepare(napi_env env, napi_callback_info info) {
     goto fail;
   }
   CHECK(napi_create_reference(env, args[7], 1, &job->on_exit));
-  if (argc >= 9) {
-    bool die = false;
-    napi_valuetype die_type;
-    CHECK(napi_typeof(env, args[8], &die_type));
-    if (die_type == napi_boolean) CHECK(napi_get_value_bool(env, args[8], &die));
-    l->die_with_parent = die;
-    l->parent = getpid();
-  }
-  if (argc >= 10) {
-    bool own = false;
-    napi_valuetype own_type;
-    CHECK(napi_typeof(env, args[9], &own_type));
-    if (own_type == napi_boolean) CHECK(napi_get_value_bool(env, args[9], &own));
-    l->own_session = own;
-  }
+  bool die_with_parent, own_session;
+  CHECK(optional_bool(env, args, argc, 8, &die_with_parent));
+  CHECK(optional_bool(env, args, argc, 9, &own_session));
+  l->die_with_parent = die_with_parent;
+  l->own_session = own_session;
+  l->parent = getpid();
 
   for (uint32_t i = 0; i < 3; i++) {
     napi_value item;
