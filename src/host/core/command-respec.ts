@@ -32,7 +32,7 @@ export async function respecCommand(
       field: 'label',
     });
   }
-  ensureRunning(ws);
+  ensureRunning(core, ws);
   const plan = await launchPlan(ws, spec);
   if (restart && isLive(old)) await control.stop(ws, old.key, undefined, 'restart');
   const current = ws.commands.get(old.key);

@@ -28,13 +28,13 @@ import { ensureOpen, ensureRunning, pipelineEntry, workspaceEntry } from './guar
 export async function runCommands(core: CoreParts, wsId: string, inputs: readonly CommandSpec[], asSet: boolean): Promise<RunEntry[]> {
   ensureOpen(core);
   const ws = workspaceEntry(core, wsId);
-  ensureRunning(ws);
+  ensureRunning(core, ws);
   if (!Array.isArray(inputs)) throw new ShumaError('INVALID_ARGUMENT', `runAll(specs) needs an array of command specs (got ${typeof inputs})`);
   const specs = inputs.map((input, i) => validateCommandSpec(structuredCloneSpec(input), asSet ? `commands[${i}]` : ''));
   specs.forEach((spec, i) => checkGroupName(ws.spec.groups, spec.group, asSet ? `commands[${i}].group` : 'group'));
   const plans = await Promise.all(specs.map((spec) => launchPlan(ws, spec)));
   ensureOpen(core);
-  ensureRunning(ws);
+  ensureRunning(core, ws);
   const labels = setLabels(ws, plans.map((plan, i) => ({ label: plan.label, chosen: specs[i]!.label !== undefined })), asSet);
   const newcomers = plans.map((plan, i) => ({ key: core.newId(), label: labels[i]!, spec: specs[i]! }));
   const lastExitOf = (key: string) => core.table.ofWorkspace(ws.id).filter((run) => run.key === key).at(-1)?.exit ?? null;
@@ -95,7 +95,7 @@ export async function runPipeline(core: CoreParts, input: PipelineSpec): Promise
   ensureOpen(core);
   const spec = validatePipelineSpec(structuredCloneSpec(input));
   const ws = workspaceEntry(core, spec.workspace);
-  ensureRunning(ws);
+  ensureRunning(core, ws);
   const nodes: LaunchPlan[] = [];
   for (const [i, node] of spec.nodes.entries()) {
     try {
@@ -112,7 +112,7 @@ export async function runPipeline(core: CoreParts, input: PipelineSpec): Promise
     }
   }
   ensureOpen(core);
-  ensureRunning(ws);
+  ensureRunning(core, ws);
   const pipeline = newPipelineEntry(core.newId(), ws, spec, nodes);
   const strategy = pipelineStrategy(ws, spec);
   if (strategy.strategyNote) core.logger.warn({ ws: ws.id, pipeline: pipeline.id, label: spec.label }, strategy.strategyNote);

@@ -2,7 +2,6 @@ import { ShumaError } from '../../protocol/errors.js';
 import { stateName } from '../../protocol/state-value.js';
 import type { PipelineEntry, WorkspaceEntry } from '../registry/registry.js';
 import type { CoreParts } from './core-parts.js';
-import { isPlacing } from './not-yet-placed.js';
 
 // The checks every public operation starts with: the runtime is open, the workspace exists
 // and can still run something. Each says what was wrong and how to go on.
@@ -32,8 +31,8 @@ export function pipelineEntry(core: CoreParts, id: string): PipelineEntry {
   return pipeline;
 }
 
-export function ensureRunning(ws: WorkspaceEntry): void {
-  if (isPlacing(ws) && !ws.stopRequested && !ws.hostStop && !ws.failure) {
+export function ensureRunning(core: CoreParts, ws: WorkspaceEntry): void {
+  if (core.registry.isPlacing(ws.id) && !ws.stopRequested && !ws.hostStop && !ws.failure) {
     // As while a local workspace starts: a run must not wait on Slurm's queue (up to
     // allocationWaitMs, or a refusal that only createWorkspace() reports).
     throw new ShumaError(

@@ -169,6 +169,11 @@ export class Registry {
     if (!this.workspaces.delete(wsId)) this.placing.delete(wsId);
   }
 
+  /** Still being placed: nothing can run in it yet (core/guards.ts). */
+  isPlacing(wsId: string): boolean {
+    return this.placing.has(wsId);
+  }
+
   /** Those still being placed: a shutdown stops them too, a lost worker's are re-hosted too. */
   allPlacing(): IterableIterator<WorkspaceEntry> {
     return this.placing.values();
