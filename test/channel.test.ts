@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MessageChannel } from 'node:worker_threads';
-import { BatchedChannel } from '../src/protocol/channel.js';
+import { ANSWER_PART, BatchedChannel } from '../src/protocol/channel.js';
 
 // The worker wire: batches of msgpack records whose shapes travel once per ordered stream
 // (codec.ts, `sequential`). What is sent arrives equal, in order, whatever the shapes; an encode
@@ -119,4 +119,31 @@ test('without an error handler, a throw still surfaces (after the rest of its ba
   assert.equal(receiver.drainNow(), true);
   assert.deepEqual(received, [2, 3, 4]);
   close();
+});
+
+test('a long batch is answered in parts as it is handled, not in one batch after the last message', async () => {
+  const { port1, port2 } = new MessageChannel();
+  const answers: number[] = [];
+  let answered: () => void = () => undefined;
+  const all = new Promise<void>((resolve) => (answered = resolve));
+  const count = ANSWER_PART * 2 + 10;
+  const asker = new BatchedChannel<number, number>(port1, (n) => {
+    answers.push(n);
+    if (answers.length === count) answered();
+  });
+  const answerer: BatchedChannel<number, number> = new BatchedChannel<number, number>(port2, (n) => answerer.send(n));
+  let posts = 0;
+  answerer.afterPost = () => posts++;
+  try {
+    for (let n = 0; n < count; n++) asker.send(n);
+    await all;
+    assert.deepEqual(answers, Array.from({ length: count }, (_, n) => n));
+    // Two full parts while the batch was handled, the rest at the end of its turn.
+    assert.equal(posts, 3);
+  } finally {
+    asker.close();
+    answerer.close();
+    port1.close();
+    port2.close();
+  }
 });

@@ -4,6 +4,14 @@ import { streamDecoder, streamEncoder } from './codec.js';
 /** Sent alone when an encode failed: the reading end starts a new decoder (see flush). */
 const RESTART_STREAM = 'shuma.stream.restart';
 
+/**
+ * A batch received is answered in parts of this many messages handled: what their handling
+ * queued leaves at once, so the other end works on it while this one handles the rest. A
+ * shutdown's 5,000 stops per thread were answered in one batch after all of them were handled,
+ * the main thread idle meanwhile, and the threads idle while it handled the answer.
+ */
+export const ANSWER_PART = 256;
+
 /** The transport under a channel: a MessagePort, a Worker's parentPort, or anything alike. */
 export interface PortEndpoint {
   postMessage(value: unknown, transferList?: readonly ArrayBuffer[]): void;
@@ -53,12 +61,14 @@ export class BatchedChannel<Out, In> {
       let failed: Array<{ error: unknown; message: In }> | undefined;
       this.dispatching = true;
       try {
-        for (const message of batch) {
+        for (let i = 0; i < batch.length; i++) {
+          const message = batch[i]!;
           try {
             receive(message);
           } catch (error) {
             (failed ??= []).push({ error, message });
           }
+          if ((i + 1) % ANSWER_PART === 0 && i + 1 < batch.length && this.flushScheduled) this.flushPart();
         }
       } finally {
         this.dispatching = false;
@@ -100,6 +110,17 @@ export class BatchedChannel<Out, In> {
     }
     this.port.postMessage(bytes, [bytes.buffer as ArrayBuffer]);
     this.afterPost?.();
+  }
+
+  /** A part of an answer, sent mid-batch: an encode that fails throws after the batch, as a flush at its end would. */
+  private flushPart(): void {
+    try {
+      this.flush();
+    } catch (error) {
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
   }
 
   /**
