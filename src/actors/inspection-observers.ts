@@ -23,6 +23,11 @@ export class InspectionObservers {
     private readonly now: () => number,
   ) {}
 
+  /** Whether someone inspects now. */
+  get enabled(): boolean {
+    return this.inspecting;
+  }
+
   /** The `inspect` option of a workspace actor about to be created: none while nobody inspects. */
   atCreation(wsId: string): { inspect: (event: InspectionEvent) => void } | Record<string, never> {
     if (!this.inspecting) return {};

@@ -3,6 +3,7 @@ import { serializeError } from '../protocol/errors.js';
 import type { FromWorker, ToWorker } from '../protocol/worker-messages.js';
 import type { SupervisionSpec } from '../protocol/supervision-spec.js';
 import { workspaceMachine } from '../machines/workspace-machine.js';
+import { StartedWorkspaces } from '../machines/workspace-start.js';
 import { announcingWorkspaceMachine, type ChildMachine } from './announced-children.js';
 import { InspectionObservers } from './inspection-observers.js';
 import { machineIdOf, toActorSnapshot } from './inspection-records.js';
@@ -30,6 +31,8 @@ export class WorkerActors {
   /** Its command and pipeline actors are watched as they start (announced-children.ts). */
   private readonly machine = announcingWorkspaceMachine((wsId, child, machine) => this.watchChild(wsId, child, machine));
   private readonly watched = new WeakSet<AnyActorRef>();
+  /** A plain new workspace starts where the machine's START takes it (workspace-start.ts). */
+  private readonly started = new StartedWorkspaces(this.machine);
 
   constructor(
     private readonly send: (message: FromWorker) => void,
@@ -120,10 +123,14 @@ export class WorkerActors {
     supervision: SupervisionSpec | null = null,
     groups: Record<string, SupervisionSpec> | null = null,
   ): void {
+    // While someone inspects, the START step is taken, for the inspector to see it.
+    const plain = !restored && ttlMs === null && supervision === null && groups === null && !this.inspection.enabled;
+    const started = plain ? this.started.snapshotFor({ id: wsId, label, at }) : null;
+    const snapshot = restored ? (withCommandsNested(withGroup(restored)) as Snapshot<unknown>) : started;
     const actor = createActor(this.machine, {
       id: wsId,
       input: { id: wsId, label, ttlMs, supervision, groups },
-      ...(restored ? { snapshot: withCommandsNested(withGroup(restored)) as Snapshot<unknown> } : {}),
+      ...(snapshot ? { snapshot } : {}),
       ...(this.clock ? { clock: this.clock } : {}),
       ...this.inspection.atCreation(wsId),
     });
@@ -137,7 +144,7 @@ export class WorkerActors {
     let lastPersisted: SnapshotParts & { children: unknown } | undefined;
     // A new workspace's first state, `created`, lasts until the START below: nobody on the main
     // thread can see it (createWorkspace resolves on `running`), so it is not sent.
-    let unseen = !restored;
+    let unseen = !snapshot;
     actor.subscribe({
       next: (snapshot) => {
         // Relaying a child's request to the host is an event of the workspace that changes
@@ -160,7 +167,7 @@ export class WorkerActors {
     });
     actor.start();
     unseen = false;
-    if (!restored) actor.send({ type: 'START', at });
+    if (!snapshot) actor.send({ type: 'START', at });
   }
 
   /** The workspace is gone from this thread (it ended, or the host let go of one that failed). */
