@@ -106,7 +106,12 @@ describe('an idle workspace in its worker', () => {
     actors.receive({ type: 'workspaceEvent', wsId: 'I', event: { type: 'STOP', at: clock.now(), graceMs: 0, reason: 'requested' } });
     actors.receive({ type: 'workspaceEvent', wsId: 'I', event: { type: 'GROUPS_EMPTY', at: clock.now(), reaped: 0 } });
     const idleSteps = records().filter((r) => r.kind === 'microstep' && r.rootId === 'I');
-    assert.ok(idleSteps.length >= 4, 'START, STOP, the eventless step to killing and GROUPS_EMPTY are seen');
+    // A stop with no grace goes straight to killing (no `terminating`, no eventless step out of it).
+    assert.deepEqual(
+      idleSteps.map((r) => [(r.event as { type: string }).type, r.transitions?.flatMap((t) => t.targets)]),
+      [['START', ['workspace.running']], ['STOP', ['workspace.reaping.killing']], ['GROUPS_EMPTY', ['workspace.stopped']]],
+      'START, STOP and GROUPS_EMPTY are seen, each with the state it entered',
+    );
     assert.deepEqual(idleSteps.filter((r) => (r.event as { type: string }).type.startsWith('xstate.after.')), []);
 
     // The same delays, armed, name the events the worker leaves out when they are not (no-timer.ts).

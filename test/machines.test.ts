@@ -75,6 +75,27 @@ describe('workspace machine', () => {
     assert.deepEqual(requests, [{ type: 'signal', wsId: 'W', signal: 'SIGKILL' }]);
   });
 
+  test('STOP with grace 0 goes straight to killing: no terminating step in between (one step less for every stop of a shutdown)', () => {
+    const clock = new SimulatedClock();
+    clock.set(1_000);
+    const entered: string[] = [];
+    const actor = createActor(workspaceMachine, {
+      input: { id: 'W', label: 'w', ttlMs: null },
+      clock,
+      inspect: (event) => {
+        if (event.type !== '@xstate.microstep') return;
+        for (const transition of event._transitions) for (const target of transition.target ?? []) entered.push(target.id);
+      },
+    });
+    actor.start();
+    actor.send({ type: 'START', at: clock.now() });
+    entered.length = 0;
+    actor.send({ type: 'STOP', at: clock.now(), graceMs: 0, reason: 'shutdown' });
+    assert.deepEqual(entered, ['workspace.reaping.killing']);
+    assert.deepEqual(actor.getSnapshot().value, { reaping: 'killing' });
+    assert.equal(actor.getSnapshot().context.graceDeadline, clock.now());
+  });
+
   test('a second STOP may shorten the grace, not lengthen it', () => {
     const { actor, clock } = workspaceUnderTest();
     actor.send({ type: 'STOP', at: clock.now(), graceMs: 10_000, reason: 'requested' });

@@ -40,7 +40,11 @@ export const workspaceMachine = workspaceSetup.createMachine({
         ],
         // Restored from a snapshot: the TTL is armed again for what is left of it.
         RESUME: { target: 'running', reenter: true, actions: ['stamp', 'resumeChildren'] },
-        STOP: { target: 'reaping', actions: 'noteStop' },
+        // With no grace, `terminating` would only hand over to `killing` in the same step.
+        STOP: [
+          { guard: 'noGrace', target: 'reaping.killing', actions: 'noteStop' },
+          { target: 'reaping', actions: 'noteStop' },
+        ],
       },
     },
     reaping: {

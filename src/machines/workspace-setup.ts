@@ -37,6 +37,7 @@ export const workspaceSetup = setup({
     // Deadlines already passed (no grace, or a restore after they ran out) act in the same step:
     // a 0 ms timer would wait a turn, or forever on a simulated clock nobody moves.
     graceOver: ({ context }) => context.graceDeadline !== null && context.graceDeadline <= context.stampedAt,
+    noGrace: ({ event }) => event.type === 'STOP' && event.graceMs <= 0,
     ttlOver: ({ context }) => context.ttlDeadline !== null && context.ttlDeadline <= context.stampedAt,
     quotaKills: ({ event }) => event.type === 'QUOTA_BREACH' && event.action === 'kill',
     shortensGrace: ({ context, event }) =>
