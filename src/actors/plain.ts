@@ -3,6 +3,13 @@ import type { PlainValue } from '../protocol/actor-records.js';
 const MAX_DEPTH = 8;
 
 /**
+ * Plain copies of values frozen through, by identity: such a value never changes, and many
+ * snapshots hold the same one (every plain new workspace's group, machines/workspace-start.ts;
+ * the empty parts of groups). Copied once per thread, not at every snapshot of every workspace.
+ */
+const frozenCopies = new WeakMap<object, { depth: number; plain: PlainValue }>();
+
+/**
  * A copy that survives msgpack and means the same on the other side: functions and actor
  * refs dropped (refs become their id), errors as { name, message }, depth bounded.
  */
@@ -21,6 +28,24 @@ export function toPlain(value: unknown, depth = 0): PlainValue {
       return null;
   }
   if (depth >= MAX_DEPTH) return '[…]';
+  if (Object.isFrozen(value)) {
+    const copy = frozenCopies.get(value);
+    if (copy && copy.depth === depth) return copy.plain;
+    const plain = copyToPlain(value, depth);
+    if (frozenThrough(value)) frozenCopies.set(value, { depth, plain });
+    return plain;
+  }
+  return copyToPlain(value, depth);
+}
+
+/** Frozen, and so is every object in it: nothing in it can change. */
+function frozenThrough(value: object): boolean {
+  if (!Object.isFrozen(value)) return false;
+  for (const item of Object.values(value)) if (item !== null && typeof item === 'object' && !frozenThrough(item as object)) return false;
+  return true;
+}
+
+function copyToPlain(value: object, depth: number): PlainValue {
   if (Array.isArray(value)) return value.map((item) => toPlain(item, depth + 1));
   if (value instanceof Error) return { name: value.name, message: value.message };
   const record = value as Record<string, unknown>;
