@@ -15,6 +15,7 @@
 // - ws.run(true) on a node until its exit is seen, against srun with shuma's step options, stdin
 //   /dev/null, to its exit; and against srun as shuma starts a step without stdin (stdin a pipe
 //   held open, the program behind the shell that gives it /dev/null on the node, step-task.ts).
+//   Also shuma's own part of it: ws.run called → srun asked, plus the exit told → exited.
 // - a restart cycle: a failing command with backoff 0 and maxRestarts (ms per run, from ws.run to
 //   the command's gaveUp), against `srun false` relaunched as soon as it ended, both ways above;
 //   and shuma's own part of a cycle: a run's exit told by the step spawner → the next srun asked.
@@ -245,15 +246,24 @@ async function stepRows(rt: Runtime, spawner: Spawner, env: Readonly<Record<stri
   const bareSrun = (node: string, program: string) => toEnd(spawner, srun, srunLine(node, program), env);
   const srunAsShuma = (node: string, program: string) => toEnd(spawner, srun, programReadsDevNull(srunLine(node, program)), env, true);
   const runMs: number[] = [];
+  /** ws.run called → its srun asked, and its exit told by the step spawner → c.exited resolved. */
+  const runOwn: number[] = [];
   const srunMs: number[] = [];
   const srunShumaMs: number[] = [];
   for (let i = 0; i < RUN_ROUNDS; i++) {
     await inTurn(i, [
       async () => {
-        const t = now();
-        const c = await ws.run({ exec: 'true', node: 'n2' });
-        await c.exited;
-        runMs.push(now() - t);
+        const tap = tapSteps(rt);
+        try {
+          const t = now();
+          const c = await ws.run({ exec: 'true', node: 'n2' });
+          await c.exited;
+          const end = now();
+          runMs.push(end - t);
+          runOwn.push(tap.asked[0]! - t + (end - tap.told[0]!));
+        } finally {
+          tap.untap();
+        }
       },
       async () => {
         const t = now();
@@ -336,6 +346,7 @@ async function stepRows(rt: Runtime, spawner: Spawner, env: Readonly<Record<stri
   return [
     { what: `ws.run(true) on n2 → exited (baseline: srun with shuma's step options, stdin /dev/null, started as shuma starts srun; median of ${RUN_ROUNDS}; ${paired(runMs, srunMs)})`, unit: 'ms', shuma: median(runMs), baseline: median(srunMs) },
     { what: `the same (baseline: srun as shuma starts it: its stdin held open, the program's /dev/null on the node; ${paired(runMs, srunShumaMs)})`, unit: 'ms', shuma: median(runMs), baseline: median(srunShumaMs) },
+    { what: `shuma's own part of ws.run → exited: ws.run called → its srun asked, plus its exit told → exited resolved (p90 ${quantile(runOwn, 0.9).toFixed(2)}) (baseline: bare srun)`, unit: 'ms', shuma: median(runOwn), baseline: median(srunMs) },
     { what: `restart cycle of a failing command, ${RESTARTS} runs a block, backoff 0 (baseline: srun false relaunched as it ends; median of ${RESTART_BLOCKS} blocks; ${paired(restartBlocks, srunLoopBlocks)})`, unit: 'ms/run', shuma: median(restartBlocks), baseline: median(srunLoopBlocks) },
     { what: `the same (baseline: srun as shuma starts it, relaunched as it ends; ${paired(restartBlocks, srunShumaLoopBlocks)})`, unit: 'ms/run', shuma: median(restartBlocks), baseline: median(srunShumaLoopBlocks) },
     { what: `shuma's own part of a cycle: a run's exit told → the next srun asked (median of ${ownPart.length}; p90 ${quantile(ownPart, 0.9).toFixed(2)}) (baseline: one bare srun run)`, unit: 'ms', shuma: median(ownPart), baseline: median(srunLoopBlocks) },
