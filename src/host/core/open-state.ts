@@ -40,8 +40,8 @@ export async function openState(core: CoreParts, stateDir: string): Promise<void
   const adoptable = new Set<string>();
   if (core.orphanPolicy === 'adopt' && data) {
     for (const record of data.workspaces) {
-      // Only a run its actor knows: a snapshot written between a spawn and the actor's SPAWNED
-      // holds the process but an actor still starting it, which would start another beside it.
+      // Only a run its actor knows: a file of a shuma before one-cut writes (collect.ts) may hold
+      // a process whose actor is still starting it, and would start another beside it.
       const known = knownRunIds(record.actor);
       for (const p of record.processes) if (known.has(p.runId) && isSameProcess(p)) adoptable.add(p.runId);
     }

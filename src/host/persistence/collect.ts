@@ -4,6 +4,7 @@ import type { Registry, WorkspaceEntry } from '../registry/registry.js';
 import type { PipelineSpec } from '../../protocol/pipeline-spec.js';
 import type { PersistedProcess, PersistedWorkspace, SnapshotData } from './snapshot-data.js';
 import { historyOf } from './finished.js';
+import { knownRunIds } from './restore.js';
 
 /** A command's or pipeline's causal trail, by its key (the runtime's why trails). */
 export type TrailOf = (key: string) => Array<{ at: number; text: string }>;
@@ -14,9 +15,21 @@ export function childKeysOf(persisted: unknown): Set<string> {
   return new Set(children ? Object.keys(children) : []);
 }
 
+/**
+ * The workspace's live runs that its actor's persisted snapshot knows. The table has a run
+ * before its actor does (SPAWNED crosses to the actor's thread, its snapshot back), and a
+ * relaunch by standing order before the actor hears of it: a file written meanwhile must hold
+ * the table and the actor as one cut, so the run is left out, as at the moment before its spawn.
+ * After a crash it is then an orphan of no snapshot (killed by its mark), and its actor, still
+ * starting it, starts the command again: what a crash an instant earlier would have left.
+ */
 function processesOf(ws: WorkspaceEntry, table: ProcessTable): PersistedProcess[] {
   const out: PersistedProcess[] = [];
-  for (const run of table.aliveIn(ws)) {
+  const alive = table.aliveIn(ws);
+  if (alive.length === 0) return out;
+  const known = knownRunIds(ws.persisted);
+  for (const run of alive) {
+    if (!known.has(run.id)) continue;
     // Our own unreaped child: its pid cannot have been reused, so this reads the right process.
     const stat = readProcStat(run.pid);
     if (!stat) continue;
