@@ -2,15 +2,18 @@
 // records, structure check, temp file, fsync, rename, fsync of the directory), size, and read time
 // (size cap, structure check, decode, envelope check), wall and CPU — against JSON.stringify + writeFileSync
 // (no fsync) and readFileSync + JSON.parse of the same data, in the same run. The runtime writes
-// through a SnapshotEncoder that keeps each unchanged workspace's bytes: a write after changes
-// (1 % of the workspaces changed since the last, as the runtime writes them) and a cold write
-// (nothing kept: every workspace encoded) are both shown.
+// through a SnapshotEncoder that keeps the bytes of each workspace whose change count did not
+// move: a write after changes (1 % of the workspaces changed since the last, as the runtime
+// writes them: every record made anew, each with its workspace's count) and a cold write
+// (nothing kept: every workspace encoded) are both shown. Both sides run in this process, their
+// code warmed by the runs before: a cold write is one whose every record is packed, not one in a
+// process that never packed.
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { monotonicFactory } from 'ulid';
 import type { PersistedWorkspace, SnapshotData } from '../src/host/persistence/snapshot-data.js';
-import { SnapshotEncoder } from '../src/host/persistence/snapshot-encoder.js';
+import { SnapshotEncoder, counted } from '../src/host/persistence/snapshot-encoder.js';
 import { SNAPSHOT_FILE, readSnapshotFile, writeSnapshotData } from '../src/host/persistence/snapshot-file.js';
 import { now, progress, quantile, type Line } from './measure.js';
 
@@ -66,22 +69,29 @@ function persistedActor(id: string, index: number, at: number): Record<string, u
 function snapshotData(count: number): SnapshotData {
   const nextId = monotonicFactory();
   const at = Date.now();
-  const workspaces = Array.from({ length: count }, (_, index) => workspaceRecord(nextId(), index, at)) as unknown as PersistedWorkspace[];
+  const workspaces = Array.from({ length: count }, (_, index) => counted(workspaceRecord(nextId(), index, at) as unknown as PersistedWorkspace, 0));
   return { runtimeId: nextId(), workspaces, savedPipelines: {} };
 }
 
 /** Share of the workspaces changed between two writes, for the write "after changes". */
 const CHANGED = 0.01;
 
+/** Each workspace's change count, as the registry keeps it. */
+const changes = new Map<string, number>();
+
 /**
- * A new record for `CHANGED` of the workspaces, with a new actor (as a state change brings);
- * the others new records around the same actor, as the runtime collects them at every write.
+ * A new record for `CHANGED` of the workspaces, with a new actor (as a state change brings) and
+ * its count bumped; the others new records around the same actor at the same count, as the
+ * runtime collects them at every write.
  */
 function changeSome(data: SnapshotData, round: number): void {
   const every = Math.round(1 / CHANGED);
-  data.workspaces = data.workspaces.map((record, index) =>
-    (index + round) % every === 0 ? { ...record, actor: structuredClone(record.actor) } : { ...record },
-  );
+  data.workspaces = data.workspaces.map((record, index) => {
+    const changed = (index + round) % every === 0;
+    const count = (changes.get(record.id) ?? 0) + (changed ? 1 : 0);
+    changes.set(record.id, count);
+    return counted(changed ? { ...record, actor: structuredClone(record.actor) } : { ...record }, count);
+  });
 }
 
 interface Timing {

@@ -5,6 +5,7 @@ import type { PipelineSpec } from '../../protocol/pipeline-spec.js';
 import type { PersistedProcess, PersistedWorkspace, SnapshotData } from './snapshot-data.js';
 import { historyOf } from './finished.js';
 import { knownRunIds } from './restore.js';
+import { counted } from './snapshot-encoder.js';
 
 /** A command's or pipeline's causal trail, by its key (the runtime's why trails). */
 export type TrailOf = (key: string) => Array<{ at: number; text: string }>;
@@ -49,7 +50,7 @@ function processesOf(ws: WorkspaceEntry, table: ProcessTable): PersistedProcess[
 
 function workspaceRecord(ws: WorkspaceEntry, table: ProcessTable, trail: TrailOf): PersistedWorkspace {
   const live = childKeysOf(ws.persisted);
-  return {
+  return counted({
     id: ws.id,
     spec: ws.spec,
     createdAt: ws.createdAt,
@@ -61,7 +62,7 @@ function workspaceRecord(ws: WorkspaceEntry, table: ProcessTable, trail: TrailOf
     processes: processesOf(ws, table),
     history: historyOf(ws, table, live, trail),
     ...(ws.placement.kind !== 'local' ? { placement: ws.placement } : {}),
-  };
+  }, ws.changes);
 }
 
 /** Everything the snapshot file keeps, read from the runtime as it is now. */

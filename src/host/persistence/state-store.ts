@@ -46,7 +46,9 @@ export class StateStore {
     private readonly warn: (message: string) => void = () => undefined,
   ) {}
 
-  markDirty(): void {
+  /** Something changed; `changed`, the workspace it changed, has its change count bumped. */
+  markDirty(changed?: { changes: number }): void {
+    if (changed) changed.changes++;
     if (this.frozen) return;
     this.dirty = true;
     if (this.timer || this.held) return;
