@@ -8,9 +8,9 @@ import { writeFileSync } from 'node:fs';
 import { isShumaError } from '../src/protocol/errors.js';
 import type { PlainValue } from '../src/protocol/actor-records.js';
 import type { PersistedWorkspace, SnapshotData } from '../src/host/persistence/snapshot-data.js';
-import { SNAPSHOT_MAX_DEPTH, SnapshotEncoder, counted } from '../src/host/persistence/snapshot-encoder.js';
+import { SNAPSHOT_MAX_DEPTH, SnapshotEncoder, UnchangedWorkspace, counted } from '../src/host/persistence/snapshot-encoder.js';
 import { SNAPSHOT_FILE, readSnapshotFile, writeSnapshotData, writeSnapshotFile } from '../src/host/persistence/snapshot-file.js';
-import { MAX_SHAPES } from '../src/host/persistence/snapshot-records.js';
+import { MAX_SHAPES, startNewTable } from '../src/host/persistence/snapshot-records.js';
 
 // The runtime's snapshot writes keep each workspace's bytes from one write to the next, while
 // its change count stays (collect.ts hands it with each record). What must hold: the file reads
@@ -175,4 +175,24 @@ test('a file reads back in a process that never wrote it: the record shapes trav
   const read = JSON.parse(child.stdout) as { status: string; data: unknown };
   assert.equal(read.status, 'ok');
   assert.deepEqual(read.data, JSON.parse(JSON.stringify(data([record(2), record(3)]))));
+});
+
+test('a workspace handed as unchanged is written from its kept bytes, or, once they are gone (a new table), from the record it builds then', async () => {
+  const encoder = new SnapshotEncoder();
+  const records = [counted(record(1), 3), counted(record(2), 3)];
+  const first = encoder.encode(9, data(records));
+  assert.ok(encoder.keeps(records[0]!.id, 3));
+  assert.equal(encoder.keeps(records[0]!.id, 4), false, 'not at another count');
+  let built = 0;
+  const unchanged = (r: PersistedWorkspace) => new UnchangedWorkspace(r.id, 3, undefined, () => (built++, structuredClone(r)));
+  const state = { runtimeId: 'RT1', savedPipelines: {}, workspaces: records.map(unchanged) };
+  assert.deepEqual(encoder.encode(9, state), first);
+  assert.equal(built, 0);
+  assert.equal(encoder.encodedLast, 0);
+  // Another writer started a new table meanwhile: the kept bytes name the old one's ids.
+  startNewTable();
+  const again = encoder.encode(9, state);
+  assert.equal(built, 2);
+  assert.deepEqual(await readBack(again), data(records));
+  assert.deepEqual(again, new SnapshotEncoder().encode(9, data(records)));
 });

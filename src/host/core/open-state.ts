@@ -1,7 +1,7 @@
 import { ShumaError, serializeError } from '../../protocol/errors.js';
 import { stateName } from '../../protocol/state-value.js';
 import { validateWorkspaceSpec } from '../../protocol/validate-spec.js';
-import { collectSnapshot } from '../persistence/collect.js';
+import { collectChanges, collectSnapshot } from '../persistence/collect.js';
 import { restoreCommandEntry, restoreHistory } from './restore-history.js';
 import { findMarkedProcesses, killProcesses, STATE_MARK_VARIABLE, stateMark } from '../persistence/orphans.js';
 import { knownRunIds, restoreSnapshot } from '../persistence/restore.js';
@@ -66,6 +66,7 @@ export async function openState(core: CoreParts, stateDir: string): Promise<void
   core.state = new StateStore(
     stateDir,
     () => collectSnapshot(core.runtimeId, core.registry, core.table, core.savedPipelines, (key) => core.why.get(key)),
+    (keeps) => collectChanges(core.runtimeId, core.registry, core.table, core.savedPipelines, (key) => core.why.get(key), keeps),
     core.logger,
     (message) => core.warn(message),
   );

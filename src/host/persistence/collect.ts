@@ -5,7 +5,7 @@ import type { PipelineSpec } from '../../protocol/pipeline-spec.js';
 import type { PersistedProcess, PersistedWorkspace, SnapshotData } from './snapshot-data.js';
 import { historyOf } from './finished.js';
 import { knownRunIds } from './restore.js';
-import { counted } from './snapshot-encoder.js';
+import { counted, UnchangedWorkspace, type CollectedState } from './snapshot-encoder.js';
 
 /** A command's or pipeline's causal trail, by its key (the runtime's why trails). */
 export type TrailOf = (key: string) => Array<{ at: number; text: string }>;
@@ -73,10 +73,31 @@ export function collectSnapshot(
   savedPipelines: ReadonlyMap<string, PipelineSpec>,
   trail: TrailOf = () => [],
 ): SnapshotData {
-  return {
-    runtimeId,
-    savedPipelines: Object.fromEntries(savedPipelines),
+  return collectChanges(runtimeId, registry, table, savedPipelines, trail, () => false) as SnapshotData;
+}
+
+/**
+ * The same for a write through an encoder that `keeps` the bytes of some workspaces at their
+ * change count: those are not looked into (their runs read from /proc, their history sorted),
+ * only named. 10,000 idle workspaces took ~35 ms to collect at every write, more than the rest
+ * of a write that kept them all.
+ */
+export function collectChanges(
+  runtimeId: string,
+  registry: Registry,
+  table: ProcessTable,
+  savedPipelines: ReadonlyMap<string, PipelineSpec>,
+  trail: TrailOf,
+  keeps: (id: string, changes: number) => boolean,
+): CollectedState {
+  const workspaces: CollectedState['workspaces'] = [];
+  for (const ws of registry.all()) {
     // A failed actor has nothing to restore from; one not yet mirrored is in its first instant.
-    workspaces: [...registry.all()].filter((ws) => !ws.failure && ws.persisted !== null).map((ws) => workspaceRecord(ws, table, trail)),
-  };
+    if (ws.failure || ws.persisted === null) continue;
+    const placement = ws.placement.kind !== 'local' ? ws.placement : undefined;
+    workspaces.push(
+      keeps(ws.id, ws.changes) ? new UnchangedWorkspace(ws.id, ws.changes, placement, () => workspaceRecord(ws, table, trail)) : workspaceRecord(ws, table, trail),
+    );
+  }
+  return { runtimeId, savedPipelines: Object.fromEntries(savedPipelines), workspaces };
 }

@@ -66,6 +66,25 @@ export function counted(record: PersistedWorkspace, changes: number): PersistedW
 }
 
 /**
+ * A workspace collect.ts did not make a record of: the encoder said it keeps its bytes at this
+ * change count (`keeps`). Should they be gone by the time it encodes (a new table of shapes),
+ * `build` makes the record then.
+ */
+export class UnchangedWorkspace {
+  constructor(
+    readonly id: string,
+    readonly changes: number,
+    readonly placement: PersistedWorkspace['placement'],
+    readonly build: () => PersistedWorkspace,
+  ) {}
+}
+
+/** The state as collect.ts hands it for a write: each workspace a record, or unchanged since the last write. */
+export interface CollectedState extends Omit<SnapshotData, 'workspaces'> {
+  workspaces: Array<PersistedWorkspace | UnchangedWorkspace>;
+}
+
+/**
  * Keeps each workspace record's bytes from one write to the next, while its change count stays.
  *
  * The file's bytes are gathered in one buffer: a changed record is packed in msgpackr's
@@ -80,6 +99,11 @@ export class SnapshotEncoder {
   private table: Shape[] | null = null;
   /** Records encoded afresh by the last call (the rest were kept): the tests and bench read it. */
   encodedLast = 0;
+
+  /** Whether the next write keeps the bytes of workspace `id` at change count `changes` (collect.ts then makes no record). */
+  keeps(id: string, changes: number): boolean {
+    return this.table === shapeTable() && !shapeTableFull() && this.kept.get(id)?.changes === changes;
+  }
 
   /**
    * The whole file's bytes for `data` (the runtime's state, or any value: its workspaces are
@@ -115,36 +139,37 @@ export class SnapshotEncoder {
     return bytes;
   }
 
-  private pushState(out: ByteBuilder, data: SnapshotData): void {
+  private pushState(out: ByteBuilder, data: CollectedState): void {
     const entries = Object.entries(data);
     out.push(mapHeader(entries.length));
     let workspaces = false;
     for (const [key, value] of entries) {
       plainPart(out, key);
       if (key === 'workspaces' && Array.isArray(value)) {
-        this.pushWorkspaces(out, value as PersistedWorkspace[]);
+        this.pushWorkspaces(out, value as CollectedState['workspaces']);
         workspaces = true;
       } else this.packChecked(out, value, 2);
     }
     if (!workspaces) this.kept = new Map();
   }
 
-  private pushWorkspaces(out: ByteBuilder, records: PersistedWorkspace[]): void {
+  private pushWorkspaces(out: ByteBuilder, records: CollectedState['workspaces']): void {
     out.push(arrayHeader(records.length));
     const kept = new Map<string, Kept>();
     // Records to pack, one after the other since the last kept one: packed in one call.
     const run: PersistedWorkspace[] = [];
     let encoded = 0;
-    for (const record of records) {
-      const changes = changeCounts.get(record);
-      const before = changes === undefined ? undefined : this.kept.get(record.id);
-      if (before !== undefined && before.changes === changes && before.placement === placementOf(record)) {
+    for (const item of records) {
+      const unchanged = item instanceof UnchangedWorkspace;
+      const changes = unchanged ? item.changes : changeCounts.get(item);
+      const before = changes === undefined ? undefined : this.kept.get(item.id);
+      if (before !== undefined && before.changes === changes && before.placement === placementOf(item)) {
         this.packRun(out, run, kept);
         const start = out.length;
         out.pushFrom(this.last, before.start, before.end);
-        if (!kept.has(record.id)) kept.set(record.id, { changes, placement: before.placement, start, end: out.length });
+        if (!kept.has(item.id)) kept.set(item.id, { changes, placement: before.placement, start, end: out.length });
       } else {
-        run.push(record);
+        run.push(unchanged ? counted(item.build(), item.changes) : item);
         encoded++;
       }
     }
@@ -226,6 +251,6 @@ function plainPart(out: ByteBuilder, value: unknown): void {
 }
 
 /** A placement other than this machine's, as it is now (compared with the one its kept bytes hold). */
-function placementOf(record: PersistedWorkspace): string | undefined {
+function placementOf(record: { placement?: PersistedWorkspace['placement'] }): string | undefined {
   return record.placement === undefined ? undefined : JSON.stringify(record.placement);
 }
