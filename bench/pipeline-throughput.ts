@@ -22,7 +22,7 @@
 // `> /dev/null` does not have; a fourth stage pays the same two copies, so the captured ending
 // against it says what the capture costs beyond the hop itself.
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createRuntime, type PipelineSpec, type Runtime } from '../src/index.js';
@@ -135,16 +135,44 @@ async function shumaRun(rt: Runtime, wsId: string, tap: boolean, ending: Ending)
   }
 }
 
-/** A flow reader in a process of its own, reading up to 1 MiB at a time: counts what it gets, prints the count at its end. */
-const READER_SCRIPT =
-  "let n=0;const s=require('net').connect({path:process.argv[1],onread:{buffer:Buffer.alloc(1<<20),callback:(k)=>{n+=k}}});s.on('close',()=>console.log(n))";
+/**
+ * A flow reader in a process of its own, in C so that it keeps up with the edge (a Node reader
+ * falls 4 MiB behind within milliseconds at these rates and is dropped): reads up to 1 MiB at a
+ * time, counts, prints the count at its end.
+ */
+const READER_SOURCE = `
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+static char buf[1 << 20];
+int main(int argc, char **argv) {
+  struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  strncpy(addr.sun_path, argv[1], sizeof addr.sun_path - 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) return 1;
+  long long n = 0;
+  for (ssize_t got; (got = read(fd, buf, sizeof buf)) > 0;) n += got;
+  printf("%lld\\n", n);
+  return 0;
+}
+`;
+
+function compileReader(dir: string): string {
+  const source = path.join(dir, 'flow-reader.c');
+  const binary = path.join(dir, 'flow-reader');
+  writeFileSync(source, READER_SOURCE);
+  execFileSync('gcc', ['-O2', '-o', binary, source]);
+  return binary;
+}
 
 /**
  * The tapped pipeline with a reader on cat1->cat2 from its first byte (head waits at a FIFO
  * until the reader is seen), timed from the gate's opening to the reader's end. The bytes the
  * reader got are kept: fewer than 2 GiB means it fell 4 MiB behind and was dropped.
  */
-async function shumaWithReader(rt: Runtime, wsId: string, scratch: string, round: number, got: number[]): Promise<Cost> {
+async function shumaWithReader(rt: Runtime, wsId: string, scratch: string, readerBinary: string, round: number, got: number[]): Promise<Cost> {
   const gate = path.join(scratch, `gate-${round}`);
   execFileSync('mkfifo', [gate]);
   const pipeline = await rt.runPipeline({
@@ -153,7 +181,7 @@ async function shumaWithReader(rt: Runtime, wsId: string, scratch: string, round
     nodes: [{ label: 'head', exec: 'sh', argv: ['-c', `read x < '${gate}'; exec head -c 2G /dev/zero`] }, ...spec(wsId, true, 'devnull').nodes.slice(1)],
   });
   const socketPath = (await pipeline.flows()).find((flow) => flow.edge === 'cat1->cat2')!.socketPath!;
-  const reader = spawn(process.execPath, ['-e', READER_SCRIPT, socketPath], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const reader = spawn(readerBinary, [socketPath], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   reader.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
   const readerDone = new Promise<void>((resolve) => reader.once('close', () => resolve()));
@@ -196,6 +224,7 @@ export async function pipelineThroughputSection(rounds = 3): Promise<Line[]> {
   const rt = await createRuntime();
   const stateDir = mkdtempSync(path.join(tmpdir(), 'shuma-bench-logs-'));
   const rtFiles = await createRuntime({ stateDir });
+  const readerBinary = compileReader(stateDir);
   const withFiles = 'untapped, last cat captured in its ring and its log files';
   const variants: Array<{ what: string; tap: boolean; ending: Ending }> = [
     { what: 'untapped, last cat captured in its ring', tap: false, ending: 'captured' },
@@ -224,7 +253,7 @@ export async function pipelineThroughputSection(rounds = 3): Promise<Line[]> {
       progress(`pipeline throughput, 2 GiB, round ${round}/${rounds}: shuma ${withFiles}`);
       keep(withFiles, await measure(() => shumaRun(rtFiles, wsFiles.id, false, 'captured')));
       progress(`pipeline throughput, 2 GiB, round ${round}/${rounds}: shuma ${withReader}`);
-      keep(withReader, await shumaWithReader(rt, ws.id, stateDir, round, readerGot));
+      keep(withReader, await shumaWithReader(rt, ws.id, stateDir, readerBinary, round, readerGot));
     }
     await ws.stop({ graceMs: 0 });
     await wsFiles.stop({ graceMs: 0 });
