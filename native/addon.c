@@ -16,6 +16,7 @@
 
 #include "exit-watch.h"
 #include "flow-pump.h"
+#include "flow-fanout.h"
 #include "capture-ring.h"
 #include "launch.h"
 #include "spawn-thread.h"
@@ -473,6 +474,7 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "captureDrain", fn);
   napi_create_function(env, "captureStop", NAPI_AUTO_LENGTH, capture_ring_stop, NULL, &fn);
   napi_set_named_property(env, exports, "captureStop", fn);
+  flow_fanout_register(env, exports);
   napi_create_int32(env, STDIO_NULL, &value);
   napi_set_named_property(env, exports, "STDIO_NULL", value);
   napi_create_int32(env, STDIO_PIPE, &value);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -520,13 +521,16 @@ static struct flow_pump *pump_of(napi_env env, napi_value value) {
   return data;
 }
 
-/* pumpStart(sourceFd, sinkFds, onEnd, tapFds?) → pump. Owns the descriptors from then on.
- * tapFds[i] (-1: none) is reader i's tap from the first byte: a thread starts at once, so a
- * tap added by pumpTap after this call could miss the first bytes. */
+/* pumpStart(sourceFd, sinkFds, onEnd, tapFds?, tapsOnThread?) → pump. Owns the descriptors
+ * from then on. tapFds[i] (-1: none) is reader i's tap from the first byte: a thread starts at
+ * once, so a tap added by pumpTap after this call could miss the first bytes. tapsOnThread: the
+ * taps are read by a thread too (a flow fanout, flow-fanout.c), so a tapped edge keeps its
+ * thread; without it a tapped edge is pumped on the loop, at the pace of the loop that reads
+ * the tap. */
 napi_value flow_pump_start(napi_env env, napi_callback_info info) {
   struct addon_state *state;
-  size_t argc = 4;
-  napi_value args[4], result = NULL;
+  size_t argc = 5;
+  napi_value args[5], result = NULL;
   uint32_t nsinks = 0;
   int32_t src;
   if (napi_get_cb_info(env, info, &argc, args, NULL, (void **)&state) != napi_ok || argc < 3 ||
@@ -584,7 +588,9 @@ napi_value flow_pump_start(napi_env env, napi_callback_info info) {
    * loop, and so does the first wake-up of a pump on the loop. */
   int tapped = 0;
   for (int i = 0; i < p->nsinks; i++) tapped |= p->sinks[i].tap.fd >= 0;
-  if (tapped || !start_thread(p)) {
+  bool taps_on_thread = false;
+  if (argc >= 5) napi_get_value_bool(env, args[4], &taps_on_thread);
+  if ((tapped && !taps_on_thread) || !start_thread(p)) {
     watch(p, &p->src, WAIT_READ);
     apply_all(p);
   }
@@ -610,13 +616,14 @@ napi_value flow_pump_bytes(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* pumpTap(pump, sinkIndex, fd): from now on a copy of reader i's bytes also goes to fd (the
- * write end of a pipe, owned from then on); fd -1 ends the tap. false: the pump has ended
- * (fd is closed all the same). */
+/* pumpTap(pump, sinkIndex, fd, onThread?): from now on a copy of reader i's bytes also goes to
+ * fd (the write end of a pipe, owned from then on); fd -1 ends the tap. false: the pump has
+ * ended (fd is closed all the same). onThread: as pumpStart's tapsOnThread. */
 napi_value flow_pump_tap(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value args[3], result;
+  size_t argc = 4;
+  napi_value args[4], result;
   int32_t index = -1, fd = -1;
+  bool on_thread = false;
   napi_get_cb_info(env, info, &argc, args, NULL, NULL);
   struct flow_pump *p = argc >= 3 ? pump_of(env, args[0]) : NULL;
   if (!p) return NULL;
@@ -627,7 +634,25 @@ napi_value flow_pump_tap(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, "EINVAL", "pumpTap: no such reader");
     return NULL;
   }
+  if (argc >= 4) napi_get_value_bool(env, args[3], &on_thread);
   struct sink *s = &p->sinks[index];
+  if (on_thread && p->thread_running) {
+    /* The tap is a fanout's pipe, read by its own thread: the edge keeps its thread. */
+    pthread_mutex_lock(&p->lock);
+    int ok = !p->ended && s->out.fd >= 0;
+    shut(&s->tap);
+    if (fd >= 0 && ok) {
+      set_nonblocking(fd);
+      s->tap.fd = fd;
+      s->tap.off = p->len;
+    } else if (fd >= 0) {
+      close(fd);
+    }
+    pthread_mutex_unlock(&p->lock);
+    wake_thread(p);
+    napi_get_boolean(env, ok, &result);
+    return result;
+  }
   /* Tapped bytes go through JavaScript to the flow readers, at the pace of the loop that reads
    * them: with a thread pumping at the pipes' pace, the loop would fall behind and drop every
    * reader. A tapped edge is the loop's, as it always was. */

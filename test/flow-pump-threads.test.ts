@@ -1,8 +1,9 @@
-// With the native spawner, a tapped edge nobody reads on its socket is pumped by a thread of the
-// addon's (native/flow-pump.c), so its writer never wakes the runtime's loop. These tests hold
-// the threads to their bounds: one per edge, at most 32 in the process (beyond, an edge is pumped
-// on the loop), none left once the edge ended, and an edge a flow reader attaches to goes back to
-// the loop (the reader's copy is read there) without losing a byte of the edge.
+// With the native spawner, a tapped edge is pumped by a thread of the addon's
+// (native/flow-pump.c), so its writer never wakes the runtime's loop, and its flow-socket readers
+// are fed by another (native/flow-fanout.c), so their copy never enters JavaScript. These tests
+// hold the threads to their bounds: one per edge, at most 32 in the process (beyond, an edge is
+// pumped on the loop), none left once the edge ended, and an edge a flow reader attaches to
+// keeps its thread without losing a byte of the edge.
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { describe, test } from 'node:test';
@@ -30,9 +31,10 @@ const skip =
         ? 'the addon was built before its pump threads (npm run install)'
         : false;
 const pumpThreads = () => addon!.pumpThreads!();
+const fanoutThreads = () => (addon as unknown as { fanoutThreads(): number }).fanoutThreads();
 
 describe('tapped edges on threads of their own (native spawner)', { skip }, () => {
-  test('an edge runs on a thread of its own until a reader attaches; the thread ends with the edge, no thread or descriptor is left', async () => {
+  test('an edge keeps its thread when a reader attaches, the reader is fed by a thread of the addon\'s; the threads end with the edge, no thread or descriptor is left', async () => {
     const { rt, ws } = await setup('pump-threads');
     // Warm-up: whatever the runtime opens once (descriptors, threads) is open now.
     await (await rt.runPipeline({ label: 'warm', workspace: ws.id, tap: true, nodes: [{ label: 'a', exec: 'seq', argv: ['1000'] }, { label: 'b', exec: 'cat' }], edges: [{ from: 'a', to: 'b' }] })).done;
@@ -44,11 +46,15 @@ describe('tapped edges on threads of their own (native spawner)', { skip }, () =
     assert.equal(pumpThreads(), 2);
     const reader = await attach((await flowOf(p, 'pass->sink')).socketPath!);
     await until('the runtime to see the reader', async () => (await flowOf(p, 'pass->sink')).readers === 1);
-    assert.equal(pumpThreads(), 1, 'the edge with a reader is still pumped on a thread');
+    // Before, the edge went back to the loop, which read the reader's copy and wrote it out.
+    assert.equal(pumpThreads(), 2, 'the edge with a reader left its thread');
+    assert.equal(fanoutThreads(), 1, 'the reader is not fed by a thread of the addon\'s');
     const at = (await flowOf(p, 'pass->sink')).bytes;
     await until('bytes to cross after the reader came', async () => (await flowOf(p, 'pass->sink')).bytes > at + 1024 * 1024);
     await p.stop({ graceMs: 0 });
     assert.equal(pumpThreads(), 0);
+    // The fanout's thread hands its readers what is left (a second at most), then ends.
+    await until('the fanout thread to end', () => fanoutThreads() === 0);
     const seen = await reader.received;
     assert.ok(seen.length > 0, 'the reader got nothing');
     assert.match(seen.toString(), /^[y\n]+$/, 'the reader got bytes yes never wrote');

@@ -25,7 +25,9 @@ describe('tapped pipelines: the data path under faults', () => {
     const { rt, ws } = await setup('late-reader');
     const gate = makeGate();
     const first = 'seq 1 100000';
-    const rest = 'seq 100001 1500000';
+    // 2.7 MB: the reader is never 4 MiB behind (where a flow reader is dropped), whatever its pace
+    // against the edge's (a thread of the addon's feeds it as fast as the edge goes).
+    const rest = 'seq 100001 500000';
     const p = await rt.runPipeline({
       label: 'late',
       workspace: ws.id,
@@ -144,6 +146,61 @@ describe('tapped pipelines: the data path under faults', () => {
     await reader.received;
     for (const node of p.nodes) assert.equal(isAlive(node.pid), false);
     // Closed handles release their descriptors as libuv closes them: no event says when.
+    await until(`the descriptors to drop back to ${baseline} (now ${fds()})`, () => fds() <= baseline);
+  });
+
+  test('a reader that stops reading is dropped once 4 MiB behind, never stalling the edge; a reader that keeps up gets every byte; no descriptor is left', async () => {
+    const { rt, ws } = await setup('slow-reader');
+    await (await rt.runPipeline({ label: 'warm', workspace: ws.id, tap: true, nodes: [{ label: 'a', exec: 'true' }, { label: 'b', exec: 'cat' }], edges: [{ from: 'a', to: 'b' }] })).done;
+    const baseline = fds();
+    const first = makeGate();
+    const second = makeGate();
+    const last = makeGate();
+    // Two parts, each less than 4 MiB, together more: the reader that reads is never 4 MiB
+    // behind (it has the first part whole before the second is written), the stuck one is.
+    const part1 = 'seq 1 400000';
+    const part2 = 'seq 400001 900000';
+    const p = await rt.runPipeline({
+      label: 'slow',
+      workspace: ws.id,
+      tap: true,
+      nodes: [
+        { label: 'gen', exec: 'sh', argv: ['-c', `read x < '${first.path}'; ${part1}; read x < '${second.path}'; ${part2}; read x < '${last.path}'`] },
+        { label: 'sum', exec: 'cksum' },
+      ],
+      edges: [{ from: 'gen', to: 'sum' }],
+    });
+    const socketPath = (await flowOf(p, 'gen->sum')).socketPath!;
+    const stuck = await attach(socketPath);
+    stuck.socket.pause();
+    const reader = await attach(socketPath);
+    let got = 0;
+    reader.socket.on('data', (chunk: Buffer) => (got += chunk.length));
+    await until('the runtime to see both readers', async () => (await flowOf(p, 'gen->sum')).readers === 2);
+    const closeFirst = first.open();
+    const closeLater: Array<() => void> = [];
+    try {
+      const firstLength = bash(part1).length;
+      await until('the reader to get the first part', () => got === firstLength);
+      closeLater.push(second.open());
+      const all = bash(`${part1}; ${part2}`);
+      // The stuck reader never reads: the edge and the other reader go on without it, and it
+      // is dropped while the pipeline still runs (gen waits at its last gate).
+      await until('the reader to get the second part', () => got === all.length);
+      await until('the stuck reader to be dropped', async () => (await flowOf(p, 'gen->sum')).readers === 1);
+      closeLater.push(last.open());
+      assert.equal((await p.done).ok, true);
+      assert.equal(await logsOf(ws, p, 'sum'), bash(`(${part1}; ${part2}) | cksum`).toString());
+      assert.ok((await reader.received).equals(all), 'the reader that kept up did not get the whole stream');
+      stuck.socket.resume();
+      const seen = await stuck.received;
+      // Dropped, not skipped: an unbroken start of the stream (what its socket held), then its end.
+      assert.ok(seen.length < 4 * 1024 * 1024, `the stuck reader got ${seen.length} bytes`);
+      assert.ok(all.subarray(0, seen.length).equals(seen), 'the stuck reader got bytes that are not the start of the stream');
+    } finally {
+      closeFirst();
+      for (const close of closeLater) close();
+    }
     await until(`the descriptors to drop back to ${baseline} (now ${fds()})`, () => fds() <= baseline);
   });
 

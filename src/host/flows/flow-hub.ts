@@ -234,7 +234,7 @@ export class FlowHub implements TapPlane {
     try {
       for (const [i, edge] of edges.entries()) {
         const stream = edge.stream ?? 'stdout';
-        const channel = await FlowChannel.open(`${edge.from}->${edge.to}`, stream, paths[i]!, new FlowMeter(this.now), this.logger);
+        const channel = await FlowChannel.open(`${edge.from}->${edge.to}`, stream, paths[i]!, new FlowMeter(this.now), this.logger, this.newPump.openFanout ?? null);
         if (flows.closed) {
           channel.close();
           throw new ShumaError('WORKSPACE_STOPPED', `pipeline ${pipeline.label} was stopped while it started`);

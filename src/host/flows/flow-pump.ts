@@ -1,6 +1,7 @@
 import net from 'node:net';
 import type { Logger } from 'pino';
 import type { FlowChannel } from './flow-socket.js';
+import type { FanoutOpener } from './native-fanout.js';
 
 /**
  * A pipe read returns at most the pipe's capacity, 64 KiB by default (F_SETPIPE_SZ, which
@@ -23,7 +24,10 @@ export interface EdgePump {
   destroy(): void;
 }
 
-export type PumpFactory = (sourceFd: number, sinks: readonly PumpSink[], logger: Logger) => EdgePump;
+export type PumpFactory = ((sourceFd: number, sinks: readonly PumpSink[], logger: Logger) => EdgePump) & {
+  /** The native pump's: flow-socket readers fed by the addon (native-fanout.ts), never by JS. */
+  readonly openFanout?: FanoutOpener;
+};
 
 export const jsPumpFactory: PumpFactory = (sourceFd, sinks, logger) => new FlowPump(sourceFd, sinks, logger);
 

@@ -3,6 +3,7 @@ import net from 'node:net';
 import type { Logger } from 'pino';
 import { ShumaError } from '../../protocol/errors.js';
 import type { FlowMeter } from './flow-meter.js';
+import type { FanoutOpener, ReaderFanout } from './native-fanout.js';
 
 /** Bytes the runtime may hold for one flow reader before it drops the reader. */
 export const READER_MAX_BUFFERED = 4 * 1024 * 1024;
@@ -14,6 +15,10 @@ export const MAX_SOCKET_PATH_BYTES = 107;
 /**
  * One tapped edge published on a unix socket: any number of readers connect and receive a
  * live copy of the edge's bytes from the moment they attach. Readers never slow the edge.
+ *
+ * With the native pump, the readers are fed by a thread of the addon's (a ReaderFanout, opened
+ * with the first reader): the edge's bytes never enter JavaScript. Otherwise (child_process, or
+ * no fanout to be had) the pump publishes each chunk here and this loop writes it to each reader.
  *
  * A reader that falls behind by more than READER_MAX_BUFFERED is dropped (its connection is
  * destroyed), not skipped. Skipping would hand it a byte stream with silent holes — a line
@@ -28,6 +33,9 @@ export class FlowChannel {
   private readersEndPending = false;
   /** Told when the number of readers changes: the pump of the current attempt tees for them. */
   onReaders: ((count: number) => void) | null = null;
+  /** Feeds the readers outside JavaScript, once the first came (and one could be had). */
+  private fanoutOf: ReaderFanout | null = null;
+  private fanoutRefused = false;
 
   private constructor(
     readonly edge: string,
@@ -36,6 +44,7 @@ export class FlowChannel {
     readonly meter: FlowMeter,
     private readonly server: net.Server,
     private readonly logger: Logger,
+    private readonly openFanout: FanoutOpener | null,
   ) {
     server.on('connection', (socket) => this.attach(socket));
     server.on('error', (error) => logger.warn({ edge, socketPath, err: error.message }, 'flow socket error'));
@@ -48,6 +57,7 @@ export class FlowChannel {
     socketPath: string,
     meter: FlowMeter,
     logger: Logger,
+    openFanout: FanoutOpener | null = null,
   ): Promise<FlowChannel> {
     const server = net.createServer({ pauseOnConnect: false });
     await new Promise<void>((resolve, reject) => {
@@ -65,11 +75,16 @@ export class FlowChannel {
         { field: 'flowDir', cause: error.code ?? 'EUNKNOWN' },
       );
     });
-    return new FlowChannel(edge, stream, socketPath, meter, server, logger);
+    return new FlowChannel(edge, stream, socketPath, meter, server, logger, openFanout);
   }
 
   get readerCount(): number {
     return this.readers.size;
+  }
+
+  /** The native fanout feeding this channel's readers: a pump tees into its pipe (tapFd). */
+  get fanout(): ReaderFanout | null {
+    return this.fanoutOf;
   }
 
   /**
@@ -78,7 +93,7 @@ export class FlowChannel {
    */
   publish(chunk: Buffer): void {
     for (const reader of this.readers) {
-      if (reader.destroyed) continue;
+      if (reader.destroyed || this.fanoutOf?.has(reader)) continue;
       reader.write(chunk);
       if (reader.writableLength > READER_MAX_BUFFERED) {
         this.logger.warn(
@@ -112,6 +127,11 @@ export class FlowChannel {
     this.server.close();
     // libuv unlinks a listening unix socket on close; make sure of it all the same.
     rmSync(this.socketPath, { force: true });
+    if (this.fanoutOf) {
+      // Its readers get what the pumps teed before they ended, then their end.
+      const release = this.hold();
+      this.fanoutOf.close(release);
+    }
     if (this.holds > 0) this.readersEndPending = true;
     else this.endReaders();
   }
@@ -139,8 +159,19 @@ export class FlowChannel {
       socket.destroy();
       return;
     }
+    if (this.openFanout && !this.fanoutRefused) {
+      this.fanoutOf ??= this.openFanout();
+      this.fanoutRefused = !this.fanoutOf;
+      if (this.fanoutOf && !this.fanoutOf.add(socket)) {
+        // Out of descriptors: a reader that cannot be fed is told so at once.
+        this.logger.warn({ edge: this.edge, socketPath: this.socketPath }, 'flow reader could not be fed; dropped');
+        socket.destroy();
+        return;
+      }
+    }
     this.readers.add(socket);
-    // A reader has nothing to say: what it sends is discarded (reading it shows its EOF).
+    // A reader has nothing to say: what it sends is discarded (reading it shows its EOF, or
+    // the end the fanout gave it).
     socket.resume();
     socket.on('error', () => socket.destroy());
     socket.on('close', () => this.forget(socket));
@@ -148,6 +179,9 @@ export class FlowChannel {
   }
 
   private forget(reader: net.Socket): void {
+    if (this.fanoutOf?.remove(reader)) {
+      this.logger.warn({ edge: this.edge, socketPath: this.socketPath }, 'flow reader fell behind; dropped');
+    }
     if (this.readers.delete(reader)) this.onReaders?.(this.readers.size);
   }
 }

@@ -5,6 +5,7 @@ import type { PumpHandle, SpawnerAddon } from '../spawn/native-addon.js';
 import { NativeSpawner } from '../spawn/native-spawner.js';
 import type { Spawner } from '../spawn/spawner.js';
 import { jsPumpFactory, type EdgePump, type PumpFactory, type PumpSink } from './flow-pump.js';
+import { fanoutOpenerFor } from './native-fanout.js';
 
 /** How often the pump's byte counts are brought into the edges' meters (their rate buckets are 100 ms). */
 const METER_SYNC_MS = 100;
@@ -26,17 +27,24 @@ export function pumpFactoryFor(spawner: Spawner): PumpFactory {
   const addon = spawner instanceof NativeSpawner ? spawner.addon : null;
   if (!addon?.pumpStart || !addon.pumpBytes || !addon.pumpTap || !addon.pumpDestroy || !addon.pipe) return jsPumpFactory;
   const pumps = addon as PumpAddon;
-  return (sourceFd, sinks, logger) => new NativePump(pumps, sourceFd, sinks, logger);
+  const factory = (sourceFd: number, sinks: readonly PumpSink[], logger: Logger) => new NativePump(pumps, sourceFd, sinks, logger);
+  const openFanout = fanoutOpenerFor(addon);
+  return openFanout ? Object.assign(factory, { openFanout }) : factory;
 }
+
+/** A sink's tap: the channel's native fanout (no JavaScript on the way), or a pipe read here. */
+type Tap = 'fanout' | net.Socket;
 
 /**
  * One node's output pumped to its readers by the addon (native/flow-pump.c), with the semantics
  * of the JS FlowPump: backpressure, SIGPIPE upstream once no reader is left, end of input passed
- * on. The bytes never enter JavaScript, except a copy for flow-socket readers: while an edge has
- * readers, the addon tees its bytes into a tap pipe that is read here and published. Until then
- * the addon pumps the edge on a thread of its own, which never wakes this loop (at most 32
- * such threads; beyond, and once a reader came, the edge is pumped on this loop, so the tap is
- * read at the pace it is filled).
+ * on. The bytes never enter JavaScript: while an edge has flow-socket readers, the addon tees
+ * its bytes into the pipe of the channel's fanout, whose thread writes them to the readers'
+ * sockets (native-fanout.ts). The addon pumps the edge on a thread of its own, which never
+ * wakes this loop (at most 32 such threads; beyond, on this loop).
+ *
+ * Without a fanout (none could be had) the old way: the tap pipe is read here and published,
+ * and the edge is pumped on this loop, so the tap is read at the pace it is filled.
  *
  * Backpressure toward flow readers: the addon waits for room in the tap pipe (the runtime's own
  * read, one pipe's capacity), never for a reader; a reader that falls behind by more than
@@ -46,7 +54,7 @@ class NativePump implements EdgePump {
   private readonly handle: PumpHandle;
   /** Bytes of each sink already added to its meter. */
   private readonly metered: number[];
-  private readonly taps: Array<net.Socket | null>;
+  private readonly taps: Array<Tap | null>;
   private readonly timer: NodeJS.Timeout;
   private ended = false;
 
@@ -61,17 +69,19 @@ class NativePump implements EdgePump {
     // Readers already attached (a restarted attempt) are tapped from the first byte: the
     // addon's thread starts pumping as soon as pumpStart returns.
     const tapFds = sinks.map((sink, i) => (sink.channel.readerCount > 0 ? (this.openTap(i) ?? -1) : -1));
+    const jsTaps = this.taps.some((tap) => tap !== null && tap !== 'fanout');
     try {
       this.handle = addon.pumpStart(
         sourceFd,
         sinks.map((sink) => sink.fd),
         () => this.finish(),
         tapFds,
+        !jsTaps,
       );
     } catch (error) {
       // Refused (out of memory): the taps opened for it go; the caller logs the pump's failure.
       for (const fd of tapFds) if (fd >= 0) closeSync(fd);
-      for (const tap of this.taps) tap?.destroy();
+      for (const tap of this.taps) if (tap !== 'fanout') tap?.destroy();
       throw error;
     }
     this.timer = setInterval(() => this.sync(), METER_SYNC_MS);
@@ -116,18 +126,29 @@ class NativePump implements EdgePump {
     if (!wanted) {
       if (!tap) return;
       this.taps[i] = null;
-      if (!this.ended) this.addon.pumpTap(this.handle, i, -1);
-      tap.destroy();
+      if (!this.ended) this.addon.pumpTap(this.handle, i, -1, tap === 'fanout');
+      if (tap !== 'fanout') tap.destroy();
       return;
     }
     if (tap || this.ended) return;
     const writeFd = this.openTap(i);
-    if (writeFd !== null && !this.addon.pumpTap(this.handle, i, writeFd)) this.taps[i]?.destroy();
+    if (writeFd === null) return;
+    const onThread = this.taps[i] === 'fanout';
+    if (!this.addon.pumpTap(this.handle, i, writeFd, onThread) && !onThread) (this.taps[i] as net.Socket | null)?.destroy();
   }
 
-  /** A tap pipe for sink i, read into its channel: its write end, for the addon (null: none could be had). */
+  /**
+   * Sink i's tap: a write end of its channel's fanout pipe, or else a tap pipe read into its
+   * channel here. The write end, for the addon (null: none could be had).
+   */
   private openTap(i: number): number | null {
     const channel = this.sinks[i]!.channel;
+    if (channel.fanout) {
+      const fd = channel.fanout.tapFd();
+      if (fd < 0) return null;
+      this.taps[i] = 'fanout';
+      return fd;
+    }
     let fds: [number, number];
     try {
       fds = this.addon.pipe();

@@ -52,13 +52,14 @@ export interface SpawnerAddon {
    * `sourceFd` go to every `sinkFds` pipe (splice(2) for one, a copy for a fan-out) without
    * entering JavaScript. Owns the descriptors. `onEnd` once the source ended or no reader is left
    * (never during this call). `tapFds[i]`: sink i's tap (see pumpTap) from the first byte, -1 none.
+   * `tapsOnThread`: the taps are read by a thread too (a flow fanout): a tapped edge keeps its thread.
    * Absent from an addon built before it: the JS pump is used.
    */
-  pumpStart?(sourceFd: number, sinkFds: readonly number[], onEnd: () => void, tapFds?: readonly number[]): PumpHandle;
+  pumpStart?(sourceFd: number, sinkFds: readonly number[], onEnd: () => void, tapFds?: readonly number[], tapsOnThread?: boolean): PumpHandle;
   /** Bytes handed to each sink so far. */
   pumpBytes?(pump: PumpHandle): number[];
-  /** A copy of sink i's bytes also goes to `fd` (a pipe's write end, owned from then on); -1 ends it. False once the pump ended. */
-  pumpTap?(pump: PumpHandle, sink: number, fd: number): boolean;
+  /** A copy of sink i's bytes also goes to `fd` (a pipe's write end, owned from then on); -1 ends it. False once the pump ended. `onThread`: as pumpStart's tapsOnThread. */
+  pumpTap?(pump: PumpHandle, sink: number, fd: number, onThread?: boolean): boolean;
   /** Closes every descriptor of the pump now; onEnd is not called. */
   pumpDestroy?(pump: PumpHandle): void;
   /** Edges pumped on a thread of their own now (all runtimes of the process). */
