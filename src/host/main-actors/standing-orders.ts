@@ -27,6 +27,8 @@ import type { HostActorDeps } from './host-actor-deps.js';
 // waited behind the worker and the new program for a CPU, and learnt of the exec ~0.2-0.4 ms late
 // (traced: median "exec done -> loop told" 0.03 ms when the worker was idle, 0.3 ms when it was
 // not). The actor's story is unchanged: it hears the exit, then asks, and the answer is ready.
+// (A spawner whose spawn takes long — an srun step — would hold the exit as long: worth weighing
+// before such a spawner says `actsAhead`.)
 
 /** A run started ahead of its actor's request. */
 interface Ahead {
