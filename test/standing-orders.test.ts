@@ -160,6 +160,49 @@ describe('the exit that sets a relaunch off', () => {
   });
 });
 
+describe('a first run started ahead', () => {
+  // Its spawn is submitted once the command's RUN has left for the worker (standing-orders.ts
+  // runAhead): the actor is created while the clone runs, not after the spawner thread and the
+  // new program have had the loop's CPU.
+  test('the RUN leaves for the worker before the spawn is submitted (20 runs)', async (t) => {
+    const rt = await startRuntime();
+    if ((await rt.health()).spawner !== 'native') return t.skip('child_process does not act ahead: the actor asks first');
+    const ws = await rt.createWorkspace({ label: 'run-first' });
+    const core = coreOf(rt);
+    const entry = core.registry.get(ws.id)!;
+    const channel = (core.pool as unknown as { members: Array<{ channel: { flush(): void } }> }).members[entry.worker]!.channel;
+    const queued = channel as unknown as { queue: unknown[] };
+    const log: string[] = [];
+    const flush = channel.flush.bind(channel);
+    channel.flush = () => {
+      const text = JSON.stringify(queued.queue);
+      for (const label of text.match(/first-\d+/g) ?? []) log.push(`RUN sent ${label}`);
+      flush();
+    };
+    const host = (core.placements.local as unknown as { host: { deps: { spawner: Spawner } } }).host;
+    const real = host.deps.spawner;
+    host.deps.spawner = {
+      name: real.name,
+      appliesLimits: real.appliesLimits,
+      ...(real.actsAhead !== undefined ? { actsAhead: real.actsAhead } : {}),
+      spawn: (order) => {
+        log.push('spawn');
+        return real.spawn(order);
+      },
+    };
+    for (let i = 0; i < 20; i++) {
+      log.length = 0;
+      const cmd = await ws.run({ exec: '/bin/true', label: `first-${i}` });
+      const sent = log.indexOf(`RUN sent first-${i}`);
+      assert.ok(sent >= 0, `run ${i}: ${JSON.stringify(log)}`);
+      assert.ok(sent < log.indexOf('spawn'), `run ${i}: the spawn was submitted before the RUN left: ${JSON.stringify(log)}`);
+      await cmd.exited;
+    }
+    host.deps.spawner = real;
+    await ws.stop({ graceMs: 0 });
+  });
+});
+
 interface Told {
   key: string;
   event: ChildEvent;

@@ -116,12 +116,17 @@ export class StandingOrders {
    * A command just run, with nothing to wait for (no dependency, no probe): its actor's first
    * request is certain unless its workspace stops first, so its first run starts now, held
    * like a relaunch until the actor asks. run() still settles when the actor has asked.
+   *
+   * The spawn is submitted a microtask later, after the command's RUN (queued just before, its
+   * flush a microtask queued earlier) has left for the worker: submitted first, the spawner
+   * thread (short slice) and the new program took the loop's CPU and the RUN left 0.2-0.3 ms
+   * late, so the actor's first request came back later than the exec (ws.run → exited, bench (a)).
    */
   runAhead(ws: WorkspaceEntry, command: CommandEntry): void {
     if (this.deps.spawner.actsAhead !== true || ws.hostStop || this.ahead.has(keyOf(ws, command.key))) return;
     const ahead: Ahead = { ws, command, order: undefined, restarts: 0, after: null, asked: false, outcome: null, held: [], untold: null };
     this.ahead.set(keyOf(ws, command.key), ahead);
-    this.spawner.spawnAhead(ws, command, 0, (result) => this.spawned(ahead, result));
+    queueMicrotask(() => this.spawner.spawnAhead(ws, command, 0, (result) => this.spawned(ahead, result)));
   }
 
   /** Every command exit the reaper tells goes through here: a held run's waits, an ordered one relaunches. */
