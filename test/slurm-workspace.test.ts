@@ -189,6 +189,27 @@ describe('a Slurm-placed workspace', { skip }, () => {
     assert.equal((await rt.listWorkspaces()).filter((w) => w.label === 'bad').length, 0);
   });
 
+  test('a cwd that does not exist is INVALID_SPEC; the allocation asked before its check is withdrawn: no job, no salloc, no actor left', async () => {
+    const actors = await actorsHosted(rt);
+    const missing = path.join(dir, 'no-such-dir');
+    const ids = [0, 1, 2].map(() => coreOf(rt).newId());
+    for (const [i, id] of ids.entries()) {
+      await assert.rejects(
+        rt.createWorkspace({ label: `bad-cwd-${i}`, placement: { kind: 'slurm', nodes: 2 }, cwd: missing }, { id }),
+        (e: unknown) => isShumaError(e) && e.code === 'INVALID_SPEC' && e.field === 'cwd' && e.message.includes(missing),
+      );
+      assert.deepEqual(processesMentioning(`--job-name=shuma-${id}`), [], 'no salloc left');
+    }
+    const jobs = await jobsListed();
+    assert.ok(!jobs.some((j) => ids.some((id) => j.endsWith(` shuma-${id}`))), `no job queued or granted: ${jobs.join(', ')}`);
+    assert.equal(await actorsHosted(rt), actors, 'its actor was let go');
+    for (const id of ids) assert.equal(coreOf(rt).registry.get(id), undefined);
+    // The placement still works after the withdrawals.
+    const ws = await slurmWs('cwd-after', { cwd: dir });
+    assert.equal(ws.placement.kind === 'slurm' && ws.placement.nodes.length, 2);
+    await ws.stop();
+  });
+
   test('no cluster configured or reachable: PLACEMENT_UNAVAILABLE', async () => {
     const other = await createRuntime({ workers: 1, slurm: { conf: path.join(tc.root, 'absent.conf') } });
     try {

@@ -34,18 +34,19 @@ export async function createWhilePlacing(
   placement: Placement,
   making: WorkspaceMaking,
 ): Promise<WorkspaceEntry> {
-  const cwd = await core.cwdChecks.check(spec.cwd ?? process.cwd());
   ensureOpen(core);
   if (core.registry.get(id)) {
     throw new ShumaError('INVALID_ARGUMENT', `id ${id} is already the id of a live workspace: ids are unique`);
   }
-  const ws = making.entry(core, spec, id, core.clock.now(), cwd, { cgroup: null, warnings: [], info: notYetPlaced(placement) });
+  // The cwd is checked once the placement's request is under way (below), so that nothing but
+  // validation without I/O comes before it; nothing reads a placing workspace's cwd.
+  const ws = making.entry(core, spec, id, core.clock.now(), '', { cgroup: null, warnings: [], info: notYetPlaced(placement) });
   core.registry.addPlacing(ws);
   // Hosted once the placement's request is under way (salloc's spawn asked of the addon's
   // thread), not before: woken first, the worker delayed that request by 2.5-5 ms a create at
-  // load ~16 (medians of 40, in turn, three runs). `asked` comes within prepare()'s microtasks,
-  // before any stop can reach the workspace (a placement that never calls it is hosted once it
-  // answered).
+  // load ~16 (medians of 40, in turn, three runs). `asked` comes within prepare()'s synchronous
+  // part (its first call: within its microtasks), before any stop can reach the workspace (a
+  // placement that never calls it is hosted once it answered).
   let hosted = false;
   const host = () => {
     if (hosted) return;
@@ -53,8 +54,12 @@ export async function createWhilePlacing(
     core.pool.send(ws.worker, making.message(ws));
   };
   let prepared: PreparedWorkspace;
+  const preparing = placement.prepare(spec, id, undefined, host);
+  // Awaited below, or after the cwd check's failure: never left unhandled meanwhile.
+  preparing.catch(() => undefined);
   try {
-    prepared = await placement.prepare(spec, id, undefined, host);
+    (ws as { cwd: string }).cwd = await checkCwdWhilePlacing(core, spec, ws, placement, preparing);
+    prepared = await preparing;
     host();
   } catch (error) {
     host();
@@ -77,6 +82,28 @@ export async function createWhilePlacing(
   });
   await Promise.race([ws.started.promise, stoppedFirst]);
   return making.announced(core, ws, false);
+}
+
+/**
+ * The workspace's cwd, checked while its placement is prepared. Missing: what the placement
+ * was asked is withdrawn (salloc ended, its job cancelled) and let go before INVALID_SPEC, so
+ * that nothing of the workspace is left.
+ */
+async function checkCwdWhilePlacing(
+  core: CoreParts,
+  spec: WorkspaceSpec,
+  ws: WorkspaceEntry,
+  placement: Placement,
+  preparing: Promise<PreparedWorkspace>,
+): Promise<string> {
+  try {
+    return await core.cwdChecks.check(spec.cwd ?? process.cwd());
+  } catch (error) {
+    await placement.teardown(ws);
+    const prepared = await preparing.catch(() => null);
+    await prepared?.release?.();
+    throw error;
+  }
 }
 
 /**

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { openSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import { ShumaError } from '../../../protocol/errors.js';
 import { resolveExecutable } from '../../spawn/spawn-check.js';
@@ -30,6 +31,18 @@ export async function sallocSpawnerOf(spawner: Spawner): Promise<SallocSpawner |
   return file ? { spawner, file } : undefined;
 }
 
+let devNullFd: number | null = null;
+
+/**
+ * salloc's stdout: /dev/null, opened once. Neither salloc nor its reporting command says
+ * anything there (salloc writes to stderr), and a pipe would cost every create one more pipe,
+ * stream and end to wait for.
+ */
+function devNull(): number {
+  devNullFd ??= openSync('/dev/null', 'w');
+  return devNullFd;
+}
+
 export interface SallocProcess {
   /** Everything salloc said on stderr so far. */
   said(): string;
@@ -53,15 +66,13 @@ export function startSalloc(cluster: SlurmCluster, args: readonly string[], opti
   if (options.spawner) return startByAddon(options.spawner, cluster, args, options);
   options.asked?.();
   return new Promise((resolve, reject) => {
-    const child = spawn('salloc', args, { env: slurmEnv(cluster), stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('salloc', args, { env: slurmEnv(cluster), stdio: ['pipe', 'ignore', 'pipe'] });
     let stderr = '';
-    let stdout = '';
     let exited = false;
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       stderr += chunk;
       options.onStderr(stderr);
     });
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     const kill = () => {
       if (!exited) child.kill('SIGKILL');
     };
@@ -69,7 +80,7 @@ export function startSalloc(cluster: SlurmCluster, args: readonly string[], opti
     const ended = new Promise<SlurmAnswer & { signal: NodeJS.Signals | null }>((settle) =>
       child.once('close', (code, signal) => {
         clearTimeout(timer);
-        settle({ code, signal, stdout, stderr });
+        settle({ code, signal, stdout: '', stderr });
       }),
     );
     child.once('exit', () => (exited = true));
@@ -90,13 +101,12 @@ export function startSalloc(cluster: SlurmCluster, args: readonly string[], opti
 }
 
 async function startByAddon({ spawner, file }: SallocSpawner, cluster: SlurmCluster, args: readonly string[], options: SallocOptions): Promise<SallocProcess> {
-  const starting = spawner.spawn({ file, argv0: 'salloc', args, env: slurmEnv(cluster), cwd: process.cwd() });
+  const starting = spawner.spawn({ file, argv0: 'salloc', args, env: slurmEnv(cluster), cwd: process.cwd(), stdio: { stdout: devNull() } });
   options.asked?.();
   const child = await starting.catch((error: unknown) => {
     throw new ShumaError('PLACEMENT_UNAVAILABLE', `salloc could not be started: ${(error as Error).message}`);
   });
   let stderr = '';
-  let stdout = '';
   let exited = false;
   const errText = new StringDecoder('utf8');
   // A chunk is valid during the listener's call only (the addon reuses its buffers): decoded at once.
@@ -104,8 +114,6 @@ async function startByAddon({ spawner, file }: SallocSpawner, cluster: SlurmClus
     stderr += errText.write(chunk);
     options.onStderr(stderr);
   });
-  const outText = new StringDecoder('utf8');
-  child.stdout?.on('data', (chunk: Buffer) => (stdout += outText.write(chunk)));
   const kill = () => {
     if (exited) return;
     try {
@@ -124,7 +132,7 @@ async function startByAddon({ spawner, file }: SallocSpawner, cluster: SlurmClus
   const outputEnd = new Promise<void>((settle) => child.onOutputEnd(settle));
   const ended = Promise.all([exit, outputEnd]).then(([{ code, signal }]) => {
     clearTimeout(timer);
-    return { code, signal, stdout, stderr };
+    return { code, signal, stdout: '', stderr };
   });
   return { said: () => stderr, ended, kill };
 }

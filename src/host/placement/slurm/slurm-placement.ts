@@ -14,14 +14,14 @@ import type { Placement, PreparedWorkspace } from '../placement.js';
 import { killGroup } from './step-signals.js';
 import { SlurmJob } from './slurm-job.js';
 import { SlurmJobs } from './slurm-jobs.js';
-import { slurmEnv } from './slurm-cli.js';
+import { slurmEnv, type SlurmCluster } from './slurm-cli.js';
 import { StepSpawner, type StepMeta } from './step-spawner.js';
 import { StepOrders } from './step-orders.js';
 import { RunSignals } from './run-signals.js';
 import { clusterOf, jobForWorkspace, type SlurmOptions } from './workspace-job.js';
 import { withdrawn } from './allocation.js';
 import { AllocationsUnderWay } from './allocations-under-way.js';
-import { sallocSpawnerOf } from './salloc-process.js';
+import { sallocSpawnerOf, type SallocSpawner } from './salloc-process.js';
 import { cancelOrphanJobs, jobComment } from './orphan-jobs.js';
 
 /**
@@ -46,6 +46,9 @@ export class SlurmPlacement implements Placement {
   private readonly token: string;
   private recovering: Promise<void> = Promise.resolve();
   private readonly signals: RunSignals;
+  /** salloc's spawner, once looked for (undefined inside: child_process starts salloc). */
+  private sallocSpawner: { spawner: SallocSpawner | undefined } | null = null;
+  private clusterObject: SlurmCluster | null = null;
 
   constructor(
     private readonly deps: LocalPlacementDeps,
@@ -99,13 +102,18 @@ export class SlurmPlacement implements Placement {
   }
 
   private async prepareJob(spec: WorkspaceSpec, wsId: string, resume: PlacementInfo | undefined, signal: AbortSignal, asked?: () => void): Promise<PreparedWorkspace> {
-    const cluster = clusterOf(this.options);
-    // The first prepare looks for srun and salloc on PATH (real I/O, an event-loop turn): asked now.
-    if (this.orders.srun === null) asked?.();
-    this.orders.srun ??= await resolveExecutable('srun', '/', process.env.PATH ?? '/usr/bin:/bin').catch(() => {
-      throw new ShumaError('PLACEMENT_UNAVAILABLE', 'srun was not found on PATH: install Slurm\'s client programs (Debian: slurm-client)');
-    });
-    const spawner = await sallocSpawnerOf(this.deps.spawner);
+    const cluster = this.cluster();
+    // The first prepare looks for srun and salloc on PATH (real I/O, an event-loop turn): asked
+    // now. Every later one reaches salloc's spawn request within prepare()'s synchronous part,
+    // so that a create starts salloc before anything else (create-while-placing.ts).
+    if (this.orders.srun === null || this.sallocSpawner === null) {
+      asked?.();
+      this.orders.srun ??= await resolveExecutable('srun', '/', process.env.PATH ?? '/usr/bin:/bin').catch(() => {
+        throw new ShumaError('PLACEMENT_UNAVAILABLE', 'srun was not found on PATH: install Slurm\'s client programs (Debian: slurm-client)');
+      });
+      this.sallocSpawner ??= { spawner: await sallocSpawnerOf(this.deps.spawner) };
+    }
+    const { spawner } = this.sallocSpawner;
     const how = { signal, ...(spawner ? { spawner } : {}), ...(asked ? { asked } : {}), ...(this.jobComment ? { comment: this.jobComment } : {}) };
     const { jobId, nodes, resumed, settled } = await jobForWorkspace(cluster, this.options, spec, wsId, resume, how);
     const job = new SlurmJob(cluster, jobId, nodes, this.deps.logger, (lost) => this.signals.onNodesLost(wsId, lost), settled);
@@ -128,6 +136,16 @@ export class SlurmPlacement implements Placement {
         await job.end();
       },
     };
+  }
+
+  /**
+   * The configured cluster, its slurm.conf checked at every use; one object while the conf is the
+   * same, so that its client programs' environment is made once (slurmEnv).
+   */
+  private cluster(): SlurmCluster {
+    const fresh = clusterOf(this.options);
+    if (this.clusterObject?.conf !== fresh.conf) this.clusterObject = fresh;
+    return this.clusterObject;
   }
 
   spawnCommand(ws: WorkspaceEntry, command: CommandEntry, restarts: number, relaunch?: RelaunchOrder): void {
@@ -194,7 +212,7 @@ export class SlurmPlacement implements Placement {
     if (!job && !asking) return;
     try {
       const target = job ? job.jobId : `--name=shuma-${ws.id}`;
-      execFileSync('scancel', ['--quiet', target], { env: slurmEnv(job?.cluster ?? clusterOf(this.options)), timeout: 5000, stdio: 'ignore' });
+      execFileSync('scancel', ['--quiet', target], { env: slurmEnv(job?.cluster ?? this.cluster()), timeout: 5000, stdio: 'ignore' });
     } catch {
       // The process is exiting: the job's --time backstop ends it if the controller did not answer.
     }
@@ -204,7 +222,7 @@ export class SlurmPlacement implements Placement {
     this.jobComment = jobComment(mark, this.token);
     let cluster;
     try {
-      cluster = clusterOf(this.options);
+      cluster = this.cluster();
     } catch {
       return; // no Slurm cluster configured: nothing was asked of one
     }
