@@ -2,86 +2,46 @@
 // records, structure check, temp file, fsync, rename, fsync of the directory), size, and read time
 // (size cap, structure check, decode, envelope check), wall and CPU — against JSON.stringify + writeFileSync
 // (no fsync) and readFileSync + JSON.parse of the same data, in the same run. The runtime writes
-// through a SnapshotEncoder that keeps each unchanged workspace's bytes: a write after changes
-// (1 % of the workspaces changed since the last, as the runtime writes them) and a cold write
-// (nothing kept: every workspace encoded) are both shown.
+// through a SnapshotEncoder that keeps the bytes of each workspace whose change count did not
+// move: a write after changes (1 % of the workspaces changed since the last, as the runtime
+// writes them: every record made anew, each with its workspace's count) and a cold write
+// (nothing kept: every workspace encoded) are both shown. Both sides run in this process, their
+// code warmed by the runs before: a cold write is one whose every record is packed, not one in a
+// process that never packed.
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { monotonicFactory } from 'ulid';
-import type { PersistedWorkspace, SnapshotData } from '../src/host/persistence/snapshot-data.js';
-import { SnapshotEncoder } from '../src/host/persistence/snapshot-encoder.js';
+import type { SnapshotData } from '../src/host/persistence/snapshot-data.js';
+import { SnapshotEncoder, counted } from '../src/host/persistence/snapshot-encoder.js';
+import { snapshotData } from './snapshot-sample.js';
+import { firstWrites } from './snapshot-first-write.js';
 import { SNAPSHOT_FILE, readSnapshotFile, writeSnapshotData } from '../src/host/persistence/snapshot-file.js';
 import { now, progress, quantile, type Line } from './measure.js';
 
 const RUNS = 7;
+/** Fresh processes per side for the first write (a process's first write is one sample). */
+const FIRST_WRITES = 5;
 const KiB = 1024;
-
-/** One workspace as the runtime would persist it: its spec, its id, its TTL, its actor (~1 KB). */
-function workspaceRecord(id: string, index: number, at: number): Record<string, unknown> {
-  return {
-    id,
-    createdAt: at - index * 1000,
-    spec: {
-      label: `workspace-${index}`,
-      env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: `/home/user${index % 50}`, LANG: 'C.UTF-8', SHUMA_WS: id, LOG_LEVEL: 'info' },
-      ttlMs: 3_600_000,
-    },
-    ttlDeadline: at + 3_600_000,
-    actor: persistedActor(id, index, at),
-  };
-}
-
-/** Shaped like XState's getPersistedSnapshot() of a workspace machine with two commands. */
-function persistedActor(id: string, index: number, at: number): Record<string, unknown> {
-  const command = (n: number) => ({
-    key: `cmd-${n}`,
-    label: n === 0 ? 'server' : 'worker',
-    argv: ['node', n === 0 ? 'server.js' : 'worker.js', '--port', String(8000 + n)],
-    pid: 100_000 + index * 2 + n,
-    startTime: 4_000_000 + index,
-    restarts: (index + n) % 5,
-    backoffUntil: n === 1 ? at + 2_000 : null,
-    lastExit: { code: 1, signal: null, status: 1, at: at - 500 },
-  });
-  return {
-    status: 'active',
-    value: { running: 'supervising' },
-    historyValue: {},
-    context: {
-      id,
-      label: `workspace-${index}`,
-      deadlines: { ttlAt: at + 3_600_000, graceUntil: null },
-      quota: { memoryBytes: 512 * 2 ** 20, cpuPercent: 50, policy: 'kill' },
-      stats: { rssBytes: 48_000_000 + index, cpuMs: 1234.5, samples: [1.5, 2.25, 3, 2.75, 1.25, 0.5] },
-      commands: [command(0), command(1)],
-    },
-    children: {
-      'cmd-0': { snapshot: { status: 'active', value: 'running', context: { restarts: 0 } }, src: 'command', syncSnapshot: false },
-      'cmd-1': { snapshot: { status: 'active', value: 'backoff', context: { restarts: 2 } }, src: 'command', syncSnapshot: false },
-    },
-  };
-}
-
-function snapshotData(count: number): SnapshotData {
-  const nextId = monotonicFactory();
-  const at = Date.now();
-  const workspaces = Array.from({ length: count }, (_, index) => workspaceRecord(nextId(), index, at)) as unknown as PersistedWorkspace[];
-  return { runtimeId: nextId(), workspaces, savedPipelines: {} };
-}
 
 /** Share of the workspaces changed between two writes, for the write "after changes". */
 const CHANGED = 0.01;
 
+/** Each workspace's change count, as the registry keeps it. */
+const changes = new Map<string, number>();
+
 /**
- * A new record for `CHANGED` of the workspaces, with a new actor (as a state change brings);
- * the others new records around the same actor, as the runtime collects them at every write.
+ * A new record for `CHANGED` of the workspaces, with a new actor (as a state change brings) and
+ * its count bumped; the others new records around the same actor at the same count, as the
+ * runtime collects them at every write.
  */
 function changeSome(data: SnapshotData, round: number): void {
   const every = Math.round(1 / CHANGED);
-  data.workspaces = data.workspaces.map((record, index) =>
-    (index + round) % every === 0 ? { ...record, actor: structuredClone(record.actor) } : { ...record },
-  );
+  data.workspaces = data.workspaces.map((record, index) => {
+    const changed = (index + round) % every === 0;
+    const count = (changes.get(record.id) ?? 0) + (changed ? 1 : 0);
+    changes.set(record.id, count);
+    return counted(changed ? { ...record, actor: structuredClone(record.actor) } : { ...record }, count);
+  });
 }
 
 interface Timing {
@@ -134,6 +94,7 @@ async function measure(dir: string, count: number): Promise<Line[]> {
     if (read.status !== 'ok') throw new Error(`the snapshot did not read back: ${JSON.stringify(read)}`);
   });
   const readJson = await timed(() => JSON.parse(readFileSync(jsonFile, 'utf8')));
+  const first = firstWrites(dir, count, FIRST_WRITES);
   const sizeShuma = statSync(path.join(dir, SNAPSHOT_FILE)).size;
   const sizeJson = statSync(jsonFile).size;
   const n = count.toLocaleString('en-US');
@@ -142,6 +103,7 @@ async function measure(dir: string, count: number): Promise<Line[]> {
     { what: `  CPU, all threads`, unit: 'ms', shuma: writeShuma.cpuMs, baseline: writeJson.cpuMs },
     { what: `  cold: every workspace encoded`, unit: 'ms', shuma: writeCold.ms, baseline: writeJson.ms },
     { what: `  cold, CPU, all threads`, unit: 'ms', shuma: writeCold.cpuMs, baseline: writeJson.cpuMs },
+    { what: `  first write of a fresh process (no code optimized yet), CPU, all threads`, unit: 'ms', shuma: first.shuma, baseline: first.json },
     { what: `  of which encoding (pack + structure check vs JSON.stringify)`, unit: 'ms', shuma: encodeShuma.ms, baseline: encodeJson.ms },
     { what: `  of which encoding, cold`, unit: 'ms', shuma: encodeCold.ms, baseline: encodeJson.ms },
     { what: `size, ${n} workspaces`, unit: 'KiB', shuma: sizeShuma / KiB, baseline: sizeJson / KiB },

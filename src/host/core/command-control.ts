@@ -21,7 +21,7 @@ export interface CommandControlDeps {
   /** Its placement hears of the stop as it is sent (it may act ahead of the actor: standing orders). */
   stopping: (ws: WorkspaceEntry, command: CommandEntry) => void;
   /** The snapshot file should be written again (a command was forgotten). */
-  changed: () => void;
+  changed: (ws: WorkspaceEntry) => void;
 }
 
 function stateName(snapshot: ActorSnapshot | null): string {
@@ -152,7 +152,7 @@ export class CommandControl {
     if (isLive(command)) await this.stop(ws, command.key, graceMs);
     ws.commands.delete(command.key);
     this.deps.table.removeCommand(ws.id, command.key);
-    this.deps.changed();
+    this.deps.changed(ws);
     return result;
   }
 

@@ -48,6 +48,6 @@ export async function respecCommand(
     firstRun: current.firstRun,
   };
   ws.commands.set(current.key, replaced);
-  core.state?.markDirty();
+  core.state?.markDirty(ws);
   return restart ? control.restart(ws, current.key) : null;
 }

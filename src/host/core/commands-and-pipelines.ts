@@ -66,7 +66,11 @@ export async function runCommands(core: CoreParts, wsId: string, inputs: readonl
     if ((deps[i] ?? []).length === 0 && probe === null) core.placementOf(ws).runAhead?.(ws, command);
   }
   const settled = await Promise.allSettled(commands.map((command) => command.firstRun.promise));
-  for (const [i, outcome] of settled.entries()) if (outcome.status === 'rejected') ws.commands.delete(commands[i]!.key);
+  for (const [i, outcome] of settled.entries()) {
+    if (outcome.status !== 'rejected') continue;
+    ws.commands.delete(commands[i]!.key);
+    ws.changes++;
+  }
   const failed = settled.find((outcome) => outcome.status === 'rejected');
   if (failed) throw failed.reason;
   return settled.map((outcome) => (outcome as PromiseFulfilledResult<RunEntry>).value);
@@ -133,6 +137,7 @@ export async function runPipeline(core: CoreParts, input: PipelineSpec): Promise
     await pipeline.started.promise;
   } catch (error) {
     ws.pipelines.delete(pipeline.id);
+    ws.changes++;
     core.pipelines.delete(pipeline.id);
     throw error;
   }
@@ -188,7 +193,13 @@ export function settlePipeline(core: CoreParts, pipeline: PipelineEntry): void {
   // both): `done` waits for that output too, so logs() after `await p.done` has every byte.
   const draining = core.table.ofWorkspace(pipeline.wsId).filter((run) => run.pipelineId === pipeline.id && run.exit && !run.outputDone);
   if (draining.length === 0) pipeline.done.resolve(result);
-  else void Promise.all(draining.map((run) => run.exited.promise)).then(() => pipeline.done.resolve(result));
+  else {
+    void Promise.all(draining.map((run) => run.exited.promise)).then(() => {
+      pipeline.done.resolve(result);
+      // Done, it is saved among the finished pipelines (persistence/finished.ts), later than its actor's end.
+      core.state?.markDirty(core.registry.get(pipeline.wsId));
+    });
+  }
 }
 
 export function logsOf(core: CoreParts, wsId: string, runId: string, stream: 'stdout' | 'stderr' | 'both', tailBytes: number): Buffer {

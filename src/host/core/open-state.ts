@@ -1,7 +1,7 @@
 import { ShumaError, serializeError } from '../../protocol/errors.js';
 import { stateName } from '../../protocol/state-value.js';
 import { validateWorkspaceSpec } from '../../protocol/validate-spec.js';
-import { collectSnapshot } from '../persistence/collect.js';
+import { collectChanges, collectSnapshot } from '../persistence/collect.js';
 import { restoreCommandEntry, restoreHistory } from './restore-history.js';
 import { findMarkedProcesses, killProcesses, STATE_MARK_VARIABLE, stateMark } from '../persistence/orphans.js';
 import { knownRunIds, restoreSnapshot } from '../persistence/restore.js';
@@ -40,8 +40,8 @@ export async function openState(core: CoreParts, stateDir: string): Promise<void
   const adoptable = new Set<string>();
   if (core.orphanPolicy === 'adopt' && data) {
     for (const record of data.workspaces) {
-      // Only a run its actor knows: a snapshot written between a spawn and the actor's SPAWNED
-      // holds the process but an actor still starting it, which would start another beside it.
+      // Only a run its actor knows: a file of a shuma before one-cut writes (collect.ts) may hold
+      // a process whose actor is still starting it, and would start another beside it.
       const known = knownRunIds(record.actor);
       for (const p of record.processes) if (known.has(p.runId) && isSameProcess(p)) adoptable.add(p.runId);
     }
@@ -66,6 +66,7 @@ export async function openState(core: CoreParts, stateDir: string): Promise<void
   core.state = new StateStore(
     stateDir,
     () => collectSnapshot(core.runtimeId, core.registry, core.table, core.savedPipelines, (key) => core.why.get(key)),
+    (keeps) => collectChanges(core.runtimeId, core.registry, core.table, core.savedPipelines, (key) => core.why.get(key), keeps),
     core.logger,
     (message) => core.warn(message),
   );

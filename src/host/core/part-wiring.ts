@@ -86,6 +86,6 @@ export function wireCommandControl(core: WiredCore, now: () => number): CommandC
     toChild: (ws, key, event) => core.toChild(ws, key, event),
     toWorkspace: (ws, event) => core.toWorkspace(ws, event),
     stopping: (ws, command) => core.placementOf(ws).commandStopping?.(ws, command),
-    changed: () => core.state?.markDirty(),
+    changed: (ws) => core.state?.markDirty(ws),
   });
 }

@@ -12,6 +12,6 @@ export async function forgetPipeline(core: CoreParts, id: string, graceMs?: numb
   core.pipelines.delete(id);
   core.table.removeCommand(pipeline.wsId, id);
   await core.logFiles?.release((owner) => owner.wsId === pipeline.wsId && owner.key === id);
-  core.state?.markDirty();
+  core.state?.markDirty(core.registry.get(pipeline.wsId));
   return { reaped };
 }

@@ -122,10 +122,13 @@ export class RuntimeCore implements WiredCore {
   }
 
   toWorkspace(ws: WorkspaceEntry, event: WorkspaceEvent): void {
+    // What the host tells an actor it knows first (a spawn, an exit): the snapshot's record moved.
+    ws.changes++;
     this.pool.send(ws.worker, { type: 'workspaceEvent', wsId: ws.id, event });
   }
 
   toChild(ws: WorkspaceEntry, key: string, event: ChildEvent): void {
+    ws.changes++;
     this.pool.send(ws.worker, { type: 'childEvent', wsId: ws.id, key, event });
   }
 

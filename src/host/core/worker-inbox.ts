@@ -29,6 +29,11 @@ export function receiveGuarded(core: CoreParts, message: FromWorker): void {
 }
 
 export function receiveFromWorker(core: CoreParts, message: FromWorker): void {
+  // What a workspace's actor says may change what the snapshot holds of it (its mirror, trails).
+  if ('wsId' in message) {
+    const ws = core.registry.get(message.wsId);
+    if (ws) ws.changes++;
+  }
   switch (message.type) {
     case 'hostRequest':
       serveRequest(core, message.request);
@@ -58,7 +63,7 @@ export function receiveFromWorker(core: CoreParts, message: FromWorker): void {
       // A stopping workspace's mirror is short-lived: not worth comparing.
       const persisted = mergePersisted(ws.persisted, message, ws.snapshot?.context);
       ws.persisted = ws.stopRequested ? persisted : internPersisted(withMirroredContext(persisted, ws.snapshot));
-      core.state?.markDirty();
+      core.state?.markDirty(ws);
       return;
     }
     case 'persistedChild': {
@@ -68,7 +73,7 @@ export function receiveFromWorker(core: CoreParts, message: FromWorker): void {
       // A child is always in a whole snapshot before any of its own is sent.
       if (!entry) return;
       entry.snapshot = message.snapshot;
-      core.state?.markDirty();
+      core.state?.markDirty(ws);
       return;
     }
     case 'actorError': {
@@ -93,6 +98,7 @@ export function serveRequest(core: CoreParts, request: HostRequest): void {
   }
   const ws = core.registry.get(request.wsId);
   if (!ws) return;
+  ws.changes++;
   const placement = core.placementOf(ws);
   switch (request.type) {
     case 'spawn': {

@@ -117,6 +117,7 @@ export function newWorkspaceEntry(
     createdAt,
     snapshot: { value: 'created', status: 'active', context: {} },
     persisted: null,
+    changes: 0,
     observers: new LazySet(),
     commands: new CommandMap(),
     pipelines: new LazyMap(),
@@ -144,7 +145,7 @@ export async function hostWorkspace(
 
 /** The workspace runs: saved from now on, and said in the log. */
 export function announced(core: CoreParts, ws: WorkspaceEntry, restored: boolean): WorkspaceEntry {
-  core.state?.markDirty();
+  core.state?.markDirty(ws);
   core.logger.info(
     { ws: ws.id, label: ws.label, ttlMs: ws.spec.ttlMs ?? null, warnings: ws.warnings, restored },
     restored ? 'workspace restored' : 'workspace created',

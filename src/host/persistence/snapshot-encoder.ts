@@ -4,15 +4,20 @@
 // The file is one msgpack map, `{ format: 2, writtenAt, data, structures }`: `data` is a bin
 // holding the state packed as records (snapshot-records.ts), `structures` the table of record
 // shapes it refers to. The envelope is plain msgpack, so a reader of format 1 reads it and says
-// the file is of a newer format instead of calling it corrupt. The writer keeps its table from
+// the file is of a newer format instead of calling it corrupt. The process's table is kept from
 // one write to the next (ids never change while it is kept), so the bytes of a kept record stay
 // good; every file carries the whole table, and is read with nothing else.
+//
+// What changed is told, not found: collect.ts hands each workspace's record with the workspace's
+// change count (registry.ts `changes`, bumped by everything that touches the workspace), and a
+// record whose count is the one its kept bytes were packed at is not looked into at all. Finding
+// changes by comparing each record with a copy of the last (the way before) cost a cold write of
+// 10,000 workspaces a third more than the pack itself, in copies made for the next write.
 import { encodeInScratch } from '../../protocol/codec.js';
 import { checkStructure, walkItem } from '../../protocol/msgpack-check.js';
-import { samePlain } from '../../protocol/plain-equal.js';
 import { BIN32_PLACEHOLDER, ByteBuilder, arrayHeader, mapHeader } from './byte-builder.js';
 import type { PersistedWorkspace, SnapshotData } from './snapshot-data.js';
-import { RecordPacker } from './snapshot-records.js';
+import { packRecords, shapeTable, shapeTableFull, startNewTable, type Shape } from './snapshot-records.js';
 
 /** The envelope's format number; bump it when `data`'s layout changes incompatibly. */
 export const SNAPSHOT_FORMAT = 2;
@@ -35,27 +40,52 @@ export const SNAPSHOT_MAX_DEPTH = 512;
 const RECORD_NESTING = 3;
 
 interface Kept {
+  /** The workspace's change count its bytes were packed at. */
+  changes: number;
   /**
-   * The record but its actor, copied when it was encoded: its parts are the runtime's own
-   * objects (the spec, the placement, whose nodes a Slurm job updates in place), so the record
-   * itself would compare equal to its own later changes.
+   * Its placement as it was, when not local: a Slurm job's nodes are updated in place by the
+   * placement, which tells no change count.
    */
-  rest: Record<string, unknown>;
-  /**
-   * The actor's parts by identity. Persisted snapshots are replaced, never changed in place on
-   * the main thread (host/core/shared-context.ts), except a child's entry whose `snapshot` is
-   * replaced (a `persistedChild` message): those entries are compared one level down.
-   */
-  actorParts: unknown[];
+  placement: string | undefined;
   /** Where its bytes are in the last file's bytes. */
   start: number;
   end: number;
 }
 
+/** Each record collect.ts made from the registry, with its workspace's change count then. */
+const changeCounts = new WeakMap<PersistedWorkspace, number>();
+
 /**
- * Keeps each workspace record's bytes from one write to the next. A record handed to it is not
- * changed in place afterwards: a change is a new record (collect.ts makes new ones at every
- * write; shutdown-exits.ts replaces the ones it amends).
+ * `record`, made now from a workspace whose change count is `changes`: a later write keeps its
+ * bytes while the count stays. A record not given here (a copy amended after collect, any
+ * value written by writeSnapshotFile) is packed at every write.
+ */
+export function counted(record: PersistedWorkspace, changes: number): PersistedWorkspace {
+  changeCounts.set(record, changes);
+  return record;
+}
+
+/**
+ * A workspace collect.ts did not make a record of: the encoder said it keeps its bytes at this
+ * change count (`keeps`). Should they be gone by the time it encodes (a new table of shapes),
+ * `build` makes the record then.
+ */
+export class UnchangedWorkspace {
+  constructor(
+    readonly id: string,
+    readonly changes: number,
+    readonly placement: PersistedWorkspace['placement'],
+    readonly build: () => PersistedWorkspace,
+  ) {}
+}
+
+/** The state as collect.ts hands it for a write: each workspace a record, or unchanged since the last write. */
+export interface CollectedState extends Omit<SnapshotData, 'workspaces'> {
+  workspaces: Array<PersistedWorkspace | UnchangedWorkspace>;
+}
+
+/**
+ * Keeps each workspace record's bytes from one write to the next, while its change count stays.
  *
  * The file's bytes are gathered in one buffer: a changed record is packed in msgpackr's
  * scratch space and copied in, a kept one is copied from the last file's bytes (which the
@@ -65,9 +95,15 @@ interface Kept {
 export class SnapshotEncoder {
   private kept = new Map<string, Kept>();
   private last: Uint8Array = new Uint8Array(0);
-  private packer = new RecordPacker();
+  /** The process's table of shapes that the kept bytes refer to (snapshot-records.ts). */
+  private table: Shape[] | null = null;
   /** Records encoded afresh by the last call (the rest were kept): the tests and bench read it. */
   encodedLast = 0;
+
+  /** Whether the next write keeps the bytes of workspace `id` at change count `changes` (collect.ts then makes no record). */
+  keeps(id: string, changes: number): boolean {
+    return this.table === shapeTable() && !shapeTableFull() && this.kept.get(id)?.changes === changes;
+  }
 
   /**
    * The whole file's bytes for `data` (the runtime's state, or any value: its workspaces are
@@ -75,9 +111,11 @@ export class SnapshotEncoder {
    * Throws UnwritableSnapshot.
    */
   encode(writtenAt: number, data: unknown): Uint8Array {
-    if (this.packer.full) {
-      // A full table holds shapes long gone: start a new one, and every record is packed again.
-      this.packer = new RecordPacker();
+    // A full table holds shapes long gone: a new one, and every record is packed again.
+    if (shapeTableFull()) startNewTable();
+    // Another writer may have started the new one: kept bytes name ids of the old.
+    if (this.table !== shapeTable()) {
+      this.table = shapeTable();
       this.kept = new Map();
     }
     // The last file's size, and some: most writes change a few records, and fit in one block.
@@ -95,59 +133,58 @@ export class SnapshotEncoder {
     else this.packChecked(out, data, 1);
     out.patchUint32(lengthAt, out.length - dataStart);
     plainPart(out, 'structures');
-    plainPart(out, this.packer.shapes);
+    plainPart(out, this.table);
     const bytes = out.bytes();
     this.last = bytes;
     return bytes;
   }
 
-  private pushState(out: ByteBuilder, data: SnapshotData): void {
+  private pushState(out: ByteBuilder, data: CollectedState): void {
     const entries = Object.entries(data);
     out.push(mapHeader(entries.length));
     let workspaces = false;
     for (const [key, value] of entries) {
       plainPart(out, key);
       if (key === 'workspaces' && Array.isArray(value)) {
-        this.pushWorkspaces(out, value as PersistedWorkspace[]);
+        this.pushWorkspaces(out, value as CollectedState['workspaces']);
         workspaces = true;
       } else this.packChecked(out, value, 2);
     }
     if (!workspaces) this.kept = new Map();
   }
 
-  private pushWorkspaces(out: ByteBuilder, records: PersistedWorkspace[]): void {
+  private pushWorkspaces(out: ByteBuilder, records: CollectedState['workspaces']): void {
     out.push(arrayHeader(records.length));
     const kept = new Map<string, Kept>();
     // Records to pack, one after the other since the last kept one: packed in one call.
     const run: PersistedWorkspace[] = [];
-    const runParts: unknown[][] = [];
     let encoded = 0;
-    for (const record of records) {
-      const actorParts = partsOf(record.actor);
-      const before = typeof record.id === 'string' ? this.kept.get(record.id) : undefined;
-      if (before !== undefined && sameParts(before.actorParts, actorParts) && sameRest(before.rest, record)) {
-        this.packRun(out, run, runParts, kept);
+    for (const item of records) {
+      const unchanged = item instanceof UnchangedWorkspace;
+      const changes = unchanged ? item.changes : changeCounts.get(item);
+      const before = changes === undefined ? undefined : this.kept.get(item.id);
+      if (before !== undefined && before.changes === changes && before.placement === placementOf(item)) {
+        this.packRun(out, run, kept);
         const start = out.length;
         out.pushFrom(this.last, before.start, before.end);
-        if (!kept.has(record.id)) kept.set(record.id, { rest: before.rest, actorParts, start, end: out.length });
+        if (!kept.has(item.id)) kept.set(item.id, { changes, placement: before.placement, start, end: out.length });
       } else {
-        run.push(record);
-        runParts.push(actorParts);
+        run.push(unchanged ? counted(item.build(), item.changes) : item);
         encoded++;
       }
     }
-    this.packRun(out, run, runParts, kept);
+    this.packRun(out, run, kept);
     this.kept = kept;
     this.encodedLast = encoded;
   }
 
   /**
-   * Packs `run` onto `out` (emptying it and `parts`, its records' actor parts) and keeps each
-   * record's bytes. One pack call for many records: a cold write of 10,000 workspaces spent a
+   * Packs `run` onto `out` (emptying it) and keeps the bytes of each record that has a change
+   * count. One pack call for many records: a cold write of 10,000 workspaces spent a
    * fifth of its time in msgpackr's per-call setup and the copies of a call per record. The
    * check walks each record in turn, which tells where each ends.
    */
-  private packRun(out: ByteBuilder, run: PersistedWorkspace[], parts: unknown[][], kept: Map<string, Kept>): void {
+  private packRun(out: ByteBuilder, run: PersistedWorkspace[], kept: Map<string, Kept>): void {
     if (run.length === 0) return;
     const base = out.length;
     // Where each record ends, from the first one's start.
@@ -157,7 +194,7 @@ export class SnapshotEncoder {
       let pos = start + arrayHeader(run.length).length;
       const first = pos;
       for (let i = 0; i < run.length; i++) {
-        const next = walkItem(scratch, view, pos, end, SNAPSHOT_MAX_DEPTH - RECORD_NESTING, this.packer.shapes);
+        const next = walkItem(scratch, view, pos, end, SNAPSHOT_MAX_DEPTH - RECORD_NESTING, this.table!);
         if (typeof next === 'string') return next;
         ends.push(next - first);
         pos = next;
@@ -167,18 +204,18 @@ export class SnapshotEncoder {
     let start = base;
     run.forEach((record, i) => {
       const end = base + ends[i]!;
+      const changes = changeCounts.get(record);
       // Only a workspace that is there now is kept (a duplicate id is simply encoded each time).
-      if (typeof record.id === 'string' && !kept.has(record.id)) kept.set(record.id, { rest: restOf(record), actorParts: parts[i]!, start, end });
+      if (changes !== undefined && !kept.has(record.id)) kept.set(record.id, { changes, placement: placementOf(record), start, end });
       start = end;
     });
     run.length = 0;
-    parts.length = 0;
   }
 
   /** `value` packed as records onto `out`, and refused if readSnapshotFile would refuse it `nesting` levels down. */
   private packChecked(out: ByteBuilder, value: unknown, nesting: number): void {
     this.packInto(out, value, (scratch, start, end) => {
-      const why = checkStructure(scratch.subarray(start, end), SNAPSHOT_MAX_DEPTH - nesting, this.packer.shapes);
+      const why = checkStructure(scratch.subarray(start, end), SNAPSHOT_MAX_DEPTH - nesting, this.table!);
       return why ?? start;
     });
   }
@@ -191,7 +228,7 @@ export class SnapshotEncoder {
   private packInto(out: ByteBuilder, value: unknown, check: (scratch: Uint8Array, start: number, end: number) => number | string): void {
     let checked: number | string;
     try {
-      checked = this.packer.packInScratch(value, (scratch, start, end) => {
+      checked = packRecords(value, (scratch, start, end) => {
         const from = check(scratch, start, end);
         if (typeof from === 'number') out.push(scratch.subarray(from, end));
         return from;
@@ -213,65 +250,7 @@ function plainPart(out: ByteBuilder, value: unknown): void {
   encodeInScratch(value, (scratch, start, end) => out.push(scratch.subarray(start, end)));
 }
 
-function partsOf(actor: unknown): unknown[] {
-  if (typeof actor !== 'object' || actor === null) return [actor];
-  const children = (actor as { children?: unknown }).children;
-  const parts: unknown[] = [actor, children];
-  if (typeof children !== 'object' || children === null) return parts;
-  // for-in, not Object.entries: no array per child (this runs for every workspace at every write).
-  for (const key in children) {
-    if (!Object.hasOwn(children, key)) continue;
-    const child = (children as Record<string, unknown>)[key];
-    parts.push(key, child, typeof child === 'object' && child !== null ? (child as { snapshot?: unknown }).snapshot : undefined);
-  }
-  return parts;
-}
-
-function sameParts(a: unknown[], b: unknown[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/** A copy of everything of the record but its actor (which is compared by its parts). */
-function restOf(record: PersistedWorkspace): Record<string, unknown> {
-  const fields = record as unknown as Record<string, unknown>;
-  const rest: Record<string, unknown> = {};
-  for (const key in fields) if (key !== 'actor' && Object.hasOwn(fields, key)) rest[key] = copyPlain(fields[key]);
-  return rest;
-}
-
-/** Stands for a value that is not plain data in a kept copy: it equals nothing, so its record is always encoded. */
-const NOT_PLAIN = Symbol('not plain data');
-
-/**
- * A deep copy of plain data, for samePlain to compare with later. structuredClone took a fifth
- * of a cold write of 10,000 workspaces; this is several times faster on small records. What is
- * not plain (a Date, a Map) is not copied but marked: the record is then encoded every time, as
- * samePlain would judge it anyway.
- */
-function copyPlain(value: unknown): unknown {
-  if (typeof value !== 'object' || value === null) return value;
-  if (Array.isArray(value)) {
-    const out = new Array<unknown>(value.length);
-    for (let i = 0; i < value.length; i++) out[i] = copyPlain(value[i]);
-    return out;
-  }
-  const proto = Object.getPrototypeOf(value) as unknown;
-  if (proto !== Object.prototype && proto !== null) return NOT_PLAIN;
-  const out: Record<string, unknown> = {};
-  for (const key in value) if (Object.hasOwn(value, key)) out[key] = copyPlain((value as Record<string, unknown>)[key]);
-  return out;
-}
-
-/** The record, its actor aside, equals the copy kept of the last one. */
-function sameRest(kept: Record<string, unknown>, record: PersistedWorkspace): boolean {
-  const fields = record as unknown as Record<string, unknown>;
-  const keys = Object.keys(fields);
-  if (keys.length !== Object.keys(kept).length + 1 || !Object.hasOwn(fields, 'actor')) return false;
-  for (const key of keys) {
-    if (key === 'actor') continue;
-    if (!Object.hasOwn(kept, key) || !samePlain(kept[key], fields[key])) return false;
-  }
-  return true;
+/** A placement other than this machine's, as it is now (compared with the one its kept bytes hold). */
+function placementOf(record: { placement?: PersistedWorkspace['placement'] }): string | undefined {
+  return record.placement === undefined ? undefined : JSON.stringify(record.placement);
 }

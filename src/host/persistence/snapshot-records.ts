@@ -26,43 +26,55 @@ export type Shape = string[];
 type Table = Shape[] & { sharedLength?: number };
 
 /**
- * The one packer of every table: a table is handed to it for each pack (msgpackr reads its
- * `structures` at each call and keeps all a table's state on the array). A Packr per writer made
- * the first writes of each new one run unoptimized code: V8 drops the code specialised to the
- * first instance's closures once a second exists, and a cold write took twice as long.
+ * The process's one table of shapes, shared by every writer (one per state directory): ids,
+ * once given, never change while it is kept, so each writer's kept bytes stay good, and a file
+ * carries the whole table (shapes of another writer's records too: key names, never values).
+ * A table per writer was dropped with its writer, and V8 then threw away msgpackr's optimized
+ * code that held the table's objects ("weak objects" at the next collection), compiling it
+ * again on a background thread at every write with a new table: 30 ms of CPU, most of a
+ * 1,000-workspace write. Replaced by an empty one once full (startNewTable).
  */
-let current: Table = [];
+let table: Table = [];
+
+/**
+ * The one packer of every writer. A Packr per writer made the first writes of each new one run
+ * unoptimized code: V8 drops the code specialised to the first instance's closures once a
+ * second exists, and a cold write took twice as long.
+ */
 const packr = new Packr({
   ...MSGPACK_OPTIONS,
-  structures: current,
+  structures: table,
   maxSharedStructures: MAX_SHAPES,
   // Never a shape defined inline in the data (msgpackr's own, per-call structures), which the
   // reader's check refuses: once the table is full, objects are written as maps.
-  useRecords: () => (current.sharedLength ?? 0) < MAX_SHAPES,
+  useRecords: () => (table.sharedLength ?? 0) < MAX_SHAPES,
 });
 
+/** The table records are packed with now: what a writer's kept bytes refer to, while it stays the one. */
+export function shapeTable(): Shape[] {
+  return table;
+}
+
+/** The table is full: shapes long gone hold its ids, past which objects are written as maps. */
+export function shapeTableFull(): boolean {
+  return table.length >= MAX_SHAPES;
+}
+
+/** An empty table from now on: every writer packs its records again (their bytes name the old one's ids). */
+export function startNewTable(): void {
+  table = [];
+  (packr as unknown as { structures: Table }).structures = table;
+}
+
 /**
- * Packs values as records whose shapes it collects in `shapes`: ids, once given, never change,
- * so the bytes of a value packed earlier stay good for as long as the table is kept.
+ * Packs `value` as records of the table, adding the shapes it lacks, into msgpackr's scratch
+ * space: `use` sees its bytes at `scratch[start, end)` and must copy what it keeps before it
+ * returns (the next pack reuses the space).
  */
-export class RecordPacker {
-  readonly shapes: Shape[] = [];
-
-  get full(): boolean {
-    return this.shapes.length >= MAX_SHAPES;
-  }
-
-  /**
-   * Packs `value` into msgpackr's scratch space: `use` sees its bytes at `scratch[start, end)`
-   * and must copy what it keeps before it returns (the next pack reuses the space).
-   */
-  packInScratch<T>(value: unknown, use: (scratch: Uint8Array, start: number, end: number) => T): T {
-    current = this.shapes;
-    (packr as unknown as { structures: Table }).structures = current;
-    const scratch: Uint8Array = packr.pack(value, REUSE_BUFFER_MODE | RESET_BUFFER_MODE);
-    const { start, end } = scratch as unknown as { start: number; end: number };
-    return use(scratch, start, end);
-  }
+export function packRecords<T>(value: unknown, use: (scratch: Uint8Array, start: number, end: number) => T): T {
+  const scratch: Uint8Array = packr.pack(value, REUSE_BUFFER_MODE | RESET_BUFFER_MODE);
+  const { start, end } = scratch as unknown as { start: number; end: number };
+  return use(scratch, start, end);
 }
 
 /** Why the shape table read from a file cannot be used, or null. */
@@ -75,22 +87,50 @@ export function checkShapes(shapes: unknown): string | null {
   return null;
 }
 
+/** The decoder of the last table read, and that table. */
+let lastRead: { shapes: Shape[]; unpackr: Unpackr } | null = null;
+
+/**
+ * A decoder of `shapes` alone: the one of the last file read when its table was the same,
+ * key for key (the bytes, checked against this file's table, name the same records in both),
+ * else a new one, which msgpackr gives the table through getStructures (marking the shapes past
+ * the 32nd as read with two-byte ids). A new decoder per file made V8 throw away msgpackr's
+ * optimized reader at the next collection ("weak objects": the last decoder's table gone) and
+ * compile it again: ~7 ms of a 1,000-workspace read, half of it.
+ */
+function decoderFor(shapes: Shape[]): Unpackr {
+  if (lastRead !== null && sameShapes(lastRead.shapes, shapes)) return lastRead.unpackr;
+  const unpackr = new Unpackr({ ...MSGPACK_OPTIONS, useRecords: true, getStructures: () => shapes });
+  lastRead = { shapes, unpackr };
+  return unpackr;
+}
+
+function sameShapes(a: Shape[], b: Shape[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.length !== y.length) return false;
+    for (let j = 0; j < x.length; j++) if (x[j] !== y[j]) return false;
+  }
+  return true;
+}
+
 export type RecordsDecode = { ok: true; value: unknown } | { ok: false; reason: string };
 
 /**
- * Decodes data packed by a RecordPacker, with the table of shapes it was packed with (checked by
+ * Decodes data packed by packRecords, with the table of shapes it was packed with (checked by
  * checkShapes). The bytes are untrusted: walked first by the restricted check, which knows the
  * records by the table, as any snapshot bytes are.
  */
 export function decodeRecords(bytes: Uint8Array, shapes: Shape[], maxDepth: number): RecordsDecode {
   const refused = checkStructure(bytes, maxDepth, shapes);
   if (refused !== null) return { ok: false, reason: refused };
-  // A fresh decoder per file: the table is this file's alone. msgpackr takes it through
-  // getStructures, which marks the shapes past the 32nd as read with two-byte ids.
-  const unpackr = new Unpackr({ ...MSGPACK_OPTIONS, useRecords: true, getStructures: () => shapes });
   try {
-    return { ok: true, value: unpackr.unpack(bytes) };
+    return { ok: true, value: decoderFor(shapes).unpack(bytes) };
   } catch (error) {
+    // Whatever msgpackr kept of a file it could not decode is not used again.
+    lastRead = null;
     return { ok: false, reason: `it does not decode: ${error instanceof Error ? error.message : String(error)}` };
   }
 }

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { serializeError } from '../../protocol/errors.js';
 import type { SnapshotData } from './snapshot-data.js';
-import { SnapshotEncoder } from './snapshot-encoder.js';
+import { SnapshotEncoder, type CollectedState } from './snapshot-encoder.js';
 import { writeSnapshotData } from './snapshot-file.js';
 
 /** After the first change, how long more changes may gather before one write carries them all. */
@@ -40,13 +40,18 @@ export class StateStore {
 
   constructor(
     private readonly stateDir: string,
+    /** The state now, every workspace's record made (what the shutdown freezes, then amends). */
     private readonly collect: () => SnapshotData,
+    /** The state now for a write: no record made of a workspace whose bytes the encoder `keeps`. */
+    private readonly collectChanges: (keeps: (id: string, changes: number) => boolean) => CollectedState,
     private readonly logger: Logger,
     /** The runtime's warnings: what the user must hear of (a snapshot that cannot be written). */
     private readonly warn: (message: string) => void = () => undefined,
   ) {}
 
-  markDirty(): void {
+  /** Something changed; `changed`, the workspace it changed, has its change count bumped. */
+  markDirty(changed?: { changes: number }): void {
+    if (changed) changed.changes++;
     if (this.frozen) return;
     this.dirty = true;
     if (this.timer || this.held) return;
@@ -58,10 +63,10 @@ export class StateStore {
 
   /** Writes now if anything changed; resolves when the file on disk holds it. */
   flush(): Promise<void> {
-    return this.write(this.collect);
+    return this.write(() => this.collectChanges((id, changes) => this.encoder.keeps(id, changes)));
   }
 
-  private write(collect: () => SnapshotData): Promise<void> {
+  private write(collect: () => CollectedState): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
     this.writing = this.writing.then(async () => {

@@ -127,6 +127,13 @@ export interface WorkspaceEntry extends StopScope {
   snapshot: ActorSnapshot;
   /** The actor's latest persisted snapshot, children included: what a restore or a re-hosting starts from. */
   persisted: PlainValue | null;
+  /**
+   * Counts changes to what the snapshot file holds of it (persistence/collect.ts): bumped by
+   * every event the host tells its actor, every message of its actor, and every change of its
+   * commands and pipelines. A write packs its record again only when the count moved
+   * (persistence/snapshot-encoder.ts); what changes it without passing there is not saved.
+   */
+  changes: number;
   readonly observers: Set<(snapshot: ActorSnapshot) => void>;
   readonly commands: CommandMap<CommandEntry>;
   readonly pipelines: Map<string, PipelineEntry>;

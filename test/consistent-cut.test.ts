@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, describe, test } from 'node:test';
+import { knownRunIds } from '../src/host/persistence/restore.js';
+import type { SnapshotData } from '../src/host/persistence/snapshot-data.js';
+import { readSnapshotFile } from '../src/host/persistence/snapshot-file.js';
+import { createRuntime } from '../src/index.js';
+import { isAlive, pollUntil, processesMentioning, waitGone } from './helpers.js';
+
+const dirs: string[] = [];
+after(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+const child = path.join(path.dirname(fileURLToPath(import.meta.url)), 'consistent-cut-child.js');
+
+/** Every process the file lists is a run its workspace's actor knows: the two are one cut. */
+function unknownProcesses(data: SnapshotData): string[] {
+  return data.workspaces.flatMap((w) => {
+    const known = knownRunIds(w.actor);
+    return w.processes.filter((p) => !known.has(p.runId)).map((p) => `${w.id}: run ${p.runId} (pid ${p.pid})`);
+  });
+}
+
+describe('the process table and the actors in one cut', () => {
+  test('a snapshot written the moment a spawn completes lists no process its actor does not know; restored, the command runs once', async () => {
+    const dir = path.join(mkdtempSync(path.join(tmpdir(), 'shuma-cut-')), 'state');
+    dirs.push(path.dirname(dir));
+    const marker = `shuma-cut-${process.pid}`;
+    const runtime = spawn(process.execPath, [child, dir, marker], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise((resolve) => runtime.once('exit', resolve));
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        runtime.stdout.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          if (out.includes('\n')) resolve(out.split('\n')[0]!);
+        });
+        runtime.once('exit', (code) => reject(new Error(`the runtime child exited (${code}) before writing`)));
+      });
+      const first = JSON.parse(line) as { runId: string; pid: number };
+      runtime.kill('SIGKILL');
+      await exited;
+
+      const read = await readSnapshotFile(dir);
+      assert.equal(read.status, 'ok');
+      const data = read.data as SnapshotData;
+      assert.equal(data.workspaces.length, 1, 'the workspace is in the file');
+      assert.deepEqual(unknownProcesses(data), [], 'a process in the file whose actor does not know it');
+
+      // The next runtime on the file: whatever the file holds, the command runs once, not twice.
+      const rt = await createRuntime({ stateDir: dir, workers: 1, statsIntervalMs: 0, orphans: 'adopt' });
+      try {
+        const ws = rt.workspace(data.workspaces[0]!.id)!;
+        const running = await pollUntil(
+          () => ws.commands(),
+          (list) => list.some((c) => c.label === 'service' && c.alive),
+          'the service running again',
+        );
+        const alive = running.filter((c) => c.alive);
+        assert.equal(alive.length, 1);
+        // Adopted (the file knew it) or killed and started again (it did not): never both.
+        if (alive[0]!.id !== first.runId) await waitGone(first.pid);
+        const shells = await pollUntil(
+          async () => processesMentioning(marker),
+          (pids) => pids.length === 1,
+          'one process of the command',
+        );
+        assert.deepEqual(shells, [alive[0]!.pid]);
+      } finally {
+        await rt.shutdown({ graceMs: 0 });
+      }
+      assert.deepEqual(processesMentioning(marker), []);
+    } finally {
+      if (runtime.exitCode === null && runtime.signalCode === null) runtime.kill('SIGKILL');
+      await exited;
+      for (const pid of processesMentioning(marker)) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    }
+  });
+});
