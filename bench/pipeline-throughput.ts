@@ -14,12 +14,15 @@
 // Also reported: the CPU time of every process involved, per GiB — steadier than wall time on
 // a shared machine, and what bounds the throughput when the cores are few — and the runtime's
 // own share of it (the capture's reads, the pumps' splices).
+// And the tapped pipeline with a flow reader (another process) on its last edge from the first
+// byte: what feeding a reader costs the runtime, its loop's thread above all (the reader's copy
+// went through JavaScript there until the addon's fanout thread took it, issue 17 point 4).
 // And bash with a fourth stage (`… | cat | cat > /dev/null`): the captured ending adds one hop
 // (the last node writes into a pipe, the runtime reads it into the ring) that bash's
 // `> /dev/null` does not have; a fourth stage pays the same two copies, so the captured ending
 // against it says what the capture costs beyond the hop itself.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createRuntime, type PipelineSpec, type Runtime } from '../src/index.js';
@@ -132,6 +135,71 @@ async function shumaRun(rt: Runtime, wsId: string, tap: boolean, ending: Ending)
   }
 }
 
+/**
+ * A flow reader in a process of its own, in C so that it keeps up with the edge (a Node reader
+ * falls 4 MiB behind within milliseconds at these rates and is dropped): reads up to 1 MiB at a
+ * time, counts, prints the count at its end.
+ */
+const READER_SOURCE = `
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+static char buf[1 << 20];
+int main(int argc, char **argv) {
+  struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  strncpy(addr.sun_path, argv[1], sizeof addr.sun_path - 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) return 1;
+  long long n = 0;
+  for (ssize_t got; (got = read(fd, buf, sizeof buf)) > 0;) n += got;
+  printf("%lld\\n", n);
+  return 0;
+}
+`;
+
+function compileReader(dir: string): string {
+  const source = path.join(dir, 'flow-reader.c');
+  const binary = path.join(dir, 'flow-reader');
+  writeFileSync(source, READER_SOURCE);
+  execFileSync('gcc', ['-O2', '-o', binary, source]);
+  return binary;
+}
+
+/**
+ * The tapped pipeline with a reader on cat1->cat2 from its first byte (head waits at a FIFO
+ * until the reader is seen), timed from the gate's opening to the reader's end. The bytes the
+ * reader got are kept: fewer than 2 GiB means it fell 4 MiB behind and was dropped.
+ */
+async function shumaWithReader(rt: Runtime, wsId: string, scratch: string, readerBinary: string, round: number, got: number[]): Promise<Cost> {
+  const gate = path.join(scratch, `gate-${round}`);
+  execFileSync('mkfifo', [gate]);
+  const pipeline = await rt.runPipeline({
+    ...spec(wsId, true, 'devnull'),
+    label: `throughput-reader-${round}`,
+    nodes: [{ label: 'head', exec: 'sh', argv: ['-c', `read x < '${gate}'; exec head -c 2G /dev/zero`] }, ...spec(wsId, true, 'devnull').nodes.slice(1)],
+  });
+  const socketPath = (await pipeline.flows()).find((flow) => flow.edge === 'cat1->cat2')!.socketPath!;
+  const reader = spawn(readerBinary, [socketPath], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  reader.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const readerDone = new Promise<void>((resolve) => reader.once('close', () => resolve()));
+  while (!(await pipeline.flows()).some((flow) => flow.edge === 'cat1->cat2' && flow.readers === 1)) await new Promise((resolve) => setTimeout(resolve, 5));
+  const holder = openSync(gate, constants.O_RDWR);
+  try {
+    return await measure(async () => {
+      writeSync(holder, 'go\n');
+      const result = await pipeline.done;
+      if (!result.ok) throw new Error(`pipeline failed: ${JSON.stringify(result.exits)}`);
+      await readerDone;
+      got.push(Number(out.trim()));
+    });
+  } finally {
+    closeSync(holder);
+  }
+}
+
 const gibPerSec = (ms: number): number => BYTES / GIB / (ms / 1000);
 
 /** The median of each figure over the rounds: one slow spell of a shared machine moves it least. */
@@ -156,6 +224,7 @@ export async function pipelineThroughputSection(rounds = 3): Promise<Line[]> {
   const rt = await createRuntime();
   const stateDir = mkdtempSync(path.join(tmpdir(), 'shuma-bench-logs-'));
   const rtFiles = await createRuntime({ stateDir });
+  const readerBinary = compileReader(stateDir);
   const withFiles = 'untapped, last cat captured in its ring and its log files';
   const variants: Array<{ what: string; tap: boolean; ending: Ending }> = [
     { what: 'untapped, last cat captured in its ring', tap: false, ending: 'captured' },
@@ -163,6 +232,8 @@ export async function pipelineThroughputSection(rounds = 3): Promise<Line[]> {
     { what: "untapped, last node sh -c 'cat > /dev/null'", tap: false, ending: 'devnull' },
     { what: "tapped, last node sh -c 'cat > /dev/null'", tap: true, ending: 'devnull' },
   ];
+  const withReader = "tapped, last node sh -c 'cat > /dev/null', a flow reader on cat1->cat2";
+  const readerGot: number[] = [];
   const runs = new Map<string, Cost[]>();
   const keep = (key: string, cost: Cost) => runs.set(key, [...(runs.get(key) ?? []), cost]);
   try {
@@ -181,6 +252,8 @@ export async function pipelineThroughputSection(rounds = 3): Promise<Line[]> {
       }
       progress(`pipeline throughput, 2 GiB, round ${round}/${rounds}: shuma ${withFiles}`);
       keep(withFiles, await measure(() => shumaRun(rtFiles, wsFiles.id, false, 'captured')));
+      progress(`pipeline throughput, 2 GiB, round ${round}/${rounds}: shuma ${withReader}`);
+      keep(withReader, await shumaWithReader(rt, ws.id, stateDir, readerBinary, round, readerGot));
     }
     await ws.stop({ graceMs: 0 });
     await wsFiles.stop({ graceMs: 0 });
@@ -197,6 +270,8 @@ export async function pipelineThroughputSection(rounds = 3): Promise<Line[]> {
     [variants[1]!, variants[0]!],
     [variants[3]!, variants[2]!],
   ] as const;
+  const reading = figures.get(withReader)!;
+  const tappedDevnull = figures.get(variants[3]!.what)!;
   return [
     { heading: `(j) pipeline throughput: 2 GiB through head -c 2G /dev/zero | cat | cat  vs  bash (… | cat > /dev/null); medians of ${rounds} rounds` },
     {
@@ -247,6 +322,42 @@ export async function pipelineThroughputSection(rounds = 3): Promise<Line[]> {
       shuma: figures.get(variant.what)!.ownS / (BYTES / GIB),
       baseline: cpuPerGib(figures.get(variant.what)!),
     })),
+    {
+      what: `2 GiB pipeline, ${withReader}`,
+      unit: 'GiB/s',
+      shuma: gibPerSec(reading.ms),
+      baseline: gibPerSec(bash.ms),
+    },
+    {
+      what: `2 GiB, ${withReader}, vs the same without the reader`,
+      unit: 'GiB/s',
+      shuma: gibPerSec(reading.ms),
+      baseline: gibPerSec(tappedDevnull.ms),
+    },
+    {
+      what: `bytes the flow reader got (fewest over the rounds), vs what crossed`,
+      unit: 'GiB',
+      shuma: Math.min(...readerGot) / GIB,
+      baseline: BYTES / GIB,
+    },
+    {
+      what: `CPU time of the runtime alone, ${withReader}, vs the same without the reader`,
+      unit: 'CPU s/GiB',
+      shuma: reading.ownS / (BYTES / GIB),
+      baseline: tappedDevnull.ownS / (BYTES / GIB),
+    },
+    {
+      what: `CPU time of the runtime's loop thread, ${withReader}, vs the same without the reader`,
+      unit: 'CPU s/GiB',
+      shuma: reading.loopS / (BYTES / GIB),
+      baseline: tappedDevnull.loopS / (BYTES / GIB),
+    },
+    {
+      what: `wake-ups of the runtime's loop thread, ${withReader}, vs the same without the reader`,
+      unit: 'per GiB',
+      shuma: reading.loopWakeups / (BYTES / GIB),
+      baseline: tappedDevnull.loopWakeups / (BYTES / GIB),
+    },
     // What tapping costs the loop's thread (every host actor runs there): the untapped pipeline
     // with the same ending is the baseline (its bytes never reach the runtime but for the capture).
     ...tappedVsUntapped.flatMap(([tapped, untapped]) => [

@@ -153,19 +153,19 @@ describe('tapped pipelines: the data path under faults', () => {
     const { rt, ws } = await setup('slow-reader');
     await (await rt.runPipeline({ label: 'warm', workspace: ws.id, tap: true, nodes: [{ label: 'a', exec: 'true' }, { label: 'b', exec: 'cat' }], edges: [{ from: 'a', to: 'b' }] })).done;
     const baseline = fds();
-    const first = makeGate();
-    const second = makeGate();
-    const last = makeGate();
-    // Two parts, each less than 4 MiB, together more: the reader that reads is never 4 MiB
-    // behind (it has the first part whole before the second is written), the stuck one is.
-    const part1 = 'seq 1 400000';
-    const part2 = 'seq 400001 900000';
+    // Parts of less than 4 MiB each, 10 MB together, each written once the reader that reads
+    // has the one before whole: that reader is never 4 MiB behind, the stuck one is (beyond
+    // what its socket's kernel buffer holds, 2 MiB at most).
+    const parts = ['seq 1 400000', 'seq 400001 900000', 'seq 900001 1400000'];
+    const gates = [...parts.map(() => makeGate()), makeGate()];
+    const script = parts.map((part, i) => `read x < '${gates[i]!.path}'; ${part}`).join('; ');
     const p = await rt.runPipeline({
       label: 'slow',
       workspace: ws.id,
       tap: true,
+      // gen waits at a last gate: the stuck reader must be dropped while the pipeline still runs.
       nodes: [
-        { label: 'gen', exec: 'sh', argv: ['-c', `read x < '${first.path}'; ${part1}; read x < '${second.path}'; ${part2}; read x < '${last.path}'`] },
+        { label: 'gen', exec: 'sh', argv: ['-c', `${script}; read x < '${gates[parts.length]!.path}'`] },
         { label: 'sum', exec: 'cksum' },
       ],
       edges: [{ from: 'gen', to: 'sum' }],
@@ -177,20 +177,20 @@ describe('tapped pipelines: the data path under faults', () => {
     let got = 0;
     reader.socket.on('data', (chunk: Buffer) => (got += chunk.length));
     await until('the runtime to see both readers', async () => (await flowOf(p, 'gen->sum')).readers === 2);
-    const closeFirst = first.open();
-    const closeLater: Array<() => void> = [];
+    const closers: Array<() => void> = [];
+    const all = bash(parts.join('; '));
     try {
-      const firstLength = bash(part1).length;
-      await until('the reader to get the first part', () => got === firstLength);
-      closeLater.push(second.open());
-      const all = bash(`${part1}; ${part2}`);
-      // The stuck reader never reads: the edge and the other reader go on without it, and it
-      // is dropped while the pipeline still runs (gen waits at its last gate).
-      await until('the reader to get the second part', () => got === all.length);
+      let written = 0;
+      for (const [i, part] of parts.entries()) {
+        closers.push(gates[i]!.open());
+        written += bash(part).length;
+        await until(`the reader to get part ${i + 1}`, () => got === written);
+      }
+      // The stuck reader never read: the edge and the other reader went on without it.
       await until('the stuck reader to be dropped', async () => (await flowOf(p, 'gen->sum')).readers === 1);
-      closeLater.push(last.open());
+      closers.push(gates[parts.length]!.open());
       assert.equal((await p.done).ok, true);
-      assert.equal(await logsOf(ws, p, 'sum'), bash(`(${part1}; ${part2}) | cksum`).toString());
+      assert.equal(await logsOf(ws, p, 'sum'), bash(`(${parts.join('; ')}) | cksum`).toString());
       assert.ok((await reader.received).equals(all), 'the reader that kept up did not get the whole stream');
       stuck.socket.resume();
       const seen = await stuck.received;
@@ -198,8 +198,7 @@ describe('tapped pipelines: the data path under faults', () => {
       assert.ok(seen.length < 4 * 1024 * 1024, `the stuck reader got ${seen.length} bytes`);
       assert.ok(all.subarray(0, seen.length).equals(seen), 'the stuck reader got bytes that are not the start of the stream');
     } finally {
-      closeFirst();
-      for (const close of closeLater) close();
+      for (const close of closers) close();
     }
     await until(`the descriptors to drop back to ${baseline} (now ${fds()})`, () => fds() <= baseline);
   });
