@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { ShumaError, type ActorSnapshot } from '../src/index.js';
+import { ShumaError, type ActorSnapshot, type Runtime } from '../src/index.js';
+import { coreOf } from '../src/host/runtime.js';
+import type { SpawnedProcess, Spawner } from '../src/host/spawn/spawner.js';
+import type { ChildEvent } from '../src/protocol/machine-events.js';
 import { isAlive, startRuntime, waitFor, waitGone } from './helpers.js';
 
 // A command whose policy relaunches at once gives the host a standing order with each spawn
@@ -112,6 +115,147 @@ describe('restarts on standing orders', () => {
     }
   });
 });
+
+describe('the exit that sets a relaunch off', () => {
+  // Told first, the worker handled the exit while the next run was cloned and exec'd, and its
+  // answer kept the loop from hearing of the exec (standing-orders.ts): the exit now waits for
+  // the next run's spawn. Only a spawner that acts ahead relaunches on orders (the native one).
+  test('reaches the actor once the next run has started; the last one, with no relaunch, at once', async (t) => {
+    const rt = await startRuntime();
+    if ((await rt.health()).spawner !== 'native') return t.skip('child_process does not act ahead: every exit is told as it comes');
+    const ws = await rt.createWorkspace({ label: 'exit-after-relaunch' });
+    const told = tapToChild(rt);
+    const restarts = 20;
+    const cmd = await ws.run({ exec: '/bin/false', label: 'loop', restart: { onFailure: true, backoffMs: 0, maxRestarts: restarts } });
+    await waitFor(cmd.subscribe.bind(cmd), (s) => stateOf(s) === 'gaveUp', 'the give-up');
+    const exits = told.filter((e) => e.key === cmd.commandKey && e.event.type === 'EXITED');
+    assert.equal(exits.length, restarts + 1);
+    for (const exit of exits.slice(0, -1)) assert.equal(exit.nextStarted, true, `run ${exit.restarts}: its exit was told before run ${exit.restarts + 1} had started`);
+    assert.equal(exits.at(-1)!.nextStarted, false);
+    await ws.stop({ graceMs: 0 });
+  });
+
+  test('still reaches the actor before a stop asked while the next run starts; nothing is left', async (t) => {
+    const rt = await startRuntime();
+    if ((await rt.health()).spawner !== 'native') return t.skip('child_process does not act ahead: every exit is told as it comes');
+    const ws = await rt.createWorkspace({ label: 'exit-before-stop' });
+    const told = tapToChild(rt);
+    // The relaunch's spawn is held back until the stop has been sent: its exit is untold meanwhile.
+    const gate = holdSpawns(rt, 1);
+    // Released whatever happens: a spawn held forever would keep the runtime from ending.
+    t.after(() => gate.release());
+    const cmd = await ws.run({ exec: '/bin/false', label: 'loop', restart: { onFailure: true, backoffMs: 0, maxRestarts: 0 } });
+    await gate.held;
+    assert.equal(told.filter((e) => e.key === cmd.commandKey && e.event.type === 'EXITED').length, 0, 'the exit was told before the next run had started');
+    const stopped = ws.stopCommand('loop', { graceMs: 0 });
+    const stopSent = () => told.some((e) => e.key === cmd.commandKey && e.event.type === 'STOP');
+    if (!stopSent()) await waitFor<void>((listener) => told.subscribe(listener), stopSent, 'the STOP sent');
+    gate.release();
+    await stopped;
+    const order = told.filter((e) => e.key === cmd.commandKey && (e.event.type === 'EXITED' || e.event.type === 'STOP')).map((e) => e.event.type);
+    assert.deepEqual(order.slice(0, 2), ['EXITED', 'STOP']);
+    assert.equal(stateOf(cmd.getSnapshot()), 'stopped');
+    for (const run of coreOf(rt).table.ofWorkspace(ws.id)) await waitGone(run.pid);
+    await ws.stop({ graceMs: 0 });
+  });
+});
+
+describe('a first run started ahead', () => {
+  // Its spawn is submitted once the command's RUN has left for the worker (standing-orders.ts
+  // runAhead): the actor is created while the clone runs, not after the spawner thread and the
+  // new program have had the loop's CPU.
+  test('the RUN leaves for the worker before the spawn is submitted (20 runs)', async (t) => {
+    const rt = await startRuntime();
+    if ((await rt.health()).spawner !== 'native') return t.skip('child_process does not act ahead: the actor asks first');
+    const ws = await rt.createWorkspace({ label: 'run-first' });
+    const core = coreOf(rt);
+    const entry = core.registry.get(ws.id)!;
+    const channel = (core.pool as unknown as { members: Array<{ channel: { flush(): void } }> }).members[entry.worker]!.channel;
+    const queued = channel as unknown as { queue: unknown[] };
+    const log: string[] = [];
+    const flush = channel.flush.bind(channel);
+    channel.flush = () => {
+      const text = JSON.stringify(queued.queue);
+      for (const label of text.match(/first-\d+/g) ?? []) log.push(`RUN sent ${label}`);
+      flush();
+    };
+    const host = (core.placements.local as unknown as { host: { deps: { spawner: Spawner } } }).host;
+    const real = host.deps.spawner;
+    host.deps.spawner = {
+      name: real.name,
+      appliesLimits: real.appliesLimits,
+      ...(real.actsAhead !== undefined ? { actsAhead: real.actsAhead } : {}),
+      spawn: (order) => {
+        log.push('spawn');
+        return real.spawn(order);
+      },
+    };
+    for (let i = 0; i < 20; i++) {
+      log.length = 0;
+      const cmd = await ws.run({ exec: '/bin/true', label: `first-${i}` });
+      const sent = log.indexOf(`RUN sent first-${i}`);
+      assert.ok(sent >= 0, `run ${i}: ${JSON.stringify(log)}`);
+      assert.ok(sent < log.indexOf('spawn'), `run ${i}: the spawn was submitted before the RUN left: ${JSON.stringify(log)}`);
+      await cmd.exited;
+    }
+    host.deps.spawner = real;
+    await ws.stop({ graceMs: 0 });
+  });
+});
+
+interface Told {
+  key: string;
+  event: ChildEvent;
+  restarts: number;
+  /** The command's next run was in the process table as the event was sent. */
+  nextStarted: boolean;
+}
+
+/** Every event the main thread sends to an actor, as it is sent; `subscribe` hears each one. */
+function tapToChild(rt: Runtime): Told[] & { subscribe(listener: () => void): () => void } {
+  const core = coreOf(rt);
+  const listeners = new Set<() => void>();
+  const told = Object.assign([] as Told[], {
+    subscribe(listener: () => void) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  });
+  const send = core.toChild.bind(core);
+  core.toChild = (ws, key, event) => {
+    const run = 'runId' in event ? core.table.get(event.runId) : undefined;
+    const restarts = run?.restarts ?? -1;
+    const nextStarted = core.table.ofWorkspace(ws.id).some((r) => r.key === key && r.restarts === restarts + 1);
+    told.push({ key, event, restarts, nextStarted });
+    send(ws, key, event);
+    for (const listener of listeners) listener();
+  };
+  return told;
+}
+
+/** The spawns after the first `free` ones wait (the process itself is started) until release(). */
+function holdSpawns(rt: Runtime, free: number): { held: Promise<void>; release(): void } {
+  const host = (coreOf(rt).placements.local as unknown as { host: { deps: { spawner: Spawner } } }).host;
+  const real = host.deps.spawner;
+  let release!: () => void;
+  let heldNow!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const held = new Promise<void>((resolve) => (heldNow = resolve));
+  let count = 0;
+  host.deps.spawner = {
+    name: real.name,
+    appliesLimits: real.appliesLimits,
+    ...(real.actsAhead !== undefined ? { actsAhead: real.actsAhead } : {}),
+    spawn: async (order): Promise<SpawnedProcess> => {
+      const spawned = real.spawn(order);
+      if (count++ < free) return spawned;
+      heldNow();
+      await released;
+      return spawned;
+    },
+  };
+  return { held, release: () => release() };
+}
 
 /** Live processes whose command line has `marker`. */
 function processesWith(marker: string): number[] {

@@ -145,6 +145,11 @@ export class HostActor {
   /** A relaunch on a standing order: no readiness probe (an actor with one gives no order). */
   private spawnAhead(ws: WorkspaceEntry, command: CommandEntry, restarts: number, done: (result: RunEntry | ShumaError) => void): void {
     ws.pendingSpawns++;
+    // A first run's spawn is submitted a microtask after it was decided: a stop may have come between.
+    if (ws.hostStop) {
+      this.mailbox.send({ type: 'aheadSpawned', ws, command, restarts, result: stoppingError(ws), done });
+      return;
+    }
     void spawnOrError(this.deps.spawner, this.commandOrder(ws, command)).then((result) =>
       this.mailbox.send({ type: 'aheadSpawned', ws, command, restarts, result, done }),
     );

@@ -20,6 +20,15 @@ import type { HostActorDeps } from './host-actor-deps.js';
 // sends to the run (a stop of it alone, a group restart) revokes the order first; a stop asked
 // on this thread revokes it as it is sent, a round trip before the actor's signal (an exit in
 // between would start a run the actor, stopping, never asks for).
+//
+// The exit that sets a relaunch off is told to the actor once the next run has started, not
+// before: told first, the worker thread handled it while the clone and exec ran, and its answer
+// (snapshot, request) reached the main thread as the spawn completed — on two cores the loop then
+// waited behind the worker and the new program for a CPU, and learnt of the exec ~0.2-0.4 ms late
+// (traced: median "exec done -> loop told" 0.03 ms when the worker was idle, 0.3 ms when it was
+// not). The actor's story is unchanged: it hears the exit, then asks, and the answer is ready.
+// (A spawner whose spawn takes long — an srun step — would hold the exit as long: worth weighing
+// before such a spawner says `actsAhead`.)
 
 /** A run started ahead of its actor's request. */
 interface Ahead {
@@ -37,6 +46,8 @@ interface Ahead {
   outcome: RunEntry | ShumaError | null;
   /** Its exit, when it came before the actor asked. */
   held: ChildEvent[];
+  /** The exit that set it off, told to the actor once this run's spawn is done (or at a stop). */
+  untold: ChildEvent | null;
 }
 
 /** What the host actor lends the orders: starting a run, and telling a refusal as it tells its own. */
@@ -70,7 +81,10 @@ export class StandingOrders {
     for (const run of this.deps.table.ofWorkspace(ws.id)) if (run.key === command.key) this.orders.delete(run.id);
     // A run already started ahead is still asked for (the exit before it reaches the actor before the stop), without an order.
     const ahead = this.ahead.get(keyOf(ws, command.key));
-    if (ahead) ahead.order = undefined;
+    if (!ahead) return;
+    ahead.order = undefined;
+    // Its exit, if still untold, goes now: the actor hears it before the stop, as without the relaunch.
+    if (ahead.command === command) this.tellExit(ahead);
   }
 
   /** The actor will end this run itself: no relaunch ahead of it. */
@@ -102,12 +116,17 @@ export class StandingOrders {
    * A command just run, with nothing to wait for (no dependency, no probe): its actor's first
    * request is certain unless its workspace stops first, so its first run starts now, held
    * like a relaunch until the actor asks. run() still settles when the actor has asked.
+   *
+   * The spawn is submitted a microtask later, after the command's RUN (queued just before, its
+   * flush a microtask queued earlier) has left for the worker: submitted first, the spawner
+   * thread (short slice) and the new program took the loop's CPU and the RUN left 0.2-0.3 ms
+   * late, so the actor's first request came back later than the exec (ws.run → exited, bench (a)).
    */
   runAhead(ws: WorkspaceEntry, command: CommandEntry): void {
     if (this.deps.spawner.actsAhead !== true || ws.hostStop || this.ahead.has(keyOf(ws, command.key))) return;
-    const ahead: Ahead = { ws, command, order: undefined, restarts: 0, after: null, asked: false, outcome: null, held: [] };
+    const ahead: Ahead = { ws, command, order: undefined, restarts: 0, after: null, asked: false, outcome: null, held: [], untold: null };
     this.ahead.set(keyOf(ws, command.key), ahead);
-    this.spawner.spawnAhead(ws, command, 0, (result) => this.spawned(ahead, result));
+    queueMicrotask(() => this.spawner.spawnAhead(ws, command, 0, (result) => this.spawned(ahead, result)));
   }
 
   /** Every command exit the reaper tells goes through here: a held run's waits, an ordered one relaunches. */
@@ -120,10 +139,8 @@ export class StandingOrders {
         else ahead.held.push(event);
         return;
       }
-      this.deps.toChild(ws, key, event);
-      // After the exit has left for the worker (the channel flushes first, a microtask queued
-      // before this one): the actor's part and a spawn that holds the thread (fork) overlap.
-      queueMicrotask(() => this.relaunch(ws, key, event));
+      // Relaunched on its order: the exit is told once the next run has started (spawned()).
+      if (!this.relaunch(ws, key, event)) this.deps.toChild(ws, key, event);
       return;
     }
     this.deps.toChild(ws, key, event);
@@ -154,23 +171,35 @@ export class StandingOrders {
     if (snapshot.status !== 'active' || (!asking && (ahead.after === null || hasHeardExitOf(snapshot, ahead.after)))) this.reject(ahead);
   }
 
-  private relaunch(ws: WorkspaceEntry, key: string, event: ChildEvent & { type: 'EXITED' }): void {
+  /** True when the next run is being started on the run's order (the exit is then told after it). */
+  private relaunch(ws: WorkspaceEntry, key: string, event: ChildEvent & { type: 'EXITED' }): boolean {
     const order = this.orders.get(event.runId);
-    if (!order) return;
+    if (!order) return false;
     this.orders.delete(event.runId);
     const run = this.deps.table.get(event.runId);
     const command = ws.commands.get(key);
     // The actor's own guards, as they will read: `relaunches` and `mayRestart` (machines/command-setup.ts).
     const relaunches = order.always || event.status !== 0;
     const mayRestart = run !== undefined && (order.maxRestarts === 0 || run.restarts < order.maxRestarts);
-    if (!run || !command || !relaunches || !mayRestart || ws.hostStop || this.deps.registry.get(ws.id) !== ws) return;
-    if (this.ahead.has(keyOf(ws, key))) return;
-    const ahead: Ahead = { ws, command, order, restarts: run.restarts + 1, after: run.id, asked: false, outcome: null, held: [] };
+    if (!run || !command || !relaunches || !mayRestart || ws.hostStop || this.deps.registry.get(ws.id) !== ws) return false;
+    if (this.ahead.has(keyOf(ws, key))) return false;
+    const ahead: Ahead = { ws, command, order, restarts: run.restarts + 1, after: run.id, asked: false, outcome: null, held: [], untold: event };
     this.ahead.set(keyOf(ws, key), ahead);
     this.spawner.spawnAhead(ws, command, ahead.restarts, (result) => this.spawned(ahead, result));
+    return true;
+  }
+
+  /** The exit that set `ahead` off reaches its actor (once). */
+  private tellExit(ahead: Ahead): void {
+    const event = ahead.untold;
+    if (!event) return;
+    ahead.untold = null;
+    this.deps.toChild(ahead.ws, ahead.command.key, event);
   }
 
   private spawned(ahead: Ahead, result: RunEntry | ShumaError): void {
+    // Whatever became of the run (started, refused, no longer wanted), the exit before it is told first.
+    this.tellExit(ahead);
     ahead.outcome = result;
     if (!(result instanceof ShumaError)) this.give(ahead.command, result, ahead.order);
     if (this.ahead.get(keyOf(ahead.ws, ahead.command.key)) !== ahead) this.discard(ahead);
