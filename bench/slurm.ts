@@ -10,8 +10,10 @@
 //   to its exit; against the same started by child_process (as a Node program would); against
 //   salloc --no-shell then `squeue` for its nodes (what ws.placement gives); and against salloc
 //   running shuma's node-reporting command (report-command.ts), read up to its report (salloc's
-//   own part of shuma's way, which leaves shuma's own part as the difference). Also the CPU time
-//   of this process (all its threads) per create and per bare salloc.
+//   own part of shuma's way, which leaves shuma's own part as the difference; beside bare salloc
+//   it is the floor of the first row: salloc forks and execs the command after the grant where
+//   --no-shell exits). Also the CPU time of this process (all its threads) per create and per
+//   bare salloc.
 // - ws.run(true) on a node until its exit is seen, against srun with shuma's step options, stdin
 //   /dev/null, to its exit; and against srun as shuma starts a step without stdin (stdin a pipe
 //   held open, the program behind the shell that gives it /dev/null on the node, step-task.ts).
@@ -231,6 +233,7 @@ async function createRows(rt: Runtime, cluster: SlurmCluster, addon: SallocSpawn
     { what: `the same (baseline: bare salloc --no-shell started by child_process; ${paired(create, bareNode)})`, unit: 'ms', shuma: median(create), baseline: median(bareNode) },
     { what: `the same (baseline: bare salloc --no-shell, then squeue for its nodes, as ws.placement gives them; ${paired(create, bareNodes)})`, unit: 'ms', shuma: median(create), baseline: median(bareNodes) },
     { what: `the same (baseline: salloc running shuma's node-reporting command, read up to its report: salloc's part of shuma's way; ${paired(create, reported)})`, unit: 'ms', shuma: median(create), baseline: median(reported) },
+    { what: `floor of the first row: salloc running shuma's node-reporting command, to its report (baseline: bare salloc --no-shell, both by the addon; ${paired(reported, bare)})`, unit: 'ms', shuma: median(reported), baseline: median(bare) },
     { what: `CPU time of this process (all threads) per create (baseline: per bare salloc --no-shell as shuma starts it; ${paired(createCpu, bareCpu)})`, unit: 'ms', shuma: median(createCpu), baseline: median(bareCpu) },
   ];
 }
