@@ -37,14 +37,15 @@ pick_ports() {
   die "no three free consecutive ports found"
 }
 
-wait_for() { # what, tries of 50 ms, command...
-  local what=$1 tries=$2; shift 2
-  local i
-  for i in $(seq 1 "$tries"); do
+wait_for() { # what, seconds, command... (polled every 50 ms; a deadline, not a count of tries,
+  # because under load each try itself (sinfo, a round trip to slurmctld) can take a second)
+  local what=$1 seconds=$2; shift 2
+  local deadline=$(( $(date +%s%N) + seconds * 1000000000 ))
+  while :; do
     if "$@" >/dev/null 2>&1; then return 0; fi
+    [ "$(date +%s%N)" -lt "$deadline" ] || return 1
     sleep 0.05
   done
-  return 1
 }
 
 up() {
@@ -117,11 +118,11 @@ EOF
   slurmd -f "$conf" -N n1 || die "slurmd n1 did not start: $(tail -5 "$root/log/slurmd-n1.log" 2>/dev/null)"
   slurmd -f "$conf" -N n2 || die "slurmd n2 did not start: $(tail -5 "$root/log/slurmd-n2.log" 2>/dev/null)"
   # Ready when both nodes have registered and are idle.
-  if ! wait_for "nodes idle" 200 bash -c '[ "$(sinfo -h -N -o "%N %t" 2>/dev/null | grep -c " idle$")" = 2 ]'; then
+  if ! wait_for "nodes idle" 30 bash -c '[ "$(sinfo -h -N -o "%N %t" 2>/dev/null | grep -c " idle$")" = 2 ]'; then
     sinfo -N >&2 || true
     tail -5 "$root/log/slurmctld.log" >&2 || true
     down "$root"
-    die "the nodes did not become idle within 10 s"
+    die "the nodes did not become idle within 30 s"
   fi
   echo "$root"
   echo "SLURM_CONF=$conf"
@@ -170,14 +171,14 @@ down() {
   local daemons=("$root/run/slurmd-n1.pid" "$root/run/slurmd-n2.pid" "$root/run/slurmctld.pid")
   local f
   for f in "${daemons[@]}"; do stop_pid_file TERM "$f"; done
-  wait_for "daemons gone" 100 none_alive "${daemons[@]}" || {
+  wait_for "daemons gone" 5 none_alive "${daemons[@]}" || {
     for f in "${daemons[@]}"; do stop_pid_file KILL "$f"; done
   }
   local strays
   strays=$(cluster_pids "$root")
   [ -z "$strays" ] || kill -KILL $strays 2>/dev/null || true
   stop_pid_file TERM "$root/run/munged.pid"
-  wait_for "munged gone" 100 none_alive "$root/run/munged.pid" ||
+  wait_for "munged gone" 5 none_alive "$root/run/munged.pid" ||
     stop_pid_file KILL "$root/run/munged.pid"
   remove_job_cgroups "$root"
   rm -rf "$root"
