@@ -616,6 +616,20 @@ napi_value flow_pump_bytes(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* The sink's tap ends; fd (owned from now on) becomes its new one if the pump still runs, else
+ * it is closed. A chunk already in flight is not the new tap's: it starts with the next one. */
+static void swap_tap(struct flow_pump *p, struct sink *s, int fd, int ok) {
+  shut(&s->tap);
+  if (fd < 0) return;
+  if (!ok) {
+    close(fd);
+    return;
+  }
+  set_nonblocking(fd);
+  s->tap.fd = fd;
+  s->tap.off = p->len;
+}
+
 /* pumpTap(pump, sinkIndex, fd, onThread?): from now on a copy of reader i's bytes also goes to
  * fd (the write end of a pipe, owned from then on); fd -1 ends the tap. false: the pump has
  * ended (fd is closed all the same). onThread: as pumpStart's tapsOnThread. */
@@ -640,14 +654,7 @@ napi_value flow_pump_tap(napi_env env, napi_callback_info info) {
     /* The tap is a fanout's pipe, read by its own thread: the edge keeps its thread. */
     pthread_mutex_lock(&p->lock);
     int ok = !p->ended && s->out.fd >= 0;
-    shut(&s->tap);
-    if (fd >= 0 && ok) {
-      set_nonblocking(fd);
-      s->tap.fd = fd;
-      s->tap.off = p->len;
-    } else if (fd >= 0) {
-      close(fd);
-    }
+    swap_tap(p, s, fd, ok);
     pthread_mutex_unlock(&p->lock);
     wake_thread(p);
     napi_get_boolean(env, ok, &result);
@@ -658,15 +665,7 @@ napi_value flow_pump_tap(napi_env env, napi_callback_info info) {
    * reader. A tapped edge is the loop's, as it always was. */
   join_thread(p);
   int ok = !p->finished && !p->ended && s->out.fd >= 0;
-  shut(&s->tap);
-  if (fd >= 0 && ok) {
-    set_nonblocking(fd);
-    s->tap.fd = fd;
-    /* A chunk already in flight is not the tap's: it starts with the next one. */
-    s->tap.off = p->len;
-  } else if (fd >= 0) {
-    close(fd);
-  }
+  swap_tap(p, s, fd, ok);
   /* The pump may have been waiting on the tap it just lost (or, joined, on nothing yet). */
   if (!p->ended) run(p);
   napi_get_boolean(env, ok, &result);
