@@ -40,8 +40,11 @@ export const workspaceMachine = workspaceSetup.createMachine({
         ],
         // Restored from a snapshot: the TTL is armed again for what is left of it.
         RESUME: { target: 'running', reenter: true, actions: ['stamp', 'resumeChildren'] },
+        // Nothing to reap (the host says so, and it never started a command): stopped at once,
+        // with no signal to ask for and no GROUPS_EMPTY to wait for.
         // With no grace, `terminating` would only hand over to `killing` in the same step.
         STOP: [
+          { guard: 'nothingToReap', target: 'stopped', actions: ['noteStop', 'noteStopped'] },
           { guard: 'noGrace', target: 'reaping.killing', actions: 'noteStop' },
           { target: 'reaping', actions: 'noteStop' },
         ],

@@ -38,6 +38,8 @@ export const workspaceSetup = setup({
     // a 0 ms timer would wait a turn, or forever on a simulated clock nobody moves.
     graceOver: ({ context }) => context.graceDeadline !== null && context.graceDeadline <= context.stampedAt,
     noGrace: ({ event }) => event.type === 'STOP' && event.graceMs <= 0,
+    // The host's word that nothing of its groups is left, and no command of its own it could have started.
+    nothingToReap: ({ context, event }) => event.type === 'STOP' && event.groupsEmpty === true && context.commandsStarted === 0,
     ttlOver: ({ context }) => context.ttlDeadline !== null && context.ttlDeadline <= context.stampedAt,
     quotaKills: ({ event }) => event.type === 'QUOTA_BREACH' && event.action === 'kill',
     shortensGrace: ({ context, event }) =>
@@ -216,6 +218,7 @@ export const workspaceSetup = setup({
     }),
     killGroups: emit(({ context }): HostRequest => ({ type: 'signal', wsId: context.id, signal: 'SIGKILL' })),
     noteStopped: assign(({ event }) => {
+      if (event.type === 'STOP') return { reaped: 0, stoppedAt: event.at, graceDeadline: null, ttlDeadline: null };
       if (event.type !== 'GROUPS_EMPTY') return {};
       return { reaped: event.reaped, stoppedAt: event.at, graceDeadline: null, ttlDeadline: null };
     }),

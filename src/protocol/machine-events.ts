@@ -25,7 +25,12 @@ export interface RunEvent {
 }
 /** How a command that ended did, as its dependants see it. */
 export type EndedPhase = 'succeeded' | 'exited' | 'gaveUp' | 'failed' | 'stopped' | 'unmet';
-export interface StopEvent { type: 'STOP'; at: number; graceMs: number; reason: StopReason }
+/**
+ * `groupsEmpty`: the host holds nothing of the workspace to reap (no process, no spawn under
+ * way, no command or pipeline, nothing of its placement to let go), so what GROUPS_EMPTY would
+ * say straight after comes with the stop, and the actor need not ask for signals to hear it.
+ */
+export interface StopEvent { type: 'STOP'; at: number; graceMs: number; reason: StopReason; groupsEmpty?: true }
 /** No process of any of the workspace's process groups is left. */
 export interface GroupsEmptyEvent { type: 'GROUPS_EMPTY'; at: number; reaped: number }
 /** Makes the receiving actor throw: chaos drills and the isolation tests use it. */

@@ -163,9 +163,18 @@ export async function stopWorkspace(core: CoreParts, wsId: string, graceMs: numb
       `workspace ${JSON.stringify(wsId)} is already stopped (or never existed): there is nothing left to stop`,
     );
   }
-  ws.stopRequested = true;
-  if (!ws.failure) core.toWorkspace(ws, { type: 'STOP', at: core.clock.now(), graceMs: grace, reason });
+  requestStop(core, ws, grace, reason);
   return ws.stopped.promise;
+}
+
+/** Tells the actor to stop; `finish` ends it once the actor says it stopped. */
+export function requestStop(core: CoreParts, ws: WorkspaceEntry, graceMs: number, reason: StopReason): void {
+  ws.stopRequested = true;
+  if (ws.failure) return;
+  // A workspace that never ran anything has nothing to reap: the actor hears that with its stop,
+  // not a round trip later (its signal request, the reaper's look, GROUPS_EMPTY).
+  const groupsEmpty = ws.commands.size === 0 && ws.pipelines.size === 0 && core.placementOf(ws).holdsNothing?.(ws) === true;
+  core.toWorkspace(ws, { type: 'STOP', at: core.clock.now(), graceMs, reason, ...(groupsEmpty ? { groupsEmpty: true } : {}) });
 }
 
 /** The workspace's actor failed: nothing supervises its processes any more, none may outlive it. */

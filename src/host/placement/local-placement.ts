@@ -157,6 +157,10 @@ export class LocalPlacement implements Placement {
     return { source: 'proc', rssBytes: usage.rssBytes, cpuUsec: usage.cpuUsec, cpuByPid: usage.cpuByPid, processes: usage.processes, forksRefused: null };
   }
 
+  holdsNothing(ws: WorkspaceEntry): boolean {
+    return ws.cgroup === null && ws.groups.size === 0 && ws.pendingSpawns === 0 && this.deps.table.aliveIn(ws).length === 0;
+  }
+
   async teardown(ws: WorkspaceEntry): Promise<void> {
     await ws.cgroup?.remove();
   }

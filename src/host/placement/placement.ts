@@ -80,6 +80,12 @@ export interface Placement {
   signalInWaves?(ws: WorkspaceEntry, waves: string[][]): void;
   /** A stopping scope may have emptied meanwhile (a worker came back, a spawn ended): look now. */
   checkEmpty(scope: StopScope): void;
+  /**
+   * Nothing of the workspace is left to reap or let go now: no process, no spawn under way,
+   * nothing for teardown() to wait for. Its stop then needs no signal, reaper or teardown (the
+   * actor hears it with the STOP). Absent: every stop goes through signal() and the reaper.
+   */
+  holdsNothing?(ws: WorkspaceEntry): boolean;
   /** Resource use now, for stats() and the quota actor. */
   usage(ws: WorkspaceEntry): WorkspaceUsage;
   /** After the workspace's processes are gone, before its stop is reported: release what prepare() took. */
