@@ -90,3 +90,24 @@ test('a message whose handling throws is reported as its workspace failing; the 
     await thread.close();
   }
 });
+
+test('one event for many workspaces is told to each as if alone; one that fails does not keep it from the others', async () => {
+  const thread = actorThread();
+  try {
+    const ids = ['A', 'B', 'C', 'D'];
+    for (const wsId of ids) thread.send({ type: 'createWorkspace', wsId, label: wsId, ttlMs: null, at: Date.now() });
+    for (const wsId of ids) await thread.next(running(wsId));
+    // B fails at this event (FAULT makes its actor throw); A, C and D still stop, and 'gone' is no actor at all.
+    thread.send({ type: 'workspaceEvent', wsId: 'B', event: { type: 'FAULT', message: 'drill' } });
+    await thread.next((m) => m.type === 'actorError' && m.wsId === 'B');
+    const at = Date.now();
+    thread.send({ type: 'workspacesEvent', wsIds: ['A', 'gone', 'B', 'C', 'D'], event: { type: 'STOP', at, graceMs: 0, reason: 'shutdown', groupsEmpty: true } });
+    for (const wsId of ['A', 'C', 'D']) {
+      const done = await thread.next((m) => m.type === 'snapshot' && m.wsId === wsId && m.snapshot.status === 'done');
+      assert.equal(done.type === 'snapshot' && done.snapshot.value, 'stopped');
+      assert.deepEqual(done.type === 'snapshot' && { reason: done.snapshot.context.stopReason, stoppedAt: done.snapshot.context.stoppedAt }, { reason: 'shutdown', stoppedAt: at });
+    }
+  } finally {
+    await thread.close();
+  }
+});

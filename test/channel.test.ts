@@ -147,3 +147,31 @@ test('a long batch is answered in parts as it is handled, not in one batch after
     port2.close();
   }
 });
+
+test('a batch whose messages each queue many answers is answered in parts of ANSWER_PART answers, not after its last message', async () => {
+  const { port1, port2 } = new MessageChannel();
+  const perMessage = ANSWER_PART / 4;
+  const messages = 10;
+  let received = 0;
+  let answered: () => void = () => undefined;
+  const all = new Promise<void>((resolve) => (answered = resolve));
+  const asker = new BatchedChannel<number, number>(port1, () => {
+    if (++received === messages * perMessage) answered();
+  });
+  const answerer: BatchedChannel<number, number> = new BatchedChannel<number, number>(port2, (n) => {
+    for (let i = 0; i < perMessage; i++) answerer.send(n);
+  });
+  let posts = 0;
+  answerer.afterPost = () => posts++;
+  try {
+    for (let n = 0; n < messages; n++) asker.send(n);
+    await all;
+    // 4 messages fill a part: two parts while the batch was handled, the rest at the end of its turn.
+    assert.equal(posts, 3);
+  } finally {
+    asker.close();
+    answerer.close();
+    port1.close();
+    port2.close();
+  }
+});

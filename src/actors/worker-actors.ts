@@ -1,6 +1,7 @@
 import { createActor, type Actor, type AnyActorRef, type SimulatedClock, type Snapshot } from 'xstate';
 import { serializeError } from '../protocol/errors.js';
 import type { FromWorker, ToWorker } from '../protocol/worker-messages.js';
+import type { WorkspaceEvent } from '../protocol/machine-events.js';
 import type { SupervisionSpec } from '../protocol/supervision-spec.js';
 import { workspaceMachine } from '../machines/workspace-machine.js';
 import { StartedWorkspaces } from '../machines/workspace-start.js';
@@ -60,15 +61,19 @@ export class WorkerActors {
         this.createWorkspace(message.wsId, message.label, message.ttlMs, message.at, message.snapshot);
         this.afterRestore(message.wsId, message.at, message.lostKeys);
         return;
-      case 'workspaceEvent': {
-        const actor = this.workspaces.get(message.wsId);
-        if (!actor) return;
-        // A shutdown's stop comes after the runtime froze its state (host/core/shutdown.ts), and a
-        // closing runtime re-hosts nothing: what the workspace would persist from here on is thrown away.
-        if (message.event.type === 'STOP' && message.event.reason === 'shutdown') this.persisted.freeze(message.wsId);
-        actor.send(message.event);
+      case 'workspaceEvent':
+        this.tellWorkspace(message.wsId, message.event);
         return;
-      }
+      case 'workspacesEvent':
+        for (const wsId of message.wsIds) {
+          // One actor's failure is its own: the others of the message are still told.
+          try {
+            this.tellWorkspace(wsId, message.event);
+          } catch (error) {
+            this.receiveFailed(error, { type: 'workspaceEvent', wsId, event: message.event });
+          }
+        }
+        return;
       case 'childEvent': {
         const children = this.workspaces.get(message.wsId)?.getSnapshot().children as
           | Record<string, AnyActorRef | undefined>
@@ -90,6 +95,15 @@ export class WorkerActors {
         this.send({ type: 'clockAck', seq: message.seq });
         return;
     }
+  }
+
+  private tellWorkspace(wsId: string, event: WorkspaceEvent): void {
+    const actor = this.workspaces.get(wsId);
+    if (!actor) return;
+    // A shutdown's stop comes after the runtime froze its state (host/core/shutdown.ts), and a
+    // closing runtime re-hosts nothing: what the workspace would persist from here on is thrown away.
+    if (event.type === 'STOP' && event.reason === 'shutdown') this.persisted.freeze(wsId);
+    actor.send(event);
   }
 
   /**

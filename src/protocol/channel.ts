@@ -5,9 +5,9 @@ import { streamDecoder, streamEncoder } from './codec.js';
 const RESTART_STREAM = 'shuma.stream.restart';
 
 /**
- * A batch received is answered in parts of this many messages handled: what their handling
- * queued leaves at once, so the other end works on it while this one handles the rest. A
- * shutdown's 5,000 stops per thread were answered in one batch after all of them were handled,
+ * A batch received is answered in parts: once the handling of its messages has queued this many
+ * answers, they leave at once, so the other end works on them while this one handles the rest.
+ * A shutdown's 5,000 stops per thread were answered in one batch after all of them were handled,
  * the main thread idle meanwhile, and the threads idle while it handled the answer.
  */
 export const ANSWER_PART = 256;
@@ -68,7 +68,7 @@ export class BatchedChannel<Out, In> {
           } catch (error) {
             (failed ??= []).push({ error, message });
           }
-          if ((i + 1) % ANSWER_PART === 0 && i + 1 < batch.length && this.flushScheduled) this.flushPart();
+          if (this.queue.length >= ANSWER_PART && i + 1 < batch.length && this.flushScheduled) this.flushPart();
         }
       } finally {
         this.dispatching = false;

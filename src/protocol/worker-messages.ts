@@ -19,6 +19,8 @@ export interface CreateWorkspaceMessage {
   groups?: Record<string, SupervisionSpec> | null;
 }
 export interface WorkspaceEventMessage { type: 'workspaceEvent'; wsId: string; event: WorkspaceEvent }
+/** One event for many workspace actors of the thread, each told it as if alone (a shutdown's stops). */
+export interface WorkspacesEventMessage { type: 'workspacesEvent'; wsIds: string[]; event: WorkspaceEvent }
 /** An event for a child actor of the workspace: a command or a pipeline, by its key. */
 export interface ChildEventMessage { type: 'childEvent'; wsId: string; key: string; event: ChildEvent }
 /**
@@ -45,6 +47,7 @@ export type ToWorker =
   | CreateWorkspaceMessage
   | RestoreWorkspaceMessage
   | WorkspaceEventMessage
+  | WorkspacesEventMessage
   | ChildEventMessage
   | ReleaseMessage
   | ClockMessage

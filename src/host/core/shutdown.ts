@@ -1,6 +1,6 @@
 import type { CoreParts } from './core-parts.js';
 import { addShutdownExits, aliveCommandRuns } from '../persistence/shutdown-exits.js';
-import { stopWorkspace } from './workspace-lifecycle.js';
+import { stopAll } from './stop-all.js';
 
 // The end of a runtime: every workspace stopped with grace, then the placements, the clock,
 // the threads and the state lock let go. And the end without a shutdown: nothing outlives it.
@@ -11,8 +11,7 @@ export async function closeAll(core: CoreParts, graceMs: number): Promise<void> 
   // Saved as it is before everything stops: the next runtime on this stateDir brings it back.
   await core.state?.freeze();
   // Those still being placed too: their stop ends what their placement was preparing (a queued job).
-  const all = [...core.registry.all(), ...core.registry.allPlacing()];
-  await Promise.allSettled(all.map((ws) => stopWorkspace(core, ws.id, graceMs, 'shutdown')));
+  await stopAll(core, [...core.registry.all(), ...core.registry.allPlacing()], graceMs, 'shutdown');
   // The same state, with the exits of the runs the stops ended in its history.
   await core.state?.amendFrozen((data) => addShutdownExits(data, ending));
   core.quota.close();

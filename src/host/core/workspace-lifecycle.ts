@@ -171,10 +171,16 @@ export async function stopWorkspace(core: CoreParts, wsId: string, graceMs: numb
 export function requestStop(core: CoreParts, ws: WorkspaceEntry, graceMs: number, reason: StopReason): void {
   ws.stopRequested = true;
   if (ws.failure) return;
-  // A workspace that never ran anything has nothing to reap: the actor hears that with its stop,
-  // not a round trip later (its signal request, the reaper's look, GROUPS_EMPTY).
-  const groupsEmpty = ws.commands.size === 0 && ws.pipelines.size === 0 && core.placementOf(ws).holdsNothing?.(ws) === true;
+  const groupsEmpty = holdsNothing(core, ws);
   core.toWorkspace(ws, { type: 'STOP', at: core.clock.now(), graceMs, reason, ...(groupsEmpty ? { groupsEmpty: true } : {}) });
+}
+
+/**
+ * A workspace that never ran anything has nothing to reap: its actor hears that with its stop,
+ * not a round trip later (its signal request, the reaper's look, GROUPS_EMPTY).
+ */
+export function holdsNothing(core: CoreParts, ws: WorkspaceEntry): boolean {
+  return ws.commands.size === 0 && ws.pipelines.size === 0 && core.placementOf(ws).holdsNothing?.(ws) === true;
 }
 
 /** The workspace's actor failed: nothing supervises its processes any more, none may outlive it. */

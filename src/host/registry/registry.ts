@@ -154,6 +154,8 @@ export class Registry {
    * listed, nor counted, nor saved until `placed()`.
    */
   private readonly placing = new Map<string, WorkspaceEntry>();
+  /** Told when the last workspace is forgotten (a shutdown waits for that, not for each stop). */
+  private emptiedWaiters: Array<() => void> = [];
 
   add(entry: WorkspaceEntry): void {
     this.workspaces.set(entry.id, entry);
@@ -174,6 +176,21 @@ export class Registry {
 
   delete(wsId: string): void {
     if (!this.workspaces.delete(wsId)) this.placing.delete(wsId);
+    if (this.emptiedWaiters.length > 0 && this.isEmpty()) {
+      const waiters = this.emptiedWaiters;
+      this.emptiedWaiters = [];
+      for (const wake of waiters) wake();
+    }
+  }
+
+  /** Resolves once no workspace is left, listed or being placed. */
+  emptied(): Promise<void> {
+    if (this.isEmpty()) return Promise.resolve();
+    return new Promise((resolve) => this.emptiedWaiters.push(resolve));
+  }
+
+  private isEmpty(): boolean {
+    return this.workspaces.size === 0 && this.placing.size === 0;
   }
 
   /** Still being placed: nothing can run in it yet (core/guards.ts). */
