@@ -66,11 +66,18 @@ export class StateStore {
     return this.write(() => this.collectChanges((id, changes) => this.encoder.keeps(id, changes)));
   }
 
-  private write(collect: () => CollectedState): Promise<void> {
+  /**
+   * `last`: the shutdown's own writes (freeze, amend), made whatever the dirty flag says. A
+   * write queued behind one in flight once took the flag the freeze had set, and the freeze's
+   * write then found nothing to do: no state frozen, so the shutdown's exits were never amended
+   * in, and the next runtime lost the runs the shutdown ended. A write queued before the
+   * freeze that has not begun is skipped: the freeze's own write follows it.
+   */
+  private write(collect: () => CollectedState, last = false): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
     this.writing = this.writing.then(async () => {
-      if (!this.dirty) return;
+      if (!last && (this.frozen || !this.dirty)) return;
       this.dirty = false;
       try {
         const started = performance.now();
@@ -116,8 +123,7 @@ export class StateStore {
   async freeze(): Promise<void> {
     // Frozen first: changes made while this last write is under way must not follow it.
     this.frozen = true;
-    this.dirty = true;
-    await this.write(() => (this.frozenData = this.collect()));
+    await this.write(() => (this.frozenData = this.collect()), true);
   }
 
   /**
@@ -128,7 +134,6 @@ export class StateStore {
     const data = this.frozenData;
     if (data === null) return;
     amend(data);
-    this.dirty = true;
-    await this.write(() => data);
+    await this.write(() => data, true);
   }
 }
