@@ -21,6 +21,13 @@
 // (the last node writes into a pipe, the runtime reads it into the ring) that bash's
 // `> /dev/null` does not have; a fourth stage pays the same two copies, so the captured ending
 // against it says what the capture costs beyond the hop itself.
+// And the issue 17 rows each against two baselines: the issue's (bash, `… | cat > /dev/null`)
+// and a fair twin, bash doing the same work shuma does — the runtime's hops done by a relay that
+// splice(2)s stdin to stdout and counts (RELAY_SOURCE): for the captured ending a reader of the
+// last cat's pipe (`… | cat | relay > /dev/null`, as the ring splices it away), for the tapped
+// pipeline a relay on every edge (`head | relay | cat | relay | …`, as the pumps). Each row's
+// per-round ratios are given too (the spread). SHUMA_BENCH_PIPELINE_ROUNDS sets the rounds (3);
+// SHUMA_BENCH_PIPELINE=rows runs only the rows and their baselines (a quiet run stays short).
 import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -100,6 +107,31 @@ const BASH_FOUR_STAGES = 'head -c 2G /dev/zero | cat | cat | cat > /dev/null';
  */
 const BASH_SETSID = 'setsid -w head -c 2G /dev/zero | setsid -w cat | setsid -w cat > /dev/null';
 
+/**
+ * The fair twins' relay: what one of the runtime's hops does, in the cheapest way a program can —
+ * splice(2) from its stdin into its stdout (a pipe, or /dev/null for a reader), counting.
+ */
+const RELAY_SOURCE = `
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+int main(void) {
+  long long n = 0;
+  for (ssize_t got; (got = splice(0, NULL, 1, NULL, 1 << 20, SPLICE_F_MOVE)) > 0;) n += got;
+  return n >= 0 ? 0 : 1;
+}
+`;
+
+/** The twins, by the relay's path. */
+function twins(relay: string): Record<'captured' | 'tappedCaptured' | 'tappedDevnull', string> {
+  return {
+    captured: `head -c 2G /dev/zero | cat | cat | ${relay} > /dev/null`,
+    tappedCaptured: `head -c 2G /dev/zero | ${relay} | cat | ${relay} | cat | ${relay} > /dev/null`,
+    tappedDevnull: `head -c 2G /dev/zero | ${relay} | cat | ${relay} | cat > /dev/null`,
+  };
+}
+
 function bashRun(script: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn('bash', ['-c', script], { stdio: 'ignore' });
@@ -159,10 +191,10 @@ int main(int argc, char **argv) {
 }
 `;
 
-function compileReader(dir: string): string {
-  const source = path.join(dir, 'flow-reader.c');
-  const binary = path.join(dir, 'flow-reader');
-  writeFileSync(source, READER_SOURCE);
+function compile(dir: string, name: string, code: string): string {
+  const source = path.join(dir, `${name}.c`);
+  const binary = path.join(dir, name);
+  writeFileSync(source, code);
   execFileSync('gcc', ['-O2', '-o', binary, source]);
   return binary;
 }
@@ -220,11 +252,13 @@ function median(costs: readonly Cost[]): Cost {
  * times vary a lot from run to run on a shared machine; the CPU time per GiB is the steadier
  * figure, and says what the throughput is bound by when the cores are few.
  */
-export async function pipelineThroughputSection(rounds = 3): Promise<Line[]> {
+export async function pipelineThroughputSection(rounds = Number(process.env.SHUMA_BENCH_PIPELINE_ROUNDS ?? 3)): Promise<Line[]> {
+  const rowsOnly = process.env.SHUMA_BENCH_PIPELINE === 'rows';
   const rt = await createRuntime();
   const stateDir = mkdtempSync(path.join(tmpdir(), 'shuma-bench-logs-'));
   const rtFiles = await createRuntime({ stateDir });
-  const readerBinary = compileReader(stateDir);
+  const readerBinary = compile(stateDir, 'flow-reader', READER_SOURCE);
+  const twin = twins(compile(stateDir, 'relay', RELAY_SOURCE));
   const withFiles = 'untapped, last cat captured in its ring and its log files';
   const variants: Array<{ what: string; tap: boolean; ending: Ending }> = [
     { what: 'untapped, last cat captured in its ring', tap: false, ending: 'captured' },
@@ -244,12 +278,17 @@ export async function pipelineThroughputSection(rounds = 3): Promise<Line[]> {
       keep('bash', await measure(() => bashRun(BASH)));
       progress(`pipeline throughput, 2 GiB, round ${round}/${rounds}: bash with a fourth stage`);
       keep('bash-four', await measure(() => bashRun(BASH_FOUR_STAGES)));
-      progress(`pipeline throughput, 2 GiB, round ${round}/${rounds}: bash, a session per stage`);
-      keep('bash-setsid', await measure(() => bashRun(BASH_SETSID)));
+      for (const [key, script] of Object.entries(twin)) {
+        progress(`pipeline throughput, 2 GiB, round ${round}/${rounds}: bash, twin of ${key}`);
+        keep(`twin-${key}`, await measure(() => bashRun(script)));
+      }
       for (const variant of variants) {
         progress(`pipeline throughput, 2 GiB, round ${round}/${rounds}: shuma ${variant.what}`);
         keep(variant.what, await measure(() => shumaRun(rt, ws.id, variant.tap, variant.ending)));
       }
+      if (rowsOnly) continue;
+      progress(`pipeline throughput, 2 GiB, round ${round}/${rounds}: bash, a session per stage`);
+      keep('bash-setsid', await measure(() => bashRun(BASH_SETSID)));
       progress(`pipeline throughput, 2 GiB, round ${round}/${rounds}: shuma ${withFiles}`);
       keep(withFiles, await measure(() => shumaRun(rtFiles, wsFiles.id, false, 'captured')));
       progress(`pipeline throughput, 2 GiB, round ${round}/${rounds}: shuma ${withReader}`);
@@ -263,6 +302,8 @@ export async function pipelineThroughputSection(rounds = 3): Promise<Line[]> {
     rmSync(stateDir, { recursive: true, force: true });
   }
   const figures = new Map([...runs].map(([key, costs]) => [key, median(costs)]));
+  const rows = issueRows(runs, variants.map((variant) => variant.what) as [string, string, string, string]);
+  if (rowsOnly) return [{ heading: `(j) pipeline throughput, issue 17 rows: 2 GiB through head | cat | cat, vs bash and vs a fair twin; medians of ${rounds} rounds` }, ...rows];
   const bash = figures.get('bash')!;
   const cpuPerGib = (cost: Cost) => cost.cpuS / (BYTES / GIB);
   const captured = figures.get(variants[0]!.what)!;
@@ -273,6 +314,8 @@ export async function pipelineThroughputSection(rounds = 3): Promise<Line[]> {
   const reading = figures.get(withReader)!;
   const tappedDevnull = figures.get(variants[3]!.what)!;
   return [
+    { heading: `(j) pipeline throughput, issue 17 rows: 2 GiB through head | cat | cat, vs bash and vs a fair twin; medians of ${rounds} rounds` },
+    ...rows,
     { heading: `(j) pipeline throughput: 2 GiB through head -c 2G /dev/zero | cat | cat  vs  bash (… | cat > /dev/null); medians of ${rounds} rounds` },
     {
       what: '2 GiB, bash with each stage in a session of its own (setsid), as child_process spawns',
@@ -374,5 +417,42 @@ export async function pipelineThroughputSection(rounds = 3): Promise<Line[]> {
         baseline: figures.get(untapped.what)!.loopWakeups / (BYTES / GIB),
       },
     ]),
+  ];
+}
+
+/** A figure's per-round ratios to its baseline's (same round), lowest and highest: the spread. */
+function spread(costs: readonly Cost[], baseline: readonly Cost[], of: (cost: Cost) => number): string {
+  const ratios = costs.map((cost, i) => of(cost) / of(baseline[i]!));
+  return `rounds ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}×`;
+}
+
+/**
+ * The issue 17 rows, each against the issue's baseline (bash, `… | cat > /dev/null`) and its
+ * fair twin (bash with a splice relay where the runtime has a hop). `names`: the variants'
+ * keys, in the order untapped captured, tapped captured, untapped devnull, tapped devnull.
+ */
+function issueRows(runs: Map<string, Cost[]>, names: [string, string, string, string]): Line[] {
+  const [captured, tappedCaptured, , tappedDevnull] = names;
+  const speed = (cost: Cost) => gibPerSec(cost.ms);
+  const cpu = (cost: Cost) => cost.cpuS / (BYTES / GIB);
+  const row = (what: string, unit: string, shumaKey: string, baseKey: string, of: (cost: Cost) => number): Line => {
+    const shuma = runs.get(shumaKey)!;
+    const base = runs.get(baseKey)!;
+    return { what: `${what} (${spread(shuma, base, of)})`, unit, shuma: of(median(shuma)), baseline: of(median(base)) };
+  };
+  return [
+    row('captured (last cat in its ring), vs bash … | cat > /dev/null [goal >= 0.9]', 'GiB/s', captured, 'bash', speed),
+    row('captured, vs its twin: bash … | cat | relay > /dev/null (a reader splicing the last pipe away)', 'GiB/s', captured, 'twin-captured', speed),
+    row('captured, vs bash … | cat | cat > /dev/null (a cat reading the last pipe)', 'GiB/s', captured, 'bash-four', speed),
+    row("tapped, last node sh -c 'cat > /dev/null', vs bash [goal >= 0.8]", 'GiB/s', tappedDevnull, 'bash', speed),
+    row('tapped, last node to /dev/null, vs its twin: bash head | relay | cat | relay | cat > /dev/null', 'GiB/s', tappedDevnull, 'twin-tappedDevnull', speed),
+    row('tapped, last cat captured, vs bash [goal >= 0.8]', 'GiB/s', tappedCaptured, 'bash', speed),
+    row('tapped, last cat captured, vs its twin: bash head | relay | cat | relay | cat | relay > /dev/null', 'GiB/s', tappedCaptured, 'twin-tappedCaptured', speed),
+    row('CPU per GiB, all processes, tapped, last node to /dev/null, vs bash [goal <= 1.2]', 'CPU s/GiB', tappedDevnull, 'bash', cpu),
+    row('CPU per GiB, tapped, last node to /dev/null, vs its twin', 'CPU s/GiB', tappedDevnull, 'twin-tappedDevnull', cpu),
+    row('CPU per GiB, tapped, last cat captured, vs bash [goal <= 1.2]', 'CPU s/GiB', tappedCaptured, 'bash', cpu),
+    row('CPU per GiB, tapped, last cat captured, vs its twin', 'CPU s/GiB', tappedCaptured, 'twin-tappedCaptured', cpu),
+    row('CPU per GiB, captured (untapped), vs bash', 'CPU s/GiB', captured, 'bash', cpu),
+    row('CPU per GiB, captured (untapped), vs its twin', 'CPU s/GiB', captured, 'twin-captured', cpu),
   ];
 }

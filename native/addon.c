@@ -15,13 +15,14 @@
 #include <uv.h>
 
 #include "exit-watch.h"
-#include "flow-pump.h"
-#include "flow-fanout.h"
-#include "capture-ring.h"
+#include "js-values.h"
 #include "launch.h"
+#include "spawn.h"
 #include "spawn-thread.h"
 
-/* spawn(file, argv, envp, cwd, stdio, limits, cgroupProcs, onExit[, dieWithParent[, ownSession]]) → { pid, stdin, stdout, stderr }
+/* The spawn path (what the addon exports: module.c; JS values: js-values.c).
+ *
+ * spawn(file, argv, envp, cwd, stdio, limits, cgroupProcs, onExit[, dieWithParent[, ownSession]]) → { pid, stdin, stdout, stderr }
  * spawnAsync(same) → a promise of it, the clone done on a thread of ours (spawn-thread.c)
  *
  * clone(CLONE_VM|CLONE_VFORK) as glibc's posix_spawn does — the child borrows our memory
@@ -37,22 +38,9 @@
  * environment (the process, for the main thread's); spawn on the calling thread.
  * ownSession: the child leads a session of its own (setsid) instead of a process group in ours. */
 
-#define STDIO_NULL (-1)
-#define STDIO_PIPE (-2)
 #define CHILD_STACK_BYTES (64 * 1024)
 
 static const int LIMIT_RESOURCES[LAUNCH_MAX_LIMITS] = {RLIMIT_AS, RLIMIT_NOFILE, RLIMIT_CPU, RLIMIT_NPROC};
-
-/* A trailing flag of spawn(): false when left out or not a boolean (older callers pass fewer). */
-static napi_status optional_bool(napi_env env, const napi_value *args, size_t argc, size_t i, bool *out) {
-  *out = false;
-  if (argc <= i) return napi_ok;
-  napi_valuetype type;
-  napi_status status = napi_typeof(env, args[i], &type);
-  if (status != napi_ok || type != napi_boolean) return status;
-  return napi_get_value_bool(env, args[i], out);
-}
-
 #define CHECK(call)                                            \
   do {                                                         \
     if ((call) != napi_ok) {                                   \
@@ -60,63 +48,9 @@ static napi_status optional_bool(napi_env env, const napi_value *args, size_t ar
       goto out;                                                \
     }                                                          \
   } while (0)
-
-static char *string_of(napi_env env, napi_value value) {
-  size_t len;
-  if (napi_get_value_string_utf8(env, value, NULL, 0, &len) != napi_ok) return NULL;
-  char *s = malloc(len + 1);
-  if (s && napi_get_value_string_utf8(env, value, s, len + 1, &len) != napi_ok) {
-    free(s);
-    return NULL;
-  }
-  return s;
-}
-
-/* A NULL-terminated copy of a JS array of strings; NULL on a bad element. */
-static char **strings_of(napi_env env, napi_value array, uint32_t *count) {
-  uint32_t n;
-  if (napi_get_array_length(env, array, &n) != napi_ok) return NULL;
-  char **out = calloc(n + 1, sizeof *out);
-  if (!out) return NULL;
-  for (uint32_t i = 0; i < n; i++) {
-    napi_value item;
-    if (napi_get_element(env, array, i, &item) != napi_ok || !(out[i] = string_of(env, item))) {
-      for (uint32_t j = 0; j < i; j++) free(out[j]);
-      free(out);
-      return NULL;
-    }
-  }
-  if (count) *count = n;
-  return out;
-}
-
-static void free_strings(char **strings) {
-  if (!strings) return;
-  for (char **s = strings; *s; s++) free(*s);
-  free(strings);
-}
-
 static void close_if_open(int fd) {
   if (fd >= 0) close(fd);
 }
-
-/* An Error whose `code` is the errno's name (ENOENT…), with the step that failed. */
-static void throw_spawn_error(napi_env env, int err, const char *step, int index) {
-  char message[256];
-  snprintf(message, sizeof message, "%s failed: %s", step, strerror(err));
-  napi_value code, msg, error, value;
-  napi_create_string_utf8(env, uv_err_name(-err), NAPI_AUTO_LENGTH, &code);
-  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
-  napi_create_error(env, code, msg, &error);
-  napi_create_string_utf8(env, step, NAPI_AUTO_LENGTH, &value);
-  napi_set_named_property(env, error, "step", value);
-  napi_create_int32(env, err, &value);
-  napi_set_named_property(env, error, "errno", value);
-  napi_create_int32(env, index, &value);
-  napi_set_named_property(env, error, "index", value);
-  napi_throw(env, error);
-}
-
 /* One spawn from its arguments to its outcome; heap-allocated so that the clone may run on
  * the addon's spawner thread (spawnAsync) while the loop goes on. */
 struct job {
@@ -341,7 +275,7 @@ out:
 }
 
 /* The calling thread waits for the exec (typically ~0.2 ms, whatever the runtime's size). */
-static napi_value spawn(napi_env env, napi_callback_info info) {
+napi_value addon_spawn(napi_env env, napi_callback_info info) {
   struct job *job = prepare(env, info);
   if (!job) return NULL;
   launch(job);
@@ -368,7 +302,7 @@ static void settle_task(napi_env env, struct spawn_task *task) {
 
 /* The same, with the clone on the addon's spawner thread: the loop is not held even while
  * the child execs; a promise of the outcome. */
-static napi_value spawn_async(napi_env env, napi_callback_info info) {
+napi_value addon_spawn_async(napi_env env, napi_callback_info info) {
   struct job *job = prepare(env, info);
   if (!job) return NULL;
   struct addon_state *state = job->state;
@@ -386,98 +320,4 @@ static napi_value spawn_async(napi_env env, napi_callback_info info) {
   job->task.done = settle_task;
   spawn_thread_submit(state->thread, &job->task);
   return promise;
-}
-
-/* peerCredentials(fd) → { pid, uid, gid } of the process at the other end of a unix socket, as
- * the kernel recorded it at connect(2) (SO_PEERCRED): Node does not expose it. */
-static napi_value peer_credentials(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value arg, result = NULL, value;
-  int32_t fd;
-  if (napi_get_cb_info(env, info, &argc, &arg, NULL, NULL) != napi_ok || argc < 1 ||
-      napi_get_value_int32(env, arg, &fd) != napi_ok) {
-    napi_throw_type_error(env, "EINVAL", "peerCredentials needs a socket descriptor");
-    return NULL;
-  }
-  struct ucred cred;
-  socklen_t len = sizeof cred;
-  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
-    throw_spawn_error(env, errno, "getsockopt SO_PEERCRED", 0);
-    return NULL;
-  }
-  if (napi_create_object(env, &result) != napi_ok) return NULL;
-  napi_create_int64(env, cred.pid, &value);
-  napi_set_named_property(env, result, "pid", value);
-  napi_create_int64(env, cred.uid, &value);
-  napi_set_named_property(env, result, "uid", value);
-  napi_create_int64(env, cred.gid, &value);
-  napi_set_named_property(env, result, "gid", value);
-  return result;
-}
-
-/* The environment is going away: no more spawns, no more watches. */
-static void teardown(void *arg) {
-  struct addon_state *state = arg;
-  if (state->thread) spawn_thread_stop(state->thread);
-  exit_watch_close_all(state);
-  flow_pump_close_all(state);
-  free(state);
-}
-
-/* Refuses to load where a spawn could not be watched or its descriptors not closed: the
- * runtime then falls back to child_process, saying why. */
-static int kernel_supported(napi_env env) {
-  int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
-  if (fd < 0) {
-    throw_spawn_error(env, errno, "pidfd_open (Linux 5.4 or later needed)", 0);
-    return 0;
-  }
-  close(fd);
-  if (syscall(SYS_close_range, ~0U - 1, ~0U, 0U) < 0) {
-    throw_spawn_error(env, errno, "close_range (Linux 5.9 or later needed)", 0);
-    return 0;
-  }
-  return 1;
-}
-
-NAPI_MODULE_INIT() {
-  if (!kernel_supported(env)) return NULL;
-  /* One state per environment (main thread, or a worker that loads us): the children it
-   * watches live on that environment's loop and are closed with it. */
-  struct addon_state *state = calloc(1, sizeof *state);
-  if (!state) return NULL;
-  napi_add_env_cleanup_hook(env, teardown, state);
-  napi_value fn, value;
-  napi_create_function(env, "spawn", NAPI_AUTO_LENGTH, spawn, state, &fn);
-  napi_set_named_property(env, exports, "spawn", fn);
-  napi_create_function(env, "spawnAsync", NAPI_AUTO_LENGTH, spawn_async, state, &fn);
-  napi_set_named_property(env, exports, "spawnAsync", fn);
-  napi_create_function(env, "peerCredentials", NAPI_AUTO_LENGTH, peer_credentials, NULL, &fn);
-  napi_set_named_property(env, exports, "peerCredentials", fn);
-  napi_create_function(env, "pumpStart", NAPI_AUTO_LENGTH, flow_pump_start, state, &fn);
-  napi_set_named_property(env, exports, "pumpStart", fn);
-  napi_create_function(env, "pumpBytes", NAPI_AUTO_LENGTH, flow_pump_bytes, NULL, &fn);
-  napi_set_named_property(env, exports, "pumpBytes", fn);
-  napi_create_function(env, "pumpTap", NAPI_AUTO_LENGTH, flow_pump_tap, NULL, &fn);
-  napi_set_named_property(env, exports, "pumpTap", fn);
-  napi_create_function(env, "pumpDestroy", NAPI_AUTO_LENGTH, flow_pump_destroy, NULL, &fn);
-  napi_set_named_property(env, exports, "pumpDestroy", fn);
-  napi_create_function(env, "pumpThreads", NAPI_AUTO_LENGTH, flow_pump_threads, NULL, &fn);
-  napi_set_named_property(env, exports, "pumpThreads", fn);
-  napi_create_function(env, "pipe", NAPI_AUTO_LENGTH, flow_pipe, NULL, &fn);
-  napi_set_named_property(env, exports, "pipe", fn);
-  napi_create_function(env, "growPipe", NAPI_AUTO_LENGTH, flow_grow_pipe, NULL, &fn);
-  napi_set_named_property(env, exports, "growPipe", fn);
-  napi_create_function(env, "captureStart", NAPI_AUTO_LENGTH, capture_ring_start, NULL, &fn);
-  napi_set_named_property(env, exports, "captureStart", fn);
-  napi_create_function(env, "captureDrain", NAPI_AUTO_LENGTH, capture_ring_drain, NULL, &fn);
-  napi_set_named_property(env, exports, "captureDrain", fn);
-  napi_create_function(env, "captureStop", NAPI_AUTO_LENGTH, capture_ring_stop, NULL, &fn);
-  napi_set_named_property(env, exports, "captureStop", fn);
-  flow_fanout_register(env, exports);
-  napi_create_int32(env, STDIO_NULL, &value);
-  napi_set_named_property(env, exports, "STDIO_NULL", value);
-  napi_create_int32(env, STDIO_PIPE, &value);
-  napi_set_named_property(env, exports, "STDIO_PIPE", value);
-  return exports;
 }

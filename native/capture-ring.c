@@ -1,17 +1,16 @@
 #define _GNU_SOURCE
 #include "capture-ring.h"
+#include "thread-end.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
-#include <uv.h>
 
 /* A flooding writer's captured output, taken on a thread of its own (the JS side is
  * src/host/spawn/flood-capture.ts; the log ring pulls these bytes in when it is read).
@@ -35,15 +34,11 @@
 #define STEPS_PER_WAKE 64
 /* Floods at once with a thread each; beyond, a flood is read on the loop as any output. */
 #define MAX_THREADS 32
-#define THREAD_STACK_BYTES (64 * 1024)
 
 static int threads_running; /* all environments: updated with __atomic builtins */
 
 struct capture_ring {
-  napi_env env;
-  uv_async_t ended_async; /* the thread tells the loop the input ended */
-  napi_ref on_end;
-  napi_async_context async;
+  struct thread_end end; /* the thread tells the loop the input ended */
   int refs; /* the JS handle, the async handle until closed */
   pthread_t thread;
   int thread_running;
@@ -188,7 +183,7 @@ static void *thread_main(void *arg) {
     if (ended) break;
   }
   /* The loop tells JavaScript, which takes the reading back (and reads the end). */
-  uv_async_send(&c->ended_async);
+  uv_async_send(&c->end.async);
   return NULL;
 }
 
@@ -198,12 +193,10 @@ static void on_async_closed(uv_handle_t *handle) {
 
 static void join_thread(struct capture_ring *c) {
   if (!c->thread_running) return;
-  uint64_t one = 1;
-  ssize_t w = write(c->stop_fd, &one, sizeof one);
-  (void)w;
+  wake_poke(c->stop_fd);
   pthread_join(c->thread, NULL);
   c->thread_running = 0;
-  __atomic_sub_fetch(&threads_running, 1, __ATOMIC_SEQ_CST);
+  thread_slot_give(&threads_running);
 }
 
 static void env_gone(void *arg);
@@ -215,13 +208,9 @@ static void close_all(struct capture_ring *c, int remove_hook) {
   if (c->src >= 0) close(c->src);
   if (c->stop_fd >= 0) close(c->stop_fd);
   c->src = c->stop_fd = -1;
-  uv_close((uv_handle_t *)&c->ended_async, on_async_closed);
-  if (remove_hook) napi_remove_env_cleanup_hook(c->env, env_gone, c);
-  if (c->on_end) {
-    napi_delete_reference(c->env, c->on_end);
-    napi_async_destroy(c->env, c->async);
-    c->on_end = NULL;
-  }
+  uv_close((uv_handle_t *)&c->end.async, on_async_closed);
+  if (remove_hook) napi_remove_env_cleanup_hook(c->end.env, env_gone, c);
+  thread_end_forget(&c->end);
 }
 
 static void env_gone(void *arg) {
@@ -230,25 +219,8 @@ static void env_gone(void *arg) {
 
 static void on_ended(uv_async_t *handle) {
   struct capture_ring *c = handle->data;
-  if (c->closed || !c->on_end) return;
-  napi_env env = c->env;
-  napi_handle_scope scope;
-  napi_open_handle_scope(env, &scope);
-  napi_value callback, recv;
-  napi_get_reference_value(env, c->on_end, &callback);
-  napi_get_global(env, &recv);
   /* The callback calls captureStop, which closes: the reference goes after it returns. */
-  napi_ref on_end = c->on_end;
-  napi_async_context async = c->async;
-  c->on_end = NULL;
-  if (callback && napi_make_callback(env, async, recv, callback, 0, NULL, NULL) == napi_pending_exception) {
-    napi_value error;
-    napi_get_and_clear_last_exception(env, &error);
-    napi_fatal_exception(env, error);
-  }
-  napi_close_handle_scope(env, scope);
-  napi_delete_reference(env, on_end);
-  napi_async_destroy(env, async);
+  if (!c->closed) thread_end_call(&c->end, NULL, NULL);
 }
 
 /* The ring a call's one argument names; NULL (a TypeError thrown) when it names none. */
@@ -304,7 +276,7 @@ napi_value capture_ring_start(napi_env env, napi_callback_info info) {
   c->stop_fd = c->src >= 0 ? eventfd(0, EFD_CLOEXEC) : -1;
   uv_loop_t *loop = NULL;
   napi_get_uv_event_loop(env, &loop);
-  if (devnull < 0 || c->src < 0 || c->stop_fd < 0 || uv_async_init(loop, &c->ended_async, on_ended) != 0) {
+  if (devnull < 0 || c->src < 0 || c->stop_fd < 0 || thread_end_listen(&c->end, loop, on_ended, c) != 0) {
     if (c->src >= 0) close(c->src);
     if (c->stop_fd >= 0) close(c->stop_fd);
     if (c->ring_r >= 0) close(c->ring_r);
@@ -312,23 +284,13 @@ napi_value capture_ring_start(napi_env env, napi_callback_info info) {
     free(c);
     return result;
   }
-  c->env = env;
   c->refs = 2; /* the JS handle, the async handle */
-  c->ended_async.data = c;
   pthread_mutex_init(&c->lock, NULL);
-  napi_value name;
-  napi_create_string_utf8(env, "shuma:capture-ring", NAPI_AUTO_LENGTH, &name);
-  napi_create_reference(env, args[2], 1, &c->on_end);
-  napi_async_init(env, NULL, name, &c->async);
+  thread_end_keep(&c->end, env, args[2], "shuma:capture-ring");
   napi_add_env_cleanup_hook(env, env_gone, c);
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setstacksize(&attr, THREAD_STACK_BYTES);
-  int started = __atomic_add_fetch(&threads_running, 1, __ATOMIC_SEQ_CST) <= MAX_THREADS &&
-                pthread_create(&c->thread, &attr, thread_main, c) == 0;
-  pthread_attr_destroy(&attr);
-  if (!started) {
-    __atomic_sub_fetch(&threads_running, 1, __ATOMIC_SEQ_CST);
+  int slot = thread_slot_take(&threads_running, MAX_THREADS);
+  if (!slot || thread_start_small(&c->thread, thread_main, c) != 0) {
+    if (slot) thread_slot_give(&threads_running);
     close_all(c, 1);
     unref_ring(c);
     return result;
