@@ -82,3 +82,55 @@ describe('the process table and the actors in one cut', () => {
     }
   });
 });
+
+const exitChild = path.join(path.dirname(fileURLToPath(import.meta.url)), 'consistent-cut-exit-child.js');
+
+describe('an exit the host saw and its actor had not heard yet', () => {
+  test('a snapshot written the moment the host sees an exit: restored, the command ended as it did (exited 7), not lost', async () => {
+    const dir = path.join(mkdtempSync(path.join(tmpdir(), 'shuma-cut-exit-')), 'state');
+    dirs.push(path.dirname(dir));
+    const marker = `shuma-cut-exit-${process.pid}`;
+    const runtime = spawn(process.execPath, [exitChild, dir, marker], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise((resolve) => runtime.once('exit', resolve));
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        runtime.stdout.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          if (out.includes('\n')) resolve(out.split('\n')[0]!);
+        });
+        runtime.once('exit', (code) => reject(new Error(`the runtime child exited (${code}) before writing`)));
+      });
+      const first = JSON.parse(line) as { runId: string; pid: number };
+      runtime.kill('SIGKILL');
+      await exited;
+
+      const read = await readSnapshotFile(dir);
+      assert.equal(read.status, 'ok');
+      const data = read.data as SnapshotData;
+      assert.equal(data.workspaces.length, 1, 'the workspace is in the file');
+      // The cut this test is about: the actor in the file still holds the run that ended.
+      assert.ok(knownRunIds(data.workspaces[0]!.actor).has(first.runId), 'the file was written before the actor heard the exit');
+
+      const rt = await createRuntime({ stateDir: dir, workers: 1, statsIntervalMs: 0 });
+      try {
+        const ws = rt.workspace(data.workspaces[0]!.id)!;
+        const described = await pollUntil(
+          () => ws.describe('job'),
+          (d) => d.state !== 'running' && d.state !== 'up',
+          'the restored command past its run',
+        );
+        assert.equal(described.state, 'exited', `the command ended as ${described.state}, not as its run did`);
+        assert.deepEqual(described.runs.map((r) => [r.id, r.exit?.code]), [[first.runId, 7]]);
+        assert.equal(described.restarts, 0);
+      } finally {
+        await rt.shutdown({ graceMs: 0 });
+      }
+      assert.deepEqual(processesMentioning(marker), []);
+    } finally {
+      if (runtime.exitCode === null && runtime.signalCode === null) runtime.kill('SIGKILL');
+      await exited;
+      for (const pid of processesMentioning(marker)) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    }
+  });
+});
