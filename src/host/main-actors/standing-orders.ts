@@ -29,6 +29,12 @@ import type { HostActorDeps } from './host-actor-deps.js';
 // not). The actor's story is unchanged: it hears the exit, then asks, and the answer is ready.
 // (A spawner whose spawn takes long — an srun step — would hold the exit as long: worth weighing
 // before such a spawner says `actsAhead`.)
+//
+// A run started ahead carries its order too: if it exits before its actor has asked for it (a
+// crash loop whose program dies faster than the worker answers), the run after it starts there
+// and then as well, up to MAX_AHEAD runs ahead of the actor, instead of waiting for the actor's
+// round trip (which made the restart's p95, s24). The actor is told after the fact, in order:
+// each run's SPAWNED when it asks for it, then that run's exit, then (it asks again) the next.
 
 /** A run started ahead of its actor's request. */
 interface Ahead {
@@ -44,11 +50,21 @@ interface Ahead {
   asked: boolean;
   /** Null while the spawn is under way. */
   outcome: RunEntry | ShumaError | null;
-  /** Its exit, when it came before the actor asked. */
+  /** Its exit, when it came before the actor asked and started no run after it. */
   held: ChildEvent[];
-  /** The exit that set it off, told to the actor once this run's spawn is done (or at a stop). */
+  /** The exit that set it off, told to the actor once this run's spawn is done and the runs before it were told (or at a stop). */
   untold: ChildEvent | null;
+  /** Cut from its chain: killed once spawned, never told. */
+  dropped: boolean;
 }
+
+/**
+ * How many runs may be started ahead of one actor. A crash loop runs ~1.5 ms a cycle and the
+ * worker answers in ~0.3-1 ms, so one or two are ahead at a time; the bound is for a worker
+ * that does not answer (busy, or dying: its actors are re-hosted), so that the host, past a few
+ * runs, waits for the actor as it did before.
+ */
+const MAX_AHEAD = 8;
 
 /** What the host actor lends the orders: starting a run, and telling a refusal as it tells its own. */
 export interface AheadSpawner {
@@ -60,8 +76,10 @@ export interface AheadSpawner {
 export class StandingOrders {
   /** The order each run carries, by run id, until it exits or is revoked. */
   private readonly orders = new Map<string, RelaunchOrder>();
-  /** At most one run ahead per command, by `wsId/key`. */
-  private readonly ahead = new Map<string, Ahead>();
+  /** The runs started ahead of each command's actor, by `wsId/key`, in the order the actor will ask for them. */
+  private readonly chains = new Map<string, Ahead[]>();
+  /** Runs killed before their actor knew them, until their exit comes: it is not told either. */
+  private readonly unknown = new Set<string>();
   /** Commands told to stop whose actor has not ended yet: no order of theirs stands. */
   private readonly stopping = new WeakSet<CommandEntry>();
 
@@ -79,9 +97,11 @@ export class StandingOrders {
   stop(ws: WorkspaceEntry, command: CommandEntry): void {
     this.stopping.add(command);
     for (const run of this.deps.table.ofWorkspace(ws.id)) if (run.key === command.key) this.orders.delete(run.id);
-    // A run already started ahead is still asked for (the exit before it reaches the actor before the stop), without an order.
-    const ahead = this.ahead.get(keyOf(ws, command.key));
-    if (!ahead) return;
+    // The first run ahead is still asked for (the exit before it reaches the actor before the stop), without an order; those after it never are.
+    const chain = this.chains.get(keyOf(ws, command.key));
+    if (!chain) return;
+    this.cut(chain, 1);
+    const ahead = chain[0]!;
     ahead.order = undefined;
     // Its exit, if still untold, goes now: the actor hears it before the stop, as without the relaunch.
     if (ahead.command === command) this.tellExit(ahead);
@@ -97,10 +117,11 @@ export class StandingOrders {
    * or once its spawn is done); false to spawn as usual.
    */
   asked(ws: WorkspaceEntry, command: CommandEntry, restarts: number, relaunch: RelaunchOrder | undefined): boolean {
-    const ahead = this.ahead.get(keyOf(ws, command.key));
-    if (!ahead) return false;
+    const chain = this.chains.get(keyOf(ws, command.key));
+    const ahead = chain?.[0];
+    if (!chain || !ahead) return false;
     if (ahead.command !== command || ahead.ws !== ws || ahead.restarts !== restarts) {
-      this.reject(ahead);
+      this.cut(chain, 0);
       return false;
     }
     ahead.asked = true;
@@ -123,43 +144,47 @@ export class StandingOrders {
    * late, so the actor's first request came back later than the exec (ws.run → exited, bench (a)).
    */
   runAhead(ws: WorkspaceEntry, command: CommandEntry): void {
-    if (this.deps.spawner.actsAhead !== true || ws.hostStop || this.ahead.has(keyOf(ws, command.key))) return;
-    const ahead: Ahead = { ws, command, order: undefined, restarts: 0, after: null, asked: false, outcome: null, held: [], untold: null };
-    this.ahead.set(keyOf(ws, command.key), ahead);
+    if (this.deps.spawner.actsAhead !== true || ws.hostStop || this.chains.has(keyOf(ws, command.key))) return;
+    const ahead: Ahead = { ws, command, order: undefined, restarts: 0, after: null, asked: false, outcome: null, held: [], untold: null, dropped: false };
+    this.chains.set(keyOf(ws, command.key), [ahead]);
     queueMicrotask(() => this.spawner.spawnAhead(ws, command, 0, (result) => this.spawned(ahead, result)));
   }
 
   /** Every command exit the reaper tells goes through here: a held run's waits, an ordered one relaunches. */
   exited(ws: WorkspaceEntry, key: string, event: ChildEvent): void {
-    if (event.type === 'EXITED') {
-      const ahead = this.ahead.get(keyOf(ws, key));
-      if (ahead && !ahead.asked && ahead.outcome !== null && !(ahead.outcome instanceof ShumaError) && ahead.outcome.id === event.runId) {
-        // Its workspace stops before its actor asked (or ever existed): it never will.
-        if (ws.hostStop) this.reject(ahead);
-        else ahead.held.push(event);
-        return;
-      }
-      // Relaunched on its order: the exit is told once the next run has started (spawned()).
-      if (!this.relaunch(ws, key, event)) this.deps.toChild(ws, key, event);
+    if (event.type !== 'EXITED') {
+      this.deps.toChild(ws, key, event);
       return;
     }
-    this.deps.toChild(ws, key, event);
+    if (this.unknown.delete(event.runId)) return;
+    const chain = this.chains.get(keyOf(ws, key));
+    const index = chain?.findIndex((ahead) => !ahead.asked && ahead.outcome !== null && !(ahead.outcome instanceof ShumaError) && ahead.outcome.id === event.runId) ?? -1;
+    if (chain && index >= 0) {
+      // Its workspace stops before its actor asked (or ever existed): it never will.
+      if (ws.hostStop) this.cut(chain, index);
+      // Not told yet: its exit waits for its SPAWNED; the run after it may start now all the same.
+      else if (!this.relaunch(ws, key, event)) chain[index]!.held.push(event);
+      return;
+    }
+    // Relaunched on its order: the exit is told once the next run has started (spawned()).
+    if (!this.relaunch(ws, key, event)) this.deps.toChild(ws, key, event);
   }
 
   /** The command actor's mirror moved: an actor that heard the exit and did not ask never will. */
   moved(ws: WorkspaceEntry, command: CommandEntry, snapshot: ActorSnapshot): void {
     // Its last request came before this (a request is sent before the snapshot of the step that made it).
     if (snapshot.status !== 'active') this.stopping.delete(command);
-    const ahead = this.ahead.get(keyOf(ws, command.key));
-    if (!ahead || ahead.asked) return;
+    const chain = this.chains.get(keyOf(ws, command.key));
+    const ahead = chain?.[0];
+    if (!chain || !ahead || ahead.asked) return;
     if (ahead.command !== command) {
-      this.reject(ahead);
+      this.cut(chain, 0);
       return;
     }
     const run = ahead.outcome instanceof ShumaError ? null : ahead.outcome;
     // Told of it another way (re-hosted after its thread died: the process table is told again).
     if (run && runIdOf(snapshot) === run.id) {
-      this.ahead.delete(keyOf(ahead.ws, command.key));
+      this.next(chain);
       return;
     }
     // A request is sent before the snapshot of the step that made it: one still to come is not.
@@ -168,23 +193,27 @@ export class StandingOrders {
     const asking = ahead.after === null
       ? state === 'waiting' || state === 'starting'
       : state === 'restarting' && snapshot.context.restarts === ahead.restarts;
-    if (snapshot.status !== 'active' || (!asking && (ahead.after === null || hasHeardExitOf(snapshot, ahead.after)))) this.reject(ahead);
+    if (snapshot.status !== 'active' || (!asking && (ahead.after === null || hasHeardExitOf(snapshot, ahead.after)))) this.cut(chain, 0);
   }
 
   /** True when the next run is being started on the run's order (the exit is then told after it). */
   private relaunch(ws: WorkspaceEntry, key: string, event: ChildEvent & { type: 'EXITED' }): boolean {
     const order = this.orders.get(event.runId);
     if (!order) return false;
-    this.orders.delete(event.runId);
     const run = this.deps.table.get(event.runId);
+    let chain = this.chains.get(keyOf(ws, key));
+    // Only after the last run ahead (or the actor's own, with none ahead); past the bound, the order waits until its run is told.
+    const last = chain?.at(-1)?.outcome;
+    if (chain && (last !== run || chain.length >= MAX_AHEAD)) return false;
+    this.orders.delete(event.runId);
     const command = ws.commands.get(key);
     // The actor's own guards, as they will read: `relaunches` and `mayRestart` (machines/command-setup.ts).
     const relaunches = order.always || event.status !== 0;
     const mayRestart = run !== undefined && (order.maxRestarts === 0 || run.restarts < order.maxRestarts);
     if (!run || !command || !relaunches || !mayRestart || ws.hostStop || this.deps.registry.get(ws.id) !== ws) return false;
-    if (this.ahead.has(keyOf(ws, key))) return false;
-    const ahead: Ahead = { ws, command, order, restarts: run.restarts + 1, after: run.id, asked: false, outcome: null, held: [], untold: event };
-    this.ahead.set(keyOf(ws, key), ahead);
+    const ahead: Ahead = { ws, command, order, restarts: run.restarts + 1, after: run.id, asked: false, outcome: null, held: [], untold: event, dropped: false };
+    if (!chain) this.chains.set(keyOf(ws, key), (chain = []));
+    chain.push(ahead);
     this.spawner.spawnAhead(ws, command, ahead.restarts, (result) => this.spawned(ahead, result));
     return true;
   }
@@ -198,32 +227,63 @@ export class StandingOrders {
   }
 
   private spawned(ahead: Ahead, result: RunEntry | ShumaError): void {
-    // Whatever became of the run (started, refused, no longer wanted), the exit before it is told first.
-    this.tellExit(ahead);
     ahead.outcome = result;
     if (!(result instanceof ShumaError)) this.give(ahead.command, result, ahead.order);
-    if (this.ahead.get(keyOf(ahead.ws, ahead.command.key)) !== ahead) this.discard(ahead);
-    else if (ahead.asked) this.tell(ahead);
+    if (ahead.dropped) {
+      this.discard(ahead);
+      return;
+    }
+    // The first run ahead: the exit before it is told now. A later one's waits until the runs before it were told (next()).
+    if (this.chains.get(keyOf(ahead.ws, ahead.command.key))?.[0] !== ahead) return;
+    this.tellExit(ahead);
+    if (ahead.asked) this.tell(ahead);
   }
 
   /** The actor asked and the spawn is done: it hears the answer it would have heard, then what followed. */
   private tell(ahead: Ahead): void {
     const { ws, command, outcome } = ahead;
-    this.ahead.delete(keyOf(ws, command.key));
+    const chain = this.chains.get(keyOf(ws, command.key));
+    if (!chain || !outcome) return;
     if (outcome instanceof ShumaError) {
+      // A run refused has no exit: nothing started after it.
+      this.next(chain);
       this.spawner.refuse(ws, command, outcome);
       return;
     }
-    if (!outcome) return;
     this.deps.toChild(ws, command.key, { type: 'SPAWNED', at: outcome.startedAt, runId: outcome.id, pid: outcome.pid });
     if (!command.firstRun.settled) command.firstRun.resolve(outcome);
-    for (const event of ahead.held) this.exited(ws, command.key, event);
+    // Its exit: held (it started nothing) and told now, or the one the next run ahead tells once spawned.
+    const held = ahead.held.splice(0);
+    this.next(chain);
+    for (const event of held) this.exited(ws, command.key, event);
   }
 
-  private reject(ahead: Ahead): void {
-    this.ahead.delete(keyOf(ahead.ws, ahead.command.key));
-    // Still spawning: discarded when the spawn is done (spawned()).
-    if (ahead.outcome !== null) this.discard(ahead);
+  /** The first run ahead is told (or known another way): the next one's turn, whose untold exit goes as soon as it has started. */
+  private next(chain: Ahead[]): void {
+    const told = chain.shift();
+    if (told && chain.length === 0) this.chains.delete(keyOf(told.ws, told.command.key));
+    const ahead = chain[0];
+    if (ahead && ahead.outcome !== null) this.tellExit(ahead);
+  }
+
+  /**
+   * The runs ahead from `from` on will not be asked for: each is killed (once spawned) and never
+   * told. The exit before the first of them is still the actor's to hear: told now (`from` 0: the
+   * actor's own run), or after its run's SPAWNED (held by the run before).
+   */
+  private cut(chain: Ahead[], from: number): void {
+    const dropped = chain.splice(from);
+    const first = dropped[0];
+    if (!first) return;
+    if (chain.length === 0) this.chains.delete(keyOf(first.ws, first.command.key));
+    if (from === 0) this.tellExit(first);
+    else if (first.untold) chain[from - 1]!.held.push(first.untold);
+    for (const ahead of dropped) {
+      ahead.untold = null;
+      ahead.dropped = true;
+      // Still spawning: discarded when the spawn is done (spawned()).
+      if (ahead.outcome !== null) this.discard(ahead);
+    }
   }
 
   /** A run its actor will never know: killed, and no read of the actor waits for it to be heard. */
@@ -231,7 +291,10 @@ export class StandingOrders {
     const run = ahead.outcome;
     if (!run || run instanceof ShumaError) return;
     this.orders.delete(run.id);
-    if (run.alive) signalGroup(run.pid, 'SIGKILL', this.deps.logger);
+    if (run.alive) {
+      signalGroup(run.pid, 'SIGKILL', this.deps.logger);
+      this.unknown.add(run.id);
+    }
     this.deps.table.hear(run);
     this.deps.logger.info({ ws: ahead.ws.id, command: ahead.command.key, run: run.id, pid: run.pid }, 'a run started ahead of its actor was not asked for; killed');
   }
