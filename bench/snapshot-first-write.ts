@@ -1,17 +1,17 @@
-// The first snapshot write of a process, against the first JSON.stringify + writeFileSync of
-// one: each in a fresh Node process that built the same state and wrote nothing yet, so neither
+// The first snapshot write of a process, against the first JSON.stringify of the same state
+// written as durably (json-durable-write.ts): each in a fresh Node process that built the same state and wrote nothing yet, so neither
 // side's code is optimized (a runtime's first write after a restore is such a write). The rows of
 // snapshot.ts are measured in one process whose code earlier runs warmed; these are not.
 // Run as a child: `node snapshot-first-write.js <dir> <count> <shuma|json>` prints the CPU ms of
 // every thread of the process spent in that one write.
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SnapshotEncoder } from '../src/host/persistence/snapshot-encoder.js';
 import { writeSnapshotData } from '../src/host/persistence/snapshot-file.js';
 import { quantile } from './measure.js';
 import { snapshotData } from './snapshot-sample.js';
+import { writeJsonDurably } from './json-durable-write.js';
 
 const self = fileURLToPath(import.meta.url);
 
@@ -34,7 +34,7 @@ async function child(dir: string, count: number, side: string): Promise<void> {
   globalThis.gc?.();
   const start = process.cpuUsage();
   if (side === 'shuma') await writeSnapshotData(dir, data, new SnapshotEncoder());
-  else writeFileSync(path.join(dir, 'first.json'), JSON.stringify(data));
+  else await writeJsonDurably(path.join(dir, 'first.json'), data);
   const used = process.cpuUsage(start);
   process.stdout.write(`${(used.user + used.system) / 1000}\n`);
 }

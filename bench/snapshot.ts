@@ -1,13 +1,15 @@
 // Issue 5's figures: the snapshot file with 1,000 and 10,000 workspaces — write time (msgpack
 // records, structure check, temp file, fsync, rename, fsync of the directory), size, and read time
-// (size cap, structure check, decode, envelope check), wall and CPU — against JSON.stringify + writeFileSync
-// (no fsync) and readFileSync + JSON.parse of the same data, in the same run. The runtime writes
-// through a SnapshotEncoder that keeps the bytes of each workspace whose change count did not
-// move: a write after changes (1 % of the workspaces changed since the last, as the runtime
-// writes them: every record made anew, each with its workspace's count) and a cold write
-// (nothing kept: every workspace encoded) are both shown. Both sides run in this process, their
-// code warmed by the runs before: a cold write is one whose every record is packed, not one in a
-// process that never packed.
+// (size cap, structure check, decode, envelope check), wall and CPU — against JSON.stringify of
+// the same data written the same way (its own temp file, O_EXCL, fsync, rename over the last,
+// fsync of the directory: bench/json-durable-write.ts) and readFileSync + JSON.parse. A row
+// against the bare JSON.stringify + writeFileSync (no fsync, no rename) is kept, as issue 17
+// first measured it. The runtime writes through a SnapshotEncoder that keeps the bytes of each
+// workspace whose change count did not move: a write after changes (1 % of the workspaces
+// changed since the last, as the runtime writes them: every record made anew, each with its
+// workspace's count) and a cold write (nothing kept: every workspace encoded) are both shown.
+// Both sides run in this process, their code warmed by the runs before: a cold write is one
+// whose every record is packed, not one in a process that never packed.
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,6 +19,7 @@ import { snapshotData } from './snapshot-sample.js';
 import { firstWrites } from './snapshot-first-write.js';
 import { SNAPSHOT_FILE, readSnapshotFile, writeSnapshotData } from '../src/host/persistence/snapshot-file.js';
 import { now, progress, quantile, type Line } from './measure.js';
+import { writeJsonDurably } from './json-durable-write.js';
 
 const RUNS = 7;
 /** Fresh processes per side for the first write (a process's first write is one sample). */
@@ -84,7 +87,8 @@ async function measure(dir: string, count: number): Promise<Line[]> {
   await writeSnapshotData(dir, data, encoder);
   const writeShuma = await timed(() => writeSnapshotData(dir, data, encoder), (run) => changeSome(data, run));
   const writeCold = await timed(() => writeSnapshotData(dir, data, new SnapshotEncoder()));
-  const writeJson = await timed(() => writeFileSync(jsonFile, JSON.stringify(data)));
+  const writeJson = await timed(() => writeJsonDurably(jsonFile, data));
+  const writeJsonBare = await timed(() => writeFileSync(jsonFile, JSON.stringify(data)));
   // Encoding and checking alone: the rest of a write is the disk.
   const encodeShuma = await timed(() => encoder.encode(Date.now(), data), (run) => changeSome(data, run));
   const encodeCold = await timed(() => new SnapshotEncoder().encode(Date.now(), data));
@@ -99,10 +103,12 @@ async function measure(dir: string, count: number): Promise<Line[]> {
   const sizeJson = statSync(jsonFile).size;
   const n = count.toLocaleString('en-US');
   return [
-    { what: `write, ${n} workspaces, ${CHANGED * 100} % changed (shuma: fsync + rename; baseline: no fsync)`, unit: 'ms', shuma: writeShuma.ms, baseline: writeJson.ms },
+    { what: `write, ${n} workspaces, ${CHANGED * 100} % changed (both: temp file, fsync, rename, fsync of the dir)`, unit: 'ms', shuma: writeShuma.ms, baseline: writeJson.ms },
     { what: `  CPU, all threads`, unit: 'ms', shuma: writeShuma.cpuMs, baseline: writeJson.cpuMs },
     { what: `  cold: every workspace encoded`, unit: 'ms', shuma: writeCold.ms, baseline: writeJson.ms },
     { what: `  cold, CPU, all threads`, unit: 'ms', shuma: writeCold.cpuMs, baseline: writeJson.cpuMs },
+    { what: `  cold vs bare JSON.stringify + writeFileSync (no fsync, no rename)`, unit: 'ms', shuma: writeCold.ms, baseline: writeJsonBare.ms },
+    { what: `  cold, CPU, vs the bare JSON write`, unit: 'ms', shuma: writeCold.cpuMs, baseline: writeJsonBare.cpuMs },
     { what: `  first write of a fresh process (no code optimized yet), CPU, all threads`, unit: 'ms', shuma: first.shuma, baseline: first.json },
     { what: `  of which encoding (pack + structure check vs JSON.stringify)`, unit: 'ms', shuma: encodeShuma.ms, baseline: encodeJson.ms },
     { what: `  of which encoding, cold`, unit: 'ms', shuma: encodeCold.ms, baseline: encodeJson.ms },
@@ -115,7 +121,7 @@ async function measure(dir: string, count: number): Promise<Line[]> {
 
 export async function snapshotSection(): Promise<Line[]> {
   const lines: Line[] = [
-    { heading: '(g) snapshot file: msgpack, checked, atomic and durable  vs  JSON.stringify + writeFileSync / readFileSync + JSON.parse' },
+    { heading: '(g) snapshot file: msgpack, checked, atomic and durable  vs  JSON.stringify written as atomically and durably / readFileSync + JSON.parse' },
   ];
   const dir = mkdtempSync(path.join(tmpdir(), 'shuma-bench-snapshot-'));
   try {

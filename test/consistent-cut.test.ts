@@ -26,30 +26,48 @@ function unknownProcesses(data: SnapshotData): string[] {
   });
 }
 
+/**
+ * Starts a runtime in a child process on a fresh stateDir, reads the one line it writes when its
+ * snapshot holds the moment under test, and SIGKILLs it there: the file is what it left.
+ */
+async function killedOnceWritten(script: string, prefix: string) {
+  const dir = path.join(mkdtempSync(path.join(tmpdir(), `${prefix}-`)), 'state');
+  dirs.push(path.dirname(dir));
+  const marker = `${prefix}-${process.pid}`;
+  const runtime = spawn(process.execPath, [script, dir, marker], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise((resolve) => runtime.once('exit', resolve));
+  const cleanUp = async () => {
+    if (runtime.exitCode === null && runtime.signalCode === null) runtime.kill('SIGKILL');
+    await exited;
+    for (const pid of processesMentioning(marker)) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  };
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      runtime.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        if (out.includes('\n')) resolve(out.split('\n')[0]!);
+      });
+      runtime.once('exit', (code) => reject(new Error(`the runtime child exited (${code}) before writing`)));
+    });
+    const first = JSON.parse(line) as { runId: string; pid: number };
+    runtime.kill('SIGKILL');
+    await exited;
+    const read = await readSnapshotFile(dir);
+    assert.equal(read.status, 'ok');
+    const data = read.data as SnapshotData;
+    assert.equal(data.workspaces.length, 1, 'the workspace is in the file');
+    return { dir, marker, first, data, cleanUp };
+  } catch (error) {
+    await cleanUp();
+    throw error;
+  }
+}
+
 describe('the process table and the actors in one cut', () => {
   test('a snapshot written the moment a spawn completes lists no process its actor does not know; restored, the command runs once', async () => {
-    const dir = path.join(mkdtempSync(path.join(tmpdir(), 'shuma-cut-')), 'state');
-    dirs.push(path.dirname(dir));
-    const marker = `shuma-cut-${process.pid}`;
-    const runtime = spawn(process.execPath, [child, dir, marker], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const exited = new Promise((resolve) => runtime.once('exit', resolve));
+    const { dir, marker, first, data, cleanUp } = await killedOnceWritten(child, 'shuma-cut');
     try {
-      const line = await new Promise<string>((resolve, reject) => {
-        let out = '';
-        runtime.stdout.on('data', (chunk: Buffer) => {
-          out += chunk.toString();
-          if (out.includes('\n')) resolve(out.split('\n')[0]!);
-        });
-        runtime.once('exit', (code) => reject(new Error(`the runtime child exited (${code}) before writing`)));
-      });
-      const first = JSON.parse(line) as { runId: string; pid: number };
-      runtime.kill('SIGKILL');
-      await exited;
-
-      const read = await readSnapshotFile(dir);
-      assert.equal(read.status, 'ok');
-      const data = read.data as SnapshotData;
-      assert.equal(data.workspaces.length, 1, 'the workspace is in the file');
       assert.deepEqual(unknownProcesses(data), [], 'a process in the file whose actor does not know it');
 
       // The next runtime on the file: whatever the file holds, the command runs once, not twice.
@@ -76,9 +94,37 @@ describe('the process table and the actors in one cut', () => {
       }
       assert.deepEqual(processesMentioning(marker), []);
     } finally {
-      if (runtime.exitCode === null && runtime.signalCode === null) runtime.kill('SIGKILL');
-      await exited;
-      for (const pid of processesMentioning(marker)) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+      await cleanUp();
+    }
+  });
+});
+
+const exitChild = path.join(path.dirname(fileURLToPath(import.meta.url)), 'consistent-cut-exit-child.js');
+
+describe('an exit the host saw and its actor had not heard yet', () => {
+  test('a snapshot written the moment the host sees an exit: restored, the command ended as it did (exited 7), not lost', async () => {
+    const { dir, marker, first, data, cleanUp } = await killedOnceWritten(exitChild, 'shuma-cut-exit');
+    try {
+      // The cut this test is about: the actor in the file still holds the run that ended.
+      assert.ok(knownRunIds(data.workspaces[0]!.actor).has(first.runId), 'the file was written before the actor heard the exit');
+
+      const rt = await createRuntime({ stateDir: dir, workers: 1, statsIntervalMs: 0 });
+      try {
+        const ws = rt.workspace(data.workspaces[0]!.id)!;
+        const described = await pollUntil(
+          () => ws.describe('job'),
+          (d) => d.state !== 'running' && d.state !== 'up',
+          'the restored command past its run',
+        );
+        assert.equal(described.state, 'exited', `the command ended as ${described.state}, not as its run did`);
+        assert.deepEqual(described.runs.map((r) => [r.id, r.exit?.code]), [[first.runId, 7]]);
+        assert.equal(described.restarts, 0);
+      } finally {
+        await rt.shutdown({ graceMs: 0 });
+      }
+      assert.deepEqual(processesMentioning(marker), []);
+    } finally {
+      await cleanUp();
     }
   });
 });

@@ -109,6 +109,34 @@ describe('snapshot round trip (seed 2, 18, 22)', () => {
   });
 });
 
+describe('a command saved while not ready yet (up) or being ended (ending)', () => {
+  test('restored after a shutdown, a supervised command up (its probe never passed) starts again, not waiting on a run gone', async () => {
+    const dir = stateDir();
+    const marker = `shuma-up-${process.pid}`;
+    const rt1 = await createRuntime({ stateDir: dir, workers: 1, statsIntervalMs: 0 });
+    const ws = await rt1.createWorkspace({ label: 'up' });
+    const first = await ws.run({ exec: 'sh', argv: ['-c', `sleep 1000; : ${marker}`], label: 'slow', restart: { onFailure: true, backoffMs: 1 }, ready: { exec: ['false'], intervalMs: 50 } });
+    await waitFor(first.subscribe.bind(first), (s) => stateOf(s) === 'up', 'the command up, not ready');
+    await rt1.shutdown({ graceMs: 0 });
+    const saved = await readSnapshotFile(dir);
+    assert.equal(saved.status, 'ok');
+    // Its run is in the file as a process its actor knows (the one cut), though not ready.
+    const record = (saved.data as SnapshotData).workspaces[0]!;
+    assert.deepEqual(record.processes.map((p) => p.runId), [first.id]);
+
+    const rt2 = await createRuntime({ stateDir: dir, workers: 1, statsIntervalMs: 0 });
+    try {
+      const ws2 = rt2.workspace(ws.id)!;
+      const back = await pollUntil(() => ws2.commands(), (list) => list.some((c) => c.label === 'slow' && c.alive), 'the command started again');
+      assert.notEqual(back.find((c) => c.alive)!.id, first.id);
+      assert.equal(back.find((c) => c.alive)!.restarts, 0, 'started again as after a restart, not counted as a failure');
+    } finally {
+      await rt2.shutdown({ graceMs: 0 });
+    }
+    assert.deepEqual(processesMentioning(marker), []);
+  });
+});
+
 describe('timers across a restart', () => {
   test('a TTL that ran out while the runtime was down stops that workspace at once', async () => {
     const dir = stateDir();

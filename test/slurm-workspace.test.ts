@@ -265,7 +265,8 @@ describe('a Slurm-placed workspace', { skip }, () => {
       const name = await pendingJob();
       assert.deepEqual(await other.listWorkspaces(), []);
       assert.equal((await other.health()).aliveWorkspaces, 0);
-      assert.equal(await actorsHosted(other), 1, 'its actor is hosted while salloc waits');
+      // Hosted once salloc said the request is queued (create-while-placing.ts): that line and squeue's listing come apart.
+      await pollUntil(() => actorsHosted(other), (n) => n === 1, 'its actor hosted while salloc waits');
       await other.shutdown();
       const error = await outcome;
       assert.ok(isShumaError(error) && error.code === 'RUNTIME_CLOSED' && /no job queued/.test(error.message), String(error));
@@ -291,6 +292,37 @@ describe('a Slurm-placed workspace', { skip }, () => {
       assert.ok(!(await rt.listWorkspaces()).some((w) => w.label === 'ttl-first'));
     } finally {
       await release();
+    }
+  });
+
+  test("a create whose salloc has not answered yet hosts no actor; a shutdown then, or the TTL's deadline, still ends it: nothing of it left", async () => {
+    // While the controller does not answer (a port nobody listens on), salloc says nothing for seconds.
+    const conf = path.join(tc.root, 'silent.conf');
+    writeFileSync(conf, readFileSync(tc.conf, 'utf8').replace(/^SlurmctldPort=\d+$/m, 'SlurmctldPort=9'));
+    const other = await createRuntime({ workers: 1, slurm: { conf, allocationWaitMs: 60_000 } });
+    const sallocOf = async () => {
+      const [ws] = await pollUntil(() => [...coreOf(other).registry.allPlacing()], (placing) => placing.length === 1, 'the workspace placing');
+      const name = `--job-name=shuma-${ws!.id}`;
+      await pollUntil(() => processesMentioning(name), (p) => p.length === 1, 'its salloc started');
+      return name;
+    };
+    try {
+      const ttl = other.createWorkspace({ label: 'silent-ttl', ttlMs: 300, placement: { kind: 'slurm' } }).then(() => null, (e: unknown) => e);
+      const ttlSalloc = await sallocOf();
+      const ttlError = await ttl;
+      assert.ok(isShumaError(ttlError) && ttlError.code === 'WORKSPACE_STOPPED' && /\(ttl\)/.test(ttlError.message), String(ttlError));
+      assert.deepEqual(processesMentioning(ttlSalloc), [], 'its salloc is gone');
+      assert.equal(await actorsHosted(other), 0, 'its actor was let go');
+
+      const waiting = other.createWorkspace({ label: 'silent', placement: { kind: 'slurm' } }).then(() => null, (e: unknown) => e);
+      const name = await sallocOf();
+      assert.equal(await actorsHosted(other), 0, 'no actor is hosted before salloc says anything');
+      await other.shutdown();
+      const error = await waiting;
+      assert.ok(isShumaError(error) && error.code === 'RUNTIME_CLOSED', String(error));
+      assert.deepEqual(processesMentioning(name), [], 'its salloc is gone');
+    } finally {
+      await other.shutdown();
     }
   });
 

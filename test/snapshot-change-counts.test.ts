@@ -5,6 +5,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import type { SnapshotData } from '../src/host/persistence/snapshot-data.js';
 import { SnapshotEncoder } from '../src/host/persistence/snapshot-encoder.js';
+import { readSnapshotFile } from '../src/host/persistence/snapshot-file.js';
 import { coreOf } from '../src/host/runtime.js';
 import { createRuntime } from '../src/index.js';
 import { pollUntil, processesMentioning } from './helpers.js';
@@ -81,6 +82,51 @@ test('every write equals a fresh encoding of the state it wrote, through runs, e
     await written('a workspace stopped');
     assert.ok(writes >= 9, `${writes} writes`);
     assert.ok(kept > 0, 'some writes kept a workspace (the idle one, at least once)');
+  } finally {
+    await rt.shutdown({ graceMs: 0 });
+  }
+  assert.deepEqual(processesMentioning(marker), []);
+});
+
+test('a write the moment the host sees an exit, before its actor hears it (a relaunch on a standing order under way), holds the exit', async () => {
+  const base = mkdtempSync(path.join(tmpdir(), 'shuma-counts-'));
+  dirs.push(base);
+  const stateDir = path.join(base, 'state');
+  const marker = `shuma-counts-exit-${process.pid}`;
+  const rt = await createRuntime({ stateDir, workers: 1, statsIntervalMs: 0 });
+  const core = coreOf(rt);
+  try {
+    const ws = await rt.createWorkspace({ label: 'relaunching' });
+    const service = await ws.run({ exec: 'sh', argv: ['-c', `sleep 1000; : ${marker}`], label: 'service', restart: { onFailure: true, backoffMs: 0 } });
+    await pollUntil(() => ws.describe('service'), (d) => d.state === 'running', 'the service running');
+    // Its record's bytes kept at its count; from here on only this test writes.
+    core.state!.markDirty();
+    await core.state!.flush();
+    core.state!.hold();
+    const host = (core.placements.local as unknown as { host: { tellExit: (...args: unknown[]) => void } }).host;
+    const tellExit = host.tellExit.bind(host);
+    let written: Promise<void> | undefined;
+    host.tellExit = (...args: unknown[]) => {
+      tellExit(...args);
+      const event = args[2] as { type: string; runId?: string };
+      if (event.type === 'EXITED' && event.runId === service.id && !written) {
+        core.state!.markDirty();
+        written = core.state!.flush();
+      }
+    };
+    process.kill(service.pid, 'SIGKILL');
+    // (a promise would be awaited by pollUntil: whether there is one is asked)
+    await pollUntil(() => written !== undefined, (started) => started, 'the write at the exit');
+    await written;
+    const read = await readSnapshotFile(stateDir);
+    assert.equal(read.status, 'ok');
+    const record = (read.data as SnapshotData).workspaces.find((w) => w.id === ws.id)!;
+    assert.deepEqual(record.processes.filter((p) => p.runId === service.id), [], 'the ended run is still among the processes');
+    const ended = [...(record.history?.runs ?? []), ...(record.unheardExits ?? [])].filter((run) => run.runId === service.id);
+    assert.ok(ended.length > 0, 'the exit is not in the file');
+    assert.equal(ended[0]!.exit.signal, 'SIGKILL');
+    core.state!.release();
+    await pollUntil(() => ws.describe('service'), (d) => d.state === 'running' && d.pid !== service.pid, 'the service relaunched');
   } finally {
     await rt.shutdown({ graceMs: 0 });
   }

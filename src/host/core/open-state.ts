@@ -4,7 +4,7 @@ import { validateWorkspaceSpec } from '../../protocol/validate-spec.js';
 import { collectChanges, collectSnapshot } from '../persistence/collect.js';
 import { restoreCommandEntry, restoreHistory } from './restore-history.js';
 import { findMarkedProcesses, killProcesses, STATE_MARK_VARIABLE, stateMark } from '../persistence/orphans.js';
-import { knownRunIds, restoreSnapshot } from '../persistence/restore.js';
+import { knownRunIds, restoreSnapshot, type ChildExit } from '../persistence/restore.js';
 import { checkSnapshotData, type PersistedProcess, type PersistedWorkspace, type SnapshotData } from '../persistence/snapshot-data.js';
 import { keepSnapshotAside, readSnapshotFile } from '../persistence/snapshot-file.js';
 import { acquireStateLock } from '../persistence/state-lock.js';
@@ -88,10 +88,11 @@ export async function openState(core: CoreParts, stateDir: string): Promise<void
       {
         savedPipelines: core.savedPipelines,
         warn: (message) => core.warn(message),
-        restoreWorkspace: (r, lost, adopted) => restoreWorkspace(core, r, lost, adopted),
+        restoreWorkspace: (r, lost, adopted, exits) => restoreWorkspace(core, r, lost, adopted, exits),
       },
       read.data as SnapshotData,
       adoptable,
+      core.clock.now(),
     );
   } finally {
     core.state.release();
@@ -100,7 +101,7 @@ export async function openState(core: CoreParts, stateDir: string): Promise<void
 }
 
 /** A workspace back under its own id, its actor from its persisted snapshot, its timers re-armed. */
-async function restoreWorkspace(core: CoreParts, record: PersistedWorkspace, lostKeys: string[], adopted: PersistedProcess[]): Promise<void> {
+async function restoreWorkspace(core: CoreParts, record: PersistedWorkspace, lostKeys: string[], adopted: PersistedProcess[], exits: ChildExit[]): Promise<void> {
   const spec = validateWorkspaceSpec(record.spec);
   const ws = await prepareWorkspace(core, spec, record.id, record.createdAt, record.placement);
   // A crashed runtime's cgroup may still hold what escaped every group: it goes too (unless adopted).
@@ -147,6 +148,9 @@ async function restoreWorkspace(core: CoreParts, record: PersistedWorkspace, los
     snapshot: record.actor,
     lostKeys,
   });
+  // Exits the host had seen and the actor not yet heard when the file was written: heard now,
+  // after RESUME (same port, in order), as the reaper would have told them.
+  for (const { key, event } of exits) core.toChild(ws, key, event);
   // Saved mid-stop: its processes are gone; the stop completes now.
   if (stateName(ws.snapshot.value) === 'reaping') core.placementOf(ws).signal(ws, 'SIGKILL');
 }

@@ -43,6 +43,7 @@ import type { ProbeRunner } from '../probes/probe-runner.js';
 import type { QuotaActor } from '../main-actors/quota-actor.js';
 import type { Placements } from '../placement/placements.js';
 import type { WorkerPool } from '../workers/worker-pool.js';
+import { hostIfWaiting } from './create-while-placing.js';
 
 export type { CreateWorkspaceOptions, HealthCounts, RuntimeOptions };
 
@@ -124,6 +125,8 @@ export class RuntimeCore implements WiredCore {
   toWorkspace(ws: WorkspaceEntry, event: WorkspaceEvent): void {
     // What the host tells an actor it knows first (a spawn, an exit): the snapshot's record moved.
     ws.changes++;
+    // A workspace still being placed may not be hosted yet (create-while-placing.ts): it is first.
+    hostIfWaiting(ws);
     this.pool.send(ws.worker, { type: 'workspaceEvent', wsId: ws.id, event });
   }
 

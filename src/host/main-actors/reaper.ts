@@ -122,6 +122,10 @@ export class Reaper {
     run.exit = exit;
     if (reason) run.reason = reason;
     const ws = this.deps.registry.get(run.wsId);
+    // What the snapshot holds of the workspace moved now (the run is no longer among its
+    // processes, its exit is in its history), whenever its actor hears it: a relaunch on a
+    // standing order tells the exit once the next run started (toChild's count comes then).
+    if (ws) ws.changes++;
     if (ws && exit.signal === 'SIGKILL') this.attributeOomKill(ws, run);
     this.deps.logger.info({ ws: run.wsId, command: run.key, run: run.id, pid: run.pid, label: run.label, ...exit, reason: run.reason }, what);
     if (run.outputEnded) this.outputDone(run);

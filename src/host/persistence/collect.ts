@@ -3,8 +3,8 @@ import type { ProcessTable } from '../processes/process-table.js';
 import type { Registry, WorkspaceEntry } from '../registry/registry.js';
 import type { PipelineSpec } from '../../protocol/pipeline-spec.js';
 import type { PersistedProcess, PersistedWorkspace, SnapshotData } from './snapshot-data.js';
-import { historyOf } from './finished.js';
-import { knownRunIds } from './restore.js';
+import { historyOf, persistedRun, type PersistedRun } from './finished.js';
+import { knownRunIds, unheardRunIds } from './restore.js';
 import { counted, UnchangedWorkspace, type CollectedState } from './snapshot-encoder.js';
 
 /** A command's or pipeline's causal trail, by its key (the runtime's why trails). */
@@ -48,8 +48,25 @@ function processesOf(ws: WorkspaceEntry, table: ProcessTable): PersistedProcess[
   return out;
 }
 
+/**
+ * The workspace's ended runs whose exit its actor's persisted snapshot has not heard: the host
+ * has them first. The reverse of processesOf's cut: the
+ * file holds the actor before the exit, and the exit beside it, so a restore tells it.
+ */
+function unheardExitsOf(ws: WorkspaceEntry, table: ProcessTable): PersistedRun[] {
+  let known: Set<string> | undefined;
+  const out: PersistedRun[] = [];
+  for (const run of table.ofWorkspace(ws.id)) {
+    if (run.alive || run.exit === null) continue;
+    known ??= unheardRunIds(ws.persisted);
+    if (known.has(run.id)) out.push(persistedRun(run));
+  }
+  return out;
+}
+
 function workspaceRecord(ws: WorkspaceEntry, table: ProcessTable, trail: TrailOf): PersistedWorkspace {
   const live = childKeysOf(ws.persisted);
+  const unheardExits = unheardExitsOf(ws, table);
   return counted({
     id: ws.id,
     spec: ws.spec,
@@ -62,6 +79,7 @@ function workspaceRecord(ws: WorkspaceEntry, table: ProcessTable, trail: TrailOf
     processes: processesOf(ws, table),
     history: historyOf(ws, table, live, trail),
     ...(ws.placement.kind !== 'local' ? { placement: ws.placement } : {}),
+    ...(unheardExits.length > 0 ? { unheardExits } : {}),
   }, ws.changes);
 }
 

@@ -1,6 +1,6 @@
 import type { PlacementInfo } from '../../protocol/placement-spec.js';
 import type { PlainValue } from '../../protocol/actor-records.js';
-import type { PersistedHistory } from './finished.js';
+import type { PersistedHistory, PersistedRun } from './finished.js';
 import type { PipelineSpec } from '../../protocol/pipeline-spec.js';
 import type { CommandSpec, ResolvedRestartPolicy, WorkspaceSpec } from '../../protocol/specs.js';
 
@@ -33,6 +33,12 @@ export interface PersistedWorkspace {
   placement?: PlacementInfo;
   /** What ended (finished commands and pipelines, last exits, trails), bounded; absent in older files. */
   history?: PersistedHistory;
+  /**
+   * Runs that had ended while its actor still held them: the host sees an exit first, its actor
+   * a thread crossing later (or once a relaunch on a standing order has started). A restore
+   * tells them to the actor as the host would have. Absent when there are none, and in older files.
+   */
+  unheardExits?: PersistedRun[];
 }
 
 export interface SnapshotData {

@@ -16,6 +16,7 @@
 import { encodeInScratch } from '../../protocol/codec.js';
 import { checkStructure, walkItem } from '../../protocol/msgpack-check.js';
 import { BIN32_PLACEHOLDER, ByteBuilder, arrayHeader, mapHeader } from './byte-builder.js';
+import { KeptRecords } from './kept-records.js';
 import type { PersistedWorkspace, SnapshotData } from './snapshot-data.js';
 import { packRecords, shapeTable, shapeTableFull, startNewTable, type Shape } from './snapshot-records.js';
 
@@ -38,19 +39,6 @@ export const SNAPSHOT_MAX_DEPTH = 512;
 
 /** Maps and arrays around a workspace record in the file: the envelope, `data`, `workspaces`. */
 const RECORD_NESTING = 3;
-
-interface Kept {
-  /** The workspace's change count its bytes were packed at. */
-  changes: number;
-  /**
-   * Its placement as it was, when not local: a Slurm job's nodes are updated in place by the
-   * placement, which tells no change count.
-   */
-  placement: string | undefined;
-  /** Where its bytes are in the last file's bytes. */
-  start: number;
-  end: number;
-}
 
 /** Each record collect.ts made from the registry, with its workspace's change count then. */
 const changeCounts = new WeakMap<PersistedWorkspace, number>();
@@ -93,7 +81,7 @@ export interface CollectedState extends Omit<SnapshotData, 'workspaces'> {
  * a cold write of 10,000 workspaces spend as much in the collector as in msgpackr.
  */
 export class SnapshotEncoder {
-  private kept = new Map<string, Kept>();
+  private kept = new KeptRecords();
   private last: Uint8Array = new Uint8Array(0);
   /** The process's table of shapes that the kept bytes refer to (snapshot-records.ts). */
   private table: Shape[] | null = null;
@@ -102,7 +90,9 @@ export class SnapshotEncoder {
 
   /** Whether the next write keeps the bytes of workspace `id` at change count `changes` (collect.ts then makes no record). */
   keeps(id: string, changes: number): boolean {
-    return this.table === shapeTable() && !shapeTableFull() && this.kept.get(id)?.changes === changes;
+    if (this.table !== shapeTable() || shapeTableFull()) return false;
+    const at = this.kept.find(id);
+    return at >= 0 && this.kept.changesAt(at) === changes;
   }
 
   /**
@@ -116,7 +106,7 @@ export class SnapshotEncoder {
     // Another writer may have started the new one: kept bytes name ids of the old.
     if (this.table !== shapeTable()) {
       this.table = shapeTable();
-      this.kept = new Map();
+      this.kept = new KeptRecords();
     }
     // The last file's size, and some: most writes change a few records, and fit in one block.
     const out = new ByteBuilder(this.last.length + (this.last.length >> 4) + 65536);
@@ -136,6 +126,8 @@ export class SnapshotEncoder {
     plainPart(out, this.table);
     const bytes = out.bytes();
     this.last = bytes;
+    // collect.ts asks keeps() next, workspace after workspace, in the order just written.
+    this.kept.rewind();
     return bytes;
   }
 
@@ -150,66 +142,65 @@ export class SnapshotEncoder {
         workspaces = true;
       } else this.packChecked(out, value, 2);
     }
-    if (!workspaces) this.kept = new Map();
+    if (!workspaces) this.kept = new KeptRecords();
   }
 
   private pushWorkspaces(out: ByteBuilder, records: CollectedState['workspaces']): void {
     out.push(arrayHeader(records.length));
-    const kept = new Map<string, Kept>();
-    // Records to pack, one after the other since the last kept one: packed in one call.
+    const last = this.kept;
+    last.rewind();
+    const kept = new KeptRecords();
+    // Records to pack, one after the other since the last kept one, packed in one call; each
+    // with its change count (looked up once: a WeakMap lookup is not free at 10,000).
     const run: PersistedWorkspace[] = [];
+    const runCounts: Array<number | undefined> = [];
     let encoded = 0;
     for (const item of records) {
       const unchanged = item instanceof UnchangedWorkspace;
       const changes = unchanged ? item.changes : changeCounts.get(item);
-      const before = changes === undefined ? undefined : this.kept.get(item.id);
-      if (before !== undefined && before.changes === changes && before.placement === placementOf(item)) {
-        this.packRun(out, run, kept);
+      const at = changes === undefined ? -1 : last.find(item.id);
+      if (at >= 0 && last.changesAt(at) === changes && last.placementAt(at) === placementOf(item)) {
+        this.packRun(out, run, runCounts, kept);
         const start = out.length;
-        out.pushFrom(this.last, before.start, before.end);
-        if (!kept.has(item.id)) kept.set(item.id, { changes, placement: before.placement, start, end: out.length });
+        out.pushFrom(this.last, last.startAt(at), last.endAt(at));
+        kept.add(item.id, changes!, last.placementAt(at), start, out.length);
       } else {
         run.push(unchanged ? counted(item.build(), item.changes) : item);
+        runCounts.push(changes);
         encoded++;
       }
     }
-    this.packRun(out, run, kept);
+    this.packRun(out, run, runCounts, kept);
     this.kept = kept;
     this.encodedLast = encoded;
   }
 
   /**
-   * Packs `run` onto `out` (emptying it) and keeps the bytes of each record that has a change
-   * count. One pack call for many records: a cold write of 10,000 workspaces spent a
-   * fifth of its time in msgpackr's per-call setup and the copies of a call per record. The
-   * check walks each record in turn, which tells where each ends.
+   * Packs `run` onto `out` (emptying it and `counts`, its records' change counts) and keeps the
+   * bytes of each record that has a count. One pack call for many records: a cold write of
+   * 10,000 workspaces spent a fifth of its time in msgpackr's per-call setup and the copies of
+   * a call per record. The check walks each record in turn, which tells where each ends.
    */
-  private packRun(out: ByteBuilder, run: PersistedWorkspace[], kept: Map<string, Kept>): void {
+  private packRun(out: ByteBuilder, run: PersistedWorkspace[], counts: Array<number | undefined>, kept: KeptRecords): void {
     if (run.length === 0) return;
-    const base = out.length;
-    // Where each record ends, from the first one's start.
-    const ends: number[] = [];
-    this.packInto(out, run, (scratch, start, end) => {
+    const start = out.length;
+    this.packInto(out, run, (scratch, from, end) => {
       const view = new DataView(scratch.buffer, scratch.byteOffset, scratch.byteLength);
-      let pos = start + arrayHeader(run.length).length;
+      let pos = from + arrayHeader(run.length).length;
       const first = pos;
+      const base = start - first;
       for (let i = 0; i < run.length; i++) {
         const next = walkItem(scratch, view, pos, end, SNAPSHOT_MAX_DEPTH - RECORD_NESTING, this.table!);
         if (typeof next === 'string') return next;
-        ends.push(next - first);
+        const changes = counts[i];
+        // Where it will be in the file once pushed: `base` from here.
+        if (changes !== undefined) kept.add(run[i]!.id, changes, placementOf(run[i]!), base + pos, base + next);
         pos = next;
       }
       return first;
     });
-    let start = base;
-    run.forEach((record, i) => {
-      const end = base + ends[i]!;
-      const changes = changeCounts.get(record);
-      // Only a workspace that is there now is kept (a duplicate id is simply encoded each time).
-      if (changes !== undefined && !kept.has(record.id)) kept.set(record.id, { changes, placement: placementOf(record), start, end });
-      start = end;
-    });
     run.length = 0;
+    counts.length = 0;
   }
 
   /** `value` packed as records onto `out`, and refused if readSnapshotFile would refuse it `nesting` levels down. */

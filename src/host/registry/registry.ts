@@ -129,8 +129,8 @@ export interface WorkspaceEntry extends StopScope {
   persisted: PlainValue | null;
   /**
    * Counts changes to what the snapshot file holds of it (persistence/collect.ts): bumped by
-   * every event the host tells its actor, every message of its actor, and every change of its
-   * commands and pipelines. A write packs its record again only when the count moved
+   * every event the host tells its actor, every exit the reaper sees (told later, on a standing
+   * order), every message of its actor, and every change of its commands and pipelines. A write packs its record again only when the count moved
    * (persistence/snapshot-encoder.ts); what changes it without passing there is not saved.
    */
   changes: number;
