@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { KernelPipe } from './kernel-pipes.js';
 import { loadSpawnerAddon } from './native-addon.js';
 import type { SpawnedProcess } from './spawner.js';
@@ -7,14 +8,42 @@ import type { SpawnedProcess } from './spawner.js';
 // switches — 2 GiB through `head | cat | cat` took ~25% less CPU with 1 MiB pipes (2026-12,
 // bench (j)). The bytes never pass the runtime, which cannot tell a fast edge from a slow one
 // (a tapped edge is grown once its pump moves a full pipe: native/flow-pump.c), so every edge is
-// grown as it is made — within a budget. Each grown pipe costs the user's pipe allowance 256
-// pages (fs.pipe-user-pages-soft, 16384 by default), and a user past it has every new pipe made
-// with 2 pages, any program's, not only ours. So at most GROWN_EDGES_BUDGET grown pipes live at
-// once over the runtime (a quarter of the default allowance), counted from the grow until every
-// node of their attempt has exited; beyond, an edge keeps the kernel's default.
+// grown as it is made — within a budget. A grown pipe costs the user's pipe allowance
+// (fs.pipe-user-pages-soft, counted over all the user's processes) 256 pages instead of 16, and
+// a user past it has every new pipe made with the kernel's minimum (2 pages), any program's, not
+// only ours; the kernel refuses a growth that would pass it (the edge then keeps its size, the
+// spawn goes on). So at most a quarter of that allowance is spent here (16 pipes of the default
+// 16384 pages; none below 1024), counted over the process — its runtime, or all its runtimes
+// when it has several, since they spend one user's allowance — from the grow until every node
+// of their attempt has exited; beyond, an edge keeps the kernel's default.
 
-export const GROWN_EDGES_BUDGET = 16;
 export const GROWN_EDGE_BYTES = 1024 * 1024;
+/** The most grown at once, whatever the allowance: 16 MiB of pipes is plenty of edges. */
+export const GROWN_EDGES_MAX = 16;
+const GROWN_EDGE_PAGES = GROWN_EDGE_BYTES / 4096;
+const SOFT_LIMIT_FILE = '/proc/sys/fs/pipe-user-pages-soft';
+
+/** Grown pipes allowed at once under a soft allowance of `softPages` (0: none, the kernel's "no limit"). */
+export function grownEdgesBudget(softPages: number): number {
+  if (softPages === 0) return GROWN_EDGES_MAX;
+  return Math.min(GROWN_EDGES_MAX, Math.floor(softPages / 4 / GROWN_EDGE_PAGES));
+}
+
+let budget: number | undefined;
+
+/** This process's budget: from the user's soft allowance as the kernel has it, read once. */
+export function grownEdgesAllowed(): number {
+  if (budget === undefined) {
+    let soft: number;
+    try {
+      soft = Number.parseInt(readFileSync(SOFT_LIMIT_FILE, 'latin1'), 10);
+    } catch {
+      soft = Number.NaN; // no /proc (or not Linux's): the kernel's default allowance
+    }
+    budget = grownEdgesBudget(Number.isFinite(soft) && soft >= 0 ? soft : 16384);
+  }
+  return budget;
+}
 
 let grownNow = 0;
 type GrowCall = (fd: number) => number;
@@ -32,7 +61,7 @@ function nativeGrow(): GrowCall | null {
   return addonGrow;
 }
 
-/** Grown edges alive now, over the runtime. */
+/** Grown edges alive now, over the process. */
 export function grownEdges(): number {
   return grownNow;
 }
@@ -45,8 +74,9 @@ export function growEdges(pipes: readonly KernelPipe[]): () => void {
   const grow = nativeGrow();
   let taken = 0;
   for (const pipe of pipes) {
-    if (!grow || grownNow >= GROWN_EDGES_BUDGET) break;
-    // The kernel refuses past the allowance (or pipe-max-size): the pipe stays as it was.
+    if (!grow || grownNow >= grownEdgesAllowed()) break;
+    // The kernel refuses past the allowance (or pipe-max-size): the pipe keeps its size, and the
+    // spawn goes on with it.
     if (grow(pipe.writeFd) >= GROWN_EDGE_BYTES) {
       grownNow++;
       taken++;
