@@ -91,9 +91,8 @@ export function growEdges(pipes: readonly KernelPipe[]): () => void {
 }
 
 /**
- * Holds an attempt's part of the budget while its nodes live: each node is told as it starts
- * (its exit listened to at once: child_process tells an exit only to the listeners it already
- * has), `started()` once no more will start; `giveBack` runs when both are past.
+ * Holds an attempt's part of the budget while its nodes live: each node is told as it starts,
+ * `started()` once no more will start; `giveBack` runs when both are past.
  */
 export function holdWhileNodesLive(giveBack: () => void): { node(spawned: SpawnedProcess): void; started(): void } {
   let running = 0;
