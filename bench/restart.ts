@@ -14,6 +14,8 @@ interface Timeline {
   /** Host side: the spawner told the exit of run k, and the next child had exec'd. */
   exitToldAt: number[];
   execedAt: number[];
+  /** A run started at this exit on the spawner's own thread: when that thread saw the exit (its stamp, not the loop's). */
+  exitSeenAt: number[];
 }
 
 /**
@@ -25,8 +27,19 @@ interface Timeline {
 function tapSpawner(rt: Runtime, timeline: Timeline): () => void {
   const host = (coreOf(rt).placements.local as unknown as { host: { deps: { spawner: Spawner } } }).host;
   const spawner = host.deps.spawner;
+  // performance.now() at CLOCK_MONOTONIC 0 (process.hrtime's clock, the addon's stamps').
+  const monotonicToNow = () => performance.now() - Number(process.hrtime.bigint()) / 1e6;
   const tap = (child: SpawnedProcess) => {
-    timeline.execedAt.push(now());
+    const run = timeline.execedAt.length;
+    // Started at its predecessor's exit on the spawner's thread (standing-orders.ts): from the
+    // exit as that thread saw it to the exec as it saw it, both before the loop heard either.
+    if (child.startedOnExit && run > 0) {
+      const offset = monotonicToNow();
+      timeline.execedAt.push(child.startedOnExit.execedAt + offset);
+      timeline.exitSeenAt[run - 1] = child.startedOnExit.exitSeenAt + offset;
+    } else {
+      timeline.execedAt.push(now());
+    }
     child.onExit(() => timeline.exitToldAt.push(now()));
     return child;
   };
@@ -35,6 +48,13 @@ function tapSpawner(rt: Runtime, timeline: Timeline): () => void {
     appliesLimits: spawner.appliesLimits,
     ...(spawner.actsAhead !== undefined ? { actsAhead: spawner.actsAhead } : {}),
     spawn: async (order) => tap(await spawner.spawn(order)),
+    ...(spawner.armRelaunch && spawner.disarmRelaunch && spawner.relaunched
+      ? {
+          armRelaunch: spawner.armRelaunch.bind(spawner),
+          disarmRelaunch: spawner.disarmRelaunch.bind(spawner),
+          relaunched: (pid: number) => spawner.relaunched!(pid)?.then(tap),
+        }
+      : {}),
   };
   return () => (host.deps.spawner = spawner);
 }
@@ -56,7 +76,7 @@ function figures(timeline: Timeline, restarts: number): RestartFigures {
   for (let k = 1; k <= restarts; k++) {
     gaps.push(timeline.startedAt[k]! - timeline.exitedAt[k - 1]!);
     cycles.push(timeline.startedAt[k]! - timeline.startedAt[k - 1]!);
-    if (timeline.execedAt[k] !== undefined) hostGaps.push(timeline.execedAt[k]! - timeline.exitToldAt[k - 1]!);
+    if (timeline.execedAt[k] !== undefined) hostGaps.push(timeline.execedAt[k]! - (timeline.exitSeenAt[k - 1] ?? timeline.exitToldAt[k - 1]!));
   }
   return { gaps, hostGaps, cycles, totalMs: timeline.startedAt[restarts]! - timeline.startedAt[0]! };
 }
@@ -73,7 +93,7 @@ function stateOf(snapshot: ActorSnapshot): string {
  */
 async function shumaTimeline(rt: Runtime, restarts: number): Promise<Timeline> {
   const ws = await rt.createWorkspace({ label: 'restart-bench' });
-  const timeline: Timeline = { startedAt: [], exitedAt: [], exitToldAt: [], execedAt: [] };
+  const timeline: Timeline = { startedAt: [], exitedAt: [], exitToldAt: [], execedAt: [], exitSeenAt: [] };
   const untap = tapSpawner(rt, timeline);
   try {
     const cmd = await ws.run({
@@ -111,7 +131,7 @@ async function shumaTimeline(rt: Runtime, restarts: number): Promise<Timeline> {
 
 /** Bare Node: spawn /bin/false (as shuma's spawner does) and, on its exit, spawn it again. */
 function bareTimeline(restarts: number): Promise<Timeline> {
-  const timeline: Timeline = { startedAt: [], exitedAt: [], exitToldAt: [], execedAt: [] };
+  const timeline: Timeline = { startedAt: [], exitedAt: [], exitToldAt: [], execedAt: [], exitSeenAt: [] };
   return new Promise((resolve, reject) => {
     const launch = (run: number) => {
       const child = spawn('/bin/false', [], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });

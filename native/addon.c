@@ -222,6 +222,7 @@ static void launch(struct job *job) {
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   int pidfd = -1;
+  job->l.default_slice = spawn_thread_short_slice;
   pid_t pid = clone(launch_child, (char *)stack + CHILD_STACK_BYTES, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD,
                     &job->l, &pidfd);
   int clone_errno = errno;
@@ -253,7 +254,7 @@ static napi_value finish(napi_env env, struct job *job) {
     goto out;
   }
   CHECK(napi_get_reference_value(env, job->on_exit, &callback));
-  if (exit_watch_start(env, job->state, job->pidfd, callback) != napi_ok) {
+  if (exit_watch_start(env, job->state, job->pid, job->pidfd, callback) != napi_ok) {
     /* Without a watch nobody would ever reap it: end it here. */
     kill(job->pid, SIGKILL);
     while (waitpid(job->pid, NULL, 0) < 0 && errno == EINTR) {
@@ -320,4 +321,22 @@ napi_value addon_spawn_async(napi_env env, napi_callback_info info) {
   job->task.done = settle_task;
   spawn_thread_submit(state->thread, &job->task);
   return promise;
+}
+
+/* The same steps for relaunch.c (a relaunch prepared ahead, cloned on its thread at an exit). */
+struct job *spawn_job_prepare(napi_env env, napi_callback_info info) {
+  return prepare(env, info);
+}
+
+pid_t spawn_job_launch(struct job *job) {
+  launch(job);
+  return job->step ? 0 : job->pid;
+}
+
+napi_value spawn_job_finish(napi_env env, struct job *job) {
+  return finish(env, job);
+}
+
+void spawn_job_free(napi_env env, struct job *job) {
+  free_job(env, job);
 }

@@ -22,6 +22,7 @@
 
 struct exit_watch {
   uv_poll_t poll;
+  pid_t pid;
   int pidfd;
   napi_env env;
   napi_ref callback;
@@ -50,17 +51,8 @@ static void release(struct exit_watch *w) {
   uv_close((uv_handle_t *)&w->poll, free_watch);
 }
 
-static void on_readable(uv_poll_t *handle, int status, int events) {
-  (void)status;
-  (void)events;
-  struct exit_watch *w = handle->data;
-  siginfo_t info;
-  memset(&info, 0, sizeof info);
-  int rc;
-  do rc = waitid(P_PIDFD, (id_t)w->pidfd, &info, WEXITED | WNOHANG);
-  while (rc < 0 && errno == EINTR);
-  /* Readable before the child is a zombie does not happen; if it ever did, wait for the next. */
-  if (rc == 0 && info.si_pid == 0) return;
+/* The exit is known (rc and info as waitid left them): the watch ends, the callback is called. */
+void exit_watch_tell(struct exit_watch *w, int rc, const siginfo_t *info) {
   detach(w);
 
   napi_env env = w->env;
@@ -70,8 +62,8 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   napi_get_null(env, &argv[0]);
   napi_get_null(env, &argv[1]);
   /* rc < 0 (ECHILD: reaped by someone else) leaves the status unknown: both null. */
-  if (rc == 0 && info.si_code == CLD_EXITED) napi_create_int32(env, info.si_status, &argv[0]);
-  else if (rc == 0) napi_create_int32(env, info.si_status, &argv[1]);
+  if (rc == 0 && info->si_code == CLD_EXITED) napi_create_int32(env, info->si_status, &argv[0]);
+  else if (rc == 0) napi_create_int32(env, info->si_status, &argv[1]);
   napi_get_reference_value(env, w->callback, &callback);
   napi_get_global(env, &recv);
   /* make_callback runs the microtasks and nextTicks the listener queues, as any I/O callback. */
@@ -84,7 +76,37 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   release(w);
 }
 
-napi_status exit_watch_start(napi_env env, struct addon_state *state, int pidfd, napi_value callback) {
+static void on_readable(uv_poll_t *handle, int status, int events) {
+  (void)status;
+  (void)events;
+  struct exit_watch *w = handle->data;
+  siginfo_t info;
+  memset(&info, 0, sizeof info);
+  int rc;
+  do rc = waitid(P_PIDFD, (id_t)w->pidfd, &info, WEXITED | WNOHANG);
+  while (rc < 0 && errno == EINTR);
+  /* Readable before the child is a zombie does not happen; if it ever did, wait for the next. */
+  if (rc == 0 && info.si_pid == 0) return;
+  exit_watch_tell(w, rc, &info);
+}
+
+struct exit_watch *exit_watch_find(struct addon_state *state, pid_t pid) {
+  for (struct exit_watch *w = state->live; w; w = w->next)
+    if (w->pid == pid) return w;
+  return NULL;
+}
+
+/* Another thread reaps it meanwhile (relaunch.c): the loop stops watching, the pidfd stays open. */
+int exit_watch_pause(struct exit_watch *w) {
+  uv_poll_stop(&w->poll);
+  return w->pidfd;
+}
+
+int exit_watch_resume(struct exit_watch *w) {
+  return uv_poll_start(&w->poll, UV_READABLE, on_readable);
+}
+
+napi_status exit_watch_start(napi_env env, struct addon_state *state, pid_t pid, int pidfd, napi_value callback) {
   uv_loop_t *loop;
   napi_status status = napi_get_uv_event_loop(env, &loop);
   if (status != napi_ok) return status;
@@ -93,6 +115,7 @@ napi_status exit_watch_start(napi_env env, struct addon_state *state, int pidfd,
     close(pidfd);
     return napi_generic_failure;
   }
+  w->pid = pid;
   w->pidfd = pidfd;
   w->env = env;
   w->state = state;

@@ -34,6 +34,27 @@ static int format_pid(char *buf, long n) {
   return len + 1;
 }
 
+/* struct sched_attr (SCHED_ATTR_SIZE_VER0); glibc before 2.41 has no wrapper. */
+struct child_sched_attr {
+  unsigned int size, policy;
+  unsigned long long flags;
+  int nice;
+  unsigned int priority;
+  unsigned long long runtime, deadline, period;
+};
+
+/* The program starts with the kernel's default slice: the short one of the thread that cloned
+ * us (spawn-thread.c) served our prologue only. Policy and nice stay as they are. */
+static void default_slice(void) {
+  struct child_sched_attr attr;
+  memset(&attr, 0, sizeof attr);
+  if (syscall(SYS_sched_getattr, 0, &attr, sizeof attr, 0) < 0) return;
+  attr.size = sizeof attr;
+  attr.flags = 0;
+  attr.runtime = 0;
+  (void)syscall(SYS_sched_setattr, 0, &attr, 0);
+}
+
 int launch_child(void *arg) {
   struct launch *l = arg;
 
@@ -114,6 +135,7 @@ int launch_child(void *arg) {
     if (setrlimit(l->limit_resource[i], &lim) < 0) fail(l, STEP_RLIMIT, i);
   }
 
+  if (l->default_slice) default_slice();
   execve(l->file, l->argv, l->envp);
   fail(l, STEP_EXEC, 0);
 }

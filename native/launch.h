@@ -43,6 +43,8 @@ struct launch {
   /* Non-zero: the child leads a session of its own (setsid), hence a scheduling autogroup of its
    * own; zero: a process group in the runtime's session (launch-child.c says when each pays). */
   int own_session;
+  /* Non-zero: the child inherited its cloning thread's short slice; the default is set back before the exec. */
+  int default_slice;
   /* Written by the child on failure. */
   int err;
   int step;

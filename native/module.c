@@ -11,6 +11,7 @@
 #include "flow-fanout.h"
 #include "flow-pump.h"
 #include "js-values.h"
+#include "relaunch.h"
 #include "spawn.h"
 #include "spawn-thread.h"
 
@@ -49,6 +50,7 @@ static napi_value peer_credentials(napi_env env, napi_callback_info info) {
 static void teardown(void *arg) {
   struct addon_state *state = arg;
   if (state->thread) spawn_thread_stop(state->thread);
+  relaunch_close_all(state);
   exit_watch_close_all(state);
   flow_pump_close_all(state);
   free(state);
@@ -82,6 +84,10 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "spawn", fn);
   napi_create_function(env, "spawnAsync", NAPI_AUTO_LENGTH, addon_spawn_async, state, &fn);
   napi_set_named_property(env, exports, "spawnAsync", fn);
+  napi_create_function(env, "armRelaunch", NAPI_AUTO_LENGTH, relaunch_arm, state, &fn);
+  napi_set_named_property(env, exports, "armRelaunch", fn);
+  napi_create_function(env, "disarmRelaunch", NAPI_AUTO_LENGTH, relaunch_disarm, state, &fn);
+  napi_set_named_property(env, exports, "disarmRelaunch", fn);
   napi_create_function(env, "peerCredentials", NAPI_AUTO_LENGTH, peer_credentials, NULL, &fn);
   napi_set_named_property(env, exports, "peerCredentials", fn);
   napi_create_function(env, "pumpStart", NAPI_AUTO_LENGTH, flow_pump_start, state, &fn);

@@ -17,6 +17,12 @@ struct spawn_thread *spawn_thread_start(napi_env env);
 
 void spawn_thread_submit(struct spawn_thread *thread, struct spawn_task *task);
 
+/* Asks the scheduler for a short slice for the calling thread (see spawn-thread.c): for a thread
+ * that only wakes to clone (the relaunch thread, relaunch.c). */
+void spawn_thread_ask_for_short_slices(void);
+/* Non-zero on a thread whose short slice was granted: its children inherit it until their exec. */
+extern __thread int spawn_thread_short_slice;
+
 /* The environment is going away: the thread ends, tasks not yet done are dropped. */
 void spawn_thread_stop(struct spawn_thread *thread);
 

@@ -1,6 +1,6 @@
 // What a command gets from the scheduler: what the runtime itself runs with, nothing of the
 // short slice the native spawner's thread asks for (native/spawn-thread.c): it is cloned by that
-// thread, and SCHED_FLAG_RESET_ON_FORK must give it the default back before the program runs.
+// thread, and the child sets the default back before its exec (native/launch-child.c).
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { getPriority } from 'node:os';

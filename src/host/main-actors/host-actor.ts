@@ -36,8 +36,10 @@ export class HostActor {
 
   constructor(private readonly deps: HostActorDeps) {
     this.orders = new StandingOrders(deps, {
-      spawnAhead: (ws, command, restarts, done) => this.spawnAhead(ws, command, restarts, done),
+      spawnAhead: (ws, command, restarts, done, after) => this.spawnAhead(ws, command, restarts, done, after),
       refuse: (ws, command, error) => this.refuse(ws, command, error),
+      arm: (ws, command, run, always) => void this.deps.spawner.armRelaunch?.(run.pid, this.commandOrder(ws, command), always),
+      disarm: (run) => this.deps.spawner.disarmRelaunch?.(run.pid),
     });
   }
 
@@ -115,6 +117,7 @@ export class HostActor {
         this.pipelineSpawned(message.ws, message.pipeline, message.attempt, message.outcome, message.only);
         return;
       case 'signal':
+        if (message.scope.kind === 'workspace' && !message.scope.hostStop) this.orders.workspaceStopping(message.scope as WorkspaceEntry);
         signalScope(this.deps, message.scope, message.signal, message.only);
         return;
     }
@@ -143,8 +146,17 @@ export class HostActor {
   }
 
   /** A relaunch on a standing order: no readiness probe (an actor with one gives no order). */
-  private spawnAhead(ws: WorkspaceEntry, command: CommandEntry, restarts: number, done: (result: RunEntry | ShumaError) => void): void {
+  private spawnAhead(ws: WorkspaceEntry, command: CommandEntry, restarts: number, done: (result: RunEntry | ShumaError) => void, after?: RunEntry): void {
     ws.pendingSpawns++;
+    // Started by the spawner at `after`'s exit already (armRelaunch): taken, not spawned again.
+    const started = after && this.deps.spawner.relaunched?.(after.pid);
+    if (started) {
+      void started.then(
+        (result) => this.mailbox.send({ type: 'aheadSpawned', ws, command, restarts, result, done }),
+        (error: unknown) => this.mailbox.send({ type: 'aheadSpawned', ws, command, restarts, result: error instanceof ShumaError ? error : new ShumaError('SPAWN_FAILED', String(error)), done }),
+      );
+      return;
+    }
     // A first run's spawn is submitted a microtask after it was decided: a stop may have come between.
     if (ws.hostStop) {
       this.mailbox.send({ type: 'aheadSpawned', ws, command, restarts, result: stoppingError(ws), done });
@@ -176,7 +188,7 @@ export class HostActor {
       this.deps.logger.warn({ ws: ws.id, command: command.key, err: serializeError(result) }, 'command spawn failed');
     } else {
       const run = registerRun(this.deps, ws, result, { key: command.key, label: command.label, restarts, timestamps: command.spec.timestamps });
-      this.orders.give(command, run, relaunch);
+      this.orders.give(ws, command, run, relaunch);
       this.deps.toChild(ws, command.key, { type: 'SPAWNED', at: run.startedAt, runId: run.id, pid: run.pid });
       // The host knows the fact: run() settles now; reads of the actor wait until it knows too (core/caught-up.ts).
       command.firstRun.resolve(run);

@@ -35,6 +35,17 @@ import type { HostActorDeps } from './host-actor-deps.js';
 // and then as well, up to MAX_AHEAD runs ahead of the actor, instead of waiting for the actor's
 // round trip (which made the restart's p95, s24). The actor is told after the fact, in order:
 // each run's SPAWNED when it asks for it, then that run's exit, then (it asks again) the next.
+//
+// Where the spawner can (the native one: native/relaunch.c), a run carrying an order is armed
+// with its relaunch as the order is given: the run's exit is watched on the spawner's own
+// thread, which starts the next run the moment it sees the exit — no wake-up of the loop, no
+// JavaScript before the clone (the restart's tail: the loop woken by the exit, then the spawner
+// thread by the loop, each late by a scheduler's delay on a busy machine). The loop then hears
+// the exit as always, and relaunch() takes the run already started instead of spawning it
+// (spawnAhead's `after`). Everything that would keep relaunch() from relaunching disarms it
+// first (a revoke, a stop of the command or of its workspace, a discard), or is known when the
+// order is given (the restart budget, the bound on runs ahead); a run started all the same (the
+// exit came first) is killed unheard, as a run ahead never asked for is.
 
 /** A run started ahead of its actor's request. */
 interface Ahead {
@@ -68,8 +79,11 @@ const MAX_AHEAD = 8;
 
 /** What the host actor lends the orders: starting a run, and telling a refusal as it tells its own. */
 export interface AheadSpawner {
-  /** Spawns for `command` with `restarts`; `done` is called, as a host message, with the run or why not. */
-  spawnAhead(ws: WorkspaceEntry, command: CommandEntry, restarts: number, done: (result: RunEntry | ShumaError) => void): void;
+  /** Spawns for `command` with `restarts`; `done` is called, as a host message, with the run or why not. `after`: the run whose exit sets it off (armed: started already). */
+  spawnAhead(ws: WorkspaceEntry, command: CommandEntry, restarts: number, done: (result: RunEntry | ShumaError) => void, after?: RunEntry): void;
+  /** `run`'s relaunch is started by the spawner at its exit, when `always` or it failed (Spawner.armRelaunch). */
+  arm(ws: WorkspaceEntry, command: CommandEntry, run: RunEntry, always: boolean): void;
+  disarm(run: RunEntry): void;
   refuse(ws: WorkspaceEntry, command: CommandEntry, error: ShumaError): void;
 }
 
@@ -89,14 +103,21 @@ export class StandingOrders {
   ) {}
 
   /** A run was spawned at its actor's request carrying this order. */
-  give(command: CommandEntry, run: RunEntry, order: RelaunchOrder | undefined): void {
-    if (order && this.deps.spawner.actsAhead === true && !this.stopping.has(command)) this.orders.set(run.id, order);
+  give(ws: WorkspaceEntry, command: CommandEntry, run: RunEntry, order: RelaunchOrder | undefined): void {
+    if (!order || this.deps.spawner.actsAhead !== true || this.stopping.has(command)) return;
+    this.orders.set(run.id, order);
+    // Armed only where relaunch() will relaunch, whatever comes before the exit (else disarmed then).
+    const mayRestart = order.maxRestarts === 0 || run.restarts < order.maxRestarts;
+    const chain = this.chains.get(keyOf(ws, command.key));
+    if (mayRestart && !ws.hostStop && (chain?.length ?? 0) < MAX_AHEAD && (chain?.at(-1)?.outcome ?? run) === run) {
+      this.spawner.arm(ws, command, run, order.always);
+    }
   }
 
   /** Its actor is told to stop (STOP sent now): nothing relaunches it ahead any more. */
   stop(ws: WorkspaceEntry, command: CommandEntry): void {
     this.stopping.add(command);
-    for (const run of this.deps.table.ofWorkspace(ws.id)) if (run.key === command.key) this.orders.delete(run.id);
+    for (const run of this.deps.table.ofWorkspace(ws.id)) if (run.key === command.key) this.withdraw(run.id);
     // The first run ahead is still asked for (the exit before it reaches the actor before the stop), without an order; those after it never are.
     const chain = this.chains.get(keyOf(ws, command.key));
     if (!chain) return;
@@ -109,7 +130,12 @@ export class StandingOrders {
 
   /** The actor will end this run itself: no relaunch ahead of it. */
   revoke(runId: string): void {
-    this.orders.delete(runId);
+    this.withdraw(runId);
+  }
+
+  /** The workspace begins stopping: nothing may start at an exit any more (relaunch() refuses, and the spawner must not go first). */
+  workspaceStopping(ws: WorkspaceEntry): void {
+    for (const run of this.deps.table.ofWorkspace(ws.id)) if (this.orders.has(run.id)) this.spawner.disarm(run);
   }
 
   /**
@@ -127,7 +153,7 @@ export class StandingOrders {
     ahead.asked = true;
     if (ahead.after === null) {
       ahead.order = relaunch;
-      if (ahead.outcome && !(ahead.outcome instanceof ShumaError)) this.give(command, ahead.outcome, relaunch);
+      if (ahead.outcome && !(ahead.outcome instanceof ShumaError)) this.give(ws, command, ahead.outcome, relaunch);
     }
     if (ahead.outcome) this.tell(ahead);
     return true;
@@ -214,8 +240,15 @@ export class StandingOrders {
     const ahead: Ahead = { ws, command, order, restarts: run.restarts + 1, after: run.id, asked: false, outcome: null, held: [], untold: event, dropped: false };
     if (!chain) this.chains.set(keyOf(ws, key), (chain = []));
     chain.push(ahead);
-    this.spawner.spawnAhead(ws, command, ahead.restarts, (result) => this.spawned(ahead, result));
+    this.spawner.spawnAhead(ws, command, ahead.restarts, (result) => this.spawned(ahead, result), run);
     return true;
+  }
+
+  /** The run's order stands no more, nor what the spawner was to start at its exit. */
+  private withdraw(runId: string): void {
+    if (!this.orders.delete(runId)) return;
+    const run = this.deps.table.get(runId);
+    if (run) this.spawner.disarm(run);
   }
 
   /** The exit that set `ahead` off reaches its actor (once). */
@@ -228,7 +261,7 @@ export class StandingOrders {
 
   private spawned(ahead: Ahead, result: RunEntry | ShumaError): void {
     ahead.outcome = result;
-    if (!(result instanceof ShumaError)) this.give(ahead.command, result, ahead.order);
+    if (!(result instanceof ShumaError)) this.give(ahead.ws, ahead.command, result, ahead.order);
     if (ahead.dropped) {
       this.discard(ahead);
       return;
@@ -290,7 +323,7 @@ export class StandingOrders {
   private discard(ahead: Ahead): void {
     const run = ahead.outcome;
     if (!run || run instanceof ShumaError) return;
-    this.orders.delete(run.id);
+    this.withdraw(run.id);
     if (run.alive) {
       signalGroup(run.pid, 'SIGKILL', this.deps.logger);
       this.unknown.add(run.id);

@@ -13,7 +13,7 @@ export interface NativeChild {
   stderr: number;
 }
 
-type SpawnArguments = [
+export type SpawnArguments = [
   file: string,
   argv: readonly string[],
   envp: readonly string[],
@@ -42,6 +42,20 @@ export interface SpawnerAddon {
    * (`exec`, `chdir`, `cgroup` with `index` the file, `rlimit`, `stdio`, `clone`…).
    */
   spawnAsync(...args: SpawnArguments): Promise<NativeChild>;
+  /**
+   * Arms a relaunch (native/relaunch.c): the child `afterPid`'s exit is watched on a thread of
+   * the addon's instead of the loop, and when it comes (`always`, or a failure) that thread
+   * starts the spawn these arguments describe there and then. The loop hears after the fact:
+   * `onRelaunched(error, child, [reapedAt, execedAt])` (CLOCK_MONOTONIC ms; both null when
+   * nothing was started: a success, `always` false), then `afterPid`'s own onExit. False: no
+   * child `afterPid` is watched (its exit is on its way already); nothing was armed.
+   * Absent from an addon built before it.
+   */
+  armRelaunch?(
+    ...args: [...Required<SpawnArguments>, afterPid: number, always: boolean, onRelaunched: (error: Error | null, child: NativeChild | null, at: [number, number]) => void]
+  ): boolean;
+  /** True: nothing starts at `afterPid`'s exit any more, the loop watches it again. False: nothing was armed, or its onRelaunched is on its way. */
+  disarmRelaunch?(afterPid: number): boolean;
   /** The same on the calling thread, which waits for the exec (~0.2 ms): for the benchmark. */
   spawn(...args: SpawnArguments): NativeChild;
   /** The pid, uid and gid of the peer of a connected unix socket (SO_PEERCRED); throws with `code` on failure. */

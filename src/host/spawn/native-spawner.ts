@@ -4,7 +4,7 @@ import type { Readable, Writable } from 'node:stream';
 import { ShumaError } from '../../protocol/errors.js';
 import { CapturedOutput } from './captured-output.js';
 import { rlimitValues } from './launcher.js';
-import { loadSpawnerAddon, type SpawnerAddon } from './native-addon.js';
+import { loadSpawnerAddon, type NativeChild, type SpawnArguments, type SpawnerAddon } from './native-addon.js';
 import { isExhaustion, spawnError } from './node-spawner.js';
 import type { SpawnedProcess, SpawnOrder, Spawner } from './spawner.js';
 
@@ -24,12 +24,65 @@ export class NativeSpawner implements Spawner {
   readonly actsAhead = true;
   /** A command's environment is one object for all its runs: its `K=V` strings are made once. */
   private readonly envpOf = new WeakMap<Readonly<Record<string, string>>, string[]>();
+  /** Relaunches armed, by the pid whose exit starts them (armRelaunch). */
+  private readonly relaunches = new Map<number, Relaunch>();
 
   constructor(readonly addon: SpawnerAddon = loadSpawnerAddon()) {}
 
   async spawn(order: SpawnOrder): Promise<SpawnedProcess> {
-    const { addon } = this;
     const exit = new ExitLatch();
+    const args = this.argumentsOf(order, exit);
+    let child;
+    try {
+      child = await this.addon.spawnAsync(...args);
+    } catch (error) {
+      throw nativeSpawnError(order, error);
+    }
+    return this.spawned(child, exit);
+  }
+
+  /**
+   * Arms the relaunch at `pid`'s exit (standing-orders.ts): started on the addon's relaunch thread
+   * as the exit is seen there (native/relaunch.c), handed to the host by relaunched(pid) as it
+   * decides the relaunch, or killed if it does not as that exit is told.
+   */
+  armRelaunch(pid: number, order: SpawnOrder, always: boolean): boolean {
+    const { addon } = this;
+    if (!addon.armRelaunch || this.relaunches.has(pid)) return false;
+    const exit = new ExitLatch();
+    const relaunch: Relaunch = { outcome: undefined };
+    try {
+      const [file, argv, envp, cwd, stdio, limits, cgroups, onExit, dieWithParent, ownSession] = this.argumentsOf(order, exit);
+      const armed = addon.armRelaunch(file, argv, envp, cwd, stdio, limits, cgroups, onExit, dieWithParent ?? false, ownSession ?? false, pid, always, (error, child, [exitSeenAt, execedAt]) => {
+        if (error) relaunch.outcome = nativeSpawnError(order, error);
+        else relaunch.outcome = child ? { ...this.spawned(child, exit), startedOnExit: { exitSeenAt, execedAt } } : null;
+      });
+      if (armed) this.relaunches.set(pid, relaunch);
+      return armed;
+    } catch {
+      // Not armed (a NUL byte, out of descriptors): the relaunch takes the ordinary way, which says why.
+      return false;
+    }
+  }
+
+  /** Nothing starts at `pid`'s exit any more; one already under way is killed unless taken. */
+  disarmRelaunch(pid: number): void {
+    if (this.relaunches.get(pid)?.outcome === undefined && this.addon.disarmRelaunch?.(pid)) this.relaunches.delete(pid);
+  }
+
+  /** The run started at `pid`'s exit, if one was: only while that exit is being told. */
+  relaunched(pid: number): Promise<SpawnedProcess> | undefined {
+    const relaunch = this.relaunches.get(pid);
+    if (!relaunch || relaunch.outcome === undefined) return undefined;
+    this.relaunches.delete(pid);
+    const { outcome } = relaunch;
+    if (outcome === null) return undefined;
+    return outcome instanceof ShumaError ? Promise.reject(outcome) : Promise.resolve(outcome);
+  }
+
+  /** The addon's arguments for `order`; the exit goes to `exit`. Throws a ShumaError for a NUL byte. */
+  private argumentsOf(order: SpawnOrder, exit: ExitLatch): SpawnArguments {
+    const { addon } = this;
     let envp = this.envpOf.get(order.env);
     if (!envp) {
       envp = Object.entries(order.env).map(([key, value]) => `${key}=${value}`);
@@ -38,23 +91,32 @@ export class NativeSpawner implements Spawner {
     refuseNulBytes(order, envp);
     const stdio = order.stdio;
     const stdin = stdio?.stdin === 'pipe' ? addon.STDIO_PIPE : (stdio?.stdin ?? addon.STDIO_NULL);
-    let child;
-    try {
-      child = await addon.spawnAsync(
-        order.file,
-        [order.argv0, ...order.args],
-        envp,
-        order.cwd,
-        [stdin, stdio?.stdout ?? addon.STDIO_PIPE, stdio?.stderr ?? addon.STDIO_PIPE],
-        rlimitValues(order.limits),
-        order.cgroupProcsFiles ?? [],
-        (code, signo) => exit.settle(code, signo === null ? null : (SIGNAL_NAMES.get(signo) ?? null)),
-        order.dieWithRuntime ?? false,
-        order.ownSession ?? false,
-      );
-    } catch (error) {
-      throw nativeSpawnError(order, error);
-    }
+    return [
+      order.file,
+      [order.argv0, ...order.args],
+      envp,
+      order.cwd,
+      [stdin, stdio?.stdout ?? addon.STDIO_PIPE, stdio?.stderr ?? addon.STDIO_PIPE],
+      rlimitValues(order.limits),
+      order.cgroupProcsFiles ?? [],
+      (code, signo) => this.exited(exit, code, signo),
+      order.dieWithRuntime ?? false,
+      order.ownSession ?? false,
+    ];
+  }
+
+  private exited(exit: ExitLatch, code: number | null, signo: number | null): void {
+    exit.settle(code, signo === null ? null : (SIGNAL_NAMES.get(signo) ?? null));
+    // A run started at this exit that the host did not take as the exit was told: nobody ever will.
+    const untaken = exit.pid === undefined ? undefined : this.relaunches.get(exit.pid);
+    if (!untaken || untaken.outcome === undefined) return;
+    this.relaunches.delete(exit.pid!);
+    if (untaken.outcome && !(untaken.outcome instanceof ShumaError)) dropRelaunch(untaken.outcome);
+  }
+
+  private spawned(child: NativeChild, exit: ExitLatch): SpawnedProcess {
+    const { addon } = this;
+    exit.pid = child.pid;
     const outputs = {
       stdout: child.stdout >= 0 ? new CapturedOutput(child.stdout, addon) : null,
       stderr: child.stderr >= 0 ? new CapturedOutput(child.stderr, addon) : null,
@@ -75,6 +137,21 @@ export class NativeSpawner implements Spawner {
   }
 }
 
+/** A relaunch armed at an exit: its outcome once the addon told it (null: nothing was started). */
+interface Relaunch {
+  outcome: SpawnedProcess | ShumaError | null | undefined;
+}
+
+/** A run started at an exit that nobody took: killed (its exit is watched still, and reaped), its pipes closed. */
+function dropRelaunch(child: SpawnedProcess): void {
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    // Gone already.
+  }
+  for (const stream of [child.stdin, child.stdout, child.stderr]) stream?.destroy();
+}
+
 /**
  * The exit, remembered: a listener added after it still hears it, once — but never during
  * the call that adds it. The host registers a run and then reports it SPAWNED in one go; an
@@ -82,6 +159,8 @@ export class NativeSpawner implements Spawner {
  * exit while the next one starts).
  */
 class ExitLatch {
+  /** The child's, once it exists. */
+  pid: number | undefined;
   private result: [number | null, NodeJS.Signals | null] | null = null;
   private readonly listeners: ((code: number | null, signal: NodeJS.Signals | null) => void)[] = [];
 

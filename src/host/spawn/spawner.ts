@@ -70,6 +70,12 @@ export interface SpawnedProcess {
   onExit(listener: (code: number | null, signal: NodeJS.Signals | null, reason?: 'oom' | 'node-lost') => void): void;
   /** Every holder of the output pipes has closed them: no more output will come. */
   onOutputEnd(listener: () => void): void;
+  /**
+   * A run started at its predecessor's exit on the spawner's own thread (armRelaunch): when
+   * that thread saw the exit and when the child had exec'd (CLOCK_MONOTONIC ms, as
+   * `process.hrtime`), both before the loop heard either.
+   */
+  readonly startedOnExit?: { exitSeenAt: number; execedAt: number };
 }
 
 /** A log ring as a read target (processes/log-ring.ts). */
@@ -103,4 +109,16 @@ export interface Spawner {
    * child_process, else in the runtime's session; without a controlling terminal either way). Rejects with a ShumaError('SPAWN_FAILED').
    */
   spawn(order: SpawnOrder): Promise<SpawnedProcess>;
+  /**
+   * A standing order's relaunch started by the spawner itself, off the loop, the moment the run
+   * `pid` exits — when `always`, or the run failed — so a restart waits for no thread of the
+   * runtime's (native spawner: native/relaunch.c). False: not armed; the host relaunches as
+   * before. The host takes the run with relaunched(pid) while that exit is told to it (the run
+   * is then the host's as any spawn's); one not taken then is killed, never told.
+   */
+  armRelaunch?(pid: number, order: SpawnOrder, always: boolean): boolean;
+  /** Nothing is started at `pid`'s exit any more (a stop, a revoked order). */
+  disarmRelaunch?(pid: number): void;
+  /** The run started at `pid`'s exit (or its refusal); undefined when none was. */
+  relaunched?(pid: number): Promise<SpawnedProcess> | undefined;
 }

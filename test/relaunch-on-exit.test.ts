@@ -1,0 +1,150 @@
+// A run carrying a standing order has its relaunch armed in the native spawner
+// (native/relaunch.c): the spawner's own thread watches its exit and starts the next run there
+// and then; the host takes that run as it hears the exit (standing-orders.ts). What the actor,
+// why(), the process table and the scheduler say must be what they say without it.
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, test, type TestContext } from 'node:test';
+import type { Runtime } from '../src/index.js';
+import { coreOf } from '../src/host/runtime.js';
+import type { NativeSpawner } from '../src/host/spawn/native-spawner.js';
+import type { SpawnedProcess, Spawner } from '../src/host/spawn/spawner.js';
+import { isAlive, processesMentioning, startRuntime, stateOf, waitFor, waitGone } from './helpers.js';
+
+/** The runtime's spawner, its relaunch doors counted (the real ones still do the work). */
+function countRelaunches(rt: Runtime) {
+  const spawner = (coreOf(rt).placements.local as unknown as { host: { deps: { spawner: Spawner } } }).host.deps.spawner;
+  const counts = { armed: 0, disarmed: 0, started: 0, taken: [] as SpawnedProcess[] };
+  const { armRelaunch, disarmRelaunch, relaunched } = spawner;
+  assert.ok(armRelaunch && disarmRelaunch && relaunched, 'the native spawner relaunches at an exit');
+  // What the addon's thread started, taken by the host or not.
+  const addon = (spawner as unknown as { addon: NonNullable<Required<NativeSpawner['addon']>> }).addon;
+  const arm = addon.armRelaunch.bind(addon);
+  addon.armRelaunch = (...args) => {
+    const onRelaunched = args[12];
+    args[12] = (error, child, at) => {
+      if (child) counts.started++;
+      onRelaunched(error, child, at);
+    };
+    return arm(...args);
+  };
+  spawner.armRelaunch = (pid, order, always) => {
+    const armed = armRelaunch.call(spawner, pid, order, always);
+    if (armed) counts.armed++;
+    return armed;
+  };
+  spawner.disarmRelaunch = (pid) => {
+    counts.disarmed++;
+    disarmRelaunch.call(spawner, pid);
+  };
+  spawner.relaunched = (pid) => {
+    const started = relaunched.call(spawner, pid);
+    void started?.then((child) => counts.taken.push(child), () => undefined);
+    return started;
+  };
+  return counts;
+}
+
+async function nativeRuntime(t: TestContext): Promise<Runtime | null> {
+  const rt = await startRuntime();
+  if ((await rt.health()).spawner === 'native') return rt;
+  t.skip('child_process has no thread of its own to start a run at an exit: every relaunch is the host\'s');
+  return null;
+}
+
+describe('relaunches started on the spawner\'s thread', () => {
+  test('a failing command: each relaunch starts at the exit, and the actor, why() and the table tell every run', async (t) => {
+    const rt = await nativeRuntime(t);
+    if (!rt) return;
+    const counts = countRelaunches(rt);
+    const ws = await rt.createWorkspace({ label: 'relaunch-on-exit' });
+    const restarts = 6;
+    // Long enough a run that its relaunch is armed before it exits (a run that exits first is relaunched by the host).
+    const cmd = await ws.run({ exec: 'sh', argv: ['-c', 'sleep 0.1; exit 3'], label: 'failing', restart: { onFailure: true, backoffMs: 0, maxRestarts: restarts } });
+    await waitFor(cmd.subscribe.bind(cmd), (s) => stateOf(s) === 'gaveUp', 'the give-up');
+    assert.equal(counts.taken.length, restarts, 'every relaunch was started at its exit by the spawner');
+    assert.equal(counts.started, restarts, 'and each was taken');
+    for (const child of counts.taken) {
+      assert.ok(child.startedOnExit, 'a run taken says when its thread saw the exit');
+      assert.ok(child.startedOnExit.execedAt >= child.startedOnExit.exitSeenAt);
+    }
+    assert.equal(cmd.getSnapshot()!.context.restarts, restarts);
+    const runs = (await ws.commands()).filter((c) => c.label === 'failing');
+    assert.equal(runs.length, restarts + 1);
+    assert.deepEqual(runs.map((run) => run.pid).sort(), [...(counts.taken.map((child) => child.pid)), runs.find((run) => run.restarts === 0)!.pid].sort());
+    for (const run of runs) {
+      assert.equal(run.alive, false);
+      assert.equal(isAlive(run.pid), false);
+    }
+    const trail = (await ws.why(cmd.id)).map((entry) => entry.text);
+    const told = trail.filter((text) => text.startsWith('spawned') || text === 'exited 3').map((text) => (text === 'exited 3' ? 'x' : 's')).join('');
+    assert.equal(told, 'sx'.repeat(restarts + 1), JSON.stringify(trail));
+    await ws.stop({ graceMs: 0 });
+  });
+
+  test('a success under onFailure starts nothing at its exit: the command ends, nothing runs after it', async (t) => {
+    const rt = await nativeRuntime(t);
+    if (!rt) return;
+    const counts = countRelaunches(rt);
+    const ws = await rt.createWorkspace({ label: 'relaunch-success' });
+    const marker = `shuma-relaunch-success-${process.pid}`;
+    const cmd = await ws.run({ exec: 'sh', argv: ['-c', 'sleep 0.1', marker], label: 'succeeds', restart: { onFailure: true, backoffMs: 0, maxRestarts: 5 } });
+    const exit = await cmd.exited;
+    assert.equal(exit.code, 0);
+    assert.ok(counts.armed >= 1, 'its relaunch was armed');
+    assert.equal(counts.started, 0);
+    assert.equal(stateOf(cmd.getSnapshot()), 'exited');
+    assert.deepEqual(processesMentioning(marker), []);
+    assert.equal((await ws.commands()).filter((c) => c.label === 'succeeds').length, 1);
+    await ws.stop({ graceMs: 0 });
+  });
+
+  // The stop's SIGTERM ends the run with a failure, which its order would relaunch: the workspace
+  // disarms it as it begins stopping, so no run is started after the stop was asked.
+  test('a workspace stopped while a run is armed (20 times): the relaunch is disarmed first, nothing starts after the stop', async (t) => {
+    const rt = await nativeRuntime(t);
+    if (!rt) return;
+    const counts = countRelaunches(rt);
+    const dir = mkdtempSync(path.join(tmpdir(), 'shuma-relaunch-stop-'));
+    try {
+      for (let round = 0; round < 20; round++) {
+        const ws = await rt.createWorkspace({ label: `relaunch-stop-${round}` });
+        const armedBefore = counts.armed;
+        const starts = path.join(dir, `starts-${round}`);
+        const cmd = await ws.run({ exec: 'sh', argv: ['-c', `echo start >> ${starts}; exec sleep 30`], label: 'sleeper', restart: { onFailure: true, always: true, backoffMs: 0, maxRestarts: 0 } });
+        await waitFor(cmd.subscribe.bind(cmd), (s) => stateOf(s) === 'running', 'the first run');
+        const disarmedBefore = counts.disarmed;
+        await ws.stop({ graceMs: 5000 });
+        assert.equal(counts.started, 0, `round ${round}: a run was started at the stop's exit`);
+        if (counts.armed > armedBefore) assert.ok(counts.disarmed > disarmedBefore, `round ${round}: the armed relaunch was not disarmed`);
+        // The first run may be stopped before its shell wrote: at most its line.
+        assert.ok(['', 'start\n'].includes(existsSync(starts) ? readFileSync(starts, 'utf8') : ''), `round ${round}: a run started after the stop was asked`);
+        const runs = (await ws.commands().catch(() => []));
+        for (const run of runs) await waitGone(run.pid);
+      }
+      assert.ok(counts.armed >= 10, `relaunches were armed (${counts.armed} of 20)`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a relaunched run gets the kernel\'s default slice, not the spawner thread\'s', async (t) => {
+    const sched = `/proc/self/task/${process.pid}/sched`;
+    if (!existsSync(sched) || !/^se\.slice/m.test(readFileSync(sched, 'latin1'))) return t.skip('no se.slice in /proc/<pid>/sched here (kernel without EEVDF or SCHED_DEBUG)');
+    const rt = await nativeRuntime(t);
+    if (!rt) return;
+    const counts = countRelaunches(rt);
+    const ws = await rt.createWorkspace({ label: 'relaunch-slice' });
+    const cmd = await ws.run({ exec: 'sh', argv: ['-c', 'sleep 0.1; grep "^se.slice" /proc/self/sched; exit 1'], label: 'slice', restart: { onFailure: true, backoffMs: 0, maxRestarts: 2 } });
+    await waitFor(cmd.subscribe.bind(cmd), (s) => stateOf(s) === 'gaveUp', 'the give-up');
+    assert.ok(counts.taken.length >= 1, 'a run was relaunched at its exit');
+    const own = /^se\.slice\s*:\s*(\d+)/m.exec(readFileSync(sched, 'latin1'))![1];
+    for (const run of (await ws.commands()).filter((c) => c.label === 'slice')) {
+      const out = (await ws.logs(run.id)).toString();
+      assert.equal(/^se\.slice\s*:\s*(\d+)/m.exec(out)?.[1], own, `run ${run.restarts}: ${out}`);
+    }
+    await ws.stop({ graceMs: 0 });
+  });
+});
