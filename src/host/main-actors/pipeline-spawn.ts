@@ -2,6 +2,7 @@ import { ShumaError } from '../../protocol/errors.js';
 import type { TapAttempt } from '../flows/flow-hub.js';
 import type { RunEntry } from '../processes/process-table.js';
 import type { LaunchPlan, PipelineEntry, WorkspaceEntry } from '../registry/registry.js';
+import { growEdges, holdWhileNodesLive } from '../spawn/grown-edges.js';
 import { closePipes, openPipes, type KernelPipe } from '../spawn/kernel-pipes.js';
 import type { SpawnedProcess, SpawnOrder } from '../spawn/spawner.js';
 import type { HostActorDeps } from './host-actor-deps.js';
@@ -29,10 +30,13 @@ export async function spawnNodes(
   let tap: TapAttempt | null = null;
   const spawned: SpawnedProcess[] = [];
   let failure: ShumaError | null = null;
+  let giveBack = () => {};
+  const grownHold = holdWhileNodesLive(() => giveBack());
   try {
     // Tapped: each node's edge ends are kernel pipes to the runtime, which pumps them.
     if (pipeline.spec.tap) tap = await deps.taps.prepare(ws, pipeline, only);
     pipes = await openPipes(edges.length);
+    giveBack = growEdges(pipes);
     for (const node of nodesOf(pipeline, only)) {
       const stdio: NonNullable<SpawnOrder['stdio']> = tap ? tap.stdioOf(node.label) : {};
       edges.forEach((edge, i) => {
@@ -45,12 +49,14 @@ export async function spawnNodes(
         break;
       }
       spawned.push(result);
+      grownHold.node(result);
     }
   } catch (error) {
     failure = error instanceof ShumaError ? error : new ShumaError('SPAWN_FAILED', String(error));
   } finally {
     closePipes(pipes);
     tap?.closeChildEnds();
+    grownHold.started();
   }
   return { spawned, tap, failure };
 }

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { accessSync, closeSync, constants, openSync, readSync } from 'node:fs';
 import { ShumaError } from '../../protocol/errors.js';
+import { ExitLatch } from './exit-latch.js';
 import type { SpawnedProcess, SpawnOrder, Spawner } from './spawner.js';
 
 /** The spawner built on `child_process.spawn` (a fork(), whose cost grows with our RSS). */
@@ -32,6 +33,11 @@ export class NodeSpawner implements Spawner {
         return;
       }
       const spawned = child;
+      // Listened to from the start: child_process tells 'exit' and 'close' only to the listeners
+      // it has then, and the caller's may come turns of the loop later.
+      const exit = new ExitLatch();
+      spawned.once('exit', (code, signal) => exit.settle(code, signal));
+      const outputEnd = new Promise<void>((resolve) => spawned.once('close', () => resolve()));
       spawned.once('error', (error) => reject(spawnError(order, error)));
       spawned.once('spawn', () => {
         resolve({
@@ -39,8 +45,8 @@ export class NodeSpawner implements Spawner {
           stdin: spawned.stdin,
           stdout: spawned.stdout,
           stderr: spawned.stderr,
-          onExit: (listener) => spawned.once('exit', listener),
-          onOutputEnd: (listener) => spawned.once('close', () => listener()),
+          onExit: (listener) => exit.listen(listener),
+          onOutputEnd: (listener) => void outputEnd.then(listener),
         });
       });
     });

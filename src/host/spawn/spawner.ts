@@ -63,7 +63,9 @@ export interface SpawnedProcess {
   readonly node?: string;
   /**
    * The leader's exit: the run's state. Output may still be arriving. `reason` is what a
-   * placement knows beyond the status (a Slurm step's OOM kill, its node lost).
+   * placement knows beyond the status (a Slurm step's OOM kill, its node lost). A listener
+   * added after the exit still hears it, once, but never during the call that adds it (as
+   * onOutputEnd's): an exit is never lost to a late listener.
    */
   onExit(listener: (code: number | null, signal: NodeJS.Signals | null, reason?: 'oom' | 'node-lost') => void): void;
   /** Every holder of the output pipes has closed them: no more output will come. */
