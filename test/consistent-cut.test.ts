@@ -30,11 +30,11 @@ function unknownProcesses(data: SnapshotData): string[] {
  * Starts a runtime in a child process on a fresh stateDir, reads the one line it writes when its
  * snapshot holds the moment under test, and SIGKILLs it there: the file is what it left.
  */
-async function killedOnceWritten(script: string, prefix: string) {
+async function killedOnceWritten(script: string, prefix: string, ...args: string[]) {
   const dir = path.join(mkdtempSync(path.join(tmpdir(), `${prefix}-`)), 'state');
   dirs.push(path.dirname(dir));
   const marker = `${prefix}-${process.pid}`;
-  const runtime = spawn(process.execPath, [script, dir, marker], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const runtime = spawn(process.execPath, [script, dir, marker, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise((resolve) => runtime.once('exit', resolve));
   const cleanUp = async () => {
     if (runtime.exitCode === null && runtime.signalCode === null) runtime.kill('SIGKILL');
@@ -89,6 +89,46 @@ describe('the process table and the actors in one cut', () => {
           'one process of the command',
         );
         assert.deepEqual(shells, [alive[0]!.pid]);
+      } finally {
+        await rt.shutdown({ graceMs: 0 });
+      }
+      assert.deepEqual(processesMentioning(marker), []);
+    } finally {
+      await cleanUp();
+    }
+  });
+});
+
+/** The state a workspace's command is in, as the file holds its actor. */
+function commandStateInFile(data: SnapshotData, label: string): string {
+  const children = (data.workspaces[0]!.actor as { children?: Record<string, { snapshot?: { value?: unknown; context?: { label?: unknown } } }> }).children ?? {};
+  const child = Object.values(children).find((c) => c.snapshot?.context?.label === label);
+  return child ? JSON.stringify(child.snapshot!.value) : 'absent';
+}
+
+describe('a one-shot command caught starting by the snapshot', () => {
+  test('the file holds it starting (its spawn crossing to its actor); restored after a SIGKILL, it starts again, once, as a supervised one does', async () => {
+    const { dir, marker, first, data, cleanUp } = await killedOnceWritten(child, 'shuma-cut-once', 'one-shot');
+    try {
+      // The cut this test is about: the run is out of the file, its actor still starting.
+      assert.equal(commandStateInFile(data, 'service'), '"starting"');
+      assert.deepEqual(data.workspaces[0]!.processes, []);
+
+      const rt = await createRuntime({ stateDir: dir, workers: 1, statsIntervalMs: 0, orphans: 'adopt' });
+      try {
+        const ws = rt.workspace(data.workspaces[0]!.id)!;
+        const described = await pollUntil(
+          () => ws.describe('service'),
+          (d) => d.state !== 'starting',
+          'the restored command past starting',
+        );
+        assert.equal(described.state, 'running', `the command ended ${described.state}: the run the user ordered never happened`);
+        const alive = (await ws.commands()).filter((c) => c.alive);
+        assert.equal(alive.length, 1);
+        assert.notEqual(alive[0]!.id, first.runId, 'a new run: the first was never in the file');
+        await waitGone(first.pid);
+        assert.deepEqual(processesMentioning(marker), [alive[0]!.pid], 'one process of the command');
+        assert.equal(described.restarts, 0, 'starting it is no restart: it never ran as far as the file knows');
       } finally {
         await rt.shutdown({ graceMs: 0 });
       }

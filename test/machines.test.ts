@@ -271,6 +271,19 @@ describe('restored actors', () => {
     assert.equal(child.getSnapshot().context.restarts, 1, 'a lost run is no failure: not counted');
   });
 
+  test('RUN_LOST while starting (restored before its first spawn was heard): it asks for its spawn again, one-shot or supervised', () => {
+    for (const policy of [resolveRestartPolicy(undefined), resolveRestartPolicy({ onFailure: true })]) {
+      const { actor, clock, requests, child } = workspaceUnderTest();
+      actor.send({ type: 'RUN', at: clock.now(), key: 'C', label: 'c', policy });
+      assert.equal(child('C')!.getSnapshot().value, 'starting');
+      child('C')!.send({ type: 'RUN_LOST', at: clock.now() });
+      assert.equal(child('C')!.getSnapshot().value, 'starting');
+      assert.deepEqual(requests.filter((r) => r.type === 'spawn').map((r) => (r as { restarts: number }).restarts), [0, 0], 'asked twice, as a first run');
+      child('C')!.send({ type: 'SPAWNED', at: clock.now(), runId: 'R1', pid: 1 });
+      assert.equal(child('C')!.getSnapshot().value, 'running');
+    }
+  });
+
   test('RUN_LOST ends a one-shot command as stopped; a TTL past its deadline stops at RESUME', () => {
     const { actor, clock } = workspaceUnderTest(1_000);
     actor.send({ type: 'RUN', at: clock.now(), key: 'C', label: 'c', policy: resolveRestartPolicy(undefined) });

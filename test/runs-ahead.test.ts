@@ -3,11 +3,11 @@ import { describe, test } from 'node:test';
 import { pino } from 'pino';
 import type { ActorSnapshot, Runtime } from '../src/index.js';
 import { coreOf } from '../src/host/runtime.js';
-import type { Spawner } from '../src/host/spawn/spawner.js';
 import type { RelaunchOrder } from '../src/protocol/host-requests.js';
 import type { ChildEvent } from '../src/protocol/machine-events.js';
 import type { CommandEntry, WorkspaceEntry } from '../src/host/registry/registry.js';
 import { isAlive, startRuntime, stateOf, waitFor, waitGone } from './helpers.js';
+import { wrapSpawner } from './wrapped-spawner.js';
 
 // A run started ahead of its actor carries the standing order too (standing-orders.ts): when it
 // exits before the actor has asked for it, the run after it starts at once, up to eight runs
@@ -20,7 +20,6 @@ const MAX_AHEAD = 8;
 interface HostActorLike {
   spawnCommand(ws: WorkspaceEntry, command: CommandEntry, restarts: number, relaunch?: RelaunchOrder): void;
   tellExit(ws: WorkspaceEntry, key: string, event: ChildEvent): void;
-  deps: { spawner: Spawner };
 }
 
 /** The host actor's doors, watched: spawns submitted, exits coming in, and the actor's requests past the first held until released. */
@@ -46,22 +45,16 @@ function watchHost(rt: Runtime) {
       for (const request of watch.held.splice(0)) request();
     },
   };
-  const real = host.deps.spawner;
-  host.deps.spawner = {
-    name: real.name,
-    appliesLimits: real.appliesLimits,
-    ...(real.actsAhead !== undefined ? { actsAhead: real.actsAhead } : {}),
-    spawn: (order) => {
-      watch.spawns++;
-      queueMicrotask(changed);
-      const spawned = real.spawn(order);
-      spawned.then((child) => {
-        watch.pids.push(child.pid);
-        changed();
-      }, changed);
-      return spawned;
-    },
-  };
+  wrapSpawner(rt, (order, real) => {
+    watch.spawns++;
+    queueMicrotask(changed);
+    const spawned = real.spawn(order);
+    spawned.then((child) => {
+      watch.pids.push(child.pid);
+      changed();
+    }, changed);
+    return spawned;
+  });
   const spawnCommand = host.spawnCommand.bind(host);
   host.spawnCommand = (ws, command, restarts, relaunch) => {
     if (watch.holding && restarts > 0) watch.held.push(() => spawnCommand(ws, command, restarts, relaunch));

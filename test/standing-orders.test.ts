@@ -4,9 +4,10 @@ import { describe, test } from 'node:test';
 import { pino } from 'pino';
 import { ShumaError, type ActorSnapshot, type Runtime } from '../src/index.js';
 import { coreOf } from '../src/host/runtime.js';
-import type { SpawnedProcess, Spawner } from '../src/host/spawn/spawner.js';
+import type { SpawnedProcess } from '../src/host/spawn/spawner.js';
 import type { ChildEvent } from '../src/protocol/machine-events.js';
 import { isAlive, startRuntime, waitFor, waitGone } from './helpers.js';
+import { wrapSpawner } from './wrapped-spawner.js';
 
 // A command whose policy relaunches at once gives the host a standing order with each spawn
 // request: the host starts the next run at the exit, before the actor has heard it, and tells
@@ -184,17 +185,10 @@ describe('a first run started ahead', () => {
       for (const label of text.match(/first-\d+/g) ?? []) log.push(`RUN sent ${label}`);
       flush();
     };
-    const host = (core.placements.local as unknown as { host: { deps: { spawner: Spawner } } }).host;
-    const real = host.deps.spawner;
-    host.deps.spawner = {
-      name: real.name,
-      appliesLimits: real.appliesLimits,
-      ...(real.actsAhead !== undefined ? { actsAhead: real.actsAhead } : {}),
-      spawn: (order) => {
-        log.push('spawn');
-        return real.spawn(order);
-      },
-    };
+    const unwrap = wrapSpawner(rt, (order, real) => {
+      log.push('spawn');
+      return real.spawn(order);
+    });
     for (let i = 0; i < 20; i++) {
       log.length = 0;
       const cmd = await ws.run({ exec: '/bin/true', label: `first-${i}` });
@@ -203,7 +197,7 @@ describe('a first run started ahead', () => {
       assert.ok(sent < log.indexOf('spawn'), `run ${i}: the spawn was submitted before the RUN left: ${JSON.stringify(log)}`);
       await cmd.exited;
     }
-    host.deps.spawner = real;
+    unwrap();
     await ws.stop({ graceMs: 0 });
   });
 });
@@ -240,25 +234,18 @@ function tapToChild(rt: Runtime): Told[] & { subscribe(listener: () => void): ()
 
 /** The spawns after the first `free` ones wait (the process itself is started) until release(). */
 function holdSpawns(rt: Runtime, free: number): { held: Promise<void>; release(): void } {
-  const host = (coreOf(rt).placements.local as unknown as { host: { deps: { spawner: Spawner } } }).host;
-  const real = host.deps.spawner;
   let release!: () => void;
   let heldNow!: () => void;
   const released = new Promise<void>((resolve) => (release = resolve));
   const held = new Promise<void>((resolve) => (heldNow = resolve));
   let count = 0;
-  host.deps.spawner = {
-    name: real.name,
-    appliesLimits: real.appliesLimits,
-    ...(real.actsAhead !== undefined ? { actsAhead: real.actsAhead } : {}),
-    spawn: async (order): Promise<SpawnedProcess> => {
-      const spawned = real.spawn(order);
-      if (count++ < free) return spawned;
-      heldNow();
-      await released;
-      return spawned;
-    },
-  };
+  wrapSpawner(rt, async (order, real): Promise<SpawnedProcess> => {
+    const spawned = real.spawn(order);
+    if (count++ < free) return spawned;
+    heldNow();
+    await released;
+    return spawned;
+  });
   return { held, release: () => release() };
 }
 

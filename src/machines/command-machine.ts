@@ -128,11 +128,13 @@ export const commandMachine = commandSetup.createMachine({
       after: { killGrace: { actions: 'killEndingRun' } },
       on: whileEnding,
     },
-    // Restored without its process: a supervised command starts again (not counted as a
-    // restart: it did not fail), a one-shot one is over.
+    // Restored without its process. One caught starting never ran as far as the snapshot
+    // knows (it holds the moment before the spawn): it starts, whatever its policy, as its
+    // user ordered. One that ran: a supervised command starts again (not counted as a restart:
+    // it did not fail); a one-shot one is over, it may have done its work (docs/reliability.md).
     lost: {
       entry: 'forgetRun',
-      always: [{ guard: 'supervised', target: 'restarting' }, { target: 'stopped' }],
+      always: [{ guard: not('hasRun'), target: 'starting' }, { guard: 'supervised', target: 'restarting' }, { target: 'stopped' }],
     },
     backoff: {
       // A zero backoff relaunches in the same step: a 0 ms timer would still cost a turn (~1 ms).

@@ -7,6 +7,8 @@ import type { CoreParts } from './core-parts.js';
 import { serveRequest } from './worker-inbox.js';
 import { onActorError } from './workspace-lifecycle.js';
 import { isWaitingToHost } from './create-while-placing.js';
+import { ordersToRetell } from './orders-in-flight.js';
+import type { ChildEvent, WorkspaceEvent } from '../../protocol/machine-events.js';
 
 /**
  * A worker thread died (a bug, out of memory, terminated from outside): its actors come back
@@ -37,8 +39,16 @@ export function onWorkerLost(core: CoreParts, index: number, error: unknown): vo
       snapshot: ws.persisted,
       lostKeys: [],
     });
+    // The user's orders the dead thread may not have handled come before the facts since: a
+    // command stopped and then seen exiting must end stopped, not relaunched.
+    for (const { child, event } of ordersToRetell(ws)) {
+      if (child === null) core.toWorkspace(ws, event as WorkspaceEvent);
+      else core.toChild(ws, child, event as ChildEvent);
+    }
     retell(core, ws);
+    // A stop's end (nothing of the scope left) told to the dead thread is found again.
     if (ws.hostStop) core.placementOf(ws).checkEmpty(ws);
+    for (const pipeline of ws.pipelines.values()) if (pipeline.hostStop) core.placementOf(ws).checkEmpty(pipeline);
   }
 }
 

@@ -44,6 +44,7 @@ import type { QuotaActor } from '../main-actors/quota-actor.js';
 import type { Placements } from '../placement/placements.js';
 import type { WorkerPool } from '../workers/worker-pool.js';
 import { hostIfWaiting } from './create-while-placing.js';
+import { noteSent } from './orders-in-flight.js';
 
 export type { CreateWorkspaceOptions, HealthCounts, RuntimeOptions };
 
@@ -127,11 +128,13 @@ export class RuntimeCore implements WiredCore {
     ws.changes++;
     // A workspace still being placed may not be hosted yet (create-while-placing.ts): it is first.
     hostIfWaiting(ws);
+    noteSent(ws, event);
     this.pool.send(ws.worker, { type: 'workspaceEvent', wsId: ws.id, event });
   }
 
   toChild(ws: WorkspaceEntry, key: string, event: ChildEvent): void {
     ws.changes++;
+    noteSent(ws, event, key);
     this.pool.send(ws.worker, { type: 'childEvent', wsId: ws.id, key, event });
   }
 

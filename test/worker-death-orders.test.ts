@@ -1,0 +1,123 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { coreOf } from '../src/host/runtime.js';
+import type { Command, Runtime } from '../src/index.js';
+import { isAlive, pollUntil, processesMentioning, startRuntime, untilState } from './helpers.js';
+
+// A user's order (a stop, a run) sent to an actor whose worker thread dies before it handled
+// it: the actor comes back on a new thread from its last snapshot, which does not hold the
+// order. The order must not be lost with the thread: the awaited call settles, and what it
+// asked for happens (nothing is left running after a stop; a run is supervised, and once).
+
+const ROUNDS = 6;
+
+/**
+ * Kills the actor thread some moments after an order: at once (the order still queued in the
+ * channel), after the channel's flush, or a little later (the thread may have handled it).
+ */
+async function killWorkerAfter(rt: Runtime, round: number): Promise<void> {
+  const restartsBefore = (await rt.health()).workerRestarts;
+  const moment = round % 3;
+  if (moment === 1) await new Promise((resolve) => setImmediate(resolve));
+  if (moment === 2) await new Promise((resolve) => setTimeout(resolve, round));
+  // With one worker, every thread listed is it (or, a moment after a death, the dead one still).
+  await Promise.all(coreOf(rt).workerThreads.map((thread) => (thread as { terminate(): Promise<number> }).terminate()));
+  await pollUntil(async () => (await rt.health()).workerRestarts, (n) => n === restartsBefore + 1, 'the worker thread replaced');
+}
+
+/** The awaited call settles at all: what hangs forever is what this file is about. */
+function settles<T>(promise: Promise<T>, what: string, timeoutMs = 15_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} still pending ${timeoutMs} ms after the worker thread was replaced`)), timeoutMs);
+  });
+  return Promise.race([promise, hung]).finally(() => clearTimeout(timer));
+}
+
+describe('an order in flight to a worker thread that dies', () => {
+  test('ws.stop() sent just before the thread dies: it settles, the workspace is gone, nothing runs on', async () => {
+    const rt = await startRuntime({ workers: 1, statsIntervalMs: 0 });
+    for (let round = 0; round < ROUNDS; round++) {
+      const ws = await rt.createWorkspace({ label: `stopped-${round}` });
+      // Every run of this round, relaunches included, says so in its command line.
+      const seconds = `1000.${process.pid}${round}`;
+      const oneShot = await ws.run({ exec: 'sleep', argv: [seconds] });
+      const supervised = await ws.run({ exec: 'sleep', argv: [seconds], restart: { onFailure: true, always: true, backoffMs: 1 } });
+      const stopping = ws.stop({ graceMs: 100 });
+      await killWorkerAfter(rt, round);
+      const result = await settles(stopping, `ws.stop() of round ${round}`);
+      assert.ok(result.reaped >= 2, `round ${round}: both runs reaped (${result.reaped})`);
+      assert.equal(rt.workspace(ws.id), undefined, `round ${round}: the handle is gone`);
+      assert.deepEqual((await rt.listWorkspaces()).filter((w) => w.id === ws.id), [], `round ${round}: not listed`);
+      assert.deepEqual([isAlive(oneShot.pid), isAlive(supervised.pid)], [false, false], `round ${round}: no process left`);
+      assert.deepEqual(processesMentioning(seconds), [], `round ${round}: no run alive, none relaunched`);
+    }
+  });
+
+  test('ws.stopCommand() sent just before the thread dies: it settles, the command stays stopped, its workspace goes on', async () => {
+    const rt = await startRuntime({ workers: 1, statsIntervalMs: 0 });
+    const ws = await rt.createWorkspace({ label: 'one-command-stopped' });
+    const neighbour = await ws.run({ exec: 'sleep', argv: ['1000'] });
+    for (let round = 0; round < ROUNDS; round++) {
+      const label = `service-${round}`;
+      const service = await ws.run({ exec: 'sleep', argv: ['1000'], label, restart: { onFailure: true, always: true, backoffMs: 1 } });
+      const stopping = ws.stopCommand(label, { graceMs: 100 });
+      await killWorkerAfter(rt, round);
+      await settles(stopping, `stopCommand of round ${round}`);
+      assert.equal(isAlive(service.pid), false, `round ${round}: its run is gone`);
+      const runs = (await ws.commands()).filter((c) => c.label === label);
+      assert.deepEqual(runs.filter((c) => c.alive), [], `round ${round}: not relaunched`);
+    }
+    assert.equal(isAlive(neighbour.pid), true, 'the workspace and its other command went on');
+    await settles(ws.stop({ graceMs: 0 }), 'the final stop');
+    assert.equal(isAlive(neighbour.pid), false);
+  });
+
+  test('pipeline.stop() sent just before the thread dies: it settles, its nodes are gone', async () => {
+    const rt = await startRuntime({ workers: 1, statsIntervalMs: 0 });
+    const ws = await rt.createWorkspace({ label: 'pipelines-stopped' });
+    for (let round = 0; round < ROUNDS; round++) {
+      const pipeline = await rt.runPipeline({
+        label: `endless-${round}`,
+        workspace: ws.id,
+        nodes: [
+          { label: 'gen', exec: 'sleep', argv: ['1000'] },
+          { label: 'sink', exec: 'cat' },
+        ],
+        edges: [{ from: 'gen', to: 'sink' }],
+        restart: { onFailure: true, backoffMs: 1 },
+      });
+      const stopping = pipeline.stop({ graceMs: 100 });
+      await killWorkerAfter(rt, round);
+      await settles(stopping, `pipeline.stop() of round ${round}`);
+      await settles(pipeline.done, `pipeline.done of round ${round}`);
+      assert.deepEqual(pipeline.nodes.filter((node) => isAlive(node.pid)), [], `round ${round}: no node left`);
+    }
+    await settles(ws.stop({ graceMs: 0 }), 'the final stop');
+  });
+
+  test('ws.run() sent just before the thread dies: it settles with the one run its actor supervises', async () => {
+    const rt = await startRuntime({ workers: 1, statsIntervalMs: 0 });
+    const ws = await rt.createWorkspace({ label: 'runs' });
+    const supervisedRuns: Command[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      // One started ahead by the host (no probe), one only once its actor asks (a probe).
+      const ahead = ws.run({ exec: 'sleep', argv: ['1000'], label: `ahead-${round}`, restart: { onFailure: true, always: true, backoffMs: 1 } });
+      const asked = ws.run({ exec: 'sleep', argv: ['1000'], label: `asked-${round}`, ready: { exec: ['true'] } });
+      await killWorkerAfter(rt, round);
+      const runs = await settles(Promise.all([ahead, asked]), `ws.run() of round ${round}`);
+      for (const run of runs) {
+        const running = await untilState(run, 'running');
+        assert.equal(running.context.runId, run.id, `round ${round}: ${run.label}'s actor supervises the run run() gave`);
+        const ofCommand = (await ws.commands()).filter((c) => c.label === run.label);
+        assert.deepEqual(ofCommand.map((c) => [c.id, c.alive]), [[run.id, true]], `round ${round}: ${run.label} ran once`);
+      }
+      supervisedRuns.push(runs[0]);
+    }
+    // Supervised indeed: a run killed from outside is relaunched.
+    const victim = supervisedRuns[0]!;
+    process.kill(victim.pid, 'SIGKILL');
+    await pollUntil(() => ws.commands(), (list) => list.some((c) => c.label === victim.label && c.id !== victim.id && c.alive), 'the killed run relaunched');
+    await settles(ws.stop({ graceMs: 0 }), 'the final stop');
+  });
+});
