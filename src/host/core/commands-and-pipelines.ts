@@ -39,12 +39,17 @@ export async function runCommands(core: CoreParts, wsId: string, inputs: readonl
   const newcomers = plans.map((plan, i) => ({ key: core.newId(), label: labels[i]!, spec: specs[i]! }));
   const lastExitOf = (key: string) => core.table.ofWorkspace(ws.id).filter((run) => run.key === key).at(-1)?.exit ?? null;
   const deps = resolveDependencies(ws, newcomers, lastExitOf);
+  // Every field named, in one order: one object shape for every command (a spread of the plan
+  // made V8 build its hidden class anew at each run).
   const commands = plans.map((plan, i): CommandEntry => ({
-    ...plan,
-    label: newcomers[i]!.label,
     key: newcomers[i]!.key,
     wsId: ws.id,
+    label: newcomers[i]!.label,
+    spec: plan.spec,
     policy: resolveRestartPolicy(plan.spec.restart),
+    file: plan.file,
+    cwd: plan.cwd,
+    env: plan.env,
     snapshot: null,
     observers: new Set(),
     firstRun: deferred(),

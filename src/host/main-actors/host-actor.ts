@@ -265,13 +265,14 @@ export class HostActor {
    * pipeline's nodes stay in the runtime's session (spawner.ts, `ownSession`).
    */
   private commandOrder(ws: WorkspaceEntry, command: CommandEntry): SpawnOrder {
-    return { ...this.orderFor(ws, command), ownSession: true };
+    if (this.deps.orderFor) return { ...this.deps.orderFor(ws, command), ownSession: true };
+    return this.orderFor(ws, command, true);
   }
 
   /** The spawn order of a command: its limits and its cgroup applied before the program runs. */
-  private orderFor(ws: WorkspaceEntry, plan: LaunchPlan): SpawnOrder {
+  private orderFor(ws: WorkspaceEntry, plan: LaunchPlan, ownSession?: true): SpawnOrder {
     if (this.deps.orderFor) return this.deps.orderFor(ws, plan);
-    const order = { file: plan.file, argv0: plan.spec.exec, args: plan.spec.argv ?? [], env: plan.env, cwd: plan.cwd };
+    const order = { file: plan.file, argv0: plan.spec.exec, args: plan.spec.argv ?? [], env: plan.env, cwd: plan.cwd, ownSession };
     // With a cgroup, memory is the kernel's to bound (an OOM kill of the workspace's processes),
     // not RLIMIT_AS's (an address-space cap that breaks programs reserving large mappings).
     const limits = ws.cgroup && ws.spec.limits ? { ...ws.spec.limits, memoryBytes: undefined } : ws.spec.limits;

@@ -64,8 +64,17 @@ export class ProcessTable {
     run: Omit<RunEntry, 'alive' | 'exit' | 'reason' | 'outputEnded' | 'outputDone' | 'heard' | 'exited' | 'stdout' | 'stderr'>,
     logBufferBytes: number,
   ): RunEntry {
-    const entry: RunEntry = {
-      ...run,
+    // Every field named, in one order: one object shape for every run (a spread of `run` made V8
+    // build its hidden class anew at each one). A Slurm run's node comes last.
+    const entry: { -readonly [K in keyof RunEntry]: RunEntry[K] } = {
+      id: run.id,
+      key: run.key,
+      wsId: run.wsId,
+      label: run.label,
+      pid: run.pid,
+      restarts: run.restarts,
+      startedAt: run.startedAt,
+      pipelineId: run.pipelineId,
       stdout: new LogRing(logBufferBytes),
       stderr: new LogRing(logBufferBytes),
       alive: true,
@@ -77,6 +86,7 @@ export class ProcessTable {
       heard: run.pipelineId !== undefined,
       exited: deferred<ExitInfo>(),
     };
+    if (run.node !== undefined) entry.node = run.node;
     this.runs.set(entry.id, entry);
     let list = this.runsByWorkspace.get(entry.wsId);
     if (!list) this.runsByWorkspace.set(entry.wsId, (list = []));

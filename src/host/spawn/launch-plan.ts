@@ -18,7 +18,7 @@ export async function findUtility(name: 'prlimit' | 'setpriv'): Promise<string |
 /** A command as it will start in `ws`: cwd checked, program found, environment merged. */
 export async function launchPlan(ws: Pick<WorkspaceEntry, 'cwd' | 'env'>, spec: CommandSpec): Promise<LaunchPlan> {
   const cwd = await checkCwd(spec.cwd === undefined ? ws.cwd : path.resolve(ws.cwd, spec.cwd), 'cwd');
-  const env = { ...ws.env, ...spec.env };
+  const env = envOf(ws, spec);
   const file = await resolveExecutable(spec.exec, cwd, env.PATH);
   return { label: spec.label ?? path.basename(spec.exec), spec, file, cwd, env };
 }
@@ -26,7 +26,16 @@ export async function launchPlan(ws: Pick<WorkspaceEntry, 'cwd' | 'env'>, spec: 
 /** A plan whose program could not be found now: its spawn will fail and say why. */
 export function unresolvedPlan(ws: WorkspaceEntry, spec: CommandSpec): LaunchPlan {
   const cwd = spec.cwd === undefined ? ws.cwd : path.resolve(ws.cwd, spec.cwd);
-  return { label: spec.label ?? path.basename(spec.exec), spec, file: path.resolve(cwd, spec.exec), cwd, env: { ...ws.env, ...spec.env } };
+  return { label: spec.label ?? path.basename(spec.exec), spec, file: path.resolve(cwd, spec.exec), cwd, env: envOf(ws, spec) };
+}
+
+/**
+ * The workspace's own environment object when the spec adds nothing: one object for every such
+ * command, so the spawner makes its `K=V` strings once (native-spawner.ts), not at every run.
+ * Nothing changes an environment in place (readonly everywhere).
+ */
+function envOf(ws: Pick<WorkspaceEntry, 'env'>, spec: CommandSpec): Readonly<Record<string, string>> {
+  return spec.env === undefined || Object.keys(spec.env).length === 0 ? ws.env : { ...ws.env, ...spec.env };
 }
 
 /** A private copy of a user's spec: later changes to their object must not reach us. */

@@ -47,7 +47,21 @@ export function rlimitValues(limits: ResourceLimits | undefined): [number, numbe
 /** The order a spawner gets: limits and cgroups as fields for one that applies them, else wrapped. */
 export function launchOrder(order: SpawnOrder, wrapping: LaunchWrapping, appliesLimits: boolean): SpawnOrder {
   if (!appliesLimits) return wrapOrder(order, wrapping);
-  return { ...order, limits: wrapping.limits, cgroupProcsFiles: wrapping.cgroupProcsFiles, dieWithRuntime: wrapping.dieWithRuntime };
+  // Every field named (not a spread of `order`): one object shape for every spawn, where a spread
+  // made V8 build a hidden class anew at each one.
+  return {
+    file: order.file,
+    argv0: order.argv0,
+    args: order.args,
+    env: order.env,
+    cwd: order.cwd,
+    stdio: order.stdio,
+    limits: wrapping.limits,
+    cgroupProcsFiles: wrapping.cgroupProcsFiles,
+    dieWithRuntime: wrapping.dieWithRuntime,
+    ownSession: order.ownSession,
+    wrapped: order.wrapped,
+  };
 }
 
 /** The order that runs `order` with its limits and in its cgroup; unchanged when neither applies. */

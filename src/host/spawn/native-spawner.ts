@@ -22,7 +22,10 @@ export class NativeSpawner implements Spawner {
   readonly name = 'native';
   readonly appliesLimits = true;
   readonly actsAhead = true;
-  /** A command's environment is one object for all its runs: its `K=V` strings are made once. */
+  /**
+   * A command's environment is one object for all its runs (and a workspace's, for all its
+   * commands that add nothing to it): its `K=V` strings are made, and checked, once.
+   */
   private readonly envpOf = new WeakMap<Readonly<Record<string, string>>, string[]>();
   /** Relaunches armed, by the pid whose exit starts them (armRelaunch). */
   private readonly relaunches = new Map<number, Relaunch>();
@@ -83,12 +86,11 @@ export class NativeSpawner implements Spawner {
   /** The addon's arguments for `order`; the exit goes to `exit`. Throws a ShumaError for a NUL byte. */
   private argumentsOf(order: SpawnOrder, exit: ExitLatch): SpawnArguments {
     const { addon } = this;
-    let envp = this.envpOf.get(order.env);
-    if (!envp) {
-      envp = Object.entries(order.env).map(([key, value]) => `${key}=${value}`);
-      this.envpOf.set(order.env, envp);
-    }
-    refuseNulBytes(order, envp);
+    const known = this.envpOf.get(order.env);
+    const envp = known ?? Object.entries(order.env).map(([key, value]) => `${key}=${value}`);
+    // An environment is checked once, before it is kept.
+    refuseNulBytes(order, known ? [] : envp);
+    if (!known) this.envpOf.set(order.env, envp);
     const stdio = order.stdio;
     const stdin = stdio?.stdin === 'pipe' ? addon.STDIO_PIPE : (stdio?.stdin ?? addon.STDIO_NULL);
     return [
@@ -191,8 +193,8 @@ function closedAll(streams: readonly (Readable | null)[]): Promise<void> {
 
 /** C strings end at NUL: a NUL inside an argument would silently cut it (child_process refuses too). */
 function refuseNulBytes(order: SpawnOrder, envp: readonly string[]): void {
-  const strings = [order.file, order.argv0, order.cwd, ...order.args, ...envp];
-  if (strings.some((s) => s.includes('\0'))) {
+  const hasNul = (s: string) => s.includes('\0');
+  if (hasNul(order.file) || hasNul(order.argv0) || hasNul(order.cwd) || order.args.some(hasNul) || envp.some(hasNul)) {
     throw new ShumaError('SPAWN_FAILED', `could not start '${order.argv0}' (EINVAL): an argument or an environment variable holds a NUL byte`, {
       cause: 'EINVAL',
     });
