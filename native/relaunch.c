@@ -234,12 +234,7 @@ static struct relaunch_thread *start(napi_env env) {
   napi_value name;
   napi_create_string_utf8(env, "shuma:relaunch", NAPI_AUTO_LENGTH, &name);
   napi_async_init(env, NULL, name, &t->context);
-  /* Process-directed signals are for the loop's thread (Node's handlers), never this one. */
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  int rc = pthread_create(&t->thread, NULL, main_loop, t);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  int rc = thread_start_unsignalled(&t->thread, main_loop, t);
   if (rc != 0) {
     errno = rc;
     uv_close((uv_handle_t *)&t->async, NULL); /* t leaks, as the spawner thread's: rare and final */

@@ -138,6 +138,17 @@ static void on_done(uv_async_t *handle) {
   napi_close_handle_scope(env, handles);
 }
 
+/* Process-directed signals are for the loop's thread (Node's handlers), never one of the addon's:
+ * the thread starts with every signal blocked. 0 when started, else pthread_create's error. */
+int thread_start_unsignalled(pthread_t *thread, void *(*main)(void *), void *arg) {
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int rc = pthread_create(thread, NULL, main, arg);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return rc;
+}
+
 struct spawn_thread *spawn_thread_start(napi_env env) {
   uv_loop_t *loop;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok) return NULL;
@@ -155,12 +166,7 @@ struct spawn_thread *spawn_thread_start(napi_env env) {
   napi_value name;
   napi_create_string_utf8(env, "shuma:spawn", NAPI_AUTO_LENGTH, &name);
   napi_async_init(env, NULL, name, &t->context);
-  /* Process-directed signals are for the loop's thread (Node's handlers), never this one. */
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  int rc = pthread_create(&t->thread, NULL, main_loop, t);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  int rc = thread_start_unsignalled(&t->thread, main_loop, t);
   if (rc != 0) {
     errno = rc;
     uv_close((uv_handle_t *)&t->async, NULL); /* t leaks: a failure to start a thread is rare and final */

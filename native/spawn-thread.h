@@ -2,6 +2,7 @@
 #define SHUMA_SPAWN_THREAD_H
 
 #include <node_api.h>
+#include <pthread.h>
 
 /* A unit of work: `run` on the spawner thread, then `done` back on the loop's thread. */
 struct spawn_task {
@@ -25,5 +26,8 @@ extern __thread int spawn_thread_short_slice;
 
 /* The environment is going away: the thread ends, tasks not yet done are dropped. */
 void spawn_thread_stop(struct spawn_thread *thread);
+
+/* A thread of the addon that takes no process-directed signal; 0 when started. */
+int thread_start_unsignalled(pthread_t *thread, void *(*main)(void *), void *arg);
 
 #endif
