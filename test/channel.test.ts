@@ -7,6 +7,10 @@ import { ANSWER_PART, BatchedChannel } from '../src/protocol/channel.js';
 // (codec.ts, `sequential`). What is sent arrives equal, in order, whatever the shapes; an encode
 // that fails loses its batch only, never what follows.
 
+function closeAll(...handles: Array<{ close(): void }>): void {
+  for (const handle of handles) handle.close();
+}
+
 function pair() {
   const { port1, port2 } = new MessageChannel();
   const received: unknown[] = [];
@@ -141,10 +145,7 @@ test('a long batch is answered in parts as it is handled, not in one batch after
     // Two full parts while the batch was handled, the rest at the end of its turn.
     assert.equal(posts, 3);
   } finally {
-    asker.close();
-    answerer.close();
-    port1.close();
-    port2.close();
+    closeAll(asker, answerer, port1, port2);
   }
 });
 
@@ -169,9 +170,6 @@ test('a batch whose messages each queue many answers is answered in parts of ANS
     // 4 messages fill a part: two parts while the batch was handled, the rest at the end of its turn.
     assert.equal(posts, 3);
   } finally {
-    asker.close();
-    answerer.close();
-    port1.close();
-    port2.close();
+    closeAll(asker, answerer, port1, port2);
   }
 });
