@@ -3,6 +3,7 @@ import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { ShumaError } from '../../protocol/errors.js';
 import { CapturedOutput } from './captured-output.js';
+import { ExitLatch } from './exit-latch.js';
 import { rlimitValues } from './launcher.js';
 import { loadSpawnerAddon, type NativeChild, type SpawnArguments, type SpawnerAddon } from './native-addon.js';
 import { isExhaustion, spawnError } from './node-spawner.js';
@@ -33,7 +34,7 @@ export class NativeSpawner implements Spawner {
   constructor(readonly addon: SpawnerAddon = loadSpawnerAddon()) {}
 
   async spawn(order: SpawnOrder): Promise<SpawnedProcess> {
-    const exit = new ExitLatch();
+    const exit = new ChildExit();
     const args = this.argumentsOf(order, exit);
     let child;
     try {
@@ -52,7 +53,7 @@ export class NativeSpawner implements Spawner {
   armRelaunch(pid: number, order: SpawnOrder, always: boolean): boolean {
     const { addon } = this;
     if (!addon.armRelaunch || this.relaunches.has(pid)) return false;
-    const exit = new ExitLatch();
+    const exit = new ChildExit();
     const relaunch: Relaunch = { outcome: undefined };
     try {
       const [file, argv, envp, cwd, stdio, limits, cgroups, onExit, dieWithParent, ownSession] = this.argumentsOf(order, exit);
@@ -84,7 +85,7 @@ export class NativeSpawner implements Spawner {
   }
 
   /** The addon's arguments for `order`; the exit goes to `exit`. Throws a ShumaError for a NUL byte. */
-  private argumentsOf(order: SpawnOrder, exit: ExitLatch): SpawnArguments {
+  private argumentsOf(order: SpawnOrder, exit: ChildExit): SpawnArguments {
     const { addon } = this;
     const known = this.envpOf.get(order.env);
     const envp = known ?? Object.entries(order.env).map(([key, value]) => `${key}=${value}`);
@@ -107,7 +108,7 @@ export class NativeSpawner implements Spawner {
     ];
   }
 
-  private exited(exit: ExitLatch, code: number | null, signo: number | null): void {
+  private exited(exit: ChildExit, code: number | null, signo: number | null): void {
     exit.settle(code, signo === null ? null : (SIGNAL_NAMES.get(signo) ?? null));
     // A run started at this exit that the host did not take as the exit was told: nobody ever will.
     const untaken = exit.pid === undefined ? undefined : this.relaunches.get(exit.pid);
@@ -116,7 +117,7 @@ export class NativeSpawner implements Spawner {
     if (untaken.outcome && !(untaken.outcome instanceof ShumaError)) dropRelaunch(untaken.outcome);
   }
 
-  private spawned(child: NativeChild, exit: ExitLatch): SpawnedProcess {
+  private spawned(child: NativeChild, exit: ChildExit): SpawnedProcess {
     const { addon } = this;
     exit.pid = child.pid;
     const outputs = {
@@ -154,28 +155,9 @@ function dropRelaunch(child: SpawnedProcess): void {
   for (const stream of [child.stdin, child.stdout, child.stderr]) stream?.destroy();
 }
 
-/**
- * The exit, remembered: a listener added after it still hears it, once — but never during
- * the call that adds it. The host registers a run and then reports it SPAWNED in one go; an
- * exit told in between would reach the actor before the spawn (a pipeline's first node can
- * exit while the next one starts).
- */
-class ExitLatch {
-  /** The child's, once it exists. */
+/** The exit latch of a child of the addon, which knows its pid once the child exists (a relaunch armed at its exit is found by it). */
+class ChildExit extends ExitLatch {
   pid: number | undefined;
-  private result: [number | null, NodeJS.Signals | null] | null = null;
-  private readonly listeners: ((code: number | null, signal: NodeJS.Signals | null) => void)[] = [];
-
-  settle(code: number | null, signal: NodeJS.Signals | null): void {
-    this.result = [code, signal];
-    for (const listener of this.listeners.splice(0)) listener(code, signal);
-  }
-
-  listen(listener: (code: number | null, signal: NodeJS.Signals | null) => void): void {
-    const result = this.result;
-    if (result) queueMicrotask(() => listener(...result));
-    else this.listeners.push(listener);
-  }
 }
 
 function writableEnd(fd: number): Writable {
