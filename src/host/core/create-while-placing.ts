@@ -11,13 +11,7 @@ import { notYetPlaced } from './not-yet-placed.js';
 // The create of a workspace whose placement waits on something outside (a Slurm allocation:
 // salloc waits on the controller for ~6 ms at best): its actor is hosted on its worker while the
 // placement is prepared, so that the actor's round trip (two thread hand-offs, 1-6 ms under
-// load) overlaps that wait instead of following it. It is hosted once the outside party first
-// answers (the placement calls `hostNow`: salloc's grant, or its word that the request is
-// queued), not as the request starts: the runtime's threads share a scheduling autogroup with
-// salloc (its session), so the worker's and main thread's hosting work, done while salloc starts
-// up, was taken from salloc's own time on a busy machine; after the grant salloc mostly waits on
-// the controller (docs/placement.md § Measured, Session s25). Anything that must reach the actor
-// before that (a stop, a shutdown) hosts it first (hostIfWaiting), and so does its TTL's deadline.
+// load) overlaps that wait instead of following it.
 //
 // Until its placement answered, the workspace is `placing` (Registry.addPlacing): its actor's
 // messages and a stop find it by id; listWorkspaces(), the snapshot file, the quota actor, ps,
@@ -48,12 +42,17 @@ export async function createWhilePlacing(
   // validation without I/O comes before it; nothing reads a placing workspace's cwd.
   const ws = making.entry(core, spec, id, core.clock.now(), '', { cgroup: null, warnings: [], info: notYetPlaced(placement) });
   core.registry.addPlacing(ws);
-  // Hosted when the placement says (hostNow), when something is told to it first
-  // (runtime-core.ts toWorkspace), at its TTL's deadline (the actor then stops it at once, as its
-  // own timer would have: ttlDeadline is createdAt + ttlMs), or once the placement answered.
-  const hosting = new LazyHosting(ws, () => core.pool.send(ws.worker, making.message(ws)));
-  if (spec.ttlMs !== undefined) hosting.atTheLatest(ws.createdAt + spec.ttlMs - core.clock.now());
-  const host = () => hosting.host();
+  // Hosted once the placement's request is under way (salloc's spawn asked of the addon's
+  // thread), not before: woken first, the worker delayed that request by 2.5-5 ms a create at
+  // load ~16 (medians of 40, in turn, three runs). `asked` comes within prepare()'s synchronous
+  // part (its first call: within its microtasks), before any stop can reach the workspace (a
+  // placement that never calls it is hosted once it answered).
+  let hosted = false;
+  const host = () => {
+    if (hosted) return;
+    hosted = true;
+    core.pool.send(ws.worker, making.message(ws));
+  };
   let prepared: PreparedWorkspace;
   const preparing = placement.prepare(spec, id, undefined, host);
   // Awaited below, or after the cwd check's failure: never left unhandled meanwhile.
@@ -63,7 +62,8 @@ export async function createWhilePlacing(
     prepared = await preparing;
     host();
   } catch (error) {
-    throw await notPlaced(core, ws, hosting, error);
+    host();
+    throw await notPlaced(core, ws, error);
   }
   // Set once, before anyone outside the core can see the workspace.
   const placed = ws as { placement: PlacementInfo; cgroup: CgroupHandle | null };
@@ -82,59 +82,6 @@ export async function createWhilePlacing(
   });
   await Promise.race([ws.started.promise, stoppedFirst]);
   return making.announced(core, ws, false);
-}
-
-/** Placing workspaces whose actor is not hosted yet, each with what hosts it. */
-const waitingToHost = new WeakMap<WorkspaceEntry, LazyHosting>();
-
-/** A placing workspace's actor, sent to its worker once: when asked, or at a deadline. */
-class LazyHosting {
-  private hosted = false;
-  private deadline: NodeJS.Timeout | null = null;
-
-  constructor(
-    private readonly ws: WorkspaceEntry,
-    private readonly send: () => void,
-  ) {
-    waitingToHost.set(ws, this);
-  }
-
-  host(): void {
-    if (this.hosted) return;
-    this.end();
-    this.hosted = true;
-    this.send();
-  }
-
-  /** Hosted within `ms` whatever else happens. */
-  atTheLatest(ms: number): void {
-    this.deadline = setTimeout(() => this.host(), Math.max(0, ms));
-    this.deadline.unref();
-  }
-
-  /** Never to be hosted now; whether it already was (its actor then has to be let go). */
-  cancel(): boolean {
-    this.end();
-    const was = this.hosted;
-    this.hosted = true;
-    return was;
-  }
-
-  private end(): void {
-    waitingToHost.delete(this.ws);
-    if (this.deadline) clearTimeout(this.deadline);
-    this.deadline = null;
-  }
-}
-
-/** A workspace still waiting to be hosted is hosted now: something is about to be told to its actor. */
-export function hostIfWaiting(ws: WorkspaceEntry): void {
-  waitingToHost.get(ws)?.host();
-}
-
-/** Whether the workspace's actor is still to be hosted (a worker lost meanwhile has nothing of it to host again). */
-export function isWaitingToHost(ws: WorkspaceEntry): boolean {
-  return waitingToHost.has(ws);
 }
 
 /**
@@ -160,18 +107,17 @@ async function checkCwdWhilePlacing(
 }
 
 /**
- * The placement did not answer with a workspace. Refused on its own (Slurm said no): the actor,
- * if it was hosted, is let go here. Stopped while it was prepared (TTL, shutdown, a failed
- * actor): the stop ends it. Either way the create rejects once nothing of it is left.
+ * The placement did not answer with a workspace. Refused on its own (Slurm said no): the actor
+ * is let go here. Stopped while it was prepared (TTL, shutdown, a failed actor): the stop ends
+ * it. Either way the create rejects once nothing of it is left.
  */
-async function notPlaced(core: CoreParts, ws: WorkspaceEntry, hosting: LazyHosting, error: unknown): Promise<unknown> {
+async function notPlaced(core: CoreParts, ws: WorkspaceEntry, error: unknown): Promise<unknown> {
   if (core.registry.get(ws.id) === ws && !ws.stopRequested && !ws.hostStop && !ws.failure) {
     core.registry.delete(ws.id);
-    if (hosting.cancel()) core.pool.send(ws.worker, { type: 'release', wsId: ws.id });
+    core.pool.send(ws.worker, { type: 'release', wsId: ws.id });
     core.pool.unplace(ws.worker);
     return error;
   }
-  hosting.host();
   await ws.stopped.promise;
   return error instanceof ShumaError && error.code === 'WORKSPACE_STOPPED' ? stoppedError(core, ws) : error;
 }

@@ -6,7 +6,6 @@ import type { WorkspaceEntry } from '../registry/registry.js';
 import type { CoreParts } from './core-parts.js';
 import { serveRequest } from './worker-inbox.js';
 import { onActorError } from './workspace-lifecycle.js';
-import { isWaitingToHost } from './create-while-placing.js';
 import { ordersToRetell } from './orders-in-flight.js';
 import type { ChildEvent, WorkspaceEvent } from '../../protocol/machine-events.js';
 
@@ -24,8 +23,7 @@ export function onWorkerLost(core: CoreParts, index: number, error: unknown): vo
   // The new thread starts knowing nothing: what the old one was told about inspection, it is told again.
   if (core.inspectors.size > 0) core.pool.send(index, { type: 'inspect', enabled: true });
   for (const ws of [...core.registry.all(), ...core.registry.allPlacing()]) {
-    // Not hosted yet (still being placed): it is hosted on the new thread when its time comes.
-    if (ws.worker !== index || ws.failure || isWaitingToHost(ws)) continue;
+    if (ws.worker !== index || ws.failure) continue;
     if (ws.persisted === null) {
       onActorError(core, ws, { name: 'Error', message: 'its worker thread died before its first snapshot' });
       continue;

@@ -43,7 +43,6 @@ import type { ProbeRunner } from '../probes/probe-runner.js';
 import type { QuotaActor } from '../main-actors/quota-actor.js';
 import type { Placements } from '../placement/placements.js';
 import type { WorkerPool } from '../workers/worker-pool.js';
-import { hostIfWaiting } from './create-while-placing.js';
 import { noteSent } from './orders-in-flight.js';
 
 export type { CreateWorkspaceOptions, HealthCounts, RuntimeOptions };
@@ -126,8 +125,6 @@ export class RuntimeCore implements WiredCore {
   toWorkspace(ws: WorkspaceEntry, event: WorkspaceEvent): void {
     // What the host tells an actor it knows first (a spawn, an exit): the snapshot's record moved.
     ws.changes++;
-    // A workspace still being placed may not be hosted yet (create-while-placing.ts): it is first.
-    hostIfWaiting(ws);
     noteSent(ws, event);
     this.pool.send(ws.worker, { type: 'workspaceEvent', wsId: ws.id, event });
   }

@@ -34,15 +34,14 @@ export interface Placement {
    * Everything the workspace needs before its actor exists (a cgroup, an allocation), and what
    * of its spec cannot be applied here. Throws a ShumaError leaving nothing behind.
    */
-  prepare(spec: WorkspaceSpec, wsId: string, resume?: PlacementInfo, hostNow?: () => void): Promise<PreparedWorkspace>;
+  prepare(spec: WorkspaceSpec, wsId: string, resume?: PlacementInfo, asked?: () => void): Promise<PreparedWorkspace>;
   /**
    * prepare() waits on something outside (an allocation): a new workspace's actor is hosted
    * meanwhile (core/create-while-placing.ts), and a teardown() that comes before prepare() has
    * answered (the workspace stopped: its TTL, a shutdown) ends what prepare() was getting and
-   * makes it reject. Such a placement calls prepare()'s `hostNow` once the outside party first
-   * answered (granted, or queued): only then is the actor sent to its worker, so that hosting it
-   * does not take CPU from the request's own start on a busy machine. The core hosts it earlier
-   * when something must reach it (a stop) or its TTL's deadline comes, and once prepare() answered.
+   * makes it reject. Such a placement calls prepare()'s `asked` once its request is under way,
+   * within the call's own microtasks (no event-loop turn between): only then is the actor sent
+   * to its worker, so that the worker's wake-up does not delay the request on a busy machine.
    */
   readonly hostsWhilePreparing?: boolean;
   /**

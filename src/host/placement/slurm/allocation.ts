@@ -43,12 +43,8 @@ export interface AllocationRequest {
   spawner?: SallocSpawner;
   /** The job's comment (orphan-jobs.ts: the stateDir's mark, by which a next runtime finds a job this one left). */
   comment?: string;
-  /**
-   * Called once, when salloc first says something (the grant, the request queued, a refusal):
-   * the controller has answered, and salloc's own start-up, which hosting would slow on a busy
-   * machine (Placement.hostsWhilePreparing), is behind it.
-   */
-  hostNow?: () => void;
+  /** Called once salloc's start is asked for (see Placement.hostsWhilePreparing). */
+  asked?: () => void;
 }
 
 export interface Allocation {
@@ -98,13 +94,10 @@ export async function allocate(cluster: SlurmCluster, request: AllocationRequest
   // Up to its newline: a line cut between two reads would be a node list cut short.
   const report = new RegExp(`^${REPORT} (\\d+) (\\S*)\\n`, 'm');
   const { signal } = request;
-  let { hostNow } = request;
   if (signal?.aborted) throw withdrawn();
   const salloc: SallocProcess = await startSalloc(cluster, sallocArgs(request), {
     timeoutMs: request.waitMs + 30_000,
     onStderr: (said) => {
-      hostNow?.();
-      hostNow = undefined;
       if (report.test(said)) reported?.();
       if (check || !QUEUED.test(said)) return;
       check = checkPartition(cluster, request).catch((error: unknown) => {
@@ -113,6 +106,7 @@ export async function allocate(cluster: SlurmCluster, request: AllocationRequest
       });
     },
     ...(request.spawner ? { spawner: request.spawner } : {}),
+    ...(request.asked ? { asked: request.asked } : {}),
   });
   // Withdrawn: salloc is ended at once (synchronously: a runtime exiting cannot wait), what it
   // queued or was granted is cancelled by name below.

@@ -58,10 +58,13 @@ export interface SallocOptions {
   /** All salloc said so far, each time it says more. */
   onStderr(said: string): void;
   spawner?: SallocSpawner;
+  /** Called once salloc's start is asked for: after the addon's spawn request, before a fork of this process. */
+  asked?: () => void;
 }
 
 export function startSalloc(cluster: SlurmCluster, args: readonly string[], options: SallocOptions): Promise<SallocProcess> {
   if (options.spawner) return startByAddon(options.spawner, cluster, args, options);
+  options.asked?.();
   return new Promise((resolve, reject) => {
     const child = spawn('salloc', args, { env: slurmEnv(cluster), stdio: ['pipe', 'ignore', 'pipe'] });
     let stderr = '';
@@ -99,6 +102,7 @@ export function startSalloc(cluster: SlurmCluster, args: readonly string[], opti
 
 async function startByAddon({ spawner, file }: SallocSpawner, cluster: SlurmCluster, args: readonly string[], options: SallocOptions): Promise<SallocProcess> {
   const starting = spawner.spawn({ file, argv0: 'salloc', args, env: slurmEnv(cluster), cwd: process.cwd(), stdio: { stdout: devNull() } });
+  options.asked?.();
   const child = await starting.catch((error: unknown) => {
     throw new ShumaError('PLACEMENT_UNAVAILABLE', `salloc could not be started: ${(error as Error).message}`);
   });

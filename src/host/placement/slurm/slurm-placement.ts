@@ -92,29 +92,29 @@ export class SlurmPlacement implements Placement {
   }
 
   /**
-   * A workspace is hosted while salloc runs, once salloc first says something (granted, queued:
-   * core/create-while-placing.ts); a teardown before the grant withdraws the request (salloc
-   * ended, what it queued cancelled).
+   * A workspace is hosted while salloc runs (core/create-while-placing.ts); a teardown before the
+   * grant withdraws the request (salloc ended, what it queued cancelled).
    */
   readonly hostsWhilePreparing = true;
 
-  prepare(spec: WorkspaceSpec, wsId: string, resume?: PlacementInfo, hostNow?: () => void): Promise<PreparedWorkspace> {
-    return this.underWay.track(wsId, (signal) => this.prepareJob(spec, wsId, resume, signal, hostNow));
+  prepare(spec: WorkspaceSpec, wsId: string, resume?: PlacementInfo, asked?: () => void): Promise<PreparedWorkspace> {
+    return this.underWay.track(wsId, (signal) => this.prepareJob(spec, wsId, resume, signal, asked));
   }
 
-  private async prepareJob(spec: WorkspaceSpec, wsId: string, resume: PlacementInfo | undefined, signal: AbortSignal, hostNow?: () => void): Promise<PreparedWorkspace> {
+  private async prepareJob(spec: WorkspaceSpec, wsId: string, resume: PlacementInfo | undefined, signal: AbortSignal, asked?: () => void): Promise<PreparedWorkspace> {
     const cluster = this.cluster();
-    // The first prepare looks for srun and salloc on PATH (real I/O, an event-loop turn). Every
-    // later one reaches salloc's spawn request within prepare()'s synchronous part, so that a
-    // create starts salloc before anything else (create-while-placing.ts).
+    // The first prepare looks for srun and salloc on PATH (real I/O, an event-loop turn): asked
+    // now. Every later one reaches salloc's spawn request within prepare()'s synchronous part,
+    // so that a create starts salloc before anything else (create-while-placing.ts).
     if (this.orders.srun === null || this.sallocSpawner === null) {
+      asked?.();
       this.orders.srun ??= await resolveExecutable('srun', '/', process.env.PATH ?? '/usr/bin:/bin').catch(() => {
         throw new ShumaError('PLACEMENT_UNAVAILABLE', 'srun was not found on PATH: install Slurm\'s client programs (Debian: slurm-client)');
       });
       this.sallocSpawner ??= { spawner: await sallocSpawnerOf(this.deps.spawner) };
     }
     const { spawner } = this.sallocSpawner;
-    const how = { signal, ...(spawner ? { spawner } : {}), ...(hostNow ? { hostNow } : {}), ...(this.jobComment ? { comment: this.jobComment } : {}) };
+    const how = { signal, ...(spawner ? { spawner } : {}), ...(asked ? { asked } : {}), ...(this.jobComment ? { comment: this.jobComment } : {}) };
     const { jobId, nodes, resumed, settled } = await jobForWorkspace(cluster, this.options, spec, wsId, resume, how);
     const job = new SlurmJob(cluster, jobId, nodes, this.deps.logger, (lost) => this.signals.onNodesLost(wsId, lost), settled);
     if (signal.aborted) {

@@ -38,11 +38,11 @@ export async function jobForWorkspace(
   spec: WorkspaceSpec,
   wsId: string,
   resume: PlacementInfo | undefined,
-  how: Pick<AllocationRequest, 'signal' | 'spawner' | 'hostNow' | 'comment'>,
+  how: Pick<AllocationRequest, 'signal' | 'spawner' | 'asked' | 'comment'>,
 ): Promise<Allocation & { resumed: boolean; settled: Promise<void> }> {
   if (resume?.kind === 'slurm' && typeof resume.jobId === 'string') {
     // A restarted runtime finds its job by id: still running, the workspace keeps it.
-    how.hostNow?.();
+    how.asked?.();
     const state = await jobState(cluster, resume.jobId);
     if (state.state !== 'RUNNING') {
       throw new ShumaError(
