@@ -80,6 +80,17 @@ function paired(shuma: readonly number[], baseline: readonly number[]): string {
   return `per round: median ${f(quantile(ratios, 0.5))}×, 95% CI ${f(low)}-${f(high)}, quartiles ${f(quantile(ratios, 0.25))}-${f(quantile(ratios, 0.75))}, n=${n}`;
 }
 
+/**
+ * Both sides' quartiles. Under load each side's times bunch about 4 ms apart (peaks near 5, 8,
+ * 12, 16, 20 ms for a create and for salloc by hand alike; the kernel ticks at 250 Hz), so the two
+ * medians can fall in different bunches while the distributions coincide: the quartiles show it,
+ * the ratio of the medians alone does not (docs/placement.md, Session s27).
+ */
+function quartiles(shuma: readonly number[], baseline: readonly number[]): string {
+  const q = (values: readonly number[]) => `${quantile(values, 0.25).toFixed(1)}/${quantile(values, 0.5).toFixed(1)}/${quantile(values, 0.75).toFixed(1)}`;
+  return `p25/p50/p75 ${q(shuma)} ms, by hand ${q(baseline)} ms`;
+}
+
 /** Until salloc's command reported the job (allocation.ts reads the same line). */
 const REPORTED = /^shuma-allocation (\d+) \S+\n/m;
 
@@ -235,7 +246,7 @@ async function createRows(rt: Runtime, cluster: SlurmCluster, addon: SallocSpawn
   const median = (values: number[]) => quantile(values, 0.5);
   const what = 'create-to-running of a 1-node workspace';
   return [
-    { what: `${what}, fair baseline (by hand: salloc with shuma's options running a shell that prints the job's id and nodes, read up to that line: the least that gives what ws.placement gives; median of ${CREATE_ROUNDS}; ${paired(create, byShell)})`, unit: 'ms', shuma: median(create), baseline: median(byShell) },
+    { what: `${what}, fair baseline (by hand: salloc with shuma's options running a shell that prints the job's id and nodes, read up to that line: the least that gives what ws.placement gives; median of ${CREATE_ROUNDS}; ${quartiles(create, byShell)}; ${paired(create, byShell)})`, unit: 'ms', shuma: median(create), baseline: median(byShell) },
     { what: `the same (baseline by hand: salloc --no-shell, then squeue for its nodes; ${paired(create, bareNodes)})`, unit: 'ms', shuma: median(create), baseline: median(bareNodes) },
     { what: `the same (baseline: salloc running shuma's own node-reporting helper, read up to its report: salloc's part of shuma's way, the rest is shuma's own; ${paired(create, reported)})`, unit: 'ms', shuma: median(create), baseline: median(reported) },
     { what: `the same (baseline: bare salloc --no-shell, shuma's options, started as shuma starts salloc, to its exit: gives no node names; ${paired(create, bare)})`, unit: 'ms', shuma: median(create), baseline: median(bare) },
@@ -355,10 +366,10 @@ async function stepRows(rt: Runtime, spawner: Spawner, env: Readonly<Record<stri
   const median = (values: number[]) => quantile(values, 0.5);
   const mibPerS = (ms: number) => PIPE_BYTES / 2 ** 20 / (ms / 1000);
   return [
-    { what: `ws.run(true) on n2 → exited (baseline: srun with shuma's step options, stdin /dev/null, started as shuma starts srun; median of ${RUN_ROUNDS}; ${paired(runMs, srunMs)})`, unit: 'ms', shuma: median(runMs), baseline: median(srunMs) },
+    { what: `ws.run(true) on n2 → exited (baseline: srun with shuma's step options, stdin /dev/null, started as shuma starts srun; median of ${RUN_ROUNDS}; ${quartiles(runMs, srunMs)}; ${paired(runMs, srunMs)})`, unit: 'ms', shuma: median(runMs), baseline: median(srunMs) },
     { what: `the same (baseline: srun as shuma starts it: its stdin held open, the program's /dev/null on the node; ${paired(runMs, srunShumaMs)})`, unit: 'ms', shuma: median(runMs), baseline: median(srunShumaMs) },
     { what: `shuma's own part of ws.run → exited: ws.run called → its srun asked, plus its exit told → exited resolved (p90 ${quantile(runOwn, 0.9).toFixed(2)}) (baseline: bare srun)`, unit: 'ms', shuma: median(runOwn), baseline: median(srunMs) },
-    { what: `restart cycle of a failing command, ${RESTARTS} runs a block, backoff 0 (baseline: srun false relaunched as it ends; median of ${RESTART_BLOCKS} blocks; ${paired(restartBlocks, srunLoopBlocks)})`, unit: 'ms/run', shuma: median(restartBlocks), baseline: median(srunLoopBlocks) },
+    { what: `restart cycle of a failing command, ${RESTARTS} runs a block, backoff 0 (baseline: srun false relaunched as it ends; median of ${RESTART_BLOCKS} blocks; ${quartiles(restartBlocks, srunLoopBlocks)}; ${paired(restartBlocks, srunLoopBlocks)})`, unit: 'ms/run', shuma: median(restartBlocks), baseline: median(srunLoopBlocks) },
     { what: `the same (baseline: srun as shuma starts it, relaunched as it ends; ${paired(restartBlocks, srunShumaLoopBlocks)})`, unit: 'ms/run', shuma: median(restartBlocks), baseline: median(srunShumaLoopBlocks) },
     { what: `shuma's own part of a cycle: a run's exit told → the next srun asked (median of ${ownPart.length}; p90 ${quantile(ownPart, 0.9).toFixed(2)}) (baseline: one bare srun run)`, unit: 'ms', shuma: median(ownPart), baseline: median(srunLoopBlocks) },
     { what: `2-node pipeline n1 → n2, ${PIPE_BYTES / 2 ** 20} MiB (baseline: srun | srun in bash, shuma's step options; median of ${PIPE_ROUNDS}; time ${paired(pipeMs, bashMs)})`, unit: 'MiB/s', shuma: mibPerS(median(pipeMs)), baseline: mibPerS(median(bashMs)) },
