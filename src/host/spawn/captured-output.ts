@@ -1,4 +1,4 @@
-import { closeSync } from 'node:fs';
+import { closeSync, readSync } from 'node:fs';
 import { Socket, type OnReadOpts, type SocketConstructorOpts } from 'node:net';
 import { Readable } from 'node:stream';
 import { FloodCapture } from './flood-capture.js';
@@ -75,6 +75,7 @@ export class CapturedOutput {
     this.watch = null;
     if (!ended) {
       this.open();
+      this.readWaiting();
       return;
     }
     this.endedEmpty = true;
@@ -86,6 +87,25 @@ export class CapturedOutput {
     const listeners = this.closeListeners ?? [];
     this.closeListeners = null;
     for (const listener of listeners) listener();
+  }
+
+  /**
+   * Reads what waits in the pipe now, into the ring: a stream reading all along would have had
+   * it by this turn, and a read of the log that follows news of the exit must find it (the new
+   * stream's own first read comes a turn of the loop later). Less than a full pipe, so the
+   * stream's reads see a flood first.
+   */
+  private readWaiting(): void {
+    if (!this.ring || !(this.readable instanceof Socket)) return;
+    const into = (this.flood?.active ? null : this.ring.region()) ?? READ_BUFFER;
+    let bytes: number;
+    try {
+      bytes = readSync(this.fd, into, 0, Math.min(into.length, FULL_PIPE_BYTES - 1), null);
+    } catch {
+      // Nothing after all (EAGAIN), or an error: the stream's read meets it and says so.
+      return;
+    }
+    if (bytes > 0) this.onRead(bytes, into);
   }
 
   private open(): Readable {
