@@ -2,11 +2,13 @@
 // spawner: native/output-watch.c, spawn/captured-output.ts): an output that ends without a byte
 // costs no net.Socket, and nothing said later, on either stream, is lost.
 import assert from 'node:assert/strict';
+import { closeSync } from 'node:fs';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import type { Readable } from 'node:stream';
 import { before, describe, test } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import type { Workspace } from '../src/index.js';
-import { loadSpawnerAddon } from '../src/host/spawn/native-addon.js';
+import { ADDON_PATH, loadSpawnerAddon } from '../src/host/spawn/native-addon.js';
 import { NativeSpawner } from '../src/host/spawn/native-spawner.js';
 import { isAlive, pollUntil, startRuntime, waitGone } from './helpers.js';
 
@@ -132,3 +134,32 @@ describe('the native spawner\'s output streams, asked for late', { skip }, () =>
   });
 });
 
+describe('output watches at an environment\'s end', { skip }, () => {
+  test('a worker thread that ends with an output still watched takes its watch with it; the process goes on', async () => {
+    // The addon loaded in a worker (safe, though the runtime does not): its environment's
+    // cleanup closes the watches it still holds, with no callback into the gone environment.
+    // A pipe whose write end stays open stands for a child's silent output.
+    const worker = new Worker(
+      `
+      const { parentPort, workerData } = require('node:worker_threads');
+      const addon = require(workerData.addon);
+      const [readFd, writeFd] = addon.pipe();
+      addon.outputWatch(readFd, () => parentPort.postMessage('told'));
+      parentPort.postMessage([readFd, writeFd]);
+      `,
+      { eval: true, workerData: { addon: ADDON_PATH } },
+    );
+    const [readFd, writeFd] = await new Promise<[number, number]>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    let told = false;
+    worker.on('message', () => (told = true));
+    await worker.terminate();
+    // Its news after the end: the write end closes (every writer gone) with nobody to tell.
+    closeSync(writeFd);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(told, false, 'no callback from a watch whose environment ended');
+    closeSync(readFd);
+  });
+});
