@@ -10,12 +10,15 @@ struct exit_watch;
 struct spawn_thread;
 struct flow_pump;
 struct relaunch_thread;
+struct output_watch;
 struct addon_state {
   struct exit_watch *live;
   struct spawn_thread *thread;
   struct flow_pump *pumps;
   /* Started with the first relaunch armed (relaunch.c). */
   struct relaunch_thread *relaunches;
+  /* Child outputs not yet read by a stream (output-watch.c). */
+  struct output_watch *outputs;
 };
 
 /* Watches `pidfd` on the environment's loop and calls `callback(code, signo)` once the child

@@ -11,6 +11,7 @@
 #include "flow-fanout.h"
 #include "flow-pump.h"
 #include "js-values.h"
+#include "output-watch.h"
 #include "relaunch.h"
 #include "spawn.h"
 #include "spawn-thread.h"
@@ -52,6 +53,7 @@ static void teardown(void *arg) {
   if (state->thread) spawn_thread_stop(state->thread);
   relaunch_close_all(state);
   exit_watch_close_all(state);
+  output_watch_close_all(state);
   flow_pump_close_all(state);
   free(state);
 }
@@ -88,6 +90,10 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "armRelaunch", fn);
   napi_create_function(env, "disarmRelaunch", NAPI_AUTO_LENGTH, relaunch_disarm, state, &fn);
   napi_set_named_property(env, exports, "disarmRelaunch", fn);
+  napi_create_function(env, "outputWatch", NAPI_AUTO_LENGTH, output_watch_start, state, &fn);
+  napi_set_named_property(env, exports, "outputWatch", fn);
+  napi_create_function(env, "outputUnwatch", NAPI_AUTO_LENGTH, output_watch_stop, NULL, &fn);
+  napi_set_named_property(env, exports, "outputUnwatch", fn);
   napi_create_function(env, "peerCredentials", NAPI_AUTO_LENGTH, peer_credentials, NULL, &fn);
   napi_set_named_property(env, exports, "peerCredentials", fn);
   napi_create_function(env, "pumpStart", NAPI_AUTO_LENGTH, flow_pump_start, state, &fn);

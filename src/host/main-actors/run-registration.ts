@@ -33,27 +33,29 @@ export function registerRun(
   // Null when the stream feeds a pipe (an edge, tapped or not); captured otherwise.
   // The ring is the fast path; a file only queues the chunk for a batched write after this turn.
   const files = deps.logFiles()?.open({ wsId: ws.id, key: run.key, label: run.label }, run.timestamps) ?? null;
+  // A read that fails (ECONNRESET on child_process's socketpairs, EIO) ends that capture, said
+  // in the log; unheard, the 'error' would end the runtime. The stream closes after it.
+  const readFailed = (stream: 'stdout' | 'stderr') => (error: NodeJS.ErrnoException) =>
+    deps.logger.warn({ ws: ws.id, run: entry.id, pid: entry.pid, stream, err: serializeError(error) }, 'reading a command\'s output failed');
   if (spawned.captureInto) {
     // The native spawner reads straight into the ring; the files copy what 'data' shows them.
-    spawned.captureInto('stdout', entry.stdout);
-    spawned.captureInto('stderr', entry.stderr);
+    // Its streams are made when first asked for: a silent output never needs one.
+    spawned.captureInto('stdout', entry.stdout, readFailed('stdout'));
+    spawned.captureInto('stderr', entry.stderr, readFailed('stderr'));
     if (files) {
       spawned.stdout?.on('data', (chunk: Buffer) => files.stdout.write(chunk));
       spawned.stderr?.on('data', (chunk: Buffer) => files.stderr.write(chunk));
     }
-  } else if (files) {
-    spawned.stdout?.on('data', (chunk: Buffer) => (entry.stdout.write(chunk), files.stdout.write(chunk)));
-    spawned.stderr?.on('data', (chunk: Buffer) => (entry.stderr.write(chunk), files.stderr.write(chunk)));
   } else {
-    spawned.stdout?.on('data', (chunk: Buffer) => entry.stdout.write(chunk));
-    spawned.stderr?.on('data', (chunk: Buffer) => entry.stderr.write(chunk));
-  }
-  // A read that fails (ECONNRESET on child_process's socketpairs, EIO) ends that capture, said
-  // in the log; unheard, the 'error' would end the runtime. The stream closes after it.
-  for (const [name, stream] of [['stdout', spawned.stdout], ['stderr', spawned.stderr]] as const) {
-    stream?.on('error', (error: NodeJS.ErrnoException) =>
-      deps.logger.warn({ ws: ws.id, run: entry.id, pid: entry.pid, stream: name, err: serializeError(error) }, 'reading a command\'s output failed'),
-    );
+    if (files) {
+      spawned.stdout?.on('data', (chunk: Buffer) => (entry.stdout.write(chunk), files.stdout.write(chunk)));
+      spawned.stderr?.on('data', (chunk: Buffer) => (entry.stderr.write(chunk), files.stderr.write(chunk)));
+    } else {
+      spawned.stdout?.on('data', (chunk: Buffer) => entry.stdout.write(chunk));
+      spawned.stderr?.on('data', (chunk: Buffer) => entry.stderr.write(chunk));
+    }
+    spawned.stdout?.on('error', readFailed('stdout'));
+    spawned.stderr?.on('error', readFailed('stderr'));
   }
   deps.reaper.watch(entry, spawned);
   deps.logger.info(

@@ -31,6 +31,9 @@ export type SpawnArguments = [
 /** A native capture ring (an opaque external). */
 export type CaptureHandle = { readonly __capture: unique symbol };
 
+/** A watch of a child's output pipe before any stream reads it (an opaque external). */
+export type OutputWatchHandle = { readonly __outputWatch: unique symbol };
+
 /** A native edge pump (an opaque external). */
 export type PumpHandle = { readonly __pump: unique symbol };
 
@@ -94,6 +97,15 @@ export interface SpawnerAddon {
   captureDrain?(ring: CaptureHandle): [Buffer, number];
   /** The last drain; closes the ring (onEnd is not called): `fd` may be read again. */
   captureStop?(ring: CaptureHandle): [Buffer, number];
+  /**
+   * Watches a child's output pipe `fd` on the loop until its first news (native/output-watch.c):
+   * `onReady(true)` once every writer is gone and nothing was written, `onReady(false)` once there
+   * is something to read; the watch has ended before either call (a stream may read `fd` then).
+   * Never called during this call. Absent from an addon built before it.
+   */
+  outputWatch?(fd: number, onReady: (ended: boolean) => void): OutputWatchHandle;
+  /** Ends the watch now (`fd` is free for a stream); false when it had ended already. */
+  outputUnwatch?(watch: OutputWatchHandle): boolean;
   /** stdio values: /dev/null, or a new pipe whose parent end is returned. */
   readonly STDIO_NULL: number;
   readonly STDIO_PIPE: number;

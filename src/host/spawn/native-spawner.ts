@@ -1,6 +1,6 @@
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
-import type { Readable, Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { ShumaError } from '../../protocol/errors.js';
 import { CapturedOutput } from './captured-output.js';
 import { ExitLatch } from './exit-latch.js';
@@ -59,7 +59,7 @@ export class NativeSpawner implements Spawner {
       const [file, argv, envp, cwd, stdio, limits, cgroups, onExit, dieWithParent, ownSession] = this.argumentsOf(order, exit);
       const armed = addon.armRelaunch(file, argv, envp, cwd, stdio, limits, cgroups, onExit, dieWithParent ?? false, ownSession ?? false, pid, always, (error, child, [exitSeenAt, execedAt]) => {
         if (error) relaunch.outcome = nativeSpawnError(order, error);
-        else relaunch.outcome = child ? { ...this.spawned(child, exit), startedOnExit: { exitSeenAt, execedAt } } : null;
+        else relaunch.outcome = child ? this.spawned(child, exit, { exitSeenAt, execedAt }) : null;
       });
       if (armed) this.relaunches.set(pid, relaunch);
       return armed;
@@ -117,25 +117,29 @@ export class NativeSpawner implements Spawner {
     if (untaken.outcome && !(untaken.outcome instanceof ShumaError)) dropRelaunch(untaken.outcome);
   }
 
-  private spawned(child: NativeChild, exit: ChildExit): SpawnedProcess {
+  private spawned(child: NativeChild, exit: ChildExit, startedOnExit?: SpawnedProcess['startedOnExit']): SpawnedProcess {
     const { addon } = this;
     exit.pid = child.pid;
     const outputs = {
       stdout: child.stdout >= 0 ? new CapturedOutput(child.stdout, addon) : null,
       stderr: child.stderr >= 0 ? new CapturedOutput(child.stderr, addon) : null,
     };
-    const stdout = outputs.stdout?.stream ?? null;
-    const stderr = outputs.stderr?.stream ?? null;
-    const stdinStream = child.stdin >= 0 ? writableEnd(child.stdin) : null;
-    const outputEnd = closedAll([stdout, stderr]);
+    const stdin = child.stdin >= 0 ? writableEnd(child.stdin) : null;
+    const outputEnd = closedAll([outputs.stdout, outputs.stderr]);
+    // The output streams are made when first asked for (captured-output.ts): getters, never spread.
     return {
       pid: child.pid,
-      stdin: stdinStream,
-      stdout,
-      stderr,
-      captureInto: (stream, ring) => outputs[stream]?.captureInto(ring),
+      stdin,
+      get stdout() {
+        return outputs.stdout?.stream ?? null;
+      },
+      get stderr() {
+        return outputs.stderr?.stream ?? null;
+      },
+      captureInto: (stream, ring, onError) => outputs[stream]?.captureInto(ring, onError),
       onExit: (listener) => exit.listen(listener),
       onOutputEnd: (listener) => void outputEnd.then(listener),
+      ...(startedOnExit ? { startedOnExit } : {}),
     };
   }
 }
@@ -164,13 +168,9 @@ function writableEnd(fd: number): Writable {
   return new Socket({ fd, readable: false, writable: true });
 }
 
-/** Resolves once every stream is closed: every holder of the write ends has let go. */
-function closedAll(streams: readonly (Readable | null)[]): Promise<void> {
-  return Promise.all(
-    streams.map((stream) =>
-      stream === null || stream.closed ? undefined : new Promise<void>((resolve) => stream.once('close', () => resolve())),
-    ),
-  ).then(() => undefined);
+/** Resolves once every output is closed: every holder of the write ends has let go. */
+function closedAll(outputs: readonly (CapturedOutput | null)[]): Promise<void> {
+  return Promise.all(outputs.map((output) => (output === null ? undefined : new Promise<void>((resolve) => output.onClosed(resolve))))).then(() => undefined);
 }
 
 /** C strings end at NUL: a NUL inside an argument would silently cut it (child_process refuses too). */

@@ -57,8 +57,10 @@ export interface SpawnedProcess {
    * Reads `stream` straight into `ring` (no copy) whenever it offers a region, else writes each
    * read to it: the caller does not write the ring itself. 'data' listeners still hear every
    * read. Absent where the spawner cannot (child_process): the caller writes the ring on 'data'.
+   * `onError`: a read that failed (the stream closes after it); the stream itself may never be
+   * made (an output that ends empty needs none), so it is given here, not as an 'error' listener.
    */
-  captureInto?(stream: 'stdout' | 'stderr', ring: CaptureRing): void;
+  captureInto?(stream: 'stdout' | 'stderr', ring: CaptureRing, onError?: (error: Error) => void): void;
   /** Where it runs when that is not this machine: a Slurm node (the pid is then srun's). */
   readonly node?: string;
   /**
