@@ -95,6 +95,8 @@ export class StoppedWorkspaces {
   }
 }
 
+/** The same event: every field alike (a STOP is flat: numbers and strings). */
 function sameStop(a: StopEvent, b: StopEvent): boolean {
-  return a.at === b.at && a.graceMs === b.graceMs && a.reason === b.reason && a.groupsEmpty === b.groupsEmpty;
+  const keys = Object.keys(a) as Array<keyof StopEvent>;
+  return keys.length === Object.keys(b).length && keys.every((key) => a[key] === b[key]);
 }

@@ -27,7 +27,7 @@ export interface StartFacts {
 }
 
 const SAMPLE: StartFacts = { id: 'shuma.start.id', label: 'shuma.start.label', at: 1 };
-const OWN_KEYS = Object.freeze(ownFacts(SAMPLE));
+const OWN_KEYS: ReadonlySet<string> = new Set(Object.keys(ownFacts(SAMPLE)));
 
 export function ownFacts(facts: StartFacts): Record<string, unknown> {
   return { id: facts.id, label: facts.label, createdAt: facts.at, stampedAt: facts.at };
@@ -88,7 +88,7 @@ export class StartedWorkspaces {
     let keys = 0;
     for (const key in context) {
       keys++;
-      if (!(key in OWN_KEYS) && context[key] !== template.context[key]) return null;
+      if (!OWN_KEYS.has(key) && context[key] !== template.context[key]) return null;
     }
     const { id, label, createdAt, stampedAt } = context;
     if (keys !== this.contextKeys || typeof id !== 'string' || typeof label !== 'string' || typeof createdAt !== 'number' || stampedAt !== createdAt) return null;
