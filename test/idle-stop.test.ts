@@ -87,8 +87,17 @@ describe('stopping a workspace with nothing to reap', () => {
     const cmd = await busy.run({ exec: 'sh', argv: ['-c', `trap '' TERM; echo ready; while :; do sleep 1; done; : ${marker}`], label: 'stubborn' });
     await waitForOutput(busy, cmd.id, 'ready');
     const busyStates = statesOf(busy);
+    const shutdownStarted = Date.now();
     await rt1.shutdown({ graceMs: 300 });
     for (const states of idleStates) assert.deepEqual(states, ['stopped']);
+    // Each ends as its own STOP step ends it (machines/workspace-shutdown.ts): its own facts, the stop's.
+    for (const ws of idle) {
+      const { status, context } = ws.getSnapshot();
+      assert.equal(status, 'done');
+      assert.deepEqual({ id: context.id, label: context.label, stopReason: context.stopReason, reaped: context.reaped, graceMs: context.graceMs }, { id: ws.id, label: ws.label, stopReason: 'shutdown', reaped: 0, graceMs: 300 });
+      assert.ok(typeof context.stoppedAt === 'number' && context.stoppedAt >= shutdownStarted && context.stoppedAt === context.stampedAt);
+      assert.ok(typeof context.createdAt === 'number' && context.createdAt < shutdownStarted);
+    }
     assert.deepEqual(busyStates, [{ reaping: 'terminating' }, { reaping: 'killing' }, 'stopped']);
     assert.deepEqual(await cmd.exited, { code: null, signal: 'SIGKILL', status: 137 });
     assert.equal(isAlive(cmd.pid), false);

@@ -4,6 +4,7 @@ import type { workspaceMachine } from '../machines/workspace-machine.js';
 import { persistedSnapshotOf } from './command-contexts.js';
 import { machineIdOf } from './inspection-records.js';
 import { toPersistable } from './plain.js';
+import type { PlainValue } from '../protocol/actor-records.js';
 
 type WorkspaceActor = Actor<typeof workspaceMachine>;
 
@@ -29,6 +30,9 @@ export class PersistedDeltas {
   private readonly sentChildren = new Map<string, Set<string>>();
   /** Workspaces stopped by a shutdown: they persist nothing more. */
   private readonly frozen = new Set<string>();
+
+  /** The persisted snapshot of a workspace with no children, its context left out, by state and status: the same for all. */
+  private readonly bareByState = new Map<string, PlainValue>();
 
   constructor(
     private readonly send: (message: FromWorker) => void,
@@ -92,6 +96,17 @@ export class PersistedDeltas {
     this.unpersisted.clear();
   }
 
+  private bare(actor: WorkspaceActor, snapshot: ReturnType<WorkspaceActor['getSnapshot']>): PlainValue {
+    const key = `${snapshot.status}\0${snapshot.value as string}`;
+    let bare = this.bareByState.get(key);
+    if (bare === undefined) {
+      const own = actor.logic.getPersistedSnapshot({ ...snapshot, children: {}, context: undefined } as unknown as typeof snapshot) as Record<string, unknown>;
+      bare = toPersistable({ ...own, children: {} });
+      this.bareByState.set(key, bare);
+    }
+    return bare;
+  }
+
   /** The workspace's own persisted snapshot, with only the children the main thread lacks or holds an older one of. */
   private sendWorkspace(wsId: string, actor: WorkspaceActor, changed: ReadonlySet<string> | undefined, observedContext: unknown): void {
     const snapshot = actor.getSnapshot();
@@ -99,6 +114,13 @@ export class PersistedDeltas {
     // The main thread's mirror already holds this very context (its snapshot message went first,
     // in this batch or an earlier one): it is not copied, encoded and decoded a second time.
     const mirrored = snapshot.context === observedContext;
+    if (mirrored && typeof snapshot.value === 'string' && isEmpty(snapshot.children) && isEmpty(snapshot.historyValue)) {
+      // Without its context and children, what XState persists of it is its state's name and
+      // status alone: made once per state (every new idle workspace sent the same, made anew).
+      this.sentChildren.delete(wsId);
+      this.send({ type: 'persisted', wsId, snapshot: this.bare(actor, snapshot), children: NO_CHILDREN, mirroredContext: true });
+      return;
+    }
     const own = actor.logic.getPersistedSnapshot({ ...snapshot, children: {}, ...(mirrored ? { context: undefined } : {}) } as typeof snapshot) as Record<string, unknown>;
     const order: string[] = [];
     const entries: Record<string, unknown> = {};
@@ -113,6 +135,11 @@ export class PersistedDeltas {
     this.send({ type: 'persisted', wsId, snapshot: toPersistable({ ...own, children: entries }), children: order, ...(mirrored ? { mirroredContext: true as const } : {}) });
   }
 }
+
+/** No children (sent as the list of those the workspace has, which the main thread only reads). */
+const NO_CHILDREN: string[] = Object.freeze([]) as unknown as string[];
+
+const isEmpty = (value: unknown) => value === undefined || value === null || Object.keys(value).length === 0;
 
 /** One child as XState's own persisted snapshot of its parent lays it out. */
 function persistedChildEntry(child: AnyActorRef): Record<string, unknown> {

@@ -5,6 +5,8 @@ import type { WorkspaceEvent } from '../protocol/machine-events.js';
 import type { SupervisionSpec } from '../protocol/supervision-spec.js';
 import { workspaceMachine } from '../machines/workspace-machine.js';
 import { StartedWorkspaces } from '../machines/workspace-start.js';
+import { StoppedWorkspaces, type StoppedEnd } from '../machines/workspace-shutdown.js';
+import type { ActorSnapshot, PlainValue } from '../protocol/actor-records.js';
 import { announcingWorkspaceMachine, type ChildMachine } from './announced-children.js';
 import { InspectionObservers } from './inspection-observers.js';
 import { machineIdOf, toActorSnapshot } from './inspection-records.js';
@@ -34,6 +36,10 @@ export class WorkerActors {
   private readonly watched = new WeakSet<AnyActorRef>();
   /** A plain new workspace starts where the machine's START takes it (workspace-start.ts). */
   private readonly started = new StartedWorkspaces(this.machine);
+  /** A shutdown's stop of a workspace still as it started ends it where the STOP step would (workspace-shutdown.ts). */
+  private readonly stopped = new StoppedWorkspaces(this.machine, this.started);
+  /** The plain copy of each such end, made once. */
+  private readonly plainEnds = new WeakMap<StoppedEnd, ActorSnapshot>();
 
   constructor(
     private readonly send: (message: FromWorker) => void,
@@ -68,7 +74,7 @@ export class WorkerActors {
         for (const wsId of message.wsIds) {
           // One actor's failure is its own: the others of the message are still told.
           try {
-            this.tellWorkspace(wsId, message.event);
+            if (!this.stoppedAsStarted(wsId, message.event)) this.tellWorkspace(wsId, message.event);
           } catch (error) {
             this.receiveFailed(error, { type: 'workspaceEvent', wsId, event: message.event });
           }
@@ -104,6 +110,27 @@ export class WorkerActors {
     // closing runtime re-hosts nothing: what the workspace would persist from here on is thrown away.
     if (event.type === 'STOP' && event.reason === 'shutdown') this.persisted.freeze(wsId);
     actor.send(event);
+  }
+
+  /**
+   * A stop told to many workspaces at once (a shutdown's) of one still as it started: it ends
+   * where its STOP step would take it, told to the main thread as that step would tell it (its
+   * last snapshot, nothing persisted: the runtime froze its state first), without the step.
+   * While someone inspects, the step is taken, for the inspector to see it.
+   */
+  private stoppedAsStarted(wsId: string, event: WorkspaceEvent): boolean {
+    if (event.type !== 'STOP' || this.inspection.enabled) return false;
+    const actor = this.workspaces.get(wsId);
+    const stopped = actor ? this.stopped.endOf(actor.getSnapshot(), event) : null;
+    if (!stopped) return false;
+    // Let go as it is: it holds no timer, no child, nothing that runs (its end reached by the
+    // step would have let it go the same); XState's stop() would take a step of its own.
+    this.forget(wsId);
+    let plain = this.plainEnds.get(stopped.end);
+    if (!plain) this.plainEnds.set(stopped.end, (plain = toActorSnapshot(stopped.end.template)));
+    // Its own facts are strings and numbers: plain as they are.
+    this.send({ type: 'snapshot', wsId, snapshot: { ...plain, context: { ...plain.context, ...(stopped.facts as Record<string, PlainValue>) } } });
+    return true;
   }
 
   /**

@@ -11,7 +11,7 @@ import type { workspaceMachine } from './workspace-machine.js';
 type WorkspaceMachine = typeof workspaceMachine;
 
 /** A persisted machine snapshot, as XState restores it. */
-interface Persisted {
+export interface Persisted {
   value: unknown;
   status: string;
   context: Record<string, unknown>;
@@ -27,10 +27,22 @@ export interface StartFacts {
 }
 
 const SAMPLE: StartFacts = { id: 'shuma.start.id', label: 'shuma.start.label', at: 1 };
+const OWN_KEYS: ReadonlySet<string> = new Set(Object.keys(ownFacts(SAMPLE)));
 
-function ownFacts(facts: StartFacts): Record<string, unknown> {
+export function ownFacts(facts: StartFacts): Record<string, unknown> {
   return { id: facts.id, label: facts.label, createdAt: facts.at, stampedAt: facts.at };
 }
+
+/** What of a live snapshot says where a machine is (XState's own snapshot holds more: its machine, nodes, tags). */
+export interface SnapshotState {
+  value: unknown;
+  status: string;
+  context: unknown;
+  children: unknown;
+  historyValue?: unknown;
+}
+
+const isEmpty = (value: unknown) => value === undefined || value === null || Object.keys(value).length === 0;
 
 /** The snapshot the machine reaches from `created` on START, asked of the machine itself. */
 export function stepStarted(machine: WorkspaceMachine, facts: StartFacts): Persisted {
@@ -50,6 +62,8 @@ export function stepStarted(machine: WorkspaceMachine, facts: StartFacts): Persi
  */
 export class StartedWorkspaces {
   private template: Persisted | null | undefined;
+  /** How many fields the template's context has. */
+  private contextKeys = -1;
 
   constructor(private readonly machine: WorkspaceMachine) {}
 
@@ -60,6 +74,27 @@ export class StartedWorkspaces {
     return { ...this.template, context: { ...this.template.context, ...ownFacts(facts) } } as unknown as Snapshot<unknown>;
   }
 
+  /**
+   * The workspace's own facts when `snapshot` is still the START snapshot it was started from
+   * (nothing since changed it: a context is replaced on every change, never changed in place);
+   * null when anything differs, or when plain workspaces take the START step themselves.
+   */
+  untouched(snapshot: SnapshotState): StartFacts | null {
+    if (this.template === undefined) this.template = this.learn();
+    const template = this.template;
+    if (template === null || snapshot.status !== template.status || snapshot.value !== template.value) return null;
+    if (!isEmpty(snapshot.children) || !isEmpty(snapshot.historyValue)) return null;
+    const context = snapshot.context as Record<string, unknown>;
+    let keys = 0;
+    for (const key in context) {
+      keys++;
+      if (!OWN_KEYS.has(key) && context[key] !== template.context[key]) return null;
+    }
+    const { id, label, createdAt, stampedAt } = context;
+    if (keys !== this.contextKeys || typeof id !== 'string' || typeof label !== 'string' || typeof createdAt !== 'number' || stampedAt !== createdAt) return null;
+    return { id, label, at: createdAt };
+  }
+
   private learn(): Persisted | null {
     const sample = stepStarted(this.machine, SAMPLE);
     const other = stepStarted(this.machine, { id: 'shuma.start.other', label: 'shuma.start.other-label', at: 2 });
@@ -68,7 +103,9 @@ export class StartedWorkspaces {
     // Every field but the workspace's own is the same for any workspace, and the own ones are where expected.
     const same = JSON.stringify({ ...sample, context }) === JSON.stringify({ ...other, context: { ...other.context, ...own } });
     const placed = Object.entries(ownFacts({ id: 'shuma.start.other', label: 'shuma.start.other-label', at: 2 })).every(([key, value]) => other.context[key] === value);
-    return same && placed && Object.keys(sample.children).length === 0 ? deepFreeze(sample) : null;
+    if (!same || !placed || Object.keys(sample.children).length > 0) return null;
+    this.contextKeys = Object.keys(sample.context).length;
+    return deepFreeze(sample);
   }
 }
 
