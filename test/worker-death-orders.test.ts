@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { coreOf } from '../src/host/runtime.js';
 import type { Command, Runtime } from '../src/index.js';
+import type { SpawnedProcess, SpawnOrder } from '../src/host/spawn/spawner.js';
 import { isAlive, pollUntil, processesMentioning, startRuntime, untilState } from './helpers.js';
+import { wrapSpawner } from './wrapped-spawner.js';
 
 // A user's order (a stop, a run) sent to an actor whose worker thread dies before it handled
 // it: the actor comes back on a new thread from its last snapshot, which does not hold the
@@ -119,5 +121,78 @@ describe('an order in flight to a worker thread that dies', () => {
     process.kill(victim.pid, 'SIGKILL');
     await pollUntil(() => ws.commands(), (list) => list.some((c) => c.label === victim.label && c.id !== victim.id && c.alive), 'the killed run relaunched');
     await settles(ws.stop({ graceMs: 0 }), 'the final stop');
+  });
+
+  // The interleaving behind a duplicate run seen under load: the thread asked for the spawn and
+  // its snapshot (the command `starting`) reached the host with the request; the thread died
+  // while the spawn was under way, so re-hosting found the actor `starting` with no run in the
+  // process table, and asked for its spawn again. Held here so that it happens every time.
+  test('a spawn under way as the thread dies is not asked again: the command runs once', async () => {
+    const rt = await startRuntime({ workers: 1, statsIntervalMs: 0 });
+    const ws = await rt.createWorkspace({ label: 'spawn-under-way' });
+    const marker = `1000.${process.pid}7`;
+    const spawns: SpawnOrder[] = [];
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    wrapSpawner(rt, async (order, real): Promise<SpawnedProcess> => {
+      if (!order.args.includes(marker)) return real.spawn(order);
+      spawns.push(order);
+      await released;
+      return real.spawn(order);
+    });
+    const entry = coreOf(rt).registry.get(ws.id)!;
+    const asked = ws.run({ exec: 'sleep', argv: [marker], label: 'asked', ready: { exec: ['true'] } });
+    await pollUntil(() => spawns.length, (n) => n === 1, 'the spawn asked for');
+    const persisted = JSON.stringify(entry.persisted);
+    assert.ok(persisted.includes('"starting"'), `the snapshot re-hosting starts from holds the command starting: ${persisted.slice(0, 200)}`);
+    await killWorkerAfter(rt, 0);
+    release();
+    const run = await settles(asked, 'ws.run()');
+    const running = await untilState(run, 'running');
+    assert.equal(running.context.runId, run.id, 'its actor supervises the run run() gave');
+    const ofCommand = (await ws.commands()).filter((c) => c.label === 'asked');
+    assert.deepEqual(ofCommand.map((c) => [c.id, c.alive]), [[run.id, true]], 'one run');
+    assert.equal(spawns.length, 1, 'spawned once');
+    await pollUntil(() => processesMentioning(marker).length, (n) => n === 1, 'one process of the command');
+    await settles(ws.stop({ graceMs: 0 }), 'the final stop');
+    assert.deepEqual(processesMentioning(marker), []);
+  });
+
+  test('a pipeline spawn under way as the thread dies is not asked again: each node runs once', async () => {
+    const rt = await startRuntime({ workers: 1, statsIntervalMs: 0 });
+    const ws = await rt.createWorkspace({ label: 'pipeline-spawn-under-way' });
+    const marker = `1000.${process.pid}8`;
+    const spawns: SpawnOrder[] = [];
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    wrapSpawner(rt, async (order, real): Promise<SpawnedProcess> => {
+      if (!order.args.includes(marker)) return real.spawn(order);
+      spawns.push(order);
+      await released;
+      return real.spawn(order);
+    });
+    const entry = coreOf(rt).registry.get(ws.id)!;
+    const running = rt.runPipeline({
+      label: 'held',
+      workspace: ws.id,
+      nodes: [
+        { label: 'gen', exec: 'sleep', argv: [marker] },
+        { label: 'sink', exec: 'cat' },
+      ],
+      edges: [{ from: 'gen', to: 'sink' }],
+    });
+    await pollUntil(() => spawns.length, (n) => n === 1, 'the spawn asked for');
+    assert.ok(JSON.stringify(entry.persisted).includes('"pipeline"'), 'the snapshot re-hosting starts from holds the pipeline');
+    await killWorkerAfter(rt, 0);
+    release();
+    const pipeline = await settles(running, 'runPipeline()');
+    // Every spawn asked for is over (a second one, on the old code, had been asked as the thread was replaced).
+    await pollUntil(() => entry.pendingSpawns, (n) => n === 0, 'no spawn under way');
+    assert.equal(spawns.length, 1, 'its first node spawned once');
+    assert.deepEqual(pipeline.nodes.map((node) => isAlive(node.pid)), [true, true]);
+    await pollUntil(() => processesMentioning(marker).length, (n) => n === 1, 'one process of its first node');
+    await settles(pipeline.stop({ graceMs: 0 }), 'pipeline.stop()');
+    await settles(ws.stop({ graceMs: 0 }), 'the final stop');
+    assert.deepEqual(processesMentioning(marker), []);
   });
 });
