@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { coreOf } from '../src/host/runtime.js';
 import type { Command, Runtime } from '../src/index.js';
 import type { SpawnedProcess, SpawnOrder } from '../src/host/spawn/spawner.js';
-import { isAlive, pollUntil, processesMentioning, startRuntime, untilState } from './helpers.js';
+import { isAlive, pollUntil, processesMentioning, startRuntime, stateOf, untilState, waitFor } from './helpers.js';
 import { wrapSpawner } from './wrapped-spawner.js';
 
 // A user's order (a stop, a run) sent to an actor whose worker thread dies before it handled
@@ -193,6 +193,32 @@ describe('an order in flight to a worker thread that dies', () => {
     await pollUntil(() => processesMentioning(marker).length, (n) => n === 1, 'one process of its first node');
     await settles(pipeline.stop({ graceMs: 0 }), 'pipeline.stop()');
     await settles(ws.stop({ graceMs: 0 }), 'the final stop');
+    assert.deepEqual(processesMentioning(marker), []);
+  });
+
+  // An order the runtime gives itself: the quota actor reports a breach once per episode, so a
+  // QUOTA_BREACH lost with its thread was never told again, and the workspace ran on past its quota.
+  test("a quota kill sent to a thread that dies before it reads it: the workspace is stopped all the same", async () => {
+    const rt = await startRuntime({ workers: 1, statsIntervalMs: 0 });
+    const ws = await rt.createWorkspace({ label: 'quota-killed', limits: { nproc: 1 }, quota: { nproc: 'kill' } });
+    const marker = `1000.${process.pid}9`;
+    const runs = [await ws.run({ exec: 'sleep', argv: [marker] }), await ws.run({ exec: 'sleep', argv: [marker] })];
+    // The breach leaves for the thread, which dies before reading it: it goes with the thread.
+    const pool = coreOf(rt).pool;
+    const send = pool.send.bind(pool);
+    let lost = 0;
+    pool.send = (index, message) => {
+      if (message.type === 'workspaceEvent' && message.event.type === 'QUOTA_BREACH') lost++;
+      else send(index, message);
+    };
+    const stopped = waitFor(ws.subscribe.bind(ws), (s) => stateOf(s) === 'stopped', 'the quota stop');
+    await ws.stats();
+    assert.equal(lost, 1, 'the breach was reported (and lost)');
+    pool.send = send;
+    await killWorkerAfter(rt, 0);
+    const final = await settles(stopped, 'the quota stop');
+    assert.equal(final.context.stopReason, 'quota');
+    assert.deepEqual(runs.map((run) => isAlive(run.pid)), [false, false], 'no process left past its quota');
     assert.deepEqual(processesMentioning(marker), []);
   });
 });
