@@ -221,4 +221,26 @@ describe('an order in flight to a worker thread that dies', () => {
     assert.deepEqual(runs.map((run) => isAlive(run.pid)), [false, false], 'no process left past its quota');
     assert.deepEqual(processesMentioning(marker), []);
   });
+
+  // A line or notify probe speaks once: its "ready" lost with the thread left the re-hosted
+  // actor `up` (not ready) until its start timeout ended a run that was ready all along.
+  test("a one-shot probe's \"ready\" sent to a thread that dies before it reads it: the command is ready all the same", async () => {
+    const rt = await startRuntime({ workers: 1, statsIntervalMs: 0 });
+    const ws = await rt.createWorkspace({ label: 'ready-lost' });
+    const pool = coreOf(rt).pool;
+    const send = pool.send.bind(pool);
+    let lost = 0;
+    pool.send = (index, message) => {
+      if (message.type === 'childEvent' && message.event.type === 'PROBE_RESULT') lost++;
+      else send(index, message);
+    };
+    const cmd = await ws.run({ exec: 'sh', argv: ['-c', 'echo ready; exec sleep 1000'], label: 'said-once', ready: { line: '^ready$' } });
+    await pollUntil(() => lost, (n) => n === 1, 'the readiness said (and lost)');
+    pool.send = send;
+    await killWorkerAfter(rt, 0);
+    const running = await settles(untilState(cmd, 'running'), 'the command ready');
+    assert.equal(running.context.runId, cmd.id, 'the run its actor supervises is the first');
+    assert.equal(isAlive(cmd.pid), true);
+    await settles(ws.stop({ graceMs: 0 }), 'the final stop');
+  });
 });
