@@ -243,4 +243,18 @@ describe('an order in flight to a worker thread that dies', () => {
     assert.equal(isAlive(cmd.pid), true);
     await settles(ws.stop({ graceMs: 0 }), 'the final stop');
   });
+
+  // A run its supervisor ends (not ready in time, unhealthy) gets SIGTERM, and SIGKILL past a
+  // grace: a timer of the actor's, which a thread's death must not take along with it.
+  test('a run being ended (SIGTERM ignored) as the thread dies: it is still killed past its grace', async () => {
+    const rt = await startRuntime({ workers: 1, statsIntervalMs: 0 });
+    const ws = await rt.createWorkspace({ label: 'ending' });
+    // Ignored before the exec, ignored by sleep: only SIGKILL ends it.
+    const cmd = await ws.run({ exec: 'sh', argv: ['-c', "trap '' TERM; exec sleep 1000"], label: 'stubborn', ready: { exec: ['false'], intervalMs: 20, startTimeoutMs: 100 } });
+    await untilState(cmd, 'ending');
+    await killWorkerAfter(rt, 0);
+    const exit = await settles(cmd.exited, 'the run ended');
+    assert.equal(exit.signal, 'SIGKILL');
+    await settles(ws.stop({ graceMs: 0 }), 'the final stop');
+  });
 });
