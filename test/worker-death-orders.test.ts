@@ -257,4 +257,24 @@ describe('an order in flight to a worker thread that dies', () => {
     assert.equal(exit.signal, 'SIGKILL');
     await settles(ws.stop({ graceMs: 0 }), 'the final stop');
   });
+
+  test('a pipeline stopping (a node ignores SIGTERM) as the thread dies: its nodes are still killed past the grace', async () => {
+    const rt = await startRuntime({ workers: 1, statsIntervalMs: 0 });
+    const ws = await rt.createWorkspace({ label: 'pipeline-stopping' });
+    const pipeline = await rt.runPipeline({
+      label: 'stubborn',
+      workspace: ws.id,
+      nodes: [
+        { label: 'gen', exec: 'sh', argv: ['-c', "trap '' TERM; exec sleep 1000"] },
+        { label: 'sink', exec: 'cat' },
+      ],
+      edges: [{ from: 'gen', to: 'sink' }],
+    });
+    const stopping = pipeline.stop({ graceMs: 300 });
+    await waitFor(pipeline.subscribe.bind(pipeline), (s) => JSON.stringify(s.value) === '{"stopping":"terminating"}', 'the pipeline stopping');
+    await killWorkerAfter(rt, 0);
+    await settles(stopping, 'pipeline.stop()');
+    assert.deepEqual(pipeline.nodes.filter((node) => isAlive(node.pid)), [], 'no node left');
+    await settles(ws.stop({ graceMs: 0 }), 'the final stop');
+  });
 });
