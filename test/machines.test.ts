@@ -6,6 +6,7 @@ import { pipelineFailed } from '../src/machines/pipeline-machine.js';
 import { nextBackoff } from '../src/machines/backoff.js';
 import { workspaceMachine } from '../src/machines/workspace-machine.js';
 import type { HostRequest } from '../src/protocol/host-requests.js';
+import { resolveProbe } from '../src/protocol/supervision-spec.js';
 import { resolveRestartPolicy } from '../src/protocol/validate-spec.js';
 
 // The machines alone, with no worker and no process: the host is played by the test.
@@ -269,6 +270,36 @@ describe('restored actors', () => {
     child.send({ type: 'RUN_LOST', at: later.now() });
     assert.equal(child.getSnapshot().value, 'restarting');
     assert.equal(child.getSnapshot().context.restarts, 1, 'a lost run is no failure: not counted');
+  });
+
+  test('RESUME while ending (a run not ready in time): its kill grace is armed again, in full, and no second SIGTERM is sent', () => {
+    const { actor, clock } = workspaceUnderTest();
+    const probe = resolveProbe({ exec: ['false'], intervalMs: 50, startTimeoutMs: 100 });
+    actor.send({ type: 'RUN', at: clock.now(), key: 'C', label: 'c', policy: resolveRestartPolicy(undefined), probe });
+    const cmd = (actor.getSnapshot().children as Record<string, AnyActorRef>).C!;
+    cmd.send({ type: 'SPAWNED', at: clock.now(), runId: 'R1', pid: 1 });
+    // Not ready in time: a failed probe past the deadline ends the run.
+    clock.increment(100);
+    cmd.send({ type: 'PROBE_RESULT', at: clock.now(), runId: 'R1', ok: false, detail: 'exit 1' });
+    assert.equal(cmd.getSnapshot().value, 'ending');
+    const persisted = JSON.parse(JSON.stringify(actor.getPersistedSnapshot())) as object;
+    actor.stop();
+
+    const later = new SimulatedClock();
+    later.set(clock.now() + 600);
+    const requests: HostRequest[] = [];
+    const restored = createActor(workspaceMachine, { input: { id: 'W', label: 'w', ttlMs: null }, clock: later, snapshot: persisted as never });
+    restored.on('*', (r) => requests.push(r));
+    restored.start();
+    restored.send({ type: 'RESUME', at: later.now() });
+    const child = (restored.getSnapshot().children as Record<string, AnyActorRef>).C!;
+    assert.equal(child.getSnapshot().value, 'ending');
+    const signals = () => requests.filter((r) => r.type === 'signalRun').map((r) => (r as { signal: string }).signal);
+    assert.deepEqual(signals(), [], 'its SIGTERM was sent before the snapshot');
+    later.increment(999);
+    assert.deepEqual(signals(), []);
+    later.increment(1);
+    assert.deepEqual(signals(), ['SIGKILL']);
   });
 
   test('RUN_LOST while starting (restored before its first spawn was heard): it asks for its spawn again, one-shot or supervised', () => {

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { coreOf } from '../src/host/runtime.js';
 import type { Command, Runtime } from '../src/index.js';
-import { isAlive, pollUntil, processesMentioning, startRuntime, untilState } from './helpers.js';
+import type { SpawnedProcess, SpawnOrder } from '../src/host/spawn/spawner.js';
+import { isAlive, pollUntil, processesMentioning, startRuntime, stateOf, untilState, waitFor } from './helpers.js';
+import { wrapSpawner } from './wrapped-spawner.js';
 
 // A user's order (a stop, a run) sent to an actor whose worker thread dies before it handled
 // it: the actor comes back on a new thread from its last snapshot, which does not hold the
@@ -118,6 +120,161 @@ describe('an order in flight to a worker thread that dies', () => {
     const victim = supervisedRuns[0]!;
     process.kill(victim.pid, 'SIGKILL');
     await pollUntil(() => ws.commands(), (list) => list.some((c) => c.label === victim.label && c.id !== victim.id && c.alive), 'the killed run relaunched');
+    await settles(ws.stop({ graceMs: 0 }), 'the final stop');
+  });
+
+  // The interleaving behind a duplicate run seen under load: the thread asked for the spawn and
+  // its snapshot (the command `starting`) reached the host with the request; the thread died
+  // while the spawn was under way, so re-hosting found the actor `starting` with no run in the
+  // process table, and asked for its spawn again. Held here so that it happens every time.
+  test('a spawn under way as the thread dies is not asked again: the command runs once', async () => {
+    const rt = await startRuntime({ workers: 1, statsIntervalMs: 0 });
+    const ws = await rt.createWorkspace({ label: 'spawn-under-way' });
+    const marker = `1000.${process.pid}7`;
+    const spawns: SpawnOrder[] = [];
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    wrapSpawner(rt, async (order, real): Promise<SpawnedProcess> => {
+      if (!order.args.includes(marker)) return real.spawn(order);
+      spawns.push(order);
+      await released;
+      return real.spawn(order);
+    });
+    const entry = coreOf(rt).registry.get(ws.id)!;
+    const asked = ws.run({ exec: 'sleep', argv: [marker], label: 'asked', ready: { exec: ['true'] } });
+    await pollUntil(() => spawns.length, (n) => n === 1, 'the spawn asked for');
+    const persisted = JSON.stringify(entry.persisted);
+    assert.ok(persisted.includes('"starting"'), `the snapshot re-hosting starts from holds the command starting: ${persisted.slice(0, 200)}`);
+    await killWorkerAfter(rt, 0);
+    release();
+    const run = await settles(asked, 'ws.run()');
+    const running = await untilState(run, 'running');
+    assert.equal(running.context.runId, run.id, 'its actor supervises the run run() gave');
+    const ofCommand = (await ws.commands()).filter((c) => c.label === 'asked');
+    assert.deepEqual(ofCommand.map((c) => [c.id, c.alive]), [[run.id, true]], 'one run');
+    assert.equal(spawns.length, 1, 'spawned once');
+    await pollUntil(() => processesMentioning(marker).length, (n) => n === 1, 'one process of the command');
+    await settles(ws.stop({ graceMs: 0 }), 'the final stop');
+    assert.deepEqual(processesMentioning(marker), []);
+  });
+
+  test('a pipeline spawn under way as the thread dies is not asked again: each node runs once', async () => {
+    const rt = await startRuntime({ workers: 1, statsIntervalMs: 0 });
+    const ws = await rt.createWorkspace({ label: 'pipeline-spawn-under-way' });
+    const marker = `1000.${process.pid}8`;
+    const spawns: SpawnOrder[] = [];
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    wrapSpawner(rt, async (order, real): Promise<SpawnedProcess> => {
+      if (!order.args.includes(marker)) return real.spawn(order);
+      spawns.push(order);
+      await released;
+      return real.spawn(order);
+    });
+    const entry = coreOf(rt).registry.get(ws.id)!;
+    const running = rt.runPipeline({
+      label: 'held',
+      workspace: ws.id,
+      nodes: [
+        { label: 'gen', exec: 'sleep', argv: [marker] },
+        { label: 'sink', exec: 'cat' },
+      ],
+      edges: [{ from: 'gen', to: 'sink' }],
+    });
+    await pollUntil(() => spawns.length, (n) => n === 1, 'the spawn asked for');
+    assert.ok(JSON.stringify(entry.persisted).includes('"pipeline"'), 'the snapshot re-hosting starts from holds the pipeline');
+    await killWorkerAfter(rt, 0);
+    release();
+    const pipeline = await settles(running, 'runPipeline()');
+    // Every spawn asked for is over (a second one, on the old code, had been asked as the thread was replaced).
+    await pollUntil(() => entry.pendingSpawns, (n) => n === 0, 'no spawn under way');
+    assert.equal(spawns.length, 1, 'its first node spawned once');
+    assert.deepEqual(pipeline.nodes.map((node) => isAlive(node.pid)), [true, true]);
+    await pollUntil(() => processesMentioning(marker).length, (n) => n === 1, 'one process of its first node');
+    await settles(pipeline.stop({ graceMs: 0 }), 'pipeline.stop()');
+    await settles(ws.stop({ graceMs: 0 }), 'the final stop');
+    assert.deepEqual(processesMentioning(marker), []);
+  });
+
+  // An order the runtime gives itself: the quota actor reports a breach once per episode, so a
+  // QUOTA_BREACH lost with its thread was never told again, and the workspace ran on past its quota.
+  test("a quota kill sent to a thread that dies before it reads it: the workspace is stopped all the same", async () => {
+    const rt = await startRuntime({ workers: 1, statsIntervalMs: 0 });
+    const ws = await rt.createWorkspace({ label: 'quota-killed', limits: { nproc: 1 }, quota: { nproc: 'kill' } });
+    const marker = `1000.${process.pid}9`;
+    const runs = [await ws.run({ exec: 'sleep', argv: [marker] }), await ws.run({ exec: 'sleep', argv: [marker] })];
+    // The breach leaves for the thread, which dies before reading it: it goes with the thread.
+    const pool = coreOf(rt).pool;
+    const send = pool.send.bind(pool);
+    let lost = 0;
+    pool.send = (index, message) => {
+      if (message.type === 'workspaceEvent' && message.event.type === 'QUOTA_BREACH') lost++;
+      else send(index, message);
+    };
+    const stopped = waitFor(ws.subscribe.bind(ws), (s) => stateOf(s) === 'stopped', 'the quota stop');
+    await ws.stats();
+    assert.equal(lost, 1, 'the breach was reported (and lost)');
+    pool.send = send;
+    await killWorkerAfter(rt, 0);
+    const final = await settles(stopped, 'the quota stop');
+    assert.equal(final.context.stopReason, 'quota');
+    assert.deepEqual(runs.map((run) => isAlive(run.pid)), [false, false], 'no process left past its quota');
+    assert.deepEqual(processesMentioning(marker), []);
+  });
+
+  // A line or notify probe speaks once: its "ready" lost with the thread left the re-hosted
+  // actor `up` (not ready) until its start timeout ended a run that was ready all along.
+  test("a one-shot probe's \"ready\" sent to a thread that dies before it reads it: the command is ready all the same", async () => {
+    const rt = await startRuntime({ workers: 1, statsIntervalMs: 0 });
+    const ws = await rt.createWorkspace({ label: 'ready-lost' });
+    const pool = coreOf(rt).pool;
+    const send = pool.send.bind(pool);
+    let lost = 0;
+    pool.send = (index, message) => {
+      if (message.type === 'childEvent' && message.event.type === 'PROBE_RESULT') lost++;
+      else send(index, message);
+    };
+    const cmd = await ws.run({ exec: 'sh', argv: ['-c', 'echo ready; exec sleep 1000'], label: 'said-once', ready: { line: '^ready$' } });
+    await pollUntil(() => lost, (n) => n === 1, 'the readiness said (and lost)');
+    pool.send = send;
+    await killWorkerAfter(rt, 0);
+    const running = await settles(untilState(cmd, 'running'), 'the command ready');
+    assert.equal(running.context.runId, cmd.id, 'the run its actor supervises is the first');
+    assert.equal(isAlive(cmd.pid), true);
+    await settles(ws.stop({ graceMs: 0 }), 'the final stop');
+  });
+
+  // A run its supervisor ends (not ready in time, unhealthy) gets SIGTERM, and SIGKILL past a
+  // grace: a timer of the actor's, which a thread's death must not take along with it.
+  test('a run being ended (SIGTERM ignored) as the thread dies: it is still killed past its grace', async () => {
+    const rt = await startRuntime({ workers: 1, statsIntervalMs: 0 });
+    const ws = await rt.createWorkspace({ label: 'ending' });
+    // Ignored before the exec, ignored by sleep: only SIGKILL ends it.
+    const cmd = await ws.run({ exec: 'sh', argv: ['-c', "trap '' TERM; exec sleep 1000"], label: 'stubborn', ready: { exec: ['false'], intervalMs: 20, startTimeoutMs: 100 } });
+    await untilState(cmd, 'ending');
+    await killWorkerAfter(rt, 0);
+    const exit = await settles(cmd.exited, 'the run ended');
+    assert.equal(exit.signal, 'SIGKILL');
+    await settles(ws.stop({ graceMs: 0 }), 'the final stop');
+  });
+
+  test('a pipeline stopping (a node ignores SIGTERM) as the thread dies: its nodes are still killed past the grace', async () => {
+    const rt = await startRuntime({ workers: 1, statsIntervalMs: 0 });
+    const ws = await rt.createWorkspace({ label: 'pipeline-stopping' });
+    const pipeline = await rt.runPipeline({
+      label: 'stubborn',
+      workspace: ws.id,
+      nodes: [
+        { label: 'gen', exec: 'sh', argv: ['-c', "trap '' TERM; exec sleep 1000"] },
+        { label: 'sink', exec: 'cat' },
+      ],
+      edges: [{ from: 'gen', to: 'sink' }],
+    });
+    const stopping = pipeline.stop({ graceMs: 300 });
+    await waitFor(pipeline.subscribe.bind(pipeline), (s) => JSON.stringify(s.value) === '{"stopping":"terminating"}', 'the pipeline stopping');
+    await killWorkerAfter(rt, 0);
+    await settles(stopping, 'pipeline.stop()');
+    assert.deepEqual(pipeline.nodes.filter((node) => isAlive(node.pid)), [], 'no node left');
     await settles(ws.stop({ graceMs: 0 }), 'the final stop');
   });
 });

@@ -123,10 +123,12 @@ export const commandMachine = commandSetup.createMachine({
       },
     },
     // Its supervisor ends the run (unhealthy, or its group restarts it): SIGTERM, then SIGKILL.
+    // Restored (a restart, a worker thread that died): the kill grace is armed again, in full
+    // (late, never early), and no second SIGTERM is sent.
     ending: {
       entry: 'endRun',
       after: { killGrace: { actions: 'killEndingRun' } },
-      on: whileEnding,
+      on: { ...whileEnding, RESUME: { target: 'ending', reenter: true, actions: 'stamp' } },
     },
     // Restored without its process. One caught starting never ran as far as the snapshot
     // knows (it holds the moment before the spawn): it starts, whatever its policy, as its

@@ -166,7 +166,11 @@ export const commandSetup = setup({
     terminateRun: enqueueActions(({ context, enqueue }) => {
       if (context.told.stopAlone !== null && context.runId !== null) enqueue.sendParent(stopAloneSignal(context, context.told.stopAlone.graceMs));
     }),
-    endRun: sendParent(({ context }) => signalRun(context, 'SIGTERM')),
+    endRun: enqueueActions(({ context, event, enqueue }) => {
+      // Entered again at a restore or a re-hosting (RESUME) only to arm its kill grace again
+      // (XState keeps no timer in a snapshot): its SIGTERM was sent before the snapshot.
+      if (event.type !== 'RESUME') enqueue.sendParent(signalRun(context, 'SIGTERM'));
+    }),
     killEndingRun: sendParent(({ context }) => signalRun(context, 'SIGKILL')),
     noteUnmet: assign(({ context, event }) =>
       event.type === 'DEPENDENCY_FAILED' ? { told: { ...context.told, dependencyDetail: event.detail }, stampedAt: event.at } : {},

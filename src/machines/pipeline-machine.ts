@@ -160,6 +160,9 @@ export const pipelineMachine = pipelineSetup.createMachine({
         terminating: {
           always: { guard: 'noGrace', target: 'killing' },
           after: { grace: 'killing' },
+          // Restored (a restart, a worker thread that died): the grace armed again for what is
+          // left of it; its SIGTERM, the entry of `stopping`, is not sent again.
+          on: { RESUME: { target: 'terminating', reenter: true, actions: 'stamp' } },
         },
         killing: { entry: 'kill' },
       },

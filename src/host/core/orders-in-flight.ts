@@ -13,8 +13,12 @@ import { isLive } from './command-control.js';
 //   snapshot a re-hosting starts from, and one it did not see never asked for a process;
 // - a stop, until its actor ended; the workspace's, as long as the workspace lives. A machine
 //   ignores a stop it is already carrying out (the same deadline does not shorten its grace).
+// One order the runtime gives itself is kept too: a quota kill (QUOTA_BREACH, action 'kill'),
+// as a workspace stop is. The quota actor reports a breach once per episode, so one lost with
+// its thread was never told again, and the workspace ran on past its quota. A workspace that
+// already stops ignores it.
 
-type Order = Extract<WorkspaceEvent | ChildEvent, { type: 'STOP' | 'RUN' | 'RUN_PIPELINE' }>;
+type Order = Extract<WorkspaceEvent | ChildEvent, { type: 'STOP' | 'RUN' | 'RUN_PIPELINE' }> | Extract<WorkspaceEvent, { type: 'QUOTA_BREACH' }>;
 
 /** The workspace's own stop is kept under this key; a child's orders under its key. */
 const WORKSPACE = '';
@@ -30,8 +34,7 @@ export function noteSent(ws: WorkspaceEntry, event: WorkspaceEvent | ChildEvent,
     // A new run of a command (a restart) ends what an earlier stop of it ordered.
     orders?.delete(`STOP:${event.key}`);
     key = event.key;
-  } else if (event.type !== 'STOP' || (key === WORKSPACE && event.reason === 'shutdown')) {
-    // A shutdown re-hosts nothing: its stop need not be kept.
+  } else if (!isKept(event, key)) {
     if (orders?.size === 0) open.delete(ws);
     return;
   }
@@ -53,7 +56,7 @@ export function ordersToRetell(ws: WorkspaceEntry): Array<{ child: string | null
 
 function dropHandled(ws: WorkspaceEntry, orders: Map<string, { key: string; event: Order }>): void {
   for (const [id, { key, event }] of orders) {
-    if (event.type === 'STOP' && key === WORKSPACE) continue;
+    if ((event.type === 'STOP' || event.type === 'QUOTA_BREACH') && key === WORKSPACE) continue;
     if (!stillOpen(ws, key, event)) orders.delete(id);
   }
 }
@@ -67,6 +70,12 @@ function stillOpen(ws: WorkspaceEntry, key: string, event: Order): boolean {
   }
   if (event.type === 'RUN_PIPELINE') return pipeline !== undefined && pipeline.snapshot === null && !pipeline.done.settled;
   return command ? isLive(command) : pipeline ? !pipeline.done.settled : false;
+}
+
+/** Besides runs: stops, but a shutdown's (a shutdown re-hosts nothing), and quota kills. */
+function isKept(event: WorkspaceEvent | ChildEvent, key: string): boolean {
+  if (event.type === 'QUOTA_BREACH') return event.action === 'kill';
+  return event.type === 'STOP' && !(key === WORKSPACE && event.reason === 'shutdown');
 }
 
 function deadlineOf(stop: Extract<Order, { type: 'STOP' }>): number {

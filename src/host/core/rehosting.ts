@@ -52,8 +52,9 @@ export function onWorkerLost(core: CoreParts, index: number, error: unknown): vo
 
 /**
  * What a re-hosted workspace's children may have missed while their thread was dying: the
- * spawn they asked for (done, or never received) and the exits since. Told again from the
- * process table; a machine ignores what it already knew (runs are matched by id).
+ * spawn they asked for (done, under way, or never received), a readiness said once, and the
+ * exits since. Told again from the process table; a machine ignores what it already knew (runs
+ * are matched by id); a spawn under way is not asked twice (main-actors/host-actor.ts).
  */
 function retell(core: CoreParts, ws: WorkspaceEntry): void {
   const at = core.clock.now();
@@ -67,6 +68,8 @@ function retell(core: CoreParts, ws: WorkspaceEntry): void {
       const latest = runs.filter((run) => run.restarts === restarts).at(-1);
       if (latest) {
         core.toChild(ws, key, { type: 'SPAWNED', at, runId: latest.id, pid: latest.pid });
+        // A line or notify probe says "ready" once: the actor may have missed it (one that heard it ignores it).
+        if (latest.saidReady !== undefined) core.toChild(ws, key, { type: 'PROBE_RESULT', at, runId: latest.id, ok: true, detail: latest.saidReady });
         if (latest.exit) core.toChild(ws, key, exitEvent(latest, latest.exit, at));
       } else if (state === 'starting' || state === 'restarting') {
         serveRequest(core, { type: 'spawn', wsId: ws.id, key, restarts });

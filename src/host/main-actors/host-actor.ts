@@ -33,6 +33,14 @@ type HostMessage =
 export class HostActor {
   private readonly mailbox = new Mailbox<HostMessage>((message) => this.handle(message));
   private readonly orders: StandingOrders;
+  /**
+   * The spawn under way of each command (by the restart count asked for) and of each pipeline
+   * (by attempt). The same spawn asked again meanwhile is the request of an actor re-hosted
+   * after its thread died (core/rehosting.ts): the snapshot it came back from was taken after
+   * its first request, so it asks again. It is not spawned twice: the run under way is its
+   * answer, told to the actor it has now once the spawn is done.
+   */
+  private readonly spawning = new WeakMap<CommandEntry | PipelineEntry, number>();
 
   constructor(private readonly deps: HostActorDeps) {
     this.orders = new StandingOrders(deps, {
@@ -102,7 +110,9 @@ export class HostActor {
   private handle(message: HostMessage): void {
     switch (message.type) {
       case 'spawn':
-        if (!this.orders.asked(message.ws, message.command, message.restarts, message.relaunch)) this.startCommand(message.ws, message.command, message.restarts, message.relaunch);
+        if (this.orders.asked(message.ws, message.command, message.restarts, message.relaunch)) return;
+        if (this.spawning.get(message.command) === message.restarts) return;
+        this.startCommand(message.ws, message.command, message.restarts, message.relaunch);
         return;
       case 'commandSpawned':
         this.commandSpawned(message.ws, message.command, message.restarts, message.result, message.token, message.relaunch);
@@ -111,6 +121,7 @@ export class HostActor {
         this.aheadSpawned(message.ws, message.command, message.restarts, message.result, message.done);
         return;
       case 'spawnPipeline':
+        if (this.spawning.get(message.pipeline) === message.attempt) return;
         this.startPipeline(message.ws, message.pipeline, message.attempt, message.only);
         return;
       case 'pipelineSpawned':
@@ -140,6 +151,7 @@ export class HostActor {
     }
     // A stop is not over while the spawn may still produce a process.
     ws.pendingSpawns++;
+    this.spawning.set(command, restarts);
     void spawnOrError(this.deps.spawner, order).then((result) =>
       this.mailbox.send({ type: 'commandSpawned', ws, command, restarts, result, token, ...(relaunch ? { relaunch } : {}) }),
     );
@@ -182,6 +194,7 @@ export class HostActor {
 
   private commandSpawned(ws: WorkspaceEntry, command: CommandEntry, restarts: number, result: SpawnedProcess | ShumaError, token: string, relaunch?: RelaunchOrder): void {
     ws.pendingSpawns--;
+    if (this.spawning.get(command) === restarts) this.spawning.delete(command);
     if (result instanceof ShumaError) {
       this.deps.probes.forget(token);
       this.refuse(ws, command, result);
@@ -213,12 +226,14 @@ export class HostActor {
       return;
     }
     for (const scope of [ws, pipeline]) scope.pendingSpawns++;
+    this.spawning.set(pipeline, attempt);
     void spawnNodes(this.deps, (w, plan) => this.orderFor(w, plan), ws, pipeline, only).then((outcome) => this.mailbox.send({ type: 'pipelineSpawned', ws, pipeline, attempt, outcome, ...(only ? { only } : {}) }));
   }
 
   private pipelineSpawned(ws: WorkspaceEntry, pipeline: PipelineEntry, attempt: number, { spawned, tap, failure }: PipelineSpawnOutcome, only?: ReadonlySet<string>): void {
     const scopes = [ws, pipeline];
     for (const scope of scopes) scope.pendingSpawns--;
+    if (this.spawning.get(pipeline) === attempt) this.spawning.delete(pipeline);
     if (failure) {
       tap?.abort();
       // All or nothing: what did start is killed (Node reaps it), nothing is reported but the cause.

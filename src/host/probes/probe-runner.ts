@@ -75,6 +75,7 @@ export class ProbeRunner {
     const notifyToken = probe.notify ? token : null;
     const ready = (detail: string) => {
       if (!run.alive) return;
+      run.saidReady = detail;
       this.deps.toChild(ws, command.key, { type: 'PROBE_RESULT', at: this.deps.now(), runId: run.id, ok: true, detail });
     };
     if (probe.line !== undefined && spawned.stdout) {

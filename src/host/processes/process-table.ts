@@ -27,6 +27,11 @@ export interface RunEntry {
   reason: RunReason;
   /** The Slurm node it runs on, for a Slurm-placed workspace. */
   readonly node?: string;
+  /**
+   * What said it was ready, for a probe that says so once (a line, READY=1): told again to an
+   * actor re-hosted after its thread died, which may not have heard it (core/rehosting.ts).
+   */
+  saidReady?: string;
   /** Its output pipes closed: everything it wrote was read. */
   outputEnded: boolean;
   /** Its output was read to the end, or the wait for the end was cut short (a descendant kept the pipes). */
