@@ -195,10 +195,14 @@ async function measureRounds(rt: Runtime, restarts: number): Promise<{ bare: Rou
 
 /**
  * A shell's empty loop, in a session of its own (another program's work, in a scheduling
- * autogroup of its own): one of the two cores is busy while it runs.
+ * autogroup of its own): one of the two cores is busy while it runs. It looks for the bench
+ * every 20,000 turns and ends without it: a bench killed mid-section (a timeout's SIGTERM, a
+ * SIGKILL) runs no cleanup, and a loop of its own session would have burnt a core for good.
  */
+const BUSY_WHILE_BENCH_LIVES = 'while kill -0 "$1" 2>/dev/null; do i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; done';
+
 function startBusyLoop(): Promise<ChildProcess> {
-  const child = spawn('/bin/sh', ['-c', 'while :; do :; done'], { detached: true, stdio: 'ignore' });
+  const child = spawn('/bin/sh', ['-c', BUSY_WHILE_BENCH_LIVES, 'busy-loop', String(process.pid)], { detached: true, stdio: 'ignore' });
   return new Promise((resolve, reject) => {
     child.once('error', reject);
     child.once('spawn', () => resolve(child));

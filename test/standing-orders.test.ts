@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
 import { ShumaError, type ActorSnapshot, type Runtime } from '../src/index.js';
 import { coreOf } from '../src/host/runtime.js';
 import type { SpawnedProcess } from '../src/host/spawn/spawner.js';
 import type { ChildEvent } from '../src/protocol/machine-events.js';
-import { isAlive, startRuntime, waitFor, waitGone } from './helpers.js';
+import { isAlive, processesMentioning, startRuntime, waitFor, waitGone } from './helpers.js';
 import { wrapSpawner } from './wrapped-spawner.js';
 
 // A command whose policy relaunches at once gives the host a standing order with each spawn
@@ -117,7 +116,7 @@ describe('restarts on standing orders', () => {
       await stopping;
       if (outcome.cmd) assert.notEqual(stateOf(outcome.cmd.getSnapshot()), 'starting', `round ${round}: run() settled before the actor had the run`);
       else assert.ok(outcome.error instanceof ShumaError, `round ${round}: ${String(outcome.error)}`);
-      assert.deepEqual(processesWith(marker), [], `round ${round}: a process of the run outlived its workspace`);
+      assert.deepEqual(processesMentioning(marker), [], `round ${round}: a process of the run outlived its workspace`);
     }
   });
 });
@@ -247,18 +246,4 @@ function holdSpawns(rt: Runtime, free: number): { held: Promise<void>; release()
     return spawned;
   });
   return { held, release: () => release() };
-}
-
-/** Live processes whose command line has `marker`. */
-function processesWith(marker: string): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'latin1').includes(marker) && isAlive(Number(entry))) found.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
 }
