@@ -23,6 +23,20 @@ function workspaceUnderTest(ttlMs: number | null = null) {
   return { actor, clock, requests, child };
 }
 
+/** A new actor from `actor`'s persisted snapshot (`actor` is stopped), `ms` later, RESUMEd as restore does. */
+function restoredLater(actor: ReturnType<typeof workspaceUnderTest>['actor'], clock: SimulatedClock, ms: number) {
+  const persisted = JSON.parse(JSON.stringify(actor.getPersistedSnapshot())) as object;
+  actor.stop();
+  const later = new SimulatedClock();
+  later.set(clock.now() + ms);
+  const requests: HostRequest[] = [];
+  const restored = createActor(workspaceMachine, { input: { id: 'W', label: 'w', ttlMs: null }, clock: later, snapshot: persisted as never });
+  restored.on('*', (request) => requests.push(request));
+  restored.start();
+  restored.send({ type: 'RESUME', at: later.now() });
+  return { restored, later, requests };
+}
+
 describe('nextBackoff', () => {
   const policy = resolveRestartPolicy({ onFailure: true, backoffMs: 200, maxBackoffMs: 30_000 });
 
@@ -248,17 +262,9 @@ describe('restored actors', () => {
     const cmd = (actor.getSnapshot().children as Record<string, AnyActorRef>).C!;
     cmd.send({ type: 'SPAWNED', at: clock.now(), runId: 'R1', pid: 1 });
     cmd.send({ type: 'EXITED', at: clock.now(), runId: 'R1', code: 1, signal: null, status: 1 });
-    const persisted = JSON.parse(JSON.stringify(actor.getPersistedSnapshot())) as object;
-    actor.stop();
 
     // 600 ms later, a new actor from the snapshot: 400 ms of the backoff are left.
-    const later = new SimulatedClock();
-    later.set(clock.now() + 600);
-    const requests: HostRequest[] = [];
-    const restored = createActor(workspaceMachine, { input: { id: 'W', label: 'w', ttlMs: null }, clock: later, snapshot: persisted as never });
-    restored.on('*', (r) => requests.push(r));
-    restored.start();
-    restored.send({ type: 'RESUME', at: later.now() });
+    const { restored, later, requests } = restoredLater(actor, clock, 600);
     const child = (restored.getSnapshot().children as Record<string, AnyActorRef>).C!;
     later.increment(399);
     assert.equal(child.getSnapshot().value, 'backoff');
@@ -282,16 +288,8 @@ describe('restored actors', () => {
     clock.increment(100);
     cmd.send({ type: 'PROBE_RESULT', at: clock.now(), runId: 'R1', ok: false, detail: 'exit 1' });
     assert.equal(cmd.getSnapshot().value, 'ending');
-    const persisted = JSON.parse(JSON.stringify(actor.getPersistedSnapshot())) as object;
-    actor.stop();
 
-    const later = new SimulatedClock();
-    later.set(clock.now() + 600);
-    const requests: HostRequest[] = [];
-    const restored = createActor(workspaceMachine, { input: { id: 'W', label: 'w', ttlMs: null }, clock: later, snapshot: persisted as never });
-    restored.on('*', (r) => requests.push(r));
-    restored.start();
-    restored.send({ type: 'RESUME', at: later.now() });
+    const { restored, later, requests } = restoredLater(actor, clock, 600);
     const child = (restored.getSnapshot().children as Record<string, AnyActorRef>).C!;
     assert.equal(child.getSnapshot().value, 'ending');
     const signals = () => requests.filter((r) => r.type === 'signalRun').map((r) => (r as { signal: string }).signal);

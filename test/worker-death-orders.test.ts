@@ -27,6 +27,20 @@ async function killWorkerAfter(rt: Runtime, round: number): Promise<void> {
   await pollUntil(async () => (await rt.health()).workerRestarts, (n) => n === restartsBefore + 1, 'the worker thread replaced');
 }
 
+/** Spawns whose arguments hold `marker` wait for release(); every one asked for is in `spawns`. */
+function holdSpawnsOf(rt: Runtime, marker: string): { spawns: SpawnOrder[]; release(): void } {
+  const spawns: SpawnOrder[] = [];
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  wrapSpawner(rt, async (order, real): Promise<SpawnedProcess> => {
+    if (!order.args.includes(marker)) return real.spawn(order);
+    spawns.push(order);
+    await released;
+    return real.spawn(order);
+  });
+  return { spawns, release: () => release() };
+}
+
 /** The awaited call settles at all: what hangs forever is what this file is about. */
 function settles<T>(promise: Promise<T>, what: string, timeoutMs = 15_000): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -131,15 +145,7 @@ describe('an order in flight to a worker thread that dies', () => {
     const rt = await startRuntime({ workers: 1, statsIntervalMs: 0 });
     const ws = await rt.createWorkspace({ label: 'spawn-under-way' });
     const marker = `1000.${process.pid}7`;
-    const spawns: SpawnOrder[] = [];
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    wrapSpawner(rt, async (order, real): Promise<SpawnedProcess> => {
-      if (!order.args.includes(marker)) return real.spawn(order);
-      spawns.push(order);
-      await released;
-      return real.spawn(order);
-    });
+    const { spawns, release } = holdSpawnsOf(rt, marker);
     const entry = coreOf(rt).registry.get(ws.id)!;
     const asked = ws.run({ exec: 'sleep', argv: [marker], label: 'asked', ready: { exec: ['true'] } });
     await pollUntil(() => spawns.length, (n) => n === 1, 'the spawn asked for');
@@ -162,15 +168,7 @@ describe('an order in flight to a worker thread that dies', () => {
     const rt = await startRuntime({ workers: 1, statsIntervalMs: 0 });
     const ws = await rt.createWorkspace({ label: 'pipeline-spawn-under-way' });
     const marker = `1000.${process.pid}8`;
-    const spawns: SpawnOrder[] = [];
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    wrapSpawner(rt, async (order, real): Promise<SpawnedProcess> => {
-      if (!order.args.includes(marker)) return real.spawn(order);
-      spawns.push(order);
-      await released;
-      return real.spawn(order);
-    });
+    const { spawns, release } = holdSpawnsOf(rt, marker);
     const entry = coreOf(rt).registry.get(ws.id)!;
     const running = rt.runPipeline({
       label: 'held',
