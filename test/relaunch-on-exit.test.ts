@@ -7,16 +7,16 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import type { Runtime } from '../src/index.js';
+import type { CommandInfo, Runtime, Workspace } from '../src/index.js';
 import { coreOf } from '../src/host/runtime.js';
 import type { NativeSpawner } from '../src/host/spawn/native-spawner.js';
 import type { SpawnedProcess, Spawner } from '../src/host/spawn/spawner.js';
-import { isAlive, processesMentioning, startRuntime, stateOf, waitFor, waitGone } from './helpers.js';
+import { isAlive, pollUntil, processesMentioning, startRuntime, stateOf, waitFor, waitGone } from './helpers.js';
 
 /** The runtime's spawner, its relaunch doors counted (the real ones still do the work). */
 function countRelaunches(rt: Runtime) {
   const spawner = (coreOf(rt).placements.local as unknown as { host: { deps: { spawner: Spawner } } }).host.deps.spawner;
-  const counts = { armed: 0, disarmed: 0, started: 0, taken: [] as SpawnedProcess[] };
+  const counts = { armed: 0, disarmed: 0, started: 0, taken: [] as SpawnedProcess[], beforeDisarm: undefined as ((pid: number) => void) | undefined };
   const { armRelaunch, disarmRelaunch, relaunched } = spawner;
   assert.ok(armRelaunch && disarmRelaunch && relaunched, 'the native spawner relaunches at an exit');
   // What the addon's thread started, taken by the host or not.
@@ -37,6 +37,7 @@ function countRelaunches(rt: Runtime) {
   };
   spawner.disarmRelaunch = (pid) => {
     counts.disarmed++;
+    counts.beforeDisarm?.(pid);
     disarmRelaunch.call(spawner, pid);
   };
   spawner.relaunched = (pid) => {
@@ -45,6 +46,19 @@ function countRelaunches(rt: Runtime) {
     return started;
   };
   return counts;
+}
+
+/**
+ * Blocks this thread (so the loop hears nothing) until the addon's thread has reaped `pid` — under
+ * its lock, as the relaunch fires — and the run it started at that exit has exec'd; its pid.
+ */
+function spinUntilRelaunched(pid: number, marker: string): number {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const next = existsSync(`/proc/${pid}`) ? undefined : processesMentioning(marker).find((other) => other !== pid);
+    if (next !== undefined) return next;
+    assert.ok(Date.now() < deadline, `the spawner's thread did not reap ${pid} and start the next run`);
+  }
 }
 
 async function nativeRuntime(t: TestContext): Promise<Runtime | null> {
@@ -127,6 +141,91 @@ describe('relaunches started on the spawner\'s thread', () => {
       assert.ok(counts.armed >= 10, `relaunches were armed (${counts.armed} of 20)`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  // The race the disarm loses: the addon's thread has already reaped the run and started the next
+  // when the host revokes the order (a stop of the command). Built, not hoped for: the run is
+  // killed, and this thread spins (the loop cannot hear the exit meanwhile) until the old pid is
+  // reaped — under the relaunch thread's lock, with FIRED — and the new run has exec'd; the stop is
+  // asked in the same tick, so its disarm finds the relaunch fired and the host never takes it.
+  test('a command stopped as its run exits, after the spawner started the next (20 rounds): that run is killed and nobody tells of it', async (t) => {
+    const rt = await nativeRuntime(t);
+    if (!rt) return;
+    const counts = countRelaunches(rt);
+    // GNU sleep adds up its operands: the extra one marks this test's runs in /proc (no sh, no fork carrying it).
+    const marker = `0.0000000${process.pid}1`;
+    try {
+      for (let round = 0; round < 20; round++) {
+        const ws: Workspace = await rt.createWorkspace({ label: `relaunch-revoked-${round}` });
+        const armedBefore = counts.armed;
+        const startedBefore = counts.started;
+        const cmd = await ws.run({ exec: 'sleep', argv: ['30', marker], label: 'sleeper', restart: { onFailure: true, always: true, backoffMs: 0, maxRestarts: 0 } });
+        await pollUntil(() => counts.armed, (armed) => armed > armedBefore, `round ${round}: the first run's relaunch armed`);
+        const first: CommandInfo | undefined = (await ws.commands()).find((c) => c.label === 'sleeper' && c.alive);
+        if (!first) assert.fail(`round ${round}: no first run`);
+        process.kill(first.pid, 'SIGKILL');
+        const next = spinUntilRelaunched(first.pid, marker);
+        // Same tick: its disarm (standing-orders.ts withdraw) comes after the relaunch fired.
+        await ws.stopCommand('sleeper', { graceMs: 0 });
+        assert.equal(counts.started, startedBefore + 1, `round ${round}: the spawner started the next run at the exit`);
+        assert.equal(counts.taken.length, 0, `round ${round}: the host took a run after its order was revoked`);
+        await pollUntil(() => processesMentioning(marker), (pids) => pids.length === 0, `round ${round}: no run left (${next} was started at the exit)`);
+        const runs = (await ws.commands()).filter((c) => c.label === 'sleeper');
+        assert.deepEqual(runs.map((run) => run.pid), [first.pid], `round ${round}: the table tells only the first run`);
+        assert.equal(runs[0]!.alive, false);
+        assert.equal(cmd.getSnapshot()!.context.restarts, 0, `round ${round}: the actor restarted`);
+        assert.notEqual(stateOf(cmd.getSnapshot()), 'running');
+        const trail = (await ws.why(cmd.id)).map((entry) => entry.text);
+        assert.equal(trail.filter((text) => text.startsWith('spawned')).length, 1, JSON.stringify(trail));
+        assert.ok(!trail.some((text) => text.includes(String(next))), JSON.stringify(trail));
+        await ws.stop({ graceMs: 0 });
+      }
+    } finally {
+      for (const pid of processesMentioning(marker)) process.kill(pid, 'SIGKILL');
+    }
+  });
+
+  // The same race at a workspace stop, whose disarm comes from the actors' side a round trip later:
+  // the run dies, and its relaunch fires, just before the host's disarm runs (in its door here).
+  test('a workspace stopped as its run exits, after the spawner started the next (20 rounds): that run is killed and nobody tells of it', async (t) => {
+    const rt = await nativeRuntime(t);
+    if (!rt) return;
+    const counts = countRelaunches(rt);
+    const marker = `0.0000000${process.pid}2`;
+    const told: string[] = [];
+    const stopInspecting = rt.inspect((record) => told.push(JSON.stringify(record)));
+    try {
+      for (let round = 0; round < 20; round++) {
+        const ws: Workspace = await rt.createWorkspace({ label: `relaunch-ws-stopped-${round}` });
+        const armedBefore = counts.armed;
+        const startedBefore = counts.started;
+        const cmd = await ws.run({ exec: 'sleep', argv: ['30', marker], label: 'sleeper', restart: { onFailure: true, always: true, backoffMs: 0, maxRestarts: 0 } });
+        await pollUntil(() => counts.armed, (armed) => armed > armedBefore, `round ${round}: the first run's relaunch armed`);
+        const first: CommandInfo | undefined = (await ws.commands()).find((c) => c.label === 'sleeper' && c.alive);
+        if (!first) assert.fail(`round ${round}: no first run`);
+        let next: number | undefined;
+        counts.beforeDisarm = (pid) => {
+          if (pid !== first.pid || next !== undefined) return;
+          process.kill(pid, 'SIGKILL');
+          next = spinUntilRelaunched(pid, marker);
+        };
+        await ws.stop({ graceMs: 0 });
+        counts.beforeDisarm = undefined;
+        assert.ok(next !== undefined, `round ${round}: the stop disarmed the first run's relaunch`);
+        assert.equal(counts.started, startedBefore + 1, `round ${round}: the spawner started the next run at the exit`);
+        assert.equal(counts.taken.length, 0, `round ${round}: the host took a run after its workspace began stopping`);
+        await pollUntil(() => processesMentioning(marker), (pids) => pids.length === 0, `round ${round}: no run left (${next} was started at the exit)`);
+        // The workspace is gone (commands() and why() refuse): what its actors said on the way is the record.
+        assert.equal(cmd.getSnapshot()!.context.restarts, 0, `round ${round}: the actor restarted`);
+        assert.ok(told.some((record) => record.includes(`"pid":${first.pid}`)), `round ${round}: the first run was told`);
+        assert.deepEqual(told.filter((record) => record.includes(`"pid":${next}`)), [], `round ${round}: a run that never was told`);
+        told.length = 0;
+      }
+    } finally {
+      stopInspecting();
+      counts.beforeDisarm = undefined;
+      for (const pid of processesMentioning(marker)) process.kill(pid, 'SIGKILL');
     }
   });
 
