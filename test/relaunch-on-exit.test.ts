@@ -61,6 +61,18 @@ function spinUntilRelaunched(pid: number, marker: string): number {
   }
 }
 
+/** A workspace whose one command, `sleep 30 <marker>` restarted always, has its first run's relaunch armed. */
+async function armedSleeper(rt: Runtime, counts: ReturnType<typeof countRelaunches>, marker: string, label: string, round: number) {
+  const ws: Workspace = await rt.createWorkspace({ label });
+  const armedBefore = counts.armed;
+  const startedBefore = counts.started;
+  const cmd = await ws.run({ exec: 'sleep', argv: ['30', marker], label: 'sleeper', restart: { onFailure: true, always: true, backoffMs: 0, maxRestarts: 0 } });
+  await pollUntil(() => counts.armed, (armed) => armed > armedBefore, `round ${round}: the first run's relaunch armed`);
+  const first: CommandInfo | undefined = (await ws.commands()).find((c) => c.label === 'sleeper' && c.alive);
+  if (!first) assert.fail(`round ${round}: no first run`);
+  return { ws, cmd, first, startedBefore };
+}
+
 async function nativeRuntime(t: TestContext): Promise<Runtime | null> {
   const rt = await startRuntime();
   if ((await rt.health()).spawner === 'native') return rt;
@@ -157,13 +169,7 @@ describe('relaunches started on the spawner\'s thread', () => {
     const marker = `0.0000000${process.pid}1`;
     try {
       for (let round = 0; round < 20; round++) {
-        const ws: Workspace = await rt.createWorkspace({ label: `relaunch-revoked-${round}` });
-        const armedBefore = counts.armed;
-        const startedBefore = counts.started;
-        const cmd = await ws.run({ exec: 'sleep', argv: ['30', marker], label: 'sleeper', restart: { onFailure: true, always: true, backoffMs: 0, maxRestarts: 0 } });
-        await pollUntil(() => counts.armed, (armed) => armed > armedBefore, `round ${round}: the first run's relaunch armed`);
-        const first: CommandInfo | undefined = (await ws.commands()).find((c) => c.label === 'sleeper' && c.alive);
-        if (!first) assert.fail(`round ${round}: no first run`);
+        const { ws, cmd, first, startedBefore } = await armedSleeper(rt, counts, marker, `relaunch-revoked-${round}`, round);
         process.kill(first.pid, 'SIGKILL');
         const next = spinUntilRelaunched(first.pid, marker);
         // Same tick: its disarm (standing-orders.ts withdraw) comes after the relaunch fired.
@@ -197,13 +203,7 @@ describe('relaunches started on the spawner\'s thread', () => {
     const stopInspecting = rt.inspect((record) => told.push(JSON.stringify(record)));
     try {
       for (let round = 0; round < 20; round++) {
-        const ws: Workspace = await rt.createWorkspace({ label: `relaunch-ws-stopped-${round}` });
-        const armedBefore = counts.armed;
-        const startedBefore = counts.started;
-        const cmd = await ws.run({ exec: 'sleep', argv: ['30', marker], label: 'sleeper', restart: { onFailure: true, always: true, backoffMs: 0, maxRestarts: 0 } });
-        await pollUntil(() => counts.armed, (armed) => armed > armedBefore, `round ${round}: the first run's relaunch armed`);
-        const first: CommandInfo | undefined = (await ws.commands()).find((c) => c.label === 'sleeper' && c.alive);
-        if (!first) assert.fail(`round ${round}: no first run`);
+        const { ws, cmd, first, startedBefore } = await armedSleeper(rt, counts, marker, `relaunch-ws-stopped-${round}`, round);
         let next: number | undefined;
         counts.beforeDisarm = (pid) => {
           if (pid !== first.pid || next !== undefined) return;
