@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
 import { after } from 'node:test';
+import { pino } from 'pino';
 import { createRuntime, type Runtime, type RuntimeOptions, type Workspace, type ActorSnapshot, type Command } from '../src/index.js';
 
 /** test/fixtures, from the build output (dist/test) back to the sources. */
@@ -160,4 +161,17 @@ export async function quotaKilledWorkspace(label: string) {
   await ws.stats();
   const final = await stopped;
   return { rt, ws, a, b, final };
+}
+
+export interface LogRecord {
+  level: number;
+  msg: string;
+  [field: string]: unknown;
+}
+
+/** A pino logger whose every line is kept, parsed, in `records`. */
+export function capturingLogger(level: 'debug' | 'info' | 'warn' | 'error' = 'debug') {
+  const records: LogRecord[] = [];
+  const logger = pino({ level }, { write: (line: string) => records.push(JSON.parse(line) as LogRecord) });
+  return { logger, records };
 }

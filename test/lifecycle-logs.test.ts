@@ -1,19 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { pino } from 'pino';
-import { startRuntime, stateOf, waitFor } from './helpers.js';
-
-interface LogRecord {
-  level: number;
-  msg: string;
-  [field: string]: unknown;
-}
-
-function capturingLogger() {
-  const records: LogRecord[] = [];
-  const logger = pino({ level: 'debug' }, { write: (line: string) => records.push(JSON.parse(line) as LogRecord) });
-  return { logger, records };
-}
+import { capturingLogger, startRuntime, stateOf, waitFor } from './helpers.js';
 
 describe('structured lifecycle logs (seed 24)', () => {
   test('created, spawned, exited, restart with backoff, give-up, stopped with counts', async () => {
@@ -58,8 +45,7 @@ describe('structured lifecycle logs (seed 24)', () => {
   });
 
   test("an actor's log at a level the logger drops is not sent; one the logger's level changed to takes is", async () => {
-    const records: LogRecord[] = [];
-    const logger = pino({ level: 'error' }, { write: (line: string) => records.push(JSON.parse(line) as LogRecord) });
+    const { logger, records } = capturingLogger('error');
     const rt = await startRuntime({ logger });
     const ws = await rt.createWorkspace({ label: 'quiet' });
     const policy = { onFailure: true, backoffMs: 1, maxRestarts: 1 };

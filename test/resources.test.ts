@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { pino } from 'pino';
-import { fixture, pollUntil, quotaKilledWorkspace, startRuntime, stateOf, waitFor, waitForOutput } from './helpers.js';
+import { capturingLogger, fixture, pollUntil, quotaKilledWorkspace, startRuntime, stateOf, waitFor, waitForOutput } from './helpers.js';
 
 const PYTHON = '/usr/bin/python3';
 
@@ -14,12 +13,6 @@ function procCpuUsec(pid: number): number {
 function procRssBytes(pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, 'latin1').split('\n').find((l) => l.startsWith('VmRSS:'))!;
   return Number(line.split(/\s+/)[1]) * 1024;
-}
-
-function capturingLogger() {
-  const records: Array<{ msg: string; [key: string]: unknown }> = [];
-  const logger = pino({ level: 'info' }, { write: (line: string) => records.push(JSON.parse(line) as { msg: string }) });
-  return { logger, records };
 }
 
 describe('rlimits at spawn (limits)', () => {
@@ -105,7 +98,7 @@ describe('stats from /proc (no cgroup)', () => {
 
 describe('quotas (seed 20, 21)', () => {
   test("quota() reports breaches in words; 'log' warns once per breach episode", async () => {
-    const { logger, records } = capturingLogger();
+    const { logger, records } = capturingLogger('info');
     const rt = await startRuntime({ logger, statsIntervalMs: 0 });
     const ws = await rt.createWorkspace({ label: 'crowded', limits: { nproc: 2 }, quota: { nproc: 'log' } });
     const sleepers = [];

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { coreOf } from '../src/host/runtime.js';
 import type { Command, Runtime } from '../src/index.js';
 import type { SpawnedProcess, SpawnOrder } from '../src/host/spawn/spawner.js';
-import { isAlive, pollUntil, processesMentioning, startRuntime, stateOf, untilState, waitFor } from './helpers.js';
+import { capturingLogger, isAlive, pollUntil, processesMentioning, startRuntime, stateOf, untilState, waitFor } from './helpers.js';
 import { wrapSpawner } from './wrapped-spawner.js';
 
 // A user's order (a stop, a run) sent to an actor whose worker thread dies before it handled
@@ -218,6 +218,42 @@ describe('an order in flight to a worker thread that dies', () => {
     assert.equal(final.context.stopReason, 'quota');
     assert.deepEqual(runs.map((run) => isAlive(run.pid)), [false, false], 'no process left past its quota');
     assert.deepEqual(processesMentioning(marker), []);
+  });
+
+  // The same for a breach that only warns: lost with its thread, the breach went unwarned for
+  // as long as the episode lasted. A warning already logged is not told again.
+  test("a quota warning sent to a thread that dies before it reads it is logged all the same, and once", async () => {
+    const { logger, records } = capturingLogger('warn');
+    const rt = await startRuntime({ workers: 1, statsIntervalMs: 0, logger });
+    const warned = (label: string) => records.filter((r) => r.label === label && r.msg.startsWith('quota breach: nproc'));
+    const crowded = async (label: string) => {
+      const ws = await rt.createWorkspace({ label, limits: { nproc: 1 }, quota: { nproc: 'log' } });
+      for (let i = 0; i < 2; i++) await ws.run({ exec: 'sleep', argv: ['1000'] });
+      return ws;
+    };
+    // One workspace's warning is logged before the thread dies; the other's goes with the thread.
+    const logged = await crowded('warned-before');
+    await logged.stats();
+    await pollUntil(() => warned('warned-before').length, (n) => n === 1, 'the first warning');
+    const lostWs = await crowded('warning-lost');
+    const pool = coreOf(rt).pool;
+    const send = pool.send.bind(pool);
+    let lost = 0;
+    pool.send = (index, message) => {
+      if (message.type === 'workspaceEvent' && message.event.type === 'QUOTA_BREACH') lost++;
+      else send(index, message);
+    };
+    await lostWs.stats();
+    assert.equal(lost, 1, 'the breach was reported (and lost)');
+    pool.send = send;
+    await killWorkerAfter(rt, 0);
+    await pollUntil(() => warned('warning-lost').length, (n) => n >= 1, 'the lost warning, told again');
+    // Anything the re-hosted thread says after the retelling comes after its warnings.
+    const after = await lostWs.run({ exec: 'true' });
+    await settles(after.exited, 'a run after the re-hosting');
+    assert.equal(warned('warning-lost').length, 1, 'warned once');
+    assert.equal(warned('warned-before').length, 1, 'a warning logged before the thread died is not told again');
+    await Promise.all([logged.stop({ graceMs: 0 }), lostWs.stop({ graceMs: 0 })]);
   });
 
   // A line or notify probe speaks once: its "ready" lost with the thread left the re-hosted

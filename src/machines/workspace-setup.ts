@@ -185,6 +185,7 @@ export const workspaceSetup = setup({
         level: 'warn',
         msg: `quota breach: ${breach.message}`,
         fields: { ws: context.id, label: context.label, resource: breach.resource, used: breach.used, limit: breach.limit },
+        breach: { wsId: context.id, resource: breach.resource },
       };
     }),
     noteTtlExpiry: assign(({ context }) => {

@@ -1,6 +1,8 @@
 // What the machines ask of the host: emitted by the machines, relayed by the worker to the
 // main thread, which spawns, signals and probes for them.
 
+import type { QuotaResource } from './stats.js';
+
 export type Signal = 'SIGTERM' | 'SIGKILL' | 'SIGINT' | 'SIGHUP' | 'SIGQUIT' | 'SIGUSR1' | 'SIGUSR2';
 
 /**
@@ -52,6 +54,8 @@ export interface LogRequest {
   level: 'debug' | 'info' | 'warn' | 'error';
   msg: string;
   fields: Record<string, string | number | boolean | null>;
+  /** A quota breach's warning: once logged, the host stops keeping the breach to tell again (host/core/orders-in-flight.ts). */
+  breach?: { wsId: string; resource: QuotaResource };
 }
 export type HostRequest =
   | SpawnRequest

@@ -1,4 +1,5 @@
 import type { ChildEvent, WorkspaceEvent } from '../../protocol/machine-events.js';
+import type { QuotaResource } from '../../protocol/stats.js';
 import type { WorkspaceEntry } from '../registry/registry.js';
 import { isLive } from './command-control.js';
 
@@ -13,10 +14,13 @@ import { isLive } from './command-control.js';
 //   snapshot a re-hosting starts from, and one it did not see never asked for a process;
 // - a stop, until its actor ended; the workspace's, as long as the workspace lives. A machine
 //   ignores a stop it is already carrying out (the same deadline does not shorten its grace).
-// One order the runtime gives itself is kept too: a quota kill (QUOTA_BREACH, action 'kill'),
-// as a workspace stop is. The quota actor reports a breach once per episode, so one lost with
-// its thread was never told again, and the workspace ran on past its quota. A workspace that
-// already stops ignores it.
+// One order the runtime gives itself is kept too: a quota breach. The quota actor reports a
+// breach once per episode, so one lost with its thread was never told again:
+// - a kill (action 'kill') is kept as a workspace stop is, and the workspace would have run on
+//   past its quota; a workspace that already stops ignores it;
+// - a warning (action 'log') is kept until the host logged it, and the breach would have gone
+//   unwarned; told again, it is warned (twice only when the dying thread's warning arrives
+//   after the new thread's).
 
 type Order = Extract<WorkspaceEvent | ChildEvent, { type: 'STOP' | 'RUN' | 'RUN_PIPELINE' }> | Extract<WorkspaceEvent, { type: 'QUOTA_BREACH' }>;
 
@@ -34,6 +38,8 @@ export function noteSent(ws: WorkspaceEntry, event: WorkspaceEvent | ChildEvent,
     // A new run of a command (a restart) ends what an earlier stop of it ordered.
     orders?.delete(`STOP:${event.key}`);
     key = event.key;
+  } else if (event.type === 'QUOTA_BREACH' && event.action === 'log') {
+    key = `log:${event.resource}`;
   } else if (!isKept(event, key)) {
     if (orders?.size === 0) open.delete(ws);
     return;
@@ -54,9 +60,16 @@ export function ordersToRetell(ws: WorkspaceEntry): Array<{ child: string | null
   return [...orders.values()].map(({ key, event }) => ({ child: event.type === 'STOP' && key !== WORKSPACE ? key : null, event }));
 }
 
+/** A breach's warning was logged: it is not told again. */
+export function noteBreachLogged(ws: WorkspaceEntry, resource: QuotaResource): void {
+  const orders = open.get(ws);
+  orders?.delete(`QUOTA_BREACH:log:${resource}`);
+  if (orders?.size === 0) open.delete(ws);
+}
+
 function dropHandled(ws: WorkspaceEntry, orders: Map<string, { key: string; event: Order }>): void {
   for (const [id, { key, event }] of orders) {
-    if ((event.type === 'STOP' || event.type === 'QUOTA_BREACH') && key === WORKSPACE) continue;
+    if (event.type === 'QUOTA_BREACH' || (event.type === 'STOP' && key === WORKSPACE)) continue;
     if (!stillOpen(ws, key, event)) orders.delete(id);
   }
 }

@@ -12,6 +12,7 @@ import { settleFirstRun } from './first-run.js';
 import { internPersisted, internWorkspaceSnapshot, withMirroredContext } from './shared-context.js';
 import type { CoreParts } from './core-parts.js';
 import { finish, onActorError } from './workspace-lifecycle.js';
+import { noteBreachLogged } from './orders-in-flight.js';
 
 // Everything the worker threads send, handled on the main thread: the actors' requests (routed
 // to the placement of their workspace), and the mirror of every actor's snapshot that the
@@ -94,6 +95,8 @@ export function receiveFromWorker(core: CoreParts, message: FromWorker): void {
 export function serveRequest(core: CoreParts, request: HostRequest): void {
   if (request.type === 'log') {
     core.logger[request.level](request.fields, request.msg);
+    const ws = request.breach && core.registry.get(request.breach.wsId);
+    if (ws) noteBreachLogged(ws, request.breach!.resource);
     return;
   }
   const ws = core.registry.get(request.wsId);
