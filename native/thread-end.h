@@ -43,12 +43,13 @@ int thread_start_small(pthread_t *thread, void *(*main)(void *), void *arg);
 
 /* Called first on a thread that moves bytes between descriptors (an edge's pump, a flood's
  * capture): named `name` (at most 15 characters; `top -H`, /proc/<pid>/task/<tid>/comm), and
- * SCHED_BATCH, so that the write that wakes it never preempts the writer. Woken by every
- * write of a fast writer (a pipe wakes a waiting reader on each), such a thread preempted it
- * each time, and the writer too often while it was paced: on two cores, a tapped `head | cat |
- * cat` whose last cat was captured switched its processes out ~6,000 times per GiB against
- * ~150 with SCHED_BATCH, and its threads woke twice as often. A batch thread still gets its
- * fair share: it runs when a core is free, when its writer blocks or at the next tick. */
+ * SCHED_BATCH, so that the write that wakes it never preempts the writer. A pipe wakes its
+ * waiting reader at each write: a mover that preempted its writer each time cost the writer a
+ * switch per write and itself a wake-up per write (a tapped `head | cat | cat`, last cat
+ * captured, on two cores: the nodes switched out 6,700-11,800 times per GiB against 160-260
+ * with SCHED_BATCH, the movers woken two to three times as often; docs/architecture.md, Session
+ * s28). A batch thread keeps its fair share: it runs when a core is free, when its writer
+ * blocks, or at the next tick. */
 void thread_as_mover(const char *name);
 
 /* The thread's wake-up eventfd: a poke, and the poke consumed once it woke. */
