@@ -172,6 +172,7 @@ static int take(struct capture_ring *c) {
 
 static void *thread_main(void *arg) {
   struct capture_ring *c = arg;
+  thread_as_mover("shuma-capture");
   for (;;) {
     struct pollfd fds[2] = {{.fd = c->stop_fd, .events = POLLIN}, {.fd = c->src, .events = POLLIN}};
     if (poll(fds, 2, -1) < 0 && errno != EINTR) break;

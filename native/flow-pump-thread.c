@@ -39,6 +39,7 @@ static int gather(struct flow_pump *p, struct pollfd *fds) {
 static void *thread_main(void *arg) {
   struct flow_pump *p = arg;
   struct pollfd fds[2 + 2 * p->nsinks];
+  thread_as_mover("shuma-pump");
   struct pace pace;
   pace_init(&pace);
   pthread_mutex_lock(&p->lock);

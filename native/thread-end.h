@@ -41,6 +41,17 @@ int thread_slots_used(int *running);
 /* A thread with a 64 KiB stack (they only move bytes between descriptors); 0 when started. */
 int thread_start_small(pthread_t *thread, void *(*main)(void *), void *arg);
 
+/* Called first on a thread that moves bytes between descriptors (an edge's pump, a flood's
+ * capture): named `name` (at most 15 characters; `top -H`, /proc/<pid>/task/<tid>/comm), and
+ * SCHED_BATCH, so that the write that wakes it never preempts the writer. A pipe wakes its
+ * waiting reader at each write: a mover that preempted its writer each time cost the writer a
+ * switch per write and itself a wake-up per write (a tapped `head | cat | cat`, last cat
+ * captured, on two cores: the nodes switched out 6,700-11,800 times per GiB against 160-260
+ * with SCHED_BATCH, the movers woken two to three times as often; docs/architecture.md, Session
+ * s28). A batch thread keeps its fair share: it runs when a core is free, when its writer
+ * blocks, or at the next tick. */
+void thread_as_mover(const char *name);
+
 /* The thread's wake-up eventfd: a poke, and the poke consumed once it woke. */
 void wake_poke(int fd);
 void wake_consume(int fd);

@@ -5,7 +5,7 @@
 // pumped on the loop), none left once the edge ended, and an edge a flow reader attaches to
 // keeps its thread without losing a byte of the edge.
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { loadSpawnerAddon } from '../src/host/spawn/native-addon.js';
 import { attach, bash, endlessChain, flowOf, gated, logsOf, makeGate, setup, until } from './flow-helpers.js';
@@ -31,6 +31,31 @@ const skip =
         ? 'the addon was built before its pump threads (npm run install)'
         : false;
 const pumpThreads = () => addon!.pumpThreads!();
+
+/** SCHED_OTHER and SCHED_BATCH, as /proc's stat gives a task's policy (its 41st field). */
+const SCHED_OTHER = 0;
+const SCHED_BATCH = 3;
+
+/** A task's name and scheduling policy; null once it is gone. */
+function taskOf(stat: string): { name: string; policy: number } | null {
+  try {
+    const text = readFileSync(stat, 'latin1');
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return { name: text.slice(text.indexOf('(') + 1, text.lastIndexOf(')')), policy: Number(fields[41 - 3]) };
+  } catch {
+    return null;
+  }
+}
+
+/** This process's threads by name, each with its policy. */
+function threadsNamed(name: string): number[] {
+  const policies: number[] = [];
+  for (const tid of readdirSync('/proc/self/task')) {
+    const task = taskOf(`/proc/self/task/${tid}/stat`);
+    if (task?.name === name) policies.push(task.policy);
+  }
+  return policies;
+}
 const fanoutThreads = () => (addon as unknown as { fanoutThreads(): number }).fanoutThreads();
 
 describe('tapped edges on threads of their own (native spawner)', { skip }, () => {
@@ -62,6 +87,23 @@ describe('tapped edges on threads of their own (native spawner)', { skip }, () =
     // Closed handles release their descriptors as libuv closes them: no event says when.
     await until(`the descriptors to drop back to ${fdsBefore} (now ${fds()})`, () => fds() <= fdsBefore);
     await until(`the threads to drop back to ${tasksBefore} (now ${tasks()})`, () => tasks() <= tasksBefore);
+  });
+
+  test("the addon's byte movers (an edge's pump, a flood's capture) are named and SCHED_BATCH; the loop and the nodes keep their policy", async () => {
+    const { rt, ws } = await setup('pump-policy');
+    // The last node's stdout is captured and floods: the addon's capture thread takes it.
+    const p = await rt.runPipeline({ ...endlessChain('policy', ws.id), nodes: [...endlessChain('policy', ws.id).nodes.slice(0, 2), { label: 'sink', exec: 'cat' }] });
+    try {
+      await until('two pump threads and a capture thread, by name', () => threadsNamed('shuma-pump').length === 2 && threadsNamed('shuma-capture').length === 1);
+      // A woken mover must not preempt the writer that woke it (native/thread-end.h says why).
+      assert.deepEqual(threadsNamed('shuma-pump'), [SCHED_BATCH, SCHED_BATCH]);
+      assert.deepEqual(threadsNamed('shuma-capture'), [SCHED_BATCH]);
+      assert.equal(taskOf(`/proc/self/task/${process.pid}/stat`)?.policy, SCHED_OTHER, "the loop's thread");
+      for (const node of p.nodes) assert.equal(taskOf(`/proc/${node.pid}/stat`)?.policy, SCHED_OTHER, `node ${node.label}`);
+    } finally {
+      await p.stop({ graceMs: 0 });
+    }
+    await until('the movers to end with the pipeline', () => threadsNamed('shuma-pump').length === 0 && threadsNamed('shuma-capture').length === 0);
   });
 
   test('a fast edge that pauses: what was written before the pause crosses while the writer waits', async () => {
