@@ -52,6 +52,8 @@ export class WorkerActors {
     requestFlush: () => void,
     /** Whether the host logs at this level (pino's number): a log request nobody reads is not sent. */
     private readonly logs: (level: number) => boolean = () => true,
+    /** False: every workspace gets its actor as it is created (the path test/dormant-workspaces.test.ts holds the dormant one to). */
+    private readonly holdsDormant = true,
   ) {
     this.persisted = new PersistedDeltas(send, requestFlush);
     this.inspection = new InspectionObservers(send, now);
@@ -176,7 +178,7 @@ export class WorkerActors {
     // While someone inspects, the START step is taken, for the inspector to see it.
     const plain = !restored && ttlMs === null && supervision === null && groups === null && !this.inspection.enabled;
     this.dormant.forget(wsId);
-    if (plain && !this.workspaces.has(wsId) && this.dormant.hold({ id: wsId, label, at })) return;
+    if (plain && this.holdsDormant && !this.workspaces.has(wsId) && this.dormant.hold({ id: wsId, label, at })) return;
     this.host(wsId, label, ttlMs, at, restored, supervision, groups, plain, false);
   }
 
