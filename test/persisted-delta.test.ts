@@ -41,12 +41,13 @@ function restorable(persisted: PlainValue | undefined): unknown {
   return persisted === undefined ? undefined : toPersistable(withCommandsNested(persisted));
 }
 
-function workerUnderTest() {
+/** `holdsDormant`: whether a plain new workspace has no actor until told something (actors/dormant-workspaces.ts). */
+function workerUnderTest(holdsDormant = true) {
   const clock = new SimulatedClock();
   clock.set(1_000);
   const sent: FromWorker[] = [];
   const mirror: Mirror = { persisted: new Map(), snapshots: new Map() };
-  const actors = new WorkerActors((message) => sent.push(message), clock, () => clock.now(), () => undefined);
+  const actors = new WorkerActors((message) => sent.push(message), clock, () => clock.now(), () => undefined, () => true, holdsDormant);
   /** One turn of the channel: the persisted messages join the batch, the main thread applies it. */
   const flush = () => {
     actors.sendPersisted();
@@ -68,7 +69,11 @@ describe('persisted snapshots sent as deltas', () => {
     const { actors, clock, mirror, flush, whole, children } = workerUnderTest();
     actors.receive({ type: 'createWorkspace', wsId: 'W', label: 'w', ttlMs: null, at: clock.now() });
     flush();
-    assert.deepEqual(restorable(mirror.persisted.get('W')), whole('W'));
+    // W has no actor until it is told something: the mirror holds what one made at creation persists.
+    const eager = workerUnderTest(false);
+    eager.actors.receive({ type: 'createWorkspace', wsId: 'W', label: 'w', ttlMs: null, at: clock.now() });
+    eager.flush();
+    assert.deepEqual(restorable(mirror.persisted.get('W')), eager.whole('W'));
     const supervised = resolveRestartPolicy({ onFailure: true, backoffMs: 0, maxBackoffMs: 0, maxRestarts: 3 });
     const once = resolveRestartPolicy({ onFailure: false });
     let run = 0;

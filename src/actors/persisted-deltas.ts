@@ -96,7 +96,8 @@ export class PersistedDeltas {
     this.unpersisted.clear();
   }
 
-  private bare(actor: WorkspaceActor, snapshot: ReturnType<WorkspaceActor['getSnapshot']>): PlainValue {
+  /** What a workspace in `snapshot` persists when the main thread's mirror holds its context and it has no children. */
+  bare(actor: WorkspaceActor, snapshot: ReturnType<WorkspaceActor['getSnapshot']>): PlainValue {
     const key = `${snapshot.status}\0${snapshot.value as string}`;
     let bare = this.bareByState.get(key);
     if (bare === undefined) {
@@ -137,7 +138,7 @@ export class PersistedDeltas {
 }
 
 /** No children (sent as the list of those the workspace has, which the main thread only reads). */
-const NO_CHILDREN: string[] = Object.freeze([]) as unknown as string[];
+export const NO_CHILDREN: string[] = Object.freeze([]) as unknown as string[];
 
 const isEmpty = (value: unknown) => value === undefined || value === null || Object.keys(value).length === 0;
 

@@ -8,6 +8,7 @@ import { StartedWorkspaces } from '../machines/workspace-start.js';
 import { StoppedWorkspaces, type StoppedEnd } from '../machines/workspace-shutdown.js';
 import type { ActorSnapshot, PlainValue } from '../protocol/actor-records.js';
 import { announcingWorkspaceMachine, type ChildMachine } from './announced-children.js';
+import { DormantWorkspaces } from './dormant-workspaces.js';
 import { InspectionObservers } from './inspection-observers.js';
 import { machineIdOf, toActorSnapshot } from './inspection-records.js';
 import { changedForObservers, type SnapshotParts } from './observed-changes.js';
@@ -40,6 +41,8 @@ export class WorkerActors {
   private readonly stopped = new StoppedWorkspaces(this.machine, this.started);
   /** The plain copy of each such end, made once. */
   private readonly plainEnds = new WeakMap<StoppedEnd, ActorSnapshot>();
+  /** Plain new workspaces told nothing since: no actor until something is (dormant-workspaces.ts). */
+  private readonly dormant: DormantWorkspaces;
 
   constructor(
     private readonly send: (message: FromWorker) => void,
@@ -49,13 +52,17 @@ export class WorkerActors {
     requestFlush: () => void,
     /** Whether the host logs at this level (pino's number): a log request nobody reads is not sent. */
     private readonly logs: (level: number) => boolean = () => true,
+    /** False: every workspace gets its actor as it is created (the path test/dormant-workspaces.test.ts holds the dormant one to). */
+    private readonly holdsDormant = true,
   ) {
     this.persisted = new PersistedDeltas(send, requestFlush);
     this.inspection = new InspectionObservers(send, now);
+    this.dormant = new DormantWorkspaces(this.machine, this.started, this.persisted, send, requestFlush);
   }
 
+  /** Workspaces hosted here, an actor made for each or not yet. */
   get size(): number {
-    return this.workspaces.size;
+    return this.workspaces.size + this.dormant.size;
   }
 
   receive(message: ToWorker): void {
@@ -93,6 +100,8 @@ export class WorkerActors {
         this.forget(message.wsId);
         return;
       case 'inspect':
+        // The inspector sees every workspace's actor, as it would had each been made at creation.
+        if (message.enabled) for (const wsId of this.dormant.ids()) this.wake(wsId);
         this.inspection.setEnabled(message.enabled, this.workspaces);
         return;
       case 'clock':
@@ -104,7 +113,7 @@ export class WorkerActors {
   }
 
   private tellWorkspace(wsId: string, event: WorkspaceEvent): void {
-    const actor = this.workspaces.get(wsId);
+    const actor = this.workspaces.get(wsId) ?? this.wake(wsId);
     if (!actor) return;
     // A shutdown's stop comes after the runtime froze its state (host/core/shutdown.ts), and a
     // closing runtime re-hosts nothing: what the workspace would persist from here on is thrown away.
@@ -121,7 +130,8 @@ export class WorkerActors {
   private stoppedAsStarted(wsId: string, event: WorkspaceEvent): boolean {
     if (event.type !== 'STOP' || this.inspection.enabled) return false;
     const actor = this.workspaces.get(wsId);
-    const stopped = actor ? this.stopped.endOf(actor.getSnapshot(), event) : null;
+    const facts = actor ? null : this.dormant.factsOf(wsId);
+    const stopped = actor ? this.stopped.endOf(actor.getSnapshot(), event) : facts ? this.stopped.endWith(facts, event) : null;
     if (!stopped) return false;
     // Let go as it is: it holds no timer, no child, nothing that runs (its end reached by the
     // step would have let it go the same); XState's stop() would take a step of its own.
@@ -152,6 +162,7 @@ export class WorkerActors {
    * batch as the snapshot messages of the same change, never after them.
    */
   sendPersisted(): void {
+    this.dormant.sendPersisted();
     this.persisted.sendChanged(this.workspaces, (wsId) => this.observed.get(wsId)?.context);
   }
 
@@ -166,6 +177,33 @@ export class WorkerActors {
   ): void {
     // While someone inspects, the START step is taken, for the inspector to see it.
     const plain = !restored && ttlMs === null && supervision === null && groups === null && !this.inspection.enabled;
+    this.dormant.forget(wsId);
+    if (plain && this.holdsDormant && !this.workspaces.has(wsId) && this.dormant.hold({ id: wsId, label, at })) return;
+    this.host(wsId, label, ttlMs, at, restored, supervision, groups, plain, false);
+  }
+
+  /** The actor of a dormant workspace, made from its START snapshot: what it would tell the main thread as it starts has been told. */
+  private wake(wsId: string): WorkspaceActor | undefined {
+    const taken = this.dormant.take(wsId);
+    if (!taken) return undefined;
+    const { id, label, at } = taken.facts;
+    const actor = this.host(id, label, null, at, null, null, null, true, true);
+    if (taken.unpersisted) this.persisted.workspaceChanged(wsId);
+    return actor;
+  }
+
+  private host(
+    wsId: string,
+    label: string,
+    ttlMs: number | null,
+    at: number,
+    restored: unknown,
+    supervision: SupervisionSpec | null,
+    groups: Record<string, SupervisionSpec> | null,
+    plain: boolean,
+    /** Its start was told already (a dormant one's): nothing is sent nor persisted as it starts. */
+    told: boolean,
+  ): WorkspaceActor {
     const started = plain ? this.started.snapshotFor({ id: wsId, label, at }) : null;
     const snapshot = restored ? (withCommandsNested(withGroup(restored)) as Snapshot<unknown>) : started;
     const actor = createActor(this.machine, {
@@ -177,7 +215,7 @@ export class WorkerActors {
     });
     this.workspaces.set(wsId, actor);
     this.observed.delete(wsId);
-    this.persisted.hostedAfresh(wsId);
+    if (!told) this.persisted.hostedAfresh(wsId);
     actor.on('*', (request) => {
       if (request.type === 'log' && !this.logs(LOG_LEVELS[request.level])) return;
       this.send({ type: 'hostRequest', request });
@@ -186,8 +224,14 @@ export class WorkerActors {
     // A new workspace's first state, `created`, lasts until the START below: nobody on the main
     // thread can see it (createWorkspace resolves on `running`), so it is not sent.
     let unseen = !snapshot;
+    let quiet = told;
     actor.subscribe({
       next: (snapshot) => {
+        if (quiet) {
+          lastPersisted = snapshot;
+          this.observed.set(wsId, snapshot);
+          return;
+        }
         // Relaying a child's request to the host is an event of the workspace that changes
         // nothing of its own: its children then say what changed, each for itself.
         if (!lastPersisted || lastPersisted.children !== snapshot.children || changedForObservers(lastPersisted, snapshot)) {
@@ -208,11 +252,14 @@ export class WorkerActors {
     });
     actor.start();
     unseen = false;
+    quiet = false;
     if (!snapshot) actor.send({ type: 'START', at });
+    return actor;
   }
 
   /** The workspace is gone from this thread (it ended, or the host let go of one that failed). */
   private forget(wsId: string): void {
+    this.dormant.forget(wsId);
     this.inspection.forget(wsId);
     this.workspaces.delete(wsId);
     this.observed.delete(wsId);

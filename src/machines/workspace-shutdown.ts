@@ -46,7 +46,11 @@ export class StoppedWorkspaces {
    */
   endOf(current: SnapshotState, stop: StopEvent): { end: StoppedEnd; facts: Record<string, unknown> } | null {
     const facts = this.started.untouched(current);
-    if (!facts) return null;
+    return facts ? this.endWith(facts, stop) : null;
+  }
+
+  /** Where a workspace still as it started, with these facts, ends on `stop` (as `endOf`); for one with no actor yet (actors/dormant-workspaces.ts). */
+  endWith(facts: StartFacts, stop: StopEvent): { end: StoppedEnd; facts: Record<string, unknown> } | null {
     const end = this.endFor(stop);
     if (!end) return null;
     const own = ownFacts(facts);

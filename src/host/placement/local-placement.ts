@@ -81,7 +81,9 @@ export class LocalPlacement implements Placement {
       }
     }
     const { cgroup, warnings } = await this.makeCgroup(spec, wsId);
-    const facts = { appliesRlimits: spawner.appliesLimits || this.prlimit !== null, isRoot: process.getuid?.() === 0, cgroupMade: cgroup !== null };
+    // Whether it is root matters only for an nproc limit: no getuid() (a system call) for every other workspace.
+    const isRoot = spec.limits?.nproc !== undefined && process.getuid?.() === 0;
+    const facts = { appliesRlimits: spawner.appliesLimits || this.prlimit !== null, isRoot, cgroupMade: cgroup !== null };
     return { cgroup, warnings: [...warnings, ...unsupportedWarnings(spec, facts)] };
   }
 
