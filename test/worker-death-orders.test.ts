@@ -41,6 +41,18 @@ function holdSpawnsOf(rt: Runtime, marker: string): { spawns: SpawnOrder[]; rele
   return { spawns, release: () => release() };
 }
 
+/** Events to actors that `drops` picks are lost on their way (counted), until `restore()`. */
+function loseEventsOf(rt: Runtime, drops: (event: { type: string }) => boolean): { lost(): number; restore(): void } {
+  const pool = coreOf(rt).pool;
+  const send = pool.send.bind(pool);
+  let lost = 0;
+  pool.send = (index, message) => {
+    if ((message.type === 'workspaceEvent' || message.type === 'childEvent') && drops(message.event)) lost++;
+    else send(index, message);
+  };
+  return { lost: () => lost, restore: () => void (pool.send = send) };
+}
+
 /** The awaited call settles at all: what hangs forever is what this file is about. */
 function settles<T>(promise: Promise<T>, what: string, timeoutMs = 15_000): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -202,17 +214,11 @@ describe('an order in flight to a worker thread that dies', () => {
     const marker = `1000.${process.pid}9`;
     const runs = [await ws.run({ exec: 'sleep', argv: [marker] }), await ws.run({ exec: 'sleep', argv: [marker] })];
     // The breach leaves for the thread, which dies before reading it: it goes with the thread.
-    const pool = coreOf(rt).pool;
-    const send = pool.send.bind(pool);
-    let lost = 0;
-    pool.send = (index, message) => {
-      if (message.type === 'workspaceEvent' && message.event.type === 'QUOTA_BREACH') lost++;
-      else send(index, message);
-    };
+    const breaches = loseEventsOf(rt, (event) => event.type === 'QUOTA_BREACH');
     const stopped = waitFor(ws.subscribe.bind(ws), (s) => stateOf(s) === 'stopped', 'the quota stop');
     await ws.stats();
-    assert.equal(lost, 1, 'the breach was reported (and lost)');
-    pool.send = send;
+    assert.equal(breaches.lost(), 1, 'the breach was reported (and lost)');
+    breaches.restore();
     await killWorkerAfter(rt, 0);
     const final = await settles(stopped, 'the quota stop');
     assert.equal(final.context.stopReason, 'quota');
@@ -236,16 +242,10 @@ describe('an order in flight to a worker thread that dies', () => {
     await logged.stats();
     await pollUntil(() => warned('warned-before').length, (n) => n === 1, 'the first warning');
     const lostWs = await crowded('warning-lost');
-    const pool = coreOf(rt).pool;
-    const send = pool.send.bind(pool);
-    let lost = 0;
-    pool.send = (index, message) => {
-      if (message.type === 'workspaceEvent' && message.event.type === 'QUOTA_BREACH') lost++;
-      else send(index, message);
-    };
+    const breaches = loseEventsOf(rt, (event) => event.type === 'QUOTA_BREACH');
     await lostWs.stats();
-    assert.equal(lost, 1, 'the breach was reported (and lost)');
-    pool.send = send;
+    assert.equal(breaches.lost(), 1, 'the breach was reported (and lost)');
+    breaches.restore();
     await killWorkerAfter(rt, 0);
     await pollUntil(() => warned('warning-lost').length, (n) => n >= 1, 'the lost warning, told again');
     // Anything the re-hosted thread says after the retelling comes after its warnings.
@@ -261,16 +261,10 @@ describe('an order in flight to a worker thread that dies', () => {
   test("a one-shot probe's \"ready\" sent to a thread that dies before it reads it: the command is ready all the same", async () => {
     const rt = await startRuntime({ workers: 1, statsIntervalMs: 0 });
     const ws = await rt.createWorkspace({ label: 'ready-lost' });
-    const pool = coreOf(rt).pool;
-    const send = pool.send.bind(pool);
-    let lost = 0;
-    pool.send = (index, message) => {
-      if (message.type === 'childEvent' && message.event.type === 'PROBE_RESULT') lost++;
-      else send(index, message);
-    };
+    const probeResults = loseEventsOf(rt, (event) => event.type === 'PROBE_RESULT');
     const cmd = await ws.run({ exec: 'sh', argv: ['-c', 'echo ready; exec sleep 1000'], label: 'said-once', ready: { line: '^ready$' } });
-    await pollUntil(() => lost, (n) => n === 1, 'the readiness said (and lost)');
-    pool.send = send;
+    await pollUntil(() => probeResults.lost(), (n) => n === 1, 'the readiness said (and lost)');
+    probeResults.restore();
     await killWorkerAfter(rt, 0);
     const running = await settles(untilState(cmd, 'running'), 'the command ready');
     assert.equal(running.context.runId, cmd.id, 'the run its actor supervises is the first');
