@@ -4,7 +4,7 @@ import type { FromWorker, ToWorker } from '../protocol/worker-messages.js';
 import type { WorkspaceEvent } from '../protocol/machine-events.js';
 import type { SupervisionSpec } from '../protocol/supervision-spec.js';
 import { workspaceMachine } from '../machines/workspace-machine.js';
-import { StartedWorkspaces } from '../machines/workspace-start.js';
+import { StartedWorkspaces, type StartFacts } from '../machines/workspace-start.js';
 import { StoppedWorkspaces, type StoppedEnd } from '../machines/workspace-shutdown.js';
 import type { ActorSnapshot, PlainValue } from '../protocol/actor-records.js';
 import { announcingWorkspaceMachine, type ChildMachine } from './announced-children.js';
@@ -19,6 +19,17 @@ type WorkspaceActor = Actor<typeof workspaceMachine>;
 
 /** pino's numbers for the levels an actor logs at. */
 const LOG_LEVELS = { debug: 20, info: 30, warn: 40, error: 50 } as const;
+
+/** What a workspace is hosted with besides its facts. */
+interface Hosting {
+  ttlMs: number | null;
+  restored: unknown;
+  supervision: SupervisionSpec | null;
+  groups: Record<string, SupervisionSpec> | null;
+}
+
+/** asGiven: restored, or by START's step; fromStart: plain, from its START snapshot; woken: a dormant one, its start told already. */
+type Start = 'asGiven' | 'fromStart' | 'woken';
 
 /**
  * Runs machine actors inside one worker thread and speaks the protocol for them: events
@@ -179,32 +190,22 @@ export class WorkerActors {
     const plain = !restored && ttlMs === null && supervision === null && groups === null && !this.inspection.enabled;
     this.dormant.forget(wsId);
     if (plain && this.holdsDormant && !this.workspaces.has(wsId) && this.dormant.hold({ id: wsId, label, at })) return;
-    this.host(wsId, label, ttlMs, at, restored, supervision, groups, plain, false);
+    this.host({ id: wsId, label, at }, { ttlMs, restored, supervision, groups }, plain ? 'fromStart' : 'asGiven');
   }
 
   /** The actor of a dormant workspace, made from its START snapshot: what it would tell the main thread as it starts has been told. */
   private wake(wsId: string): WorkspaceActor | undefined {
     const taken = this.dormant.take(wsId);
     if (!taken) return undefined;
-    const { id, label, at } = taken.facts;
-    const actor = this.host(id, label, null, at, null, null, null, true, true);
+    const actor = this.host(taken.facts, { ttlMs: null, restored: null, supervision: null, groups: null }, 'woken');
     if (taken.unpersisted) this.persisted.workspaceChanged(wsId);
     return actor;
   }
 
-  private host(
-    wsId: string,
-    label: string,
-    ttlMs: number | null,
-    at: number,
-    restored: unknown,
-    supervision: SupervisionSpec | null,
-    groups: Record<string, SupervisionSpec> | null,
-    plain: boolean,
-    /** Its start was told already (a dormant one's): nothing is sent nor persisted as it starts. */
-    told: boolean,
-  ): WorkspaceActor {
-    const started = plain ? this.started.snapshotFor({ id: wsId, label, at }) : null;
+  private host(facts: StartFacts, { ttlMs, restored, supervision, groups }: Hosting, start: Start): WorkspaceActor {
+    const { id: wsId, label, at } = facts;
+    const told = start === 'woken';
+    const started = start === 'asGiven' ? null : this.started.snapshotFor(facts);
     const snapshot = restored ? (withCommandsNested(withGroup(restored)) as Snapshot<unknown>) : started;
     const actor = createActor(this.machine, {
       id: wsId,
