@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ENDED_RUNS_KEPT } from '../src/host/processes/process-table.js';
-import { startRuntime, waitFor } from './helpers.js';
+import { createRuntime, isShumaError, type Command } from '../src/index.js';
+import { fixture, startRuntime, waitFor } from './helpers.js';
 
 describe('a crash loop does not grow the process table without bound', () => {
   test('only the newest ended runs of a command are kept; restarts, logs and describe still tell the whole story', async () => {
@@ -34,6 +35,88 @@ describe('a crash loop does not grow the process table without bound', () => {
       assert.ok(output.split('attempt').length - 1 <= 2 * ENDED_RUNS_KEPT, 'logs read from kept runs only');
     } finally {
       await rt.shutdown({ graceMs: 0 });
+    }
+  });
+});
+
+describe('a workspace running one-shot jobs does not grow without bound', () => {
+  async function finished(cmd: Command): Promise<void> {
+    await cmd.exited;
+    if (cmd.getSnapshot()?.status === 'active') await waitFor(cmd.subscribe.bind(cmd), (s) => s.status !== 'active', `${cmd.label} finished`);
+  }
+
+  test('the newest keepFinished finished commands are kept, older ones forgotten; live ones stay whatever their age', async () => {
+    const keep = 3;
+    const rt = await startRuntime({ keepFinished: keep });
+    const ws = await rt.createWorkspace({ label: 'one-shot-jobs' });
+    const daemon = await ws.run({ label: 'daemon', exec: fixture('forever.sh') });
+    const jobs: Command[] = [];
+    for (let i = 0; i < 12; i++) {
+      const job = await ws.run({ label: `job-${i}`, exec: '/bin/echo', argv: [`output of job ${i}`] });
+      await finished(job);
+      jobs.push(job);
+    }
+
+    const listed = await ws.commands();
+    const listedJobs = listed.filter((info) => info.label.startsWith('job-'));
+    // Trimmed in steps of an eighth (here 1), and the newest may not be seen finished yet at the last trim.
+    assert.ok(listedJobs.length >= keep && listedJobs.length <= keep + 2, `${listedJobs.length} finished jobs listed, keep ${keep}`);
+    for (const job of jobs.slice(-keep)) assert.ok(listedJobs.some((info) => info.id === job.id), `${job.label}, among the newest, is kept`);
+    assert.ok(!listedJobs.some((info) => info.id === jobs[0]!.id), 'the oldest job is forgotten');
+    const daemonInfo = listed.find((info) => info.label === 'daemon');
+    assert.ok(daemonInfo?.alive, 'a live command is never forgotten, however old');
+
+    assert.equal((await ws.logs(jobs.at(-1)!.id)).toString(), 'output of job 11\n', 'a kept job\'s output is readable');
+    await assert.rejects(ws.logs(jobs[0]!.id), (error: unknown) => isShumaError(error) && error.code === 'COMMAND_NOT_FOUND');
+    await assert.rejects(ws.restartCommand('job-0'), (error: unknown) => isShumaError(error) && error.code === 'COMMAND_NOT_FOUND');
+    const again = await ws.run({ label: 'job-0', exec: '/bin/true' });
+    assert.equal(again.label, 'job-0', 'a forgotten command\'s label is free again');
+    await finished(again);
+  });
+
+  test('finished pipelines past the bound are forgotten with their nodes\' runs', async () => {
+    const rt = await startRuntime({ keepFinished: 1 });
+    const ws = await rt.createWorkspace({ label: 'one-shot-pipelines' });
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const pipeline = await rt.runPipeline({
+        label: `p${i}`,
+        workspace: ws.id,
+        nodes: [{ label: 'say', exec: '/bin/echo', argv: [`pipeline ${i}`] }, { label: 'read', exec: '/bin/cat' }],
+        edges: [{ from: 'say', to: 'read' }],
+      });
+      assert.equal((await pipeline.done).ok, true);
+      if (pipeline.getSnapshot()?.status === 'active') await waitFor(pipeline.subscribe.bind(pipeline), (s) => s.status !== 'active', `${pipeline.label} finished`);
+      ids.push(pipeline.id);
+    }
+    assert.equal(rt.pipeline(ids[0]!), undefined, 'the oldest finished pipeline is forgotten');
+    assert.ok(rt.pipeline(ids.at(-1)!), 'the newest is kept');
+    const runsOf = new Set((await ws.commands()).map((info) => info.pipelineId));
+    assert.ok(!runsOf.has(ids[0]!), 'its nodes\' runs are let go too');
+    assert.ok(runsOf.has(ids.at(-1)!));
+  });
+
+  test('with keepFinished 0, a finished command can still be restarted while other jobs come and go', async () => {
+    const rt = await startRuntime({ keepFinished: 0 });
+    const ws = await rt.createWorkspace({ label: 'restart-kept' });
+    const first = await ws.run({ label: 'again', exec: '/bin/echo', argv: ['again'] });
+    await finished(first);
+    const restarted = ws.restartCommand('again');
+    // Added while the restart is under way: with a bound of 0 it forgets every finished command it may.
+    const other = await ws.run({ label: 'other', exec: '/bin/true' });
+    const second = await restarted;
+    assert.equal(second.label, 'again');
+    await finished(second);
+    await finished(other);
+    assert.equal((await ws.logs(second.id)).toString(), 'again\n');
+  });
+
+  test('keepFinished must be a whole number >= 0', async () => {
+    for (const bad of [-1, 1.5, '10']) {
+      await assert.rejects(
+        createRuntime({ keepFinished: bad as number }),
+        (error: unknown) => isShumaError(error) && error.code === 'INVALID_ARGUMENT' && /keepFinished/.test(error.message),
+      );
     }
   });
 });

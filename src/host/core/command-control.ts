@@ -123,6 +123,11 @@ export class CommandControl {
     return restart;
   }
 
+  /** A restart of the command is under way: its record must stay, whatever its last snapshot says. */
+  isRestarting(key: string): boolean {
+    return this.restarting.has(key);
+  }
+
   private async restartNow(ws: WorkspaceEntry, command: CommandEntry): Promise<RunEntry> {
     checkRunning(ws);
     if (isLive(command)) await this.stop(ws, command.key, undefined, 'restart');

@@ -1,3 +1,4 @@
+import { DEFAULT_KEEP_FINISHED, forgetOldFinished } from './finished-forget.js';
 import { pino, type Logger } from 'pino';
 import { monotonicFactory } from 'ulid';
 import { ShumaError, serializeError } from '../../protocol/errors.js';
@@ -56,6 +57,7 @@ export type { CreateWorkspaceOptions, HealthCounts, RuntimeOptions };
 export class RuntimeCore implements WiredCore {
   readonly logger: Logger;
   readonly logBufferBytes: number;
+  readonly keepFinished: number;
   readonly clock: RuntimeClock;
   readonly registry = new Registry();
   readonly table = new ProcessTable();
@@ -98,6 +100,7 @@ export class RuntimeCore implements WiredCore {
     }
     this.spawner = spawner;
     this.logBufferBytes = options.logBufferBytes ?? DEFAULT_LOG_BUFFER_BYTES;
+    this.keepFinished = options.keepFinished ?? DEFAULT_KEEP_FINISHED;
     this.clock = options.clock ?? systemClock;
     this.orphanPolicy = options.orphans ?? 'kill';
     this.logFileOptions = options.logFiles ?? {};
@@ -186,16 +189,27 @@ export class RuntimeCore implements WiredCore {
 
   async run(wsId: string, input: CommandSpec): Promise<RunEntry> {
     const [run] = await runCommands(this, wsId, [input], false);
+    this.forgetOldFinished(wsId);
     return run!;
   }
 
   /** Commands declared together: their dependencies may name each other in any order. */
-  runAll(wsId: string, inputs: readonly CommandSpec[]): Promise<RunEntry[]> {
-    return runCommands(this, wsId, inputs, true);
+  async runAll(wsId: string, inputs: readonly CommandSpec[]): Promise<RunEntry[]> {
+    const runs = await runCommands(this, wsId, inputs, true);
+    this.forgetOldFinished(wsId);
+    return runs;
   }
 
-  runPipeline(input: PipelineSpec): Promise<PipelineEntry> {
-    return runPipeline(this, input);
+  async runPipeline(input: PipelineSpec): Promise<PipelineEntry> {
+    const pipeline = await runPipeline(this, input);
+    this.forgetOldFinished(pipeline.wsId);
+    return pipeline;
+  }
+
+  /** Each new command or pipeline may push the oldest finished ones past the bound. */
+  private forgetOldFinished(wsId: string): void {
+    const ws = this.registry.get(wsId);
+    if (ws) forgetOldFinished(this, ws, (key) => this.commandControl.isRestarting(key));
   }
 
   stopPipeline(id: string, graceMs: number | undefined): Promise<StopResult> {

@@ -46,6 +46,13 @@ export interface RuntimeOptions {
    * `timestamps`: each line starts with the time it was read, default false). false: no files.
    */
   logFiles?: false | LogFileOptions;
+  /**
+   * Finished commands, and finished pipelines, kept per workspace (default 1000 of each): listed,
+   * their logs readable, a command restartable. Older ones are forgotten as `removeCommand`
+   * forgets one (their log files stay on disk), so that a workspace running one-shot jobs does
+   * not grow with every job. Trimmed in steps: up to an eighth more may be listed between trims.
+   */
+  keepFinished?: number;
 }
 
 export interface HealthCounts {
@@ -65,7 +72,7 @@ export interface CreateWorkspaceOptions {
 }
 
 export const DEFAULT_LOG_BUFFER_BYTES = 1024 * 1024;
-const RUNTIME_OPTION_FIELDS = ['workers', 'stateDir', 'logger', 'logBufferBytes', 'inspect', 'clock', 'statsIntervalMs', 'orphans', 'inspector', 'slurm', 'logFiles'];
+const RUNTIME_OPTION_FIELDS = ['workers', 'stateDir', 'logger', 'logBufferBytes', 'inspect', 'clock', 'statsIntervalMs', 'orphans', 'inspector', 'slurm', 'logFiles', 'keepFinished'];
 export const DEFAULT_STATS_INTERVAL_MS = 1000;
 
 /** Refuses what createRuntime cannot take, saying what is wrong. */
@@ -86,6 +93,10 @@ export function checkOptions(options: RuntimeOptions): void {
     throw new ShumaError('INVALID_ARGUMENT', `options.orphans must be 'kill' or 'adopt' (got ${JSON.stringify(options.orphans)})`);
   }
   checkLogFileOptions(options.logFiles);
+  const keep = options.keepFinished;
+  if (keep !== undefined && (!Number.isSafeInteger(keep) || keep < 0)) {
+    throw new ShumaError('INVALID_ARGUMENT', `options.keepFinished must be a whole number >= 0 (got ${String(keep)}): how many finished commands and pipelines each workspace keeps`);
+  }
   const interval = options.statsIntervalMs;
   if (interval !== undefined && (!Number.isSafeInteger(interval) || interval < 0 || interval > 2 ** 31 - 1)) {
     throw new ShumaError('INVALID_ARGUMENT', `options.statsIntervalMs must be a whole number of ms >= 0 (got ${String(interval)})`);

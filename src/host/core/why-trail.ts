@@ -210,6 +210,12 @@ export class WhyTrails {
     return [...(this.trails.get(key) ?? [])];
   }
 
+  /** A command or pipeline forgotten (core/finished-forget.ts): its trail, and its runs' names for it. */
+  forget(key: string, runIds: readonly string[]): void {
+    this.trails.delete(key);
+    for (const runId of runIds) this.runs.delete(runId);
+  }
+
   /** A trail brought back from the snapshot file (a finished command's, after a restart). */
   restore(key: string, entries: readonly WhyEntry[]): void {
     if (!this.trails.has(key) && this.trails.size >= MAX_TRAILS) this.trails.delete(this.trails.keys().next().value!);

@@ -120,6 +120,16 @@ export class LogFiles {
     }
   }
 
+  /** Forgets one command's (or pipeline node's) files, found by its owner: a finished command let go. */
+  async releaseOne(owner: LogOwner): Promise<void> {
+    const id = this.id(owner);
+    const pair = this.files.get(id);
+    if (!pair) return;
+    this.files.delete(id);
+    await pair.stdout.close();
+    await pair.stderr.close();
+  }
+
   async closeAll(): Promise<void> {
     await this.release(() => true);
   }

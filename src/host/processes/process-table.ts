@@ -127,19 +127,23 @@ export class ProcessTable {
 
   /** Lets go of the command's oldest runs that are over: ended, read to the end, heard by their actor. */
   private trim(wsId: string, commandKey: string, ofCommand: RunEntry[]): void {
-    const settled = (run: RunEntry) => !run.alive && run.outputDone && run.heard;
-    let over = ofCommand.filter(settled).length - ENDED_RUNS_KEPT;
+    let over = ofCommand.filter(isSettled).length - ENDED_RUNS_KEPT;
     if (over <= 0) return;
     const dropped = new Set<RunEntry>();
     for (const run of ofCommand) {
       if (over === 0) break;
-      if (!settled(run)) continue;
+      if (!isSettled(run)) continue;
       dropped.add(run);
       this.runs.delete(run.id);
       over--;
     }
     this.runsByCommand.set(commandKey, ofCommand.filter((run) => !dropped.has(run)));
     this.runsByWorkspace.set(wsId, (this.runsByWorkspace.get(wsId) ?? []).filter((run) => !dropped.has(run)));
+  }
+
+  /** Every run of the command is over: ended, read to the end, heard by its actor. */
+  settled(wsId: string, key: string): boolean {
+    return (this.runsByCommand.get(`${wsId}/${key}`) ?? []).every(isSettled);
   }
 
   get(runId: string): RunEntry | undefined {
@@ -167,17 +171,20 @@ export class ProcessTable {
     return count;
   }
 
-  /** Forgets every run of one command (a command removed from its workspace). */
-  removeCommand(wsId: string, key: string): void {
+  /** Forgets every run of one command (a command removed from its workspace); returns their ids. */
+  removeCommand(wsId: string, key: string): string[] {
     const list = this.runsByWorkspace.get(wsId);
-    if (!list) return;
+    if (!list) return [];
+    const removed: string[] = [];
     for (const run of list) {
       if (run.key !== key) continue;
       this.hear(run);
       this.runs.delete(run.id);
+      removed.push(run.id);
     }
     this.runsByWorkspace.set(wsId, list.filter((run) => run.key !== key));
     this.runsByCommand.delete(`${wsId}/${key}`);
+    return removed;
   }
 
   /** The workspace is gone: no actor of it will hear anything more. */
@@ -189,6 +196,10 @@ export class ProcessTable {
     }
     this.runsByWorkspace.delete(wsId);
   }
+}
+
+function isSettled(run: RunEntry): boolean {
+  return !run.alive && run.outputDone && run.heard;
 }
 
 /** Resolves the run's `exited` once both are known: its exit, and the end of its output. */
