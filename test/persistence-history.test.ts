@@ -89,3 +89,35 @@ test(`bounded: the newest ${FINISHED_KEPT} finished commands of a workspace are 
     await rt2.shutdown({ graceMs: 0 });
   }
 });
+
+test('the node runs a shutdown ends are in the history after it, as a command\'s are: listed with their exits, their output readable', async () => {
+  const dir = stateDir();
+  const rt1 = await createRuntime({ stateDir: dir, workers: 1 });
+  const ws = await rt1.createWorkspace({ label: 'ended-by-shutdown' });
+  const pipe = await rt1.runPipeline({
+    label: 'endless',
+    workspace: ws.id,
+    nodes: [{ label: 'talk', exec: 'sh', argv: ['-c', 'echo talking; exec sleep 1000'] }, { label: 'listen', exec: 'sh', argv: ['-c', 'echo listening >&2; exec cat'] }],
+    edges: [{ from: 'talk', to: 'listen' }],
+  });
+  const solo = await ws.run({ label: 'solo', exec: 'sleep', argv: ['1000'] });
+  const nodes = pipe.nodes.map((node) => node.commandId).sort();
+  const listener = pipe.nodes.find((n) => n.label === 'listen')!.commandId;
+  await pollUntil(() => ws.logs(listener, { stream: 'stderr' }), (out) => out.toString() === 'listening\n', 'the listener said so');
+  await rt1.shutdown({ graceMs: 0 });
+
+  const rt2 = await createRuntime({ stateDir: dir, workers: 1 });
+  try {
+    const listed = await rt2.workspace(ws.id)!.commands();
+    const ofPipe = listed.filter((c) => c.pipelineId === pipe.id);
+    assert.deepEqual(ofPipe.map((c) => c.id).sort(), nodes, 'every node run the shutdown ended is listed');
+    assert.ok(ofPipe.every((c) => !c.alive && c.exitStatus !== null), `each with its exit: ${JSON.stringify(ofPipe.map((c) => c.exitStatus))}`);
+    assert.equal(ofPipe.find((c) => c.label === 'talk')?.exitSignal, 'SIGKILL', 'the exit the stop gave it');
+    const soloRow = listed.find((c) => c.id === solo.id);
+    assert.equal(soloRow?.exitSignal, 'SIGKILL', 'as a command\'s run is');
+    const listen = ofPipe.find((c) => c.label === 'listen')!;
+    assert.equal((await rt2.workspace(ws.id)!.logs(listen.id, { stream: 'stderr' })).toString(), 'listening\n', 'its output, from its log file');
+  } finally {
+    await rt2.shutdown({ graceMs: 0 });
+  }
+});

@@ -1,5 +1,5 @@
 import type { CoreParts } from './core-parts.js';
-import { addShutdownExits, aliveCommandRuns } from '../persistence/shutdown-exits.js';
+import { addShutdownExits, aliveRuns } from '../persistence/shutdown-exits.js';
 import { stopAll } from './stop-all.js';
 
 // The end of a runtime: every workspace stopped with grace, then the placements, the clock,
@@ -7,7 +7,7 @@ import { stopAll } from './stop-all.js';
 
 export async function closeAll(core: CoreParts, graceMs: number): Promise<void> {
   core.closed = true;
-  const ending = core.state ? aliveCommandRuns(core.registry, core.table) : [];
+  const ending = core.state ? aliveRuns(core.registry, core.table) : [];
   // Saved as it is before everything stops: the next runtime on this stateDir brings it back.
   await core.state?.freeze();
   // Those still being placed too: their stop ends what their placement was preparing (a queued job).

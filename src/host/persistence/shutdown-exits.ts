@@ -1,16 +1,20 @@
 // The runs a shutdown ends: alive when the state was frozen, so the frozen history lacks them.
 // Their exits go into it before the last write, so that the next runtime lists them (ps,
-// describe, why) and `logs -f` of a command whose only run this was finds its end.
+// describe, why) and `logs -f` of a command whose only run this was finds its end; a pipeline's
+// node runs too, as its last attempt (kept whole, as finished pipelines' are).
 import type { ProcessTable, RunEntry } from '../processes/process-table.js';
 import type { Registry } from '../registry/registry.js';
 import { persistedRun, RUNS_KEPT, type PersistedRun } from './finished.js';
 import type { SnapshotData } from './snapshot-data.js';
 
-/** The commands' runs alive now (taken before the freeze: one that ends meanwhile is in its history already). */
-export function aliveCommandRuns(registry: Registry, table: ProcessTable): RunEntry[] {
+/**
+ * The runs alive now, commands' and pipeline nodes' (taken before the freeze: one that ends
+ * meanwhile is in its history already).
+ */
+export function aliveRuns(registry: Registry, table: ProcessTable): RunEntry[] {
   const alive: RunEntry[] = [];
   for (const ws of registry.all()) {
-    for (const run of table.ofWorkspace(ws.id)) if (run.alive && run.pipelineId === undefined) alive.push(run);
+    for (const run of table.ofWorkspace(ws.id)) if (run.alive) alive.push(run);
   }
   return alive;
 }
