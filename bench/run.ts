@@ -5,7 +5,7 @@
 // (j) pipeline throughput against bash, (k) spawn paths (C loop, native addon, child_process),
 // (l) the CLI's `shuma ps` against `pm2 jlist`, (m) a restart beside 200 live commands against one alone,
 // (n) spawns of commands that die with the runtime against ones that outlive it,
-// (o) Slurm placement against srun/salloc by hand.
+// (o) Slurm placement against srun/salloc by hand, (p) what one-shot jobs leave in memory.
 // `npm run bench -- spawn restart` runs only the sections named (by the words below).
 import { availableParallelism, loadavg } from 'node:os';
 import { createRuntime, type Runtime } from '../src/index.js';
@@ -25,6 +25,7 @@ import { spawnPathsSection } from './spawn-paths.js';
 import { slurmSection } from './slurm.js';
 import { workspacesSection } from './workspaces.js';
 import { dieWithRuntimeSection } from './die-with-runtime.js';
+import { oneShotJobsSection } from './one-shot-jobs.js';
 
 const RESTARTS = 300;
 const IDLE_WORKSPACES = 10_000;
@@ -78,6 +79,7 @@ async function main(): Promise<void> {
     ...(wanted('cli') ? await cliPsSection() : []),
     ...(wanted('die') ? await dieWithRuntimeSection() : []),
     ...(wanted('slurm') ? await slurmSection() : []),
+    ...(wanted('jobs') ? await oneShotJobsSection() : []),
   ];
   const leftovers = liveChildren();
   console.log(

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { LogRing } from '../src/host/processes/log-ring.js';
+import { lastLines } from '../src/protocol/log-lines.js';
 import { startRuntime } from './helpers.js';
 
 describe('LogRing', () => {
@@ -91,5 +92,27 @@ describe('log capture under a flood', () => {
     assert.equal(kept.subarray(-4).toString(), 'xEND');
     // 1 MiB kept; allow for the allocator's slack, never for 200 MB.
     assert.ok(rssGrowth < 64 * 1024 * 1024, `RSS grew by ${(rssGrowth / 1048576).toFixed(1)} MiB`);
+  });
+});
+
+describe('the last lines of a ring that let its oldest bytes go', () => {
+  test('lastLines leaves out a first line the cut began in the middle of, unless it is all there is', () => {
+    const kept = Buffer.from('ne-07\nline-08\nline-09\n');
+    assert.equal(lastLines(kept, 10, true).toString(), 'line-08\nline-09\n');
+    assert.equal(lastLines(kept, 10).toString(), kept.toString(), 'a whole stream keeps its first line');
+    assert.equal(lastLines(kept, 2, true).toString(), 'line-08\nline-09\n');
+    assert.equal(lastLines(Buffer.from('part of one long line'), 3, true).toString(), 'part of one long line', 'a single cut line is all there is');
+  });
+
+  test('logs({ lines }) of a run whose ring wrapped shows whole lines only', async () => {
+    const rt = await startRuntime({ logBufferBytes: 30 });
+    const ws = await rt.createWorkspace({ label: 'wrapped-lines' });
+    const cmd = await ws.run({ exec: 'sh', argv: ['-c', 'for i in 01 02 03 04 05 06 07 08 09 10; do echo line-$i; done'] });
+    await cmd.exited;
+    const raw = (await ws.logs(cmd.id)).toString();
+    assert.equal(raw.length, 30, 'the ring kept its last 30 bytes');
+    assert.ok(!raw.startsWith('line-'), `the ring's first byte is inside a line: ${JSON.stringify(raw)}`);
+    assert.equal((await ws.logs(cmd.id, { lines: 10 })).toString(), 'line-08\nline-09\nline-10\n');
+    assert.equal((await ws.logs(cmd.id, { lines: 2 })).toString(), 'line-09\nline-10\n');
   });
 });

@@ -18,8 +18,8 @@ export function logs({ rt, core }: ServeContext, request: LogsRequest): Streamed
     request.stream === 'both' ? [run.stdout, run.stderr] : [request.stream === 'stdout' ? run.stdout : run.stderr];
   const tail = request.tailBytes ?? 0;
   const lines = request.lines;
-  const cut = (data: Buffer) => (lines === undefined ? data : lastLines(data, lines));
-  const now = latest ? Buffer.concat(rings(latest).map((ring) => cut(ring.tail(tail)))) : Buffer.alloc(0);
+  const cut = (data: Buffer, ring: LogView) => (lines === undefined ? data : lastLines(data, lines, ring.total > data.length));
+  const now = latest ? Buffer.concat(rings(latest).map((ring) => cut(ring.tail(tail), ring))) : Buffer.alloc(0);
   const command = { id: latest?.id ?? ref.key, label: ref.label, workspace: ref.ws.label };
   const query = { stream: request.stream, tailBytes: tail, ...(lines === undefined ? {} : { lines }) };
   if (!request.follow && !ref.pipeline) {

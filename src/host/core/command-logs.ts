@@ -18,8 +18,8 @@ export interface LogQuery {
   lines?: number;
 }
 
-function cut(data: Buffer, query: LogQuery): Buffer {
-  if (query.lines !== undefined) return lastLines(data, query.lines);
+function cut(data: Buffer, query: LogQuery, cutAtStart = false): Buffer {
+  if (query.lines !== undefined) return lastLines(data, query.lines, cutAtStart);
   if (query.tailBytes > 0 && data.length > query.tailBytes) return data.subarray(data.length - query.tailBytes);
   return data;
 }
@@ -35,7 +35,7 @@ export async function commandLogs(core: CoreParts, control: CommandControl, wsId
   if (run && run.wsId === ws.id) {
     // A run restored after a restart has no ring (restore-history.ts): a pipeline node's is in its files.
     if (run.pipelineId !== undefined && run.stdout.capacity === 0 && core.logFiles) return nodeFromFiles(core, core.logFiles, run, query);
-    return Buffer.concat(streamsOf(query.stream).map((s) => cut(run[s].tail(0), query)));
+    return Buffer.concat(streamsOf(query.stream).map((s) => cut(run[s].tail(0), query, run[s].total > run[s].keptBytes)));
   }
   let command;
   try {
@@ -49,7 +49,7 @@ export async function commandLogs(core: CoreParts, control: CommandControl, wsId
   for (const stream of streamsOf(query.stream)) {
     const want = query.lines !== undefined ? { lines: query.lines } : { bytes: query.tailBytes > 0 ? query.tailBytes : core.logBufferBytes };
     const fromFile = core.logFiles ? await core.logFiles.tail({ wsId: ws.id, key: command.key, label: command.label }, stream, want) : null;
-    parts.push(fromFile ?? cut(fromRings(runs, stream), query));
+    parts.push(fromFile ?? cut(fromRings(runs, stream), query, runs.length > 0 && runs[0]![stream].total > runs[0]![stream].keptBytes));
   }
   return Buffer.concat(parts);
 }
