@@ -1,22 +1,101 @@
-// (b) Restart latency: /bin/false relaunched at once, N times, by shuma's restart policy,
-// against a bare Node loop that spawns /bin/false again on every exit; then both again beside a
-// busy loop that keeps one of the two cores busy (issue 17: p95 ≤ 1.5 ms also then).
-import { spawn, type ChildProcess } from 'node:child_process';
+// (b) Restart latency: a program that fails at once (like /bin/false) relaunched at once, N times,
+// by shuma's restart policy, against a bare Node loop that spawns it again on every exit; then
+// both again beside a busy loop that keeps one of the two cores busy (issue 17: p95 ≤ 1.5 ms also
+// then).
+//
+// Both sides are timed between the same events (s29). The program stamps CLOCK_MONOTONIC as its
+// first act and its last: "exit → next exec" is one run's last stamp to the next run's first,
+// whoever watches. The parent's own view is timed from the exit reaped to the parent resumed
+// after the next exec on both sides too: shuma's relaunch thread after its waitid → its clone
+// returned; the bare loop's `exit` event (Node's waitpid runs just before it, on the loop) →
+// spawn() returned (Node's spawn waits for the exec). Before s29, shuma's clock started after
+// the thread's reap but the bare loop's reading was taken at its later 'spawn' event (a tick
+// after spawn() returns), and neither saw the kernel's exit → reaper woken.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { ActorSnapshot, Runtime } from '../src/index.js';
 import { coreOf } from '../src/host/runtime.js';
 import type { SpawnedProcess, Spawner } from '../src/host/spawn/spawner.js';
 import { now, progress, quantile, type Line } from './measure.js';
 
+/**
+ * The program both sides relaunch: exits 1 like /bin/false, and appends its first and last
+ * CLOCK_MONOTONIC stamps (ns) to the file named by its argument. Static, so that its first stamp
+ * follows the exec by no dynamic loading; the file is opened between the stamps.
+ */
+const STAMPING_FALSE = `
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+static long long stamp(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+int main(int argc, char **argv) {
+  long long s[2];
+  s[0] = stamp();
+  int fd = argc > 1 ? open(argv[1], O_WRONLY | O_APPEND | O_CLOEXEC) : -1;
+  s[1] = stamp();
+  if (fd >= 0) (void)!write(fd, s, sizeof s);
+  _exit(1);
+}
+`;
+
+interface StampingProgram {
+  file: string;
+  /** Where the runs of one timeline append their stamps (emptied by `fresh`). */
+  stamps: string;
+  fresh(): void;
+  /** Each run's [first, last] stamps in performance.now()'s ms, in run order. */
+  read(): Array<[number, number]>;
+  remove(): void;
+}
+
+function compileStampingFalse(): StampingProgram {
+  const dir = mkdtempSync(path.join(tmpdir(), 'shuma-bench-restart-'));
+  const source = path.join(dir, 'stamping-false.c');
+  const file = path.join(dir, 'stamping-false');
+  const stamps = path.join(dir, 'stamps');
+  writeFileSync(source, STAMPING_FALSE);
+  execFileSync('gcc', ['-O2', '-static', '-o', file, source]);
+  writeFileSync(stamps, '');
+  return {
+    file,
+    stamps,
+    fresh: () => truncateSync(stamps, 0),
+    read: () => {
+      const offset = monotonicToNow();
+      const bytes = readFileSync(stamps);
+      const runs: Array<[number, number]> = [];
+      for (let at = 0; at + 16 <= bytes.length; at += 16) {
+        runs.push([Number(bytes.readBigInt64LE(at)) / 1e6 + offset, Number(bytes.readBigInt64LE(at + 8)) / 1e6 + offset]);
+      }
+      return runs;
+    },
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** performance.now() at CLOCK_MONOTONIC 0 (process.hrtime's clock, the addon's and the program's stamps'). */
+const monotonicToNow = () => performance.now() - Number(process.hrtime.bigint()) / 1e6;
+
 /** When each run was seen running, and when its exit was seen, by run number (0 = first). */
 interface Timeline {
   startedAt: number[];
   exitedAt: number[];
-  /** Host side: the spawner told the exit of run k, and the next child had exec'd. */
+  /** Parent side: the exit of run k reaped, and the parent resumed after the next child's exec. */
   exitToldAt: number[];
   execedAt: number[];
   /** A run started at this exit on the spawner's own thread: when that thread saw the exit (its stamp, not the loop's). */
   exitSeenAt: number[];
+  /** The program's own first and last stamps, by run. */
+  programAt: Array<[number, number]>;
 }
+
+const emptyTimeline = (): Timeline => ({ startedAt: [], exitedAt: [], exitToldAt: [], execedAt: [], exitSeenAt: [], programAt: [] });
 
 /**
  * The host's own view, from inside (bench only): the snapshots above are seen after a hop from
@@ -27,8 +106,6 @@ interface Timeline {
 function tapSpawner(rt: Runtime, timeline: Timeline): () => void {
   const host = (coreOf(rt).placements.local as unknown as { host: { deps: { spawner: Spawner } } }).host;
   const spawner = host.deps.spawner;
-  // performance.now() at CLOCK_MONOTONIC 0 (process.hrtime's clock, the addon's stamps').
-  const monotonicToNow = () => performance.now() - Number(process.hrtime.bigint()) / 1e6;
   const tap = (child: SpawnedProcess) => {
     const run = timeline.execedAt.length;
     // Started at its predecessor's exit on the spawner's thread (standing-orders.ts): from the
@@ -60,9 +137,15 @@ function tapSpawner(rt: Runtime, timeline: Timeline): () => void {
 }
 
 interface RestartFigures {
+  /** The program's last stamp in run k-1 → its first in run k. */
+  programGaps: number[];
+  /** The program's last stamp in run k-1 → the parent reaped it. */
+  reapGaps: number[];
+  /** The parent resumed after run k's exec → the program's first stamp in run k. */
+  startGaps: number[];
   /** Exit of run k-1 seen → run k seen running. */
   gaps: number[];
-  /** Exit of run k-1 told by the spawner → run k exec'd (host side; empty for the bare loop). */
+  /** Exit of run k-1 reaped → the parent resumed after run k's exec. */
   hostGaps: number[];
   /** Run k-1 seen running → run k seen running. */
   cycles: number[];
@@ -73,12 +156,20 @@ function figures(timeline: Timeline, restarts: number): RestartFigures {
   const gaps: number[] = [];
   const cycles: number[] = [];
   const hostGaps: number[] = [];
+  const programGaps: number[] = [];
+  const reapGaps: number[] = [];
+  const startGaps: number[] = [];
+  if (timeline.programAt.length !== restarts + 1) throw new Error(`${timeline.programAt.length} runs stamped, ${restarts + 1} expected`);
   for (let k = 1; k <= restarts; k++) {
     gaps.push(timeline.startedAt[k]! - timeline.exitedAt[k - 1]!);
     cycles.push(timeline.startedAt[k]! - timeline.startedAt[k - 1]!);
-    if (timeline.execedAt[k] !== undefined) hostGaps.push(timeline.execedAt[k]! - (timeline.exitSeenAt[k - 1] ?? timeline.exitToldAt[k - 1]!));
+    const reapedAt = timeline.exitSeenAt[k - 1] ?? timeline.exitToldAt[k - 1]!;
+    hostGaps.push(timeline.execedAt[k]! - reapedAt);
+    programGaps.push(timeline.programAt[k]![0] - timeline.programAt[k - 1]![1]);
+    reapGaps.push(reapedAt - timeline.programAt[k - 1]![1]);
+    startGaps.push(timeline.programAt[k]![0] - timeline.execedAt[k]!);
   }
-  return { gaps, hostGaps, cycles, totalMs: timeline.startedAt[restarts]! - timeline.startedAt[0]! };
+  return { programGaps, reapGaps, startGaps, gaps, hostGaps, cycles, totalMs: timeline.startedAt[restarts]! - timeline.startedAt[0]! };
 }
 
 function stateOf(snapshot: ActorSnapshot): string {
@@ -91,13 +182,15 @@ function stateOf(snapshot: ActorSnapshot): string {
  * after the hop from the worker, so the gap covers the whole way round: exit → worker →
  * backoff timer → spawn request → spawn → worker → snapshot.
  */
-async function shumaTimeline(rt: Runtime, restarts: number): Promise<Timeline> {
+async function shumaTimeline(rt: Runtime, program: StampingProgram, restarts: number): Promise<Timeline> {
   const ws = await rt.createWorkspace({ label: 'restart-bench' });
-  const timeline: Timeline = { startedAt: [], exitedAt: [], exitToldAt: [], execedAt: [], exitSeenAt: [] };
+  const timeline = emptyTimeline();
+  program.fresh();
   const untap = tapSpawner(rt, timeline);
   try {
     const cmd = await ws.run({
-      exec: '/bin/false',
+      exec: program.file,
+      argv: [program.stamps],
       restart: { onFailure: true, backoffMs: 0, maxBackoffMs: 0, maxRestarts: restarts },
     });
     // run() resolves as the actor's `running` snapshot of the first run arrives (what the promise
@@ -122,6 +215,7 @@ async function shumaTimeline(rt: Runtime, restarts: number): Promise<Timeline> {
         }
       });
     });
+    timeline.programAt = program.read();
     return timeline;
   } finally {
     untap();
@@ -129,18 +223,26 @@ async function shumaTimeline(rt: Runtime, restarts: number): Promise<Timeline> {
   }
 }
 
-/** Bare Node: spawn /bin/false (as shuma's spawner does) and, on its exit, spawn it again. */
-function bareTimeline(restarts: number): Promise<Timeline> {
-  const timeline: Timeline = { startedAt: [], exitedAt: [], exitToldAt: [], execedAt: [], exitSeenAt: [] };
+/** Bare Node: spawn the program (as shuma's spawner does: a session of its own, pipes) and, on its exit, spawn it again. */
+function bareTimeline(program: StampingProgram, restarts: number): Promise<Timeline> {
+  const timeline = emptyTimeline();
+  program.fresh();
   return new Promise((resolve, reject) => {
     const launch = (run: number) => {
-      const child = spawn('/bin/false', [], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(program.file, [program.stamps], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+      // Node's spawn returns once the child has exec'd (or failed to).
+      timeline.execedAt[run] = now();
       child.once('error', reject);
       child.once('spawn', () => (timeline.startedAt[run] = now()));
       child.once('exit', () => {
-        timeline.exitedAt[run] = now();
+        const at = now();
+        timeline.exitedAt[run] = at;
+        timeline.exitToldAt[run] = at;
         if (run < restarts) launch(run + 1);
-        else resolve(timeline);
+        else {
+          timeline.programAt = program.read();
+          resolve(timeline);
+        }
       });
     };
     launch(0);
@@ -149,6 +251,11 @@ function bareTimeline(restarts: number): Promise<Timeline> {
 
 /** One round's figures, as the rows show them. */
 interface RoundFigures {
+  programMedian: number;
+  programP95: number;
+  reapMedian: number;
+  startMedian: number;
+  startP95: number;
   hostMedian: number;
   hostP95: number;
   gapMedian: number;
@@ -160,6 +267,11 @@ interface RoundFigures {
 
 function roundFigures(f: RestartFigures, restarts: number): RoundFigures {
   return {
+    programMedian: quantile(f.programGaps, 0.5),
+    programP95: quantile(f.programGaps, 0.95),
+    reapMedian: quantile(f.reapGaps, 0.5),
+    startMedian: quantile(f.startGaps, 0.5),
+    startP95: quantile(f.startGaps, 0.95),
     hostMedian: quantile(f.hostGaps, 0.5),
     hostP95: quantile(f.hostGaps, 0.95),
     gapMedian: quantile(f.gaps, 0.5),
@@ -183,12 +295,12 @@ function medianRound(rounds: readonly RoundFigures[]): RoundFigures {
 const ROUNDS = 3;
 
 /** Bare and shuma alternate, ROUNDS times each. */
-async function measureRounds(rt: Runtime, restarts: number): Promise<{ bare: RoundFigures; shuma: RoundFigures }> {
+async function measureRounds(rt: Runtime, program: StampingProgram, restarts: number): Promise<{ bare: RoundFigures; shuma: RoundFigures }> {
   const bareRounds: RoundFigures[] = [];
   const shumaRounds: RoundFigures[] = [];
   for (let round = 0; round < ROUNDS; round++) {
-    bareRounds.push(roundFigures(figures(await bareTimeline(restarts), restarts), restarts));
-    shumaRounds.push(roundFigures(figures(await shumaTimeline(rt, restarts), restarts), restarts));
+    bareRounds.push(roundFigures(figures(await bareTimeline(program, restarts), restarts), restarts));
+    shumaRounds.push(roundFigures(figures(await shumaTimeline(rt, program, restarts), restarts), restarts));
   }
   return { bare: medianRound(bareRounds), shuma: medianRound(shumaRounds) };
 }
@@ -218,31 +330,45 @@ async function stopBusyLoop(child: ChildProcess): Promise<void> {
 
 export async function restartSection(rt: Runtime, restarts: number): Promise<Line[]> {
   const spawner = (await rt.health()).spawner;
-  progress(`restart /bin/false ${restarts} times (${spawner} spawner)`);
-  // Warm-up of both paths, not counted.
-  await bareTimeline(20);
-  await shumaTimeline(rt, 20);
-  const { bare, shuma } = await measureRounds(rt, restarts);
-  progress(`the same beside a busy loop (${spawner} spawner)`);
-  const busyLoop = await startBusyLoop();
+  progress(`restart a failing program ${restarts} times (${spawner} spawner)`);
+  const program = compileStampingFalse();
+  let quiet: { bare: RoundFigures; shuma: RoundFigures };
   let busy: { bare: RoundFigures; shuma: RoundFigures };
   try {
-    busy = await measureRounds(rt, restarts);
+    // Warm-up of both paths, not counted.
+    await bareTimeline(program, 20);
+    await shumaTimeline(rt, program, 20);
+    quiet = await measureRounds(rt, program, restarts);
+    progress(`the same beside a busy loop (${spawner} spawner)`);
+    const busyLoop = await startBusyLoop();
+    try {
+      busy = await measureRounds(rt, program, restarts);
+    } finally {
+      await stopBusyLoop(busyLoop);
+    }
   } finally {
-    await stopBusyLoop(busyLoop);
+    program.remove();
   }
-  // The bare loop has no host side: its exit → exec'd is its exit → 'spawn' event.
+  const { bare, shuma } = quiet;
   return [
-    { heading: `(b) restart latency, ${spawner} spawner: /bin/false, restart {onFailure, backoffMs: 0, maxRestarts: ${restarts}}  vs  respawn on 'exit'; medians of ${ROUNDS} rounds` },
-    { what: 'host: exit told → next child exec\'d, median', unit: 'ms', shuma: shuma.hostMedian, baseline: bare.gapMedian },
-    { what: 'host: exit told → next child exec\'d, p95', unit: 'ms', shuma: shuma.hostP95, baseline: bare.gapP95 },
+    { heading: `(b) restart latency, ${spawner} spawner: a failing static program, restart {onFailure, backoffMs: 0, maxRestarts: ${restarts}}  vs  respawn on 'exit'; medians of ${ROUNDS} rounds` },
+    { what: 'exit → next exec (the program\'s last stamp → the next run\'s first), median', unit: 'ms', shuma: shuma.programMedian, baseline: bare.programMedian },
+    { what: 'exit → next exec (the program\'s last stamp → the next run\'s first), p95', unit: 'ms', shuma: shuma.programP95, baseline: bare.programP95 },
+    { what: 'parent: exit → reaped (shuma: relaunch thread; bare: \'exit\' event), median', unit: 'ms', shuma: shuma.reapMedian, baseline: bare.reapMedian },
+    { what: 'parent: exit reaped → resumed after the next exec, median', unit: 'ms', shuma: shuma.hostMedian, baseline: bare.hostMedian },
+    { what: 'parent: exit reaped → resumed after the next exec, p95', unit: 'ms', shuma: shuma.hostP95, baseline: bare.hostP95 },
+    { what: 'parent resumed after the exec → the program\'s first stamp, median', unit: 'ms', shuma: shuma.startMedian, baseline: bare.startMedian },
+    { what: 'parent resumed after the exec → the program\'s first stamp, p95', unit: 'ms', shuma: shuma.startP95, baseline: bare.startP95 },
     { what: 'exit seen → next run running, median', unit: 'ms', shuma: shuma.gapMedian, baseline: bare.gapMedian },
     { what: 'exit seen → next run running, p95', unit: 'ms', shuma: shuma.gapP95, baseline: bare.gapP95 },
     { what: 'run started → next run started, median', unit: 'ms', shuma: shuma.cycleMedian, baseline: bare.cycleMedian },
     { what: 'run started → next run started, p95', unit: 'ms', shuma: shuma.cycleP95, baseline: bare.cycleP95 },
     { what: `sustained restarts (${restarts} / total time)`, unit: 'restarts/s', shuma: shuma.perSecond, baseline: bare.perSecond },
-    { what: 'busy second core: exit told → next exec\'d, median', unit: 'ms', shuma: busy.shuma.hostMedian, baseline: busy.bare.gapMedian },
-    { what: 'busy second core: exit told → next exec\'d, p95', unit: 'ms', shuma: busy.shuma.hostP95, baseline: busy.bare.gapP95 },
+    { what: 'busy second core: exit → next exec (program\'s stamps), median', unit: 'ms', shuma: busy.shuma.programMedian, baseline: busy.bare.programMedian },
+    { what: 'busy second core: exit → next exec (program\'s stamps), p95', unit: 'ms', shuma: busy.shuma.programP95, baseline: busy.bare.programP95 },
+    { what: 'busy second core: parent: exit reaped → resumed after the next exec, median', unit: 'ms', shuma: busy.shuma.hostMedian, baseline: busy.bare.hostMedian },
+    { what: 'busy second core: parent: exit reaped → resumed after the next exec, p95', unit: 'ms', shuma: busy.shuma.hostP95, baseline: busy.bare.hostP95 },
+    { what: 'busy second core: parent resumed after the exec → the program\'s first stamp, median', unit: 'ms', shuma: busy.shuma.startMedian, baseline: busy.bare.startMedian },
     { what: 'busy second core: exit seen → next run running, median', unit: 'ms', shuma: busy.shuma.gapMedian, baseline: busy.bare.gapMedian },
   ];
 }
