@@ -125,3 +125,14 @@ test('a channel opened after another (a re-hosted worker) delivers the same ids 
     port2.close();
   }
 });
+
+test('records that share their first key but not all their keys come back as written, batch after batch', () => {
+  const { encode, decode } = stream();
+  // The encoder tries the shape last met with the same first key before its key tree.
+  const records = [{ a: 1 }, { a: 2, b: 3 }, { a: 4, b: 5, c: 6 }, { a: 7, c: 8 }, { a: 9, b: 10 }, { a: 11 }, { b: 12, a: 13 }, { a: 14, b: 15, c: 16, d: 17 }];
+  for (let round = 0; round < 3; round++) {
+    const batch = records.map((r) => ({ ...r, nested: { ...r } }));
+    assert.deepEqual(decode(encode(batch)), batch, `round ${round}`);
+    for (const record of records) assert.deepEqual(decode(encode(record)), record, `round ${round}, alone: ${JSON.stringify(record)}`);
+  }
+});

@@ -115,14 +115,15 @@ export class PersistedDeltas {
     // The main thread's mirror already holds this very context (its snapshot message went first,
     // in this batch or an earlier one): it is not copied, encoded and decoded a second time.
     const mirrored = snapshot.context === observedContext;
-    if (mirrored && typeof snapshot.value === 'string' && isEmpty(snapshot.children) && isEmpty(snapshot.historyValue)) {
-      // Without its context and children, what XState persists of it is its state's name and
-      // status alone: made once per state (every new idle workspace sent the same, made anew).
+    // Without its context and children, what XState persists of it is its state's name and
+    // status alone: made once per state (every new idle workspace sent the same, made anew).
+    const bare = mirrored && typeof snapshot.value === 'string' && isEmpty(snapshot.historyValue) ? this.bare(actor, snapshot) : null;
+    if (bare && isEmpty(snapshot.children)) {
       this.sentChildren.delete(wsId);
-      this.send({ type: 'persisted', wsId, snapshot: this.bare(actor, snapshot), children: NO_CHILDREN, mirroredContext: true });
+      this.send({ type: 'persisted', wsId, snapshot: bare, children: NO_CHILDREN, mirroredContext: true });
       return;
     }
-    const own = actor.logic.getPersistedSnapshot({ ...snapshot, children: {}, ...(mirrored ? { context: undefined } : {}) } as typeof snapshot) as Record<string, unknown>;
+    const own = bare ?? actor.logic.getPersistedSnapshot({ ...snapshot, children: {}, ...(mirrored ? { context: undefined } : {}) } as typeof snapshot);
     const order: string[] = [];
     const entries: Record<string, unknown> = {};
     for (const [key, child] of Object.entries(snapshot.children as Record<string, AnyActorRef | undefined>)) {
@@ -133,7 +134,7 @@ export class PersistedDeltas {
     }
     if (order.length > 0) this.sentChildren.set(wsId, new Set(order));
     else this.sentChildren.delete(wsId);
-    this.send({ type: 'persisted', wsId, snapshot: toPersistable({ ...own, children: entries }), children: order, ...(mirrored ? { mirroredContext: true as const } : {}) });
+    this.send({ type: 'persisted', wsId, snapshot: toPersistable({ ...(own as Record<string, unknown>), children: entries }), children: order, ...(mirrored ? { mirroredContext: true as const } : {}) });
   }
 }
 

@@ -28,6 +28,8 @@ export const workspaceMachine = workspaceSetup.createMachine({
       on: {
         RUN: { actions: 'spawnCommand' },
         MEMBER: [
+          // Most reports (up, ready, an exit) change nothing here: no failure to judge, nobody waiting.
+          { guard: 'memberChangesNothing' },
           { guard: and(['memberFailing', 'exceedsIntensity', 'escalates']), target: 'reaping', actions: ['noteFailure', 'logGiveUp', 'noteEscalation'] },
           { guard: and(['memberFailing', 'exceedsIntensity']), actions: ['noteFailure', 'logGiveUp', 'stopMembers'] },
           { guard: 'memberFailing', actions: ['noteFailure', 'restartSiblings', 'allowRelaunch', 'judgeWaiting'] },

@@ -51,6 +51,8 @@ export const workspaceSetup = setup({
       return event.type === 'MEMBER' && event.phase === 'failing' && supervisor !== null && supervisor.gaveUp === null &&
         (supervisor.strategy !== 'one_for_one' || supervisor.intensity !== null);
     },
+    // What allowRelaunch and judgeWaiting would do with a report that is no failure, when no member waits for another: nothing.
+    memberChangesNothing: ({ context, event }) => event.type === 'MEMBER' && event.phase !== 'failing' && !hasDependencies(context.group),
     exceedsIntensity: ({ context, event }) => event.type === 'MEMBER' && noteFailure(supervisorOfEvent(context.group, event)!, event.at).exceeded !== null,
     escalates: ({ context, event }) => supervisorOfEvent(context.group, event)?.escalate === true,
   },
@@ -66,6 +68,8 @@ export const workspaceSetup = setup({
     spawnCommand: enqueueActions(({ context, event, enqueue, self }) => {
       if (event.type !== 'RUN') return;
       const deps = event.deps ?? [];
+      const children = self.getSnapshot().children as Record<string, unknown>;
+      const group = addMember(withoutForgotten(context.group, (key) => children[key] !== undefined), event.key, event.label, deps, event.group);
       enqueue.spawnChild('command', {
         id: event.key,
         input: {
@@ -77,12 +81,10 @@ export const workspaceSetup = setup({
           probe: event.probe ?? null,
           waits: deps.length > 0,
           // Its group's intensity may stop it instead of a relaunch: it waits for the group's word.
-          judged: supervisorOf(addMember(context.group, event.key, event.label, deps, event.group), event.key).intensity !== null,
+          judged: supervisorOf(group, event.key).intensity !== null,
           ...(event.restarts ? { restarts: event.restarts } : {}),
         },
       });
-      const children = self.getSnapshot().children as Record<string, unknown>;
-      const group = addMember(withoutForgotten(context.group, (key) => children[key] !== undefined), event.key, event.label, deps, event.group);
       enqueue.assign({ commandsStarted: context.commandsStarted + 1, group });
     }),
     // Whoever waits for dependencies hears whether they hold now, or never will.

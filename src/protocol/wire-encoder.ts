@@ -7,18 +7,10 @@ import {
   EXT_STRING_REF,
   EXT_UNDEFINED,
   MAX_INTERNED,
-  MAX_SHAPE_KEYS,
-  MAX_SHAPE_NODES,
-  MAX_SHAPES,
   MIN_INTERNED,
   STRING_SLOTS,
 } from './wire-format.js';
-
-/** A node of the key tree: the keys read so far lead to it; `id` is its shape's number, or -1. */
-interface ShapeNode {
-  id: number;
-  next: Map<string, ShapeNode> | null;
-}
+import { ShapeTable } from './wire-shapes.js';
 
 /**
  * The writing end of one ordered stream of the worker wire (wire-format.ts): its bytes are
@@ -33,10 +25,7 @@ export class WireEncoder {
   private readonly strings = new Map<string, number>();
   private readonly slots: string[] = [];
   private nextSlot = 0;
-  private shapes: ShapeNode = { id: -1, next: null };
-  private shapeCount = 0;
-  private nodeCount = 0;
-  private shapesFull = false;
+  private readonly shapes = new ShapeTable();
 
   /** @param fallback encodes a value none of the codes above can hold (msgpackr's plain form). */
   constructor(private readonly fallback: (value: unknown) => Uint8Array) {}
@@ -44,11 +33,8 @@ export class WireEncoder {
   /** The value's bytes, in a buffer of their own (safe to transfer). */
   encode(value: unknown): Uint8Array {
     this.pos = 0;
-    if (this.shapesFull) {
-      this.shapes = { id: -1, next: null };
-      this.shapeCount = 0;
-      this.nodeCount = 0;
-      this.shapesFull = false;
+    if (this.shapes.full) {
+      this.shapes.reset();
       this.room(3);
       this.fixext1(EXT_SHAPES_RESET, 0);
     }
@@ -239,7 +225,8 @@ export class WireEncoder {
   }
 
   private object(value: Record<string, unknown>): void {
-    const shape = this.shapeOf(value);
+    const shape = this.shapes.shapeOf(value);
+    if (this.shapes.isNew) this.defineShape(value);
     if (shape < 0) {
       this.map(value);
       return;
@@ -248,37 +235,6 @@ export class WireEncoder {
     if (shape < 0x100) this.fixext1(EXT_RECORD, shape);
     else this.fixext2(EXT_RECORD, shape);
     for (const key in value) this.write(value[key]);
-  }
-
-  /** The number of the object's shape, defined in the stream the first time; -1: written as a map. */
-  private shapeOf(value: Record<string, unknown>): number {
-    let node = this.shapes;
-    let count = 0;
-    for (const key in value) {
-      // A map keyed by ids (children, labels by command key) has a new shape at every change: a map, not a record.
-      if (count === 0 && looksLikeId(key)) return -1;
-      if (++count > MAX_SHAPE_KEYS) return -1;
-      let next = node.next?.get(key);
-      if (next === undefined) {
-        if (this.nodeCount >= MAX_SHAPE_NODES) {
-          this.shapesFull = true;
-          return -1;
-        }
-        this.nodeCount++;
-        next = { id: -1, next: null };
-        (node.next ??= new Map()).set(key, next);
-      }
-      node = next;
-    }
-    if (count === 0) return -1;
-    if (node.id >= 0) return node.id;
-    if (this.shapeCount >= MAX_SHAPES) {
-      this.shapesFull = true;
-      return -1;
-    }
-    node.id = this.shapeCount++;
-    this.defineShape(value);
-    return node.id;
   }
 
   private defineShape(value: Record<string, unknown>): void {
@@ -350,11 +306,4 @@ export class WireEncoder {
   private nodeBuffer(): Buffer {
     return (this.node ??= Buffer.from(this.buf.buffer, this.buf.byteOffset, this.buf.length));
   }
-}
-
-/** A ULID (26 characters, time first): the runtime's ids. */
-function looksLikeId(key: string): boolean {
-  if (key.length !== 26) return false;
-  const first = key.charCodeAt(0);
-  return first >= 0x30 && first <= 0x37;
 }
