@@ -82,6 +82,7 @@ NAPI_MODULE_INIT() {
    * watches live on that environment's loop and are closed with it. */
   struct addon_state *state = calloc(1, sizeof *state);
   if (!state) return NULL;
+  state->pid = getpid();
   if (napi_get_uv_event_loop(env, &state->loop) != napi_ok) {
     free(state);
     return NULL;
@@ -96,6 +97,8 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "armRelaunch", fn);
   napi_create_function(env, "disarmRelaunch", NAPI_AUTO_LENGTH, relaunch_disarm, state, &fn);
   napi_set_named_property(env, exports, "disarmRelaunch", fn);
+  napi_create_function(env, "envBlock", NAPI_AUTO_LENGTH, env_block_make, NULL, &fn);
+  napi_set_named_property(env, exports, "envBlock", fn);
   napi_create_function(env, "outputWatch", NAPI_AUTO_LENGTH, output_watch_start, state, &fn);
   napi_set_named_property(env, exports, "outputWatch", fn);
   napi_create_function(env, "outputUnwatch", NAPI_AUTO_LENGTH, output_watch_stop, NULL, &fn);
