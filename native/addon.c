@@ -78,6 +78,8 @@ struct job {
   struct launch l;
   char *file, *cwd;
   char **argv, **envp, **cgroups;
+  /* envp is this block's strings, borrowed (else the job's own copy). */
+  struct env_block *env_block;
   int child_end[3], parent_end[3];
   napi_ref on_exit;
   /* The outcome: a pid and its pidfd, or an errno and the step that failed. */
@@ -97,7 +99,8 @@ static void free_job(napi_env env, struct job *job) {
   free(job->file);
   free(job->cwd);
   free_strings(job->argv);
-  free_strings(job->envp);
+  if (job->env_block) env_block_let_go(job->env_block);
+  else free_strings(job->envp);
   free_strings(job->cgroups);
   if (job->on_exit) napi_delete_reference(env, job->on_exit);
   free(job);
@@ -126,7 +129,13 @@ static struct job *prepare(napi_env env, napi_callback_info info) {
   uint32_t ncgroups = 0;
   job->file = string_of(env, args[0]);
   job->argv = strings_of(env, args[1], NULL);
-  job->envp = strings_of(env, args[2], NULL);
+  /* An environment made into a block once (envBlock) is not converted again at each spawn. */
+  if ((job->env_block = env_block_of(env, args[2]))) {
+    env_block_hold(job->env_block);
+    job->envp = job->env_block->strings;
+  } else {
+    job->envp = strings_of(env, args[2], NULL);
+  }
   job->cwd = string_of(env, args[3]);
   job->cgroups = strings_of(env, args[6], &ncgroups);
   if (!job->file || !job->argv || !job->envp || !job->cwd || !job->cgroups) {
@@ -144,7 +153,7 @@ static struct job *prepare(napi_env env, napi_callback_info info) {
   CHECK(optional_bool(env, args, argc, 9, &own_session));
   l->die_with_parent = die_with_parent;
   l->own_session = own_session;
-  l->parent = getpid();
+  l->parent = state->pid;
 
   for (uint32_t i = 0; i < 3; i++) {
     napi_value item;

@@ -9,6 +9,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "watch-set.h"
+
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
@@ -17,13 +19,13 @@
  * no waitpid(-1) — that would reap the children Node's child_process owns. libuv never
  * reaps ours: it waits for the pids of its own process handles only.
  *
- * The poll handle stays referenced, as a child_process handle does: a runtime waiting only
- * for a child must not exit and lose that child's exit. */
+ * The pidfd is watched in the addon's watch set (watch-set.c), which keeps the loop alive while
+ * it holds it, as a child_process handle does: a runtime waiting only for a child must not exit
+ * and lose that child's exit. */
 
 struct exit_watch {
-  uv_poll_t poll;
+  struct watch_entry entry; /* first: the set's entry is its watch */
   pid_t pid;
-  int pidfd;
   napi_env env;
   napi_ref callback;
   napi_async_context async;
@@ -31,15 +33,15 @@ struct exit_watch {
   struct exit_watch *prev, *next;
 };
 
-static void free_watch(uv_handle_t *handle) {
-  free(handle->data);
+static void free_watch(struct watch_entry *entry) {
+  free(entry);
 }
 
-/* Stops the poll before the pidfd is closed (libuv must not watch a closed descriptor). */
+/* Out of the set before the pidfd is closed (an epoll set must not name a closed descriptor). */
 static void detach(struct exit_watch *w) {
-  uv_poll_stop(&w->poll);
-  close(w->pidfd);
-  w->pidfd = -1;
+  watch_set_remove(w->state, &w->entry);
+  close(w->entry.fd);
+  w->entry.fd = -1;
   if (w->prev) w->prev->next = w->next;
   else w->state->live = w->next;
   if (w->next) w->next->prev = w->prev;
@@ -48,7 +50,7 @@ static void detach(struct exit_watch *w) {
 static void release(struct exit_watch *w) {
   napi_delete_reference(w->env, w->callback);
   napi_async_destroy(w->env, w->async);
-  uv_close((uv_handle_t *)&w->poll, free_watch);
+  watch_set_drop(w->state, &w->entry);
 }
 
 /* The exit is known (rc and info as waitid left them): the watch ends, the callback is called. */
@@ -76,14 +78,13 @@ void exit_watch_tell(struct exit_watch *w, int rc, const siginfo_t *info) {
   release(w);
 }
 
-static void on_readable(uv_poll_t *handle, int status, int events) {
-  (void)status;
+static void on_readable(struct watch_entry *entry, uint32_t events) {
   (void)events;
-  struct exit_watch *w = handle->data;
+  struct exit_watch *w = (struct exit_watch *)entry;
   siginfo_t info;
   memset(&info, 0, sizeof info);
   int rc;
-  do rc = waitid(P_PIDFD, (id_t)w->pidfd, &info, WEXITED | WNOHANG);
+  do rc = waitid(P_PIDFD, (id_t)w->entry.fd, &info, WEXITED | WNOHANG);
   while (rc < 0 && errno == EINTR);
   /* Readable before the child is a zombie does not happen; if it ever did, wait for the next. */
   if (rc == 0 && info.si_pid == 0) return;
@@ -98,33 +99,31 @@ struct exit_watch *exit_watch_find(struct addon_state *state, pid_t pid) {
 
 /* Another thread reaps it meanwhile (relaunch.c): the loop stops watching, the pidfd stays open. */
 int exit_watch_pause(struct exit_watch *w) {
-  uv_poll_stop(&w->poll);
-  return w->pidfd;
+  watch_set_remove(w->state, &w->entry);
+  return w->entry.fd;
 }
 
 int exit_watch_resume(struct exit_watch *w) {
-  return uv_poll_start(&w->poll, UV_READABLE, on_readable);
+  return -watch_set_add(w->state, &w->entry);
 }
 
 napi_status exit_watch_start(napi_env env, struct addon_state *state, pid_t pid, int pidfd, napi_value callback) {
-  uv_loop_t *loop;
-  napi_status status = napi_get_uv_event_loop(env, &loop);
-  if (status != napi_ok) return status;
   struct exit_watch *w = calloc(1, sizeof *w);
   if (!w) {
     close(pidfd);
     return napi_generic_failure;
   }
+  w->entry.ready = on_readable;
+  w->entry.dropped = free_watch;
+  w->entry.fd = pidfd;
   w->pid = pid;
-  w->pidfd = pidfd;
   w->env = env;
   w->state = state;
-  if (uv_poll_init(loop, &w->poll, pidfd) != 0) {
+  if (watch_set_add(state, &w->entry) != 0) {
     close(pidfd);
     free(w);
     return napi_generic_failure;
   }
-  w->poll.data = w;
   napi_value name;
   napi_create_string_utf8(env, "shuma:child-exit", NAPI_AUTO_LENGTH, &name);
   napi_create_reference(env, callback, 1, &w->callback);
@@ -132,11 +131,6 @@ napi_status exit_watch_start(napi_env env, struct addon_state *state, pid_t pid,
   w->next = state->live;
   if (w->next) w->next->prev = w;
   state->live = w;
-  if (uv_poll_start(&w->poll, UV_READABLE, on_readable) != 0) {
-    detach(w);
-    release(w);
-    return napi_generic_failure;
-  }
   return napi_ok;
 }
 
@@ -148,6 +142,6 @@ void exit_watch_close_all(void *arg) {
   while (state->live) {
     struct exit_watch *w = state->live;
     detach(w);
-    uv_close((uv_handle_t *)&w->poll, free_watch);
+    watch_set_drop(state, &w->entry);
   }
 }

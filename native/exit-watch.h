@@ -11,7 +11,15 @@ struct spawn_thread;
 struct flow_pump;
 struct relaunch_thread;
 struct output_watch;
+struct watch_set;
+struct uv_loop_s;
 struct addon_state {
+  /* This process (a spawned child's parent), asked once. */
+  pid_t pid;
+  /* The environment's loop. */
+  struct uv_loop_s *loop;
+  /* The descriptors its loop watches for the spawns (watch-set.c): made with the first. */
+  struct watch_set *watches;
   struct exit_watch *live;
   struct spawn_thread *thread;
   struct flow_pump *pumps;

@@ -51,6 +51,58 @@ void free_strings(char **strings) {
   free(strings);
 }
 
+void env_block_hold(struct env_block *block) {
+  __atomic_add_fetch(&block->holders, 1, __ATOMIC_RELAXED);
+}
+
+void env_block_let_go(struct env_block *block) {
+  if (__atomic_sub_fetch(&block->holders, 1, __ATOMIC_ACQ_REL) != 0) return;
+  free_strings(block->strings);
+  free(block);
+}
+
+static void env_block_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  env_block_let_go(data);
+}
+
+/* A tag, so that no other external (a capture ring, a pump) is ever taken for a block. */
+static const napi_type_tag ENV_BLOCK_TAG = {0x7368756d61656e76ULL, 0x626c6f636b000001ULL};
+
+napi_value env_block_make(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg, result = NULL;
+  if (napi_get_cb_info(env, info, &argc, &arg, NULL, NULL) != napi_ok || argc < 1) {
+    napi_throw_type_error(env, "EINVAL", "envBlock needs an array of strings");
+    return NULL;
+  }
+  struct env_block *block = calloc(1, sizeof *block);
+  if (!block || !(block->strings = strings_of(env, arg, NULL))) {
+    free(block);
+    napi_throw_type_error(env, "EINVAL", "envBlock needs an array of strings");
+    return NULL;
+  }
+  block->holders = 1;
+  if (napi_create_external(env, block, env_block_finalize, NULL, &result) != napi_ok ||
+      napi_type_tag_object(env, result, &ENV_BLOCK_TAG) != napi_ok) {
+    /* An external made but not tagged is finalized later and lets go then; none made: now. */
+    if (!result) env_block_let_go(block);
+    return NULL;
+  }
+  return result;
+}
+
+struct env_block *env_block_of(napi_env env, napi_value value) {
+  napi_valuetype type;
+  bool tagged = false;
+  void *data = NULL;
+  if (napi_typeof(env, value, &type) != napi_ok || type != napi_external) return NULL;
+  if (napi_check_object_type_tag(env, value, &ENV_BLOCK_TAG, &tagged) != napi_ok || !tagged) return NULL;
+  if (napi_get_value_external(env, value, &data) != napi_ok) return NULL;
+  return data;
+}
+
 /* An Error whose `code` is the errno's name (ENOENT…), with the step that failed. */
 void throw_spawn_error(napi_env env, int err, const char *step, int index) {
   char message[256];

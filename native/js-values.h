@@ -17,6 +17,21 @@ char *string_of(napi_env env, napi_value value);
 char **strings_of(napi_env env, napi_value array, uint32_t *count);
 void free_strings(char **strings);
 
+/* An environment's `K=V` strings converted once, shared by every spawn given it (envBlock):
+ * freed when the last of its holders (its JS handle, a spawn under way) lets go. */
+struct env_block {
+  int holders; /* atomic: a spawn may let go off the loop's thread */
+  char **strings;
+};
+
+/* envBlock(envp) → an opaque handle for spawn's envp argument, in place of the array. */
+napi_value env_block_make(napi_env env, napi_callback_info info);
+
+/* The block `value` is, or NULL when it is none (an array of strings, then). */
+struct env_block *env_block_of(napi_env env, napi_value value);
+void env_block_hold(struct env_block *block);
+void env_block_let_go(struct env_block *block);
+
 /* Throws an Error whose `code` is the errno's name (ENOENT…), with the step that failed. */
 void throw_spawn_error(napi_env env, int err, const char *step, int index);
 

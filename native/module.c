@@ -15,6 +15,7 @@
 #include "relaunch.h"
 #include "spawn.h"
 #include "spawn-thread.h"
+#include "watch-set.h"
 
 /* What the addon exports, per environment (the main thread, or a worker that loads it): the
  * spawn path (addon.c), the edge pumps (flow-pump*.c), the fanouts (flow-fanout*.c), the
@@ -54,6 +55,7 @@ static void teardown(void *arg) {
   relaunch_close_all(state);
   exit_watch_close_all(state);
   output_watch_close_all(state);
+  watch_set_close(state);
   flow_pump_close_all(state);
   free(state);
 }
@@ -80,6 +82,11 @@ NAPI_MODULE_INIT() {
    * watches live on that environment's loop and are closed with it. */
   struct addon_state *state = calloc(1, sizeof *state);
   if (!state) return NULL;
+  state->pid = getpid();
+  if (napi_get_uv_event_loop(env, &state->loop) != napi_ok) {
+    free(state);
+    return NULL;
+  }
   napi_add_env_cleanup_hook(env, teardown, state);
   napi_value fn, value;
   napi_create_function(env, "spawn", NAPI_AUTO_LENGTH, addon_spawn, state, &fn);
@@ -90,6 +97,8 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "armRelaunch", fn);
   napi_create_function(env, "disarmRelaunch", NAPI_AUTO_LENGTH, relaunch_disarm, state, &fn);
   napi_set_named_property(env, exports, "disarmRelaunch", fn);
+  napi_create_function(env, "envBlock", NAPI_AUTO_LENGTH, env_block_make, NULL, &fn);
+  napi_set_named_property(env, exports, "envBlock", fn);
   napi_create_function(env, "outputWatch", NAPI_AUTO_LENGTH, output_watch_start, state, &fn);
   napi_set_named_property(env, exports, "outputWatch", fn);
   napi_create_function(env, "outputUnwatch", NAPI_AUTO_LENGTH, output_watch_stop, NULL, &fn);

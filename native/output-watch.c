@@ -2,35 +2,36 @@
 #include "output-watch.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "exit-watch.h"
 #include "js-values.h"
+#include "watch-set.h"
 
 /* The first news of a child's output pipe, before any stream is made for it (spawn/captured-output.ts).
  *
  * Most commands say nothing on one of their two outputs, many on both: a net.Socket per output
  * (made, read once to its end, destroyed, closed: ~0.1 ms of the loop's time per run, and its
- * garbage) only ever learnt that the pipe had ended empty. This watch polls the read end on the
- * loop instead and calls onReady(ended) once, at the first sign of life: ended = true when every
- * writer is gone and nothing was written (the JS side closes the descriptor; no stream is ever
- * made); false when there is something to read (bytes, or an error a read will report): the
- * watch has ended, and the JS side reads the descriptor with a stream from there on.
+ * garbage) only ever learnt that the pipe had ended empty. This watch polls the read end in the
+ * addon's watch set (watch-set.c) instead and calls onReady(ended) once, at the first sign of
+ * life: ended = true when every writer is gone and nothing was written (the JS side closes the
+ * descriptor; no stream is ever made); false when there is something to read (bytes, or an error
+ * a read will report): the watch has ended, and the JS side reads the descriptor with a stream
+ * from there on.
  *
- * The poll is stopped (and so taken out of the loop's epoll set) before the callback runs, so a
- * stream may watch the same descriptor at once. It stays referenced, as the stream it stands for
- * would be: a runtime waiting for a command's output does not exit. */
+ * The descriptor leaves the set before the callback runs, so a stream may watch it at once. The
+ * set keeps the loop alive while it holds it, as the stream it stands for would: a runtime waiting
+ * for a command's output does not exit. */
 
 struct output_watch {
-  uv_poll_t poll;
-  int fd;
+  struct watch_entry entry; /* first: the set's entry is its watch */
   bool watching;
-  /* Freed once both let go: the loop (the handle's close) and JS (the handle's finalizer). */
+  /* Freed once both let go: the watch set (its drop) and JS (the handle's finalizer). */
   int holders;
   napi_env env;
   napi_ref callback;
@@ -43,8 +44,8 @@ static void let_go(struct output_watch *w) {
   if (--w->holders == 0) free(w);
 }
 
-static void on_closed(uv_handle_t *handle) {
-  let_go(handle->data);
+static void on_dropped(struct watch_entry *entry) {
+  let_go((struct output_watch *)entry);
 }
 
 static void on_finalize(napi_env env, void *data, void *hint) {
@@ -64,28 +65,23 @@ static void end_watch(struct output_watch *w, bool release_js) {
     napi_delete_reference(w->env, w->callback);
     napi_async_destroy(w->env, w->async);
   }
-  uv_close((uv_handle_t *)&w->poll, on_closed);
+  watch_set_drop(w->state, &w->entry);
 }
 
 /* 1: something to read (or an error to read); 0: every writer gone, nothing written; -1: neither yet. */
-static int pipe_news(int fd) {
-  struct pollfd p = {.fd = fd, .events = POLLIN};
-  int rc;
-  do rc = poll(&p, 1, 0);
-  while (rc < 0 && errno == EINTR);
-  if (rc < 0 || (p.revents & (POLLIN | POLLERR | POLLNVAL))) return 1;
-  if (!(p.revents & POLLHUP)) return -1;
-  /* No writer is left, so nothing more can come; but poll read "empty" and "no writers" apart:
+static int pipe_news(int fd, uint32_t events) {
+  if (events & (EPOLLIN | EPOLLERR)) return 1;
+  if (!(events & EPOLLHUP)) return -1;
+  /* No writer is left, so nothing more can come; but epoll read "empty" and "no writers" apart:
    * a last write may have landed between. Counted under the pipe's lock, this is the last word. */
   int waiting = 0;
   if (ioctl(fd, FIONREAD, &waiting) < 0 || waiting > 0) return 1;
   return 0;
 }
 
-static void on_event(uv_poll_t *handle, int status, int events) {
-  (void)events;
-  struct output_watch *w = handle->data;
-  int news = status < 0 ? 1 : pipe_news(w->fd);
+static void on_event(struct watch_entry *entry, uint32_t events) {
+  struct output_watch *w = (struct output_watch *)entry;
+  int news = pipe_news(w->entry.fd, events);
   if (news < 0) return;
   napi_env env = w->env;
   napi_ref callback_ref = w->callback;
@@ -121,24 +117,23 @@ napi_value output_watch_start(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, "EINVAL", "outputWatch needs a descriptor and a callback");
     return NULL;
   }
-  uv_loop_t *loop;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return NULL;
   struct output_watch *w = calloc(1, sizeof *w);
   if (!w) {
     napi_throw_error(env, "ENOMEM", "outputWatch: out of memory");
     return NULL;
   }
-  int rc = uv_poll_init(loop, &w->poll, fd);
-  if (rc != 0) {
-    free(w);
-    throw_spawn_error(env, -rc, "outputWatch", 0);
-    return NULL;
-  }
-  w->poll.data = w;
-  w->fd = fd;
+  w->entry.ready = on_event;
+  w->entry.dropped = on_dropped;
+  w->entry.fd = fd;
   w->env = env;
   w->state = state;
   w->holders = 2;
+  int err = watch_set_add(state, &w->entry);
+  if (err != 0) {
+    free(w);
+    throw_spawn_error(env, err, "outputWatch", 0);
+    return NULL;
+  }
   napi_value name;
   napi_create_string_utf8(env, "shuma:child-output", NAPI_AUTO_LENGTH, &name);
   napi_create_reference(env, args[1], 1, &w->callback);
@@ -147,12 +142,10 @@ napi_value output_watch_start(napi_env env, napi_callback_info info) {
   w->next = state->outputs;
   if (w->next) w->next->prev = w;
   state->outputs = w;
-  rc = uv_poll_start(&w->poll, UV_READABLE | UV_DISCONNECT, on_event);
-  if (rc != 0 || napi_create_external(env, w, on_finalize, NULL, &result) != napi_ok) {
-    /* No external owns it: the loop's close alone frees it. */
+  if (napi_create_external(env, w, on_finalize, NULL, &result) != napi_ok) {
+    /* No external owns it: the set's letting go alone frees it. */
     w->holders = 1;
     end_watch(w, true);
-    if (rc != 0) throw_spawn_error(env, -rc, "outputWatch", 0);
     return NULL;
   }
   return result;

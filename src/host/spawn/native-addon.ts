@@ -16,7 +16,8 @@ export interface NativeChild {
 export type SpawnArguments = [
   file: string,
   argv: readonly string[],
-  envp: readonly string[],
+  /** `K=V` strings, or the block envBlock made of them. */
+  envp: readonly string[] | EnvBlockHandle,
   cwd: string,
   stdio: readonly [number, number, number],
   limits: readonly [number, number, number, number],
@@ -27,6 +28,9 @@ export type SpawnArguments = [
   /** setsid in the child (a session, so a scheduling autogroup, of its own); else setpgid in ours. */
   ownSession?: boolean,
 ];
+
+/** An environment's strings, converted once for every spawn given it (an opaque external). */
+export type EnvBlockHandle = { readonly __envBlock: unique symbol };
 
 /** A native capture ring (an opaque external). */
 export type CaptureHandle = { readonly __capture: unique symbol };
@@ -103,6 +107,8 @@ export interface SpawnerAddon {
    * is something to read; the watch has ended before either call (a stream may read `fd` then).
    * Never called during this call. Absent from an addon built before it.
    */
+  /** The environment's strings as a block spawns take in place of the array. Absent from an addon built before it. */
+  envBlock?(envp: readonly string[]): EnvBlockHandle;
   outputWatch?(fd: number, onReady: (ended: boolean) => void): OutputWatchHandle;
   /** Ends the watch now (`fd` is free for a stream); false when it had ended already. */
   outputUnwatch?(watch: OutputWatchHandle): boolean;

@@ -5,7 +5,7 @@ import { ShumaError } from '../../protocol/errors.js';
 import { CapturedOutput } from './captured-output.js';
 import { ExitLatch } from './exit-latch.js';
 import { rlimitValues } from './launcher.js';
-import { loadSpawnerAddon, type NativeChild, type SpawnArguments, type SpawnerAddon } from './native-addon.js';
+import { loadSpawnerAddon, type EnvBlockHandle, type NativeChild, type SpawnArguments, type SpawnerAddon } from './native-addon.js';
 import { isExhaustion, spawnError } from './node-spawner.js';
 import type { SpawnedProcess, SpawnOrder, Spawner } from './spawner.js';
 
@@ -25,9 +25,10 @@ export class NativeSpawner implements Spawner {
   readonly actsAhead = true;
   /**
    * A command's environment is one object for all its runs (and a workspace's, for all its
-   * commands that add nothing to it): its `K=V` strings are made, and checked, once.
+   * commands that add nothing to it): its `K=V` strings are made, and checked, once, and made
+   * into the addon's block once (the C strings every spawn of it shares).
    */
-  private readonly envpOf = new WeakMap<Readonly<Record<string, string>>, string[]>();
+  private readonly envpOf = new WeakMap<Readonly<Record<string, string>>, readonly string[] | EnvBlockHandle>();
   /** Relaunches armed, by the pid whose exit starts them (armRelaunch). */
   private readonly relaunches = new Map<number, Relaunch>();
 
@@ -87,11 +88,16 @@ export class NativeSpawner implements Spawner {
   /** The addon's arguments for `order`; the exit goes to `exit`. Throws a ShumaError for a NUL byte. */
   private argumentsOf(order: SpawnOrder, exit: ChildExit): SpawnArguments {
     const { addon } = this;
-    const known = this.envpOf.get(order.env);
-    const envp = known ?? Object.entries(order.env).map(([key, value]) => `${key}=${value}`);
-    // An environment is checked once, before it is kept.
-    refuseNulBytes(order, known ? [] : envp);
-    if (!known) this.envpOf.set(order.env, envp);
+    let envp = this.envpOf.get(order.env);
+    if (!envp) {
+      const strings = Object.entries(order.env).map(([key, value]) => `${key}=${value}`);
+      // An environment is checked once, before it is kept.
+      refuseNulBytes(order, strings);
+      envp = addon.envBlock?.(strings) ?? strings;
+      this.envpOf.set(order.env, envp);
+    } else {
+      refuseNulBytes(order, []);
+    }
     const stdio = order.stdio;
     const stdin = stdio?.stdin === 'pipe' ? addon.STDIO_PIPE : (stdio?.stdin ?? addon.STDIO_NULL);
     return [
