@@ -51,30 +51,33 @@ kill_env() { # NAME=VALUE
 test_pid=$1 test_start=$2 runner_pid=${3:-} runner_start=${4:-}
 entries=()
 
-clean_up() {
-  local entry i
-  # Processes first (their daemons' own clean-up may need them gone), then the commands.
-  for entry in "${entries[@]}"; do
-    case $entry in
-      "pid "*) set -- $entry; kill_same "$2" "$3" ;;
-    esac
-  done
+sweep_marks() {
+  local entry
   for entry in "${entries[@]}"; do
     case $entry in
       "env "*) kill_env "${entry#env }" ;;
     esac
   done
+}
+
+clean_up() {
+  local entry
+  # Processes first (their daemons' own clean-up may need them gone), then the commands.
   for entry in "${entries[@]}"; do
     case $entry in
+      # shellcheck disable=SC2086
+      "pid "*) set -- $entry; kill_same "$2" "$3" ;;
+    esac
+  done
+  sweep_marks
+  for entry in "${entries[@]}"; do
+    case $entry in
+      # shellcheck disable=SC2086
       "run "*) set -- $entry; shift; timeout 60 "$@" >/dev/null 2>&1 ;;
     esac
   done
   # A process started by a clean-up command can carry a mark too: a second sweep.
-  for entry in "${entries[@]}"; do
-    case $entry in
-      "env "*) kill_env "${entry#env }" ;;
-    esac
-  done
+  sweep_marks
 }
 
 forget() {
@@ -88,14 +91,15 @@ forget() {
 }
 
 while :; do
-  if IFS= read -r -t 0.5 line; then
+  IFS= read -r -t 0.5 line
+  status=$?
+  if [ "$status" -eq 0 ]; then
     case $line in
       "forget "*) forget "${line#forget }" ;;
       pid\ *|env\ *|run\ *) entries+=("$line") ;;
     esac
     continue
   fi
-  status=$?
   if [ "$status" -gt 128 ]; then
     # No line for half a second: is the runner still there?
     if [ -n "$runner_pid" ] && ! same_process "$runner_pid" "$runner_start" && same_process "$test_pid" "$test_start"; then

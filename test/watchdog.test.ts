@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { isAlive, pollUntil, processesMentioning } from './helpers.js';
+import { isAlive, processesMentioning, waitFor } from './helpers.js';
 import { slurmSkip } from './slurm-cluster.js';
 
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'watchdog-child.js');
@@ -46,13 +46,30 @@ async function startTestProcess(what: string, underRunner: boolean): Promise<{ s
   const runner = spawn(process.execPath, underRunner ? ['--test', CHILD] : args, { stdio: 'ignore', env: { ...env, SHUMA_WATCHDOG_CHILD: `${dir}\n${what}` } });
   children.push(runner);
   const report = path.join(dir, 'started.json');
-  const exited = new Promise<never>((_, reject) => runner.once('exit', (code, signal) => reject(new Error(`the test process ended first (${code ?? signal})`))));
-  await Promise.race([pollUntil(() => existsSync(report), (done) => done, `${what}: everything started`, 120_000), exited]);
+  // A test process that ends by itself ('forgets') has written its report first.
+  const exited = new Promise<void>((resolve, reject) =>
+    runner.once('exit', (code, signal) => (existsSync(report) ? resolve() : reject(new Error(`the test process ended first (${code ?? signal})`)))),
+  );
+  // A Slurm cluster takes up to a minute to come up on a loaded machine.
+  await Promise.race([pollFor(() => existsSync(report), (done) => done, `${what}: everything started`, 120_000), exited]);
   return { started: JSON.parse(readFileSync(report, 'utf8')) as Started, runner };
 }
 
+/** As pollUntil (every 20 ms), with a deadline of its own. */
+function pollFor<T>(read: () => T, predicate: (value: T) => boolean, what: string, timeoutMs: number): Promise<T> {
+  return waitFor<T>(
+    (observer) => {
+      const timer = setInterval(() => observer(read()), 20);
+      return () => clearInterval(timer);
+    },
+    predicate,
+    what,
+    timeoutMs,
+  );
+}
+
 async function allGone(pids: readonly number[], what: string): Promise<void> {
-  await pollUntil(() => pids.filter(isAlive), (alive) => alive.length === 0, what, 60_000);
+  await pollFor(() => pids.filter(isAlive), (alive) => alive.length === 0, what, 60_000);
 }
 
 describe('what a test started, when the test runner or the test process is killed', () => {
