@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { RunResult } from '../src/protocol/control-results.js';
 import { cleanUpIfKilled, watchdogPid } from './watchdog.js';
 
 // Under `node --test` the arguments come through the environment (the runner passes none on).
@@ -34,11 +35,11 @@ if (what === 'plain' || what === 'forgets') {
   const cluster = await clusterUp();
   Object.assign(report, { root: cluster.root, daemons: await Promise.all((['slurmctld', 'slurmd-n1', 'slurmd-n2', 'munged'] as const).map((d) => cluster.pidOf(d))) });
 } else {
-  const { startDaemon, cli } = await import('./daemon-helpers.js');
+  const { startDaemon, cliJson } = await import('./daemon-helpers.js');
   const daemon = await startDaemon();
-  // A command the daemon runs: it outlives a SIGKILLed daemon that adopts its orphans.
-  const run = await cli(['run', '--', '/bin/sleep', '300', marker], daemon.env);
-  Object.assign(report, { daemon: daemon.pid, home: daemon.home, run: run.stdout });
+  // A command the daemon runs: it would outlive a SIGKILLed daemon that adopts its orphans.
+  const run = await cliJson<RunResult>(['run', '-w', 'leash', '--', '/bin/sleep', '300', marker], daemon.env);
+  Object.assign(report, { daemon: daemon.pid, home: daemon.home, command: run.command.pid });
 }
 Object.assign(report, { watchdog: watchdogPid() });
 writeFileSync(path.join(dir, 'started.json'), JSON.stringify(report));
