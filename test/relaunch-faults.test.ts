@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { ActorSnapshot, Command } from '../src/index.js';
-import { MAX_AHEAD, tapToChild, watchHost } from './ahead-watch.js';
+import { tapToChild, watchHost } from './ahead-watch.js';
 import { capturingLogger, isAlive, processesMentioning, startRuntime, stateOf, untilState, waitFor, waitGone } from './helpers.js';
 
 const scratch = mkdtempSync(path.join(tmpdir(), 'shuma-relaunch-faults-'));
@@ -93,14 +93,15 @@ describe('relaunches when things go wrong', () => {
       // The actor's held request (run 1) reaches the host only now, after the stop began.
       watch.release();
       await stopping;
+      // (Until the stop reaches the host — a round trip through the actors — the chain may still grow.)
       const spawns = watch.spawns;
-      assert.ok(spawns <= 1 + MAX_AHEAD, `round ${round}: ${spawns} spawns`);
       await watch.until(() => watch.pids.length === spawns, 'every spawn done');
       for (const pid of watch.pids) await waitGone(pid);
       assert.equal(watch.spawns, spawns, `round ${round}: a run started after the stop`);
       assert.deepEqual(records.filter((record) => record.msg.includes('did not catch up')), [], `round ${round}: a read waited for a run its actor never asked for`);
-      // The actor heard its own run, then at most the run it asked for before the stop reached it.
-      assert.ok(['s0,x0', 's0,x0,s1,x1'].includes(heard.join(',')), `round ${round}: ${heard.join(',')}`);
+      // The actor heard its runs in order, each spawned then exited, up to the stop: none cut is told.
+      assert.deepEqual(heard, Array.from({ length: heard.length / 2 }, (_, k) => [`s${k}`, `x${k}`]).flat(), `round ${round}`);
+      assert.ok(heard.length >= 2 && heard.length / 2 < spawns, `round ${round}: ${heard.join(',')} of ${spawns} runs`);
       assert.notEqual(stateOf(cmd.getSnapshot()), 'running');
     }
   });
