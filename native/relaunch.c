@@ -147,6 +147,14 @@ static void *main_loop(void *arg) {
   return NULL;
 }
 
+/* A run started at an exit that nobody was told of: it, and what it started (a command leads a
+ * group of its own, as the runtime's stops and its 'exit' hook assume), end here. Only while it
+ * is unreaped: its pid, and a group led by it, cannot name anyone else then. */
+static void kill_untold(pid_t pid) {
+  kill(-pid, SIGKILL);
+  kill(pid, SIGKILL);
+}
+
 static void unlink_armed(struct relaunch_thread *t, struct relaunch *r) {
   if (r->prev) r->prev->next = r->next;
   else t->armed = r->next;
@@ -165,12 +173,12 @@ static void let_go(napi_env env, struct relaunch_thread *t, struct relaunch *r) 
 static void deliver(napi_env env, struct relaunch_thread *t, struct relaunch *r) {
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
-  napi_value argv[3], callback, recv, error;
+  napi_value argv[3], callback, recv, error, child = NULL;
   napi_get_null(env, &argv[0]);
   napi_get_null(env, &argv[1]);
   if (r->always || r->rc < 0 || r->info.si_code != CLD_EXITED || r->info.si_status != 0) {
     /* Started, or its start failed: finish says which (the error as spawnAsync's). */
-    napi_value child = spawn_job_finish(env, r->job);
+    child = spawn_job_finish(env, r->job);
     if (child) argv[1] = child;
     else if (napi_get_and_clear_last_exception(env, &error) == napi_ok) argv[0] = error;
   }
@@ -182,7 +190,12 @@ static void deliver(napi_env env, struct relaunch_thread *t, struct relaunch *r)
   napi_set_element(env, argv[2], 1, at[1]);
   napi_get_reference_value(env, r->on_relaunched, &callback);
   napi_get_global(env, &recv);
-  if (napi_make_callback(env, t->context, recv, callback, 3, argv, NULL) == napi_pending_exception) {
+  napi_status called = napi_make_callback(env, t->context, recv, callback, 3, argv, NULL);
+  /* Not taken: JavaScript could not run (the environment is ending: a worker's, or the process's
+   * at exit, whose loop still runs this once before the cleanup hooks), or the callback threw.
+   * Its exit watch, made by finish, reaps it. */
+  if (called != napi_ok && child) kill_untold(r->launched);
+  if (called == napi_pending_exception) {
     napi_get_and_clear_last_exception(env, &error);
     napi_fatal_exception(env, error);
   }
@@ -367,7 +380,7 @@ void relaunch_close_all(struct addon_state *state) {
     struct relaunch *next = r->next;
     /* Started and never told: nobody would ever stop it. */
     if (r->launched > 0) {
-      kill(r->launched, SIGKILL);
+      kill_untold(r->launched);
       while (waitpid(r->launched, NULL, 0) < 0 && errno == EINTR) {
       }
     }

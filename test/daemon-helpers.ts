@@ -5,7 +5,9 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { STATE_MARK_VARIABLE, stateMark } from '../src/host/persistence/orphans.js';
 import { isAlive, pollUntil } from './helpers.js';
+import { cleanUpIfKilled } from './watchdog.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const MAIN = path.join(ROOT, 'dist/src/cli/main.js');
@@ -92,6 +94,8 @@ export async function startDaemon(options: { home?: string; args?: string[] } = 
   // A client command run after this daemon stopped must fail, not start another behind the test.
   const env = { ...process.env, SHUMA_HOME: home, SHUMA_NO_DAEMON_START: '1' };
   const child = spawn(process.execPath, [MAIN, 'daemon', ...(options.args ?? [])], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // If this test process dies before its after(): the daemon, and what it started (marked with its stateDir).
+  const leftovers = [cleanUpIfKilled({ pid: child.pid! })];
   const out = follow(child);
   let exitCode: number | null | undefined;
   void out.exited.then((code) => (exitCode = code));
@@ -107,11 +111,13 @@ export async function startDaemon(options: { home?: string; args?: string[] } = 
       if (exitCode === undefined) child.kill(signal);
       const code = await out.exited;
       daemons.delete(daemon);
+      for (const withdraw of leftovers.splice(0)) withdraw();
       return code;
     },
   };
   daemons.add(daemon);
   await out.waitFor(/^shuma daemon: pid \d+, serving /);
+  if (existsSync(daemon.stateDir)) leftovers.push(cleanUpIfKilled({ env: `${STATE_MARK_VARIABLE}=${stateMark(daemon.stateDir)}` }));
   return daemon;
 }
 

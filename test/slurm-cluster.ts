@@ -1,8 +1,9 @@
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { cleanUpIfKilled } from './watchdog.js';
 
 // One throwaway Slurm cluster per test file (scripts/slurm-test-cluster.sh), gone when the file
 // ends. In CI (CI=true) Slurm must be there; elsewhere its absence skips the Slurm tests, saying so.
@@ -32,8 +33,12 @@ export interface TestCluster {
 }
 
 export async function clusterUp(): Promise<TestCluster> {
-  const { stdout } = await run(SCRIPT, ['up'], { timeout: 60_000 });
-  const root = stdout.split('\n')[0]!.trim();
+  // The root is made here, so that the watchdog knows it before the first daemon starts: the
+  // daemons detach (they are nobody's children), and a test process killed meanwhile, or before
+  // its after(), would leave them running for good.
+  const root = mkdtempSync('/tmp/shuma-slurm.');
+  const forget = cleanUpIfKilled({ run: [SCRIPT, 'down', root] });
+  const { stdout } = await run(SCRIPT, ['up', root], { timeout: 60_000 });
   const conf = /SLURM_CONF=(\S+)/.exec(stdout)?.[1];
   if (!conf) throw new Error(`slurm-test-cluster.sh up printed no SLURM_CONF: ${stdout}`);
   let down: Promise<void> | null = null;
@@ -45,7 +50,7 @@ export async function clusterUp(): Promise<TestCluster> {
       return Number((await readFile(path.join(root, 'run', `${daemon}.pid`), 'utf8')).trim());
     },
     down() {
-      down ??= run(SCRIPT, ['down', root], { timeout: 60_000 }).then(() => undefined);
+      down ??= run(SCRIPT, ['down', root], { timeout: 60_000 }).then(() => forget());
       return down;
     },
   };
