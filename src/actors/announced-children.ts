@@ -1,6 +1,7 @@
 import type { AnyActorRef, AnyActorScope, AnyStateMachine } from 'xstate';
 import { commandMachine } from '../machines/command-machine.js';
 import { pipelineMachine } from '../machines/pipeline-machine.js';
+import { shareDoneEventLookup } from '../machines/done-event-candidates.js';
 import { workspaceMachine } from '../machines/workspace-machine.js';
 
 // The worker watches every command and pipeline actor from its first snapshot on. XState tells
@@ -33,7 +34,10 @@ export function announcingWorkspaceMachine(onStart: (wsId: string, child: AnyAct
     const parent = (child as { _parent?: AnyActorRef })._parent;
     if (parent) onStart(parent.id, child, machine);
   };
-  return workspaceMachine.provide({
-    actors: { command: announcing(commandMachine, tell('command')), pipeline: announcing(pipelineMachine, tell('pipeline')) },
-  });
+  // A machine provided anew has state nodes of its own: they look up done events as the original's do.
+  return shareDoneEventLookup(
+    workspaceMachine.provide({
+      actors: { command: announcing(commandMachine, tell('command')), pipeline: announcing(pipelineMachine, tell('pipeline')) },
+    }),
+  );
 }

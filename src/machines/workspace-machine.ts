@@ -1,5 +1,6 @@
 import { and } from 'xstate';
 import { initialWorkspaceContext } from './workspace-context.js';
+import { shareDoneEventLookup } from './done-event-candidates.js';
 import { workspaceSetup } from './workspace-setup.js';
 
 // A workspace: a group of supervised commands with a lifetime. It decides when to stop
@@ -8,7 +9,7 @@ import { workspaceSetup } from './workspace-setup.js';
 
 export type { WorkspaceContext, WorkspaceInput } from './workspace-context.js';
 
-export const workspaceMachine = workspaceSetup.createMachine({
+export const workspaceMachine = shareDoneEventLookup(workspaceSetup.createMachine({
   id: 'workspace',
   context: ({ input }) => initialWorkspaceContext(input),
   initial: 'created',
@@ -74,4 +75,4 @@ export const workspaceMachine = workspaceSetup.createMachine({
     },
     stopped: { type: 'final' },
   },
-});
+}));
