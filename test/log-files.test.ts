@@ -1,7 +1,7 @@
 // Logs that outlive the process: every command's output also in files under stateDir/logs,
 // stdout and stderr apart, rotated by size, read back across relaunches and runtime restarts.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -26,6 +26,18 @@ function reach(cmd: Command, states: string[]): Promise<ActorSnapshot> {
 function filesOf(dir: string, wsId: string): string[] {
   const where = path.join(dir, 'logs', wsId);
   return existsSync(where) ? readdirSync(where).sort() : [];
+}
+
+/** This process's descriptors open on a file under `where`. */
+function descriptorsUnder(where: string): string[] {
+  const links = readdirSync('/proc/self/fd').map((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      return '';
+    }
+  });
+  return links.filter((link) => link.startsWith(where));
 }
 
 describe('log files', () => {
@@ -98,6 +110,26 @@ describe('log files', () => {
     ws = rt.workspace(ws.id)!;
     const text = await pollUntil(() => ws.logs('svc'), (b) => b.toString().split('\n').filter(Boolean).length === 2, 'the relaunch to write');
     assert.match(text.toString(), new RegExp(`^started ${first.pid}\\nstarted \\d+\\n$`));
+  });
+
+  test('a removed command and a stopped workspace let their files go at once: no descriptor stays open on them', async () => {
+    const dir = stateDir();
+    const rt = await startRuntime({ stateDir: dir });
+    // Writers that never pause, so no idle timer closes their files first.
+    const writer = { exec: '/bin/sh', argv: ['-c', 'while :; do echo tick; sleep 0.02; done'] };
+    const ws = await rt.createWorkspace({ label: 'letgo' });
+    const kept = await ws.run({ ...writer, label: 'kept' });
+    const removed = await ws.run({ ...writer, label: 'removed' });
+    const logs = path.join(dir, 'logs', ws.id);
+    const fileOf = (cmd: Command) => path.join(logs, `${cmd.label}.${cmd.commandKey}.out.log`);
+    await pollUntil(() => descriptorsUnder(logs), (open) => open.includes(fileOf(kept)) && open.includes(fileOf(removed)), 'both files open');
+    await ws.removeCommand('removed');
+    assert.deepEqual(descriptorsUnder(logs), [fileOf(kept)], 'the removed command\'s file is closed, the other one still written');
+    assert.match(readFileSync(fileOf(removed), 'utf8'), /^(tick\n)+$/, 'its file stays on disk, whole');
+
+    await ws.stop({ graceMs: 0 });
+    assert.deepEqual(descriptorsUnder(logs), [], 'a stopped workspace holds none of its files');
+    assert.match(readFileSync(fileOf(kept), 'utf8'), /^(tick\n)+$/);
   });
 
   test('flushLogs empties the files (rotated ones too); logFiles: false writes none; bad options are refused', async () => {

@@ -20,6 +20,8 @@ export interface CommandControlDeps {
   toWorkspace: (ws: WorkspaceEntry, event: WorkspaceEvent) => void;
   /** Its placement hears of the stop as it is sent (it may act ahead of the actor: standing orders). */
   stopping: (ws: WorkspaceEntry, command: CommandEntry) => void;
+  /** Lets the stopped command's record go (core/record-forget.ts). */
+  forget: (ws: WorkspaceEntry, command: CommandEntry) => Promise<void>;
   /** The snapshot file should be written again (a command was forgotten). */
   changed: (ws: WorkspaceEntry) => void;
 }
@@ -155,8 +157,7 @@ export class CommandControl {
     // A restart that began meanwhile made it live again: that run goes too.
     await this.restarting.get(command.key)?.catch(() => undefined);
     if (isLive(command)) await this.stop(ws, command.key, graceMs);
-    ws.commands.delete(command.key);
-    this.deps.table.removeCommand(ws.id, command.key);
+    await this.deps.forget(ws, command);
     this.deps.changed(ws);
     return result;
   }

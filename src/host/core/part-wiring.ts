@@ -12,6 +12,7 @@ import { onWorkerLost } from './rehosting.js';
 import { DEFAULT_STATS_INTERVAL_MS, type RuntimeOptions } from './runtime-options.js';
 import { receiveGuarded } from './worker-inbox.js';
 import { onScopeEmpty } from './workspace-lifecycle.js';
+import { forgetCommandRecord } from './record-forget.js';
 
 // How the core's parts reach each other: each part is told only the few core operations it
 // needs (as callbacks), so no part holds the core itself. The core calls these in its constructor,
@@ -86,6 +87,7 @@ export function wireCommandControl(core: WiredCore, now: () => number): CommandC
     toChild: (ws, key, event) => core.toChild(ws, key, event),
     toWorkspace: (ws, event) => core.toWorkspace(ws, event),
     stopping: (ws, command) => core.placementOf(ws).commandStopping?.(ws, command),
+    forget: (ws, command) => forgetCommandRecord(core, ws, command, 'kept'),
     changed: (ws) => core.state?.markDirty(ws),
   });
 }

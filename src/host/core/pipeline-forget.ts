@@ -4,14 +4,13 @@
 import type { CoreParts } from './core-parts.js';
 import { stopPipeline } from './commands-and-pipelines.js';
 import { pipelineEntry } from './guards.js';
+import { forgetPipelineRecord } from './record-forget.js';
 
 export async function forgetPipeline(core: CoreParts, id: string, graceMs?: number): Promise<{ reaped: number }> {
   const pipeline = pipelineEntry(core, id);
   const { reaped } = await stopPipeline(core, id, graceMs);
-  core.registry.get(pipeline.wsId)?.pipelines.delete(id);
-  core.pipelines.delete(id);
-  core.table.removeCommand(pipeline.wsId, id);
-  await core.logFiles?.release((owner) => owner.wsId === pipeline.wsId && owner.key === id);
-  core.state?.markDirty(core.registry.get(pipeline.wsId));
+  const ws = core.registry.get(pipeline.wsId);
+  await forgetPipelineRecord(core, ws, pipeline, 'kept');
+  core.state?.markDirty(ws);
   return { reaped };
 }

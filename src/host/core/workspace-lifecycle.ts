@@ -247,6 +247,8 @@ export function finish(core: CoreParts, ws: WorkspaceEntry): void {
     },
     'workspace stopped',
   );
-  ws.stopped.resolve(result);
+  // Its log files are let go before stop() returns: what it wrote last is on disk, no handle stays.
+  const released = core.logFiles?.releaseWorkspace(ws.id) ?? Promise.resolve();
+  void released.then(() => ws.stopped.resolve(result));
 }
 

@@ -29,10 +29,17 @@ function safe(label: string): string {
   return label.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64) || '_';
 }
 
+type LogPair = { stdout: LogFile; stderr: LogFile };
+
+async function closePair(pair: LogPair): Promise<void> {
+  await Promise.all([pair.stdout.close(), pair.stderr.close()]);
+}
+
 export class LogFiles {
   readonly limits: LogFileLimits;
   readonly timestamps: boolean;
-  private readonly files = new Map<string, { stdout: LogFile; stderr: LogFile }>();
+  /** Workspace id → `<key>/<label>` → the pair: a stopped workspace lets its own go without a walk of everyone's. */
+  private readonly files = new Map<string, Map<string, LogPair>>();
   private readonly madeDirs = new Set<string>();
 
   constructor(
@@ -50,19 +57,35 @@ export class LogFiles {
   }
 
   private id(owner: LogOwner): string {
-    return `${owner.wsId}/${owner.key}/${owner.label}`;
+    return `${owner.key}/${owner.label}`;
+  }
+
+  private pairOf(owner: LogOwner): LogPair | undefined {
+    return this.files.get(owner.wsId)?.get(this.id(owner));
+  }
+
+  /** Every open pair with its owner, for the walks that select by owner (flush). */
+  private *owned(): Generator<[LogOwner, LogPair]> {
+    for (const [wsId, pairs] of this.files) {
+      for (const [id, pair] of pairs) {
+        const [key, ...rest] = id.split('/');
+        yield [{ wsId, key: key!, label: rest.join('/') }, pair];
+      }
+    }
   }
 
   /** The pair of files a run's output is appended to (made on the first write). */
   open(owner: LogOwner, timestamps: boolean | undefined): { stdout: LogFile; stderr: LogFile } {
+    let pairs = this.files.get(owner.wsId);
+    if (!pairs) this.files.set(owner.wsId, (pairs = new Map()));
     const id = this.id(owner);
-    let pair = this.files.get(id);
+    let pair = pairs.get(id);
     if (!pair) {
       const paths = this.pathsOf(owner);
       const stamped = timestamps ?? this.timestamps;
       const make = (file: string) => new LogFile(file, this.limits, stamped, (error) => this.onError(file, error), () => this.ensureDir(owner.wsId));
       pair = { stdout: make(paths.stdout), stderr: make(paths.stderr) };
-      this.files.set(id, pair);
+      pairs.set(id, pair);
     }
     return pair;
   }
@@ -80,23 +103,22 @@ export class LogFiles {
       const exists = await fs.stat(file).then(() => true, () => false);
       return exists ? readTail(file, this.limits.keep, want) : null;
     };
-    const open = this.files.get(this.id(owner))?.[stream];
+    const open = this.pairOf(owner)?.[stream];
     return open ? open.whileSteady(read) : read();
   }
 
   /** Empties the files of the commands `match` selects (all, without one), rotated ones too. */
   async flush(match?: (owner: LogOwner) => boolean): Promise<number> {
     let emptied = 0;
-    for (const [id, pair] of this.files) {
-      const [wsId, key, ...rest] = id.split('/');
-      if (match && !match({ wsId: wsId!, key: key!, label: rest.join('/') })) continue;
+    for (const [owner, pair] of [...this.owned()]) {
+      if (match && !match(owner)) continue;
       await pair.stdout.truncate();
       await pair.stderr.truncate();
       emptied++;
     }
     // Without a selection, the files of workspaces that are gone too.
     if (!match) {
-      const open = new Set([...this.files.values()].flatMap((pair) => [pair.stdout.path, pair.stderr.path]));
+      const open = new Set([...this.owned()].flatMap(([, pair]) => [pair.stdout.path, pair.stderr.path]));
       const dirs = await fs.readdir(this.dir).catch(() => [] as string[]);
       for (const ws of dirs) {
         const names = await fs.readdir(path.join(this.dir, ws)).catch(() => [] as string[]);
@@ -109,28 +131,26 @@ export class LogFiles {
     return emptied;
   }
 
-  /** Forgets a command's files (they stay on disk): a removed command, a stopped workspace. */
-  async release(match: (owner: LogOwner) => boolean): Promise<void> {
-    for (const [id, pair] of [...this.files]) {
-      const [wsId, key, ...rest] = id.split('/');
-      if (!match({ wsId: wsId!, key: key!, label: rest.join('/') })) continue;
-      this.files.delete(id);
-      await pair.stdout.close();
-      await pair.stderr.close();
-    }
+  /** Forgets one command's (or pipeline node's) files (they stay on disk): a command let go. */
+  async releaseOne(owner: LogOwner): Promise<void> {
+    const pairs = this.files.get(owner.wsId);
+    const id = this.id(owner);
+    const pair = pairs?.get(id);
+    if (!pair) return;
+    pairs!.delete(id);
+    if (pairs!.size === 0) this.files.delete(owner.wsId);
+    await closePair(pair);
   }
 
-  /** Forgets one command's (or pipeline node's) files, found by its owner: a finished command let go. */
-  async releaseOne(owner: LogOwner): Promise<void> {
-    const id = this.id(owner);
-    const pair = this.files.get(id);
-    if (!pair) return;
-    this.files.delete(id);
-    await pair.stdout.close();
-    await pair.stderr.close();
+  /** Forgets every file of a workspace that stopped (they stay on disk), what it wrote last landed first. */
+  async releaseWorkspace(wsId: string): Promise<void> {
+    const pairs = this.files.get(wsId);
+    this.files.delete(wsId);
+    this.madeDirs.delete(wsId);
+    if (pairs) await Promise.all([...pairs.values()].map(closePair));
   }
 
   async closeAll(): Promise<void> {
-    await this.release(() => true);
+    await Promise.all([...this.files.keys()].map((wsId) => this.releaseWorkspace(wsId)));
   }
 }
