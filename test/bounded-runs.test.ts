@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ENDED_RUNS_KEPT } from '../src/host/processes/process-table.js';
 import { createRuntime, isShumaError, type Command } from '../src/index.js';
+import type { PsResult } from '../src/protocol/control-results.js';
 import { fixture, startRuntime, waitFor } from './helpers.js';
+import { cli, cliJson, pollCli, startDaemon } from './daemon-helpers.js';
 
 describe('a crash loop does not grow the process table without bound', () => {
   test('only the newest ended runs of a command are kept; restarts, logs and describe still tell the whole story', async () => {
@@ -117,6 +119,30 @@ describe('a workspace running one-shot jobs does not grow without bound', () => 
         createRuntime({ keepFinished: bad as number }),
         (error: unknown) => isShumaError(error) && error.code === 'INVALID_ARGUMENT' && /keepFinished/.test(error.message),
       );
+    }
+  });
+
+  test('shuma daemon --keep-finished N bounds what each workspace keeps; a bad N is a usage error', async () => {
+    const daemon = await startDaemon({ args: ['--keep-finished', '1'] });
+    try {
+      const labels = ['j1', 'j2', 'j3', 'j4', 'j5', 'j6'];
+      const commandsOf = async () => (await cliJson<PsResult>(['ps'], daemon.env)).workspaces.find((w) => w.label === 'jobs')?.commands ?? [];
+      for (const label of labels) {
+        await cliJson(['run', '-w', 'jobs', '--label', label, '--', 'true'], daemon.env);
+        await pollCli(commandsOf, (rows) => rows.some((row) => row.label === label && !row.alive && row.exitStatus === 0), `${label} finished`);
+      }
+      const listed = (await commandsOf()).map((row) => row.label);
+      // The bound (1) plus its slack (an eighth of it, at least 1) plus the newest, before the next trim.
+      assert.ok(listed.length <= 3, `listed: ${listed.join(' ')}`);
+      assert.ok(!listed.includes('j1'), 'the oldest is forgotten');
+      assert.ok(listed.includes('j6'), 'the newest is kept');
+    } finally {
+      await daemon.stop('SIGTERM');
+    }
+    for (const bad of ['-1', '1.5', 'many']) {
+      const refused = await cli(['daemon', `--keep-finished=${bad}`], { ...daemon.env, SHUMA_HOME: daemon.home + '-refused' });
+      assert.equal(refused.code, 2, refused.stderr);
+      assert.match(refused.stderr, /--keep-finished must be a whole number >= 0/);
     }
   });
 });

@@ -19,6 +19,8 @@ export interface DaemonOptions {
   graceMs?: number | undefined;
   /** Rotation and timestamps of the commands' log files (see RuntimeOptions.logFiles). */
   logFiles?: Exclude<RuntimeOptions['logFiles'], false | undefined>;
+  /** Finished commands and pipelines each workspace keeps listed (see RuntimeOptions.keepFinished). */
+  keepFinished?: number | undefined;
   /** Serve the inspector page on 127.0.0.1 at this port (0: a free one); undefined: none. */
   inspectPort?: number | undefined;
   out?: NodeJS.WritableStream;
@@ -87,6 +89,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
     stateDir: paths.stateDir,
     ...(options.inspectPort === undefined ? {} : { inspector: { port: options.inspectPort } }),
     ...(options.logFiles ? { logFiles: options.logFiles } : {}),
+    ...(options.keepFinished === undefined ? {} : { keepFinished: options.keepFinished }),
   });
   const control = new ControlServer(runtime, { socket: paths.socket, stateDir: paths.stateDir, startedAt });
   const server = net.createServer((conn) => control.accept(conn));
