@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { ENDED_RUNS_KEPT } from '../src/host/processes/process-table.js';
 import { createRuntime, isShumaError, type Command } from '../src/index.js';
 import type { PsResult } from '../src/protocol/control-results.js';
-import { fixture, startRuntime, waitFor } from './helpers.js';
+import { fixture, startRuntime, untilFinished, waitFor } from './helpers.js';
 import { cli, cliJson, pollCli, startDaemon } from './daemon-helpers.js';
 
 describe('a crash loop does not grow the process table without bound', () => {
@@ -42,11 +42,6 @@ describe('a crash loop does not grow the process table without bound', () => {
 });
 
 describe('a workspace running one-shot jobs does not grow without bound', () => {
-  async function finished(cmd: Command): Promise<void> {
-    await cmd.exited;
-    if (cmd.getSnapshot()?.status === 'active') await waitFor(cmd.subscribe.bind(cmd), (s) => s.status !== 'active', `${cmd.label} finished`);
-  }
-
   test('the newest keepFinished finished commands are kept, older ones forgotten; live ones stay whatever their age', async () => {
     const keep = 3;
     const rt = await startRuntime({ keepFinished: keep });
@@ -55,7 +50,7 @@ describe('a workspace running one-shot jobs does not grow without bound', () => 
     const jobs: Command[] = [];
     for (let i = 0; i < 12; i++) {
       const job = await ws.run({ label: `job-${i}`, exec: '/bin/echo', argv: [`output of job ${i}`] });
-      await finished(job);
+      await untilFinished(job);
       jobs.push(job);
     }
 
@@ -73,7 +68,7 @@ describe('a workspace running one-shot jobs does not grow without bound', () => 
     await assert.rejects(ws.restartCommand('job-0'), (error: unknown) => isShumaError(error) && error.code === 'COMMAND_NOT_FOUND');
     const again = await ws.run({ label: 'job-0', exec: '/bin/true' });
     assert.equal(again.label, 'job-0', 'a forgotten command\'s label is free again');
-    await finished(again);
+    await untilFinished(again);
   });
 
   test('finished pipelines past the bound are forgotten with their nodes\' runs', async () => {
@@ -102,14 +97,14 @@ describe('a workspace running one-shot jobs does not grow without bound', () => 
     const rt = await startRuntime({ keepFinished: 0 });
     const ws = await rt.createWorkspace({ label: 'restart-kept' });
     const first = await ws.run({ label: 'again', exec: '/bin/echo', argv: ['again'] });
-    await finished(first);
+    await untilFinished(first);
     const restarted = ws.restartCommand('again');
     // Added while the restart is under way: with a bound of 0 it forgets every finished command it may.
     const other = await ws.run({ label: 'other', exec: '/bin/true' });
     const second = await restarted;
     assert.equal(second.label, 'again');
-    await finished(second);
-    await finished(other);
+    await untilFinished(second);
+    await untilFinished(other);
     assert.equal((await ws.logs(second.id)).toString(), 'again\n');
   });
 

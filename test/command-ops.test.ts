@@ -2,14 +2,8 @@
 // workspace and the other commands go on; restart policy `always`; labels unique per workspace.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { isShumaError, type ActorSnapshot, type Command } from '../src/index.js';
-import { fixture, isAlive, startRuntime, stateOf, waitFor, waitForOutput, waitGone } from './helpers.js';
-
-function reach(cmd: Command, states: string[]): Promise<ActorSnapshot> {
-  const current = cmd.getSnapshot();
-  if (current && states.includes(stateOf(current))) return Promise.resolve(current);
-  return waitFor(cmd.subscribe.bind(cmd), (s) => states.includes(stateOf(s)), `command in ${states.join('|')}`);
-}
+import { isShumaError } from '../src/index.js';
+import { fixture, isAlive, reach, startRuntime, stateOf, waitForOutput, waitGone } from './helpers.js';
 
 async function rejectsWith(promise: Promise<unknown>, code: string, message?: RegExp): Promise<Error> {
   try {

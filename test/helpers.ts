@@ -82,6 +82,19 @@ export function untilState(cmd: Command, wanted: string, what = wanted, nameOf =
   return waitFor(cmd.subscribe.bind(cmd), (s) => nameOf(s) === wanted, `${cmd.label} in ${what}`);
 }
 
+/** The command's snapshot once its actor is in one of `states` (now, or after its next transitions). */
+export function reach(cmd: Command, states: readonly string[]): Promise<ActorSnapshot> {
+  const current = cmd.getSnapshot();
+  if (current && states.includes(stateOf(current))) return Promise.resolve(current);
+  return waitFor(cmd.subscribe.bind(cmd), (s) => states.includes(stateOf(s)), `${cmd.label} in ${states.join('|')}`);
+}
+
+/** Resolves once the command's run exited and its actor is done (nothing more will start). */
+export async function untilFinished(cmd: Command): Promise<void> {
+  await cmd.exited;
+  if (cmd.getSnapshot()?.status === 'active') await waitFor(cmd.subscribe.bind(cmd), (s) => s.status !== 'active', `${cmd.label} finished`);
+}
+
 /** A port nobody listens on now. */
 export async function freePort(): Promise<number> {
   const server = createServer();

@@ -5,8 +5,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSyn
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { isShumaError, type ActorSnapshot, type Command, type Runtime } from '../src/index.js';
-import { pollUntil, startRuntime, stateOf, waitFor } from './helpers.js';
+import { isShumaError, type Command, type Runtime } from '../src/index.js';
+import { pollUntil, reach, startRuntime } from './helpers.js';
 
 const dirs: string[] = [];
 after(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
@@ -14,12 +14,6 @@ function stateDir(): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'shuma-logs-'));
   dirs.push(dir);
   return dir;
-}
-
-function reach(cmd: Command, states: string[]): Promise<ActorSnapshot> {
-  const current = cmd.getSnapshot();
-  if (current && states.includes(stateOf(current))) return Promise.resolve(current);
-  return waitFor(cmd.subscribe.bind(cmd), (s) => states.includes(stateOf(s)), `command in ${states.join('|')}`);
 }
 
 /** The files of a workspace's logs directory, by name. */

@@ -3,16 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import type { ActorSnapshot, Command } from '../src/index.js';
+import type { Command } from '../src/index.js';
 import { ManualClock } from '../src/testing/index.js';
-import { fixture, startRuntime, stateOf, waitFor } from './helpers.js';
-
-/** The command's snapshot once it is in one of `states` (now, or after its next transitions). */
-function nextState(cmd: Command, states: string[]): Promise<ActorSnapshot> {
-  const current = cmd.getSnapshot();
-  if (current && states.includes(stateOf(current))) return Promise.resolve(current);
-  return waitFor(cmd.subscribe.bind(cmd), (s) => states.includes(stateOf(s)), `command in ${states.join('|')}`);
-}
+import { fixture, reach, startRuntime, stateOf } from './helpers.js';
 
 describe('restart with exponential backoff (seed 8)', () => {
   test('delays double from backoffMs to maxBackoffMs; count carries over; gives up at maxRestarts', async () => {
@@ -30,13 +23,13 @@ describe('restart with exponential backoff (seed 8)', () => {
       const { backoffDeadline, stampedAt } = snapshot.context as { backoffDeadline: number; stampedAt: number };
       const delay = backoffDeadline - stampedAt;
       delays.push(delay);
-      const after = nextState(cmd, ['running']);
+      const after = reach(cmd, ['running']);
       // One ms short of the deadline nothing happens; at the deadline the relaunch starts.
       await clock.advance(delay - 1);
       assert.equal(stateOf(cmd.getSnapshot()), 'backoff');
       await clock.advance(1);
       await after;
-      snapshot = await nextState(cmd, ['backoff', 'gaveUp']);
+      snapshot = await reach(cmd, ['backoff', 'gaveUp']);
     }
     assert.deepEqual(delays, [200, 400, 800, 1000, 1000]);
     assert.equal(stateOf(snapshot), 'gaveUp');
@@ -58,7 +51,7 @@ describe('restart with exponential backoff (seed 8)', () => {
         argv: ['3', path.join(dir, 'count')],
         restart: { onFailure: true, backoffMs: 1 },
       });
-      const final = await nextState(cmd, ['exited']);
+      const final = await reach(cmd, ['exited']);
       assert.equal(final.context.restarts, 2);
       const runs = await ws.commands();
       assert.deepEqual(runs.map((r) => r.exitStatus), [1, 1, 0]);
@@ -73,7 +66,7 @@ describe('restart with exponential backoff (seed 8)', () => {
     const ws = await rt.createWorkspace({ label: 'once' });
     const cmd = await ws.run({ exec: '/bin/false' });
     assert.equal((await cmd.exited).status, 1);
-    const final = await nextState(cmd, ['exited']);
+    const final = await reach(cmd, ['exited']);
     assert.equal(final.context.restarts, 0);
     assert.equal((await ws.commands()).length, 1);
   });
@@ -93,11 +86,11 @@ describe('restart with exponential backoff (seed 8)', () => {
       const s = await backoff(cmd);
       const { backoffDeadline, stampedAt } = s.context as { backoffDeadline: number; stampedAt: number };
       assert.equal(backoffDeadline - stampedAt, expected);
-      const running = nextState(cmd, ['running']);
+      const running = reach(cmd, ['running']);
       await clock.advance(expected);
       await running;
     };
-    await nextState(cmd, ['running']);
+    await reach(cmd, ['running']);
     await quickFailures(100);
     await quickFailures(200);
     await clock.advance(5_000); // a stable run
@@ -107,5 +100,5 @@ describe('restart with exponential backoff (seed 8)', () => {
 
 /** Waits for the next entry into backoff (or the end), ignoring the state the command is in now. */
 function nextStateOnce() {
-  return (cmd: Command) => nextState(cmd, ['backoff', 'gaveUp', 'exited', 'stopped']);
+  return (cmd: Command) => reach(cmd, ['backoff', 'gaveUp', 'exited', 'stopped']);
 }
