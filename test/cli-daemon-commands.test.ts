@@ -1,10 +1,12 @@
 // One command at a time from the CLI, against a real daemon: stop, restart and delete a command,
 // restart a whole workspace, `--restart always`, a refused duplicate label, and `ps` in backoff.
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { before, test } from 'node:test';
 import type { DeleteResult, PsResult, RestartResult, RunResult, StopResultData } from '../src/protocol/control-results.js';
 import { fixture, isAlive } from './helpers.js';
-import { cli, cliJson, pollCli, startDaemon, waitAllGone, type Daemon } from './daemon-helpers.js';
+import { cli, cliJson, pollCli, startDaemon, tempDir, waitAllGone, type Daemon } from './daemon-helpers.js';
 
 let daemon: Daemon;
 before(async () => {
@@ -65,6 +67,21 @@ test('a second --label in one workspace is refused naming the first; --restart a
   assert.equal(row(done, 'names', 'tick')?.restarts, 2);
   assert.equal(row(done, 'names', 'tick')?.exitStatus, 0);
   await cliJson(['stop', 'names', '--grace', '0'], daemon.env);
+});
+
+test('run --group puts a command under one of its workspace\'s named supervision groups; a group it does not have is refused', async () => {
+  const file = path.join(tempDir(), 'grouped.yaml');
+  writeFileSync(file, ['workspaces:', '  - label: grouped', '    groups: { web: { strategy: one_for_all } }', ''].join('\n'));
+  const applied = await cli(['apply', file], daemon.env);
+  assert.equal(applied.code, 0, applied.stderr);
+  await cliJson<RunResult>(['run', '-w', 'grouped', '--group', 'web', '--label', 'front', '--', fixture('forever.sh')], daemon.env);
+  const described = await cliJson<{ spec: { group?: string } }>(['describe', 'grouped/front'], daemon.env);
+  assert.equal(described.spec.group, 'web');
+  const refused = await cli(['run', '-w', 'grouped', '--group', 'db', '--', fixture('forever.sh')], daemon.env);
+  assert.equal(refused.code, 2, refused.stderr);
+  assert.match(refused.stderr, /INVALID_SPEC: .*names no group of this workspace: 'db' \(groups: web\)/);
+  assert.equal((await ps()).workspaces.find((w) => w.label === 'grouped')?.commands.length, 1, 'nothing started for the refused one');
+  await cliJson(['stop', 'grouped', '--grace', '0'], daemon.env);
 });
 
 test('ps shows no pid for a command in backoff, and the time until its next run', async () => {

@@ -6,7 +6,7 @@ import { printJson, stdio, withStartedDaemon, type Output } from './client-comma
 import { EXIT_OK } from './exit-codes.js';
 
 export const RUN_USAGE =
-  'shuma run -w <workspace> [--label|--name L] [--restart always|on-failure|never] [--backoff-ms N] [--max-backoff-ms N] ' +
+  'shuma run -w <workspace> [--label|--name L] [--group G] [--restart always|on-failure|never] [--backoff-ms N] [--max-backoff-ms N] ' +
   '[--max-restarts N] [--env K=V]… [--env-file F]… [--no-inherit-env] [--cwd DIR] [--time] [--slurm-nodes N] [--json] -- <program> [args…]';
 
 export function commandSpecFrom(args: readonly string[]): {
@@ -20,6 +20,7 @@ export function commandSpecFrom(args: readonly string[]): {
     {
       workspace: { type: 'string', short: 'w' },
       label: { type: 'string', short: 'l' },
+      group: { type: 'string' },
       restart: { type: 'string' },
       'backoff-ms': { type: 'string' },
       'max-backoff-ms': { type: 'string' },
@@ -51,12 +52,15 @@ export function commandSpecFrom(args: readonly string[]): {
     restart[field as keyof typeof tuning] = value;
   }
   const label = stringOption(parsed, 'label');
+  // One of the workspace's named supervision groups (its spec's `groups`, e.g. from `shuma apply`).
+  const group = stringOption(parsed, 'group');
   const spec: CommandSpec = {
     exec: program[0]!,
     argv: program.slice(1),
     // The daemon's cwd means nothing to the user: a relative path is theirs.
     cwd: stringOption(parsed, 'cwd') ?? process.cwd(),
     ...(label !== undefined ? { label } : {}),
+    ...(group !== undefined ? { group } : {}),
     ...(Object.keys(env).length ? { env } : {}),
     ...(restart ? { restart } : {}),
     // PM2's --time: each line of its log files starts with the time it was read.
