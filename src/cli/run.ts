@@ -20,11 +20,11 @@ export function commandSpecFrom(args: readonly string[]): {
     {
       workspace: { type: 'string', short: 'w' },
       label: { type: 'string', short: 'l' },
-      group: { type: 'string' },
       restart: { type: 'string' },
       'backoff-ms': { type: 'string' },
       'max-backoff-ms': { type: 'string' },
       'max-restarts': { type: 'string' },
+      group: { type: 'string' },
       ...ENV_OPTIONS,
       cwd: { type: 'string' },
       time: { type: 'boolean' },

@@ -3,11 +3,11 @@
 // is one of them, so labels never overlap boxes or each other), order each layer to cut
 // crossings, then place boxes as close as possible to their neighbours. No randomness and
 // no floating-point-order surprises: the same input always gives the same output.
+import { orderLayers } from './layer-order.js';
+import { bandOf, placeHorizontally, rectOf, stackBands, type Band } from './layer-placement.js';
+import { slotOf, type Chain, type Point, type Rect, type Size, type Slot } from './layout-slots.js';
 
-export interface Size {
-  width: number;
-  height: number;
-}
+export type { Point, Rect, Size } from './layout-slots.js';
 
 export interface NodeInput extends Size {
   id: string;
@@ -20,13 +20,6 @@ export interface EdgeInput {
   label: Size | null;
 }
 
-export interface Point {
-  x: number;
-  y: number;
-}
-
-export interface Rect extends Point, Size {}
-
 export interface PlacedEdge {
   /** From the source's border to the target's, in the edge's own direction. */
   points: Point[];
@@ -37,31 +30,6 @@ export interface Layout extends Size {
   nodes: Map<string, Rect>;
   /** Same order as the input edges. */
   edges: PlacedEdge[];
-}
-
-const NODE_GAP = 28;
-const VIRTUAL_GAP = 10;
-const LAYER_GAP = 26;
-const ORDER_SWEEPS = 12;
-const PLACE_SWEEPS = 24;
-
-/** A box in one layer: a real node, an edge's label, or a bend point of a long edge. */
-interface Slot {
-  id: string;
-  layer: number;
-  width: number;
-  height: number;
-  /** Where edges pass, from the box's left side: the middle for nodes, 0 for labels. */
-  anchor: number;
-  virtual: boolean;
-  left: number;
-}
-
-interface Chain {
-  /** Slots from the upper end to the lower end. */
-  slots: Slot[];
-  reversed: boolean;
-  label: Slot | null;
 }
 
 export function layeredLayout(nodes: readonly NodeInput[], edges: readonly EdgeInput[]): Layout {
@@ -82,12 +50,6 @@ export function layeredLayout(nodes: readonly NodeInput[], edges: readonly EdgeI
     nodes: new Map(nodes.map((n) => [n.id, rectOf(slotOf(slots, n.id), bands)])),
     edges: chains.map((chain) => routeChain(chain, chains, bands)),
   };
-}
-
-function slotOf(slots: ReadonlyMap<string, Slot>, id: string): Slot {
-  const slot = slots.get(id);
-  if (!slot) throw new Error(`layout: unknown node ${id}`);
-  return slot;
 }
 
 /** Edges that point back to a node on the depth-first stack are drawn upwards. */
@@ -128,7 +90,7 @@ function longestPathRanks(nodes: readonly NodeInput[], edges: readonly EdgeInput
 
 /**
  * The slots an edge passes through, one per layer between its ends. The label sits in the
- * layer next to the edge's source, so a reader finds it where the arrow starts.
+
  */
 function buildChain(edge: EdgeInput, index: number, reversed: boolean, slots: Map<string, Slot>): Chain {
   const upper = slotOf(slots, reversed ? edge.to : edge.from);
@@ -145,198 +107,6 @@ function buildChain(edge: EdgeInput, index: number, reversed: boolean, slots: Ma
   }
   chain.slots.push(lower);
   return chain;
-}
-
-// ---------------------------------------------------------------------------------------
-// Ordering within layers.
-
-type Neighbours = Map<Slot, { up: Slot[]; down: Slot[] }>;
-
-function neighbours(chains: readonly Chain[]): Neighbours {
-  const map: Neighbours = new Map();
-  const entry = (slot: Slot): { up: Slot[]; down: Slot[] } => {
-    let found = map.get(slot);
-    if (!found) map.set(slot, (found = { up: [], down: [] }));
-    return found;
-  };
-  for (const { slots } of chains) {
-    for (let i = 1; i < slots.length; i++) {
-      const upper = slots[i - 1];
-      const lower = slots[i];
-      if (!upper || !lower) continue;
-      entry(upper).down.push(lower);
-      entry(lower).up.push(upper);
-    }
-  }
-  return map;
-}
-
-/** Layers ordered by repeated barycentre sweeps, keeping the ordering with fewest crossings. */
-function orderLayers(nodes: readonly NodeInput[], chains: readonly Chain[], slots: ReadonlyMap<string, Slot>): Slot[][] {
-  const depth = Math.max(0, ...[...slots.values()].map((s) => s.layer)) + 1;
-  const layers: Slot[][] = Array.from({ length: depth }, () => []);
-  // Input order first (the caller lists nodes in a meaningful order), then edge order.
-  for (const node of nodes) {
-    const slot = slotOf(slots, node.id);
-    layers[slot.layer]?.push(slot);
-  }
-  for (const chain of chains) for (const slot of chain.slots) if (slot.virtual) layers[slot.layer]?.push(slot);
-  const links = neighbours(chains);
-  let best = layers.map((layer) => [...layer]);
-  let bestCrossings = crossings(best, links);
-  for (let sweep = 0; sweep < ORDER_SWEEPS && bestCrossings > 0; sweep++) {
-    const down = sweep % 2 === 0;
-    const range = down ? [...layers.keys()].slice(1) : [...layers.keys()].reverse().slice(1);
-    for (const index of range) {
-      const reference = layers[down ? index - 1 : index + 1] ?? [];
-      layers[index] = sortByBarycentre(layers[index] ?? [], reference, links, down);
-    }
-    const count = crossings(layers, links);
-    if (count < bestCrossings) {
-      best = layers.map((layer) => [...layer]);
-      bestCrossings = count;
-    }
-  }
-  return best;
-}
-
-function sortByBarycentre(layer: readonly Slot[], reference: readonly Slot[], links: Neighbours, fromAbove: boolean): Slot[] {
-  const position = new Map(reference.map((slot, i) => [slot, i]));
-  const keyed = layer.map((slot, index) => {
-    const adjacent = (fromAbove ? links.get(slot)?.up : links.get(slot)?.down) ?? [];
-    const at = adjacent.map((s) => position.get(s)).filter((p): p is number => p !== undefined);
-    // A slot with no neighbour there keeps its place relative to the others.
-    const barycentre = at.length === 0 ? (index / Math.max(1, layer.length)) * reference.length : at.reduce((a, b) => a + b, 0) / at.length;
-    return { slot, barycentre, index };
-  });
-  keyed.sort((a, b) => a.barycentre - b.barycentre || a.index - b.index);
-  return keyed.map((k) => k.slot);
-}
-
-function crossings(layers: readonly Slot[][], links: Neighbours): number {
-  let total = 0;
-  for (let i = 0; i + 1 < layers.length; i++) {
-    const upper = new Map((layers[i] ?? []).map((s, p) => [s, p]));
-    const lower = new Map((layers[i + 1] ?? []).map((s, p) => [s, p]));
-    const segments: Array<[number, number]> = [];
-    for (const [slot, p] of upper) {
-      for (const next of links.get(slot)?.down ?? []) {
-        const q = lower.get(next);
-        if (q !== undefined) segments.push([p, q]);
-      }
-    }
-    for (let a = 0; a < segments.length; a++) {
-      for (let b = a + 1; b < segments.length; b++) {
-        const [p1, q1] = segments[a] ?? [0, 0];
-        const [p2, q2] = segments[b] ?? [0, 0];
-        if ((p1 - p2) * (q1 - q2) < 0) total++;
-      }
-    }
-  }
-  return total;
-}
-
-// ---------------------------------------------------------------------------------------
-// Coordinates.
-
-/**
- * Each sweep moves every slot towards the mean of its neighbours in the layer above (or
- * below), as far as the order and the gaps allow; edges between bend points weigh most, so
- * long edges come out straight.
- */
-function placeHorizontally(layers: Slot[][], chains: readonly Chain[]): void {
-  for (const layer of layers) packLayer(layer, layer.map(() => 0));
-  const links = neighbours(chains);
-  for (let sweep = 0; sweep < PLACE_SWEEPS; sweep++) {
-    const last = sweep === PLACE_SWEEPS - 1;
-    const down = sweep % 2 === 0;
-    const order = down ? [...layers.keys()] : [...layers.keys()].reverse();
-    for (const index of order) {
-      const layer = layers[index] ?? [];
-      const desired = layer.map((slot) => {
-        const entry = links.get(slot);
-        const adjacent = last ? [...(entry?.up ?? []), ...(entry?.down ?? [])] : ((down ? entry?.up : entry?.down) ?? []);
-        return desiredAnchor(slot, adjacent);
-      });
-      packLayer(layer, desired);
-    }
-  }
-  // The sweeps drift freely; the leftmost box ends at 0.
-  const all = layers.flat();
-  const minLeft = all.length === 0 ? 0 : Math.min(...all.map((s) => s.left));
-  for (const slot of all) slot.left -= minLeft;
-}
-
-function desiredAnchor(slot: Slot, adjacent: readonly Slot[]): number {
-  if (adjacent.length === 0) return slot.left + slot.anchor;
-  let sum = 0;
-  let weights = 0;
-  for (const other of adjacent) {
-    const weight = slot.virtual && other.virtual ? 8 : slot.virtual || other.virtual ? 2 : 1;
-    sum += weight * (other.left + other.anchor);
-    weights += weight;
-  }
-  return sum / weights;
-}
-
-/**
- * The left sides closest (least squares) to the wanted anchors that keep the order and the
- * gaps: with the gaps taken out, that is an isotonic regression, solved by pooling adjacent
- * violators.
- */
-function packLayer(layer: Slot[], wantedAnchors: readonly number[]): void {
-  const offsets: number[] = [];
-  let offset = 0;
-  layer.forEach((slot, i) => {
-    offsets.push(offset);
-    const next = layer[i + 1];
-    offset += slot.width + (next && (slot.virtual || next.virtual) ? VIRTUAL_GAP : NODE_GAP);
-  });
-  const targets = layer.map((slot, i) => (wantedAnchors[i] ?? 0) - slot.anchor - (offsets[i] ?? 0));
-  const fitted = isotonic(targets);
-  layer.forEach((slot, i) => {
-    slot.left = (fitted[i] ?? 0) + (offsets[i] ?? 0);
-  });
-}
-
-/** The non-decreasing sequence closest to `values` in least squares. */
-function isotonic(values: readonly number[]): number[] {
-  const blocks: Array<{ sum: number; count: number }> = [];
-  for (const value of values) {
-    const block = { sum: value, count: 1 };
-    // Merge with the blocks before while they would sit higher than this one.
-    for (let below = blocks.at(-1); below && below.sum / below.count > block.sum / block.count; below = blocks.at(-1)) {
-      block.sum += below.sum;
-      block.count += below.count;
-      blocks.pop();
-    }
-    blocks.push(block);
-  }
-  return blocks.flatMap((block) => Array.from({ length: block.count }, () => block.sum / block.count));
-}
-
-/** A layer's horizontal strip: its boxes are centred in it, edges cross it straight. */
-interface Band {
-  top: number;
-  height: number;
-}
-
-function stackBands(layers: readonly Slot[][]): Band[] {
-  let top = 0;
-  return layers.map((layer) => {
-    const band = { top, height: Math.max(0, ...layer.map((s) => s.height)) };
-    top += band.height + LAYER_GAP;
-    return band;
-  });
-}
-
-function bandOf(slot: Slot, bands: readonly Band[]): Band {
-  return bands[slot.layer] ?? { top: 0, height: 0 };
-}
-
-function rectOf(slot: Slot, bands: readonly Band[]): Rect {
-  const band = bandOf(slot, bands);
-  return { x: slot.left, y: band.top + (band.height - slot.height) / 2, width: slot.width, height: slot.height };
 }
 
 // ---------------------------------------------------------------------------------------
