@@ -5,7 +5,8 @@
 // (j) pipeline throughput against bash, (k) spawn paths (C loop, native addon, child_process),
 // (l) the CLI's `shuma ps` against `pm2 jlist`, (m) a restart beside 200 live commands against one alone,
 // (n) spawns of commands that die with the runtime against ones that outlive it,
-// (o) Slurm placement against srun/salloc by hand, (p) what one-shot jobs leave in memory.
+// (o) Slurm placement against srun/salloc by hand, (p) what one-shot jobs leave in memory,
+// (q) what workspaces that come and go leave in memory.
 // `npm run bench -- spawn restart` runs only the sections named (by the words below).
 import { availableParallelism, loadavg } from 'node:os';
 import { createRuntime, type Runtime } from '../src/index.js';
@@ -26,6 +27,7 @@ import { slurmSection } from './slurm.js';
 import { workspacesSection } from './workspaces.js';
 import { dieWithRuntimeSection } from './die-with-runtime.js';
 import { oneShotJobsSection } from './one-shot-jobs.js';
+import { workspaceChurnSection } from './workspace-churn.js';
 
 const RESTARTS = 300;
 const IDLE_WORKSPACES = 10_000;
@@ -80,6 +82,7 @@ async function main(): Promise<void> {
     ...(wanted('die') ? await dieWithRuntimeSection() : []),
     ...(wanted('slurm') ? await slurmSection() : []),
     ...(wanted('jobs') ? await oneShotJobsSection() : []),
+    ...(wanted('churn') ? await workspaceChurnSection() : []),
   ];
   const leftovers = liveChildren();
   console.log(
