@@ -5,7 +5,6 @@
 // the thread died (no stateDir), and what it had started lived on. Now the hook first stops the
 // addon's spawning threads, killing what they started and nobody was told of.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,7 +12,8 @@ import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createRuntime } from '../src/index.js';
 import { isAlive, pollUntil, processesMentioning, waitGone } from './helpers.js';
-import { cleanUpIfKilled, cleanUpStateDirIfKilled } from './watchdog.js';
+import { startChildRuntime } from './child-runtime.js';
+import { cleanUpStateDirIfKilled } from './watchdog.js';
 
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'exit-gap-child.js');
 const scratch = mkdtempSync(path.join(tmpdir(), 'shuma-exit-gap-'));
@@ -44,12 +44,11 @@ interface Seen {
 
 /** Runs the child runtime to its process.exit(); what it saw of its processes just before. */
 async function exitedRuntime(mark: string, stateDir?: string, orphans?: 'kill' | 'adopt'): Promise<Seen> {
-  const child = spawn(process.execPath, [CHILD, mark, ...(stateDir ? [stateDir, orphans!] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const withdraw = cleanUpIfKilled({ pid: child.pid! });
+  const { child, release } = startChildRuntime(CHILD, [mark, ...(stateDir ? [stateDir, orphans!] : [])]);
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  withdraw();
+  release();
   assert.equal(code, 0, `the child runtime failed; it said: ${out}`);
   const seen = JSON.parse(out) as Seen;
   for (const pid of seen.pids) started.add(pid);
