@@ -11,23 +11,14 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createRuntime } from '../src/index.js';
-import { isAlive, pollUntil, processesMentioning, waitGone } from './helpers.js';
+import { isAlive, killedAtTheEnd, pollUntil, processesMentioning, waitGone } from './helpers.js';
 import { startChildRuntime } from './child-runtime.js';
 import { cleanUpStateDirIfKilled } from './watchdog.js';
 
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'exit-gap-child.js');
 const scratch = mkdtempSync(path.join(tmpdir(), 'shuma-exit-gap-'));
-const started = new Set<number>();
-after(() => {
-  for (const pid of started) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-  rmSync(scratch, { recursive: true, force: true });
-});
+const started = killedAtTheEnd();
+after(() => rmSync(scratch, { recursive: true, force: true }));
 
 /** A marker GNU sleep adds to its time (its operands are summed): it names this test's processes in /proc. */
 function marker(k: number): string {

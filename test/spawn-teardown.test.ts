@@ -7,26 +7,16 @@
 // callbacks and thread destructors of its own to run after Node would have unloaded it.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { after, describe, test, type TestContext } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { loadSpawnerAddon } from '../src/host/spawn/native-addon.js';
-import { processesMentioning, waitGone } from './helpers.js';
+import { killedAtTheEnd, processesMentioning, waitGone } from './helpers.js';
 import { holdTheLoopUntil, markedPids } from './proc-marks.js';
 import type { SpawnTeardownOrder } from './spawn-teardown-worker.js';
 
 const WORKER = new URL('./spawn-teardown-worker.js', import.meta.url);
-const started = new Set<number>();
-
-after(() => {
-  for (const pid of started) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-});
+const started = killedAtTheEnd();
 
 function skipped(t: TestContext): boolean {
   try {
