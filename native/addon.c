@@ -316,14 +316,35 @@ static void run_task(struct spawn_task *task) {
   launch((struct job *)task);
 }
 
+/* A child nobody was told of and nobody ever will be: it, and what it started (it leads a group of
+ * its own), end here. Only while it is unreaped: its pid and its group name nobody else then. */
+static void kill_untold(pid_t pid) {
+  kill(-pid, SIGKILL);
+  kill(pid, SIGKILL);
+}
+
 static void settle_task(napi_env env, struct spawn_task *task) {
   struct job *job = (struct job *)task;
   napi_value result = finish(env, job), error;
   if (result) {
-    napi_resolve_deferred(env, job->deferred, result);
+    /* Refused when JavaScript can no longer run (a worker's teardown runs the loop once more
+     * before the cleanup hook): the promise would never be seen. Its exit watch reaps it. */
+    if (napi_resolve_deferred(env, job->deferred, result) != napi_ok) kill_untold(job->pid);
   } else {
     napi_get_and_clear_last_exception(env, &error);
     napi_reject_deferred(env, job->deferred, error);
+  }
+  free_job(env, job);
+}
+
+/* The spawner thread stopped before this task was settled (spawn_thread_stop). */
+static void drop_task(napi_env env, struct spawn_task *task, int ran) {
+  struct job *job = (struct job *)task;
+  if (ran && !job->step) {
+    kill_untold(job->pid);
+    while (waitpid(job->pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    close(job->pidfd);
   }
   free_job(env, job);
 }
@@ -346,6 +367,7 @@ napi_value addon_spawn_async(napi_env env, napi_callback_info info) {
   }
   job->task.run = run_task;
   job->task.done = settle_task;
+  job->task.drop = drop_task;
   spawn_thread_submit(state->thread, &job->task);
   return promise;
 }

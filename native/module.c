@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <node_api.h>
 #include <stdlib.h>
@@ -48,11 +49,29 @@ static napi_value peer_credentials(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* Nothing starts any more, and what was started and not told to the loop is killed: the spawner
+ * thread's unsettled spawns (addon.c drop_task), the relaunch thread's untold runs. */
+static void stop_spawning(struct addon_state *state) {
+  if (state->thread) spawn_thread_stop(state->thread);
+  state->thread = NULL;
+  relaunch_close_all(state);
+}
+
+/* stopSpawning(): the same for the process's last moment. process.exit() runs no cleanup hook
+ * (teardown below never runs on the main thread then), so the runtime's 'exit' hook calls this
+ * before it kills its process groups; a spawn asked after it starts the threads again. */
+static napi_value stop_spawning_now(napi_env env, napi_callback_info info) {
+  struct addon_state *state;
+  size_t argc = 0;
+  if (napi_get_cb_info(env, info, &argc, NULL, NULL, (void **)&state) != napi_ok) return NULL;
+  stop_spawning(state);
+  return NULL;
+}
+
 /* The environment is going away: no more spawns, no more watches. */
 static void teardown(void *arg) {
   struct addon_state *state = arg;
-  if (state->thread) spawn_thread_stop(state->thread);
-  relaunch_close_all(state);
+  stop_spawning(state);
   exit_watch_close_all(state);
   output_watch_close_all(state);
   watch_set_close(state);
@@ -76,8 +95,21 @@ static int kernel_supported(napi_env env) {
   return 1;
 }
 
+/* Node unloads an addon (dlclose) once the last environment that loaded it is gone: a worker that
+ * loaded it alone. Our teardown leaves work to run after that — the loop closes our async handles
+ * later with close callbacks of ours (spawn-thread.c, relaunch.c), and a thread that cloned runs a
+ * key destructor of ours (addon.c's child stack) as it ends — and that code was gone: the process
+ * segfaulted at such a worker's end. Kept loaded for the process's life, as the main thread's is. */
+static void stay_loaded(void) {
+  Dl_info self;
+  if (dladdr((void *)stay_loaded, &self) == 0 || !self.dli_fname) return;
+  void *handle = dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+  if (handle) dlclose(handle);
+}
+
 NAPI_MODULE_INIT() {
   if (!kernel_supported(env)) return NULL;
+  stay_loaded();
   /* One state per environment (main thread, or a worker that loads us): the children it
    * watches live on that environment's loop and are closed with it. */
   struct addon_state *state = calloc(1, sizeof *state);
@@ -97,6 +129,8 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "armRelaunch", fn);
   napi_create_function(env, "disarmRelaunch", NAPI_AUTO_LENGTH, relaunch_disarm, state, &fn);
   napi_set_named_property(env, exports, "disarmRelaunch", fn);
+  napi_create_function(env, "stopSpawning", NAPI_AUTO_LENGTH, stop_spawning_now, state, &fn);
+  napi_set_named_property(env, exports, "stopSpawning", fn);
   napi_create_function(env, "envBlock", NAPI_AUTO_LENGTH, env_block_make, NULL, &fn);
   napi_set_named_property(env, exports, "envBlock", fn);
   napi_create_function(env, "outputWatch", NAPI_AUTO_LENGTH, output_watch_start, state, &fn);

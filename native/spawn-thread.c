@@ -195,6 +195,15 @@ void spawn_thread_stop(struct spawn_thread *t) {
   pthread_mutex_unlock(&t->lock);
   /* At most one clone in progress: it returns once that child has exec'd. */
   pthread_join(t->thread, NULL);
+  /* Nobody will hear of these: what a task started must end with it (addon.c drop_task). */
+  for (struct spawn_task *task = take_all(&t->done), *next; task; task = next) {
+    next = task->next;
+    task->drop(t->env, task, 1);
+  }
+  for (struct spawn_task *task = take_all(&t->todo), *next; task; task = next) {
+    next = task->next;
+    task->drop(t->env, task, 0);
+  }
   pthread_mutex_destroy(&t->lock);
   pthread_cond_destroy(&t->wake);
   uv_close((uv_handle_t *)&t->async, free_thread);

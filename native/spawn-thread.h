@@ -4,11 +4,13 @@
 #include <node_api.h>
 #include <pthread.h>
 
-/* A unit of work: `run` on the spawner thread, then `done` back on the loop's thread. */
+/* A unit of work: `run` on the spawner thread, then `done` back on the loop's thread; `drop`
+ * instead of `done` when the thread stops first (run or not: `ran` says). */
 struct spawn_task {
   struct spawn_task *next;
   void (*run)(struct spawn_task *task);
   void (*done)(napi_env env, struct spawn_task *task);
+  void (*drop)(napi_env env, struct spawn_task *task, int ran);
 };
 
 struct spawn_thread;
@@ -24,7 +26,8 @@ void spawn_thread_ask_for_short_slices(void);
 /* Non-zero on a thread whose short slice was granted: its children inherit it until their exec. */
 extern __thread int spawn_thread_short_slice;
 
-/* The environment is going away: the thread ends, tasks not yet done are dropped. */
+/* The environment is going away (or the process, at process.exit): the thread ends, tasks not
+ * yet done are dropped. */
 void spawn_thread_stop(struct spawn_thread *thread);
 
 /* A thread of the addon that takes no process-directed signal; 0 when started. */

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,6 +8,7 @@ import { knownRunIds } from '../src/host/persistence/restore.js';
 import type { SnapshotData } from '../src/host/persistence/snapshot-data.js';
 import { readSnapshotFile } from '../src/host/persistence/snapshot-file.js';
 import { createRuntime } from '../src/index.js';
+import { startChildRuntime } from './child-runtime.js';
 import { isAlive, pollUntil, processesMentioning, waitGone } from './helpers.js';
 
 const dirs: string[] = [];
@@ -34,12 +34,13 @@ async function killedOnceWritten(script: string, prefix: string, ...args: string
   const dir = path.join(mkdtempSync(path.join(tmpdir(), `${prefix}-`)), 'state');
   dirs.push(path.dirname(dir));
   const marker = `${prefix}-${process.pid}`;
-  const runtime = spawn(process.execPath, [script, dir, marker, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const { child: runtime, release } = startChildRuntime(script, [dir, marker, ...args], dir);
   const exited = new Promise((resolve) => runtime.once('exit', resolve));
   const cleanUp = async () => {
     if (runtime.exitCode === null && runtime.signalCode === null) runtime.kill('SIGKILL');
     await exited;
     for (const pid of processesMentioning(marker)) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    release();
   };
   try {
     const line = await new Promise<string>((resolve, reject) => {

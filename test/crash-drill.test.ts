@@ -5,13 +5,13 @@
 // runtime is killed or adopted, and nothing is left once the new runtime shuts down. Rounds
 // alternate the orphan policy ('kill', 'adopt'). Short in `npm test`; SHUMA_SLOW=1 runs 50.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createRuntime, type Runtime } from '../src/index.js';
+import { startChildRuntime } from './child-runtime.js';
 import { processesMentioning } from './helpers.js';
 
 const ROUNDS = process.env.SHUMA_SLOW ? 50 : 4;
@@ -62,7 +62,7 @@ test(`crash drill: SIGKILLed at random moments ${ROUNDS} times, orphans 'kill' a
   const totals = { killed: 0, adopted: 0, restored: 0, setAside: 0 };
   for (let round = 0; round < ROUNDS; round++) {
     const orphans = round % 2 === 0 ? 'kill' : 'adopt';
-    const child = spawn(process.execPath, [CRASH_CHILD, dir, marker, orphans], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const { child, release } = startChildRuntime(CRASH_CHILD, [dir, marker, orphans], dir);
     await new Promise<void>((resolve, reject) => {
       child.stdout.once('data', () => resolve());
       child.once('exit', (code) => reject(new Error(`round ${round}: the crash child exited early (${code})`)));
@@ -105,6 +105,7 @@ test(`crash drill: SIGKILLed at random moments ${ROUNDS} times, orphans 'kill' a
       await rt.shutdown({ graceMs: 0 });
     }
     assert.deepEqual(processesMentioning(marker), [], `round ${round}: the shutdown leaves none`);
+    release();
   }
   t.diagnostic(`${ROUNDS} cycles: ${totals.restored} workspaces restored, ${totals.killed} orphans killed, ${totals.adopted} adopted, ${totals.setAside} snapshots set aside`);
 });

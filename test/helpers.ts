@@ -27,6 +27,21 @@ after(async () => {
   runtimes.clear();
 });
 
+/** Pids a test saw started outside any runtime, to add to: SIGKILLed when the test file ends, whatever happened. */
+export function killedAtTheEnd(): Set<number> {
+  const pids = new Set<number>();
+  after(() => {
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  });
+  return pids;
+}
+
 /** Whether a pid names a live (non-zombie) process. */
 export function isAlive(pid: number): boolean {
   if (!existsSync(`/proc/${pid}/stat`)) return false;

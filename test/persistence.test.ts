@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -11,6 +10,7 @@ import { knownRunIds } from '../src/host/persistence/restore.js';
 import { coreOf } from '../src/host/runtime.js';
 import { createRuntime, type Runtime } from '../src/index.js';
 import { ManualClock } from '../src/testing/index.js';
+import { startChildRuntime } from './child-runtime.js';
 import { isAlive, pollUntil, processesMentioning, startRuntime, stateOf, waitFor, waitForOutput } from './helpers.js';
 
 const dirs: string[] = [];
@@ -239,7 +239,7 @@ describe("the 'adopt' policy", () => {
   test('processes of the crashed runtime are watched until they exit; a supervised one then starts again', async () => {
     const dir = stateDir();
     const marker = `shuma-adopt-${process.pid}`;
-    const child = spawn(process.execPath, [crashChild, dir, marker, 'adopt'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const { child, release } = startChildRuntime(crashChild, [dir, marker, 'adopt'], dir);
     await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
     // Until the snapshot on disk holds a live command of its own (not a pipeline node) to adopt:
     // one its actor already knows (a run the snapshot caught before its SPAWNED is not adopted).
@@ -282,6 +282,7 @@ describe("the 'adopt' policy", () => {
       await rt.shutdown({ graceMs: 0 });
     }
     assert.deepEqual(processesMentioning(marker), []);
+    release();
   });
 });
 

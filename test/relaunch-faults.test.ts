@@ -67,6 +67,9 @@ describe('relaunches when things go wrong', () => {
     assert.match(JSON.stringify(end.context.spawnError), /ENOENT/);
     const trail = (await ws.why(cmd.id)).map((entry) => entry.text);
     assert.ok(trail.includes('exited 3'), JSON.stringify(trail));
+    // Each refused restart is said as such, with its error, not as the exit before it.
+    assert.deepEqual(trail.filter((text) => text.startsWith('exited')), ['exited 3'], JSON.stringify(trail));
+    assert.deepEqual(trail.filter((text) => / refused: .*\(ENOENT\)/.test(text)).map((text) => text.split(':')[0]), ['restart 1 refused', 'restart 2 refused'], JSON.stringify(trail));
     assert.ok(trail.includes('gave up after 2 restarts'), JSON.stringify(trail));
     const runs = (await ws.commands()).filter((run) => run.label === 'removed');
     assert.deepEqual(runs.map((run) => run.pid), [first], 'only the first run ever ran');

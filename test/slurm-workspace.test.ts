@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,6 +11,7 @@ import { coreOf } from '../src/host/runtime.js';
 import { parseSpecText } from '../src/cli/spec-file.js';
 import { psText } from '../src/cli/ps.js';
 import { commandSpecFrom } from '../src/cli/run.js';
+import { startChildRuntime } from './child-runtime.js';
 import { fixture, pollUntil, processesMentioning, startRuntime, stateOf, waitFor, waitForOutput } from './helpers.js';
 import { clusterUp, slurmSkip, type TestCluster } from './slurm-cluster.js';
 
@@ -396,10 +396,11 @@ describe('a Slurm-placed workspace', { skip }, () => {
     const release = await holdNodes();
     const state = mkdtempSync(path.join(tmpdir(), 'shuma-slurm-placing-'));
     let next: Runtime | undefined;
+    let releaseChild = () => undefined as void;
     try {
-      const child = spawn(process.execPath, [path.join(path.dirname(fileURLToPath(import.meta.url)), 'slurm-placing-crash-child.js'), state, tc.conf], {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
+      const started = startChildRuntime(path.join(path.dirname(fileURLToPath(import.meta.url)), 'slurm-placing-crash-child.js'), [state, tc.conf], state);
+      const { child } = started;
+      releaseChild = started.release;
       await new Promise<void>((resolve, reject) => {
         child.stdout.once('data', () => resolve());
         child.once('exit', (code) => reject(new Error(`placing crash child exited early (${code})`)));
@@ -423,15 +424,14 @@ describe('a Slurm-placed workspace', { skip }, () => {
       await next?.shutdown();
       await release();
       rmSync(state, { recursive: true, force: true });
+      releaseChild();
     }
   });
 
   test('a restarted runtime finds its job by id: running, the workspace is kept and its command runs again in it; gone, a warning', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'shuma-slurm-state-'));
     const marker = `shuma-slurm-crash-${process.pid}`;
-    const child = spawn(process.execPath, [path.join(path.dirname(fileURLToPath(import.meta.url)), 'slurm-crash-child.js'), dir, tc.conf, marker], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const { child, release } = startChildRuntime(path.join(path.dirname(fileURLToPath(import.meta.url)), 'slurm-crash-child.js'), [dir, tc.conf, marker], dir);
     const line = await new Promise<string>((resolve, reject) => {
       child.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString()));
       child.once('exit', (code) => reject(new Error(`crash child exited early (${code})`)));
@@ -465,9 +465,7 @@ describe('a Slurm-placed workspace', { skip }, () => {
     await pollUntil(() => processesMentioning(marker), (p) => p.length === 0, 'no step process left', 50);
 
     // The same snapshot, its job cancelled meanwhile: a warning, the workspace restored as stopped.
-    const child2 = spawn(process.execPath, [path.join(path.dirname(fileURLToPath(import.meta.url)), 'slurm-crash-child.js'), dir, tc.conf, marker], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const { child: child2, release: release2 } = startChildRuntime(path.join(path.dirname(fileURLToPath(import.meta.url)), 'slurm-crash-child.js'), [dir, tc.conf, marker], dir);
     const line2 = await new Promise<string>((resolve) => child2.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString())));
     const [, wsId2, jobId2] = line2.trim().split(' ');
     const exited2 = new Promise((resolve) => child2.once('exit', resolve));
@@ -483,6 +481,8 @@ describe('a Slurm-placed workspace', { skip }, () => {
       await third.shutdown();
     }
     await pollUntil(() => processesMentioning(marker), (p) => p.length === 0, 'no step process left', 50);
+    release();
+    release2();
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -1,14 +1,15 @@
 // A test process that starts things and then hangs (watchdog.test.ts runs it, under `node --test`
 // or alone, and kills it or its runner). It writes what it started to <dir>/started.json.
-//   node watchdog-child.js DIR plain|forgets|slurm|daemon (or SHUMA_WATCHDOG_CHILD="DIR\nWHAT")
+//   node watchdog-child.js DIR plain|forgets|slurm|daemon|adopt (or SHUMA_WATCHDOG_CHILD="DIR\nWHAT")
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { RunResult } from '../src/protocol/control-results.js';
 import { cleanUpIfKilled, watchdogPid } from './watchdog.js';
 
 // Under `node --test` the arguments come through the environment (the runner passes none on).
-const [dir, what] = (process.env.SHUMA_WATCHDOG_CHILD?.split('\n') ?? process.argv.slice(2)) as [string, 'plain' | 'slurm' | 'daemon' | 'forgets'];
+const [dir, what] = (process.env.SHUMA_WATCHDOG_CHILD?.split('\n') ?? process.argv.slice(2)) as [string, 'plain' | 'slurm' | 'daemon' | 'forgets' | 'adopt'];
 const marker = `0.0000000${process.pid}9`;
 const report: Record<string, unknown> = { test: process.pid, marker };
 
@@ -34,6 +35,17 @@ if (what === 'plain' || what === 'forgets') {
   const { clusterUp } = await import('./slurm-cluster.js');
   const cluster = await clusterUp();
   Object.assign(report, { root: cluster.root, daemons: await Promise.all((['slurmctld', 'slurmd-n1', 'slurmd-n2', 'munged'] as const).map((d) => cluster.pidOf(d))) });
+} else if (what === 'adopt') {
+  // A runtime in a child process on a stateDir with orphans 'adopt', SIGKILLed as the crash tests
+  // do: its commands live on (no PDEATHSIG under 'adopt'), waiting for a next runtime.
+  const { startChildRuntime } = await import('./child-runtime.js');
+  const stateDir = path.join(dir, 'state');
+  const { child } = startChildRuntime(fileURLToPath(new URL('./die-with-runtime-child.js', import.meta.url)), [stateDir], stateDir);
+  const line = await new Promise<string>((resolve) => child.stdout.setEncoding('utf8').once('data', resolve));
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+  Object.assign(report, { runtime: child.pid, adopted: (JSON.parse(line) as { pids: number[] }).pids });
 } else {
   const { startDaemon, cliJson } = await import('./daemon-helpers.js');
   const daemon = await startDaemon();

@@ -2,7 +2,8 @@
 // (test/watchdog.ts, scripts/test-watchdog.sh). A test process (watchdog-child.ts) starts things
 // and hangs; its runner (`node --test`) or the process itself is SIGKILLed; then everything it
 // started must be gone: a process group, a process marked by its environment, a directory a
-// clean-up command removes, a Slurm cluster's daemons, a `shuma daemon` and its command.
+// clean-up command removes, a Slurm cluster's daemons, a `shuma daemon` and its command, what a
+// runtime in a child process left running under orphans 'adopt'.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -34,6 +35,8 @@ interface Started {
   daemon?: number;
   command?: number;
   home?: string;
+  runtime?: number;
+  adopted?: number[];
 }
 
 /** Starts the test process (under a `node --test` runner, or alone) and waits until it has started everything. */
@@ -104,6 +107,14 @@ describe('what a test started, when the test runner or the test process is kille
     runner.kill('SIGKILL');
     await allGone([started.test, started.daemon!, started.command!, started.watchdog], 'the test process, the daemon, its command and the watchdog');
     assert.deepEqual(processesMentioning(started.marker), []);
+  });
+
+  test("a runtime in a child process SIGKILLed under orphans 'adopt': what it left running is gone once the runner is SIGKILLed", async () => {
+    const { started, runner } = await startTestProcess('adopt', true);
+    assert.equal(isAlive(started.runtime!), false, 'the child runtime was SIGKILLed');
+    assert.ok(started.adopted!.length > 0 && started.adopted!.every(isAlive), 'its commands live on, for a next runtime');
+    runner.kill('SIGKILL');
+    await allGone([started.test, ...started.adopted!, started.watchdog], 'the test process, the runtime\'s commands and the watchdog');
   });
 
   test('a Slurm test cluster: its daemons gone and its root removed once the runner is SIGKILLed', async (t) => {

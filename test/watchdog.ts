@@ -4,10 +4,11 @@
 // and kills the test process if the runner that started it (`node --test`) died. A test still
 // cleans up after itself as before, then withdraws what it registered.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { STATE_MARK_VARIABLE, stateMark } from '../src/host/persistence/orphans.js';
 
 const SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../scripts/test-watchdog.sh');
 
@@ -62,4 +63,14 @@ export function cleanUpIfKilled(what: Leftover): () => void {
 /** The watchdog's pid (for the test of the watchdog itself). */
 export function watchdogPid(): number | undefined {
   return watchdog?.child.pid;
+}
+
+/**
+ * A runtime in a child process on `stateDir` (made here, 0700, if missing: its mark names the
+ * directory's real path): every process it starts carries the mark, adopted ones included, and
+ * is killed if this process dies first. The function returned withdraws it.
+ */
+export function cleanUpStateDirIfKilled(stateDir: string): () => void {
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  return cleanUpIfKilled({ env: `${STATE_MARK_VARIABLE}=${stateMark(stateDir)}` });
 }

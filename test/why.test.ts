@@ -1,6 +1,32 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
 import { quotaKilledWorkspace, startRuntime, stateOf, waitFor } from './helpers.js';
+
+const scratch = mkdtempSync(path.join(tmpdir(), 'shuma-why-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** A program that fails (exit 3) and removes itself as it goes: every restart of it is refused (ENOENT). */
+function selfRemovingProgram(name: string): string {
+  const program = path.join(scratch, name);
+  writeFileSync(program, '#!/bin/sh\nsleep 0.1\nrm -f "$0"\nexit 3\n');
+  chmodSync(program, 0o755);
+  return program;
+}
+
+/** The refusal of restart `n` of `program`, as the trail says it. */
+function refused(n: number, program: string): RegExp {
+  const quoted = program.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`^restart ${n} refused: SPAWN_FAILED: could not start '${quoted}' \\(ENOENT\\)`);
+}
+
+/** `trail` matches `expected` line by line (a string exactly, a RegExp by match). */
+function assertTrail(trail: string[], expected: Array<string | RegExp>): void {
+  const ok = trail.length === expected.length && expected.every((e, i) => (typeof e === 'string' ? trail[i] === e : e.test(trail[i]!)));
+  assert.ok(ok, `trail:\n  ${trail.join('\n  ')}\nexpected:\n  ${expected.map(String).join('\n  ')}`);
+}
 
 const texts = (entries: Array<{ text: string }>) => entries.map((e) => e.text.replace(/\(pid \d+, run \w+\)/, '(pid …)'));
 
@@ -24,6 +50,53 @@ describe('why(): the causal trail of commands and pipelines', () => {
     assert.equal(byKey.length, 7);
     assert.ok(byKey.every((e, i) => i === 0 || e.at >= byKey[i - 1]!.at));
     await assert.rejects(ws.why('nope'), { code: 'COMMAND_NOT_FOUND' });
+  });
+
+  // systemd's status says a start that failed (status=203/EXEC, "Failed to execute …: No such
+  // file or directory"), not the exit before it: so does the trail of a restart refused.
+  test('a restart refused (its program removed) says so and why, with or without a backoff; the give-up names the refusal, not the exit before it', async () => {
+    const rt = await startRuntime();
+    const ws = await rt.createWorkspace({ label: 'why-refused' });
+    for (const backoffMs of [0, 1]) {
+      const program = selfRemovingProgram(`refused-${backoffMs}`);
+      const cmd = await ws.run({ exec: program, label: `refused-${backoffMs}`, restart: { onFailure: true, backoffMs, maxRestarts: 2 } });
+      await waitFor(cmd.subscribe.bind(cmd), (s) => stateOf(s) === 'gaveUp', 'the give-up');
+      const trail = texts(await ws.why(cmd.id));
+      assertTrail(
+        trail,
+        backoffMs === 0
+          ? ['spawned (pid …)', 'exited 3', 'restarting (restart 1)', refused(1, program), 'restarting (restart 2)', refused(2, program), 'gave up after 2 restarts']
+          : ['spawned (pid …)', 'exited 3', 'backoff 1 ms (restart 1)', 'restarting (restart 1)', refused(1, program), /^backoff \d+ ms$/, 'restarting (restart 2)', refused(2, program), 'gave up after 2 restarts'],
+      );
+    }
+  });
+
+  test("a pipeline's restart refused (a node's program removed) says so and why; the give-up names the refusal", async () => {
+    const rt = await startRuntime();
+    const ws = await rt.createWorkspace({ label: 'why-pipeline-refused' });
+    const program = selfRemovingProgram('pipeline-node');
+    const p = await rt.runPipeline({
+      label: 'p',
+      workspace: ws.id,
+      nodes: [
+        { label: 'a', exec: program },
+        { label: 'c', exec: 'cat' },
+      ],
+      edges: [{ from: 'a', to: 'c' }],
+      restart: { onFailure: true, backoffMs: 0, maxRestarts: 2 },
+    });
+    await waitFor(p.subscribe.bind(p), (s) => stateOf(s) === 'gaveUp', 'the give-up');
+    // `cat` ends once `a` has: whether the actor saw `a`'s exit alone first is the kernel's business.
+    const trail = texts(await p.why()).filter((t) => !t.startsWith('failed while others run'));
+    assertTrail(trail, [
+      'attempt 0 spawned (a, c)',
+      'failed: a exited 3, c exited 0',
+      'restarting (restart 1)',
+      refused(1, program),
+      'restarting (restart 2)',
+      refused(2, program),
+      'gave up after 2 restarts',
+    ]);
   });
 
   test('after a quota kill it names the breach', async () => {

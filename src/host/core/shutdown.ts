@@ -29,5 +29,8 @@ export async function closeAll(core: CoreParts, graceMs: number): Promise<void> 
  */
 export function killEverythingNow(core: CoreParts): void {
   if (core.state !== null && core.orphanPolicy === 'adopt') return;
+  // First, so that the kills below set off no relaunch; and a run started at an exit and not yet
+  // told is in none of the groups below (Node runs no addon clean-up at process.exit).
+  core.spawner.stopSpawning?.();
   for (const ws of [...core.registry.all(), ...core.registry.allPlacing()]) core.placementOf(ws).killNow(ws);
 }

@@ -49,6 +49,23 @@ function exitText(exit: unknown): string {
   }
 }
 
+/**
+ * A restart whose spawn was refused (its program removed, its cwd gone…): said as such with the
+ * error (code and errno in its message), as systemd's status says a failed exec — never as the
+ * exit before it, which the context still holds.
+ */
+function refusedText(restart: unknown, error: unknown): string {
+  return `restart ${String(restart)} refused: ${String((error as { message?: string } | null)?.message ?? '')}`;
+}
+
+/**
+ * A refused restart with no backoff goes from restarting to restarting in one step (backoff is
+ * passed through): the same state, one restart more.
+ */
+function restartedAgain(previous: ActorSnapshot | null, next: ActorSnapshot): boolean {
+  return previous !== null && statePath(next) === 'restarting' && statePath(previous) === 'restarting' && previous.context.restarts !== next.context.restarts;
+}
+
 function deadlineIn(context: Context, field: string): number {
   return Number(context[field] ?? 0) - Number(context.stampedAt ?? 0);
 }
@@ -99,9 +116,10 @@ function commandLines(previous: ActorSnapshot | null, next: ActorSnapshot): stri
       return [`never started: ${String(c.dependencyDetail ?? 'a dependency failed')}`];
     case 'backoff':
       return stateOf(previous) === 'restarting'
-        ? [`spawn failed: ${String((c.spawnError as { message?: string } | null)?.message ?? '')}`, `backoff ${deadlineIn(c, 'backoffDeadline')} ms`]
+        ? [refusedText(c.restarts, c.spawnError), `backoff ${deadlineIn(c, 'backoffDeadline')} ms`]
         : [exitText(c.lastExit), `backoff ${deadlineIn(c, 'backoffDeadline')} ms (restart ${Number(c.restarts) + 1})`];
     case 'restarting':
+      if (restartedAgain(previous, next)) return [refusedText(previous!.context.restarts, c.spawnError), `restarting (restart ${String(c.restarts)})`];
       // With no backoff the actor goes from running to restarting in one step: the exit is said too.
       return stateOf(previous) === 'running'
         ? [exitText(c.lastExit), `restarting (restart ${String(c.restarts)})`]
@@ -109,7 +127,8 @@ function commandLines(previous: ActorSnapshot | null, next: ActorSnapshot): stri
     case 'exited':
       return [exitText(c.lastExit)];
     case 'gaveUp':
-      return [exitText(c.lastExit), `gave up after ${String(c.restarts)} restarts`];
+      // From restarting: its last restart was refused (a run that exits clears spawnError as it spawns).
+      return [stateOf(previous) === 'restarting' && c.spawnError ? refusedText(c.restarts, c.spawnError) : exitText(c.lastExit), `gave up after ${String(c.restarts)} restarts`];
     case 'failed':
       return [`spawn failed: ${String((c.spawnError as { message?: string } | null)?.message ?? '')}`];
     case 'stopping':
@@ -146,15 +165,25 @@ function pipelineLines(previous: ActorSnapshot | null, next: ActorSnapshot): str
     case 'reaping':
       return [`failed while others run: ${pipelineExits(c)}`];
     case 'backoff':
-      return [`failed: ${pipelineExits(c)}`, `backoff ${deadlineIn(c, 'backoffDeadline')} ms (restart ${Number(c.restarts) + 1})`];
+      return [
+        stateOf(previous) === 'restarting' ? refusedText(c.restarts, c.spawnError) : `failed: ${pipelineExits(c)}`,
+        `backoff ${deadlineIn(c, 'backoffDeadline')} ms (restart ${Number(c.restarts) + 1})`,
+      ];
     case 'restarting':
-      return [`restarting (restart ${String(c.restarts)})`];
+      if (restartedAgain(previous, next)) return [refusedText(previous!.context.restarts, c.spawnError), `restarting (restart ${String(c.restarts)})`];
+      // With no backoff a failed attempt goes on to restarting in one step: the failure is said too.
+      return ['running', 'reaping'].includes(stateOf(previous))
+        ? [`failed: ${pipelineExits(c)}`, `restarting (restart ${String(c.restarts)})`]
+        : [`restarting (restart ${String(c.restarts)})`];
     case 'succeeded':
       return [`succeeded: ${pipelineExits(c)}`];
     case 'failed':
       return [c.spawnError ? `spawn failed: ${String((c.spawnError as { message?: string }).message)}` : `failed: ${pipelineExits(c)}`];
     case 'gaveUp':
-      return [`failed: ${pipelineExits(c)}`, `gave up after ${String(c.restarts)} restarts`];
+      return [
+        stateOf(previous) === 'restarting' && c.spawnError ? refusedText(c.restarts, c.spawnError) : `failed: ${pipelineExits(c)}`,
+        `gave up after ${String(c.restarts)} restarts`,
+      ];
     case 'stopping':
       return [stopCause(c)];
     case 'stopped':
@@ -194,7 +223,7 @@ export class WhyTrails {
     next: ActorSnapshot,
     at: number,
   ): void {
-    if (previous && stateOf(previous) === stateOf(next)) return;
+    if (previous && stateOf(previous) === stateOf(next) && !restartedAgain(previous, next)) return;
     const lines = machine === 'command' ? commandLines(previous, next) : pipelineLines(previous, next);
     if (lines.length === 0) return;
     let trail = this.trails.get(key);

@@ -63,6 +63,12 @@ export interface SpawnerAddon {
   ): boolean;
   /** True: nothing starts at `afterPid`'s exit any more, the loop watches it again. False: nothing was armed, or its onRelaunched is on its way. */
   disarmRelaunch?(afterPid: number): boolean;
+  /**
+   * The process's last moment (process.exit runs no cleanup hook): the spawner and relaunch
+   * threads stop, and every run they started that was not told to the loop is killed with its
+   * process group. A later spawn starts them again. Absent from an addon built before it.
+   */
+  stopSpawning?(): void;
   /** The same on the calling thread, which waits for the exec (~0.2 ms): for the benchmark. */
   spawn(...args: SpawnArguments): NativeChild;
   /** The pid, uid and gid of the peer of a connected unix socket (SO_PEERCRED); throws with `code` on failure. */

@@ -85,6 +85,10 @@ export class NativeSpawner implements Spawner {
     return outcome instanceof ShumaError ? Promise.reject(outcome) : Promise.resolve(outcome);
   }
 
+  stopSpawning(): void {
+    this.addon.stopSpawning?.();
+  }
+
   /** The addon's arguments for `order`; the exit goes to `exit`. Throws a ShumaError for a NUL byte. */
   private argumentsOf(order: SpawnOrder, exit: ChildExit): SpawnArguments {
     const { addon } = this;

@@ -123,4 +123,10 @@ export interface Spawner {
   disarmRelaunch?(pid: number): void;
   /** The run started at `pid`'s exit (or its refusal); undefined when none was. */
   relaunched?(pid: number): Promise<SpawnedProcess> | undefined;
+  /**
+   * The process is exiting without a shutdown (core/shutdown.ts killEverythingNow): nothing
+   * starts any more, and a run the spawner started that nobody was told of (a relaunch at an
+   * exit the loop has not heard, a spawn not yet settled) is killed with its process group.
+   */
+  stopSpawning?(): void;
 }
