@@ -94,6 +94,7 @@ describe('relaunches started on the spawner\'s thread', () => {
     assert.equal(counts.started, restarts, 'and each was taken');
     for (const child of counts.taken) {
       assert.ok(child.startedOnExit, 'a run taken says when its thread saw the exit');
+      assert.ok(child.startedOnExit.exitSeenAt >= child.startedOnExit.exitWokeAt, 'woken for the exit before it was reaped');
       assert.ok(child.startedOnExit.execedAt >= child.startedOnExit.exitSeenAt);
     }
     assert.equal(cmd.getSnapshot()!.context.restarts, restarts);
