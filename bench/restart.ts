@@ -284,11 +284,12 @@ async function measureRounds(rt: Runtime, programs: StampingPrograms, restarts: 
  * autogroup of its own): one of the two cores is busy while it runs. It looks for the bench
  * every 20,000 turns and ends without it: a bench killed mid-section (a timeout's SIGTERM, a
  * SIGKILL) runs no cleanup, and a loop of its own session would have burnt a core for good.
+ * Under `timeout 300` too (the house rule for a load loop), killed with its group.
  */
 const BUSY_WHILE_BENCH_LIVES = 'while kill -0 "$1" 2>/dev/null; do i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; done';
 
 function startBusyLoop(): Promise<ChildProcess> {
-  const child = spawn('/bin/sh', ['-c', BUSY_WHILE_BENCH_LIVES, 'busy-loop', String(process.pid)], { detached: true, stdio: 'ignore' });
+  const child = spawn('timeout', ['300', '/bin/sh', '-c', BUSY_WHILE_BENCH_LIVES, 'busy-loop', String(process.pid)], { detached: true, stdio: 'ignore' });
   return new Promise((resolve, reject) => {
     child.once('error', reject);
     child.once('spawn', () => resolve(child));
@@ -298,7 +299,8 @@ function startBusyLoop(): Promise<ChildProcess> {
 async function stopBusyLoop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGKILL');
+  // timeout and its shell lead and share a process group of their own (detached: a session).
+  process.kill(-child.pid!, 'SIGKILL');
   await exited;
 }
 
