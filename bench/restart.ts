@@ -3,84 +3,26 @@
 // both again beside a busy loop that keeps one of the two cores busy (issue 17: p95 ≤ 1.5 ms also
 // then).
 //
-// Both sides are timed between the same events (s29). The program stamps CLOCK_MONOTONIC as its
-// first act and its last: "exit → next exec" is one run's last stamp to the next run's first,
-// whoever watches. The parent's own view is timed from the exit reaped to the parent resumed
-// after the next exec on both sides too: shuma's relaunch thread after its waitid → its clone
-// returned; the bare loop's `exit` event (Node's waitpid runs just before it, on the loop) →
-// spawn() returned (Node's spawn waits for the exec). Before s29, shuma's clock started after
-// the thread's reap but the bare loop's reading was taken at its later 'spawn' event (a tick
-// after spawn() returns), and neither saw the kernel's exit → reaper woken.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+// Three measures, each the same on both sides, each saying what it spans (s30):
+// - the row as issue 17 names it, **exit told → next exec**: from the moment the supervisor learns
+//   of the exit to the next program's first instruction. Told: shuma's relaunch thread woken for
+//   the exit (its epoll_wait returned: a stamp in the addon, before its reap), or the loop's exit
+//   listener where no relaunch was armed; the bare loop's `exit` callback. Next exec: a program
+//   built without a C library stamps CLOCK_MONOTONIC at `_start` (stamping-programs.ts). It
+//   leaves out the exiting program's own teardown and the kernel's exit before anyone is told,
+//   and any C library start-up after the exec.
+// - s29's measure, **the program's last stamp → the next run's first**, with s29's program (static
+//   glibc, stamping in `main`): it adds the kernel's exit before the supervisor is told and ~1 ms
+//   of the C library's start-up after the exec. Kept so that no figure moves by a definition.
+// - the parent's own view, **exit reaped → the parent resumed after the next exec**: shuma's
+//   relaunch thread after its waitid → its clone returned; the bare loop's `exit` event (Node's
+//   waitpid runs just before it) → spawn() returned (Node's spawn waits for the exec).
+import { spawn, type ChildProcess } from 'node:child_process';
 import type { ActorSnapshot, Runtime } from '../src/index.js';
 import { coreOf } from '../src/host/runtime.js';
 import type { SpawnedProcess, Spawner } from '../src/host/spawn/spawner.js';
 import { now, progress, quantile, type Line } from './measure.js';
-
-/**
- * The program both sides relaunch: exits 1 like /bin/false, and appends its first and last
- * CLOCK_MONOTONIC stamps (ns) to the file named by its argument. Static, so that its first stamp
- * follows the exec by no dynamic loading; the file is opened between the stamps.
- */
-const STAMPING_FALSE = `
-#include <fcntl.h>
-#include <time.h>
-#include <unistd.h>
-static long long stamp(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec * 1000000000LL + t.tv_nsec;
-}
-int main(int argc, char **argv) {
-  long long s[2];
-  s[0] = stamp();
-  int fd = argc > 1 ? open(argv[1], O_WRONLY | O_APPEND | O_CLOEXEC) : -1;
-  s[1] = stamp();
-  if (fd >= 0) (void)!write(fd, s, sizeof s);
-  _exit(1);
-}
-`;
-
-interface StampingProgram {
-  file: string;
-  /** Where the runs of one timeline append their stamps (emptied by `fresh`). */
-  stamps: string;
-  fresh(): void;
-  /** Each run's [first, last] stamps in performance.now()'s ms, in run order. */
-  read(): Array<[number, number]>;
-  remove(): void;
-}
-
-function compileStampingFalse(): StampingProgram {
-  const dir = mkdtempSync(path.join(tmpdir(), 'shuma-bench-restart-'));
-  const source = path.join(dir, 'stamping-false.c');
-  const file = path.join(dir, 'stamping-false');
-  const stamps = path.join(dir, 'stamps');
-  writeFileSync(source, STAMPING_FALSE);
-  execFileSync('gcc', ['-O2', '-static', '-o', file, source]);
-  writeFileSync(stamps, '');
-  return {
-    file,
-    stamps,
-    fresh: () => truncateSync(stamps, 0),
-    read: () => {
-      const offset = monotonicToNow();
-      const bytes = readFileSync(stamps);
-      const runs: Array<[number, number]> = [];
-      for (let at = 0; at + 16 <= bytes.length; at += 16) {
-        runs.push([Number(bytes.readBigInt64LE(at)) / 1e6 + offset, Number(bytes.readBigInt64LE(at + 8)) / 1e6 + offset]);
-      }
-      return runs;
-    },
-    remove: () => rmSync(dir, { recursive: true, force: true }),
-  };
-}
-
-/** performance.now() at CLOCK_MONOTONIC 0 (process.hrtime's clock, the addon's and the program's stamps'). */
-const monotonicToNow = () => performance.now() - Number(process.hrtime.bigint()) / 1e6;
+import { compileStampingPrograms, monotonicToNow, type StampingProgram, type StampingPrograms } from './stamping-programs.js';
 
 /** When each run was seen running, and when its exit was seen, by run number (0 = first). */
 interface Timeline {
@@ -91,11 +33,13 @@ interface Timeline {
   execedAt: number[];
   /** A run started at this exit on the spawner's own thread: when that thread saw the exit (its stamp, not the loop's). */
   exitSeenAt: number[];
+  /** The same thread woken for that exit, before its reap: "exit told" where it relaunched. */
+  exitWokeAt: number[];
   /** The program's own first and last stamps, by run. */
   programAt: Array<[number, number]>;
 }
 
-const emptyTimeline = (): Timeline => ({ startedAt: [], exitedAt: [], exitToldAt: [], execedAt: [], exitSeenAt: [], programAt: [] });
+const emptyTimeline = (): Timeline => ({ startedAt: [], exitedAt: [], exitToldAt: [], execedAt: [], exitSeenAt: [], exitWokeAt: [], programAt: [] });
 
 /**
  * The host's own view, from inside (bench only): the snapshots above are seen after a hop from
@@ -114,6 +58,7 @@ function tapSpawner(rt: Runtime, timeline: Timeline): () => void {
       const offset = monotonicToNow();
       timeline.execedAt.push(child.startedOnExit.execedAt + offset);
       timeline.exitSeenAt[run - 1] = child.startedOnExit.exitSeenAt + offset;
+      timeline.exitWokeAt[run - 1] = child.startedOnExit.exitWokeAt + offset;
     } else {
       timeline.execedAt.push(now());
     }
@@ -137,6 +82,10 @@ function tapSpawner(rt: Runtime, timeline: Timeline): () => void {
 }
 
 interface RestartFigures {
+  /** Run k-1's exit told (see the file's head) → run k's first stamp. */
+  toldGaps: number[];
+  /** The program's last stamp in run k-1 → its exit told. */
+  untoldGaps: number[];
   /** The program's last stamp in run k-1 → its first in run k. */
   programGaps: number[];
   /** The program's last stamp in run k-1 → the parent reaped it. */
@@ -159,17 +108,22 @@ function figures(timeline: Timeline, restarts: number): RestartFigures {
   const programGaps: number[] = [];
   const reapGaps: number[] = [];
   const startGaps: number[] = [];
+  const toldGaps: number[] = [];
+  const untoldGaps: number[] = [];
   if (timeline.programAt.length !== restarts + 1) throw new Error(`${timeline.programAt.length} runs stamped, ${restarts + 1} expected`);
   for (let k = 1; k <= restarts; k++) {
     gaps.push(timeline.startedAt[k]! - timeline.exitedAt[k - 1]!);
     cycles.push(timeline.startedAt[k]! - timeline.startedAt[k - 1]!);
     const reapedAt = timeline.exitSeenAt[k - 1] ?? timeline.exitToldAt[k - 1]!;
+    const toldAt = timeline.exitWokeAt[k - 1] ?? timeline.exitToldAt[k - 1]!;
+    toldGaps.push(timeline.programAt[k]![0] - toldAt);
+    untoldGaps.push(toldAt - timeline.programAt[k - 1]![1]);
     hostGaps.push(timeline.execedAt[k]! - reapedAt);
     programGaps.push(timeline.programAt[k]![0] - timeline.programAt[k - 1]![1]);
     reapGaps.push(reapedAt - timeline.programAt[k - 1]![1]);
     startGaps.push(timeline.programAt[k]![0] - timeline.execedAt[k]!);
   }
-  return { programGaps, reapGaps, startGaps, gaps, hostGaps, cycles, totalMs: timeline.startedAt[restarts]! - timeline.startedAt[0]! };
+  return { toldGaps, untoldGaps, programGaps, reapGaps, startGaps, gaps, hostGaps, cycles, totalMs: timeline.startedAt[restarts]! - timeline.startedAt[0]! };
 }
 
 function stateOf(snapshot: ActorSnapshot): string {
@@ -251,6 +205,9 @@ function bareTimeline(program: StampingProgram, restarts: number): Promise<Timel
 
 /** One round's figures, as the rows show them. */
 interface RoundFigures {
+  toldMedian: number;
+  toldP95: number;
+  untoldMedian: number;
   programMedian: number;
   programP95: number;
   reapMedian: number;
@@ -267,6 +224,9 @@ interface RoundFigures {
 
 function roundFigures(f: RestartFigures, restarts: number): RoundFigures {
   return {
+    toldMedian: quantile(f.toldGaps, 0.5),
+    toldP95: quantile(f.toldGaps, 0.95),
+    untoldMedian: quantile(f.untoldGaps, 0.5),
     programMedian: quantile(f.programGaps, 0.5),
     programP95: quantile(f.programGaps, 0.95),
     reapMedian: quantile(f.reapGaps, 0.5),
@@ -294,15 +254,29 @@ function medianRound(rounds: readonly RoundFigures[]): RoundFigures {
 
 const ROUNDS = 3;
 
-/** Bare and shuma alternate, ROUNDS times each. */
-async function measureRounds(rt: Runtime, program: StampingProgram, restarts: number): Promise<{ bare: RoundFigures; shuma: RoundFigures }> {
-  const bareRounds: RoundFigures[] = [];
-  const shumaRounds: RoundFigures[] = [];
+interface Sides {
+  bare: RoundFigures;
+  shuma: RoundFigures;
+}
+
+/** Both programs' figures (the first-instruction one: the row and the parent's view; s29's: its measure). */
+interface Measured {
+  firstInstruction: Sides;
+  libcMain: Sides;
+}
+
+/** Bare and shuma alternate, ROUNDS times each, with each program in turn. */
+async function measureRounds(rt: Runtime, programs: StampingPrograms, restarts: number): Promise<Measured> {
+  const rounds = { firstInstruction: { bare: [] as RoundFigures[], shuma: [] as RoundFigures[] }, libcMain: { bare: [] as RoundFigures[], shuma: [] as RoundFigures[] } };
   for (let round = 0; round < ROUNDS; round++) {
-    bareRounds.push(roundFigures(figures(await bareTimeline(program, restarts), restarts), restarts));
-    shumaRounds.push(roundFigures(figures(await shumaTimeline(rt, program, restarts), restarts), restarts));
+    for (const which of ['firstInstruction', 'libcMain'] as const) {
+      const program = programs[which];
+      rounds[which].bare.push(roundFigures(figures(await bareTimeline(program, restarts), restarts), restarts));
+      rounds[which].shuma.push(roundFigures(figures(await shumaTimeline(rt, program, restarts), restarts), restarts));
+    }
   }
-  return { bare: medianRound(bareRounds), shuma: medianRound(shumaRounds) };
+  const sides = (r: { bare: RoundFigures[]; shuma: RoundFigures[] }): Sides => ({ bare: medianRound(r.bare), shuma: medianRound(r.shuma) });
+  return { firstInstruction: sides(rounds.firstInstruction), libcMain: sides(rounds.libcMain) };
 }
 
 /**
@@ -310,11 +284,12 @@ async function measureRounds(rt: Runtime, program: StampingProgram, restarts: nu
  * autogroup of its own): one of the two cores is busy while it runs. It looks for the bench
  * every 20,000 turns and ends without it: a bench killed mid-section (a timeout's SIGTERM, a
  * SIGKILL) runs no cleanup, and a loop of its own session would have burnt a core for good.
+ * Under `timeout 300` too (the house rule for a load loop), killed with its group.
  */
 const BUSY_WHILE_BENCH_LIVES = 'while kill -0 "$1" 2>/dev/null; do i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; done';
 
 function startBusyLoop(): Promise<ChildProcess> {
-  const child = spawn('/bin/sh', ['-c', BUSY_WHILE_BENCH_LIVES, 'busy-loop', String(process.pid)], { detached: true, stdio: 'ignore' });
+  const child = spawn('timeout', ['300', '/bin/sh', '-c', BUSY_WHILE_BENCH_LIVES, 'busy-loop', String(process.pid)], { detached: true, stdio: 'ignore' });
   return new Promise((resolve, reject) => {
     child.once('error', reject);
     child.once('spawn', () => resolve(child));
@@ -324,51 +299,61 @@ function startBusyLoop(): Promise<ChildProcess> {
 async function stopBusyLoop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGKILL');
+  // timeout and its shell lead and share a process group of their own (detached: a session).
+  process.kill(-child.pid!, 'SIGKILL');
   await exited;
 }
 
 export async function restartSection(rt: Runtime, restarts: number): Promise<Line[]> {
   const spawner = (await rt.health()).spawner;
   progress(`restart a failing program ${restarts} times (${spawner} spawner)`);
-  const program = compileStampingFalse();
-  let quiet: { bare: RoundFigures; shuma: RoundFigures };
-  let busy: { bare: RoundFigures; shuma: RoundFigures };
+  const programs = compileStampingPrograms();
+  let quiet: Measured;
+  let busy: Measured;
   try {
     // Warm-up of both paths, not counted.
-    await bareTimeline(program, 20);
-    await shumaTimeline(rt, program, 20);
-    quiet = await measureRounds(rt, program, restarts);
+    for (const program of [programs.firstInstruction, programs.libcMain]) {
+      await bareTimeline(program, 20);
+      await shumaTimeline(rt, program, 20);
+    }
+    quiet = await measureRounds(rt, programs, restarts);
     progress(`the same beside a busy loop (${spawner} spawner)`);
     const busyLoop = await startBusyLoop();
     try {
-      busy = await measureRounds(rt, program, restarts);
+      busy = await measureRounds(rt, programs, restarts);
     } finally {
       await stopBusyLoop(busyLoop);
     }
   } finally {
-    program.remove();
+    programs.remove();
   }
-  const { bare, shuma } = quiet;
+  const told = spawner === 'native' ? 'relaunch thread woken (epoll), or the loop\'s exit listener' : 'the loop\'s exit listener';
+  const rows = (prefix: string, m: Measured, all: boolean): Line[] => {
+    const { bare, shuma } = m.firstInstruction;
+    const s29 = m.libcMain;
+    return [
+      { what: `${prefix}[row] exit told (${told}; bare: 'exit' callback) → next exec (\`_start\`), median`, unit: 'ms', shuma: shuma.toldMedian, baseline: bare.toldMedian },
+      { what: `${prefix}[row] exit told → next exec, p95`, unit: 'ms', shuma: shuma.toldP95, baseline: bare.toldP95 },
+      { what: `${prefix}[s29] program's last stamp → next run's first (static glibc, in main), median`, unit: 'ms', shuma: s29.shuma.programMedian, baseline: s29.bare.programMedian },
+      { what: `${prefix}[s29] program's last stamp → next run's first, p95`, unit: 'ms', shuma: s29.shuma.programP95, baseline: s29.bare.programP95 },
+      { what: `${prefix}[parent] exit reaped → resumed after the next exec, median`, unit: 'ms', shuma: shuma.hostMedian, baseline: bare.hostMedian },
+      { what: `${prefix}[parent] exit reaped → resumed after the next exec, p95`, unit: 'ms', shuma: shuma.hostP95, baseline: bare.hostP95 },
+      ...(all
+        ? [
+            { what: `${prefix}part: program's last act (\`exit_group\`) → exit told, median`, unit: 'ms', shuma: shuma.untoldMedian, baseline: bare.untoldMedian },
+            { what: `${prefix}part: program's last act → next run's \`_start\`, median`, unit: 'ms', shuma: shuma.programMedian, baseline: bare.programMedian },
+            { what: `${prefix}part: parent resumed after the exec → \`_start\`, median`, unit: 'ms', shuma: shuma.startMedian, baseline: bare.startMedian },
+            { what: `${prefix}exit seen → next run running (actor's snapshots), median`, unit: 'ms', shuma: shuma.gapMedian, baseline: bare.gapMedian },
+            { what: `${prefix}exit seen → next run running, p95`, unit: 'ms', shuma: shuma.gapP95, baseline: bare.gapP95 },
+            { what: `${prefix}run started → next run started, median`, unit: 'ms', shuma: shuma.cycleMedian, baseline: bare.cycleMedian },
+            { what: `${prefix}sustained restarts (${restarts} / total time)`, unit: 'restarts/s', shuma: shuma.perSecond, baseline: bare.perSecond },
+          ]
+        : []),
+    ];
+  };
   return [
     { heading: `(b) restart latency, ${spawner} spawner: a failing static program, restart {onFailure, backoffMs: 0, maxRestarts: ${restarts}}  vs  respawn on 'exit'; medians of ${ROUNDS} rounds` },
-    { what: 'exit → next exec (the program\'s last stamp → the next run\'s first), median', unit: 'ms', shuma: shuma.programMedian, baseline: bare.programMedian },
-    { what: 'exit → next exec (the program\'s last stamp → the next run\'s first), p95', unit: 'ms', shuma: shuma.programP95, baseline: bare.programP95 },
-    { what: 'parent: exit → reaped (shuma: relaunch thread; bare: \'exit\' event), median', unit: 'ms', shuma: shuma.reapMedian, baseline: bare.reapMedian },
-    { what: 'parent: exit reaped → resumed after the next exec, median', unit: 'ms', shuma: shuma.hostMedian, baseline: bare.hostMedian },
-    { what: 'parent: exit reaped → resumed after the next exec, p95', unit: 'ms', shuma: shuma.hostP95, baseline: bare.hostP95 },
-    { what: 'parent resumed after the exec → the program\'s first stamp, median', unit: 'ms', shuma: shuma.startMedian, baseline: bare.startMedian },
-    { what: 'parent resumed after the exec → the program\'s first stamp, p95', unit: 'ms', shuma: shuma.startP95, baseline: bare.startP95 },
-    { what: 'exit seen → next run running, median', unit: 'ms', shuma: shuma.gapMedian, baseline: bare.gapMedian },
-    { what: 'exit seen → next run running, p95', unit: 'ms', shuma: shuma.gapP95, baseline: bare.gapP95 },
-    { what: 'run started → next run started, median', unit: 'ms', shuma: shuma.cycleMedian, baseline: bare.cycleMedian },
-    { what: 'run started → next run started, p95', unit: 'ms', shuma: shuma.cycleP95, baseline: bare.cycleP95 },
-    { what: `sustained restarts (${restarts} / total time)`, unit: 'restarts/s', shuma: shuma.perSecond, baseline: bare.perSecond },
-    { what: 'busy second core: exit → next exec (program\'s stamps), median', unit: 'ms', shuma: busy.shuma.programMedian, baseline: busy.bare.programMedian },
-    { what: 'busy second core: exit → next exec (program\'s stamps), p95', unit: 'ms', shuma: busy.shuma.programP95, baseline: busy.bare.programP95 },
-    { what: 'busy second core: parent: exit reaped → resumed after the next exec, median', unit: 'ms', shuma: busy.shuma.hostMedian, baseline: busy.bare.hostMedian },
-    { what: 'busy second core: parent: exit reaped → resumed after the next exec, p95', unit: 'ms', shuma: busy.shuma.hostP95, baseline: busy.bare.hostP95 },
-    { what: 'busy second core: parent resumed after the exec → the program\'s first stamp, median', unit: 'ms', shuma: busy.shuma.startMedian, baseline: busy.bare.startMedian },
-    { what: 'busy second core: exit seen → next run running, median', unit: 'ms', shuma: busy.shuma.gapMedian, baseline: busy.bare.gapMedian },
+    ...rows('', quiet, true),
+    ...rows('busy second core: ', busy, false),
   ];
 }

@@ -56,6 +56,8 @@ async function processSections(): Promise<Line[]> {
     return [
       ...(wanted('spawn') ? await spawnSection(rt) : []),
       ...(wanted('restart') ? [...(await restartSection(rt, RESTARTS)), ...(await restartSection(rtNode, RESTARTS))] : []),
+      // The native spawner's alone: one quiet run's worth (bench (b)'s A/B).
+      ...(only.has('restart-native') ? await restartSection(rt, RESTARTS) : []),
       ...(wanted('crowded') ? await crowdedRestartSection(rt) : []),
       ...(wanted('sampling') ? await samplingSection(rt) : []),
       ...(wanted('spawn-paths') ? await spawnPathsSection({ native: rt, node: rtNode }) : []),

@@ -250,9 +250,11 @@ static void launch(struct job *job) {
   pthread_sigmask(SIG_SETMASK, &all, &old);
   int pidfd = -1;
   job->l.default_slice = spawn_thread_short_slice;
+  launch_cpu_pin(&job->l.cpu);
   pid_t pid = clone(launch_child, (char *)stack + CHILD_STACK_BYTES, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD,
                     &job->l, &pidfd);
   int clone_errno = errno;
+  launch_cpu_unpin(&job->l.cpu);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (pid < 0) {
     job->err = clone_errno;
@@ -378,6 +380,7 @@ struct job *spawn_job_prepare(napi_env env, napi_callback_info info) {
 }
 
 pid_t spawn_job_launch(struct job *job) {
+  job->l.cpu.wanted = 1;
   launch(job);
   return job->step ? 0 : job->pid;
 }

@@ -97,6 +97,7 @@ static unsigned long long signals_not_default(void) {
 
 int launch_child(void *arg) {
   struct launch *l = arg;
+  launch_cpu_restore_in_child(&l->cpu);
 
   /* Node ignores SIGPIPE and installs handlers; an exec'd program must start with the
    * defaults (`yes | head -1` ends by SIGPIPE). Handlers reset before the mask opens, so

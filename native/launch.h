@@ -4,6 +4,8 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include "launch-cpu.h"
+
 /* Everything the child needs between clone and exec, built by the parent beforehand: the
  * child shares the parent's memory (CLONE_VM) and must not allocate, so it only reads this
  * and, on failure, writes `err`/`step`/`index` back for the parent to report. */
@@ -45,6 +47,8 @@ struct launch {
   int own_session;
   /* Non-zero: the child inherited its cloning thread's short slice; the default is set back before the exec. */
   int default_slice;
+  /* Where the child starts (a relaunch's: launch-cpu.c). */
+  struct launch_cpu cpu;
   /* Written by the child on failure. */
   int err;
   int step;

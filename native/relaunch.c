@@ -55,7 +55,8 @@ struct relaunch {
   int rc;
   siginfo_t info;
   pid_t launched; /* the new child's pid, 0 when none was started or its start failed */
-  double reaped_at, execed_at;
+  /* The thread woken for the exit (epoll_wait returned), reaped it, and resumed after the next exec. */
+  double woke_at, reaped_at, execed_at;
 };
 
 struct relaunch_thread {
@@ -82,7 +83,7 @@ static double monotonic_ms(void) {
   return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
-static void fire(struct relaunch_thread *t, struct relaunch *r) {
+static void fire(struct relaunch_thread *t, struct relaunch *r, double woke_at) {
   pthread_mutex_lock(&t->lock);
   if (r->state != ARMED) {
     pthread_mutex_unlock(&t->lock);
@@ -100,6 +101,7 @@ static void fire(struct relaunch_thread *t, struct relaunch *r) {
   r->state = FIRED;
   epoll_ctl(t->epfd, EPOLL_CTL_DEL, r->pidfd, NULL);
   pthread_mutex_unlock(&t->lock);
+  r->woke_at = woke_at;
   r->reaped_at = monotonic_ms();
   /* The actor's own guard (machines/command-setup.ts `relaunches`): a status lost counts as a failure. */
   int failed = rc < 0 || r->info.si_code != CLD_EXITED || r->info.si_status != 0;
@@ -131,6 +133,8 @@ static void *main_loop(void *arg) {
     int n = epoll_wait(t->epfd, events, 16, -1);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) break;
+    /* When this thread learnt of the exits (bench (b)'s "exit told"): one vDSO read a wake-up. */
+    double woke_at = monotonic_ms();
     for (int i = 0; i < n; i++) {
       if (events[i].data.ptr == NULL) {
         uint64_t count;
@@ -141,7 +145,7 @@ static void *main_loop(void *arg) {
         if (stopping) return NULL;
         continue;
       }
-      fire(t, events[i].data.ptr);
+      fire(t, events[i].data.ptr, woke_at);
     }
   }
   return NULL;
@@ -168,7 +172,7 @@ static void let_go(napi_env env, struct relaunch_thread *t, struct relaunch *r) 
   if (--t->outstanding == 0) uv_unref((uv_handle_t *)&t->async);
 }
 
-/* On the loop: onRelaunched(error, child, [reapedAt, execedAt]) — the new run first, so that
+/* On the loop: onRelaunched(error, child, [reapedAt, execedAt, wokeAt]) — the new run first, so that
  * the exit told next finds it — then the exit to the watch's own callback. */
 static void deliver(napi_env env, struct relaunch_thread *t, struct relaunch *r) {
   napi_handle_scope scope;
@@ -182,12 +186,13 @@ static void deliver(napi_env env, struct relaunch_thread *t, struct relaunch *r)
     if (child) argv[1] = child;
     else if (napi_get_and_clear_last_exception(env, &error) == napi_ok) argv[0] = error;
   }
-  napi_value at[2];
-  napi_create_array_with_length(env, 2, &argv[2]);
-  napi_create_double(env, r->reaped_at, &at[0]);
-  napi_create_double(env, r->execed_at, &at[1]);
-  napi_set_element(env, argv[2], 0, at[0]);
-  napi_set_element(env, argv[2], 1, at[1]);
+  double stamps[3] = {r->reaped_at, r->execed_at, r->woke_at};
+  napi_create_array_with_length(env, 3, &argv[2]);
+  for (uint32_t i = 0; i < 3; i++) {
+    napi_value at;
+    napi_create_double(env, stamps[i], &at);
+    napi_set_element(env, argv[2], i, at);
+  }
   napi_get_reference_value(env, r->on_relaunched, &callback);
   napi_get_global(env, &recv);
   napi_status called = napi_make_callback(env, t->context, recv, callback, 3, argv, NULL);

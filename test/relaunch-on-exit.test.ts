@@ -3,7 +3,7 @@
 // and then; the host takes that run as it hears the exit (standing-orders.ts). What the actor,
 // why(), the process table and the scheduler say must be what they say without it.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
@@ -94,6 +94,7 @@ describe('relaunches started on the spawner\'s thread', () => {
     assert.equal(counts.started, restarts, 'and each was taken');
     for (const child of counts.taken) {
       assert.ok(child.startedOnExit, 'a run taken says when its thread saw the exit');
+      assert.ok(child.startedOnExit.exitSeenAt >= child.startedOnExit.exitWokeAt, 'woken for the exit before it was reaped');
       assert.ok(child.startedOnExit.execedAt >= child.startedOnExit.exitSeenAt);
     }
     assert.equal(cmd.getSnapshot()!.context.restarts, restarts);
@@ -229,21 +230,39 @@ describe('relaunches started on the spawner\'s thread', () => {
     }
   });
 
+  /** A failing `sh -c script` relaunched at its exits until it gives up: each run's output, and the workspace (to stop). */
+  async function relaunchedOutputs(rt: Runtime, label: string, script: string, restarts: number) {
+    const counts = countRelaunches(rt);
+    const ws = await rt.createWorkspace({ label: `relaunch-${label}` });
+    const cmd = await ws.run({ exec: 'sh', argv: ['-c', `sleep 0.1; ${script}; exit 1`], label, restart: { onFailure: true, backoffMs: 0, maxRestarts: restarts } });
+    await waitFor(cmd.subscribe.bind(cmd), (s) => stateOf(s) === 'gaveUp', 'the give-up');
+    assert.ok(counts.taken.length >= 1, 'a run was relaunched at its exit');
+    const outputs: Array<{ restarts: number; out: string }> = [];
+    for (const run of (await ws.commands()).filter((c) => c.label === label)) outputs.push({ restarts: run.restarts, out: (await ws.logs(run.id)).toString() });
+    return { ws, outputs };
+  }
+
   test('a relaunched run gets the kernel\'s default slice, not the spawner thread\'s', async (t) => {
     const sched = `/proc/self/task/${process.pid}/sched`;
     if (!existsSync(sched) || !/^se\.slice/m.test(readFileSync(sched, 'latin1'))) return t.skip('no se.slice in /proc/<pid>/sched here (kernel without EEVDF or SCHED_DEBUG)');
     const rt = await nativeRuntime(t);
     if (!rt) return;
-    const counts = countRelaunches(rt);
-    const ws = await rt.createWorkspace({ label: 'relaunch-slice' });
-    const cmd = await ws.run({ exec: 'sh', argv: ['-c', 'sleep 0.1; grep "^se.slice" /proc/self/sched; exit 1'], label: 'slice', restart: { onFailure: true, backoffMs: 0, maxRestarts: 2 } });
-    await waitFor(cmd.subscribe.bind(cmd), (s) => stateOf(s) === 'gaveUp', 'the give-up');
-    assert.ok(counts.taken.length >= 1, 'a run was relaunched at its exit');
+    const { ws, outputs } = await relaunchedOutputs(rt, 'slice', 'grep "^se.slice" /proc/self/sched', 2);
     const own = /^se\.slice\s*:\s*(\d+)/m.exec(readFileSync(sched, 'latin1'))![1];
-    for (const run of (await ws.commands()).filter((c) => c.label === 'slice')) {
-      const out = (await ws.logs(run.id)).toString();
-      assert.equal(/^se\.slice\s*:\s*(\d+)/m.exec(out)?.[1], own, `run ${run.restarts}: ${out}`);
-    }
+    for (const { restarts, out } of outputs) assert.equal(/^se\.slice\s*:\s*(\d+)/m.exec(out)?.[1], own, `run ${restarts}: ${out}`);
+    await ws.stop({ graceMs: 0 });
+  });
+
+  test('a relaunched run gets the CPUs the runtime has, and every runtime thread keeps its own (the child starts on its cloning thread\'s CPU)', async (t) => {
+    const cpusOf = (status: string) => /^Cpus_allowed_list:\s*(\S+)/m.exec(status)?.[1];
+    const own = cpusOf(readFileSync('/proc/self/status', 'latin1'));
+    if (!own || !/[-,]/.test(own)) return t.skip(`the runtime may run on one CPU only (${own}): nothing is narrowed`);
+    const rt = await nativeRuntime(t);
+    if (!rt) return;
+    const { ws, outputs } = await relaunchedOutputs(rt, 'cpus', 'grep "^Cpus_allowed_list" /proc/self/status', 4);
+    for (const { restarts, out } of outputs) assert.equal(cpusOf(out), own, `run ${restarts}: ${out}`);
+    const threads = readdirSync(`/proc/${process.pid}/task`).map((tid) => cpusOf(readFileSync(`/proc/${process.pid}/task/${tid}/status`, 'latin1')));
+    assert.deepEqual(threads, threads.map(() => own), 'no thread of the runtime is left narrowed');
     await ws.stop({ graceMs: 0 });
   });
 });

@@ -53,13 +53,14 @@ export interface SpawnerAddon {
    * Arms a relaunch (native/relaunch.c): the child `afterPid`'s exit is watched on a thread of
    * the addon's instead of the loop, and when it comes (`always`, or a failure) that thread
    * starts the spawn these arguments describe there and then. The loop hears after the fact:
-   * `onRelaunched(error, child, [reapedAt, execedAt])` (CLOCK_MONOTONIC ms; both null when
-   * nothing was started: a success, `always` false), then `afterPid`'s own onExit. False: no
+   * `onRelaunched(error, child, [reapedAt, execedAt, wokeAt])` (CLOCK_MONOTONIC ms; wokeAt: the
+   * thread woken for the exit, before its reap; execedAt null when nothing was started: a
+   * success, `always` false), then `afterPid`'s own onExit. False: no
    * child `afterPid` is watched (its exit is on its way already); nothing was armed.
    * Absent from an addon built before it.
    */
   armRelaunch?(
-    ...args: [...Required<SpawnArguments>, afterPid: number, always: boolean, onRelaunched: (error: Error | null, child: NativeChild | null, at: [number, number]) => void]
+    ...args: [...Required<SpawnArguments>, afterPid: number, always: boolean, onRelaunched: (error: Error | null, child: NativeChild | null, at: [number, number, number]) => void]
   ): boolean;
   /** True: nothing starts at `afterPid`'s exit any more, the loop watches it again. False: nothing was armed, or its onRelaunched is on its way. */
   disarmRelaunch?(afterPid: number): boolean;

@@ -58,9 +58,9 @@ export class NativeSpawner implements Spawner {
     const relaunch: Relaunch = { outcome: undefined };
     try {
       const [file, argv, envp, cwd, stdio, limits, cgroups, onExit, dieWithParent, ownSession] = this.argumentsOf(order, exit);
-      const armed = addon.armRelaunch(file, argv, envp, cwd, stdio, limits, cgroups, onExit, dieWithParent ?? false, ownSession ?? false, pid, always, (error, child, [exitSeenAt, execedAt]) => {
+      const armed = addon.armRelaunch(file, argv, envp, cwd, stdio, limits, cgroups, onExit, dieWithParent ?? false, ownSession ?? false, pid, always, (error, child, [exitSeenAt, execedAt, exitWokeAt]) => {
         if (error) relaunch.outcome = nativeSpawnError(order, error);
-        else relaunch.outcome = child ? this.spawned(child, exit, { exitSeenAt, execedAt }) : null;
+        else relaunch.outcome = child ? this.spawned(child, exit, { exitWokeAt, exitSeenAt, execedAt }) : null;
       });
       if (armed) this.relaunches.set(pid, relaunch);
       return armed;

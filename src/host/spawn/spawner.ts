@@ -74,10 +74,10 @@ export interface SpawnedProcess {
   onOutputEnd(listener: () => void): void;
   /**
    * A run started at its predecessor's exit on the spawner's own thread (armRelaunch): when
-   * that thread saw the exit and when the child had exec'd (CLOCK_MONOTONIC ms, as
-   * `process.hrtime`), both before the loop heard either.
+   * that thread woke for the exit, when it had reaped it and when the child had exec'd
+   * (CLOCK_MONOTONIC ms, as `process.hrtime`), all before the loop heard any.
    */
-  readonly startedOnExit?: { exitSeenAt: number; execedAt: number };
+  readonly startedOnExit?: { exitWokeAt: number; exitSeenAt: number; execedAt: number };
 }
 
 /** A log ring as a read target (processes/log-ring.ts). */
