@@ -125,7 +125,8 @@ export class PersistedDeltas {
     }
     const own = bare ?? actor.logic.getPersistedSnapshot({ ...snapshot, children: {}, ...(mirrored ? { context: undefined } : {}) } as typeof snapshot);
     const order: string[] = [];
-    const entries: Record<string, unknown> = {};
+    // Keyed by child id, a new key at every run: a record without a layout of its own (machines/keyed-records.ts).
+    const entries = Object.create(null) as Record<string, unknown>;
     for (const [key, child] of Object.entries(snapshot.children as Record<string, AnyActorRef | undefined>)) {
       if (!child) continue;
       order.push(key);
