@@ -173,3 +173,32 @@ test('a batch whose messages each queue many answers is answered in parts of ANS
     closeAll(asker, answerer, port1, port2);
   }
 });
+
+test('what beforeFlush sends travels in the batch being flushed, and asks for no flush of its own', async () => {
+  const { sender, received, until, close } = pair();
+  let calls = 0;
+  let posted = 0;
+  sender.afterPost = () => posted++;
+  sender.beforeFlush = () => {
+    calls++;
+    // The worker's persisted parts: sent as the batch leaves, the latest state of what changed.
+    if (calls === 1) sender.send({ late: calls });
+  };
+  sender.send({ first: 1 });
+  await until(2);
+  // One more turn for a flush the late send might have asked for.
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(received, [{ first: 1 }, { late: 1 }]);
+  assert.equal(posted, 1, 'one batch');
+  assert.equal(calls, 1, 'beforeFlush ran once: no empty flush after the batch');
+  // A beforeFlush that throws does not stop the channel: the next send is flushed.
+  sender.beforeFlush = () => {
+    throw new Error('boom');
+  };
+  assert.throws(() => sender.flush(), /boom/);
+  sender.beforeFlush = undefined;
+  sender.send({ after: 1 });
+  await until(3);
+  assert.deepEqual(received.at(-1), { after: 1 });
+  close();
+});

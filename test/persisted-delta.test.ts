@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { SimulatedClock, type AnyActorRef } from 'xstate';
 import { WorkerActors } from '../src/actors/worker-actors.js';
+import { persistedSnapshotOf } from '../src/actors/command-contexts.js';
 import { toPersistable } from '../src/actors/plain.js';
+import { flatCommandContext, type CommandContext } from '../src/machines/command-context.js';
 import { withCommandsNested } from '../src/actors/restored-snapshot.js';
 import type { ActorSnapshot, PlainValue } from '../src/protocol/actor-records.js';
 import type { FromWorker } from '../src/protocol/worker-messages.js';
@@ -99,6 +101,38 @@ describe('persisted snapshots sent as deltas', () => {
       assert.deepEqual(restorable(mirror.persisted.get('W')), whole('W'), `after step ${i}`);
     }
     assert.deepEqual(Object.keys((whole('W') as { children: object }).children), ['A', 'C', 'D']);
+  });
+
+  test("a command's persisted part, made from its snapshot, is XState's own with its context flat: same fields, same order", () => {
+    const { actors, clock, children } = workerUnderTest();
+    actors.receive({ type: 'createWorkspace', wsId: 'W', label: 'w', ttlMs: null, at: clock.now() });
+    const xstates = (key: string) => {
+      const child = children('W')[key]!;
+      const own = child.getPersistedSnapshot() as unknown as { context: CommandContext };
+      return JSON.stringify(toPersistable({ ...own, context: flatCommandContext(own.context) }));
+    };
+    const ours = (key: string) => JSON.stringify(toPersistable(persistedSnapshotOf(children('W')[key]!, 'command')));
+    const policy = resolveRestartPolicy({ onFailure: true, backoffMs: 50, maxBackoffMs: 50, maxRestarts: 3 });
+    const probe = { text: 'tcp 1', polled: true, intervalMs: 1000, failureThreshold: 2, startTimeoutMs: 500 } as never;
+    actors.receive({ type: 'workspaceEvent', wsId: 'W', event: { type: 'RUN', at: clock.now(), key: 'A', label: 'a', policy, probe } });
+    const seen = new Set<string>();
+    const check = () => {
+      const value = String(children('W')['A']!.getSnapshot().value);
+      seen.add(value);
+      assert.equal(ours('A'), xstates('A'), `in ${value}`);
+    };
+    check();
+    actors.receive({ type: 'childEvent', wsId: 'W', key: 'A', event: { type: 'SPAWNED', at: clock.now(), runId: 'R1', pid: 101 } });
+    check();
+    actors.receive({ type: 'childEvent', wsId: 'W', key: 'A', event: { type: 'PROBE_RESULT', at: clock.now(), runId: 'R1', ok: true, detail: null } as never });
+    check();
+    clock.increment(5);
+    actors.receive({ type: 'childEvent', wsId: 'W', key: 'A', event: { type: 'EXITED', at: clock.now(), runId: 'R1', code: 1, signal: null, status: 1 } });
+    check();
+    actors.receive({ type: 'childEvent', wsId: 'W', key: 'A', event: { type: 'STOP', at: clock.now(), reason: 'requested', graceMs: 100 } as never });
+    // Stopped, it is done and gone from the tree: nothing of it is persisted any more.
+    assert.equal(children('W')['A'], undefined);
+    assert.deepEqual([...seen], ['starting', 'up', 'running', 'backoff']);
   });
 
   test('a workspace hosted afresh (restored, re-hosted) is sent whole again', () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { toPersistable, toPlain } from '../src/actors/plain.js';
+import { onlyKeys, withKey } from '../src/machines/keyed-records.js';
 
 // The worker's copy of a snapshot's parts for the wire (actors/plain.ts): a value frozen through
 // is copied once per thread (every plain new workspace holds the same group); anything that can
@@ -47,7 +48,8 @@ function copied(value: unknown, depth = 0, persistable = false): unknown {
   if (value instanceof Error) return { name: value.name, message: value.message };
   const record = value as Record<string, unknown>;
   if (!persistable && typeof record.send === 'function' && typeof record.sessionId === 'string') return { actorRef: typeof record.id === 'string' ? record.id : null };
-  const out: Record<string, unknown> = {};
+  // A record without a prototype (keyed by id: machines/keyed-records.ts) stays one: the wire and the file hold the same fields.
+  const out: Record<string, unknown> = Object.getPrototypeOf(record) === null ? Object.create(null) : {};
   for (const [key, item] of Object.entries(record)) if (typeof item !== 'function' && item !== undefined) out[key] = copied(item, depth + 1, persistable);
   return out;
 }
@@ -96,4 +98,11 @@ test('a part that is plain already is sent as it is; only the path to what must 
   assert.ok(!('readyDeadline' in plain));
   const persistable = toPersistable({ snapshot: { status: 'active', output: undefined, context } }) as { snapshot: { context: unknown } };
   assert.equal(persistable.snapshot.context, context);
+  // Records keyed by command id have no prototype (machines/keyed-records.ts): plain as they are.
+  const labels = withKey(withKey(undefined, 'k1', 'a'), 'k2', 'b');
+  const group = { order: ['k1', 'k2'], labels };
+  assert.equal(toPlain(group), group);
+  assert.equal(toPersistable(group), group);
+  assert.deepEqual(Object.keys(labels), ['k1', 'k2']);
+  assert.deepEqual(Object.keys(onlyKeys(labels, ['k2', 'k3'])), ['k2']);
 });

@@ -100,7 +100,9 @@ function sharedArray(array: readonly unknown[], convert: (item: unknown) => Plai
  * itself when nothing changes and it is a plain object (anything else is copied field by field).
  */
 function sharedRecord(record: Record<string, unknown>, convert: (item: unknown) => PlainValue): PlainValue {
-  if (Object.getPrototypeOf(record) !== Object.prototype) return copyRecord(record, convert);
+  // A record without a prototype is plain too (keyed by id: machines/keyed-records.ts).
+  const proto: unknown = Object.getPrototypeOf(record);
+  if (proto !== Object.prototype && proto !== null) return copyRecord(record, convert);
   // A plain object has no inherited enumerable field: for…in meets its own, in their order.
   let kept = 0;
   for (const key in record) {

@@ -1,5 +1,6 @@
 import type { DependencyCondition, SupervisionSpec, SupervisionStrategy } from '../protocol/supervision-spec.js';
 import { FINAL_PHASES, type MemberPhase } from './group-events.js';
+import { onlyKeys, withKey } from './keyed-records.js';
 
 // The commands of a workspace as one supervised group: who waits for whom, whom a failure
 // restarts (OTP's one_for_one, one_for_all, rest_for_one) and when the group gives up (OTP's
@@ -80,9 +81,9 @@ export function addMember(group: GroupContext, key: string, label: string, deps:
     ...group,
     // A command restarted by request after it ended joins again under the same key.
     order: group.order.includes(key) ? group.order : [...group.order, key],
-    labels: { ...group.labels, [key]: label },
-    deps: deps.length > 0 ? { ...group.deps, [key]: deps } : group.deps,
-    ...(groupName !== undefined && group.named?.[groupName] ? { memberOf: { ...group.memberOf, [key]: groupName } } : {}),
+    labels: withKey(group.labels, key, label),
+    deps: deps.length > 0 ? withKey(group.deps, key, deps) : group.deps,
+    ...(groupName !== undefined && group.named?.[groupName] ? { memberOf: withKey(group.memberOf, key, groupName) } : {}),
   };
 }
 
@@ -140,12 +141,10 @@ export function withoutForgotten(group: GroupContext, isLive: (key: string) => b
   const named = Object.values(group.named ?? {});
   if (group.strategy !== 'one_for_one' || named.some((s) => s.strategy !== 'one_for_one') || group.order.every(isLive)) return group;
   const order = group.order.filter(isLive);
-  const labels: Record<string, string> = {};
-  for (const key of order) if (group.labels[key] !== undefined) labels[key] = group.labels[key];
-  if (!group.memberOf) return { ...group, order, labels };
-  const memberOf: Record<string, string> = {};
-  for (const key of order) if (group.memberOf[key] !== undefined) memberOf[key] = group.memberOf[key];
-  return { ...group, order, labels, memberOf };
+  // One job at a time: none is left (the empty parts a new group has).
+  const labels = order.length === 0 ? NOTHING : onlyKeys(group.labels, order);
+  if (!group.memberOf) return { ...group, order: order.length === 0 ? NO_KEYS : order, labels };
+  return { ...group, order, labels, memberOf: onlyKeys(group.memberOf, order) };
 }
 
 /** A dependency holds now (true), may hold later (null), or never will (a reason). */

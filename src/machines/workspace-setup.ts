@@ -10,6 +10,7 @@ import { memberView, waitingMembers } from './group-view.js';
 import { pipelineMachine } from './pipeline-machine.js';
 import { stampOf, throwFault, untilDeadline } from './common-actions.js';
 import { NO_TIMER } from './no-timer.js';
+import { withKey } from './keyed-records.js';
 import type { WorkspaceContext, WorkspaceInput } from './workspace-context.js';
 
 // What a workspace actor can do: its guards, actions and delays, by name. Its chart (which of
@@ -233,7 +234,7 @@ export const workspaceSetup = setup({
       // Only a dependant waiting for it needs to know (one run later knows it from the main
       // thread's mirror); stopping, nothing starts any more. Otherwise nothing changes here.
       if (view && context.stopReason === null && isDependedOn(context.group, key)) {
-        enqueue.assign({ group: { ...context.group, ended: { ...context.group.ended, [key]: view.phase } } });
+        enqueue.assign({ group: { ...context.group, ended: withKey(context.group.ended, key, view.phase) } });
       }
       enqueue(stopChild(key));
     }),

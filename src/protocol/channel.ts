@@ -93,9 +93,17 @@ export class BatchedChannel<Out, In> {
 
   /** Sends what is queued now instead of at the end of the turn. */
   flush(): void {
-    this.flushScheduled = false;
-    if (this.closed) return;
-    this.beforeFlush?.();
+    if (this.closed) {
+      this.flushScheduled = false;
+      return;
+    }
+    // Still marked as scheduled: what beforeFlush sends joins this batch without asking for a
+    // flush of its own (an empty one, and beforeFlush run again, after every batch).
+    try {
+      this.beforeFlush?.();
+    } finally {
+      this.flushScheduled = false;
+    }
     if (this.queue.length === 0) return;
     const batch = this.queue;
     this.queue = [];
