@@ -48,6 +48,13 @@ wait_for() { # what, seconds, command... (polled every 50 ms; a deadline, not a 
   done
 }
 
+# Whether the node's slurmd (its pid file, under the cluster's root) is alive.
+node_running() { # root, node
+  local pid
+  pid=$(cat "$1/run/slurmd-$2.pid" 2>/dev/null) || return 1
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+}
+
 up() {
   need_binaries
   local root=${1:-}
@@ -117,12 +124,20 @@ EOF
   slurmctld -f "$conf" || die "slurmctld did not start: $(tail -5 "$root/log/slurmctld.log" 2>/dev/null)"
   slurmd -f "$conf" -N n1 || die "slurmd n1 did not start: $(tail -5 "$root/log/slurmd-n1.log" 2>/dev/null)"
   slurmd -f "$conf" -N n2 || die "slurmd n2 did not start: $(tail -5 "$root/log/slurmd-n2.log" 2>/dev/null)"
-  # Ready when both nodes have registered and are idle.
-  if ! wait_for "nodes idle" 30 bash -c '[ "$(sinfo -h -N -o "%N %t" 2>/dev/null | grep -c " idle$")" = 2 ]'; then
-    sinfo -N >&2 || true
-    tail -5 "$root/log/slurmctld.log" >&2 || true
-    down "$root"
-    die "the nodes did not become idle within 30 s"
+  # Ready when both nodes have registered and are idle. Under load a node's slurmd was seen gone
+  # before it registered (the node "unk*" for 30 s): one that is not running is started again.
+  local idle='[ "$(sinfo -h -N -o "%N %t" 2>/dev/null | grep -c " idle$")" = 2 ]'
+  if ! wait_for "nodes idle" 20 bash -c "$idle"; then
+    local node
+    for node in n1 n2; do
+      node_running "$root" "$node" || slurmd -f "$conf" -N "$node" || true
+    done
+    if ! wait_for "nodes idle" 40 bash -c "$idle"; then
+      sinfo -N >&2 || true
+      tail -5 "$root/log/slurmctld.log" "$root/log/slurmd-n1.log" "$root/log/slurmd-n2.log" >&2 || true
+      down "$root"
+      die "the nodes did not become idle within 60 s"
+    fi
   fi
   echo "$root"
   echo "SLURM_CONF=$conf"
