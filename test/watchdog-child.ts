@@ -2,7 +2,7 @@
 // or alone, and kills it or its runner). It writes what it started to <dir>/started.json.
 //   node watchdog-child.js DIR plain|forgets|slurm|daemon|adopt (or SHUMA_WATCHDOG_CHILD="DIR\nWHAT")
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RunResult } from '../src/protocol/control-results.js';
@@ -12,6 +12,12 @@ import { cleanUpIfKilled, watchdogPid } from './watchdog.js';
 const [dir, what] = (process.env.SHUMA_WATCHDOG_CHILD?.split('\n') ?? process.argv.slice(2)) as [string, 'plain' | 'slurm' | 'daemon' | 'forgets' | 'adopt'];
 const marker = `0.0000000${process.pid}9`;
 const report: Record<string, unknown> = { test: process.pid, marker };
+// Whole or not there: the test polls for the file, and once read it empty (it was written in place).
+function writeReport(): void {
+  const file = path.join(dir, 'started.json');
+  writeFileSync(`${file}.part`, JSON.stringify(report));
+  renameSync(`${file}.part`, file);
+}
 
 if (what === 'plain' || what === 'forgets') {
   // A process group of its own (as a runtime in a child process), one marked by its environment
@@ -28,7 +34,7 @@ if (what === 'plain' || what === 'forgets') {
     process.kill(marked.pid!, 'SIGKILL');
     for (const withdraw of forget) withdraw();
     Object.assign(report, { watchdog: watchdogPid() });
-    writeFileSync(path.join(dir, 'started.json'), JSON.stringify(report));
+    writeReport();
     process.exit(0);
   }
 } else if (what === 'slurm') {
@@ -54,6 +60,6 @@ if (what === 'plain' || what === 'forgets') {
   Object.assign(report, { daemon: daemon.pid, home: daemon.home, command: run.command.pid });
 }
 Object.assign(report, { watchdog: watchdogPid() });
-writeFileSync(path.join(dir, 'started.json'), JSON.stringify(report));
+writeReport();
 // Hangs, as a test stuck on something.
 setInterval(() => undefined, 60_000);
