@@ -248,7 +248,8 @@ export function finish(core: CoreParts, ws: WorkspaceEntry): void {
     'workspace stopped',
   );
   // Its log files are let go before stop() returns: what it wrote last is on disk, no handle stays.
+  // A close that failed (LogFile reports its own errors) must not keep stop() from returning.
   const released = core.logFiles?.releaseWorkspace(ws.id) ?? Promise.resolve();
-  void released.then(() => ws.stopped.resolve(result));
+  void released.catch(() => undefined).then(() => ws.stopped.resolve(result));
 }
 
