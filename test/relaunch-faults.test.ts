@@ -64,7 +64,10 @@ describe('relaunches when things go wrong', () => {
     assert.equal(existsSync(program), false);
     assert.equal(stateOf(end), 'gaveUp', JSON.stringify(end.value));
     assert.equal(end.context.restarts, 2);
-    assert.match(JSON.stringify(end.context.spawnError), /ENOENT/);
+    // The OS code travels as a field, so a user need not parse the message to tell ENOENT from EACCES.
+    const refusal = end.context.spawnError as { code?: string; osCode?: string } | null;
+    assert.equal(refusal?.code, 'SPAWN_FAILED', JSON.stringify(refusal));
+    assert.equal(refusal?.osCode, 'ENOENT', JSON.stringify(refusal));
     const trail = (await ws.why(cmd.id)).map((entry) => entry.text);
     assert.ok(trail.includes('exited 3'), JSON.stringify(trail));
     // Each refused restart is said as such, with its error, not as the exit before it.

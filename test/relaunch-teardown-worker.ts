@@ -1,9 +1,9 @@
 // A worker thread that loads the addon on its own (an N-API environment of its own, torn down
 // when the worker ends: native/module.c teardown → relaunch_close_all) and arms one relaunch.
 // Used by relaunch-teardown.test.ts; it does only what workerData says, then holds its loop.
-import { readdirSync, readFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadSpawnerAddon, type SpawnArguments } from '../src/host/spawn/native-addon.js';
+import { holdTheLoopUntil, markedPids } from './proc-marks.js';
 
 export interface TeardownOrder {
   /** The first run's argv (file first) and the relaunch's. */
@@ -24,21 +24,6 @@ function args(argv: string[]): Required<SpawnArguments> {
   return [argv[0]!, argv, ['PATH=/usr/bin:/bin'], '/', [none, none, none], [-1, -1, -1, -1], [], () => undefined, false, true];
 }
 
-/** Pids whose command line holds the marker (read on this thread: the loop is held meanwhile). */
-function marked(): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
-      if (readFileSync(`/proc/${name}/cmdline`, 'latin1').includes(order.marker) && stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z') out.push(Number(name));
-    } catch {
-      continue;
-    }
-  }
-  return out;
-}
-
 /** Blocks this thread until the worker is terminated: nothing the addon queued for the loop is delivered. */
 function holdTheLoop(): never {
   for (;;) Atomics.wait(held, 0, 0, 50);
@@ -57,10 +42,9 @@ if (order.until === 'armed') {
 } else {
   process.kill(first.pid, 'SIGKILL');
   if (order.until === 'fired') {
-    const deadline = Date.now() + 10_000;
     let started: number[] = [];
     // The first run is killed; its relaunch's processes (the program and what it starts) show up.
-    while ((started = marked()).length < 2) if (Date.now() > deadline) throw new Error('the relaunch did not start');
+    holdTheLoopUntil(() => (started = markedPids(order.marker)).length >= 2, 'the relaunch did not start');
     parentPort!.postMessage({ first: first.pid, started });
     holdTheLoop();
   }

@@ -3,7 +3,8 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { quotaKilledWorkspace, startRuntime, stateOf, waitFor } from './helpers.js';
+import { quotaKilledWorkspace, reach, startRuntime, stateOf, waitFor } from './helpers.js';
+import { wrapSpawner } from './wrapped-spawner.js';
 
 const scratch = mkdtempSync(path.join(tmpdir(), 'shuma-why-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -71,6 +72,41 @@ describe('why(): the causal trail of commands and pipelines', () => {
     }
   });
 
+  // The stop came while restart 1's spawn was in flight, and that spawn was refused: the trail
+  // says the refusal before "stopped", not the exit before it (which the context still holds).
+  test('a restart refused after a stop began says the refusal, not the exit before it', async () => {
+    const rt = await startRuntime();
+    const ws = await rt.createWorkspace({ label: 'why-refused-stopping' });
+    const program = selfRemovingProgram('refused-stopping');
+    let spawns = 0;
+    let asked!: () => void;
+    const restartAsked = new Promise<void>((resolve) => (asked = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    // Nothing relaunched ahead: the restart's spawn comes here, and waits until the stop is heard.
+    const unwrap = wrapSpawner(
+      rt,
+      async (order, real) => {
+        if (spawns++ === 0) return real.spawn(order);
+        asked();
+        await released;
+        return real.spawn(order);
+      },
+      { actsAhead: false },
+    );
+    const cmd = await ws.run({ exec: program, label: 'refused-stopping', restart: { onFailure: true, backoffMs: 0, maxRestarts: 2 } });
+    await restartAsked;
+    const stopping = ws.stopCommand(cmd.id, { graceMs: 0 });
+    await reach(cmd, ['stopping']);
+    release();
+    await stopping;
+    const end = await reach(cmd, ['stopped']);
+    unwrap();
+    assert.equal(spawns, 2, 'no restart after the stop');
+    assert.equal((end.context.spawnError as { osCode?: string } | null)?.osCode, 'ENOENT');
+    assertTrail(texts(await ws.why(cmd.id)), ['spawned (pid …)', 'exited 3', 'restarting (restart 1)', 'stop requested', refused(1, program), 'stopped']);
+  });
+
   test("a pipeline's restart refused (a node's program removed) says so and why; the give-up names the refusal", async () => {
     const rt = await startRuntime();
     const ws = await rt.createWorkspace({ label: 'why-pipeline-refused' });
@@ -97,6 +133,47 @@ describe('why(): the causal trail of commands and pipelines', () => {
       refused(2, program),
       'gave up after 2 restarts',
     ]);
+  });
+
+  test("a pipeline's restart refused after a stop began says the refusal before \"stopped\"", async () => {
+    const rt = await startRuntime();
+    const ws = await rt.createWorkspace({ label: 'why-pipeline-refused-stopping' });
+    const program = selfRemovingProgram('pipeline-node-stopping');
+    let spawns = 0;
+    let asked!: () => void;
+    const restartAsked = new Promise<void>((resolve) => (asked = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    // Attempt 0's two nodes pass; restart 1's first node waits until the stop is heard.
+    const unwrap = wrapSpawner(
+      rt,
+      async (order, real) => {
+        if (spawns++ < 2) return real.spawn(order);
+        asked();
+        await released;
+        return real.spawn(order);
+      },
+      { actsAhead: false },
+    );
+    const p = await rt.runPipeline({
+      label: 'p',
+      workspace: ws.id,
+      nodes: [
+        { label: 'a', exec: program },
+        { label: 'c', exec: 'cat' },
+      ],
+      edges: [{ from: 'a', to: 'c' }],
+      restart: { onFailure: true, backoffMs: 0, maxRestarts: 2 },
+    });
+    await restartAsked;
+    const stopping = p.stop({ graceMs: 0 });
+    await waitFor(p.subscribe.bind(p), (s) => stateOf(s) === 'stopping', 'the stop heard');
+    release();
+    await stopping;
+    if (stateOf(p.getSnapshot()) !== 'stopped') await waitFor(p.subscribe.bind(p), (s) => stateOf(s) === 'stopped', 'stopped');
+    unwrap();
+    const trail = texts(await p.why()).filter((t) => !t.startsWith('failed while others run'));
+    assertTrail(trail, ['attempt 0 spawned (a, c)', /^failed: /, 'restarting (restart 1)', 'stop requested', refused(1, program), 'stopped']);
   });
 
   test('after a quota kill it names the breach', async () => {

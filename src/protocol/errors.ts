@@ -79,16 +79,22 @@ export interface SerializedError {
   message: string;
   stack?: string;
   code?: string;
+  /** A ShumaError's OS error code (`ENOENT`…): a refused restart's context says why without parsing the message. */
+  osCode?: string;
+  /** A ShumaError's spec field that was wrong. */
+  field?: string;
 }
 
 export function serializeError(error: unknown): SerializedError {
   if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
+    const { code, osCode, field } = error as { code?: unknown; osCode?: unknown; field?: unknown };
     return {
       name: error.name,
       message: error.message,
       ...(error.stack ? { stack: error.stack } : {}),
       ...(typeof code === 'string' ? { code } : {}),
+      ...(typeof osCode === 'string' ? { osCode } : {}),
+      ...(typeof field === 'string' ? { field } : {}),
     };
   }
   return { name: 'Error', message: String(error) };

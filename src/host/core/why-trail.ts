@@ -55,7 +55,20 @@ function exitText(exit: unknown): string {
  * exit before it, which the context still holds.
  */
 function refusedText(restart: unknown, error: unknown): string {
-  return `restart ${String(restart)} refused: ${String((error as { message?: string } | null)?.message ?? '')}`;
+  return `restart ${String(restart)} refused: ${messageOf(error)}`;
+}
+
+/**
+ * A spawn refused after a stop began (the stop came while it was in flight): the first run's
+ * failure or restart N's refusal, said before `stopped` in place of an exit that never was.
+ */
+function refusedWhileStopping(c: Context): string {
+  return Number(c.restarts ?? 0) > 0 ? refusedText(c.restarts, c.spawnError) : `spawn failed: ${messageOf(c.spawnError)}`;
+}
+
+/** A context's serialized error (or nothing) as its message. */
+function messageOf(error: unknown): string {
+  return String((error as { message?: string } | null)?.message ?? '');
 }
 
 /**
@@ -130,11 +143,13 @@ function commandLines(previous: ActorSnapshot | null, next: ActorSnapshot): stri
       // From restarting: its last restart was refused (a run that exits clears spawnError as it spawns).
       return [stateOf(previous) === 'restarting' && c.spawnError ? refusedText(c.restarts, c.spawnError) : exitText(c.lastExit), `gave up after ${String(c.restarts)} restarts`];
     case 'failed':
-      return [`spawn failed: ${String((c.spawnError as { message?: string } | null)?.message ?? '')}`];
+      return [`spawn failed: ${messageOf(c.spawnError)}`];
     case 'stopping':
       return [stopCause(c)];
     case 'stopped':
-      return stateOf(previous) === 'stopping' ? [exitText(c.lastExit), 'stopped'] : [stopCause(c), 'stopped'];
+      // From stopping, spawnError is set only by the spawn that was in flight as the stop came.
+      if (stateOf(previous) === 'stopping') return [c.spawnError ? refusedWhileStopping(c) : exitText(c.lastExit), 'stopped'];
+      return [stopCause(c), 'stopped'];
     case 'lost':
       return ['process lost across a runtime restart'];
     default:
@@ -178,7 +193,7 @@ function pipelineLines(previous: ActorSnapshot | null, next: ActorSnapshot): str
     case 'succeeded':
       return [`succeeded: ${pipelineExits(c)}`];
     case 'failed':
-      return [c.spawnError ? `spawn failed: ${String((c.spawnError as { message?: string }).message)}` : `failed: ${pipelineExits(c)}`];
+      return [c.spawnError ? `spawn failed: ${messageOf(c.spawnError)}` : `failed: ${pipelineExits(c)}`];
     case 'gaveUp':
       return [
         stateOf(previous) === 'restarting' && c.spawnError ? refusedText(c.restarts, c.spawnError) : `failed: ${pipelineExits(c)}`,
@@ -187,7 +202,8 @@ function pipelineLines(previous: ActorSnapshot | null, next: ActorSnapshot): str
     case 'stopping':
       return [stopCause(c)];
     case 'stopped':
-      return stateOf(previous) === 'stopping' ? ['stopped'] : [stopCause(c), 'stopped'];
+      if (stateOf(previous) === 'stopping') return c.spawnError ? [refusedWhileStopping(c), 'stopped'] : ['stopped'];
+      return [stopCause(c), 'stopped'];
     case 'lost':
       return ['processes lost across a runtime restart'];
     default:

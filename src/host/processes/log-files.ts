@@ -29,7 +29,15 @@ function safe(label: string): string {
   return label.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64) || '_';
 }
 
-type LogPair = { stdout: LogFile; stderr: LogFile };
+export interface LogPair {
+  stdout: LogFile;
+  stderr: LogFile;
+}
+
+/** A pair kept with the owner it was opened for, so walks that select by owner need not rebuild it. */
+interface OwnedPair extends LogPair {
+  owner: LogOwner;
+}
 
 async function closePair(pair: LogPair): Promise<void> {
   await Promise.all([pair.stdout.close(), pair.stderr.close()]);
@@ -39,7 +47,7 @@ export class LogFiles {
   readonly limits: LogFileLimits;
   readonly timestamps: boolean;
   /** Workspace id → `<key>/<label>` → the pair: a stopped workspace lets its own go without a walk of everyone's. */
-  private readonly files = new Map<string, Map<string, LogPair>>();
+  private readonly files = new Map<string, Map<string, OwnedPair>>();
   private readonly madeDirs = new Set<string>();
 
   constructor(
@@ -64,18 +72,13 @@ export class LogFiles {
     return this.files.get(owner.wsId)?.get(this.id(owner));
   }
 
-  /** Every open pair with its owner, for the walks that select by owner (flush). */
-  private *owned(): Generator<[LogOwner, LogPair]> {
-    for (const [wsId, pairs] of this.files) {
-      for (const [id, pair] of pairs) {
-        const [key, ...rest] = id.split('/');
-        yield [{ wsId, key: key!, label: rest.join('/') }, pair];
-      }
-    }
+  /** Every open pair, for the walks that select by owner (flush). */
+  private *owned(): Generator<OwnedPair> {
+    for (const pairs of this.files.values()) yield* pairs.values();
   }
 
   /** The pair of files a run's output is appended to (made on the first write). */
-  open(owner: LogOwner, timestamps: boolean | undefined): { stdout: LogFile; stderr: LogFile } {
+  open(owner: LogOwner, timestamps: boolean | undefined): LogPair {
     let pairs = this.files.get(owner.wsId);
     if (!pairs) this.files.set(owner.wsId, (pairs = new Map()));
     const id = this.id(owner);
@@ -84,7 +87,7 @@ export class LogFiles {
       const paths = this.pathsOf(owner);
       const stamped = timestamps ?? this.timestamps;
       const make = (file: string) => new LogFile(file, this.limits, stamped, (error) => this.onError(file, error), () => this.ensureDir(owner.wsId));
-      pair = { stdout: make(paths.stdout), stderr: make(paths.stderr) };
+      pair = { owner: { wsId: owner.wsId, key: owner.key, label: owner.label }, stdout: make(paths.stdout), stderr: make(paths.stderr) };
       pairs.set(id, pair);
     }
     return pair;
@@ -110,15 +113,15 @@ export class LogFiles {
   /** Empties the files of the commands `match` selects (all, without one), rotated ones too. */
   async flush(match?: (owner: LogOwner) => boolean): Promise<number> {
     let emptied = 0;
-    for (const [owner, pair] of [...this.owned()]) {
-      if (match && !match(owner)) continue;
+    for (const pair of [...this.owned()]) {
+      if (match && !match(pair.owner)) continue;
       await pair.stdout.truncate();
       await pair.stderr.truncate();
       emptied++;
     }
     // Without a selection, the files of workspaces that are gone too.
     if (!match) {
-      const open = new Set([...this.owned()].flatMap(([, pair]) => [pair.stdout.path, pair.stderr.path]));
+      const open = new Set([...this.owned()].flatMap((pair) => [pair.stdout.path, pair.stderr.path]));
       const dirs = await fs.readdir(this.dir).catch(() => [] as string[]);
       for (const ws of dirs) {
         const names = await fs.readdir(path.join(this.dir, ws)).catch(() => [] as string[]);
