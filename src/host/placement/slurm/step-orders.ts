@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { ShumaError } from '../../../protocol/errors.js';
 import type { LaunchPlan, WorkspaceEntry } from '../../registry/registry.js';
 import type { SpawnOrder } from '../../spawn/spawner.js';
@@ -15,6 +16,12 @@ export class StepOrders {
   /** srun's path, resolved at the first prepare (PLACEMENT_UNAVAILABLE without it). */
   srun: string | null = null;
   private stepSeq = 0;
+  /**
+   * Steps are signalled by name (`scancel --signal`, step-signals.ts), and a workspace keeps its id
+   * across runtimes: a restored runtime counting from 1 again would name its first step as a step
+   * the last one left running (adopted), and a stop of one would signal both.
+   */
+  private readonly runtimeTag = randomBytes(4).toString('hex');
 
   constructor(
     private readonly deps: LocalPlacementDeps,
@@ -34,7 +41,7 @@ export class StepOrders {
     }
     const line = stepCommandLine(
       this.srun ?? 'srun',
-      { jobId: job?.jobId ?? 'none', node, name: `shuma-${ws.id}-${++this.stepSeq}`, ...(ws.spec.limits ? { limits: ws.spec.limits } : {}) },
+      { jobId: job?.jobId ?? 'none', node, name: `shuma-${ws.id}-${this.runtimeTag}-${++this.stepSeq}`, ...(ws.spec.limits ? { limits: ws.spec.limits } : {}) },
       plan.file,
       plan.spec.argv ?? [],
     );
