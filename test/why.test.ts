@@ -5,6 +5,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { quotaKilledWorkspace, reach, startRuntime, stateOf, waitFor } from './helpers.js';
 import { wrapSpawner } from './wrapped-spawner.js';
+import type { Runtime } from '../src/index.js';
 
 const scratch = mkdtempSync(path.join(tmpdir(), 'shuma-why-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -27,6 +28,30 @@ function refused(n: number, program: string): RegExp {
 function assertTrail(trail: string[], expected: Array<string | RegExp>): void {
   const ok = trail.length === expected.length && expected.every((e, i) => (typeof e === 'string' ? trail[i] === e : e.test(trail[i]!)));
   assert.ok(ok, `trail:\n  ${trail.join('\n  ')}\nexpected:\n  ${expected.map(String).join('\n  ')}`);
+}
+
+/**
+ * The spawns after the first `free` wait (nothing relaunched ahead: every restart comes here)
+ * until `release()`; `asked` resolves when the first of them comes.
+ */
+function holdSpawnsAfter(rt: Runtime, free: number): { asked: Promise<void>; release(): void; count(): number; unwrap(): void } {
+  let spawns = 0;
+  let heard!: () => void;
+  const asked = new Promise<void>((resolve) => (heard = resolve));
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const unwrap = wrapSpawner(
+    rt,
+    async (order, real) => {
+      if (spawns++ >= free) {
+        heard();
+        await released;
+      }
+      return real.spawn(order);
+    },
+    { actsAhead: false },
+  );
+  return { asked, release, count: () => spawns, unwrap };
 }
 
 const texts = (entries: Array<{ text: string }>) => entries.map((e) => e.text.replace(/\(pid \d+, run \w+\)/, '(pid …)'));
@@ -78,31 +103,17 @@ describe('why(): the causal trail of commands and pipelines', () => {
     const rt = await startRuntime();
     const ws = await rt.createWorkspace({ label: 'why-refused-stopping' });
     const program = selfRemovingProgram('refused-stopping');
-    let spawns = 0;
-    let asked!: () => void;
-    const restartAsked = new Promise<void>((resolve) => (asked = resolve));
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    // Nothing relaunched ahead: the restart's spawn comes here, and waits until the stop is heard.
-    const unwrap = wrapSpawner(
-      rt,
-      async (order, real) => {
-        if (spawns++ === 0) return real.spawn(order);
-        asked();
-        await released;
-        return real.spawn(order);
-      },
-      { actsAhead: false },
-    );
+    // The restart's spawn waits until the stop is heard.
+    const held = holdSpawnsAfter(rt, 1);
     const cmd = await ws.run({ exec: program, label: 'refused-stopping', restart: { onFailure: true, backoffMs: 0, maxRestarts: 2 } });
-    await restartAsked;
+    await held.asked;
     const stopping = ws.stopCommand(cmd.id, { graceMs: 0 });
     await reach(cmd, ['stopping']);
-    release();
+    held.release();
     await stopping;
     const end = await reach(cmd, ['stopped']);
-    unwrap();
-    assert.equal(spawns, 2, 'no restart after the stop');
+    held.unwrap();
+    assert.equal(held.count(), 2, 'no restart after the stop');
     assert.equal((end.context.spawnError as { osCode?: string } | null)?.osCode, 'ENOENT');
     assertTrail(texts(await ws.why(cmd.id)), ['spawned (pid …)', 'exited 3', 'restarting (restart 1)', 'stop requested', refused(1, program), 'stopped']);
   });
@@ -139,22 +150,8 @@ describe('why(): the causal trail of commands and pipelines', () => {
     const rt = await startRuntime();
     const ws = await rt.createWorkspace({ label: 'why-pipeline-refused-stopping' });
     const program = selfRemovingProgram('pipeline-node-stopping');
-    let spawns = 0;
-    let asked!: () => void;
-    const restartAsked = new Promise<void>((resolve) => (asked = resolve));
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
     // Attempt 0's two nodes pass; restart 1's first node waits until the stop is heard.
-    const unwrap = wrapSpawner(
-      rt,
-      async (order, real) => {
-        if (spawns++ < 2) return real.spawn(order);
-        asked();
-        await released;
-        return real.spawn(order);
-      },
-      { actsAhead: false },
-    );
+    const held = holdSpawnsAfter(rt, 2);
     const p = await rt.runPipeline({
       label: 'p',
       workspace: ws.id,
@@ -165,13 +162,13 @@ describe('why(): the causal trail of commands and pipelines', () => {
       edges: [{ from: 'a', to: 'c' }],
       restart: { onFailure: true, backoffMs: 0, maxRestarts: 2 },
     });
-    await restartAsked;
+    await held.asked;
     const stopping = p.stop({ graceMs: 0 });
     await waitFor(p.subscribe.bind(p), (s) => stateOf(s) === 'stopping', 'the stop heard');
-    release();
+    held.release();
     await stopping;
     if (stateOf(p.getSnapshot()) !== 'stopped') await waitFor(p.subscribe.bind(p), (s) => stateOf(s) === 'stopped', 'stopped');
-    unwrap();
+    held.unwrap();
     const trail = texts(await p.why()).filter((t) => !t.startsWith('failed while others run'));
     assertTrail(trail, ['attempt 0 spawned (a, c)', /^failed: /, 'restarting (restart 1)', 'stop requested', refused(1, program), 'stopped']);
   });
