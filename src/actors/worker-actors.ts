@@ -8,6 +8,7 @@ import { StartedWorkspaces, type StartFacts } from '../machines/workspace-start.
 import { StoppedWorkspaces, type StoppedEnd } from '../machines/workspace-shutdown.js';
 import type { ActorSnapshot, PlainValue } from '../protocol/actor-records.js';
 import { announcingWorkspaceMachine, type ChildMachine } from './announced-children.js';
+import { cancelsOnlyWhenArmed } from './armed-timers.js';
 import { DormantWorkspaces } from './dormant-workspaces.js';
 import { InspectionObservers } from './inspection-observers.js';
 import { machineIdOf, toActorSnapshot } from './inspection-records.js';
@@ -44,7 +45,10 @@ export class WorkerActors {
   private readonly persisted: PersistedDeltas;
   private readonly inspection: InspectionObservers;
   /** Its command and pipeline actors are watched as they start (announced-children.ts). */
-  private readonly machine = announcingWorkspaceMachine((wsId, child, machine) => this.watchChild(wsId, child, machine));
+  private readonly machine = announcingWorkspaceMachine(
+    (wsId, child, machine) => this.watchChild(wsId, child, machine),
+    () => this.skipsQuietSteps && !this.inspection.enabled,
+  );
   private readonly watched = new WeakSet<AnyActorRef>();
   /** A plain new workspace starts where the machine's START takes it (workspace-start.ts). */
   private readonly started = new StartedWorkspaces(this.machine);
@@ -65,6 +69,8 @@ export class WorkerActors {
     private readonly logs: (level: number) => boolean = () => true,
     /** False: every workspace gets its actor as it is created (the path test/dormant-workspaces.test.ts holds the dormant one to). */
     private readonly holdsDormant = true,
+    /** False: every step is taken as while someone inspects (the path test/quiet-steps.test.ts holds the quiet one to). */
+    private readonly skipsQuietSteps = true,
   ) {
     this.persisted = new PersistedDeltas(send, requestFlush);
     this.inspection = new InspectionObservers(send, now);
@@ -214,6 +220,7 @@ export class WorkerActors {
       ...(this.clock ? { clock: this.clock } : {}),
       ...this.inspection.atCreation(wsId),
     });
+    cancelsOnlyWhenArmed(actor.system);
     this.workspaces.set(wsId, actor);
     this.observed.delete(wsId);
     if (!told) this.persisted.hostedAfresh(wsId);

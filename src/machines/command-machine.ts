@@ -1,5 +1,7 @@
 import { and, not } from 'xstate';
+import { initialCommandContext } from './command-context.js';
 import { commandSetup } from './command-setup.js';
+import { raisesNoUnarmedEvent } from './no-timer.js';
 // One supervised command: every relaunch is a new run (a new process with a new id), the
 // restart count and the pending backoff carry over from run to run. The machine decides;
 // the host spawns and reports, through the parent workspace actor. What it can do is
@@ -33,35 +35,9 @@ const whileEnding = {
 /** Ending already (unhealthy, say), a group restart changes nothing: that failure is what the group hears. */
 const whileRunning = { ...whileEnding, GROUP_RESTART: { target: 'ending', actions: 'markGroupRestart' } } as const;
 
-export const commandMachine = commandSetup.createMachine({
+export const commandMachine = raisesNoUnarmedEvent(commandSetup.createMachine({
   id: 'command',
-  context: ({ input }) => ({
-    given: {
-      key: input.key,
-      wsId: input.wsId,
-      label: input.label,
-      policy: input.policy,
-      probe: input.probe ?? null,
-      waits: input.waits ?? false,
-      judged: input.judged ?? false,
-    },
-    told: { dependencyDetail: null, stopReason: null, stopDetail: null, stopAlone: null },
-    awaitingVerdict: false,
-    runs: 0,
-    probeFailures: 0,
-    probeDetail: null,
-    ending: null,
-    readyDeadline: null,
-    restarts: input.restarts ?? 0,
-    pendingBackoffMs: input.policy.backoffMs,
-    backoffDeadline: null,
-    stampedAt: input.at,
-    runId: null,
-    pid: null,
-    runStartedAt: null,
-    lastExit: null,
-    spawnError: null,
-  }),
+  context: ({ input }) => initialCommandContext(input),
   initial: 'waiting',
   on: { FAULT: { actions: 'throwFault' } },
   states: {
@@ -189,4 +165,4 @@ export const commandMachine = commandSetup.createMachine({
     // A dependency can never hold: it never started.
     unmet: { type: 'final', entry: { type: 'report', params: { phase: 'unmet' } } },
   },
-});
+}));

@@ -25,3 +25,45 @@ const UNARMED = new Set([
 export function isUnarmedDelay(eventType: string, transitions: number): boolean {
   return transitions === 0 && UNARMED.has(eventType);
 }
+
+/** A builtin action as XState resolves it (its `raise`: resolveRaise, which queues the event when the delay is no number). */
+interface BuiltinAction {
+  (...args: never[]): void;
+  type?: unknown;
+  id?: unknown;
+  resolve(scope: unknown, snapshot: unknown, args: unknown, params: unknown, spec: unknown, extra: { internalQueue: unknown[] }): unknown;
+}
+
+interface DelayNode {
+  entry: unknown[];
+  readonly states: Record<string, DelayNode>;
+}
+
+/** Where a dropped event goes (emptied at once). */
+const DROPPED: unknown[] = [];
+
+/**
+ * Makes every state node of `machine` raise nothing for a delay that names no time: the
+ * transition's event would only be turned down by a step of its own (three per run of a
+ * command: its probe's interval and start timeout in `up`, its probe's interval in `running`),
+ * which the inspector never showed either. Armed delays are raised as before.
+ */
+export function raisesNoUnarmedEvent<M>(machine: M): M {
+  const visit = (node: DelayNode) => {
+    node.entry = node.entry.map((action) => {
+      const raise = action as BuiltinAction;
+      if (typeof raise !== 'function' || raise.type !== 'xstate.raise' || typeof raise.id !== 'string' || !UNARMED.has(raise.id)) return action;
+      const own = raise.resolve;
+      return Object.assign(function raiseUnlessUnarmed() {}, raise, {
+        resolve: (...[scope, snapshot, args, params, spec, extra]: Parameters<BuiltinAction['resolve']>) => {
+          const resolved = own(scope, snapshot, args, params, spec, { ...extra, internalQueue: DROPPED });
+          if (DROPPED.length > 0) DROPPED.length = 0;
+          return resolved;
+        },
+      });
+    });
+    for (const child of Object.values(node.states)) visit(child);
+  };
+  visit((machine as unknown as { root: DelayNode }).root);
+  return machine;
+}
