@@ -3,6 +3,7 @@ import type { CommandInput } from '../machines/command-context.js';
 import { commandMachine } from '../machines/command-machine.js';
 import { StartedCommands } from '../machines/command-start.js';
 import { quietStep } from '../machines/quiet-steps.js';
+import { cancelsOnlyWhenArmed } from './armed-timers.js';
 import { pipelineMachine } from '../machines/pipeline-machine.js';
 import { shareDoneEventLookup } from '../machines/done-event-candidates.js';
 import { workspaceMachine } from '../machines/workspace-machine.js';
@@ -70,8 +71,19 @@ export function announcingWorkspaceMachine(
   const command = startingQuietly(announcing(commandMachine, tell('command')), quiet);
   // A machine provided anew has state nodes of its own: they look up done events as the original's do.
   const machine = shareDoneEventLookup(workspaceMachine.provide({ actors: { command, pipeline: announcing(pipelineMachine, tell('pipeline')) } }));
+  // The actors' logic only: the machine itself, which every snapshot names, keeps XState's own
+  // shape (a machine with fields of its own made XState's every read of one meet two).
+  const hosted = Object.create(machine) as typeof machine;
+  hosted.restoreSnapshot = machine.restoreSnapshot.bind(machine);
   // Steps that change nothing (machines/quiet-steps.ts) are not taken while nobody inspects.
   const stepped = machine.transition.bind(machine);
-  machine.transition = (snapshot, event, scope) => (quiet() ? quietStep(machine, snapshot, event, scope) : undefined) ?? stepped(snapshot, event, scope);
-  return machine;
+  hosted.transition = (snapshot, event, scope) => (quiet() ? quietStep(machine, snapshot, event, scope) : undefined) ?? stepped(snapshot, event, scope);
+  // A workspace's actors cancel delays only while a timer is armed (armed-timers.ts).
+  // XState calls it with the actor's scope (ActorLogic.start); StateMachine's own ignores it.
+  const start = machine.start.bind(machine) as (snapshot: unknown, scope: AnyActorScope) => void;
+  (hosted as unknown as { start: typeof start }).start = (snapshot, scope) => {
+    cancelsOnlyWhenArmed(scope.system);
+    start(snapshot, scope);
+  };
+  return hosted;
 }

@@ -8,7 +8,6 @@ import { StartedWorkspaces, type StartFacts } from '../machines/workspace-start.
 import { StoppedWorkspaces, type StoppedEnd } from '../machines/workspace-shutdown.js';
 import type { ActorSnapshot, PlainValue } from '../protocol/actor-records.js';
 import { announcingWorkspaceMachine, type ChildMachine } from './announced-children.js';
-import { cancelsOnlyWhenArmed } from './armed-timers.js';
 import { DormantWorkspaces } from './dormant-workspaces.js';
 import { InspectionObservers } from './inspection-observers.js';
 import { machineIdOf, toActorSnapshot } from './inspection-records.js';
@@ -44,11 +43,8 @@ export class WorkerActors {
   private readonly observed = new Map<string, SnapshotParts>();
   private readonly persisted: PersistedDeltas;
   private readonly inspection: InspectionObservers;
-  /** Its command and pipeline actors are watched as they start (announced-children.ts). */
-  private readonly machine = announcingWorkspaceMachine(
-    (wsId, child, machine) => this.watchChild(wsId, child, machine),
-    () => this.skipsQuietSteps && !this.inspection.enabled,
-  );
+  /** Its command and pipeline actors are watched as they start; steps that change nothing skipped while nobody inspects (announced-children.ts). */
+  private readonly machine = announcingWorkspaceMachine((wsId, child, machine) => this.watchChild(wsId, child, machine), () => this.skipsQuietSteps && !this.inspection.enabled);
   private readonly watched = new WeakSet<AnyActorRef>();
   /** A plain new workspace starts where the machine's START takes it (workspace-start.ts). */
   private readonly started = new StartedWorkspaces(this.machine);
@@ -220,7 +216,6 @@ export class WorkerActors {
       ...(this.clock ? { clock: this.clock } : {}),
       ...this.inspection.atCreation(wsId),
     });
-    cancelsOnlyWhenArmed(actor.system);
     this.workspaces.set(wsId, actor);
     this.observed.delete(wsId);
     if (!told) this.persisted.hostedAfresh(wsId);

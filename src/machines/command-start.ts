@@ -67,6 +67,32 @@ export function stepFirst(machine: CommandMachine, input: CommandInput): FirstSt
 const json = (value: unknown) => JSON.stringify(value);
 
 /**
+ * `template` with `context`, built field by field in XState's order (createMachineSnapshot's),
+ * so that it has the hidden class of every snapshot XState makes: a spread made one of its own,
+ * and XState's every read of a snapshot met two (learn() checks the fields are XState's).
+ */
+function withContext(template: CommandSnapshot, context: unknown): CommandSnapshot {
+  const t = template as unknown as Record<string, unknown> & { _nodes: unknown[] };
+  return {
+    status: t.status,
+    output: t.output,
+    error: t.error,
+    machine: t.machine,
+    context,
+    _nodes: t._nodes.slice(),
+    value: t.value,
+    tags: new Set<string>(),
+    children: {},
+    historyValue: {},
+    matches: t.matches,
+    hasTag: t.hasTag,
+    can: t.can,
+    getMeta: t.getMeta,
+    toJSON: t.toJSON,
+  } as unknown as CommandSnapshot;
+}
+
+/**
  * Gives new commands that wait for nothing the snapshot of their first steps without taking
  * them (`null`: the command takes them itself, as one that waits for its dependencies does).
  */
@@ -80,8 +106,7 @@ export class StartedCommands {
     if (this.template === undefined) this.template = this.learn();
     if (this.template === null) return null;
     const context = Object.assign({}, initialCommandContext(input));
-    const snapshot = { ...this.template, context, tags: new Set<string>(), children: {}, historyValue: {} } as unknown as CommandSnapshot;
-    return { snapshot, toParent: firstSent(context) };
+    return { snapshot: withContext(this.template, context), toParent: firstSent(context) };
   }
 
   /** The template, once every sample's first steps are what the template and `firstSent` give; null otherwise. */
@@ -95,11 +120,10 @@ export class StartedCommands {
       const nodes = snapshot._nodes.map((node) => node.id).join();
       if (template !== null && template._nodes.map((node) => node.id).join() !== nodes) return null;
       template ??= snapshot;
-      const made = { ...template, context, tags: new Set<string>(), children: {}, historyValue: {} } as unknown as CommandSnapshot;
+      const made = withContext(template, context);
+      if (json(Object.keys(made)) !== json(Object.keys(snapshot))) return null;
       if (json(as(made)) !== json(as(snapshot)) || json(firstSent(context)) !== json(stepped.toParent)) return null;
     }
-    if (template === null) return null;
-    Object.freeze(template._nodes);
     return template;
   }
 }
