@@ -1,7 +1,6 @@
 import { and, not } from 'xstate';
 import { initialCommandContext } from './command-context.js';
 import { commandSetup } from './command-setup.js';
-import { raisesNoUnarmedEvent } from './no-timer.js';
 // One supervised command: every relaunch is a new run (a new process with a new id), the
 // restart count and the pending backoff carry over from run to run. The machine decides;
 // the host spawns and reports, through the parent workspace actor. What it can do is
@@ -35,7 +34,7 @@ const whileEnding = {
 /** Ending already (unhealthy, say), a group restart changes nothing: that failure is what the group hears. */
 const whileRunning = { ...whileEnding, GROUP_RESTART: { target: 'ending', actions: 'markGroupRestart' } } as const;
 
-export const commandMachine = raisesNoUnarmedEvent(commandSetup.createMachine({
+export const commandMachine = commandSetup.createMachine({
   id: 'command',
   context: ({ input }) => initialCommandContext(input),
   initial: 'waiting',
@@ -165,4 +164,4 @@ export const commandMachine = raisesNoUnarmedEvent(commandSetup.createMachine({
     // A dependency can never hold: it never started.
     unmet: { type: 'final', entry: { type: 'report', params: { phase: 'unmet' } } },
   },
-}));
+});

@@ -1,5 +1,3 @@
-import { raise as xstateRaise } from 'xstate';
-
 // A delayed transition (`after`) is armed on entry whatever its guard says. A delay that names
 // no time is XState's way to arm nothing: the transition's event is raised in the same step
 // instead (xstate's resolveRaise), where its guard turns it down, or where the state was already
@@ -26,55 +24,4 @@ const UNARMED = new Set([
  */
 export function isUnarmedDelay(eventType: string, transitions: number): boolean {
   return transitions === 0 && UNARMED.has(eventType);
-}
-
-/** A builtin action as XState resolves it (its `raise`: resolveRaise, which queues the event when the delay is no number). */
-interface BuiltinAction {
-  (...args: never[]): void;
-  type?: unknown;
-  id?: unknown;
-  event?: unknown;
-  delay?: unknown;
-  resolve(scope: unknown, snapshot: unknown, args: unknown, params: unknown, spec: unknown, extra: { internalQueue: unknown[] }): unknown;
-}
-
-interface DelayNode {
-  entry: unknown[];
-  readonly states: Record<string, DelayNode>;
-}
-
-/** Where a dropped event goes (emptied at once). */
-const DROPPED: unknown[] = [];
-
-/** XState's resolution of a raise (resolveRaise). */
-const resolveRaise = (xstateRaise({ type: 'shuma.unarmed' }) as unknown as BuiltinAction).resolve;
-
-/** XState's resolution of a raise, the event dropped where the delay names no time (XState would queue it). */
-function resolveUnlessUnarmed(...[scope, snapshot, args, params, spec, extra]: Parameters<BuiltinAction['resolve']>): unknown {
-  const resolved = resolveRaise(scope, snapshot, args, params, spec, { ...extra, internalQueue: DROPPED });
-  if (DROPPED.length > 0) DROPPED.length = 0;
-  return resolved;
-}
-
-/**
- * Makes every state node of `machine` raise nothing for a delay that names no time: the
- * transition's event would only be turned down by a step of its own (three per run of a
- * command: its probe's interval and start timeout in `up`, its probe's interval in `running`),
- * which the inspector never showed either. Armed delays are raised as before.
- */
-export function raisesNoUnarmedEvent<M>(machine: M): M {
-  const visit = (node: DelayNode) => {
-    node.entry = node.entry.map((action) => {
-      const raise = action as BuiltinAction;
-      if (typeof raise !== 'function' || raise.type !== 'xstate.raise' || typeof raise.id !== 'string' || !UNARMED.has(raise.id)) return action;
-      // Made by XState's own factory, resolved by one function for all: an action of another
-      // hidden class, or a resolver of its own for each, made XState's hottest loop slower.
-      const quiet = xstateRaise(raise.event as never, { id: raise.id, delay: raise.delay as never }) as unknown as BuiltinAction;
-      quiet.resolve = resolveUnlessUnarmed;
-      return quiet;
-    });
-    for (const child of Object.values(node.states)) visit(child);
-  };
-  visit((machine as unknown as { root: DelayNode }).root);
-  return machine;
 }
