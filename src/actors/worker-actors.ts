@@ -43,8 +43,8 @@ export class WorkerActors {
   private readonly observed = new Map<string, SnapshotParts>();
   private readonly persisted: PersistedDeltas;
   private readonly inspection: InspectionObservers;
-  /** Its command and pipeline actors are watched as they start (announced-children.ts). */
-  private readonly machine = announcingWorkspaceMachine((wsId, child, machine) => this.watchChild(wsId, child, machine));
+  /** Its command and pipeline actors are watched as they start; steps that change nothing skipped while nobody inspects (announced-children.ts). */
+  private readonly machine = announcingWorkspaceMachine((wsId, child, machine) => this.watchChild(wsId, child, machine), () => this.skipsQuietSteps && !this.inspection.enabled);
   private readonly watched = new WeakSet<AnyActorRef>();
   /** A plain new workspace starts where the machine's START takes it (workspace-start.ts). */
   private readonly started = new StartedWorkspaces(this.machine);
@@ -65,6 +65,8 @@ export class WorkerActors {
     private readonly logs: (level: number) => boolean = () => true,
     /** False: every workspace gets its actor as it is created (the path test/dormant-workspaces.test.ts holds the dormant one to). */
     private readonly holdsDormant = true,
+    /** False: every step is taken as while someone inspects (the path test/quiet-steps.test.ts holds the quiet one to). */
+    private readonly skipsQuietSteps = true,
   ) {
     this.persisted = new PersistedDeltas(send, requestFlush);
     this.inspection = new InspectionObservers(send, now);

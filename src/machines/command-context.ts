@@ -82,6 +82,37 @@ export interface CommandContext {
   spawnError: SerializedError | null;
 }
 
+/** A new command's context: nothing run yet, nothing told. */
+export function initialCommandContext(input: CommandInput): CommandContext {
+  return {
+    given: {
+      key: input.key,
+      wsId: input.wsId,
+      label: input.label,
+      policy: input.policy,
+      probe: input.probe ?? null,
+      waits: input.waits ?? false,
+      judged: input.judged ?? false,
+    },
+    told: { dependencyDetail: null, stopReason: null, stopDetail: null, stopAlone: null },
+    awaitingVerdict: false,
+    runs: 0,
+    probeFailures: 0,
+    probeDetail: null,
+    ending: null,
+    readyDeadline: null,
+    restarts: input.restarts ?? 0,
+    pendingBackoffMs: input.policy.backoffMs,
+    backoffDeadline: null,
+    stampedAt: input.at,
+    runId: null,
+    pid: null,
+    runStartedAt: null,
+    lastExit: null,
+    spawnError: null,
+  };
+}
+
 const GIVEN: ReadonlyArray<keyof CommandGiven> = ['key', 'wsId', 'label', 'policy', 'probe', 'waits', 'judged'];
 const TOLD: ReadonlyArray<keyof CommandTold> = ['dependencyDetail', 'stopReason', 'stopDetail', 'stopAlone'];
 
@@ -142,6 +173,15 @@ export function endedAsFailure(context: CommandContext): boolean {
 
 export function report(context: CommandContext, phase: MemberPhase, at: number): MemberEvent {
   return { type: 'MEMBER', key: context.given.key, phase, at };
+}
+
+/** Its request for a run (a first start or a relaunch), with what it will decide on that run's exit when it can say ahead. */
+export function spawnRequest(context: CommandContext): HostRequestEvent {
+  const relaunch = standingOrder(context);
+  return {
+    type: 'HOST_REQUEST',
+    request: { type: 'spawn', wsId: context.given.wsId, key: context.given.key, restarts: context.restarts, ...(relaunch ? { relaunch } : {}) },
+  };
 }
 
 export function signalRun(context: CommandContext, signal: Signal): HostRequestEvent {

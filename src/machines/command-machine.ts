@@ -1,4 +1,5 @@
 import { and, not } from 'xstate';
+import { initialCommandContext } from './command-context.js';
 import { commandSetup } from './command-setup.js';
 // One supervised command: every relaunch is a new run (a new process with a new id), the
 // restart count and the pending backoff carry over from run to run. The machine decides;
@@ -35,33 +36,7 @@ const whileRunning = { ...whileEnding, GROUP_RESTART: { target: 'ending', action
 
 export const commandMachine = commandSetup.createMachine({
   id: 'command',
-  context: ({ input }) => ({
-    given: {
-      key: input.key,
-      wsId: input.wsId,
-      label: input.label,
-      policy: input.policy,
-      probe: input.probe ?? null,
-      waits: input.waits ?? false,
-      judged: input.judged ?? false,
-    },
-    told: { dependencyDetail: null, stopReason: null, stopDetail: null, stopAlone: null },
-    awaitingVerdict: false,
-    runs: 0,
-    probeFailures: 0,
-    probeDetail: null,
-    ending: null,
-    readyDeadline: null,
-    restarts: input.restarts ?? 0,
-    pendingBackoffMs: input.policy.backoffMs,
-    backoffDeadline: null,
-    stampedAt: input.at,
-    runId: null,
-    pid: null,
-    runStartedAt: null,
-    lastExit: null,
-    spawnError: null,
-  }),
+  context: ({ input }) => initialCommandContext(input),
   initial: 'waiting',
   on: { FAULT: { actions: 'throwFault' } },
   states: {

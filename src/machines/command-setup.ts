@@ -3,7 +3,7 @@ import type { HostRequestEvent } from '../protocol/host-requests.js';
 import type { CommandEvent } from '../protocol/machine-events.js';
 import { DEFAULT_GRACE_MS } from '../protocol/specs.js';
 import { backoffFrom, mayRestart } from './backoff.js';
-import { endedAsFailure, report, signalRun, standingOrder, stopAloneSignal, type CommandContext, type CommandInput } from './command-context.js';
+import { endedAsFailure, report, signalRun, spawnRequest, stopAloneSignal, type CommandContext, type CommandInput } from './command-context.js';
 import { backoffOver, hostLog, stampOf, untilDeadline } from './common-actions.js';
 import type { GroupEvent, MemberPhase } from './group-events.js';
 import { NO_TIMER } from './no-timer.js';
@@ -65,13 +65,7 @@ export const commandSetup = setup({
     awaitingVerdict: ({ context }) => context.awaitingVerdict === true,
   },
   actions: {
-    requestSpawn: sendParent(({ context }): HostRequestEvent => {
-      const relaunch = standingOrder(context);
-      return {
-        type: 'HOST_REQUEST',
-        request: { type: 'spawn', wsId: context.given.wsId, key: context.given.key, restarts: context.restarts, ...(relaunch ? { relaunch } : {}) },
-      };
-    }),
+    requestSpawn: sendParent(({ context }) => spawnRequest(context)),
     recordRun: assign(({ context, event }) => {
       if (event.type !== 'SPAWNED') return {};
       return {

@@ -11,6 +11,7 @@ import { pipelineMachine } from './pipeline-machine.js';
 import { stampOf, throwFault, untilDeadline } from './common-actions.js';
 import { NO_TIMER } from './no-timer.js';
 import { withKey } from './keyed-records.js';
+import { relayed } from './quiet-steps.js';
 import type { WorkspaceContext, WorkspaceInput } from './workspace-context.js';
 
 // What a workspace actor can do: its guards, actions and delays, by name. Its chart (which of
@@ -166,7 +167,8 @@ export const workspaceSetup = setup({
         },
       });
     }),
-    relay: emit(({ event }) => (event as HostRequestEvent).request),
+    // Its request, as it is (quiet-steps.ts emits the same when the step is not taken).
+    relay: emit(({ event }) => relayed(event)),
     noteStop: assign(({ event }) => {
       if (event.type !== 'STOP') return {};
       return {
