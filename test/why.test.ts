@@ -54,6 +54,20 @@ function holdSpawnsAfter(rt: Runtime, free: number): { asked: Promise<void>; rel
   return { asked, release, count: () => spawns, unwrap };
 }
 
+/** `a` (a program that removes itself, so its restarts are refused) piped into `cat`, restarted at once up to twice. */
+function runRefusingPipeline(rt: Runtime, workspace: string, program: string) {
+  return rt.runPipeline({
+    label: 'p',
+    workspace,
+    nodes: [
+      { label: 'a', exec: program },
+      { label: 'c', exec: 'cat' },
+    ],
+    edges: [{ from: 'a', to: 'c' }],
+    restart: { onFailure: true, backoffMs: 0, maxRestarts: 2 },
+  });
+}
+
 const texts = (entries: Array<{ text: string }>) => entries.map((e) => e.text.replace(/\(pid \d+, run \w+\)/, '(pid …)'));
 
 describe('why(): the causal trail of commands and pipelines', () => {
@@ -122,16 +136,7 @@ describe('why(): the causal trail of commands and pipelines', () => {
     const rt = await startRuntime();
     const ws = await rt.createWorkspace({ label: 'why-pipeline-refused' });
     const program = selfRemovingProgram('pipeline-node');
-    const p = await rt.runPipeline({
-      label: 'p',
-      workspace: ws.id,
-      nodes: [
-        { label: 'a', exec: program },
-        { label: 'c', exec: 'cat' },
-      ],
-      edges: [{ from: 'a', to: 'c' }],
-      restart: { onFailure: true, backoffMs: 0, maxRestarts: 2 },
-    });
+    const p = await runRefusingPipeline(rt, ws.id, program);
     await waitFor(p.subscribe.bind(p), (s) => stateOf(s) === 'gaveUp', 'the give-up');
     // `cat` ends once `a` has: whether the actor saw `a`'s exit alone first is the kernel's business.
     const trail = texts(await p.why()).filter((t) => !t.startsWith('failed while others run'));
@@ -152,16 +157,7 @@ describe('why(): the causal trail of commands and pipelines', () => {
     const program = selfRemovingProgram('pipeline-node-stopping');
     // Attempt 0's two nodes pass; restart 1's first node waits until the stop is heard.
     const held = holdSpawnsAfter(rt, 2);
-    const p = await rt.runPipeline({
-      label: 'p',
-      workspace: ws.id,
-      nodes: [
-        { label: 'a', exec: program },
-        { label: 'c', exec: 'cat' },
-      ],
-      edges: [{ from: 'a', to: 'c' }],
-      restart: { onFailure: true, backoffMs: 0, maxRestarts: 2 },
-    });
+    const p = await runRefusingPipeline(rt, ws.id, program);
     await held.asked;
     const stopping = p.stop({ graceMs: 0 });
     await waitFor(p.subscribe.bind(p), (s) => stateOf(s) === 'stopping', 'the stop heard');
