@@ -6,6 +6,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, w
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
+import { ulid } from 'ulid';
 import {
   ShumaError,
   isShumaError,
@@ -825,9 +826,9 @@ describe('ws.stop() racing a restart backoff', () => {
   });
 });
 
-// ── run() on a stopping workspace ────────────────────────────────────────────────────
+// ── run() on a workspace not running ──────────────────────────────────────────────────
 
-describe('run() on a stopping workspace', () => {
+describe('run() on a workspace not running (still starting, stopping)', () => {
   let rt: Runtime;
   before(async () => {
     rt = await startRuntime();
@@ -855,6 +856,41 @@ describe('run() on a stopping workspace', () => {
     assert.equal(a.reaped, 1);
     assert.equal(isAlive(cmd.pid), false);
     assert.deepEqual(childPids(), []);
+  });
+
+  test('run() on a workspace still starting → WORKSPACE_STARTING (not STOPPED: it will run), nothing started; the same run works once createWorkspace() resolves', async () => {
+    // The handle is listed before the workspace's actor has answered its start; caught in that
+    // window (a few tries, in case a start outruns the look-up), run() must say "wait", not "gone".
+    let caught: ShumaError | undefined;
+    for (let attempt = 0; attempt < 20 && !caught; attempt++) {
+      const id = ulid();
+      let settled = false;
+      const created = rt.createWorkspace({ label: `starting-${attempt}` }, { id });
+      void created.then(() => (settled = true), () => (settled = true));
+      let ws = rt.workspace(id);
+      while (!ws && !settled) {
+        await new Promise((resolve) => setImmediate(resolve));
+        ws = rt.workspace(id);
+      }
+      try {
+        if (ws && !settled) {
+          caught = await rejectsWith(() => ws.run({ exec: fixture('forever.sh') }), 'WORKSPACE_STARTING', {
+            mentions: [id, 'still starting'],
+            fix: /createWorkspace\(\) to resolve/,
+          });
+        }
+        const started = await created;
+        assert.deepEqual(await started.commands(), [], 'the refused run left no command');
+        if (caught) {
+          const cmd = await started.run({ exec: '/bin/true' });
+          assert.equal((await cmd.exited).status, 0);
+        }
+      } finally {
+        await (await created).stop({ graceMs: 0 });
+      }
+    }
+    assert.ok(caught, 'never caught a workspace still starting in 20 tries');
+    assert.deepEqual(childPids(), [], 'no process left');
   });
 
   test('run() issued right after stop() rejects (WORKSPACE_STOPPED or WORKSPACE_NOT_FOUND) and never hangs', async () => {

@@ -369,7 +369,7 @@ describe('a Slurm-placed workspace', { skip }, () => {
     }
   });
 
-  test('run() in a workspace still waiting for its allocation fails at once saying so (WORKSPACE_STOPPED, still being placed); nothing of it is left, and runs work once granted', async () => {
+  test('run() in a workspace still waiting for its allocation fails at once saying so (WORKSPACE_STARTING, still being placed); nothing of it is left, and runs work once granted', async () => {
     const release = await holdNodes();
     try {
       const creating = rt.createWorkspace({ label: 'placing-run', ...waiting });
@@ -378,7 +378,7 @@ describe('a Slurm-placed workspace', { skip }, () => {
       assert.ok(ws, 'a placing workspace is found by id');
       // Its actor runs on its worker while salloc waits: the run reaches the placement unless refused first.
       await pollUntil(async () => coreOf(rt).registry.get(id)?.started.settled ?? false, (settled) => settled, 'its actor running');
-      await assert.rejects(ws.run({ exec: 'true', node: 'n1' }), (e: unknown) => isShumaError(e) && e.code === 'WORKSPACE_STOPPED' && /still being placed/.test(e.message) && /createWorkspace\(\)/.test(e.message));
+      await assert.rejects(ws.run({ exec: 'true', node: 'n1' }), (e: unknown) => isShumaError(e) && e.code === 'WORKSPACE_STARTING' && /still being placed/.test(e.message) && /createWorkspace\(\)/.test(e.message));
       await assert.rejects(rt.runPipeline({ label: 'p', workspace: id, nodes: [{ label: 'a', exec: 'true' }], edges: [] }), (e: unknown) => isShumaError(e) && /still being placed/.test(e.message));
       await release();
       const placed = await creating;

@@ -8,6 +8,9 @@ export const ERROR_CODES = [
   'INVALID_ARGUMENT',
   'SPAWN_FAILED',
   'WORKSPACE_STOPPED',
+  // A workspace not yet running (still starting, or a placed one waiting for its allocation): the
+  // same call succeeds once createWorkspace() resolves, where WORKSPACE_STOPPED never will.
+  'WORKSPACE_STARTING',
   'RUNTIME_CLOSED',
   'ACTOR_FAILED',
   // A command waiting for its dependencies learnt that one can never hold (it ended, gave up),

@@ -36,13 +36,13 @@ export function ensureRunning(core: CoreParts, ws: WorkspaceEntry): void {
     // As while a local workspace starts: a run must not wait on Slurm's queue (up to
     // allocationWaitMs, or a refusal that only createWorkspace() reports).
     throw new ShumaError(
-      'WORKSPACE_STOPPED',
+      'WORKSPACE_STARTING',
       `workspace ${ws.id} (${ws.label}) is still being placed: ${ws.placement.kind} has not granted its allocation yet; wait for createWorkspace() to resolve before running commands in it`,
     );
   }
   if (!ws.started.settled && !ws.stopRequested && !ws.hostStop && !ws.failure) {
     throw new ShumaError(
-      'WORKSPACE_STOPPED',
+      'WORKSPACE_STARTING',
       `workspace ${ws.id} (${ws.label}) is still starting: wait for createWorkspace() to resolve before running commands in it`,
     );
   }
