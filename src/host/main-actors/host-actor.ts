@@ -4,9 +4,8 @@ import type { RelaunchOrder, Signal } from '../../protocol/host-requests.js';
 import type { ChildEvent } from '../../protocol/machine-events.js';
 import type { RunEntry } from '../processes/process-table.js';
 import { signalGroup } from '../processes/signals.js';
-import type { CommandEntry, HostStop, LaunchPlan, PipelineEntry, StopScope, WorkspaceEntry } from '../registry/registry.js';
-import { launchOrder } from '../spawn/launcher.js';
-import type { SpawnedProcess, SpawnOrder } from '../spawn/spawner.js';
+import type { CommandEntry, HostStop, PipelineEntry, StopScope, WorkspaceEntry } from '../registry/registry.js';
+import type { SpawnedProcess } from '../spawn/spawner.js';
 import type { HostActorDeps } from './host-actor-deps.js';
 import { Mailbox } from './mailbox.js';
 import { stopInWaves } from './ordered-stop.js';
@@ -14,6 +13,7 @@ import { nodesOf, spawnNodes, spliceRuns, type PipelineSpawnOutcome } from './pi
 import { registerRun } from './run-registration.js';
 import { signalScope } from './scope-signal.js';
 import { spawnOrError } from './spawn-or-error.js';
+import { commandSpawnOrder, spawnOrderFor } from './spawn-order.js';
 import { StandingOrders } from './standing-orders.js';
 
 /** What the host actor hears: requests, and the completions of the spawns it set off. */
@@ -46,7 +46,7 @@ export class HostActor {
     this.orders = new StandingOrders(deps, {
       spawnAhead: (ws, command, restarts, done, after) => this.spawnAhead(ws, command, restarts, done, after),
       refuse: (ws, command, error) => this.refuse(ws, command, error),
-      arm: (ws, command, run, always) => void this.deps.spawner.armRelaunch?.(run.pid, this.commandOrder(ws, command), always),
+      arm: (ws, command, run, always) => void this.deps.spawner.armRelaunch?.(run.pid, commandSpawnOrder(this.deps, ws, command), always),
       disarm: (run) => this.deps.spawner.disarmRelaunch?.(run.pid),
     });
   }
@@ -141,7 +141,7 @@ export class HostActor {
     }
     // A run told to notify its readiness gets its socket before it exists (systemd's NOTIFY_SOCKET).
     const token = this.deps.newId();
-    let order = this.commandOrder(ws, command);
+    let order = commandSpawnOrder(this.deps, ws, command);
     try {
       const notifySocket = this.deps.probes.prepare(command, token);
       if (notifySocket) order = { ...order, env: { ...order.env, NOTIFY_SOCKET: notifySocket } };
@@ -174,7 +174,7 @@ export class HostActor {
       this.mailbox.send({ type: 'aheadSpawned', ws, command, restarts, result: stoppingError(ws), done });
       return;
     }
-    void spawnOrError(this.deps.spawner, this.commandOrder(ws, command)).then((result) =>
+    void spawnOrError(this.deps.spawner, commandSpawnOrder(this.deps, ws, command)).then((result) =>
       this.mailbox.send({ type: 'aheadSpawned', ws, command, restarts, result, done }),
     );
   }
@@ -227,7 +227,7 @@ export class HostActor {
     }
     for (const scope of [ws, pipeline]) scope.pendingSpawns++;
     this.spawning.set(pipeline, attempt);
-    void spawnNodes(this.deps, (w, plan) => this.orderFor(w, plan), ws, pipeline, only).then((outcome) => this.mailbox.send({ type: 'pipelineSpawned', ws, pipeline, attempt, outcome, ...(only ? { only } : {}) }));
+    void spawnNodes(this.deps, (w, plan) => spawnOrderFor(this.deps, w, plan), ws, pipeline, only).then((outcome) => this.mailbox.send({ type: 'pipelineSpawned', ws, pipeline, attempt, outcome, ...(only ? { only } : {}) }));
   }
 
   private pipelineSpawned(ws: WorkspaceEntry, pipeline: PipelineEntry, attempt: number, { spawned, tap, failure }: PipelineSpawnOutcome, only?: ReadonlySet<string>): void {
@@ -272,33 +272,6 @@ export class HostActor {
   private catchUpWithStop(scopes: StopScope[], run: RunEntry): void {
     const stop = scopes.map((scope) => scope.hostStop as HostStop | null).find((s) => s !== null);
     if (stop) signalGroup(run.pid, stop.lastSignal, this.deps.logger);
-  }
-
-  /**
-   * A command's run leads a session (a scheduling autogroup) of its own: its program's first
-   * milliseconds do not delay the runtime's threads that tell its start (bench (b)). A
-   * pipeline's nodes stay in the runtime's session (spawner.ts, `ownSession`).
-   */
-  private commandOrder(ws: WorkspaceEntry, command: CommandEntry): SpawnOrder {
-    if (this.deps.orderFor) return { ...this.deps.orderFor(ws, command), ownSession: true };
-    return this.orderFor(ws, command, true);
-  }
-
-  /** The spawn order of a command: its limits and its cgroup applied before the program runs. */
-  private orderFor(ws: WorkspaceEntry, plan: LaunchPlan, ownSession?: true): SpawnOrder {
-    if (this.deps.orderFor) return this.deps.orderFor(ws, plan);
-    const order = { file: plan.file, argv0: plan.spec.exec, args: plan.spec.argv ?? [], env: plan.env, cwd: plan.cwd, ownSession };
-    // With a cgroup, memory is the kernel's to bound (an OOM kill of the workspace's processes),
-    // not RLIMIT_AS's (an address-space cap that breaks programs reserving large mappings).
-    const limits = ws.cgroup && ws.spec.limits ? { ...ws.spec.limits, memoryBytes: undefined } : ws.spec.limits;
-    const wrapping = {
-      prlimit: this.deps.prlimit(),
-      setpriv: this.deps.setpriv(),
-      dieWithRuntime: this.deps.dieWithRuntime(),
-      limits,
-      cgroupProcsFiles: ws.cgroup?.procsFiles ?? [],
-    };
-    return launchOrder(order, wrapping, this.deps.spawner.appliesLimits);
   }
 }
 
