@@ -37,3 +37,18 @@ export function signalIfSame(seen: ProcStat, signal: Signal, logger: Logger): vo
     }
   }
 }
+
+/**
+ * False when no process is left in the group. Asked as a run's leader is reaped: its number is
+ * free from then on once the group is empty, and the next process given it — a stranger, or a
+ * run of another workspace, each of which leads a group of its own — would be signalled as ours
+ * by a stop that still listed the group, and counted in our stats.
+ */
+export function groupHasMembers(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (error) {
+    return (error as { code?: string }).code !== 'ESRCH';
+  }
+}
