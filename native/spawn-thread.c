@@ -69,8 +69,8 @@ struct thread_sched_attr {
 /* The shortest request EEVDF takes (0.1 ms); the default is 0.7-3 ms by the number of CPUs. */
 #define SHORT_SLICE_NS 100000
 
-/* This thread only ever runs in short bursts (a clone; on the relaunch thread, which asks the
- * same, also the wait for the exec and a notification), and each is on a restart's path: ask the scheduler (EEVDF, Linux 6.6+: a
+/* This thread only ever runs in short bursts (a clone, and on the relaunch
+ * thread a vfork wait), and each is on a restart's path: ask the scheduler (EEVDF, Linux 6.6+: a
  * custom slice, sched_attr.sched_runtime) for a short slice, which lets it preempt on wake-up
  * instead of waiting for the task it woke next to — typically the child it just started, which
  * shares the runtime's autogroup (launch-child.c) and, new, holds the earlier deadline. Under
