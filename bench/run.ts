@@ -56,8 +56,9 @@ async function processSections(): Promise<Line[]> {
     return [
       ...(wanted('spawn') ? await spawnSection(rt) : []),
       ...(wanted('restart') ? [...(await restartSection(rt, RESTARTS)), ...(await restartSection(rtNode, RESTARTS))] : []),
-      // The native spawner's alone: one quiet run's worth (bench (b)'s A/B).
-      ...(only.has('restart-native') ? await restartSection(rt, RESTARTS) : []),
+      // The native spawner's alone, each kind of row in a quiet run of its own (bench (b)'s A/B).
+      ...(only.has('restart-native') ? await restartSection(rt, RESTARTS, { first: true, steady: false }) : []),
+      ...(only.has('restart-steady') ? await restartSection(rt, RESTARTS, { first: false, steady: true }) : []),
       ...(wanted('crowded') ? await crowdedRestartSection(rt) : []),
       ...(wanted('sampling') ? await samplingSection(rt) : []),
       ...(wanted('spawn-paths') ? await spawnPathsSection({ native: rt, node: rtNode }) : []),
