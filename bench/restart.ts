@@ -330,7 +330,7 @@ export interface RestartRows {
   steady: boolean;
 }
 
-export async function restartSection(rt: Runtime, restarts: number, which: RestartRows = { first: true, steady: true }): Promise<Line[]> {
+export async function restartSection(rt: Runtime, restarts: number, which: RestartRows): Promise<Line[]> {
   const spawner = (await rt.health()).spawner;
   progress(`restart a failing program ${restarts} times (${spawner} spawner)`);
   const programs = compileStampingPrograms();
