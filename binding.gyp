@@ -2,8 +2,9 @@
   "targets": [
     {
       "target_name": "shuma_spawner",
-      "sources": ["native/module.c", "native/addon.c", "native/js-values.c", "native/exit-watch.c", "native/output-watch.c", "native/watch-set.c", "native/launch-child.c", "native/launch-cpu.c", "native/spawn-thread.c", "native/relaunch.c", "native/flow-pump.c", "native/flow-pump-thread.c", "native/flow-pump-calls.c", "native/flow-fanout.c", "native/flow-fanout-calls.c", "native/capture-ring.c", "native/thread-end.c"],
+      "sources": ["native/module.c", "native/addon.c", "native/js-values.c", "native/exit-watch.c", "native/exec-watch.c", "native/output-watch.c", "native/watch-set.c", "native/launch-child.c", "native/launch-cpu.c", "native/spawn-thread.c", "native/relaunch.c", "native/flow-pump.c", "native/flow-pump-thread.c", "native/flow-pump-calls.c", "native/flow-fanout.c", "native/flow-fanout-calls.c", "native/capture-ring.c", "native/thread-end.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"],
+      "ldflags": ["-Wl,-z,now"],
       "conditions": [["OS!='linux'", {"type": "none"}]]
     },
     {

@@ -254,6 +254,14 @@ function medianRound(rounds: readonly RoundFigures[]): RoundFigures {
 
 const ROUNDS = 3;
 
+/**
+ * Restarts of warm-up before the steady rows, each side, split between the two programs: the
+ * first rows come after 20 a program, so their rounds include V8's TurboFan compiles of the
+ * restart path (restart-s31 traced 312 over the first 1,800 restarts, 3 in the last round), as
+ * bench (a)'s first rows did (its steady rows: STEADY_WARMUP_RUNS in spawn.ts).
+ */
+const STEADY_WARMUP_RESTARTS = 3000;
+
 interface Sides {
   bare: RoundFigures;
   shuma: RoundFigures;
@@ -296,6 +304,18 @@ function startBusyLoop(): Promise<ChildProcess> {
   });
 }
 
+/** Quiet rounds, then the same beside a busy loop. */
+async function measureQuietAndBusy(rt: Runtime, programs: StampingPrograms, restarts: number, what: string): Promise<{ quiet: Measured; busy: Measured }> {
+  const quiet = await measureRounds(rt, programs, restarts);
+  progress(`the same beside a busy loop (${what})`);
+  const busyLoop = await startBusyLoop();
+  try {
+    return { quiet, busy: await measureRounds(rt, programs, restarts) };
+  } finally {
+    await stopBusyLoop(busyLoop);
+  }
+}
+
 async function stopBusyLoop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -304,25 +324,31 @@ async function stopBusyLoop(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-export async function restartSection(rt: Runtime, restarts: number): Promise<Line[]> {
+/** Which rows: after 20 restarts a program (as before s32), after STEADY_WARMUP_RESTARTS, or both. */
+export interface RestartRows {
+  first: boolean;
+  steady: boolean;
+}
+
+export async function restartSection(rt: Runtime, restarts: number, which: RestartRows): Promise<Line[]> {
   const spawner = (await rt.health()).spawner;
   progress(`restart a failing program ${restarts} times (${spawner} spawner)`);
   const programs = compileStampingPrograms();
-  let quiet: Measured;
-  let busy: Measured;
+  let first: { quiet: Measured; busy: Measured } | undefined;
+  let steady: { quiet: Measured; busy: Measured } | undefined;
   try {
     // Warm-up of both paths, not counted.
     for (const program of [programs.firstInstruction, programs.libcMain]) {
       await bareTimeline(program, 20);
       await shumaTimeline(rt, program, 20);
     }
-    quiet = await measureRounds(rt, programs, restarts);
-    progress(`the same beside a busy loop (${spawner} spawner)`);
-    const busyLoop = await startBusyLoop();
-    try {
-      busy = await measureRounds(rt, programs, restarts);
-    } finally {
-      await stopBusyLoop(busyLoop);
+    if (which.first) first = await measureQuietAndBusy(rt, programs, restarts, `${spawner} spawner`);
+    if (which.steady) {
+      // The JavaScript on either side is the same whichever program restarts: the fast one warms it.
+      progress(`${STEADY_WARMUP_RESTARTS} restarts of warm-up a side, then the same again (${spawner} spawner)`);
+      await bareTimeline(programs.firstInstruction, STEADY_WARMUP_RESTARTS);
+      await shumaTimeline(rt, programs.firstInstruction, STEADY_WARMUP_RESTARTS);
+      steady = await measureQuietAndBusy(rt, programs, restarts, `${spawner} spawner, steady`);
     }
   } finally {
     programs.remove();
@@ -353,7 +379,8 @@ export async function restartSection(rt: Runtime, restarts: number): Promise<Lin
   };
   return [
     { heading: `(b) restart latency, ${spawner} spawner: a failing static program, restart {onFailure, backoffMs: 0, maxRestarts: ${restarts}}  vs  respawn on 'exit'; medians of ${ROUNDS} rounds` },
-    ...rows('', quiet, true),
-    ...rows('busy second core: ', busy, false),
+    ...(first ? [...rows('', first.quiet, true), ...rows('busy second core: ', first.busy, false)] : []),
+    // The same once V8 has compiled what it will: a daemon's crash loop, past its first restarts.
+    ...(steady ? [...rows(`after ${STEADY_WARMUP_RESTARTS} restarts: `, steady.quiet, !first), ...rows(`busy second core, after ${STEADY_WARMUP_RESTARTS} restarts: `, steady.busy, false)] : []),
   ];
 }

@@ -14,6 +14,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "child-syscall.h"
+#include "exec-watch.h"
 #include "exit-watch.h"
 #include "js-values.h"
 #include "launch.h"
@@ -28,7 +30,12 @@
  * clone(CLONE_VM|CLONE_VFORK) as glibc's posix_spawn does — the child borrows our memory
  * instead of copying its page tables, so the cost does not grow with the runtime — but with
  * a child function of our own, because posix_spawn can neither set rlimits nor join a cgroup.
- * The cloning thread waits only until the child has exec'd (or failed).
+ * The cloning thread waits only until the child has exec'd (or failed). spawnAsync's does not
+ * wait at all (CLONE_VM without CLONE_VFORK, where child-syscall.h has stubs): the child runs
+ * on a stack of its own and reports as before in `struct launch`, and the loop learns of the
+ * exec from a close-on-exec pipe (exec-watch.c). Its thread is then woken once a spawn instead
+ * of twice, does not preempt the child's exec on its CPU, and the loop is told by the pipe's
+ * hang-up instead of by the thread.
  *
  * stdio: per stream, a descriptor to hand over (>= 0), STDIO_NULL for /dev/null, or
  * STDIO_PIPE for a new pipe whose parent end is returned (-1 where there is none).
@@ -75,6 +82,9 @@ static int dev_null(void) {
 struct job {
   struct spawn_task task; /* first: a task is its job */
   struct addon_state *state;
+  /* spawnAsync's: the thread it was submitted to, and the child's stack and exec pipe. */
+  struct spawn_thread *thread;
+  struct exec_watch *exec;
   struct launch l;
   char *file, *cwd;
   char **argv, **envp, **cgroups;
@@ -103,6 +113,7 @@ static void free_job(napi_env env, struct job *job) {
   else free_strings(job->envp);
   free_strings(job->cgroups);
   if (job->on_exit) napi_delete_reference(env, job->on_exit);
+  if (job->exec) exec_watch_close(job->state, job->exec);
   free(job);
 }
 
@@ -235,14 +246,12 @@ static void *child_stack(void) {
   return stack;
 }
 
-/* clone + wait for the exec: no N-API here, it may run off the loop's thread. */
-static void launch(struct job *job) {
-  void *stack = child_stack();
-  if (!stack) {
-    job->err = errno ? errno : ENOMEM;
-    job->step = "mmap";
-    return;
-  }
+/* spawnAsync's clone: the thread goes on at once, where the child's system calls leave its errno
+ * alone (child-syscall.h); elsewhere it waits for the exec, as the other paths do. */
+#define ASYNC_CLONE_FLAGS (CLONE_VM | (CHILD_RUNS_BESIDE_PARENT ? 0 : CLONE_VFORK) | CLONE_PIDFD | SIGCHLD)
+
+/* The clone: no N-API here, it may run off the loop's thread. */
+static void clone_child(struct job *job, void *stack_top, int flags) {
   /* Every signal blocked across clone: a handler of ours must never run in the child, on our
    * memory, before the child has reset the dispositions. */
   sigset_t all, old;
@@ -251,8 +260,7 @@ static void launch(struct job *job) {
   int pidfd = -1;
   job->l.default_slice = spawn_thread_short_slice;
   launch_cpu_pin(&job->l.cpu);
-  pid_t pid = clone(launch_child, (char *)stack + CHILD_STACK_BYTES, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD,
-                    &job->l, &pidfd);
+  pid_t pid = clone(launch_child, stack_top, flags, &job->l, &pidfd);
   int clone_errno = errno;
   launch_cpu_unpin(&job->l.cpu);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -261,18 +269,33 @@ static void launch(struct job *job) {
     job->step = "clone";
     return;
   }
-  if (job->l.step != STEP_NONE) {
-    /* The child has _exit'ed (CLONE_VFORK resumed us): reap it now, no zombie is left. */
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
-    }
-    close(pidfd);
-    job->err = job->l.err;
-    job->step = launch_step_name(job->l.step);
-    job->index = job->l.index;
-    return;
-  }
   job->pid = pid;
   job->pidfd = pidfd;
+}
+
+/* Once the child has exec'd or exited: one that failed is reaped (no zombie is left) and its
+ * step and errno kept. */
+static void judge(struct job *job) {
+  if (job->step || job->l.step == STEP_NONE) return;
+  while (waitpid(job->pid, NULL, 0) < 0 && errno == EINTR) {
+  }
+  close(job->pidfd);
+  job->pidfd = -1;
+  job->err = job->l.err;
+  job->step = launch_step_name(job->l.step);
+  job->index = job->l.index;
+}
+
+/* clone + wait for the exec (CLONE_VFORK), on this thread's one child stack. */
+static void launch(struct job *job) {
+  void *stack = child_stack();
+  if (!stack) {
+    job->err = errno ? errno : ENOMEM;
+    job->step = "mmap";
+    return;
+  }
+  clone_child(job, (char *)stack + CHILD_STACK_BYTES, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD);
+  judge(job);
 }
 
 /* The outcome as JS: { pid, stdin, stdout, stderr }, or NULL with an exception pending. */
@@ -314,8 +337,17 @@ napi_value addon_spawn(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* On the spawner thread: the clone, and the job is the loop's again (exec_watch_let_go). */
 static void run_task(struct spawn_task *task) {
-  launch((struct job *)task);
+  struct job *job = (struct job *)task;
+  clone_child(job, exec_watch_stack_top(job->exec), ASYNC_CLONE_FLAGS);
+  exec_watch_let_go(job->exec);
+}
+
+/* On the loop: the child's exec pipe hung up (or the clone failed). */
+static void on_execd(void *arg) {
+  struct job *job = arg;
+  spawn_thread_done(job->thread, &job->task);
 }
 
 /* A child nobody was told of and nobody ever will be: it, and what it started (it leads a group of
@@ -327,6 +359,7 @@ static void kill_untold(pid_t pid) {
 
 static void settle_task(napi_env env, struct spawn_task *task) {
   struct job *job = (struct job *)task;
+  judge(job);
   napi_value result = finish(env, job), error;
   if (result) {
     /* Refused when JavaScript can no longer run (a worker's teardown runs the loop once more
@@ -342,6 +375,10 @@ static void settle_task(napi_env env, struct spawn_task *task) {
 /* The spawner thread stopped before this task was settled (spawn_thread_stop). */
 static void drop_task(napi_env env, struct spawn_task *task, int ran) {
   struct job *job = (struct job *)task;
+  if (ran) {
+    exec_watch_wait(job->exec);
+    judge(job);
+  }
   if (ran && !job->step) {
     kill_untold(job->pid);
     while (waitpid(job->pid, NULL, 0) < 0 && errno == EINTR) {
@@ -362,6 +399,13 @@ napi_value addon_spawn_async(napi_env env, napi_callback_info info) {
     free_job(env, job);
     return NULL;
   }
+  if (!(job->exec = exec_watch_open(state, on_execd, job))) {
+    throw_spawn_error(env, errno ? errno : EMFILE, "exec pipe", 0);
+    free_job(env, job);
+    return NULL;
+  }
+  job->l.exec_pipe = exec_watch_write_end(job->exec);
+  job->thread = state->thread;
   napi_value promise;
   if (napi_create_promise(env, &job->deferred, &promise) != napi_ok) {
     free_job(env, job);

@@ -12,6 +12,7 @@ struct flow_pump;
 struct relaunch_thread;
 struct output_watch;
 struct watch_set;
+struct exec_stacks;
 struct uv_loop_s;
 struct addon_state {
   /* This process (a spawned child's parent), asked once. */
@@ -22,6 +23,8 @@ struct addon_state {
   struct watch_set *watches;
   struct exit_watch *live;
   struct spawn_thread *thread;
+  /* Stacks for spawnAsync's children, kept between spawns (exec-watch.c). */
+  struct exec_stacks *exec_stacks;
   struct flow_pump *pumps;
   /* Started with the first relaunch armed (relaunch.c). */
   struct relaunch_thread *relaunches;

@@ -8,7 +8,8 @@
 
 /* Everything the child needs between clone and exec, built by the parent beforehand: the
  * child shares the parent's memory (CLONE_VM) and must not allocate, so it only reads this
- * and, on failure, writes `err`/`step`/`index` back for the parent to report. */
+ * and, on failure, writes `err`/`step`/`index` back for the parent to report. Nobody else
+ * touches it until the child has exec'd or exited. */
 
 enum launch_step {
   STEP_NONE = 0,
@@ -47,6 +48,9 @@ struct launch {
   int own_session;
   /* Non-zero: the child inherited its cloning thread's short slice; the default is set back before the exec. */
   int default_slice;
+  /* > 2: the write end of a close-on-exec pipe, the child's only descriptor above 2 until its
+   * exec, so that the pipe's reader sees it hang up at the exec (or the child's exit); 0: none. */
+  int exec_pipe;
   /* Where the child starts (a relaunch's: launch-cpu.c). */
   struct launch_cpu cpu;
   /* Written by the child on failure. */

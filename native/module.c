@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "capture-ring.h"
+#include "exec-watch.h"
 #include "exit-watch.h"
 #include "flow-fanout.h"
 #include "flow-pump.h"
@@ -72,6 +73,7 @@ static napi_value stop_spawning_now(napi_env env, napi_callback_info info) {
 static void teardown(void *arg) {
   struct addon_state *state = arg;
   stop_spawning(state);
+  exec_watch_free_stacks(state);
   exit_watch_close_all(state);
   output_watch_close_all(state);
   watch_set_close(state);

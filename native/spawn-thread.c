@@ -9,14 +9,15 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include <uv.h>
 
-/* One thread of our own does the clones, so that the loop never waits for a child's exec.
- * Not libuv's pool: that pool is shared with fs, dns and crypto work, and a spawn queued
- * behind a slow getaddrinfo would hold up a restart for as long.
+/* One thread of our own does the clones, so that the loop never waits for a clone. Not libuv's
+ * pool: that pool is shared with fs, dns and crypto work, and a spawn queued behind a slow
+ * getaddrinfo would hold up a restart for as long.
  *
- * The loop is told of finished tasks by a uv_async_t, referenced only while tasks are out:
- * an idle spawner thread does not keep the process alive. */
+ * The thread does not tell the loop when a task has run: a task's owner learns its outcome on the
+ * loop by a means of its own (addon.c: the child's exec pipe, in the loop's watch set, which also
+ * keeps the loop alive meanwhile) and hands it back with spawn_thread_done. The thread only keeps
+ * the list of tasks not yet done, for its stop. */
 
 struct task_list {
   struct spawn_task *head, *tail;
@@ -27,11 +28,10 @@ struct spawn_thread {
   pthread_t thread;
   pthread_mutex_t lock;
   pthread_cond_t wake;
-  struct task_list todo, done;
+  struct task_list todo;
   int stopping;
-  /* Tasks submitted and not yet done: the async handle is referenced while > 0. Loop thread only. */
-  int outstanding;
-  uv_async_t async;
+  /* Submitted and not yet done (or dropped): loop thread only. */
+  struct spawn_task *out;
   napi_async_context context;
 };
 
@@ -48,6 +48,13 @@ static struct spawn_task *take_all(struct task_list *list) {
   return all;
 }
 
+static void unlink_out(struct spawn_thread *t, struct spawn_task *task) {
+  if (task->prev_out) task->prev_out->next_out = task->next_out;
+  else t->out = task->next_out;
+  if (task->next_out) task->next_out->prev_out = task->prev_out;
+  task->prev_out = task->next_out = NULL;
+}
+
 /* struct sched_attr as of Linux 3.14 (SCHED_ATTR_SIZE_VER0); glibc before 2.41 has no wrapper. */
 struct thread_sched_attr {
   uint32_t size, policy;
@@ -62,8 +69,8 @@ struct thread_sched_attr {
 /* The shortest request EEVDF takes (0.1 ms); the default is 0.7-3 ms by the number of CPUs. */
 #define SHORT_SLICE_NS 100000
 
-/* This thread only ever runs in short bursts (a clone, then the wait for the exec, then a
- * notification), and each is on a restart's path: ask the scheduler (EEVDF, Linux 6.6+: a
+/* This thread only ever runs in short bursts (a clone, and on the relaunch
+ * thread a vfork wait), and each is on a restart's path: ask the scheduler (EEVDF, Linux 6.6+: a
  * custom slice, sched_attr.sched_runtime) for a short slice, which lets it preempt on wake-up
  * instead of waiting for the task it woke next to — typically the child it just started, which
  * shares the runtime's autogroup (launch-child.c) and, new, holds the earlier deadline. Under
@@ -99,41 +106,24 @@ static void *main_loop(void *arg) {
     t->todo.head = task->next;
     if (!t->todo.head) t->todo.tail = NULL;
     pthread_mutex_unlock(&t->lock);
-    task->run(task);
-    pthread_mutex_lock(&t->lock);
-    push(&t->done, task);
-    /* Told after the unlock: the loop's thread, woken, takes the lock at once (on_done); had we
-     * still held it, it would sleep on it again until we ran once more (two more wake-ups). */
-    pthread_mutex_unlock(&t->lock);
-    uv_async_send(&t->async);
+    task->run(task); /* the task is the loop's from here on: not touched again */
     pthread_mutex_lock(&t->lock);
   }
   pthread_mutex_unlock(&t->lock);
   return NULL;
 }
 
-/* On the loop's thread: every finished task's `done`, in one callback scope, so that the
- * promises they settle run their reactions as after any I/O callback. */
-static void on_done(uv_async_t *handle) {
-  struct spawn_thread *t = handle->data;
-  pthread_mutex_lock(&t->lock);
-  struct spawn_task *task = take_all(&t->done);
-  pthread_mutex_unlock(&t->lock);
-  if (!task) return;
+void spawn_thread_done(struct spawn_thread *t, struct spawn_task *task) {
+  unlink_out(t, task);
   napi_env env = t->env;
   napi_handle_scope handles;
   napi_callback_scope scope;
   napi_value resource;
+  /* A callback scope, so that the promise it settles runs its reactions as after any I/O callback. */
   napi_open_handle_scope(env, &handles);
   napi_create_object(env, &resource);
   napi_open_callback_scope(env, resource, t->context, &scope);
-  while (task) {
-    struct spawn_task *next = task->next;
-    t->outstanding--;
-    task->done(env, task);
-    task = next;
-  }
-  if (t->outstanding == 0) uv_unref((uv_handle_t *)&t->async);
+  task->done(env, task);
   napi_close_callback_scope(env, scope);
   napi_close_handle_scope(env, handles);
 }
@@ -150,33 +140,31 @@ int thread_start_unsignalled(pthread_t *thread, void *(*main)(void *), void *arg
 }
 
 struct spawn_thread *spawn_thread_start(napi_env env) {
-  uv_loop_t *loop;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return NULL;
   struct spawn_thread *t = calloc(1, sizeof *t);
   if (!t) return NULL;
   t->env = env;
   pthread_mutex_init(&t->lock, NULL);
   pthread_cond_init(&t->wake, NULL);
-  if (uv_async_init(loop, &t->async, on_done) != 0) {
-    free(t);
-    return NULL;
-  }
-  t->async.data = t;
-  uv_unref((uv_handle_t *)&t->async);
   napi_value name;
   napi_create_string_utf8(env, "shuma:spawn", NAPI_AUTO_LENGTH, &name);
   napi_async_init(env, NULL, name, &t->context);
   int rc = thread_start_unsignalled(&t->thread, main_loop, t);
   if (rc != 0) {
     errno = rc;
-    uv_close((uv_handle_t *)&t->async, NULL); /* t leaks: a failure to start a thread is rare and final */
+    napi_async_destroy(env, t->context);
+    pthread_mutex_destroy(&t->lock);
+    pthread_cond_destroy(&t->wake);
+    free(t);
     return NULL;
   }
   return t;
 }
 
 void spawn_thread_submit(struct spawn_thread *t, struct spawn_task *task) {
-  if (t->outstanding++ == 0) uv_ref((uv_handle_t *)&t->async);
+  task->prev_out = NULL;
+  task->next_out = t->out;
+  if (t->out) t->out->prev_out = task;
+  t->out = task;
   pthread_mutex_lock(&t->lock);
   push(&t->todo, task);
   pthread_mutex_unlock(&t->lock);
@@ -184,27 +172,26 @@ void spawn_thread_submit(struct spawn_thread *t, struct spawn_task *task) {
   pthread_cond_signal(&t->wake);
 }
 
-static void free_thread(uv_handle_t *handle) {
-  free(handle->data);
-}
-
 void spawn_thread_stop(struct spawn_thread *t) {
   pthread_mutex_lock(&t->lock);
   t->stopping = 1;
   pthread_cond_signal(&t->wake);
   pthread_mutex_unlock(&t->lock);
-  /* At most one clone in progress: it returns once that child has exec'd. */
+  /* A clone in progress returns at once (or at its child's exec, where the child is vforked). */
   pthread_join(t->thread, NULL);
   /* Nobody will hear of these: what a task started must end with it (addon.c drop_task). */
-  for (struct spawn_task *task = take_all(&t->done), *next; task; task = next) {
-    next = task->next;
-    task->drop(t->env, task, 1);
-  }
   for (struct spawn_task *task = take_all(&t->todo), *next; task; task = next) {
     next = task->next;
+    unlink_out(t, task);
     task->drop(t->env, task, 0);
   }
+  while (t->out) {
+    struct spawn_task *task = t->out;
+    unlink_out(t, task);
+    task->drop(t->env, task, 1);
+  }
+  /* The async context is not destroyed: this may run in the environment's teardown (as before). */
   pthread_mutex_destroy(&t->lock);
   pthread_cond_destroy(&t->wake);
-  uv_close((uv_handle_t *)&t->async, free_thread);
+  free(t);
 }

@@ -4,10 +4,12 @@
 #include <node_api.h>
 #include <pthread.h>
 
-/* A unit of work: `run` on the spawner thread, then `done` back on the loop's thread; `drop`
- * instead of `done` when the thread stops first (run or not: `ran` says). */
+/* A unit of work: `run` on the spawner thread, then `done` on the loop's thread once its owner,
+ * there, has learnt the outcome (spawn_thread_done); `drop` instead of `done` when the thread
+ * stops first (run or not: `ran` says). */
 struct spawn_task {
   struct spawn_task *next;
+  struct spawn_task *prev_out, *next_out;
   void (*run)(struct spawn_task *task);
   void (*done)(napi_env env, struct spawn_task *task);
   void (*drop)(napi_env env, struct spawn_task *task, int ran);
@@ -19,6 +21,9 @@ struct spawn_thread;
 struct spawn_thread *spawn_thread_start(napi_env env);
 
 void spawn_thread_submit(struct spawn_thread *thread, struct spawn_task *task);
+
+/* On the loop's thread: `task` has run and its outcome is known; its `done` is called now. */
+void spawn_thread_done(struct spawn_thread *thread, struct spawn_task *task);
 
 /* Asks the scheduler for a short slice for the calling thread (see spawn-thread.c): for a thread
  * that only wakes to clone (the relaunch thread, relaunch.c). */

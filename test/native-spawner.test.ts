@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, closeSync, constants, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -148,6 +149,42 @@ describe('native spawner', { skip }, () => {
       }
     };
     await Promise.all(Array.from({ length: 16 }, lane));
+    assert.deepEqual(zombieChildren(), []);
+  });
+
+  test("a child slow to reach its exec holds up no other spawn (the spawner thread does not wait for it)", async () => {
+    // The child blocks before its exec: joining a "cgroup" that is a FIFO waits for a reader.
+    const fifo = path.join(tmp, 'slow-start');
+    execFileSync('mkfifo', [fifo]);
+    let slowSettled = false;
+    const slow = spawner.spawn(order('/bin/true', [], { cgroupProcsFiles: [fifo] })).finally(() => (slowSettled = true));
+    let reader = -1;
+    try {
+      // With CLONE_VFORK the thread slept until that exec: this spawn waited for it.
+      assert.deepEqual((await runToEnd(spawner, order('/bin/echo', ['meanwhile']))).stdout, 'meanwhile\n');
+      assert.equal(slowSettled, false, 'the slow child cannot have exec\'d: nobody read its FIFO yet');
+    } finally {
+      reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK); // lets it go on (kept open: its write must not meet EPIPE)
+    }
+    const child = await slow.finally(() => closeSync(reader));
+    child.stdout!.resume();
+    child.stderr!.resume();
+    assert.deepEqual(await exitOf(child), { code: 0, signal: null });
+  });
+
+  test('64 at once, failures among them: each spawn is told its own outcome, and no zombie is left', async () => {
+    const missing = path.join(tmp, 'missing-among-many');
+    const outcomes = await Promise.all(
+      Array.from({ length: 64 }, async (_, i) => {
+        if (i % 3 === 1) return spawner.spawn(order(missing)).then(() => 'started', (error: { osCode?: string }) => error.osCode);
+        const result = await runToEnd(spawner, order('/bin/echo', [String(i)]));
+        return result.stdout.trim();
+      }),
+    );
+    assert.deepEqual(
+      outcomes,
+      Array.from({ length: 64 }, (_, i) => (i % 3 === 1 ? 'ENOENT' : String(i))),
+    );
     assert.deepEqual(zombieChildren(), []);
   });
 
