@@ -22,13 +22,13 @@ function canChooseNextPid(): boolean {
 
 const skip = canChooseNextPid() ? false : `needs root to choose the next pid (${LAST_PID}): the kernel otherwise reuses a number only after pid_max others`;
 
-describe('a process group number reused after the run that led it ended', { skip }, () => {
-  let rt: Runtime;
-  before(async () => {
-    rt = await startRuntime();
-  });
-  after(() => rt.shutdown({ graceMs: 0 }));
+let rt: Runtime;
+before(async () => {
+  rt = await startRuntime();
+});
+after(() => rt.shutdown({ graceMs: 0 }));
 
+describe('a process group number reused after the run that led it ended', { skip }, () => {
   /** A run of `other` given the pid a finished run of `first` had (other processes may take it first: tried again). */
   async function runOnReusedPid(first: Workspace, other: Workspace): Promise<Command> {
     for (let attempt = 0; attempt < 50; attempt++) {
@@ -56,7 +56,9 @@ describe('a process group number reused after the run that led it ended', { skip
       await other.stop({ graceMs: 0 });
     }
   });
+});
 
+describe("a run's process group that outlives its leader", () => {
   test("a run's group that outlives it (a member left in it) is still signalled by the stop", async () => {
     const ws = await rt.createWorkspace({ label: 'lingering' });
     // The leader ends at once; the sleep it started stays in its group.

@@ -4,7 +4,7 @@ import type { ChildEvent } from '../../protocol/machine-events.js';
 import { toExitInfo, type ExitInfo } from '../processes/exit-info.js';
 import { groupMembers, isSameProcess, listProcesses, type ProcStat } from '../processes/proc.js';
 import { settleExited, type ProcessTable, type RunEntry } from '../processes/process-table.js';
-import { groupHasMembers, signalIfSame } from '../processes/signals.js';
+import { signalGroup, signalIfSame } from '../processes/signals.js';
 import type { Registry, StopResult, StopScope, WorkspaceEntry } from '../registry/registry.js';
 import type { SpawnedProcess } from '../spawn/spawner.js';
 import { Mailbox } from './mailbox.js';
@@ -127,7 +127,7 @@ export class Reaper {
     // standing order tells the exit once the next run started (toChild's count comes then).
     if (ws) ws.changes++;
     if (ws && exit.signal === 'SIGKILL') this.attributeOomKill(ws, run);
-    if (ws) forgetEmptyGroup(ws, run);
+    if (ws) forgetEmptyGroup(ws, run, this.deps.logger);
     this.deps.logger.info({ ws: run.wsId, command: run.key, run: run.id, pid: run.pid, label: run.label, ...exit, reason: run.reason }, what);
     if (run.outputEnded) this.outputDone(run);
     else this.drainTimers.set(run, setTimeout(() => this.mailbox.send({ type: 'drainCapped', run }), OUTPUT_DRAIN_CAP_MS));
@@ -225,11 +225,14 @@ export class Reaper {
 }
 
 /**
- * The run's process group, once its leader ended with nobody left in it: a group with members
- * left (a daemon the run started) stays listed until a stop finds it empty.
+ * The run's process group, once its leader ended with nobody left in it: its number is free
+ * from then on, and the next process given it (a stranger, or another workspace's run, which
+ * leads a group of its own) would be signalled by a stop that still listed it, and counted in
+ * the stats. A group with members left (a daemon the run started) stays listed until a stop
+ * finds it empty.
  */
-function forgetEmptyGroup(ws: WorkspaceEntry, run: RunEntry): void {
-  if (!ws.groups.has(run.pid) || groupHasMembers(run.pid)) return;
+function forgetEmptyGroup(ws: WorkspaceEntry, run: RunEntry, logger: Logger): void {
+  if (!ws.groups.has(run.pid) || signalGroup(run.pid, 0, logger)) return;
   ws.groups.delete(run.pid);
   if (run.pipelineId) ws.pipelines.get(run.pipelineId)?.groups.delete(run.pid);
 }

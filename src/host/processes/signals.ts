@@ -6,8 +6,8 @@ import { isSameProcess, type ProcStat } from './proc.js';
 // Sending a signal to what the runtime started: a process group (every run leads its own), a
 // pid read from a cgroup, a descendant seen earlier. "Already gone" is never an error here.
 
-/** False when no process is left in the group. */
-export function signalGroup(pgid: number, signal: Signal, logger: Logger): boolean {
+/** False when no process is left in the group. Signal 0 only asks whether one is. */
+export function signalGroup(pgid: number, signal: Signal | 0, logger: Logger): boolean {
   try {
     process.kill(-pgid, signal);
     return true;
@@ -38,17 +38,3 @@ export function signalIfSame(seen: ProcStat, signal: Signal, logger: Logger): vo
   }
 }
 
-/**
- * False when no process is left in the group. Asked as a run's leader is reaped: its number is
- * free from then on once the group is empty, and the next process given it — a stranger, or a
- * run of another workspace, each of which leads a group of its own — would be signalled as ours
- * by a stop that still listed the group, and counted in our stats.
- */
-export function groupHasMembers(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch (error) {
-    return (error as { code?: string }).code !== 'ESRCH';
-  }
-}
