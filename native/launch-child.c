@@ -185,7 +185,9 @@ int launch_child(void *arg) {
     if ((rc = CSYS3(SYS_dup3, lifted[i], i, 0)) < 0) fail(l, rc, STEP_STDIO, i);
   }
   /* Nothing but 0, 1 and 2 reaches the program, whatever the runtime had open (the exec pipe
-   * is close-on-exec). */
+   * is close-on-exec). Before any step that can block (a chdir on a hung mount, a cgroup write):
+   * until here the child holds the exec pipes of spawns queued beside it, whose hang-ups would
+   * wait for it (native-spawner.test.ts, "a child slow to reach its exec"). */
   if ((rc = close_all_but(l->exec_pipe)) < 0) fail(l, rc, STEP_CLOSE_FDS, 0);
 
   if ((rc = CSYS1(SYS_chdir, l->cwd)) < 0) fail(l, rc, STEP_CHDIR, 0);

@@ -160,7 +160,10 @@ describe('native spawner', { skip }, () => {
     const slow = spawner.spawn(order('/bin/true', [], { cgroupProcsFiles: [fifo] })).finally(() => (slowSettled = true));
     let reader = -1;
     try {
-      // With CLONE_VFORK the thread slept until that exec: this spawn waited for it.
+      // With CLONE_VFORK the thread slept until that exec: this spawn waited for it. Without it,
+      // this spawn's exec pipe is open before the slow child's clone, so the slow child starts
+      // with its write end: were it to keep it while it blocks, this spawn's "exec'd" would wait.
+      // (Moving launch-child.c's close_all_but after the cgroup step fails this test.)
       assert.deepEqual((await runToEnd(spawner, order('/bin/echo', ['meanwhile']))).stdout, 'meanwhile\n');
       assert.equal(slowSettled, false, 'the slow child cannot have exec\'d: nobody read its FIFO yet');
     } finally {
