@@ -4,6 +4,7 @@ import type { ChildEvent } from '../../protocol/machine-events.js';
 import { toExitInfo, type ExitInfo } from '../processes/exit-info.js';
 import { groupMembers, isSameProcess, listProcesses, type ProcStat } from '../processes/proc.js';
 import { settleExited, type ProcessTable, type RunEntry } from '../processes/process-table.js';
+import { forgetReusedGroups } from '../processes/reused-groups.js';
 import { signalGroup, signalIfSame } from '../processes/signals.js';
 import type { Registry, StopResult, StopScope, WorkspaceEntry } from '../registry/registry.js';
 import type { SpawnedProcess } from '../spawn/spawner.js';
@@ -167,6 +168,8 @@ export class Reaper {
     let members: ProcStat[];
     let escaped: ProcStat[];
     try {
+      // Nobody of the scope is alive (above): a group whose number names a process now is not ours.
+      forgetReusedGroups(scope.groups, []);
       members = scope.groups.size === 0 ? [] : groupMembers(scope.groups, listProcesses());
       escaped = stop.descendants.filter(isSameProcess);
     } catch (error) {

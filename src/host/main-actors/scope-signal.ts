@@ -1,6 +1,7 @@
 import { serializeError } from '../../protocol/errors.js';
 import type { Signal } from '../../protocol/host-requests.js';
 import { descendantsOf, listProcesses, type ProcStat } from '../processes/proc.js';
+import { forgetReusedGroups } from '../processes/reused-groups.js';
 import { signalGroup, signalIfSame, signalPid } from '../processes/signals.js';
 import type { StopScope, WorkspaceEntry } from '../registry/registry.js';
 import type { HostActorDeps } from './host-actor-deps.js';
@@ -10,8 +11,9 @@ import type { HostActorDeps } from './host-actor-deps.js';
 
 export function signalScope(deps: HostActorDeps, scope: StopScope, signal: Signal, only?: ReadonlySet<number>): void {
   const { table } = deps;
+  const alive = table.aliveIn(scope);
+  forgetReusedGroups(scope.groups, alive);
   if (!scope.hostStop) {
-    const alive = table.aliveIn(scope);
     let descendants: ProcStat[] = [];
     // A /proc scan costs milliseconds: only when there is someone to look for.
     if (alive.length > 0 || scope.groups.size > 0) {

@@ -9,6 +9,7 @@ import type { HostActorDeps } from '../main-actors/host-actor-deps.js';
 import type { WorkspaceUsage } from '../main-actors/quota-actor.js';
 import { Reaper } from '../main-actors/reaper.js';
 import { ProcSampler } from '../processes/proc-sampler.js';
+import { forgetReusedGroups } from '../processes/reused-groups.js';
 import type { RunEntry } from '../processes/process-table.js';
 import type { CommandEntry, PipelineEntry, StopScope, WorkspaceEntry } from '../registry/registry.js';
 import { findUtility } from '../spawn/launch-plan.js';
@@ -150,7 +151,9 @@ export class LocalPlacement implements Placement {
       const sample = ws.cgroup.sample();
       return { source: 'cgroup', rssBytes: sample.memoryBytes, cpuUsec: sample.cpuUsec, cpuByPid: null, processes: sample.pids ?? 0, forksRefused: sample.forksRefused };
     }
-    const roots = this.deps.table.aliveIn(ws).map((run) => run.pid);
+    const alive = this.deps.table.aliveIn(ws);
+    forgetReusedGroups(ws.groups, alive);
+    const roots = alive.map((run) => run.pid);
     let sampler = this.samplers.get(ws.id);
     // A workspace that never started a process has none to find: no sampler (two maps) for it.
     if (!sampler && roots.length === 0 && ws.groups.size === 0) return NOTHING_RUNS;
@@ -173,6 +176,7 @@ export class LocalPlacement implements Placement {
   }
 
   killNow(ws: WorkspaceEntry): void {
+    forgetReusedGroups(ws.groups, this.deps.table.aliveIn(ws));
     for (const pgid of ws.groups) {
       try {
         process.kill(-pgid, 'SIGKILL');

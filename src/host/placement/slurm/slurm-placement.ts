@@ -11,6 +11,7 @@ import type { CommandEntry, PipelineEntry, StopScope, WorkspaceEntry } from '../
 import { resolveExecutable } from '../../spawn/spawn-check.js';
 import type { LocalPlacementDeps } from '../local-placement.js';
 import type { Placement, PreparedWorkspace } from '../placement.js';
+import { forgetReusedGroups } from '../../processes/reused-groups.js';
 import { killGroup } from './step-signals.js';
 import { SlurmJob } from './slurm-job.js';
 import { SlurmJobs } from './slurm-jobs.js';
@@ -205,6 +206,7 @@ export class SlurmPlacement implements Placement {
   }
 
   killNow(ws: WorkspaceEntry): void {
+    forgetReusedGroups(ws.groups, this.deps.table.aliveIn(ws));
     for (const pgid of ws.groups) killGroup(pgid);
     const job = this.jobs.get(ws.id);
     // A request under way: its salloc ends now, what it queued is cancelled by name.
