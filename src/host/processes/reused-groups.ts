@@ -12,9 +12,10 @@
  */
 export function forgetReusedGroups(groups: Set<number>, leaders: readonly { pid: number }[]): void {
   if (groups.size === 0) return;
-  for (const pgid of groups) {
-    if (processExists(pgid) && !leaders.some((run) => run.pid === pgid)) groups.delete(pgid);
-  }
+  // Most groups are led by a live run (a sample of a busy workspace): looked up, not asked of the kernel.
+  const led = new Set<number>();
+  for (const run of leaders) led.add(run.pid);
+  for (const pgid of groups) if (!led.has(pgid) && processExists(pgid)) groups.delete(pgid);
 }
 
 function processExists(pid: number): boolean {
