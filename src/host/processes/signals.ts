@@ -11,8 +11,8 @@ import { isSameProcess, type ProcStat } from './proc.js';
 /**
  * kill(2) answering its errno instead of throwing it, where the addon is built (null: not). The
  * reaper asks whether a run's group is empty (signal 0) at every exit, and it mostly is: the
- * ErrnoException that process.kill throws for that captures the whole stack (profiled, ~70–125
- * µs of the main thread a run between the exit and `exited`; the addon's answer costs ~3).
+ * ErrnoException that process.kill throws for that captures the whole stack (profiled, ~40 µs of
+ * the main thread's CPU a run, between the exit and `exited`; kill(2) itself ~3).
  */
 let quietKill: ((pid: number, signo: number) => number) | null | undefined;
 
