@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
 import { loadSpawnerAddon } from '../src/host/spawn/native-addon.js';
+import { NativeSpawner } from '../src/host/spawn/native-spawner.js';
 import { signalGroup } from '../src/host/processes/signals.js';
 
 function addonProblem(): string | false {
@@ -47,6 +48,9 @@ function processKillCalls(body: () => void): number {
 }
 
 describe('a process group signalled through the addon', { skip: addonProblem() }, () => {
+  // The native spawner gives signalGroup the addon's kill as it loads it, as a runtime's does.
+  if (!addonProblem()) new NativeSpawner(loadSpawnerAddon());
+
   test('a group with members is there; once they are gone it is not, without process.kill or an error logged', async () => {
     const { logger, errors } = recordingLogger();
     const leader = await groupLeader();
