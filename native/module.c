@@ -2,6 +2,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <node_api.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -21,7 +22,7 @@
 
 /* What the addon exports, per environment (the main thread, or a worker that loads it): the
  * spawn path (addon.c), the edge pumps (flow-pump*.c), the fanouts (flow-fanout*.c), the
- * capture rings (capture-ring.c), and a socket's peer. */
+ * capture rings (capture-ring.c), a socket's peer, and a kill(2) that does not throw. */
 
 /* peerCredentials(fd) → { pid, uid, gid } of the process at the other end of a unix socket, as
  * the kernel recorded it at connect(2) (SO_PEERCRED): Node does not expose it. */
@@ -47,6 +48,22 @@ static napi_value peer_credentials(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, result, "uid", value);
   napi_create_int64(env, cred.gid, &value);
   napi_set_named_property(env, result, "gid", value);
+  return result;
+}
+
+/* kill(pid, signo) → 0, or the errno: "no such process" is an answer here, not an exception.
+ * process.kill throws it, and its ErrnoException captures the whole stack: the reaper asks
+ * whether a run's group is empty (signal 0) at every exit, and most are. */
+static napi_value raw_kill(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value args[2], result;
+  int32_t pid, signo;
+  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc < 2 || napi_get_value_int32(env, args[0], &pid) != napi_ok ||
+      napi_get_value_int32(env, args[1], &signo) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", "kill needs a pid and a signal number");
+    return NULL;
+  }
+  napi_create_int32(env, kill(pid, signo) == 0 ? 0 : errno, &result);
   return result;
 }
 
@@ -141,6 +158,8 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "outputUnwatch", fn);
   napi_create_function(env, "peerCredentials", NAPI_AUTO_LENGTH, peer_credentials, NULL, &fn);
   napi_set_named_property(env, exports, "peerCredentials", fn);
+  napi_create_function(env, "kill", NAPI_AUTO_LENGTH, raw_kill, NULL, &fn);
+  napi_set_named_property(env, exports, "kill", fn);
   napi_create_function(env, "pumpStart", NAPI_AUTO_LENGTH, flow_pump_start, state, &fn);
   napi_set_named_property(env, exports, "pumpStart", fn);
   napi_create_function(env, "pumpBytes", NAPI_AUTO_LENGTH, flow_pump_bytes, NULL, &fn);

@@ -72,6 +72,8 @@ export interface SpawnerAddon {
   stopSpawning?(): void;
   /** The same on the calling thread, which waits for the exec (~0.2 ms): for the benchmark. */
   spawn(...args: SpawnArguments): NativeChild;
+  /** kill(2): 0, or its errno (ESRCH: nothing to signal), never thrown. Absent from an addon built before it. */
+  kill?(pid: number, signo: number): number;
   /** The pid, uid and gid of the peer of a connected unix socket (SO_PEERCRED); throws with `code` on failure. */
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
   /**

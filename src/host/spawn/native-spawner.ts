@@ -2,6 +2,7 @@ import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import type { Writable } from 'node:stream';
 import { ShumaError } from '../../protocol/errors.js';
+import { signalThrough } from '../processes/signals.js';
 import { CapturedOutput } from './captured-output.js';
 import { ExitLatch } from './exit-latch.js';
 import { rlimitValues } from './launcher.js';
@@ -32,7 +33,9 @@ export class NativeSpawner implements Spawner {
   /** Relaunches armed, by the pid whose exit starts them (armRelaunch). */
   private readonly relaunches = new Map<number, Relaunch>();
 
-  constructor(readonly addon: SpawnerAddon = loadSpawnerAddon()) {}
+  constructor(readonly addon: SpawnerAddon = loadSpawnerAddon()) {
+    if (addon.kill) signalThrough(addon.kill);
+  }
 
   async spawn(order: SpawnOrder): Promise<SpawnedProcess> {
     const exit = new ChildExit();
