@@ -4,6 +4,7 @@
 // uses it as a pid, group or session). Once the last member ends, the number is free: the next
 // process given it — a stranger, or another workspace's run, which leads a group of that number —
 // must not be signalled, sampled or waited for as the workspace's.
+import { processExists } from './signals.js';
 
 /**
  * Forgets each group of `groups` whose number now names a process that is not one of `leaders`
@@ -16,14 +17,4 @@ export function forgetReusedGroups(groups: Set<number>, leaders: readonly { pid:
   const led = new Set<number>();
   for (const run of leaders) led.add(run.pid);
   for (const pgid of groups) if (!led.has(pgid) && processExists(pgid)) groups.delete(pgid);
-}
-
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists, and is not ours to signal (a runtime that is not root).
-    return (error as { code?: string }).code !== 'ESRCH';
-  }
 }

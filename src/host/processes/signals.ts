@@ -36,6 +36,18 @@ export function signalGroup(pgid: number, signal: Signal | 0, logger: Logger): b
   }
 }
 
+/** Whether a process (a zombie too) has this pid now; EPERM says one does, not ours to signal. */
+export function processExists(pid: number): boolean {
+  const errno = quietKill?.(pid, 0);
+  if (errno !== undefined) return errno !== constants.errno.ESRCH;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as { code?: string }).code !== 'ESRCH';
+  }
+}
+
 export function signalPid(pid: number, signal: Signal): void {
   try {
     process.kill(pid, signal);
